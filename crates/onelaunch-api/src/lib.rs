@@ -1,0 +1,767 @@
+//! HTTP wire types of the Allure TestOps API subset that onelaunch speaks.
+//!
+//! Both the client and the server use these types, so what the client sends is
+//! exactly what the server parses. Field names follow TestOps (camelCase).
+//! Deserialisation is lenient where real clients differ (ids sent as strings,
+//! tags as strings or objects, unknown fields ignored); serialisation is strict.
+
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
+
+/// Every identifier on the wire is a 64-bit integer.
+pub type Id = i64;
+
+pub mod flex {
+    //! Deserialisers for values that clients send in more than one shape.
+    use super::*;
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum NumOrString {
+        Num(i64),
+        Float(f64),
+        Str(String),
+    }
+
+    fn convert<E: serde::de::Error>(v: NumOrString) -> Result<i64, E> {
+        match v {
+            NumOrString::Num(n) => Ok(n),
+            NumOrString::Float(f) if f.fract() == 0.0 => Ok(f as i64),
+            NumOrString::Float(f) => Err(E::custom(format!("expected an integer id, got {f}"))),
+            NumOrString::Str(s) => s
+                .trim()
+                .parse()
+                .map_err(|_| E::custom(format!("expected an integer id, got {s:?}"))),
+        }
+    }
+
+    /// An id sent as a number or as a numeric string (the Allure 3 plugin sends
+    /// `projectId` as the configured string).
+    pub fn id<'de, D: Deserializer<'de>>(d: D) -> Result<Id, D::Error> {
+        convert(NumOrString::deserialize(d)?)
+    }
+
+    /// Optional variant of [`id`]; `null` and `""` mean absent.
+    pub fn opt_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Id>, D::Error> {
+        match Option::<NumOrString>::deserialize(d)? {
+            None => Ok(None),
+            Some(NumOrString::Str(s)) if s.trim().is_empty() => Ok(None),
+            Some(v) => convert(v).map(Some),
+        }
+    }
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum TagShape {
+        Str(String),
+        Obj {
+            name: String,
+        },
+    }
+
+    /// Tags arrive as `["a"]` (upload/start, legacy) or `[{"name":"a"}]` (launch).
+    pub fn tags<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+        let v = Option::<Vec<TagShape>>::deserialize(d)?.unwrap_or_default();
+        Ok(v.into_iter()
+            .map(|t| match t {
+                TagShape::Str(s) | TagShape::Obj { name: s } => s,
+            })
+            .filter(|s| !s.trim().is_empty())
+            .collect())
+    }
+
+    /// `null` becomes the default value.
+    pub fn null_default<'de, D, T>(d: D) -> Result<T, D::Error>
+    where
+        D: Deserializer<'de>,
+        T: Default + Deserialize<'de>,
+    {
+        Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+    }
+}
+
+/// Error body understood by the Allure 3 plugin (`message`, `status`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorBody {
+    pub message: String,
+    pub status: u16,
+    #[serde(default)]
+    pub timestamp: i64,
+}
+
+/// Spring-style page.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Page<T> {
+    pub content: Vec<T>,
+    pub total_elements: i64,
+    pub total_pages: i64,
+    pub number: i64,
+    pub size: i64,
+}
+
+impl<T> Page<T> {
+    pub fn new(content: Vec<T>, total_elements: i64, number: i64, size: i64) -> Self {
+        let size = size.max(1);
+        Page {
+            content,
+            total_elements,
+            total_pages: (total_elements + size - 1) / size,
+            number,
+            size,
+        }
+    }
+}
+
+// ---------------------------------------------------------------- auth / projects
+
+/// Response of `POST /api/uaa/oauth/token`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OAuthToken {
+    pub access_token: String,
+    pub token_type: String,
+    pub expires_in: i64,
+    pub scope: String,
+    #[serde(default)]
+    pub jti: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ProjectCreate {
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProjectDto {
+    pub id: Id,
+    pub name: String,
+}
+
+/// A freshly minted API token; shown once.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct TokenCreated {
+    pub token: String,
+}
+
+impl std::fmt::Debug for TokenCreated {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenCreated")
+            .field("token", &"<redacted>")
+            .finish()
+    }
+}
+
+// ---------------------------------------------------------------- launches
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct TagDto {
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct LinkDto {
+    #[serde(default, deserialize_with = "flex::null_default")]
+    pub name: String,
+    #[serde(default, deserialize_with = "flex::null_default")]
+    pub url: String,
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+}
+
+/// `POST /api/launch`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LaunchCreate {
+    pub name: String,
+    #[serde(deserialize_with = "flex::id")]
+    pub project_id: Id,
+    #[serde(default, deserialize_with = "flex::null_default")]
+    pub autoclose: bool,
+    #[serde(default, deserialize_with = "flex::null_default")]
+    pub external: bool,
+    #[serde(default, deserialize_with = "flex::tags", serialize_with = "ser_tags")]
+    pub tags: Vec<String>,
+    #[serde(default, deserialize_with = "flex::null_default")]
+    pub links: Vec<LinkDto>,
+    #[serde(default, deserialize_with = "flex::null_default")]
+    pub issues: Vec<Value>,
+}
+
+fn ser_tags<S: serde::Serializer>(tags: &[String], s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeSeq;
+    let mut seq = s.serialize_seq(Some(tags.len()))?;
+    for t in tags {
+        seq.serialize_element(&TagDto { name: t.clone() })?;
+    }
+    seq.end()
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LaunchDto {
+    pub id: Id,
+    pub name: String,
+    pub closed: bool,
+    pub external: bool,
+    pub autoclose: bool,
+    pub project_id: Id,
+    #[serde(default)]
+    pub tags: Vec<TagDto>,
+    #[serde(default)]
+    pub links: Vec<LinkDto>,
+    #[serde(default)]
+    pub issues: Vec<Value>,
+    pub created_date: i64,
+    pub last_modified_date: i64,
+    /// Link to the launch page (onelaunch extension).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LaunchProgress {
+    pub ready: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct StatisticItem {
+    pub status: String,
+    pub count: i64,
+}
+
+// ---------------------------------------------------------------- jobs and job runs
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ParameterDto {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_value: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CiDto {
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// Allure 3 plugin 3.14 sends `name` instead of `type`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobRef {
+    #[serde(
+        default,
+        deserialize_with = "flex::opt_id",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub id: Option<Id>,
+    #[serde(default, deserialize_with = "flex::null_default")]
+    pub uid: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(default, deserialize_with = "flex::null_default")]
+    pub parameters: Vec<ParameterDto>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LaunchRef {
+    #[serde(
+        default,
+        deserialize_with = "flex::opt_id",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub id: Option<Id>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "flex::tags")]
+    pub tags: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autoclose: Option<bool>,
+}
+
+/// `POST /api/upload/start`: create-or-join a job, a job run and its launch.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExternalRunStart {
+    #[serde(deserialize_with = "flex::id")]
+    pub project_id: Id,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ci: Option<CiDto>,
+    #[serde(default)]
+    pub job: JobRef,
+    pub job_run: JobRef,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launch: Option<LaunchRef>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ExternalRunResponse {
+    pub job_id: Id,
+    pub job_run_id: Id,
+    pub launch_id: Id,
+    pub project_id: Id,
+}
+
+/// `POST /api/upload/stop`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExternalRunStop {
+    #[serde(default, deserialize_with = "flex::null_default")]
+    pub job_run_uid: String,
+    #[serde(default, deserialize_with = "flex::null_default")]
+    pub job_uid: String,
+    #[serde(deserialize_with = "flex::id")]
+    pub project_id: Id,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// onelaunch extension: stop by id instead of uids.
+    #[serde(
+        default,
+        deserialize_with = "flex::opt_id",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub job_run_id: Option<Id>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobDto {
+    pub id: Id,
+    pub external_id: String,
+    pub name: String,
+    #[serde(default)]
+    pub url: Option<String>,
+    #[serde(rename = "type", default)]
+    pub kind: Option<String>,
+    pub project_id: Id,
+    #[serde(default)]
+    pub parameters: Vec<ParameterDto>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobSummary {
+    pub id: Id,
+    pub name: String,
+    #[serde(rename = "type", default)]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub url: Option<String>,
+}
+
+/// Job-run stage: `scheduled`, `in_progress`, `finished`, `run_failure`.
+pub mod stage {
+    pub const SCHEDULED: &str = "scheduled";
+    pub const IN_PROGRESS: &str = "in_progress";
+    pub const FINISHED: &str = "finished";
+    pub const RUN_FAILURE: &str = "run_failure";
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobRunDto {
+    pub id: Id,
+    pub external_id: String,
+    pub name: String,
+    #[serde(default)]
+    pub url: Option<String>,
+    pub launch_id: Id,
+    pub project_id: Id,
+    pub job: JobSummary,
+    pub stage: String,
+    pub status: String,
+    #[serde(default)]
+    pub error_message: Option<String>,
+    #[serde(default)]
+    pub parameters: Vec<ParameterDto>,
+    pub created_date: i64,
+    pub last_modified_date: i64,
+    /// Results uploaded into this job run (onelaunch extension).
+    #[serde(default)]
+    pub result_count: i64,
+    /// Link to the job-run page (onelaunch extension).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub web_url: Option<String>,
+}
+
+// ---------------------------------------------------------------- sessions and results
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct KeyValue {
+    pub key: String,
+    #[serde(default, deserialize_with = "flex::null_default")]
+    pub value: String,
+}
+
+/// `POST /api/upload/session` (by job run, or `?manual=true` by launch).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionCreate {
+    #[serde(
+        default,
+        deserialize_with = "flex::opt_id",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub job_run_id: Option<Id>,
+    #[serde(
+        default,
+        deserialize_with = "flex::opt_id",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub launch_id: Option<Id>,
+    #[serde(default, deserialize_with = "flex::null_default")]
+    pub environment: Vec<KeyValue>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionDto {
+    pub id: Id,
+    #[serde(default)]
+    pub job_id: Option<Id>,
+    #[serde(default)]
+    pub job_run_id: Option<Id>,
+    pub launch_id: Id,
+    pub project_id: Id,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct UploadAttachment {
+    #[serde(default, deserialize_with = "flex::null_default")]
+    pub name: String,
+    #[serde(default, deserialize_with = "flex::null_default")]
+    pub original_file_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_length: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct UploadParameter {
+    #[serde(default, deserialize_with = "flex::null_default")]
+    pub name: String,
+    #[serde(default, deserialize_with = "flex::null_default")]
+    pub value: String,
+    #[serde(default, deserialize_with = "flex::null_default")]
+    pub hidden: bool,
+    #[serde(default, deserialize_with = "flex::null_default")]
+    pub excluded: bool,
+    #[serde(default, deserialize_with = "flex::null_default")]
+    pub masked: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct LabelDto {
+    pub name: String,
+    #[serde(default, deserialize_with = "flex::null_default")]
+    pub value: String,
+}
+
+/// A step: the Allure 3 plugin sends a tagged union on `type`
+/// (`body`, `expected_body`, `attachment`); kept as one lenient struct.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct UploadStep {
+    #[serde(rename = "type", default = "default_step_type")]
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<String>,
+    #[serde(default, deserialize_with = "flex::null_default")]
+    pub parameters: Vec<UploadParameter>,
+    #[serde(default, deserialize_with = "flex::null_default")]
+    pub steps: Vec<UploadStep>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attachment: Option<UploadAttachment>,
+}
+
+fn default_step_type() -> String {
+    "body".into()
+}
+
+/// One test result as sent to `POST /api/upload/test-result`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct UploadTestResult {
+    pub uuid: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_case_id: Option<String>,
+    #[serde(default, deserialize_with = "flex::null_default")]
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub full_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description_html: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thread_id: Option<String>,
+    #[serde(default, deserialize_with = "flex::null_default")]
+    pub flaky: bool,
+    #[serde(default, deserialize_with = "flex::null_default")]
+    pub known: bool,
+    #[serde(default, deserialize_with = "flex::null_default")]
+    pub muted: bool,
+    #[serde(default, deserialize_with = "flex::null_default")]
+    pub steps: Vec<UploadStep>,
+    #[serde(default, deserialize_with = "flex::null_default")]
+    pub attachments: Vec<UploadAttachment>,
+    #[serde(default, deserialize_with = "flex::null_default")]
+    pub parameters: Vec<UploadParameter>,
+    #[serde(default, deserialize_with = "flex::null_default")]
+    pub links: Vec<LinkDto>,
+    #[serde(default, deserialize_with = "flex::null_default")]
+    pub labels: Vec<LabelDto>,
+    /// Accepted and ignored by onelaunch: `environment`, `category`, `namedEnv`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub named_env: Option<Value>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UploadResults {
+    #[serde(deserialize_with = "flex::id")]
+    pub test_session_id: Id,
+    #[serde(default, deserialize_with = "flex::null_default")]
+    pub results: Vec<UploadTestResult>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ResultRef {
+    pub id: Id,
+    pub uuid: String,
+}
+
+/// Answer of `POST /api/upload/test-result`: both shapes real clients read.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UploadResultsResponse {
+    pub results: Vec<ResultRef>,
+    pub result_ids: Vec<Id>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct UploadFixture {
+    /// `BEFORE` or `AFTER`.
+    #[serde(rename = "type", default)]
+    pub kind: String,
+    #[serde(default, deserialize_with = "flex::null_default")]
+    pub uuid: String,
+    #[serde(default, deserialize_with = "flex::null_default")]
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<String>,
+    #[serde(default, deserialize_with = "flex::null_default")]
+    pub steps: Vec<UploadStep>,
+    #[serde(default, deserialize_with = "flex::null_default")]
+    pub attachments: Vec<UploadAttachment>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct UploadFixtures {
+    #[serde(default, deserialize_with = "flex::null_default")]
+    pub fixtures: Vec<UploadFixture>,
+}
+
+/// `POST /api/launch/{named-env,category}/bulk`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LaunchBulk {
+    #[serde(deserialize_with = "flex::id")]
+    pub launch_id: Id,
+    #[serde(default, deserialize_with = "flex::null_default")]
+    pub items: Vec<Value>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BulkRef {
+    pub id: Id,
+    pub external_id: String,
+}
+
+/// A stored test result as read back (onelaunch extension:
+/// `GET /api/testresult?launchId=`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TestResultDto {
+    pub id: Id,
+    pub uuid: String,
+    pub launch_id: Id,
+    #[serde(default)]
+    pub job_run_id: Option<Id>,
+    pub name: String,
+    #[serde(default)]
+    pub full_name: Option<String>,
+    #[serde(default)]
+    pub history_id: Option<String>,
+    pub status: String,
+    #[serde(default)]
+    pub message: Option<String>,
+    #[serde(default)]
+    pub start: Option<i64>,
+    #[serde(default)]
+    pub stop: Option<i64>,
+    /// True when a later attempt of the same test exists in the launch.
+    pub retry: bool,
+    #[serde(default)]
+    pub attachment_count: i64,
+    #[serde(default)]
+    pub fixture_count: i64,
+}
+
+/// Normalises a status string to one of `passed failed broken skipped unknown`.
+pub fn normalize_status(s: Option<&str>) -> &'static str {
+    match s.map(|s| s.trim().to_ascii_lowercase()).as_deref() {
+        Some("passed") => "passed",
+        Some("failed") => "failed",
+        Some("broken") => "broken",
+        Some("skipped") => "skipped",
+        _ => "unknown",
+    }
+}
+
+/// True when an environment-variable name looks like it holds a secret
+/// (`ALLURE_TOKEN`, `AWS_SECRET_ACCESS_KEY`, `DB_PASSWORD`, …). Such variables are
+/// never sent in a session environment, stored or logged.
+pub fn is_secret_name(name: &str) -> bool {
+    let n = name.to_ascii_uppercase();
+    const MARKERS: [&str; 11] = [
+        "TOKEN",
+        "SECRET",
+        "PASSWORD",
+        "PASSWD",
+        "PASSPHRASE",
+        "CREDENTIAL",
+        "PRIVATE",
+        "AUTH",
+        "COOKIE",
+        "API_KEY",
+        "APIKEY",
+    ];
+    MARKERS.iter().any(|m| n.contains(m)) || n.ends_with("_KEY") || n == "KEY"
+}
+
+/// The statuses in the order they are shown.
+pub const STATUSES: [&str; 5] = ["passed", "failed", "broken", "skipped", "unknown"];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn project_id_accepts_string_and_number() {
+        let a: LaunchCreate = serde_json::from_str(r#"{"name":"x","projectId":"7"}"#).unwrap();
+        let b: LaunchCreate = serde_json::from_str(r#"{"name":"x","projectId":7}"#).unwrap();
+        assert_eq!(a.project_id, 7);
+        assert_eq!(b.project_id, 7);
+        let e = serde_json::from_str::<LaunchCreate>(r#"{"name":"x","projectId":"seven"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("expected an integer id"), "{e}");
+    }
+
+    #[test]
+    fn tags_accept_both_shapes_and_serialize_as_objects() {
+        let a: LaunchCreate =
+            serde_json::from_str(r#"{"name":"x","projectId":1,"tags":[{"name":"a"},"b"]}"#)
+                .unwrap();
+        assert_eq!(a.tags, vec!["a", "b"]);
+        let v = serde_json::to_value(&a).unwrap();
+        assert_eq!(v["tags"], serde_json::json!([{"name":"a"},{"name":"b"}]));
+    }
+
+    #[test]
+    fn start_request_as_plugin_318_sends_it() {
+        let body = r#"{"projectId":"1","ci":{"type":"github","endpoint":"https://github.com"},
+            "job":{"name":"o/r - wf","uid":"o/r_wf","parameters":[{"name":"Branch","defaultValue":"main"}]},
+            "jobRun":{"id":null,"uid":"42","name":"build #1","parameters":[{"name":"Branch","value":"main"}]},
+            "launch":{"id":5}}"#;
+        let s: ExternalRunStart = serde_json::from_str(body).unwrap();
+        assert_eq!(s.project_id, 1);
+        assert_eq!(s.job.uid, "o/r_wf");
+        assert_eq!(s.job_run.id, None);
+        assert_eq!(s.launch.unwrap().id, Some(5));
+        assert_eq!(s.job.parameters[0].default_value.as_deref(), Some("main"));
+    }
+
+    #[test]
+    fn token_is_redacted_in_debug() {
+        let t = TokenCreated {
+            token: "secret-value".into(),
+        };
+        assert!(!format!("{t:?}").contains("secret-value"));
+    }
+
+    #[test]
+    fn secret_names() {
+        for n in ["ALLURE_TOKEN", "aws_secret_access_key", "DB_PASSWORD", "SSH_KEY", "GITHUB_TOKEN"] {
+            assert!(is_secret_name(n), "{n}");
+        }
+        for n in ["ALLURE_LAUNCH_ID", "GITHUB_RUN_ID", "PATH", "CI_PIPELINE_ID"] {
+            assert!(!is_secret_name(n), "{n}");
+        }
+    }
+
+    #[test]
+    fn status_normalisation() {
+        assert_eq!(normalize_status(Some("PASSED")), "passed");
+        assert_eq!(normalize_status(Some("weird")), "unknown");
+        assert_eq!(normalize_status(None), "unknown");
+    }
+}
