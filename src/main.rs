@@ -1,1 +1,49 @@
-fn main(){}
+//! The `onelaunch` binary: the CLI and the server in one executable.
+
+mod cli;
+mod commands;
+mod config;
+mod exit;
+mod target;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = match cli::Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { exit::USAGE } else { exit::OK });
+        }
+    };
+    init_tracing(matches!(cli.command, cli::Command::Server(_)));
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(exit::ERROR);
+        }
+    };
+    match runtime.block_on(commands::run(cli)) {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(exit::code_of(&err))
+        }
+    }
+}
+
+fn init_tracing(server: bool) {
+    use tracing_subscriber::EnvFilter;
+    let default = if server { "info,sqlx=warn" } else { "warn" };
+    let filter = EnvFilter::try_from_env("ONELAUNCH_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

@@ -1,0 +1,1154 @@
+//! [`ApiClient`]: typed calls to the TestOps API subset, with authentication,
+//! retries and error classification.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use onelaunch_api::{
+    ExternalRunResponse, ExternalRunStart, ExternalRunStop, Id, JobDto, JobRunDto, LaunchCreate,
+    LaunchDto, LaunchProgress, Page, ProjectCreate, ProjectDto, ResultRef, SessionCreate,
+    SessionDto, StatisticItem, TestResultDto, TokenCreated, UploadFixtures, UploadResults,
+    UploadResultsResponse,
+};
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+/// Default per-request timeout.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default number of retries after the first attempt.
+pub const DEFAULT_MAX_RETRIES: u32 = 5;
+/// Most attachment parts sent in one multipart request.
+pub const MAX_PARTS_PER_REQUEST: usize = 100;
+
+const BACKOFF_BASE: Duration = Duration::from_millis(200);
+const BACKOFF_CAP: Duration = Duration::from_secs(10);
+const RETRY_AFTER_CAP: Duration = Duration::from_secs(60);
+const MESSAGE_LIMIT: usize = 500;
+const STREAM_CHUNK: usize = 64 * 1024;
+
+// ---------------------------------------------------------------- configuration
+
+/// A secret string (an API token). Its `Debug` and `Display` print `<redacted>`;
+/// the value is only reachable through [`Secret::expose`].
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The secret value itself. Never log or print it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// True when the secret is empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl From<String> for Secret {
+    fn from(value: String) -> Self {
+        Secret(value)
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(value: &str) -> Self {
+        Secret(value.to_string())
+    }
+}
+
+/// How to reach the server.
+#[derive(Clone, Debug)]
+pub struct ClientConfig {
+    /// Base URL of the server, e.g. `https://testops.example.com`; may carry a
+    /// path prefix (`https://example.com/testops`).
+    pub endpoint: Url,
+    /// API token, sent as `Authorization: api-token <token>`.
+    pub token: Secret,
+    /// Timeout of one request attempt (default 30 s).
+    pub timeout: Duration,
+    /// Retries after the first attempt on connection errors, timeouts, 408,
+    /// 429 and 5xx (default 5).
+    pub max_retries: u32,
+    /// `User-Agent` header value.
+    pub user_agent: String,
+}
+
+impl ClientConfig {
+    /// A configuration with the default timeout, retries and user agent.
+    pub fn new(endpoint: Url, token: impl Into<Secret>) -> Self {
+        ClientConfig {
+            endpoint,
+            token: token.into(),
+            timeout: DEFAULT_TIMEOUT,
+            max_retries: DEFAULT_MAX_RETRIES,
+            user_agent: default_user_agent(),
+        }
+    }
+}
+
+/// `onelaunch/<version>`.
+pub fn default_user_agent() -> String {
+    format!("onelaunch/{}", env!("CARGO_PKG_VERSION"))
+}
+
+// ---------------------------------------------------------------- errors
+
+/// Why a call failed.
+#[derive(thiserror::Error, Debug)]
+pub enum ClientError {
+    /// The server could not be reached (connection error or timeout), even after retries.
+    #[error("cannot reach {endpoint} after {attempts} attempt(s): {}", describe_transport(.source))]
+    Unreachable {
+        /// The URL (without query) that was requested.
+        endpoint: String,
+        /// How many attempts were made.
+        attempts: u32,
+        /// The last transport error.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// 401 or 403: the token is missing, wrong, or lacks access.
+    #[error("not authorized: {0} (check the API token and its access to the project)")]
+    Unauthorized(String),
+    /// 404.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The launch is closed (409 mentioning "closed", or 423).
+    #[error("launch is closed: {0}")]
+    LaunchClosed(String),
+    /// Any other 409.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// Any other 4xx answer.
+    #[error("request rejected with HTTP {status}: {message}")]
+    BadRequest {
+        /// HTTP status code.
+        status: u16,
+        /// `METHOD /path: <server message>`.
+        message: String,
+    },
+    /// A 5xx answer, after retries.
+    #[error("server error HTTP {status}: {message}")]
+    Server {
+        /// HTTP status code.
+        status: u16,
+        /// `METHOD /path: <server message>`.
+        message: String,
+    },
+    /// A successful answer whose body is not what the API promises.
+    #[error("unexpected response: {0}")]
+    Decode(String),
+    /// The client could not be set up (bad endpoint URL, token not usable in a header, ...).
+    #[error("invalid client configuration: {0}")]
+    Config(String),
+}
+
+impl ClientError {
+    /// True when the server could not be reached at all.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, ClientError::Unreachable { .. })
+    }
+}
+
+fn describe_transport(e: &reqwest::Error) -> String {
+    let mut root: &dyn std::error::Error = e;
+    while let Some(next) = root.source() {
+        root = next;
+    }
+    let cause = root.to_string();
+    if e.is_timeout() {
+        "request timed out".to_string()
+    } else if e.is_connect() {
+        format!("connection failed: {cause}")
+    } else {
+        cause
+    }
+}
+
+/// Extracts the human message from an error body: the JSON `message` (or
+/// another usual field), else the text, trimmed to 500 characters.
+pub(crate) fn server_message(status: u16, body: &[u8]) -> String {
+    let from_json = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| {
+            let obj = v.as_object()?;
+            [
+                "message",
+                "error_description",
+                "detail",
+                "error",
+                "title",
+                "description",
+            ]
+            .iter()
+            .filter_map(|k| obj.get(*k).and_then(|m| m.as_str()))
+            .map(str::trim)
+            .find(|m| !m.is_empty())
+            .map(str::to_string)
+        });
+    let text = match from_json {
+        Some(m) => m,
+        None => String::from_utf8_lossy(body).trim().to_string(),
+    };
+    if text.is_empty() {
+        let reason = StatusCode::from_u16(status)
+            .ok()
+            .and_then(|s| s.canonical_reason())
+            .unwrap_or("no message");
+        return format!("HTTP {status} {reason}");
+    }
+    truncate_chars(&text, MESSAGE_LIMIT)
+}
+
+fn truncate_chars(s: &str, limit: usize) -> String {
+    match s.char_indices().nth(limit) {
+        Some((idx, _)) => format!("{}…", &s[..idx]),
+        None => s.to_string(),
+    }
+}
+
+/// Classifies a non-success answer. `label` is `METHOD /path`.
+pub(crate) fn error_from_status(label: &str, status: u16, body: &[u8]) -> ClientError {
+    let message = format!("{label}: {}", server_message(status, body));
+    match status {
+        401 | 403 => ClientError::Unauthorized(message),
+        404 => ClientError::NotFound(message),
+        423 => ClientError::LaunchClosed(message),
+        409 if message.to_ascii_lowercase().contains("closed") => {
+            ClientError::LaunchClosed(message)
+        }
+        409 => ClientError::Conflict(message),
+        500..=599 => ClientError::Server { status, message },
+        _ => ClientError::BadRequest { status, message },
+    }
+}
+
+fn redact(err: ClientError, token: &str) -> ClientError {
+    // Tokens shorter than this are not real tokens; replacing them would only garble messages.
+    if token.len() < 4 {
+        return err;
+    }
+    let r = |s: String| s.replace(token, "<redacted>");
+    match err {
+        ClientError::Unauthorized(m) => ClientError::Unauthorized(r(m)),
+        ClientError::NotFound(m) => ClientError::NotFound(r(m)),
+        ClientError::LaunchClosed(m) => ClientError::LaunchClosed(r(m)),
+        ClientError::Conflict(m) => ClientError::Conflict(r(m)),
+        ClientError::BadRequest { status, message } => ClientError::BadRequest {
+            status,
+            message: r(message),
+        },
+        ClientError::Server { status, message } => ClientError::Server {
+            status,
+            message: r(message),
+        },
+        ClientError::Decode(m) => ClientError::Decode(r(m)),
+        other => other,
+    }
+}
+
+// ---------------------------------------------------------------- retry policy
+
+/// True for answers worth retrying: 408, 429 and 5xx.
+pub(crate) fn is_retryable_status(status: u16) -> bool {
+    matches!(status, 408 | 429 | 500..=599)
+}
+
+/// Backoff before retry number `attempt` (0-based): `200 ms · 2^attempt`, capped at
+/// 10 s, scaled into `[½, 1]` of that by `jitter` ∈ `[0, 1]`.
+pub(crate) fn backoff_delay(attempt: u32, jitter: f64) -> Duration {
+    let factor = 2u32.saturating_pow(attempt.min(16));
+    let base = BACKOFF_BASE.saturating_mul(factor).min(BACKOFF_CAP);
+    let jitter = jitter.clamp(0.0, 1.0);
+    base.mul_f64(0.5 + 0.5 * jitter)
+}
+
+fn backoff(attempt: u32) -> Duration {
+    use rand::Rng;
+    backoff_delay(attempt, rand::thread_rng().gen_range(0.0..=1.0))
+}
+
+/// Parses a `Retry-After` value (delay seconds or an HTTP date) into a delay
+/// from `now`, capped at 60 s. Dates in the past give zero.
+pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if value.is_empty() {
+        return None;
+    }
+    let delay = if value.bytes().all(|b| b.is_ascii_digit()) {
+        Duration::from_secs(value.parse::<u64>().unwrap_or(u64::MAX))
+    } else {
+        let at = parse_http_date(value)?;
+        let now = now.duration_since(UNIX_EPOCH).ok()?.as_secs();
+        Duration::from_secs(at.saturating_sub(now))
+    };
+    Some(delay.min(RETRY_AFTER_CAP))
+}
+
+/// Parses the three HTTP date formats (IMF-fixdate, RFC 850, asctime) into
+/// seconds since the Unix epoch.
+pub(crate) fn parse_http_date(s: &str) -> Option<u64> {
+    const MONTHS: [&str; 12] = [
+        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+    ];
+    let tokens: Vec<&str> = s
+        .split([' ', ',', '-', ':'])
+        .filter(|t| !t.is_empty())
+        .collect();
+    let mut month = None;
+    let mut month_pos = 0;
+    let mut numbers: Vec<(usize, u64)> = Vec::new();
+    for (i, t) in tokens.iter().enumerate() {
+        if t.bytes().all(|b| b.is_ascii_digit()) {
+            numbers.push((i, t.parse().ok()?));
+        } else if t.len() == 3 {
+            let lower = t.to_ascii_lowercase();
+            if let Some(m) = MONTHS.iter().position(|m| *m == lower) {
+                month = Some(m as u64 + 1);
+                month_pos = i;
+            }
+        }
+    }
+    let month = month?;
+    if numbers.len() != 5 {
+        return None;
+    }
+    let (day, mut year, hour, minute, second) = if numbers[0].0 > month_pos {
+        // asctime: "Sun Nov  6 08:49:37 1994"
+        (
+            numbers[0].1,
+            numbers[4].1,
+            numbers[1].1,
+            numbers[2].1,
+            numbers[3].1,
+        )
+    } else {
+        (
+            numbers[0].1,
+            numbers[1].1,
+            numbers[2].1,
+            numbers[3].1,
+            numbers[4].1,
+        )
+    };
+    if year < 100 {
+        year += if year < 70 { 2000 } else { 1900 };
+    }
+    if !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60 || year < 1970 {
+        return None;
+    }
+    let days = days_from_civil(year as i64, month as i64, day as i64);
+    let secs = days * 86_400 + (hour * 3600 + minute * 60 + second) as i64;
+    u64::try_from(secs).ok()
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date.
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+// ---------------------------------------------------------------- request types
+
+/// One attachment file sent as a multipart `file` part.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AttachmentPart {
+    /// File name of the part; the server matches it against `originalFileName`.
+    pub file_name: String,
+    /// Content type of the part.
+    pub content_type: String,
+    /// The file content.
+    pub bytes: Vec<u8>,
+}
+
+impl fmt::Debug for AttachmentPart {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AttachmentPart")
+            .field("file_name", &self.file_name)
+            .field("content_type", &self.content_type)
+            .field("len", &self.bytes.len())
+            .finish()
+    }
+}
+
+/// One test case of a job-run plan (`GET /api/jobrun/{id}/plan`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanItem {
+    /// Allure id of the test case.
+    #[serde(deserialize_with = "onelaunch_api::flex::id")]
+    pub id: i64,
+    /// Selector (usually the full name) of the test.
+    #[serde(default, deserialize_with = "onelaunch_api::flex::null_default")]
+    pub selector: String,
+}
+
+/// An attachment part whose bytes are shared, so retries do not copy them.
+#[derive(Clone)]
+pub(crate) struct SharedPart {
+    pub(crate) file_name: String,
+    content_type: String,
+    data: Arc<Vec<u8>>,
+}
+
+impl SharedPart {
+    pub(crate) fn new(file_name: String, content_type: String, bytes: Vec<u8>) -> Self {
+        SharedPart {
+            file_name,
+            content_type,
+            data: Arc::new(bytes),
+        }
+    }
+}
+
+enum Payload {
+    Empty,
+    Json(Vec<u8>),
+    Multipart(Vec<SharedPart>),
+}
+
+/// A streaming body over shared bytes, so a retried request does not copy
+/// the whole content again.
+fn shared_body(data: Arc<Vec<u8>>) -> reqwest::Body {
+    let len = data.len();
+    let chunks = (0..len).step_by(STREAM_CHUNK).map(move |start| {
+        let end = (start + STREAM_CHUNK).min(len);
+        Ok::<Vec<u8>, std::io::Error>(data[start..end].to_vec())
+    });
+    reqwest::Body::wrap_stream(futures::stream::iter(chunks))
+}
+
+// ---------------------------------------------------------------- the client
+
+/// HTTP client of the TestOps API subset. Cheap to clone (shares one connection pool).
+#[derive(Clone)]
+pub struct ApiClient {
+    http: reqwest::Client,
+    config: Arc<ClientConfig>,
+}
+
+impl fmt::Debug for ApiClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApiClient")
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+impl ApiClient {
+    /// Builds a client. Fails when the endpoint is not an http(s) URL or the
+    /// token cannot be sent in a header.
+    pub fn new(config: ClientConfig) -> Result<Self, ClientError> {
+        match config.endpoint.scheme() {
+            "http" | "https" => {}
+            other => {
+                return Err(ClientError::Config(format!(
+                    "endpoint {} must use http or https, not {other}",
+                    config.endpoint
+                )))
+            }
+        }
+        if config.endpoint.cannot_be_a_base() {
+            return Err(ClientError::Config(format!(
+                "endpoint {} is not a base URL",
+                config.endpoint
+            )));
+        }
+        let mut auth = HeaderValue::from_str(&format!("api-token {}", config.token.expose()))
+            .map_err(|_| {
+                ClientError::Config(
+                    "the API token contains characters that cannot be sent in an HTTP header"
+                        .to_string(),
+                )
+            })?;
+        auth.set_sensitive(true);
+        let mut headers = HeaderMap::new();
+        headers.insert(AUTHORIZATION, auth);
+        let http = reqwest::Client::builder()
+            .default_headers(headers)
+            .user_agent(config.user_agent.clone())
+            .timeout(config.timeout)
+            .build()
+            .map_err(|e| ClientError::Config(format!("cannot build the HTTP client: {e}")))?;
+        Ok(ApiClient {
+            http,
+            config: Arc::new(config),
+        })
+    }
+
+    /// The server base URL.
+    pub fn endpoint(&self) -> &Url {
+        &self.config.endpoint
+    }
+
+    /// The configuration this client was built with.
+    pub fn config(&self) -> &ClientConfig {
+        &self.config
+    }
+
+    fn url(&self, path: &str, query: &[(&str, String)]) -> Url {
+        let mut url = self.config.endpoint.clone();
+        let joined = format!("{}{}", url.path().trim_end_matches('/'), path);
+        url.set_path(&joined);
+        url.set_query(None);
+        url.set_fragment(None);
+        if !query.is_empty() {
+            let mut pairs = url.query_pairs_mut();
+            for (k, v) in query {
+                pairs.append_pair(k, v);
+            }
+        }
+        url
+    }
+
+    fn build(&self, method: &Method, url: &Url, payload: &Payload) -> reqwest::RequestBuilder {
+        let req = self.http.request(method.clone(), url.clone());
+        match payload {
+            Payload::Empty => req,
+            Payload::Json(bytes) => req
+                .header(CONTENT_TYPE, "application/json")
+                .body(bytes.clone()),
+            Payload::Multipart(parts) => {
+                let mut form = reqwest::multipart::Form::new();
+                for p in parts {
+                    let make = || {
+                        reqwest::multipart::Part::stream_with_length(
+                            shared_body(p.data.clone()),
+                            p.data.len() as u64,
+                        )
+                        .file_name(p.file_name.clone())
+                    };
+                    let part = make()
+                        .mime_str(&p.content_type)
+                        .or_else(|_| make().mime_str("application/octet-stream"))
+                        .unwrap_or_else(|_| make());
+                    form = form.part("file", part);
+                }
+                req.multipart(form)
+            }
+        }
+    }
+
+    /// Sends a request with retries; returns the body of a 2xx answer.
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        payload: Payload,
+    ) -> Result<Vec<u8>, ClientError> {
+        let url = self.url(path, query);
+        let label = format!("{method} {path}");
+        let max_retries = self.config.max_retries;
+        let mut attempt: u32 = 0;
+        loop {
+            let started = std::time::Instant::now();
+            let outcome = match self.build(&method, &url, &payload).send().await {
+                Ok(resp) => {
+                    let status = resp.status().as_u16();
+                    let retry_after = resp
+                        .headers()
+                        .get(RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| parse_retry_after(v, SystemTime::now()));
+                    match resp.bytes().await {
+                        Ok(body) => Ok((status, retry_after, body)),
+                        Err(e) => Err(e),
+                    }
+                }
+                Err(e) => Err(e),
+            };
+            match outcome {
+                Ok((status, _, body)) if (200..300).contains(&status) => {
+                    tracing::debug!(
+                        "{label} -> {status} in {} ms",
+                        started.elapsed().as_millis()
+                    );
+                    return Ok(body.to_vec());
+                }
+                Ok((status, retry_after, _))
+                    if is_retryable_status(status) && attempt < max_retries =>
+                {
+                    let delay = retry_after.unwrap_or_else(|| backoff(attempt));
+                    tracing::warn!(
+                        "{label} -> HTTP {status}; retry {} of {max_retries} in {} ms",
+                        attempt + 1,
+                        delay.as_millis()
+                    );
+                    tokio::time::sleep(delay).await;
+                }
+                Ok((status, _, body)) => {
+                    tracing::debug!("{label} -> {status}");
+                    return Err(redact(
+                        error_from_status(&label, status, &body),
+                        self.config.token.expose(),
+                    ));
+                }
+                Err(e) if attempt < max_retries && !e.is_builder() => {
+                    let delay = backoff(attempt);
+                    tracing::warn!(
+                        "{label}: {}; retry {} of {max_retries} in {} ms",
+                        describe_transport(&e),
+                        attempt + 1,
+                        delay.as_millis()
+                    );
+                    tokio::time::sleep(delay).await;
+                }
+                Err(e) => {
+                    let mut endpoint = url.clone();
+                    endpoint.set_query(None);
+                    return Err(ClientError::Unreachable {
+                        endpoint: endpoint.to_string(),
+                        attempts: attempt + 1,
+                        source: e.without_url(),
+                    });
+                }
+            }
+            attempt += 1;
+        }
+    }
+
+    fn decode<T: DeserializeOwned>(label: &str, body: &[u8]) -> Result<T, ClientError> {
+        serde_json::from_slice(body)
+            .map_err(|e| ClientError::Decode(format!("{label}: cannot decode the answer: {e}")))
+    }
+
+    async fn get_json<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<T, ClientError> {
+        let body = self.call(Method::GET, path, query, Payload::Empty).await?;
+        Self::decode(&format!("GET {path}"), &body)
+    }
+
+    async fn post_json<B: Serialize + ?Sized, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        body: &B,
+    ) -> Result<T, ClientError> {
+        let answer = self.post_raw(path, query, body).await?;
+        Self::decode(&format!("POST {path}"), &answer)
+    }
+
+    async fn post_raw<B: Serialize + ?Sized>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        body: &B,
+    ) -> Result<Vec<u8>, ClientError> {
+        let json = serde_json::to_vec(body).map_err(|e| {
+            ClientError::Decode(format!("POST {path}: cannot encode the request: {e}"))
+        })?;
+        self.call(Method::POST, path, query, Payload::Json(json))
+            .await
+    }
+
+    async fn post_empty(&self, path: &str) -> Result<Vec<u8>, ClientError> {
+        self.call(Method::POST, path, &[], Payload::Empty).await
+    }
+
+    // ------------------------------------------------------------ launches
+
+    /// `POST /api/launch`.
+    pub async fn create_launch(&self, launch: &LaunchCreate) -> Result<LaunchDto, ClientError> {
+        self.post_json("/api/launch", &[], launch).await
+    }
+
+    /// `GET /api/launch/{id}`.
+    pub async fn get_launch(&self, id: Id) -> Result<LaunchDto, ClientError> {
+        self.get_json(&format!("/api/launch/{id}"), &[]).await
+    }
+
+    /// `GET /api/launch?projectId=&page=&size=` (newest first).
+    pub async fn list_launches(
+        &self,
+        project_id: Id,
+        page: u32,
+        size: u32,
+    ) -> Result<Page<LaunchDto>, ClientError> {
+        self.get_json(
+            "/api/launch",
+            &[
+                ("projectId", project_id.to_string()),
+                ("page", page.to_string()),
+                ("size", size.to_string()),
+            ],
+        )
+        .await
+    }
+
+    /// `POST /api/launch/{id}/close`.
+    pub async fn close_launch(&self, id: Id) -> Result<(), ClientError> {
+        self.post_empty(&format!("/api/launch/{id}/close")).await?;
+        Ok(())
+    }
+
+    /// `POST /api/launch/{id}/reopen`.
+    pub async fn reopen_launch(&self, id: Id) -> Result<(), ClientError> {
+        self.post_empty(&format!("/api/launch/{id}/reopen")).await?;
+        Ok(())
+    }
+
+    /// `GET /api/launch/{id}/statistic`.
+    pub async fn launch_statistic(&self, id: Id) -> Result<Vec<StatisticItem>, ClientError> {
+        self.get_json(&format!("/api/launch/{id}/statistic"), &[])
+            .await
+    }
+
+    /// `GET /api/launch/{id}/job`: the job runs of a launch.
+    pub async fn launch_job_runs(&self, id: Id) -> Result<Vec<JobRunDto>, ClientError> {
+        self.get_json(&format!("/api/launch/{id}/job"), &[]).await
+    }
+
+    /// `GET /api/launch/{id}/progress`.
+    pub async fn launch_progress(&self, id: Id) -> Result<LaunchProgress, ClientError> {
+        self.get_json(&format!("/api/launch/{id}/progress"), &[])
+            .await
+    }
+
+    // ------------------------------------------------------------ jobs and job runs
+
+    /// `POST /api/upload/start`: find or create the job and job run (and launch).
+    pub async fn upload_start(
+        &self,
+        start: &ExternalRunStart,
+    ) -> Result<ExternalRunResponse, ClientError> {
+        self.post_json("/api/upload/start", &[], start).await
+    }
+
+    /// `POST /api/upload/stop`.
+    pub async fn upload_stop(
+        &self,
+        stop: &ExternalRunStop,
+    ) -> Result<ExternalRunResponse, ClientError> {
+        self.post_json("/api/upload/stop", &[], stop).await
+    }
+
+    /// `GET /api/upload/jobrun?projectId=&jobUid=&jobRunUid=`; `None` on 404.
+    pub async fn find_job_run(
+        &self,
+        project_id: Id,
+        job_uid: &str,
+        job_run_uid: &str,
+    ) -> Result<Option<ExternalRunResponse>, ClientError> {
+        let query = [
+            ("projectId", project_id.to_string()),
+            ("jobUid", job_uid.to_string()),
+            ("jobRunUid", job_run_uid.to_string()),
+        ];
+        not_found_as_none(self.get_json("/api/upload/jobrun", &query).await)
+    }
+
+    /// `GET /api/jobrun/{id}`.
+    pub async fn get_job_run(&self, id: Id) -> Result<JobRunDto, ClientError> {
+        self.get_json(&format!("/api/jobrun/{id}"), &[]).await
+    }
+
+    /// `GET /api/rs/job?projectId=&externalId=`; `None` on 404. A page answer
+    /// is accepted too (its first element).
+    pub async fn find_job(
+        &self,
+        project_id: Id,
+        external_id: &str,
+    ) -> Result<Option<JobDto>, ClientError> {
+        let path = "/api/rs/job";
+        let query = [
+            ("projectId", project_id.to_string()),
+            ("externalId", external_id.to_string()),
+        ];
+        let body = match self.call(Method::GET, path, &query, Payload::Empty).await {
+            Ok(body) => body,
+            Err(ClientError::NotFound(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum JobAnswer {
+            One(JobDto),
+            Page { content: Vec<JobDto> },
+            List(Vec<JobDto>),
+        }
+        let answer: JobAnswer = Self::decode(&format!("GET {path}"), &body)?;
+        Ok(match answer {
+            JobAnswer::One(job) => Some(job),
+            JobAnswer::Page { content } | JobAnswer::List(content) => {
+                content.into_iter().find(|j| j.external_id == external_id)
+            }
+        })
+    }
+
+    /// `GET /api/jobrun/{id}/plan?expected=true`.
+    pub async fn job_run_plan(&self, job_run_id: Id) -> Result<Vec<PlanItem>, ClientError> {
+        self.get_json(
+            &format!("/api/jobrun/{job_run_id}/plan"),
+            &[("expected", "true".to_string())],
+        )
+        .await
+    }
+
+    // ------------------------------------------------------------ sessions and results
+
+    /// `POST /api/upload/session` (with `?manual=true` when no job run is given).
+    pub async fn create_session(&self, session: &SessionCreate) -> Result<SessionDto, ClientError> {
+        let query: Vec<(&str, String)> = if session.job_run_id.is_none() {
+            vec![("manual", "true".to_string())]
+        } else {
+            Vec::new()
+        };
+        self.post_json("/api/upload/session", &query, session).await
+    }
+
+    /// `POST /api/upload/test-result`. Either shape of the answer is accepted
+    /// (`results: [{id, uuid}]` and/or `resultIds`); the missing one is left
+    /// empty, or derived from `results`.
+    pub async fn upload_results(
+        &self,
+        results: &UploadResults,
+    ) -> Result<UploadResultsResponse, ClientError> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Answer {
+            #[serde(default, deserialize_with = "onelaunch_api::flex::null_default")]
+            results: Vec<ResultRef>,
+            #[serde(default, deserialize_with = "onelaunch_api::flex::null_default")]
+            result_ids: Vec<Id>,
+        }
+        let answer: Answer = self
+            .post_json("/api/upload/test-result", &[], results)
+            .await?;
+        let result_ids = if answer.result_ids.is_empty() {
+            answer.results.iter().map(|r| r.id).collect()
+        } else {
+            answer.result_ids
+        };
+        Ok(UploadResultsResponse {
+            results: answer.results,
+            result_ids,
+        })
+    }
+
+    /// `POST /api/upload/test-result/{id}/attachment`: one multipart `file` part
+    /// per attachment, at most 100 parts per request (more are split).
+    pub async fn upload_attachments(
+        &self,
+        result_id: Id,
+        parts: Vec<AttachmentPart>,
+    ) -> Result<(), ClientError> {
+        let shared: Vec<SharedPart> = parts
+            .into_iter()
+            .map(|p| SharedPart::new(p.file_name, p.content_type, p.bytes))
+            .collect();
+        self.upload_shared_attachments(result_id, &shared).await
+    }
+
+    /// [`ApiClient::upload_attachments`] over shared bytes.
+    pub(crate) async fn upload_shared_attachments(
+        &self,
+        result_id: Id,
+        parts: &[SharedPart],
+    ) -> Result<(), ClientError> {
+        let path = format!("/api/upload/test-result/{result_id}/attachment");
+        for chunk in parts.chunks(MAX_PARTS_PER_REQUEST) {
+            self.call(Method::POST, &path, &[], Payload::Multipart(chunk.to_vec()))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// `POST /api/upload/test-result/{id}/test-fixture-result`.
+    pub async fn upload_fixtures(
+        &self,
+        result_id: Id,
+        fixtures: &UploadFixtures,
+    ) -> Result<(), ClientError> {
+        self.post_raw(
+            &format!("/api/upload/test-result/{result_id}/test-fixture-result"),
+            &[],
+            fixtures,
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// `GET /api/testresult?launchId=&page=&size=`.
+    pub async fn list_results(
+        &self,
+        launch_id: Id,
+        page: u32,
+        size: u32,
+    ) -> Result<Page<TestResultDto>, ClientError> {
+        self.get_json(
+            "/api/testresult",
+            &[
+                ("launchId", launch_id.to_string()),
+                ("page", page.to_string()),
+                ("size", size.to_string()),
+            ],
+        )
+        .await
+    }
+
+    // ------------------------------------------------------------ projects
+
+    /// `POST /api/project`.
+    pub async fn create_project(&self, name: &str) -> Result<ProjectDto, ClientError> {
+        self.post_json(
+            "/api/project",
+            &[],
+            &ProjectCreate {
+                name: name.to_string(),
+            },
+        )
+        .await
+    }
+
+    /// `POST /api/project/{id}/token`: mints an API token for the project.
+    pub async fn create_project_token(&self, project_id: Id) -> Result<TokenCreated, ClientError> {
+        let path = format!("/api/project/{project_id}/token");
+        let body = self.post_empty(&path).await?;
+        Self::decode(&format!("POST {path}"), &body)
+    }
+}
+
+fn not_found_as_none<T>(r: Result<T, ClientError>) -> Result<Option<T>, ClientError> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(ClientError::NotFound(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod unit {
+    use super::*;
+
+    #[test]
+    fn secrets_are_redacted() {
+        let token = "very-secret-token-value";
+        let config = ClientConfig::new(Url::parse("https://example.com").unwrap(), token);
+        let debug = format!("{config:?}");
+        assert!(!debug.contains(token), "{debug}");
+        assert!(debug.contains("<redacted>"));
+        assert_eq!(format!("{}", config.token), "<redacted>");
+        assert_eq!(config.token.expose(), token);
+        let client = ApiClient::new(config).unwrap();
+        assert!(!format!("{client:?}").contains(token));
+        let part = AttachmentPart {
+            file_name: "a".into(),
+            content_type: "text/plain".into(),
+            bytes: vec![1; 10],
+        };
+        assert!(format!("{part:?}").contains("len: 10"));
+    }
+
+    #[test]
+    fn config_is_validated() {
+        let bad = ClientConfig::new(Url::parse("ftp://example.com").unwrap(), "t");
+        assert!(matches!(ApiClient::new(bad), Err(ClientError::Config(_))));
+        let token = "line\nbreak-secret";
+        let bad = ClientConfig::new(Url::parse("http://example.com").unwrap(), token);
+        let err = ApiClient::new(bad).unwrap_err().to_string();
+        assert!(!err.contains("break-secret"), "{err}");
+    }
+
+    #[test]
+    fn retry_after_seconds_and_dates() {
+        let now = UNIX_EPOCH + Duration::from_secs(784_111_767); // Sun, 06 Nov 1994 08:49:27 GMT
+        assert_eq!(parse_retry_after("1", now), Some(Duration::from_secs(1)));
+        assert_eq!(parse_retry_after(" 0 ", now), Some(Duration::ZERO));
+        assert_eq!(
+            parse_retry_after("3600", now),
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(
+            parse_retry_after("99999999999999999999999", now),
+            Some(Duration::from_secs(60))
+        );
+        for date in [
+            "Sun, 06 Nov 1994 08:49:37 GMT",
+            "Sunday, 06-Nov-94 08:49:37 GMT",
+            "Sun Nov  6 08:49:37 1994",
+        ] {
+            assert_eq!(
+                parse_retry_after(date, now),
+                Some(Duration::from_secs(10)),
+                "{date}"
+            );
+        }
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(
+            parse_retry_after("Mon, 07 Nov 1994 08:49:27 GMT", now),
+            Some(Duration::from_secs(60))
+        );
+        for bad in [
+            "",
+            "soon",
+            "-5",
+            "1.5",
+            "Sun, 99 Nov 1994 08:49:37 GMT",
+            "Nov 1994",
+        ] {
+            assert_eq!(parse_retry_after(bad, now), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn http_dates_convert_to_epoch() {
+        assert_eq!(parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
+        assert_eq!(
+            parse_http_date("Tue, 29 Feb 2000 12:00:00 GMT"),
+            Some(951_825_600)
+        );
+        assert_eq!(
+            parse_http_date("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(1_445_412_480)
+        );
+    }
+
+    #[test]
+    fn backoff_grows_is_capped_and_jittered() {
+        assert_eq!(backoff_delay(0, 0.0), Duration::from_millis(100));
+        assert_eq!(backoff_delay(0, 1.0), Duration::from_millis(200));
+        assert_eq!(backoff_delay(1, 1.0), Duration::from_millis(400));
+        assert_eq!(backoff_delay(3, 1.0), Duration::from_millis(1600));
+        assert_eq!(backoff_delay(6, 1.0), Duration::from_secs(10));
+        assert_eq!(backoff_delay(40, 1.0), Duration::from_secs(10));
+        assert_eq!(backoff_delay(40, 0.0), Duration::from_secs(5));
+        for attempt in 0..10 {
+            let d = backoff(attempt);
+            assert!(d >= backoff_delay(attempt, 0.0) && d <= backoff_delay(attempt, 1.0));
+        }
+    }
+
+    #[test]
+    fn retryable_statuses() {
+        for s in [408, 429, 500, 502, 503, 504, 599] {
+            assert!(is_retryable_status(s), "{s}");
+        }
+        for s in [200, 400, 401, 403, 404, 409, 413, 422] {
+            assert!(!is_retryable_status(s), "{s}");
+        }
+    }
+
+    #[test]
+    fn errors_from_status_and_body() {
+        let json = |m: &str, s: u16| serde_json::json!({"message": m, "status": s}).to_string();
+        let e = error_from_status(
+            "GET /api/launch/1",
+            401,
+            json("Invalid token", 401).as_bytes(),
+        );
+        assert!(
+            matches!(&e, ClientError::Unauthorized(m) if m == "GET /api/launch/1: Invalid token")
+        );
+        assert!(matches!(
+            error_from_status("GET /x", 403, b""),
+            ClientError::Unauthorized(_)
+        ));
+        let e = error_from_status("GET /api/launch/1", 404, b"");
+        assert!(
+            matches!(&e, ClientError::NotFound(m) if m == "GET /api/launch/1: HTTP 404 Not Found")
+        );
+        let e = error_from_status(
+            "POST /api/upload/session",
+            409,
+            json("Launch 1 is closed", 409).as_bytes(),
+        );
+        assert!(matches!(e, ClientError::LaunchClosed(_)));
+        let e = error_from_status("POST /x", 409, json("duplicate", 409).as_bytes());
+        assert!(matches!(e, ClientError::Conflict(_)));
+        let e = error_from_status("POST /x", 423, b"locked");
+        assert!(matches!(e, ClientError::LaunchClosed(_)));
+        let e = error_from_status("POST /x", 422, b"  plain text reason \n");
+        assert!(
+            matches!(&e, ClientError::BadRequest { status: 422, message } if message == "POST /x: plain text reason"),
+            "{e:?}"
+        );
+        let e = error_from_status("POST /x", 503, br#"{"error":"unavailable"}"#);
+        assert!(
+            matches!(&e, ClientError::Server { status: 503, message } if message.ends_with("unavailable"))
+        );
+        let long = "é".repeat(2000);
+        let e = error_from_status("GET /x", 400, long.as_bytes());
+        match e {
+            ClientError::BadRequest { message, .. } => {
+                assert_eq!(message.chars().count(), "GET /x: ".len() + 500 + 1);
+                assert!(message.ends_with('…'));
+            }
+            other => panic!("{other:?}"),
+        }
+        // The display names the status and keeps the message.
+        let shown = error_from_status("GET /x", 500, b"boom").to_string();
+        assert_eq!(shown, "server error HTTP 500: GET /x: boom");
+    }
+
+    #[test]
+    fn token_is_scrubbed_from_server_messages() {
+        let e = redact(
+            ClientError::BadRequest {
+                status: 400,
+                message: "token abcdef123 rejected".into(),
+            },
+            "abcdef123",
+        );
+        assert!(!e.to_string().contains("abcdef123"));
+    }
+
+    #[test]
+    fn urls_keep_the_endpoint_prefix() {
+        let client = ApiClient::new(ClientConfig::new(
+            Url::parse("https://example.com/testops/").unwrap(),
+            "t",
+        ))
+        .unwrap();
+        assert_eq!(
+            client
+                .url(
+                    "/api/launch",
+                    &[("projectId", "1".into()), ("q", "a b&c".into())]
+                )
+                .as_str(),
+            "https://example.com/testops/api/launch?projectId=1&q=a+b%26c"
+        );
+        let client = ApiClient::new(ClientConfig::new(
+            Url::parse("https://example.com").unwrap(),
+            "t",
+        ))
+        .unwrap();
+        assert_eq!(
+            client.url("/api/launch/1", &[]).as_str(),
+            "https://example.com/api/launch/1"
+        );
+    }
+}

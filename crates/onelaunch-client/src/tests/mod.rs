@@ -1,0 +1,5 @@
+//! Behaviour tests against a real HTTP server on 127.0.0.1.
+
+mod client;
+mod server;
+mod uploader;

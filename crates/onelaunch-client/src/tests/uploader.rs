@@ -1,0 +1,680 @@
+//! Behaviour of the [`Uploader`] against a real HTTP server.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Value};
+
+use super::server::{Reply, TestServer};
+use crate::{ClientError, SessionTarget, UploadError, UploadOptions, Uploader};
+
+fn result_json(uuid: &str, status: &str, attachments: Value) -> String {
+    json!({
+        "uuid": uuid,
+        "name": format!("test {uuid}"),
+        "fullName": format!("suite.test_{uuid}"),
+        "status": status,
+        "start": 1000,
+        "stop": 1500,
+        "attachments": attachments,
+    })
+    .to_string()
+}
+
+fn write(dir: &Path, name: &str, content: impl AsRef<[u8]>) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, content).unwrap();
+    path
+}
+
+fn write_result(dir: &Path, uuid: &str, status: &str) {
+    write(
+        dir,
+        &format!("{uuid}-result.json"),
+        result_json(uuid, status, json!([])),
+    );
+}
+
+fn uploader(server: &TestServer, opts: UploadOptions) -> Uploader {
+    Uploader::new(
+        server.client(),
+        SessionTarget {
+            launch_id: 5,
+            job_run_id: None,
+        },
+        opts,
+    )
+}
+
+fn all_sent(server: &TestServer) -> Vec<String> {
+    let mut v: Vec<String> = server.sent_uuids().into_iter().flatten().collect();
+    v.sort();
+    v
+}
+
+#[tokio::test]
+async fn sends_batches_of_the_configured_size_in_one_session() {
+    let server = TestServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    for i in 0..7 {
+        write_result(
+            dir.path(),
+            &format!("r{i}"),
+            if i < 5 { "passed" } else { "failed" },
+        );
+    }
+    write(dir.path(), "notes.txt", "not a result");
+    let mut up = uploader(
+        &server,
+        UploadOptions {
+            batch_size: 3,
+            concurrency: 2,
+            ..Default::default()
+        },
+    );
+    up.upload_paths(&[dir.path().to_path_buf()]).await.unwrap();
+
+    let mut sizes: Vec<usize> = server.sent_uuids().iter().map(Vec::len).collect();
+    sizes.sort();
+    assert_eq!(sizes, vec![1, 3, 3]);
+    assert_eq!(all_sent(&server).len(), 7);
+    for r in server.find("POST", "/api/upload/test-result") {
+        assert_eq!(r.json()["testSessionId"], 77);
+    }
+    let sessions = server.find("POST", "/api/upload/session");
+    assert_eq!(sessions.len(), 1);
+    assert_eq!(sessions[0].query, "manual=true");
+    assert_eq!(sessions[0].json()["launchId"], 5);
+
+    let report = up.report();
+    assert_eq!(report.results, 7);
+    assert_eq!(report.by_status.get("passed"), Some(&5));
+    assert_eq!(report.by_status.get("failed"), Some(&2));
+    assert_eq!(report.files_seen, 8);
+    assert_eq!(report.session_id, Some(77));
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+
+    // A second pass over the same files sends nothing again.
+    up.upload_paths(&[dir.path().to_path_buf()]).await.unwrap();
+    assert_eq!(server.find("POST", "/api/upload/test-result").len(), 3);
+    assert_eq!(up.report().results, 7);
+}
+
+#[tokio::test]
+async fn session_goes_into_the_job_run_when_given() {
+    let server = TestServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    write_result(dir.path(), "a", "passed");
+    let mut up = Uploader::new(
+        server.client(),
+        SessionTarget {
+            launch_id: 5,
+            job_run_id: Some(9),
+        },
+        UploadOptions::default(),
+    );
+    up.upload_paths(&[dir.path().to_path_buf()]).await.unwrap();
+    let s = &server.find("POST", "/api/upload/session")[0];
+    assert_eq!(s.query, "");
+    assert_eq!(s.json()["jobRunId"], 9);
+    assert!(s.json().get("launchId").is_none());
+}
+
+#[tokio::test]
+async fn no_session_without_results() {
+    let server = TestServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut up = uploader(&server, UploadOptions::default());
+    up.upload_paths(&[dir.path().to_path_buf()]).await.unwrap();
+    assert!(server.requests().is_empty());
+    assert_eq!(up.report().session_id, None);
+}
+
+#[tokio::test]
+async fn attachments_travel_as_named_multipart_parts() {
+    let server = TestServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let shot: Vec<u8> = vec![0x89, b'P', b'N', b'G', 0, 1, 2, 255];
+    write(dir.path(), "s1-attachment.png", &shot);
+    write(dir.path(), "log-attachment.txt", "hello log");
+    write(dir.path(), "step-attachment.json", "{\"a\":1}");
+    let result = json!({
+        "uuid": "u1", "name": "t", "status": "broken",
+        "attachments": [
+            {"name": "screenshot", "source": "s1-attachment.png", "type": "image/png"},
+            {"name": "log", "source": "log-attachment.txt"}
+        ],
+        "steps": [{"name": "step", "attachments": [
+            {"name": "payload", "source": "step-attachment.json"}
+        ]}]
+    });
+    write(dir.path(), "u1-result.json", result.to_string());
+    let mut up = uploader(&server, UploadOptions::default());
+    up.upload_paths(&[dir.path().to_path_buf()]).await.unwrap();
+
+    let reqs = server.find("POST", "/attachment");
+    assert_eq!(reqs.len(), 1);
+    assert_eq!(reqs[0].path, "/api/upload/test-result/1000/attachment");
+    let parts = &reqs[0].parts;
+    assert_eq!(parts.len(), 3);
+    let by_name = |n: &str| {
+        parts
+            .iter()
+            .find(|p| p.file_name.as_deref() == Some(n))
+            .unwrap()
+    };
+    let png = by_name("s1-attachment.png");
+    assert_eq!(png.name, "file");
+    assert_eq!(png.bytes, shot);
+    assert_eq!(png.content_type.as_deref(), Some("image/png"));
+    let log = by_name("log-attachment.txt");
+    assert_eq!(log.bytes, b"hello log");
+    assert_eq!(log.content_type.as_deref(), Some("text/plain"));
+    assert_eq!(by_name("step-attachment.json").bytes, b"{\"a\":1}");
+    assert_eq!(up.report().attachments, 3);
+    assert!(
+        up.report().problems.is_empty(),
+        "{:?}",
+        up.report().problems
+    );
+}
+
+#[tokio::test]
+async fn malformed_files_are_problems_and_the_good_ones_are_sent() {
+    let server = TestServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    write_result(dir.path(), "good1", "passed");
+    write_result(dir.path(), "good2", "skipped");
+    write(
+        dir.path(),
+        "bad-result.json",
+        "{\"uuid\": \"x\", \"name\": ",
+    );
+    write(dir.path(), "empty-result.json", "");
+    write(dir.path(), "binary-result.json", [0xff, 0xfe, 0x00, 0x41]);
+    write(dir.path(), "nouuid-result.json", "{\"name\": \"n\"}");
+    write(dir.path(), "broken-container.json", "[1, 2");
+    write(dir.path(), "junk.xml", "<testsuite><testcase");
+    let mut up = uploader(&server, UploadOptions::default());
+    up.upload_paths(&[dir.path().to_path_buf()]).await.unwrap();
+
+    assert_eq!(all_sent(&server), vec!["good1", "good2"]);
+    let report = up.report();
+    assert_eq!(report.results, 2);
+    let problem_files: HashSet<String> = report
+        .problems
+        .iter()
+        .map(|p| p.path.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    let expected: HashSet<String> = [
+        "bad-result.json",
+        "empty-result.json",
+        "binary-result.json",
+        "nouuid-result.json",
+        "broken-container.json",
+        "junk.xml",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
+    assert_eq!(problem_files, expected, "{:?}", report.problems);
+    let empty = report
+        .problems
+        .iter()
+        .find(|p| p.path.ends_with("empty-result.json"))
+        .unwrap();
+    assert_eq!(empty.message, "empty file");
+    let nouuid = report
+        .problems
+        .iter()
+        .find(|p| p.path.ends_with("nouuid-result.json"))
+        .unwrap();
+    assert!(nouuid.message.contains("uuid"), "{}", nouuid.message);
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn never_reads_outside_the_results_directory() {
+    let server = TestServer::start().await;
+    let root = tempfile::tempdir().unwrap();
+    let results = root.path().join("results");
+    std::fs::create_dir(&results).unwrap();
+    let secret = b"TOP-SECRET-CONTENT-42";
+    write(root.path(), "secret.txt", secret);
+    std::os::unix::fs::symlink(
+        root.path().join("secret.txt"),
+        results.join("link-attachment.txt"),
+    )
+    .unwrap();
+    // An inside symlink is fine.
+    write(&results, "real-attachment.txt", "inside");
+    std::os::unix::fs::symlink(
+        results.join("real-attachment.txt"),
+        results.join("alias-attachment.txt"),
+    )
+    .unwrap();
+    let result = json!({
+        "uuid": "u1", "name": "t", "status": "passed",
+        "attachments": [
+            {"name": "up", "source": "../secret.txt"},
+            {"name": "abs", "source": root.path().join("secret.txt").to_string_lossy()},
+            {"name": "link", "source": "link-attachment.txt"},
+            {"name": "alias", "source": "alias-attachment.txt"},
+            {"name": "missing", "source": "gone-attachment.txt"}
+        ]
+    });
+    write(&results, "u1-result.json", result.to_string());
+    // A result file that is itself a symlink to the outside is refused too.
+    write(
+        root.path(),
+        "outside-result.json",
+        result_json("outside", "passed", json!([])),
+    );
+    std::os::unix::fs::symlink(
+        root.path().join("outside-result.json"),
+        results.join("o-result.json"),
+    )
+    .unwrap();
+
+    let mut up = uploader(&server, UploadOptions::default());
+    up.upload_paths(std::slice::from_ref(&results))
+        .await
+        .unwrap();
+
+    assert_eq!(all_sent(&server), vec!["u1"]);
+    let received = server.all_bytes();
+    assert!(
+        !received.windows(secret.len()).any(|w| w == secret),
+        "secret bytes reached the server"
+    );
+    let parts = &server.find("POST", "/attachment")[0].parts;
+    assert_eq!(parts.len(), 1);
+    assert_eq!(parts[0].file_name.as_deref(), Some("alias-attachment.txt"));
+    assert_eq!(parts[0].bytes, b"inside");
+
+    let problems = &up.report().problems;
+    let about = |needle: &str| {
+        problems
+            .iter()
+            .find(|p| p.message.contains(needle))
+            .unwrap_or_else(|| panic!("no problem about {needle}: {problems:?}"))
+    };
+    assert!(about("../secret.txt").path.ends_with("u1-result.json"));
+    about("link-attachment.txt");
+    let missing = about("gone-attachment.txt");
+    assert!(missing.path.ends_with("u1-result.json"));
+    assert!(missing.message.contains("not found"));
+    assert!(problems.iter().any(|p| p.path.ends_with("o-result.json")));
+    assert_eq!(problems.len(), 5, "{problems:?}");
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn special_files_are_refused() {
+    let server = TestServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("pipe-attachment.txt");
+    let status = std::process::Command::new("mkfifo").arg(&fifo).status();
+    if !matches!(status, Ok(s) if s.success()) {
+        return;
+    }
+    std::fs::create_dir(dir.path().join("sub-attachment")).unwrap();
+    let result = json!({
+        "uuid": "u1", "name": "t",
+        "attachments": [
+            {"name": "p", "source": "pipe-attachment.txt"},
+            {"name": "d", "source": "sub-attachment"}
+        ]
+    });
+    write(dir.path(), "u1-result.json", result.to_string());
+    let mut up = uploader(&server, UploadOptions::default());
+    up.upload_paths(&[dir.path().to_path_buf()]).await.unwrap();
+    assert_eq!(all_sent(&server), vec!["u1"]);
+    let problems = &up.report().problems;
+    assert_eq!(problems.len(), 2, "{problems:?}");
+    assert!(problems
+        .iter()
+        .all(|p| p.message.contains("not a regular file")));
+}
+
+#[tokio::test]
+async fn files_above_the_limit_are_refused() {
+    let server = TestServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "big-attachment.bin", vec![7u8; 2048]);
+    write(
+        dir.path(),
+        "a-result.json",
+        result_json(
+            "a",
+            "passed",
+            json!([{"name": "b", "source": "big-attachment.bin"}]),
+        ),
+    );
+    let long_name = "x".repeat(1500);
+    write(
+        dir.path(),
+        "huge-result.json",
+        json!({"uuid": "huge", "name": long_name}).to_string(),
+    );
+    let mut up = uploader(
+        &server,
+        UploadOptions {
+            max_file_bytes: 1024,
+            ..Default::default()
+        },
+    );
+    up.upload_paths(&[dir.path().to_path_buf()]).await.unwrap();
+    assert_eq!(all_sent(&server), vec!["a"]);
+    assert!(server.find("POST", "/attachment").is_empty());
+    let problems = &up.report().problems;
+    assert_eq!(problems.len(), 2, "{problems:?}");
+    for p in problems {
+        assert!(p.message.contains("limit of 1024 bytes"), "{p}");
+    }
+    assert!(problems
+        .iter()
+        .any(|p| p.path.ends_with("huge-result.json")));
+    assert!(problems
+        .iter()
+        .any(|p| p.path.ends_with("a-result.json") && p.message.contains("big-attachment.bin")));
+}
+
+#[tokio::test]
+async fn fixtures_and_their_attachments_follow_the_result() {
+    let server = TestServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    write_result(dir.path(), "r1", "passed");
+    write_result(dir.path(), "r2", "passed");
+    write(dir.path(), "setup-attachment.txt", "setup log");
+    let container = json!({
+        "uuid": "c1",
+        "children": ["r1", "r2"],
+        "befores": [{"name": "setUp", "status": "passed", "start": 1, "stop": 2,
+                     "attachments": [{"name": "setup", "source": "setup-attachment.txt", "type": "text/plain"}]}],
+        "afters": [{"name": "tearDown", "status": "passed"}]
+    });
+    write(dir.path(), "c1-container.json", container.to_string());
+    let mut up = uploader(&server, UploadOptions::default());
+    up.upload_paths(&[dir.path().to_path_buf()]).await.unwrap();
+
+    let fixtures = server.find("POST", "/test-fixture-result");
+    assert_eq!(fixtures.len(), 2);
+    for f in &fixtures {
+        let body = f.json();
+        let list = body["fixtures"].as_array().unwrap();
+        assert_eq!(list.len(), 2);
+        assert_eq!(list[0]["type"], "BEFORE");
+        assert_eq!(list[0]["name"], "setUp");
+        assert_eq!(list[1]["type"], "AFTER");
+    }
+    let atts = server.find("POST", "/attachment");
+    assert_eq!(atts.len(), 2);
+    for a in atts {
+        assert_eq!(a.parts.len(), 1);
+        assert_eq!(
+            a.parts[0].file_name.as_deref(),
+            Some("setup-attachment.txt")
+        );
+        assert_eq!(a.parts[0].bytes, b"setup log");
+    }
+    assert_eq!(up.report().fixtures, 4);
+    assert_eq!(up.report().attachments, 2);
+}
+
+#[tokio::test]
+async fn environment_comes_from_files_only_and_drops_secrets() {
+    let server = TestServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    write_result(dir.path(), "a", "passed");
+    write(
+        dir.path(),
+        "environment.properties",
+        "Browser=firefox\nDB_PASSWORD=hunter2\nAPI_TOKEN=abc\nOS=linux\n",
+    );
+    write(
+        dir.path(),
+        "executor.json",
+        json!({"name": "Jenkins", "type": "jenkins", "buildName": "#12",
+               "buildUrl": "https://ci/job/12"})
+        .to_string(),
+    );
+    let mut up = uploader(&server, UploadOptions::default());
+    up.upload_paths(&[dir.path().to_path_buf()]).await.unwrap();
+    let env = server.find("POST", "/api/upload/session")[0].json()["environment"].clone();
+    let pairs: Vec<(String, String)> = env
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|kv| {
+            (
+                kv["key"].as_str().unwrap().to_string(),
+                kv["value"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let keys: Vec<&str> = pairs.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        keys,
+        vec![
+            "Browser",
+            "OS",
+            "executor.name",
+            "executor.type",
+            "executor.buildName",
+            "executor.buildUrl"
+        ]
+    );
+    assert!(pairs.contains(&("executor.buildUrl".into(), "https://ci/job/12".into())));
+    let raw = String::from_utf8(server.all_bytes()).unwrap_or_default();
+    assert!(!raw.contains("hunter2"));
+    assert!(!raw.contains("PATH"));
+}
+
+#[tokio::test]
+async fn junit_reports_are_uploaded() {
+    let server = TestServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "TEST-suite.xml",
+        r#"<?xml version="1.0"?>
+<testsuite name="suite" tests="2">
+  <testcase classname="a.B" name="ok" time="0.1"/>
+  <testcase classname="a.B" name="bad" time="0.2"><failure message="boom">trace</failure></testcase>
+</testsuite>"#,
+    );
+    let mut up = uploader(&server, UploadOptions::default());
+    up.upload_paths(&[dir.path().join("TEST-suite.xml")])
+        .await
+        .unwrap();
+    assert_eq!(up.report().results, 2, "{:?}", up.report().problems);
+    assert_eq!(up.report().by_status.get("failed"), Some(&1));
+    assert_eq!(up.report().by_status.get("passed"), Some(&1));
+}
+
+#[tokio::test]
+async fn closed_launch_is_reopened_once_when_allowed() {
+    let responder = |r: &super::server::Recorded, n: usize| {
+        (r.path == "/api/upload/test-result" && n == 0).then(|| {
+            Reply::new(
+                409,
+                json!({"message": "Launch 5 is closed", "status": 409}).to_string(),
+            )
+        })
+    };
+    let server = TestServer::with(responder).await;
+    let dir = tempfile::tempdir().unwrap();
+    write_result(dir.path(), "a", "passed");
+    let mut up = uploader(
+        &server,
+        UploadOptions {
+            reopen_closed_launch: true,
+            ..Default::default()
+        },
+    );
+    up.upload_paths(&[dir.path().to_path_buf()]).await.unwrap();
+    assert_eq!(server.find("POST", "/api/launch/5/reopen").len(), 1);
+    assert_eq!(server.find("POST", "/api/upload/test-result").len(), 2);
+    assert_eq!(up.report().results, 1);
+
+    // Without the option the error is returned.
+    let server = TestServer::with(responder).await;
+    let mut up = uploader(&server, UploadOptions::default());
+    let err = up
+        .upload_paths(&[dir.path().to_path_buf()])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, UploadError::Client(ClientError::LaunchClosed(_))),
+        "{err:?}"
+    );
+    assert!(server.find("POST", "/reopen").is_empty());
+}
+
+#[tokio::test]
+async fn a_refused_batch_is_resent_result_by_result() {
+    let server = TestServer::with(|r, _| {
+        (r.path == "/api/upload/test-result"
+            && r.json()["results"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|x| x["uuid"] == "bad")))
+        .then(|| {
+            Reply::new(
+                400,
+                json!({"message": "invalid result", "status": 400}).to_string(),
+            )
+        })
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    for u in ["a", "bad", "c"] {
+        write_result(dir.path(), u, "passed");
+    }
+    let mut up = uploader(&server, UploadOptions::default());
+    up.upload_paths(&[dir.path().to_path_buf()]).await.unwrap();
+    assert_eq!(up.report().results, 2);
+    let problems = &up.report().problems;
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(problems[0].path.ends_with("bad-result.json"));
+    assert!(problems[0].message.contains("invalid result"));
+}
+
+#[tokio::test]
+async fn input_paths_files_and_globs() {
+    let server = TestServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    write_result(dir.path(), "a", "passed");
+    write_result(dir.path(), "b", "passed");
+    write_result(dir.path(), "c", "passed");
+
+    let mut up = uploader(&server, UploadOptions::default());
+    let err = up
+        .upload_paths(&[dir.path().join("nope")])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, UploadError::Input { .. }), "{err:?}");
+    assert!(err.to_string().contains("nope"));
+    let err = up
+        .upload_paths(&[dir.path().join("*.nothing")])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, UploadError::Input { .. }), "{err:?}");
+    assert!(server.requests().is_empty());
+
+    up.upload_paths(&[
+        dir.path().join("a-result.json"),
+        dir.path().join("[b]-*.json"),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(all_sent(&server), vec!["a", "b"]);
+}
+
+#[tokio::test]
+async fn watch_sends_complete_files_once() {
+    let server = TestServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let opts = UploadOptions::default();
+    let mut up = uploader(&server, opts);
+
+    // Missing directory: nothing to do yet.
+    up.upload_ready(&d.join("later")).await.unwrap();
+
+    write_result(d, "a", "passed");
+    let full = result_json("b", "failed", json!([]));
+    write(d, "b-result.json", &full[..full.len() / 2]);
+
+    // First sight: nothing is sent until the files stop changing.
+    up.upload_ready(d).await.unwrap();
+    assert!(server.find("POST", "/api/upload/test-result").is_empty());
+
+    // Stable: `a` goes, the half-written `b` waits silently.
+    up.upload_ready(d).await.unwrap();
+    assert_eq!(all_sent(&server), vec!["a"]);
+    assert!(up.report().problems.is_empty());
+    up.upload_ready(d).await.unwrap();
+    assert!(up.report().problems.is_empty());
+
+    // `b` is completed, a container arrives after its result was sent.
+    write(d, "b-result.json", &full);
+    write(
+        d,
+        "c-container.json",
+        json!({"uuid": "c", "children": ["a"], "befores": [{"name": "setUp"}]}).to_string(),
+    );
+    write(d, "never-result.json", "{ not json");
+    up.upload_ready(d).await.unwrap();
+    up.upload_ready(d).await.unwrap();
+    assert_eq!(all_sent(&server), vec!["a", "b"]);
+    let fixtures = server.find("POST", "/test-fixture-result");
+    assert_eq!(fixtures.len(), 1);
+    assert_eq!(
+        fixtures[0].path,
+        "/api/upload/test-result/1000/test-fixture-result"
+    );
+    assert!(up.report().problems.is_empty());
+
+    // The final pass reports what never became valid and sends nothing twice.
+    write_result(d, "late", "passed");
+    up.finish(d).await.unwrap();
+    assert_eq!(all_sent(&server), vec!["a", "b", "late"]);
+    let problems = &up.report().problems;
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(problems[0].path.ends_with("never-result.json"));
+    assert_eq!(server.find("POST", "/api/upload/session").len(), 1);
+    assert_eq!(server.find("POST", "/test-fixture-result").len(), 1);
+    assert_eq!(up.report().results, 3);
+
+    let err = up.finish(&d.join("later")).await.unwrap_err();
+    assert!(matches!(err, UploadError::Input { .. }));
+}
+
+#[tokio::test]
+async fn many_files_are_processed_in_bounded_chunks() {
+    let server = TestServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    for i in 0..25 {
+        write_result(dir.path(), &format!("r{i:02}"), "passed");
+    }
+    let mut up = uploader(
+        &server,
+        UploadOptions {
+            batch_size: 2,
+            concurrency: 3,
+            ..Default::default()
+        },
+    );
+    up.upload_paths(&[dir.path().to_path_buf()]).await.unwrap();
+    assert_eq!(up.report().results, 25);
+    let batches = server.sent_uuids();
+    assert!(batches.iter().all(|b| b.len() <= 2));
+    assert_eq!(all_sent(&server).len(), 25);
+    // Files are read in sorted chunks of batch_size × concurrency: no batch mixes
+    // files from two chunks.
+    for b in &batches {
+        let chunk = |u: &str| u[1..].parse::<usize>().unwrap() / 6;
+        assert!(b.iter().all(|u| chunk(u) == chunk(&b[0])), "{b:?}");
+    }
+}

@@ -1,0 +1,1365 @@
+//! The results uploader: sends an Allure results directory (and JUnit XML
+//! reports) into one test session of a launch or job run.
+//!
+//! The flow follows the Allure 3 TestOps plugin: environment first, one session,
+//! results in batches (`POST /api/upload/test-result`), then per acknowledged
+//! result its attachments and fixtures.
+//!
+//! Input files are never trusted: a file that does not parse is reported as a
+//! [`FileProblem`] and the others are still sent; nothing is read outside the
+//! results directory (unsafe attachment names, symlinks pointing outside, and
+//! special files are refused); every file is size-checked before it is read.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+use std::future::Future;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use futures::stream::{self, StreamExt, TryStreamExt};
+use onelaunch_api::{
+    is_secret_name, normalize_status, Id, KeyValue, SessionCreate, UploadAttachment, UploadFixture,
+    UploadFixtures, UploadResults, UploadResultsResponse, UploadStep, UploadTestResult,
+};
+use onelaunch_model::{allure, FileKind};
+
+use crate::api::{ApiClient, ClientError, SharedPart, MAX_PARTS_PER_REQUEST};
+
+/// Most attachment bytes gathered into one multipart request (a single larger
+/// file still goes alone).
+const MAX_BYTES_PER_REQUEST: usize = 32 * 1024 * 1024;
+
+/// Where the results go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionTarget {
+    /// The launch (reopened from here when it is closed and reopening is allowed).
+    pub launch_id: Id,
+    /// When set, the session is created in this job run; otherwise a manual
+    /// session is created in the launch.
+    pub job_run_id: Option<Id>,
+}
+
+/// Tuning of an [`Uploader`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadOptions {
+    /// Requests in flight at once (default 4).
+    pub concurrency: usize,
+    /// Results per `test-result` request (default 100).
+    pub batch_size: usize,
+    /// Reopen the launch when the server says it is closed, then retry (default off).
+    pub reopen_closed_launch: bool,
+    /// Larger result and attachment files are refused (default 64 MiB).
+    pub max_file_bytes: u64,
+}
+
+impl Default for UploadOptions {
+    fn default() -> Self {
+        UploadOptions {
+            concurrency: 4,
+            batch_size: 100,
+            reopen_closed_launch: false,
+            max_file_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
+
+/// A file that could not be used; the upload went on without it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileProblem {
+    /// The file concerned (for attachments: the result or container file referring to it).
+    pub path: PathBuf,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl fmt::Display for FileProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path.display(), self.message)
+    }
+}
+
+/// What an [`Uploader`] did so far.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UploadReport {
+    /// Distinct files found in the inputs.
+    pub files_seen: usize,
+    /// Results acknowledged by the server.
+    pub results: usize,
+    /// Acknowledged results by normalised status (`passed`, `failed`, ...).
+    pub by_status: BTreeMap<String, usize>,
+    /// Attachment files accepted by the server.
+    pub attachments: usize,
+    /// Fixtures accepted by the server.
+    pub fixtures: usize,
+    /// Files that were skipped, and why.
+    pub problems: Vec<FileProblem>,
+    /// The test session, once created.
+    pub session_id: Option<Id>,
+}
+
+/// Why an upload stopped.
+#[derive(thiserror::Error, Debug)]
+pub enum UploadError {
+    /// The server could not be reached or refused the upload.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// The input cannot be used at all (e.g. the results path does not exist).
+    #[error("{}: {message}", path.display())]
+    Input {
+        /// The path given.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+}
+
+// ---------------------------------------------------------------- inputs
+
+/// One input file of a results directory.
+#[derive(Debug, Clone)]
+struct InputFile {
+    /// Path as shown to users (input directory joined with the name).
+    shown: PathBuf,
+    /// Canonical directory joined with the name; the identity of the file.
+    key: PathBuf,
+    name: String,
+    kind: FileKind,
+}
+
+/// Files of one results directory.
+#[derive(Debug)]
+struct Group {
+    /// Canonical results directory: nothing outside it is read.
+    dir: Arc<PathBuf>,
+    files: Vec<InputFile>,
+}
+
+fn input_error(path: &Path, message: impl Into<String>) -> UploadError {
+    UploadError::Input {
+        path: path.to_path_buf(),
+        message: message.into(),
+    }
+}
+
+fn canonical_dir(dir: &Path) -> Result<PathBuf, UploadError> {
+    std::fs::canonicalize(dir).map_err(|e| input_error(dir, format!("cannot resolve: {e}")))
+}
+
+/// Lists a results directory (not recursively). Subdirectories are skipped;
+/// symlinks and special files are listed and judged when read.
+fn list_dir(dir: &Path) -> Result<Group, UploadError> {
+    let canon = canonical_dir(dir)?;
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| input_error(dir, format!("cannot list: {e}")))?;
+    let mut files = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| input_error(dir, format!("cannot list: {e}")))?;
+        let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
+        if is_dir {
+            continue;
+        }
+        let Ok(name) = entry.file_name().into_string() else {
+            continue;
+        };
+        files.push(InputFile {
+            shown: dir.join(&name),
+            key: canon.join(&name),
+            kind: onelaunch_model::classify(&name),
+            name,
+        });
+    }
+    files.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(Group {
+        dir: Arc::new(canon),
+        files,
+    })
+}
+
+fn single_file(path: &Path) -> Result<Group, UploadError> {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| input_error(path, "not a file name"))?
+        .to_string();
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let canon = canonical_dir(&parent)?;
+    Ok(Group {
+        files: vec![InputFile {
+            shown: path.to_path_buf(),
+            key: canon.join(&name),
+            kind: onelaunch_model::classify(&name),
+            name,
+        }],
+        dir: Arc::new(canon),
+    })
+}
+
+fn is_glob(s: &str) -> bool {
+    s.contains(['*', '?', '['])
+}
+
+/// Resolves directories, files and glob patterns into groups by directory.
+fn resolve_inputs(paths: &[PathBuf]) -> Result<Vec<Group>, UploadError> {
+    let mut groups: Vec<Group> = Vec::new();
+    let mut add = |g: Group| {
+        if let Some(existing) = groups.iter_mut().find(|e| e.dir == g.dir) {
+            for f in g.files {
+                if !existing.files.iter().any(|e| e.key == f.key) {
+                    existing.files.push(f);
+                }
+            }
+        } else {
+            groups.push(g);
+        }
+    };
+    for path in paths {
+        match std::fs::metadata(path) {
+            Ok(m) if m.is_dir() => add(list_dir(path)?),
+            Ok(_) => add(single_file(path)?),
+            Err(_) => {
+                let pattern = path.to_string_lossy();
+                if !is_glob(&pattern) {
+                    return Err(input_error(path, "no such file or directory"));
+                }
+                let matches = glob::glob(&pattern)
+                    .map_err(|e| input_error(path, format!("invalid pattern: {e}")))?;
+                let mut any = false;
+                for m in matches {
+                    let m = m.map_err(|e| input_error(path, e.to_string()))?;
+                    any = true;
+                    if m.is_dir() {
+                        add(list_dir(&m)?);
+                    } else {
+                        add(single_file(&m)?);
+                    }
+                }
+                if !any {
+                    return Err(input_error(path, "no file matches this pattern"));
+                }
+            }
+        }
+    }
+    Ok(groups)
+}
+
+// ---------------------------------------------------------------- safe reading
+
+enum ReadError {
+    Missing,
+    Refused(String),
+}
+
+impl ReadError {
+    fn message(&self) -> String {
+        match self {
+            ReadError::Missing => "file not found".to_string(),
+            ReadError::Refused(m) => m.clone(),
+        }
+    }
+}
+
+/// Reads `name` from the canonical results directory `dir`: refuses symlinks
+/// resolving outside it, anything but regular files, and files above `max` bytes.
+fn read_inside(dir: &Path, name: &str, max: u64) -> Result<Vec<u8>, ReadError> {
+    let path = dir.join(name);
+    match std::fs::symlink_metadata(&path) {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(ReadError::Missing),
+        Err(e) => return Err(ReadError::Refused(format!("cannot read: {e}"))),
+    }
+    let canon = match std::fs::canonicalize(&path) {
+        Ok(c) => c,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(ReadError::Refused(
+                "symbolic link to a file that does not exist".to_string(),
+            ))
+        }
+        Err(e) => return Err(ReadError::Refused(format!("cannot resolve: {e}"))),
+    };
+    if !canon.starts_with(dir) || canon == dir {
+        return Err(ReadError::Refused(
+            "refused: resolves to a location outside the results directory".to_string(),
+        ));
+    }
+    let meta =
+        std::fs::metadata(&canon).map_err(|e| ReadError::Refused(format!("cannot read: {e}")))?;
+    if !meta.is_file() {
+        return Err(ReadError::Refused(
+            "refused: not a regular file".to_string(),
+        ));
+    }
+    let too_large = |size: u64| {
+        ReadError::Refused(format!(
+            "refused: {size} bytes is larger than the limit of {max} bytes"
+        ))
+    };
+    if meta.len() > max {
+        return Err(too_large(meta.len()));
+    }
+    let file =
+        std::fs::File::open(&canon).map_err(|e| ReadError::Refused(format!("cannot open: {e}")))?;
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    file.take(max.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(|e| ReadError::Refused(format!("cannot read: {e}")))?;
+    if bytes.len() as u64 > max {
+        return Err(too_large(bytes.len() as u64));
+    }
+    Ok(bytes)
+}
+
+async fn read_inside_async(
+    dir: Arc<PathBuf>,
+    name: String,
+    max: u64,
+) -> Result<Vec<u8>, ReadError> {
+    tokio::task::spawn_blocking(move || read_inside(&dir, &name, max))
+        .await
+        .unwrap_or_else(|e| Err(ReadError::Refused(format!("reading failed: {e}"))))
+}
+
+/// Size and modification time, to tell when a file stopped changing.
+type Stamp = (u64, Option<SystemTime>);
+
+fn stamp(path: &Path) -> Option<Stamp> {
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.len(), m.modified().ok()))
+}
+
+/// Guesses a content type from the file extension.
+pub fn guess_content_type(file_name: &str) -> &'static str {
+    let ext = file_name
+        .rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase())
+        .unwrap_or_default();
+    match ext.as_str() {
+        "txt" | "log" | "text" => "text/plain",
+        "json" => "application/json",
+        "xml" => "application/xml",
+        "html" | "htm" => "text/html",
+        "csv" => "text/csv",
+        "tsv" => "text/tab-separated-values",
+        "css" => "text/css",
+        "js" => "text/javascript",
+        "yaml" | "yml" => "application/yaml",
+        "uri" => "text/uri-list",
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "gif" => "image/gif",
+        "bmp" => "image/bmp",
+        "svg" => "image/svg+xml",
+        "webp" => "image/webp",
+        "mp4" => "video/mp4",
+        "webm" => "video/webm",
+        "pdf" => "application/pdf",
+        "zip" => "application/zip",
+        "gz" | "tgz" => "application/gzip",
+        "har" => "application/json",
+        _ => "application/octet-stream",
+    }
+}
+
+// ---------------------------------------------------------------- reopening closed launches
+
+/// Retries an operation once after reopening the launch when the server says
+/// the launch is closed. Concurrent failures reopen it only once.
+#[derive(Clone)]
+struct Reopener {
+    client: ApiClient,
+    launch_id: Id,
+    enabled: bool,
+    generation: Arc<tokio::sync::Mutex<u64>>,
+}
+
+impl Reopener {
+    async fn run<T, F, Fut>(&self, mut op: F) -> Result<T, ClientError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, ClientError>>,
+    {
+        let seen = *self.generation.lock().await;
+        match op().await {
+            Err(ClientError::LaunchClosed(message)) if self.enabled => {
+                {
+                    let mut generation = self.generation.lock().await;
+                    if *generation == seen {
+                        tracing::info!(
+                            "launch {} is closed ({message}); reopening it",
+                            self.launch_id
+                        );
+                        self.client.reopen_launch(self.launch_id).await?;
+                        *generation += 1;
+                    }
+                }
+                op().await
+            }
+            other => other,
+        }
+    }
+}
+
+// ---------------------------------------------------------------- work items
+
+/// An attachment to send for a result.
+#[derive(Debug, Clone)]
+struct AttachmentRef {
+    /// The file name inside `dir`.
+    source: String,
+    content_type: Option<String>,
+    dir: Arc<PathBuf>,
+    /// The result or container file that refers to it.
+    origin: PathBuf,
+}
+
+/// Attachments and fixtures of one acknowledged result.
+struct ResultJob {
+    result_id: Id,
+    uuid: String,
+    /// The file named in problems about the fixtures.
+    origin: PathBuf,
+    attachments: Vec<AttachmentRef>,
+    fixtures: Vec<UploadFixture>,
+}
+
+#[derive(Default)]
+struct JobOutcome {
+    attachments: usize,
+    fixtures: usize,
+    problems: Vec<FileProblem>,
+}
+
+/// Metadata kept for a result while its batch is in flight.
+struct ResultMeta {
+    file: PathBuf,
+    status: &'static str,
+    dir: Arc<PathBuf>,
+    attachments: Vec<AttachmentRef>,
+}
+
+#[derive(Default)]
+struct BatchOutcome {
+    acknowledged: Vec<(String, Id)>,
+    rejected: Vec<(String, String)>,
+}
+
+/// Fixtures of the containers of one results directory.
+#[derive(Default)]
+struct DirFixtures {
+    containers: Vec<allure::Container>,
+    /// Result uuid → its fixtures, recomputed when containers are added.
+    by_result: HashMap<String, Vec<UploadFixture>>,
+    /// Attachment source → the container file that refers to it.
+    attachment_origin: HashMap<String, PathBuf>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Mode {
+    /// Everything, reporting files that do not parse.
+    All,
+    /// Only files that stopped changing and parse; the others wait.
+    Ready,
+}
+
+/// Outcome of reading and parsing one input file.
+enum Loaded<T> {
+    Ok(T),
+    /// The file cannot be used; report it.
+    Problem(String),
+    /// Not parseable yet (watch mode); try again later.
+    NotYet,
+}
+
+fn fixture_key(f: &UploadFixture) -> String {
+    format!(
+        "{}|{}|{}|{:?}|{:?}",
+        f.kind, f.uuid, f.name, f.start, f.stop
+    )
+}
+
+fn collect_step_types(steps: &[allure::StepResult], out: &mut HashMap<String, String>) {
+    for s in steps {
+        collect_attachment_types(&s.attachments, out);
+        collect_step_types(&s.steps, out);
+    }
+}
+
+fn collect_attachment_types(atts: &[allure::Attachment], out: &mut HashMap<String, String>) {
+    for a in atts {
+        if let Some(t) = a.r#type.as_deref().filter(|t| !t.trim().is_empty()) {
+            out.entry(a.source.clone()).or_insert_with(|| t.to_string());
+        }
+    }
+}
+
+fn collect_upload_types(
+    atts: &[UploadAttachment],
+    steps: &[UploadStep],
+    out: &mut HashMap<String, String>,
+) {
+    for a in atts {
+        if let Some(t) = a.content_type.as_deref().filter(|t| !t.trim().is_empty()) {
+            out.entry(a.original_file_name.clone())
+                .or_insert_with(|| t.to_string());
+        }
+    }
+    for s in steps {
+        if let Some(a) = &s.attachment {
+            collect_upload_types(std::slice::from_ref(a), &[], out);
+        }
+        collect_upload_types(&[], &s.steps, out);
+    }
+}
+
+fn collect_step_sources(steps: &[allure::StepResult], out: &mut Vec<String>) {
+    for s in steps {
+        out.extend(s.attachments.iter().map(|a| a.source.clone()));
+        collect_step_sources(&s.steps, out);
+    }
+}
+
+// ---------------------------------------------------------------- the uploader
+
+/// Uploads Allure results into one test session. See the module documentation.
+pub struct Uploader {
+    client: ApiClient,
+    target: SessionTarget,
+    opts: UploadOptions,
+    report: UploadReport,
+    reopener: Reopener,
+    /// Every input file seen (for `files_seen`).
+    seen: HashSet<PathBuf>,
+    /// Files fully handled (sent, or reported as a problem).
+    done: HashSet<PathBuf>,
+    /// Watch mode: last stamp of files not done yet, and whether they failed to parse at it.
+    stamps: HashMap<PathBuf, (Stamp, bool)>,
+    /// Acknowledged result uuid → server id, per results directory.
+    result_ids: HashMap<String, (Id, Arc<PathBuf>)>,
+    fixtures: HashMap<Arc<PathBuf>, DirFixtures>,
+    /// (result uuid, fixture key) already sent.
+    sent_fixtures: HashSet<(String, String)>,
+    environment: Vec<KeyValue>,
+}
+
+impl fmt::Debug for Uploader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Uploader")
+            .field("target", &self.target)
+            .field("opts", &self.opts)
+            .field("report", &self.report)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Uploader {
+    /// An uploader into `target`; nothing is sent until results are found.
+    pub fn new(client: ApiClient, target: SessionTarget, opts: UploadOptions) -> Self {
+        let opts = UploadOptions {
+            concurrency: opts.concurrency.max(1),
+            batch_size: opts.batch_size.max(1),
+            ..opts
+        };
+        Uploader {
+            reopener: Reopener {
+                client: client.clone(),
+                launch_id: target.launch_id,
+                enabled: opts.reopen_closed_launch,
+                generation: Arc::new(tokio::sync::Mutex::new(0)),
+            },
+            client,
+            target,
+            opts,
+            report: UploadReport::default(),
+            seen: HashSet::new(),
+            done: HashSet::new(),
+            stamps: HashMap::new(),
+            result_ids: HashMap::new(),
+            fixtures: HashMap::new(),
+            sent_fixtures: HashSet::new(),
+            environment: Vec::new(),
+        }
+    }
+
+    /// What was done so far.
+    pub fn report(&self) -> &UploadReport {
+        &self.report
+    }
+
+    /// One-shot: everything under the given paths (directories, files, or glob
+    /// patterns). Directories are read non-recursively (results dirs are flat).
+    /// A path that does not exist (or a pattern matching nothing) is an error
+    /// before anything is sent.
+    pub async fn upload_paths(&mut self, paths: &[PathBuf]) -> Result<(), UploadError> {
+        let groups = resolve_inputs(paths)?;
+        self.process(groups, Mode::All).await
+    }
+
+    /// For `watch`: uploads the result files of `dir` that are complete (they
+    /// parse, and their size and modification time did not change since the
+    /// previous call) and not yet sent, the attachments they reference, and the
+    /// fixtures of the containers seen so far. Files that do not parse yet are
+    /// tried again on the next call, not reported. A missing `dir` is not an error.
+    pub async fn upload_ready(&mut self, dir: &Path) -> Result<(), UploadError> {
+        if !dir.is_dir() {
+            return Ok(());
+        }
+        let group = list_dir(dir)?;
+        self.process(vec![group], Mode::Ready).await
+    }
+
+    /// Final pass for `watch`: like [`Uploader::upload_paths`] for `dir`,
+    /// sending only what has not been sent; files that still do not parse are
+    /// reported as problems.
+    pub async fn finish(&mut self, dir: &Path) -> Result<(), UploadError> {
+        if !dir.is_dir() {
+            return Err(input_error(dir, "results directory does not exist"));
+        }
+        let group = list_dir(dir)?;
+        let result = self.process(vec![group], Mode::All).await;
+        self.stamps.clear();
+        result
+    }
+
+    fn problem(&mut self, path: PathBuf, message: impl Into<String>) {
+        let message = message.into();
+        tracing::warn!("{}: {message}", path.display());
+        self.report.problems.push(FileProblem { path, message });
+    }
+
+    async fn process(&mut self, groups: Vec<Group>, mode: Mode) -> Result<(), UploadError> {
+        for g in &groups {
+            for f in &g.files {
+                if self.seen.insert(f.key.clone()) {
+                    self.report.files_seen += 1;
+                }
+            }
+        }
+        // Only files not handled yet, and in watch mode only those that stopped changing.
+        let mut pending: Vec<(Arc<PathBuf>, Vec<InputFile>)> = Vec::new();
+        for g in groups {
+            let files: Vec<InputFile> = g
+                .files
+                .into_iter()
+                .filter(|f| {
+                    matches!(
+                        f.kind,
+                        FileKind::Result
+                            | FileKind::JUnit
+                            | FileKind::Container
+                            | FileKind::Environment
+                            | FileKind::EnvironmentXml
+                            | FileKind::Executor
+                    ) && !self.done.contains(&f.key)
+                })
+                .collect();
+            let files = if mode == Mode::Ready {
+                self.stable_files(files).await
+            } else {
+                files
+            };
+            pending.push((g.dir, files));
+        }
+
+        // 1. Environment, executor.
+        for (dir, files) in &pending {
+            for f in files.iter().filter(|f| {
+                matches!(
+                    f.kind,
+                    FileKind::Environment | FileKind::EnvironmentXml | FileKind::Executor
+                )
+            }) {
+                match self.load_environment(dir, f, mode).await {
+                    Loaded::Ok(entries) => {
+                        self.add_environment(entries);
+                        self.mark_done(f);
+                    }
+                    Loaded::Problem(m) => {
+                        self.problem(f.shown.clone(), m);
+                        self.mark_done(f);
+                    }
+                    Loaded::NotYet => self.mark_unparsed(f),
+                }
+            }
+        }
+
+        // 2. Containers (fixtures), per directory.
+        let mut changed_dirs = Vec::new();
+        for (dir, files) in &pending {
+            let mut added = false;
+            for f in files.iter().filter(|f| f.kind == FileKind::Container) {
+                match self.load_container(dir, f, mode).await {
+                    Loaded::Ok(container) => {
+                        let entry = self.fixtures.entry(dir.clone()).or_default();
+                        let mut sources = Vec::new();
+                        collect_step_sources(&container.befores, &mut sources);
+                        collect_step_sources(&container.afters, &mut sources);
+                        for s in sources {
+                            entry
+                                .attachment_origin
+                                .entry(s)
+                                .or_insert_with(|| f.shown.clone());
+                        }
+                        entry.containers.push(container);
+                        added = true;
+                        self.mark_done(f);
+                    }
+                    Loaded::Problem(m) => {
+                        self.problem(f.shown.clone(), m);
+                        self.mark_done(f);
+                    }
+                    Loaded::NotYet => self.mark_unparsed(f),
+                }
+            }
+            if added {
+                if let Some(entry) = self.fixtures.get_mut(dir) {
+                    entry.by_result = onelaunch_model::fixtures_by_result(&entry.containers);
+                }
+                changed_dirs.push(dir.clone());
+            }
+        }
+
+        // 3. Results, a bounded chunk at a time.
+        let chunk_len = self.opts.batch_size.saturating_mul(self.opts.concurrency);
+        for (dir, files) in &pending {
+            let results: Vec<&InputFile> = files
+                .iter()
+                .filter(|f| matches!(f.kind, FileKind::Result | FileKind::JUnit))
+                .collect();
+            for chunk in results.chunks(chunk_len.max(1)) {
+                self.upload_chunk(dir, chunk, mode).await?;
+            }
+        }
+
+        // 4. Fixtures of containers that arrived after their results.
+        for dir in changed_dirs {
+            let jobs = self.late_fixture_jobs(&dir);
+            self.run_jobs(jobs).await?;
+        }
+        Ok(())
+    }
+
+    fn mark_done(&mut self, f: &InputFile) {
+        self.stamps.remove(&f.key);
+        self.done.insert(f.key.clone());
+    }
+
+    fn mark_unparsed(&mut self, f: &InputFile) {
+        if let Some((_, failed)) = self.stamps.get_mut(&f.key) {
+            *failed = true;
+        }
+    }
+
+    /// Watch mode: keeps the files whose stamp did not change since the last call
+    /// (and that did not already fail to parse at this very stamp).
+    async fn stable_files(&mut self, files: Vec<InputFile>) -> Vec<InputFile> {
+        let keys: Vec<PathBuf> = files.iter().map(|f| f.key.clone()).collect();
+        let stamps =
+            tokio::task::spawn_blocking(move || keys.iter().map(|k| stamp(k)).collect::<Vec<_>>())
+                .await
+                .unwrap_or_default();
+        let mut ready = Vec::new();
+        for (f, now) in files.into_iter().zip(stamps) {
+            let Some(now) = now else {
+                // Vanished, or a dangling symlink: wait; the final pass reports it.
+                continue;
+            };
+            match self.stamps.get(&f.key) {
+                Some((before, failed)) if *before == now => {
+                    if !failed {
+                        ready.push(f);
+                    }
+                }
+                _ => {
+                    self.stamps.insert(f.key.clone(), (now, false));
+                }
+            }
+        }
+        ready
+    }
+
+    async fn read_input(&self, dir: &Arc<PathBuf>, f: &InputFile) -> Result<Vec<u8>, String> {
+        read_inside_async(dir.clone(), f.name.clone(), self.opts.max_file_bytes)
+            .await
+            .map_err(|e| e.message())
+    }
+
+    async fn load_environment(
+        &self,
+        dir: &Arc<PathBuf>,
+        f: &InputFile,
+        mode: Mode,
+    ) -> Loaded<Vec<(String, String)>> {
+        let bytes = match self.read_input(dir, f).await {
+            Ok(b) => b,
+            Err(m) => return Loaded::Problem(m),
+        };
+        let parsed = match f.kind {
+            FileKind::Environment => Ok(onelaunch_model::parse_environment_properties(&bytes)),
+            FileKind::EnvironmentXml => {
+                onelaunch_model::parse_environment_xml(&bytes).map_err(|e| e.to_string())
+            }
+            _ => onelaunch_model::parse_executor(&bytes)
+                .map(|e| executor_entries(&e))
+                .map_err(|e| e.to_string()),
+        };
+        match parsed {
+            Ok(entries) => Loaded::Ok(entries),
+            Err(_) if mode == Mode::Ready => Loaded::NotYet,
+            Err(m) => Loaded::Problem(m),
+        }
+    }
+
+    fn add_environment(&mut self, entries: Vec<(String, String)>) {
+        for (key, value) in entries {
+            let key = key.trim().to_string();
+            if key.is_empty() || is_secret_name(&key) {
+                continue;
+            }
+            if self.environment.iter().any(|kv| kv.key == key) {
+                continue;
+            }
+            self.environment.push(KeyValue { key, value });
+        }
+    }
+
+    async fn load_container(
+        &self,
+        dir: &Arc<PathBuf>,
+        f: &InputFile,
+        mode: Mode,
+    ) -> Loaded<allure::Container> {
+        let bytes = match self.read_input(dir, f).await {
+            Ok(b) => b,
+            Err(m) => return Loaded::Problem(m),
+        };
+        match onelaunch_model::parse_container(&bytes) {
+            Ok(c) => Loaded::Ok(c),
+            Err(_) if mode == Mode::Ready => Loaded::NotYet,
+            Err(e) => Loaded::Problem(e.to_string()),
+        }
+    }
+
+    /// Reads and parses result files (Allure JSON or JUnit XML) off the async threads.
+    async fn load_results(
+        &self,
+        dir: &Arc<PathBuf>,
+        files: &[&InputFile],
+        mode: Mode,
+    ) -> Vec<Loaded<Vec<allure::TestResult>>> {
+        let dir = dir.clone();
+        let max = self.opts.max_file_bytes;
+        let work: Vec<(String, FileKind)> =
+            files.iter().map(|f| (f.name.clone(), f.kind)).collect();
+        let count = work.len();
+        tokio::task::spawn_blocking(move || {
+            work.into_iter()
+                .map(|(name, kind)| {
+                    let bytes = match read_inside(&dir, &name, max) {
+                        Ok(b) => b,
+                        Err(e) => return Loaded::Problem(e.message()),
+                    };
+                    let parsed = if kind == FileKind::JUnit {
+                        onelaunch_model::parse_junit(&bytes, &name)
+                    } else {
+                        onelaunch_model::parse_result(&bytes).map(|r| vec![r])
+                    };
+                    match parsed {
+                        Ok(results) => Loaded::Ok(results),
+                        Err(_) if mode == Mode::Ready => Loaded::NotYet,
+                        Err(e) => Loaded::Problem(e.to_string()),
+                    }
+                })
+                .collect()
+        })
+        .await
+        .unwrap_or_else(|e| {
+            (0..count)
+                .map(|_| Loaded::Problem(format!("reading failed: {e}")))
+                .collect()
+        })
+    }
+
+    async fn ensure_session(&mut self) -> Result<Id, ClientError> {
+        if let Some(id) = self.report.session_id {
+            return Ok(id);
+        }
+        let request = SessionCreate {
+            job_run_id: self.target.job_run_id,
+            launch_id: if self.target.job_run_id.is_some() {
+                None
+            } else {
+                Some(self.target.launch_id)
+            },
+            environment: self.environment.clone(),
+        };
+        let client = self.client.clone();
+        let session = self
+            .reopener
+            .run(|| client.create_session(&request))
+            .await?;
+        tracing::info!(
+            "session {} started in launch {}",
+            session.id,
+            session.launch_id
+        );
+        self.report.session_id = Some(session.id);
+        Ok(session.id)
+    }
+
+    async fn upload_chunk(
+        &mut self,
+        dir: &Arc<PathBuf>,
+        files: &[&InputFile],
+        mode: Mode,
+    ) -> Result<(), UploadError> {
+        let loaded = self.load_results(dir, files, mode).await;
+        let mut uploads: Vec<UploadTestResult> = Vec::new();
+        let mut metas: HashMap<String, ResultMeta> = HashMap::new();
+        let mut chunk_files: Vec<&InputFile> = Vec::new();
+        for (f, outcome) in files.iter().zip(loaded) {
+            match outcome {
+                Loaded::NotYet => {
+                    self.mark_unparsed(f);
+                    continue;
+                }
+                Loaded::Problem(m) => {
+                    self.problem(f.shown.clone(), m);
+                    self.mark_done(f);
+                    continue;
+                }
+                Loaded::Ok(results) => {
+                    chunk_files.push(f);
+                    for result in results {
+                        if self.result_ids.contains_key(&result.uuid)
+                            || metas.contains_key(&result.uuid)
+                        {
+                            tracing::debug!(
+                                "{}: result {} already sent",
+                                f.shown.display(),
+                                result.uuid
+                            );
+                            continue;
+                        }
+                        let meta = self.result_meta(dir, f, &result);
+                        uploads.push(onelaunch_model::to_upload(&result));
+                        metas.insert(result.uuid.clone(), meta);
+                    }
+                }
+            }
+        }
+        if !uploads.is_empty() {
+            let session_id = self.ensure_session().await?;
+            let batches = split_batches(uploads, self.opts.batch_size);
+            let client = self.client.clone();
+            let reopener = self.reopener.clone();
+            let outcomes: Vec<BatchOutcome> = stream::iter(batches)
+                .map(|batch| send_batch(client.clone(), reopener.clone(), session_id, batch))
+                .buffer_unordered(self.opts.concurrency)
+                .try_collect()
+                .await?;
+            let mut jobs = Vec::new();
+            for outcome in outcomes {
+                for (uuid, message) in outcome.rejected {
+                    if let Some(meta) = metas.remove(&uuid) {
+                        self.problem(
+                            meta.file,
+                            format!("the server refused result {uuid}: {message}"),
+                        );
+                    }
+                }
+                for (uuid, id) in outcome.acknowledged {
+                    let Some(meta) = metas.remove(&uuid) else {
+                        continue;
+                    };
+                    self.report.results += 1;
+                    *self
+                        .report
+                        .by_status
+                        .entry(meta.status.to_string())
+                        .or_default() += 1;
+                    self.result_ids.insert(uuid.clone(), (id, meta.dir.clone()));
+                    jobs.push(self.result_job(uuid, id, meta));
+                }
+            }
+            for (uuid, meta) in metas {
+                self.problem(
+                    meta.file,
+                    format!("the server did not acknowledge result {uuid}"),
+                );
+            }
+            self.run_jobs(jobs).await?;
+        }
+        for f in chunk_files {
+            self.mark_done(f);
+        }
+        Ok(())
+    }
+
+    fn result_meta(
+        &self,
+        dir: &Arc<PathBuf>,
+        f: &InputFile,
+        result: &allure::TestResult,
+    ) -> ResultMeta {
+        let mut types = HashMap::new();
+        collect_attachment_types(&result.attachments, &mut types);
+        collect_step_types(&result.steps, &mut types);
+        let mut sources = onelaunch_model::attachment_sources(result);
+        let mut unique = HashSet::new();
+        sources.retain(|s| unique.insert(s.clone()));
+        ResultMeta {
+            file: f.shown.clone(),
+            status: normalize_status(result.status.as_deref()),
+            dir: dir.clone(),
+            attachments: sources
+                .into_iter()
+                .map(|source| AttachmentRef {
+                    content_type: types.get(&source).cloned(),
+                    source,
+                    dir: dir.clone(),
+                    origin: f.shown.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    /// Unsent fixtures of a result (marking them as sent) and their attachments.
+    fn take_fixtures(
+        &mut self,
+        dir: &Arc<PathBuf>,
+        uuid: &str,
+    ) -> (Vec<UploadFixture>, Vec<AttachmentRef>) {
+        let Some(entry) = self.fixtures.get(dir) else {
+            return (Vec::new(), Vec::new());
+        };
+        let Some(all) = entry.by_result.get(uuid) else {
+            return (Vec::new(), Vec::new());
+        };
+        let mut fixtures = Vec::new();
+        let mut attachments = Vec::new();
+        for fixture in all {
+            let key = (uuid.to_string(), fixture_key(fixture));
+            if self.sent_fixtures.contains(&key) {
+                continue;
+            }
+            self.sent_fixtures.insert(key);
+            let mut types = HashMap::new();
+            collect_upload_types(&fixture.attachments, &fixture.steps, &mut types);
+            for source in onelaunch_model::fixture_attachment_sources(fixture) {
+                let origin = entry
+                    .attachment_origin
+                    .get(&source)
+                    .cloned()
+                    .unwrap_or_else(|| dir.as_ref().clone());
+                attachments.push(AttachmentRef {
+                    content_type: types.get(&source).cloned(),
+                    source,
+                    dir: dir.clone(),
+                    origin,
+                });
+            }
+            fixtures.push(fixture.clone());
+        }
+        (fixtures, attachments)
+    }
+
+    fn result_job(&mut self, uuid: String, id: Id, meta: ResultMeta) -> ResultJob {
+        let (fixtures, fixture_attachments) = self.take_fixtures(&meta.dir, &uuid);
+        let mut attachments = meta.attachments;
+        for a in fixture_attachments {
+            if !attachments.iter().any(|x| x.source == a.source) {
+                attachments.push(a);
+            }
+        }
+        ResultJob {
+            result_id: id,
+            uuid,
+            origin: meta.file,
+            attachments,
+            fixtures,
+        }
+    }
+
+    fn late_fixture_jobs(&mut self, dir: &Arc<PathBuf>) -> Vec<ResultJob> {
+        let uuids: Vec<String> = match self.fixtures.get(dir) {
+            Some(entry) => entry
+                .by_result
+                .keys()
+                .filter(|u| {
+                    self.result_ids
+                        .get(*u)
+                        .is_some_and(|(_, d)| d.as_ref() == dir.as_ref())
+                })
+                .cloned()
+                .collect(),
+            None => return Vec::new(),
+        };
+        let mut jobs = Vec::new();
+        for uuid in uuids {
+            let Some((id, _)) = self.result_ids.get(&uuid).cloned() else {
+                continue;
+            };
+            let (fixtures, attachments) = self.take_fixtures(dir, &uuid);
+            if fixtures.is_empty() {
+                continue;
+            }
+            jobs.push(ResultJob {
+                result_id: id,
+                uuid,
+                origin: dir.as_ref().clone(),
+                attachments,
+                fixtures,
+            });
+        }
+        jobs
+    }
+
+    async fn run_jobs(&mut self, jobs: Vec<ResultJob>) -> Result<(), UploadError> {
+        if jobs.is_empty() {
+            return Ok(());
+        }
+        let client = self.client.clone();
+        let reopener = self.reopener.clone();
+        let max = self.opts.max_file_bytes;
+        let outcomes: Vec<JobOutcome> = stream::iter(jobs)
+            .map(|job| run_job(client.clone(), reopener.clone(), max, job))
+            .buffer_unordered(self.opts.concurrency)
+            .try_collect()
+            .await?;
+        for o in outcomes {
+            self.report.attachments += o.attachments;
+            self.report.fixtures += o.fixtures;
+            for p in o.problems {
+                tracing::warn!("{p}");
+                self.report.problems.push(p);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn executor_entries(e: &allure::Executor) -> Vec<(String, String)> {
+    let fields = [
+        ("executor.name", e.name.clone()),
+        ("executor.type", e.r#type.clone()),
+        ("executor.url", e.url.clone()),
+        ("executor.buildOrder", e.build_order.map(|n| n.to_string())),
+        ("executor.buildName", e.build_name.clone()),
+        ("executor.buildUrl", e.build_url.clone()),
+        ("executor.reportName", e.report_name.clone()),
+        ("executor.reportUrl", e.report_url.clone()),
+    ];
+    fields
+        .into_iter()
+        .filter_map(|(k, v)| {
+            v.filter(|v| !v.trim().is_empty())
+                .map(|v| (k.to_string(), v))
+        })
+        .collect()
+}
+
+fn split_batches(mut items: Vec<UploadTestResult>, size: usize) -> Vec<Vec<UploadTestResult>> {
+    let mut batches = Vec::new();
+    while !items.is_empty() {
+        let rest = items.split_off(items.len().min(size));
+        batches.push(std::mem::replace(&mut items, rest));
+    }
+    batches
+}
+
+/// Matches the server's answer to the batch: by uuid, or by position when the
+/// server only returned `resultIds`.
+fn acknowledged(sent: &[UploadTestResult], resp: UploadResultsResponse) -> Vec<(String, Id)> {
+    if resp.results.is_empty() && resp.result_ids.len() == sent.len() {
+        return sent
+            .iter()
+            .map(|r| r.uuid.clone())
+            .zip(resp.result_ids)
+            .collect();
+    }
+    resp.results.into_iter().map(|r| (r.uuid, r.id)).collect()
+}
+
+/// Sends one batch; when the server refuses it as a whole (4xx), sends its
+/// results one by one so one bad result does not take the others down.
+async fn send_batch(
+    client: ApiClient,
+    reopener: Reopener,
+    session_id: Id,
+    results: Vec<UploadTestResult>,
+) -> Result<BatchOutcome, ClientError> {
+    let request = UploadResults {
+        test_session_id: session_id,
+        results,
+    };
+    match reopener.run(|| client.upload_results(&request)).await {
+        Ok(resp) => Ok(BatchOutcome {
+            acknowledged: acknowledged(&request.results, resp),
+            rejected: Vec::new(),
+        }),
+        Err(ClientError::BadRequest { .. }) if request.results.len() > 1 => {
+            let mut outcome = BatchOutcome::default();
+            for result in request.results {
+                let uuid = result.uuid.clone();
+                let single = UploadResults {
+                    test_session_id: session_id,
+                    results: vec![result],
+                };
+                match reopener.run(|| client.upload_results(&single)).await {
+                    Ok(resp) => outcome
+                        .acknowledged
+                        .extend(acknowledged(&single.results, resp)),
+                    Err(ClientError::BadRequest { message, .. }) => {
+                        outcome.rejected.push((uuid, message))
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(outcome)
+        }
+        Err(ClientError::BadRequest { message, .. }) => Ok(BatchOutcome {
+            acknowledged: Vec::new(),
+            rejected: request
+                .results
+                .into_iter()
+                .map(|r| (r.uuid, message.clone()))
+                .collect(),
+        }),
+        Err(e) => Err(e),
+    }
+}
+
+/// Sends the attachments (in requests of at most 100 parts and about 32 MiB)
+/// and then the fixtures of one result. Unreadable attachments and refused
+/// (4xx) uploads become problems; other errors stop the upload.
+async fn run_job(
+    client: ApiClient,
+    reopener: Reopener,
+    max_file_bytes: u64,
+    job: ResultJob,
+) -> Result<JobOutcome, ClientError> {
+    let mut outcome = JobOutcome::default();
+    let mut group: Vec<SharedPart> = Vec::new();
+    let mut group_bytes = 0usize;
+    let mut group_origins: Vec<PathBuf> = Vec::new();
+    for att in job.attachments {
+        if !onelaunch_model::is_safe_source(&att.source) {
+            outcome.problems.push(FileProblem {
+                path: att.origin,
+                message: format!(
+                    "attachment {:?} refused: its source must name a file inside the results directory",
+                    att.source
+                ),
+            });
+        } else {
+            match read_inside_async(att.dir.clone(), att.source.clone(), max_file_bytes).await {
+                Ok(bytes) => {
+                    if !group.is_empty()
+                        && (group.len() >= MAX_PARTS_PER_REQUEST
+                            || group_bytes + bytes.len() > MAX_BYTES_PER_REQUEST)
+                    {
+                        outcome.attachments += flush_attachments(
+                            &client,
+                            &reopener,
+                            job.result_id,
+                            &mut group,
+                            &mut group_origins,
+                            &mut outcome.problems,
+                        )
+                        .await?;
+                        group_bytes = 0;
+                    }
+                    group_bytes += bytes.len();
+                    let content_type = att
+                        .content_type
+                        .clone()
+                        .unwrap_or_else(|| guess_content_type(&att.source).to_string());
+                    group.push(SharedPart::new(att.source, content_type, bytes));
+                    group_origins.push(att.origin);
+                }
+                Err(ReadError::Missing) => outcome.problems.push(FileProblem {
+                    path: att.origin,
+                    message: format!(
+                        "attachment {:?} not found in {}",
+                        att.source,
+                        att.dir.display()
+                    ),
+                }),
+                Err(e) => outcome.problems.push(FileProblem {
+                    path: att.origin,
+                    message: format!("attachment {:?}: {}", att.source, e.message()),
+                }),
+            }
+        }
+    }
+    if !group.is_empty() {
+        outcome.attachments += flush_attachments(
+            &client,
+            &reopener,
+            job.result_id,
+            &mut group,
+            &mut group_origins,
+            &mut outcome.problems,
+        )
+        .await?;
+    }
+    if !job.fixtures.is_empty() {
+        let count = job.fixtures.len();
+        let body = UploadFixtures {
+            fixtures: job.fixtures,
+        };
+        match reopener
+            .run(|| client.upload_fixtures(job.result_id, &body))
+            .await
+        {
+            Ok(()) => outcome.fixtures += count,
+            Err(ClientError::BadRequest { message, .. } | ClientError::NotFound(message)) => {
+                outcome.problems.push(FileProblem {
+                    path: job.origin.clone(),
+                    message: format!(
+                        "the server refused the fixtures of result {}: {message}",
+                        job.uuid
+                    ),
+                })
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(outcome)
+}
+
+async fn flush_attachments(
+    client: &ApiClient,
+    reopener: &Reopener,
+    result_id: Id,
+    group: &mut Vec<SharedPart>,
+    origins: &mut Vec<PathBuf>,
+    problems: &mut Vec<FileProblem>,
+) -> Result<usize, ClientError> {
+    let parts = std::mem::take(group);
+    let origins = std::mem::take(origins);
+    let count = parts.len();
+    match reopener
+        .run(|| client.upload_shared_attachments(result_id, &parts))
+        .await
+    {
+        Ok(()) => Ok(count),
+        Err(ClientError::BadRequest { message, .. } | ClientError::NotFound(message)) => {
+            for (part, origin) in parts.iter().zip(origins) {
+                problems.push(FileProblem {
+                    path: origin,
+                    message: format!(
+                        "the server refused attachment {:?}: {message}",
+                        part.file_name
+                    ),
+                });
+            }
+            Ok(0)
+        }
+        Err(e) => Err(e),
+    }
+}

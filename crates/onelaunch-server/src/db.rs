@@ -1,0 +1,147 @@
+//! Database access: one portable SQL dialect over `sqlx::Any`, so the same
+//! queries run on SQLite (embedded default) and PostgreSQL.
+//!
+//! Rules that keep the dialect portable: `$N` placeholders, `RETURNING id`,
+//! `ON CONFLICT … DO NOTHING`, integer flags instead of booleans, timestamps as
+//! epoch milliseconds, JSON stored as text, no `SUM` without a cast.
+//! Invariants (one job per uid, one job run per uid, one result per uuid in a
+//! launch) are enforced by unique constraints, not by in-process locks.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor, Row};
+
+use crate::error::{ServerError, ServerResult};
+
+/// Which engine a database URL points at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Connection pools. On SQLite all writes go through a single connection (SQLite
+/// has one writer anyway; this avoids `SQLITE_BUSY` under load) and reads use a
+/// small pool in WAL mode. On PostgreSQL both are the same pool.
+#[derive(Clone)]
+pub struct Db {
+    pub read: AnyPool,
+    pub write: AnyPool,
+    pub backend: Backend,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db").field("backend", &self.backend).finish()
+    }
+}
+
+/// Removes the password from a database URL for display.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("redacted"));
+            u.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl Db {
+    /// Connects and runs migrations.
+    pub async fn connect(url: &str) -> ServerResult<Db> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            return Err(ServerError::Config(format!(
+                "unsupported database URL {}: expected sqlite://… or postgres://…",
+                redact_url(url)
+            )));
+        };
+        let opts = AnyConnectOptions::from_str(url)
+            .map_err(|e| ServerError::Config(format!("database URL: {e}")))?;
+        let (read, write) = match backend {
+            Backend::Sqlite => {
+                let write = AnyPoolOptions::new()
+                    .max_connections(1)
+                    .acquire_timeout(Duration::from_secs(120))
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            conn.execute(
+                                "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; \
+                                 PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON;",
+                            )
+                            .await?;
+                            Ok(())
+                        })
+                    })
+                    .connect_with(opts.clone())
+                    .await?;
+                // Migrate through the writer before readers open the file.
+                sqlx::migrate!("./migrations/sqlite")
+                    .run(&write)
+                    .await
+                    .map_err(|e| ServerError::Config(format!("migration failed: {e}")))?;
+                let read = AnyPoolOptions::new()
+                    .max_connections(4)
+                    .acquire_timeout(Duration::from_secs(60))
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            conn.execute("PRAGMA busy_timeout=10000;").await?;
+                            Ok(())
+                        })
+                    })
+                    .connect_with(opts)
+                    .await?;
+                (read, write)
+            }
+            Backend::Postgres => {
+                let pool = AnyPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(60))
+                    .connect_with(opts)
+                    .await?;
+                sqlx::migrate!("./migrations/postgres")
+                    .run(&pool)
+                    .await
+                    .map_err(|e| ServerError::Config(format!("migration failed: {e}")))?;
+                (pool.clone(), pool)
+            }
+        };
+        Ok(Db {
+            read,
+            write,
+            backend,
+        })
+    }
+}
+
+/// Reads a nullable text column.
+pub fn opt_str(row: &sqlx::any::AnyRow, col: &str) -> Option<String> {
+    row.try_get::<Option<String>, _>(col).ok().flatten()
+}
+
+/// Reads a nullable integer column.
+pub fn opt_i64(row: &sqlx::any::AnyRow, col: &str) -> Option<i64> {
+    row.try_get::<Option<i64>, _>(col).ok().flatten()
+}
+
+pub fn get_i64(row: &sqlx::any::AnyRow, col: &str) -> ServerResult<i64> {
+    Ok(row.try_get::<i64, _>(col)?)
+}
+
+pub fn get_str(row: &sqlx::any::AnyRow, col: &str) -> ServerResult<String> {
+    Ok(row.try_get::<String, _>(col)?)
+}

@@ -1,0 +1,290 @@
+//! Command-line definitions (allurectl-compatible names, flags and `ALLURE_*`
+//! variables). Precedence: flags > environment > config file > defaults; CI
+//! detection fills what is still unset.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "onelaunch",
+    version,
+    about = "One launch for all your CI pipelines: an allurectl-compatible CLI and a TestOps-compatible server",
+    after_help = "Exit codes: 0 ok, 1 error, 2 usage, 3 some files refused (the rest uploaded), \
+                  4 server unreachable, 5 not authorised, 6 launch closed, 7 not found. See README."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Args, Clone)]
+pub struct Global {
+    /// Server URL, e.g. https://onelaunch.example.com
+    #[arg(long, short = 'e', env = "ALLURE_ENDPOINT", global = true)]
+    pub endpoint: Option<String>,
+    /// API token (never printed)
+    #[arg(long, short = 't', env = "ALLURE_TOKEN", global = true, hide_env_values = true)]
+    pub token: Option<String>,
+    /// Project id
+    #[arg(long, short = 'p', env = "ALLURE_PROJECT_ID", global = true)]
+    pub project_id: Option<i64>,
+    /// Output format of commands that print data
+    #[arg(long, short = 'o', value_enum, global = true, default_value = "text")]
+    pub output: Output,
+    /// Config file (TOML: endpoint, token, project_id); default ~/.config/onelaunch/config.toml
+    #[arg(long, env = "ONELAUNCH_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    /// HTTP timeout per request, in seconds
+    #[arg(long, env = "ALLURE_HTTP_TIMEOUT", global = true, default_value_t = 30)]
+    pub http_timeout: u64,
+}
+
+impl std::fmt::Debug for Global {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Global")
+            .field("endpoint", &self.endpoint)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("project_id", &self.project_id)
+            .field("output", &self.output)
+            .finish()
+    }
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Output {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the onelaunch server
+    Server(ServerArgs),
+    /// Create, close, reopen, list and show launches
+    #[command(subcommand)]
+    Launch(LaunchCmd),
+    /// Start, stop and describe the job run of this CI job
+    #[command(subcommand, name = "job-run")]
+    JobRun(JobRunCmd),
+    /// Upload Allure results (and JUnit XML) into a launch
+    Upload(UploadArgs),
+    /// Run a test command and upload its results while it runs
+    Watch(WatchArgs),
+    /// Manage projects and project tokens (admin token)
+    #[command(subcommand)]
+    Project(ProjectCmd),
+}
+
+#[derive(Args, Debug)]
+pub struct ServerArgs {
+    /// Address to listen on
+    #[arg(long, env = "ONELAUNCH_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// Data directory: the SQLite database and stored attachments
+    #[arg(long, env = "ONELAUNCH_DATA", default_value = "./onelaunch-data")]
+    pub data: PathBuf,
+    /// Database URL (sqlite://… or postgres://…); overrides --data for the database
+    #[arg(long, env = "ONELAUNCH_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Base URL for links the server returns (default: http://<listen address>)
+    #[arg(long, env = "ONELAUNCH_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Ensure an admin API token with exactly this value exists
+    #[arg(long, env = "ONELAUNCH_INIT_TOKEN", hide_env_values = true)]
+    pub init_token: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum LaunchCmd {
+    /// Create a launch
+    Create(LaunchCreateArgs),
+    /// Close a launch (idempotent)
+    Close { id: i64 },
+    /// Reopen a closed launch
+    Reopen { id: i64 },
+    /// List launches, newest first
+    List {
+        #[arg(long, default_value_t = 20)]
+        size: u32,
+        #[arg(long, default_value_t = 0)]
+        page: u32,
+        /// Omit the header line in text output
+        #[arg(long)]
+        no_header: bool,
+    },
+    /// Show a launch: counts by status and job runs
+    Show { id: i64 },
+}
+
+#[derive(Args, Debug)]
+pub struct LaunchCreateArgs {
+    #[arg(long, env = "ALLURE_LAUNCH_NAME")]
+    pub launch_name: String,
+    /// Comma-separated tags, e.g. "smoke, nightly"
+    #[arg(long, env = "ALLURE_LAUNCH_TAGS")]
+    pub launch_tags: Option<String>,
+    /// Print only this field (ID) of the created launch
+    #[arg(long, value_enum)]
+    pub format: Option<IdFormat>,
+    /// Omit the header line in text output
+    #[arg(long)]
+    pub no_header: bool,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IdFormat {
+    #[value(name = "ID", alias = "id")]
+    Id,
+}
+
+/// Identity of this CI job and job run; detected from GitHub Actions, GitLab CI
+/// or Jenkins variables when not given.
+#[derive(Args, Debug, Clone, Default)]
+pub struct CiArgs {
+    /// CI type (github, gitlab, jenkins, or any name for a generic CI)
+    #[arg(long, env = "ALLURE_CI_TYPE")]
+    pub ci_type: Option<String>,
+    #[arg(long, env = "ALLURE_CI_ENDPOINT")]
+    pub ci_endpoint: Option<String>,
+    #[arg(long, env = "ALLURE_JOB_UID")]
+    pub job_uid: Option<String>,
+    #[arg(long, env = "ALLURE_JOB_NAME")]
+    pub job_name: Option<String>,
+    #[arg(long, env = "ALLURE_JOB_URL")]
+    pub job_url: Option<String>,
+    #[arg(long, env = "ALLURE_JOB_RUN_UID")]
+    pub job_run_uid: Option<String>,
+    #[arg(long, env = "ALLURE_JOB_RUN_NAME")]
+    pub job_run_name: Option<String>,
+    #[arg(long, env = "ALLURE_JOB_RUN_URL")]
+    pub job_run_url: Option<String>,
+    #[arg(long, env = "ALLURE_JOB_RUN_BRANCH")]
+    pub job_run_branch: Option<String>,
+}
+
+/// Which launch to use or create.
+#[derive(Args, Debug, Clone, Default)]
+pub struct LaunchArgs {
+    /// Join this launch instead of creating one
+    #[arg(long, env = "ALLURE_LAUNCH_ID")]
+    pub launch_id: Option<i64>,
+    /// Name of the launch to create
+    #[arg(long, env = "ALLURE_LAUNCH_NAME")]
+    pub launch_name: Option<String>,
+    /// Comma-separated tags of the launch to create
+    #[arg(long, env = "ALLURE_LAUNCH_TAGS")]
+    pub launch_tags: Option<String>,
+    /// Reopen the launch if it is closed instead of failing
+    #[arg(long, env = "ALLURE_REOPEN_CLOSED_LAUNCH")]
+    pub reopen_closed_launch: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum JobRunCmd {
+    /// Create (or join) the launch and this CI job's job run
+    Start {
+        #[command(flatten)]
+        ci: CiArgs,
+        #[command(flatten)]
+        launch: LaunchArgs,
+    },
+    /// Print the job run's variables for `export $(onelaunch job-run env)`
+    Env {
+        #[arg(long, env = "ALLURE_JOB_RUN_ID")]
+        job_run_id: Option<i64>,
+        #[command(flatten)]
+        ci: CiArgs,
+        /// export: KEY=VALUE lines safe for `export $(…)` (values that would be
+        /// split are %-encoded); shell: `export KEY='value'` for eval; dotenv:
+        /// GitLab dotenv report; github: $GITHUB_OUTPUT/$GITHUB_ENV; json
+        #[arg(long, value_enum, default_value = "export")]
+        format: EnvFormat,
+        /// Append to this file instead of printing (e.g. "$GITHUB_ENV")
+        #[arg(long)]
+        output_file: Option<PathBuf>,
+    },
+    /// Finish the job run
+    Stop {
+        #[arg(long, env = "ALLURE_JOB_RUN_ID")]
+        job_run_id: Option<i64>,
+        #[command(flatten)]
+        ci: CiArgs,
+        /// Final status; derived from the results when omitted
+        #[arg(long, value_parser = ["passed", "failed", "cancelled", "unknown"])]
+        status: Option<String>,
+    },
+    /// Write the job run's test plan (testplan.json)
+    Plan {
+        #[arg(long, env = "ALLURE_JOB_RUN_ID")]
+        job_run_id: Option<i64>,
+        #[arg(long, env = "ALLURE_TESTPLAN_PATH", default_value = "testplan.json")]
+        output_file: PathBuf,
+    },
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EnvFormat {
+    Export,
+    Shell,
+    Dotenv,
+    Github,
+    Json,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct UploadOpts {
+    /// Upload into this job run (set when the launch was created upstream)
+    #[arg(long, env = "ALLURE_JOB_RUN_ID")]
+    pub job_run_id: Option<i64>,
+    #[command(flatten)]
+    pub launch: LaunchArgs,
+    #[command(flatten)]
+    pub ci: CiArgs,
+    /// Requests in flight at once
+    #[arg(long, default_value_t = 4)]
+    pub concurrency: usize,
+    /// Results per request
+    #[arg(long, default_value_t = 100)]
+    pub size: usize,
+    /// Leave the job run open after uploading (it is finished by default when
+    /// this command started it)
+    #[arg(long)]
+    pub no_stop: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct UploadArgs {
+    /// Result directories, files or glob patterns (default: $ALLURE_RESULTS)
+    pub paths: Vec<PathBuf>,
+    #[arg(long, env = "ALLURE_RESULTS", hide = true)]
+    pub results_env: Option<PathBuf>,
+    #[command(flatten)]
+    pub opts: UploadOpts,
+}
+
+#[derive(Args, Debug)]
+pub struct WatchArgs {
+    /// The directory the test command writes results into
+    #[arg(long, env = "ALLURE_RESULTS")]
+    pub results: PathBuf,
+    /// Seconds between scans of the results directory
+    #[arg(long, default_value_t = 1.0)]
+    pub interval: f64,
+    #[command(flatten)]
+    pub opts: UploadOpts,
+    /// The test command
+    #[arg(last = true, required = true)]
+    pub command: Vec<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ProjectCmd {
+    /// Create a project
+    Create { name: String },
+    /// Create an API token scoped to a project (printed once)
+    Token { id: i64 },
+}

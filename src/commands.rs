@@ -1,0 +1,480 @@
+//! Command implementations.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use onelaunch_api::{self as api, LaunchDto};
+use onelaunch_client::upload::{SessionTarget, UploadOptions, UploadReport, Uploader};
+use serde_json::json;
+
+use crate::cli::{
+    Cli, Command, EnvFormat, Global, JobRunCmd, LaunchCmd, Output, ProjectCmd, ServerArgs,
+    UploadOpts, WatchArgs,
+};
+use crate::config::{connect, Conn};
+use crate::exit::{self, Exit};
+use crate::target;
+
+pub async fn run(cli: Cli) -> Result<u8> {
+    let g = &cli.global;
+    match cli.command {
+        Command::Server(args) => server(args).await,
+        Command::Launch(cmd) => launch(g, cmd).await,
+        Command::JobRun(cmd) => job_run(g, cmd).await,
+        Command::Upload(args) => {
+            let mut paths = args.paths;
+            if paths.is_empty() {
+                match args.results_env {
+                    Some(p) => paths.push(p),
+                    None => bail!(Exit::new(
+                        exit::USAGE,
+                        "no results to upload: pass a directory or set ALLURE_RESULTS"
+                    )),
+                }
+            }
+            upload(g, &args.opts, paths).await
+        }
+        Command::Watch(args) => watch(g, args).await,
+        Command::Project(cmd) => project(g, cmd).await,
+    }
+}
+
+fn print_json(v: &impl serde::Serialize) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}
+
+// ---------------------------------------------------------------- server
+
+async fn server(args: ServerArgs) -> Result<u8> {
+    let config = onelaunch_server::ServerConfig {
+        listen: args.listen,
+        data_dir: args.data,
+        database_url: args.database_url,
+        public_url: args.public_url,
+        init_token: args.init_token,
+    };
+    let server = onelaunch_server::Server::start(&config)
+        .await
+        .context("cannot start the server")?;
+    println!("onelaunch server listening on http://{}", server.addr);
+    println!("public URL {}", server.public_url);
+    if let Some(token) = &server.generated_token {
+        println!("Admin API token (shown once; store it now): {token}");
+    }
+    let _ = std::io::stdout().flush();
+    server.serve(shutdown_signal()).await?;
+    Ok(exit::OK)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+// ---------------------------------------------------------------- launch
+
+async fn launch(g: &Global, cmd: LaunchCmd) -> Result<u8> {
+    let conn = connect(g)?;
+    match cmd {
+        LaunchCmd::Create(a) => {
+            let l = conn
+                .client
+                .create_launch(&api::LaunchCreate {
+                    name: a.launch_name,
+                    project_id: conn.project_id,
+                    tags: target::split_tags(a.launch_tags.as_deref()),
+                    ..Default::default()
+                })
+                .await?;
+            if a.format.is_some() {
+                println!("{}", l.id);
+            } else if g.output == Output::Json {
+                print_json(&vec![&l])?;
+            } else {
+                if !a.no_header {
+                    println!("ID\tNAME\tURL");
+                }
+                println!("{}\t{}\t{}", l.id, l.name, launch_url(&conn, &l));
+            }
+        }
+        LaunchCmd::Close { id } => {
+            conn.client.close_launch(id).await?;
+            if g.output == Output::Json {
+                print_json(&json!({"id": id, "closed": true}))?;
+            } else {
+                println!("Launch [{id}] closed");
+            }
+        }
+        LaunchCmd::Reopen { id } => {
+            conn.client.reopen_launch(id).await?;
+            if g.output == Output::Json {
+                print_json(&json!({"id": id, "closed": false}))?;
+            } else {
+                println!("Launch [{id}] reopened");
+            }
+        }
+        LaunchCmd::List {
+            size,
+            page,
+            no_header,
+        } => {
+            let p = conn
+                .client
+                .list_launches(conn.project_id, page, size)
+                .await?;
+            if g.output == Output::Json {
+                print_json(&p.content)?;
+            } else {
+                if !no_header {
+                    println!("ID\tSTATE\tNAME");
+                }
+                for l in &p.content {
+                    let state = if l.closed { "closed" } else { "open" };
+                    println!("{}\t{state}\t{}", l.id, l.name);
+                }
+            }
+        }
+        LaunchCmd::Show { id } => {
+            let l = conn.client.get_launch(id).await?;
+            let stats = conn.client.launch_statistic(id).await?;
+            let runs = conn.client.launch_job_runs(id).await?;
+            if g.output == Output::Json {
+                print_json(&json!({"launch": l, "statistic": stats, "jobRuns": runs}))?;
+            } else {
+                let state = if l.closed { "closed" } else { "open" };
+                println!("Launch [{}] {} ({state})", l.id, l.name);
+                println!("URL: {}", launch_url(&conn, &l));
+                if !l.tags.is_empty() {
+                    let tags: Vec<&str> = l.tags.iter().map(|t| t.name.as_str()).collect();
+                    println!("Tags: {}", tags.join(", "));
+                }
+                let total: i64 = stats.iter().map(|s| s.count).sum();
+                println!("Results: {total} ({})", format_stats(&stats));
+                println!("Job runs: {}", runs.len());
+                for r in &runs {
+                    println!(
+                        "  [{}] {} / {}  {} {}  {} results",
+                        r.id, r.job.name, r.name, r.stage, r.status, r.result_count
+                    );
+                }
+            }
+        }
+    }
+    Ok(exit::OK)
+}
+
+fn launch_url(conn: &Conn, l: &LaunchDto) -> String {
+    l.url
+        .clone()
+        .unwrap_or_else(|| format!("{}/launch/{}", conn.endpoint, l.id))
+}
+
+fn format_stats(stats: &[api::StatisticItem]) -> String {
+    if stats.is_empty() {
+        return "none".into();
+    }
+    stats
+        .iter()
+        .map(|s| format!("{} {}", s.status, s.count))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+// ---------------------------------------------------------------- job-run
+
+async fn job_run(g: &Global, cmd: JobRunCmd) -> Result<u8> {
+    let conn = connect(g)?;
+    match cmd {
+        JobRunCmd::Start { ci, launch } => {
+            let ctx = target::ci_context(&ci).ok_or_else(|| {
+                Exit::new(
+                    exit::USAGE,
+                    "no CI detected: run inside GitHub Actions, GitLab CI or Jenkins, or pass --ci-type, --job-uid and --job-run-uid",
+                )
+            })?;
+            let r = target::start_ci_job_run(&conn, &ctx, &launch).await?;
+            let l = conn.client.get_launch(r.launch_id).await?;
+            if g.output == Output::Json {
+                print_json(&json!({
+                    "launchId": r.launch_id, "jobRunId": r.job_run_id, "jobId": r.job_id,
+                    "projectId": r.project_id, "launchName": l.name, "launchUrl": launch_url(&conn, &l),
+                    "jobRunUrl": format!("{}/jobrun/{}", conn.endpoint, r.job_run_id),
+                }))?;
+            } else {
+                println!("Job uid [{}], name [{}]", ctx.job_uid, ctx.job_name);
+                println!("Job Run uid [{}], name [{}]", ctx.job_run_uid, ctx.job_run_name);
+                println!("Launch [{}] name [{}]", l.id, l.name);
+                println!("Jobrun[{}] started", r.job_run_id);
+                println!("Launch link: {}", launch_url(&conn, &l));
+            }
+        }
+        JobRunCmd::Env {
+            job_run_id,
+            ci,
+            format,
+            output_file,
+        } => {
+            let id = target::find_job_run(&conn, job_run_id, &ci).await?;
+            let run = conn.client.get_job_run(id).await?;
+            let l = conn.client.get_launch(run.launch_id).await?;
+            let vars: Vec<(&str, String)> = vec![
+                ("ALLURE_ENDPOINT", conn.endpoint.clone()),
+                ("ALLURE_PROJECT_ID", conn.project_id.to_string()),
+                ("ALLURE_LAUNCH_ID", l.id.to_string()),
+                ("ALLURE_LAUNCH_NAME", l.name.clone()),
+                ("ALLURE_LAUNCH_URL", launch_url(&conn, &l)),
+                ("ALLURE_JOB_RUN_ID", run.id.to_string()),
+                (
+                    "ALLURE_JOB_RUN_URL",
+                    run.web_url
+                        .clone()
+                        .unwrap_or_else(|| format!("{}/jobrun/{}", conn.endpoint, run.id)),
+                ),
+            ];
+            let text = match format {
+                EnvFormat::Export => onelaunch_ci::sink::export_safe(&vars),
+                EnvFormat::Shell => onelaunch_ci::sink::shell(&vars),
+                EnvFormat::Dotenv => onelaunch_ci::sink::dotenv(&vars)
+                    .context("cannot write a GitLab dotenv report")?,
+                EnvFormat::Github => onelaunch_ci::sink::github(&vars),
+                EnvFormat::Json => onelaunch_ci::sink::json(&vars),
+            };
+            match output_file {
+                Some(path) => {
+                    let mut f = std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(&path)
+                        .with_context(|| format!("cannot open {}", path.display()))?;
+                    f.write_all(text.as_bytes())?;
+                    if !text.ends_with('\n') {
+                        f.write_all(b"\n")?;
+                    }
+                }
+                None => {
+                    print!("{text}");
+                    if !text.ends_with('\n') {
+                        println!();
+                    }
+                }
+            }
+        }
+        JobRunCmd::Stop {
+            job_run_id,
+            ci,
+            status,
+        } => {
+            let id = target::find_job_run(&conn, job_run_id, &ci).await?;
+            conn.client
+                .upload_stop(&api::ExternalRunStop {
+                    project_id: conn.project_id,
+                    job_run_id: Some(id),
+                    status,
+                    ..Default::default()
+                })
+                .await?;
+            let run = conn.client.get_job_run(id).await?;
+            if g.output == Output::Json {
+                print_json(&run)?;
+            } else {
+                println!("Job Run [{id}] stopped: {}", run.status);
+            }
+        }
+        JobRunCmd::Plan {
+            job_run_id,
+            output_file,
+        } => {
+            let id = job_run_id.ok_or_else(|| {
+                Exit::new(exit::USAGE, "no job run: set ALLURE_JOB_RUN_ID or pass --job-run-id")
+            })?;
+            let items = conn.client.job_run_plan(id).await?;
+            let plan = onelaunch_model::testplan::TestPlan::new(
+                items
+                    .into_iter()
+                    .map(|i| onelaunch_model::testplan::TestPlanEntry {
+                        id: Some(i.id.to_string()),
+                        selector: Some(i.selector),
+                    })
+                    .collect(),
+            );
+            std::fs::write(&output_file, plan.to_json())
+                .with_context(|| format!("cannot write {}", output_file.display()))?;
+            println!(
+                "Test plan of job run [{id}] written to {} ({} tests)",
+                output_file.display(),
+                plan.tests.len()
+            );
+        }
+    }
+    Ok(exit::OK)
+}
+
+// ---------------------------------------------------------------- upload and watch
+
+fn uploader(conn: &Conn, t: &target::Target, opts: &UploadOpts) -> Uploader {
+    Uploader::new(
+        conn.client.clone(),
+        SessionTarget {
+            launch_id: t.launch.id,
+            job_run_id: t.job_run_id,
+        },
+        UploadOptions {
+            concurrency: opts.concurrency.max(1),
+            batch_size: opts.size.clamp(1, 1000),
+            reopen_closed_launch: opts.launch.reopen_closed_launch,
+            ..UploadOptions::default()
+        },
+    )
+}
+
+fn print_report(g: &Global, conn: &Conn, t: &target::Target, r: &UploadReport) -> Result<()> {
+    for p in &r.problems {
+        eprintln!("refused: {}: {}", p.path.display(), p.message);
+    }
+    let url = launch_url(conn, &t.launch);
+    if g.output == Output::Json {
+        print_json(&json!({
+            "launchId": t.launch.id, "launchUrl": url, "jobRunId": t.job_run_id,
+            "results": r.results, "byStatus": r.by_status, "attachments": r.attachments,
+            "fixtures": r.fixtures,
+            "refused": r.problems.iter().map(|p| json!({"path": p.path, "message": p.message})).collect::<Vec<_>>(),
+        }))?;
+    } else {
+        let by: Vec<String> = r.by_status.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        println!("Launch [{}] {}", t.launch.id, t.launch.name);
+        if let Some(id) = t.job_run_id {
+            println!("Job Run [{id}]");
+        }
+        println!(
+            "Uploaded {} results ({}), {} attachments, {} fixtures",
+            r.results,
+            if by.is_empty() { "none".into() } else { by.join(", ") },
+            r.attachments,
+            r.fixtures
+        );
+        if !r.problems.is_empty() {
+            println!("Refused {} files (see above)", r.problems.len());
+        }
+        println!("Launch link: {url}");
+    }
+    Ok(())
+}
+
+async fn finish_own_run(conn: &Conn, t: &target::Target, opts: &UploadOpts) -> Result<()> {
+    if let (true, false, Some(id)) = (t.own_job_run, opts.no_stop, t.job_run_id) {
+        conn.client
+            .upload_stop(&api::ExternalRunStop {
+                project_id: conn.project_id,
+                job_run_id: Some(id),
+                ..Default::default()
+            })
+            .await?;
+    }
+    Ok(())
+}
+
+fn exit_for(report: &UploadReport) -> u8 {
+    if report.problems.is_empty() {
+        exit::OK
+    } else {
+        exit::FILES_REFUSED
+    }
+}
+
+async fn upload(g: &Global, opts: &UploadOpts, paths: Vec<PathBuf>) -> Result<u8> {
+    for p in &paths {
+        let s = p.to_string_lossy();
+        if !s.contains(['*', '?', '[']) && !p.exists() {
+            bail!(Exit::new(
+                exit::USAGE,
+                format!("{}: no such file or directory", p.display())
+            ));
+        }
+    }
+    let conn = connect(g)?;
+    let t = target::upload_target(&conn, opts.job_run_id, &opts.launch, &opts.ci).await?;
+    let mut up = uploader(&conn, &t, opts);
+    up.upload_paths(&paths).await?;
+    finish_own_run(&conn, &t, opts).await?;
+    print_report(g, &conn, &t, up.report())?;
+    Ok(exit_for(up.report()))
+}
+
+async fn watch(g: &Global, args: WatchArgs) -> Result<u8> {
+    let conn = connect(g)?;
+    let opts = &args.opts;
+    std::fs::create_dir_all(&args.results)
+        .with_context(|| format!("cannot create {}", args.results.display()))?;
+    let t = target::upload_target(&conn, opts.job_run_id, &opts.launch, &opts.ci).await?;
+    eprintln!("Launch link: {}", launch_url(&conn, &t.launch));
+    let mut up = uploader(&conn, &t, opts);
+    let (program, rest) = args
+        .command
+        .split_first()
+        .context("no test command given after --")?;
+    let mut child = tokio::process::Command::new(program)
+        .args(rest)
+        .env("ALLURE_LAUNCH_ID", t.launch.id.to_string())
+        .envs(t.job_run_id.map(|id| ("ALLURE_JOB_RUN_ID", id.to_string())))
+        .spawn()
+        .with_context(|| format!("cannot run {program:?}"))?;
+    let interval = Duration::from_secs_f64(args.interval.clamp(0.05, 60.0));
+    let status = loop {
+        tokio::select! {
+            s = child.wait() => break s?,
+            _ = tokio::time::sleep(interval) => {
+                if let Err(e) = up.upload_ready(&args.results).await {
+                    eprintln!("warning: upload while the tests run failed, will retry at the end: {e}");
+                }
+            }
+        }
+    };
+    let upload_result = up.finish(&args.results).await;
+    let stop_result = finish_own_run(&conn, &t, opts).await;
+    print_report(g, &conn, &t, up.report())?;
+    let cmd_code = status.code().unwrap_or(1);
+    upload_result?;
+    stop_result?;
+    if cmd_code != 0 {
+        return Ok(u8::try_from(cmd_code).unwrap_or(1));
+    }
+    Ok(exit_for(up.report()))
+}
+
+// ---------------------------------------------------------------- project
+
+async fn project(g: &Global, cmd: ProjectCmd) -> Result<u8> {
+    let conn = connect(g)?;
+    match cmd {
+        ProjectCmd::Create { name } => {
+            let p = conn.client.create_project(&name).await?;
+            if g.output == Output::Json {
+                print_json(&p)?;
+            } else {
+                println!("Project [{}] {}", p.id, p.name);
+            }
+        }
+        ProjectCmd::Token { id } => {
+            let t = conn.client.create_project_token(id).await?;
+            // The one place a token is printed, on purpose: it is shown once.
+            println!("{}", t.token);
+        }
+    }
+    Ok(exit::OK)
+}
