@@ -27,7 +27,13 @@ pub struct Global {
     #[arg(long, short = 'e', env = "ALLURE_ENDPOINT", global = true)]
     pub endpoint: Option<String>,
     /// API token (never printed)
-    #[arg(long, short = 't', env = "ALLURE_TOKEN", global = true, hide_env_values = true)]
+    #[arg(
+        long,
+        short = 't',
+        env = "ALLURE_TOKEN",
+        global = true,
+        hide_env_values = true
+    )]
     pub token: Option<String>,
     /// Project id
     #[arg(long, short = 'p', env = "ALLURE_PROJECT_ID", global = true)]

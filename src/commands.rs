@@ -218,7 +218,10 @@ async fn job_run(g: &Global, cmd: JobRunCmd) -> Result<u8> {
                 }))?;
             } else {
                 println!("Job uid [{}], name [{}]", ctx.job_uid, ctx.job_name);
-                println!("Job Run uid [{}], name [{}]", ctx.job_run_uid, ctx.job_run_name);
+                println!(
+                    "Job Run uid [{}], name [{}]",
+                    ctx.job_run_uid, ctx.job_run_name
+                );
                 println!("Launch [{}] name [{}]", l.id, l.name);
                 println!("Jobrun[{}] started", r.job_run_id);
                 println!("Launch link: {}", launch_url(&conn, &l));
@@ -301,7 +304,10 @@ async fn job_run(g: &Global, cmd: JobRunCmd) -> Result<u8> {
             output_file,
         } => {
             let id = job_run_id.ok_or_else(|| {
-                Exit::new(exit::USAGE, "no job run: set ALLURE_JOB_RUN_ID or pass --job-run-id")
+                Exit::new(
+                    exit::USAGE,
+                    "no job run: set ALLURE_JOB_RUN_ID or pass --job-run-id",
+                )
             })?;
             let items = conn.client.job_run_plan(id).await?;
             let plan = onelaunch_model::testplan::TestPlan::new(
@@ -356,7 +362,11 @@ fn print_report(g: &Global, conn: &Conn, t: &target::Target, r: &UploadReport) -
             "refused": r.problems.iter().map(|p| json!({"path": p.path, "message": p.message})).collect::<Vec<_>>(),
         }))?;
     } else {
-        let by: Vec<String> = r.by_status.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        let by: Vec<String> = r
+            .by_status
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
         println!("Launch [{}] {}", t.launch.id, t.launch.name);
         if let Some(id) = t.job_run_id {
             println!("Job Run [{id}]");
@@ -364,7 +374,11 @@ fn print_report(g: &Global, conn: &Conn, t: &target::Target, r: &UploadReport) -
         println!(
             "Uploaded {} results ({}), {} attachments, {} fixtures",
             r.results,
-            if by.is_empty() { "none".into() } else { by.join(", ") },
+            if by.is_empty() {
+                "none".into()
+            } else {
+                by.join(", ")
+            },
             r.attachments,
             r.fixtures
         );

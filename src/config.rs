@@ -72,8 +72,9 @@ pub fn connect(global: &Global) -> Result<Conn> {
         bail!("the API token is empty: set ALLURE_TOKEN");
     }
     let project_id = global.project_id.or(file.project_id).unwrap_or(1);
-    let url = url::Url::parse(endpoint.trim_end_matches('/'))
-        .with_context(|| format!("--endpoint {endpoint:?}: expected a URL like https://host[:port]"))?;
+    let url = url::Url::parse(endpoint.trim_end_matches('/')).with_context(|| {
+        format!("--endpoint {endpoint:?}: expected a URL like https://host[:port]")
+    })?;
     let mut config = ClientConfig::new(url, Secret::new(token));
     config.timeout = std::time::Duration::from_secs(global.http_timeout.max(1));
     let client = ApiClient::new(config).context("cannot set up the HTTP client")?;

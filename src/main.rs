@@ -15,7 +15,11 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { exit::USAGE } else { exit::OK });
+            return ExitCode::from(if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            });
         }
     };
     init_tracing(matches!(cli.command, cli::Command::Server(_)));
@@ -41,7 +45,8 @@ fn main() -> ExitCode {
 fn init_tracing(server: bool) {
     use tracing_subscriber::EnvFilter;
     let default = if server { "info,sqlx=warn" } else { "warn" };
-    let filter = EnvFilter::try_from_env("ONELAUNCH_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let filter =
+        EnvFilter::try_from_env("ONELAUNCH_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -172,11 +172,10 @@ pub async fn upload_target(
     ci: &CiArgs,
 ) -> Result<Target> {
     if let Some(id) = job_run_id {
-        let run = conn
-            .client
-            .get_job_run(id)
-            .await
-            .with_context(|| format!("job run {id} (from ALLURE_JOB_RUN_ID or --job-run-id)"))?;
+        let run =
+            conn.client.get_job_run(id).await.with_context(|| {
+                format!("job run {id} (from ALLURE_JOB_RUN_ID or --job-run-id)")
+            })?;
         let l = open_launch(conn, run.launch_id, launch.reopen_closed_launch).await?;
         return Ok(Target {
             launch: l,

@@ -18,7 +18,10 @@ fn plugin_318_flow_with_string_project_id_and_both_result_shapes() {
     let lid = launch["id"].as_i64().unwrap();
     assert_eq!(launch["closed"], false);
     // Unknown job: 404 on the old prefix.
-    assert_eq!(api.get_raw("/api/rs/job?projectId=1&externalId=o/r_wf").0, 404);
+    assert_eq!(
+        api.get_raw("/api/rs/job?projectId=1&externalId=o/r_wf").0,
+        404
+    );
     let start = api.post(
         "/api/upload/start",
         &json!({"projectId": "1", "ci": {"type": "github", "endpoint": "https://github.com"},
@@ -32,12 +35,18 @@ fn plugin_318_flow_with_string_project_id_and_both_result_shapes() {
     let job = api.get("/api/rs/job?projectId=1&externalId=o/r_wf");
     assert_eq!(job["externalId"], "o/r_wf");
     // Joining by jobRun.id answers that job run and its launch.
-    let again = api.post("/api/upload/start", &json!({"projectId": 1, "jobRun": {"id": jr, "uid": "ignored"}}));
+    let again = api.post(
+        "/api/upload/start",
+        &json!({"projectId": 1, "jobRun": {"id": jr, "uid": "ignored"}}),
+    );
     assert_eq!(again["launchId"], lid);
     assert_eq!(again["jobRunId"], jr);
 
-    let session = api.post("/api/upload/session", &json!({"jobRunId": jr, "environment": [
-        {"key": "OS", "value": "linux"}, {"key": "AWS_SECRET_ACCESS_KEY", "value": "hunter2"}]}));
+    let session = api.post(
+        "/api/upload/session",
+        &json!({"jobRunId": jr, "environment": [
+        {"key": "OS", "value": "linux"}, {"key": "AWS_SECRET_ACCESS_KEY", "value": "hunter2"}]}),
+    );
     let sid = session["id"].as_i64().unwrap();
     assert_eq!(session["launchId"], lid);
     let body = json!({"testSessionId": sid, "results": [
@@ -59,11 +68,26 @@ fn plugin_318_flow_with_string_project_id_and_both_result_shapes() {
 
     // Attachment bytes by file name, via multipart, on the /api/rs prefix.
     let form = reqwest::blocking::multipart::Form::new()
-        .part("file", reqwest::blocking::multipart::Part::bytes(b"hello log".to_vec()).file_name("log.txt").mime_str("text/plain").unwrap())
-        .part("file", reqwest::blocking::multipart::Part::bytes(vec![0x89, b'P', b'N', b'G']).file_name("shot.png").mime_str("image/png").unwrap());
+        .part(
+            "file",
+            reqwest::blocking::multipart::Part::bytes(b"hello log".to_vec())
+                .file_name("log.txt")
+                .mime_str("text/plain")
+                .unwrap(),
+        )
+        .part(
+            "file",
+            reqwest::blocking::multipart::Part::bytes(vec![0x89, b'P', b'N', b'G'])
+                .file_name("shot.png")
+                .mime_str("image/png")
+                .unwrap(),
+        );
     let r = api
         .http
-        .post(format!("{}/api/rs/upload/test-result/{rid}/attachment", server.url))
+        .post(format!(
+            "{}/api/rs/upload/test-result/{rid}/attachment",
+            server.url
+        ))
         .header("Authorization", format!("Api-Token {TOKEN}"))
         .multipart(form)
         .send()
@@ -81,7 +105,10 @@ fn plugin_318_flow_with_string_project_id_and_both_result_shapes() {
     let log = atts.iter().find(|a| a["fileName"] == "log.txt").unwrap();
     let bytes = api
         .http
-        .get(format!("{}/api/attachment/{}/content", server.url, log["id"]))
+        .get(format!(
+            "{}/api/attachment/{}/content",
+            server.url, log["id"]
+        ))
         .header("Authorization", format!("api-token {TOKEN}"))
         .send()
         .unwrap()
@@ -91,21 +118,42 @@ fn plugin_318_flow_with_string_project_id_and_both_result_shapes() {
     assert_eq!(detail["fixtures"].as_array().unwrap().len(), 1);
 
     // The launch-scoped extras the plugin calls.
-    let envs = api.post("/api/launch/named-env/bulk", &json!({"launchId": lid, "items": [{"externalId": "linux", "name": "Linux"}]}));
+    let envs = api.post(
+        "/api/launch/named-env/bulk",
+        &json!({"launchId": lid, "items": [{"externalId": "linux", "name": "Linux"}]}),
+    );
     assert_eq!(envs[0]["externalId"], "linux");
-    let envs2 = api.post("/api/launch/named-env/bulk", &json!({"launchId": lid, "items": [{"externalId": "linux", "name": "Linux"}]}));
+    let envs2 = api.post(
+        "/api/launch/named-env/bulk",
+        &json!({"launchId": lid, "items": [{"externalId": "linux", "name": "Linux"}]}),
+    );
     assert_eq!(envs2[0]["id"], envs[0]["id"]);
-    api.post("/api/launch/category/bulk", &json!({"launchId": lid, "items": [{"externalId": "c1", "name": "Product defects"}]}));
-    api.post("/api/launch/error/bulk", &json!({"launchId": lid, "items": [{"message": "x"}]}));
-    api.post("/api/launch/quality-gate/bulk", &json!({"launchId": lid, "items": []}));
+    api.post(
+        "/api/launch/category/bulk",
+        &json!({"launchId": lid, "items": [{"externalId": "c1", "name": "Product defects"}]}),
+    );
+    api.post(
+        "/api/launch/error/bulk",
+        &json!({"launchId": lid, "items": [{"message": "x"}]}),
+    );
+    api.post(
+        "/api/launch/quality-gate/bulk",
+        &json!({"launchId": lid, "items": []}),
+    );
 
     // stop, progress, statistic, close.
-    api.post("/api/upload/stop", &json!({"projectId": "1", "jobUid": "o/r_wf", "jobRunUid": "42", "status": "failed"}));
+    api.post(
+        "/api/upload/stop",
+        &json!({"projectId": "1", "jobUid": "o/r_wf", "jobRunUid": "42", "status": "failed"}),
+    );
     let run = api.get(&format!("/api/jobrun/{jr}"));
     assert_eq!(run["stage"], "finished");
     assert_eq!(run["status"], "failed");
     assert_eq!(run["launchId"], lid);
-    assert_eq!(api.get(&format!("/api/launch/{lid}/progress"))["ready"], true);
+    assert_eq!(
+        api.get(&format!("/api/launch/{lid}/progress"))["ready"],
+        true
+    );
     let stat = api.statistic(lid);
     assert_eq!(stat.get("passed"), Some(&1));
     assert_eq!(stat.get("failed"), Some(&1));
@@ -129,7 +177,11 @@ fn oauth_exchange_accepts_form_and_multipart() {
     let r = http
         .post(&url)
         .header("Authorization", "Basic YWNtZTphY21lc2VjcmV0")
-        .form(&[("grant_type", "apitoken"), ("scope", "openid"), ("token", TOKEN)])
+        .form(&[
+            ("grant_type", "apitoken"),
+            ("scope", "openid"),
+            ("token", TOKEN),
+        ])
         .send()
         .unwrap();
     assert_eq!(r.status().as_u16(), 200);
@@ -177,11 +229,15 @@ fn raw_result_files_are_parsed_on_the_server() {
     for e in std::fs::read_dir(&dir).unwrap() {
         let p = e.unwrap().path();
         let name = p.file_name().unwrap().to_string_lossy().to_string();
-        form = form.part("file", reqwest::blocking::multipart::Part::bytes(std::fs::read(&p).unwrap()).file_name(name));
+        form = form.part(
+            "file",
+            reqwest::blocking::multipart::Part::bytes(std::fs::read(&p).unwrap()).file_name(name),
+        );
     }
     form = form.part(
         "file",
-        reqwest::blocking::multipart::Part::bytes(b"{\"uuid\": 12".to_vec()).file_name("bad-result.json"),
+        reqwest::blocking::multipart::Part::bytes(b"{\"uuid\": 12".to_vec())
+            .file_name("bad-result.json"),
     );
     let r = api
         .http
@@ -192,14 +248,32 @@ fn raw_result_files_are_parsed_on_the_server() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 400, "a bad file is reported");
     let body: Value = r.json().unwrap();
-    assert!(body["message"].as_str().unwrap().contains("bad-result.json"), "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("bad-result.json"),
+        "{body}"
+    );
     // …and the good ones were stored anyway, with attachments and fixtures.
     let results = api.results(lid);
     assert_eq!(results.len(), count_files(&dir, "-result.json"));
-    assert!(results.iter().any(|r| r["fixtureCount"].as_i64().unwrap() > 0));
-    let with_att = results.iter().find(|r| r["attachmentCount"].as_i64().unwrap() > 0).unwrap();
+    assert!(results
+        .iter()
+        .any(|r| r["fixtureCount"].as_i64().unwrap() > 0));
+    let with_att = results
+        .iter()
+        .find(|r| r["attachmentCount"].as_i64().unwrap() > 0)
+        .unwrap();
     let detail = api.get(&format!("/api/testresult/{}", with_att["id"]));
-    assert!(detail["attachments"].as_array().unwrap().iter().all(|a| a["stored"] == true), "{detail}");
+    assert!(
+        detail["attachments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["stored"] == true),
+        "{detail}"
+    );
 }
 
 #[test]
@@ -209,11 +283,17 @@ fn bad_requests_get_4xx_naming_the_field() {
     let (s, v) = api.post_raw("/api/launch", &json!({"name": "x", "projectId": "seven"}));
     assert_eq!(s, 400);
     assert!(v["message"].as_str().unwrap().contains("projectId"), "{v}");
-    let (s, v) = api.post_raw("/api/upload/start", &json!({"projectId": 1, "job": {"uid": ""}, "jobRun": {"uid": "1"}}));
+    let (s, v) = api.post_raw(
+        "/api/upload/start",
+        &json!({"projectId": 1, "job": {"uid": ""}, "jobRun": {"uid": "1"}}),
+    );
     assert_eq!(s, 400);
     assert!(v["message"].as_str().unwrap().contains("job.uid"), "{v}");
     let launch = api.post("/api/launch", &json!({"name": "x", "projectId": 1}));
-    let session = api.post("/api/upload/session?manual=true", &json!({"launchId": launch["id"]}));
+    let session = api.post(
+        "/api/upload/session?manual=true",
+        &json!({"launchId": launch["id"]}),
+    );
     let (s, v) = api.post_raw(
         "/api/upload/test-result",
         &json!({"testSessionId": session["id"], "results": [{"uuid": "a", "start": "soon"}]}),

@@ -20,7 +20,11 @@ fn resending_an_upload_adds_nothing() {
     let second = api.results(launch);
     assert_eq!(first.len(), count_files(&dir, "-result.json"));
     assert_eq!(second.len(), first.len(), "a re-sent upload adds nothing");
-    let ids = |v: &Vec<serde_json::Value>| v.iter().map(|r| r["id"].as_i64().unwrap()).collect::<Vec<_>>();
+    let ids = |v: &Vec<serde_json::Value>| {
+        v.iter()
+            .map(|r| r["id"].as_i64().unwrap())
+            .collect::<Vec<_>>()
+    };
     assert_eq!(ids(&first), ids(&second));
     assert_eq!(api.statistic(launch), stat);
     assert_eq!(api.launches(1).len(), 1);
@@ -32,7 +36,14 @@ fn upload_into_closed_launch_is_refused_unless_reopened() {
     let api = server.api();
     let cli = server.cli();
     let id = cli
-        .run(&["launch", "create", "--launch-name", "Closed one", "--format", "ID"])
+        .run(&[
+            "launch",
+            "create",
+            "--launch-name",
+            "Closed one",
+            "--format",
+            "ID",
+        ])
         .ok()
         .stdout
         .trim()
@@ -71,12 +82,23 @@ fn malformed_files_are_named_and_good_ones_still_arrive() {
     let server = TestServer::start();
     let api = server.api();
     let dir = server.work_dir().join("mixed");
-    copy_dir(&fixture("examples/pipelines/github-unit/allure-results"), &dir);
+    copy_dir(
+        &fixture("examples/pipelines/github-unit/allure-results"),
+        &dir,
+    );
     let good = count_files(&dir, "-result.json");
-    std::fs::write(dir.join("broken-result.json"), "{\"uuid\": \"x\", \"name\": ").unwrap();
+    std::fs::write(
+        dir.join("broken-result.json"),
+        "{\"uuid\": \"x\", \"name\": ",
+    )
+    .unwrap();
     std::fs::write(dir.join("empty-result.json"), "").unwrap();
     std::fs::write(dir.join("latin1-result.json"), b"{\"uuid\":\"\xff\xfe\"}").unwrap();
-    std::fs::write(dir.join("wrongtype-result.json"), r#"{"uuid":"w1","name":"n","start":"yesterday"}"#).unwrap();
+    std::fs::write(
+        dir.join("wrongtype-result.json"),
+        r#"{"uuid":"w1","name":"n","start":"yesterday"}"#,
+    )
+    .unwrap();
     std::fs::write(
         dir.join("escape-result.json"),
         r#"{"uuid":"esc-1","name":"escape","status":"passed","attachments":[{"name":"pw","source":"../../../etc/passwd","type":"text/plain"}]}"#,
@@ -86,8 +108,18 @@ fn malformed_files_are_named_and_good_ones_still_arrive() {
         .cli()
         .run(&["upload", "--launch-name", "Mixed", dir.to_str().unwrap()])
         .code(3);
-    for f in ["broken-result.json", "empty-result.json", "latin1-result.json", "wrongtype-result.json", "../../../etc/passwd"] {
-        assert!(r.stderr.contains(f), "stderr does not name {f}:\n{}", r.stderr);
+    for f in [
+        "broken-result.json",
+        "empty-result.json",
+        "latin1-result.json",
+        "wrongtype-result.json",
+        "../../../etc/passwd",
+    ] {
+        assert!(
+            r.stderr.contains(f),
+            "stderr does not name {f}:\n{}",
+            r.stderr
+        );
     }
     let launch = api.launches(1)[0]["id"].as_i64().unwrap();
     let results = api.results(launch);
@@ -102,7 +134,14 @@ fn projects_are_isolated_and_tokens_are_required() {
     let admin = server.api();
     let cli = server.cli();
     let launch = cli
-        .run(&["launch", "create", "--launch-name", "Project one", "--format", "ID"])
+        .run(&[
+            "launch",
+            "create",
+            "--launch-name",
+            "Project one",
+            "--format",
+            "ID",
+        ])
         .ok()
         .stdout
         .trim()
@@ -111,7 +150,12 @@ fn projects_are_isolated_and_tokens_are_required() {
     let p = cli.run(&["project", "create", "Team B", "-o", "json"]).ok();
     let project: serde_json::Value = serde_json::from_str(&p.stdout).unwrap();
     let pid = project["id"].as_i64().unwrap();
-    let token = cli.run(&["project", "token", &pid.to_string()]).ok().stdout.trim().to_string();
+    let token = cli
+        .run(&["project", "token", &pid.to_string()])
+        .ok()
+        .stdout
+        .trim()
+        .to_string();
     assert!(!token.is_empty());
     let b = admin.with_token(&token);
 
@@ -120,11 +164,18 @@ fn projects_are_isolated_and_tokens_are_required() {
     assert_eq!(b.get_raw(&format!("/api/launch/{launch}/statistic")).0, 404);
     assert_eq!(b.get_raw("/api/launch?projectId=1").0, 404);
     assert_eq!(
-        b.post_raw("/api/upload/session?manual=true", &json!({"launchId": launch.parse::<i64>().unwrap()})).0,
+        b.post_raw(
+            "/api/upload/session?manual=true",
+            &json!({"launchId": launch.parse::<i64>().unwrap()})
+        )
+        .0,
         404
     );
     // Its own project works.
-    let own = b.post("/api/launch", &json!({"name": "B launch", "projectId": pid.to_string()}));
+    let own = b.post(
+        "/api/launch",
+        &json!({"name": "B launch", "projectId": pid.to_string()}),
+    );
     assert_eq!(b.get_raw(&format!("/api/launch/{}", own["id"])).0, 200);
     // A project token cannot create projects.
     assert_eq!(b.post_raw("/api/project", &json!({"name": "x"})).0, 403);
@@ -132,7 +183,13 @@ fn projects_are_isolated_and_tokens_are_required() {
     // No token or a wrong token: 401.
     let r = reqwest::blocking::get(format!("{}/api/launch/{launch}", server.url)).unwrap();
     assert_eq!(r.status().as_u16(), 401);
-    assert_eq!(admin.with_token("wrong").get_raw(&format!("/api/launch/{launch}")).0, 401);
+    assert_eq!(
+        admin
+            .with_token("wrong")
+            .get_raw(&format!("/api/launch/{launch}"))
+            .0,
+        401
+    );
 
     // The CLI with the project token gets a clear not-found exit code.
     let r = server
@@ -142,8 +199,16 @@ fn projects_are_isolated_and_tokens_are_required() {
         .run(&["launch", "show", &launch])
         .code(7);
     assert!(!r.all().contains(&token));
-    let r = server.cli().env("ALLURE_TOKEN", "wrong").run(&["launch", "list"]).code(5);
-    assert!(!r.all().contains("wrong"), "the token is never echoed: {}", r.all());
+    let r = server
+        .cli()
+        .env("ALLURE_TOKEN", "wrong")
+        .run(&["launch", "list"])
+        .code(5);
+    assert!(
+        !r.all().contains("wrong"),
+        "the token is never echoed: {}",
+        r.all()
+    );
 }
 
 #[test]
@@ -177,8 +242,13 @@ fn watch_uploads_while_the_command_runs_and_keeps_its_exit_code() {
     let launch = api.launches(1)[0]["id"].as_i64().unwrap();
     let rs = api.results(launch);
     assert_eq!(rs.len(), count_files(&src, "-result.json"));
-    assert!(rs.iter().any(|r| r["attachmentCount"].as_i64().unwrap() > 0));
-    assert!(rs.iter().any(|r| r["fixtureCount"].as_i64().unwrap() > 0), "fixtures from a late container arrive at the end");
+    assert!(rs
+        .iter()
+        .any(|r| r["attachmentCount"].as_i64().unwrap() > 0));
+    assert!(
+        rs.iter().any(|r| r["fixtureCount"].as_i64().unwrap() > 0),
+        "fixtures from a late container arrive at the end"
+    );
 }
 
 #[test]

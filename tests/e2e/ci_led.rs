@@ -15,7 +15,14 @@ fn github_start_two_shards_and_gitlab_pipeline_share_one_launch() {
     // Upstream job: create the launch and the first job run, publish the ids.
     let start = base.clone().github("9001", "start");
     let r = start
-        .run(&["job-run", "start", "--launch-name", "Release 1.2 validation", "--launch-tags", "release, nightly"])
+        .run(&[
+            "job-run",
+            "start",
+            "--launch-name",
+            "Release 1.2 validation",
+            "--launch-tags",
+            "release, nightly",
+        ])
         .ok();
     assert!(r.stdout.contains("Jobrun["), "{}", r.stdout);
     outputs.push(r);
@@ -48,19 +55,32 @@ fn github_start_two_shards_and_gitlab_pipeline_share_one_launch() {
     };
     let s1 = shard("shard-1");
     let s2 = shard("shard-2");
-    let gl = base.clone().gitlab("777").env("ALLURE_LAUNCH_ID", launch_id);
+    let gl = base
+        .clone()
+        .gitlab("777")
+        .env("ALLURE_LAUNCH_ID", launch_id);
     let (p1, p2, p3) = (pytest.clone(), e2e.clone(), junit.clone());
     let h1 = std::thread::spawn(move || s1.run(&["upload", p1.to_str().unwrap()]));
     let h2 = std::thread::spawn(move || s2.run(&["upload", p2.to_str().unwrap()]));
     let h3 = std::thread::spawn(move || gl.run(&["upload", p3.to_str().unwrap()]));
     for h in [h1, h2, h3] {
         let r = h.join().unwrap().ok();
-        assert!(r.stdout.contains(&format!("/launch/{launch_id}")), "{}", r.stdout);
+        assert!(
+            r.stdout.contains(&format!("/launch/{launch_id}")),
+            "{}",
+            r.stdout
+        );
         outputs.push(r);
     }
 
     // Finish: stop the job run and close the launch.
-    outputs.push(start.clone().env("ALLURE_JOB_RUN_ID", job_run_id).run(&["job-run", "stop"]).ok());
+    outputs.push(
+        start
+            .clone()
+            .env("ALLURE_JOB_RUN_ID", job_run_id)
+            .run(&["job-run", "stop"])
+            .ok(),
+    );
     outputs.push(start.run(&["launch", "close", &launch_id.to_string()]).ok());
 
     // Exactly one launch, closed, with exact counts.
@@ -105,7 +125,10 @@ fn github_start_two_shards_and_gitlab_pipeline_share_one_launch() {
     let glr = by_uid["777"];
     assert_eq!(glr["resultCount"], junit_cases);
     assert_eq!(glr["job"]["type"], "gitlab");
-    assert_eq!(glr["stage"], "finished", "an upload finishes the job run it started");
+    assert_eq!(
+        glr["stage"], "finished",
+        "an upload finishes the job run it started"
+    );
 
     // Attachments and fixtures arrived.
     let with_attachments = results
@@ -113,13 +136,18 @@ fn github_start_two_shards_and_gitlab_pipeline_share_one_launch() {
         .filter(|r| r["attachmentCount"].as_i64().unwrap() > 0)
         .count();
     assert!(with_attachments >= 2);
-    assert!(results.iter().any(|r| r["fixtureCount"].as_i64().unwrap() > 0));
+    assert!(results
+        .iter()
+        .any(|r| r["fixtureCount"].as_i64().unwrap() > 0));
 
     // The token appears in no output of any command nor in the server log.
     for o in &outputs {
         assert!(!o.all().contains(TOKEN), "token leaked: {}", o.all());
     }
-    assert!(!server.log().contains(TOKEN), "token leaked into the server log");
+    assert!(
+        !server.log().contains(TOKEN),
+        "token leaked into the server log"
+    );
 }
 
 #[test]
@@ -127,7 +155,10 @@ fn export_of_job_run_env_survives_spaces_and_metacharacters() {
     let server = TestServer::start();
     let api = server.api();
     let name = "Release 1.2 * [rc] \"quoted\" $HOME; rm -rf x";
-    let ci = server.cli().github("555", "start").env("RELEASE_NAME", name);
+    let ci = server
+        .cli()
+        .github("555", "start")
+        .env("RELEASE_NAME", name);
     let dir = server.work_dir().join("glob-bait");
     std::fs::create_dir_all(&dir).unwrap();
     // Files a stray glob would match.
@@ -151,7 +182,11 @@ onelaunch upload '{}'
     assert_eq!(launches.len(), 1);
     assert_eq!(launches[0]["name"], name, "the launch keeps its exact name");
     let id = launches[0]["id"].as_i64().unwrap();
-    assert!(r.stdout.contains(&format!("launch={id} run=")), "{}", r.stdout);
+    assert!(
+        r.stdout.contains(&format!("launch={id} run=")),
+        "{}",
+        r.stdout
+    );
     assert_eq!(
         api.results(id).len(),
         count_files(&results, "-result.json"),
@@ -160,7 +195,9 @@ onelaunch upload '{}'
 
     // The exact value is available with --format shell (eval) and json.
     let r = ci
-        .bash("eval \"$(onelaunch job-run env --format shell)\"; printf '%s' \"$ALLURE_LAUNCH_NAME\"")
+        .bash(
+            "eval \"$(onelaunch job-run env --format shell)\"; printf '%s' \"$ALLURE_LAUNCH_NAME\"",
+        )
         .ok();
     assert_eq!(r.stdout, name);
     let r = ci.run(&["job-run", "env", "--format", "json"]).ok();
@@ -192,7 +229,14 @@ fn upload_alone_creates_the_shared_context_and_concurrent_starts_join_it() {
     // A different workflow run with only `upload`: it creates its own launch and job run.
     let other = server.cli().github("31338", "tests");
     let results = fixture("examples/pipelines/github-e2e/allure-results");
-    let r = other.run(&["upload", results.to_str().unwrap(), "--launch-name", "Other"]).ok();
+    let r = other
+        .run(&[
+            "upload",
+            results.to_str().unwrap(),
+            "--launch-name",
+            "Other",
+        ])
+        .ok();
     let launches = api.launches(1);
     assert_eq!(launches.len(), 2);
     let new_id = launches[0]["id"].as_i64().unwrap();

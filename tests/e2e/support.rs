@@ -147,7 +147,10 @@ impl Cli {
             }
         }
         // No user config file from the machine running the tests.
-        env.insert("XDG_CONFIG_HOME".into(), "/nonexistent-onelaunch-config".into());
+        env.insert(
+            "XDG_CONFIG_HOME".into(),
+            "/nonexistent-onelaunch-config".into(),
+        );
         env.insert("ALLURE_ENDPOINT".into(), url.to_string());
         env.insert("ALLURE_TOKEN".into(), token.to_string());
         Cli { env, cwd: None }
@@ -164,7 +167,6 @@ impl Cli {
         }
         self
     }
-
 
     /// GitHub Actions variables of one workflow run.
     pub fn github(self, run_id: &str, job: &str) -> Cli {
@@ -189,7 +191,10 @@ impl Cli {
             ("CI_PROJECT_NAME", "api-tests"),
             ("CI_PROJECT_URL", "https://gitlab.com/acme/api-tests"),
             ("CI_PIPELINE_ID", pipeline_id),
-            ("CI_PIPELINE_URL", "https://gitlab.com/acme/api-tests/-/pipelines/1"),
+            (
+                "CI_PIPELINE_URL",
+                "https://gitlab.com/acme/api-tests/-/pipelines/1",
+            ),
             ("CI_COMMIT_BRANCH", "main"),
             ("CI_COMMIT_SHORT_SHA", "abc1234"),
         ])
@@ -249,7 +254,11 @@ impl From<Output> for Run {
 impl Run {
     #[track_caller]
     pub fn ok(self) -> Run {
-        assert_eq!(self.code, 0, "command failed:\n{}\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, 0,
+            "command failed:\n{}\n{}",
+            self.stdout, self.stderr
+        );
         self
     }
 

@@ -54,9 +54,7 @@ pub mod flex {
     #[serde(untagged)]
     enum TagShape {
         Str(String),
-        Obj {
-            name: String,
-        },
+        Obj { name: String },
     }
 
     /// Tags arrive as `["a"]` (upload/start, legacy) or `[{"name":"a"}]` (launch).
@@ -750,10 +748,21 @@ mod tests {
 
     #[test]
     fn secret_names() {
-        for n in ["ALLURE_TOKEN", "aws_secret_access_key", "DB_PASSWORD", "SSH_KEY", "GITHUB_TOKEN"] {
+        for n in [
+            "ALLURE_TOKEN",
+            "aws_secret_access_key",
+            "DB_PASSWORD",
+            "SSH_KEY",
+            "GITHUB_TOKEN",
+        ] {
             assert!(is_secret_name(n), "{n}");
         }
-        for n in ["ALLURE_LAUNCH_ID", "GITHUB_RUN_ID", "PATH", "CI_PIPELINE_ID"] {
+        for n in [
+            "ALLURE_LAUNCH_ID",
+            "GITHUB_RUN_ID",
+            "PATH",
+            "CI_PIPELINE_ID",
+        ] {
             assert!(!is_secret_name(n), "{n}");
         }
     }

@@ -48,9 +48,15 @@ impl std::fmt::Debug for ServerConfig {
         f.debug_struct("ServerConfig")
             .field("listen", &self.listen)
             .field("data_dir", &self.data_dir)
-            .field("database_url", &self.database_url.as_deref().map(db::redact_url))
+            .field(
+                "database_url",
+                &self.database_url.as_deref().map(db::redact_url),
+            )
             .field("public_url", &self.public_url)
-            .field("init_token", &self.init_token.as_ref().map(|_| "<redacted>"))
+            .field(
+                "init_token",
+                &self.init_token.as_ref().map(|_| "<redacted>"),
+            )
             .finish()
     }
 }
@@ -99,9 +105,9 @@ impl Server {
         let db = db::Db::connect(&config.effective_database_url()).await?;
         let generated_token = store::bootstrap(&db, config.init_token.as_deref()).await?;
         let blobs = blobs::BlobStore::new(config.data_dir.join("blobs"))?;
-        let listener = TcpListener::bind(&config.listen).await.map_err(|e| {
-            ServerError::Config(format!("cannot listen on {}: {e}", config.listen))
-        })?;
+        let listener = TcpListener::bind(&config.listen)
+            .await
+            .map_err(|e| ServerError::Config(format!("cannot listen on {}: {e}", config.listen)))?;
         let addr = listener.local_addr()?;
         let public_url = config
             .public_url

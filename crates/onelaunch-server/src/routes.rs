@@ -28,20 +28,30 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     async fn from_request(req: Request, state: &S) -> Result<Self, ServerError> {
         let bytes = Bytes::from_request(req, state).await.map_err(|e| {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ServerError::PayloadTooLarge("request body is larger than the server accepts".into())
+                ServerError::PayloadTooLarge(
+                    "request body is larger than the server accepts".into(),
+                )
             } else {
                 ServerError::bad(e.body_text())
             }
         })?;
         if bytes.is_empty() {
-            return Err(ServerError::bad("request body is empty; expected a JSON object"));
+            return Err(ServerError::bad(
+                "request body is empty; expected a JSON object",
+            ));
         }
         match Json::<T>::from_bytes(&bytes) {
             Ok(Json(v)) => Ok(ApiJson(v)),
             Err(e) => Err(ServerError::bad(
                 e.body_text()
-                    .replace("Failed to deserialize the JSON body into the target type: ", "invalid JSON body: ")
-                    .replace("Failed to parse the request body as JSON: ", "invalid JSON body: "),
+                    .replace(
+                        "Failed to deserialize the JSON body into the target type: ",
+                        "invalid JSON body: ",
+                    )
+                    .replace(
+                        "Failed to parse the request body as JSON: ",
+                        "invalid JSON body: ",
+                    ),
             )),
         }
     }
@@ -70,8 +80,14 @@ pub fn api_router() -> Router<AppState> {
         .route("/upload/jobrun", get(find_job_run))
         .route("/upload/session", post(create_session))
         .route("/upload/test-result", post(upload_results))
-        .route("/upload/test-result/{id}/attachment", post(upload_attachment))
-        .route("/upload/test-result/{id}/test-fixture-result", post(upload_fixtures))
+        .route(
+            "/upload/test-result/{id}/attachment",
+            post(upload_attachment),
+        )
+        .route(
+            "/upload/test-result/{id}/test-fixture-result",
+            post(upload_fixtures),
+        )
         .route("/upload/file", post(upload_files))
         .route("/upload", post(upload_files))
         .route("/upload/archive", post(upload_archive))
@@ -156,9 +172,16 @@ async fn oauth_token(State(state): State<AppState>, req: Request) -> ServerResul
         let mut mp = Multipart::from_request(req, &state)
             .await
             .map_err(|e| ServerError::bad(e.body_text()))?;
-        while let Some(field) = mp.next_field().await.map_err(|e| ServerError::bad(e.body_text()))? {
+        while let Some(field) = mp
+            .next_field()
+            .await
+            .map_err(|e| ServerError::bad(e.body_text()))?
+        {
             let name = field.name().unwrap_or_default().to_string();
-            let text = field.text().await.map_err(|e| ServerError::bad(e.body_text()))?;
+            let text = field
+                .text()
+                .await
+                .map_err(|e| ServerError::bad(e.body_text()))?;
             fields.insert(name, text);
         }
     } else {
@@ -184,7 +207,10 @@ async fn oauth_token(State(state): State<AppState>, req: Request) -> ServerResul
         access_token: access,
         token_type: "bearer".into(),
         expires_in: crate::auth::ACCESS_TOKEN_SECONDS,
-        scope: fields.get("scope").cloned().unwrap_or_else(|| "openid".into()),
+        scope: fields
+            .get("scope")
+            .cloned()
+            .unwrap_or_else(|| "openid".into()),
         jti: String::new(),
     }))
 }
@@ -467,7 +493,9 @@ async fn find_job_run(
     };
     let r = store::find_job_run(&state.db, project, &job, &run)
         .await?
-        .ok_or_else(|| ServerError::NotFound(format!("job run {run:?} of job {job:?} not found")))?;
+        .ok_or_else(|| {
+            ServerError::NotFound(format!("job run {run:?} of job {job:?} not found"))
+        })?;
     Ok(ok_json(r.to_external()))
 }
 
@@ -476,7 +504,11 @@ async fn get_job_run(
     auth: Auth,
     Path(id): Path<Id>,
 ) -> ServerResult<Response> {
-    Ok(ok_json(job_run_for(&state, &auth, id).await?.to_dto(&state.public_url)))
+    Ok(ok_json(
+        job_run_for(&state, &auth, id)
+            .await?
+            .to_dto(&state.public_url),
+    ))
 }
 
 async fn job_run_plan(
@@ -552,11 +584,7 @@ async fn create_session(
             (launch_for(&state, &auth, run.launch_id).await?, Some(run))
         }
         (None, Some(l)) => (launch_for(&state, &auth, l).await?, None),
-        (None, None) => {
-            return Err(ServerError::bad(
-                "a session needs `jobRunId` or `launchId`",
-            ))
-        }
+        (None, None) => return Err(ServerError::bad("a session needs `jobRunId` or `launchId`")),
     };
     if launch.closed {
         return Err(ServerError::launch_closed(launch.id));
@@ -678,7 +706,13 @@ async fn upload_files(
                 Ok(_) => {
                     let sha = state.blobs.put(&bytes).await?;
                     store::put_session_file(
-                        &state.db, session.id, &name, "container", &sha, bytes.len() as i64, None,
+                        &state.db,
+                        session.id,
+                        &name,
+                        "container",
+                        &sha,
+                        bytes.len() as i64,
+                        None,
                     )
                     .await?;
                 }
@@ -716,7 +750,10 @@ async fn upload_files(
 
 /// Applies the fixtures of every container uploaded in a session to the
 /// session's results (idempotent: fixtures are unique per result and uuid).
-async fn apply_session_containers(state: &AppState, session: &store::SessionRow) -> ServerResult<()> {
+async fn apply_session_containers(
+    state: &AppState,
+    session: &store::SessionRow,
+) -> ServerResult<()> {
     let mut containers = Vec::new();
     for (_, sha) in store::session_files(&state.db, session.id, "container").await? {
         if let Some(bytes) = state.blobs.get(&sha).await? {
@@ -769,7 +806,8 @@ async fn list_results(
 ) -> ServerResult<Response> {
     launch_for(&state, &auth, q.launch_id).await?;
     let (page, size) = page_size(q.page, q.size);
-    let (rows, total) = store::list_results(&state.db, q.launch_id, q.job_run_id, page, size).await?;
+    let (rows, total) =
+        store::list_results(&state.db, q.launch_id, q.job_run_id, page, size).await?;
     Ok(ok_json(api::Page::new(rows, total, page, size)))
 }
 
@@ -779,7 +817,9 @@ async fn get_result(
     Path(id): Path<Id>,
 ) -> ServerResult<Response> {
     let owner = result_for(&state, &auth, id).await?;
-    let body = store::result_body(&state.db, id).await?.unwrap_or(Value::Null);
+    let body = store::result_body(&state.db, id)
+        .await?
+        .unwrap_or(Value::Null);
     let attachments: Vec<Value> = store::result_attachments(&state.db, id)
         .await?
         .into_iter()
@@ -805,7 +845,9 @@ async fn attachment_content(
     let row = store::attachment_by_id(&state.db, id)
         .await?
         .ok_or_else(|| ServerError::not_found("attachment", id))?;
-    result_for(&state, &auth, row.0).await.map_err(|_| ServerError::not_found("attachment", id))?;
+    result_for(&state, &auth, row.0)
+        .await
+        .map_err(|_| ServerError::not_found("attachment", id))?;
     let sha = row
         .2
         .ok_or_else(|| ServerError::NotFound(format!("attachment {id} has no content yet")))?;

@@ -284,7 +284,10 @@ pub async fn list_launches(
     .bind(page * size)
     .fetch_all(&db.read)
     .await?;
-    Ok((rows.iter().map(launch_from).collect::<Result<_, _>>()?, total))
+    Ok((
+        rows.iter().map(launch_from).collect::<Result<_, _>>()?,
+        total,
+    ))
 }
 
 /// Closing or reopening is idempotent: closing a closed launch changes nothing.
@@ -515,10 +518,12 @@ pub async fn find_job_run(
 }
 
 pub async fn launch_job_runs(db: &Db, launch_id: Id) -> ServerResult<Vec<JobRunRow>> {
-    let rows = sqlx::query(&format!("{JOB_RUN_SELECT} WHERE r.launch_id = $1 ORDER BY r.id"))
-        .bind(launch_id)
-        .fetch_all(&db.read)
-        .await?;
+    let rows = sqlx::query(&format!(
+        "{JOB_RUN_SELECT} WHERE r.launch_id = $1 ORDER BY r.id"
+    ))
+    .bind(launch_id)
+    .fetch_all(&db.read)
+    .await?;
     rows.iter().map(job_run_from).collect()
 }
 
@@ -606,7 +611,11 @@ pub async fn start_run(db: &Db, req: &api::ExternalRunStart) -> ServerResult<Sta
         .as_ref()
         .and_then(|c| c.kind.clone().or_else(|| c.name.clone()));
     let job_name = clip(
-        req.job.name.as_deref().filter(|s| !s.trim().is_empty()).unwrap_or(job_uid),
+        req.job
+            .name
+            .as_deref()
+            .filter(|s| !s.trim().is_empty())
+            .unwrap_or(job_uid),
         MAX_NAME,
     );
     let run_name = clip(
@@ -653,11 +662,12 @@ pub async fn start_run(db: &Db, req: &api::ExternalRunStart) -> ServerResult<Sta
             .execute(&mut *tx)
             .await?;
         }
-        let existing = sqlx::query("SELECT id, launch_id FROM job_runs WHERE job_id = $1 AND uid = $2")
-            .bind(job_id)
-            .bind(clip(run_uid, 1024))
-            .fetch_optional(&mut *tx)
-            .await?;
+        let existing =
+            sqlx::query("SELECT id, launch_id FROM job_runs WHERE job_id = $1 AND uid = $2")
+                .bind(job_id)
+                .bind(clip(run_uid, 1024))
+                .fetch_optional(&mut *tx)
+                .await?;
         if let Some(r) = existing {
             let id: i64 = r.try_get("id")?;
             let launch_id: i64 = r.try_get("launch_id")?;
@@ -1074,12 +1084,13 @@ pub async fn put_fixtures(
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        let id: i64 = sqlx::query("SELECT id FROM fixtures WHERE test_result_id = $1 AND uuid = $2")
-            .bind(result_id)
-            .bind(&uuid)
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get("id")?;
+        let id: i64 =
+            sqlx::query("SELECT id FROM fixtures WHERE test_result_id = $1 AND uuid = $2")
+                .bind(result_id)
+                .bind(&uuid)
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get("id")?;
         ids.push(id);
     }
     tx.commit().await?;
@@ -1115,7 +1126,11 @@ pub async fn put_session_file(
 }
 
 /// Session files of a kind, as (file name, sha256).
-pub async fn session_files(db: &Db, session_id: Id, kind: &str) -> ServerResult<Vec<(String, String)>> {
+pub async fn session_files(
+    db: &Db,
+    session_id: Id,
+    kind: &str,
+) -> ServerResult<Vec<(String, String)>> {
     let rows = sqlx::query(
         "SELECT file_name, sha256 FROM session_files WHERE session_id = $1 AND kind = $2 ORDER BY id",
     )
@@ -1152,11 +1167,12 @@ pub async fn result_ids_by_uuid(
 ) -> ServerResult<Vec<(String, Id)>> {
     let mut out = Vec::new();
     for u in uuids {
-        if let Some(r) = sqlx::query("SELECT id FROM test_results WHERE launch_id = $1 AND uuid = $2")
-            .bind(launch_id)
-            .bind(u)
-            .fetch_optional(&db.write)
-            .await?
+        if let Some(r) =
+            sqlx::query("SELECT id FROM test_results WHERE launch_id = $1 AND uuid = $2")
+                .bind(launch_id)
+                .bind(u)
+                .fetch_optional(&db.write)
+                .await?
         {
             out.push((u.clone(), r.try_get("id")?));
         }
@@ -1222,7 +1238,14 @@ pub async fn list_results(
 }
 
 /// Attachments of a result: (id, file name, name, content type, size, sha256).
-pub type AttachmentRow = (Id, String, String, Option<String>, Option<i64>, Option<String>);
+pub type AttachmentRow = (
+    Id,
+    String,
+    String,
+    Option<String>,
+    Option<i64>,
+    Option<String>,
+);
 
 pub async fn result_attachments(db: &Db, result_id: Id) -> ServerResult<Vec<AttachmentRow>> {
     let rows = sqlx::query(
@@ -1287,10 +1310,11 @@ pub async fn attachment_by_id(
     db: &Db,
     id: Id,
 ) -> ServerResult<Option<(Id, Option<String>, Option<String>)>> {
-    let r = sqlx::query("SELECT test_result_id, content_type, sha256 FROM attachments WHERE id = $1")
-        .bind(id)
-        .fetch_optional(&db.read)
-        .await?;
+    let r =
+        sqlx::query("SELECT test_result_id, content_type, sha256 FROM attachments WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&db.read)
+            .await?;
     Ok(match r {
         Some(r) => Some((
             get_i64(&r, "test_result_id")?,

@@ -2,6 +2,7 @@
 //! each test can override answers.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
@@ -70,6 +71,9 @@ pub type Responder = Arc<dyn Fn(&Recorded, usize) -> Option<Reply> + Send + Sync
 
 struct ServerState {
     log: Mutex<Vec<Recorded>>,
+    delay_ms: AtomicU64,
+    in_flight: AtomicUsize,
+    max_in_flight: AtomicUsize,
     ids: Mutex<HashMap<String, i64>>,
     responder: Responder,
 }
@@ -89,6 +93,9 @@ impl TestServer {
     ) -> Self {
         let state = Arc::new(ServerState {
             log: Mutex::new(Vec::new()),
+            delay_ms: AtomicU64::new(0),
+            in_flight: AtomicUsize::new(0),
+            max_in_flight: AtomicUsize::new(0),
             ids: Mutex::new(HashMap::new()),
             responder: Arc::new(responder),
         });
@@ -116,6 +123,16 @@ impl TestServer {
         config.max_retries = 3;
         tweak(&mut config);
         ApiClient::new(config).unwrap()
+    }
+
+    /// Makes every answer wait this long (to observe concurrency).
+    pub fn set_delay(&self, ms: u64) {
+        self.state.delay_ms.store(ms, Ordering::SeqCst);
+    }
+
+    /// Most requests that were being handled at the same time.
+    pub fn max_in_flight(&self) -> usize {
+        self.state.max_in_flight.load(Ordering::SeqCst)
     }
 
     pub fn requests(&self) -> Vec<Recorded> {
@@ -254,6 +271,13 @@ async fn handle(State(state): State<Arc<ServerState>>, req: Request) -> Response
         log.push(rec.clone());
         n
     };
+    let now = state.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    state.max_in_flight.fetch_max(now, Ordering::SeqCst);
+    let delay = state.delay_ms.load(Ordering::SeqCst);
+    if delay > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+    }
+    state.in_flight.fetch_sub(1, Ordering::SeqCst);
     let reply = (state.responder)(&rec, earlier).unwrap_or_else(|| default_reply(&state, &rec));
     let mut resp = Response::new(Body::from(reply.body));
     *resp.status_mut() = StatusCode::from_u16(reply.status).unwrap();

@@ -678,3 +678,65 @@ async fn many_files_are_processed_in_bounded_chunks() {
         assert!(b.iter().all(|u| chunk(u) == chunk(&b[0])), "{b:?}");
     }
 }
+
+#[tokio::test]
+async fn requests_in_flight_stay_within_the_concurrency() {
+    let server = TestServer::start().await;
+    server.set_delay(50);
+    let dir = tempfile::tempdir().unwrap();
+    for i in 0..40 {
+        let uuid = format!("r{i:02}");
+        write(dir.path(), &format!("{uuid}-attachment.txt"), &uuid);
+        write(
+            dir.path(),
+            &format!("{uuid}-result.json"),
+            result_json(
+                &uuid,
+                "passed",
+                json!([{"name": "a", "source": format!("{uuid}-attachment.txt")}]),
+            ),
+        );
+    }
+    let mut up = uploader(
+        &server,
+        UploadOptions {
+            batch_size: 5,
+            concurrency: 3,
+            ..Default::default()
+        },
+    );
+    up.upload_paths(&[dir.path().to_path_buf()]).await.unwrap();
+    assert_eq!(up.report().results, 40);
+    assert_eq!(up.report().attachments, 40);
+    assert_eq!(server.max_in_flight(), 3);
+}
+
+#[tokio::test]
+async fn answers_with_only_result_ids_are_matched_by_position() {
+    let server = TestServer::with(|r, _| {
+        (r.path == "/api/upload/test-result").then(|| {
+            let n = r.json()["results"].as_array().map_or(0, Vec::len);
+            let ids: Vec<i64> = (0..n as i64).map(|i| 500 + i).collect();
+            Reply::new(200, json!({ "resultIds": ids }).to_string())
+        })
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "x-attachment.txt", "x");
+    write(
+        dir.path(),
+        "a-result.json",
+        result_json(
+            "a",
+            "passed",
+            json!([{"name": "x", "source": "x-attachment.txt"}]),
+        ),
+    );
+    let mut up = uploader(&server, UploadOptions::default());
+    up.upload_paths(&[dir.path().to_path_buf()]).await.unwrap();
+    assert_eq!(up.report().results, 1);
+    assert_eq!(
+        server.find("POST", "/attachment")[0].path,
+        "/api/upload/test-result/500/attachment"
+    );
+}
