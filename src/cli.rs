@@ -64,6 +64,8 @@ impl std::fmt::Debug for Global {
 pub enum Output {
     Text,
     Json,
+    /// Markdown (for CI job summaries); `launch show` only, others print text
+    Markdown,
 }
 
 #[derive(Subcommand, Debug)]
@@ -206,7 +208,8 @@ pub enum JobRunCmd {
         ci: CiArgs,
         /// export: KEY=VALUE lines safe for `export $(…)` (values that would be
         /// split are %-encoded); shell: `export KEY='value'` for eval; dotenv:
-        /// GitLab dotenv report; github: $GITHUB_OUTPUT/$GITHUB_ENV; json
+        /// GitLab dotenv report; github: $GITHUB_ENV; github-output: step
+        /// outputs for $GITHUB_OUTPUT; json
         #[arg(long, value_enum, default_value = "export")]
         format: EnvFormat,
         /// Append to this file instead of printing (e.g. "$GITHUB_ENV")
@@ -238,6 +241,8 @@ pub enum EnvFormat {
     Shell,
     Dotenv,
     Github,
+    /// GitHub step outputs: launch_id, launch_url, launch_name, job_run_id, job_run_url
+    GithubOutput,
     Json,
 }
 

@@ -156,6 +156,8 @@ async fn launch(g: &Global, cmd: LaunchCmd) -> Result<u8> {
             let runs = conn.client.launch_job_runs(id).await?;
             if g.output == Output::Json {
                 print_json(&json!({"launch": l, "statistic": stats, "jobRuns": runs}))?;
+            } else if g.output == Output::Markdown {
+                print!("{}", markdown_summary(&conn, &l, &stats, &runs));
             } else {
                 let state = if l.closed { "closed" } else { "open" };
                 println!("Launch [{}] {} ({state})", l.id, l.name);
@@ -183,6 +185,47 @@ fn launch_url(conn: &Conn, l: &LaunchDto) -> String {
     l.url
         .clone()
         .unwrap_or_else(|| format!("{}/launch/{}", conn.endpoint, l.id))
+}
+
+/// A Markdown summary of a launch (for `$GITHUB_STEP_SUMMARY` and friends).
+fn markdown_summary(
+    conn: &Conn,
+    l: &LaunchDto,
+    stats: &[api::StatisticItem],
+    runs: &[api::JobRunDto],
+) -> String {
+    let state = if l.closed { "closed" } else { "open" };
+    let total: i64 = stats.iter().map(|s| s.count).sum();
+    let mut md = format!(
+        "### onelaunch: [{}]({}) ({state})\n\n| Status | Count |\n|---|---:|\n",
+        md_escape(&l.name),
+        launch_url(conn, l)
+    );
+    for s in stats {
+        md.push_str(&format!("| {} | {} |\n", s.status, s.count));
+    }
+    md.push_str(&format!("| **total** | **{total}** |\n\n"));
+    if !runs.is_empty() {
+        md.push_str("| Job run | Stage | Status | Results |\n|---|---|---|---:|\n");
+        for r in runs {
+            md.push_str(&format!(
+                "| {} / {} | {} | {} | {} |\n",
+                md_escape(&r.job.name),
+                md_escape(&r.name),
+                r.stage,
+                r.status,
+                r.result_count
+            ));
+        }
+    }
+    md
+}
+
+fn md_escape(s: &str) -> String {
+    s.replace('|', "\\|")
+        .replace('[', "\\[")
+        .replace(']', "\\]")
+        .replace(['\n', '\r'], " ")
 }
 
 fn format_stats(stats: &[api::StatisticItem]) -> String {
@@ -256,6 +299,23 @@ async fn job_run(g: &Global, cmd: JobRunCmd) -> Result<u8> {
                 EnvFormat::Dotenv => onelaunch_ci::sink::dotenv(&vars)
                     .context("cannot write a GitLab dotenv report")?,
                 EnvFormat::Github => onelaunch_ci::sink::github(&vars),
+                EnvFormat::GithubOutput => {
+                    let outputs: Vec<(&str, String)> = vars
+                        .iter()
+                        .filter_map(|(k, v)| {
+                            let name = match *k {
+                                "ALLURE_LAUNCH_ID" => "launch-id",
+                                "ALLURE_LAUNCH_NAME" => "launch-name",
+                                "ALLURE_LAUNCH_URL" => "launch-url",
+                                "ALLURE_JOB_RUN_ID" => "job-run-id",
+                                "ALLURE_JOB_RUN_URL" => "job-run-url",
+                                _ => return None,
+                            };
+                            Some((name, v.clone()))
+                        })
+                        .collect();
+                    onelaunch_ci::sink::github(&outputs)
+                }
                 EnvFormat::Json => onelaunch_ci::sink::json(&vars),
             };
             match output_file {

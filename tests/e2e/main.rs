@@ -1,7 +1,11 @@
 //! End-to-end tests: the real server on 127.0.0.1:0 with a temporary SQLite
-//! database, driven by the real `onelaunch` binary.
+//! database, driven by the real `onelaunch` binary and the CI wrappers on
+//! their real local runners.
 
 mod api;
 mod behaviour;
 mod ci_led;
 mod support;
+mod wrapper_github;
+mod wrapper_gitlab;
+mod wrapper_jenkins;

@@ -1,0 +1,1 @@
+//! gitlab wrapper on its real local runner (filled in by the wrapper tests).

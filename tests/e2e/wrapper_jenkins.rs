@@ -1,0 +1,1 @@
+//! jenkins wrapper on its real local runner (filled in by the wrapper tests).
