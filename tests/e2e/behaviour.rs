@@ -262,3 +262,37 @@ fn unreachable_server_has_its_own_exit_code() {
         .code(4);
     assert!(r.stderr.contains("127.0.0.1"), "{}", r.stderr);
 }
+
+#[test]
+fn quick_start_demo_reports_three_pipelines_into_one_launch() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new("bash")
+        .arg(repo().join("scripts/demo"))
+        .arg("--exit")
+        .env("ONELAUNCH_BIN", bin())
+        .env("ONELAUNCH_DEMO_DATA", dir.path())
+        .env("ONELAUNCH_DEMO_LISTEN", "127.0.0.1:0")
+        .env_remove("ALLURE_ENDPOINT")
+        .env_remove("ALLURE_TOKEN")
+        .env_remove("GITHUB_ACTIONS")
+        .env_remove("GITLAB_CI")
+        .env_remove("JENKINS_URL")
+        .output()
+        .unwrap();
+    let r = Run::from(out).ok();
+    assert!(
+        r.stdout
+            .contains("Results: 15 (passed 11, failed 2, broken 1, skipped 1)"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("Job runs: 2"), "{}", r.stdout);
+    let line = r
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("Shared launch: http://127.0.0.1:"))
+        .expect("prints the launch URL");
+    assert!(line.ends_with("/launch/1"), "{line}");
+    let token = std::fs::read_to_string(dir.path().join("demo-token")).unwrap();
+    assert!(!r.all().contains(token.trim()));
+}

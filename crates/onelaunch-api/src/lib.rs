@@ -578,7 +578,9 @@ pub struct ResultRef {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UploadResultsResponse {
+    #[serde(default)]
     pub results: Vec<ResultRef>,
+    #[serde(default)]
     pub result_ids: Vec<Id>,
 }
 

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod blobs;
 pub mod db;
 pub mod error;
+mod pages;
 pub mod routes;
 pub mod store;
 
@@ -79,6 +80,9 @@ pub fn app(state: AppState) -> Router {
     let api = routes::api_router();
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route("/", get(pages::home))
+        .route("/launch/{id}", get(pages::launch))
+        .route("/jobrun/{id}", get(pages::job_run))
         .nest("/api/rs", api.clone())
         .nest("/api", api)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
