@@ -5,6 +5,7 @@
 mod api;
 mod behaviour;
 mod ci_led;
+mod server_led;
 mod support;
 mod wrapper_github;
 mod wrapper_gitlab;

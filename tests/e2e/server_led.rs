@@ -1,0 +1,1 @@
+//! Server-led launches (test cases, jobs, plans, runs).
