@@ -5,7 +5,10 @@
 mod api;
 mod behaviour;
 mod ci_led;
+mod pg;
+mod replicas;
 mod server_led;
+mod storage;
 mod support;
 mod wrapper_github;
 mod wrapper_gitlab;

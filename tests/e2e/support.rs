@@ -39,10 +39,19 @@ impl TestServer {
     }
 
     pub fn start_with(extra: &[&str]) -> TestServer {
+        Self::start_in(None, extra)
+    }
+
+    /// Starts a server whose data directory (attachments; the SQLite file
+    /// unless `--database-url` is given) is `data`, e.g. shared by replicas.
+    pub fn start_in(data: Option<&Path>, extra: &[&str]) -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
+        let data = data
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| dir.path().join("data"));
         let mut child = Command::new(bin())
             .args(["server", "--listen", "127.0.0.1:0", "--data"])
-            .arg(dir.path().join("data"))
+            .arg(data)
             .args(["--init-token", TOKEN])
             .args(extra)
             .env("ONELAUNCH_LOG", "info")
@@ -99,6 +108,12 @@ impl TestServer {
             std::thread::sleep(Duration::from_millis(50));
         }
         panic!("server not healthy");
+    }
+
+    /// Kills the server process (SIGKILL), as a crash would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     pub fn log(&self) -> String {
@@ -427,4 +442,27 @@ pub fn count_files(dir: &Path, suffix: &str) -> usize {
                 .ends_with(suffix)
         })
         .count()
+}
+
+/// Writes `n` generated Allure results (`<prefix>-<i>`) into `dir`, every
+/// fourth failed, every tenth with a small text attachment.
+pub fn generate_results(dir: &Path, prefix: &str, n: usize) {
+    std::fs::create_dir_all(dir).unwrap();
+    for i in 0..n {
+        let uuid = format!("{prefix}-{i}");
+        let status = if i % 4 == 0 { "failed" } else { "passed" };
+        let mut v = serde_json::json!({
+            "uuid": uuid, "historyId": format!("h-{uuid}"), "name": format!("test {i}"),
+            "fullName": format!("gen.{prefix}.test_{i}"), "status": status,
+            "start": 1_700_000_000_000i64 + i as i64, "stop": 1_700_000_000_100i64 + i as i64,
+            "labels": [{"name": "suite", "value": prefix}],
+        });
+        if i % 10 == 0 {
+            let att = format!("{uuid}-attachment.txt");
+            std::fs::write(dir.join(&att), format!("log of {uuid}\n")).unwrap();
+            v["attachments"] =
+                serde_json::json!([{"name": "log", "source": att, "type": "text/plain"}]);
+        }
+        std::fs::write(dir.join(format!("{uuid}-result.json")), v.to_string()).unwrap();
+    }
 }

@@ -914,7 +914,11 @@ pub async fn ingest_results(
         }
     }
     let now = now_ms();
-    let mut out = Vec::with_capacity(results.len());
+    let mut out: Vec<Option<api::ResultRef>> = vec![None; results.len()];
+    // Insert in uuid order so concurrent batches (other replicas) take row
+    // locks in the same order and cannot deadlock.
+    let mut order: Vec<usize> = (0..results.len()).collect();
+    order.sort_by(|a, b| results[*a].uuid.cmp(&results[*b].uuid));
     let mut tx = db.write.begin().await?;
     let closed: i64 = sqlx::query("SELECT closed FROM launches WHERE id = $1")
         .bind(session.launch_id)
@@ -925,7 +929,8 @@ pub async fn ingest_results(
         tx.rollback().await?;
         return Err(ServerError::launch_closed(session.launch_id));
     }
-    for r in results {
+    for i in order {
+        let r = &results[i];
         let status = api::normalize_status(r.status.as_deref());
         let test_key = r
             .history_id
@@ -992,13 +997,13 @@ pub async fn ingest_results(
                 .await?
                 .try_get("id")?,
         };
-        out.push(api::ResultRef {
+        out[i] = Some(api::ResultRef {
             id,
             uuid: r.uuid.clone(),
         });
     }
     tx.commit().await?;
-    Ok(out)
+    Ok(out.into_iter().flatten().collect())
 }
 
 /// A stored result with the launch it belongs to (for access checks).

@@ -1,0 +1,205 @@
+//! Several stateless server replicas on one PostgreSQL behind one address:
+//! the invariants hold across processes, and a replica dying mid-way loses
+//! nothing.
+
+use std::collections::BTreeSet;
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::pg::PgCluster;
+use crate::support::*;
+
+/// A round-robin TCP proxy: each new connection goes to the next backend that
+/// accepts a connection.
+struct RoundRobin {
+    pub url: String,
+    stop: Arc<AtomicBool>,
+}
+
+impl RoundRobin {
+    fn start(backends: Vec<String>) -> RoundRobin {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let stop = Arc::new(AtomicBool::new(false));
+        let next = Arc::new(AtomicUsize::new(0));
+        let backends: Vec<String> = backends
+            .iter()
+            .map(|u| u.trim_start_matches("http://").to_string())
+            .collect();
+        let stop2 = stop.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                if stop2.load(Ordering::Relaxed) {
+                    break;
+                }
+                let Ok(client) = client else { continue };
+                let start = next.fetch_add(1, Ordering::Relaxed);
+                let upstream = (0..backends.len())
+                    .find_map(|k| TcpStream::connect(&backends[(start + k) % backends.len()]).ok());
+                let Some(upstream) = upstream else {
+                    let _ = client.shutdown(Shutdown::Both);
+                    continue;
+                };
+                pipe(client, upstream);
+            }
+        });
+        RoundRobin { url, stop }
+    }
+}
+
+impl Drop for RoundRobin {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = TcpStream::connect(self.url.trim_start_matches("http://"));
+    }
+}
+
+fn pipe(a: TcpStream, b: TcpStream) {
+    let (a2, b2) = (a.try_clone().unwrap(), b.try_clone().unwrap());
+    std::thread::spawn(move || copy(a, b));
+    std::thread::spawn(move || copy(b2, a2));
+}
+
+fn copy(mut from: TcpStream, mut to: TcpStream) {
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        match from.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                if to.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    let _ = to.shutdown(Shutdown::Both);
+    let _ = from.shutdown(Shutdown::Both);
+}
+
+#[test]
+fn three_replicas_share_one_launch_and_survive_a_killed_replica() {
+    let Some(pg) = PgCluster::start() else { return };
+    let url = pg.database("replicas");
+    let shared = tempfile::tempdir().unwrap();
+    // Start the replicas one after the other is not required: migrations take
+    // an advisory lock. Start them at once.
+    let handles: Vec<_> = (0..3)
+        .map(|_| {
+            let (url, data) = (url.clone(), shared.path().to_path_buf());
+            std::thread::spawn(move || TestServer::start_in(Some(&data), &["--database-url", &url]))
+        })
+        .collect();
+    let mut replicas: Vec<TestServer> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let proxy = RoundRobin::start(replicas.iter().map(|r| r.url.clone()).collect());
+    let api = Api {
+        url: proxy.url.clone(),
+        token: TOKEN.to_string(),
+        http: reqwest::blocking::Client::new(),
+    };
+    let base = Cli::new(&proxy.url, TOKEN);
+
+    // The start job, then 20 uploaders: 10 shards of the same GitHub run (into
+    // its job run) and 10 jobs of one GitLab pipeline that create-or-join
+    // their own job run in the launch concurrently, on different replicas.
+    let start = base.clone().github("8080", "start");
+    start
+        .run(&["job-run", "start", "--launch-name", "Replicated"])
+        .ok();
+    let env = parse_env(&start.run(&["job-run", "env"]).ok().stdout);
+    let (lid, jr) = (
+        env["ALLURE_LAUNCH_ID"].clone(),
+        env["ALLURE_JOB_RUN_ID"].clone(),
+    );
+    let work = tempfile::tempdir().unwrap();
+    let per_uploader = 150;
+    let mut uploaders = Vec::new();
+    for i in 0..20 {
+        let dir = work.path().join(format!("u{i}"));
+        generate_results(&dir, &format!("r{i}"), per_uploader);
+        let cli = if i < 10 {
+            base.clone()
+                .github("8080", &format!("shard-{i}"))
+                .env("ALLURE_LAUNCH_ID", &lid)
+                .env("ALLURE_JOB_RUN_ID", &jr)
+        } else {
+            base.clone().gitlab("31").env("ALLURE_LAUNCH_ID", &lid)
+        };
+        uploaders.push(std::thread::spawn(move || {
+            cli.run(&[
+                "upload",
+                "--size",
+                "25",
+                "--concurrency",
+                "2",
+                dir.to_str().unwrap(),
+            ])
+        }));
+    }
+    // One replica dies while the uploads run: once some, not all, results are in.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, v) = api.get_raw(&format!("/api/testresult?launchId={lid}&size=1"));
+        let n = v["totalElements"].as_i64().unwrap_or(0);
+        if n >= 500 {
+            assert!(
+                n < 20 * per_uploader as i64,
+                "uploads finished before the kill"
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "uploads did not progress"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    replicas[1].kill();
+    for u in uploaders {
+        u.join().unwrap().ok();
+    }
+
+    let launches = api.launches(1);
+    assert_eq!(launches.len(), 1, "exactly one launch: {launches:?}");
+    let lid: i64 = lid.parse().unwrap();
+    let results = {
+        let mut all = Vec::new();
+        let mut page = 0;
+        loop {
+            let v = api.get(&format!(
+                "/api/testresult?launchId={lid}&size=1000&page={page}"
+            ));
+            let c = v["content"].as_array().unwrap().clone();
+            if c.is_empty() {
+                break;
+            }
+            all.extend(c);
+            page += 1;
+        }
+        all
+    };
+    assert_eq!(results.len(), 20 * per_uploader, "exact count");
+    let uuids: BTreeSet<&str> = results
+        .iter()
+        .map(|r| r["uuid"].as_str().unwrap())
+        .collect();
+    assert_eq!(uuids.len(), results.len(), "no duplicates");
+    let runs = api.job_runs(lid);
+    assert_eq!(
+        runs.len(),
+        2,
+        "one GitHub job run and one GitLab job run: {runs:?}"
+    );
+    let failed = (0..per_uploader).filter(|i| i % 4 == 0).count() as i64 * 20;
+    let stat = api.statistic(lid);
+    assert_eq!(stat["failed"], failed);
+    assert_eq!(stat["passed"], 20 * per_uploader as i64 - failed);
+    let with_att = results
+        .iter()
+        .filter(|r| r["attachmentCount"].as_i64().unwrap() > 0)
+        .count();
+    assert_eq!(with_att, 20 * per_uploader.div_ceil(10));
+    drop(proxy);
+}
