@@ -88,7 +88,10 @@ pub enum Command {
 }
 
 #[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct ServerArgs {
+    #[command(subcommand)]
+    pub action: Option<ServerAction>,
     /// Address to listen on
     #[arg(long, env = "ONELAUNCH_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: String,
@@ -104,6 +107,21 @@ pub struct ServerArgs {
     /// Ensure an admin API token with exactly this value exists
     #[arg(long, env = "ONELAUNCH_INIT_TOKEN", hide_env_values = true)]
     pub init_token: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ServerAction {
+    /// Copy a SQLite database into a new PostgreSQL database (ids, history and
+    /// attachment references preserved; keep the same --data directory for the
+    /// attachment bytes)
+    Migrate {
+        /// Source, e.g. sqlite://./onelaunch-data/onelaunch.db
+        #[arg(long)]
+        from: String,
+        /// Target, e.g. postgres://user@db-host/onelaunch (an empty database)
+        #[arg(long)]
+        to: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]

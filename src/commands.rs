@@ -10,8 +10,8 @@ use onelaunch_client::upload::{SessionTarget, UploadOptions, UploadReport, Uploa
 use serde_json::json;
 
 use crate::cli::{
-    Cli, Command, EnvFormat, Global, JobRunCmd, LaunchCmd, Output, ProjectCmd, ServerArgs,
-    UploadOpts, WatchArgs,
+    Cli, Command, EnvFormat, Global, JobRunCmd, LaunchCmd, Output, ProjectCmd, ServerAction,
+    ServerArgs, UploadOpts, WatchArgs,
 };
 use crate::config::{connect, Conn};
 use crate::exit::{self, Exit};
@@ -49,6 +49,18 @@ fn print_json(v: &impl serde::Serialize) -> Result<()> {
 // ---------------------------------------------------------------- server
 
 async fn server(args: ServerArgs) -> Result<u8> {
+    if let Some(ServerAction::Migrate { from, to }) = args.action {
+        let report = onelaunch_server::migrate::copy_database(&from, &to)
+            .await
+            .context("migration failed")?;
+        for (table, rows) in &report.tables {
+            println!("{table}: {rows} rows");
+        }
+        println!(
+            "Copied every table; start the servers with --database-url pointing at the target."
+        );
+        return Ok(exit::OK);
+    }
     let config = onelaunch_server::ServerConfig {
         listen: args.listen,
         data_dir: args.data,

@@ -160,3 +160,109 @@ fn lifecycle_on_postgres() {
     let server = TestServer::start_with(&["--database-url", &url]);
     lifecycle_story(&server);
 }
+
+#[test]
+fn sqlite_history_moves_to_postgres() {
+    let Some(pg) = PgCluster::start() else { return };
+    let data = tempfile::tempdir().unwrap();
+    // History on SQLite: a CI-led launch with retries, attachments, fixtures.
+    let before = {
+        let server = TestServer::start_in(Some(data.path()), &[]);
+        let ci = server.cli().github("12", "start");
+        ci.run(&["job-run", "start", "--launch-name", "Before the move"])
+            .ok();
+        let dir = fixture("tests/fixtures/allure-pytest");
+        ci.run(&["upload", dir.to_str().unwrap()]).ok();
+        server
+            .cli()
+            .gitlab("5")
+            .env("ALLURE_LAUNCH_ID", 1)
+            .run(&[
+                "upload",
+                fixture("examples/pipelines/gitlab-api/results")
+                    .to_str()
+                    .unwrap(),
+            ])
+            .ok();
+        ci.run(&["launch", "close", "1"]).ok();
+        let snap = snapshot(&server.api());
+        assert_eq!(snap[0]["results"].as_array().unwrap().len(), 19);
+        assert_eq!(snap[0]["jobRuns"].as_array().unwrap().len(), 2);
+        snap
+    };
+    let target = pg.database("moved");
+    let sqlite = format!("sqlite://{}", data.path().join("onelaunch.db").display());
+    let r = Cli::new("http://unused", TOKEN)
+        .run(&["server", "migrate", "--from", &sqlite, "--to", &target])
+        .ok();
+    assert!(r.stdout.contains("test_results: "), "{}", r.stdout);
+    // The same data directory (attachment bytes) on PostgreSQL.
+    let server = TestServer::start_in(Some(data.path()), &["--database-url", &target]);
+    let after = snapshot(&server.api());
+    assert_eq!(before, after);
+    // New rows continue after the copied ids.
+    let l = server
+        .api()
+        .post("/api/launch", &json!({"name": "after", "projectId": 1}));
+    assert!(l["id"].as_i64().unwrap() > 1);
+    // A second migration into a non-empty database is refused.
+    let r = Cli::new("http://unused", TOKEN)
+        .run(&["server", "migrate", "--from", &sqlite, "--to", &target])
+        .code(1);
+    assert!(r.stderr.contains("not empty"), "{}", r.stderr);
+}
+
+/// Everything a user can read about the launches: launches, statistics, job
+/// runs, results, attachment bytes (hashed).
+fn snapshot(api: &Api) -> serde_json::Value {
+    use sha2_free_hash as h;
+    let launches = api.launches(1);
+    let mut out = Vec::new();
+    for l in &launches {
+        let id = l["id"].as_i64().unwrap();
+        let mut results = api.results(id);
+        let mut atts = Vec::new();
+        for r in &results {
+            let d = api.get(&format!("/api/testresult/{}", r["id"]));
+            for a in d["attachments"].as_array().unwrap() {
+                let bytes = api
+                    .http
+                    .get(format!("{}/api/attachment/{}/content", api.url, a["id"]))
+                    .header("Authorization", format!("api-token {}", api.token))
+                    .send()
+                    .unwrap()
+                    .bytes()
+                    .unwrap();
+                atts.push(json!({"result": r["uuid"], "file": a["fileName"], "bytes": h(&bytes)}));
+            }
+            atts.push(json!({"result": r["uuid"], "fixtures": d["fixtures"]}));
+        }
+        results.sort_by_key(|r| r["uuid"].as_str().unwrap().to_string());
+        let runs: Vec<_> = api
+            .job_runs(id)
+            .into_iter()
+            .map(|mut r| {
+                r.as_object_mut().unwrap().remove("webUrl");
+                r
+            })
+            .collect();
+        out.push(json!({
+            "launch": {"id": id, "name": l["name"], "closed": l["closed"], "tags": l["tags"], "created": l["createdDate"]},
+            "statistic": api.statistic(id),
+            "results": results,
+            "jobRuns": runs,
+            "attachments": atts,
+        }));
+    }
+    json!(out)
+}
+
+/// A stable digest of bytes without extra dependencies (FNV-1a, 64 bit).
+fn sha2_free_hash(bytes: &[u8]) -> String {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in bytes {
+        h ^= *b as u64;
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    format!("{h:016x}-{}", bytes.len())
+}

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod blobs;
 pub mod db;
 pub mod error;
+pub mod migrate;
 mod pages;
 pub mod routes;
 pub mod store;
