@@ -391,7 +391,7 @@ async fn job_run(g: &Global, cmd: JobRunCmd) -> Result<u8> {
                     })
                     .collect(),
             );
-            std::fs::write(&output_file, plan.to_json())
+            std::fs::write(&output_file, plan.to_json() + "\n")
                 .with_context(|| format!("cannot write {}", output_file.display()))?;
             println!(
                 "Test plan of job run [{id}] written to {} ({} tests)",
@@ -516,6 +516,8 @@ async fn watch(g: &Global, args: WatchArgs) -> Result<u8> {
         .context("no test command given after --")?;
     let mut child = tokio::process::Command::new(program)
         .args(rest)
+        // The test command gets the launch and job run, not the token.
+        .env_remove("ALLURE_TOKEN")
         .env("ALLURE_LAUNCH_ID", t.launch.id.to_string())
         .envs(t.job_run_id.map(|id| ("ALLURE_JOB_RUN_ID", id.to_string())))
         .spawn()

@@ -11,6 +11,14 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // An empty `ALLURE_*`/`ONELAUNCH_*` variable means "not set" (CI systems
+    // often define unused variables as empty strings).
+    for (key, value) in std::env::vars_os() {
+        let k = key.to_string_lossy();
+        if value.is_empty() && (k.starts_with("ALLURE_") || k.starts_with("ONELAUNCH_")) {
+            std::env::remove_var(&key);
+        }
+    }
     let cli = match cli::Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

@@ -218,7 +218,7 @@ fn watch_uploads_while_the_command_runs_and_keeps_its_exit_code() {
     let results = server.work_dir().join("watch-results");
     let src = fixture("examples/pipelines/github-unit/allure-results");
     let script = format!(
-        "cp '{src}'/*-result.json '{dst}'/ && sleep 2 && cp '{src}'/*.txt '{src}'/*-container.json '{dst}'/ && exit 3",
+        "test -z \"${{ALLURE_TOKEN:-}}\" || exit 9; test -n \"$ALLURE_LAUNCH_ID\" || exit 8; cp '{src}'/*-result.json '{dst}'/ && sleep 2 && cp '{src}'/*.txt '{src}'/*-container.json '{dst}'/ && exit 3",
         src = src.display(),
         dst = results.display()
     );
@@ -295,4 +295,27 @@ fn quick_start_demo_reports_three_pipelines_into_one_launch() {
     assert!(line.ends_with("/launch/1"), "{line}");
     let token = std::fs::read_to_string(dir.path().join("demo-token")).unwrap();
     assert!(!r.all().contains(token.trim()));
+}
+
+#[test]
+fn empty_allure_variables_count_as_unset() {
+    let server = TestServer::start();
+    let api = server.api();
+    let dir = fixture("examples/pipelines/github-e2e/allure-results");
+    // CI systems often define unused variables as empty strings.
+    server
+        .cli()
+        .envs(&[
+            ("ALLURE_JOB_RUN_ID", ""),
+            ("ALLURE_LAUNCH_ID", ""),
+            ("ALLURE_PROJECT_ID", ""),
+        ])
+        .run(&[
+            "upload",
+            "--launch-name",
+            "Empty vars",
+            dir.to_str().unwrap(),
+        ])
+        .ok();
+    assert_eq!(api.launches(1).len(), 1);
 }

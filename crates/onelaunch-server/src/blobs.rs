@@ -3,10 +3,13 @@
 //! replica pointing at the same directory serves every attachment.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use sha2::{Digest, Sha256};
 
 use crate::error::ServerResult;
+
+static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 #[derive(Debug, Clone)]
 pub struct BlobStore {
@@ -35,9 +38,17 @@ impl BlobStore {
         }
         let dir = path.parent().unwrap_or(Path::new("."));
         tokio::fs::create_dir_all(dir).await?;
-        let tmp = dir.join(format!(".{sha}.{}.tmp", std::process::id()));
+        // A temporary name unique to this write: the same bytes may be stored
+        // concurrently by this process or by another replica.
+        let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+        let tmp = dir.join(format!(".{sha}.{}.{n}.tmp", std::process::id()));
         tokio::fs::write(&tmp, bytes).await?;
-        tokio::fs::rename(&tmp, &path).await?;
+        if let Err(e) = tokio::fs::rename(&tmp, &path).await {
+            let _ = tokio::fs::remove_file(&tmp).await;
+            if !tokio::fs::try_exists(&path).await.unwrap_or(false) {
+                return Err(e.into());
+            }
+        }
         Ok(sha)
     }
 
@@ -50,5 +61,40 @@ impl BlobStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e.into()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn concurrent_puts_of_the_same_bytes_all_succeed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::new(dir.path()).unwrap();
+        let tasks: Vec<_> = (0..32)
+            .map(|_| {
+                let s = store.clone();
+                tokio::spawn(async move { s.put(b"same bytes").await })
+            })
+            .collect();
+        let mut shas = std::collections::BTreeSet::new();
+        for t in tasks {
+            shas.insert(t.await.unwrap().unwrap());
+        }
+        assert_eq!(shas.len(), 1);
+        let sha = shas.into_iter().next().unwrap();
+        assert_eq!(store.get(&sha).await.unwrap().unwrap(), b"same bytes");
+        let leftovers = std::fs::read_dir(dir.path().join(&sha[..2]))
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .ends_with(".tmp")
+            })
+            .count();
+        assert_eq!(leftovers, 0);
     }
 }
