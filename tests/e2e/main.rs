@@ -6,6 +6,7 @@ mod api;
 mod behaviour;
 mod ci_led;
 mod pg;
+mod proxy;
 mod replicas;
 mod server_led;
 mod storage;

@@ -2,7 +2,7 @@
 //! directory, run as an unprivileged user (`postgres` when the tests run as
 //! root). Installed by `scripts/tools/postgres.sh`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -133,10 +133,6 @@ impl PgCluster {
             &["-h", "127.0.0.1", "-p", &port, "-U", "postgres", name],
         );
         format!("postgres://postgres@127.0.0.1:{}/{name}", self.port)
-    }
-
-    pub fn path(&self) -> &Path {
-        self.dir.path()
     }
 }
 
