@@ -1,1 +1,891 @@
-//! gitlab wrapper on its real local runner (filled in by the wrapper tests).
+//! The GitLab CI template (`plugins/gitlab/templates/onelaunch.yml`) on its
+//! real local runner: gitlab-ci-local 4.50.0 with the shell executor, against
+//! a real server. Pipelines live in `tests/ci/gitlab/`; each test copies one
+//! of them, the template and the result files into a temporary git
+//! repository that includes the template with `include: local:` and inputs.
+//!
+//! Where gitlab-ci-local differs from GitLab, the tests compensate:
+//! - it parses dotenv reports leniently (npm `dotenv`), so the dotenv file
+//!   the binary wrote is checked here with GitLab's strict rules
+//!   ([`strict_dotenv`]);
+//! - with `--shell-isolation` it copies the tracked files into the job
+//!   directory again (rsync `--delete`) before `after_script`, deleting the
+//!   results the script wrote, while GitLab runs `after_script` in the job's
+//!   working directory; so the pipelines run without isolation (every job
+//!   works in the repository directory, as on one shell runner);
+//! - `trigger:` jobs are no-ops, so the parent-child and multi-project
+//!   examples are only parsed (`--list`), and the other-project flow runs as
+//!   its own pipeline that gets `ALLURE_LAUNCH_ID` as a pipeline variable
+//!   (`--variable`);
+//! - 4.50.0 has no `--force-shell-executor`: a job with `image:` would need
+//!   Docker. The template sets no `image:`.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::support::*;
+
+const TEMPLATE: &str = "plugins/gitlab/templates/onelaunch.yml";
+/// How the examples include the template; the tests swap it for [`LOCAL_INCLUDE`].
+const REMOTE_INCLUDE: &str = "remote: https://raw.githubusercontent.com/onelaunch/onelaunch/v0.1.0/plugins/gitlab/templates/onelaunch.yml";
+const LOCAL_INCLUDE: &str = "local: plugins/gitlab/templates/onelaunch.yml";
+const RUN_TIMEOUT: Duration = Duration::from_secs(180);
+const INSTALLER: &str = "scripts/tools/gitlab-ci-local.sh";
+
+// ------------------------------------------------------------------ runner
+
+fn host_path() -> String {
+    std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into())
+}
+
+fn find_on_path(name: &str) -> Option<PathBuf> {
+    std::env::split_paths(&host_path())
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
+/// gitlab-ci-local (it also needs rsync), or `None` after a loud skip notice.
+/// Panics instead when `ONELAUNCH_REQUIRE_RUNNERS=1`.
+fn runner() -> Option<PathBuf> {
+    let gcl = find_on_path("gitlab-ci-local").filter(|p| {
+        Command::new(p)
+            .arg("--version")
+            .env_clear()
+            .env("PATH", host_path())
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    match (gcl, find_on_path("rsync")) {
+        (Some(gcl), Some(_)) => Some(gcl),
+        _ => {
+            let msg = format!("gitlab-ci-local (with rsync) not installed; run {INSTALLER}");
+            if std::env::var("ONELAUNCH_REQUIRE_RUNNERS").as_deref() == Ok("1") {
+                panic!("{msg}");
+            }
+            eprintln!("SKIPPED: {msg}");
+            None
+        }
+    }
+}
+
+// ------------------------------------------------------------------ project
+
+/// A temporary git repository (`repo/`) with the template, a HOME whose
+/// `.gitlab-ci-local/variables.yml` plays the project's CI/CD variables, and
+/// a TMPDIR for the jobs.
+struct Project {
+    root: tempfile::TempDir,
+}
+
+impl Project {
+    fn new(server: Option<&TestServer>) -> Project {
+        let p = Project {
+            root: tempfile::tempdir().expect("tempdir"),
+        };
+        fs::create_dir_all(p.repo().join("plugins/gitlab/templates")).unwrap();
+        fs::copy(fixture(TEMPLATE), p.repo().join(TEMPLATE)).unwrap();
+        fs::create_dir_all(p.home().join(".gitlab-ci-local")).unwrap();
+        fs::create_dir_all(p.tmp()).unwrap();
+        if let Some(server) = server {
+            fs::write(
+                p.variables_file(),
+                format!(
+                    "global:\n  ALLURE_ENDPOINT: \"{}\"\n  ALLURE_TOKEN: \"{TOKEN}\"\n  ALLURE_PROJECT_ID: \"1\"\n",
+                    server.url
+                ),
+            )
+            .unwrap();
+        }
+        p
+    }
+
+    fn repo(&self) -> PathBuf {
+        self.root.path().join("repo")
+    }
+
+    fn home(&self) -> PathBuf {
+        self.root.path().join("home")
+    }
+
+    fn tmp(&self) -> PathBuf {
+        self.root.path().join("tmp")
+    }
+
+    /// The CI/CD variables: the one file that holds the token by design.
+    fn variables_file(&self) -> PathBuf {
+        self.home().join(".gitlab-ci-local/variables.yml")
+    }
+
+    fn write(&self, rel: &str, text: &str) {
+        let path = self.repo().join(rel);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, text).unwrap();
+    }
+
+    fn add_files(&self, rel: &str, from: &Path) {
+        copy_dir(from, &self.repo().join(rel));
+    }
+
+    fn git(&self, args: &[&str]) {
+        let out = Command::new("git")
+            .args(args)
+            .current_dir(self.repo())
+            .env_clear()
+            .env("PATH", host_path())
+            .env("HOME", self.home())
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .output()
+            .expect("run git");
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// `git init` + commit, with the origin remote gitlab-ci-local derives
+    /// CI_PROJECT_* from.
+    fn commit(&self) {
+        self.git(&["-c", "init.defaultBranch=main", "init", "-q"]);
+        self.git(&["config", "user.name", "CI"]);
+        self.git(&["config", "user.email", "ci@example.com"]);
+        self.git(&["config", "commit.gpgsign", "false"]);
+        self.git(&[
+            "remote",
+            "add",
+            "origin",
+            "https://gitlab.example.com/acme/api-tests.git",
+        ]);
+        self.git(&[
+            "symbolic-ref",
+            "refs/remotes/origin/HEAD",
+            "refs/remotes/origin/main",
+        ]);
+        self.git(&["add", "-A"]);
+        self.git(&["commit", "-q", "-m", "CI pipeline"]);
+    }
+
+    /// Runs gitlab-ci-local (shell executor) in the repository with a scrubbed
+    /// environment: PATH, HOME (the CI/CD variables) and TMPDIR only.
+    fn run(&self, gcl: &Path, args: &[&str]) -> Run {
+        let stdout = self.root.path().join("gitlab-ci-local.stdout");
+        let stderr = self.root.path().join("gitlab-ci-local.stderr");
+        let mut child = Command::new(gcl)
+            .arg("--shell-executor-no-image")
+            .args(args)
+            .current_dir(self.repo())
+            .env_clear()
+            .env("PATH", host_path())
+            .env("HOME", self.home())
+            .env("TMPDIR", self.tmp())
+            .stdin(Stdio::null())
+            .stdout(fs::File::create(&stdout).unwrap())
+            .stderr(fs::File::create(&stderr).unwrap())
+            .spawn()
+            .expect("spawn gitlab-ci-local");
+        let deadline = Instant::now() + RUN_TIMEOUT;
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait for gitlab-ci-local") {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "gitlab-ci-local did not finish within {RUN_TIMEOUT:?}:\n{}",
+                    fs::read_to_string(&stdout).unwrap_or_default()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        Run {
+            code: status.code().unwrap_or(-1),
+            stdout: fs::read_to_string(&stdout).unwrap_or_default(),
+            stderr: fs::read_to_string(&stderr).unwrap_or_default(),
+        }
+    }
+
+    /// Every dotenv report named `name` in the repository: the file the job
+    /// wrote and gitlab-ci-local's artifact copy of it.
+    fn dotenv_files(&self, name: &str) -> Vec<PathBuf> {
+        let mut found: Vec<PathBuf> = files_under(&self.repo())
+            .into_iter()
+            .filter(|p| p.file_name().is_some_and(|n| n == name))
+            .filter(|p| !p.components().any(|c| c.as_os_str() == ".git"))
+            .collect();
+        found.sort();
+        found
+    }
+}
+
+fn read(path: &Path) -> String {
+    fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Regular files under `dir`, recursively (symbolic links are not followed).
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in fs::read_dir(&d).unwrap() {
+            let e = e.unwrap();
+            let t = e.file_type().unwrap();
+            if t.is_dir() {
+                todo.push(e.path());
+            } else if t.is_file() {
+                out.push(e.path());
+            }
+        }
+    }
+    out
+}
+
+/// Output lines of one job (gitlab-ci-local prefixes them with the job name).
+fn job_lines<'a>(out: &'a str, job: &str) -> Vec<&'a str> {
+    out.lines().filter(|l| l.starts_with(job)).collect()
+}
+
+#[track_caller]
+fn assert_job_result(out: &str, result: &str, job: &str) {
+    let needle = format!(" {result}  {job}");
+    assert!(
+        out.lines().any(|l| l.starts_with(&needle)),
+        "expected `{needle}` in the pipeline summary:\n{out}"
+    );
+}
+
+/// The number in `Job Run uid [N]` that `onelaunch job-run start` printed.
+fn job_run_uid(lines: &[&str]) -> String {
+    lines
+        .iter()
+        .find_map(|l| l.split("Job Run uid [").nth(1))
+        .and_then(|rest| rest.split(']').next())
+        .expect("job-run start printed no job run uid")
+        .to_string()
+}
+
+// ------------------------------------------------------------------ dotenv
+
+/// GitLab's rules for an `artifacts:reports:dotenv` file
+/// (doc/ci/variables/dotenv_variables.md): UTF-8, at most 5 KB, one
+/// `NAME=value` per line, names of `[A-Za-z0-9_]`, no blank or comment lines,
+/// no quotes (GitLab keeps them literally), no multi-line values, at most 20
+/// variables (the self-managed default). Stricter than GitLab in two ways
+/// that only catch sloppy writers: no duplicate names and no whitespace
+/// around names or values (GitLab strips it).
+fn strict_dotenv(bytes: &[u8]) -> Result<BTreeMap<String, String>, Vec<String>> {
+    let mut errors = Vec::new();
+    if bytes.len() > 5 * 1024 {
+        errors.push(format!(
+            "{} bytes; GitLab accepts at most 5120",
+            bytes.len()
+        ));
+    }
+    let text = match std::str::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => return Err(vec![format!("not UTF-8: {e}")]),
+    };
+    if text.contains('\r') {
+        errors.push("carriage return (multi-line value or CRLF line ends)".into());
+    }
+    let body = text.strip_suffix('\n').unwrap_or(text);
+    if body.is_empty() {
+        errors.push("no variables".into());
+    }
+    let mut vars = BTreeMap::new();
+    for (i, line) in body.split('\n').enumerate() {
+        let n = i + 1;
+        if line.trim().is_empty() {
+            errors.push(format!("line {n}: blank line"));
+            continue;
+        }
+        if line.trim_start().starts_with('#') {
+            errors.push(format!("line {n}: comment"));
+            continue;
+        }
+        let Some((name, value)) = line.split_once('=') else {
+            errors.push(format!(
+                "line {n}: no `=` (a multi-line value or stray text): {line:?}"
+            ));
+            continue;
+        };
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            errors.push(format!("line {n}: invalid name {name:?}"));
+        }
+        if name != name.trim() || value != value.trim() {
+            errors.push(format!("line {n}: whitespace around the name or value"));
+        }
+        if value.contains(['"', '\'', '`']) {
+            errors.push(format!("line {n}: quotes (GitLab keeps them literally)"));
+        }
+        if vars.insert(name.to_string(), value.to_string()).is_some() {
+            errors.push(format!("line {n}: duplicate name {name}"));
+        }
+    }
+    if vars.len() > 20 {
+        errors.push(format!(
+            "{} variables; GitLab accepts at most 20",
+            vars.len()
+        ));
+    }
+    if errors.is_empty() {
+        Ok(vars)
+    } else {
+        Err(errors)
+    }
+}
+
+/// Validates every copy of the start job's dotenv report (all identical) and
+/// returns its variables.
+#[track_caller]
+fn check_dotenv(project: &Project) -> BTreeMap<String, String> {
+    let files = project.dotenv_files("onelaunch.env");
+    // The file the start job wrote in the project directory, and
+    // gitlab-ci-local's copy under .gitlab-ci-local/artifacts/onelaunch-start/.
+    assert_eq!(files.len(), 2, "dotenv reports found: {files:?}");
+    assert!(
+        files.iter().any(|p| p.ends_with(
+            ".gitlab-ci-local/artifacts/onelaunch-start/.gitlab-ci-reports/dotenv/onelaunch.env"
+        )),
+        "{files:?}"
+    );
+    let mut vars = None;
+    for f in &files {
+        let bytes = fs::read(f).unwrap();
+        let parsed = strict_dotenv(&bytes).unwrap_or_else(|errors| {
+            panic!(
+                "{} breaks GitLab's dotenv rules: {errors:?}\n{}",
+                f.display(),
+                String::from_utf8_lossy(&bytes)
+            )
+        });
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(TOKEN),
+            "the token is in {}",
+            f.display()
+        );
+        if let Some(prev) = &vars {
+            assert_eq!(prev, &parsed, "{} differs", f.display());
+        }
+        vars = Some(parsed);
+    }
+    let vars = vars.unwrap();
+    let keys: Vec<&str> = vars.keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        [
+            "ALLURE_ENDPOINT",
+            "ALLURE_JOB_RUN_ID",
+            "ALLURE_JOB_RUN_URL",
+            "ALLURE_LAUNCH_ID",
+            "ALLURE_LAUNCH_NAME",
+            "ALLURE_LAUNCH_URL",
+            "ALLURE_PROJECT_ID",
+            "ONELAUNCH_LAUNCH_CREATED",
+        ]
+    );
+    vars
+}
+
+// ------------------------------------------------------------------ leaks
+
+/// The token appears in no runner or CLI output, no file the run left in the
+/// temporary tree (job logs, artifacts, dotenv reports, results) except the
+/// CI/CD variables file, and not in the server log.
+#[track_caller]
+fn assert_no_token(server: &TestServer, project: &Project, outputs: &[&Run]) {
+    for o in outputs {
+        assert!(!o.all().contains(TOKEN), "token leaked:\n{}", o.all());
+    }
+    assert!(
+        !server.log().contains(TOKEN),
+        "token leaked into the server log"
+    );
+    let needle = TOKEN.as_bytes();
+    let files = files_under(project.root.path());
+    let mut logs = 0;
+    for f in &files {
+        if *f == project.variables_file() {
+            continue;
+        }
+        let bytes = fs::read(f).unwrap();
+        assert!(
+            !bytes.windows(needle.len()).any(|w| w == needle),
+            "token leaked into {}",
+            f.display()
+        );
+        if f.starts_with(project.repo().join(".gitlab-ci-local/output")) {
+            logs += 1;
+        }
+    }
+    assert!(logs > 0, "no job logs under .gitlab-ci-local/output");
+}
+
+// ------------------------------------------------------------------ results
+
+/// (fullName, status) of every test in an Allure results directory.
+fn allure_tests(dir: &Path) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for e in fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if !p.to_string_lossy().ends_with("-result.json") {
+            continue;
+        }
+        let v: Value = serde_json::from_slice(&fs::read(&p).unwrap()).unwrap();
+        out.push((
+            v["fullName"].as_str().unwrap().to_string(),
+            v["status"].as_str().unwrap().to_string(),
+        ));
+    }
+    out
+}
+
+/// (fullName, status) of the five cases in examples/pipelines/gitlab-api.
+fn junit_tests() -> Vec<(String, String)> {
+    let xml = read(&fixture("examples/pipelines/gitlab-api/results/junit.xml"));
+    let cases = [
+        ("tests.api.test_orders", "test_create_order", "passed"),
+        ("tests.api.test_orders", "test_get_order", "passed"),
+        (
+            "tests.api.test_orders",
+            "test_cancel_shipped_order_is_rejected",
+            "failed",
+        ),
+        ("tests.api.test_products", "test_list_products", "passed"),
+        (
+            "tests.api.test_products",
+            "test_product_not_found",
+            "passed",
+        ),
+    ];
+    assert_eq!(xml.matches("<testcase ").count(), cases.len());
+    cases
+        .iter()
+        .map(|(class, name, status)| {
+            assert!(
+                xml.contains(&format!("classname=\"{class}\" name=\"{name}\"")),
+                "{name} is not in junit.xml"
+            );
+            (format!("{class}.{name}"), status.to_string())
+        })
+        .collect()
+}
+
+fn server_tests(results: &[Value]) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = results
+        .iter()
+        .map(|r| {
+            (
+                r["fullName"].as_str().unwrap().to_string(),
+                r["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn by_status(tests: &[(String, String)]) -> BTreeMap<String, i64> {
+    let mut m = BTreeMap::new();
+    for (_, s) in tests {
+        *m.entry(s.clone()).or_insert(0) += 1;
+    }
+    m
+}
+
+// ------------------------------------------------------------------ tests
+
+#[test]
+fn strict_dotenv_rejects_what_gitlab_rejects() {
+    let ok = strict_dotenv(b"ALLURE_LAUNCH_ID=7\nALLURE_LAUNCH_NAME=Release 1.2\n").unwrap();
+    assert_eq!(ok["ALLURE_LAUNCH_NAME"], "Release 1.2");
+    let long = format!("A={}\n", "x".repeat(5200));
+    let many: String = (0..21).map(|i| format!("V{i}=1\n")).collect();
+    for bad in [
+        "A=1\n\nB=2\n",
+        "# ids\nA=1\n",
+        "A=\"1\"\n",
+        "A='1'\n",
+        "A=line one\nline two\n",
+        "A=1\r\n",
+        "MY-VAR=1\n",
+        "=1\n",
+        "A<<EOF\n1\nEOF\n",
+        "A=1\nA=2\n",
+        " A=1\n",
+        "",
+        long.as_str(),
+        many.as_str(),
+    ] {
+        assert!(strict_dotenv(bad.as_bytes()).is_err(), "accepted {bad:?}");
+    }
+}
+
+/// The example shape: start -> two parallel:matrix shards (Allure results and
+/// JUnit XML, one shard's tests failing) -> finish, all in one launch.
+#[test]
+fn gitlab_pipeline_start_matrix_shards_finish_share_one_launch() {
+    let Some(gcl) = runner() else { return };
+    let server = TestServer::start();
+    let api = server.api();
+    let unit = fixture("examples/pipelines/github-unit/allure-results");
+    let junit = fixture("examples/pipelines/gitlab-api/results");
+
+    let project = Project::new(Some(&server));
+    project.write(
+        ".gitlab-ci.yml",
+        &read(&fixture("tests/ci/gitlab/.gitlab-ci.yml")),
+    );
+    project.add_files("test-data/unit", &unit);
+    project.add_files("test-data/api", &junit);
+    project.commit();
+
+    let started = Instant::now();
+    let bin_var = format!("ONELAUNCH_BIN={}", bin().display());
+    let run = project.run(&gcl, &["--variable", &bin_var]);
+    eprintln!("gitlab-ci-local pipeline: {:?}", started.elapsed());
+    let out = run.all();
+    assert_eq!(run.code, 0, "gitlab-ci-local failed:\n{out}");
+    assert_job_result(&out, "PASS", "onelaunch-start");
+    assert_job_result(&out, "PASS", "tests: [api,");
+    // The unit shard's tests fail (exit 42, an allowed failure).
+    assert_job_result(&out, "WARN", "tests: [unit,");
+    assert_job_result(&out, "PASS", "onelaunch-finish");
+
+    // The ids of the start job's dotenv report, valid by GitLab's rules.
+    let env = check_dotenv(&project);
+    let launch_id: i64 = env["ALLURE_LAUNCH_ID"].parse().unwrap();
+    let job_run_id: i64 = env["ALLURE_JOB_RUN_ID"].parse().unwrap();
+    assert_eq!(env["ALLURE_ENDPOINT"], server.url);
+    assert_eq!(env["ALLURE_PROJECT_ID"], "1");
+    assert_eq!(env["ALLURE_LAUNCH_NAME"], "Release 1.2 validation");
+    assert!(env["ALLURE_LAUNCH_URL"].ends_with(&format!("/launch/{launch_id}")));
+    assert!(env["ALLURE_JOB_RUN_URL"].ends_with(&format!("/jobrun/{job_run_id}")));
+    assert_eq!(env["ONELAUNCH_LAUNCH_CREATED"], "true");
+
+    // Both shards got the ids and uploaded in after_script, the failing one
+    // after its tests failed.
+    let ids = format!("launch {launch_id}, job run {job_run_id}");
+    let unit_lines = job_lines(&out, "tests: [unit,");
+    let api_lines = job_lines(&out, "tests: [api,");
+    for lines in [&unit_lines, &api_lines] {
+        assert!(lines.iter().any(|l| l.ends_with(&ids)), "{lines:#?}");
+    }
+    let pos = |lines: &[&str], text: &str| {
+        lines
+            .iter()
+            .position(|l| l.contains(text))
+            .unwrap_or_else(|| panic!("no `{text}` in {lines:#?}"))
+    };
+    assert!(
+        pos(&unit_lines, "1 test failed") < pos(&unit_lines, "Running after script")
+            && pos(&unit_lines, "Running after script")
+                < pos(&unit_lines, "Uploaded 6 results (failed 1, passed 5)")
+    );
+    pos(&api_lines, "Uploaded 5 results (failed 1, passed 4)");
+    let finish_lines = job_lines(&out, "onelaunch-finish");
+    pos(&finish_lines, &format!("Job Run [{job_run_id}] stopped"));
+    pos(&finish_lines, &format!("Launch [{launch_id}] closed"));
+
+    // Exactly one launch, closed, named and tagged from the inputs.
+    let launches = api.launches(1);
+    assert_eq!(launches.len(), 1, "{launches:#?}");
+    let launch = &launches[0];
+    assert_eq!(launch["id"], launch_id);
+    assert_eq!(launch["closed"], true);
+    assert_eq!(launch["name"], "Release 1.2 validation");
+    let tags: Vec<&str> = launch["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(tags, ["release", "gitlab"]);
+
+    // Exactly the tests of both shards, with their statuses.
+    let mut expected = allure_tests(&unit);
+    expected.extend(junit_tests());
+    expected.sort();
+    let results = api.results(launch_id);
+    assert_eq!(server_tests(&results), expected);
+    assert_eq!(api.statistic(launch_id), by_status(&expected));
+    let mut stat = expected_statistic(&[&unit]);
+    *stat.entry("passed".into()).or_insert(0) += 4;
+    *stat.entry("failed".into()).or_insert(0) += 1;
+    assert_eq!(api.statistic(launch_id), stat);
+    assert!(results.iter().all(|r| r["jobRunId"] == job_run_id));
+
+    // One job run. gitlab-ci-local gives every job of a pipeline run the same
+    // CI_PIPELINE_ID, and the CLI keys a GitLab job run by (CI_PROJECT_ID,
+    // CI_PIPELINE_ID): the start job creates it, both shards upload into it
+    // through ALLURE_JOB_RUN_ID from the dotenv report, the finish job stops it.
+    let runs = api.job_runs(launch_id);
+    assert_eq!(runs.len(), 1, "{runs:#?}");
+    let jr = &runs[0];
+    assert_eq!(jr["id"], job_run_id);
+    assert_eq!(
+        jr["externalId"],
+        job_run_uid(&job_lines(&out, "onelaunch-start")).as_str()
+    );
+    assert_eq!(jr["job"]["type"], "gitlab");
+    assert_eq!(jr["resultCount"].as_u64().unwrap() as usize, expected.len());
+    assert_eq!(jr["stage"], "finished");
+    assert_eq!(jr["status"], "failed", "two tests failed");
+
+    assert_no_token(&server, &project, &[&run]);
+}
+
+/// examples/gitlab/other-project.yml: a second project joins the launch of an
+/// upstream pipeline through ALLURE_LAUNCH_ID, reports as its own job run and
+/// leaves the launch open for the upstream pipeline to close.
+#[test]
+fn gitlab_other_project_joins_the_launch_and_leaves_it_open() {
+    let Some(gcl) = runner() else { return };
+    let server = TestServer::start();
+    let api = server.api();
+    let junit = fixture("examples/pipelines/gitlab-api/results");
+    let mut outputs = Vec::new();
+
+    // The upstream pipeline (another project, pipeline 555) started the launch.
+    let upstream = server.cli().gitlab("555");
+    outputs.push(
+        upstream
+            .run(&["job-run", "start", "--launch-name", "Release 2.0"])
+            .ok(),
+    );
+    let env_run = upstream.run(&["job-run", "env"]).ok();
+    let upstream_env = parse_env(&env_run.stdout);
+    outputs.push(env_run);
+    let launch_id: i64 = upstream_env["ALLURE_LAUNCH_ID"].parse().unwrap();
+    let upstream_run: i64 = upstream_env["ALLURE_JOB_RUN_ID"].parse().unwrap();
+
+    let project = Project::new(Some(&server));
+    project.write(
+        ".gitlab-ci.yml",
+        &read(&fixture("tests/ci/gitlab/other-project.yml")),
+    );
+    project.add_files("test-data/api", &junit);
+    project.commit();
+    let bin_var = format!("ONELAUNCH_BIN={}", bin().display());
+    let launch_var = format!("ALLURE_LAUNCH_ID={launch_id}");
+    let run = project.run(&gcl, &["--variable", &bin_var, "--variable", &launch_var]);
+    let out = run.all();
+    assert_eq!(run.code, 0, "gitlab-ci-local failed:\n{out}");
+    for job in ["onelaunch-start", "contract-tests", "onelaunch-finish"] {
+        assert_job_result(&out, "PASS", job);
+    }
+
+    let env = check_dotenv(&project);
+    assert_eq!(env["ALLURE_LAUNCH_ID"], launch_id.to_string());
+    assert_eq!(env["ONELAUNCH_LAUNCH_CREATED"], "false");
+    let own_run: i64 = env["ALLURE_JOB_RUN_ID"].parse().unwrap();
+    assert_ne!(own_run, upstream_run);
+    let finish_lines = job_lines(&out, "onelaunch-finish");
+    assert!(
+        finish_lines
+            .iter()
+            .any(|l| l.contains(&format!("launch {launch_id} left open"))),
+        "{finish_lines:#?}"
+    );
+
+    // Still one launch, open; two job runs: upstream's and this project's.
+    let launches = api.launches(1);
+    assert_eq!(launches.len(), 1, "{launches:#?}");
+    assert_eq!(launches[0]["id"], launch_id);
+    assert_eq!(launches[0]["closed"], false);
+    let runs = api.job_runs(launch_id);
+    assert_eq!(runs.len(), 2, "{runs:#?}");
+    let by_id: BTreeMap<i64, &Value> = runs
+        .iter()
+        .map(|r| (r["id"].as_i64().unwrap(), r))
+        .collect();
+    assert_eq!(by_id[&upstream_run]["externalId"], "555");
+    assert_eq!(by_id[&upstream_run]["resultCount"], 0);
+    let own = by_id[&own_run];
+    assert_eq!(
+        own["externalId"],
+        job_run_uid(&job_lines(&out, "onelaunch-start")).as_str()
+    );
+    assert_eq!(own["job"]["type"], "gitlab");
+    assert_eq!(own["resultCount"], 5);
+    assert_eq!(own["stage"], "finished");
+
+    let expected = {
+        let mut t = junit_tests();
+        t.sort();
+        t
+    };
+    let results = api.results(launch_id);
+    assert_eq!(server_tests(&results), expected);
+    assert!(results.iter().all(|r| r["jobRunId"] == own_run));
+    assert_eq!(api.statistic(launch_id), by_status(&expected));
+
+    // The upstream pipeline's finish closes the launch.
+    let finish = upstream.clone().env("ALLURE_JOB_RUN_ID", upstream_run);
+    outputs.push(finish.run(&["job-run", "stop"]).ok());
+    outputs.push(
+        finish
+            .run(&["launch", "close", &launch_id.to_string()])
+            .ok(),
+    );
+    assert_eq!(api.launches(1)[0]["closed"], true);
+
+    outputs.push(run);
+    assert_no_token(&server, &project, &outputs.iter().collect::<Vec<_>>());
+}
+
+/// Without ONELAUNCH_BIN the template downloads the release asset and runs it
+/// only when its SHA-256 matches; a wrong or missing checksum is refused.
+#[test]
+fn gitlab_template_installs_only_a_verified_binary() {
+    let Some(gcl) = runner() else { return };
+    let server = TestServer::start();
+    let project = Project::new(Some(&server));
+
+    // A release-shaped asset (a .tar.gz holding `onelaunch`) of the built binary.
+    let release = project.root.path().join("release");
+    fs::create_dir_all(release.join("stage")).unwrap();
+    fs::copy(bin(), release.join("stage/onelaunch")).unwrap();
+    let asset = release.join("onelaunch-v0.1.0-x86_64-unknown-linux-gnu.tar.gz");
+    let packed = Command::new("bash")
+        .args([
+            "-c",
+            "set -eo pipefail; tar -C \"$1\" -cf - onelaunch | gzip -1 > \"$2\"",
+            "pack",
+        ])
+        .arg(release.join("stage"))
+        .arg(&asset)
+        .env_clear()
+        .env("PATH", host_path())
+        .output()
+        .expect("run tar");
+    assert!(packed.status.success(), "{packed:?}");
+    let sha = Command::new("sha256sum")
+        .arg(&asset)
+        .output()
+        .expect("run sha256sum");
+    let sha = String::from_utf8(sha.stdout).unwrap();
+    let sha = sha.split_whitespace().next().unwrap().to_string();
+    assert_eq!(sha.len(), 64);
+    let url = format!("file://{}", asset.display());
+
+    project.write(
+        ".gitlab-ci.yml",
+        &read(&fixture("tests/ci/gitlab/install.yml"))
+            .replace("@ASSET_URL@", &url)
+            .replace("@ASSET_SHA256@", &sha),
+    );
+    project.commit();
+    let run = project.run(&gcl, &[]);
+    let out = run.all();
+    assert_eq!(run.code, 0, "gitlab-ci-local failed:\n{out}");
+    assert_job_result(&out, "PASS", "install-verified");
+    assert_job_result(&out, "WARN", "install-tampered");
+    assert_job_result(&out, "WARN", "install-unverified");
+
+    let version = format!("onelaunch {}", env!("CARGO_PKG_VERSION"));
+    let verified = job_lines(&out, "install-verified");
+    for text in [
+        format!("onelaunch: installed {url} (sha256 {sha})"),
+        version.clone(),
+        "ID\tSTATE\tNAME".to_string(),
+    ] {
+        assert!(
+            verified.iter().any(|l| l.contains(&text)),
+            "no `{text}` in {verified:#?}"
+        );
+    }
+    let tampered = job_lines(&out, "install-tampered");
+    assert!(
+        tampered.iter().any(|l| l.contains(&format!(
+            "SHA-256 mismatch for {url}: expected {}, got {sha}; refusing to install it",
+            "0".repeat(64)
+        ))),
+        "{tampered:#?}"
+    );
+    let unverified = job_lines(&out, "install-unverified");
+    assert!(
+        unverified
+            .iter()
+            .any(|l| l.contains(&format!("refusing to install {url} without its SHA-256"))),
+        "{unverified:#?}"
+    );
+    for lines in [&tampered, &unverified] {
+        assert!(
+            !lines
+                .iter()
+                .any(|l| l.contains(&version) || l.contains("ran an unverified binary")),
+            "an unverified binary ran: {lines:#?}"
+        );
+    }
+    // The downloads lived in per-job temporary directories, removed when
+    // each job's shell exited.
+    assert_eq!(fs::read_dir(project.tmp()).unwrap().count(), 0);
+
+    assert_no_token(&server, &project, &[&run]);
+}
+
+/// Every example in examples/gitlab/ parses with the template (inputs,
+/// extends, !reference, needs, stages), once its remote include is swapped
+/// for the local template.
+#[test]
+fn gitlab_examples_parse_with_the_template() {
+    let Some(gcl) = runner() else { return };
+    let project = Project::new(None);
+    let examples = [
+        (
+            ".gitlab-ci.yml",
+            &[
+                "onelaunch-start",
+                "tests: [unit,allure-results]",
+                "tests: [api,build/test-results]",
+                "onelaunch-finish",
+            ][..],
+        ),
+        (
+            "parent-child.yml",
+            &["onelaunch-start", "unit", "e2e", "onelaunch-finish"][..],
+        ),
+        ("child.yml", &["e2e: [1/3]", "e2e: [2/3]", "e2e: [3/3]"][..]),
+        (
+            "other-project.yml",
+            &["onelaunch-start", "contract-tests", "onelaunch-finish"][..],
+        ),
+    ];
+    for (file, _) in &examples {
+        let text = read(&fixture(&format!("examples/gitlab/{file}")));
+        assert!(
+            text.contains(REMOTE_INCLUDE),
+            "examples/gitlab/{file} does not include the template as `{REMOTE_INCLUDE}`"
+        );
+        project.write(file, &text.replace(REMOTE_INCLUDE, LOCAL_INCLUDE));
+    }
+    project.commit();
+    for (file, jobs) in &examples {
+        let run = project.run(&gcl, &["--file", file, "--list"]);
+        let out = run.all();
+        assert_eq!(run.code, 0, "{file}:\n{out}");
+        let listed: Vec<&str> = out.lines().collect();
+        for job in *jobs {
+            let line = listed
+                .iter()
+                .find(|l| l.starts_with(&format!("{job} ")))
+                .unwrap_or_else(|| panic!("{file}: job {job} not listed:\n{out}"));
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            if *job == "onelaunch-start" {
+                assert!(cols.contains(&".pre"), "{file}: {line}");
+            }
+            if *job == "onelaunch-finish" {
+                assert!(
+                    cols.contains(&".post") && cols.contains(&"always"),
+                    "{file}: {line}"
+                );
+            }
+        }
+    }
+}
