@@ -14,7 +14,11 @@ if ! command -v java >/dev/null 2>&1; then
   echo "groovy.sh: java is not on PATH; install a JDK first (apt-get install -y default-jdk-headless)" >&2
   exit 1
 fi
-export JAVA_HOME="${JAVA_HOME:-$(java_home)}"
+# Groovy's launcher runs "$JAVA_HOME/bin/java"; use the JDK of `java` on PATH.
+if [ -z "${JAVA_HOME:-}" ] || [ ! -x "$JAVA_HOME/bin/java" ]; then
+  JAVA_HOME="$(java_home)"
+fi
+export JAVA_HOME
 
 if ! command -v groovy >/dev/null 2>&1; then
   if [ "$(id -u)" -ne 0 ]; then
@@ -22,6 +26,10 @@ if ! command -v groovy >/dev/null 2>&1; then
     exit 1
   fi
   export DEBIAN_FRONTEND=noninteractive
+  # Refresh the package lists only when they lack groovy or are stale.
+  if ! apt-cache show groovy >/dev/null 2>&1; then
+    apt-get update
+  fi
   if ! apt-get install -y --no-install-recommends groovy; then
     apt-get update
     apt-get install -y --no-install-recommends groovy

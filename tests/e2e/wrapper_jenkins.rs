@@ -1,1 +1,449 @@
-//! jenkins wrapper on its real local runner (filled in by the wrapper tests).
+//! The Jenkins shared library (`plugins/jenkins/vars/onelaunch.groovy`) run by
+//! its Groovy harness (`plugins/jenkins/test/run`): the pipeline steps are
+//! emulated, every `sh` step really runs the CLI against a real server.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::support::*;
+
+const CREDENTIAL_ID: &str = "onelaunch-token";
+const BUILD_URL: &str = "https://jenkins.example.com/job/shop/job/release/42/";
+const ALLOWED_STEPS: &[&str] = &[
+    "sh",
+    "withEnv",
+    "withCredentials",
+    "string",
+    "echo",
+    "error",
+    "writeFile",
+    "readFile",
+    "fileExists",
+    "isUnix",
+    "env",
+    // Used by the pipeline script itself.
+    "parallel",
+    "stage",
+    "node",
+];
+
+fn which(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
+/// `JAVA_HOME` of the `java` on PATH, when `groovy` and `java` are installed.
+fn groovy_runner() -> Option<PathBuf> {
+    let java = which("java")?;
+    which("groovy")?;
+    let java = std::fs::canonicalize(java).ok()?;
+    Some(java.parent()?.parent()?.to_path_buf())
+}
+
+fn require_groovy() -> Option<PathBuf> {
+    let found = groovy_runner();
+    if found.is_none() {
+        if std::env::var("ONELAUNCH_REQUIRE_RUNNERS").as_deref() == Ok("1") {
+            panic!("groovy (and java) not installed: run scripts/tools/groovy.sh");
+        }
+        eprintln!(
+            "SKIPPED: groovy not installed; run scripts/tools/groovy.sh \
+             (the Jenkins shared-library tests did not run)"
+        );
+    }
+    found
+}
+
+struct Build {
+    code: i32,
+    output: String,
+    step_log: String,
+    steps: Vec<Value>,
+}
+
+impl Build {
+    /// Console lines between two echo markers of the pipeline.
+    fn between(&self, from: &str, to: &str) -> String {
+        let start = self.output.find(from).expect("start marker") + from.len();
+        let end = start + self.output[start..].find(to).expect("end marker");
+        self.output[start..end].to_string()
+    }
+
+    /// `sh` steps issued by the library (they run the CLI).
+    fn library_sh(&self) -> Vec<&Value> {
+        self.steps
+            .iter()
+            .filter(|s| s["step"] == "sh")
+            .filter(|s| {
+                s["script"]
+                    .as_str()
+                    .unwrap()
+                    .contains("\"$ONELAUNCH_BINARY\"")
+            })
+            .collect()
+    }
+}
+
+/// A Jenkins build of `pipeline` (a script in plugins/jenkins/test/) with its
+/// own workspace.
+fn run_pipeline(server: &TestServer, java_home: &Path, ws: &Path, pipeline: &str) -> Build {
+    let test_dir = repo().join("plugins/jenkins/test");
+    let step_log = ws.with_file_name("steps.log");
+    let mut child = Command::new(test_dir.join("run"))
+        .arg("--workspace")
+        .arg(ws)
+        .arg("--step-log")
+        .arg(&step_log)
+        .arg(test_dir.join(pipeline))
+        .current_dir(ws)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env(
+            "HOME",
+            std::env::var("HOME").unwrap_or_else(|_| "/tmp".into()),
+        )
+        .env("JAVA_HOME", java_home)
+        .env("XDG_CONFIG_HOME", "/nonexistent-onelaunch-config")
+        // What a Jenkins agent gives the build (the CLI detects Jenkins from it).
+        .env("JENKINS_URL", "https://jenkins.example.com/")
+        .env("JOB_NAME", "shop/release")
+        .env("JOB_BASE_NAME", "release")
+        .env(
+            "JOB_URL",
+            "https://jenkins.example.com/job/shop/job/release/",
+        )
+        .env("BUILD_NUMBER", "42")
+        .env("BUILD_DISPLAY_NAME", "#42")
+        .env("BUILD_URL", BUILD_URL)
+        .env("WORKSPACE", ws)
+        // Test parameters of the pipeline scripts.
+        .env("ONELAUNCH_TEST_ENDPOINT", &server.url)
+        .env("ONELAUNCH_TEST_BINARY", bin())
+        .env(
+            "ONELAUNCH_TEST_CREDENTIALS_JSON",
+            json!({ CREDENTIAL_ID: TOKEN }).to_string(),
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run plugins/jenkins/test/run");
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let out = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out.read_to_string(&mut s);
+        s
+    });
+    let err = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let deadline = Instant::now() + Duration::from_secs(240);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for the harness") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the Jenkins harness did not finish within 240 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let output = format!("{}{}", out.join().unwrap(), err.join().unwrap());
+    let step_log = std::fs::read_to_string(&step_log).unwrap_or_default();
+    let steps = step_log
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("step log line is JSON"))
+        .collect();
+    Build {
+        code: status.code().unwrap_or(-1),
+        output,
+        step_log,
+        steps,
+    }
+}
+
+fn workspace(root: &Path) -> PathBuf {
+    let ws = root.join("workspace").join("shop_release");
+    std::fs::create_dir_all(&ws).unwrap();
+    ws
+}
+
+/// Every file under `dir` (recursively) that contains `needle`.
+fn files_containing(dir: &Path, needle: &str) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if String::from_utf8_lossy(&std::fs::read(&p).unwrap()).contains(needle) {
+                found.push(p);
+            }
+        }
+    }
+    found
+}
+
+#[track_caller]
+fn assert_no_token(build: &Build, server: &TestServer, root: &Path) {
+    assert!(
+        !build.output.contains(TOKEN),
+        "token leaked into the build output"
+    );
+    assert!(
+        !build.step_log.contains(TOKEN),
+        "token leaked into the step log"
+    );
+    assert!(
+        !server.log().contains(TOKEN),
+        "token leaked into the server log"
+    );
+    let files = files_containing(root, TOKEN);
+    assert!(files.is_empty(), "token leaked into {files:?}");
+}
+
+#[track_caller]
+fn assert_only_allowed_steps(build: &Build) {
+    for s in &build.steps {
+        let step = s["step"].as_str().unwrap();
+        assert!(ALLOWED_STEPS.contains(&step), "step {step} used: {s}");
+    }
+    assert!(
+        build.output.contains("harness: self-check passed"),
+        "{}",
+        build.output
+    );
+}
+
+#[test]
+fn jenkins_library_start_parallel_uploads_finish_share_one_launch() {
+    let Some(java_home) = require_groovy() else {
+        return;
+    };
+    let server = TestServer::start();
+    let api = server.api();
+    let root = tempfile::tempdir().unwrap();
+    let ws = workspace(root.path());
+    let unit = fixture("examples/pipelines/github-unit/allure-results");
+    let junit = fixture("examples/pipelines/gitlab-api/results");
+    copy_dir(&unit, &ws.join("test-output/unit"));
+    copy_dir(&junit, &ws.join("test-output/api"));
+
+    let build = run_pipeline(&server, &java_home, &ws, "pipeline.groovy");
+    assert_eq!(build.code, 0, "pipeline failed:\n{}", build.output);
+    assert!(
+        build.output.contains("Finished: SUCCESS"),
+        "{}",
+        build.output
+    );
+    assert_only_allowed_steps(&build);
+
+    // Exactly one launch, named and tagged by start, closed by finish.
+    let launches = api.launches(1);
+    assert_eq!(launches.len(), 1, "{launches:?}");
+    let launch = &launches[0];
+    let id = launch["id"].as_i64().unwrap();
+    assert_eq!(launch["name"], "shop release #42");
+    assert_eq!(launch["closed"], true, "finish closes the launch");
+    let tags: Vec<&str> = launch["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(tags, ["jenkins", "release"]);
+
+    // Every result of both branches, with exact counts by status.
+    let allure_results = count_files(&unit, "-result.json");
+    let junit_cases = 5;
+    assert_eq!(api.results(id).len(), allure_results + junit_cases);
+    let mut expected = expected_statistic(&[&unit]);
+    *expected.entry("passed".into()).or_insert(0) += 4;
+    *expected.entry("failed".into()).or_insert(0) += 1;
+    assert_eq!(api.statistic(id), expected);
+
+    // One job run, the Jenkins build, holding all results, finished.
+    let runs = api.job_runs(id);
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    let run = &runs[0];
+    let run_id = run["id"].as_i64().unwrap();
+    assert_eq!(run["externalId"], "42");
+    assert_eq!(run["url"], BUILD_URL);
+    assert_eq!(run["job"]["type"], "jenkins");
+    assert_eq!(run["job"]["name"], "release");
+    assert_eq!(
+        run["resultCount"].as_i64().unwrap() as usize,
+        allure_results + junit_cases
+    );
+    assert_eq!(run["stage"], "finished");
+
+    // Both branches uploaded into that launch and job run.
+    for (branch, n) in [("Unit tests", allure_results), ("API tests", junit_cases)] {
+        let line = format!("[{branch}] Uploaded {n} results");
+        assert!(build.output.contains(&line), "{line}:\n{}", build.output);
+        assert!(
+            build.output.contains(&format!(
+                "[{branch}] Launch link: {}/launch/{id}",
+                server.url
+            )),
+            "{}",
+            build.output
+        );
+    }
+
+    // The library's shell steps: start, one upload per branch, one finish
+    // (the second finish runs nothing). The token only reaches them through
+    // withCredentials; endpoint, names and paths only through withEnv.
+    let sh = build.library_sh();
+    assert_eq!(sh.len(), 4, "{sh:#?}");
+    let binary = bin().display().to_string();
+    for s in &sh {
+        let script = s["script"].as_str().unwrap();
+        assert!(script.starts_with("set +x\n"), "{script}");
+        for literal in [
+            server.url.as_str(),
+            binary.as_str(),
+            "shop release",
+            "build/",
+        ] {
+            assert!(
+                !script.contains(literal),
+                "{literal} interpolated into: {script}"
+            );
+        }
+        assert_eq!(s["credentialVariables"], json!(["ALLURE_TOKEN"]), "{s}");
+        assert_eq!(s["env"]["ALLURE_ENDPOINT"], server.url.as_str(), "{s}");
+        assert_eq!(s["env"]["ONELAUNCH_BINARY"], binary.as_str(), "{s}");
+        assert_eq!(s["exitCode"], 0, "{s}");
+    }
+    let uploads: BTreeMap<&str, &Value> = sh
+        .iter()
+        .filter(|s| s["script"].as_str().unwrap().contains("upload \"$@\""))
+        .map(|s| (s["branch"].as_str().unwrap(), *s))
+        .collect();
+    assert_eq!(
+        uploads.keys().copied().collect::<Vec<_>>(),
+        ["API tests", "Unit tests"]
+    );
+    for s in uploads.values() {
+        // start's env.ALLURE_* reached the parallel branches.
+        assert_eq!(s["env"]["ALLURE_LAUNCH_ID"], id.to_string(), "{s}");
+        assert_eq!(s["env"]["ALLURE_JOB_RUN_ID"], run_id.to_string(), "{s}");
+    }
+    assert_eq!(
+        uploads["Unit tests"]["env"]["ONELAUNCH_RESULTS"],
+        "build/allure-results"
+    );
+    assert_eq!(
+        uploads["API tests"]["env"]["ONELAUNCH_RESULTS"],
+        "api-tests/results"
+    );
+
+    // start's published values, read back from the file the CLI wrote.
+    let published: Value =
+        serde_json::from_str(&std::fs::read_to_string(ws.join("onelaunch-env.json")).unwrap())
+            .unwrap();
+    assert_eq!(published["ALLURE_LAUNCH_ID"], id.to_string());
+    assert_eq!(published["ALLURE_JOB_RUN_ID"], run_id.to_string());
+    assert_eq!(
+        published["ALLURE_LAUNCH_URL"],
+        format!("{}/launch/{id}", server.url)
+    );
+
+    // finish twice: the second call is quiet and runs nothing.
+    let again = build.between("--- finish again ---\n", "--- end ---");
+    assert_eq!(
+        again.trim(),
+        format!("onelaunch: launch {id}, job run {run_id} already finished"),
+        "{}",
+        build.output
+    );
+    let marker = build
+        .steps
+        .iter()
+        .position(|s| s["message"] == "--- finish again ---")
+        .expect("finish-again marker in the step log");
+    assert!(
+        !build.steps[marker..]
+            .iter()
+            .any(|s| s["step"] == "sh" || s["step"] == "error"),
+        "the second finish ran a shell step or failed"
+    );
+    assert_eq!(api.launches(1).len(), 1);
+    assert_eq!(api.launches(1)[0]["closed"], true);
+
+    assert_no_token(&build, &server, root.path());
+}
+
+#[test]
+fn jenkins_with_launch_uploads_and_finishes_when_the_body_fails() {
+    let Some(java_home) = require_groovy() else {
+        return;
+    };
+    let server = TestServer::start();
+    let api = server.api();
+    let root = tempfile::tempdir().unwrap();
+    let ws = workspace(root.path());
+    // Only the passing results: a job run status of `failed` then comes from
+    // the failed body, not from the results.
+    let unit = fixture("examples/pipelines/github-unit/allure-results");
+    let passing = ws.join("test-output/passing");
+    std::fs::create_dir_all(&passing).unwrap();
+    let mut passed = 0;
+    for e in std::fs::read_dir(&unit).unwrap() {
+        let p = e.unwrap().path();
+        if !p.to_string_lossy().ends_with("-result.json") {
+            continue;
+        }
+        let v: Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+        if v["status"] == "passed" && v["attachments"].as_array().is_none_or(|a| a.is_empty()) {
+            std::fs::copy(&p, passing.join(p.file_name().unwrap())).unwrap();
+            passed += 1;
+        }
+    }
+    assert!(passed > 0);
+
+    let build = run_pipeline(&server, &java_home, &ws, "with-launch.groovy");
+    assert_eq!(build.code, 0, "pipeline failed:\n{}", build.output);
+    assert!(
+        build.output.contains("withLaunch rethrew: tests crashed"),
+        "{}",
+        build.output
+    );
+    assert!(!build.output.contains("refused"), "{}", build.output);
+    assert_only_allowed_steps(&build);
+
+    let launches = api.launches(1);
+    assert_eq!(launches.len(), 1, "{launches:?}");
+    let id = launches[0]["id"].as_i64().unwrap();
+    assert_eq!(launches[0]["name"], "nightly");
+    assert_eq!(launches[0]["closed"], true);
+    assert_eq!(
+        api.statistic(id),
+        BTreeMap::from([("passed".to_string(), passed)])
+    );
+    let runs = api.job_runs(id);
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(runs[0]["externalId"], "42");
+    assert_eq!(runs[0]["stage"], "finished");
+    assert_eq!(runs[0]["status"], "failed", "{runs:?}");
+    assert_eq!(runs[0]["resultCount"], passed);
+
+    // start, the upload of `results`, finish with the body's failure.
+    let sh = build.library_sh();
+    assert_eq!(sh.len(), 3, "{sh:#?}");
+    assert_eq!(sh[2]["env"]["ONELAUNCH_STATUS"], "failed");
+
+    assert_no_token(&build, &server, root.path());
+}
