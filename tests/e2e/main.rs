@@ -2,6 +2,7 @@
 //! database, driven by the real `onelaunch` binary and the CI wrappers on
 //! their real local runners.
 
+mod allure3;
 mod api;
 mod behaviour;
 mod ci_led;
