@@ -98,9 +98,29 @@ fn plugin_318_flow_with_string_project_id_and_both_result_shapes() {
         &json!({"fixtures": [{"type": "BEFORE", "uuid": "f1", "name": "db", "status": "passed", "steps": []}]}),
     );
     assert!(fx["resultIds"].is_array());
+    // Fixture attachments by fixture id (kept with the fixture's result).
+    let fixture_id = fx["resultIds"][0].as_i64().unwrap();
+    let form = reqwest::blocking::multipart::Form::new().part(
+        "file",
+        reqwest::blocking::multipart::Part::bytes(b"db ready".to_vec())
+            .file_name("db-setup.txt")
+            .mime_str("text/plain")
+            .unwrap(),
+    );
+    let r = api
+        .http
+        .post(format!(
+            "{}/api/upload/test-fixture-result/{fixture_id}/attachment",
+            server.url
+        ))
+        .header("Authorization", format!("api-token {TOKEN}"))
+        .multipart(form)
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 202);
     let detail = api.get(&format!("/api/testresult/{rid}"));
     let atts = detail["attachments"].as_array().unwrap();
-    assert_eq!(atts.len(), 2);
+    assert_eq!(atts.len(), 3);
     assert!(atts.iter().all(|a| a["stored"] == true), "{atts:?}");
     let log = atts.iter().find(|a| a["fileName"] == "log.txt").unwrap();
     let bytes = api

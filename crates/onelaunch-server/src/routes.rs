@@ -88,6 +88,10 @@ pub fn api_router() -> Router<AppState> {
             "/upload/test-result/{id}/test-fixture-result",
             post(upload_fixtures),
         )
+        .route(
+            "/upload/test-fixture-result/{id}/attachment",
+            post(upload_fixture_attachment),
+        )
         .route("/upload/file", post(upload_files))
         .route("/upload", post(upload_files))
         .route("/upload/archive", post(upload_archive))
@@ -626,9 +630,35 @@ async fn upload_attachment(
     State(state): State<AppState>,
     auth: Auth,
     Path(id): Path<Id>,
-    mut mp: Multipart,
+    mp: Multipart,
 ) -> ServerResult<Response> {
     let owner = result_for(&state, &auth, id).await?;
+    store_attachments(&state, owner.id, mp).await
+}
+
+/// Attachments of a fixture are kept with the result the fixture belongs to,
+/// where fixture steps reference them by file name.
+async fn upload_fixture_attachment(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<Id>,
+    mp: Multipart,
+) -> ServerResult<Response> {
+    let result_id = store::fixture_result_id(&state.db, id)
+        .await?
+        .ok_or_else(|| ServerError::not_found("test fixture result", id))?;
+    let owner = result_for(&state, &auth, result_id)
+        .await
+        .map_err(|_| ServerError::not_found("test fixture result", id))?;
+    store_attachments(&state, owner.id, mp).await
+}
+
+/// Stores every multipart `file` part as an attachment of a result.
+async fn store_attachments(
+    state: &AppState,
+    result_id: Id,
+    mut mp: Multipart,
+) -> ServerResult<Response> {
     let mut n = 0;
     while let Some(field) = mp.next_field().await.map_err(multipart_err)? {
         let file_name = field
@@ -641,7 +671,7 @@ async fn upload_attachment(
         let sha = state.blobs.put(&bytes).await?;
         store::put_attachment(
             &state.db,
-            owner.id,
+            result_id,
             &file_name,
             content_type.as_deref(),
             bytes.len() as i64,

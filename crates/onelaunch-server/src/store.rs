@@ -1329,3 +1329,15 @@ pub async fn attachment_by_id(
         None => None,
     })
 }
+
+/// The result a fixture belongs to.
+pub async fn fixture_result_id(db: &Db, fixture_id: Id) -> ServerResult<Option<Id>> {
+    let r = sqlx::query("SELECT test_result_id FROM fixtures WHERE id = $1")
+        .bind(fixture_id)
+        .fetch_optional(&db.read)
+        .await?;
+    Ok(match r {
+        Some(r) => Some(get_i64(&r, "test_result_id")?),
+        None => None,
+    })
+}
