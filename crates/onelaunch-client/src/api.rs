@@ -728,6 +728,20 @@ impl ApiClient {
         self.get_json(&format!("/api/launch/{id}/job"), &[]).await
     }
 
+    /// `POST /api/launch/{id}/expected-job-runs`: declares how many job runs
+    /// the launch expects (onelaunch extension).
+    pub async fn set_expected_job_runs(&self, id: Id, n: i64) -> Result<(), ClientError> {
+        self.post_raw(
+            &format!("/api/launch/{id}/expected-job-runs"),
+            &[],
+            &onelaunch_api::ExpectedJobRuns {
+                expected_job_runs: n,
+            },
+        )
+        .await?;
+        Ok(())
+    }
+
     /// `GET /api/launch/{id}/progress`.
     pub async fn launch_progress(&self, id: Id) -> Result<LaunchProgress, ClientError> {
         self.get_json(&format!("/api/launch/{id}/progress"), &[])
@@ -936,6 +950,167 @@ impl ApiClient {
         let body = self.post_empty(&path).await?;
         Self::decode(&format!("POST {path}"), &body)
     }
+
+    // ------------------------------------------------------------ server-led launches
+
+    async fn send_json<B: Serialize + ?Sized, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: &B,
+    ) -> Result<T, ClientError> {
+        let label = format!("{method} {path}");
+        let json = serde_json::to_vec(body)
+            .map_err(|e| ClientError::Decode(format!("{label}: cannot encode the request: {e}")))?;
+        let answer = self.call(method, path, &[], Payload::Json(json)).await?;
+        Self::decode(&label, &answer)
+    }
+
+    /// `GET /api/testcase?projectId=&label=&name=&status=&page=&size=`.
+    pub async fn list_test_cases(
+        &self,
+        project_id: Id,
+        filter: &onelaunch_api::TestCaseFilter,
+        page: u32,
+        size: u32,
+    ) -> Result<Page<onelaunch_api::TestCaseDto>, ClientError> {
+        let mut query: Vec<(&str, String)> = vec![
+            ("projectId", project_id.to_string()),
+            ("page", page.to_string()),
+            ("size", size.to_string()),
+        ];
+        for l in &filter.labels {
+            query.push(("label", format!("{}={}", l.name, l.value)));
+        }
+        if let Some(p) = &filter.name_pattern {
+            query.push(("name", p.clone()));
+        }
+        for s in &filter.status {
+            query.push(("status", s.clone()));
+        }
+        self.get_json("/api/testcase", &query).await
+    }
+
+    /// `POST /api/testcase/run`: runs a selection of test cases in a new launch
+    /// (a `requestId` is added when absent, so a retried request is harmless).
+    pub async fn run_test_cases(
+        &self,
+        run: &onelaunch_api::TestCaseRun,
+    ) -> Result<onelaunch_api::ServerRunDto, ClientError> {
+        let mut run = run.clone();
+        run.launch.request_id.get_or_insert_with(new_request_id);
+        self.post_json("/api/testcase/run", &[], &run).await
+    }
+
+    /// `GET /api/project/{id}/job`: the project's jobs with their configuration.
+    pub async fn list_job_configs(
+        &self,
+        project_id: Id,
+    ) -> Result<Vec<onelaunch_api::JobConfigDto>, ClientError> {
+        self.get_json(&format!("/api/project/{project_id}/job"), &[])
+            .await
+    }
+
+    /// `GET /api/job/{id}`.
+    pub async fn get_job_config(&self, id: Id) -> Result<onelaunch_api::JobConfigDto, ClientError> {
+        self.get_json(&format!("/api/job/{id}"), &[]).await
+    }
+
+    /// `PATCH /api/job/{id}`: changes the given parts of a job's configuration.
+    pub async fn configure_job(
+        &self,
+        id: Id,
+        update: &onelaunch_api::JobConfigUpdate,
+    ) -> Result<onelaunch_api::JobConfigDto, ClientError> {
+        self.send_json(Method::PATCH, &format!("/api/job/{id}"), update)
+            .await
+    }
+
+    /// `POST /api/testplan`.
+    pub async fn create_test_plan(
+        &self,
+        plan: &onelaunch_api::TestPlanCreate,
+    ) -> Result<onelaunch_api::TestPlanDto, ClientError> {
+        self.post_json("/api/testplan", &[], plan).await
+    }
+
+    /// `GET /api/testplan/{id}`.
+    pub async fn get_test_plan(&self, id: Id) -> Result<onelaunch_api::TestPlanDto, ClientError> {
+        self.get_json(&format!("/api/testplan/{id}"), &[]).await
+    }
+
+    /// `GET /api/testplan?projectId=`.
+    pub async fn list_test_plans(
+        &self,
+        project_id: Id,
+    ) -> Result<Vec<onelaunch_api::TestPlanDto>, ClientError> {
+        self.get_json("/api/testplan", &[("projectId", project_id.to_string())])
+            .await
+    }
+
+    /// `GET /api/testplan/{id}/executors`.
+    pub async fn plan_executors(&self, id: Id) -> Result<onelaunch_api::ExecutorsDto, ClientError> {
+        self.get_json(&format!("/api/testplan/{id}/executors"), &[])
+            .await
+    }
+
+    /// `POST /api/testplan/{id}/executors`: overrides executors of some cases.
+    pub async fn override_executors(
+        &self,
+        id: Id,
+        change: &onelaunch_api::ExecutorOverride,
+    ) -> Result<onelaunch_api::ExecutorsDto, ClientError> {
+        self.post_json(&format!("/api/testplan/{id}/executors"), &[], change)
+            .await
+    }
+
+    /// `POST /api/testplan/{id}/run`: one new launch, one job run per executor
+    /// job, jobs triggered (a `requestId` is added when absent).
+    pub async fn run_test_plan(
+        &self,
+        id: Id,
+        form: &onelaunch_api::LaunchForm,
+    ) -> Result<onelaunch_api::ServerRunDto, ClientError> {
+        let mut form = form.clone();
+        form.request_id.get_or_insert_with(new_request_id);
+        self.post_json(&format!("/api/testplan/{id}/run"), &[], &form)
+            .await
+    }
+
+    /// `POST /api/launch/{id}/manual`: records manual results in a launch.
+    pub async fn record_manual_results(
+        &self,
+        launch_id: Id,
+        results: &onelaunch_api::ManualResults,
+    ) -> Result<Vec<onelaunch_api::ManualResultDto>, ClientError> {
+        self.post_json(&format!("/api/launch/{launch_id}/manual"), &[], results)
+            .await
+    }
+
+    /// `GET /api/launch/{id}/manual`: planned manual cases and manual results.
+    pub async fn launch_manual(
+        &self,
+        launch_id: Id,
+    ) -> Result<onelaunch_api::LaunchManualDto, ClientError> {
+        self.get_json(&format!("/api/launch/{launch_id}/manual"), &[])
+            .await
+    }
+
+    /// `GET /api/launch/{id}/statistic/manual|automated`.
+    pub async fn launch_statistic_of(
+        &self,
+        launch_id: Id,
+        manual: bool,
+    ) -> Result<Vec<StatisticItem>, ClientError> {
+        let kind = if manual { "manual" } else { "automated" };
+        self.get_json(&format!("/api/launch/{launch_id}/statistic/{kind}"), &[])
+            .await
+    }
+}
+
+/// A random idempotency key for run requests.
+fn new_request_id() -> String {
+    format!("{:032x}", rand::random::<u128>())
 }
 
 fn not_found_as_none<T>(r: Result<T, ClientError>) -> Result<Option<T>, ClientError> {

@@ -10,6 +10,9 @@
 //!   into one test session, in batches with bounded concurrency, as the Allure 3
 //!   TestOps plugin does; one-shot ([`Uploader::upload_paths`]) or while tests run
 //!   ([`Uploader::upload_ready`], [`Uploader::finish`]).
+//! * [`spool`] — when the server stays unreachable, what was not acknowledged is
+//!   kept in a [`Spool`] directory ([`Uploader::save_spool`]) and sent later
+//!   ([`Uploader::resume`]); nothing acknowledged is sent twice.
 //!
 //! ```no_run
 //! use onelaunch_client::{ApiClient, ClientConfig, SessionTarget, UploadOptions, Uploader};
@@ -27,9 +30,11 @@
 //! ```
 
 pub mod api;
+pub mod spool;
 pub mod upload;
 
 pub use api::{ApiClient, AttachmentPart, ClientConfig, ClientError, PlanItem, Secret};
+pub use spool::{Spool, SpoolError, SpoolManifest};
 pub use upload::{FileProblem, SessionTarget, UploadError, UploadOptions, UploadReport, Uploader};
 
 #[cfg(test)]

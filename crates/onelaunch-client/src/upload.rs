@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use futures::stream::{self, StreamExt, TryStreamExt};
+use futures::stream::{self, StreamExt};
 use onelaunch_api::{
     is_secret_name, normalize_status, Id, KeyValue, SessionCreate, UploadAttachment, UploadFixture,
     UploadFixtures, UploadResults, UploadResultsResponse, UploadStep, UploadTestResult,
@@ -26,6 +26,10 @@ use onelaunch_api::{
 use onelaunch_model::{allure, FileKind};
 
 use crate::api::{ApiClient, ClientError, SharedPart, MAX_PARTS_PER_REQUEST};
+use crate::spool::{self, AckLog, Spool, SpoolError, SpoolManifest};
+
+/// Session environment key holding the CI attempt.
+pub const CI_ATTEMPT_KEY: &str = "CI_ATTEMPT";
 
 /// Most attachment bytes gathered into one multipart request (a single larger
 /// file still goes alone).
@@ -52,6 +56,13 @@ pub struct UploadOptions {
     pub reopen_closed_launch: bool,
     /// Larger result and attachment files are refused (default 64 MiB).
     pub max_file_bytes: u64,
+    /// The CI attempt that produced the results (`GITHUB_RUN_ATTEMPT`), when
+    /// known. It is recorded in the session environment as `CI_ATTEMPT`; for
+    /// attempts after the first, JUnit results get uuids of their own (their
+    /// origin becomes `attempt-N/<file>`), so a re-run adds retries of the same
+    /// tests instead of colliding with the first attempt, while sending the same
+    /// attempt again stays idempotent.
+    pub attempt: Option<u32>,
 }
 
 impl Default for UploadOptions {
@@ -61,6 +72,7 @@ impl Default for UploadOptions {
             batch_size: 100,
             reopen_closed_launch: false,
             max_file_bytes: 64 * 1024 * 1024,
+            attempt: None,
         }
     }
 }
@@ -76,7 +88,13 @@ pub struct FileProblem {
 
 impl fmt::Display for FileProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.path.display(), self.message)
+        let path = self.path.display().to_string();
+        if path.chars().any(char::is_control) {
+            // A file name may hold a newline: keep the problem on one line.
+            write!(f, "{path:?}: {}", self.message)
+        } else {
+            write!(f, "{path}: {}", self.message)
+        }
     }
 }
 
@@ -87,6 +105,9 @@ pub struct UploadReport {
     pub files_seen: usize,
     /// Results acknowledged by the server.
     pub results: usize,
+    /// Results of a resumed spool that the server had acknowledged before; they
+    /// were not sent again.
+    pub previously_acknowledged: usize,
     /// Acknowledged results by normalised status (`passed`, `failed`, ...).
     pub by_status: BTreeMap<String, usize>,
     /// Attachment files accepted by the server.
@@ -119,21 +140,21 @@ pub enum UploadError {
 
 /// One input file of a results directory.
 #[derive(Debug, Clone)]
-struct InputFile {
+pub(crate) struct InputFile {
     /// Path as shown to users (input directory joined with the name).
-    shown: PathBuf,
+    pub(crate) shown: PathBuf,
     /// Canonical directory joined with the name; the identity of the file.
-    key: PathBuf,
-    name: String,
-    kind: FileKind,
+    pub(crate) key: PathBuf,
+    pub(crate) name: String,
+    pub(crate) kind: FileKind,
 }
 
 /// Files of one results directory.
 #[derive(Debug)]
-struct Group {
+pub(crate) struct Group {
     /// Canonical results directory: nothing outside it is read.
-    dir: Arc<PathBuf>,
-    files: Vec<InputFile>,
+    pub(crate) dir: Arc<PathBuf>,
+    pub(crate) files: Vec<InputFile>,
 }
 
 fn input_error(path: &Path, message: impl Into<String>) -> UploadError {
@@ -203,8 +224,32 @@ fn is_glob(s: &str) -> bool {
     s.contains(['*', '?', '['])
 }
 
+fn spool_refused(path: &Path) -> UploadError {
+    input_error(
+        path,
+        format!(
+            "this is an onelaunch spool, not results: send it with `onelaunch upload --resume --spool {}`",
+            path.display()
+        ),
+    )
+}
+
 /// Resolves directories, files and glob patterns into groups by directory.
-fn resolve_inputs(paths: &[PathBuf]) -> Result<Vec<Group>, UploadError> {
+/// Spools (and anything inside them) are never read as results, unless
+/// `allow_spool` (when a spool is being resumed).
+pub(crate) fn resolve_inputs(
+    paths: &[PathBuf],
+    allow_spool: bool,
+) -> Result<Vec<Group>, UploadError> {
+    let mut checked: HashMap<PathBuf, bool> = HashMap::new();
+    let mut in_spool = |p: &Path| -> bool {
+        if allow_spool {
+            return false;
+        }
+        *checked.entry(p.to_path_buf()).or_insert_with(|| {
+            std::fs::canonicalize(p).is_ok_and(|c| crate::spool::inside_spool(&c))
+        })
+    };
     let mut groups: Vec<Group> = Vec::new();
     let mut add = |g: Group| {
         if let Some(existing) = groups.iter_mut().find(|e| e.dir == g.dir) {
@@ -219,8 +264,24 @@ fn resolve_inputs(paths: &[PathBuf]) -> Result<Vec<Group>, UploadError> {
     };
     for path in paths {
         match std::fs::metadata(path) {
-            Ok(m) if m.is_dir() => add(list_dir(path)?),
-            Ok(_) => add(single_file(path)?),
+            Ok(m) if m.is_dir() => {
+                if in_spool(path) {
+                    return Err(spool_refused(path));
+                }
+                add(list_dir(path)?)
+            }
+            Ok(_) => {
+                if path.parent().is_some_and(|p| {
+                    in_spool(if p.as_os_str().is_empty() {
+                        Path::new(".")
+                    } else {
+                        p
+                    })
+                }) {
+                    return Err(spool_refused(path));
+                }
+                add(single_file(path)?)
+            }
             Err(_) => {
                 let pattern = path.to_string_lossy();
                 if !is_glob(&pattern) {
@@ -232,6 +293,15 @@ fn resolve_inputs(paths: &[PathBuf]) -> Result<Vec<Group>, UploadError> {
                 for m in matches {
                     let m = m.map_err(|e| input_error(path, e.to_string()))?;
                     any = true;
+                    let dir_of_match = if m.is_dir() {
+                        m.clone()
+                    } else {
+                        m.parent().map(Path::to_path_buf).unwrap_or_default()
+                    };
+                    if in_spool(&dir_of_match) {
+                        tracing::debug!("{}: skipped, it is inside a spool", m.display());
+                        continue;
+                    }
                     if m.is_dir() {
                         add(list_dir(&m)?);
                     } else {
@@ -249,7 +319,7 @@ fn resolve_inputs(paths: &[PathBuf]) -> Result<Vec<Group>, UploadError> {
 
 // ---------------------------------------------------------------- safe reading
 
-enum ReadError {
+pub(crate) enum ReadError {
     Missing,
     Refused(String),
 }
@@ -265,7 +335,12 @@ impl ReadError {
 
 /// Reads `name` from the canonical results directory `dir`: refuses symlinks
 /// resolving outside it, anything but regular files, and files above `max` bytes.
-fn read_inside(dir: &Path, name: &str, max: u64) -> Result<Vec<u8>, ReadError> {
+pub(crate) fn read_inside(dir: &Path, name: &str, max: u64) -> Result<Vec<u8>, ReadError> {
+    if name.chars().any(char::is_control) {
+        return Err(ReadError::Refused(
+            "refused: the file name contains a control character (newline, tab, ...)".to_string(),
+        ));
+    }
     let path = dir.join(name);
     match std::fs::symlink_metadata(&path) {
         Ok(_) => {}
@@ -543,6 +618,15 @@ pub struct Uploader {
     /// (result uuid, fixture key) already sent.
     sent_fixtures: HashSet<(String, String)>,
     environment: Vec<KeyValue>,
+    /// What the server acknowledged (and, when resuming, the spool's journal).
+    acks: Arc<AckLog>,
+    /// Results a resumed spool's journal lists as acknowledged.
+    resumed: HashMap<String, Id>,
+    /// The paths given so far, for spooling what was not delivered.
+    inputs: Vec<PathBuf>,
+    /// The spool being resumed: its groups may be read, and it is extended
+    /// rather than created when the upload stops again.
+    spool: Option<Spool>,
 }
 
 impl fmt::Debug for Uploader {
@@ -563,6 +647,13 @@ impl Uploader {
             batch_size: opts.batch_size.max(1),
             ..opts
         };
+        let mut environment = Vec::new();
+        if let Some(attempt) = opts.attempt {
+            environment.push(KeyValue {
+                key: CI_ATTEMPT_KEY.to_string(),
+                value: attempt.to_string(),
+            });
+        }
         Uploader {
             reopener: Reopener {
                 client: client.clone(),
@@ -580,7 +671,90 @@ impl Uploader {
             result_ids: HashMap::new(),
             fixtures: HashMap::new(),
             sent_fixtures: HashSet::new(),
-            environment: Vec::new(),
+            environment,
+            acks: Arc::new(AckLog::default()),
+            resumed: HashMap::new(),
+            inputs: Vec::new(),
+            spool: None,
+        }
+    }
+
+    /// Continues the upload kept in `spool`: what its journal lists as
+    /// acknowledged is not sent again, its test session is reused, and every new
+    /// acknowledgement is appended to the journal. Send the spool's files with
+    /// [`Uploader::upload_paths`]`(&spool.group_dirs())` (other paths may be
+    /// added), then remove the spool with [`Spool::remove`].
+    pub fn resume(&mut self, spool: &Spool) -> Result<(), SpoolError> {
+        let (log, state) = AckLog::resume(spool.dir())?;
+        self.sent_fixtures.extend(state.fixtures);
+        self.resumed = state.results;
+        self.acks = Arc::new(log);
+        if self.report.session_id.is_none() {
+            self.report.session_id = spool.manifest().session_id;
+        }
+        self.spool = Some(spool.clone());
+        Ok(())
+    }
+
+    /// Keeps what was not delivered in a spool, after the upload stopped (the
+    /// server stayed unreachable): the input files not fully acknowledged, the
+    /// attachments they need, containers and environment files, and the journal
+    /// of what was acknowledged. `manifest` says where the results go; the
+    /// session id is filled in. When this uploader resumed a spool, that spool is
+    /// extended (only inputs that are not its own are added); otherwise a new
+    /// spool is created in `dir` (or `dir-N` when `dir` holds another spool).
+    ///
+    /// Blocking file-system work; returns the spool and the files that could not
+    /// be kept (they would have been refused anyway).
+    pub fn save_spool(
+        &self,
+        dir: &Path,
+        mut manifest: SpoolManifest,
+    ) -> Result<(Spool, Vec<FileProblem>), SpoolError> {
+        manifest.session_id = self.report.session_id.or(manifest.session_id);
+        manifest.attempt = self.opts.attempt;
+        manifest.reopen_closed_launch = self.opts.reopen_closed_launch;
+        manifest.concurrency = self.opts.concurrency;
+        manifest.batch_size = self.opts.batch_size;
+        let delivered = spool::Delivered {
+            done: &self.done,
+            acks: self.acks.snapshot(),
+            max_file_bytes: self.opts.max_file_bytes,
+        };
+        match &self.spool {
+            Some(existing) => {
+                let own: HashSet<PathBuf> = existing
+                    .group_dirs()
+                    .iter()
+                    .filter_map(|d| std::fs::canonicalize(d).ok())
+                    .collect();
+                let groups: Vec<Group> = spool::input_groups(&self.inputs, true)?
+                    .into_iter()
+                    .filter(|g| !own.contains(g.dir.as_ref()))
+                    .collect();
+                let mut spool = existing.clone();
+                let problems = spool::extend(&mut spool, groups, &delivered, |m| {
+                    let groups = std::mem::take(&mut m.groups);
+                    *m = SpoolManifest {
+                        groups,
+                        created_ms: m.created_ms,
+                        ..manifest
+                    };
+                })?;
+                Ok((spool, problems))
+            }
+            None => {
+                let groups = spool::input_groups(&self.inputs, false)?;
+                spool::create(dir, manifest, groups, &delivered)
+            }
+        }
+    }
+
+    fn remember_inputs(&mut self, paths: &[PathBuf]) {
+        for p in paths {
+            if !self.inputs.contains(p) {
+                self.inputs.push(p.clone());
+            }
         }
     }
 
@@ -594,7 +768,8 @@ impl Uploader {
     /// A path that does not exist (or a pattern matching nothing) is an error
     /// before anything is sent.
     pub async fn upload_paths(&mut self, paths: &[PathBuf]) -> Result<(), UploadError> {
-        let groups = resolve_inputs(paths)?;
+        let groups = resolve_inputs(paths, self.spool.is_some())?;
+        self.remember_inputs(paths);
         self.process(groups, Mode::All).await
     }
 
@@ -608,6 +783,7 @@ impl Uploader {
             return Ok(());
         }
         let group = list_dir(dir)?;
+        self.remember_inputs(&[dir.to_path_buf()]);
         self.process(vec![group], Mode::Ready).await
     }
 
@@ -619,15 +795,19 @@ impl Uploader {
             return Err(input_error(dir, "results directory does not exist"));
         }
         let group = list_dir(dir)?;
+        self.remember_inputs(&[dir.to_path_buf()]);
         let result = self.process(vec![group], Mode::All).await;
         self.stamps.clear();
         result
     }
 
     fn problem(&mut self, path: PathBuf, message: impl Into<String>) {
-        let message = message.into();
-        tracing::warn!("{}: {message}", path.display());
-        self.report.problems.push(FileProblem { path, message });
+        let problem = FileProblem {
+            path,
+            message: message.into(),
+        };
+        tracing::warn!("{problem}");
+        self.report.problems.push(problem);
     }
 
     async fn process(&mut self, groups: Vec<Group>, mode: Mode) -> Result<(), UploadError> {
@@ -852,6 +1032,7 @@ impl Uploader {
     ) -> Vec<Loaded<Vec<allure::TestResult>>> {
         let dir = dir.clone();
         let max = self.opts.max_file_bytes;
+        let attempt = self.opts.attempt.filter(|a| *a > 1);
         let work: Vec<(String, FileKind)> =
             files.iter().map(|f| (f.name.clone(), f.kind)).collect();
         let count = work.len();
@@ -863,7 +1044,12 @@ impl Uploader {
                         Err(e) => return Loaded::Problem(e.message()),
                     };
                     let parsed = if kind == FileKind::JUnit {
-                        onelaunch_model::parse_junit(&bytes, &name)
+                        // A later CI attempt's report gets uuids of its own (see UploadOptions::attempt).
+                        let origin = match attempt {
+                            Some(a) => format!("attempt-{a}/{name}"),
+                            None => name.clone(),
+                        };
+                        onelaunch_model::parse_junit(&bytes, &origin)
                     } else {
                         onelaunch_model::parse_result(&bytes).map(|r| vec![r])
                     };
@@ -920,6 +1106,8 @@ impl Uploader {
         let mut uploads: Vec<UploadTestResult> = Vec::new();
         let mut metas: HashMap<String, ResultMeta> = HashMap::new();
         let mut chunk_files: Vec<&InputFile> = Vec::new();
+        // Results a resumed spool had delivered: only their missing attachments and fixtures.
+        let mut jobs = Vec::new();
         for (f, outcome) in files.iter().zip(loaded) {
             match outcome {
                 Loaded::NotYet => {
@@ -945,6 +1133,13 @@ impl Uploader {
                             continue;
                         }
                         let meta = self.result_meta(dir, f, &result);
+                        if let Some(id) = self.resumed.get(&result.uuid).copied() {
+                            self.report.previously_acknowledged += 1;
+                            self.result_ids
+                                .insert(result.uuid.clone(), (id, meta.dir.clone()));
+                            jobs.push(self.result_job(result.uuid, id, meta));
+                            continue;
+                        }
                         uploads.push(onelaunch_model::to_upload(&result));
                         metas.insert(result.uuid.clone(), meta);
                     }
@@ -956,13 +1151,31 @@ impl Uploader {
             let batches = split_batches(uploads, self.opts.batch_size);
             let client = self.client.clone();
             let reopener = self.reopener.clone();
-            let outcomes: Vec<BatchOutcome> = stream::iter(batches)
-                .map(|batch| send_batch(client.clone(), reopener.clone(), session_id, batch))
+            let acks = self.acks.clone();
+            // Every batch of the chunk runs to its end, so each acknowledgement
+            // is recorded even when another batch fails.
+            let outcomes: Vec<Result<BatchOutcome, ClientError>> = stream::iter(batches)
+                .map(|batch| {
+                    send_batch(
+                        client.clone(),
+                        reopener.clone(),
+                        acks.clone(),
+                        session_id,
+                        batch,
+                    )
+                })
                 .buffer_unordered(self.opts.concurrency)
-                .try_collect()
-                .await?;
-            let mut jobs = Vec::new();
+                .collect()
+                .await;
+            let mut failure = None;
             for outcome in outcomes {
+                let outcome = match outcome {
+                    Ok(o) => o,
+                    Err(e) => {
+                        failure.get_or_insert(e);
+                        continue;
+                    }
+                };
                 for (uuid, message) in outcome.rejected {
                     if let Some(meta) = metas.remove(&uuid) {
                         self.problem(
@@ -985,14 +1198,17 @@ impl Uploader {
                     jobs.push(self.result_job(uuid, id, meta));
                 }
             }
+            if let Some(e) = failure {
+                return Err(e.into());
+            }
             for (uuid, meta) in metas {
                 self.problem(
                     meta.file,
                     format!("the server did not acknowledge result {uuid}"),
                 );
             }
-            self.run_jobs(jobs).await?;
         }
+        self.run_jobs(jobs).await?;
         for f in chunk_files {
             self.mark_done(f);
         }
@@ -1075,6 +1291,7 @@ impl Uploader {
                 attachments.push(a);
             }
         }
+        attachments.retain(|a| !self.acks.attachment_acked(id, &a.source));
         ResultJob {
             result_id: id,
             uuid,
@@ -1089,10 +1306,10 @@ impl Uploader {
             Some(entry) => entry
                 .by_result
                 .keys()
-                .filter(|u| {
-                    self.result_ids
-                        .get(*u)
-                        .is_some_and(|(_, d)| d.as_ref() == dir.as_ref())
+                .filter(|u| match self.result_ids.get(*u) {
+                    Some((_, d)) => d.as_ref() == dir.as_ref(),
+                    // Delivered before the spool; its result file is not in it.
+                    None => self.resumed.contains_key(*u),
                 })
                 .cloned()
                 .collect(),
@@ -1100,10 +1317,16 @@ impl Uploader {
         };
         let mut jobs = Vec::new();
         for uuid in uuids {
-            let Some((id, _)) = self.result_ids.get(&uuid).cloned() else {
+            let Some(id) = self
+                .result_ids
+                .get(&uuid)
+                .map(|(id, _)| *id)
+                .or_else(|| self.resumed.get(&uuid).copied())
+            else {
                 continue;
             };
-            let (fixtures, attachments) = self.take_fixtures(dir, &uuid);
+            let (fixtures, mut attachments) = self.take_fixtures(dir, &uuid);
+            attachments.retain(|a| !self.acks.attachment_acked(id, &a.source));
             if fixtures.is_empty() {
                 continue;
             }
@@ -1124,13 +1347,22 @@ impl Uploader {
         }
         let client = self.client.clone();
         let reopener = self.reopener.clone();
+        let acks = self.acks.clone();
         let max = self.opts.max_file_bytes;
-        let outcomes: Vec<JobOutcome> = stream::iter(jobs)
-            .map(|job| run_job(client.clone(), reopener.clone(), max, job))
+        let outcomes: Vec<Result<JobOutcome, ClientError>> = stream::iter(jobs)
+            .map(|job| run_job(client.clone(), reopener.clone(), acks.clone(), max, job))
             .buffer_unordered(self.opts.concurrency)
-            .try_collect()
-            .await?;
+            .collect()
+            .await;
+        let mut failure = None;
         for o in outcomes {
+            let o = match o {
+                Ok(o) => o,
+                Err(e) => {
+                    failure.get_or_insert(e);
+                    continue;
+                }
+            };
             self.report.attachments += o.attachments;
             self.report.fixtures += o.fixtures;
             for p in o.problems {
@@ -1138,7 +1370,10 @@ impl Uploader {
                 self.report.problems.push(p);
             }
         }
-        Ok(())
+        match failure {
+            Some(e) => Err(e.into()),
+            None => Ok(()),
+        }
     }
 }
 
@@ -1189,6 +1424,7 @@ fn acknowledged(sent: &[UploadTestResult], resp: UploadResultsResponse) -> Vec<(
 async fn send_batch(
     client: ApiClient,
     reopener: Reopener,
+    acks: Arc<AckLog>,
     session_id: Id,
     results: Vec<UploadTestResult>,
 ) -> Result<BatchOutcome, ClientError> {
@@ -1197,10 +1433,14 @@ async fn send_batch(
         results,
     };
     match reopener.run(|| client.upload_results(&request)).await {
-        Ok(resp) => Ok(BatchOutcome {
-            acknowledged: acknowledged(&request.results, resp),
-            rejected: Vec::new(),
-        }),
+        Ok(resp) => {
+            let acknowledged = acknowledged(&request.results, resp);
+            acks.results(&acknowledged);
+            Ok(BatchOutcome {
+                acknowledged,
+                rejected: Vec::new(),
+            })
+        }
         Err(ClientError::BadRequest { .. }) if request.results.len() > 1 => {
             let mut outcome = BatchOutcome::default();
             for result in request.results {
@@ -1210,9 +1450,11 @@ async fn send_batch(
                     results: vec![result],
                 };
                 match reopener.run(|| client.upload_results(&single)).await {
-                    Ok(resp) => outcome
-                        .acknowledged
-                        .extend(acknowledged(&single.results, resp)),
+                    Ok(resp) => {
+                        let acked = acknowledged(&single.results, resp);
+                        acks.results(&acked);
+                        outcome.acknowledged.extend(acked)
+                    }
                     Err(ClientError::BadRequest { message, .. }) => {
                         outcome.rejected.push((uuid, message))
                     }
@@ -1239,6 +1481,7 @@ async fn send_batch(
 async fn run_job(
     client: ApiClient,
     reopener: Reopener,
+    acks: Arc<AckLog>,
     max_file_bytes: u64,
     job: ResultJob,
 ) -> Result<JobOutcome, ClientError> {
@@ -1265,6 +1508,7 @@ async fn run_job(
                         outcome.attachments += flush_attachments(
                             &client,
                             &reopener,
+                            &acks,
                             job.result_id,
                             &mut group,
                             &mut group_origins,
@@ -1300,6 +1544,7 @@ async fn run_job(
         outcome.attachments += flush_attachments(
             &client,
             &reopener,
+            &acks,
             job.result_id,
             &mut group,
             &mut group_origins,
@@ -1309,6 +1554,7 @@ async fn run_job(
     }
     if !job.fixtures.is_empty() {
         let count = job.fixtures.len();
+        let keys: Vec<String> = job.fixtures.iter().map(fixture_key).collect();
         let body = UploadFixtures {
             fixtures: job.fixtures,
         };
@@ -1316,7 +1562,10 @@ async fn run_job(
             .run(|| client.upload_fixtures(job.result_id, &body))
             .await
         {
-            Ok(()) => outcome.fixtures += count,
+            Ok(()) => {
+                acks.fixtures(&job.uuid, &keys);
+                outcome.fixtures += count
+            }
             Err(ClientError::BadRequest { message, .. } | ClientError::NotFound(message)) => {
                 outcome.problems.push(FileProblem {
                     path: job.origin.clone(),
@@ -1335,6 +1584,7 @@ async fn run_job(
 async fn flush_attachments(
     client: &ApiClient,
     reopener: &Reopener,
+    acks: &AckLog,
     result_id: Id,
     group: &mut Vec<SharedPart>,
     origins: &mut Vec<PathBuf>,
@@ -1347,7 +1597,11 @@ async fn flush_attachments(
         .run(|| client.upload_shared_attachments(result_id, &parts))
         .await
     {
-        Ok(()) => Ok(count),
+        Ok(()) => {
+            let names: Vec<String> = parts.iter().map(|p| p.file_name.clone()).collect();
+            acks.attachments(result_id, &names);
+            Ok(count)
+        }
         Err(ClientError::BadRequest { message, .. } | ClientError::NotFound(message)) => {
             for (part, origin) in parts.iter().zip(origins) {
                 problems.push(FileProblem {
