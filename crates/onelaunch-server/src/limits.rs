@@ -1,0 +1,353 @@
+//! Bounds on what a client may send. Nothing a client sends can make the
+//! server answer 5xx, run out of stack, or store unbounded text:
+//!
+//! * request bodies: [`MAX_JSON_BODY`] for JSON endpoints and
+//!   [`MAX_MULTIPART_BODY`] for multipart uploads, answered with 413;
+//! * JSON nesting: serde_json's recursion limit (128 levels) answers 400;
+//! * text fields: cut to a per-field bound (see [`bound_result`]), never refused;
+//! * a result's or fixture's stored JSON: at most [`MAX_STORED_JSON`] after the
+//!   cut, else 400 naming the result;
+//! * lists that are not results (tags, links, issues, parameters, bulk items,
+//!   environment entries): a count bound, 400 naming the field;
+//! * multipart file names: non-empty, at most [`MAX_FILE_NAME`] bytes, no
+//!   control characters (a newline in a name would corrupt logs and listings).
+
+use axum::extract::DefaultBodyLimit;
+use onelaunch_api::{
+    ExternalRunStart, KeyValue, LabelDto, LaunchCreate, LinkDto, ParameterDto, UploadAttachment,
+    UploadFixture, UploadParameter, UploadStep, UploadTestResult,
+};
+use serde::Serialize;
+
+use crate::error::{ServerError, ServerResult};
+use crate::store::{clip, MAX_NAME, MAX_TEXT};
+
+/// Largest JSON request body (413 above).
+pub const MAX_JSON_BODY: usize = 64 * 1024 * 1024;
+/// Largest multipart request body (attachments, raw result files; 413 above).
+pub const MAX_MULTIPART_BODY: usize = 256 * 1024 * 1024;
+/// Largest stored JSON of one result or fixture, after long texts are cut.
+pub const MAX_STORED_JSON: usize = 8 * 1024 * 1024;
+/// Longest file name of an attachment or raw file, in bytes.
+pub const MAX_FILE_NAME: usize = 1024;
+/// Most entries of a list that is not results (tags, links, parameters, ...).
+pub const MAX_LIST: usize = 1000;
+
+/// Short identifiers and labels (label names, content types, thread ids).
+const MAX_SHORT: usize = 255;
+/// URLs, full names, label values, parameter values.
+const MAX_LONG: usize = 4096;
+/// A step title.
+const MAX_STEP_BODY: usize = 64 * 1024;
+/// One launch issue (free JSON), serialised.
+const MAX_ISSUE_JSON: usize = 4096;
+/// The ignored `namedEnv` of a result, serialised; dropped when larger.
+const MAX_NAMED_ENV_JSON: usize = 64 * 1024;
+
+/// The body limit of the multipart routes (the JSON limit is the default).
+pub fn multipart_limit() -> DefaultBodyLimit {
+    DefaultBodyLimit::max(MAX_MULTIPART_BODY)
+}
+
+fn cut(s: &mut String, max: usize) {
+    if s.len() > max {
+        *s = clip(s, max);
+    }
+}
+
+fn cut_opt(s: &mut Option<String>, max: usize) {
+    if let Some(v) = s {
+        cut(v, max);
+    }
+}
+
+/// Size of a value's JSON without building it.
+pub fn json_len(v: &impl Serialize) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0 += b.len();
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut c = Count(0);
+    let _ = serde_json::to_writer(&mut c, v);
+    c.0
+}
+
+fn bound_attachment(a: &mut UploadAttachment) {
+    cut(&mut a.name, MAX_NAME);
+    cut(&mut a.original_file_name, MAX_FILE_NAME);
+    cut_opt(&mut a.content_type, MAX_SHORT);
+}
+
+fn bound_parameter(p: &mut UploadParameter) {
+    cut(&mut p.name, MAX_NAME);
+    cut(&mut p.value, MAX_LONG);
+}
+
+fn bound_label(l: &mut LabelDto) {
+    cut(&mut l.name, MAX_SHORT);
+    cut(&mut l.value, MAX_LONG);
+}
+
+fn bound_link(l: &mut LinkDto) {
+    cut(&mut l.name, MAX_LONG);
+    cut(&mut l.url, MAX_LONG);
+    cut_opt(&mut l.kind, MAX_SHORT);
+}
+
+/// Cuts the texts of steps, iteratively (depth is already bounded by the JSON
+/// parser, but nothing here relies on it).
+fn bound_steps(steps: &mut [UploadStep]) {
+    let mut stack: Vec<&mut UploadStep> = steps.iter_mut().collect();
+    while let Some(s) = stack.pop() {
+        cut(&mut s.kind, MAX_SHORT);
+        cut_opt(&mut s.body, MAX_STEP_BODY);
+        cut_opt(&mut s.status, MAX_SHORT);
+        cut_opt(&mut s.message, MAX_TEXT);
+        cut_opt(&mut s.trace, MAX_TEXT);
+        s.parameters.iter_mut().for_each(bound_parameter);
+        if let Some(a) = &mut s.attachment {
+            bound_attachment(a);
+        }
+        stack.extend(s.steps.iter_mut());
+    }
+}
+
+fn too_large(what: String, len: usize) -> ServerError {
+    ServerError::PayloadTooLarge(format!(
+        "{what}: {len} bytes of JSON after cutting long texts; the limit is {MAX_STORED_JSON} bytes"
+    ))
+}
+
+/// Cuts every text of a result to its bound and refuses a result whose stored
+/// JSON would still exceed [`MAX_STORED_JSON`] (413 naming it by index and uuid).
+pub fn bound_result(index: usize, r: &mut UploadTestResult) -> ServerResult<()> {
+    cut_opt(&mut r.history_id, 1024);
+    cut_opt(&mut r.test_case_id, 1024);
+    cut(&mut r.name, MAX_NAME);
+    cut_opt(&mut r.full_name, MAX_LONG);
+    cut_opt(&mut r.description, MAX_TEXT);
+    cut_opt(&mut r.description_html, MAX_TEXT);
+    cut_opt(&mut r.status, MAX_SHORT);
+    cut_opt(&mut r.message, MAX_TEXT);
+    cut_opt(&mut r.trace, MAX_TEXT);
+    cut_opt(&mut r.host_id, MAX_SHORT);
+    cut_opt(&mut r.thread_id, MAX_SHORT);
+    bound_steps(&mut r.steps);
+    r.attachments.iter_mut().for_each(bound_attachment);
+    r.parameters.iter_mut().for_each(bound_parameter);
+    r.links.iter_mut().for_each(bound_link);
+    r.labels.iter_mut().for_each(bound_label);
+    if r.named_env
+        .as_ref()
+        .is_some_and(|v| json_len(v) > MAX_NAMED_ENV_JSON)
+    {
+        r.named_env = None;
+    }
+    let len = json_len(r);
+    if len > MAX_STORED_JSON {
+        let uuid = clip(&r.uuid, MAX_SHORT);
+        return Err(too_large(format!("results[{index}] (uuid {uuid:?})"), len));
+    }
+    Ok(())
+}
+
+/// [`bound_result`] for every result of a batch.
+pub fn bound_results(results: &mut [UploadTestResult]) -> ServerResult<()> {
+    results
+        .iter_mut()
+        .enumerate()
+        .try_for_each(|(i, r)| bound_result(i, r))
+}
+
+/// Cuts the texts of fixtures; refuses one whose JSON stays too large.
+pub fn bound_fixtures(fixtures: &mut [UploadFixture]) -> ServerResult<()> {
+    for (i, f) in fixtures.iter_mut().enumerate() {
+        cut(&mut f.kind, MAX_SHORT);
+        cut(&mut f.uuid, MAX_SHORT);
+        cut(&mut f.name, MAX_NAME);
+        cut_opt(&mut f.status, MAX_SHORT);
+        cut_opt(&mut f.message, MAX_TEXT);
+        cut_opt(&mut f.trace, MAX_TEXT);
+        bound_steps(&mut f.steps);
+        f.attachments.iter_mut().for_each(bound_attachment);
+        let len = json_len(f);
+        if len > MAX_STORED_JSON {
+            return Err(too_large(format!("fixtures[{i}]"), len));
+        }
+    }
+    Ok(())
+}
+
+fn count(field: &str, n: usize, max: usize) -> ServerResult<()> {
+    if n > max {
+        return Err(ServerError::bad(format!(
+            "field `{field}` has {n} entries; at most {max} are accepted"
+        )));
+    }
+    Ok(())
+}
+
+fn bound_parameters(field: &str, ps: &mut [ParameterDto]) -> ServerResult<()> {
+    count(field, ps.len(), MAX_LIST)?;
+    for p in ps {
+        cut(&mut p.name, MAX_NAME);
+        cut_opt(&mut p.value, MAX_LONG);
+        cut_opt(&mut p.default_value, MAX_LONG);
+    }
+    Ok(())
+}
+
+/// Bounds of `POST /api/upload/start`.
+pub fn bound_start(req: &mut ExternalRunStart) -> ServerResult<()> {
+    if let Some(ci) = &mut req.ci {
+        cut_opt(&mut ci.kind, MAX_SHORT);
+        cut_opt(&mut ci.name, MAX_SHORT);
+        cut_opt(&mut ci.endpoint, MAX_LONG);
+    }
+    for (field, job) in [("job", &mut req.job), ("jobRun", &mut req.job_run)] {
+        cut_opt(&mut job.name, MAX_NAME);
+        cut_opt(&mut job.url, MAX_LONG);
+        if job.uid.len() > 1024 {
+            return Err(ServerError::bad(format!(
+                "field `{field}.uid` is longer than 1024 bytes"
+            )));
+        }
+        bound_parameters(&format!("{field}.parameters"), &mut job.parameters)?;
+    }
+    if let Some(l) = &mut req.launch {
+        cut_opt(&mut l.name, MAX_NAME);
+        count("launch.tags", l.tags.len(), MAX_LIST)?;
+        l.tags.iter_mut().for_each(|t| cut(t, MAX_SHORT));
+    }
+    Ok(())
+}
+
+/// Bounds of `POST /api/launch`.
+pub fn bound_launch(req: &mut LaunchCreate) -> ServerResult<()> {
+    cut(&mut req.name, MAX_NAME);
+    count("tags", req.tags.len(), MAX_LIST)?;
+    req.tags.iter_mut().for_each(|t| cut(t, MAX_SHORT));
+    count("links", req.links.len(), MAX_LIST)?;
+    req.links.iter_mut().for_each(bound_link);
+    count("issues", req.issues.len(), MAX_LIST)?;
+    for (i, issue) in req.issues.iter().enumerate() {
+        let len = json_len(issue);
+        if len > MAX_ISSUE_JSON {
+            return Err(ServerError::bad(format!(
+                "field `issues[{i}]` is {len} bytes of JSON; at most {MAX_ISSUE_JSON} are accepted"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Bounds of a session environment: at most [`MAX_LIST`] entries are kept,
+/// keys and values are cut.
+pub fn bound_environment(env: &mut Vec<KeyValue>) {
+    env.truncate(MAX_LIST * 4);
+    for kv in env.iter_mut() {
+        cut(&mut kv.key, MAX_SHORT);
+        cut(&mut kv.value, MAX_LONG);
+    }
+}
+
+/// Bounds of the bulk endpoints' items.
+pub fn bound_bulk(items: &[serde_json::Value]) -> ServerResult<()> {
+    count("items", items.len(), MAX_LIST)
+}
+
+/// Checks a multipart part's file name; the error says what is wrong and
+/// shows the name escaped (it may hold a newline).
+pub fn check_file_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("a multipart part needs a file name".into());
+    }
+    if name.len() > MAX_FILE_NAME {
+        return Err(format!(
+            "file name {:?}… is longer than {MAX_FILE_NAME} bytes",
+            clip(name, 64)
+        ));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(format!(
+            "file name {name:?} contains a control character (newline, tab, NUL, ...)"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_texts_are_cut_and_huge_results_refused() {
+        let mut r = UploadTestResult {
+            uuid: "u".into(),
+            name: "n".repeat(5000),
+            message: Some("m".repeat(MAX_TEXT + 10)),
+            labels: vec![LabelDto {
+                name: "x".repeat(1000),
+                value: "v".into(),
+            }],
+            steps: vec![UploadStep {
+                body: Some("s".repeat(MAX_STEP_BODY * 2)),
+                steps: vec![UploadStep {
+                    message: Some("é".repeat(MAX_TEXT)),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        bound_result(0, &mut r).unwrap();
+        assert_eq!(r.name.len(), MAX_NAME);
+        assert_eq!(r.message.as_ref().unwrap().len(), MAX_TEXT);
+        assert_eq!(r.labels[0].name.len(), MAX_SHORT);
+        assert_eq!(r.steps[0].body.as_ref().unwrap().len(), MAX_STEP_BODY);
+        assert!(r.steps[0].steps[0].message.as_ref().unwrap().len() <= MAX_TEXT);
+
+        let mut big = UploadTestResult {
+            uuid: "big".into(),
+            labels: (0..MAX_STORED_JSON / 20)
+                .map(|i| LabelDto {
+                    name: format!("l{i}"),
+                    value: "0123456789".into(),
+                })
+                .collect(),
+            ..Default::default()
+        };
+        let e = bound_results(&mut [UploadTestResult::default(), big.clone()])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("results[1]") && e.contains("\"big\""), "{e}");
+        big.labels.truncate(10);
+        bound_result(0, &mut big).unwrap();
+    }
+
+    #[test]
+    fn file_names_with_control_characters_are_refused() {
+        assert!(check_file_name("a-result.json").is_ok());
+        assert!(check_file_name("../x.txt").is_ok());
+        for bad in ["", "a\nb.txt", "a\rb", "nul\0.txt", "tab\t.txt"] {
+            let e = check_file_name(bad).unwrap_err();
+            assert!(!e.contains('\n'), "{e}");
+        }
+        assert!(check_file_name(&"x".repeat(MAX_FILE_NAME + 1)).is_err());
+    }
+
+    #[test]
+    fn json_len_matches_serialisation() {
+        let r = UploadTestResult {
+            uuid: "a\"b".into(),
+            ..Default::default()
+        };
+        assert_eq!(json_len(&r), serde_json::to_vec(&r).unwrap().len());
+    }
+}

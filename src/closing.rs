@@ -1,0 +1,150 @@
+//! `launch close [--wait [--timeout D]]` and the participants part of
+//! `launch show`.
+//!
+//! Closing is idempotent and any participant may do it. With `--wait` the
+//! command polls the launch until every job run is `finished` (or
+//! `run_failure`) and every expected job run (`job-run start --expect N`) has
+//! started, then closes. When the timeout passes first it closes anyway,
+//! prints a warning naming the job runs that never reported, and exits 0: the
+//! launch is closed as asked, and a straggler must not fail the pipeline's
+//! final job. `-o json` reports the same as `timedOut`, `unfinished` and
+//! `missing`.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use onelaunch_api::{self as api, Id, Participants};
+use serde_json::json;
+
+use crate::cli::{Global, Output};
+use crate::config::Conn;
+use crate::duration;
+use crate::exit;
+
+/// The participants of a launch: from the server's answer, or computed from
+/// its job runs when the server does not send them.
+pub async fn participants(conn: &Conn, launch: &api::LaunchDto) -> Result<Participants> {
+    if let Some(p) = &launch.participants {
+        return Ok(p.clone());
+    }
+    let runs = conn.client.launch_job_runs(launch.id).await?;
+    let started = runs.len() as i64;
+    let unfinished: Vec<api::ParticipantRef> = runs
+        .iter()
+        .filter(|r| r.stage != api::stage::FINISHED && r.stage != api::stage::RUN_FAILURE)
+        .map(|r| api::ParticipantRef {
+            id: r.id,
+            name: format!("{} / {}", r.job.name, r.name),
+            stage: r.stage.clone(),
+        })
+        .collect();
+    let expected = launch.expected_job_runs;
+    Ok(Participants {
+        expected,
+        started,
+        finished: started - unfinished.len() as i64,
+        missing: expected.map_or(0, |e| (e - started).max(0)),
+        unfinished,
+    })
+}
+
+/// `[12] build / #3 (in_progress), [13] …; 2 expected job runs never started`.
+pub fn describe_waiting(p: &Participants) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    if !p.unfinished.is_empty() {
+        parts.push(
+            p.unfinished
+                .iter()
+                .map(|r| format!("[{}] {} ({})", r.id, r.name, r.stage))
+                .collect::<Vec<_>>()
+                .join(", "),
+        );
+    }
+    if p.missing > 0 {
+        parts.push(format!(
+            "{} expected job run{} never started",
+            p.missing,
+            if p.missing == 1 { "" } else { "s" }
+        ));
+    }
+    parts.join("; ")
+}
+
+/// One line for `launch show`: `Job runs: 2 of 3 expected started, 1 finished`.
+pub fn summary_line(p: &Participants) -> String {
+    let started = match p.expected {
+        Some(e) => format!("{} of {e} expected started", p.started),
+        None => format!("{} started", p.started),
+    };
+    let mut line = format!("Job runs: {started}, {} finished", p.finished);
+    if p.missing > 0 {
+        line.push_str(&format!(", {} missing", p.missing));
+    }
+    line
+}
+
+/// `launch close ID [--wait --timeout D]`.
+pub async fn close(g: &Global, conn: &Conn, id: Id, wait: Option<Duration>) -> Result<u8> {
+    let mut timed_out: Option<Participants> = None;
+    if let Some(timeout) = wait {
+        timed_out = wait_for_participants(conn, id, timeout).await?;
+    }
+    conn.client.close_launch(id).await?;
+    if g.output == Output::Json {
+        let p = timed_out.clone().unwrap_or_default();
+        crate::commands::print_json(&json!({
+            "id": id,
+            "closed": true,
+            "timedOut": timed_out.is_some(),
+            "unfinished": p.unfinished,
+            "missing": p.missing,
+        }))?;
+    } else {
+        println!("Launch [{id}] closed");
+    }
+    Ok(exit::OK)
+}
+
+/// Polls until the launch's participants are complete (`None`) or the timeout
+/// passes (`Some` with those that never reported).
+async fn wait_for_participants(
+    conn: &Conn,
+    id: Id,
+    timeout: Duration,
+) -> Result<Option<Participants>> {
+    let deadline = Instant::now() + timeout;
+    let mut pause = Duration::from_millis(250);
+    let mut announced = false;
+    loop {
+        let launch = conn.client.get_launch(id).await?;
+        if launch.closed {
+            return Ok(None);
+        }
+        let p = participants(conn, &launch).await?;
+        if p.complete() {
+            if announced {
+                eprintln!("Every job run of launch [{id}] has finished");
+            }
+            return Ok(None);
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            eprintln!(
+                "warning: launch [{id}]: gave up waiting after {}; closing it anyway. Never reported: {}",
+                duration::show(timeout),
+                describe_waiting(&p)
+            );
+            return Ok(Some(p));
+        }
+        if !announced {
+            eprintln!(
+                "Waiting up to {} for launch [{id}]: {}",
+                duration::show(timeout),
+                describe_waiting(&p)
+            );
+            announced = true;
+        }
+        tokio::time::sleep(pause.min(deadline - now)).await;
+        pause = (pause * 3 / 2).min(Duration::from_secs(3));
+    }
+}
