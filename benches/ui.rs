@@ -1,0 +1,392 @@
+//! Web UI render benchmark: a real server with one launch of 10,000 results
+//! (four job runs, 5% retried, failures with messages, attachments and steps)
+//! plus a page of smaller launches, filled by the real CLI; then every page a
+//! release manager opens is fetched over HTTP with a logged-in session and
+//! timed (median, p95, max over the runs, server render plus transfer).
+//!
+//! ```text
+//! cargo bench --bench ui -- [--results N] [--jobs K] [--launches L] [--runs R]
+//!                            [--backend sqlite|postgres] [--data DIR]
+//! ```
+
+#[path = "../tests/e2e/pg.rs"]
+mod pg;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Instant;
+
+const TOKEN: &str = "bench-token";
+
+struct Args {
+    results: usize,
+    jobs: usize,
+    launches: usize,
+    runs: usize,
+    backend: String,
+    /// Keep the server's data here (to look at it afterwards).
+    data: Option<PathBuf>,
+}
+
+fn args() -> Args {
+    let mut a = Args {
+        results: 10_000,
+        jobs: 4,
+        launches: 30,
+        runs: 30,
+        backend: "sqlite".into(),
+        data: None,
+    };
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let mut i = 0;
+    while i < argv.len() {
+        let v = argv.get(i + 1).cloned().unwrap_or_default();
+        match argv[i].as_str() {
+            "--results" => a.results = v.parse().expect("--results N"),
+            "--jobs" => a.jobs = v.parse().expect("--jobs K"),
+            "--launches" => a.launches = v.parse().expect("--launches L"),
+            "--runs" => a.runs = v.parse().expect("--runs R"),
+            "--backend" => a.backend = v,
+            "--data" => a.data = Some(PathBuf::from(v)),
+            _ => {
+                i += 1;
+                continue;
+            }
+        }
+        i += 2;
+    }
+    a
+}
+
+fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_onelaunch"))
+}
+
+/// `n` results; every 20th test has an earlier failed attempt, every 7th
+/// fails with a message and trace, every 10th has a small attachment.
+fn generate(dir: &Path, prefix: &str, n: usize) {
+    std::fs::create_dir_all(dir).unwrap();
+    let write = |uuid: &str, hist: &str, i: usize, status: &str, start: u64| {
+        let att = if i % 10 == 0 {
+            let name = format!("{uuid}-attachment.txt");
+            std::fs::write(dir.join(&name), format!("log of {uuid}\n")).unwrap();
+            format!(r#","attachments":[{{"name":"log","source":"{name}","type":"text/plain"}}]"#)
+        } else {
+            String::new()
+        };
+        let details = if status != "passed" {
+            format!(
+                r#","statusDetails":{{"message":"AssertionError: expected {i} to equal {}","trace":"AssertionError\n    at test_{i} (suite.js:{i}:7)"}}"#,
+                i + 1
+            )
+        } else {
+            String::new()
+        };
+        let json = format!(
+            r#"{{"uuid":"{uuid}","historyId":"{hist}","name":"test {i} of {prefix}","fullName":"bench.{prefix}.test_{i}","status":"{status}","start":{start},"stop":{e},"labels":[{{"name":"suite","value":"{prefix}"}},{{"name":"feature","value":"area {f}"}}],"parameters":[{{"name":"i","value":"{i}"}}],"steps":[{{"name":"arrange","status":"passed","start":{start},"stop":{m}}},{{"name":"act and assert","status":"{status}","start":{m},"stop":{e}}}]{details}{att}}}"#,
+            e = start + 50,
+            m = start + 20,
+            f = i % 12,
+        );
+        std::fs::write(dir.join(format!("{uuid}-result.json")), json).unwrap();
+    };
+    for i in 0..n {
+        let uuid = format!("{prefix}-{i}");
+        let hist = format!("h-{prefix}-{i}");
+        let status = if i % 7 == 0 { "failed" } else { "passed" };
+        let start = 1_700_000_000_000u64 + (i as u64) * 100;
+        if i % 20 == 0 {
+            write(&format!("{uuid}-retry"), &hist, i, "broken", start - 10_000);
+        }
+        write(&uuid, &hist, i, status, start);
+    }
+}
+
+struct Server {
+    child: Child,
+    url: String,
+}
+
+fn start_server(data: &Path, db: Option<&str>) -> Server {
+    let mut cmd = Command::new(bin());
+    cmd.args(["server", "--listen", "127.0.0.1:0", "--data"])
+        .arg(data)
+        .args(["--init-token", TOKEN])
+        .env("ONELAUNCH_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    if let Some(db) = db {
+        cmd.args(["--database-url", db]);
+    }
+    let mut child = cmd.spawn().expect("server");
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let url = line.trim().rsplit(' ').next().unwrap().to_string();
+    std::thread::spawn(move || for _ in out.lines() {});
+    Server { child, url }
+}
+
+fn cli(endpoint: &str, extra: &[(&str, String)]) -> Command {
+    let mut c = Command::new(bin());
+    c.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("ALLURE_ENDPOINT", endpoint)
+        .env("ALLURE_TOKEN", TOKEN)
+        .env("XDG_CONFIG_HOME", "/nonexistent")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
+    for (k, v) in extra {
+        c.env(k, v);
+    }
+    c
+}
+
+fn create_launch(endpoint: &str, name: &str) -> String {
+    let out = cli(endpoint, &[])
+        .args(["launch", "create", "--launch-name", name, "--format", "ID"])
+        .stdout(Stdio::piped())
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Uploads each directory as its own GitLab pipeline into the launch.
+fn upload(endpoint: &str, launch: &str, dirs: &[PathBuf], first_pipeline: usize) {
+    let children: Vec<Child> = dirs
+        .iter()
+        .enumerate()
+        .map(|(j, d)| {
+            let n = first_pipeline + j;
+            cli(
+                endpoint,
+                &[
+                    ("GITLAB_CI", "true".into()),
+                    ("CI_PROJECT_ID", format!("{}", n % 4)),
+                    ("CI_PROJECT_NAME", format!("suite-{}", n % 4)),
+                    (
+                        "CI_PIPELINE_URL",
+                        format!("https://gitlab.example.com/p/-/pipelines/{n}"),
+                    ),
+                    ("CI_PIPELINE_ID", format!("{}", 1000 + n)),
+                    ("ALLURE_LAUNCH_ID", launch.to_string()),
+                ],
+            )
+            .arg("upload")
+            .arg(d)
+            .spawn()
+            .unwrap()
+        })
+        .collect();
+    for mut c in children {
+        assert!(c.wait().unwrap().success(), "an upload failed");
+    }
+}
+
+struct Session {
+    http: reqwest::blocking::Client,
+    url: String,
+    cookie: String,
+}
+
+impl Session {
+    fn login(url: &str) -> Session {
+        let http = reqwest::blocking::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let r = http.get(format!("{url}/login")).send().unwrap();
+        let login = cookie_value(&r, "ol_login");
+        let r = http
+            .post(format!("{url}/login"))
+            .header("Cookie", format!("ol_login={login}"))
+            .form(&[("token", TOKEN), ("csrf", &login)])
+            .send()
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 303, "login");
+        let session = cookie_value(&r, "ol_session");
+        Session {
+            http,
+            url: url.to_string(),
+            cookie: format!("ol_session={session}"),
+        }
+    }
+
+    fn get(&self, path: &str) -> (u16, String) {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.url))
+            .header("Cookie", &self.cookie)
+            .send()
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.text().unwrap())
+    }
+}
+
+fn cookie_value(r: &reqwest::blocking::Response, name: &str) -> String {
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|c| c.strip_prefix(&format!("{name}=")))
+        .and_then(|c| c.split(';').next())
+        .unwrap_or_else(|| panic!("no {name} cookie"))
+        .to_string()
+}
+
+/// First number after `marker` in `html` (e.g. an id in a link).
+fn first_id(html: &str, marker: &str) -> String {
+    let i = html
+        .find(marker)
+        .unwrap_or_else(|| panic!("{marker} not in page"))
+        + marker.len();
+    html[i..].chars().take_while(char::is_ascii_digit).collect()
+}
+
+fn main() {
+    let a = args();
+    let work = tempfile::tempdir().unwrap();
+    let cluster;
+    let db = if a.backend == "postgres" {
+        cluster = pg::PgCluster::start().expect("PostgreSQL (scripts/tools/postgres.sh)");
+        Some(cluster.database("bench_ui"))
+    } else {
+        None
+    };
+    let data = a.data.clone().unwrap_or_else(|| work.path().join("data"));
+    let server = start_server(&data, db.as_deref());
+    let url = server.url.clone();
+
+    // Older, smaller launches, so the list has full pages.
+    let t = Instant::now();
+    for l in 0..a.launches {
+        let d = work.path().join(format!("small{l}"));
+        generate(&d, &format!("s{l}"), 100);
+        let id = create_launch(&url, &format!("Nightly {l}"));
+        upload(&url, &id, &[d], 100 + l);
+    }
+    // The big launch: `results` tests over `jobs` job runs.
+    let per_job = a.results / a.jobs.max(1);
+    let dirs: Vec<PathBuf> = (0..a.jobs)
+        .map(|j| {
+            let d = work.path().join(format!("job{j}"));
+            generate(&d, &format!("j{j}"), per_job);
+            d
+        })
+        .collect();
+    let launch = create_launch(&url, "Release validation");
+    upload(&url, &launch, &dirs, 0);
+    let stored = per_job * a.jobs + (per_job.div_ceil(20)) * a.jobs;
+    println!(
+        "filled in {:.1} s: launch {launch} with {} tests ({stored} results stored), {} job runs; {} older launches of 100 tests ({})",
+        t.elapsed().as_secs_f64(),
+        per_job * a.jobs,
+        a.jobs,
+        a.launches,
+        a.backend
+    );
+
+    let s = Session::login(&url);
+    // First views after the results changed: the overviews are computed (and
+    // stored for the next views).
+    let t = Instant::now();
+    let (_, launch_page) = s.get(&format!("/launch/{launch}"));
+    let cold_launch = t.elapsed().as_secs_f64() * 1000.0;
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let t = Instant::now();
+    s.get("/launches");
+    let cold_list = t.elapsed().as_secs_f64() * 1000.0;
+    println!(
+        "first views after the results changed: launch {cold_launch:.1} ms, \
+         then the launch list ({} other launches to count) {cold_list:.1} ms",
+        a.launches.min(24)
+    );
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let job_run = first_id(&launch_page, "href=\"/jobrun/");
+    let (_, failed) = s.get(&format!("/launch/{launch}?status=failed"));
+    let failed_result = first_id(&failed, "href=\"/result/");
+    let (_, attached) = s.get(&format!("/launch/{launch}?q=test+10+of+j0"));
+    let attached_result = first_id(&attached, "href=\"/result/");
+    let last_page = (per_job * a.jobs) / 100;
+    let pages: Vec<(String, String)> = vec![
+        ("launch list".into(), "/launches".into()),
+        (
+            "launch list, text filter".into(),
+            "/launches?q=nightly+1".into(),
+        ),
+        (
+            "launch (summary, job runs, results page 1)".into(),
+            format!("/launch/{launch}"),
+        ),
+        (
+            "launch, results page 50".into(),
+            format!("/launch/{launch}?page=50"),
+        ),
+        (
+            "launch, last results page".into(),
+            format!("/launch/{launch}?page={last_page}"),
+        ),
+        (
+            "launch, failed only".into(),
+            format!("/launch/{launch}?status=failed"),
+        ),
+        (
+            "launch, text search".into(),
+            format!("/launch/{launch}?q=test+99"),
+        ),
+        (
+            "launch, with retries".into(),
+            format!("/launch/{launch}?retries=1&page=20"),
+        ),
+        (
+            "live update (fragments)".into(),
+            format!("/launch/{launch}/live"),
+        ),
+        ("job run".into(), format!("/jobrun/{job_run}")),
+        (
+            "job run, page 20".into(),
+            format!("/jobrun/{job_run}?page=20"),
+        ),
+        (
+            "failed result (retries, steps)".into(),
+            format!("/result/{failed_result}"),
+        ),
+        (
+            "result with attachment".into(),
+            format!("/result/{attached_result}"),
+        ),
+        ("jobs".into(), "/jobs".into()),
+        ("new test plan (test cases)".into(), "/plans/new".into()),
+    ];
+    println!();
+    println!("| page | median | p95 | max | size |");
+    println!("|---|---:|---:|---:|---:|");
+    for (name, path) in &pages {
+        for _ in 0..2 {
+            s.get(path);
+        }
+        let mut times = Vec::with_capacity(a.runs);
+        let mut size = 0;
+        for _ in 0..a.runs {
+            let t = Instant::now();
+            let (status, body) = s.get(path);
+            times.push(t.elapsed().as_secs_f64() * 1000.0);
+            assert_eq!(status, 200, "{path}");
+            size = body.len();
+        }
+        times.sort_by(f64::total_cmp);
+        let pct = |p: f64| times[((times.len() as f64 - 1.0) * p).round() as usize];
+        println!(
+            "| {name} (`{path}`) | {:.1} ms | {:.1} ms | {:.1} ms | {} KB |",
+            pct(0.5),
+            pct(0.95),
+            times[times.len() - 1],
+            size / 1024
+        );
+    }
+    let mut server = server;
+    let _ = server.child.kill();
+    let _ = server.child.wait();
+}

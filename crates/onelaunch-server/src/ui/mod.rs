@@ -1,0 +1,145 @@
+//! The web UI, served by the same binary on the same port: server-rendered
+//! pages (maud templates, compiled into the binary), one small stylesheet and
+//! one small script (embedded), cookie sessions stored hashed in the database.
+//!
+//! Every page goes through [`session::Viewer`] (a logged-in browser) and the
+//! same project isolation as the API: a project token sees only its project,
+//! anything else answers 404. Every state-changing request passes the CSRF
+//! guard in [`session::csrf_guard`] before it reaches a handler.
+
+mod assets;
+mod fmt;
+mod jobs;
+mod launches;
+mod layout;
+mod plans;
+mod queries;
+mod results;
+mod session;
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::error::ServerError;
+use crate::AppState;
+
+/// The UI routes (everything outside `/api`).
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/launches") }))
+        .route("/login", get(session::login_page).post(session::login))
+        .route("/logout", post(session::logout))
+        .route("/launches", get(launches::list))
+        .route("/launch/{id}", get(launches::page))
+        .route("/launch/{id}/events", get(launches::events))
+        .route("/launch/{id}/live", get(launches::live))
+        .route("/launch/{id}/close", post(launches::close))
+        .route("/launch/{id}/reopen", post(launches::reopen))
+        .route("/jobrun/{id}", get(launches::job_run))
+        .route("/result/{id}", get(results::page))
+        .route("/attachment/{id}", get(results::attachment))
+        .route("/jobs", get(jobs::list))
+        .route("/jobs/{id}", get(jobs::edit).post(jobs::save))
+        .route("/plans", get(plans::list).post(plans::create))
+        .route("/plans/new", get(plans::new_form))
+        .route("/plans/{id}", get(plans::show))
+        .route(
+            "/plans/{id}/executors",
+            get(plans::executors).post(plans::set_executors),
+        )
+        .route("/plans/{id}/run", get(plans::run_form).post(plans::run))
+        .route("/static/{file}", get(assets::serve))
+        .layer(middleware::from_fn(session::csrf_guard))
+        .layer(middleware::map_response(security_headers))
+}
+
+/// Headers on every UI answer: no framing, no sniffing, only our own
+/// scripts/styles, and authenticated pages are never cached.
+async fn security_headers(mut res: Response) -> Response {
+    let h = res.headers_mut();
+    h.entry(header::CONTENT_SECURITY_POLICY).or_insert(HeaderValue::from_static(
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; style-src-attr 'unsafe-inline'; \
+         script-src 'self'; \
+         object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+    ));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    h.entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    res
+}
+
+/// A failed UI request, answered with an HTML page (or a redirect to the login).
+#[derive(Debug)]
+pub enum UiError {
+    /// Not logged in: GET requests go to the login page and come back.
+    Login {
+        next: String,
+    },
+    NotFound(String),
+    BadRequest(String),
+    Forbidden(String),
+    Conflict(String),
+    Server(ServerError),
+}
+
+pub type UiResult<T> = Result<T, UiError>;
+
+impl UiError {
+    pub fn not_found(what: &str, id: impl std::fmt::Display) -> UiError {
+        UiError::NotFound(format!("{what} {id} not found"))
+    }
+}
+
+impl From<ServerError> for UiError {
+    fn from(e: ServerError) -> UiError {
+        match e {
+            ServerError::NotFound(m) => UiError::NotFound(m),
+            ServerError::BadRequest(m) => UiError::BadRequest(m),
+            ServerError::Forbidden(m) => UiError::Forbidden(m),
+            ServerError::Conflict(m) => UiError::Conflict(m),
+            ServerError::Unauthorized => UiError::Login { next: "/".into() },
+            other => UiError::Server(other),
+        }
+    }
+}
+
+impl From<sqlx::Error> for UiError {
+    fn from(e: sqlx::Error) -> UiError {
+        UiError::Server(ServerError::Db(e))
+    }
+}
+
+impl IntoResponse for UiError {
+    fn into_response(self) -> Response {
+        let (status, title, message) = match self {
+            UiError::Login { next } => {
+                return Redirect::to(&format!("/login?next={}", fmt::url_encode(&next)))
+                    .into_response()
+            }
+            UiError::NotFound(m) => (StatusCode::NOT_FOUND, "Not found", m),
+            UiError::BadRequest(m) => (StatusCode::BAD_REQUEST, "Cannot do that", m),
+            UiError::Forbidden(m) => (StatusCode::FORBIDDEN, "Not allowed", m),
+            UiError::Conflict(m) => (StatusCode::CONFLICT, "Conflict", m),
+            UiError::Server(e) => {
+                tracing::error!(error = %e, "UI request failed");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Something went wrong",
+                    "The server could not answer; see its log.".to_string(),
+                )
+            }
+        };
+        (status, layout::error_page(title, &message)).into_response()
+    }
+}

@@ -1,0 +1,725 @@
+//! Read queries of the pages. Every list is paginated in SQL (LIMIT/OFFSET),
+//! every per-row figure of a list is computed for the whole page in one
+//! grouped query, so a page costs a handful of queries whatever the launch size.
+//! Counts follow the API's rule: each test once, by its latest attempt.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use onelaunch_api::{self as api, Id};
+use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::{Any, Row};
+
+use crate::db::{get_i64, get_str, opt_i64, opt_str, Db};
+use crate::error::ServerResult;
+use crate::store::{self, LaunchRow, LATEST};
+
+/// A value bound to a query built at run time.
+#[derive(Clone, Debug)]
+pub enum Arg {
+    I(i64),
+    S(String),
+}
+
+fn bind_all<'q>(
+    mut q: sqlx::query::Query<'q, Any, AnyArguments<'q>>,
+    args: &[Arg],
+) -> sqlx::query::Query<'q, Any, AnyArguments<'q>> {
+    for a in args {
+        q = match a {
+            Arg::I(v) => q.bind(*v),
+            Arg::S(s) => q.bind(s.clone()),
+        };
+    }
+    q
+}
+
+/// Conditions joined with AND and their arguments, numbered `$1…`.
+#[derive(Default)]
+struct Where {
+    conds: Vec<String>,
+    args: Vec<Arg>,
+}
+
+impl Where {
+    /// Adds a condition; `?` in it stands for the next argument.
+    fn add(&mut self, cond: &str, arg: Option<Arg>) {
+        match arg {
+            Some(a) => {
+                self.args.push(a);
+                self.conds
+                    .push(cond.replace('?', &format!("${}", self.args.len())));
+            }
+            None => self.conds.push(cond.to_string()),
+        }
+    }
+    fn sql(&self) -> String {
+        if self.conds.is_empty() {
+            "1 = 1".into()
+        } else {
+            self.conds.join(" AND ")
+        }
+    }
+    fn next(&self) -> usize {
+        self.args.len() + 1
+    }
+}
+
+/// `%text%` for `LIKE … ESCAPE '\'`, lower-cased.
+pub fn contains_pattern(text: &str) -> String {
+    let mut p = String::from("%");
+    for c in text.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}
+
+/// Counts in the order statuses are shown, zeros included.
+pub fn ordered(map: &HashMap<String, i64>) -> Vec<(String, i64)> {
+    api::STATUSES
+        .iter()
+        .map(|s| (s.to_string(), map.get(*s).copied().unwrap_or(0)))
+        .collect()
+}
+
+fn ids_list(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+// ---------------------------------------------------------------- projects
+
+pub async fn projects(db: &Db, only: Option<Id>) -> ServerResult<Vec<(Id, String)>> {
+    Ok(store::list_projects(db, only)
+        .await?
+        .into_iter()
+        .map(|p| (p.id, p.name))
+        .collect())
+}
+
+// ---------------------------------------------------------------- launches
+
+/// Which launches the list shows.
+#[derive(Default, Debug, Clone)]
+pub struct LaunchFilter {
+    pub text: Option<String>,
+    pub tag: Option<String>,
+    /// `Some(true)` closed only, `Some(false)` open only.
+    pub closed: Option<bool>,
+}
+
+pub struct LaunchItem {
+    pub launch: LaunchRow,
+    pub counts: Vec<(String, i64)>,
+    pub job_runs: i64,
+    pub missing: i64,
+}
+
+const LAUNCH_COLS: &str = "id, project_id, name, closed, external, autoclose, tags, links, issues, created_ms, modified_ms";
+
+fn launch_row(r: &AnyRow) -> ServerResult<LaunchRow> {
+    let json = |c: &str| get_str(r, c).unwrap_or_else(|_| "[]".into());
+    Ok(LaunchRow {
+        id: get_i64(r, "id")?,
+        project_id: get_i64(r, "project_id")?,
+        name: get_str(r, "name")?,
+        closed: get_i64(r, "closed")? != 0,
+        external: get_i64(r, "external")? != 0,
+        autoclose: get_i64(r, "autoclose")? != 0,
+        tags: serde_json::from_str(&json("tags")).unwrap_or_default(),
+        links: serde_json::from_str(&json("links")).unwrap_or_default(),
+        issues: serde_json::from_str(&json("issues")).unwrap_or_default(),
+        created_ms: get_i64(r, "created_ms")?,
+        modified_ms: get_i64(r, "modified_ms")?,
+        expected_job_runs: None,
+    })
+}
+
+pub async fn list_launches(
+    db: &Db,
+    project_id: Id,
+    f: &LaunchFilter,
+    page: i64,
+    size: i64,
+) -> ServerResult<(Vec<LaunchItem>, i64)> {
+    let mut w = Where::default();
+    w.add("project_id = ?", Some(Arg::I(project_id)));
+    if let Some(t) = f.text.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+        w.add(
+            "LOWER(name) LIKE ? ESCAPE '\\'",
+            Some(Arg::S(contains_pattern(t))),
+        );
+    }
+    if let Some(tag) = f.tag.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+        // Tags are stored as a JSON array of strings: match one whole element.
+        let quoted = serde_json::to_string(tag).unwrap_or_default();
+        w.add(
+            "LOWER(tags) LIKE ? ESCAPE '\\'",
+            Some(Arg::S(contains_pattern(&quoted))),
+        );
+    }
+    if let Some(c) = f.closed {
+        w.add("closed = ?", Some(Arg::I(c as i64)));
+    }
+    let total: i64 = bind_all(
+        sqlx::query(&format!(
+            "SELECT COUNT(*) AS n FROM launches WHERE {}",
+            w.sql()
+        )),
+        &w.args,
+    )
+    .fetch_one(&db.read)
+    .await?
+    .try_get("n")?;
+    let n = w.next();
+    let mut args = w.args.clone();
+    args.push(Arg::I(size));
+    args.push(Arg::I(page * size));
+    let rows = bind_all(
+        sqlx::query(&format!(
+            "SELECT {LAUNCH_COLS} FROM launches WHERE {} ORDER BY id DESC LIMIT ${n} OFFSET ${}",
+            w.sql(),
+            n + 1
+        )),
+        &args,
+    )
+    .fetch_all(&db.read)
+    .await?;
+    let launches: Vec<LaunchRow> = rows.iter().map(launch_row).collect::<Result<_, _>>()?;
+    if launches.is_empty() {
+        return Ok((Vec::new(), total));
+    }
+    let ids: Vec<Arg> = launches.iter().map(|l| Arg::I(l.id)).collect();
+    let list = ids_list(1, ids.len());
+    let launch_ids: Vec<Id> = launches.iter().map(|l| l.id).collect();
+    let overviews = overviews(db, &launch_ids).await?;
+    let runs = bind_all(
+        sqlx::query(&format!(
+            "SELECT r.launch_id AS launch_id, COUNT(*) AS n, \
+             COUNT(CASE WHEN r.stage <> 'finished' AND NOT EXISTS \
+               (SELECT 1 FROM test_results t WHERE t.job_run_id = r.id) THEN 1 END) AS missing \
+             FROM job_runs r WHERE r.launch_id IN ({list}) GROUP BY r.launch_id"
+        )),
+        &ids,
+    )
+    .fetch_all(&db.read)
+    .await?;
+    let mut run_counts: HashMap<Id, (i64, i64)> = HashMap::new();
+    for r in &runs {
+        run_counts.insert(
+            get_i64(r, "launch_id")?,
+            (get_i64(r, "n")?, get_i64(r, "missing")?),
+        );
+    }
+    let items = launches
+        .into_iter()
+        .map(|l| {
+            let (job_runs, missing) = run_counts.get(&l.id).copied().unwrap_or((0, 0));
+            LaunchItem {
+                counts: overviews
+                    .get(&l.id)
+                    .map(|o| o.counts.clone())
+                    .unwrap_or_else(|| ordered(&HashMap::new())),
+                job_runs,
+                missing,
+                launch: l,
+            }
+        })
+        .collect();
+    Ok((items, total))
+}
+
+/// The overviews of launches, from `ui_launch_stats` when the launch's
+/// results did not change since they were computed. Stale or missing ones are
+/// computed now and stored in the background, so a page never waits for the
+/// database writer.
+pub async fn overviews(db: &Db, launch_ids: &[Id]) -> ServerResult<HashMap<Id, Overview>> {
+    let mut out: HashMap<Id, Overview> = HashMap::new();
+    if launch_ids.is_empty() {
+        return Ok(out);
+    }
+    let ids: Vec<Arg> = launch_ids.iter().map(|i| Arg::I(*i)).collect();
+    let list = ids_list(1, ids.len());
+    let marks = bind_all(
+        sqlx::query(&format!(
+            "SELECT launch_id, COUNT(*) AS n, MAX(id) AS m FROM test_results \
+             WHERE launch_id IN ({list}) GROUP BY launch_id"
+        )),
+        &ids,
+    )
+    .fetch_all(&db.read)
+    .await?;
+    let mut mark: HashMap<Id, (i64, i64)> = HashMap::new();
+    for r in &marks {
+        mark.insert(
+            get_i64(r, "launch_id")?,
+            (get_i64(r, "n")?, get_i64(r, "m")?),
+        );
+    }
+    let cached = bind_all(
+        sqlx::query(&format!(
+            "SELECT launch_id, results, max_result_id, overview FROM ui_launch_stats \
+             WHERE launch_id IN ({list})"
+        )),
+        &ids,
+    )
+    .fetch_all(&db.read)
+    .await?;
+    for r in &cached {
+        let id = get_i64(r, "launch_id")?;
+        let state = (get_i64(r, "results")?, get_i64(r, "max_result_id")?);
+        if mark.get(&id) == Some(&state) {
+            if let Ok(o) = serde_json::from_str(&get_str(r, "overview")?) {
+                out.insert(id, o);
+            }
+        }
+    }
+    let mut fresh = Vec::new();
+    for id in launch_ids {
+        if out.contains_key(id) {
+            continue;
+        }
+        let o = overview(db, *id).await?;
+        if let Some(m) = mark.get(id) {
+            fresh.push((*id, *m, serde_json::to_string(&o).unwrap_or_default()));
+        }
+        out.insert(*id, o);
+    }
+    if !fresh.is_empty() {
+        let db = db.clone();
+        tokio::spawn(async move {
+            let now = crate::db::now_ms();
+            for (id, (n, m), json) in fresh {
+                let r = sqlx::query(
+                    "INSERT INTO ui_launch_stats (launch_id, results, max_result_id, overview, computed_ms) \
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (launch_id) DO UPDATE SET \
+                     results = excluded.results, max_result_id = excluded.max_result_id, \
+                     overview = excluded.overview, computed_ms = excluded.computed_ms",
+                )
+                .bind(id)
+                .bind(n)
+                .bind(m)
+                .bind(json)
+                .bind(now)
+                .execute(&db.write)
+                .await;
+                if let Err(e) = r {
+                    tracing::warn!(launch = id, error = %e, "cannot store a launch overview");
+                }
+            }
+        });
+    }
+    Ok(out)
+}
+
+/// The overview of one launch (see [`overviews`]).
+pub async fn overview_cached(db: &Db, launch_id: Id) -> ServerResult<Overview> {
+    Ok(overviews(db, &[launch_id])
+        .await?
+        .remove(&launch_id)
+        .unwrap_or_default())
+}
+
+/// Everything the launch page says about its results, from one pass over
+/// them: counts of the latest attempts (whole launch, per job run, manual),
+/// how many results are stored, the time they span, and when each job run
+/// last reported.
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Overview {
+    pub counts: Vec<(String, i64)>,
+    /// Latest attempts (tests) and all stored results (attempts).
+    pub tests: i64,
+    pub results: i64,
+    /// Latest attempts recorded by hand.
+    pub manual_tests: i64,
+    pub first_start: Option<i64>,
+    pub last_stop: Option<i64>,
+    pub last_result_ms: Option<i64>,
+    pub job_runs: HashMap<Id, (HashMap<String, i64>, i64)>,
+}
+
+pub async fn overview(db: &Db, launch_id: Id) -> ServerResult<Overview> {
+    let rows = sqlx::query(&format!(
+        "SELECT t.job_run_id AS job_run_id, t.status AS status, t.manual AS manual, \
+         CASE WHEN {LATEST} THEN 1 ELSE 0 END AS latest, COUNT(*) AS n, \
+         MIN(t.start_ms) AS first_start, MAX(t.stop_ms) AS last_stop, MAX(t.created_ms) AS last_created \
+         FROM test_results t WHERE t.launch_id = $1 \
+         GROUP BY 1, 2, 3, 4"
+    ))
+    .bind(launch_id)
+    .fetch_all(&db.read)
+    .await?;
+    let mut o = Overview::default();
+    let mut counts: HashMap<String, i64> = HashMap::new();
+    for r in &rows {
+        let n = get_i64(r, "n")?;
+        let status = get_str(r, "status")?;
+        let latest = get_i64(r, "latest")? != 0;
+        let last = opt_i64(r, "last_created");
+        o.results += n;
+        o.first_start = match (o.first_start, opt_i64(r, "first_start")) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        o.last_stop = o.last_stop.max(opt_i64(r, "last_stop"));
+        o.last_result_ms = o.last_result_ms.max(last);
+        let job_run = opt_i64(r, "job_run_id");
+        if let Some(j) = job_run {
+            let e = o.job_runs.entry(j).or_default();
+            e.1 = e.1.max(last.unwrap_or(0));
+            if latest {
+                *e.0.entry(status.clone()).or_default() += n;
+            }
+        }
+        if latest {
+            o.tests += n;
+            *counts.entry(status).or_default() += n;
+            if get_i64(r, "manual")? != 0 {
+                o.manual_tests += n;
+            }
+        }
+    }
+    o.counts = ordered(&counts);
+    Ok(o)
+}
+
+/// The environment the launch's uploads and its run reported: name → values.
+pub async fn launch_environment(
+    db: &Db,
+    launch_id: Id,
+) -> ServerResult<BTreeMap<String, BTreeSet<String>>> {
+    let mut env: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut add = |text: &str| {
+        if let Ok(items) = serde_json::from_str::<Vec<api::KeyValue>>(text) {
+            for kv in items {
+                if !api::is_secret_name(&kv.key) {
+                    env.entry(kv.key).or_default().insert(kv.value);
+                }
+            }
+        }
+    };
+    for r in sqlx::query(
+        "SELECT environment FROM server_runs WHERE launch_id = $1 \
+         UNION ALL SELECT environment FROM sessions WHERE launch_id = $1",
+    )
+    .bind(launch_id)
+    .fetch_all(&db.read)
+    .await?
+    {
+        add(&get_str(&r, "environment")?);
+    }
+    Ok(env)
+}
+
+/// A cheap value that changes whenever anything shown on the launch page does.
+pub async fn fingerprint(db: &Db, launch_id: Id) -> ServerResult<String> {
+    let r = sqlx::query(
+        "SELECT (SELECT COUNT(*) FROM test_results WHERE launch_id = $1) AS n, \
+         (SELECT COALESCE(MAX(id), 0) FROM test_results WHERE launch_id = $1) AS m, \
+         (SELECT COUNT(*) FROM job_runs WHERE launch_id = $1) AS jr, \
+         (SELECT COALESCE(MAX(modified_ms), 0) FROM job_runs WHERE launch_id = $1) AS jm, \
+         (SELECT COALESCE(MAX(closed), 0) FROM launches WHERE id = $1) AS c",
+    )
+    .bind(launch_id)
+    .fetch_one(&db.read)
+    .await?;
+    Ok(format!(
+        "{}-{}-{}-{}-{}",
+        get_i64(&r, "n")?,
+        get_i64(&r, "m")?,
+        get_i64(&r, "jr")?,
+        get_i64(&r, "jm")?,
+        get_i64(&r, "c")?
+    ))
+}
+
+// ---------------------------------------------------------------- job runs
+
+/// A job run as the launch page shows it.
+pub struct JobRunView {
+    pub run: store::JobRunRow,
+    pub counts: Vec<(String, i64)>,
+    /// When its last result arrived.
+    pub last_result_ms: Option<i64>,
+}
+
+impl JobRunView {
+    /// Scheduled or started, and nothing reported yet.
+    pub fn missing(&self) -> bool {
+        self.run.result_count == 0 && self.run.stage != api::stage::FINISHED
+    }
+    /// The last sign of life: a result, or a start/stop.
+    pub fn last_report_ms(&self) -> i64 {
+        self.last_result_ms.unwrap_or(0).max(self.run.modified_ms)
+    }
+}
+
+pub async fn job_run_views(db: &Db, launch_id: Id, o: &Overview) -> ServerResult<Vec<JobRunView>> {
+    let runs = store::launch_job_runs(db, launch_id).await?;
+    let empty = HashMap::new();
+    Ok(runs
+        .into_iter()
+        .map(|run| {
+            let (counts, last) = o
+                .job_runs
+                .get(&run.id)
+                .map(|(c, l)| (c, Some(*l)))
+                .unwrap_or((&empty, None));
+            JobRunView {
+                counts: ordered(counts),
+                last_result_ms: last,
+                run,
+            }
+        })
+        .collect())
+}
+
+// ---------------------------------------------------------------- results
+
+/// Which results of a launch a list shows.
+#[derive(Default, Debug, Clone)]
+pub struct ResultFilter {
+    pub job_run: Option<Id>,
+    pub status: Option<String>,
+    pub text: Option<String>,
+    /// Include superseded attempts.
+    pub retries: bool,
+    /// Manual results (outside job runs) instead of automated ones.
+    pub manual: bool,
+}
+
+pub struct ResultLine {
+    pub id: Id,
+    pub job_run_id: Option<Id>,
+    pub name: String,
+    pub full_name: Option<String>,
+    pub status: String,
+    pub message: Option<String>,
+    pub duration_ms: Option<i64>,
+    pub retry: bool,
+    pub attachments: i64,
+}
+
+pub async fn results(
+    db: &Db,
+    launch_id: Id,
+    f: &ResultFilter,
+    page: i64,
+    size: i64,
+) -> ServerResult<(Vec<ResultLine>, i64)> {
+    let mut w = Where::default();
+    w.add("t.launch_id = ?", Some(Arg::I(launch_id)));
+    w.add("t.manual = ?", Some(Arg::I(f.manual as i64)));
+    if let Some(j) = f.job_run {
+        w.add("t.job_run_id = ?", Some(Arg::I(j)));
+    }
+    if let Some(s) = f.status.as_deref().filter(|s| api::STATUSES.contains(s)) {
+        w.add("t.status = ?", Some(Arg::S(s.to_string())));
+    }
+    if let Some(t) = f.text.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+        let n = w.next();
+        w.args.push(Arg::S(contains_pattern(t)));
+        w.conds.push(format!(
+            "(LOWER(t.name) LIKE ${n} ESCAPE '\\' OR LOWER(COALESCE(t.full_name, '')) LIKE ${n} ESCAPE '\\')"
+        ));
+    }
+    if !f.retries {
+        w.add(LATEST, None);
+    }
+    // The page's ids and the total in one pass; the details (and the
+    // per-row subqueries) only for the rows shown.
+    let n = w.next();
+    let mut args = w.args.clone();
+    args.push(Arg::I(size));
+    args.push(Arg::I(page * size));
+    let picked = bind_all(
+        sqlx::query(&format!(
+            "SELECT t.id AS id, COUNT(*) OVER () AS total FROM test_results t WHERE {} \
+             ORDER BY CASE WHEN t.job_run_id IS NULL THEN 1 ELSE 0 END, t.job_run_id, \
+             CASE t.status WHEN 'failed' THEN 0 WHEN 'broken' THEN 1 WHEN 'unknown' THEN 2 \
+             WHEN 'skipped' THEN 3 ELSE 4 END, t.name, t.id \
+             LIMIT ${n} OFFSET ${}",
+            w.sql(),
+            n + 1
+        )),
+        &args,
+    )
+    .fetch_all(&db.read)
+    .await?;
+    let order: Vec<Id> = picked
+        .iter()
+        .map(|r| get_i64(r, "id"))
+        .collect::<Result<_, _>>()?;
+    let total = match picked.first() {
+        Some(r) => get_i64(r, "total")?,
+        // Past the last page: count alone.
+        None if page > 0 => bind_all(
+            sqlx::query(&format!(
+                "SELECT COUNT(*) AS n FROM test_results t WHERE {}",
+                w.sql()
+            )),
+            &w.args,
+        )
+        .fetch_one(&db.read)
+        .await?
+        .try_get("n")?,
+        None => 0,
+    };
+    if order.is_empty() {
+        return Ok((Vec::new(), total));
+    }
+    let id_args: Vec<Arg> = order.iter().map(|i| Arg::I(*i)).collect();
+    let rows = bind_all(
+        sqlx::query(&format!(
+            "SELECT t.id AS id, t.job_run_id AS job_run_id, t.name AS name, t.full_name AS full_name, \
+             t.status AS status, SUBSTR(t.message, 1, 300) AS message, \
+             COALESCE(t.duration_ms, t.stop_ms - t.start_ms) AS duration_ms, \
+             CASE WHEN {LATEST} THEN 0 ELSE 1 END AS retry, \
+             (SELECT COUNT(*) FROM attachments a WHERE a.test_result_id = t.id) AS attachments \
+             FROM test_results t WHERE t.id IN ({})",
+            ids_list(1, id_args.len())
+        )),
+        &id_args,
+    )
+    .fetch_all(&db.read)
+    .await?;
+    let mut by_id: HashMap<Id, ResultLine> = HashMap::with_capacity(rows.len());
+    for r in &rows {
+        let id = get_i64(r, "id")?;
+        by_id.insert(
+            id,
+            ResultLine {
+                id,
+                job_run_id: opt_i64(r, "job_run_id"),
+                name: get_str(r, "name")?,
+                full_name: opt_str(r, "full_name"),
+                status: get_str(r, "status")?,
+                message: opt_str(r, "message"),
+                duration_ms: opt_i64(r, "duration_ms"),
+                retry: get_i64(r, "retry")? != 0,
+                attachments: get_i64(r, "attachments")?,
+            },
+        );
+    }
+    Ok((
+        order.iter().filter_map(|id| by_id.remove(id)).collect(),
+        total,
+    ))
+}
+
+/// One stored result with what its page needs besides the body.
+pub struct ResultHead {
+    pub id: Id,
+    pub project_id: Id,
+    pub launch_id: Id,
+    pub launch_name: String,
+    pub job_run_id: Option<Id>,
+    pub test_key: String,
+    pub name: String,
+    pub full_name: Option<String>,
+    pub status: String,
+    pub message: Option<String>,
+    pub trace: Option<String>,
+    pub start_ms: Option<i64>,
+    pub stop_ms: Option<i64>,
+    pub duration_ms: Option<i64>,
+    pub manual: bool,
+    pub created_ms: i64,
+}
+
+pub async fn result_head(db: &Db, id: Id) -> ServerResult<Option<ResultHead>> {
+    let r = sqlx::query(
+        "SELECT t.id AS id, t.project_id AS project_id, t.launch_id AS launch_id, l.name AS launch_name, \
+         t.job_run_id AS job_run_id, t.test_key AS test_key, t.name AS name, t.full_name AS full_name, \
+         t.status AS status, t.message AS message, t.trace AS trace, t.start_ms AS start_ms, \
+         t.stop_ms AS stop_ms, t.duration_ms AS duration_ms, t.manual AS manual, t.created_ms AS created_ms \
+         FROM test_results t JOIN launches l ON l.id = t.launch_id WHERE t.id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&db.read)
+    .await?;
+    let Some(r) = r else { return Ok(None) };
+    Ok(Some(ResultHead {
+        id: get_i64(&r, "id")?,
+        project_id: get_i64(&r, "project_id")?,
+        launch_id: get_i64(&r, "launch_id")?,
+        launch_name: get_str(&r, "launch_name")?,
+        job_run_id: opt_i64(&r, "job_run_id"),
+        test_key: get_str(&r, "test_key")?,
+        name: get_str(&r, "name")?,
+        full_name: opt_str(&r, "full_name"),
+        status: get_str(&r, "status")?,
+        message: opt_str(&r, "message"),
+        trace: opt_str(&r, "trace"),
+        start_ms: opt_i64(&r, "start_ms"),
+        stop_ms: opt_i64(&r, "stop_ms"),
+        duration_ms: opt_i64(&r, "duration_ms"),
+        manual: get_i64(&r, "manual")? != 0,
+        created_ms: get_i64(&r, "created_ms")?,
+    }))
+}
+
+/// Every attempt of a test in a launch (same test key), oldest first.
+pub struct Attempt {
+    pub id: Id,
+    pub status: String,
+    pub start_ms: Option<i64>,
+    pub duration_ms: Option<i64>,
+    pub job_run_id: Option<Id>,
+    pub created_ms: i64,
+}
+
+pub async fn attempts(db: &Db, launch_id: Id, test_key: &str) -> ServerResult<Vec<Attempt>> {
+    let rows = sqlx::query(
+        "SELECT id, status, start_ms, COALESCE(duration_ms, stop_ms - start_ms) AS duration_ms, \
+         job_run_id, created_ms FROM test_results WHERE launch_id = $1 AND test_key = $2 \
+         ORDER BY COALESCE(start_ms, 0), id LIMIT 200",
+    )
+    .bind(launch_id)
+    .bind(test_key)
+    .fetch_all(&db.read)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Attempt {
+                id: get_i64(r, "id")?,
+                status: get_str(r, "status")?,
+                start_ms: opt_i64(r, "start_ms"),
+                duration_ms: opt_i64(r, "duration_ms"),
+                job_run_id: opt_i64(r, "job_run_id"),
+                created_ms: get_i64(r, "created_ms")?,
+            })
+        })
+        .collect()
+}
+
+/// An attachment row: where its bytes are and what they are.
+pub struct AttachmentMeta {
+    pub result_id: Id,
+    pub file_name: String,
+    pub name: String,
+    pub content_type: Option<String>,
+    pub sha256: Option<String>,
+}
+
+pub async fn attachment(db: &Db, id: Id) -> ServerResult<Option<AttachmentMeta>> {
+    let r = sqlx::query(
+        "SELECT test_result_id, file_name, name, content_type, sha256 FROM attachments WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&db.read)
+    .await?;
+    let Some(r) = r else { return Ok(None) };
+    Ok(Some(AttachmentMeta {
+        result_id: get_i64(&r, "test_result_id")?,
+        file_name: get_str(&r, "file_name")?,
+        name: get_str(&r, "name")?,
+        content_type: opt_str(&r, "content_type"),
+        sha256: opt_str(&r, "sha256"),
+    }))
+}

@@ -1,0 +1,381 @@
+//! Browser sessions and CSRF protection.
+//!
+//! Logging in with an API token creates a random session id; the browser keeps
+//! it in an `HttpOnly; SameSite=Strict` cookie (`Secure` when the server is
+//! reached over https), the database keeps only its SHA-256, so a session works
+//! whichever replica answers. The CSRF token of a session is derived from the
+//! session id (a keyed hash nobody can compute without the cookie) and checked
+//! on every state-changing request by [`csrf_guard`], before any handler runs.
+//! The login form itself is protected by a double-submit cookie.
+
+use axum::body::{Body, Bytes};
+use axum::extract::{FromRequestParts, Query, Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, Method};
+use axum::middleware::Next;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use maud::html;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+
+use super::layout;
+use super::{UiError, UiResult};
+use crate::auth::{hash_token, new_token};
+use crate::db::now_ms;
+use crate::AppState;
+
+pub const SESSION_COOKIE: &str = "ol_session";
+const LOGIN_COOKIE: &str = "ol_login";
+/// A session ends after this long without a request…
+const IDLE_MS: i64 = 12 * 3600 * 1000;
+/// …and at the latest this long after the login.
+const ABSOLUTE_MS: i64 = 7 * 24 * 3600 * 1000;
+/// `last_seen` is written at most this often (keeps reads read-only).
+const TOUCH_EVERY_MS: i64 = 5 * 60 * 1000;
+/// Largest form body the CSRF guard reads.
+const MAX_FORM_BYTES: usize = 1024 * 1024;
+
+/// A logged-in browser: the API token it logged in with and what it may see.
+#[derive(Debug, Clone)]
+pub struct Viewer {
+    pub token_id: i64,
+    /// `None` for an admin token (every project).
+    pub project_id: Option<i64>,
+    /// The CSRF token to put into this session's forms.
+    pub csrf: String,
+}
+
+impl Viewer {
+    /// Anything in another project is answered as not found (like the API).
+    pub fn check_project(&self, project_id: i64, what: &str, id: i64) -> UiResult<()> {
+        match self.project_id {
+            Some(p) if p != project_id => Err(UiError::not_found(what, id)),
+            _ => Ok(()),
+        }
+    }
+
+    /// The project a list page shows: the one asked for (404 when it is not
+    /// the token's), else the token's own, else project 1.
+    pub fn project(&self, asked: Option<i64>) -> UiResult<i64> {
+        match (asked, self.project_id) {
+            (Some(a), Some(p)) if a != p => Err(UiError::not_found("project", a)),
+            (Some(a), _) => Ok(a),
+            (None, Some(p)) => Ok(p),
+            (None, None) => Ok(1),
+        }
+    }
+}
+
+/// The value of a cookie in the request.
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+}
+
+/// The CSRF token of a session id.
+pub fn csrf_of(session_id: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(b"onelaunch-ui-csrf\0");
+    h.update(session_id.as_bytes());
+    hex::encode(&h.finalize()[..20])
+}
+
+/// Compares without stopping at the first difference.
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+/// True when the browser reached us over https (directly, or through a proxy
+/// that says so).
+fn is_https(state: &AppState, headers: &HeaderMap) -> bool {
+    state.public_url.starts_with("https://")
+        || headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.split(',').next().unwrap_or("").trim() == "https")
+}
+
+fn set_cookie(name: &str, value: &str, path: &str, max_age: i64, secure: bool) -> HeaderValue {
+    let mut c =
+        format!("{name}={value}; Path={path}; Max-Age={max_age}; HttpOnly; SameSite=Strict");
+    if secure {
+        c.push_str("; Secure");
+    }
+    HeaderValue::from_str(&c).expect("cookie header")
+}
+
+/// The session behind a request's cookie, if it is valid.
+async fn lookup(state: &AppState, headers: &HeaderMap) -> UiResult<Option<Viewer>> {
+    let Some(id) = cookie(headers, SESSION_COOKIE) else {
+        return Ok(None);
+    };
+    let now = now_ms();
+    let row = sqlx::query(
+        "SELECT s.id AS id, s.api_token_id AS token_id, t.project_id AS project_id, \
+         s.created_ms AS created_ms, s.last_seen_ms AS last_seen_ms \
+         FROM ui_sessions s JOIN api_tokens t ON t.id = s.api_token_id \
+         WHERE s.token_hash = $1 AND s.expires_ms > $2",
+    )
+    .bind(hash_token(&id))
+    .bind(now)
+    .fetch_optional(&state.db.read)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let last_seen: i64 = row.try_get("last_seen_ms")?;
+    if now - last_seen > TOUCH_EVERY_MS {
+        let created: i64 = row.try_get("created_ms")?;
+        let expires = (now + IDLE_MS).min(created + ABSOLUTE_MS);
+        sqlx::query("UPDATE ui_sessions SET last_seen_ms = $1, expires_ms = $2 WHERE id = $3")
+            .bind(now)
+            .bind(expires)
+            .bind(row.try_get::<i64, _>("id")?)
+            .execute(&state.db.write)
+            .await?;
+    }
+    Ok(Some(Viewer {
+        token_id: row.try_get("token_id")?,
+        project_id: row.try_get::<Option<i64>, _>("project_id")?,
+        csrf: csrf_of(&id),
+    }))
+}
+
+impl FromRequestParts<AppState> for Viewer {
+    type Rejection = UiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> UiResult<Viewer> {
+        match lookup(state, &parts.headers).await? {
+            Some(v) => Ok(v),
+            None => Err(UiError::Login {
+                next: parts
+                    .uri
+                    .path_and_query()
+                    .map(|p| p.as_str().to_string())
+                    .unwrap_or_else(|| "/".into()),
+            }),
+        }
+    }
+}
+
+/// Rejects every state-changing request that does not carry the CSRF token of
+/// its session (header `X-CSRF-Token` or form field `csrf`), and a login that
+/// does not carry the token of its login cookie.
+pub async fn csrf_guard(req: Request, next: Next) -> Response {
+    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        return next.run(req).await;
+    }
+    let expected = if req.uri().path() == "/login" {
+        cookie(req.headers(), LOGIN_COOKIE)
+    } else {
+        cookie(req.headers(), SESSION_COOKIE).map(|s| csrf_of(&s))
+    };
+    let header_token = req
+        .headers()
+        .get("x-csrf-token")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let (parts, body) = req.into_parts();
+    let bytes: Bytes = match axum::body::to_bytes(body, MAX_FORM_BYTES).await {
+        Ok(b) => b,
+        Err(_) => return UiError::BadRequest("the form is too large".into()).into_response(),
+    };
+    let given = header_token.or_else(|| {
+        url::form_urlencoded::parse(&bytes)
+            .find(|(k, _)| k == "csrf")
+            .map(|(_, v)| v.into_owned())
+    });
+    match (expected, given) {
+        (Some(e), Some(g)) if same(&e, &g) => {
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
+        }
+        (None, _) if parts.uri.path() != "/login" => {
+            // No session at all: same answer as any page without a login.
+            UiError::Login { next: "/".into() }.into_response()
+        }
+        _ => UiError::Forbidden(
+            "This form has expired or did not come from this site (CSRF check failed). \
+             Reload the page and try again."
+                .into(),
+        )
+        .into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct NextQuery {
+    #[serde(default)]
+    next: Option<String>,
+}
+
+/// Only local paths: never `//host`, `/\host` or an absolute URL.
+fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_string(),
+        _ => "/launches".to_string(),
+    }
+}
+
+fn login_form(next: &str, login_csrf: &str, error: Option<&str>, refresh: bool) -> Html<String> {
+    layout::bare(
+        "Log in",
+        refresh,
+        html! {
+            main id="main" class="login" {
+                h1 { "onelaunch" }
+                p class="muted" { "Log in with an API token (admin or project token)." }
+                @if let Some(e) = error {
+                    p class="alert" role="alert" { (e) }
+                }
+                form method="post" action="/login" {
+                    input type="hidden" name="csrf" value=(login_csrf);
+                    input type="hidden" name="next" value=(next);
+                    label for="token" { "API token" }
+                    input id="token" name="token" type="password" autocomplete="current-password"
+                        required autofocus spellcheck="false";
+                    button type="submit" class="primary" { "Log in" }
+                }
+            }
+        },
+    )
+}
+
+pub async fn login_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<NextQuery>,
+) -> UiResult<Response> {
+    let next = safe_next(q.next.as_deref());
+    if lookup(&state, &headers).await?.is_some() {
+        return Ok(Redirect::to(&next).into_response());
+    }
+    // A link followed from another site does not carry our SameSite=Strict
+    // cookie; one same-site reload brings it along if the browser has it.
+    let cross_site = headers
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v == "cross-site");
+    let token = cookie(&headers, LOGIN_COOKIE).unwrap_or_else(|| new_token(""));
+    let mut res = login_form(&next, &token, None, cross_site).into_response();
+    res.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(
+            LOGIN_COOKIE,
+            &token,
+            "/login",
+            3600,
+            is_https(&state, &headers),
+        ),
+    );
+    Ok(res)
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    token: String,
+    #[serde(default)]
+    next: Option<String>,
+}
+
+pub async fn login(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    axum::Form(form): axum::Form<LoginForm>,
+) -> UiResult<Response> {
+    let next = safe_next(form.next.as_deref());
+    let secure = is_https(&state, &headers);
+    let token_id = crate::auth::api_token_id(&state, form.token.trim()).await?;
+    let Some(token_id) = token_id else {
+        let login_csrf = cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
+        let mut res = login_form(
+            &next,
+            &login_csrf,
+            Some("That token is not known to this server."),
+            false,
+        )
+        .into_response();
+        *res.status_mut() = axum::http::StatusCode::UNAUTHORIZED;
+        return Ok(res);
+    };
+    let now = now_ms();
+    // Expired sessions go whenever somebody logs in.
+    sqlx::query("DELETE FROM ui_sessions WHERE expires_ms <= $1")
+        .bind(now)
+        .execute(&state.db.write)
+        .await?;
+    let session = new_token("");
+    sqlx::query(
+        "INSERT INTO ui_sessions (token_hash, api_token_id, created_ms, last_seen_ms, expires_ms) \
+         VALUES ($1, $2, $3, $3, $4)",
+    )
+    .bind(hash_token(&session))
+    .bind(token_id)
+    .bind(now)
+    .bind(now + IDLE_MS)
+    .execute(&state.db.write)
+    .await?;
+    tracing::info!(api_token = token_id, "web UI login");
+    let mut res = Redirect::to(&next).into_response();
+    let h = res.headers_mut();
+    h.append(
+        header::SET_COOKIE,
+        // The browser keeps it up to the absolute limit; the server ends it
+        // sooner when it is not used (idle timeout).
+        set_cookie(SESSION_COOKIE, &session, "/", ABSOLUTE_MS / 1000, secure),
+    );
+    h.append(
+        header::SET_COOKIE,
+        set_cookie(LOGIN_COOKIE, "", "/login", 0, secure),
+    );
+    Ok(res)
+}
+
+pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> UiResult<Response> {
+    if let Some(id) = cookie(&headers, SESSION_COOKIE) {
+        sqlx::query("DELETE FROM ui_sessions WHERE token_hash = $1")
+            .bind(hash_token(&id))
+            .execute(&state.db.write)
+            .await?;
+    }
+    let mut res = Redirect::to("/login").into_response();
+    res.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(SESSION_COOKIE, "", "/", 0, is_https(&state, &headers)),
+    );
+    Ok(res)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookies_next_and_csrf() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; ol_session=abc ; b=2"),
+        );
+        assert_eq!(cookie(&h, SESSION_COOKIE).as_deref(), Some("abc"));
+        assert_eq!(cookie(&h, "c"), None);
+        assert_eq!(safe_next(Some("/launch/3?x=1")), "/launch/3?x=1");
+        assert_eq!(safe_next(Some("//evil.example")), "/launches");
+        assert_eq!(safe_next(Some("/\\evil.example")), "/launches");
+        assert_eq!(safe_next(Some("https://evil.example")), "/launches");
+        assert_ne!(csrf_of("a"), csrf_of("b"));
+        assert_ne!(csrf_of("a"), hash_token("a"));
+        assert!(same("abc", "abc") && !same("abc", "abd") && !same("abc", "ab"));
+    }
+}
