@@ -12,7 +12,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     version,
     about = "One launch for all your CI pipelines: an allurectl-compatible CLI and a TestOps-compatible server",
     after_help = "Exit codes: 0 ok, 1 error, 2 usage, 3 some files refused (the rest uploaded), \
-                  4 server unreachable, 5 not authorised, 6 launch closed, 7 not found. See README."
+                  4 server unreachable, 5 not authorised, 6 launch closed, 7 not found, \
+                  8 spooled (server unreachable; run `onelaunch upload --resume`). See README."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -85,6 +86,18 @@ pub enum Command {
     /// Manage projects and project tokens (admin token)
     #[command(subcommand)]
     Project(ProjectCmd),
+    /// Test cases learned from uploads: list them, run a selection
+    #[command(subcommand)]
+    Testcase(TestcaseCmd),
+    /// Jobs: list them, configure how the server triggers them
+    #[command(subcommand)]
+    Job(JobCmd),
+    /// Test plans: create, show, executors, run (server-led launches)
+    #[command(subcommand)]
+    Plan(PlanCmd),
+    /// Manual results of a launch
+    #[command(subcommand)]
+    Result(ResultCmd),
 }
 
 #[derive(Args, Debug)]
@@ -107,6 +120,10 @@ pub struct ServerArgs {
     /// Ensure an admin API token with exactly this value exists
     #[arg(long, env = "ONELAUNCH_INIT_TOKEN", hide_env_values = true)]
     pub init_token: Option<String>,
+    /// Close launches with no activity (start, stop, session, results) for
+    /// longer than this, e.g. 2h or 30m (off by default)
+    #[arg(long, env = "ONELAUNCH_LAUNCH_IDLE_CLOSE", value_parser = crate::duration::parse)]
+    pub launch_idle_close: Option<std::time::Duration>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -128,8 +145,18 @@ pub enum ServerAction {
 pub enum LaunchCmd {
     /// Create a launch
     Create(LaunchCreateArgs),
-    /// Close a launch (idempotent)
-    Close { id: i64 },
+    /// Close a launch (idempotent; any participant may call it)
+    Close {
+        id: i64,
+        /// Wait until every job run of the launch is finished (and every
+        /// expected one started) before closing
+        #[arg(long)]
+        wait: bool,
+        /// With --wait: close anyway after this long, naming the job runs that
+        /// never reported (e.g. 30s, 10m, 1h)
+        #[arg(long, default_value = "10m", value_parser = crate::duration::parse, requires = "wait")]
+        timeout: std::time::Duration,
+    },
     /// Reopen a closed launch
     Reopen { id: i64 },
     /// List launches, newest first
@@ -217,6 +244,10 @@ pub enum JobRunCmd {
         ci: CiArgs,
         #[command(flatten)]
         launch: LaunchArgs,
+        /// Declare that the launch expects this many job runs in all; `launch
+        /// show` names the missing ones and `launch close --wait` waits for them
+        #[arg(long, env = "ALLURE_EXPECTED_JOB_RUNS")]
+        expect: Option<u32>,
     },
     /// Print the job run's variables for `export $(onelaunch job-run env)`
     Env {
@@ -283,6 +314,10 @@ pub struct UploadOpts {
     /// this command started it)
     #[arg(long)]
     pub no_stop: bool,
+    /// Where to keep what could not be delivered when the server stays
+    /// unreachable (default: .onelaunch-spool in the results directory)
+    #[arg(long, env = "ONELAUNCH_SPOOL", value_name = "DIR")]
+    pub spool: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -291,6 +326,10 @@ pub struct UploadArgs {
     pub paths: Vec<PathBuf>,
     #[arg(long, env = "ALLURE_RESULTS", hide = true)]
     pub results_env: Option<PathBuf>,
+    /// Send what an earlier upload kept in its spool (--spool, or the default
+    /// spool of the results directory), then remove the spool
+    #[arg(long)]
+    pub resume: bool,
     #[command(flatten)]
     pub opts: UploadOpts,
 }
@@ -316,4 +355,196 @@ pub enum ProjectCmd {
     Create { name: String },
     /// Create an API token scoped to a project (printed once)
     Token { id: i64 },
+}
+
+// ---------------------------------------------------------------- server-led launches
+
+/// Which test cases (all given criteria must match).
+#[derive(Args, Debug, Clone, Default)]
+pub struct FilterArgs {
+    /// Label the cases carry, NAME=VALUE (repeatable; all must match)
+    #[arg(long = "label", value_name = "NAME=VALUE")]
+    pub labels: Vec<String>,
+    /// Name or full name: a substring, or a glob with * and ?
+    #[arg(long)]
+    pub name_pattern: Option<String>,
+    /// Last status (repeatable)
+    #[arg(long = "status", value_parser = ["passed", "failed", "broken", "skipped", "unknown"])]
+    pub status: Vec<String>,
+}
+
+/// The launch form of a server-led run.
+#[derive(Args, Debug, Clone, Default)]
+pub struct LaunchFormArgs {
+    /// Name of the launch the run creates
+    #[arg(long)]
+    pub launch_name: String,
+    /// Launch tag (repeatable)
+    #[arg(long = "tag")]
+    pub tags: Vec<String>,
+    /// Issue key or URL, e.g. JIRA-1 (repeatable)
+    #[arg(long = "issue")]
+    pub issues: Vec<String>,
+    /// Variable KEY=VALUE given to every triggered job (repeatable; wins over
+    /// job parameters of the same name)
+    #[arg(long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TestcaseCmd {
+    /// List test cases (learned from uploaded results)
+    List {
+        #[command(flatten)]
+        filter: FilterArgs,
+        #[arg(long, default_value_t = 100)]
+        size: u32,
+        #[arg(long, default_value_t = 0)]
+        page: u32,
+        /// Omit the header line in text output
+        #[arg(long)]
+        no_header: bool,
+    },
+    /// Run test cases in a new launch, each by its default executor job
+    Run {
+        /// Test case id (repeatable)
+        #[arg(long = "case", required = true)]
+        cases: Vec<i64>,
+        #[command(flatten)]
+        launch: LaunchFormArgs,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum JobCmd {
+    /// List jobs with their configuration and what keeps them from running
+    List {
+        /// Omit the header line in text output
+        #[arg(long)]
+        no_header: bool,
+    },
+    /// Configure how the server triggers a job (only the given parts change)
+    Configure(Box<JobConfigureArgs>),
+}
+
+#[derive(Args, Debug)]
+pub struct JobConfigureArgs {
+    /// Job id (see `onelaunch job list`)
+    #[arg(required_unless_present = "uid")]
+    pub id: Option<i64>,
+    /// The job's uid (external id) instead of its id
+    #[arg(long, conflicts_with = "id")]
+    pub uid: Option<String>,
+    /// Whether the server may ask this job to run tests
+    #[arg(long, value_name = "true|false")]
+    pub can_run_tests: Option<bool>,
+    /// Build-server integration (`none` removes it)
+    #[arg(long, value_parser = ["github", "gitlab", "jenkins", "command", "none"])]
+    pub integration: Option<String>,
+    /// Provider API base URL (GitHub default https://api.github.com, GitLab
+    /// default https://gitlab.com; required for Jenkins)
+    #[arg(long)]
+    pub url: Option<String>,
+    /// GitHub owner/repo
+    #[arg(long)]
+    pub repository: Option<String>,
+    /// GitHub workflow file, e.g. tests.yml
+    #[arg(long)]
+    pub workflow: Option<String>,
+    /// Git ref the GitHub workflow or GitLab pipeline runs on
+    #[arg(long = "ref")]
+    pub git_ref: Option<String>,
+    /// GitLab project id (or path)
+    #[arg(long)]
+    pub gitlab_project: Option<String>,
+    /// Jenkins job path, folders separated by / (e.g. team/api-tests)
+    #[arg(long)]
+    pub job_path: Option<String>,
+    /// Jenkins user (with the API token as credential)
+    #[arg(long)]
+    pub username: Option<String>,
+    /// Shell command the server runs (`command` integration; admin token)
+    #[arg(long)]
+    pub command: Option<String>,
+    /// Name of the environment variable holding the credential: GitHub token,
+    /// GitLab trigger token, Jenkins API token, or the ALLURE_TOKEN given to a
+    /// command. Stored write-only; never shown
+    #[arg(long, value_name = "VAR")]
+    pub credential_env: Option<String>,
+    /// Parameter NAME=VALUE sent to every triggered run (repeatable; replaces
+    /// the current parameters)
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    pub params: Vec<String>,
+    /// Remove all parameters
+    #[arg(long, conflicts_with = "params")]
+    pub clear_params: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PlanCmd {
+    /// Create a test plan from test case ids and/or a filter
+    Create {
+        /// Name of the plan
+        #[arg(long)]
+        name: String,
+        /// Test case id (repeatable)
+        #[arg(long = "case")]
+        cases: Vec<i64>,
+        #[command(flatten)]
+        filter: FilterArgs,
+    },
+    /// List test plans
+    List,
+    /// Show a test plan and the test cases it selects
+    Show { id: i64 },
+    /// Show which job runs which cases; with --job, --manual or --default,
+    /// first change the executor of the cases given by --case and/or a filter
+    Executors {
+        id: i64,
+        /// Test case id to change (repeatable)
+        #[arg(long = "case")]
+        cases: Vec<i64>,
+        #[command(flatten)]
+        filter: FilterArgs,
+        /// Run these cases by this job
+        #[arg(long, conflicts_with_all = ["manual", "default"])]
+        job: Option<i64>,
+        /// Leave these cases to be run by hand
+        #[arg(long, conflicts_with = "default")]
+        manual: bool,
+        /// Back to each case's default executor
+        #[arg(long)]
+        default: bool,
+    },
+    /// Run a test plan: one new launch, one job run per executor job, jobs
+    /// triggered; prints the launch id
+    Run {
+        id: i64,
+        #[command(flatten)]
+        launch: LaunchFormArgs,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ResultCmd {
+    /// Record a manual result in a launch (outside any job run)
+    Manual {
+        #[arg(long, env = "ALLURE_LAUNCH_ID")]
+        launch_id: i64,
+        /// Test case id
+        #[arg(long = "case", required_unless_present = "name")]
+        case: Option<i64>,
+        /// Test case name (the case is created when it does not exist)
+        #[arg(long, conflicts_with = "case")]
+        name: Option<String>,
+        #[arg(long, value_parser = ["passed", "failed", "broken", "skipped", "unknown"])]
+        status: String,
+        #[arg(long)]
+        message: Option<String>,
+    },
+    /// Show a launch's automated and manual results apart
+    Summary {
+        #[arg(long, env = "ALLURE_LAUNCH_ID")]
+        launch_id: i64,
+    },
 }

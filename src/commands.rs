@@ -2,7 +2,6 @@
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use onelaunch_api::{self as api, LaunchDto};
@@ -11,7 +10,7 @@ use serde_json::json;
 
 use crate::cli::{
     Cli, Command, EnvFormat, Global, JobRunCmd, LaunchCmd, Output, ProjectCmd, ServerAction,
-    ServerArgs, UploadOpts, WatchArgs,
+    ServerArgs, UploadOpts,
 };
 use crate::config::{connect, Conn};
 use crate::exit::{self, Exit};
@@ -28,20 +27,25 @@ pub async fn run(cli: Cli) -> Result<u8> {
             if paths.is_empty() {
                 match args.results_env {
                     Some(p) => paths.push(p),
+                    None if args.resume && args.opts.spool.is_some() => {}
                     None => bail!(Exit::new(
                         exit::USAGE,
                         "no results to upload: pass a directory or set ALLURE_RESULTS"
                     )),
                 }
             }
-            upload(g, &args.opts, paths).await
+            upload(g, &args.opts, paths, args.resume).await
         }
-        Command::Watch(args) => watch(g, args).await,
+        Command::Watch(args) => crate::spooling::watch(g, args).await,
         Command::Project(cmd) => project(g, cmd).await,
+        Command::Testcase(cmd) => crate::server_led::testcase(g, cmd).await,
+        Command::Job(cmd) => crate::server_led::job(g, cmd).await,
+        Command::Plan(cmd) => crate::server_led::plan(g, cmd).await,
+        Command::Result(cmd) => crate::server_led::result(g, cmd).await,
     }
 }
 
-fn print_json(v: &impl serde::Serialize) -> Result<()> {
+pub(crate) fn print_json(v: &impl serde::Serialize) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(v)?);
     Ok(())
 }
@@ -67,6 +71,7 @@ async fn server(args: ServerArgs) -> Result<u8> {
         database_url: args.database_url,
         public_url: args.public_url,
         init_token: args.init_token,
+        launch_idle_close: args.launch_idle_close,
     };
     let server = onelaunch_server::Server::start(&config)
         .await
@@ -125,13 +130,8 @@ async fn launch(g: &Global, cmd: LaunchCmd) -> Result<u8> {
                 println!("{}\t{}\t{}", l.id, l.name, launch_url(&conn, &l));
             }
         }
-        LaunchCmd::Close { id } => {
-            conn.client.close_launch(id).await?;
-            if g.output == Output::Json {
-                print_json(&json!({"id": id, "closed": true}))?;
-            } else {
-                println!("Launch [{id}] closed");
-            }
+        LaunchCmd::Close { id, wait, timeout } => {
+            return crate::closing::close(g, &conn, id, wait.then_some(timeout)).await;
         }
         LaunchCmd::Reopen { id } => {
             conn.client.reopen_launch(id).await?;
@@ -166,10 +166,18 @@ async fn launch(g: &Global, cmd: LaunchCmd) -> Result<u8> {
             let l = conn.client.get_launch(id).await?;
             let stats = conn.client.launch_statistic(id).await?;
             let runs = conn.client.launch_job_runs(id).await?;
+            let participants = crate::closing::participants(&conn, &l).await?;
             if g.output == Output::Json {
-                print_json(&json!({"launch": l, "statistic": stats, "jobRuns": runs}))?;
+                print_json(&json!({"launch": l, "statistic": stats, "jobRuns": runs,
+                    "participants": participants}))?;
             } else if g.output == Output::Markdown {
                 print!("{}", markdown_summary(&conn, &l, &stats, &runs));
+                if !participants.complete() {
+                    println!(
+                        "\n**Not reported yet:** {}",
+                        md_escape(&crate::closing::describe_waiting(&participants))
+                    );
+                }
             } else {
                 let state = if l.closed { "closed" } else { "open" };
                 println!("Launch [{}] {} ({state})", l.id, l.name);
@@ -180,7 +188,13 @@ async fn launch(g: &Global, cmd: LaunchCmd) -> Result<u8> {
                 }
                 let total: i64 = stats.iter().map(|s| s.count).sum();
                 println!("Results: {total} ({})", format_stats(&stats));
-                println!("Job runs: {}", runs.len());
+                println!("{}", crate::closing::summary_line(&participants));
+                if !participants.complete() {
+                    println!(
+                        "Not reported yet: {}",
+                        crate::closing::describe_waiting(&participants)
+                    );
+                }
                 for r in &runs {
                     println!(
                         "  [{}] {} / {}  {} {}  {} results",
@@ -193,7 +207,7 @@ async fn launch(g: &Global, cmd: LaunchCmd) -> Result<u8> {
     Ok(exit::OK)
 }
 
-fn launch_url(conn: &Conn, l: &LaunchDto) -> String {
+pub(crate) fn launch_url(conn: &Conn, l: &LaunchDto) -> String {
     l.url
         .clone()
         .unwrap_or_else(|| format!("{}/launch/{}", conn.endpoint, l.id))
@@ -256,7 +270,7 @@ fn format_stats(stats: &[api::StatisticItem]) -> String {
 async fn job_run(g: &Global, cmd: JobRunCmd) -> Result<u8> {
     let conn = connect(g)?;
     match cmd {
-        JobRunCmd::Start { ci, launch } => {
+        JobRunCmd::Start { ci, launch, expect } => {
             let ctx = target::ci_context(&ci).ok_or_else(|| {
                 Exit::new(
                     exit::USAGE,
@@ -264,6 +278,11 @@ async fn job_run(g: &Global, cmd: JobRunCmd) -> Result<u8> {
                 )
             })?;
             let r = target::start_ci_job_run(&conn, &ctx, &launch).await?;
+            if let Some(n) = expect {
+                conn.client
+                    .set_expected_job_runs(r.launch_id, i64::from(n))
+                    .await?;
+            }
             let l = conn.client.get_launch(r.launch_id).await?;
             if g.output == Output::Json {
                 print_json(&json!({
@@ -405,7 +424,7 @@ async fn job_run(g: &Global, cmd: JobRunCmd) -> Result<u8> {
 
 // ---------------------------------------------------------------- upload and watch
 
-fn uploader(conn: &Conn, t: &target::Target, opts: &UploadOpts) -> Uploader {
+pub(crate) fn uploader(conn: &Conn, t: &target::Target, opts: &UploadOpts) -> Uploader {
     Uploader::new(
         conn.client.clone(),
         SessionTarget {
@@ -416,20 +435,33 @@ fn uploader(conn: &Conn, t: &target::Target, opts: &UploadOpts) -> Uploader {
             concurrency: opts.concurrency.max(1),
             batch_size: opts.size.clamp(1, 1000),
             reopen_closed_launch: opts.launch.reopen_closed_launch,
+            attempt: target::ci_context(&opts.ci).and_then(|c| c.attempt),
             ..UploadOptions::default()
         },
     )
 }
 
-fn print_report(g: &Global, conn: &Conn, t: &target::Target, r: &UploadReport) -> Result<()> {
+pub(crate) fn print_report(
+    g: &Global,
+    conn: &Conn,
+    t: &target::Target,
+    r: &UploadReport,
+) -> Result<()> {
     for p in &r.problems {
-        eprintln!("refused: {}: {}", p.path.display(), p.message);
+        // A file name may hold a newline: show such a name escaped, on one line.
+        let path = p.path.display().to_string();
+        if path.chars().any(char::is_control) {
+            eprintln!("refused: {path:?}: {}", p.message);
+        } else {
+            eprintln!("refused: {path}: {}", p.message);
+        }
     }
     let url = launch_url(conn, &t.launch);
     if g.output == Output::Json {
         print_json(&json!({
             "launchId": t.launch.id, "launchUrl": url, "jobRunId": t.job_run_id,
             "results": r.results, "byStatus": r.by_status, "attachments": r.attachments,
+            "previouslyAcknowledged": r.previously_acknowledged,
             "fixtures": r.fixtures,
             "refused": r.problems.iter().map(|p| json!({"path": p.path, "message": p.message})).collect::<Vec<_>>(),
         }))?;
@@ -454,6 +486,12 @@ fn print_report(g: &Global, conn: &Conn, t: &target::Target, r: &UploadReport) -
             r.attachments,
             r.fixtures
         );
+        if r.previously_acknowledged > 0 {
+            println!(
+                "Not sent again: {} results the server had acknowledged before",
+                r.previously_acknowledged
+            );
+        }
         if !r.problems.is_empty() {
             println!("Refused {} files (see above)", r.problems.len());
         }
@@ -462,20 +500,7 @@ fn print_report(g: &Global, conn: &Conn, t: &target::Target, r: &UploadReport) -
     Ok(())
 }
 
-async fn finish_own_run(conn: &Conn, t: &target::Target, opts: &UploadOpts) -> Result<()> {
-    if let (true, false, Some(id)) = (t.own_job_run, opts.no_stop, t.job_run_id) {
-        conn.client
-            .upload_stop(&api::ExternalRunStop {
-                project_id: conn.project_id,
-                job_run_id: Some(id),
-                ..Default::default()
-            })
-            .await?;
-    }
-    Ok(())
-}
-
-fn exit_for(report: &UploadReport) -> u8 {
+pub(crate) fn exit_for(report: &UploadReport) -> u8 {
     if report.problems.is_empty() {
         exit::OK
     } else {
@@ -483,7 +508,7 @@ fn exit_for(report: &UploadReport) -> u8 {
     }
 }
 
-async fn upload(g: &Global, opts: &UploadOpts, paths: Vec<PathBuf>) -> Result<u8> {
+async fn upload(g: &Global, opts: &UploadOpts, paths: Vec<PathBuf>, resume: bool) -> Result<u8> {
     for p in &paths {
         let s = p.to_string_lossy();
         if !s.contains(['*', '?', '[']) && !p.exists() {
@@ -493,56 +518,7 @@ async fn upload(g: &Global, opts: &UploadOpts, paths: Vec<PathBuf>) -> Result<u8
             ));
         }
     }
-    let conn = connect(g)?;
-    let t = target::upload_target(&conn, opts.job_run_id, &opts.launch, &opts.ci).await?;
-    let mut up = uploader(&conn, &t, opts);
-    up.upload_paths(&paths).await?;
-    finish_own_run(&conn, &t, opts).await?;
-    print_report(g, &conn, &t, up.report())?;
-    Ok(exit_for(up.report()))
-}
-
-async fn watch(g: &Global, args: WatchArgs) -> Result<u8> {
-    let conn = connect(g)?;
-    let opts = &args.opts;
-    std::fs::create_dir_all(&args.results)
-        .with_context(|| format!("cannot create {}", args.results.display()))?;
-    let t = target::upload_target(&conn, opts.job_run_id, &opts.launch, &opts.ci).await?;
-    eprintln!("Launch link: {}", launch_url(&conn, &t.launch));
-    let mut up = uploader(&conn, &t, opts);
-    let (program, rest) = args
-        .command
-        .split_first()
-        .context("no test command given after --")?;
-    let mut child = tokio::process::Command::new(program)
-        .args(rest)
-        // The test command gets the launch and job run, not the token.
-        .env_remove("ALLURE_TOKEN")
-        .env("ALLURE_LAUNCH_ID", t.launch.id.to_string())
-        .envs(t.job_run_id.map(|id| ("ALLURE_JOB_RUN_ID", id.to_string())))
-        .spawn()
-        .with_context(|| format!("cannot run {program:?}"))?;
-    let interval = Duration::from_secs_f64(args.interval.clamp(0.05, 60.0));
-    let status = loop {
-        tokio::select! {
-            s = child.wait() => break s?,
-            _ = tokio::time::sleep(interval) => {
-                if let Err(e) = up.upload_ready(&args.results).await {
-                    eprintln!("warning: upload while the tests run failed, will retry at the end: {e}");
-                }
-            }
-        }
-    };
-    let upload_result = up.finish(&args.results).await;
-    let stop_result = finish_own_run(&conn, &t, opts).await;
-    print_report(g, &conn, &t, up.report())?;
-    let cmd_code = status.code().unwrap_or(1);
-    upload_result?;
-    stop_result?;
-    if cmd_code != 0 {
-        return Ok(u8::try_from(cmd_code).unwrap_or(1));
-    }
-    Ok(exit_for(up.report()))
+    crate::spooling::upload(g, opts, paths, resume).await
 }
 
 // ---------------------------------------------------------------- project

@@ -1,7 +1,7 @@
 //! Exit codes. Stable and documented in the README so CI wrappers can choose
 //! between failing and warning.
 
-use onelaunch_client::ClientError;
+use onelaunch_client::{ClientError, UploadError};
 
 /// Success.
 pub const OK: u8 = 0;
@@ -19,6 +19,9 @@ pub const UNAUTHORIZED: u8 = 5;
 pub const LAUNCH_CLOSED: u8 = 6;
 /// The launch, job run or project does not exist (or is in another project).
 pub const NOT_FOUND: u8 = 7;
+/// The server stayed unreachable: what was not delivered is kept in a spool;
+/// `onelaunch upload --resume` sends it.
+pub const SPOOLED: u8 = 8;
 
 /// An error that carries its own exit code.
 #[derive(Debug)]
@@ -51,6 +54,9 @@ pub fn code_of(err: &anyhow::Error) -> u8 {
             return e.code;
         }
         if let Some(e) = cause.downcast_ref::<ClientError>() {
+            return client_code(e);
+        }
+        if let Some(UploadError::Client(e)) = cause.downcast_ref::<UploadError>() {
             return client_code(e);
         }
     }

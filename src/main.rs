@@ -1,9 +1,13 @@
 //! The `onelaunch` binary: the CLI and the server in one executable.
 
 mod cli;
+mod closing;
 mod commands;
 mod config;
+mod duration;
 mod exit;
+mod server_led;
+mod spooling;
 mod target;
 
 use std::process::ExitCode;

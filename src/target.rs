@@ -171,6 +171,16 @@ pub async fn upload_target(
     launch: &LaunchArgs,
     ci: &CiArgs,
 ) -> Result<Target> {
+    upload_target_with(conn, job_run_id, launch, ci_context(ci)).await
+}
+
+/// [`upload_target`] with the CI identity already resolved (e.g. kept in a spool).
+pub async fn upload_target_with(
+    conn: &Conn,
+    job_run_id: Option<i64>,
+    launch: &LaunchArgs,
+    ci: Option<CiContext>,
+) -> Result<Target> {
     if let Some(id) = job_run_id {
         let run =
             conn.client.get_job_run(id).await.with_context(|| {
@@ -183,7 +193,7 @@ pub async fn upload_target(
             own_job_run: false,
         });
     }
-    if let Some(ctx) = ci_context(ci) {
+    if let Some(ctx) = ci {
         let r = start_ci_job_run(conn, &ctx, launch).await?;
         let l = conn.client.get_launch(r.launch_id).await?;
         return Ok(Target {

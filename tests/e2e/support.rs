@@ -45,6 +45,12 @@ impl TestServer {
     /// Starts a server whose data directory (attachments; the SQLite file
     /// unless `--database-url` is given) is `data`, e.g. shared by replicas.
     pub fn start_in(data: Option<&Path>, extra: &[&str]) -> TestServer {
+        Self::start_logging(data, extra, "info")
+    }
+
+    /// [`TestServer::start_in`] with the server's log filter (`ONELAUNCH_LOG`),
+    /// e.g. `"debug"` to include the request log.
+    pub fn start_logging(data: Option<&Path>, extra: &[&str], log: &str) -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let data = data
             .map(Path::to_path_buf)
@@ -54,7 +60,7 @@ impl TestServer {
             .arg(data)
             .args(["--init-token", TOKEN])
             .args(extra)
-            .env("ONELAUNCH_LOG", "info")
+            .env("ONELAUNCH_LOG", log)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

@@ -217,6 +217,56 @@ pub struct LaunchDto {
     /// Link to the launch page (onelaunch extension).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// Job runs this launch expects, as declared by `job-run start --expect N`
+    /// (onelaunch extension).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_job_runs: Option<i64>,
+    /// Which job runs have reported and which are missing (onelaunch
+    /// extension; filled by `GET /api/launch/{id}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub participants: Option<Participants>,
+}
+
+/// The job runs of a launch as seen by `launch close --wait`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Participants {
+    /// Declared number of job runs (`None` when nobody declared one).
+    #[serde(default)]
+    pub expected: Option<i64>,
+    /// Job runs that exist (started at least once).
+    pub started: i64,
+    /// Job runs in stage `finished` or `run_failure`.
+    pub finished: i64,
+    /// Expected job runs that never started (`expected - started`, at least 0).
+    pub missing: i64,
+    /// Job runs that started but have not finished.
+    #[serde(default)]
+    pub unfinished: Vec<ParticipantRef>,
+}
+
+impl Participants {
+    /// True when every expected job run started and every started one finished.
+    pub fn complete(&self) -> bool {
+        self.missing == 0 && self.unfinished.is_empty()
+    }
+}
+
+/// A job run named in [`Participants`].
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ParticipantRef {
+    pub id: Id,
+    /// `<job name> / <job run name>`.
+    pub name: String,
+    pub stage: String,
+}
+
+/// `POST /api/launch/{id}/expected-job-runs` (onelaunch extension).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExpectedJobRuns {
+    pub expected_job_runs: i64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -699,6 +749,383 @@ pub fn is_secret_name(name: &str) -> bool {
 
 /// The statuses in the order they are shown.
 pub const STATUSES: [&str; 5] = ["passed", "failed", "broken", "skipped", "unknown"];
+
+// ================================================================ server-led launches
+//
+// The server defines the scope (a test plan or a selection of test cases),
+// creates one launch with one job run per executor job, and triggers the jobs
+// on their build servers. These types are onelaunch's own API for that.
+
+/// A test case: created and updated by uploaded results.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TestCaseDto {
+    pub id: Id,
+    pub project_id: Id,
+    pub name: String,
+    #[serde(default)]
+    pub full_name: Option<String>,
+    /// The `ALLURE_ID` (or `AS_ID`) label value, when the results carry one.
+    #[serde(default)]
+    pub allure_id: Option<String>,
+    /// True when a job run uploaded a result of it (it has a default executor).
+    pub automated: bool,
+    /// The default executor: the job whose job run last uploaded its result.
+    #[serde(default)]
+    pub job: Option<JobSummary>,
+    #[serde(default)]
+    pub last_status: Option<String>,
+    #[serde(default)]
+    pub labels: Vec<LabelDto>,
+    pub created_date: i64,
+    pub last_modified_date: i64,
+}
+
+/// Which test cases: every given criterion must match.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct TestCaseFilter {
+    /// Label `name=value` pairs; a case must carry all of them.
+    #[serde(default, deserialize_with = "flex::null_default")]
+    pub labels: Vec<LabelDto>,
+    /// Matched against the name and the full name, case-insensitively: a glob
+    /// when it contains `*` or `?`, otherwise a substring.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name_pattern: Option<String>,
+    /// Last status is one of these.
+    #[serde(default, deserialize_with = "flex::null_default")]
+    pub status: Vec<String>,
+}
+
+impl TestCaseFilter {
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+            && self.name_pattern.as_deref().is_none_or(|p| p.is_empty())
+            && self.status.is_empty()
+    }
+}
+
+/// Build-server integration of a job as shown (never with its credential).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct IntegrationDto {
+    /// `github`, `gitlab`, `jenkins` or `command`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Provider API base URL (GitHub default `https://api.github.com`, GitLab
+    /// default `https://gitlab.com`; required for Jenkins).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// GitHub `owner/repo`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository: Option<String>,
+    /// GitHub workflow file name (or id), e.g. `tests.yml`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow: Option<String>,
+    /// GitHub/GitLab git ref to run on.
+    #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+    pub git_ref: Option<String>,
+    /// GitLab project id (or URL-encoded path).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+    /// Jenkins job path, folders separated by `/` (e.g. `team/api-tests`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_path: Option<String>,
+    /// Jenkins user name (with the API token as credential).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// `command`: the shell command the server runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    /// A credential is stored (it is never shown).
+    #[serde(default)]
+    pub has_credential: bool,
+}
+
+/// Build-server integration as sent to configure a job. The credential (GitHub
+/// token, GitLab trigger token, Jenkins API token, or the `ALLURE_TOKEN` given
+/// to a `command`) is write-only; when omitted on an update of the same type
+/// the stored one is kept.
+#[derive(Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct IntegrationSettings {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow: Option<String>,
+    #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+    pub git_ref: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
+}
+
+impl std::fmt::Debug for IntegrationSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IntegrationSettings")
+            .field("kind", &self.kind)
+            .field("url", &self.url)
+            .field("repository", &self.repository)
+            .field("workflow", &self.workflow)
+            .field("git_ref", &self.git_ref)
+            .field("project", &self.project)
+            .field("job_path", &self.job_path)
+            .field("username", &self.username)
+            .field("command", &self.command)
+            .field(
+                "credential",
+                &self.credential.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
+}
+
+/// A job with what the server needs to trigger it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobConfigDto {
+    pub id: Id,
+    pub external_id: String,
+    pub name: String,
+    #[serde(rename = "type", default)]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub url: Option<String>,
+    pub project_id: Id,
+    /// The job may be asked to run tests.
+    pub can_run_tests: bool,
+    #[serde(default)]
+    pub integration: Option<IntegrationDto>,
+    /// Sent to every triggered run (`name` and `value`).
+    #[serde(default)]
+    pub parameters: Vec<ParameterDto>,
+    /// Why the server cannot trigger this job now (empty when it can).
+    #[serde(default)]
+    pub problems: Vec<String>,
+}
+
+/// `PATCH /api/job/{id}`: absent fields are left as they are; `integration:
+/// null` removes the integration. `PUT` replaces everything (absent = unset).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobConfigUpdate {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub can_run_tests: Option<bool>,
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub integration: Option<Option<IntegrationSettings>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameters: Option<Vec<ParameterDto>>,
+}
+
+/// Tells an absent field (`None`) from an explicit `null` (`Some(None)`).
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// `POST /api/testplan`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TestPlanCreate {
+    #[serde(deserialize_with = "flex::id")]
+    pub project_id: Id,
+    pub name: String,
+    /// Test cases chosen explicitly.
+    #[serde(default, deserialize_with = "flex::null_default")]
+    pub test_case_ids: Vec<Id>,
+    /// Test cases chosen by a filter (evaluated whenever the plan is used).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<TestCaseFilter>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TestPlanDto {
+    pub id: Id,
+    pub project_id: Id,
+    pub name: String,
+    #[serde(default)]
+    pub test_case_ids: Vec<Id>,
+    #[serde(default)]
+    pub filter: Option<TestCaseFilter>,
+    /// The test cases the plan selects now.
+    #[serde(default)]
+    pub test_cases: Vec<TestCaseDto>,
+    pub created_date: i64,
+}
+
+/// One test case in the executors view.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecutorCase {
+    pub id: Id,
+    pub name: String,
+    #[serde(default)]
+    pub full_name: Option<String>,
+    #[serde(default)]
+    pub allure_id: Option<String>,
+    /// `default` (the case's own executor) or `override` (set on this plan).
+    pub source: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecutorGroup {
+    pub job: JobSummary,
+    pub test_cases: Vec<ExecutorCase>,
+}
+
+/// `GET /api/testplan/{id}/executors`: which job runs which automated subset;
+/// cases without an executor are manual.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecutorsDto {
+    pub plan_id: Id,
+    pub jobs: Vec<ExecutorGroup>,
+    pub manual: Vec<ExecutorCase>,
+}
+
+/// `POST /api/testplan/{id}/executors`: set the executor of some of the plan's
+/// cases (by id and/or filter) to a job (`jobId`), to manual (`manual: true`),
+/// or back to their default (`reset: true`). Exactly one of the three.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecutorOverride {
+    #[serde(default, deserialize_with = "flex::null_default")]
+    pub test_case_ids: Vec<Id>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<TestCaseFilter>,
+    #[serde(
+        default,
+        deserialize_with = "flex::opt_id",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub job_id: Option<Id>,
+    #[serde(default, deserialize_with = "flex::null_default")]
+    pub manual: bool,
+    #[serde(default, deserialize_with = "flex::null_default")]
+    pub reset: bool,
+}
+
+/// The launch form of a run.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LaunchForm {
+    pub launch_name: String,
+    #[serde(default, deserialize_with = "flex::null_default")]
+    pub tags: Vec<String>,
+    /// Issue keys (`JIRA-1`) or URLs.
+    #[serde(default, deserialize_with = "flex::null_default")]
+    pub issues: Vec<String>,
+    /// Given to every triggered job next to its parameters (same names win).
+    #[serde(default, deserialize_with = "flex::null_default")]
+    pub environment: Vec<KeyValue>,
+    /// Idempotency key: a repeated request with the same key answers the
+    /// launch the first one created instead of creating another.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
+
+/// `POST /api/testcase/run`: run a selection of test cases directly.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TestCaseRun {
+    #[serde(deserialize_with = "flex::id")]
+    pub project_id: Id,
+    #[serde(default, deserialize_with = "flex::null_default")]
+    pub test_case_ids: Vec<Id>,
+    #[serde(flatten)]
+    pub launch: LaunchForm,
+}
+
+/// A job run created by a server-led run, with the cases it was asked to run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlannedJobRun {
+    pub job_run: JobRunDto,
+    pub test_case_ids: Vec<Id>,
+}
+
+/// Answer of a run: the launch, its job runs (triggered, or `run_failure`
+/// with the provider's error) and the manual cases.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServerRunDto {
+    pub launch: LaunchDto,
+    #[serde(default)]
+    pub plan_id: Option<Id>,
+    pub job_runs: Vec<PlannedJobRun>,
+    pub manual: Vec<TestCaseDto>,
+}
+
+/// One manual result: of a test case (`testCaseId`), or by name (the test
+/// case is created when it does not exist).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ManualResult {
+    #[serde(
+        default,
+        deserialize_with = "flex::opt_id",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub test_case_id: Option<Id>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// `POST /api/launch/{id}/manual`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ManualResults {
+    #[serde(default, deserialize_with = "flex::null_default")]
+    pub results: Vec<ManualResult>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ManualResultDto {
+    pub id: Id,
+    pub test_case_id: Id,
+    pub name: String,
+    pub status: String,
+    #[serde(default)]
+    pub message: Option<String>,
+    pub created_date: i64,
+}
+
+/// `GET /api/launch/{id}/manual`: the manual side of a launch.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LaunchManualDto {
+    pub launch_id: Id,
+    /// Cases the run left to be done by hand.
+    pub planned: Vec<TestCaseDto>,
+    /// Manual results recorded so far (latest per case counts).
+    pub results: Vec<ManualResultDto>,
+    /// Counts of the manual results (the launch statistic includes them;
+    /// `/statistic/automated` leaves them out).
+    pub statistic: Vec<StatisticItem>,
+}
 
 #[cfg(test)]
 mod tests {

@@ -15,6 +15,17 @@ use crate::AppState;
 /// Lifetime of an access token from `POST /api/uaa/oauth/token`.
 pub const ACCESS_TOKEN_SECONDS: i64 = 3600;
 
+/// The stored form of a token: its SHA-256, hex.
+///
+/// Tokens are checked by looking this digest up in the database, never by
+/// comparing a presented token with a stored one in memory. That lookup is
+/// constant-time with respect to the secret: an attacker controls the token,
+/// not its digest, and learning how many leading characters of a digest match
+/// (through index or comparison timing) tells nothing about the token behind
+/// it, because SHA-256 is preimage-resistant and tokens are 192 random bits.
+/// No other comparison of secrets happens in the server, so no `subtle`-style
+/// equality is needed; keep it that way (add one if a secret is ever compared
+/// in memory).
 pub fn hash_token(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }

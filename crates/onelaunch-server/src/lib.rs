@@ -6,12 +6,19 @@
 
 pub mod auth;
 pub mod blobs;
+pub mod closing;
 pub mod db;
+pub mod decode;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzz_targets;
+pub mod limits;
 pub mod migrate;
-mod pages;
+pub mod redact;
 pub mod routes;
+pub mod server_led;
 pub mod store;
+mod ui;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -23,8 +30,9 @@ use tokio::net::TcpListener;
 
 pub use error::{ServerError, ServerResult};
 
-/// Largest request body accepted (multipart attachment uploads included).
-pub const MAX_BODY_BYTES: usize = 256 * 1024 * 1024;
+/// Largest request body accepted (multipart attachment uploads); JSON bodies
+/// are limited to [`limits::MAX_JSON_BODY`].
+pub const MAX_BODY_BYTES: usize = limits::MAX_MULTIPART_BODY;
 
 /// Shared state of all handlers.
 #[derive(Clone, Debug)]
@@ -43,6 +51,8 @@ pub struct ServerConfig {
     pub database_url: Option<String>,
     pub public_url: Option<String>,
     pub init_token: Option<String>,
+    /// Close launches without activity for longer than this (off when `None`).
+    pub launch_idle_close: Option<std::time::Duration>,
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -59,6 +69,7 @@ impl std::fmt::Debug for ServerConfig {
                 "init_token",
                 &self.init_token.as_ref().map(|_| "<redacted>"),
             )
+            .field("launch_idle_close", &self.launch_idle_close)
             .finish()
     }
 }
@@ -81,13 +92,11 @@ pub fn app(state: AppState) -> Router {
     let api = routes::api_router();
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
-        .route("/", get(pages::home))
-        .route("/launch/{id}", get(pages::launch))
-        .route("/jobrun/{id}", get(pages::job_run))
+        .merge(ui::router())
         .nest("/api/rs", api.clone())
         .nest("/api", api)
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(DefaultBodyLimit::max(limits::MAX_JSON_BODY))
+        .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(redact::request_span))
         .with_state(state)
 }
 
@@ -100,6 +109,7 @@ pub struct Server {
     pub generated_token: Option<String>,
     listener: TcpListener,
     state: AppState,
+    launch_idle_close: Option<std::time::Duration>,
 }
 
 impl Server {
@@ -125,6 +135,7 @@ impl Server {
             public_url: public_url.clone(),
             generated_token,
             listener,
+            launch_idle_close: config.launch_idle_close,
             state: AppState {
                 db,
                 blobs,
@@ -138,9 +149,16 @@ impl Server {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> ServerResult<()> {
-        axum::serve(self.listener, app(self.state))
+        let idle_closer = self
+            .launch_idle_close
+            .map(|idle| closing::spawn_idle_closer(self.state.db.clone(), idle));
+        let served = axum::serve(self.listener, app(self.state))
             .with_graceful_shutdown(shutdown)
-            .await?;
+            .await;
+        if let Some(task) = idle_closer {
+            task.abort();
+        }
+        served?;
         Ok(())
     }
 }

@@ -14,7 +14,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::auth::Auth;
+use crate::closing;
 use crate::error::{ServerError, ServerResult};
+use crate::limits;
 use crate::store;
 use crate::AppState;
 
@@ -28,32 +30,15 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     async fn from_request(req: Request, state: &S) -> Result<Self, ServerError> {
         let bytes = Bytes::from_request(req, state).await.map_err(|e| {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ServerError::PayloadTooLarge(
-                    "request body is larger than the server accepts".into(),
-                )
+                ServerError::PayloadTooLarge(format!(
+                    "request body is larger than the {} bytes a JSON request may have",
+                    crate::limits::MAX_JSON_BODY
+                ))
             } else {
                 ServerError::bad(e.body_text())
             }
         })?;
-        if bytes.is_empty() {
-            return Err(ServerError::bad(
-                "request body is empty; expected a JSON object",
-            ));
-        }
-        match Json::<T>::from_bytes(&bytes) {
-            Ok(Json(v)) => Ok(ApiJson(v)),
-            Err(e) => Err(ServerError::bad(
-                e.body_text()
-                    .replace(
-                        "Failed to deserialize the JSON body into the target type: ",
-                        "invalid JSON body: ",
-                    )
-                    .replace(
-                        "Failed to parse the request body as JSON: ",
-                        "invalid JSON body: ",
-                    ),
-            )),
-        }
+        crate::decode::json_body(&bytes).map(ApiJson)
     }
 }
 
@@ -73,7 +58,10 @@ pub fn api_router() -> Router<AppState> {
         .route("/launch/category/bulk", post(category_bulk))
         .route("/launch/error/bulk", post(accept_bulk))
         .route("/launch/quality-gate/bulk", post(accept_bulk))
-        .route("/launch/attachment", post(launch_attachment))
+        .route(
+            "/launch/attachment",
+            post(launch_attachment).layer(limits::multipart_limit()),
+        )
         .route("/upload/start", post(upload_start))
         .route("/upload/run", post(upload_start))
         .route("/upload/stop", post(upload_stop))
@@ -82,7 +70,7 @@ pub fn api_router() -> Router<AppState> {
         .route("/upload/test-result", post(upload_results))
         .route(
             "/upload/test-result/{id}/attachment",
-            post(upload_attachment),
+            post(upload_attachment).layer(limits::multipart_limit()),
         )
         .route(
             "/upload/test-result/{id}/test-fixture-result",
@@ -90,10 +78,16 @@ pub fn api_router() -> Router<AppState> {
         )
         .route(
             "/upload/test-fixture-result/{id}/attachment",
-            post(upload_fixture_attachment),
+            post(upload_fixture_attachment).layer(limits::multipart_limit()),
         )
-        .route("/upload/file", post(upload_files))
-        .route("/upload", post(upload_files))
+        .route(
+            "/upload/file",
+            post(upload_files).layer(limits::multipart_limit()),
+        )
+        .route(
+            "/upload",
+            post(upload_files).layer(limits::multipart_limit()),
+        )
         .route("/upload/archive", post(upload_archive))
         .route("/job", get(find_job))
         .route("/jobrun/{id}", get(get_job_run))
@@ -101,6 +95,8 @@ pub fn api_router() -> Router<AppState> {
         .route("/testresult", get(list_results))
         .route("/testresult/{id}", get(get_result))
         .route("/attachment/{id}/content", get(attachment_content))
+        .merge(crate::closing::router())
+        .merge(crate::server_led::router())
 }
 
 // ---------------------------------------------------------------- helpers
@@ -251,9 +247,10 @@ async fn create_project_token(
 async fn create_launch(
     State(state): State<AppState>,
     auth: Auth,
-    ApiJson(req): ApiJson<api::LaunchCreate>,
+    ApiJson(mut req): ApiJson<api::LaunchCreate>,
 ) -> ServerResult<Response> {
     project_for(&state, &auth, req.project_id).await?;
+    limits::bound_launch(&mut req)?;
     let l = store::create_launch(&state.db, &req).await?;
     tracing::info!(launch = l.id, project = l.project_id, "launch created");
     Ok(ok_json(l.to_dto(&state.public_url)))
@@ -265,7 +262,9 @@ async fn get_launch(
     Path(id): Path<Id>,
 ) -> ServerResult<Response> {
     let l = launch_for(&state, &auth, id).await?;
-    Ok(ok_json(l.to_dto(&state.public_url)))
+    let mut dto = l.to_dto(&state.public_url);
+    dto.participants = Some(closing::participants(&state.db, l.id, l.expected_job_runs).await?);
+    Ok(ok_json(dto))
 }
 
 async fn list_launches(
@@ -355,6 +354,7 @@ async fn bulk_refs(
     kind: &str,
 ) -> ServerResult<Response> {
     let l = launch_for(&state, &auth, req.launch_id).await?;
+    limits::bound_bulk(&req.items)?;
     let refs = store::launch_refs(&state.db, l.id, kind, &req.items).await?;
     Ok(ok_json(refs))
 }
@@ -420,13 +420,15 @@ fn multipart_err(e: axum::extract::multipart::MultipartError) -> ServerError {
 async fn upload_start(
     State(state): State<AppState>,
     auth: Auth,
-    ApiJson(req): ApiJson<api::ExternalRunStart>,
+    ApiJson(mut req): ApiJson<api::ExternalRunStart>,
 ) -> ServerResult<Response> {
     project_for(&state, &auth, req.project_id).await?;
+    limits::bound_start(&mut req)?;
     if let Some(id) = req.job_run.id {
         // Triggered or joined by id: answer that job run and its launch.
         let run = job_run_for(&state, &auth, id).await?;
         store::touch_job_run(&state.db, id).await?;
+        closing::touch(&state.db, run.launch_id).await?;
         return Ok(ok_json(run.to_external()));
     }
     if let Some(lid) = req.launch.as_ref().and_then(|l| l.id) {
@@ -434,6 +436,7 @@ async fn upload_start(
     }
     match store::start_run(&state.db, &req).await? {
         store::StartOutcome::Ok(resp) => {
+            closing::touch(&state.db, resp.launch_id).await?;
             tracing::info!(
                 launch = resp.launch_id,
                 job_run = resp.job_run_id,
@@ -463,6 +466,7 @@ async fn upload_stop(
             })?,
     };
     store::stop_job_run(&state.db, &run, req.status.as_deref()).await?;
+    closing::touch(&state.db, run.launch_id).await?;
     tracing::info!(job_run = run.id, "job run stopped");
     Ok(ok_json(run.to_external()))
 }
@@ -520,9 +524,9 @@ async fn job_run_plan(
     auth: Auth,
     Path(id): Path<Id>,
 ) -> ServerResult<Response> {
-    job_run_for(&state, &auth, id).await?;
-    // CI-led job runs carry no plan: everything runs.
-    Ok(ok_json(Vec::<Value>::new()))
+    let run = job_run_for(&state, &auth, id).await?;
+    // Server-led job runs have a stored plan; CI-led ones none (everything runs).
+    crate::server_led::job_run_plan(&state, &run).await
 }
 
 #[derive(Deserialize)]
@@ -580,8 +584,9 @@ async fn create_session(
     State(state): State<AppState>,
     auth: Auth,
     Query(_q): Query<ManualQuery>,
-    ApiJson(req): ApiJson<api::SessionCreate>,
+    ApiJson(mut req): ApiJson<api::SessionCreate>,
 ) -> ServerResult<Response> {
+    limits::bound_environment(&mut req.environment);
     let (launch, run) = match (req.job_run_id, req.launch_id) {
         (Some(jr), _) => {
             let run = job_run_for(&state, &auth, jr).await?;
@@ -601,6 +606,7 @@ async fn create_session(
         &req.environment,
     )
     .await?;
+    closing::touch(&state.db, launch.id).await?;
     Ok(ok_json(s.to_dto(run.map(|r| r.job_id))))
 }
 
@@ -615,10 +621,12 @@ async fn session_for(state: &AppState, auth: &Auth, id: Id) -> ServerResult<stor
 async fn upload_results(
     State(state): State<AppState>,
     auth: Auth,
-    ApiJson(req): ApiJson<api::UploadResults>,
+    ApiJson(mut req): ApiJson<api::UploadResults>,
 ) -> ServerResult<Response> {
     let session = session_for(&state, &auth, req.test_session_id).await?;
+    limits::bound_results(&mut req.results)?;
     let refs = store::ingest_results(&state.db, &session, &req.results).await?;
+    closing::touch(&state.db, session.launch_id).await?;
     let ids = refs.iter().map(|r| r.id).collect();
     Ok(ok_json(api::UploadResultsResponse {
         results: refs,
@@ -633,7 +641,9 @@ async fn upload_attachment(
     mp: Multipart,
 ) -> ServerResult<Response> {
     let owner = result_for(&state, &auth, id).await?;
-    store_attachments(&state, owner.id, mp).await
+    let answer = store_attachments(&state, owner.id, mp).await?;
+    closing::touch(&state.db, owner.launch_id).await?;
+    Ok(answer)
 }
 
 /// Attachments of a fixture are kept with the result the fixture belongs to,
@@ -650,7 +660,9 @@ async fn upload_fixture_attachment(
     let owner = result_for(&state, &auth, result_id)
         .await
         .map_err(|_| ServerError::not_found("test fixture result", id))?;
-    store_attachments(&state, owner.id, mp).await
+    let answer = store_attachments(&state, owner.id, mp).await?;
+    closing::touch(&state.db, owner.launch_id).await?;
+    Ok(answer)
 }
 
 /// Stores every multipart `file` part as an attachment of a result.
@@ -666,6 +678,7 @@ async fn store_attachments(
             .map(str::to_string)
             .filter(|f| !f.is_empty())
             .ok_or_else(|| ServerError::bad("multipart part `file` needs a file name"))?;
+        limits::check_file_name(&file_name).map_err(ServerError::bad)?;
         let content_type = field.content_type().map(str::to_string);
         let bytes = field.bytes().await.map_err(multipart_err)?;
         let sha = state.blobs.put(&bytes).await?;
@@ -687,10 +700,12 @@ async fn upload_fixtures(
     State(state): State<AppState>,
     auth: Auth,
     Path(id): Path<Id>,
-    ApiJson(req): ApiJson<api::UploadFixtures>,
+    ApiJson(mut req): ApiJson<api::UploadFixtures>,
 ) -> ServerResult<Response> {
     let owner = result_for(&state, &auth, id).await?;
+    limits::bound_fixtures(&mut req.fixtures)?;
     let ids = store::put_fixtures(&state.db, owner.id, &req.fixtures).await?;
+    closing::touch(&state.db, owner.launch_id).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({ "resultIds": ids }))).into_response())
 }
 
@@ -709,7 +724,7 @@ async fn upload_files(
     Query(q): Query<SessionIdQuery>,
     mut mp: Multipart,
 ) -> ServerResult<Response> {
-    use onelaunch_model::FileKind;
+    use crate::decode::RawFile;
     let session = session_for(&state, &auth, q.id).await?;
     let mut results = Vec::new();
     let mut problems: Vec<String> = Vec::new();
@@ -723,51 +738,36 @@ async fn upload_files(
         let content_type = field.content_type().map(str::to_string);
         let bytes = field.bytes().await.map_err(multipart_err)?;
         files += 1;
-        match onelaunch_model::classify(&name) {
-            FileKind::Result => match onelaunch_model::parse_result(&bytes) {
-                Ok(r) => results.push(onelaunch_model::to_upload(&r)),
-                Err(e) => problems.push(format!("{name}: {e}")),
-            },
-            FileKind::JUnit => match onelaunch_model::parse_junit(&bytes, &name) {
-                Ok(rs) => results.extend(rs.iter().map(onelaunch_model::to_upload)),
-                Err(e) => problems.push(format!("{name}: {e}")),
-            },
-            FileKind::Container => match onelaunch_model::parse_container(&bytes) {
-                Ok(_) => {
-                    let sha = state.blobs.put(&bytes).await?;
-                    store::put_session_file(
-                        &state.db,
-                        session.id,
-                        &name,
-                        "container",
-                        &sha,
-                        bytes.len() as i64,
-                        None,
-                    )
-                    .await?;
-                }
-                Err(e) => problems.push(format!("{name}: {e}")),
-            },
-            _ => {
-                let sha = state.blobs.put(&bytes).await?;
-                store::put_session_file(
-                    &state.db,
-                    session.id,
-                    &name,
-                    "file",
-                    &sha,
-                    bytes.len() as i64,
-                    content_type.as_deref(),
-                )
-                .await?;
+        let kind = match crate::decode::raw_file(&name, &bytes) {
+            Ok(RawFile::Results(rs)) => {
+                results.extend(rs);
+                continue;
             }
-        }
+            Ok(RawFile::Container) => "container",
+            Ok(RawFile::Other) => "file",
+            Err(problem) => {
+                problems.push(problem);
+                continue;
+            }
+        };
+        let sha = state.blobs.put(&bytes).await?;
+        store::put_session_file(
+            &state.db,
+            session.id,
+            &name,
+            kind,
+            &sha,
+            bytes.len() as i64,
+            content_type.as_deref().filter(|_| kind == "file"),
+        )
+        .await?;
     }
     for chunk in results.chunks(500) {
         store::ingest_results(&state.db, &session, chunk).await?;
     }
     apply_session_containers(&state, &session).await?;
     store::resolve_session_attachments(&state.db, session.id).await?;
+    closing::touch(&state.db, session.launch_id).await?;
     if !problems.is_empty() {
         return Err(ServerError::bad(format!(
             "{} of {files} files were refused (the others were stored): {}",

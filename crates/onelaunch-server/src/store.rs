@@ -165,9 +165,10 @@ pub struct LaunchRow {
     pub issues: Vec<Value>,
     pub created_ms: i64,
     pub modified_ms: i64,
+    pub expected_job_runs: Option<i64>,
 }
 
-const LAUNCH_COLS: &str = "id, project_id, name, closed, external, autoclose, tags, links, issues, created_ms, modified_ms";
+const LAUNCH_COLS: &str = "id, project_id, name, closed, external, autoclose, tags, links, issues, created_ms, modified_ms, expected_job_runs";
 
 fn launch_from(r: &AnyRow) -> ServerResult<LaunchRow> {
     let json = |c: &str| get_str(r, c).unwrap_or_else(|_| "[]".into());
@@ -183,6 +184,7 @@ fn launch_from(r: &AnyRow) -> ServerResult<LaunchRow> {
         issues: serde_json::from_str(&json("issues")).unwrap_or_default(),
         created_ms: get_i64(r, "created_ms")?,
         modified_ms: get_i64(r, "modified_ms")?,
+        expected_job_runs: opt_i64(r, "expected_job_runs"),
     })
 }
 
@@ -205,6 +207,8 @@ impl LaunchRow {
             created_date: self.created_ms,
             last_modified_date: self.modified_ms,
             url: Some(format!("{public_url}/launch/{}", self.id)),
+            expected_job_runs: self.expected_job_runs,
+            participants: None,
         }
     }
 }
@@ -306,7 +310,7 @@ pub async fn set_launch_closed(db: &Db, id: Id, closed: bool) -> ServerResult<()
 }
 
 /// The latest attempt of each test, in SQL: no later attempt with the same key.
-const LATEST: &str = "NOT EXISTS (SELECT 1 FROM test_results u WHERE u.launch_id = t.launch_id \
+pub const LATEST: &str = "NOT EXISTS (SELECT 1 FROM test_results u WHERE u.launch_id = t.launch_id \
      AND u.test_key = t.test_key AND (COALESCE(u.start_ms, 0) > COALESCE(t.start_ms, 0) \
      OR (COALESCE(u.start_ms, 0) = COALESCE(t.start_ms, 0) AND u.id > t.id)))";
 
@@ -919,6 +923,8 @@ pub async fn ingest_results(
     // locks in the same order and cannot deadlock.
     let mut order: Vec<usize> = (0..results.len()).collect();
     order.sort_by(|a, b| results[*a].uuid.cmp(&results[*b].uuid));
+    // Server-led launches: the newly inserted results, for test-case tracking.
+    let mut tracked: Vec<(Id, &api::UploadTestResult)> = Vec::new();
     let mut tx = db.write.begin().await?;
     let closed: i64 = sqlx::query("SELECT closed FROM launches WHERE id = $1")
         .bind(session.launch_id)
@@ -988,6 +994,7 @@ pub async fn ingest_results(
                     .execute(&mut *tx)
                     .await?;
                 }
+                tracked.push((id, r));
                 id
             }
             None => sqlx::query("SELECT id FROM test_results WHERE launch_id = $1 AND uuid = $2")
@@ -1002,6 +1009,8 @@ pub async fn ingest_results(
             uuid: r.uuid.clone(),
         });
     }
+    // Server-led launches: test cases and their default executors (server_led.rs).
+    crate::server_led::track_test_cases(&mut tx, session, &tracked).await?;
     tx.commit().await?;
     Ok(out.into_iter().flatten().collect())
 }

@@ -396,6 +396,7 @@ String exitMeaning(int code) {
         case 5: return 'exit 5, not authorised (check the credential)'
         case 6: return 'exit 6, the launch is closed'
         case 7: return 'exit 7, not found'
+        case 8: return 'exit 8, spooled: run onelaunch upload --resume'
         default: return "exit ${code}".toString()
     }
 }
