@@ -185,7 +185,7 @@ try {
   await Promise.all([page.waitForURL(`${URL}/launch/${LAUNCH}`), page.click('button:has-text("Close launch")')]);
   check((await text(page, '#launch-state')).includes('closed'), 'closed after Close');
   check((await api(`/api/launch/${LAUNCH}`)).closed === true, 'the API sees it closed');
-  await shot(page, '05-launch-closed');
+  await shot(page, '05-launch-closed', false);
   await Promise.all([page.waitForURL(`${URL}/launch/${LAUNCH}`), page.click('button:has-text("Reopen launch")')]);
   check((await text(page, '#launch-state')).includes('open'), 'open after Reopen');
   check((await api(`/api/launch/${LAUNCH}`)).closed === false, 'the API sees it open');
@@ -276,7 +276,7 @@ try {
   step = 'jobrun';
   await page.goto(`${URL}/jobrun/${env('OL_GITHUB_JOB_RUN')}`);
   check((await text(page, 'main')).includes(env('OL_FAILED_RESULT')), 'the job run lists its results');
-  await shot(page, '12-job-run');
+  await shot(page, '12-job-run', false);
 
   step = 'logout';
   await Promise.all([page.waitForURL(/\/login/), page.click('button:has-text("Log out")')]);

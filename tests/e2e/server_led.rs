@@ -1202,6 +1202,18 @@ fn every_missing_prerequisite_has_its_own_error() {
     let (s, m) = try_run(&api, &[case]);
     assert_eq!(s, 200, "{m}");
     assert_eq!(api.launches(1).len(), launches_before + 1);
+    // A server-led launch can be deleted like any other (its plan rows go with it).
+    let ran = api.launches(1)[0]["id"].as_i64().unwrap();
+    let status = api
+        .http
+        .delete(format!("{}/api/launch/{ran}", api.url))
+        .header("Authorization", format!("api-token {}", api.token))
+        .send()
+        .unwrap()
+        .status()
+        .as_u16();
+    assert_eq!(status, 204);
+    assert_eq!(api.launches(1).len(), launches_before);
 
     // 6. A job that never uploaded (its pipeline only started a job run):
     //    overriding a case to it fails with its own error.
@@ -1250,7 +1262,13 @@ fn bad_input_is_refused_with_the_field_named() {
     let launch = api.launches(1)[0]["id"].as_i64().unwrap();
     let gh = job_ids(&api)[GITHUB_JOB];
     let case = case_ids(&api)["101"];
-    let cases: [(&str, Value, u16, &str); 9] = [
+    let cases: [(&str, Value, u16, &str); 10] = [
+        (
+            "PATCH job",
+            json!({"parameters": [{"name": "DEPLOY_TOKEN", "value": "x"}]}),
+            400,
+            "parameters[0].name \"DEPLOY_TOKEN\" looks like a secret",
+        ),
         (
             "PATCH job",
             json!({"integration": {"type": "github", "workflow": "t.yml", "ref": "main", "credential": "x1234"}}),
@@ -1331,6 +1349,19 @@ fn bad_input_is_refused_with_the_field_named() {
     assert_eq!(s, 400);
     assert_eq!(v["message"], "field `launchName` must not be empty");
 
+    // PUT replaces the whole configuration; PATCH changes only what it names.
+    api.patch_ok(
+        &format!("/api/job/{gh}"),
+        &json!({"canRunTests": true, "parameters": [{"name": "A", "value": "1"}]}),
+    );
+    let v = api.patch_ok(&format!("/api/job/{gh}"), &json!({"canRunTests": false}));
+    assert_eq!(v["parameters"], json!([{"name": "A", "value": "1"}]));
+    let (s, v) = api.put_raw(&format!("/api/job/{gh}"), &json!({"canRunTests": true}));
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["canRunTests"], true);
+    assert_eq!(v["parameters"], json!([]));
+    assert!(v["integration"].is_null());
+
     // A `command` runs on the server host: project tokens may not set one.
     let token = api.post("/api/project/1/token", &json!({}))["token"]
         .as_str()
@@ -1361,19 +1392,26 @@ fn bad_input_is_refused_with_the_field_named() {
 // ---------------------------------------------------------------- local helpers
 
 trait Patch {
-    fn patch_raw(&self, path: &str, body: &Value) -> (u16, Value);
+    fn send_raw(&self, method: &str, path: &str, body: &Value) -> (u16, Value);
+    fn patch_raw(&self, path: &str, body: &Value) -> (u16, Value) {
+        self.send_raw("PATCH", path, body)
+    }
+    fn put_raw(&self, path: &str, body: &Value) -> (u16, Value) {
+        self.send_raw("PUT", path, body)
+    }
     fn patch_ok(&self, path: &str, body: &Value) -> Value;
 }
 
 impl Patch for Api {
-    fn patch_raw(&self, path: &str, body: &Value) -> (u16, Value) {
+    fn send_raw(&self, method: &str, path: &str, body: &Value) -> (u16, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
         let r = self
             .http
-            .patch(format!("{}{path}", self.url))
+            .request(method.clone(), format!("{}{path}", self.url))
             .header("Authorization", format!("api-token {}", self.token))
             .json(body)
             .send()
-            .expect("PATCH");
+            .expect("send");
         let status = r.status().as_u16();
         (status, r.json().unwrap_or(Value::Null))
     }
@@ -1384,4 +1422,49 @@ impl Patch for Api {
         assert_eq!(s, 200, "PATCH {path}: {v}");
         v
     }
+}
+
+#[test]
+fn a_failing_command_is_recorded_on_its_job_run() {
+    let server = TestServer::start();
+    let api = server.api();
+    upload_as(
+        server.cli().github("9301", "tests"),
+        &fixture("tests/fixtures/allure-pytest"),
+    );
+    let learned = api.launches(1)[0]["id"].as_i64().unwrap();
+    server
+        .cli()
+        .run(&["launch", "close", &learned.to_string()])
+        .ok();
+    let gh = job_ids(&api)[GITHUB_JOB];
+    api.patch_ok(
+        &format!("/api/job/{gh}"),
+        &json!({"canRunTests": true, "integration": {"type": "command",
+            "command": "echo \"starting job run $ALLURE_JOB_RUN_ID\"; echo 'runner is offline' >&2; exit 3"}}),
+    );
+    let (s, m) = try_run(&api, &[case_ids(&api)["101"]]);
+    assert_eq!(s, 200, "{m}");
+    let launch = api.launches(1)[0]["id"].as_i64().unwrap();
+    let run = wait_for(
+        &server,
+        "the command's failure",
+        Duration::from_secs(30),
+        || {
+            let runs = api.job_runs(launch);
+            (runs[0]["stage"] == "run_failure").then(|| runs[0].clone())
+        },
+    );
+    assert_eq!(
+        run["errorMessage"],
+        "command exited with status 3: runner is offline"
+    );
+    // Its output went to the server log.
+    assert!(
+        server
+            .log()
+            .contains(&format!("starting job run {}", run["id"])),
+        "{}",
+        server.log()
+    );
 }

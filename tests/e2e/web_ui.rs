@@ -411,6 +411,73 @@ fn sessions_live_in_the_database_and_survive_a_restart() {
     drop(server);
 }
 
+#[test]
+fn a_server_with_open_live_pages_still_stops_at_once() {
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(bin())
+        .args(["server", "--listen", "127.0.0.1:0", "--data"])
+        .arg(dir.path().join("data"))
+        .args(["--init-token", TOKEN])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("listening on ") {
+        line.clear();
+        assert!(out.read_line(&mut line).unwrap() > 0, "server ended");
+    }
+    std::thread::spawn(move || for _ in out.lines() {});
+    let url = line.trim().rsplit(' ').next().unwrap().to_string();
+    let launch = Cli::new(&url, TOKEN)
+        .run(&[
+            "launch",
+            "create",
+            "--launch-name",
+            "Live",
+            "--format",
+            "ID",
+        ])
+        .ok()
+        .stdout
+        .trim()
+        .to_string();
+    let mut b = Browser::new(&url);
+    assert_eq!(b.login(TOKEN, &[]).status, 303);
+    // A live page: the stream stays open (its first event arrives at once).
+    let mut stream = b
+        .http
+        .get(format!("{url}/launch/{launch}/events"))
+        .header("Cookie", b.cookie_header())
+        .send()
+        .unwrap();
+    assert_eq!(stream.status().as_u16(), 200);
+    let mut first = [0u8; 13];
+    stream.read_exact(&mut first).unwrap();
+    assert_eq!(&first, b"event: update");
+    let started = Instant::now();
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        if started.elapsed() > Duration::from_secs(10) {
+            let _ = child.kill();
+            panic!("the server kept running for an open live page");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(stream);
+}
+
 // ------------------------------------------------------------------ the browser
 
 /// Why the browser tests cannot run here, if they cannot.

@@ -153,7 +153,11 @@ impl Server {
             .launch_idle_close
             .map(|idle| closing::spawn_idle_closer(self.state.db.clone(), idle));
         let served = axum::serve(self.listener, app(self.state))
-            .with_graceful_shutdown(shutdown)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                // Open live pages hold their connection: end them first.
+                ui::shutting_down();
+            })
             .await;
         if let Some(task) = idle_closer {
             task.abort();

@@ -862,6 +862,16 @@ fn valid_var_name(name: &str) -> bool {
         && name.len() <= 255
 }
 
+/// Parameters and run variables are shown by the API: secrets belong in the CI
+/// system's own secret store (or the integration's write-only credential).
+fn secret_refused(field: &str, name: &str) -> ServerError {
+    ServerError::bad(format!(
+        "{field} {:?} looks like a secret; values here are stored and shown, so keep secrets \
+         in the CI system's secret store",
+        name.trim()
+    ))
+}
+
 fn validate_parameters(
     params: &[api::ParameterDto],
     field: &str,
@@ -870,6 +880,9 @@ fn validate_parameters(
     let mut out: Vec<api::ParameterDto> = Vec::new();
     for (i, p) in params.iter().enumerate() {
         let name = p.name.trim();
+        if api::is_secret_name(name) {
+            return Err(secret_refused(&format!("{field}[{i}].name"), name));
+        }
         if !valid_var_name(name) {
             return Err(ServerError::bad(format!(
                 "{field}[{i}].name {name:?} is not a valid variable name (letters, digits and _, not starting with a digit)"
@@ -1403,6 +1416,9 @@ fn validate_form(form: &api::LaunchForm) -> ServerResult<()> {
                 "environment[{i}].key {:?} is not a valid variable name (letters, digits and _, not starting with a digit)",
                 kv.key
             )));
+        }
+        if api::is_secret_name(kv.key.trim()) {
+            return Err(secret_refused(&format!("environment[{i}].key"), &kv.key));
         }
     }
     for (i, issue) in form.issues.iter().enumerate() {

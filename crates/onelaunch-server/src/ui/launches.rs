@@ -609,8 +609,15 @@ pub async fn events(
     let started = tokio::time::Instant::now();
     let init = (state, viewer, q.fp.unwrap_or_default(), true);
     let s = stream::unfold(init, move |(state, viewer, last, first)| async move {
-        if !first {
-            tokio::time::sleep(LIVE_POLL).await;
+        // Waits for the next look; `false` once the server is stopping.
+        let pause = || async {
+            tokio::select! {
+                _ = tokio::time::sleep(LIVE_POLL) => true,
+                _ = super::shutdown_started() => false,
+            }
+        };
+        if !first && !pause().await {
+            return None;
         }
         loop {
             if started.elapsed() > LIVE_MAX {
@@ -626,7 +633,9 @@ pub async fn events(
                 let fp = d.fingerprint.clone();
                 return Some((Ok(ev), (state, viewer, fp, false)));
             }
-            tokio::time::sleep(LIVE_POLL).await;
+            if !pause().await {
+                return None;
+            }
         }
     });
     Ok(Sse::new(s).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))

@@ -56,6 +56,22 @@ pub fn router() -> Router<AppState> {
         .layer(middleware::map_response(security_headers))
 }
 
+/// Set when the server is shutting down: live pages (server-sent events)
+/// end their streams so the graceful shutdown does not wait for browsers.
+static SHUTDOWN: std::sync::LazyLock<tokio::sync::watch::Sender<bool>> =
+    std::sync::LazyLock::new(|| tokio::sync::watch::channel(false).0);
+
+/// Ends every live stream of this process (called when the server stops).
+pub fn shutting_down() {
+    SHUTDOWN.send_replace(true);
+}
+
+/// Resolves once the server is shutting down.
+pub(crate) async fn shutdown_started() {
+    let mut rx = SHUTDOWN.subscribe();
+    let _ = rx.wait_for(|stopping| *stopping).await;
+}
+
 /// Headers on every UI answer: no framing, no sniffing, only our own
 /// scripts/styles, and authenticated pages are never cached.
 async fn security_headers(mut res: Response) -> Response {
