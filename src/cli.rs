@@ -124,6 +124,10 @@ pub struct ServerArgs {
     /// longer than this, e.g. 2h or 30m (off by default)
     #[arg(long, env = "ONELAUNCH_LAUNCH_IDLE_CLOSE", value_parser = crate::duration::parse)]
     pub launch_idle_close: Option<std::time::Duration>,
+    /// Key file for credentials stored encrypted (created on first start;
+    /// replicas must use the same key). Default: <data>/secret.key
+    #[arg(long, env = "ONELAUNCH_SECRET_KEY_FILE")]
+    pub secret_key_file: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]

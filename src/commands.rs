@@ -72,6 +72,7 @@ async fn server(args: ServerArgs) -> Result<u8> {
         public_url: args.public_url,
         init_token: args.init_token,
         launch_idle_close: args.launch_idle_close,
+        secret_key_file: args.secret_key_file,
     };
     let server = onelaunch_server::Server::start(&config)
         .await

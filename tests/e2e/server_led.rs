@@ -1089,6 +1089,22 @@ fn github_gitlab_and_jenkins_get_exact_trigger_requests_and_a_failing_one_is_rec
     for s in [GITHUB_SECRET, GITLAB_SECRET, JENKINS_SECRET] {
         assert!(!everything.contains(s), "credential {s} leaked");
     }
+    // …and encrypted at rest: no database file holds them in clear.
+    let data = server.work_dir().join("data");
+    for e in std::fs::read_dir(&data).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_file() {
+            let bytes = std::fs::read(&p).unwrap();
+            let text = String::from_utf8_lossy(&bytes);
+            for s in [GITHUB_SECRET, GITLAB_SECRET, JENKINS_SECRET] {
+                assert!(
+                    !text.contains(s),
+                    "credential {s} in clear in {}",
+                    p.display()
+                );
+            }
+        }
+    }
     let gh_cfg = api.get(&format!("/api/job/{gh}"));
     assert_eq!(gh_cfg["integration"]["hasCredential"], true);
     assert_eq!(gh_cfg["integration"]["ref"], "main");

@@ -30,6 +30,8 @@ pub struct Db {
     pub read: AnyPool,
     pub write: AnyPool,
     pub backend: Backend,
+    /// Key for secrets stored encrypted (set by the server at start).
+    pub secret_key: Option<std::sync::Arc<crate::secrets::SecretKey>>,
 }
 
 impl std::fmt::Debug for Db {
@@ -126,7 +128,26 @@ impl Db {
             read,
             write,
             backend,
+            secret_key: None,
         })
+    }
+}
+
+impl Db {
+    /// Encrypts a secret for storage.
+    pub fn seal(&self, plaintext: &str) -> ServerResult<String> {
+        self.secret_key
+            .as_ref()
+            .map(|k| k.seal(plaintext))
+            .ok_or_else(|| ServerError::Config("no secret key loaded".into()))
+    }
+
+    /// Decrypts a stored secret.
+    pub fn open(&self, stored: &str) -> ServerResult<String> {
+        match &self.secret_key {
+            Some(k) => k.open(stored),
+            None => Err(ServerError::Config("no secret key loaded".into())),
+        }
     }
 }
 

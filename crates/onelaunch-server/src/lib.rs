@@ -16,6 +16,7 @@ pub mod limits;
 pub mod migrate;
 pub mod redact;
 pub mod routes;
+pub mod secrets;
 pub mod server_led;
 pub mod store;
 mod ui;
@@ -53,6 +54,8 @@ pub struct ServerConfig {
     pub init_token: Option<String>,
     /// Close launches without activity for longer than this (off when `None`).
     pub launch_idle_close: Option<std::time::Duration>,
+    /// Key for credentials stored encrypted (default `<data>/secret.key`).
+    pub secret_key_file: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -117,7 +120,14 @@ impl Server {
     /// bootstraps project 1 and the admin token.
     pub async fn start(config: &ServerConfig) -> ServerResult<Server> {
         std::fs::create_dir_all(&config.data_dir)?;
-        let db = db::Db::connect(&config.effective_database_url()).await?;
+        let mut db = db::Db::connect(&config.effective_database_url()).await?;
+        let key_file = config
+            .secret_key_file
+            .clone()
+            .unwrap_or_else(|| config.data_dir.join("secret.key"));
+        db.secret_key = Some(std::sync::Arc::new(secrets::SecretKey::load_or_create(
+            &key_file,
+        )?));
         let generated_token = store::bootstrap(&db, config.init_token.as_deref()).await?;
         let blobs = blobs::BlobStore::new(config.data_dir.join("blobs"))?;
         let listener = TcpListener::bind(&config.listen)

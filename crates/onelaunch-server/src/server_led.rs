@@ -760,7 +760,9 @@ async fn job_config(db: &Db, job_id: Id) -> ServerResult<JobConfig> {
     Ok(JobConfig {
         can_run: get_i64(&r, "can_run")? != 0,
         integration,
-        credential: opt_str(&r, "credential"),
+        credential: opt_str(&r, "credential")
+            .map(|c| db.open(&c))
+            .transpose()?,
         parameters: serde_json::from_str(&get_str(&r, "parameters")?).unwrap_or_default(),
     })
 }
@@ -1068,7 +1070,7 @@ pub(crate) async fn configure_job(
     .bind(next.can_run as i64)
     .bind(next.integration.as_ref().map(|s| s.kind.clone()))
     .bind(settings)
-    .bind(next.credential.clone())
+    .bind(next.credential.as_deref().map(|c| db.seal(c)).transpose()?)
     .bind(serde_json::to_string(&next.parameters).unwrap_or_else(|_| "[]".into()))
     .bind(now_ms())
     .execute(&db.write)
