@@ -363,6 +363,7 @@ fn hostile_requests_get_a_4xx_naming_the_problem_never_a_5xx() {
             "links": [{"name": "l", "url": long(100_000)}],
             "steps": [{"body": long(1 << 20), "message": long(1 << 20),
                        "attachment": {"name": "a", "originalFileName": long(10_000)}}],
+            "attachments": [{"name": "line\nbreak", "originalFileName": "new\nline.txt"}],
         }]}),
     );
     let id = up["results"][0]["id"].as_i64().unwrap();
@@ -378,6 +379,9 @@ fn hostile_requests_get_a_4xx_naming_the_problem_never_a_5xx() {
     assert!(len(&stored["links"][0]["url"]) <= 4096);
     assert!(len(&stored["steps"][0]["body"]) <= 64 * 1024);
     assert!(len(&stored["steps"][0]["attachment"]["originalFileName"]) <= 1024);
+    // Control characters in declared attachment names become `_`.
+    assert_eq!(stored["attachments"][0]["originalFileName"], "new_line.txt");
+    assert_eq!(stored["attachments"][0]["name"], "line_break");
 
     // Multipart file names: a newline or tab is refused with a 400 that shows
     // the name escaped; other parts of /upload/file are still stored.

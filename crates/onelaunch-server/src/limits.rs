@@ -10,7 +10,8 @@
 //! * lists that are not results (tags, links, issues, parameters, bulk items,
 //!   environment entries): a count bound, 400 naming the field;
 //! * multipart file names: non-empty, at most [`MAX_FILE_NAME`] bytes, no
-//!   control characters (a newline in a name would corrupt logs and listings).
+//!   control characters (a newline in a name would corrupt logs and listings);
+//!   attachment names declared inside results get `_` for control characters.
 
 use axum::extract::DefaultBodyLimit;
 use onelaunch_api::{
@@ -78,9 +79,22 @@ pub fn json_len(v: &impl Serialize) -> usize {
     c.0
 }
 
+/// Replaces control characters (a newline in a name would corrupt logs and
+/// listings) with `_`.
+fn no_controls(s: &mut String) {
+    if s.chars().any(char::is_control) {
+        *s = s
+            .chars()
+            .map(|c| if c.is_control() { '_' } else { c })
+            .collect();
+    }
+}
+
 fn bound_attachment(a: &mut UploadAttachment) {
     cut(&mut a.name, MAX_NAME);
+    no_controls(&mut a.name);
     cut(&mut a.original_file_name, MAX_FILE_NAME);
+    no_controls(&mut a.original_file_name);
     cut_opt(&mut a.content_type, MAX_SHORT);
 }
 
@@ -306,7 +320,14 @@ mod tests {
             }],
             ..Default::default()
         };
+        r.attachments = vec![UploadAttachment {
+            name: "a\nb".into(),
+            original_file_name: "x\r\ny.txt".into(),
+            ..Default::default()
+        }];
         bound_result(0, &mut r).unwrap();
+        assert_eq!(r.attachments[0].name, "a_b");
+        assert_eq!(r.attachments[0].original_file_name, "x__y.txt");
         assert_eq!(r.name.len(), MAX_NAME);
         assert_eq!(r.message.as_ref().unwrap().len(), MAX_TEXT);
         assert_eq!(r.labels[0].name.len(), MAX_SHORT);

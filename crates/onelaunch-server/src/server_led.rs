@@ -760,9 +760,7 @@ async fn job_config(db: &Db, job_id: Id) -> ServerResult<JobConfig> {
     Ok(JobConfig {
         can_run: get_i64(&r, "can_run")? != 0,
         integration,
-        credential: opt_str(&r, "credential")
-            .map(|c| db.open(&c))
-            .transpose()?,
+        credential: opt_str(&r, "credential").map(|c| db.open(&c)).transpose()?,
         parameters: serde_json::from_str(&get_str(&r, "parameters")?).unwrap_or_default(),
     })
 }

@@ -310,7 +310,8 @@ pub async fn set_launch_closed(db: &Db, id: Id, closed: bool) -> ServerResult<()
 }
 
 /// The latest attempt of each test, in SQL: no later attempt with the same key.
-pub const LATEST: &str = "NOT EXISTS (SELECT 1 FROM test_results u WHERE u.launch_id = t.launch_id \
+pub const LATEST: &str =
+    "NOT EXISTS (SELECT 1 FROM test_results u WHERE u.launch_id = t.launch_id \
      AND u.test_key = t.test_key AND (COALESCE(u.start_ms, 0) > COALESCE(t.start_ms, 0) \
      OR (COALESCE(u.start_ms, 0) = COALESCE(t.start_ms, 0) AND u.id > t.id)))";
 

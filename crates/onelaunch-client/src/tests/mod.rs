@@ -2,5 +2,5 @@
 
 mod client;
 mod server;
-mod uploader;
 mod spool;
+mod uploader;
