@@ -590,7 +590,7 @@ fn write_manifest(dir: &Path, m: &SpoolManifest) -> Result<(), SpoolError> {
 /// What to leave out of a new spool.
 pub(crate) struct Delivered<'a> {
     /// Input files fully handled (keys: canonical directory joined with the name).
-    pub(crate) done: &'a HashSet<PathBuf>,
+    pub(crate) done: &'a crate::upload::PathSet,
     /// Acknowledgements so far.
     pub(crate) acks: AckState,
     /// Largest file read to find the attachments a result refers to.
@@ -740,7 +740,7 @@ fn copy_group(
     for f in &g.files {
         match f.kind {
             FileKind::Result | FileKind::JUnit => {
-                if delivered.done.contains(&f.key) {
+                if delivered.done.contains(&f.key()) {
                     continue;
                 }
                 if f.kind == FileKind::Result {
@@ -769,13 +769,13 @@ fn copy_group(
                 continue;
             }
         }
-        if let Err(p) = link_or_copy(g, &f.name, &f.shown, dest) {
+        if let Err(p) = link_or_copy(g, &f.name, &f.shown(), dest) {
             problems.push(p);
         }
     }
     for f in attachments {
         if sources.contains(&f.name) {
-            if let Err(p) = link_or_copy(g, &f.name, &f.shown, dest) {
+            if let Err(p) = link_or_copy(g, &f.name, &f.shown(), dest) {
                 problems.push(p);
             }
         }
@@ -830,7 +830,7 @@ pub fn spool_paths(
     paths: &[PathBuf],
 ) -> Result<(Spool, Vec<FileProblem>), SpoolError> {
     let groups = input_groups(paths, false)?;
-    let done = HashSet::new();
+    let done = crate::upload::PathSet::default();
     create(
         dir,
         manifest,

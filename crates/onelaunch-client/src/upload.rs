@@ -141,12 +141,25 @@ pub enum UploadError {
 /// One input file of a results directory.
 #[derive(Debug, Clone)]
 pub(crate) struct InputFile {
-    /// Path as shown to users (input directory joined with the name).
-    pub(crate) shown: PathBuf,
-    /// Canonical directory joined with the name; the identity of the file.
-    pub(crate) key: PathBuf,
+    /// Directory as given by the user (shared by the files of a group, so
+    /// memory per file stays small for large results directories).
+    shown_dir: Arc<PathBuf>,
+    /// Canonical directory (shared likewise).
+    key_dir: Arc<PathBuf>,
     pub(crate) name: String,
     pub(crate) kind: FileKind,
+}
+
+impl InputFile {
+    /// Path as shown to users (input directory joined with the name).
+    pub(crate) fn shown(&self) -> PathBuf {
+        self.shown_dir.join(&self.name)
+    }
+
+    /// Canonical directory joined with the name; the identity of the file.
+    pub(crate) fn key(&self) -> PathBuf {
+        self.key_dir.join(&self.name)
+    }
 }
 
 /// Files of one results directory.
@@ -175,6 +188,8 @@ fn list_dir(dir: &Path) -> Result<Group, UploadError> {
     let entries =
         std::fs::read_dir(dir).map_err(|e| input_error(dir, format!("cannot list: {e}")))?;
     let mut files = Vec::new();
+    let shown_dir = Arc::new(dir.to_path_buf());
+    let key_dir = Arc::new(canon.clone());
     for entry in entries {
         let entry = entry.map_err(|e| input_error(dir, format!("cannot list: {e}")))?;
         let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
@@ -185,8 +200,8 @@ fn list_dir(dir: &Path) -> Result<Group, UploadError> {
             continue;
         };
         files.push(InputFile {
-            shown: dir.join(&name),
-            key: canon.join(&name),
+            shown_dir: shown_dir.clone(),
+            key_dir: key_dir.clone(),
             kind: onelaunch_model::classify(&name),
             name,
         });
@@ -204,15 +219,17 @@ fn single_file(path: &Path) -> Result<Group, UploadError> {
         .and_then(|n| n.to_str())
         .ok_or_else(|| input_error(path, "not a file name"))?
         .to_string();
-    let parent = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
+    let given_parent = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let parent = if given_parent.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        given_parent.clone()
     };
     let canon = canonical_dir(&parent)?;
     Ok(Group {
         files: vec![InputFile {
-            shown: path.to_path_buf(),
-            key: canon.join(&name),
+            shown_dir: Arc::new(given_parent),
+            key_dir: Arc::new(canon.clone()),
             kind: onelaunch_model::classify(&name),
             name,
         }],
@@ -254,7 +271,7 @@ pub(crate) fn resolve_inputs(
     let mut add = |g: Group| {
         if let Some(existing) = groups.iter_mut().find(|e| e.dir == g.dir) {
             for f in g.files {
-                if !existing.files.iter().any(|e| e.key == f.key) {
+                if !existing.files.iter().any(|e| e.key() == f.key()) {
                     existing.files.push(f);
                 }
             }
@@ -599,6 +616,29 @@ fn collect_step_sources(steps: &[allure::StepResult], out: &mut Vec<String>) {
 
 // ---------------------------------------------------------------- the uploader
 
+/// A set of file paths kept as 64-bit fingerprints, so the uploader's memory
+/// per file stays a few bytes however long the paths are.
+#[derive(Debug, Default)]
+pub(crate) struct PathSet(HashSet<u64>);
+
+impl PathSet {
+    fn fingerprint(path: &Path) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        path.hash(&mut h);
+        h.finish()
+    }
+
+    /// Adds a path; true when it was not there yet.
+    pub(crate) fn insert(&mut self, path: &Path) -> bool {
+        self.0.insert(Self::fingerprint(path))
+    }
+
+    pub(crate) fn contains(&self, path: &Path) -> bool {
+        self.0.contains(&Self::fingerprint(path))
+    }
+}
+
 /// Uploads Allure results into one test session. See the module documentation.
 pub struct Uploader {
     client: ApiClient,
@@ -607,9 +647,9 @@ pub struct Uploader {
     report: UploadReport,
     reopener: Reopener,
     /// Every input file seen (for `files_seen`).
-    seen: HashSet<PathBuf>,
+    seen: PathSet,
     /// Files fully handled (sent, or reported as a problem).
-    done: HashSet<PathBuf>,
+    done: PathSet,
     /// Watch mode: last stamp of files not done yet, and whether they failed to parse at it.
     stamps: HashMap<PathBuf, (Stamp, bool)>,
     /// Acknowledged result uuid → server id, per results directory.
@@ -665,8 +705,8 @@ impl Uploader {
             target,
             opts,
             report: UploadReport::default(),
-            seen: HashSet::new(),
-            done: HashSet::new(),
+            seen: PathSet::default(),
+            done: PathSet::default(),
             stamps: HashMap::new(),
             result_ids: HashMap::new(),
             fixtures: HashMap::new(),
@@ -813,7 +853,7 @@ impl Uploader {
     async fn process(&mut self, groups: Vec<Group>, mode: Mode) -> Result<(), UploadError> {
         for g in &groups {
             for f in &g.files {
-                if self.seen.insert(f.key.clone()) {
+                if self.seen.insert(&f.key()) {
                     self.report.files_seen += 1;
                 }
             }
@@ -833,7 +873,7 @@ impl Uploader {
                             | FileKind::Environment
                             | FileKind::EnvironmentXml
                             | FileKind::Executor
-                    ) && !self.done.contains(&f.key)
+                    ) && !self.done.contains(&f.key())
                 })
                 .collect();
             let files = if mode == Mode::Ready {
@@ -858,7 +898,7 @@ impl Uploader {
                         self.mark_done(f);
                     }
                     Loaded::Problem(m) => {
-                        self.problem(f.shown.clone(), m);
+                        self.problem(f.shown(), m);
                         self.mark_done(f);
                     }
                     Loaded::NotYet => self.mark_unparsed(f),
@@ -881,14 +921,14 @@ impl Uploader {
                             entry
                                 .attachment_origin
                                 .entry(s)
-                                .or_insert_with(|| f.shown.clone());
+                                .or_insert_with(|| f.shown());
                         }
                         entry.containers.push(container);
                         added = true;
                         self.mark_done(f);
                     }
                     Loaded::Problem(m) => {
-                        self.problem(f.shown.clone(), m);
+                        self.problem(f.shown(), m);
                         self.mark_done(f);
                     }
                     Loaded::NotYet => self.mark_unparsed(f),
@@ -923,12 +963,12 @@ impl Uploader {
     }
 
     fn mark_done(&mut self, f: &InputFile) {
-        self.stamps.remove(&f.key);
-        self.done.insert(f.key.clone());
+        self.stamps.remove(&f.key());
+        self.done.insert(&f.key());
     }
 
     fn mark_unparsed(&mut self, f: &InputFile) {
-        if let Some((_, failed)) = self.stamps.get_mut(&f.key) {
+        if let Some((_, failed)) = self.stamps.get_mut(&f.key()) {
             *failed = true;
         }
     }
@@ -936,7 +976,7 @@ impl Uploader {
     /// Watch mode: keeps the files whose stamp did not change since the last call
     /// (and that did not already fail to parse at this very stamp).
     async fn stable_files(&mut self, files: Vec<InputFile>) -> Vec<InputFile> {
-        let keys: Vec<PathBuf> = files.iter().map(|f| f.key.clone()).collect();
+        let keys: Vec<PathBuf> = files.iter().map(|f| f.key()).collect();
         let stamps =
             tokio::task::spawn_blocking(move || keys.iter().map(|k| stamp(k)).collect::<Vec<_>>())
                 .await
@@ -947,14 +987,14 @@ impl Uploader {
                 // Vanished, or a dangling symlink: wait; the final pass reports it.
                 continue;
             };
-            match self.stamps.get(&f.key) {
+            match self.stamps.get(&f.key()) {
                 Some((before, failed)) if *before == now => {
                     if !failed {
                         ready.push(f);
                     }
                 }
                 _ => {
-                    self.stamps.insert(f.key.clone(), (now, false));
+                    self.stamps.insert(f.key(), (now, false));
                 }
             }
         }
@@ -1115,7 +1155,7 @@ impl Uploader {
                     continue;
                 }
                 Loaded::Problem(m) => {
-                    self.problem(f.shown.clone(), m);
+                    self.problem(f.shown(), m);
                     self.mark_done(f);
                     continue;
                 }
@@ -1127,7 +1167,7 @@ impl Uploader {
                         {
                             tracing::debug!(
                                 "{}: result {} already sent",
-                                f.shown.display(),
+                                f.shown().display(),
                                 result.uuid
                             );
                             continue;
@@ -1228,7 +1268,7 @@ impl Uploader {
         let mut unique = HashSet::new();
         sources.retain(|s| unique.insert(s.clone()));
         ResultMeta {
-            file: f.shown.clone(),
+            file: f.shown(),
             status: normalize_status(result.status.as_deref()),
             dir: dir.clone(),
             attachments: sources
@@ -1237,7 +1277,7 @@ impl Uploader {
                     content_type: types.get(&source).cloned(),
                     source,
                     dir: dir.clone(),
-                    origin: f.shown.clone(),
+                    origin: f.shown(),
                 })
                 .collect(),
         }
