@@ -10,17 +10,17 @@
 //! Also prints the floor for comparison: reading and hashing the same bytes,
 //! and sending them once over loopback.
 
+mod common;
 #[path = "../tests/e2e/pg.rs"]
 mod pg;
 #[path = "../tests/e2e/proxy.rs"]
 mod proxy;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use common::{bin, start_server, Server, TOKEN};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-const TOKEN: &str = "bench-token";
 
 struct Args {
     results: usize,
@@ -53,10 +53,6 @@ fn args() -> Args {
         i += 2;
     }
     a
-}
-
-fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_onelaunch"))
 }
 
 /// Peak resident set (VmHWM) of a running process, in KiB.
@@ -95,31 +91,6 @@ fn generate(dir: &Path, prefix: &str, n: usize) -> u64 {
         std::fs::write(dir.join(format!("{uuid}-result.json")), json).unwrap();
     }
     bytes
-}
-
-struct Server {
-    child: Child,
-    url: String,
-}
-
-fn start_server(data: &Path, db: Option<&str>) -> Server {
-    let mut cmd = Command::new(bin());
-    cmd.args(["server", "--listen", "127.0.0.1:0", "--data"])
-        .arg(data)
-        .args(["--init-token", TOKEN])
-        .env("ONELAUNCH_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
-    if let Some(db) = db {
-        cmd.args(["--database-url", db]);
-    }
-    let mut child = cmd.spawn().expect("server");
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
-    let url = line.trim().rsplit(' ').next().unwrap().to_string();
-    std::thread::spawn(move || for _ in out.lines() {});
-    Server { child, url }
 }
 
 fn floor(dirs: &[PathBuf]) -> (f64, f64) {

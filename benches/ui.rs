@@ -9,15 +9,14 @@
 //!                            [--backend sqlite|postgres] [--data DIR]
 //! ```
 
+mod common;
 #[path = "../tests/e2e/pg.rs"]
 mod pg;
 
-use std::io::{BufRead, BufReader};
+use common::{bin, start_server, TOKEN};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Instant;
-
-const TOKEN: &str = "bench-token";
 
 struct Args {
     results: usize,
@@ -59,10 +58,6 @@ fn args() -> Args {
     a
 }
 
-fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_onelaunch"))
-}
-
 /// `n` results; every 20th test has an earlier failed attempt, every 7th
 /// fails with a message and trace, every 10th has a small attachment.
 fn generate(dir: &Path, prefix: &str, n: usize) {
@@ -101,31 +96,6 @@ fn generate(dir: &Path, prefix: &str, n: usize) {
         }
         write(&uuid, &hist, i, status, start);
     }
-}
-
-struct Server {
-    child: Child,
-    url: String,
-}
-
-fn start_server(data: &Path, db: Option<&str>) -> Server {
-    let mut cmd = Command::new(bin());
-    cmd.args(["server", "--listen", "127.0.0.1:0", "--data"])
-        .arg(data)
-        .args(["--init-token", TOKEN])
-        .env("ONELAUNCH_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
-    if let Some(db) = db {
-        cmd.args(["--database-url", db]);
-    }
-    let mut child = cmd.spawn().expect("server");
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
-    let url = line.trim().rsplit(' ').next().unwrap().to_string();
-    std::thread::spawn(move || for _ in out.lines() {});
-    Server { child, url }
 }
 
 fn cli(endpoint: &str, extra: &[(&str, String)]) -> Command {

@@ -168,9 +168,9 @@ pub struct LaunchRow {
     pub expected_job_runs: Option<i64>,
 }
 
-const LAUNCH_COLS: &str = "id, project_id, name, closed, external, autoclose, tags, links, issues, created_ms, modified_ms, expected_job_runs";
+pub(crate) const LAUNCH_COLS: &str = "id, project_id, name, closed, external, autoclose, tags, links, issues, created_ms, modified_ms, expected_job_runs";
 
-fn launch_from(r: &AnyRow) -> ServerResult<LaunchRow> {
+pub(crate) fn launch_from(r: &AnyRow) -> ServerResult<LaunchRow> {
     let json = |c: &str| get_str(r, c).unwrap_or_else(|_| "[]".into());
     Ok(LaunchRow {
         id: get_i64(r, "id")?,

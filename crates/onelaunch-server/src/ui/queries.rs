@@ -6,12 +6,12 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use onelaunch_api::{self as api, Id};
-use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::any::AnyArguments;
 use sqlx::{Any, Row};
 
 use crate::db::{get_i64, get_str, opt_i64, opt_str, Db};
 use crate::error::ServerResult;
-use crate::store::{self, LaunchRow, LATEST};
+use crate::store::{self, launch_from, LaunchRow, LATEST, LAUNCH_COLS};
 
 /// A value bound to a query built at run time.
 #[derive(Clone, Debug)]
@@ -120,26 +120,6 @@ pub struct LaunchItem {
     pub missing: i64,
 }
 
-const LAUNCH_COLS: &str = "id, project_id, name, closed, external, autoclose, tags, links, issues, created_ms, modified_ms";
-
-fn launch_row(r: &AnyRow) -> ServerResult<LaunchRow> {
-    let json = |c: &str| get_str(r, c).unwrap_or_else(|_| "[]".into());
-    Ok(LaunchRow {
-        id: get_i64(r, "id")?,
-        project_id: get_i64(r, "project_id")?,
-        name: get_str(r, "name")?,
-        closed: get_i64(r, "closed")? != 0,
-        external: get_i64(r, "external")? != 0,
-        autoclose: get_i64(r, "autoclose")? != 0,
-        tags: serde_json::from_str(&json("tags")).unwrap_or_default(),
-        links: serde_json::from_str(&json("links")).unwrap_or_default(),
-        issues: serde_json::from_str(&json("issues")).unwrap_or_default(),
-        created_ms: get_i64(r, "created_ms")?,
-        modified_ms: get_i64(r, "modified_ms")?,
-        expected_job_runs: None,
-    })
-}
-
 pub async fn list_launches(
     db: &Db,
     project_id: Id,
@@ -190,7 +170,7 @@ pub async fn list_launches(
     )
     .fetch_all(&db.read)
     .await?;
-    let launches: Vec<LaunchRow> = rows.iter().map(launch_row).collect::<Result<_, _>>()?;
+    let launches: Vec<LaunchRow> = rows.iter().map(launch_from).collect::<Result<_, _>>()?;
     if launches.is_empty() {
         return Ok((Vec::new(), total));
     }
