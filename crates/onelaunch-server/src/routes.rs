@@ -101,7 +101,11 @@ pub fn api_router() -> Router<AppState> {
 
 // ---------------------------------------------------------------- helpers
 
-async fn launch_for(state: &AppState, auth: &Auth, id: Id) -> ServerResult<store::LaunchRow> {
+pub(crate) async fn launch_for(
+    state: &AppState,
+    auth: &Auth,
+    id: Id,
+) -> ServerResult<store::LaunchRow> {
     let l = store::get_launch(&state.db, id)
         .await?
         .ok_or_else(|| ServerError::not_found("launch", id))?;

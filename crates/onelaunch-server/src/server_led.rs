@@ -2236,18 +2236,7 @@ async fn statistic_of(
     .bind(manual as i64)
     .fetch_all(&db.read)
     .await?;
-    let mut out = Vec::new();
-    for s in api::STATUSES {
-        for r in &rows {
-            if get_str(r, "status")? == s {
-                out.push(api::StatisticItem {
-                    status: s.to_string(),
-                    count: get_i64(r, "n")?,
-                });
-            }
-        }
-    }
-    Ok(out)
+    store::statistic_items(&rows)
 }
 
 async fn manual_dto(db: &Db, launch_id: Id) -> ServerResult<api::LaunchManualDto> {
@@ -2360,13 +2349,7 @@ async fn plan_for(state: &AppState, auth: &Auth, id: Id) -> ServerResult<PlanRow
     Ok(plan)
 }
 
-async fn launch_for(state: &AppState, auth: &Auth, id: Id) -> ServerResult<store::LaunchRow> {
-    let l = store::get_launch(&state.db, id)
-        .await?
-        .ok_or_else(|| ServerError::not_found("launch", id))?;
-    auth.check_project(l.project_id, "launch", id)?;
-    Ok(l)
-}
+use crate::routes::launch_for;
 
 fn parse_int(key: &str, value: &str) -> ServerResult<i64> {
     value

@@ -324,9 +324,14 @@ pub async fn launch_statistic(db: &Db, launch_id: Id) -> ServerResult<Vec<api::S
     .bind(launch_id)
     .fetch_all(&db.read)
     .await?;
+    statistic_items(&rows)
+}
+
+/// `(status, n)` rows as statistic items in the order statuses are shown.
+pub(crate) fn statistic_items(rows: &[AnyRow]) -> ServerResult<Vec<api::StatisticItem>> {
     let mut out = Vec::new();
     for s in api::STATUSES {
-        for r in &rows {
+        for r in rows {
             if get_str(r, "status")? == s {
                 out.push(api::StatisticItem {
                     status: s.to_string(),

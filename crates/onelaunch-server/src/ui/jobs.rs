@@ -185,24 +185,15 @@ impl JobForm {
 
     fn update(&self) -> UiResult<api::JobConfigUpdate> {
         let opt = |v: &str| Some(v.trim().to_string()).filter(|v| !v.is_empty());
-        let mut parameters = Vec::new();
-        for (i, line) in self.parameters.lines().enumerate() {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
-            let (name, value) = line.split_once('=').ok_or_else(|| {
-                UiError::BadRequest(format!(
-                    "parameters, line {}: expected NAME=value, got {line:?}",
-                    i + 1
-                ))
-            })?;
-            parameters.push(api::ParameterDto {
-                name: name.trim().to_string(),
-                value: Some(value.trim().to_string()),
-                default_value: None,
-            });
-        }
+        let parameters: Vec<api::ParameterDto> =
+            super::parse_pairs("parameters", &self.parameters)?
+                .into_iter()
+                .map(|(name, value)| api::ParameterDto {
+                    name,
+                    value: Some(value),
+                    default_value: None,
+                })
+                .collect();
         let kind = self.integration.trim();
         let integration = if kind.is_empty() || kind == "none" {
             None

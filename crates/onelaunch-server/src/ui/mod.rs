@@ -159,3 +159,23 @@ impl IntoResponse for UiError {
         (status, layout::error_page(title, &message)).into_response()
     }
 }
+
+/// Parses a form field of `NAME=value` lines (blank lines and `#` comments are
+/// skipped); an error names the field and the line.
+pub(crate) fn parse_pairs(field: &str, text: &str) -> UiResult<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (k, v) = line.split_once('=').ok_or_else(|| {
+            UiError::BadRequest(format!(
+                "{field}, line {}: expected NAME=value, got {line:?}",
+                i + 1
+            ))
+        })?;
+        out.push((k.trim().to_string(), v.trim().to_string()));
+    }
+    Ok(out)
+}

@@ -707,23 +707,10 @@ struct RunFields {
 
 impl RunFields {
     fn form(&self, request_id: &str) -> UiResult<api::LaunchForm> {
-        let mut environment = Vec::new();
-        for (i, line) in self.environment.lines().enumerate() {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
-            let (k, v) = line.split_once('=').ok_or_else(|| {
-                UiError::BadRequest(format!(
-                    "environment, line {}: expected NAME=value, got {line:?}",
-                    i + 1
-                ))
-            })?;
-            environment.push(api::KeyValue {
-                key: k.trim().to_string(),
-                value: v.trim().to_string(),
-            });
-        }
+        let environment: Vec<api::KeyValue> = super::parse_pairs("environment", &self.environment)?
+            .into_iter()
+            .map(|(key, value)| api::KeyValue { key, value })
+            .collect();
         Ok(api::LaunchForm {
             launch_name: self.launch_name.trim().to_string(),
             tags: self
