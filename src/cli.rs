@@ -221,6 +221,11 @@ pub struct CiArgs {
     pub job_run_url: Option<String>,
     #[arg(long, env = "ALLURE_JOB_RUN_BRANCH")]
     pub job_run_branch: Option<String>,
+    /// Names this execution of the CI job within its job run, e.g. a matrix
+    /// leg; appended to the detected one (GitHub job and attempt, GitLab job id,
+    /// Jenkins build number and stage). JUnit results are keyed on it.
+    #[arg(long, env = "ONELAUNCH_CI_EXECUTION")]
+    pub ci_execution: Option<String>,
 }
 
 /// Which launch to use or create.

@@ -426,6 +426,7 @@ async fn job_run(g: &Global, cmd: JobRunCmd) -> Result<u8> {
 // ---------------------------------------------------------------- upload and watch
 
 pub(crate) fn uploader(conn: &Conn, t: &target::Target, opts: &UploadOpts) -> Uploader {
+    let ci = target::ci_context(&opts.ci);
     Uploader::new(
         conn.client.clone(),
         SessionTarget {
@@ -436,7 +437,8 @@ pub(crate) fn uploader(conn: &Conn, t: &target::Target, opts: &UploadOpts) -> Up
             concurrency: opts.concurrency.max(1),
             batch_size: opts.size.clamp(1, 1000),
             reopen_closed_launch: opts.launch.reopen_closed_launch,
-            attempt: target::ci_context(&opts.ci).and_then(|c| c.attempt),
+            attempt: ci.as_ref().and_then(|c| c.attempt),
+            execution: ci.and_then(|c| c.execution),
             ..UploadOptions::default()
         },
     )

@@ -38,6 +38,8 @@ struct StoredCi {
     job_run_url: Option<String>,
     branch: Option<String>,
     attempt: Option<u32>,
+    #[serde(default)]
+    execution: Option<String>,
     default_launch_name: String,
 }
 
@@ -54,6 +56,7 @@ impl StoredCi {
             job_run_url: c.job_run_url.clone(),
             branch: c.branch.clone(),
             attempt: c.attempt,
+            execution: c.execution.clone(),
             default_launch_name: c.default_launch_name.clone(),
         }
     }
@@ -70,6 +73,7 @@ impl StoredCi {
             job_run_url: self.job_run_url.clone(),
             branch: self.branch.clone(),
             attempt: self.attempt,
+            execution: self.execution.clone(),
             default_launch_name: self.default_launch_name.clone(),
         }
     }
@@ -199,6 +203,7 @@ fn manifest_for(conn: &Conn, opts: &UploadOpts, request: &TargetRequest) -> Spoo
         project_id: conn.project_id,
         reopen_closed_launch: opts.launch.reopen_closed_launch,
         attempt: request.ci.as_ref().and_then(|c| c.attempt),
+        execution: request.ci.as_ref().and_then(|c| c.execution.clone()),
         concurrency: opts.concurrency.max(1),
         batch_size: opts.size.clamp(1, 1000),
         request: serde_json::to_value(request).unwrap_or_default(),
@@ -513,6 +518,7 @@ async fn send_spool(
             },
             reopen_closed_launch: reopen,
             attempt: m.attempt,
+            execution: m.execution.clone(),
             ..defaults
         },
     );

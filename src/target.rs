@@ -26,6 +26,7 @@ pub fn ci_context(ci: &CiArgs) -> Option<CiContext> {
         job_run_name: ci.job_run_name.clone(),
         job_run_url: ci.job_run_url.clone(),
         branch: ci.job_run_branch.clone(),
+        execution: ci.ci_execution.clone(),
     };
     onelaunch_ci::resolve(&overrides, &ProcessEnv)
 }

@@ -100,6 +100,16 @@ if is_true "${ONELAUNCH_IN_REOPEN_CLOSED_LAUNCH:-false}"; then
 fi
 unset ALLURE_REOPEN_CLOSED_LAUNCH
 
+# Matrix legs of one job share GITHUB_JOB: their matrix values tell their
+# executions apart, so JUnit reports of the same name never collide. (Where the
+# runner gives the action no matrix context, ONELAUNCH_CI_EXECUTION set on the
+# job does the same.)
+matrix="$(printf '%s' "${ONELAUNCH_MATRIX:-}" | tr -d '\n' | tr -s ' ')"
+if [ -z "${ONELAUNCH_CI_EXECUTION:-}" ] && [ -n "$matrix" ] && [ "$matrix" != "null" ]; then
+  export ONELAUNCH_CI_EXECUTION="$matrix"
+fi
+unset ONELAUNCH_MATRIX
+
 # ------------------------------------------------------------------ the binary
 target_triple() {
   local os arch

@@ -182,6 +182,18 @@ struct ActRepo {
 impl ActRepo {
     /// `workflows`: (file under examples/github, file name under .github/workflows).
     fn new(workflows: &[(&str, &str)]) -> ActRepo {
+        let texts: Vec<(String, String)> = workflows
+            .iter()
+            .map(|(example, name)| {
+                let path = fixture(&format!("examples/github/{example}"));
+                (fs::read_to_string(path).unwrap(), name.to_string())
+            })
+            .collect();
+        ActRepo::with_workflows(&texts)
+    }
+
+    /// `workflows`: (workflow text, file name under .github/workflows).
+    fn with_workflows(workflows: &[(String, String)]) -> ActRepo {
         let dir = tempfile::tempdir().unwrap();
         let repo = dir.path().join("repo");
         let home = dir.path().join("home");
@@ -196,11 +208,10 @@ impl ActRepo {
             &fixture("examples/pipelines"),
             &repo.join("examples/pipelines"),
         );
-        for (example, name) in workflows {
-            let text = fs::read_to_string(fixture(&format!("examples/github/{example}"))).unwrap();
+        for (text, name) in workflows {
             fs::write(
                 repo.join(".github/workflows").join(name),
-                with_local_binary(&text),
+                with_local_binary(text),
             )
             .unwrap();
         }
@@ -546,6 +557,66 @@ fn shared_launch_example_start_two_shards_finish() {
     for (path, text) in files_under(dir.path()) {
         assert!(!text.contains(TOKEN), "token in {}", path.display());
     }
+}
+
+/// Two matrix legs of one job write the same JUnit file (same name, same
+/// tests, no timestamps) and upload it with the action. Each leg is an
+/// execution of its own (act gives a composite action no matrix context, so
+/// the job names the execution with ONELAUNCH_CI_EXECUTION, as the README
+/// says), so both legs' results are kept in the one launch of the workflow
+/// run.
+#[test]
+fn matrix_legs_uploading_the_same_junit_report_keep_both_legs_results() {
+    let Some(act) = act_or_skip() else { return };
+    let server = TestServer::start();
+    let api = server.api();
+    let workflow = r#"name: Matrix
+on: push
+jobs:
+  api:
+    runs-on: ubuntu-latest
+    strategy:
+      matrix:
+        python: ["3.11", "3.12"]
+    env:
+      ONELAUNCH_CI_EXECUTION: api-${{ matrix.python }}
+    steps:
+      - name: Run the tests
+        run: |
+          mkdir -p reports
+          outcome=""
+          if [ "${{ matrix.python }}" = "3.12" ]; then outcome='<failure message="boom"/>'; fi
+          printf '<testsuite name="api"><testcase classname="api.Orders" name="case_0"/><testcase classname="api.Orders" name="case_1">%s</testcase></testsuite>' "$outcome" > reports/TEST-api.xml
+      - uses: onelaunch/onelaunch@v1
+        with:
+          command: upload
+          endpoint: ${{ vars.ALLURE_ENDPOINT }}
+          token: ${{ secrets.ALLURE_TOKEN }}
+          results: reports
+"#;
+    let repo = ActRepo::with_workflows(&[(workflow.to_string(), "matrix.yml".to_string())]);
+    let run = repo.act(&act, &server, "push", "matrix.yml", &[]);
+    assert_act_ok(&run, 2);
+
+    let launches = api.launches(1);
+    assert_eq!(launches.len(), 1, "{launches:?}");
+    let launch_id = launches[0]["id"].as_i64().unwrap();
+    assert_eq!(api.job_runs(launch_id).len(), 1);
+    let results = api.results(launch_id);
+    assert_eq!(results.len(), 4, "both legs' results: {results:#?}");
+    let uuids: std::collections::BTreeSet<&str> = results
+        .iter()
+        .map(|r| r["uuid"].as_str().unwrap())
+        .collect();
+    assert_eq!(uuids.len(), 4);
+    let failed: Vec<&Value> = results.iter().filter(|r| r["status"] == "failed").collect();
+    assert_eq!(
+        failed.len(),
+        1,
+        "the 3.12 leg's failure arrived: {results:#?}"
+    );
+    assert_eq!(failed[0]["fullName"], "api.Orders.case_1");
+    assert_no_token(&server, &run, &repo);
 }
 
 #[test]

@@ -739,6 +739,136 @@ fn gitlab_other_project_joins_the_launch_and_leaves_it_open() {
     assert_no_token(&server, &project, &outputs.iter().collect::<Vec<_>>());
 }
 
+/// A test job retried in the same pipeline (gitlab-ci-local runs a single job
+/// again with the same CI_PIPELINE_ID and a new CI_JOB_ID, as GitLab's retry
+/// does): the retry reports into the same job run, its JUnit results become
+/// retries of the first try's (same file name, no timestamps), the retry
+/// decides the statuses, and the first try stays visible.
+#[test]
+fn gitlab_retried_job_adds_its_junit_results_as_retries() {
+    let Some(gcl) = runner() else { return };
+    let server = TestServer::start();
+    let api = server.api();
+    let project = Project::new(Some(&server));
+    project.write(
+        ".gitlab-ci.yml",
+        &read(&fixture("tests/ci/gitlab/retry.yml")),
+    );
+    let case = |name: &str, fail: bool| {
+        let outcome = if fail {
+            r#"<failure message="boom">trace</failure>"#
+        } else {
+            ""
+        };
+        format!(r#"<testcase classname="api.Orders" name="{name}" time="0.1">{outcome}</testcase>"#)
+    };
+    for (try_no, fail) in [(1, true), (2, false)] {
+        project.write(
+            &format!("test-data/try-{try_no}/TEST-api.xml"),
+            &format!(
+                r#"<testsuite name="api" tests="3">{}{}{}</testsuite>"#,
+                case("case_0", fail),
+                case("case_1", false),
+                case("case_2", fail)
+            ),
+        );
+    }
+    project.write("test-data/next-try", "1\n");
+    project.commit();
+    let bin_var = format!("ONELAUNCH_BIN={}", bin().display());
+
+    // First try: start, then the test job fails (its results still upload).
+    let first = project.run(
+        &gcl,
+        &["--variable", &bin_var, "onelaunch-start", "api-tests"],
+    );
+    let out = first.all();
+    assert_job_result(&out, "PASS", "onelaunch-start");
+    assert_job_result(&out, "FAIL", "api-tests");
+    assert!(
+        out.contains("Uploaded 3 results (failed 2, passed 1)"),
+        "{out}"
+    );
+    let env = check_dotenv(&project);
+    let launch_id: i64 = env["ALLURE_LAUNCH_ID"].parse().unwrap();
+    let job_run_id: i64 = env["ALLURE_JOB_RUN_ID"].parse().unwrap();
+    let job_id = |out: &str| -> (String, String) {
+        let line = job_lines(out, "api-tests")
+            .into_iter()
+            .find(|l| l.contains("> job ") && l.contains(" of pipeline "))
+            .unwrap_or_else(|| panic!("no job id line:\n{out}"))
+            .to_string();
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let at = words.iter().position(|w| *w == "job").unwrap();
+        (
+            words[at + 1].to_string(),
+            words[at + 4].trim_end_matches(',').to_string(),
+        )
+    };
+    let (first_job, first_pipeline) = job_id(&out);
+
+    // The retry: same pipeline, new job id, the tests pass this time.
+    project.write("test-data/next-try", "2\n");
+    let retry = project.run(&gcl, &["--variable", &bin_var, "api-tests"]);
+    let out = retry.all();
+    assert_job_result(&out, "PASS", "api-tests");
+    assert!(out.contains("Uploaded 3 results (passed 3)"), "{out}");
+    let (retry_job, retry_pipeline) = job_id(&out);
+    assert_eq!(
+        retry_pipeline, first_pipeline,
+        "a retry stays in its pipeline"
+    );
+    assert_ne!(retry_job, first_job, "a retry is a new job");
+
+    let finish = project.run(&gcl, &["--variable", &bin_var, "onelaunch-finish"]);
+    assert_job_result(&finish.all(), "PASS", "onelaunch-finish");
+
+    // One launch, one job run, six results: three tests, two tries each.
+    assert_eq!(api.launches(1).len(), 1);
+    let runs = api.job_runs(launch_id);
+    assert_eq!(runs.len(), 1, "{runs:#?}");
+    assert_eq!(runs[0]["id"], job_run_id);
+    assert_eq!(runs[0]["resultCount"], 6);
+    assert_eq!(runs[0]["status"], "passed", "the retry decides");
+    let results = api.results(launch_id);
+    assert_eq!(
+        results.len(),
+        6,
+        "no try's results were dropped: {results:#?}"
+    );
+    let mut by_test: BTreeMap<String, Vec<(bool, String)>> = BTreeMap::new();
+    for r in &results {
+        by_test
+            .entry(r["fullName"].as_str().unwrap().to_string())
+            .or_default()
+            .push((
+                r["retry"].as_bool().unwrap(),
+                r["status"].as_str().unwrap().to_string(),
+            ));
+    }
+    assert_eq!(by_test.len(), 3, "{by_test:#?}");
+    for (test, tries) in &by_test {
+        let latest: Vec<_> = tries.iter().filter(|(retry, _)| !retry).collect();
+        assert_eq!(tries.len(), 2, "{test}: {tries:?}");
+        assert_eq!(latest.len(), 1, "{test}: {tries:?}");
+        assert_eq!(latest[0].1, "passed", "{test}: the retry decides");
+    }
+    assert_eq!(
+        by_test["api.Orders.case_0"]
+            .iter()
+            .find(|(retry, _)| *retry)
+            .map(|(_, s)| s.as_str()),
+        Some("failed"),
+        "the first try stays visible"
+    );
+    assert_eq!(
+        api.statistic(launch_id),
+        BTreeMap::from([("passed".to_string(), 3)])
+    );
+
+    assert_no_token(&server, &project, &[&first, &retry, &finish]);
+}
+
 /// Without ONELAUNCH_BIN the template downloads the release asset and runs it
 /// only when its SHA-256 matches; a wrong or missing checksum is refused.
 #[test]

@@ -33,6 +33,13 @@ pub struct CiContext {
     /// Run attempt: `GITHUB_RUN_ATTEMPT` on GitHub; `None` on GitLab (a retried
     /// job gets a new `CI_JOB_ID` in the same pipeline) and Jenkins.
     pub attempt: Option<u32>,
+    /// One execution of one CI job inside the job run: a matrix leg, a retried
+    /// GitLab job, a restarted Jenkins build. Results parsed from JUnit XML are
+    /// keyed on it, so two executions that write the same report file never
+    /// collide, while sending one execution's report again stays idempotent.
+    /// GitHub: `${GITHUB_JOB}#${GITHUB_RUN_ATTEMPT}`; GitLab: `CI_JOB_ID`;
+    /// Jenkins: `BUILD_NUMBER` (and `/STAGE_NAME` inside a stage).
+    pub execution: Option<String>,
     /// Launch name to use when none is given.
     pub default_launch_name: String,
 }
@@ -60,6 +67,10 @@ pub struct CiOverrides {
     pub job_run_url: Option<String>,
     /// `--branch` / `ALLURE_JOB_RUN_BRANCH`.
     pub branch: Option<String>,
+    /// `--ci-execution` / `ONELAUNCH_CI_EXECUTION`: names a part of the
+    /// detected [`CiContext::execution`] (e.g. a matrix leg); it is appended to
+    /// it, or is the execution itself when none is detected.
+    pub execution: Option<String>,
 }
 
 /// CI type used by [`resolve`] for a context built only from overrides when no
@@ -80,6 +91,7 @@ pub const GENERIC_CI_TYPE: &str = "generic";
 /// | `branch` | `GITHUB_HEAD_REF`, else branch of `GITHUB_REF` | `CI_MERGE_REQUEST_SOURCE_BRANCH_NAME`, `CI_COMMIT_BRANCH`, `CI_COMMIT_REF_NAME` | `BRANCH_NAME`, `GIT_LOCAL_BRANCH`, `GIT_BRANCH` |
 /// | `endpoint` | origin of `GITHUB_SERVER_URL` | origin of `CI_SERVER_URL` / `CI_PROJECT_URL` | origin of `JENKINS_URL` / `BUILD_URL` |
 /// | `attempt` | `GITHUB_RUN_ATTEMPT` | — | — |
+/// | `execution` | `${GITHUB_JOB}#${GITHUB_RUN_ATTEMPT}` | `CI_JOB_ID` | `BUILD_NUMBER[/STAGE_NAME]` |
 /// | `default_launch_name` | `<repo> - <workflow> #<run number>` | `<project> - <short sha or pipeline id>` | `<JOB_NAME> #<BUILD_NUMBER>` |
 ///
 /// A variable that the table needs but the environment lacks yields an empty
@@ -138,6 +150,7 @@ pub fn resolve(overrides: &CiOverrides, env: &dyn Env) -> Option<CiContext> {
                 job_run_url,
                 branch: None,
                 attempt: None,
+                execution: None,
                 default_launch_name,
             }
         }
@@ -169,6 +182,14 @@ pub fn resolve(overrides: &CiOverrides, env: &dyn Env) -> Option<CiContext> {
     }
     if let Some(v) = given(&overrides.branch) {
         ctx.branch = Some(v);
+    }
+    if let Some(v) = given(&overrides.execution) {
+        // It names a part of the detected execution (a matrix leg of this
+        // attempt), so a re-run still differs from the first attempt.
+        ctx.execution = Some(match ctx.execution.take() {
+            Some(detected) => format!("{detected}/{v}"),
+            None => v,
+        });
     }
     Some(ctx)
 }
@@ -225,6 +246,9 @@ fn github(env: &dyn Env) -> CiContext {
     let run_id = var(env, "GITHUB_RUN_ID");
     let run_number = var(env, "GITHUB_RUN_NUMBER");
     let job = var(env, "GITHUB_JOB");
+    let attempt: Option<u32> = env
+        .var("GITHUB_RUN_ATTEMPT")
+        .and_then(|a| a.trim().parse().ok());
 
     let url = |path: String| {
         (!server.is_empty() && !repo.is_empty()).then(|| format!("{server}/{repo}/{path}"))
@@ -264,9 +288,8 @@ fn github(env: &dyn Env) -> CiContext {
         job_run_name: format!("{job} #{run_number}"),
         job_run_url,
         branch,
-        attempt: env
-            .var("GITHUB_RUN_ATTEMPT")
-            .and_then(|a| a.trim().parse().ok()),
+        attempt,
+        execution: Some(format!("{job}#{}", attempt.unwrap_or(1))),
         default_launch_name,
     }
 }
@@ -313,6 +336,7 @@ fn gitlab(env: &dyn Env) -> CiContext {
             ],
         ),
         attempt: None,
+        execution: env.var("CI_JOB_ID"),
         default_launch_name,
     }
 }
@@ -350,6 +374,10 @@ fn jenkins(env: &dyn Env) -> CiContext {
         job_run_name: env
             .var("BUILD_DISPLAY_NAME")
             .unwrap_or_else(|| format!("#{build_number}")),
+        execution: (!build_number.is_empty()).then(|| match env.var("STAGE_NAME") {
+            Some(stage) => format!("{build_number}/{stage}"),
+            None => build_number.clone(),
+        }),
         job_run_uid: build_number,
         job_run_url: build_url,
         branch,
@@ -520,6 +548,7 @@ mod tests {
                 job_run_url: Some("https://github.com/acme/shop/actions/runs/9876543210".into()),
                 branch: Some("main".into()),
                 attempt: Some(2),
+                execution: Some("unit#2".into()),
                 default_launch_name: "acme/shop - CI #128".into(),
             }
         );
@@ -556,6 +585,14 @@ mod tests {
             Some("https://ghe.example.com:8443/acme/shop/actions/runs/9876543210")
         );
         assert_eq!(ctx.attempt, Some(1));
+        assert_eq!(ctx.execution.as_deref(), Some("unit#1"));
+        let mut first = map.clone();
+        first.remove("GITHUB_RUN_ATTEMPT");
+        let ctx = detect(&first).expect("detected");
+        assert_eq!(
+            (ctx.attempt, ctx.execution.as_deref()),
+            (None, Some("unit#1"))
+        );
     }
 
     #[test]
@@ -592,6 +629,7 @@ mod tests {
                 ),
                 branch: Some("feature/checkout".into()),
                 attempt: None,
+                execution: Some("55501234".into()),
                 default_launch_name: "shop-api - e83c5163".into(),
             }
         );
@@ -634,6 +672,7 @@ mod tests {
                 ),
                 branch: Some("main".into()),
                 attempt: None,
+                execution: Some("57".into()),
                 default_launch_name: "shop/main #57".into(),
             }
         );
@@ -648,6 +687,47 @@ mod tests {
         let ctx = detect(&map).expect("detected");
         assert_eq!(ctx.branch.as_deref(), Some("release/1.2"));
         assert_eq!(ctx.job_run_name, "#57");
+    }
+
+    #[test]
+    fn executions_tell_apart_stages_retries_and_restarted_builds() {
+        // A Jenkins stage is an execution of its own within the build.
+        let stage = with(JENKINS_MULTIBRANCH, &[("STAGE_NAME", "API tests")]);
+        let ctx = detect(&stage).expect("detected");
+        assert_eq!(ctx.execution.as_deref(), Some("57/API tests"));
+
+        // A restarted build joins the original build's job run (the wrapper
+        // passes ALLURE_JOB_RUN_UID) but stays an execution of its own.
+        let restarted = with(JENKINS_MULTIBRANCH, &[("BUILD_NUMBER", "58")]);
+        let overrides = CiOverrides {
+            job_run_uid: Some("57".into()),
+            ..CiOverrides::default()
+        };
+        let ctx = resolve(&overrides, &restarted).expect("resolved");
+        assert_eq!(ctx.job_run_uid, "57");
+        assert_eq!(ctx.execution.as_deref(), Some("58"));
+
+        // A retried GitLab job: same pipeline, new job id.
+        let retried = with(GITLAB_MR, &[("CI_JOB_ID", "55501299")]);
+        let (a, b) = (detect(&env(GITLAB_MR)).unwrap(), detect(&retried).unwrap());
+        assert_eq!(a.job_run_uid, b.job_run_uid);
+        assert_ne!(a.execution, b.execution);
+
+        // A given execution names a part of the detected one (a matrix leg of
+        // this attempt), or stands alone in a generic CI.
+        let given = CiOverrides {
+            execution: Some("py3.12".into()),
+            ..CiOverrides::default()
+        };
+        let ctx = resolve(&given, &env(GITHUB_PUSH)).expect("resolved");
+        assert_eq!(ctx.execution.as_deref(), Some("unit#2/py3.12"));
+        let generic = CiOverrides {
+            job_uid: Some("Shop_Build".into()),
+            job_run_uid: Some("8812".into()),
+            ..given
+        };
+        let ctx = resolve(&generic, &env(&[])).expect("generic");
+        assert_eq!(ctx.execution.as_deref(), Some("py3.12"));
     }
 
     #[test]
@@ -749,6 +829,7 @@ mod tests {
                 ),
                 branch: None,
                 attempt: None,
+                execution: None,
                 default_launch_name: "Shop_Build #8812".into(),
             }
         );

@@ -135,6 +135,9 @@ pub struct SpoolManifest {
     /// CI attempt of the upload (see [`crate::UploadOptions::attempt`]).
     #[serde(default)]
     pub attempt: Option<u32>,
+    /// CI execution of the upload (see [`crate::UploadOptions::execution`]).
+    #[serde(default)]
+    pub execution: Option<String>,
     /// Requests in flight at once.
     #[serde(default)]
     pub concurrency: usize,

@@ -30,6 +30,8 @@ use crate::spool::{self, AckLog, Spool, SpoolError, SpoolManifest};
 
 /// Session environment key holding the CI attempt.
 pub const CI_ATTEMPT_KEY: &str = "CI_ATTEMPT";
+/// Session environment key recording [`UploadOptions::execution`].
+pub const CI_EXECUTION_KEY: &str = "CI_EXECUTION";
 
 /// Most attachment bytes gathered into one multipart request (a single larger
 /// file still goes alone).
@@ -57,12 +59,17 @@ pub struct UploadOptions {
     /// Larger result and attachment files are refused (default 64 MiB).
     pub max_file_bytes: u64,
     /// The CI attempt that produced the results (`GITHUB_RUN_ATTEMPT`), when
-    /// known. It is recorded in the session environment as `CI_ATTEMPT`; for
-    /// attempts after the first, JUnit results get uuids of their own (their
-    /// origin becomes `attempt-N/<file>`), so a re-run adds retries of the same
-    /// tests instead of colliding with the first attempt, while sending the same
-    /// attempt again stays idempotent.
+    /// known; recorded in the session environment as `CI_ATTEMPT`.
     pub attempt: Option<u32>,
+    /// The CI execution that produced the results (a matrix leg, a retried
+    /// GitLab job, a restarted Jenkins build; see `onelaunch_ci::CiContext`),
+    /// recorded in the session environment as `CI_EXECUTION`. JUnit results get
+    /// uuids of their own per execution (their origin becomes
+    /// `<execution>/<file>`), so a re-run adds retries of the same tests and a
+    /// parallel leg adds its own results instead of colliding with another
+    /// execution's, while sending the same execution's report again stays
+    /// idempotent.
+    pub execution: Option<String>,
 }
 
 impl Default for UploadOptions {
@@ -73,6 +80,7 @@ impl Default for UploadOptions {
             reopen_closed_launch: false,
             max_file_bytes: 64 * 1024 * 1024,
             attempt: None,
+            execution: None,
         }
     }
 }
@@ -694,6 +702,12 @@ impl Uploader {
                 value: attempt.to_string(),
             });
         }
+        if let Some(execution) = &opts.execution {
+            environment.push(KeyValue {
+                key: CI_EXECUTION_KEY.to_string(),
+                value: execution.clone(),
+            });
+        }
         Uploader {
             reopener: Reopener {
                 client: client.clone(),
@@ -753,6 +767,7 @@ impl Uploader {
     ) -> Result<(Spool, Vec<FileProblem>), SpoolError> {
         manifest.session_id = self.report.session_id.or(manifest.session_id);
         manifest.attempt = self.opts.attempt;
+        manifest.execution = self.opts.execution.clone();
         manifest.reopen_closed_launch = self.opts.reopen_closed_launch;
         manifest.concurrency = self.opts.concurrency;
         manifest.batch_size = self.opts.batch_size;
@@ -1072,7 +1087,7 @@ impl Uploader {
     ) -> Vec<Loaded<Vec<allure::TestResult>>> {
         let dir = dir.clone();
         let max = self.opts.max_file_bytes;
-        let attempt = self.opts.attempt.filter(|a| *a > 1);
+        let execution = self.opts.execution.clone();
         let work: Vec<(String, FileKind)> =
             files.iter().map(|f| (f.name.clone(), f.kind)).collect();
         let count = work.len();
@@ -1084,9 +1099,9 @@ impl Uploader {
                         Err(e) => return Loaded::Problem(e.message()),
                     };
                     let parsed = if kind == FileKind::JUnit {
-                        // A later CI attempt's report gets uuids of its own (see UploadOptions::attempt).
-                        let origin = match attempt {
-                            Some(a) => format!("attempt-{a}/{name}"),
+                        // Each CI execution's report gets uuids of its own (see UploadOptions::execution).
+                        let origin = match &execution {
+                            Some(e) => format!("{e}/{name}"),
                             None => name.clone(),
                         };
                         onelaunch_model::parse_junit(&bytes, &origin)

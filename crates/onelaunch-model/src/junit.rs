@@ -16,8 +16,10 @@ use crate::ModelError;
 /// * `history_id` is the first 32 hex digits of SHA-256 of `full_name`, so the same
 ///   test keeps its history across reports.
 /// * `uuid` is the hex SHA-256 of `origin`, the suite name, the class name, the test
-///   name and the occurrence index of that (class name, name) pair in this file, so
-///   reading the same file again yields the same uuids (re-uploads are idempotent).
+///   name, the occurrence index of that (class name, name) pair in this file and the
+///   start time (below), so reading the same file again yields the same uuids
+///   (re-uploads are idempotent) while another run of the same tests, written at
+///   another time into a file of the same name, does not collide with it.
 /// * `status`: `<failure>` ⇒ `failed`, `<error>` ⇒ `broken`, `<skipped>` ⇒
 ///   `skipped`, otherwise `passed`. When several are present, the first failure or
 ///   error wins over a skip. `status_details.message` comes from the `message`
@@ -223,18 +225,19 @@ impl Parser<'_> {
             *counter += 1;
             index
         };
+        let start = case
+            .timestamp
+            .or_else(|| self.suites.iter().rev().find_map(|s| s.timestamp));
         let uuid = hash_parts(&[
             self.origin,
             &suite_name,
             &case.classname,
             &name,
             &occurrence.to_string(),
+            &start.map(|s| s.to_string()).unwrap_or_default(),
         ]);
         let history_id = hex::encode(Sha256::digest(full_name.as_bytes()))[..32].to_string();
 
-        let start = case
-            .timestamp
-            .or_else(|| self.suites.iter().rev().find_map(|s| s.timestamp));
         let stop = start.zip(case.time).map(|(start, seconds)| {
             // `as` saturates, so absurd durations cannot overflow.
             start.saturating_add((seconds * 1000.0).round() as i64)
@@ -540,6 +543,25 @@ mod tests {
             assert_ne!(x.uuid, y.uuid, "the origin is part of the uuid");
         }
         assert_eq!(a[0].history_id, a[1].history_id, "retries share history");
+
+        // The same tests run at another time, written to a file of the same name.
+        let stamped = |t: &str| {
+            let xml = format!(
+                r#"<testsuite name="s" timestamp="{t}"><testcase classname="C" name="t"/></testsuite>"#
+            );
+            parse_junit(xml.as_bytes(), "a.xml").unwrap()[0]
+                .uuid
+                .clone()
+        };
+        assert_eq!(
+            stamped("2024-05-01T10:00:00"),
+            stamped("2024-05-01T10:00:00")
+        );
+        assert_ne!(
+            stamped("2024-05-01T10:00:00"),
+            stamped("2024-05-01T10:00:01")
+        );
+        assert_ne!(stamped("2024-05-01T10:00:00"), a[0].uuid);
     }
 
     #[test]

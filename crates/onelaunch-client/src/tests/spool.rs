@@ -257,41 +257,50 @@ async fn a_new_spool_never_overwrites_another() {
 const JUNIT: &str = r#"<testsuite name="s"><testcase classname="c" name="t1"/><testcase classname="c" name="t2"><failure message="x"/></testcase></testsuite>"#;
 
 #[tokio::test]
-async fn junit_results_of_a_later_ci_attempt_get_uuids_of_their_own() {
+async fn junit_results_of_each_ci_execution_get_uuids_of_their_own() {
     let work = tempfile::tempdir().unwrap();
     let dir = work.path().join("results");
     write(&dir, "TEST-s.xml", JUNIT);
-    let mut by_attempt = Vec::new();
-    for attempt in [None, Some(1), Some(2), Some(2), Some(3)] {
+    let mut by_execution = Vec::new();
+    let runs: [(Option<u32>, Option<&str>); 5] = [
+        (None, None),
+        (Some(1), Some("unit#1")),
+        (Some(2), Some("unit#2")),
+        (Some(2), Some("unit#2")),
+        (None, Some("55501299")),
+    ];
+    for (attempt, execution) in runs {
         let server = TestServer::start().await;
         let mut up = Uploader::new(
             server.client(),
             TARGET,
             UploadOptions {
                 attempt,
+                execution: execution.map(str::to_string),
                 ..Default::default()
             },
         );
         up.upload_paths(std::slice::from_ref(&dir)).await.unwrap();
         let env = server.find("POST", "/api/upload/session")[0].json()["environment"].clone();
-        let recorded = env
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|kv| kv["key"] == "CI_ATTEMPT")
-            .map(|kv| kv["value"].as_str().unwrap().to_string());
-        assert_eq!(recorded, attempt.map(|a| a.to_string()));
-        by_attempt.push(sent(&server));
+        let recorded = |key: &str| {
+            env.as_array()
+                .unwrap()
+                .iter()
+                .find(|kv| kv["key"] == key)
+                .map(|kv| kv["value"].as_str().unwrap().to_string())
+        };
+        assert_eq!(recorded("CI_ATTEMPT"), attempt.map(|a| a.to_string()));
+        assert_eq!(recorded("CI_EXECUTION").as_deref(), execution);
+        by_execution.push(sent(&server));
     }
     assert_eq!(
-        by_attempt[0], by_attempt[1],
-        "attempt 1 keeps the plain uuids"
+        by_execution[2], by_execution[3],
+        "the same execution is idempotent"
     );
-    assert_eq!(
-        by_attempt[2], by_attempt[3],
-        "the same attempt is idempotent"
-    );
-    assert_ne!(by_attempt[1], by_attempt[2]);
-    assert_ne!(by_attempt[2], by_attempt[4]);
-    assert!(by_attempt[2].iter().all(|u| !by_attempt[1].contains(u)));
+    // Every other pair (no execution, attempt 1, attempt 2, a GitLab job)
+    // shares no uuid.
+    for (i, j) in [(0, 1), (0, 2), (0, 4), (1, 2), (1, 4), (2, 4)] {
+        let (a, b) = (&by_execution[i], &by_execution[j]);
+        assert!(a.iter().all(|u| !b.contains(u)), "{i} vs {j}: {a:?} {b:?}");
+    }
 }
