@@ -94,6 +94,19 @@ impl Build {
 /// A Jenkins build of `pipeline` (a script in plugins/jenkins/test/) with its
 /// own workspace.
 fn run_pipeline(server: &TestServer, java_home: &Path, ws: &Path, pipeline: &str) -> Build {
+    run_build(server, java_home, ws, pipeline, 42, &json!([]))
+}
+
+/// Build `number` of the job, with the job's recorded builds and their causes
+/// (`currentBuild`, see plugins/jenkins/test/harness.groovy).
+fn run_build(
+    server: &TestServer,
+    java_home: &Path,
+    ws: &Path,
+    pipeline: &str,
+    number: u32,
+    builds: &Value,
+) -> Build {
     let test_dir = repo().join("plugins/jenkins/test");
     let step_log = ws.with_file_name("steps.log");
     let mut child = Command::new(test_dir.join("run"))
@@ -119,9 +132,13 @@ fn run_pipeline(server: &TestServer, java_home: &Path, ws: &Path, pipeline: &str
             "JOB_URL",
             "https://jenkins.example.com/job/shop/job/release/",
         )
-        .env("BUILD_NUMBER", "42")
-        .env("BUILD_DISPLAY_NAME", "#42")
-        .env("BUILD_URL", BUILD_URL)
+        .env("BUILD_NUMBER", number.to_string())
+        .env("BUILD_DISPLAY_NAME", format!("#{number}"))
+        .env(
+            "BUILD_URL",
+            BUILD_URL.replace("/42/", &format!("/{number}/")),
+        )
+        .env("ONELAUNCH_TEST_BUILDS_JSON", builds.to_string())
         .env("WORKSPACE", ws)
         // Test parameters of the pipeline scripts.
         .env("ONELAUNCH_TEST_ENDPOINT", &server.url)
@@ -446,4 +463,121 @@ fn jenkins_with_launch_uploads_and_finishes_when_the_body_fails() {
     assert_eq!(sh[2]["env"]["ONELAUNCH_STATUS"], "failed");
 
     assert_no_token(&build, &server, root.path());
+}
+
+/// Restart from Stage, then Replay: builds 43 and 44 re-run build 42, so they
+/// report into build 42's job run (reopening the launch build 42 closed) as
+/// new attempts; their JUnit results (same file, same tests, no timestamps)
+/// become retries, and the latest build decides. A fresh build 45 gets a job
+/// run and launch of its own.
+#[test]
+fn jenkins_restarted_and_replayed_builds_are_new_attempts_of_the_original_job_run() {
+    let Some(java_home) = require_groovy() else {
+        return;
+    };
+    let server = TestServer::start();
+    let api = server.api();
+    let root = tempfile::tempdir().unwrap();
+    let ws = workspace(root.path());
+    let report = |fail_first: bool| {
+        let outcome = if fail_first {
+            r#"<failure message="boom">trace</failure>"#
+        } else {
+            ""
+        };
+        format!(
+            r#"<testsuite name="api"><testcase classname="api.Orders" name="case_0">{outcome}</testcase><testcase classname="api.Orders" name="case_1"/></testsuite>"#
+        )
+    };
+    for (number, fail) in [(42, true), (43, false), (44, false), (45, true)] {
+        let dir = ws.join(format!("test-output/build-{number}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("TEST-api.xml"), report(fail)).unwrap();
+    }
+    let user = json!({"_class": "hudson.model.Cause$UserIdCause", "shortDescription": "Started by user Ada"});
+    let builds = json!([
+        {"number": 42, "causes": [user]},
+        {"number": 43, "causes": [{
+            "_class": "org.jenkinsci.plugins.pipeline.modeldefinition.causes.RestartDeclarativePipelineCause",
+            "shortDescription": "Restarted from build #42, stage Test"}]},
+        {"number": 44, "causes": [user, {
+            "_class": "org.jenkinsci.plugins.workflow.cps.replay.ReplayCause",
+            "shortDescription": "Replayed #43"}]},
+        {"number": 45, "causes": [user]},
+    ]);
+
+    let first = run_build(&server, &java_home, &ws, "restart.groovy", 42, &builds);
+    assert_eq!(first.code, 0, "build 42 failed:\n{}", first.output);
+    assert_only_allowed_steps(&first);
+    let launches = api.launches(1);
+    assert_eq!(launches.len(), 1);
+    let launch_id = launches[0]["id"].as_i64().unwrap();
+    assert_eq!(launches[0]["closed"], true, "build 42 closed its launch");
+    assert_eq!(api.statistic(launch_id)["failed"], 1);
+
+    for number in [43, 44] {
+        let build = run_build(&server, &java_home, &ws, "restart.groovy", number, &builds);
+        assert_eq!(build.code, 0, "build {number} failed:\n{}", build.output);
+        assert_only_allowed_steps(&build);
+        let sh = build.library_sh();
+        assert!(
+            sh.iter().all(|s| s["env"]["ALLURE_JOB_RUN_UID"] == "42"),
+            "build {number} did not report into build 42's job run: {sh:#?}"
+        );
+        assert!(
+            build
+                .output
+                .contains(&format!("reported into launch {launch_id}, ")),
+            "{}",
+            build.output
+        );
+        assert_no_token(&build, &server, root.path());
+    }
+
+    let launches = api.launches(1);
+    assert_eq!(launches.len(), 1, "{launches:#?}");
+    assert_eq!(launches[0]["closed"], true, "closed again by build 44");
+    let runs = api.job_runs(launch_id);
+    assert_eq!(runs.len(), 1, "{runs:#?}");
+    assert_eq!(runs[0]["externalId"], "42");
+    assert_eq!(runs[0]["stage"], "finished");
+    assert_eq!(runs[0]["status"], "passed", "the latest build decides");
+    let results = api.results(launch_id);
+    assert_eq!(results.len(), 6, "three builds x two tests: {results:#?}");
+    for test in ["api.Orders.case_0", "api.Orders.case_1"] {
+        let attempts: Vec<&Value> = results.iter().filter(|r| r["fullName"] == test).collect();
+        assert_eq!(attempts.len(), 3, "{test}: {attempts:#?}");
+        let latest: Vec<&&Value> = attempts.iter().filter(|r| r["retry"] == false).collect();
+        assert_eq!(latest.len(), 1, "{test}");
+        assert_eq!(latest[0]["status"], "passed", "{test}");
+    }
+    assert!(
+        results.iter().any(|r| r["fullName"] == "api.Orders.case_0"
+            && r["status"] == "failed"
+            && r["retry"] == true),
+        "build 42's failure stays visible as a retry"
+    );
+    assert_eq!(
+        api.statistic(launch_id),
+        BTreeMap::from([("passed".to_string(), 2)])
+    );
+
+    // A fresh build is a run of its own.
+    let fresh = run_build(&server, &java_home, &ws, "restart.groovy", 45, &builds);
+    assert_eq!(fresh.code, 0, "build 45 failed:\n{}", fresh.output);
+    assert!(fresh
+        .library_sh()
+        .iter()
+        .all(|s| s["env"].get("ALLURE_JOB_RUN_UID").is_none()));
+    let launches = api.launches(1);
+    assert_eq!(launches.len(), 2, "{launches:#?}");
+    let other = launches
+        .iter()
+        .map(|l| l["id"].as_i64().unwrap())
+        .find(|id| *id != launch_id)
+        .unwrap();
+    assert_eq!(api.job_runs(other)[0]["externalId"], "45");
+    assert_eq!(api.results(other).len(), 2);
+    assert_eq!(api.results(launch_id).len(), 6);
+    assert_no_token(&fresh, &server, root.path());
 }

@@ -4,7 +4,8 @@
 //
 // The binding implements exactly the pipeline steps the library may use (sh,
 // withEnv, withCredentials + string, echo, error, writeFile, readFile,
-// fileExists, isUnix, env) plus parallel, stage and node for the pipeline
+// fileExists, isUnix, env, and currentBuild read-only: number, causes and
+// previousBuild from ONELAUNCH_TEST_BUILDS_JSON) plus parallel, stage and node for the pipeline
 // script. Any other step throws "step X is not allowed". `sh` really runs, as
 // Jenkins does (`sh -xe script`), with the environment of the enclosing
 // withEnv/withCredentials blocks. Credentials come from the JSON object in
@@ -56,6 +57,36 @@ abstract class PipelineScript extends Script {
             throw e
         }
     }
+}
+
+/**
+ * `currentBuild` (Jenkins' RunWrapper), read-only: number, getBuildCauses()
+ * (the JSON maps Jenkins gives: `_class`, `shortDescription`) and
+ * previousBuild, from the recorded builds of the job. Setting any property
+ * (e.g. `result`) is not allowed.
+ */
+class RunStandIn extends GroovyObjectSupport {
+    private final List<Map> builds
+    private final int index
+
+    RunStandIn(List<Map> builds, int index) {
+        this.builds = builds
+        this.index = index
+    }
+
+    int getNumber() { builds[index].number as int }
+
+    List<Map> getBuildCauses() {
+        return (builds[index].causes ?: []).collect { new LinkedHashMap((Map) it) }
+    }
+
+    RunStandIn getPreviousBuild() {
+        return index > 0 ? new RunStandIn(builds, index - 1) : null
+    }
+
+    void setProperty(String name, Object value) { throw new StepNotAllowed('currentBuild') }
+
+    String toString() { "build #${getNumber()}" }
 }
 
 /** Binding whose unknown names are steps that are not allowed. */
@@ -218,6 +249,20 @@ class Pipeline {
         return saved
     }
 
+    // ------------------------------------------------------------ builds
+
+    /** The job's builds, oldest first (see ONELAUNCH_TEST_BUILDS_JSON). */
+    List<Map> builds = []
+
+    RunStandIn currentBuild() {
+        int number = (globalEnv.BUILD_NUMBER ?: '1') as int
+        List<Map> known = builds.findAll { (it.number as int) < number }.sort { it.number as int }
+        Map current = builds.find { (it.number as int) == number } ?:
+                [number: number, causes: [[_class: 'hudson.model.Cause$UserIdCause', shortDescription: 'Started by user CI']]]
+        known.add(current)
+        return new RunStandIn(known, known.size() - 1)
+    }
+
     // ------------------------------------------------------------ files
 
     File file(Object path) {
@@ -294,6 +339,7 @@ class Pipeline {
         Pipeline p = this
         Binding b = new StepBinding()
         b.setVariable('env', new EnvProxy(p))
+        b.setVariable('currentBuild', p.currentBuild())
         b.setVariable('sh', { Object arg -> p.sh(arg) })
         b.setVariable('echo', { Object message ->
             String m = message?.toString()
@@ -529,11 +575,16 @@ if (credentialsJson) {
 }
 Map<String, String> baseEnv = new TreeMap<String, String>(System.getenv())
 baseEnv.remove(credentialsVar)
+// The job's earlier builds and their causes: [{"number": 42, "causes": [{"_class": ..., "shortDescription": ...}]}].
+String buildsVar = 'ONELAUNCH_TEST_BUILDS_JSON'
+List<Map> builds = System.getenv(buildsVar) ? (List<Map>) new JsonSlurperClassic().parseText(System.getenv(buildsVar)) : []
+baseEnv.remove(buildsVar)
 
 selfCheck(libraryDir, baseEnv)
 System.out.println('harness: self-check passed')
 
 Pipeline pipeline = new Pipeline(workspace, baseEnv, secrets, stepLog, false)
+pipeline.builds = builds
 int exitCode = 0
 try {
     pipeline.load(libraryDir, pipelineFile.name, pipelineFile.getText('UTF-8')).run()

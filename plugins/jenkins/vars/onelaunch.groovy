@@ -250,7 +250,59 @@ List connectionEnv(Map c) {
     if (c.projectId) {
         vars.add('ALLURE_PROJECT_ID=' + c.projectId)
     }
+    String original = originalBuild()
+    if (original) {
+        // A restarted, replayed or rebuilt build is a new attempt of the
+        // original build's job run: it reports there (its JUnit results keyed
+        // on its own BUILD_NUMBER) and reopens the launch the original closed.
+        vars.add('ALLURE_JOB_RUN_UID=' + original)
+        vars.add('ALLURE_REOPEN_CLOSED_LAUNCH=true')
+    }
     return vars
+}
+
+/**
+ * The number of the build this one re-runs (Restart from Stage, Replay,
+ * Rebuild), followed back to the first build of the chain; null for a build
+ * that re-runs nothing.
+ */
+String originalBuild() {
+    def build = currentBuild
+    Integer wanted = rerunOf(build.getBuildCauses())
+    String original = null
+    int hops = 0
+    while (wanted != null && hops < 500) {
+        original = wanted.toString()
+        while (build != null && build.number > wanted && hops < 500) {
+            build = build.previousBuild
+            hops++
+        }
+        if (build == null || build.number != wanted) {
+            break
+        }
+        wanted = rerunOf(build.getBuildCauses())
+    }
+    return original
+}
+
+/** The build number a list of build causes says this build re-runs, or null. */
+@NonCPS
+Integer rerunOf(Object causes) {
+    for (Object cause : (causes ?: [])) {
+        String kind = cause instanceof Map ? str(cause['_class']) : null
+        String text = cause instanceof Map ? str(cause['shortDescription']) : null
+        if (!kind || !text) {
+            continue
+        }
+        if (kind.endsWith('.RestartDeclarativePipelineCause') || kind.endsWith('.ReplayCause') ||
+                kind.endsWith('.RebuildCause')) {
+            java.util.regex.Matcher m = text =~ /#(\d+)/
+            if (m.find()) {
+                return Integer.valueOf(m.group(1))
+            }
+        }
+    }
+    return null
 }
 
 /** Binds the secret-text credential to ALLURE_TOKEN (read by the CLI only). */
