@@ -97,6 +97,10 @@ unset ALLURE_LAUNCH_ID ALLURE_JOB_RUN_ID
 reopen=()
 if is_true "${ONELAUNCH_IN_REOPEN_CLOSED_LAUNCH:-false}"; then
   reopen=(--reopen-closed-launch)
+elif [ "${GITHUB_RUN_ATTEMPT:-1}" -gt 1 ] 2>/dev/null; then
+  # A re-run reports into its first attempt's launch, which that attempt's
+  # finish job may have closed: reopen it (the re-run's finish closes it again).
+  reopen=(--reopen-closed-launch)
 fi
 unset ALLURE_REOPEN_CLOSED_LAUNCH
 

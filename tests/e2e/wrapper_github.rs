@@ -1052,3 +1052,83 @@ fn watch_runs_the_test_command_without_the_token_and_uploads() {
     }
     assert!(!server.log().contains(TOKEN));
 }
+
+/// "Re-run failed jobs": attempt 1 uploaded and its finish job closed the
+/// launch; attempt 2 of the test job uploads into the same launch and job run
+/// (the action reopens the launch for a re-run), its JUnit results become
+/// retries and decide the statuses, and attempt 2's finish closes it again.
+#[test]
+fn rerun_reopens_the_launch_its_first_attempt_closed_and_adds_retries() {
+    let server = TestServer::start();
+    let api = server.api();
+    let dir = tempfile::tempdir().unwrap();
+    let report = |fail: bool| {
+        let outcome = if fail {
+            r#"<failure message="boom"/>"#
+        } else {
+            ""
+        };
+        format!(
+            r#"<testsuite name="api"><testcase classname="api.Orders" name="case_0">{outcome}</testcase><testcase classname="api.Orders" name="case_1"/></testsuite>"#
+        )
+    };
+    let bin_s = bin().display().to_string();
+    let step = |attempt: &str, command: &str, extra: &[(&str, &str)]| -> Run {
+        let mut vars: Vec<(&str, &str)> = vec![
+            ("GITHUB_ACTIONS", "true"),
+            ("GITHUB_REPOSITORY", "acme/shop"),
+            ("GITHUB_WORKFLOW", "CI"),
+            ("GITHUB_RUN_ID", "501"),
+            ("GITHUB_RUN_NUMBER", "9"),
+            ("GITHUB_RUN_ATTEMPT", attempt),
+            ("GITHUB_JOB", "api"),
+            ("GITHUB_SERVER_URL", "https://github.com"),
+            ("ONELAUNCH_IN_COMMAND", command),
+            ("ONELAUNCH_IN_ENDPOINT", &server.url),
+            ("ONELAUNCH_IN_TOKEN", TOKEN),
+            ("ONELAUNCH_IN_BINARY", &bin_s),
+        ];
+        vars.extend_from_slice(extra);
+        let work = dir.path().join(format!("attempt-{attempt}-{command}"));
+        fs::create_dir_all(&work).unwrap();
+        action_script(&repo(), &work, &host_path(), &vars)
+    };
+    let reports = dir.path().join("reports");
+    fs::create_dir_all(&reports).unwrap();
+    let reports_s = reports.display().to_string();
+
+    fs::write(reports.join("TEST-api.xml"), report(true)).unwrap();
+    let up1 = step("1", "upload", &[("ONELAUNCH_IN_RESULTS", &reports_s)]).ok();
+    let launch_id = api.launches(1)[0]["id"].as_i64().unwrap();
+    let lid = launch_id.to_string();
+    step("1", "finish", &[("ONELAUNCH_IN_LAUNCH_ID", &lid)]).ok();
+    assert_eq!(api.launches(1)[0]["closed"], true);
+
+    fs::write(reports.join("TEST-api.xml"), report(false)).unwrap();
+    let up2 = step("2", "upload", &[("ONELAUNCH_IN_RESULTS", &reports_s)]).ok();
+    assert!(!up2.all().contains("::error"), "{}", up2.all());
+    step("2", "finish", &[("ONELAUNCH_IN_LAUNCH_ID", &lid)]).ok();
+
+    let launches = api.launches(1);
+    assert_eq!(launches.len(), 1, "{launches:#?}");
+    assert_eq!(
+        launches[0]["closed"], true,
+        "attempt 2's finish closed it again"
+    );
+    let runs = api.job_runs(launch_id);
+    assert_eq!(runs.len(), 1, "{runs:#?}");
+    assert_eq!(runs[0]["externalId"], "501");
+    let results = api.results(launch_id);
+    assert_eq!(results.len(), 4, "{results:#?}");
+    assert_eq!(
+        api.statistic(launch_id),
+        BTreeMap::from([("passed".to_string(), 2)])
+    );
+    assert!(results
+        .iter()
+        .any(|r| r["status"] == "failed" && r["retry"] == true));
+    for r in [&up1, &up2] {
+        assert_token_only_masked(&r.stdout);
+        assert!(!r.stderr.contains(TOKEN));
+    }
+}
