@@ -418,6 +418,26 @@ impl AckLog {
         Self::append(&mut inner, &bytes);
     }
 
+    /// Drops what is known of `results` (uuid, id) from memory, once their files
+    /// are fully handled: they are never spooled, so a spool needs no journal
+    /// entry for them (a journal on disk keeps its lines).
+    pub(crate) fn forget(&self, results: &[(String, Id)]) {
+        if results.is_empty() {
+            return;
+        }
+        let uuids: HashSet<&str> = results.iter().map(|(u, _)| u.as_str()).collect();
+        let ids: HashSet<Id> = results.iter().map(|(_, id)| *id).collect();
+        let mut inner = self.lock();
+        let state = &mut inner.state;
+        for (uuid, _) in results {
+            state.results.remove(uuid);
+        }
+        state.attachments.retain(|(id, _)| !ids.contains(id));
+        state
+            .fixtures
+            .retain(|(uuid, _)| !uuids.contains(uuid.as_str()));
+    }
+
     pub(crate) fn attachment_acked(&self, result_id: Id, source: &str) -> bool {
         self.lock()
             .state

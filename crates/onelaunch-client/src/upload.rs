@@ -675,6 +675,12 @@ pub struct Uploader {
     /// The spool being resumed: its groups may be read, and it is extended
     /// rather than created when the upload stops again.
     spool: Option<Spool>,
+    /// Keep what is known of every delivered result (watch mode: containers
+    /// that arrive later need their results' ids; a resumed spool: its copies
+    /// and the original files may both be read). Otherwise it is dropped once
+    /// a chunk of files is fully handled, so memory does not grow with the
+    /// number of results.
+    remember: bool,
 }
 
 impl fmt::Debug for Uploader {
@@ -730,6 +736,7 @@ impl Uploader {
             resumed: HashMap::new(),
             inputs: Vec::new(),
             spool: None,
+            remember: false,
         }
     }
 
@@ -747,6 +754,9 @@ impl Uploader {
             self.report.session_id = spool.manifest().session_id;
         }
         self.spool = Some(spool.clone());
+        // The spool's copies and the original files may both be given: a result
+        // delivered from one must be known when the other is read.
+        self.remember = true;
         Ok(())
     }
 
@@ -839,6 +849,7 @@ impl Uploader {
         }
         let group = list_dir(dir)?;
         self.remember_inputs(&[dir.to_path_buf()]);
+        self.remember = true;
         self.process(vec![group], Mode::Ready).await
     }
 
@@ -1263,9 +1274,22 @@ impl Uploader {
                 );
             }
         }
+        let handled: Vec<(String, Id)> =
+            jobs.iter().map(|j| (j.uuid.clone(), j.result_id)).collect();
         self.run_jobs(jobs).await?;
         for f in chunk_files {
             self.mark_done(f);
+        }
+        if !self.remember {
+            // A later file repeating one of these uuids is sent again; the
+            // server answers with the stored result (it keeps one per uuid).
+            for (uuid, _) in &handled {
+                self.result_ids.remove(uuid);
+            }
+            let uuids: HashSet<&str> = handled.iter().map(|(u, _)| u.as_str()).collect();
+            self.sent_fixtures
+                .retain(|(uuid, _)| !uuids.contains(uuid.as_str()));
+            self.acks.forget(&handled);
         }
         Ok(())
     }
