@@ -5,7 +5,11 @@
 //!
 //! ```text
 //! cargo bench --bench ingest -- [--results N] [--jobs K] [--backend sqlite|postgres] [--replicas R]
+//!                                 [--database-url postgres://…]
 //! ```
+//!
+//! `--database-url` uses an existing (empty) PostgreSQL database instead of a
+//! throwaway cluster, e.g. one with `pg_stat_statements` loaded.
 //!
 //! Also prints the floor for comparison: reading and hashing the same bytes,
 //! and sending them once over loopback.
@@ -27,6 +31,7 @@ struct Args {
     jobs: usize,
     backend: String,
     replicas: usize,
+    database_url: Option<String>,
 }
 
 fn args() -> Args {
@@ -35,6 +40,7 @@ fn args() -> Args {
         jobs: 20,
         backend: "sqlite".into(),
         replicas: 1,
+        database_url: None,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -45,6 +51,10 @@ fn args() -> Args {
             "--jobs" => a.jobs = v.parse().expect("--jobs K"),
             "--backend" => a.backend = v,
             "--replicas" => a.replicas = v.parse().expect("--replicas R"),
+            "--database-url" => {
+                a.backend = "postgres".into();
+                a.database_url = Some(v);
+            }
             _ => {
                 i += 1;
                 continue;
@@ -139,7 +149,9 @@ fn main() {
     let total = per_job * a.jobs;
 
     let cluster;
-    let db = if a.backend == "postgres" {
+    let db = if let Some(url) = &a.database_url {
+        Some(url.clone())
+    } else if a.backend == "postgres" {
         cluster = pg::PgCluster::start().expect("PostgreSQL (scripts/tools/postgres.sh)");
         Some(cluster.database("bench"))
     } else {

@@ -17,6 +17,15 @@ pub struct Server {
     pub url: String,
 }
 
+/// A benchmark that stops early (a failed check) does not leave its server
+/// running.
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// Starts `onelaunch server` with `data` as data directory, on SQLite or on
 /// the given database URL, and waits for its address.
 pub fn start_server(data: &Path, db: Option<&str>) -> Server {

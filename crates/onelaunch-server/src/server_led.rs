@@ -129,108 +129,6 @@ struct CaseUpdate {
     job_id: Option<Id>,
 }
 
-/// Inserts new test cases (multi-row); answers the ids of those inserted by
-/// identity. A case a concurrent transaction created first is left out.
-async fn insert_cases(
-    conn: &mut AnyConnection,
-    project_id: Id,
-    new: &[(&CaseUpdate, &str)],
-) -> ServerResult<HashMap<String, Id>> {
-    const COLS: usize = 9;
-    let mut out = HashMap::new();
-    for chunk in new.chunks(50) {
-        let values: Vec<String> = (0..chunk.len())
-            .map(|i| {
-                let p: Vec<String> = (0..COLS)
-                    .map(|c| format!("${}", 3 + i * COLS + c))
-                    .collect();
-                format!("($1, {}, $2, $2)", p.join(", "))
-            })
-            .collect();
-        let sql = format!(
-            "INSERT INTO test_cases (project_id, identity, allure_id, name, full_name, labels, last_status, \
-             last_start_ms, last_result_id, job_id, created_ms, modified_ms) VALUES {} \
-             ON CONFLICT (project_id, identity) DO NOTHING RETURNING id, identity",
-            values.join(", ")
-        );
-        let mut q = sqlx::query(&sql).bind(project_id).bind(now_ms());
-        for (u, labels_json) in chunk {
-            q = q
-                .bind(u.identity.as_str())
-                .bind(u.allure_id.as_deref())
-                .bind(u.name.as_str())
-                .bind(u.full_name.as_deref())
-                .bind(*labels_json)
-                .bind(u.status)
-                .bind(u.start)
-                .bind(u.result_id)
-                .bind(u.job_id);
-        }
-        for r in q.fetch_all(&mut *conn).await? {
-            out.insert(get_str(&r, "identity")?, get_i64(&r, "id")?);
-        }
-    }
-    Ok(out)
-}
-
-/// Updates an existing test case: the last status follows the latest result
-/// by start time; the executor follows the last upload from a job run.
-async fn update_case(
-    conn: &mut AnyConnection,
-    id: Id,
-    u: &CaseUpdate,
-    labels_json: &str,
-) -> ServerResult<()> {
-    sqlx::query(
-        "UPDATE test_cases SET name = $1, full_name = COALESCE($2, full_name), \
-         allure_id = COALESCE($3, allure_id), labels = $4, \
-         last_status = CASE WHEN COALESCE(last_start_ms, 0) <= $5 THEN $6 ELSE last_status END, \
-         last_result_id = CASE WHEN COALESCE(last_start_ms, 0) <= $5 THEN $7 ELSE last_result_id END, \
-         last_start_ms = CASE WHEN COALESCE(last_start_ms, 0) <= $5 THEN $5 ELSE last_start_ms END, \
-         job_id = COALESCE($8, job_id), modified_ms = $9 WHERE id = $10",
-    )
-    .bind(&u.name)
-    .bind(&u.full_name)
-    .bind(&u.allure_id)
-    .bind(labels_json)
-    .bind(u.start)
-    .bind(u.status)
-    .bind(u.result_id)
-    .bind(u.job_id)
-    .bind(now_ms())
-    .bind(id)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
-
-/// Existing test cases by identity: (id, labels JSON).
-async fn cases_by_identity(
-    conn: &mut AnyConnection,
-    project_id: Id,
-    identities: &[&str],
-) -> ServerResult<HashMap<String, (Id, String)>> {
-    let mut out = HashMap::new();
-    for chunk in identities.chunks(200) {
-        let params: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
-        let sql = format!(
-            "SELECT id, identity, labels FROM test_cases WHERE project_id = $1 AND identity IN ({})",
-            params.join(", ")
-        );
-        let mut q = sqlx::query(&sql).bind(project_id);
-        for i in chunk {
-            q = q.bind(*i);
-        }
-        for r in q.fetch_all(&mut *conn).await? {
-            out.insert(
-                get_str(&r, "identity")?,
-                (get_i64(&r, "id")?, get_str(&r, "labels")?),
-            );
-        }
-    }
-    Ok(out)
-}
-
 /// Replaces the label rows of the given cases (multi-row statements).
 async fn write_labels(
     conn: &mut AnyConnection,
@@ -267,53 +165,106 @@ async fn write_labels(
     Ok(())
 }
 
+/// Test cases written by one upsert statement.
+const UPSERT_ROWS: usize = 100;
+
 /// Creates or updates the test cases of `updates` (at most one per identity,
 /// in identity order, so concurrent transactions lock rows in the same order).
 /// Returns their ids in the same order.
+///
+/// One multi-row `INSERT … ON CONFLICT (project_id, identity) DO UPDATE` per
+/// chunk: the unique index finds a known case whatever the planner believes
+/// about the table. A lookup by `identity IN (…)` would be planned from
+/// statistics, which lag behind a table one large launch fills within
+/// seconds; planned on a small table, it filters every case of the project on
+/// each batch. The conflict arm locks the row and works on its latest
+/// version, so a case created concurrently is updated, never missed.
+///
+/// The statement leaves `labels` alone, so it answers the stored labels of a
+/// known case: only cases whose labels changed get them (and their label
+/// rows) rewritten. A case whose `created_ms` is this statement's time was
+/// created by it (or, in the same millisecond, with the same labels) and gets
+/// its label rows, inserted idempotently.
 async fn upsert_cases(
     conn: &mut AnyConnection,
     project_id: Id,
     updates: &[CaseUpdate],
 ) -> ServerResult<Vec<Id>> {
+    const COLS: usize = 9;
+    // The last status follows the latest start time (compared with the stored row).
+    const NEWER: &str = "COALESCE(test_cases.last_start_ms, 0) <= excluded.last_start_ms";
+    let now = now_ms();
     let labels: Vec<String> = updates
         .iter()
         .map(|u| serde_json::to_string(&u.labels).unwrap_or_else(|_| "[]".into()))
         .collect();
-    let identities: Vec<&str> = updates.iter().map(|u| u.identity.as_str()).collect();
-    let existing = cases_by_identity(conn, project_id, &identities).await?;
-    let new: Vec<(&CaseUpdate, &str)> = updates
-        .iter()
-        .zip(&labels)
-        .filter(|(u, _)| !existing.contains_key(&u.identity))
-        .map(|(u, l)| (u, l.as_str()))
-        .collect();
-    let inserted = insert_cases(conn, project_id, &new).await?;
+    // identity -> (id, stored labels, created_ms)
+    let mut stored: HashMap<String, (Id, String, i64)> = HashMap::with_capacity(updates.len());
+    for (chunk, chunk_labels) in updates.chunks(UPSERT_ROWS).zip(labels.chunks(UPSERT_ROWS)) {
+        let values: Vec<String> = (0..chunk.len())
+            .map(|i| {
+                let p: Vec<String> = (0..COLS)
+                    .map(|c| format!("${}", 3 + i * COLS + c))
+                    .collect();
+                format!("($1, {}, $2, $2)", p.join(", "))
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO test_cases (project_id, identity, allure_id, name, full_name, labels, last_status, \
+             last_start_ms, last_result_id, job_id, created_ms, modified_ms) VALUES {} \
+             ON CONFLICT (project_id, identity) DO UPDATE SET name = excluded.name, \
+             full_name = COALESCE(excluded.full_name, test_cases.full_name), \
+             allure_id = COALESCE(excluded.allure_id, test_cases.allure_id), \
+             last_status = CASE WHEN {NEWER} THEN excluded.last_status ELSE test_cases.last_status END, \
+             last_result_id = CASE WHEN {NEWER} THEN excluded.last_result_id ELSE test_cases.last_result_id END, \
+             last_start_ms = CASE WHEN {NEWER} THEN excluded.last_start_ms ELSE test_cases.last_start_ms END, \
+             job_id = COALESCE(excluded.job_id, test_cases.job_id), modified_ms = excluded.modified_ms \
+             RETURNING id, identity, labels, created_ms",
+            values.join(", ")
+        );
+        let mut q = sqlx::query(&sql).bind(project_id).bind(now);
+        for (u, labels_json) in chunk.iter().zip(chunk_labels) {
+            q = q
+                .bind(u.identity.as_str())
+                .bind(u.allure_id.as_deref())
+                .bind(u.name.as_str())
+                .bind(u.full_name.as_deref())
+                .bind(labels_json.as_str())
+                .bind(u.status)
+                .bind(u.start)
+                .bind(u.result_id)
+                .bind(u.job_id);
+        }
+        for r in q.fetch_all(&mut *conn).await? {
+            stored.insert(
+                get_str(&r, "identity")?,
+                (
+                    get_i64(&r, "id")?,
+                    get_str(&r, "labels")?,
+                    get_i64(&r, "created_ms")?,
+                ),
+            );
+        }
+    }
     let mut ids = Vec::with_capacity(updates.len());
     let mut replaced = Vec::new();
     let mut rows = Vec::new();
     for (u, labels_json) in updates.iter().zip(&labels) {
-        if let Some(id) = inserted.get(&u.identity) {
-            rows.extend(u.labels.iter().map(|l| (*id, l.clone())));
-            ids.push(*id);
-            continue;
-        }
-        let found = match existing.get(&u.identity) {
-            Some(found) => found.clone(),
-            // Created concurrently since we looked: update it instead.
-            None => cases_by_identity(conn, project_id, &[u.identity.as_str()])
-                .await?
-                .remove(&u.identity)
-                .ok_or_else(|| {
-                    ServerError::Conflict(format!(
-                        "test case {:?} changed concurrently; retry",
-                        u.identity
-                    ))
-                })?,
-        };
-        let (id, old_labels) = found;
-        update_case(conn, id, u, labels_json).await?;
+        let (id, old_labels, created_ms) = stored.remove(&u.identity).ok_or_else(|| {
+            ServerError::Conflict(format!(
+                "test case {:?} changed concurrently; retry",
+                u.identity
+            ))
+        })?;
         if old_labels != *labels_json {
+            sqlx::query("UPDATE test_cases SET labels = $1 WHERE id = $2")
+                .bind(labels_json.as_str())
+                .bind(id)
+                .execute(&mut *conn)
+                .await?;
             replaced.push(id);
+            rows.extend(u.labels.iter().map(|l| (id, l.clone())));
+        } else if created_ms == now {
             rows.extend(u.labels.iter().map(|l| (id, l.clone())));
         }
         ids.push(id);
@@ -2720,6 +2671,131 @@ mod tests {
         c.allure_id = Some("ABC-1".into());
         c.full_name = None;
         assert_eq!(c.plan_entry(), (9, "n".to_string()));
+    }
+
+    fn case(
+        identity: &str,
+        labels: &[(&str, &str)],
+        status: &'static str,
+        start: i64,
+    ) -> CaseUpdate {
+        CaseUpdate {
+            identity: identity.into(),
+            allure_id: None,
+            name: format!("name of {identity}"),
+            full_name: None,
+            labels: labels
+                .iter()
+                .map(|(n, v)| api::LabelDto {
+                    name: n.to_string(),
+                    value: v.to_string(),
+                })
+                .collect(),
+            status,
+            start,
+            result_id: start,
+            job_id: None,
+        }
+    }
+
+    /// (last status, last start, labels JSON, label rows as "name=value").
+    async fn stored_case(db: &Db, id: Id) -> (String, i64, String, Vec<String>) {
+        let r =
+            sqlx::query("SELECT last_status, last_start_ms, labels FROM test_cases WHERE id = $1")
+                .bind(id)
+                .fetch_one(&db.read)
+                .await
+                .unwrap();
+        let rows = sqlx::query(
+            "SELECT name, value FROM test_case_labels WHERE test_case_id = $1 ORDER BY name, value",
+        )
+        .bind(id)
+        .fetch_all(&db.read)
+        .await
+        .unwrap();
+        (
+            get_str(&r, "last_status").unwrap(),
+            get_i64(&r, "last_start_ms").unwrap(),
+            get_str(&r, "labels").unwrap(),
+            rows.iter()
+                .map(|l| {
+                    format!(
+                        "{}={}",
+                        get_str(l, "name").unwrap(),
+                        get_str(l, "value").unwrap()
+                    )
+                })
+                .collect(),
+        )
+    }
+
+    #[tokio::test]
+    async fn upserting_cases_keeps_the_latest_status_and_the_labels_in_step() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let db = Db::connect(&url).await.unwrap();
+        store::bootstrap(&db, Some("t")).await.unwrap();
+        let upsert = |updates: Vec<CaseUpdate>| {
+            let db = db.clone();
+            async move {
+                let mut conn = db.write.acquire().await.unwrap();
+                upsert_cases(&mut conn, 1, &updates).await.unwrap()
+            }
+        };
+
+        // More cases than one statement takes: ids come back in input order.
+        let many: Vec<CaseUpdate> = (0..150)
+            .map(|i| case(&format!("full:c{i:03}"), &[("suite", "s")], "passed", 10))
+            .collect();
+        let ids = upsert(many).await;
+        assert_eq!(ids.len(), 150);
+        for (i, id) in ids.iter().enumerate() {
+            let identity: String = sqlx::query("SELECT identity FROM test_cases WHERE id = $1")
+                .bind(*id)
+                .fetch_one(&db.read)
+                .await
+                .unwrap()
+                .get("identity");
+            assert_eq!(identity, format!("full:c{i:03}"));
+        }
+        let first = ids[0];
+        let labels = r#"[{"name":"suite","value":"s"}]"#.to_string();
+        assert_eq!(
+            stored_case(&db, first).await,
+            ("passed".into(), 10, labels.clone(), vec!["suite=s".into()])
+        );
+
+        // An older attempt changes neither the status nor the labels.
+        let again = upsert(vec![case("full:c000", &[("suite", "s")], "failed", 5)]).await;
+        assert_eq!(again, vec![first]);
+        assert_eq!(
+            stored_case(&db, first).await,
+            ("passed".into(), 10, labels, vec!["suite=s".into()])
+        );
+
+        // A newer one with other labels replaces both.
+        upsert(vec![case(
+            "full:c000",
+            &[("tag", "b"), ("tag", "a")],
+            "broken",
+            20,
+        )])
+        .await;
+        assert_eq!(
+            stored_case(&db, first).await,
+            (
+                "broken".into(),
+                20,
+                r#"[{"name":"tag","value":"b"},{"name":"tag","value":"a"}]"#.into(),
+                vec!["tag=a".into(), "tag=b".into()]
+            )
+        );
+        let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM test_cases")
+            .fetch_one(&db.read)
+            .await
+            .unwrap()
+            .get("n");
+        assert_eq!(n, 150);
     }
 
     #[test]
