@@ -472,3 +472,17 @@ pub fn generate_results(dir: &Path, prefix: &str, n: usize) {
         std::fs::write(dir.join(format!("{uuid}-result.json")), v.to_string()).unwrap();
     }
 }
+
+/// A JUnit report of two tests, `api.Orders.case_0` (failed when `fail_first`)
+/// and `api.Orders.case_1` (passed), without timestamps: two runs of the same
+/// tests write the same file name and the same text but for the outcome.
+pub fn orders_junit(fail_first: bool) -> String {
+    let outcome = if fail_first {
+        r#"<failure message="boom">trace</failure>"#
+    } else {
+        ""
+    };
+    format!(
+        r#"<testsuite name="api"><testcase classname="api.Orders" name="case_0">{outcome}</testcase><testcase classname="api.Orders" name="case_1"/></testsuite>"#
+    )
+}

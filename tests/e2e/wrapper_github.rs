@@ -1062,16 +1062,6 @@ fn rerun_reopens_the_launch_its_first_attempt_closed_and_adds_retries() {
     let server = TestServer::start();
     let api = server.api();
     let dir = tempfile::tempdir().unwrap();
-    let report = |fail: bool| {
-        let outcome = if fail {
-            r#"<failure message="boom"/>"#
-        } else {
-            ""
-        };
-        format!(
-            r#"<testsuite name="api"><testcase classname="api.Orders" name="case_0">{outcome}</testcase><testcase classname="api.Orders" name="case_1"/></testsuite>"#
-        )
-    };
     let bin_s = bin().display().to_string();
     let step = |attempt: &str, command: &str, extra: &[(&str, &str)]| -> Run {
         let mut vars: Vec<(&str, &str)> = vec![
@@ -1097,14 +1087,14 @@ fn rerun_reopens_the_launch_its_first_attempt_closed_and_adds_retries() {
     fs::create_dir_all(&reports).unwrap();
     let reports_s = reports.display().to_string();
 
-    fs::write(reports.join("TEST-api.xml"), report(true)).unwrap();
+    fs::write(reports.join("TEST-api.xml"), orders_junit(true)).unwrap();
     let up1 = step("1", "upload", &[("ONELAUNCH_IN_RESULTS", &reports_s)]).ok();
     let launch_id = api.launches(1)[0]["id"].as_i64().unwrap();
     let lid = launch_id.to_string();
     step("1", "finish", &[("ONELAUNCH_IN_LAUNCH_ID", &lid)]).ok();
     assert_eq!(api.launches(1)[0]["closed"], true);
 
-    fs::write(reports.join("TEST-api.xml"), report(false)).unwrap();
+    fs::write(reports.join("TEST-api.xml"), orders_junit(false)).unwrap();
     let up2 = step("2", "upload", &[("ONELAUNCH_IN_RESULTS", &reports_s)]).ok();
     assert!(!up2.all().contains("::error"), "{}", up2.all());
     step("2", "finish", &[("ONELAUNCH_IN_LAUNCH_ID", &lid)]).ok();

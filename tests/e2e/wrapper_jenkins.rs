@@ -479,20 +479,10 @@ fn jenkins_restarted_and_replayed_builds_are_new_attempts_of_the_original_job_ru
     let api = server.api();
     let root = tempfile::tempdir().unwrap();
     let ws = workspace(root.path());
-    let report = |fail_first: bool| {
-        let outcome = if fail_first {
-            r#"<failure message="boom">trace</failure>"#
-        } else {
-            ""
-        };
-        format!(
-            r#"<testsuite name="api"><testcase classname="api.Orders" name="case_0">{outcome}</testcase><testcase classname="api.Orders" name="case_1"/></testsuite>"#
-        )
-    };
     for (number, fail) in [(42, true), (43, false), (44, false), (45, true)] {
         let dir = ws.join(format!("test-output/build-{number}"));
         std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("TEST-api.xml"), report(fail)).unwrap();
+        std::fs::write(dir.join("TEST-api.xml"), orders_junit(fail)).unwrap();
     }
     let user = json!({"_class": "hudson.model.Cause$UserIdCause", "shortDescription": "Started by user Ada"});
     let builds = json!([
