@@ -78,7 +78,9 @@ pub mod flex {
     }
 }
 
-/// Error body understood by the Allure 3 plugin (`message`, `status`).
+/// Error body understood by the Allure 3 plugin (`message`, `status`), plus
+/// onelaunch's machine-readable [`ErrorCode`] in `code` (clients that do not know
+/// it ignore it). Clients decide on `code`, never on the wording of `message`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ErrorBody {
@@ -86,6 +88,54 @@ pub struct ErrorBody {
     pub status: u16,
     #[serde(default)]
     pub timestamp: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<ErrorCode>,
+}
+
+/// What went wrong, for programs: the `code` of an [`ErrorBody`]. New codes may
+/// be added; an older client reads them as [`ErrorCode::Unknown`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The request is malformed or a field is invalid (400).
+    BadRequest,
+    /// No valid token (401).
+    Unauthorized,
+    /// The token may not do this (403).
+    Forbidden,
+    /// No such object in the caller's scope (404).
+    NotFound,
+    /// The launch is closed: reopen it to add to it (409).
+    LaunchClosed,
+    /// A job cannot run tests yet: the message names each missing prerequisite (409).
+    PrerequisiteMissing,
+    /// Any other conflict with the current state (409).
+    Conflict,
+    /// The body or a field is above a documented bound (413).
+    PayloadTooLarge,
+    /// A server-side failure; details are in the server log (5xx).
+    Internal,
+    /// A code this client does not know.
+    #[serde(other)]
+    Unknown,
+}
+
+impl ErrorCode {
+    /// The wire spelling (`launch_closed`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::BadRequest => "bad_request",
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::LaunchClosed => "launch_closed",
+            ErrorCode::PrerequisiteMissing => "prerequisite_missing",
+            ErrorCode::Conflict => "conflict",
+            ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::Internal => "internal",
+            ErrorCode::Unknown => "unknown",
+        }
+    }
 }
 
 /// Spring-style page.

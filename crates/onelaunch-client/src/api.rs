@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use onelaunch_api::{
-    ExternalRunResponse, ExternalRunStart, ExternalRunStop, Id, JobDto, JobRunDto, LaunchCreate,
-    LaunchDto, LaunchProgress, Page, ProjectCreate, ProjectDto, ResultRef, SessionCreate,
-    SessionDto, StatisticItem, TestResultDto, TokenCreated, UploadFixtures, UploadResults,
-    UploadResultsResponse,
+    ErrorCode, ExternalRunResponse, ExternalRunStart, ExternalRunStop, Id, JobDto, JobRunDto,
+    LaunchCreate, LaunchDto, LaunchProgress, Page, ProjectCreate, ProjectDto, ResultRef,
+    SessionCreate, SessionDto, StatisticItem, TestResultDto, TokenCreated, UploadFixtures,
+    UploadResults, UploadResultsResponse,
 };
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
@@ -135,7 +135,7 @@ pub enum ClientError {
     /// 404.
     #[error("not found: {0}")]
     NotFound(String),
-    /// The launch is closed (409 mentioning "closed", or 423).
+    /// The launch is closed (error code `launch_closed`, or 423).
     #[error("launch is closed: {0}")]
     LaunchClosed(String),
     /// Any other 409.
@@ -229,18 +229,25 @@ fn truncate_chars(s: &str, limit: usize) -> String {
     }
 }
 
-/// Classifies a non-success answer. `label` is `METHOD /path`.
+/// The machine-readable `code` of an error body, when the server sent one.
+fn server_code(body: &[u8]) -> Option<ErrorCode> {
+    #[derive(serde::Deserialize)]
+    struct Coded {
+        code: Option<ErrorCode>,
+    }
+    serde_json::from_slice::<Coded>(body).ok()?.code
+}
+
+/// Classifies a non-success answer by its status and the body's `code`, never
+/// by the wording of its message. `label` is `METHOD /path`.
 pub(crate) fn error_from_status(label: &str, status: u16, body: &[u8]) -> ClientError {
     let message = format!("{label}: {}", server_message(status, body));
-    match status {
-        401 | 403 => ClientError::Unauthorized(message),
-        404 => ClientError::NotFound(message),
-        423 => ClientError::LaunchClosed(message),
-        409 if message.to_ascii_lowercase().contains("closed") => {
-            ClientError::LaunchClosed(message)
-        }
-        409 => ClientError::Conflict(message),
-        500..=599 => ClientError::Server { status, message },
+    match (status, server_code(body)) {
+        (_, Some(ErrorCode::LaunchClosed)) | (423, _) => ClientError::LaunchClosed(message),
+        (401 | 403, _) => ClientError::Unauthorized(message),
+        (404, _) => ClientError::NotFound(message),
+        (409, _) => ClientError::Conflict(message),
+        (500..=599, _) => ClientError::Server { status, message },
         _ => ClientError::BadRequest { status, message },
     }
 }
@@ -1255,13 +1262,30 @@ mod unit {
         assert!(
             matches!(&e, ClientError::NotFound(m) if m == "GET /api/launch/1: HTTP 404 Not Found")
         );
+        let coded = |m: &str, code: &str| {
+            serde_json::json!({"message": m, "status": 409, "code": code}).to_string()
+        };
         let e = error_from_status(
             "POST /api/upload/session",
             409,
-            json("Launch 1 is closed", 409).as_bytes(),
+            coded("Launch 1: reopen it", "launch_closed").as_bytes(),
         );
         assert!(matches!(e, ClientError::LaunchClosed(_)));
-        let e = error_from_status("POST /x", 409, json("duplicate", 409).as_bytes());
+        // The wording does not decide: a prerequisite message that says "closed"
+        // is a conflict, and so is a code this client does not know.
+        let e = error_from_status(
+            "POST /x",
+            409,
+            coded("no results in a closed launch", "prerequisite_missing").as_bytes(),
+        );
+        assert!(matches!(e, ClientError::Conflict(_)), "{e:?}");
+        let e = error_from_status(
+            "POST /x",
+            409,
+            coded("closed", "from_the_future").as_bytes(),
+        );
+        assert!(matches!(e, ClientError::Conflict(_)), "{e:?}");
+        let e = error_from_status("POST /x", 409, json("Launch 1 is closed", 409).as_bytes());
         assert!(matches!(e, ClientError::Conflict(_)));
         let e = error_from_status("POST /x", 423, b"locked");
         assert!(matches!(e, ClientError::LaunchClosed(_)));

@@ -716,8 +716,7 @@ async fn job_config(db: &Db, job_id: Id) -> ServerResult<JobConfig> {
     })
 }
 
-// Prerequisite messages. They never say "closed": clients read a 409 that
-// mentions it as "the launch is closed".
+// Prerequisite messages (sent with the code `prerequisite_missing`).
 
 fn problem_never(who: &str) -> String {
     format!(
@@ -1438,10 +1437,7 @@ pub(crate) async fn run_cases(
         jobs.push((job, cfg));
     }
     if !problems.is_empty() {
-        return Err(ServerError::Conflict(format!(
-            "cannot run: {}",
-            problems.join("; ")
-        )));
+        return Err(ServerError::PrerequisiteMissing(problems));
     }
     let environment: Vec<api::ParameterDto> = form
         .environment
@@ -2633,8 +2629,7 @@ mod tests {
     }
 
     #[test]
-    fn prerequisite_messages_do_not_read_as_a_closed_launch() {
-        // Clients treat a 409 mentioning "closed" as "launch is closed".
+    fn prerequisite_messages_are_distinct_and_name_the_job() {
         let who = "job 1 (acme/shop_CI)";
         let all = [
             problem_never(who),
@@ -2643,7 +2638,6 @@ mod tests {
             problem_cannot_run(1, who),
         ];
         for m in &all {
-            assert!(!m.to_ascii_lowercase().contains("closed"), "{m}");
             assert!(m.contains(who), "{m}");
         }
         let distinct: BTreeSet<&String> = all.iter().collect();

@@ -277,7 +277,8 @@ async fn closed_launch_is_recognised() {
     let server = TestServer::with(|_, _| {
         Some(Reply::new(
             409,
-            json!({"message": "Launch 5 is closed", "status": 409}).to_string(),
+            json!({"message": "Launch 5 is closed", "status": 409, "code": "launch_closed"})
+                .to_string(),
         ))
     })
     .await;

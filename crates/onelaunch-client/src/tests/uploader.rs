@@ -499,7 +499,8 @@ async fn closed_launch_is_reopened_once_when_allowed() {
         (r.path == "/api/upload/test-result" && n == 0).then(|| {
             Reply::new(
                 409,
-                json!({"message": "Launch 5 is closed", "status": 409}).to_string(),
+                json!({"message": "Launch 5 is closed", "status": 409, "code": "launch_closed"})
+                    .to_string(),
             )
         })
     };

@@ -123,7 +123,9 @@ impl From<ServerError> for UiError {
             ServerError::NotFound(m) => UiError::NotFound(m),
             ServerError::BadRequest(m) => UiError::BadRequest(m),
             ServerError::Forbidden(m) => UiError::Forbidden(m),
-            ServerError::Conflict(m) => UiError::Conflict(m),
+            e @ (ServerError::Conflict(_)
+            | ServerError::LaunchClosed(_)
+            | ServerError::PrerequisiteMissing(_)) => UiError::Conflict(e.to_string()),
             ServerError::Unauthorized => UiError::Login { next: "/".into() },
             other => UiError::Server(other),
         }
