@@ -5,8 +5,9 @@
 //!   (`POST /api/launch/{id}/expected-job-runs`); [`participants`] tells which
 //!   have started, finished, or are missing, and `launch close --wait` polls it.
 //! * Every start, stop, session, result batch, attachment and fixture upload
-//!   moves `launches.modified_ms` forward ([`touch`]), at most once a second per
-//!   launch, so tracking activity costs one indexed UPDATE per second at most.
+//!   moves `launches.modified_ms` forward (`db::launches::touch`), at most once a
+//!   second per launch, so tracking activity costs one indexed UPDATE per second
+//!   at most.
 //! * With `--launch-idle-close D` a background task ([`spawn_idle_closer`])
 //!   closes open launches whose last activity is older than `D`. It is one
 //!   `UPDATE … WHERE closed = 0 AND modified_ms < cutoff`, so replicas running
@@ -14,55 +15,12 @@
 
 use std::time::Duration;
 
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::Router;
 use onelaunch_api::{self as api, Id};
-use sqlx::Row;
 
-use crate::auth::Auth;
-use crate::db::{now_ms, Db};
-use crate::error::{ServerError, ServerResult};
-use crate::routes::ApiJson;
-use crate::{store, AppState};
+use crate::db::{self, Db};
+use crate::error::ServerResult;
 
-/// Activity closer than this to the recorded one is not written again.
-const TOUCH_GRANULARITY_MS: i64 = 1000;
-
-/// The most job runs a launch may expect.
-pub const MAX_EXPECTED_JOB_RUNS: i64 = 10_000;
-
-/// Routes of this module (merged into the API router).
-pub fn router() -> Router<AppState> {
-    Router::new().route("/launch/{id}/expected-job-runs", post(set_expected))
-}
-
-/// Records activity on a launch (see the module documentation).
-pub async fn touch(db: &Db, launch_id: Id) -> ServerResult<()> {
-    let now = now_ms();
-    sqlx::query("UPDATE launches SET modified_ms = $1 WHERE id = $2 AND modified_ms < $3")
-        .bind(now)
-        .bind(launch_id)
-        .bind(now - TOUCH_GRANULARITY_MS)
-        .execute(&db.write)
-        .await?;
-    Ok(())
-}
-
-/// Declares how many job runs a launch expects (the latest declaration wins).
-pub async fn set_expected_job_runs(db: &Db, launch_id: Id, n: i64) -> ServerResult<()> {
-    sqlx::query("UPDATE launches SET expected_job_runs = $1, modified_ms = $2 WHERE id = $3")
-        .bind(n)
-        .bind(now_ms())
-        .bind(launch_id)
-        .execute(&db.write)
-        .await?;
-    Ok(())
-}
-
-fn is_finished(stage: &str) -> bool {
+pub(crate) fn is_finished(stage: &str) -> bool {
     stage == api::stage::FINISHED || stage == api::stage::RUN_FAILURE
 }
 
@@ -72,7 +30,7 @@ pub async fn participants(
     launch_id: Id,
     expected: Option<i64>,
 ) -> ServerResult<api::Participants> {
-    let runs = store::launch_job_runs(db, launch_id).await?;
+    let runs = db::job_runs::launch_job_runs(db, launch_id).await?;
     let started = runs.len() as i64;
     let unfinished: Vec<api::ParticipantRef> = runs
         .iter()
@@ -90,24 +48,6 @@ pub async fn participants(
         missing: expected.map_or(0, |e| (e - started).max(0)),
         unfinished,
     })
-}
-
-/// Closes every open launch whose last activity is older than `idle`, in one
-/// statement; returns their ids.
-pub async fn close_idle(db: &Db, idle: Duration) -> ServerResult<Vec<Id>> {
-    let now = now_ms();
-    let cutoff = now - i64::try_from(idle.as_millis()).unwrap_or(i64::MAX);
-    let rows = sqlx::query(
-        "UPDATE launches SET closed = 1, closed_ms = $1, modified_ms = $1 \
-         WHERE closed = 0 AND modified_ms < $2 RETURNING id",
-    )
-    .bind(now)
-    .bind(cutoff)
-    .fetch_all(&db.write)
-    .await?;
-    rows.iter()
-        .map(|r| Ok(r.try_get::<i64, _>("id")?))
-        .collect()
 }
 
 /// How often the idle closer looks: a quarter of the idle time, between
@@ -128,7 +68,7 @@ pub fn spawn_idle_closer(db: Db, idle: Duration) -> tokio::task::JoinHandle<()> 
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            match close_idle(&db, idle).await {
+            match db::launches::close_idle(&db, idle).await {
                 Ok(ids) => {
                     for id in ids {
                         tracing::info!(
@@ -142,31 +82,6 @@ pub fn spawn_idle_closer(db: Db, idle: Duration) -> tokio::task::JoinHandle<()> 
             }
         }
     })
-}
-
-async fn set_expected(
-    State(state): State<AppState>,
-    auth: Auth,
-    Path(id): Path<Id>,
-    ApiJson(req): ApiJson<api::ExpectedJobRuns>,
-) -> ServerResult<Response> {
-    let l = store::get_launch(&state.db, id)
-        .await?
-        .ok_or_else(|| ServerError::not_found("launch", id))?;
-    auth.check_project(l.project_id, "launch", id)?;
-    if !(0..=MAX_EXPECTED_JOB_RUNS).contains(&req.expected_job_runs) {
-        return Err(ServerError::bad(format!(
-            "field `expectedJobRuns` must be between 0 and {MAX_EXPECTED_JOB_RUNS}, got {}",
-            req.expected_job_runs
-        )));
-    }
-    set_expected_job_runs(&state.db, id, req.expected_job_runs).await?;
-    tracing::info!(
-        launch = id,
-        expected = req.expected_job_runs,
-        "expected job runs declared"
-    );
-    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 #[cfg(test)]

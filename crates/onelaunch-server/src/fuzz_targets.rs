@@ -11,7 +11,7 @@
 
 use onelaunch_api as api;
 
-use crate::{decode, limits};
+use crate::ingest::{decode, limits};
 
 /// Names the `upload_file` target picks from with its first byte; a first
 /// byte past the list takes the name from the input (up to a NUL).

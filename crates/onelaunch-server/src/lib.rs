@@ -4,21 +4,19 @@
 //! [`Server::start`] binds, migrates, bootstraps and serves; tests start it on
 //! `127.0.0.1:0`. See `ARCHITECTURE.md` for how a result flows through it.
 
-pub mod auth;
-pub mod blobs;
-pub mod closing;
-pub mod db;
-pub mod decode;
+mod access;
+mod api;
+mod blobs;
+mod closing;
+mod db;
 pub mod error;
 #[doc(hidden)]
 pub mod fuzz_targets;
-pub mod limits;
-pub mod migrate;
-pub mod redact;
-pub mod routes;
-pub mod secrets;
-pub mod server_led;
-pub mod store;
+mod ingest;
+mod integrations;
+mod redact;
+mod secrets;
+mod server_led;
 mod ui;
 
 use std::net::SocketAddr;
@@ -29,15 +27,16 @@ use axum::routing::get;
 use axum::Router;
 use tokio::net::TcpListener;
 
+pub use db::migrate;
 pub use error::{ServerError, ServerResult};
 
 /// Largest request body accepted (multipart attachment uploads); JSON bodies
-/// are limited to [`limits::MAX_JSON_BODY`].
-pub const MAX_BODY_BYTES: usize = limits::MAX_MULTIPART_BODY;
+/// are limited to `ingest::limits::MAX_JSON_BODY`.
+pub const MAX_BODY_BYTES: usize = ingest::limits::MAX_MULTIPART_BODY;
 
 /// Shared state of all handlers.
 #[derive(Clone, Debug)]
-pub struct AppState {
+pub(crate) struct AppState {
     pub db: db::Db,
     pub blobs: blobs::BlobStore,
     /// Base URL used in links (`<public_url>/launch/<id>`), no trailing slash.
@@ -91,14 +90,14 @@ impl ServerConfig {
 }
 
 /// Builds the router (all API routes under `/api` and `/api/rs`).
-pub fn app(state: AppState) -> Router {
-    let api = routes::api_router();
+pub(crate) fn app(state: AppState) -> Router {
+    let api = api::router();
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .merge(ui::router())
         .nest("/api/rs", api.clone())
         .nest("/api", api)
-        .layer(DefaultBodyLimit::max(limits::MAX_JSON_BODY))
+        .layer(DefaultBodyLimit::max(ingest::limits::MAX_JSON_BODY))
         .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(redact::request_span))
         .with_state(state)
 }
@@ -128,7 +127,8 @@ impl Server {
         db.secret_key = Some(std::sync::Arc::new(secrets::SecretKey::load_or_create(
             &key_file,
         )?));
-        let generated_token = store::bootstrap(&db, config.init_token.as_deref()).await?;
+        let generated_token =
+            crate::db::projects::bootstrap(&db, config.init_token.as_deref()).await?;
         let blobs = blobs::BlobStore::new(config.data_dir.join("blobs"))?;
         let listener = TcpListener::bind(&config.listen)
             .await

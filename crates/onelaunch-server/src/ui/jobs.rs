@@ -11,13 +11,13 @@ use sqlx::Row;
 
 use super::launches::project_param;
 use super::layout::{self, Nav, Shell};
-use super::queries;
 use super::session::Viewer;
 use super::{UiError, UiResult};
-use crate::auth::Auth;
-use crate::db::{get_i64, get_str, now_ms};
+use crate::access::Scope;
+use crate::db::views;
+use crate::db::{self, get_i64, get_str, now_ms};
 use crate::server_led;
-use crate::{store, AppState};
+use crate::AppState;
 
 const JOBS_PER_PAGE: usize = 50;
 
@@ -49,10 +49,10 @@ pub async fn list(
     Query(q): Query<ListQuery>,
 ) -> UiResult<Html<String>> {
     let project = viewer.project(project_param(&q.project))?;
-    if !store::project_exists(&state.db, project).await? {
+    if !crate::db::projects::project_exists(&state.db, project).await? {
         return Err(UiError::not_found("project", project));
     }
-    let jobs = store::list_jobs(&state.db, project).await?;
+    let jobs = crate::db::job_runs::list_jobs(&state.db, project).await?;
     let total = jobs.len() as i64;
     let page = q.page.unwrap_or(0).max(0);
     let mut rows = Vec::new();
@@ -61,9 +61,9 @@ pub async fn list(
         .skip(page as usize * JOBS_PER_PAGE)
         .take(JOBS_PER_PAGE)
     {
-        rows.push(server_led::job_config_dto(&state.db, job).await?);
+        rows.push(server_led::jobs::job_config_dto(&state.db, job).await?);
     }
-    let projects = queries::projects(&state.db, viewer.project_id).await?;
+    let projects = views::projects(&state.db, viewer.project_id).await?;
     let body = html! {
         h1 { "Jobs" }
         p class="muted" {
@@ -117,8 +117,12 @@ pub async fn list(
     Ok(layout::page(&shell, "Jobs", body))
 }
 
-async fn job_for(state: &AppState, viewer: &Viewer, id: Id) -> UiResult<store::JobRow> {
-    let job = server_led::get_job(&state.db, id)
+async fn job_for(
+    state: &AppState,
+    viewer: &Viewer,
+    id: Id,
+) -> UiResult<crate::db::job_runs::JobRow> {
+    let job = db::job_runs::get_job(&state.db, id)
         .await?
         .ok_or_else(|| UiError::not_found("job", id))?;
     viewer.check_project(job.project_id, "job", id)?;
@@ -233,12 +237,12 @@ fn field(id: &str, label: &str, value: &str, types: &str, hint: &str) -> Markup 
 async fn render_form(
     state: &AppState,
     viewer: &Viewer,
-    job: &store::JobRow,
+    job: &crate::db::job_runs::JobRow,
     form: &JobForm,
     error: Option<&str>,
     saved: bool,
 ) -> UiResult<Html<String>> {
-    let dto = server_led::job_config_dto(&state.db, job).await?;
+    let dto = server_led::jobs::job_config_dto(&state.db, job).await?;
     let has_credential = dto.integration.as_ref().is_some_and(|i| i.has_credential);
     let runs = sqlx::query(
         "SELECT r.id AS id, r.name AS name, r.stage AS stage, r.status AS status, r.launch_id AS launch_id, \
@@ -349,7 +353,7 @@ pub async fn edit(
     Query(q): Query<EditQuery>,
 ) -> UiResult<Html<String>> {
     let job = job_for(&state, &viewer, id).await?;
-    let dto = server_led::job_config_dto(&state.db, &job).await?;
+    let dto = server_led::jobs::job_config_dto(&state.db, &job).await?;
     render_form(
         &state,
         &viewer,
@@ -368,12 +372,12 @@ pub async fn save(
     axum::Form(form): axum::Form<JobForm>,
 ) -> UiResult<Response> {
     let job = job_for(&state, &viewer, id).await?;
-    let auth = Auth {
+    let auth = Scope {
         token_id: viewer.token_id,
         project_id: viewer.project_id,
     };
     let outcome = match form.update() {
-        Ok(update) => server_led::configure_job(&state.db, &auth, &job, &update, false)
+        Ok(update) => server_led::jobs::configure_job(&state.db, &auth, &job, &update, false)
             .await
             .map_err(UiError::from),
         Err(e) => Err(e),

@@ -15,11 +15,11 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::layout::{self, Nav, Shell};
-use super::queries::{self, JobRunView, LaunchFilter, ResultFilter, ResultLine};
 use super::session::Viewer;
 use super::{fmt, UiError, UiResult};
+use crate::db::launches::LaunchRow;
 use crate::db::now_ms;
-use crate::store::{self, LaunchRow};
+use crate::db::views::{self, JobRunView, LaunchFilter, ResultFilter, ResultLine};
 use crate::AppState;
 
 const LAUNCHES_PER_PAGE: i64 = 25;
@@ -30,7 +30,7 @@ const LIVE_POLL: Duration = Duration::from_secs(1);
 const LIVE_MAX: Duration = Duration::from_secs(30 * 60);
 
 pub(super) async fn launch_for(state: &AppState, viewer: &Viewer, id: Id) -> UiResult<LaunchRow> {
-    let l = store::get_launch(&state.db, id)
+    let l = crate::db::launches::get_launch(&state.db, id)
         .await?
         .ok_or_else(|| UiError::not_found("launch", id))?;
     viewer.check_project(l.project_id, "launch", id)?;
@@ -72,7 +72,7 @@ pub async fn list(
     Query(q): Query<ListQuery>,
 ) -> UiResult<Html<String>> {
     let project = viewer.project(project_param(&q.project))?;
-    if !store::project_exists(&state.db, project).await? {
+    if !crate::db::projects::project_exists(&state.db, project).await? {
         return Err(UiError::not_found("project", project));
     }
     let filter = LaunchFilter {
@@ -86,8 +86,8 @@ pub async fn list(
     };
     let page = q.page.unwrap_or(0).max(0);
     let (items, total) =
-        queries::list_launches(&state.db, project, &filter, page, LAUNCHES_PER_PAGE).await?;
-    let projects = queries::projects(&state.db, viewer.project_id).await?;
+        views::list_launches(&state.db, project, &filter, page, LAUNCHES_PER_PAGE).await?;
+    let projects = views::projects(&state.db, viewer.project_id).await?;
     let now = now_ms();
     let base = format!(
         "/launches?project={project}&q={}&tag={}&state={}&",
@@ -203,7 +203,7 @@ pub struct LaunchQuery {
 /// Everything the live parts of the launch page are rendered from.
 struct LiveData {
     launch: LaunchRow,
-    o: queries::Overview,
+    o: views::Overview,
     runs: Vec<JobRunView>,
     fingerprint: String,
 }
@@ -211,9 +211,9 @@ struct LiveData {
 async fn live_data(state: &AppState, launch: LaunchRow) -> UiResult<LiveData> {
     // The fingerprint first: a change racing with the queries below is seen
     // again on the next look.
-    let fingerprint = queries::fingerprint(&state.db, launch.id).await?;
-    let o = queries::overview_cached(&state.db, launch.id).await?;
-    let runs = queries::job_run_views(&state.db, launch.id, &o).await?;
+    let fingerprint = views::fingerprint(&state.db, launch.id).await?;
+    let o = views::overview_cached(&state.db, launch.id).await?;
+    let runs = views::job_run_views(&state.db, launch.id, &o).await?;
     Ok(LiveData {
         launch,
         o,
@@ -418,7 +418,7 @@ pub async fn page(
     let launch = launch_for(&state, &viewer, id).await?;
     let project = launch.project_id;
     let d = live_data(&state, launch).await?;
-    let env = queries::launch_environment(&state.db, id).await?;
+    let env = views::launch_environment(&state.db, id).await?;
     let filter = ResultFilter {
         job_run: q.jr.as_deref().and_then(|s| s.parse().ok()),
         status: opt_text(&q.status),
@@ -427,14 +427,14 @@ pub async fn page(
         manual: false,
     };
     let page = q.page.unwrap_or(0).max(0);
-    let (lines, total) = queries::results(&state.db, id, &filter, page, RESULTS_PER_PAGE).await?;
+    let (lines, total) = views::results(&state.db, id, &filter, page, RESULTS_PER_PAGE).await?;
     let manual_filter = ResultFilter {
         manual: true,
         retries: true,
         ..Default::default()
     };
     let (manual, manual_total) = if d.o.manual_tests > 0 {
-        queries::results(&state.db, id, &manual_filter, 0, RESULTS_PER_PAGE).await?
+        views::results(&state.db, id, &manual_filter, 0, RESULTS_PER_PAGE).await?
     } else {
         (Vec::new(), 0)
     };
@@ -623,9 +623,11 @@ pub async fn events(
             if started.elapsed() > LIVE_MAX {
                 return None;
             }
-            let fp = queries::fingerprint(&state.db, id).await.ok()?;
+            let fp = views::fingerprint(&state.db, id).await.ok()?;
             if fp != last {
-                let launch = store::get_launch(&state.db, id).await.ok()??;
+                let launch = crate::db::launches::get_launch(&state.db, id)
+                    .await
+                    .ok()??;
                 let d = live_data(&state, launch).await.ok()?;
                 let ev = Event::default()
                     .event("update")
@@ -648,7 +650,7 @@ pub async fn close(
 ) -> UiResult<Response> {
     let l = launch_for(&state, &viewer, id).await?;
     if !l.closed {
-        store::set_launch_closed(&state.db, id, true).await?;
+        crate::db::launches::set_launch_closed(&state.db, id, true).await?;
         tracing::info!(launch = id, "launch closed (web UI)");
     }
     Ok(Redirect::to(&format!("/launch/{id}")).into_response())
@@ -661,7 +663,7 @@ pub async fn reopen(
 ) -> UiResult<Response> {
     let l = launch_for(&state, &viewer, id).await?;
     if l.closed {
-        store::set_launch_closed(&state.db, id, false).await?;
+        crate::db::launches::set_launch_closed(&state.db, id, false).await?;
         tracing::info!(launch = id, "launch reopened (web UI)");
     }
     Ok(Redirect::to(&format!("/launch/{id}")).into_response())
@@ -675,13 +677,13 @@ pub async fn job_run(
     Path(id): Path<Id>,
     Query(q): Query<LaunchQuery>,
 ) -> UiResult<Html<String>> {
-    let run = store::get_job_run(&state.db, id)
+    let run = crate::db::job_runs::get_job_run(&state.db, id)
         .await?
         .ok_or_else(|| UiError::not_found("job run", id))?;
     viewer.check_project(run.project_id, "job run", id)?;
     let launch = launch_for(&state, &viewer, run.launch_id).await?;
-    let o = queries::overview_cached(&state.db, run.launch_id).await?;
-    let views = queries::job_run_views(&state.db, run.launch_id, &o).await?;
+    let o = views::overview_cached(&state.db, run.launch_id).await?;
+    let views = views::job_run_views(&state.db, run.launch_id, &o).await?;
     let view = views
         .into_iter()
         .find(|v| v.run.id == id)
@@ -695,7 +697,7 @@ pub async fn job_run(
     };
     let page = q.page.unwrap_or(0).max(0);
     let (lines, total) =
-        queries::results(&state.db, run.launch_id, &filter, page, RESULTS_PER_PAGE).await?;
+        views::results(&state.db, run.launch_id, &filter, page, RESULTS_PER_PAGE).await?;
     let now = now_ms();
     let base = format!(
         "/jobrun/{id}?status={}&q={}&retries={}&",

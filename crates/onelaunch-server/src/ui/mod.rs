@@ -13,7 +13,6 @@ mod jobs;
 mod launches;
 mod layout;
 mod plans;
-mod queries;
 mod results;
 mod session;
 

@@ -15,11 +15,13 @@ use sqlx::Row;
 use super::launches::project_param;
 use super::layout::{self, Nav, Shell};
 use super::session::Viewer;
-use super::{fmt, queries, UiError, UiResult};
-use crate::auth::new_token;
-use crate::db::{get_i64, get_str, now_ms};
-use crate::server_led::{self, CaseRow, PlanRow};
-use crate::{store, AppState};
+use super::{fmt, UiError, UiResult};
+use crate::db::projects::new_token;
+use crate::db::views;
+use crate::db::{self, get_i64, get_str, now_ms};
+use crate::db::{plans::PlanRow, test_cases::CaseRow};
+use crate::server_led;
+use crate::AppState;
 
 const CASES_PER_PAGE: i64 = 100;
 
@@ -200,7 +202,7 @@ pub async fn list(
     Query(q): Query<ListQuery>,
 ) -> UiResult<Html<String>> {
     let project = viewer.project(project_param(&q.project))?;
-    if !store::project_exists(&state.db, project).await? {
+    if !crate::db::projects::project_exists(&state.db, project).await? {
         return Err(UiError::not_found("project", project));
     }
     let page = q.page.unwrap_or(0).max(0);
@@ -220,7 +222,7 @@ pub async fn list(
     .bind(page * PLANS_PER_PAGE)
     .fetch_all(&state.db.read)
     .await?;
-    let projects = queries::projects(&state.db, viewer.project_id).await?;
+    let projects = views::projects(&state.db, viewer.project_id).await?;
     let now = now_ms();
     let body = html! {
         div class="title-row" {
@@ -343,7 +345,8 @@ async fn render_new(
         Err(e) => return Err(e),
     };
     let (cases, total) =
-        server_led::list_cases(&state.db, project, &filter, Some((page, CASES_PER_PAGE))).await?;
+        db::test_cases::list_cases(&state.db, project, &filter, Some((page, CASES_PER_PAGE)))
+            .await?;
     let base = format!("/plans/new?project={project}&{}&", filter_fields.query());
     let body = html! {
         nav class="crumbs" aria-label="Breadcrumb" {
@@ -415,7 +418,7 @@ pub async fn new_form(
     Query(q): Query<NewQuery>,
 ) -> UiResult<Html<String>> {
     let project = viewer.project(project_param(&q.project))?;
-    if !store::project_exists(&state.db, project).await? {
+    if !crate::db::projects::project_exists(&state.db, project).await? {
         return Err(UiError::not_found("project", project));
     }
     let form = NewPlan {
@@ -434,7 +437,7 @@ pub async fn create(
 ) -> UiResult<Response> {
     let pairs = form_pairs(&body);
     let project = viewer.project(field(&pairs, "project").and_then(|p| p.parse().ok()))?;
-    if !store::project_exists(&state.db, project).await? {
+    if !crate::db::projects::project_exists(&state.db, project).await? {
         return Err(UiError::not_found("project", project));
     }
     let ff = FilterFields::from_pairs(&pairs);
@@ -459,7 +462,7 @@ pub async fn create(
             test_case_ids: if by_filter { vec![] } else { chosen.clone() },
             filter: by_filter.then_some(filter),
         };
-        Ok(server_led::create_plan(&state.db, &req).await?)
+        Ok(server_led::plans::create_plan(&state.db, &req).await?)
     }
     .await;
     match outcome {
@@ -485,7 +488,7 @@ pub async fn create(
 // ---------------------------------------------------------------- one plan
 
 async fn plan_for(state: &AppState, viewer: &Viewer, id: Id) -> UiResult<PlanRow> {
-    let plan = server_led::get_plan(&state.db, id)
+    let plan = db::plans::get_plan(&state.db, id)
         .await?
         .ok_or_else(|| UiError::not_found("test plan", id))?;
     viewer.check_project(plan.project_id, "test plan", id)?;
@@ -537,7 +540,7 @@ pub async fn show(
     Path(id): Path<Id>,
 ) -> UiResult<Html<String>> {
     let plan = plan_for(&state, &viewer, id).await?;
-    let members = server_led::plan_members(&state.db, &plan).await?;
+    let members = server_led::plans::plan_members(&state.db, &plan).await?;
     let launches = sqlx::query(
         "SELECT l.id AS id, l.name AS name, l.closed AS closed, l.created_ms AS created_ms \
          FROM server_runs r JOIN launches l ON l.id = r.launch_id WHERE r.plan_id = $1 \
@@ -576,8 +579,8 @@ async fn render_executors(
     error: Option<&str>,
     saved: bool,
 ) -> UiResult<Html<String>> {
-    let ex = server_led::executors_dto(&state.db, plan).await?;
-    let jobs = store::list_jobs(&state.db, plan.project_id).await?;
+    let ex = server_led::plans::executors_dto(&state.db, plan).await?;
+    let jobs = crate::db::job_runs::list_jobs(&state.db, plan.project_id).await?;
     let group = |title: Markup, cases: &[api::ExecutorCase]| {
         html! {
             tbody {
@@ -678,7 +681,7 @@ pub async fn set_executors(
             "Tick the test cases whose executor should change.".into(),
         ))
     } else {
-        server_led::override_executors(&state.db, &plan, &req)
+        server_led::plans::override_executors(&state.db, &plan, &req)
             .await
             .map_err(UiError::from)
     };
@@ -740,11 +743,11 @@ async fn render_run(
     fields: &RunFields,
     error: Option<&str>,
 ) -> UiResult<Html<String>> {
-    let ex = server_led::executors_dto(&state.db, plan).await?;
+    let ex = server_led::plans::executors_dto(&state.db, plan).await?;
     let mut problems: BTreeMap<Id, Vec<String>> = BTreeMap::new();
     for g in &ex.jobs {
-        if let Some(job) = server_led::get_job(&state.db, g.job.id).await? {
-            let dto = server_led::job_config_dto(&state.db, &job).await?;
+        if let Some(job) = db::job_runs::get_job(&state.db, g.job.id).await? {
+            let dto = server_led::jobs::job_config_dto(&state.db, &job).await?;
             if !dto.problems.is_empty() {
                 problems.insert(job.id, dto.problems);
             }
@@ -826,7 +829,7 @@ pub async fn run(
     };
     let outcome = async {
         let form = fields.form(get("request_id").trim())?;
-        let cases = server_led::plan_members(&state.db, &plan).await?;
+        let cases = server_led::plans::plan_members(&state.db, &plan).await?;
         Ok::<_, UiError>(
             server_led::run_cases(&state, plan.project_id, Some(&plan), cases, &form).await?,
         )

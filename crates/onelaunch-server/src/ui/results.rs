@@ -10,11 +10,11 @@ use onelaunch_api::{self as api, Id};
 use serde::Deserialize;
 
 use super::layout::{self, Nav, Shell};
-use super::queries;
 use super::session::Viewer;
 use super::{fmt, UiError, UiResult};
 use crate::db::now_ms;
-use crate::store::{self, AttachmentRow};
+use crate::db::results::AttachmentRow;
+use crate::db::views;
 use crate::AppState;
 
 /// Text attachments up to this size are shown in the page.
@@ -190,20 +190,20 @@ pub async fn page(
     viewer: Viewer,
     Path(id): Path<Id>,
 ) -> UiResult<Html<String>> {
-    let head = queries::result_head(&state.db, id)
+    let head = views::result_head(&state.db, id)
         .await?
         .ok_or_else(|| UiError::not_found("test result", id))?;
     viewer.check_project(head.project_id, "test result", id)?;
-    let body: api::UploadTestResult = store::result_body(&state.db, id)
+    let body: api::UploadTestResult = crate::db::results::result_body(&state.db, id)
         .await?
         .and_then(|v| serde_json::from_value(v).ok())
         .unwrap_or_default();
-    let fixtures: Vec<api::UploadFixture> = store::result_fixtures(&state.db, id)
+    let fixtures: Vec<api::UploadFixture> = crate::db::results::result_fixtures(&state.db, id)
         .await?
         .into_iter()
         .filter_map(|v| serde_json::from_value(v).ok())
         .collect();
-    let rows = store::result_attachments(&state.db, id).await?;
+    let rows = crate::db::results::result_attachments(&state.db, id).await?;
     let mut shown = Vec::with_capacity(rows.len());
     for row in &rows {
         let ct = content_type(row.3.as_deref(), &row.1);
@@ -217,9 +217,9 @@ pub async fn page(
         }
         shown.push(Shown { row, ct, text });
     }
-    let attempts = queries::attempts(&state.db, head.launch_id, &head.test_key).await?;
+    let attempts = views::attempts(&state.db, head.launch_id, &head.test_key).await?;
     let run = match head.job_run_id {
-        Some(j) => store::get_job_run(&state.db, j).await?,
+        Some(j) => crate::db::job_runs::get_job_run(&state.db, j).await?,
         None => None,
     };
     let now = now_ms();
@@ -395,10 +395,10 @@ pub async fn attachment(
     Path(id): Path<Id>,
     Query(q): Query<AttachmentQuery>,
 ) -> UiResult<Response> {
-    let a = queries::attachment(&state.db, id)
+    let a = views::attachment(&state.db, id)
         .await?
         .ok_or_else(|| UiError::not_found("attachment", id))?;
-    let owner = store::result_owner(&state.db, a.result_id)
+    let owner = crate::db::results::result_owner(&state.db, a.result_id)
         .await?
         .ok_or_else(|| UiError::not_found("attachment", id))?;
     viewer.check_project(owner.project_id, "attachment", id)?;

@@ -21,8 +21,8 @@ use sqlx::Row;
 
 use super::layout;
 use super::{UiError, UiResult};
-use crate::auth::{hash_token, new_token};
 use crate::db::now_ms;
+use crate::db::projects::{hash_token, new_token};
 use crate::AppState;
 
 pub const SESSION_COOKIE: &str = "ol_session";
@@ -296,7 +296,9 @@ pub async fn login(
 ) -> UiResult<Response> {
     let next = safe_next(form.next.as_deref());
     let secure = is_https(&state, &headers);
-    let token_id = crate::auth::api_token_id(&state, form.token.trim()).await?;
+    let token_id = crate::db::projects::find_api_token(&state.db, form.token.trim())
+        .await?
+        .map(|(id, _)| id);
     let Some(token_id) = token_id else {
         let login_csrf = cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
         let mut res = login_form(

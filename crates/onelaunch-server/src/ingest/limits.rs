@@ -20,8 +20,8 @@ use onelaunch_api::{
 };
 use serde::Serialize;
 
+use crate::db::{clip, MAX_NAME, MAX_TEXT};
 use crate::error::{ServerError, ServerResult};
-use crate::store::{clip, MAX_NAME, MAX_TEXT};
 
 /// Largest JSON request body (413 above).
 pub const MAX_JSON_BODY: usize = 64 * 1024 * 1024;

@@ -10,7 +10,7 @@ use onelaunch_model::FileKind;
 use serde::de::DeserializeOwned;
 
 use crate::error::{ServerError, ServerResult};
-use crate::limits;
+use crate::ingest::limits;
 
 /// Decodes a JSON request body; malformed bodies (bad syntax, wrong types,
 /// nesting deeper than 128 levels, invalid UTF-8) are a 400 naming the field.
@@ -70,7 +70,7 @@ pub fn raw_file(name: &str, bytes: &[u8]) -> Result<RawFile, String> {
         if let Some(r) = results.iter().find(|r| r.uuid.len() > 255) {
             return Err(format!(
                 "{name}: uuid {:?}… is longer than 255 bytes",
-                crate::store::clip(&r.uuid, 32)
+                crate::db::clip(&r.uuid, 32)
             ));
         }
         match limits::bound_results(&mut results) {

@@ -15,6 +15,15 @@ use sqlx::{AnyPool, Executor, Row};
 
 use crate::error::{ServerError, ServerResult};
 
+pub(crate) mod job_runs;
+pub(crate) mod launches;
+pub mod migrate;
+pub(crate) mod plans;
+pub(crate) mod projects;
+pub(crate) mod results;
+pub(crate) mod test_cases;
+pub(crate) mod views;
+
 /// Which engine a database URL points at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -167,4 +176,27 @@ pub fn get_i64(row: &sqlx::any::AnyRow, col: &str) -> ServerResult<i64> {
 
 pub fn get_str(row: &sqlx::any::AnyRow, col: &str) -> ServerResult<String> {
     Ok(row.try_get::<String, _>(col)?)
+}
+// ---------------------------------------------------------------- text bounds
+
+/// Bounds on text columns; longer values are cut, never refused. Requests are
+/// bounded before they get here (`ingest::limits`); these keep every column
+/// bounded whatever the caller.; longer values are cut, never refused.
+pub const MAX_NAME: usize = 1_000;
+
+pub const MAX_TEXT: usize = 256 * 1024;
+
+pub fn clip(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_string()
+}
+
+pub(crate) fn clip_opt(s: &Option<String>, max: usize) -> Option<String> {
+    s.as_deref().map(|s| clip(s, max))
 }

@@ -9,9 +9,9 @@ use onelaunch_api::{self as api, Id};
 use sqlx::any::AnyArguments;
 use sqlx::{Any, Row};
 
+use crate::db::launches::{launch_from, LaunchRow, LATEST, LAUNCH_COLS};
 use crate::db::{get_i64, get_str, opt_i64, opt_str, Db};
 use crate::error::ServerResult;
-use crate::store::{self, launch_from, LaunchRow, LATEST, LAUNCH_COLS};
 
 /// A value bound to a query built at run time.
 #[derive(Clone, Debug)]
@@ -95,7 +95,7 @@ fn ids_list(first: usize, n: usize) -> String {
 // ---------------------------------------------------------------- projects
 
 pub async fn projects(db: &Db, only: Option<Id>) -> ServerResult<Vec<(Id, String)>> {
-    Ok(store::list_projects(db, only)
+    Ok(crate::db::projects::list_projects(db, only)
         .await?
         .into_iter()
         .map(|p| (p.id, p.name))
@@ -422,7 +422,7 @@ pub async fn fingerprint(db: &Db, launch_id: Id) -> ServerResult<String> {
 
 /// A job run as the launch page shows it.
 pub struct JobRunView {
-    pub run: store::JobRunRow,
+    pub run: crate::db::job_runs::JobRunRow,
     pub counts: Vec<(String, i64)>,
     /// When its last result arrived.
     pub last_result_ms: Option<i64>,
@@ -440,7 +440,7 @@ impl JobRunView {
 }
 
 pub async fn job_run_views(db: &Db, launch_id: Id, o: &Overview) -> ServerResult<Vec<JobRunView>> {
-    let runs = store::launch_job_runs(db, launch_id).await?;
+    let runs = crate::db::job_runs::launch_job_runs(db, launch_id).await?;
     let empty = HashMap::new();
     Ok(runs
         .into_iter()

@@ -1,0 +1,99 @@
+//! The API caller (`Scope`: admin or project token, from `Authorization:
+//! api-token …` or `Bearer …`) and `POST /uaa/oauth/token`.
+
+use std::collections::HashMap;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Multipart, Request, State};
+use axum::http::header;
+use axum::http::request::Parts;
+use axum::response::Response;
+use onelaunch_api::{self as api};
+
+use super::extract::*;
+use crate::access::Scope;
+use crate::error::{ServerError, ServerResult};
+use crate::{db, AppState};
+
+pub(crate) fn header_token(parts: &Parts) -> Option<(String, String)> {
+    let value = parts.headers.get(axum::http::header::AUTHORIZATION)?;
+    let value = value.to_str().ok()?.trim();
+    let (scheme, rest) = value.split_once(' ')?;
+    Some((scheme.to_ascii_lowercase(), rest.trim().to_string()))
+}
+
+impl FromRequestParts<AppState> for Scope {
+    type Rejection = ServerError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ServerResult<Scope> {
+        let (scheme, token) = header_token(parts).ok_or(ServerError::Unauthorized)?;
+        let found = match scheme.as_str() {
+            "api-token" => db::projects::find_api_token(&state.db, &token).await?,
+            "bearer" => db::projects::find_access_token(&state.db, &token).await?,
+            _ => None,
+        };
+        let (token_id, project_id) = found.ok_or(ServerError::Unauthorized)?;
+        Ok(Scope {
+            token_id,
+            project_id,
+        })
+    }
+}
+
+pub(crate) async fn oauth_token(
+    State(state): State<AppState>,
+    req: Request,
+) -> ServerResult<Response> {
+    let is_multipart = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/"));
+    let mut fields: HashMap<String, String> = HashMap::new();
+    if is_multipart {
+        let mut mp = Multipart::from_request(req, &state)
+            .await
+            .map_err(|e| ServerError::bad(e.body_text()))?;
+        while let Some(field) = mp
+            .next_field()
+            .await
+            .map_err(|e| ServerError::bad(e.body_text()))?
+        {
+            let name = field.name().unwrap_or_default().to_string();
+            let text = field
+                .text()
+                .await
+                .map_err(|e| ServerError::bad(e.body_text()))?;
+            fields.insert(name, text);
+        }
+    } else {
+        let bytes = Bytes::from_request(req, &state)
+            .await
+            .map_err(|e| ServerError::bad(e.body_text()))?;
+        for (k, v) in url::form_urlencoded::parse(&bytes) {
+            fields.insert(k.into_owned(), v.into_owned());
+        }
+    }
+    if fields.get("grant_type").map(String::as_str) != Some("apitoken") {
+        return Err(ServerError::bad("field `grant_type`: expected `apitoken`"));
+    }
+    let token = fields
+        .get("token")
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| ServerError::bad("field `token` is required"))?;
+    let id = db::projects::find_api_token(&state.db, token)
+        .await?
+        .map(|(id, _)| id)
+        .ok_or(ServerError::Unauthorized)?;
+    let access = crate::db::projects::create_access_token(&state.db, id).await?;
+    Ok(ok_json(api::OAuthToken {
+        access_token: access,
+        token_type: "bearer".into(),
+        expires_in: crate::db::projects::ACCESS_TOKEN_SECONDS,
+        scope: fields
+            .get("scope")
+            .cloned()
+            .unwrap_or_else(|| "openid".into()),
+        jti: String::new(),
+    }))
+}

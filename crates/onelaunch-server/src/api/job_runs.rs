@@ -1,0 +1,175 @@
+//! `/upload/start|run|stop`, `/upload/jobrun`, `/job`, `/jobrun/{id}`,
+//! `/jobrun/{id}/plan`: jobs and job runs as CI-led clients see them.
+
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use axum::Json;
+use onelaunch_api::{self as api, Id};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::extract::*;
+use crate::access::Scope;
+use crate::error::{ServerError, ServerResult};
+use crate::ingest::limits;
+use crate::{db, AppState};
+
+pub(crate) async fn upload_start(
+    State(state): State<AppState>,
+    scope: Scope,
+    ApiJson(mut req): ApiJson<api::ExternalRunStart>,
+) -> ServerResult<Response> {
+    scope.project(&state.db, req.project_id).await?;
+    limits::bound_start(&mut req)?;
+    if let Some(id) = req.job_run.id {
+        // Triggered or joined by id: answer that job run and its launch.
+        let run = scope.job_run(&state.db, id).await?;
+        crate::db::job_runs::touch_job_run(&state.db, id).await?;
+        crate::db::launches::touch(&state.db, run.launch_id).await?;
+        return Ok(ok_json(run.to_external()));
+    }
+    if let Some(lid) = req.launch.as_ref().and_then(|l| l.id) {
+        scope.launch(&state.db, lid).await?;
+    }
+    match crate::db::job_runs::start_run(&state.db, &req).await? {
+        crate::db::job_runs::StartOutcome::Ok(resp) => {
+            crate::db::launches::touch(&state.db, resp.launch_id).await?;
+            tracing::info!(
+                launch = resp.launch_id,
+                job_run = resp.job_run_id,
+                "job run started"
+            );
+            Ok(ok_json(resp))
+        }
+        crate::db::job_runs::StartOutcome::LaunchClosed(id) => Err(ServerError::launch_closed(id)),
+    }
+}
+
+pub(crate) async fn upload_stop(
+    State(state): State<AppState>,
+    scope: Scope,
+    ApiJson(req): ApiJson<api::ExternalRunStop>,
+) -> ServerResult<Response> {
+    scope.project(&state.db, req.project_id).await?;
+    let run = match req.job_run_id {
+        Some(id) => scope.job_run(&state.db, id).await?,
+        None => crate::db::job_runs::find_job_run(
+            &state.db,
+            req.project_id,
+            &req.job_uid,
+            &req.job_run_uid,
+        )
+        .await?
+        .ok_or_else(|| {
+            ServerError::NotFound(format!(
+                "job run {:?} of job {:?} not found in project {}",
+                req.job_run_uid, req.job_uid, req.project_id
+            ))
+        })?,
+    };
+    crate::db::job_runs::stop_job_run(&state.db, &run, req.status.as_deref()).await?;
+    crate::db::launches::touch(&state.db, run.launch_id).await?;
+    tracing::info!(job_run = run.id, "job run stopped");
+    Ok(ok_json(run.to_external()))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct JobRunQuery {
+    #[serde(default, deserialize_with = "api::flex::opt_id")]
+    pub(crate) project_id: Option<Id>,
+    #[serde(default)]
+    pub(crate) job_uid: Option<String>,
+    #[serde(default)]
+    pub(crate) job_run_uid: Option<String>,
+    #[serde(default, deserialize_with = "api::flex::opt_id")]
+    pub(crate) job_run_id: Option<Id>,
+}
+
+pub(crate) async fn find_job_run(
+    State(state): State<AppState>,
+    scope: Scope,
+    Query(q): Query<JobRunQuery>,
+) -> ServerResult<Response> {
+    if let Some(id) = q.job_run_id {
+        return Ok(ok_json(scope.job_run(&state.db, id).await?.to_external()));
+    }
+    let project = scope.project_or_default(q.project_id);
+    scope.project(&state.db, project).await?;
+    let (Some(job), Some(run)) = (q.job_uid, q.job_run_uid) else {
+        return Err(ServerError::bad(
+            "query needs `jobRunId`, or `jobUid` and `jobRunUid`",
+        ));
+    };
+    let r = crate::db::job_runs::find_job_run(&state.db, project, &job, &run)
+        .await?
+        .ok_or_else(|| {
+            ServerError::NotFound(format!("job run {run:?} of job {job:?} not found"))
+        })?;
+    Ok(ok_json(r.to_external()))
+}
+
+pub(crate) async fn get_job_run(
+    State(state): State<AppState>,
+    scope: Scope,
+    Path(id): Path<Id>,
+) -> ServerResult<Response> {
+    Ok(ok_json(
+        scope
+            .job_run(&state.db, id)
+            .await?
+            .to_dto(&state.public_url),
+    ))
+}
+
+pub(crate) async fn job_run_plan(
+    State(state): State<AppState>,
+    scope: Scope,
+    Path(id): Path<Id>,
+) -> ServerResult<Json<Vec<Value>>> {
+    let run = scope.job_run(&state.db, id).await?;
+    // Server-led job runs have a stored plan; CI-led ones none (everything runs).
+    Ok(Json(db::job_runs::plan_items(&state.db, run.id).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct JobQuery {
+    #[serde(default, deserialize_with = "api::flex::opt_id")]
+    pub(crate) project_id: Option<Id>,
+    #[serde(default)]
+    pub(crate) external_id: Option<String>,
+    #[serde(default)]
+    pub(crate) page: Option<i64>,
+    #[serde(default)]
+    pub(crate) size: Option<i64>,
+}
+
+pub(crate) async fn find_job(
+    State(state): State<AppState>,
+    scope: Scope,
+    Query(q): Query<JobQuery>,
+) -> ServerResult<Response> {
+    let project = scope.project_or_default(q.project_id);
+    scope.project(&state.db, project).await?;
+    match q.external_id {
+        Some(ext) => {
+            let job = crate::db::job_runs::find_job(&state.db, project, &ext)
+                .await?
+                .ok_or_else(|| ServerError::NotFound(format!("job {ext:?} not found")))?;
+            Ok(ok_json(job.to_dto()))
+        }
+        None => {
+            let (page, size) = page_size(q.page, q.size);
+            let jobs = crate::db::job_runs::list_jobs(&state.db, project).await?;
+            let total = jobs.len() as i64;
+            let content: Vec<_> = jobs
+                .iter()
+                .skip((page * size) as usize)
+                .take(size as usize)
+                .map(crate::db::job_runs::JobRow::to_dto)
+                .collect();
+            Ok(ok_json(api::Page::new(content, total, page, size)))
+        }
+    }
+}

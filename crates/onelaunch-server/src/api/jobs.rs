@@ -1,0 +1,56 @@
+//! `/project/{id}/job`, `/job/{id}` GET/PATCH/PUT (job configuration).
+
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use onelaunch_api::{self as api, Id};
+
+use super::extract::*;
+use crate::access::Scope;
+use crate::error::ServerResult;
+use crate::server_led::jobs::*;
+use crate::AppState;
+
+pub(crate) async fn list_jobs_h(
+    State(state): State<AppState>,
+    scope: Scope,
+    Path(project): Path<Id>,
+) -> ServerResult<Response> {
+    scope.project(&state.db, project).await?;
+    let mut out = Vec::new();
+    for job in crate::db::job_runs::list_jobs(&state.db, project).await? {
+        out.push(job_config_dto(&state.db, &job).await?);
+    }
+    Ok(Json(out).into_response())
+}
+
+pub(crate) async fn get_job_h(
+    State(state): State<AppState>,
+    scope: Scope,
+    Path(id): Path<Id>,
+) -> ServerResult<Response> {
+    let job = scope.job(&state.db, id).await?;
+    Ok(Json(job_config_dto(&state.db, &job).await?).into_response())
+}
+
+pub(crate) async fn patch_job_h(
+    State(state): State<AppState>,
+    scope: Scope,
+    Path(id): Path<Id>,
+    ApiJson(req): ApiJson<api::JobConfigUpdate>,
+) -> ServerResult<Response> {
+    let job = scope.job(&state.db, id).await?;
+    configure_job(&state.db, &scope, &job, &req, false).await?;
+    Ok(Json(job_config_dto(&state.db, &job).await?).into_response())
+}
+
+pub(crate) async fn put_job_h(
+    State(state): State<AppState>,
+    scope: Scope,
+    Path(id): Path<Id>,
+    ApiJson(req): ApiJson<api::JobConfigUpdate>,
+) -> ServerResult<Response> {
+    let job = scope.job(&state.db, id).await?;
+    configure_job(&state.db, &scope, &job, &req, true).await?;
+    Ok(Json(job_config_dto(&state.db, &job).await?).into_response())
+}

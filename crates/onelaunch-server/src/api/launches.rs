@@ -1,0 +1,211 @@
+//! `/launch…`: create, list, read, delete, close/reopen, progress, statistic,
+//! job runs of a launch, named-env/category/error/quality-gate bulk,
+//! `/launch/attachment`, and the expected job runs of safe closing.
+
+use axum::extract::{Multipart, Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use onelaunch_api::{self as api, Id};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::extract::*;
+use crate::access::Scope;
+use crate::db::launches::*;
+use crate::error::{ServerError, ServerResult};
+use crate::ingest::limits;
+use crate::{closing, AppState};
+
+/// The most job runs a launch may expect.
+pub const MAX_EXPECTED_JOB_RUNS: i64 = 10_000;
+
+pub(crate) async fn set_expected(
+    State(state): State<AppState>,
+    scope: Scope,
+    Path(id): Path<Id>,
+    ApiJson(req): ApiJson<api::ExpectedJobRuns>,
+) -> ServerResult<Response> {
+    let l = crate::db::launches::get_launch(&state.db, id)
+        .await?
+        .ok_or_else(|| ServerError::not_found("launch", id))?;
+    scope.check_project(l.project_id, "launch", id)?;
+    if !(0..=MAX_EXPECTED_JOB_RUNS).contains(&req.expected_job_runs) {
+        return Err(ServerError::bad(format!(
+            "field `expectedJobRuns` must be between 0 and {MAX_EXPECTED_JOB_RUNS}, got {}",
+            req.expected_job_runs
+        )));
+    }
+    set_expected_job_runs(&state.db, id, req.expected_job_runs).await?;
+    tracing::info!(
+        launch = id,
+        expected = req.expected_job_runs,
+        "expected job runs declared"
+    );
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub(crate) async fn create_launch(
+    State(state): State<AppState>,
+    scope: Scope,
+    ApiJson(mut req): ApiJson<api::LaunchCreate>,
+) -> ServerResult<Response> {
+    scope.project(&state.db, req.project_id).await?;
+    limits::bound_launch(&mut req)?;
+    let l = crate::db::launches::create_launch(&state.db, &req).await?;
+    tracing::info!(launch = l.id, project = l.project_id, "launch created");
+    Ok(ok_json(l.to_dto(&state.public_url)))
+}
+
+pub(crate) async fn get_launch(
+    State(state): State<AppState>,
+    scope: Scope,
+    Path(id): Path<Id>,
+) -> ServerResult<Response> {
+    let l = scope.launch(&state.db, id).await?;
+    let mut dto = l.to_dto(&state.public_url);
+    dto.participants = Some(closing::participants(&state.db, l.id, l.expected_job_runs).await?);
+    Ok(ok_json(dto))
+}
+
+pub(crate) async fn list_launches(
+    State(state): State<AppState>,
+    scope: Scope,
+    Query(q): Query<PageQuery>,
+) -> ServerResult<Response> {
+    let project = scope.project_or_default(q.project_id);
+    scope.project(&state.db, project).await?;
+    let (page, size) = page_size(q.page, q.size);
+    let (rows, total) =
+        crate::db::launches::list_launches(&state.db, project, q.search.as_deref(), page, size)
+            .await?;
+    let content = rows.iter().map(|l| l.to_dto(&state.public_url)).collect();
+    Ok(ok_json(api::Page::new(content, total, page, size)))
+}
+
+pub(crate) async fn delete_launch(
+    State(state): State<AppState>,
+    scope: Scope,
+    Path(id): Path<Id>,
+) -> ServerResult<Response> {
+    scope.launch(&state.db, id).await?;
+    crate::db::launches::delete_launch(&state.db, id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub(crate) async fn close_launch(
+    State(state): State<AppState>,
+    scope: Scope,
+    Path(id): Path<Id>,
+) -> ServerResult<Response> {
+    let l = scope.launch(&state.db, id).await?;
+    if !l.closed {
+        crate::db::launches::set_launch_closed(&state.db, id, true).await?;
+        tracing::info!(launch = id, "launch closed");
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub(crate) async fn reopen_launch(
+    State(state): State<AppState>,
+    scope: Scope,
+    Path(id): Path<Id>,
+) -> ServerResult<Response> {
+    let l = scope.launch(&state.db, id).await?;
+    if l.closed {
+        crate::db::launches::set_launch_closed(&state.db, id, false).await?;
+        tracing::info!(launch = id, "launch reopened");
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub(crate) async fn launch_progress(
+    State(state): State<AppState>,
+    scope: Scope,
+    Path(id): Path<Id>,
+) -> ServerResult<Response> {
+    scope.launch(&state.db, id).await?;
+    // Results are indexed synchronously on upload, so a launch is always ready.
+    Ok(ok_json(api::LaunchProgress { ready: true }))
+}
+
+pub(crate) async fn launch_statistic(
+    State(state): State<AppState>,
+    scope: Scope,
+    Path(id): Path<Id>,
+) -> ServerResult<Response> {
+    scope.launch(&state.db, id).await?;
+    Ok(ok_json(
+        crate::db::launches::launch_statistic(&state.db, id).await?,
+    ))
+}
+
+pub(crate) async fn launch_jobs(
+    State(state): State<AppState>,
+    scope: Scope,
+    Path(id): Path<Id>,
+) -> ServerResult<Response> {
+    scope.launch(&state.db, id).await?;
+    let runs = crate::db::job_runs::launch_job_runs(&state.db, id).await?;
+    let dtos: Vec<_> = runs.iter().map(|r| r.to_dto(&state.public_url)).collect();
+    Ok(ok_json(dtos))
+}
+
+pub(crate) async fn bulk_refs(
+    state: AppState,
+    scope: Scope,
+    req: api::LaunchBulk,
+    kind: &str,
+) -> ServerResult<Response> {
+    let l = scope.launch(&state.db, req.launch_id).await?;
+    limits::bound_bulk(&req.items)?;
+    let refs = crate::db::launches::launch_refs(&state.db, l.id, kind, &req.items).await?;
+    Ok(ok_json(refs))
+}
+
+pub(crate) async fn named_env_bulk(
+    State(state): State<AppState>,
+    scope: Scope,
+    ApiJson(req): ApiJson<api::LaunchBulk>,
+) -> ServerResult<Response> {
+    bulk_refs(state, scope, req, "named-env").await
+}
+
+pub(crate) async fn category_bulk(
+    State(state): State<AppState>,
+    scope: Scope,
+    ApiJson(req): ApiJson<api::LaunchBulk>,
+) -> ServerResult<Response> {
+    bulk_refs(state, scope, req, "category").await
+}
+
+/// Launch-level errors and quality-gate results are accepted (the launch must
+/// be visible to the caller) but not stored.
+pub(crate) async fn accept_bulk(
+    State(state): State<AppState>,
+    scope: Scope,
+    ApiJson(req): ApiJson<api::LaunchBulk>,
+) -> ServerResult<Response> {
+    scope.launch(&state.db, req.launch_id).await?;
+    Ok(ok_json(json!({})))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct LaunchIdQuery {
+    #[serde(deserialize_with = "api::flex::id")]
+    pub(crate) launch_id: Id,
+}
+
+pub(crate) async fn launch_attachment(
+    State(state): State<AppState>,
+    scope: Scope,
+    Query(q): Query<LaunchIdQuery>,
+    mut mp: Multipart,
+) -> ServerResult<Response> {
+    scope.launch(&state.db, q.launch_id).await?;
+    while let Some(field) = mp.next_field().await.map_err(multipart_err)? {
+        let bytes = field.bytes().await.map_err(multipart_err)?;
+        state.blobs.put(&bytes).await?;
+    }
+    Ok(StatusCode::ACCEPTED.into_response())
+}

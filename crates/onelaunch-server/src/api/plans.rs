@@ -1,0 +1,90 @@
+//! `/testplan…`: plans, executors, and running a plan.
+
+use axum::extract::{Path, RawQuery, State};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use onelaunch_api::{self as api, Id};
+
+use super::extract::*;
+use crate::access::Scope;
+use crate::db::plans::*;
+use crate::error::ServerResult;
+use crate::server_led::{self, plans::*};
+use crate::AppState;
+
+pub(crate) async fn create_plan_h(
+    State(state): State<AppState>,
+    scope: Scope,
+    ApiJson(req): ApiJson<api::TestPlanCreate>,
+) -> ServerResult<Response> {
+    scope.project(&state.db, req.project_id).await?;
+    let plan = create_plan(&state.db, &req).await?;
+    Ok(Json(plan_dto(&state.db, &plan, true).await?).into_response())
+}
+
+pub(crate) async fn list_plans_h(
+    State(state): State<AppState>,
+    scope: Scope,
+    RawQuery(query): RawQuery,
+) -> ServerResult<Response> {
+    let mut project = None;
+    for (k, v) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        if k == "projectId" {
+            project = Some(parse_int("projectId", &v)?);
+        }
+    }
+    let project = project.or(scope.project_id).unwrap_or(1);
+    scope.project(&state.db, project).await?;
+    let rows = sqlx::query(
+        "SELECT id, project_id, name, filter, created_ms FROM test_plans WHERE project_id = $1 ORDER BY id",
+    )
+    .bind(project)
+    .fetch_all(&state.db.read)
+    .await?;
+    let mut out = Vec::new();
+    for r in &rows {
+        out.push(plan_dto(&state.db, &plan_from(r)?, false).await?);
+    }
+    Ok(Json(out).into_response())
+}
+
+pub(crate) async fn get_plan_h(
+    State(state): State<AppState>,
+    scope: Scope,
+    Path(id): Path<Id>,
+) -> ServerResult<Response> {
+    let plan = scope.plan(&state.db, id).await?;
+    Ok(Json(plan_dto(&state.db, &plan, true).await?).into_response())
+}
+
+pub(crate) async fn executors_h(
+    State(state): State<AppState>,
+    scope: Scope,
+    Path(id): Path<Id>,
+) -> ServerResult<Response> {
+    let plan = scope.plan(&state.db, id).await?;
+    Ok(Json(executors_dto(&state.db, &plan).await?).into_response())
+}
+
+pub(crate) async fn override_h(
+    State(state): State<AppState>,
+    scope: Scope,
+    Path(id): Path<Id>,
+    ApiJson(req): ApiJson<api::ExecutorOverride>,
+) -> ServerResult<Response> {
+    let plan = scope.plan(&state.db, id).await?;
+    override_executors(&state.db, &plan, &req).await?;
+    Ok(Json(executors_dto(&state.db, &plan).await?).into_response())
+}
+
+pub(crate) async fn run_plan_h(
+    State(state): State<AppState>,
+    scope: Scope,
+    Path(id): Path<Id>,
+    ApiJson(form): ApiJson<api::LaunchForm>,
+) -> ServerResult<Response> {
+    let plan = scope.plan(&state.db, id).await?;
+    let cases = plan_members(&state.db, &plan).await?;
+    let run = server_led::run_cases(&state, plan.project_id, Some(&plan), cases, &form).await?;
+    Ok(Json(run).into_response())
+}

@@ -1,0 +1,88 @@
+//! `/testresult`, `/testresult/{id}`, `/attachment/{id}/content`: reading results.
+
+use axum::extract::{Path, Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use onelaunch_api::{self as api, Id};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::extract::*;
+use crate::access::Scope;
+use crate::error::{ServerError, ServerResult};
+use crate::AppState;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ResultsQuery {
+    #[serde(deserialize_with = "api::flex::id")]
+    pub(crate) launch_id: Id,
+    #[serde(default, deserialize_with = "api::flex::opt_id")]
+    pub(crate) job_run_id: Option<Id>,
+    #[serde(default)]
+    pub(crate) page: Option<i64>,
+    #[serde(default)]
+    pub(crate) size: Option<i64>,
+}
+
+pub(crate) async fn list_results(
+    State(state): State<AppState>,
+    scope: Scope,
+    Query(q): Query<ResultsQuery>,
+) -> ServerResult<Response> {
+    scope.launch(&state.db, q.launch_id).await?;
+    let (page, size) = page_size(q.page, q.size);
+    let (rows, total) =
+        crate::db::results::list_results(&state.db, q.launch_id, q.job_run_id, page, size).await?;
+    Ok(ok_json(api::Page::new(rows, total, page, size)))
+}
+
+pub(crate) async fn get_result(
+    State(state): State<AppState>,
+    scope: Scope,
+    Path(id): Path<Id>,
+) -> ServerResult<Response> {
+    let owner = scope.result(&state.db, id).await?;
+    let body = crate::db::results::result_body(&state.db, id)
+        .await?
+        .unwrap_or(Value::Null);
+    let attachments: Vec<Value> = crate::db::results::result_attachments(&state.db, id)
+        .await?
+        .into_iter()
+        .map(|(aid, file, name, ct, size, sha)| {
+            json!({"id": aid, "fileName": file, "name": name, "contentType": ct, "size": size, "stored": sha.is_some()})
+        })
+        .collect();
+    let fixtures = crate::db::results::result_fixtures(&state.db, id).await?;
+    Ok(ok_json(json!({
+        "id": owner.id,
+        "launchId": owner.launch_id,
+        "result": body,
+        "attachments": attachments,
+        "fixtures": fixtures,
+    })))
+}
+
+pub(crate) async fn attachment_content(
+    State(state): State<AppState>,
+    scope: Scope,
+    Path(id): Path<Id>,
+) -> ServerResult<Response> {
+    let row = crate::db::results::attachment_by_id(&state.db, id)
+        .await?
+        .ok_or_else(|| ServerError::not_found("attachment", id))?;
+    scope
+        .result(&state.db, row.0)
+        .await
+        .map_err(|_| ServerError::not_found("attachment", id))?;
+    let sha = row
+        .2
+        .ok_or_else(|| ServerError::NotFound(format!("attachment {id} has no content yet")))?;
+    let bytes = state
+        .blobs
+        .get(&sha)
+        .await?
+        .ok_or_else(|| ServerError::NotFound(format!("attachment {id} content is missing")))?;
+    let ct = row.1.unwrap_or_else(|| "application/octet-stream".into());
+    Ok(([(header::CONTENT_TYPE, ct)], bytes).into_response())
+}

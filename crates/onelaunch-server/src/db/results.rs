@@ -1,0 +1,548 @@
+//! Sessions, test results, attachments, fixtures and raw session files: rows in,
+//! rows out. Results are unique by (launch, uuid); results sharing a test key are
+//! attempts of one test.
+
+use onelaunch_api::{self as api, Id};
+use serde_json::Value;
+use sqlx::Row;
+
+use super::launches::LATEST;
+use super::*;
+use crate::error::{ServerError, ServerResult};
+
+#[derive(Debug, Clone)]
+pub struct SessionRow {
+    pub id: Id,
+    pub project_id: Id,
+    pub launch_id: Id,
+    pub job_run_id: Option<Id>,
+}
+
+impl SessionRow {
+    pub fn to_dto(&self, job_id: Option<Id>) -> api::SessionDto {
+        api::SessionDto {
+            id: self.id,
+            job_id,
+            job_run_id: self.job_run_id,
+            launch_id: self.launch_id,
+            project_id: self.project_id,
+        }
+    }
+}
+
+/// Creates a session. Environment entries whose names look secret are dropped.
+pub async fn create_session(
+    db: &Db,
+    project_id: Id,
+    launch_id: Id,
+    job_run_id: Option<Id>,
+    environment: &[api::KeyValue],
+) -> ServerResult<SessionRow> {
+    let env: Vec<&api::KeyValue> = environment
+        .iter()
+        .filter(|kv| !api::is_secret_name(&kv.key))
+        .take(1000)
+        .collect();
+    let row = sqlx::query(
+        "INSERT INTO sessions (project_id, launch_id, job_run_id, environment, created_ms) \
+         VALUES ($1, $2, $3, $4, $5) RETURNING id",
+    )
+    .bind(project_id)
+    .bind(launch_id)
+    .bind(job_run_id)
+    .bind(serde_json::to_string(&env).unwrap_or_else(|_| "[]".into()))
+    .bind(now_ms())
+    .fetch_one(&db.write)
+    .await?;
+    Ok(SessionRow {
+        id: row.try_get("id")?,
+        project_id,
+        launch_id,
+        job_run_id,
+    })
+}
+
+pub async fn get_session(db: &Db, id: Id) -> ServerResult<Option<SessionRow>> {
+    let r = sqlx::query("SELECT id, project_id, launch_id, job_run_id FROM sessions WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&db.read)
+        .await?;
+    Ok(match r {
+        Some(r) => Some(SessionRow {
+            id: get_i64(&r, "id")?,
+            project_id: get_i64(&r, "project_id")?,
+            launch_id: get_i64(&r, "launch_id")?,
+            job_run_id: opt_i64(&r, "job_run_id"),
+        }),
+        None => None,
+    })
+}
+
+pub(crate) fn step_attachments(steps: &[api::UploadStep], out: &mut Vec<api::UploadAttachment>) {
+    for s in steps {
+        if let Some(a) = &s.attachment {
+            out.push(a.clone());
+        }
+        step_attachments(&s.steps, out);
+    }
+}
+
+/// Every attachment a result declares (top level and in steps).
+pub fn declared_attachments(r: &api::UploadTestResult) -> Vec<api::UploadAttachment> {
+    let mut out = r.attachments.clone();
+    step_attachments(&r.steps, &mut out);
+    out
+}
+
+/// Stores a batch of results into a session's launch and job run. A result
+/// whose uuid is already in the launch is left as it is and its id returned.
+pub async fn ingest_results(
+    db: &Db,
+    session: &SessionRow,
+    results: &[api::UploadTestResult],
+) -> ServerResult<Vec<api::ResultRef>> {
+    for (i, r) in results.iter().enumerate() {
+        if r.uuid.trim().is_empty() {
+            return Err(ServerError::bad(format!(
+                "results[{i}].uuid must not be empty"
+            )));
+        }
+        if r.uuid.len() > 255 {
+            return Err(ServerError::bad(format!(
+                "results[{i}].uuid is longer than 255 characters"
+            )));
+        }
+    }
+    let now = now_ms();
+    let mut out: Vec<Option<api::ResultRef>> = vec![None; results.len()];
+    // Insert in uuid order so concurrent batches (other replicas) take row
+    // locks in the same order and cannot deadlock.
+    let mut order: Vec<usize> = (0..results.len()).collect();
+    order.sort_by(|a, b| results[*a].uuid.cmp(&results[*b].uuid));
+    // Server-led launches: the newly inserted results, for test-case tracking.
+    let mut tracked: Vec<(Id, &api::UploadTestResult)> = Vec::new();
+    let mut tx = db.write.begin().await?;
+    let closed: i64 = sqlx::query("SELECT closed FROM launches WHERE id = $1")
+        .bind(session.launch_id)
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("closed")?;
+    if closed != 0 {
+        tx.rollback().await?;
+        return Err(ServerError::launch_closed(session.launch_id));
+    }
+    for i in order {
+        let r = &results[i];
+        let status = api::normalize_status(r.status.as_deref());
+        let test_key = r
+            .history_id
+            .clone()
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| r.uuid.clone());
+        let duration = r.duration.or(match (r.start, r.stop) {
+            (Some(a), Some(b)) => Some(b - a),
+            _ => None,
+        });
+        let body = serde_json::to_string(r).unwrap_or_else(|_| "{}".into());
+        let inserted = sqlx::query(
+            "INSERT INTO test_results (project_id, launch_id, job_run_id, session_id, uuid, test_key, history_id, \
+             test_case_id, name, full_name, status, message, trace, start_ms, stop_ms, duration_ms, body, created_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
+             ON CONFLICT (launch_id, uuid) DO NOTHING RETURNING id",
+        )
+        .bind(session.project_id)
+        .bind(session.launch_id)
+        .bind(session.job_run_id)
+        .bind(session.id)
+        .bind(&r.uuid)
+        .bind(clip(&test_key, 1024))
+        .bind(clip_opt(&r.history_id, 1024))
+        .bind(clip_opt(&r.test_case_id, 1024))
+        .bind(clip(&r.name, MAX_NAME))
+        .bind(clip_opt(&r.full_name, 4096))
+        .bind(status)
+        .bind(clip_opt(&r.message, MAX_TEXT))
+        .bind(clip_opt(&r.trace, MAX_TEXT))
+        .bind(r.start)
+        .bind(r.stop)
+        .bind(duration)
+        .bind(body)
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let id: i64 = match inserted {
+            Some(row) => {
+                let id: i64 = row.try_get("id")?;
+                for a in declared_attachments(r) {
+                    if a.original_file_name.is_empty() {
+                        continue;
+                    }
+                    sqlx::query(
+                        "INSERT INTO attachments (test_result_id, file_name, name, content_type, size, sha256, created_ms) \
+                         VALUES ($1, $2, $3, $4, $5, NULL, $6) ON CONFLICT (test_result_id, file_name) DO NOTHING",
+                    )
+                    .bind(id)
+                    .bind(clip(&a.original_file_name, 1024))
+                    .bind(clip(&a.name, MAX_NAME))
+                    .bind(clip_opt(&a.content_type, 255))
+                    .bind(a.content_length)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tracked.push((id, r));
+                id
+            }
+            None => sqlx::query("SELECT id FROM test_results WHERE launch_id = $1 AND uuid = $2")
+                .bind(session.launch_id)
+                .bind(&r.uuid)
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get("id")?,
+        };
+        out[i] = Some(api::ResultRef {
+            id,
+            uuid: r.uuid.clone(),
+        });
+    }
+    // Server-led launches: test cases and their default executors (server_led.rs).
+    crate::server_led::cases::track_test_cases(&mut tx, session, &tracked).await?;
+    tx.commit().await?;
+    Ok(out.into_iter().flatten().collect())
+}
+
+/// A stored result with the launch it belongs to (for access checks).
+#[derive(Debug, Clone)]
+pub struct ResultOwner {
+    pub id: Id,
+    pub project_id: Id,
+    pub launch_id: Id,
+}
+
+pub async fn result_owner(db: &Db, id: Id) -> ServerResult<Option<ResultOwner>> {
+    let r = sqlx::query("SELECT id, project_id, launch_id FROM test_results WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&db.read)
+        .await?;
+    Ok(match r {
+        Some(r) => Some(ResultOwner {
+            id: get_i64(&r, "id")?,
+            project_id: get_i64(&r, "project_id")?,
+            launch_id: get_i64(&r, "launch_id")?,
+        }),
+        None => None,
+    })
+}
+
+/// Records attachment bytes (already in the blob store) for a result; the same
+/// file name twice is one attachment.
+pub async fn put_attachment(
+    db: &Db,
+    result_id: Id,
+    file_name: &str,
+    content_type: Option<&str>,
+    size: i64,
+    sha256: &str,
+) -> ServerResult<()> {
+    let now = now_ms();
+    sqlx::query(
+        "INSERT INTO attachments (test_result_id, file_name, name, content_type, size, sha256, created_ms) \
+         VALUES ($1, $2, $2, $3, $4, $5, $6) ON CONFLICT (test_result_id, file_name) DO UPDATE \
+         SET sha256 = excluded.sha256, size = excluded.size, \
+         content_type = COALESCE(attachments.content_type, excluded.content_type)",
+    )
+    .bind(result_id)
+    .bind(clip(file_name, 1024))
+    .bind(content_type.map(|c| clip(c, 255)))
+    .bind(size)
+    .bind(sha256)
+    .bind(now)
+    .execute(&db.write)
+    .await?;
+    Ok(())
+}
+
+pub async fn put_fixtures(
+    db: &Db,
+    result_id: Id,
+    fixtures: &[api::UploadFixture],
+) -> ServerResult<Vec<Id>> {
+    let now = now_ms();
+    let mut ids = Vec::new();
+    let mut tx = db.write.begin().await?;
+    for (i, f) in fixtures.iter().enumerate() {
+        let uuid = if f.uuid.is_empty() {
+            format!("{}:{i}", f.kind)
+        } else {
+            clip(&f.uuid, 255)
+        };
+        let kind = if f.kind.eq_ignore_ascii_case("after") {
+            "AFTER"
+        } else {
+            "BEFORE"
+        };
+        sqlx::query(
+            "INSERT INTO fixtures (test_result_id, uuid, kind, name, status, body, created_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (test_result_id, uuid) DO NOTHING",
+        )
+        .bind(result_id)
+        .bind(&uuid)
+        .bind(kind)
+        .bind(clip(&f.name, MAX_NAME))
+        .bind(api::normalize_status(f.status.as_deref()))
+        .bind(serde_json::to_string(f).unwrap_or_else(|_| "{}".into()))
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        let id: i64 =
+            sqlx::query("SELECT id FROM fixtures WHERE test_result_id = $1 AND uuid = $2")
+                .bind(result_id)
+                .bind(&uuid)
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get("id")?;
+        ids.push(id);
+    }
+    tx.commit().await?;
+    Ok(ids)
+}
+
+/// Raw files (`/api/upload/file`) that are not results: kept per session and
+/// matched to attachment references by file name.
+pub async fn put_session_file(
+    db: &Db,
+    session_id: Id,
+    file_name: &str,
+    kind: &str,
+    sha256: &str,
+    size: i64,
+    content_type: Option<&str>,
+) -> ServerResult<()> {
+    sqlx::query(
+        "INSERT INTO session_files (session_id, file_name, kind, sha256, size, content_type, created_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (session_id, file_name) DO UPDATE \
+         SET sha256 = excluded.sha256, size = excluded.size",
+    )
+    .bind(session_id)
+    .bind(clip(file_name, 1024))
+    .bind(kind)
+    .bind(sha256)
+    .bind(size)
+    .bind(content_type.map(|c| clip(c, 255)))
+    .bind(now_ms())
+    .execute(&db.write)
+    .await?;
+    Ok(())
+}
+
+/// Session files of a kind, as (file name, sha256).
+pub async fn session_files(
+    db: &Db,
+    session_id: Id,
+    kind: &str,
+) -> ServerResult<Vec<(String, String)>> {
+    let rows = sqlx::query(
+        "SELECT file_name, sha256 FROM session_files WHERE session_id = $1 AND kind = $2 ORDER BY id",
+    )
+    .bind(session_id)
+    .bind(kind)
+    .fetch_all(&db.read)
+    .await?;
+    rows.iter()
+        .map(|r| Ok((get_str(r, "file_name")?, get_str(r, "sha256")?)))
+        .collect()
+}
+
+/// Fills attachment rows of the session's results from the session's raw files.
+pub async fn resolve_session_attachments(db: &Db, session_id: Id) -> ServerResult<()> {
+    sqlx::query(
+        "UPDATE attachments SET \
+         sha256 = (SELECT sf.sha256 FROM session_files sf WHERE sf.session_id = $1 AND sf.file_name = attachments.file_name), \
+         size = (SELECT sf.size FROM session_files sf WHERE sf.session_id = $1 AND sf.file_name = attachments.file_name) \
+         WHERE sha256 IS NULL \
+         AND test_result_id IN (SELECT id FROM test_results WHERE session_id = $1) \
+         AND EXISTS (SELECT 1 FROM session_files sf WHERE sf.session_id = $1 AND sf.file_name = attachments.file_name)",
+    )
+    .bind(session_id)
+    .execute(&db.write)
+    .await?;
+    Ok(())
+}
+
+/// Ids of results in a launch by uuid.
+pub async fn result_ids_by_uuid(
+    db: &Db,
+    launch_id: Id,
+    uuids: &[String],
+) -> ServerResult<Vec<(String, Id)>> {
+    let mut out = Vec::new();
+    for u in uuids {
+        if let Some(r) =
+            sqlx::query("SELECT id FROM test_results WHERE launch_id = $1 AND uuid = $2")
+                .bind(launch_id)
+                .bind(u)
+                .fetch_optional(&db.write)
+                .await?
+        {
+            out.push((u.clone(), r.try_get("id")?));
+        }
+    }
+    Ok(out)
+}
+
+pub async fn list_results(
+    db: &Db,
+    launch_id: Id,
+    job_run_id: Option<Id>,
+    page: i64,
+    size: i64,
+) -> ServerResult<(Vec<api::TestResultDto>, i64)> {
+    let filter = if job_run_id.is_some() {
+        "t.launch_id = $1 AND t.job_run_id = $2"
+    } else {
+        "t.launch_id = $1 AND $2 = $2"
+    };
+    let total: i64 = sqlx::query(&format!(
+        "SELECT COUNT(*) AS n FROM test_results t WHERE {filter}"
+    ))
+    .bind(launch_id)
+    .bind(job_run_id.unwrap_or(0))
+    .fetch_one(&db.read)
+    .await?
+    .try_get("n")?;
+    let rows = sqlx::query(&format!(
+        "SELECT t.id AS id, t.uuid AS uuid, t.launch_id AS launch_id, t.job_run_id AS job_run_id, \
+         t.name AS name, t.full_name AS full_name, t.history_id AS history_id, t.status AS status, \
+         t.message AS message, t.start_ms AS start_ms, t.stop_ms AS stop_ms, \
+         CASE WHEN {LATEST} THEN 0 ELSE 1 END AS retry, \
+         (SELECT COUNT(*) FROM attachments a WHERE a.test_result_id = t.id) AS attachment_count, \
+         (SELECT COUNT(*) FROM fixtures f WHERE f.test_result_id = t.id) AS fixture_count \
+         FROM test_results t WHERE {filter} ORDER BY t.id LIMIT $3 OFFSET $4"
+    ))
+    .bind(launch_id)
+    .bind(job_run_id.unwrap_or(0))
+    .bind(size)
+    .bind(page * size)
+    .fetch_all(&db.read)
+    .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in &rows {
+        out.push(api::TestResultDto {
+            id: get_i64(r, "id")?,
+            uuid: get_str(r, "uuid")?,
+            launch_id: get_i64(r, "launch_id")?,
+            job_run_id: opt_i64(r, "job_run_id"),
+            name: get_str(r, "name")?,
+            full_name: opt_str(r, "full_name"),
+            history_id: opt_str(r, "history_id"),
+            status: get_str(r, "status")?,
+            message: opt_str(r, "message"),
+            start: opt_i64(r, "start_ms"),
+            stop: opt_i64(r, "stop_ms"),
+            retry: get_i64(r, "retry")? != 0,
+            attachment_count: get_i64(r, "attachment_count")?,
+            fixture_count: get_i64(r, "fixture_count")?,
+        });
+    }
+    Ok((out, total))
+}
+
+/// Attachments of a result: (id, file name, name, content type, size, sha256).
+pub type AttachmentRow = (
+    Id,
+    String,
+    String,
+    Option<String>,
+    Option<i64>,
+    Option<String>,
+);
+
+pub async fn result_attachments(db: &Db, result_id: Id) -> ServerResult<Vec<AttachmentRow>> {
+    let rows = sqlx::query(
+        "SELECT id, file_name, name, content_type, size, sha256 FROM attachments WHERE test_result_id = $1 ORDER BY id",
+    )
+    .bind(result_id)
+    .fetch_all(&db.read)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                get_i64(r, "id")?,
+                get_str(r, "file_name")?,
+                get_str(r, "name")?,
+                opt_str(r, "content_type"),
+                opt_i64(r, "size"),
+                opt_str(r, "sha256"),
+            ))
+        })
+        .collect()
+}
+
+/// The full stored body of a result.
+pub async fn result_body(db: &Db, result_id: Id) -> ServerResult<Option<Value>> {
+    let r = sqlx::query("SELECT body FROM test_results WHERE id = $1")
+        .bind(result_id)
+        .fetch_optional(&db.read)
+        .await?;
+    Ok(match r {
+        Some(r) => Some(serde_json::from_str(&get_str(&r, "body")?).unwrap_or(Value::Null)),
+        None => None,
+    })
+}
+
+/// Fixture bodies of a result.
+pub async fn result_fixtures(db: &Db, result_id: Id) -> ServerResult<Vec<Value>> {
+    let rows = sqlx::query("SELECT body FROM fixtures WHERE test_result_id = $1 ORDER BY id")
+        .bind(result_id)
+        .fetch_all(&db.read)
+        .await?;
+    rows.iter()
+        .map(|r| Ok(serde_json::from_str(&get_str(r, "body")?).unwrap_or(Value::Null)))
+        .collect()
+}
+
+/// Declares an attachment file name on a result without bytes (yet).
+pub async fn put_attachment_ref(db: &Db, result_id: Id, file_name: &str) -> ServerResult<()> {
+    sqlx::query(
+        "INSERT INTO attachments (test_result_id, file_name, name, content_type, size, sha256, created_ms) \
+         VALUES ($1, $2, $2, NULL, NULL, NULL, $3) ON CONFLICT (test_result_id, file_name) DO NOTHING",
+    )
+    .bind(result_id)
+    .bind(clip(file_name, 1024))
+    .bind(now_ms())
+    .execute(&db.write)
+    .await?;
+    Ok(())
+}
+
+/// An attachment's (result id, content type, sha256).
+pub async fn attachment_by_id(
+    db: &Db,
+    id: Id,
+) -> ServerResult<Option<(Id, Option<String>, Option<String>)>> {
+    let r =
+        sqlx::query("SELECT test_result_id, content_type, sha256 FROM attachments WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&db.read)
+            .await?;
+    Ok(match r {
+        Some(r) => Some((
+            get_i64(&r, "test_result_id")?,
+            opt_str(&r, "content_type"),
+            opt_str(&r, "sha256"),
+        )),
+        None => None,
+    })
+}
+
+/// The result a fixture belongs to.
+pub async fn fixture_result_id(db: &Db, fixture_id: Id) -> ServerResult<Option<Id>> {
+    let r = sqlx::query("SELECT test_result_id FROM fixtures WHERE id = $1")
+        .bind(fixture_id)
+        .fetch_optional(&db.read)
+        .await?;
+    Ok(match r {
+        Some(r) => Some(get_i64(&r, "test_result_id")?),
+        None => None,
+    })
+}

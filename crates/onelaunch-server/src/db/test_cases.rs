@@ -1,0 +1,421 @@
+//! Test cases and their labels: the multi-row upsert by (project, identity),
+//! label rows rewritten only when they changed, lookups and the case filter
+//! turned into SQL.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use onelaunch_api::{self as api, Id};
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+
+use super::*;
+use crate::error::{ServerError, ServerResult};
+
+/// What one result (or manual entry) says about its test case.
+pub(crate) struct CaseUpdate {
+    pub(crate) identity: String,
+    pub(crate) allure_id: Option<String>,
+    pub(crate) name: String,
+    pub(crate) full_name: Option<String>,
+    pub(crate) labels: Vec<api::LabelDto>,
+    pub(crate) status: &'static str,
+    pub(crate) start: i64,
+    pub(crate) result_id: Id,
+    pub(crate) job_id: Option<Id>,
+}
+
+/// Replaces the label rows of the given cases (multi-row statements).
+pub(crate) async fn write_labels(
+    conn: &mut AnyConnection,
+    replaced: &[Id],
+    rows: &[(Id, api::LabelDto)],
+) -> ServerResult<()> {
+    for chunk in replaced.chunks(500) {
+        let params: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "DELETE FROM test_case_labels WHERE test_case_id IN ({})",
+            params.join(", ")
+        );
+        let mut q = sqlx::query(&sql);
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    for chunk in rows.chunks(300) {
+        let values: Vec<String> = (0..chunk.len())
+            .map(|i| format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3))
+            .collect();
+        let sql = format!(
+            "INSERT INTO test_case_labels (test_case_id, name, value) VALUES {} \
+             ON CONFLICT (test_case_id, name, value) DO NOTHING",
+            values.join(", ")
+        );
+        let mut q = sqlx::query(&sql);
+        for (id, l) in chunk {
+            q = q.bind(*id).bind(l.name.as_str()).bind(l.value.as_str());
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Test cases written by one upsert statement.
+pub(crate) const UPSERT_ROWS: usize = 100;
+
+/// Creates or updates the test cases of `updates` (at most one per identity,
+/// in identity order, so concurrent transactions lock rows in the same order).
+/// Returns their ids in the same order.
+///
+/// One multi-row `INSERT … ON CONFLICT (project_id, identity) DO UPDATE` per
+/// chunk: the unique index finds a known case whatever the planner believes
+/// about the table. A lookup by `identity IN (…)` would be planned from
+/// statistics, which lag behind a table one large launch fills within
+/// seconds; planned on a small table, it filters every case of the project on
+/// each batch. The conflict arm locks the row and works on its latest
+/// version, so a case created concurrently is updated, never missed.
+///
+/// The statement leaves `labels` alone, so it answers the stored labels of a
+/// known case: only cases whose labels changed get them (and their label
+/// rows) rewritten. A case whose `created_ms` is this statement's time was
+/// created by it (or, in the same millisecond, with the same labels) and gets
+/// its label rows, inserted idempotently.
+pub(crate) async fn upsert_cases(
+    conn: &mut AnyConnection,
+    project_id: Id,
+    updates: &[CaseUpdate],
+) -> ServerResult<Vec<Id>> {
+    const COLS: usize = 9;
+    // The last status follows the latest start time (compared with the stored row).
+    const NEWER: &str = "COALESCE(test_cases.last_start_ms, 0) <= excluded.last_start_ms";
+    let now = now_ms();
+    let labels: Vec<String> = updates
+        .iter()
+        .map(|u| serde_json::to_string(&u.labels).unwrap_or_else(|_| "[]".into()))
+        .collect();
+    // identity -> (id, stored labels, created_ms)
+    let mut stored: HashMap<String, (Id, String, i64)> = HashMap::with_capacity(updates.len());
+    for (chunk, chunk_labels) in updates.chunks(UPSERT_ROWS).zip(labels.chunks(UPSERT_ROWS)) {
+        let values: Vec<String> = (0..chunk.len())
+            .map(|i| {
+                let p: Vec<String> = (0..COLS)
+                    .map(|c| format!("${}", 3 + i * COLS + c))
+                    .collect();
+                format!("($1, {}, $2, $2)", p.join(", "))
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO test_cases (project_id, identity, allure_id, name, full_name, labels, last_status, \
+             last_start_ms, last_result_id, job_id, created_ms, modified_ms) VALUES {} \
+             ON CONFLICT (project_id, identity) DO UPDATE SET name = excluded.name, \
+             full_name = COALESCE(excluded.full_name, test_cases.full_name), \
+             allure_id = COALESCE(excluded.allure_id, test_cases.allure_id), \
+             last_status = CASE WHEN {NEWER} THEN excluded.last_status ELSE test_cases.last_status END, \
+             last_result_id = CASE WHEN {NEWER} THEN excluded.last_result_id ELSE test_cases.last_result_id END, \
+             last_start_ms = CASE WHEN {NEWER} THEN excluded.last_start_ms ELSE test_cases.last_start_ms END, \
+             job_id = COALESCE(excluded.job_id, test_cases.job_id), modified_ms = excluded.modified_ms \
+             RETURNING id, identity, labels, created_ms",
+            values.join(", ")
+        );
+        let mut q = sqlx::query(&sql).bind(project_id).bind(now);
+        for (u, labels_json) in chunk.iter().zip(chunk_labels) {
+            q = q
+                .bind(u.identity.as_str())
+                .bind(u.allure_id.as_deref())
+                .bind(u.name.as_str())
+                .bind(u.full_name.as_deref())
+                .bind(labels_json.as_str())
+                .bind(u.status)
+                .bind(u.start)
+                .bind(u.result_id)
+                .bind(u.job_id);
+        }
+        for r in q.fetch_all(&mut *conn).await? {
+            stored.insert(
+                get_str(&r, "identity")?,
+                (
+                    get_i64(&r, "id")?,
+                    get_str(&r, "labels")?,
+                    get_i64(&r, "created_ms")?,
+                ),
+            );
+        }
+    }
+    let mut ids = Vec::with_capacity(updates.len());
+    let mut replaced = Vec::new();
+    let mut rows = Vec::new();
+    for (u, labels_json) in updates.iter().zip(&labels) {
+        let (id, old_labels, created_ms) = stored.remove(&u.identity).ok_or_else(|| {
+            ServerError::Conflict(format!(
+                "test case {:?} changed concurrently; retry",
+                u.identity
+            ))
+        })?;
+        if old_labels != *labels_json {
+            sqlx::query("UPDATE test_cases SET labels = $1 WHERE id = $2")
+                .bind(labels_json.as_str())
+                .bind(id)
+                .execute(&mut *conn)
+                .await?;
+            replaced.push(id);
+            rows.extend(u.labels.iter().map(|l| (id, l.clone())));
+        } else if created_ms == now {
+            rows.extend(u.labels.iter().map(|l| (id, l.clone())));
+        }
+        ids.push(id);
+    }
+    write_labels(conn, &replaced, &rows).await?;
+    Ok(ids)
+}
+
+/// A stored test case with its default executor.
+#[derive(Debug, Clone)]
+pub struct CaseRow {
+    pub id: Id,
+    pub project_id: Id,
+    pub name: String,
+    pub full_name: Option<String>,
+    pub allure_id: Option<String>,
+    pub labels: Vec<api::LabelDto>,
+    pub last_status: Option<String>,
+    pub job_id: Option<Id>,
+    pub job_name: Option<String>,
+    pub job_type: Option<String>,
+    pub job_url: Option<String>,
+    pub created_ms: i64,
+    pub modified_ms: i64,
+}
+
+pub(crate) const CASE_SELECT: &str =
+    "SELECT c.id AS id, c.project_id AS project_id, c.name AS name, \
+     c.full_name AS full_name, c.allure_id AS allure_id, c.labels AS labels, \
+     c.last_status AS last_status, c.job_id AS job_id, j.name AS job_name, j.ci_type AS job_type, \
+     j.url AS job_url, c.created_ms AS created_ms, c.modified_ms AS modified_ms \
+     FROM test_cases c LEFT JOIN jobs j ON j.id = c.job_id";
+
+pub(crate) fn case_from(r: &AnyRow) -> ServerResult<CaseRow> {
+    Ok(CaseRow {
+        id: get_i64(r, "id")?,
+        project_id: get_i64(r, "project_id")?,
+        name: get_str(r, "name")?,
+        full_name: opt_str(r, "full_name"),
+        allure_id: opt_str(r, "allure_id"),
+        labels: serde_json::from_str(&get_str(r, "labels")?).unwrap_or_default(),
+        last_status: opt_str(r, "last_status"),
+        job_id: opt_i64(r, "job_id"),
+        job_name: opt_str(r, "job_name"),
+        job_type: opt_str(r, "job_type"),
+        job_url: opt_str(r, "job_url"),
+        created_ms: get_i64(r, "created_ms")?,
+        modified_ms: get_i64(r, "modified_ms")?,
+    })
+}
+
+impl CaseRow {
+    pub fn to_dto(&self) -> api::TestCaseDto {
+        api::TestCaseDto {
+            id: self.id,
+            project_id: self.project_id,
+            name: self.name.clone(),
+            full_name: self.full_name.clone(),
+            allure_id: self.allure_id.clone(),
+            automated: self.job_id.is_some(),
+            job: self.job_id.map(|id| api::JobSummary {
+                id,
+                name: self.job_name.clone().unwrap_or_default(),
+                kind: self.job_type.clone(),
+                url: self.job_url.clone(),
+            }),
+            last_status: self.last_status.clone(),
+            labels: self.labels.clone(),
+            created_date: self.created_ms,
+            last_modified_date: self.modified_ms,
+        }
+    }
+
+    /// The plan entry of this case: the numeric `ALLURE_ID`, else the case id;
+    /// the selector is the full name (allure-pytest's `fullName`), else the name.
+    pub fn plan_entry(&self) -> (i64, String) {
+        let id = self
+            .allure_id
+            .as_deref()
+            .and_then(|a| a.parse::<i64>().ok())
+            .unwrap_or(self.id);
+        let selector = self.full_name.clone().unwrap_or_else(|| self.name.clone());
+        (id, selector)
+    }
+
+    pub(crate) fn executor_case(&self, source: &str) -> api::ExecutorCase {
+        api::ExecutorCase {
+            id: self.id,
+            name: self.name.clone(),
+            full_name: self.full_name.clone(),
+            allure_id: self.allure_id.clone(),
+            source: source.to_string(),
+        }
+    }
+}
+
+/// A value bound to a dynamically built query.
+pub(crate) enum Bind {
+    Int(i64),
+    Text(String),
+}
+
+pub(crate) fn bind_all<'q>(
+    mut q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    binds: &[Bind],
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    for b in binds {
+        q = match b {
+            Bind::Int(v) => q.bind(*v),
+            Bind::Text(s) => q.bind(s.clone()),
+        };
+    }
+    q
+}
+
+/// A name pattern as a `LIKE` pattern (escape `\`): a glob when it contains
+/// `*` or `?`, otherwise a substring; lower-cased (matched against `LOWER(…)`).
+pub(crate) fn like_pattern(pattern: &str) -> String {
+    let glob = pattern.contains(['*', '?']);
+    let mut out = String::new();
+    if !glob {
+        out.push('%');
+    }
+    for ch in pattern.to_lowercase().chars() {
+        match ch {
+            '\\' | '%' | '_' => {
+                out.push('\\');
+                out.push(ch);
+            }
+            '*' if glob => out.push('%'),
+            '?' if glob => out.push('_'),
+            c => out.push(c),
+        }
+    }
+    if !glob {
+        out.push('%');
+    }
+    out
+}
+
+/// The `WHERE` conditions of a filter over `test_cases c`, with parameters
+/// numbered from `next`.
+pub(crate) fn filter_sql(
+    f: &api::TestCaseFilter,
+    next: &mut usize,
+    binds: &mut Vec<Bind>,
+) -> Vec<String> {
+    let mut conds = Vec::new();
+    let mut param = |b: Bind, binds: &mut Vec<Bind>| {
+        binds.push(b);
+        *next += 1;
+        format!("${}", *next - 1)
+    };
+    for l in &f.labels {
+        let n = param(Bind::Text(l.name.trim().to_lowercase()), binds);
+        let v = param(Bind::Text(l.value.trim().to_string()), binds);
+        conds.push(format!(
+            "EXISTS (SELECT 1 FROM test_case_labels l WHERE l.test_case_id = c.id \
+             AND LOWER(l.name) = {n} AND l.value = {v})"
+        ));
+    }
+    if let Some(p) = f
+        .name_pattern
+        .as_deref()
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    {
+        let n = param(Bind::Text(like_pattern(p)), binds);
+        conds.push(format!(
+            "(LOWER(c.name) LIKE {n} ESCAPE '\\' OR LOWER(COALESCE(c.full_name, '')) LIKE {n} ESCAPE '\\')"
+        ));
+    }
+    if !f.status.is_empty() {
+        let list: Vec<String> = f
+            .status
+            .iter()
+            .map(|s| param(Bind::Text(s.trim().to_ascii_lowercase()), binds))
+            .collect();
+        conds.push(format!("c.last_status IN ({})", list.join(", ")));
+    }
+    conds
+}
+
+/// Test cases of a project matching a filter, by id; `None` size = all.
+pub async fn list_cases(
+    db: &Db,
+    project_id: Id,
+    filter: &api::TestCaseFilter,
+    page: Option<(i64, i64)>,
+) -> ServerResult<(Vec<CaseRow>, i64)> {
+    let mut binds = vec![Bind::Int(project_id)];
+    let mut next = 2;
+    let mut conds = vec!["c.project_id = $1".to_string()];
+    conds.extend(filter_sql(filter, &mut next, &mut binds));
+    let where_ = conds.join(" AND ");
+    let total: i64 = bind_all(
+        sqlx::query(&format!(
+            "SELECT COUNT(*) AS n FROM test_cases c WHERE {where_}"
+        )),
+        &binds,
+    )
+    .fetch_one(&db.read)
+    .await?
+    .try_get("n")?;
+    let mut sql = format!("{CASE_SELECT} WHERE {where_} ORDER BY c.id");
+    if let Some((page, size)) = page {
+        sql.push_str(&format!(" LIMIT ${} OFFSET ${}", next, next + 1));
+        binds.push(Bind::Int(size));
+        binds.push(Bind::Int(page * size));
+    }
+    let rows = bind_all(sqlx::query(&sql), &binds)
+        .fetch_all(&db.read)
+        .await?;
+    let cases = rows.iter().map(case_from).collect::<ServerResult<_>>()?;
+    Ok((cases, total))
+}
+
+pub async fn get_case(db: &Db, id: Id) -> ServerResult<Option<CaseRow>> {
+    let r = sqlx::query(&format!("{CASE_SELECT} WHERE c.id = $1"))
+        .bind(id)
+        .fetch_optional(&db.read)
+        .await?;
+    r.as_ref().map(case_from).transpose()
+}
+
+/// Test cases by id, all in `project_id`; `field` names the list in errors.
+pub(crate) async fn load_cases_by_ids(
+    db: &Db,
+    project_id: Id,
+    ids: &[Id],
+    field: &str,
+) -> ServerResult<Vec<CaseRow>> {
+    let wanted: BTreeSet<Id> = ids.iter().copied().collect();
+    let mut found = BTreeMap::new();
+    let all: Vec<Id> = wanted.iter().copied().collect();
+    for chunk in all.chunks(500) {
+        let params: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+        let binds: Vec<Bind> = std::iter::once(Bind::Int(project_id))
+            .chain(chunk.iter().map(|i| Bind::Int(*i)))
+            .collect();
+        let sql = format!(
+            "{CASE_SELECT} WHERE c.project_id = $1 AND c.id IN ({})",
+            params.join(", ")
+        );
+        for r in bind_all(sqlx::query(&sql), &binds)
+            .fetch_all(&db.read)
+            .await?
+        {
+            let c = case_from(&r)?;
+            found.insert(c.id, c);
+        }
+    }
+    if let Some(missing) = wanted.iter().find(|i| !found.contains_key(i)) {
+        return Err(ServerError::bad(format!(
+            "{field}: test case {missing} not found in project {project_id}"
+        )));
+    }
+    Ok(found.into_values().collect())
+}

@@ -1,0 +1,117 @@
+//! `command`: a detached `sh -c` on the server host with a clean environment;
+//! a non-zero exit is recorded on the job run.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use crate::db::job_runs::*;
+use crate::db::Db;
+use crate::integrations::*;
+
+/// `command`: runs `sh -c <command>` detached, with a clean environment (PATH,
+/// HOME, LANG, TMPDIR), the variables, `ALLURE_PROJECT_ID`, and the credential
+/// as `ALLURE_TOKEN`. Its output goes to the server log; a non-zero exit is
+/// recorded on the job run.
+pub(crate) fn spawn_command(db: Db, t: Trigger) -> Result<(), String> {
+    use tokio::io::AsyncBufReadExt;
+
+    let command = t.settings.command.clone().unwrap_or_default();
+    let mut cmd = tokio::process::Command::new("sh");
+    cmd.arg("-c").arg(&command).env_clear();
+    for k in ["PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "USER"] {
+        if let Ok(v) = std::env::var(k) {
+            cmd.env(k, v);
+        }
+    }
+    cmd.envs(t.variables.iter().map(|(k, v)| (k, v)))
+        .env("ALLURE_PROJECT_ID", t.project_id.to_string());
+    if let Some(c) = &t.credential {
+        cmd.env("ALLURE_TOKEN", c);
+    }
+    cmd.stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot start the command: {e}"))?;
+    let job_run = t.job_run_id;
+    let launch = t.launch_id;
+    let secret = t.credential.clone().filter(|c| c.len() >= 4);
+    let tail: Arc<Mutex<VecDeque<String>>> = Arc::new(Mutex::new(VecDeque::new()));
+    let mut readers = Vec::new();
+    let outputs: Vec<(Box<dyn tokio::io::AsyncRead + Unpin + Send>, bool)> = [
+        child.stdout.take().map(|s| {
+            (
+                Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>,
+                false,
+            )
+        }),
+        child.stderr.take().map(|s| {
+            (
+                Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>,
+                true,
+            )
+        }),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    for (stream, is_err) in outputs {
+        let tail = tail.clone();
+        let secret = secret.clone();
+        readers.push(tokio::spawn(async move {
+            let mut lines = tokio::io::BufReader::new(stream).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                let line = match &secret {
+                    Some(s) => line.replace(s.as_str(), "<redacted>"),
+                    None => line,
+                };
+                tracing::info!(job_run, "command: {line}");
+                if is_err {
+                    let mut t = tail.lock().unwrap_or_else(|e| e.into_inner());
+                    if t.len() == COMMAND_TAIL_LINES {
+                        t.pop_front();
+                    }
+                    t.push_back(line);
+                }
+            }
+        }));
+    }
+    tokio::spawn(async move {
+        let status = child.wait().await;
+        for r in readers {
+            let _ = r.await;
+        }
+        let failure = match status {
+            Ok(s) if s.success() => None,
+            Ok(s) => {
+                let lines: Vec<String> = tail
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .iter()
+                    .cloned()
+                    .collect();
+                let code = s
+                    .code()
+                    .map(|c| format!("status {c}"))
+                    .unwrap_or_else(|| "a signal".into());
+                Some(if lines.is_empty() {
+                    format!("command exited with {code}")
+                } else {
+                    format!("command exited with {code}: {}", lines.join(" | "))
+                })
+            }
+            Err(e) => Some(format!("command could not be awaited: {e}")),
+        };
+        match failure {
+            None => tracing::info!(job_run, launch, "command finished"),
+            Some(message) => {
+                tracing::warn!(job_run, launch, error = %message, "command failed");
+                if let Err(e) = mark_run_failure(&db, job_run, &message, true).await {
+                    tracing::error!(job_run, error = %e, "cannot record the command failure");
+                }
+            }
+        }
+    });
+    Ok(())
+}

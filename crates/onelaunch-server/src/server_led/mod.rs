@@ -1,0 +1,334 @@
+//! Server-led launches: the server defines the scope, creates one launch with
+//! one job run per executor job, triggers the jobs on their build servers, and
+//! each job reports back into its job run (`ALLURE_JOB_RUN_ID`).
+//!
+//! A run checks every executor job's prerequisites, then creates the launch, the
+//! job runs (stage `scheduled`, uid `plan-<launch id>`) and their test plans in
+//! one transaction, and triggers the jobs. A failed trigger marks its job run
+//! `run_failure` with the provider's answer; the others go on.
+
+pub(crate) mod cases;
+pub(crate) mod jobs;
+pub(crate) mod manual;
+pub(crate) mod plans;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+
+use onelaunch_api::{self as api, Id};
+use serde_json::{json, Value};
+use sqlx::Row;
+
+use self::{cases::*, jobs::*, plans::*};
+use crate::db::{clip, get_i64, get_str, now_ms, opt_i64, Db, MAX_NAME};
+use crate::db::{job_runs::*, plans::*, test_cases::*};
+use crate::error::{ServerError, ServerResult};
+use crate::integrations::*;
+use crate::AppState;
+
+/// Most test cases one request may name.
+pub(crate) const MAX_CASE_IDS: usize = 10 * crate::ingest::limits::MAX_LIST;
+
+/// Refuses a list longer than `max`, naming the field.
+pub(crate) fn at_most(field: &str, len: usize, max: usize) -> ServerResult<()> {
+    if len > max {
+        return Err(ServerError::bad(format!(
+            "field `{field}` has {len} entries; at most {max} are accepted"
+        )));
+    }
+    Ok(())
+}
+
+pub(crate) fn validate_form(form: &api::LaunchForm) -> ServerResult<()> {
+    if form.launch_name.trim().is_empty() {
+        return Err(ServerError::bad("field `launchName` must not be empty"));
+    }
+    at_most("tags", form.tags.len(), crate::ingest::limits::MAX_LIST)?;
+    at_most("issues", form.issues.len(), crate::ingest::limits::MAX_LIST)?;
+    at_most(
+        "environment",
+        form.environment.len(),
+        crate::ingest::limits::MAX_LIST,
+    )?;
+    for (i, kv) in form.environment.iter().enumerate() {
+        if !valid_var_name(kv.key.trim()) {
+            return Err(ServerError::bad(format!(
+                "environment[{i}].key {:?} is not a valid variable name (letters, digits and _, not starting with a digit)",
+                kv.key
+            )));
+        }
+        if api::is_secret_name(kv.key.trim()) {
+            return Err(secret_refused(&format!("environment[{i}].key"), &kv.key));
+        }
+    }
+    for (i, issue) in form.issues.iter().enumerate() {
+        if issue.trim().is_empty() {
+            return Err(ServerError::bad(format!("issues[{i}] must not be empty")));
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn issue_value(issue: &str) -> Value {
+    let issue = clip(issue.trim(), 2048);
+    if issue.starts_with("http://") || issue.starts_with("https://") {
+        let name = issue
+            .trim_end_matches('/')
+            .rsplit('/')
+            .next()
+            .unwrap_or(&issue)
+            .to_string();
+        json!({ "name": name, "url": issue })
+    } else {
+        json!({ "name": issue })
+    }
+}
+
+/// Runs cases: checks prerequisites, stores the launch, job runs and their
+/// plans in one transaction, then triggers the jobs.
+pub(crate) async fn run_cases(
+    state: &AppState,
+    project_id: Id,
+    plan: Option<&PlanRow>,
+    cases: Vec<CaseRow>,
+    form: &api::LaunchForm,
+) -> ServerResult<api::ServerRunDto> {
+    validate_form(form)?;
+    let db = &state.db;
+    let request_id = non_empty(&form.request_id).map(|r| clip(r, 255));
+    if let Some(rid) = &request_id {
+        if let Some(launch) = run_by_request(db, project_id, rid).await? {
+            return run_dto(state, launch).await;
+        }
+    }
+    if cases.is_empty() {
+        return Err(ServerError::bad(match plan {
+            Some(p) => format!("test plan {} selects no test cases", p.id),
+            None => "field `testCaseIds` must not be empty".to_string(),
+        }));
+    }
+    let mut by_job: BTreeMap<Id, Vec<CaseRow>> = BTreeMap::new();
+    let mut manual: Vec<Id> = Vec::new();
+    for a in assignments(db, plan.map(|p| p.id), cases).await? {
+        match a.job_id {
+            Some(j) => by_job.entry(j).or_default().push(a.case),
+            None => manual.push(a.case.id),
+        }
+    }
+    // Prerequisites of every executor job; nothing is created when one fails.
+    let mut jobs = Vec::new();
+    let mut problems = Vec::new();
+    for job_id in by_job.keys() {
+        let job = get_job(db, *job_id)
+            .await?
+            .ok_or_else(|| ServerError::not_found("job", job_id))?;
+        let cfg = job_config(db, job.id).await?;
+        problems.extend(job_problems(db, &job, &cfg).await?);
+        jobs.push((job, cfg));
+    }
+    if !problems.is_empty() {
+        return Err(ServerError::PrerequisiteMissing(problems));
+    }
+    let environment: Vec<api::ParameterDto> = form
+        .environment
+        .iter()
+        .map(|kv| api::ParameterDto {
+            name: kv.key.trim().to_string(),
+            value: Some(clip(&kv.value, 4096)),
+            default_value: None,
+        })
+        .collect();
+    let tags: Vec<String> = form
+        .tags
+        .iter()
+        .map(|t| clip(t.trim(), 255))
+        .filter(|t| !t.is_empty())
+        .collect();
+    let issues: Vec<Value> = form.issues.iter().map(|i| issue_value(i)).collect();
+    let name = clip(form.launch_name.trim(), MAX_NAME);
+    let now = now_ms();
+
+    let mut tx = db.write.begin().await?;
+    let launch_id: i64 = sqlx::query(
+        "INSERT INTO launches (project_id, name, closed, external, autoclose, tags, links, issues, created_ms, modified_ms) \
+         VALUES ($1, $2, 0, 0, 0, $3, '[]', $4, $5, $5) RETURNING id",
+    )
+    .bind(project_id)
+    .bind(&name)
+    .bind(serde_json::to_string(&tags).unwrap_or_else(|_| "[]".into()))
+    .bind(serde_json::to_string(&issues).unwrap_or_else(|_| "[]".into()))
+    .bind(now)
+    .fetch_one(&mut *tx)
+    .await?
+    .try_get("id")?;
+    let stored = sqlx::query(
+        "INSERT INTO server_runs (launch_id, project_id, plan_id, request_id, environment, manual_cases, created_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (project_id, request_id) DO NOTHING RETURNING launch_id",
+    )
+    .bind(launch_id)
+    .bind(project_id)
+    .bind(plan.map(|p| p.id))
+    .bind(&request_id)
+    .bind(serde_json::to_string(&form.environment).unwrap_or_else(|_| "[]".into()))
+    .bind(serde_json::to_string(&manual).unwrap_or_else(|_| "[]".into()))
+    .bind(now)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if stored.is_none() {
+        // A concurrent request with the same request id won: answer its launch.
+        tx.rollback().await?;
+        let rid = request_id.unwrap_or_default();
+        let launch = run_by_request(db, project_id, &rid).await?.ok_or_else(|| {
+            ServerError::Conflict("the same run request is being processed; retry".into())
+        })?;
+        return run_dto(state, launch).await;
+    }
+    let mut triggers = Vec::new();
+    for (job, cfg) in &jobs {
+        let mut params: Vec<api::ParameterDto> = cfg.parameters.clone();
+        for e in &environment {
+            params.retain(|p| p.name != e.name);
+            params.push(e.clone());
+        }
+        let uid = format!("plan-{launch_id}");
+        let run_id: i64 = sqlx::query(
+            "INSERT INTO job_runs (job_id, launch_id, project_id, uid, name, url, stage, status, parameters, created_ms, modified_ms) \
+             VALUES ($1, $2, $3, $4, $5, NULL, $6, 'unknown', $7, $8, $8) RETURNING id",
+        )
+        .bind(job.id)
+        .bind(launch_id)
+        .bind(project_id)
+        .bind(&uid)
+        .bind(format!("{name} ({uid})"))
+        .bind(api::stage::SCHEDULED)
+        .bind(serde_json::to_string(&params).unwrap_or_else(|_| "[]".into()))
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("id")?;
+        for case in by_job.get(&job.id).into_iter().flatten() {
+            let (ref_id, selector) = case.plan_entry();
+            sqlx::query(
+                "INSERT INTO job_run_plan_items (job_run_id, test_case_id, ref_id, selector) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (job_run_id, test_case_id) DO NOTHING",
+            )
+            .bind(run_id)
+            .bind(case.id)
+            .bind(ref_id)
+            .bind(&selector)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let mut variables: Vec<(String, String)> = vec![
+            ("ALLURE_JOB_RUN_ID".into(), run_id.to_string()),
+            ("ALLURE_LAUNCH_ID".into(), launch_id.to_string()),
+            ("ALLURE_ENDPOINT".into(), state.public_url.clone()),
+        ];
+        for p in params {
+            if !variables.iter().any(|(k, _)| *k == p.name) {
+                variables.push((p.name, p.value.unwrap_or_default()));
+            }
+        }
+        if let Some(settings) = cfg.integration.clone() {
+            triggers.push(Trigger {
+                job_run_id: run_id,
+                launch_id,
+                project_id,
+                settings,
+                credential: cfg.credential.clone(),
+                variables,
+            });
+        }
+    }
+    tx.commit().await?;
+    tracing::info!(
+        launch = launch_id,
+        plan = plan.map(|p| p.id),
+        job_runs = triggers.len(),
+        manual = manual.len(),
+        "server-led launch created"
+    );
+    let outcomes = futures::future::join_all(triggers.into_iter().map(|t| async move {
+        let id = t.job_run_id;
+        let kind = t.settings.kind.clone();
+        (id, kind, trigger(state, t).await)
+    }))
+    .await;
+    for (id, kind, outcome) in outcomes {
+        match outcome {
+            Ok(()) => tracing::info!(job_run = id, integration = %kind, "job triggered"),
+            Err(message) => {
+                tracing::warn!(job_run = id, integration = %kind, error = %message, "trigger failed");
+                mark_run_failure(db, id, &message, false).await?;
+            }
+        }
+    }
+    run_dto(state, launch_id).await
+}
+
+pub(crate) async fn run_by_request(
+    db: &Db,
+    project_id: Id,
+    request_id: &str,
+) -> ServerResult<Option<Id>> {
+    sqlx::query("SELECT launch_id FROM server_runs WHERE project_id = $1 AND request_id = $2")
+        .bind(project_id)
+        .bind(request_id)
+        .fetch_optional(&db.write)
+        .await?
+        .map(|r| get_i64(&r, "launch_id"))
+        .transpose()
+}
+
+pub(crate) async fn run_dto(state: &AppState, launch_id: Id) -> ServerResult<api::ServerRunDto> {
+    let db = &state.db;
+    let launch = crate::db::launches::get_launch(db, launch_id)
+        .await?
+        .ok_or_else(|| ServerError::not_found("launch", launch_id))?;
+    let run = sqlx::query("SELECT plan_id, manual_cases FROM server_runs WHERE launch_id = $1")
+        .bind(launch_id)
+        .fetch_optional(&db.read)
+        .await?;
+    let (plan_id, manual_ids): (Option<Id>, Vec<Id>) = match &run {
+        Some(r) => (
+            opt_i64(r, "plan_id"),
+            serde_json::from_str(&get_str(r, "manual_cases")?).unwrap_or_default(),
+        ),
+        None => (None, Vec::new()),
+    };
+    let mut items: BTreeMap<Id, Vec<Id>> = BTreeMap::new();
+    for r in sqlx::query(
+        "SELECT i.job_run_id AS job_run_id, i.test_case_id AS test_case_id FROM job_run_plan_items i \
+         JOIN job_runs r ON r.id = i.job_run_id WHERE r.launch_id = $1 ORDER BY i.id",
+    )
+    .bind(launch_id)
+    .fetch_all(&db.read)
+    .await?
+    {
+        items
+            .entry(get_i64(&r, "job_run_id")?)
+            .or_default()
+            .push(get_i64(&r, "test_case_id")?);
+    }
+    let job_runs = crate::db::job_runs::launch_job_runs(db, launch_id)
+        .await?
+        .iter()
+        .map(|r| api::PlannedJobRun {
+            job_run: r.to_dto(&state.public_url),
+            test_case_ids: items.remove(&r.id).unwrap_or_default(),
+        })
+        .collect();
+    let mut manual = Vec::new();
+    for id in manual_ids {
+        if let Some(c) = get_case(db, id).await? {
+            manual.push(c.to_dto());
+        }
+    }
+    Ok(api::ServerRunDto {
+        launch: launch.to_dto(&state.public_url),
+        plan_id,
+        job_runs,
+        manual,
+    })
+}
