@@ -92,7 +92,7 @@ pub async fn close(g: &Global, conn: &Conn, id: Id, wait: Option<Duration>) -> R
     conn.client.close_launch(id).await?;
     if g.output == Output::Json {
         let p = timed_out.clone().unwrap_or_default();
-        crate::commands::print_json(&json!({
+        crate::output::print_json(&json!({
             "id": id,
             "closed": true,
             "timedOut": timed_out.is_some(),

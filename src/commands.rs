@@ -4,8 +4,8 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
-use onelaunch_api::{self as api, LaunchDto};
-use onelaunch_client::upload::{SessionTarget, UploadOptions, UploadReport, Uploader};
+use onelaunch_api as api;
+use onelaunch_client::upload::{SessionTarget, UploadOptions, Uploader};
 use serde_json::json;
 
 use crate::cli::{
@@ -14,6 +14,7 @@ use crate::cli::{
 };
 use crate::config::{connect, Conn};
 use crate::exit::{self, Exit};
+use crate::output::{format_stats, launch_url, markdown_summary, md_escape, print_json};
 use crate::target;
 
 pub async fn run(cli: Cli) -> Result<u8> {
@@ -43,11 +44,6 @@ pub async fn run(cli: Cli) -> Result<u8> {
         Command::Plan(cmd) => crate::server_led::plan(g, cmd).await,
         Command::Result(cmd) => crate::server_led::result(g, cmd).await,
     }
-}
-
-pub(crate) fn print_json(v: &impl serde::Serialize) -> Result<()> {
-    println!("{}", serde_json::to_string_pretty(v)?);
-    Ok(())
 }
 
 // ---------------------------------------------------------------- server
@@ -206,64 +202,6 @@ async fn launch(g: &Global, cmd: LaunchCmd) -> Result<u8> {
         }
     }
     Ok(exit::OK)
-}
-
-pub(crate) fn launch_url(conn: &Conn, l: &LaunchDto) -> String {
-    l.url
-        .clone()
-        .unwrap_or_else(|| format!("{}/launch/{}", conn.endpoint, l.id))
-}
-
-/// A Markdown summary of a launch (for `$GITHUB_STEP_SUMMARY` and friends).
-fn markdown_summary(
-    conn: &Conn,
-    l: &LaunchDto,
-    stats: &[api::StatisticItem],
-    runs: &[api::JobRunDto],
-) -> String {
-    let state = if l.closed { "closed" } else { "open" };
-    let total: i64 = stats.iter().map(|s| s.count).sum();
-    let mut md = format!(
-        "### onelaunch: [{}]({}) ({state})\n\n| Status | Count |\n|---|---:|\n",
-        md_escape(&l.name),
-        launch_url(conn, l)
-    );
-    for s in stats {
-        md.push_str(&format!("| {} | {} |\n", s.status, s.count));
-    }
-    md.push_str(&format!("| **total** | **{total}** |\n\n"));
-    if !runs.is_empty() {
-        md.push_str("| Job run | Stage | Status | Results |\n|---|---|---|---:|\n");
-        for r in runs {
-            md.push_str(&format!(
-                "| {} / {} | {} | {} | {} |\n",
-                md_escape(&r.job.name),
-                md_escape(&r.name),
-                r.stage,
-                r.status,
-                r.result_count
-            ));
-        }
-    }
-    md
-}
-
-fn md_escape(s: &str) -> String {
-    s.replace('|', "\\|")
-        .replace('[', "\\[")
-        .replace(']', "\\]")
-        .replace(['\n', '\r'], " ")
-}
-
-fn format_stats(stats: &[api::StatisticItem]) -> String {
-    if stats.is_empty() {
-        return "none".into();
-    }
-    stats
-        .iter()
-        .map(|s| format!("{} {}", s.status, s.count))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 // ---------------------------------------------------------------- job-run
@@ -442,73 +380,6 @@ pub(crate) fn uploader(conn: &Conn, t: &target::Target, opts: &UploadOpts) -> Up
             ..UploadOptions::default()
         },
     )
-}
-
-pub(crate) fn print_report(
-    g: &Global,
-    conn: &Conn,
-    t: &target::Target,
-    r: &UploadReport,
-) -> Result<()> {
-    for p in &r.problems {
-        // A file name may hold a newline: show such a name escaped, on one line.
-        let path = p.path.display().to_string();
-        if path.chars().any(char::is_control) {
-            eprintln!("refused: {path:?}: {}", p.message);
-        } else {
-            eprintln!("refused: {path}: {}", p.message);
-        }
-    }
-    let url = launch_url(conn, &t.launch);
-    if g.output == Output::Json {
-        print_json(&json!({
-            "launchId": t.launch.id, "launchUrl": url, "jobRunId": t.job_run_id,
-            "results": r.results, "byStatus": r.by_status, "attachments": r.attachments,
-            "previouslyAcknowledged": r.previously_acknowledged,
-            "fixtures": r.fixtures,
-            "refused": r.problems.iter().map(|p| json!({"path": p.path, "message": p.message})).collect::<Vec<_>>(),
-        }))?;
-    } else {
-        let by: Vec<String> = r
-            .by_status
-            .iter()
-            .map(|(k, v)| format!("{k} {v}"))
-            .collect();
-        println!("Launch [{}] {}", t.launch.id, t.launch.name);
-        if let Some(id) = t.job_run_id {
-            println!("Job Run [{id}]");
-        }
-        println!(
-            "Uploaded {} results ({}), {} attachments, {} fixtures",
-            r.results,
-            if by.is_empty() {
-                "none".into()
-            } else {
-                by.join(", ")
-            },
-            r.attachments,
-            r.fixtures
-        );
-        if r.previously_acknowledged > 0 {
-            println!(
-                "Not sent again: {} results the server had acknowledged before",
-                r.previously_acknowledged
-            );
-        }
-        if !r.problems.is_empty() {
-            println!("Refused {} files (see above)", r.problems.len());
-        }
-        println!("Launch link: {url}");
-    }
-    Ok(())
-}
-
-pub(crate) fn exit_for(report: &UploadReport) -> u8 {
-    if report.problems.is_empty() {
-        exit::OK
-    } else {
-        exit::FILES_REFUSED
-    }
 }
 
 async fn upload(g: &Global, opts: &UploadOpts, paths: Vec<PathBuf>, resume: bool) -> Result<u8> {

@@ -6,6 +6,7 @@ mod commands;
 mod config;
 mod duration;
 mod exit;
+mod output;
 mod server_led;
 mod spooling;
 mod target;

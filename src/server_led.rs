@@ -13,11 +13,7 @@ use crate::cli::{
 };
 use crate::config::{connect, Conn};
 use crate::exit::{self, Exit};
-
-fn print_json(v: &impl serde::Serialize) -> Result<()> {
-    println!("{}", serde_json::to_string_pretty(v)?);
-    Ok(())
-}
+use crate::output::{format_stats, print_json};
 
 /// Splits `NAME=VALUE`; `what` names the flag in the error.
 fn pair(s: &str, what: &str) -> Result<(String, String)> {
@@ -553,17 +549,6 @@ pub async fn plan(g: &Global, cmd: PlanCmd) -> Result<u8> {
 }
 
 // ---------------------------------------------------------------- result
-
-fn format_stats(stats: &[api::StatisticItem]) -> String {
-    if stats.is_empty() {
-        return "none".into();
-    }
-    stats
-        .iter()
-        .map(|s| format!("{} {}", s.status, s.count))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
 
 pub async fn result(g: &Global, cmd: ResultCmd) -> Result<u8> {
     let conn = connect(g)?;

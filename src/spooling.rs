@@ -16,9 +16,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::cli::{Global, LaunchArgs, Output, UploadOpts, WatchArgs};
-use crate::commands::{exit_for, launch_url, print_json, print_report, uploader};
+use crate::commands::uploader;
 use crate::config::{connect, Conn};
 use crate::exit::{self, Exit};
+use crate::output::{exit_for, launch_url, print_json, print_report};
 use crate::target::{self, Target};
 
 // ---------------------------------------------------------------- what the spool remembers
