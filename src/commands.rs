@@ -10,11 +10,12 @@ use serde_json::json;
 
 use crate::cli::{
     Cli, Command, EnvFormat, Global, JobRunCmd, LaunchCmd, Output, ProjectCmd, ServerAction,
-    ServerArgs, UploadOpts,
+    ServerArgs,
 };
 use crate::config::{connect, Conn};
 use crate::exit::{self, Exit};
 use crate::output::{format_stats, launch_url, markdown_summary, md_escape, print_json};
+use crate::settings::{self, LaunchChoice, UploadSettings};
 use crate::target;
 
 pub async fn run(cli: Cli) -> Result<u8> {
@@ -35,7 +36,7 @@ pub async fn run(cli: Cli) -> Result<u8> {
                     )),
                 }
             }
-            upload(g, &args.opts, paths, args.resume).await
+            upload(g, &UploadSettings::of(&args.opts), paths, args.resume).await
         }
         Command::Watch(args) => crate::spooling::watch(g, args).await,
         Command::Project(cmd) => project(g, cmd).await,
@@ -112,7 +113,7 @@ async fn launch(g: &Global, cmd: LaunchCmd) -> Result<u8> {
                 .create_launch(&api::LaunchCreate {
                     name: a.launch_name,
                     project_id: conn.project_id,
-                    tags: target::split_tags(a.launch_tags.as_deref()),
+                    tags: settings::split_tags(a.launch_tags.as_deref()),
                     ..Default::default()
                 })
                 .await?;
@@ -210,13 +211,13 @@ async fn job_run(g: &Global, cmd: JobRunCmd) -> Result<u8> {
     let conn = connect(g)?;
     match cmd {
         JobRunCmd::Start { ci, launch, expect } => {
-            let ctx = target::ci_context(&ci).ok_or_else(|| {
+            let ctx = settings::ci_context(&ci).ok_or_else(|| {
                 Exit::new(
                     exit::USAGE,
                     "no CI detected: run inside GitHub Actions, GitLab CI or Jenkins, or pass --ci-type, --job-uid and --job-run-uid",
                 )
             })?;
-            let r = target::start_ci_job_run(&conn, &ctx, &launch).await?;
+            let r = target::start_ci_job_run(&conn, &ctx, &LaunchChoice::of(&launch)).await?;
             if let Some(n) = expect {
                 conn.client
                     .set_expected_job_runs(r.launch_id, i64::from(n))
@@ -246,7 +247,8 @@ async fn job_run(g: &Global, cmd: JobRunCmd) -> Result<u8> {
             format,
             output_file,
         } => {
-            let id = target::find_job_run(&conn, job_run_id, &ci).await?;
+            let ci = settings::ci_context(&ci);
+            let id = target::find_job_run(&conn, job_run_id, ci.as_ref()).await?;
             let run = conn.client.get_job_run(id).await?;
             let l = conn.client.get_launch(run.launch_id).await?;
             let vars: Vec<(&str, String)> = vec![
@@ -313,7 +315,8 @@ async fn job_run(g: &Global, cmd: JobRunCmd) -> Result<u8> {
             ci,
             status,
         } => {
-            let id = target::find_job_run(&conn, job_run_id, &ci).await?;
+            let ci = settings::ci_context(&ci);
+            let id = target::find_job_run(&conn, job_run_id, ci.as_ref()).await?;
             conn.client
                 .upload_stop(&api::ExternalRunStop {
                     project_id: conn.project_id,
@@ -363,8 +366,7 @@ async fn job_run(g: &Global, cmd: JobRunCmd) -> Result<u8> {
 
 // ---------------------------------------------------------------- upload and watch
 
-pub(crate) fn uploader(conn: &Conn, t: &target::Target, opts: &UploadOpts) -> Uploader {
-    let ci = target::ci_context(&opts.ci);
+pub(crate) fn uploader(conn: &Conn, t: &target::Target, settings: &UploadSettings) -> Uploader {
     Uploader::new(
         conn.client.clone(),
         SessionTarget {
@@ -372,17 +374,22 @@ pub(crate) fn uploader(conn: &Conn, t: &target::Target, opts: &UploadOpts) -> Up
             job_run_id: t.job_run_id,
         },
         UploadOptions {
-            concurrency: opts.concurrency.max(1),
-            batch_size: opts.size.clamp(1, 1000),
-            reopen_closed_launch: opts.launch.reopen_closed_launch,
-            attempt: ci.as_ref().and_then(|c| c.attempt),
-            execution: ci.and_then(|c| c.execution),
+            concurrency: settings.concurrency,
+            batch_size: settings.batch_size,
+            reopen_closed_launch: settings.launch.reopen_closed_launch,
+            attempt: settings.ci.as_ref().and_then(|c| c.attempt),
+            execution: settings.ci.as_ref().and_then(|c| c.execution.clone()),
             ..UploadOptions::default()
         },
     )
 }
 
-async fn upload(g: &Global, opts: &UploadOpts, paths: Vec<PathBuf>, resume: bool) -> Result<u8> {
+async fn upload(
+    g: &Global,
+    settings: &UploadSettings,
+    paths: Vec<PathBuf>,
+    resume: bool,
+) -> Result<u8> {
     for p in &paths {
         let s = p.to_string_lossy();
         if !s.contains(['*', '?', '[']) && !p.exists() {
@@ -392,7 +399,7 @@ async fn upload(g: &Global, opts: &UploadOpts, paths: Vec<PathBuf>, resume: bool
             ));
         }
     }
-    crate::spooling::upload(g, opts, paths, resume).await
+    crate::spooling::upload(g, settings, paths, resume).await
 }
 
 // ---------------------------------------------------------------- project

@@ -8,6 +8,7 @@ mod duration;
 mod exit;
 mod output;
 mod server_led;
+mod settings;
 mod spooling;
 mod target;
 

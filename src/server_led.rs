@@ -7,49 +7,11 @@
 use anyhow::{bail, Context, Result};
 use onelaunch_api::{self as api, Id};
 
-use crate::cli::{
-    FilterArgs, Global, JobCmd, JobConfigureArgs, LaunchFormArgs, Output, PlanCmd, ResultCmd,
-    TestcaseCmd,
-};
+use crate::cli::{Global, JobCmd, JobConfigureArgs, Output, PlanCmd, ResultCmd, TestcaseCmd};
 use crate::config::{connect, Conn};
 use crate::exit::{self, Exit};
 use crate::output::{format_stats, print_json};
-
-/// Splits `NAME=VALUE`; `what` names the flag in the error.
-fn pair(s: &str, what: &str) -> Result<(String, String)> {
-    match s.split_once('=') {
-        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
-        _ => Err(Exit::new(exit::USAGE, format!("{what} {s:?}: expected NAME=VALUE")).into()),
-    }
-}
-
-fn filter_of(f: &FilterArgs) -> Result<api::TestCaseFilter> {
-    let mut labels = Vec::new();
-    for l in &f.labels {
-        let (name, value) = pair(l, "--label")?;
-        labels.push(api::LabelDto { name, value });
-    }
-    Ok(api::TestCaseFilter {
-        labels,
-        name_pattern: f.name_pattern.clone().filter(|p| !p.trim().is_empty()),
-        status: f.status.clone(),
-    })
-}
-
-fn launch_form(a: &LaunchFormArgs) -> Result<api::LaunchForm> {
-    let mut environment = Vec::new();
-    for e in &a.env {
-        let (key, value) = pair(e, "--env")?;
-        environment.push(api::KeyValue { key, value });
-    }
-    Ok(api::LaunchForm {
-        launch_name: a.launch_name.clone(),
-        tags: a.tags.clone(),
-        issues: a.issues.clone(),
-        environment,
-        request_id: None,
-    })
-}
+use crate::settings::{filter_of, launch_form, pair};
 
 fn executor_name(c: &api::TestCaseDto) -> String {
     match &c.job {

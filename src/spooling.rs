@@ -15,11 +15,12 @@ use onelaunch_client::{UploadReport, Uploader};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::cli::{Global, LaunchArgs, Output, UploadOpts, WatchArgs};
+use crate::cli::{Global, Output, WatchArgs};
 use crate::commands::uploader;
 use crate::config::{connect, Conn};
 use crate::exit::{self, Exit};
 use crate::output::{exit_for, launch_url, print_json, print_report};
+use crate::settings::{LaunchChoice, UploadSettings};
 use crate::target::{self, Target};
 
 // ---------------------------------------------------------------- what the spool remembers
@@ -93,14 +94,14 @@ struct TargetRequest {
 }
 
 impl TargetRequest {
-    fn of(opts: &UploadOpts) -> Self {
+    fn of(settings: &UploadSettings) -> Self {
         TargetRequest {
-            job_run_id: opts.job_run_id,
-            launch_id: opts.launch.launch_id,
-            launch_name: opts.launch.launch_name.clone(),
-            launch_tags: opts.launch.launch_tags.clone(),
-            no_stop: opts.no_stop,
-            ci: target::ci_context(&opts.ci).map(|c| StoredCi::of(&c)),
+            job_run_id: settings.job_run_id,
+            launch_id: settings.launch.id,
+            launch_name: settings.launch.name.clone(),
+            launch_tags: (!settings.launch.tags.is_empty()).then(|| settings.launch.tags.join(",")),
+            no_stop: settings.no_stop,
+            ci: settings.ci.as_ref().map(StoredCi::of),
         }
     }
 
@@ -115,13 +116,13 @@ impl TargetRequest {
             && ci(self) == ci(other)
     }
 
-    fn launch_args(&self, reopen: bool) -> LaunchArgs {
-        LaunchArgs {
-            launch_id: self.launch_id,
-            launch_name: self.launch_name.clone(),
-            launch_tags: self.launch_tags.clone(),
-            reopen_closed_launch: reopen,
-        }
+    fn launch_choice(&self, reopen: bool) -> LaunchChoice {
+        LaunchChoice::new(
+            self.launch_id,
+            self.launch_name.clone(),
+            self.launch_tags.as_deref(),
+            reopen,
+        )
     }
 }
 
@@ -154,8 +155,8 @@ fn same_endpoint(a: &str, b: &str) -> bool {
 
 /// The spool of an upload: `--spool`, else `.onelaunch-spool` in the (first)
 /// results directory. Always absolute, so the printed command works anywhere.
-fn spool_dir(opts: &UploadOpts, paths: &[PathBuf]) -> Option<PathBuf> {
-    let dir = match &opts.spool {
+fn spool_dir(settings: &UploadSettings, paths: &[PathBuf]) -> Option<PathBuf> {
+    let dir = match &settings.spool {
         Some(d) => d.clone(),
         None => {
             let first = paths.first()?;
@@ -197,16 +198,16 @@ fn resume_command(dir: &Path) -> String {
     )
 }
 
-fn manifest_for(conn: &Conn, opts: &UploadOpts, request: &TargetRequest) -> SpoolManifest {
+fn manifest_for(conn: &Conn, settings: &UploadSettings, request: &TargetRequest) -> SpoolManifest {
     SpoolManifest {
         version: SPOOL_VERSION,
         endpoint: conn.endpoint.clone(),
         project_id: conn.project_id,
-        reopen_closed_launch: opts.launch.reopen_closed_launch,
+        reopen_closed_launch: settings.launch.reopen_closed_launch,
         attempt: request.ci.as_ref().and_then(|c| c.attempt),
         execution: request.ci.as_ref().and_then(|c| c.execution.clone()),
-        concurrency: opts.concurrency.max(1),
-        batch_size: opts.size.clamp(1, 1000),
+        concurrency: settings.concurrency,
+        batch_size: settings.batch_size,
         request: serde_json::to_value(request).unwrap_or_default(),
         ..SpoolManifest::default()
     }
@@ -333,13 +334,13 @@ async fn deliver(
 // ---------------------------------------------------------------- upload
 
 /// `onelaunch upload [--resume]`.
-pub async fn upload(
+pub(crate) async fn upload(
     g: &Global,
-    opts: &UploadOpts,
+    settings: &UploadSettings,
     paths: Vec<PathBuf>,
     resume: bool,
 ) -> Result<u8> {
-    let dir = spool_dir(opts, &paths);
+    let dir = spool_dir(settings, &paths);
     let existing = match &dir {
         Some(d) => Spool::load(d)?,
         None => None,
@@ -359,10 +360,10 @@ pub async fn upload(
             }
             return Ok(exit::OK);
         };
-        return send_spool(g, opts, spool, &[]).await;
+        return send_spool(g, settings, spool, &[]).await;
     }
     let dir = dir.context("no results to upload")?;
-    let request = TargetRequest::of(opts);
+    let request = TargetRequest::of(settings);
     let mut earlier = exit::OK;
     if let Some(spool) = existing {
         let endpoint_matches = match connect(g) {
@@ -377,13 +378,13 @@ pub async fn upload(
                 "Found the spool of an earlier try of this upload in {}; sending what it keeps, then the rest",
                 spool.dir().display()
             );
-            return send_spool(g, opts, spool, &paths).await;
+            return send_spool(g, settings, spool, &paths).await;
         }
         eprintln!(
             "Found the spool of another upload in {}; sending it to its own launch first",
             spool.dir().display()
         );
-        earlier = match send_spool(g, opts, spool, &[]).await {
+        earlier = match send_spool(g, settings, spool, &[]).await {
             Ok(code) => code,
             Err(e) => {
                 eprintln!("warning: the earlier spool could not be sent: {e:#}");
@@ -391,20 +392,27 @@ pub async fn upload(
             }
         };
     }
-    let code = fresh_upload(g, opts, &paths, &dir, &request).await?;
+    let code = fresh_upload(g, settings, &paths, &dir, &request).await?;
     Ok(if code == exit::OK { earlier } else { code })
 }
 
 async fn fresh_upload(
     g: &Global,
-    opts: &UploadOpts,
+    settings: &UploadSettings,
     paths: &[PathBuf],
     dir: &Path,
     request: &TargetRequest,
 ) -> Result<u8> {
     let conn = connect(g)?;
-    let manifest = manifest_for(&conn, opts, request);
-    let t = match target::upload_target(&conn, opts.job_run_id, &opts.launch, &opts.ci).await {
+    let manifest = manifest_for(&conn, settings, request);
+    let t = match target::upload_target(
+        &conn,
+        settings.job_run_id,
+        &settings.launch,
+        settings.ci.as_ref(),
+    )
+    .await
+    {
         Ok(t) => t,
         Err(e) if spoolable_error(&e) => {
             return match spool::spool_paths(dir, manifest, paths) {
@@ -417,8 +425,8 @@ async fn fresh_upload(
         }
         Err(e) => return Err(e),
     };
-    let mut up = uploader(&conn, &t, opts);
-    let manifest = with_target(manifest, &t, opts.no_stop);
+    let mut up = uploader(&conn, &t, settings);
+    let manifest = with_target(manifest, &t, settings.no_stop);
     deliver(g, &conn, &t, &mut up, paths, manifest, dir, None).await
 }
 
@@ -426,7 +434,7 @@ async fn fresh_upload(
 /// run, then removes the spool.
 async fn send_spool(
     g: &Global,
-    opts: &UploadOpts,
+    settings: &UploadSettings,
     mut spool: Spool,
     extra: &[PathBuf],
 ) -> Result<u8> {
@@ -464,7 +472,7 @@ async fn send_spool(
         ));
     }
     let request = request_of(&spool);
-    let reopen = m.reopen_closed_launch || opts.launch.reopen_closed_launch;
+    let reopen = m.reopen_closed_launch || settings.launch.reopen_closed_launch;
     let t = match m.launch_id {
         Some(id) => match target::open_launch(&conn, id, reopen).await {
             Ok(launch) => Target {
@@ -477,11 +485,11 @@ async fn send_spool(
         },
         None => {
             let ci = request.ci.as_ref().map(StoredCi::context);
-            match target::upload_target_with(
+            match target::upload_target(
                 &conn,
                 request.job_run_id,
-                &request.launch_args(reopen),
-                ci,
+                &request.launch_choice(reopen),
+                ci.as_ref(),
             )
             .await
             {
@@ -542,26 +550,32 @@ async fn send_spool(
 /// their results are spooled.
 pub async fn watch(g: &Global, args: WatchArgs) -> Result<u8> {
     let conn = connect(g)?;
-    let opts = &args.opts;
+    let settings = &UploadSettings::of(&args.opts);
     std::fs::create_dir_all(&args.results)
         .with_context(|| format!("cannot create {}", args.results.display()))?;
     let dir =
-        spool_dir(opts, std::slice::from_ref(&args.results)).context("no results directory")?;
-    let request = TargetRequest::of(opts);
-    let manifest = manifest_for(&conn, opts, &request);
-    let (t, unreachable) =
-        match target::upload_target(&conn, opts.job_run_id, &opts.launch, &opts.ci).await {
-            Ok(t) => (Some(t), None),
-            Err(e) if spoolable_error(&e) => {
-                eprintln!("warning: {e:#}; the tests run anyway and their results will be spooled");
-                (None, Some(e))
-            }
-            Err(e) => return Err(e),
-        };
+        spool_dir(settings, std::slice::from_ref(&args.results)).context("no results directory")?;
+    let request = TargetRequest::of(settings);
+    let manifest = manifest_for(&conn, settings, &request);
+    let (t, unreachable) = match target::upload_target(
+        &conn,
+        settings.job_run_id,
+        &settings.launch,
+        settings.ci.as_ref(),
+    )
+    .await
+    {
+        Ok(t) => (Some(t), None),
+        Err(e) if spoolable_error(&e) => {
+            eprintln!("warning: {e:#}; the tests run anyway and their results will be spooled");
+            (None, Some(e))
+        }
+        Err(e) => return Err(e),
+    };
     if let Some(t) = &t {
         eprintln!("Launch link: {}", launch_url(&conn, &t.launch));
     }
-    let mut up = t.as_ref().map(|t| uploader(&conn, t, opts));
+    let mut up = t.as_ref().map(|t| uploader(&conn, t, settings));
     let (program, rest) = args
         .command
         .split_first()
@@ -601,7 +615,7 @@ pub async fn watch(g: &Global, args: WatchArgs) -> Result<u8> {
             }
         };
     };
-    let manifest = with_target(manifest, &t, opts.no_stop);
+    let manifest = with_target(manifest, &t, settings.no_stop);
     let upload_result = match up.finish(&args.results).await {
         Err(UploadError::Client(e)) if spoolable(&e) => {
             return spool_rest(g, &up, &dir, manifest, e.into());
