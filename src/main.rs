@@ -1,15 +1,12 @@
 //! The `onelaunch` binary: the CLI and the server in one executable.
 
 mod cli;
-mod closing;
 mod commands;
 mod config;
 mod duration;
 mod exit;
 mod output;
-mod server_led;
 mod settings;
-mod spooling;
 mod target;
 
 use std::process::ExitCode;

@@ -1,5 +1,6 @@
 //! Printing shared by several commands: JSON, launch links, counts by status,
-//! the Markdown launch summary and the upload report with its exit code.
+//! the Markdown launch summary, the upload report with its exit code, and test
+//! case lines and server-led runs.
 
 use anyhow::Result;
 use onelaunch_api::{self as api, LaunchDto};
@@ -139,4 +140,78 @@ pub(crate) fn exit_for(report: &UploadReport) -> u8 {
     } else {
         exit::FILES_REFUSED
     }
+}
+
+fn executor_name(c: &api::TestCaseDto) -> String {
+    match &c.job {
+        Some(j) => format!("[{}] {}", j.id, j.name),
+        None => "manual".into(),
+    }
+}
+
+/// One test case per line, under [`CASE_HEADER`] (`testcase list`, `plan show`).
+pub(crate) fn case_line(c: &api::TestCaseDto) -> String {
+    format!(
+        "{}\t{}\t{}\t{}\t{}",
+        c.id,
+        c.allure_id.as_deref().unwrap_or("-"),
+        c.last_status.as_deref().unwrap_or("-"),
+        executor_name(c),
+        c.full_name.as_deref().unwrap_or(&c.name)
+    )
+}
+
+pub(crate) const CASE_HEADER: &str = "ID\tALLURE_ID\tSTATUS\tEXECUTOR\tNAME";
+
+/// Prints a run: the launch id alone on stdout (for `id=$(onelaunch plan run …)`),
+/// the details on stderr; `-o json` prints everything on stdout.
+pub(crate) fn print_run(g: &Global, run: &api::ServerRunDto) -> Result<()> {
+    if g.output == Output::Json {
+        return print_json(run);
+    }
+    println!("{}", run.launch.id);
+    eprintln!(
+        "Launch [{}] {} created{}",
+        run.launch.id,
+        run.launch.name,
+        run.launch
+            .url
+            .as_deref()
+            .map(|u| format!(": {u}"))
+            .unwrap_or_default()
+    );
+    for p in &run.job_runs {
+        let r = &p.job_run;
+        let error = r
+            .error_message
+            .as_deref()
+            .map(|m| format!(": {m}"))
+            .unwrap_or_default();
+        eprintln!(
+            "  Job run [{}] of job [{}] {}: {} test cases, {}{error}",
+            r.id,
+            r.job.id,
+            r.job.name,
+            p.test_case_ids.len(),
+            r.stage
+        );
+    }
+    if !run.manual.is_empty() {
+        let ids: Vec<String> = run.manual.iter().map(|c| c.id.to_string()).collect();
+        eprintln!(
+            "  Manual: {} test cases ({}); record them with `onelaunch result manual --launch-id {} --case ID --status S`",
+            run.manual.len(),
+            ids.join(", "),
+            run.launch.id
+        );
+    }
+    let failed = run
+        .job_runs
+        .iter()
+        .filter(|p| p.job_run.stage == api::stage::RUN_FAILURE)
+        .count();
+    if failed > 0 {
+        eprintln!("warning: {failed} job run(s) could not be triggered (see above)");
+    }
+    Ok(())
 }
