@@ -15,18 +15,18 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
                   4 server unreachable, 5 not authorised, 6 launch closed, 7 not found, \
                   8 spooled (server unreachable; run `onelaunch upload --resume`). See README."
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(flatten)]
-    pub global: Global,
+    pub(crate) global: Global,
     #[command(subcommand)]
-    pub command: Command,
+    pub(crate) command: Command,
 }
 
 #[derive(Args, Clone)]
-pub struct Global {
+pub(crate) struct Global {
     /// Server URL, e.g. https://onelaunch.example.com
     #[arg(long, short = 'e', env = "ALLURE_ENDPOINT", global = true)]
-    pub endpoint: Option<String>,
+    pub(crate) endpoint: Option<String>,
     /// API token (never printed)
     #[arg(
         long,
@@ -35,19 +35,19 @@ pub struct Global {
         global = true,
         hide_env_values = true
     )]
-    pub token: Option<String>,
+    pub(crate) token: Option<String>,
     /// Project id
     #[arg(long, short = 'p', env = "ALLURE_PROJECT_ID", global = true)]
-    pub project_id: Option<i64>,
+    pub(crate) project_id: Option<i64>,
     /// Output format of commands that print data
     #[arg(long, short = 'o', value_enum, global = true, default_value = "text")]
-    pub output: Output,
+    pub(crate) output: Output,
     /// Config file (TOML: endpoint, token, project_id); default ~/.config/onelaunch/config.toml
     #[arg(long, env = "ONELAUNCH_CONFIG", global = true)]
-    pub config: Option<PathBuf>,
+    pub(crate) config: Option<PathBuf>,
     /// HTTP timeout per request, in seconds
     #[arg(long, env = "ALLURE_HTTP_TIMEOUT", global = true, default_value_t = 30)]
-    pub http_timeout: u64,
+    pub(crate) http_timeout: u64,
 }
 
 impl std::fmt::Debug for Global {
@@ -62,7 +62,7 @@ impl std::fmt::Debug for Global {
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Output {
+pub(crate) enum Output {
     Text,
     Json,
     /// Markdown (for CI job summaries); `launch show` only, others print text
@@ -70,7 +70,7 @@ pub enum Output {
 }
 
 #[derive(Subcommand, Debug)]
-pub enum Command {
+pub(crate) enum Command {
     /// Run the onelaunch server
     Server(ServerArgs),
     /// Create, close, reopen, list and show launches
@@ -102,36 +102,36 @@ pub enum Command {
 
 #[derive(Args, Debug)]
 #[command(args_conflicts_with_subcommands = true)]
-pub struct ServerArgs {
+pub(crate) struct ServerArgs {
     #[command(subcommand)]
-    pub action: Option<ServerAction>,
+    pub(crate) action: Option<ServerAction>,
     /// Address to listen on
     #[arg(long, env = "ONELAUNCH_LISTEN", default_value = "127.0.0.1:8080")]
-    pub listen: String,
+    pub(crate) listen: String,
     /// Data directory: the SQLite database and stored attachments
     #[arg(long, env = "ONELAUNCH_DATA", default_value = "./onelaunch-data")]
-    pub data: PathBuf,
+    pub(crate) data: PathBuf,
     /// Database URL (sqlite://… or postgres://…); overrides --data for the database
     #[arg(long, env = "ONELAUNCH_DATABASE_URL", hide_env_values = true)]
-    pub database_url: Option<String>,
+    pub(crate) database_url: Option<String>,
     /// Base URL for links the server returns (default: http://<listen address>)
     #[arg(long, env = "ONELAUNCH_PUBLIC_URL")]
-    pub public_url: Option<String>,
+    pub(crate) public_url: Option<String>,
     /// Ensure an admin API token with exactly this value exists
     #[arg(long, env = "ONELAUNCH_INIT_TOKEN", hide_env_values = true)]
-    pub init_token: Option<String>,
+    pub(crate) init_token: Option<String>,
     /// Close launches with no activity (start, stop, session, results) for
     /// longer than this, e.g. 2h or 30m (off by default)
     #[arg(long, env = "ONELAUNCH_LAUNCH_IDLE_CLOSE", value_parser = crate::duration::parse)]
-    pub launch_idle_close: Option<std::time::Duration>,
+    pub(crate) launch_idle_close: Option<std::time::Duration>,
     /// Key file for credentials stored encrypted (created on first start;
     /// replicas must use the same key). Default: <data>/secret.key
     #[arg(long, env = "ONELAUNCH_SECRET_KEY_FILE")]
-    pub secret_key_file: Option<PathBuf>,
+    pub(crate) secret_key_file: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
-pub enum ServerAction {
+pub(crate) enum ServerAction {
     /// Copy a SQLite database into a new PostgreSQL database (ids, history and
     /// attachment references preserved; keep the same --data directory for the
     /// attachment bytes)
@@ -146,7 +146,7 @@ pub enum ServerAction {
 }
 
 #[derive(Subcommand, Debug)]
-pub enum LaunchCmd {
+pub(crate) enum LaunchCmd {
     /// Create a launch
     Create(LaunchCreateArgs),
     /// Close a launch (idempotent; any participant may call it)
@@ -178,22 +178,22 @@ pub enum LaunchCmd {
 }
 
 #[derive(Args, Debug)]
-pub struct LaunchCreateArgs {
+pub(crate) struct LaunchCreateArgs {
     #[arg(long, env = "ALLURE_LAUNCH_NAME")]
-    pub launch_name: String,
+    pub(crate) launch_name: String,
     /// Comma-separated tags, e.g. "smoke, nightly"
     #[arg(long, env = "ALLURE_LAUNCH_TAGS")]
-    pub launch_tags: Option<String>,
+    pub(crate) launch_tags: Option<String>,
     /// Print only this field (ID) of the created launch
     #[arg(long, value_enum)]
-    pub format: Option<IdFormat>,
+    pub(crate) format: Option<IdFormat>,
     /// Omit the header line in text output
     #[arg(long)]
-    pub no_header: bool,
+    pub(crate) no_header: bool,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum IdFormat {
+pub(crate) enum IdFormat {
     #[value(name = "ID", alias = "id")]
     Id,
 }
@@ -201,52 +201,52 @@ pub enum IdFormat {
 /// Identity of this CI job and job run; detected from GitHub Actions, GitLab CI
 /// or Jenkins variables when not given.
 #[derive(Args, Debug, Clone, Default)]
-pub struct CiArgs {
+pub(crate) struct CiArgs {
     /// CI type (github, gitlab, jenkins, or any name for a generic CI)
     #[arg(long, env = "ALLURE_CI_TYPE")]
-    pub ci_type: Option<String>,
+    pub(crate) ci_type: Option<String>,
     #[arg(long, env = "ALLURE_CI_ENDPOINT")]
-    pub ci_endpoint: Option<String>,
+    pub(crate) ci_endpoint: Option<String>,
     #[arg(long, env = "ALLURE_JOB_UID")]
-    pub job_uid: Option<String>,
+    pub(crate) job_uid: Option<String>,
     #[arg(long, env = "ALLURE_JOB_NAME")]
-    pub job_name: Option<String>,
+    pub(crate) job_name: Option<String>,
     #[arg(long, env = "ALLURE_JOB_URL")]
-    pub job_url: Option<String>,
+    pub(crate) job_url: Option<String>,
     #[arg(long, env = "ALLURE_JOB_RUN_UID")]
-    pub job_run_uid: Option<String>,
+    pub(crate) job_run_uid: Option<String>,
     #[arg(long, env = "ALLURE_JOB_RUN_NAME")]
-    pub job_run_name: Option<String>,
+    pub(crate) job_run_name: Option<String>,
     #[arg(long, env = "ALLURE_JOB_RUN_URL")]
-    pub job_run_url: Option<String>,
+    pub(crate) job_run_url: Option<String>,
     #[arg(long, env = "ALLURE_JOB_RUN_BRANCH")]
-    pub job_run_branch: Option<String>,
+    pub(crate) job_run_branch: Option<String>,
     /// Names this execution of the CI job within its job run, e.g. a matrix
     /// leg; appended to the detected one (GitHub job and attempt, GitLab job id,
     /// Jenkins build number and stage). JUnit results are keyed on it.
     #[arg(long, env = "ONELAUNCH_CI_EXECUTION")]
-    pub ci_execution: Option<String>,
+    pub(crate) ci_execution: Option<String>,
 }
 
 /// Which launch to use or create.
 #[derive(Args, Debug, Clone, Default)]
-pub struct LaunchArgs {
+pub(crate) struct LaunchArgs {
     /// Join this launch instead of creating one
     #[arg(long, env = "ALLURE_LAUNCH_ID")]
-    pub launch_id: Option<i64>,
+    pub(crate) launch_id: Option<i64>,
     /// Name of the launch to create
     #[arg(long, env = "ALLURE_LAUNCH_NAME")]
-    pub launch_name: Option<String>,
+    pub(crate) launch_name: Option<String>,
     /// Comma-separated tags of the launch to create
     #[arg(long, env = "ALLURE_LAUNCH_TAGS")]
-    pub launch_tags: Option<String>,
+    pub(crate) launch_tags: Option<String>,
     /// Reopen the launch if it is closed instead of failing
     #[arg(long, env = "ALLURE_REOPEN_CLOSED_LAUNCH")]
-    pub reopen_closed_launch: bool,
+    pub(crate) reopen_closed_launch: bool,
 }
 
 #[derive(Subcommand, Debug)]
-pub enum JobRunCmd {
+pub(crate) enum JobRunCmd {
     /// Create (or join) the launch and this CI job's job run
     Start {
         #[command(flatten)]
@@ -294,7 +294,7 @@ pub enum JobRunCmd {
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum EnvFormat {
+pub(crate) enum EnvFormat {
     Export,
     Shell,
     Dotenv,
@@ -305,61 +305,61 @@ pub enum EnvFormat {
 }
 
 #[derive(Args, Debug, Clone)]
-pub struct UploadOpts {
+pub(crate) struct UploadOpts {
     /// Upload into this job run (set when the launch was created upstream)
     #[arg(long, env = "ALLURE_JOB_RUN_ID")]
-    pub job_run_id: Option<i64>,
+    pub(crate) job_run_id: Option<i64>,
     #[command(flatten)]
-    pub launch: LaunchArgs,
+    pub(crate) launch: LaunchArgs,
     #[command(flatten)]
-    pub ci: CiArgs,
+    pub(crate) ci: CiArgs,
     /// Requests in flight at once
     #[arg(long, default_value_t = 4)]
-    pub concurrency: usize,
+    pub(crate) concurrency: usize,
     /// Results per request
     #[arg(long, default_value_t = 100)]
-    pub size: usize,
+    pub(crate) size: usize,
     /// Leave the job run open after uploading (it is finished by default when
     /// this command started it)
     #[arg(long)]
-    pub no_stop: bool,
+    pub(crate) no_stop: bool,
     /// Where to keep what could not be delivered when the server stays
     /// unreachable (default: .onelaunch-spool in the results directory)
     #[arg(long, env = "ONELAUNCH_SPOOL", value_name = "DIR")]
-    pub spool: Option<PathBuf>,
+    pub(crate) spool: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
-pub struct UploadArgs {
+pub(crate) struct UploadArgs {
     /// Result directories, files or glob patterns (default: $ALLURE_RESULTS)
-    pub paths: Vec<PathBuf>,
+    pub(crate) paths: Vec<PathBuf>,
     #[arg(long, env = "ALLURE_RESULTS", hide = true)]
-    pub results_env: Option<PathBuf>,
+    pub(crate) results_env: Option<PathBuf>,
     /// Send what an earlier upload kept in its spool (--spool, or the default
     /// spool of the results directory), then remove the spool
     #[arg(long)]
-    pub resume: bool,
+    pub(crate) resume: bool,
     #[command(flatten)]
-    pub opts: UploadOpts,
+    pub(crate) opts: UploadOpts,
 }
 
 #[derive(Args, Debug)]
-pub struct WatchArgs {
+pub(crate) struct WatchArgs {
     /// The directory the test command writes results into
     #[arg(long, env = "ALLURE_RESULTS")]
-    pub results: PathBuf,
+    pub(crate) results: PathBuf,
     /// Seconds between scans of the results directory
     #[arg(long, default_value_t = 1.0)]
-    pub interval: f64,
+    pub(crate) interval: f64,
     #[command(flatten)]
-    pub opts: UploadOpts,
+    pub(crate) opts: UploadOpts,
     /// The test command
     #[arg(last = true, required = true)]
-    pub command: Vec<String>,
+    pub(crate) command: Vec<String>,
 }
 
 #[derive(Subcommand, Debug)]
-pub enum ProjectCmd {
+pub(crate) enum ProjectCmd {
     /// Create a project
     Create { name: String },
     /// Create an API token scoped to a project (printed once)
@@ -370,38 +370,38 @@ pub enum ProjectCmd {
 
 /// Which test cases (all given criteria must match).
 #[derive(Args, Debug, Clone, Default)]
-pub struct FilterArgs {
+pub(crate) struct FilterArgs {
     /// Label the cases carry, NAME=VALUE (repeatable; all must match)
     #[arg(long = "label", value_name = "NAME=VALUE")]
-    pub labels: Vec<String>,
+    pub(crate) labels: Vec<String>,
     /// Name or full name: a substring, or a glob with * and ?
     #[arg(long)]
-    pub name_pattern: Option<String>,
+    pub(crate) name_pattern: Option<String>,
     /// Last status (repeatable)
     #[arg(long = "status", value_parser = ["passed", "failed", "broken", "skipped", "unknown"])]
-    pub status: Vec<String>,
+    pub(crate) status: Vec<String>,
 }
 
 /// The launch form of a server-led run.
 #[derive(Args, Debug, Clone, Default)]
-pub struct LaunchFormArgs {
+pub(crate) struct LaunchFormArgs {
     /// Name of the launch the run creates
     #[arg(long)]
-    pub launch_name: String,
+    pub(crate) launch_name: String,
     /// Launch tag (repeatable)
     #[arg(long = "tag")]
-    pub tags: Vec<String>,
+    pub(crate) tags: Vec<String>,
     /// Issue key or URL, e.g. JIRA-1 (repeatable)
     #[arg(long = "issue")]
-    pub issues: Vec<String>,
+    pub(crate) issues: Vec<String>,
     /// Variable KEY=VALUE given to every triggered job (repeatable; wins over
     /// job parameters of the same name)
     #[arg(long = "env", value_name = "KEY=VALUE")]
-    pub env: Vec<String>,
+    pub(crate) env: Vec<String>,
 }
 
 #[derive(Subcommand, Debug)]
-pub enum TestcaseCmd {
+pub(crate) enum TestcaseCmd {
     /// List test cases (learned from uploaded results)
     List {
         #[command(flatten)]
@@ -425,7 +425,7 @@ pub enum TestcaseCmd {
 }
 
 #[derive(Subcommand, Debug)]
-pub enum JobCmd {
+pub(crate) enum JobCmd {
     /// List jobs with their configuration and what keeps them from running
     List {
         /// Omit the header line in text output
@@ -437,60 +437,60 @@ pub enum JobCmd {
 }
 
 #[derive(Args, Debug)]
-pub struct JobConfigureArgs {
+pub(crate) struct JobConfigureArgs {
     /// Job id (see `onelaunch job list`)
     #[arg(required_unless_present = "uid")]
-    pub id: Option<i64>,
+    pub(crate) id: Option<i64>,
     /// The job's uid (external id) instead of its id
     #[arg(long, conflicts_with = "id")]
-    pub uid: Option<String>,
+    pub(crate) uid: Option<String>,
     /// Whether the server may ask this job to run tests
     #[arg(long, value_name = "true|false")]
-    pub can_run_tests: Option<bool>,
+    pub(crate) can_run_tests: Option<bool>,
     /// Build-server integration (`none` removes it)
     #[arg(long, value_parser = ["github", "gitlab", "jenkins", "command", "none"])]
-    pub integration: Option<String>,
+    pub(crate) integration: Option<String>,
     /// Provider API base URL (GitHub default https://api.github.com, GitLab
     /// default https://gitlab.com; required for Jenkins)
     #[arg(long)]
-    pub url: Option<String>,
+    pub(crate) url: Option<String>,
     /// GitHub owner/repo
     #[arg(long)]
-    pub repository: Option<String>,
+    pub(crate) repository: Option<String>,
     /// GitHub workflow file, e.g. tests.yml
     #[arg(long)]
-    pub workflow: Option<String>,
+    pub(crate) workflow: Option<String>,
     /// Git ref the GitHub workflow or GitLab pipeline runs on
     #[arg(long = "ref")]
-    pub git_ref: Option<String>,
+    pub(crate) git_ref: Option<String>,
     /// GitLab project id (or path)
     #[arg(long)]
-    pub gitlab_project: Option<String>,
+    pub(crate) gitlab_project: Option<String>,
     /// Jenkins job path, folders separated by / (e.g. team/api-tests)
     #[arg(long)]
-    pub job_path: Option<String>,
+    pub(crate) job_path: Option<String>,
     /// Jenkins user (with the API token as credential)
     #[arg(long)]
-    pub username: Option<String>,
+    pub(crate) username: Option<String>,
     /// Shell command the server runs (`command` integration; admin token)
     #[arg(long)]
-    pub command: Option<String>,
+    pub(crate) command: Option<String>,
     /// Name of the environment variable holding the credential: GitHub token,
     /// GitLab trigger token, Jenkins API token, or the ALLURE_TOKEN given to a
     /// command. Stored write-only; never shown
     #[arg(long, value_name = "VAR")]
-    pub credential_env: Option<String>,
+    pub(crate) credential_env: Option<String>,
     /// Parameter NAME=VALUE sent to every triggered run (repeatable; replaces
     /// the current parameters)
     #[arg(long = "param", value_name = "NAME=VALUE")]
-    pub params: Vec<String>,
+    pub(crate) params: Vec<String>,
     /// Remove all parameters
     #[arg(long, conflicts_with = "params")]
-    pub clear_params: bool,
+    pub(crate) clear_params: bool,
 }
 
 #[derive(Subcommand, Debug)]
-pub enum PlanCmd {
+pub(crate) enum PlanCmd {
     /// Create a test plan from test case ids and/or a filter
     Create {
         /// Name of the plan
@@ -535,7 +535,7 @@ pub enum PlanCmd {
 }
 
 #[derive(Subcommand, Debug)]
-pub enum ResultCmd {
+pub(crate) enum ResultCmd {
     /// Record a manual result in a launch (outside any job run)
     Manual {
         #[arg(long, env = "ALLURE_LAUNCH_ID")]

@@ -50,13 +50,13 @@ fn load_file(global: &Global) -> Result<FileConfig> {
 }
 
 /// Resolved connection settings.
-pub struct Conn {
-    pub client: ApiClient,
-    pub endpoint: String,
-    pub project_id: i64,
+pub(crate) struct Conn {
+    pub(crate) client: ApiClient,
+    pub(crate) endpoint: String,
+    pub(crate) project_id: i64,
 }
 
-pub fn connect(global: &Global) -> Result<Conn> {
+pub(crate) fn connect(global: &Global) -> Result<Conn> {
     let file = load_file(global)?;
     let endpoint = global
         .endpoint

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 /// Parses a duration; the error says what is accepted.
-pub fn parse(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse(text: &str) -> Result<Duration, String> {
     let s = text.trim();
     let bad = || {
         format!("invalid duration {text:?}: expected e.g. 30s, 10m, 1h30m, 500ms or a number of seconds")
@@ -44,7 +44,7 @@ pub fn parse(text: &str) -> Result<Duration, String> {
 }
 
 /// Shows a duration the way [`parse`] reads it (`1h30m`, `45s`, `250ms`).
-pub fn show(d: Duration) -> String {
+pub(crate) fn show(d: Duration) -> String {
     let ms = d.as_millis();
     if ms % 1000 != 0 {
         return format!("{ms}ms");

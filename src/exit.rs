@@ -4,30 +4,30 @@
 use onelaunch_client::{ClientError, UploadError};
 
 /// Success.
-pub const OK: u8 = 0;
+pub(crate) const OK: u8 = 0;
 /// Any other error (bad configuration, unexpected server answer, I/O).
-pub const ERROR: u8 = 1;
+pub(crate) const ERROR: u8 = 1;
 /// Command-line usage error (clap).
-pub const USAGE: u8 = 2;
+pub(crate) const USAGE: u8 = 2;
 /// Some input files were refused (malformed, unsafe); everything else was uploaded.
-pub const FILES_REFUSED: u8 = 3;
+pub(crate) const FILES_REFUSED: u8 = 3;
 /// The server could not be reached, even after retries.
-pub const UNREACHABLE: u8 = 4;
+pub(crate) const UNREACHABLE: u8 = 4;
 /// The token is missing, wrong, or not allowed to do this.
-pub const UNAUTHORIZED: u8 = 5;
+pub(crate) const UNAUTHORIZED: u8 = 5;
 /// The launch is closed (use --reopen-closed-launch).
-pub const LAUNCH_CLOSED: u8 = 6;
+pub(crate) const LAUNCH_CLOSED: u8 = 6;
 /// The launch, job run or project does not exist (or is in another project).
-pub const NOT_FOUND: u8 = 7;
+pub(crate) const NOT_FOUND: u8 = 7;
 /// The server stayed unreachable: what was not delivered is kept in a spool;
 /// `onelaunch upload --resume` sends it.
-pub const SPOOLED: u8 = 8;
+pub(crate) const SPOOLED: u8 = 8;
 
 /// An error that carries its own exit code.
 #[derive(Debug)]
-pub struct Exit {
-    pub code: u8,
-    pub message: String,
+pub(crate) struct Exit {
+    pub(crate) code: u8,
+    pub(crate) message: String,
 }
 
 impl std::fmt::Display for Exit {
@@ -39,7 +39,7 @@ impl std::fmt::Display for Exit {
 impl std::error::Error for Exit {}
 
 impl Exit {
-    pub fn new(code: u8, message: impl Into<String>) -> Self {
+    pub(crate) fn new(code: u8, message: impl Into<String>) -> Self {
         Exit {
             code,
             message: message.into(),
@@ -48,7 +48,7 @@ impl Exit {
 }
 
 /// The exit code for an error chain.
-pub fn code_of(err: &anyhow::Error) -> u8 {
+pub(crate) fn code_of(err: &anyhow::Error) -> u8 {
     for cause in err.chain() {
         if let Some(e) = cause.downcast_ref::<Exit>() {
             return e.code;
@@ -63,7 +63,7 @@ pub fn code_of(err: &anyhow::Error) -> u8 {
     ERROR
 }
 
-pub fn client_code(e: &ClientError) -> u8 {
+pub(crate) fn client_code(e: &ClientError) -> u8 {
     match e {
         ClientError::Unreachable { .. } => UNREACHABLE,
         ClientError::Unauthorized(_) => UNAUTHORIZED,

@@ -1,13 +1,12 @@
 //! The `onelaunch` binary: the CLI and the server in one executable.
 
 mod cli;
-mod closing;
 mod commands;
 mod config;
 mod duration;
 mod exit;
-mod server_led;
-mod spooling;
+mod output;
+mod settings;
 mod target;
 
 use std::process::ExitCode;

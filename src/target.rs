@@ -5,43 +5,20 @@
 //! 2. In CI: this CI job's own job run, inside `ALLURE_LAUNCH_ID` when given,
 //!    otherwise in a launch created for it (create-or-join on the server).
 //! 3. Outside CI: `ALLURE_LAUNCH_ID`, or a new launch.
+//!
+//! It works on resolved settings (`settings.rs`), never on clap types.
 
 use anyhow::{Context, Result};
 use onelaunch_api::{self as api, ExternalRunResponse, LaunchDto};
-use onelaunch_ci::{CiContext, CiOverrides, ProcessEnv};
+use onelaunch_ci::CiContext;
 use onelaunch_client::ClientError;
 
-use crate::cli::{CiArgs, LaunchArgs};
 use crate::config::Conn;
 use crate::exit::{self, Exit};
-
-pub fn ci_context(ci: &CiArgs) -> Option<CiContext> {
-    let overrides = CiOverrides {
-        ci_type: ci.ci_type.clone(),
-        ci_endpoint: ci.ci_endpoint.clone(),
-        job_uid: ci.job_uid.clone(),
-        job_name: ci.job_name.clone(),
-        job_url: ci.job_url.clone(),
-        job_run_uid: ci.job_run_uid.clone(),
-        job_run_name: ci.job_run_name.clone(),
-        job_run_url: ci.job_run_url.clone(),
-        branch: ci.job_run_branch.clone(),
-        execution: ci.ci_execution.clone(),
-    };
-    onelaunch_ci::resolve(&overrides, &ProcessEnv)
-}
-
-pub fn split_tags(tags: Option<&str>) -> Vec<String> {
-    tags.unwrap_or("")
-        .split(',')
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .map(str::to_string)
-        .collect()
-}
+use crate::settings::LaunchChoice;
 
 /// A readable UTC timestamp without a date library.
-pub fn utc_now() -> String {
+fn utc_now() -> String {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
@@ -72,7 +49,7 @@ fn closed_exit(id: i64) -> Exit {
 }
 
 /// Fetches a launch and makes sure it is open (reopening it when allowed).
-pub async fn open_launch(conn: &Conn, id: i64, reopen: bool) -> Result<LaunchDto> {
+pub(crate) async fn open_launch(conn: &Conn, id: i64, reopen: bool) -> Result<LaunchDto> {
     let launch = conn
         .client
         .get_launch(id)
@@ -90,12 +67,12 @@ pub async fn open_launch(conn: &Conn, id: i64, reopen: bool) -> Result<LaunchDto
 
 /// `upload/start` for this CI job: create-or-join the job and job run, in the
 /// given launch or a new one.
-pub async fn start_ci_job_run(
+pub(crate) async fn start_ci_job_run(
     conn: &Conn,
     ci: &CiContext,
-    launch: &LaunchArgs,
+    launch: &LaunchChoice,
 ) -> Result<ExternalRunResponse> {
-    if let Some(id) = launch.launch_id {
+    if let Some(id) = launch.id {
         open_launch(conn, id, launch.reopen_closed_launch).await?;
     }
     let branch_param = |default: bool| -> Vec<api::ParameterDto> {
@@ -130,57 +107,47 @@ pub async fn start_ci_job_run(
             parameters: branch_param(false),
         },
         launch: Some(api::LaunchRef {
-            id: launch.launch_id,
+            id: launch.id,
             name: Some(
                 launch
-                    .launch_name
+                    .name
                     .clone()
-                    .filter(|n| !n.trim().is_empty())
                     .unwrap_or_else(|| ci.default_launch_name.clone()),
             ),
-            tags: split_tags(launch.launch_tags.as_deref()),
+            tags: launch.tags.clone(),
             autoclose: None,
         }),
     };
     match conn.client.upload_start(&req).await {
         Ok(r) => Ok(r),
         Err(ClientError::LaunchClosed(_)) if launch.reopen_closed_launch => {
-            if let Some(id) = launch.launch_id {
+            if let Some(id) = launch.id {
                 conn.client.reopen_launch(id).await?;
             }
             Ok(conn.client.upload_start(&req).await?)
         }
-        Err(ClientError::LaunchClosed(_)) => {
-            Err(closed_exit(launch.launch_id.unwrap_or_default()).into())
-        }
+        Err(ClientError::LaunchClosed(_)) => Err(closed_exit(launch.id.unwrap_or_default()).into()),
         Err(e) => Err(e.into()),
     }
 }
 
 /// The launch and job run an upload goes into.
-pub struct Target {
-    pub launch: LaunchDto,
-    pub job_run_id: Option<i64>,
+pub(crate) struct Target {
+    pub(crate) launch: LaunchDto,
+    pub(crate) job_run_id: Option<i64>,
     /// True when this command created or joined the job run itself (so it
     /// finishes it afterwards).
-    pub own_job_run: bool,
+    pub(crate) own_job_run: bool,
 }
 
-pub async fn upload_target(
+/// The target of an upload: the explicit job run, else this CI job's job run
+/// (`ci`, resolved from the flags or kept in a spool), else the chosen launch,
+/// else a new one.
+pub(crate) async fn upload_target(
     conn: &Conn,
     job_run_id: Option<i64>,
-    launch: &LaunchArgs,
-    ci: &CiArgs,
-) -> Result<Target> {
-    upload_target_with(conn, job_run_id, launch, ci_context(ci)).await
-}
-
-/// [`upload_target`] with the CI identity already resolved (e.g. kept in a spool).
-pub async fn upload_target_with(
-    conn: &Conn,
-    job_run_id: Option<i64>,
-    launch: &LaunchArgs,
-    ci: Option<CiContext>,
+    launch: &LaunchChoice,
+    ci: Option<&CiContext>,
 ) -> Result<Target> {
     if let Some(id) = job_run_id {
         let run =
@@ -195,7 +162,7 @@ pub async fn upload_target_with(
         });
     }
     if let Some(ctx) = ci {
-        let r = start_ci_job_run(conn, &ctx, launch).await?;
+        let r = start_ci_job_run(conn, ctx, launch).await?;
         let l = conn.client.get_launch(r.launch_id).await?;
         return Ok(Target {
             launch: l,
@@ -203,7 +170,7 @@ pub async fn upload_target_with(
             own_job_run: true,
         });
     }
-    if let Some(id) = launch.launch_id {
+    if let Some(id) = launch.id {
         let l = open_launch(conn, id, launch.reopen_closed_launch).await?;
         return Ok(Target {
             launch: l,
@@ -215,12 +182,11 @@ pub async fn upload_target_with(
         .client
         .create_launch(&api::LaunchCreate {
             name: launch
-                .launch_name
+                .name
                 .clone()
-                .filter(|n| !n.trim().is_empty())
                 .unwrap_or_else(|| format!("Upload {}", utc_now())),
             project_id: conn.project_id,
-            tags: split_tags(launch.launch_tags.as_deref()),
+            tags: launch.tags.clone(),
             ..Default::default()
         })
         .await?;
@@ -232,11 +198,15 @@ pub async fn upload_target_with(
 }
 
 /// Finds the job run of this CI job (for `job-run env` and `job-run stop`).
-pub async fn find_job_run(conn: &Conn, job_run_id: Option<i64>, ci: &CiArgs) -> Result<i64> {
+pub(crate) async fn find_job_run(
+    conn: &Conn,
+    job_run_id: Option<i64>,
+    ci: Option<&CiContext>,
+) -> Result<i64> {
     if let Some(id) = job_run_id {
         return Ok(id);
     }
-    let ctx = ci_context(ci).ok_or_else(|| {
+    let ctx = ci.ok_or_else(|| {
         Exit::new(
             exit::NOT_FOUND,
             "no job run: set ALLURE_JOB_RUN_ID (or --job-run-id), or run inside CI after `onelaunch job-run start`",

@@ -20,10 +20,11 @@ use crate::cli::{Global, Output};
 use crate::config::Conn;
 use crate::duration;
 use crate::exit;
+use crate::output::print_json;
 
 /// The participants of a launch: from the server's answer, or computed from
 /// its job runs when the server does not send them.
-pub async fn participants(conn: &Conn, launch: &api::LaunchDto) -> Result<Participants> {
+pub(crate) async fn participants(conn: &Conn, launch: &api::LaunchDto) -> Result<Participants> {
     if let Some(p) = &launch.participants {
         return Ok(p.clone());
     }
@@ -49,7 +50,7 @@ pub async fn participants(conn: &Conn, launch: &api::LaunchDto) -> Result<Partic
 }
 
 /// `[12] build / #3 (in_progress), [13] …; 2 expected job runs never started`.
-pub fn describe_waiting(p: &Participants) -> String {
+pub(crate) fn describe_waiting(p: &Participants) -> String {
     let mut parts: Vec<String> = Vec::new();
     if !p.unfinished.is_empty() {
         parts.push(
@@ -71,7 +72,7 @@ pub fn describe_waiting(p: &Participants) -> String {
 }
 
 /// One line for `launch show`: `Job runs: 2 of 3 expected started, 1 finished`.
-pub fn summary_line(p: &Participants) -> String {
+pub(crate) fn summary_line(p: &Participants) -> String {
     let started = match p.expected {
         Some(e) => format!("{} of {e} expected started", p.started),
         None => format!("{} started", p.started),
@@ -84,7 +85,7 @@ pub fn summary_line(p: &Participants) -> String {
 }
 
 /// `launch close ID [--wait --timeout D]`.
-pub async fn close(g: &Global, conn: &Conn, id: Id, wait: Option<Duration>) -> Result<u8> {
+pub(crate) async fn close(g: &Global, conn: &Conn, id: Id, wait: Option<Duration>) -> Result<u8> {
     let mut timed_out: Option<Participants> = None;
     if let Some(timeout) = wait {
         timed_out = wait_for_participants(conn, id, timeout).await?;
@@ -92,7 +93,7 @@ pub async fn close(g: &Global, conn: &Conn, id: Id, wait: Option<Duration>) -> R
     conn.client.close_launch(id).await?;
     if g.output == Output::Json {
         let p = timed_out.clone().unwrap_or_default();
-        crate::commands::print_json(&json!({
+        print_json(&json!({
             "id": id,
             "closed": true,
             "timedOut": timed_out.is_some(),

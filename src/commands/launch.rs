@@ -1,0 +1,110 @@
+//! `launch create|close|reopen|list|show`.
+
+use anyhow::Result;
+use onelaunch_api as api;
+use serde_json::json;
+
+use super::close_wait::{self, describe_waiting, participants, summary_line};
+use crate::cli::{Global, LaunchCmd, Output};
+use crate::config::connect;
+use crate::exit;
+use crate::output::{format_stats, launch_url, markdown_summary, md_escape, print_json};
+use crate::settings;
+
+pub(crate) async fn run(g: &Global, cmd: LaunchCmd) -> Result<u8> {
+    let conn = connect(g)?;
+    match cmd {
+        LaunchCmd::Create(a) => {
+            let l = conn
+                .client
+                .create_launch(&api::LaunchCreate {
+                    name: a.launch_name,
+                    project_id: conn.project_id,
+                    tags: settings::split_tags(a.launch_tags.as_deref()),
+                    ..Default::default()
+                })
+                .await?;
+            if a.format.is_some() {
+                println!("{}", l.id);
+            } else if g.output == Output::Json {
+                print_json(&vec![&l])?;
+            } else {
+                if !a.no_header {
+                    println!("ID\tNAME\tURL");
+                }
+                println!("{}\t{}\t{}", l.id, l.name, launch_url(&conn, &l));
+            }
+        }
+        LaunchCmd::Close { id, wait, timeout } => {
+            return close_wait::close(g, &conn, id, wait.then_some(timeout)).await;
+        }
+        LaunchCmd::Reopen { id } => {
+            conn.client.reopen_launch(id).await?;
+            if g.output == Output::Json {
+                print_json(&json!({"id": id, "closed": false}))?;
+            } else {
+                println!("Launch [{id}] reopened");
+            }
+        }
+        LaunchCmd::List {
+            size,
+            page,
+            no_header,
+        } => {
+            let p = conn
+                .client
+                .list_launches(conn.project_id, page, size)
+                .await?;
+            if g.output == Output::Json {
+                print_json(&p.content)?;
+            } else {
+                if !no_header {
+                    println!("ID\tSTATE\tNAME");
+                }
+                for l in &p.content {
+                    let state = if l.closed { "closed" } else { "open" };
+                    println!("{}\t{state}\t{}", l.id, l.name);
+                }
+            }
+        }
+        LaunchCmd::Show { id } => {
+            let l = conn.client.get_launch(id).await?;
+            let stats = conn.client.launch_statistic(id).await?;
+            let runs = conn.client.launch_job_runs(id).await?;
+            let participants = participants(&conn, &l).await?;
+            if g.output == Output::Json {
+                print_json(&json!({"launch": l, "statistic": stats, "jobRuns": runs,
+                    "participants": participants}))?;
+            } else if g.output == Output::Markdown {
+                print!("{}", markdown_summary(&conn, &l, &stats, &runs));
+                if !participants.complete() {
+                    println!(
+                        "\n**Not reported yet:** {}",
+                        md_escape(&describe_waiting(&participants))
+                    );
+                }
+            } else {
+                let state = if l.closed { "closed" } else { "open" };
+                println!("Launch [{}] {} ({state})", l.id, l.name);
+                println!("URL: {}", launch_url(&conn, &l));
+                if !l.tags.is_empty() {
+                    let tags: Vec<&str> = l.tags.iter().map(|t| t.name.as_str()).collect();
+                    println!("Tags: {}", tags.join(", "));
+                }
+                let total: i64 = stats.iter().map(|s| s.count).sum();
+                println!("Results: {total} ({})", format_stats(&stats));
+                println!("{}", summary_line(&participants));
+                if !participants.complete() {
+                    println!("Not reported yet: {}", describe_waiting(&participants));
+                }
+                for r in &runs {
+                    println!(
+                        "  [{}] {} / {}  {} {}  {} results",
+                        r.id, r.job.name, r.name, r.stage, r.status, r.result_count
+                    );
+                }
+            }
+        }
+    }
+    Ok(exit::OK)
+}

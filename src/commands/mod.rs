@@ -1,0 +1,34 @@
+//! One module per command; [`run`] dispatches the parsed command line to it.
+
+mod close_wait;
+mod delivery;
+mod job;
+mod job_run;
+mod launch;
+mod plan;
+mod project;
+mod result;
+mod server;
+mod testcase;
+mod upload;
+mod watch;
+
+use anyhow::Result;
+
+use crate::cli::{Cli, Command};
+
+pub(crate) async fn run(cli: Cli) -> Result<u8> {
+    let g = &cli.global;
+    match cli.command {
+        Command::Server(args) => server::run(args).await,
+        Command::Launch(cmd) => launch::run(g, cmd).await,
+        Command::JobRun(cmd) => job_run::run(g, cmd).await,
+        Command::Upload(args) => upload::run(g, args).await,
+        Command::Watch(args) => watch::run(g, args).await,
+        Command::Project(cmd) => project::run(g, cmd).await,
+        Command::Testcase(cmd) => testcase::run(g, cmd).await,
+        Command::Job(cmd) => job::run(g, cmd).await,
+        Command::Plan(cmd) => plan::run(g, cmd).await,
+        Command::Result(cmd) => result::run(g, cmd).await,
+    }
+}

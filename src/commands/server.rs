@@ -1,0 +1,62 @@
+//! `onelaunch server` (serve until SIGINT/SIGTERM) and `onelaunch server
+//! migrate` (copy a SQLite database into PostgreSQL).
+
+use std::io::Write;
+
+use anyhow::{Context, Result};
+
+use crate::cli::{ServerAction, ServerArgs};
+use crate::exit;
+
+pub(crate) async fn run(args: ServerArgs) -> Result<u8> {
+    if let Some(ServerAction::Migrate { from, to }) = args.action {
+        let report = onelaunch_server::migrate::copy_database(&from, &to)
+            .await
+            .context("migration failed")?;
+        for (table, rows) in &report.tables {
+            println!("{table}: {rows} rows");
+        }
+        println!(
+            "Copied every table; start the servers with --database-url pointing at the target."
+        );
+        return Ok(exit::OK);
+    }
+    let config = onelaunch_server::ServerConfig {
+        listen: args.listen,
+        data_dir: args.data,
+        database_url: args.database_url,
+        public_url: args.public_url,
+        init_token: args.init_token,
+        launch_idle_close: args.launch_idle_close,
+        secret_key_file: args.secret_key_file,
+    };
+    let server = onelaunch_server::Server::start(&config)
+        .await
+        .context("cannot start the server")?;
+    println!("onelaunch server listening on http://{}", server.addr);
+    println!("public URL {}", server.public_url);
+    if let Some(token) = &server.generated_token {
+        println!("Admin API token (shown once; store it now): {token}");
+    }
+    let _ = std::io::stdout().flush();
+    server.serve(shutdown_signal()).await?;
+    Ok(exit::OK)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

@@ -1,0 +1,111 @@
+//! `watch -- COMMAND`: runs the test command and uploads its results while it
+//! runs; the command's exit code is kept.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use onelaunch_client::spool;
+use onelaunch_client::UploadError;
+
+use super::delivery::{
+    manifest_for, report_spooled, spool_dir, spool_rest, spoolable, spoolable_error, stop_job_run,
+    uploader, with_target, TargetRequest,
+};
+use crate::cli::{Global, WatchArgs};
+use crate::config::connect;
+use crate::output::{exit_for, launch_url, print_report};
+use crate::settings::UploadSettings;
+use crate::target;
+
+/// `onelaunch watch`: runs the test command and uploads its results while it
+/// runs. When the server cannot be reached at all, the tests still run and
+/// their results are spooled.
+pub(crate) async fn run(g: &Global, args: WatchArgs) -> Result<u8> {
+    let conn = connect(g)?;
+    let settings = &UploadSettings::of(&args.opts);
+    std::fs::create_dir_all(&args.results)
+        .with_context(|| format!("cannot create {}", args.results.display()))?;
+    let dir =
+        spool_dir(settings, std::slice::from_ref(&args.results)).context("no results directory")?;
+    let request = TargetRequest::of(settings);
+    let manifest = manifest_for(&conn, settings, &request);
+    let (t, unreachable) = match target::upload_target(
+        &conn,
+        settings.job_run_id,
+        &settings.launch,
+        settings.ci.as_ref(),
+    )
+    .await
+    {
+        Ok(t) => (Some(t), None),
+        Err(e) if spoolable_error(&e) => {
+            eprintln!("warning: {e:#}; the tests run anyway and their results will be spooled");
+            (None, Some(e))
+        }
+        Err(e) => return Err(e),
+    };
+    if let Some(t) = &t {
+        eprintln!("Launch link: {}", launch_url(&conn, &t.launch));
+    }
+    let mut up = t.as_ref().map(|t| uploader(&conn, t, settings));
+    let (program, rest) = args
+        .command
+        .split_first()
+        .context("no test command given after --")?;
+    let mut command = tokio::process::Command::new(program);
+    // The test command gets the launch and job run, not the token.
+    command.args(rest).env_remove("ALLURE_TOKEN");
+    if let Some(t) = &t {
+        command
+            .env("ALLURE_LAUNCH_ID", t.launch.id.to_string())
+            .envs(t.job_run_id.map(|id| ("ALLURE_JOB_RUN_ID", id.to_string())));
+    }
+    let mut child = command
+        .spawn()
+        .with_context(|| format!("cannot run {program:?}"))?;
+    let interval = Duration::from_secs_f64(args.interval.clamp(0.05, 60.0));
+    let status = loop {
+        tokio::select! {
+            s = child.wait() => break s?,
+            _ = tokio::time::sleep(interval) => {
+                if let Some(up) = up.as_mut() {
+                    if let Err(e) = up.upload_ready(&args.results).await {
+                        eprintln!("warning: upload while the tests run failed, will retry at the end: {e}");
+                    }
+                }
+            }
+        }
+    };
+    let cmd_code = status.code().unwrap_or(1);
+    let (Some(t), Some(mut up)) = (t, up) else {
+        let cause = unreachable.context("no launch")?;
+        return match spool::spool_paths(&dir, manifest, std::slice::from_ref(&args.results)) {
+            Ok((spool, problems)) => report_spooled(g, &cause, &spool, &problems, None),
+            Err(s) => {
+                eprintln!("error: the results could not be kept in a spool: {s}");
+                Err(cause)
+            }
+        };
+    };
+    let manifest = with_target(manifest, &t, settings.no_stop);
+    let upload_result = match up.finish(&args.results).await {
+        Err(UploadError::Client(e)) if spoolable(&e) => {
+            return spool_rest(g, &up, &dir, manifest, e.into());
+        }
+        other => other,
+    };
+    let stop_result = match (manifest.finish_job_run, t.job_run_id) {
+        (true, Some(id)) => match stop_job_run(&conn, id).await {
+            Err(e) if spoolable(&e) => return spool_rest(g, &up, &dir, manifest, e.into()),
+            other => other,
+        },
+        _ => Ok(()),
+    };
+    print_report(g, &conn, &t, up.report())?;
+    upload_result?;
+    stop_result?;
+    if cmd_code != 0 {
+        return Ok(u8::try_from(cmd_code).unwrap_or(1));
+    }
+    Ok(exit_for(up.report()))
+}
