@@ -357,3 +357,115 @@ fn replicas_on_postgres_close_each_idle_launch_once() {
     let b = TestServer::start_in(Some(shared.path()), &args);
     idle_close_story(&[&a, &b]);
 }
+
+/// `POST` a multipart body of one file to `path`; the status and JSON answer.
+fn post_file(api: &Api, path: &str, name: &str, bytes: &[u8]) -> (u16, Value) {
+    let form = reqwest::blocking::multipart::Form::new().part(
+        "file",
+        reqwest::blocking::multipart::Part::bytes(bytes.to_vec())
+            .file_name(name.to_string())
+            .mime_str("text/plain")
+            .unwrap(),
+    );
+    let r = api
+        .http
+        .post(format!("{}{path}", api.url))
+        .header("Authorization", format!("api-token {}", api.token))
+        .multipart(form)
+        .send()
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().unwrap_or(Value::Null))
+}
+
+/// One rule for every write into a closed launch: new data (sessions, results,
+/// manual results, launch attachments) is refused with the code
+/// `launch_closed`; what completes a result accepted before the close (its
+/// attachments and fixtures) is kept. Manual results count as launch activity.
+#[test]
+fn a_closed_launch_refuses_new_data_but_keeps_what_completes_accepted_results() {
+    let server = TestServer::start();
+    let api = server.api();
+    let launch = api.post("/api/launch", &json!({"name": "rule", "projectId": 1}))["id"]
+        .as_i64()
+        .unwrap();
+    let session = api.post("/api/upload/session", &json!({"launchId": launch}))["id"]
+        .as_i64()
+        .unwrap();
+    let up = api.post(
+        "/api/upload/test-result",
+        &json!({"testSessionId": session, "results": [{"uuid": "r-1", "name": "t", "status": "failed",
+            "attachments": [{"name": "log", "originalFileName": "late.txt", "contentType": "text/plain"}]}]}),
+    );
+    let rid = up["resultIds"][0].as_i64().unwrap();
+    api.post(&format!("/api/launch/{launch}/close"), &json!({}));
+
+    // The rest of an accepted result arrives after the close and is kept.
+    let (status, body) = post_file(
+        &api,
+        &format!("/api/upload/test-result/{rid}/attachment"),
+        "late.txt",
+        b"written after the close",
+    );
+    assert_eq!(status, 202, "{body}");
+    let (status, body) = api.post_raw(
+        &format!("/api/upload/test-result/{rid}/test-fixture-result"),
+        &json!({"fixtures": [{"type": "AFTER", "uuid": "f-late", "name": "teardown", "status": "passed", "steps": []}]}),
+    );
+    assert_eq!(status, 202, "{body}");
+    let stored = api.get(&format!("/api/testresult/{rid}"));
+    let att = &stored["attachments"][0];
+    assert_eq!(att["fileName"], "late.txt");
+    assert_eq!(att["stored"], true, "{stored}");
+    assert_eq!(stored["fixtures"].as_array().unwrap().len(), 1);
+    let content = api
+        .http
+        .get(format!("{}/api/attachment/{}/content", api.url, att["id"]))
+        .header("Authorization", format!("api-token {}", api.token))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert_eq!(content, "written after the close");
+
+    // New data is refused, each with the machine-readable code.
+    let refused = |status: u16, body: &Value| {
+        assert_eq!(status, 409, "{body}");
+        assert_eq!(body["code"], "launch_closed", "{body}");
+    };
+    let (s, b) = api.post_raw("/api/upload/session", &json!({"launchId": launch}));
+    refused(s, &b);
+    let (s, b) = api.post_raw(
+        "/api/upload/test-result",
+        &json!({"testSessionId": session, "results": [{"uuid": "r-2", "name": "t2", "status": "passed"}]}),
+    );
+    refused(s, &b);
+    let (s, b) = api.post_raw(
+        &format!("/api/launch/{launch}/manual"),
+        &json!({"results": [{"name": "checked by hand", "status": "passed"}]}),
+    );
+    refused(s, &b);
+    let (s, b) = post_file(
+        &api,
+        &format!("/api/launch/attachment?launchId={launch}"),
+        "report.txt",
+        b"launch-level",
+    );
+    refused(s, &b);
+    assert_eq!(api.results(launch).len(), 1);
+
+    // Reopened, a manual result is launch activity like any upload.
+    api.post(&format!("/api/launch/{launch}/reopen"), &json!({}));
+    let before = api.get(&format!("/api/launch/{launch}"))["lastModifiedDate"]
+        .as_i64()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1100));
+    api.post(
+        &format!("/api/launch/{launch}/manual"),
+        &json!({"results": [{"name": "checked by hand", "status": "passed"}]}),
+    );
+    let after = api.get(&format!("/api/launch/{launch}"))["lastModifiedDate"]
+        .as_i64()
+        .unwrap();
+    assert!(after > before, "manual results move the launch's activity");
+}

@@ -25,7 +25,7 @@ pub(crate) async fn upload_start(
         // Triggered or joined by id: answer that job run and its launch.
         let run = scope.job_run(&state.db, id).await?;
         crate::db::job_runs::touch_job_run(&state.db, id).await?;
-        crate::db::launches::touch(&state.db, run.launch_id).await?;
+        crate::ingest::activity(&state.db, run.launch_id).await?;
         return Ok(ok_json(run.to_external()));
     }
     if let Some(lid) = req.launch.as_ref().and_then(|l| l.id) {
@@ -33,7 +33,7 @@ pub(crate) async fn upload_start(
     }
     match crate::db::job_runs::start_run(&state.db, &req).await? {
         crate::db::job_runs::StartOutcome::Ok(resp) => {
-            crate::db::launches::touch(&state.db, resp.launch_id).await?;
+            crate::ingest::activity(&state.db, resp.launch_id).await?;
             tracing::info!(
                 launch = resp.launch_id,
                 job_run = resp.job_run_id,
@@ -68,7 +68,7 @@ pub(crate) async fn upload_stop(
         })?,
     };
     crate::db::job_runs::stop_job_run(&state.db, &run, req.status.as_deref()).await?;
-    crate::db::launches::touch(&state.db, run.launch_id).await?;
+    crate::ingest::activity(&state.db, run.launch_id).await?;
     tracing::info!(job_run = run.id, "job run stopped");
     Ok(ok_json(run.to_external()))
 }

@@ -202,10 +202,10 @@ pub(crate) async fn launch_attachment(
     Query(q): Query<LaunchIdQuery>,
     mut mp: Multipart,
 ) -> ServerResult<Response> {
-    scope.launch(&state.db, q.launch_id).await?;
+    let launch = scope.launch(&state.db, q.launch_id).await?;
     while let Some(field) = mp.next_field().await.map_err(multipart_err)? {
         let bytes = field.bytes().await.map_err(multipart_err)?;
-        state.blobs.put(&bytes).await?;
+        crate::ingest::launch_attachment(&state.db, &state.blobs, launch.id, &bytes).await?;
     }
     Ok(StatusCode::ACCEPTED.into_response())
 }

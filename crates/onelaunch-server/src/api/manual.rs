@@ -47,5 +47,5 @@ pub(crate) async fn statistic_kind_h(
         }
     };
     scope.launch(&state.db, id).await?;
-    Ok(Json(statistic_of(&state.db, id, manual).await?).into_response())
+    Ok(Json(crate::db::results::statistic_of(&state.db, id, manual).await?).into_response())
 }

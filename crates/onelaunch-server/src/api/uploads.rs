@@ -3,16 +3,14 @@
 
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use axum::Json;
 use onelaunch_api::{self as api, Id};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 
 use super::extract::*;
 use crate::access::Scope;
 use crate::error::{ServerError, ServerResult};
-use crate::ingest::limits;
+use crate::ingest::{self, decode::RawFile, limits, SessionFileKind};
 use crate::AppState;
 
 #[derive(Deserialize)]
@@ -27,7 +25,7 @@ pub(crate) async fn create_session(
     scope: Scope,
     Query(_q): Query<ManualQuery>,
     ApiJson(mut req): ApiJson<api::SessionCreate>,
-) -> ServerResult<Response> {
+) -> ServerResult<Json<api::SessionDto>> {
     limits::bound_environment(&mut req.environment);
     let (launch, run) = match (req.job_run_id, req.launch_id) {
         (Some(jr), _) => {
@@ -37,35 +35,36 @@ pub(crate) async fn create_session(
         (None, Some(l)) => (scope.launch(&state.db, l).await?, None),
         (None, None) => return Err(ServerError::bad("a session needs `jobRunId` or `launchId`")),
     };
-    if launch.closed {
-        return Err(ServerError::launch_closed(launch.id));
-    }
-    let s = crate::db::results::create_session(
+    let s = ingest::open_session(
         &state.db,
-        launch.project_id,
-        launch.id,
+        &launch,
         run.as_ref().map(|r| r.id),
         &req.environment,
     )
     .await?;
-    crate::db::launches::touch(&state.db, launch.id).await?;
-    Ok(ok_json(s.to_dto(run.map(|r| r.job_id))))
+    Ok(Json(s.to_dto(run.map(|r| r.job_id))))
 }
 
 pub(crate) async fn upload_results(
     State(state): State<AppState>,
     scope: Scope,
     ApiJson(mut req): ApiJson<api::UploadResults>,
-) -> ServerResult<Response> {
+) -> ServerResult<Json<api::UploadResultsResponse>> {
     let session = scope.session(&state.db, req.test_session_id).await?;
     limits::bound_results(&mut req.results)?;
-    let refs = crate::db::results::ingest_results(&state.db, &session, &req.results).await?;
-    crate::db::launches::touch(&state.db, session.launch_id).await?;
+    let refs = ingest::results(&state.db, &session, &req.results).await?;
     let ids = refs.iter().map(|r| r.id).collect();
-    Ok(ok_json(api::UploadResultsResponse {
+    Ok(Json(api::UploadResultsResponse {
         results: refs,
         result_ids: ids,
     }))
+}
+
+/// `{"filesCount": n}`: how many files of a multipart upload were taken.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct FilesAccepted {
+    files_count: usize,
 }
 
 pub(crate) async fn upload_attachment(
@@ -73,11 +72,9 @@ pub(crate) async fn upload_attachment(
     scope: Scope,
     Path(id): Path<Id>,
     mp: Multipart,
-) -> ServerResult<Response> {
+) -> ServerResult<(StatusCode, Json<FilesAccepted>)> {
     let owner = scope.result(&state.db, id).await?;
-    let answer = store_attachments(&state, owner.id, mp).await?;
-    crate::db::launches::touch(&state.db, owner.launch_id).await?;
-    Ok(answer)
+    store_attachments(&state, &owner, mp).await
 }
 
 /// Attachments of a fixture are kept with the result the fixture belongs to,
@@ -87,19 +84,17 @@ pub(crate) async fn upload_fixture_attachment(
     scope: Scope,
     Path(id): Path<Id>,
     mp: Multipart,
-) -> ServerResult<Response> {
+) -> ServerResult<(StatusCode, Json<FilesAccepted>)> {
     let owner = scope.fixture_result(&state.db, id).await?;
-    let answer = store_attachments(&state, owner.id, mp).await?;
-    crate::db::launches::touch(&state.db, owner.launch_id).await?;
-    Ok(answer)
+    store_attachments(&state, &owner, mp).await
 }
 
 /// Stores every multipart `file` part as an attachment of a result.
-pub(crate) async fn store_attachments(
+async fn store_attachments(
     state: &AppState,
-    result_id: Id,
+    owner: &crate::db::results::ResultOwner,
     mut mp: Multipart,
-) -> ServerResult<Response> {
+) -> ServerResult<(StatusCode, Json<FilesAccepted>)> {
     let mut n = 0;
     while let Some(field) = mp.next_field().await.map_err(multipart_err)? {
         let file_name = field
@@ -110,19 +105,25 @@ pub(crate) async fn store_attachments(
         limits::check_file_name(&file_name).map_err(ServerError::bad)?;
         let content_type = field.content_type().map(str::to_string);
         let bytes = field.bytes().await.map_err(multipart_err)?;
-        let sha = state.blobs.put(&bytes).await?;
-        crate::db::results::put_attachment(
+        ingest::attachment(
             &state.db,
-            result_id,
+            &state.blobs,
+            owner,
             &file_name,
             content_type.as_deref(),
-            bytes.len() as i64,
-            &sha,
+            &bytes,
         )
         .await?;
         n += 1;
     }
-    Ok((StatusCode::ACCEPTED, Json(json!({ "filesCount": n }))).into_response())
+    Ok((StatusCode::ACCEPTED, Json(FilesAccepted { files_count: n })))
+}
+
+/// `{"resultIds": [...]}`: the stored fixtures' ids.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct FixturesAccepted {
+    result_ids: Vec<Id>,
 }
 
 pub(crate) async fn upload_fixtures(
@@ -130,12 +131,14 @@ pub(crate) async fn upload_fixtures(
     scope: Scope,
     Path(id): Path<Id>,
     ApiJson(mut req): ApiJson<api::UploadFixtures>,
-) -> ServerResult<Response> {
+) -> ServerResult<(StatusCode, Json<FixturesAccepted>)> {
     let owner = scope.result(&state.db, id).await?;
     limits::bound_fixtures(&mut req.fixtures)?;
-    let ids = crate::db::results::put_fixtures(&state.db, owner.id, &req.fixtures).await?;
-    crate::db::launches::touch(&state.db, owner.launch_id).await?;
-    Ok((StatusCode::ACCEPTED, Json(json!({ "resultIds": ids }))).into_response())
+    let ids = ingest::fixtures(&state.db, &owner, &req.fixtures).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(FixturesAccepted { result_ids: ids }),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -152,8 +155,7 @@ pub(crate) async fn upload_files(
     scope: Scope,
     Query(q): Query<SessionIdQuery>,
     mut mp: Multipart,
-) -> ServerResult<Response> {
-    use crate::ingest::decode::RawFile;
+) -> ServerResult<(StatusCode, Json<FilesAccepted>)> {
     let session = scope.session(&state.db, q.id).await?;
     let mut results = Vec::new();
     let mut problems: Vec<String> = Vec::new();
@@ -167,36 +169,33 @@ pub(crate) async fn upload_files(
         let content_type = field.content_type().map(str::to_string);
         let bytes = field.bytes().await.map_err(multipart_err)?;
         files += 1;
-        let kind = match crate::ingest::decode::raw_file(&name, &bytes) {
+        let kind = match ingest::decode::raw_file(&name, &bytes) {
             Ok(RawFile::Results(rs)) => {
                 results.extend(rs);
                 continue;
             }
-            Ok(RawFile::Container) => "container",
-            Ok(RawFile::Other) => "file",
+            Ok(RawFile::Container) => SessionFileKind::Container,
+            Ok(RawFile::Other) => SessionFileKind::File,
             Err(problem) => {
                 problems.push(problem);
                 continue;
             }
         };
-        let sha = state.blobs.put(&bytes).await?;
-        crate::db::results::put_session_file(
+        ingest::session_file(
             &state.db,
-            session.id,
+            &state.blobs,
+            &session,
             &name,
             kind,
-            &sha,
-            bytes.len() as i64,
-            content_type.as_deref().filter(|_| kind == "file"),
+            content_type.as_deref(),
+            &bytes,
         )
         .await?;
     }
     for chunk in results.chunks(500) {
-        crate::db::results::ingest_results(&state.db, &session, chunk).await?;
+        ingest::results(&state.db, &session, chunk).await?;
     }
-    apply_session_containers(&state, &session).await?;
-    crate::db::results::resolve_session_attachments(&state.db, session.id).await?;
-    crate::db::launches::touch(&state.db, session.launch_id).await?;
+    ingest::finish_raw_upload(&state.db, &state.blobs, &session).await?;
     if !problems.is_empty() {
         return Err(ServerError::bad(format!(
             "{} of {files} files were refused (the others were stored): {}",
@@ -204,44 +203,13 @@ pub(crate) async fn upload_files(
             problems.join("; ")
         )));
     }
-    Ok((StatusCode::ACCEPTED, Json(json!({ "filesCount": files }))).into_response())
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(FilesAccepted { files_count: files }),
+    ))
 }
 
-/// Applies the fixtures of every container uploaded in a session to the
-/// session's results (idempotent: fixtures are unique per result and uuid).
-pub(crate) async fn apply_session_containers(
-    state: &AppState,
-    session: &crate::db::results::SessionRow,
-) -> ServerResult<()> {
-    let mut containers = Vec::new();
-    for (_, sha) in crate::db::results::session_files(&state.db, session.id, "container").await? {
-        if let Some(bytes) = state.blobs.get(&sha).await? {
-            if let Ok(c) = onelaunch_model::parse_container(&bytes) {
-                containers.push(c);
-            }
-        }
-    }
-    if containers.is_empty() {
-        return Ok(());
-    }
-    let by_result = onelaunch_model::fixtures_by_result(&containers);
-    let uuids: Vec<String> = by_result.keys().cloned().collect();
-    for (uuid, id) in
-        crate::db::results::result_ids_by_uuid(&state.db, session.launch_id, &uuids).await?
-    {
-        if let Some(fx) = by_result.get(&uuid) {
-            crate::db::results::put_fixtures(&state.db, id, fx).await?;
-            for f in fx {
-                for src in onelaunch_model::fixture_attachment_sources(f) {
-                    crate::db::results::put_attachment_ref(&state.db, id, &src).await?;
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
-pub(crate) async fn upload_archive() -> ServerResult<Response> {
+pub(crate) async fn upload_archive() -> ServerResult<StatusCode> {
     Err(ServerError::bad(
         "archives are not accepted; send the result files themselves to /api/upload/file?id=<session>",
     ))

@@ -5,7 +5,7 @@
 use onelaunch_api::{self as api, Id};
 use serde_json::Value;
 use sqlx::any::AnyRow;
-use sqlx::Row;
+use sqlx::{AnyConnection, Row};
 
 use super::*;
 use crate::error::{ServerError, ServerResult};
@@ -276,15 +276,31 @@ pub async fn launch_refs(
 /// Activity closer than this to the recorded one is not written again.
 pub(crate) const TOUCH_GRANULARITY_MS: i64 = 1000;
 
-/// Records activity on a launch (see the module documentation).
-pub async fn touch(db: &Db, launch_id: Id) -> ServerResult<()> {
+/// Records activity on a launch (`modified_ms`, read by the idle closer), at
+/// most once per [`TOUCH_GRANULARITY_MS`]; called inside the write's transaction.
+pub(crate) async fn touch(conn: &mut AnyConnection, launch_id: Id) -> ServerResult<()> {
     let now = now_ms();
     sqlx::query("UPDATE launches SET modified_ms = $1 WHERE id = $2 AND modified_ms < $3")
         .bind(now)
         .bind(launch_id)
         .bind(now - TOUCH_GRANULARITY_MS)
-        .execute(&db.write)
+        .execute(&mut *conn)
         .await?;
+    Ok(())
+}
+
+/// Refuses to write into a closed launch (inside the write's transaction, so a
+/// concurrent close either happens before, and the write is refused, or after).
+pub(crate) async fn ensure_open(conn: &mut AnyConnection, launch_id: Id) -> ServerResult<()> {
+    let closed: i64 = sqlx::query("SELECT closed FROM launches WHERE id = $1")
+        .bind(launch_id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or_else(|| ServerError::not_found("launch", launch_id))?
+        .try_get("closed")?;
+    if closed != 0 {
+        return Err(ServerError::launch_closed(launch_id));
+    }
     Ok(())
 }
 

@@ -4,11 +4,11 @@
 
 use onelaunch_api::{self as api, Id};
 use serde_json::Value;
-use sqlx::Row;
+use sqlx::{AnyConnection, Row};
 
 use super::launches::LATEST;
 use super::*;
-use crate::error::{ServerError, ServerResult};
+use crate::error::ServerResult;
 
 #[derive(Debug, Clone)]
 pub struct SessionRow {
@@ -31,8 +31,8 @@ impl SessionRow {
 }
 
 /// Creates a session. Environment entries whose names look secret are dropped.
-pub async fn create_session(
-    db: &Db,
+pub(crate) async fn create_session(
+    conn: &mut AnyConnection,
     project_id: Id,
     launch_id: Id,
     job_run_id: Option<Id>,
@@ -52,7 +52,7 @@ pub async fn create_session(
     .bind(job_run_id)
     .bind(serde_json::to_string(&env).unwrap_or_else(|_| "[]".into()))
     .bind(now_ms())
-    .fetch_one(&db.write)
+    .fetch_one(&mut *conn)
     .await?;
     Ok(SessionRow {
         id: row.try_get("id")?,
@@ -94,43 +94,22 @@ pub fn declared_attachments(r: &api::UploadTestResult) -> Vec<api::UploadAttachm
     out
 }
 
-/// Stores a batch of results into a session's launch and job run. A result
-/// whose uuid is already in the launch is left as it is and its id returned.
-pub async fn ingest_results(
-    db: &Db,
+/// Inserts results of a session (inside the caller's transaction). A uuid
+/// already stored in the launch is not inserted again: its id is returned, so a
+/// re-sent batch answers the same ids and adds nothing. Returns the references
+/// in the order given and the indexes of the results that are new.
+pub(crate) async fn insert_results(
+    conn: &mut AnyConnection,
     session: &SessionRow,
     results: &[api::UploadTestResult],
-) -> ServerResult<Vec<api::ResultRef>> {
-    for (i, r) in results.iter().enumerate() {
-        if r.uuid.trim().is_empty() {
-            return Err(ServerError::bad(format!(
-                "results[{i}].uuid must not be empty"
-            )));
-        }
-        if r.uuid.len() > 255 {
-            return Err(ServerError::bad(format!(
-                "results[{i}].uuid is longer than 255 characters"
-            )));
-        }
-    }
+) -> ServerResult<(Vec<api::ResultRef>, Vec<(Id, usize)>)> {
     let now = now_ms();
     let mut out: Vec<Option<api::ResultRef>> = vec![None; results.len()];
     // Insert in uuid order so concurrent batches (other replicas) take row
     // locks in the same order and cannot deadlock.
     let mut order: Vec<usize> = (0..results.len()).collect();
     order.sort_by(|a, b| results[*a].uuid.cmp(&results[*b].uuid));
-    // Server-led launches: the newly inserted results, for test-case tracking.
-    let mut tracked: Vec<(Id, &api::UploadTestResult)> = Vec::new();
-    let mut tx = db.write.begin().await?;
-    let closed: i64 = sqlx::query("SELECT closed FROM launches WHERE id = $1")
-        .bind(session.launch_id)
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get("closed")?;
-    if closed != 0 {
-        tx.rollback().await?;
-        return Err(ServerError::launch_closed(session.launch_id));
-    }
+    let mut inserted_now: Vec<(Id, usize)> = Vec::new();
     for i in order {
         let r = &results[i];
         let status = api::normalize_status(r.status.as_deref());
@@ -168,7 +147,7 @@ pub async fn ingest_results(
         .bind(duration)
         .bind(body)
         .bind(now)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut *conn)
         .await?;
         let id: i64 = match inserted {
             Some(row) => {
@@ -187,16 +166,16 @@ pub async fn ingest_results(
                     .bind(clip_opt(&a.content_type, 255))
                     .bind(a.content_length)
                     .bind(now)
-                    .execute(&mut *tx)
+                    .execute(&mut *conn)
                     .await?;
                 }
-                tracked.push((id, r));
+                inserted_now.push((id, i));
                 id
             }
             None => sqlx::query("SELECT id FROM test_results WHERE launch_id = $1 AND uuid = $2")
                 .bind(session.launch_id)
                 .bind(&r.uuid)
-                .fetch_one(&mut *tx)
+                .fetch_one(&mut *conn)
                 .await?
                 .try_get("id")?,
         };
@@ -205,10 +184,7 @@ pub async fn ingest_results(
             uuid: r.uuid.clone(),
         });
     }
-    // Server-led launches: test cases and their default executors (server_led.rs).
-    crate::server_led::cases::track_test_cases(&mut tx, session, &tracked).await?;
-    tx.commit().await?;
-    Ok(out.into_iter().flatten().collect())
+    Ok((out.into_iter().flatten().collect(), inserted_now))
 }
 
 /// A stored result with the launch it belongs to (for access checks).
@@ -236,8 +212,8 @@ pub async fn result_owner(db: &Db, id: Id) -> ServerResult<Option<ResultOwner>> 
 
 /// Records attachment bytes (already in the blob store) for a result; the same
 /// file name twice is one attachment.
-pub async fn put_attachment(
-    db: &Db,
+pub(crate) async fn put_attachment(
+    conn: &mut AnyConnection,
     result_id: Id,
     file_name: &str,
     content_type: Option<&str>,
@@ -257,19 +233,18 @@ pub async fn put_attachment(
     .bind(size)
     .bind(sha256)
     .bind(now)
-    .execute(&db.write)
+    .execute(&mut *conn)
     .await?;
     Ok(())
 }
 
-pub async fn put_fixtures(
-    db: &Db,
+pub(crate) async fn put_fixtures(
+    conn: &mut AnyConnection,
     result_id: Id,
     fixtures: &[api::UploadFixture],
 ) -> ServerResult<Vec<Id>> {
     let now = now_ms();
     let mut ids = Vec::new();
-    let mut tx = db.write.begin().await?;
     for (i, f) in fixtures.iter().enumerate() {
         let uuid = if f.uuid.is_empty() {
             format!("{}:{i}", f.kind)
@@ -292,25 +267,24 @@ pub async fn put_fixtures(
         .bind(api::normalize_status(f.status.as_deref()))
         .bind(serde_json::to_string(f).unwrap_or_else(|_| "{}".into()))
         .bind(now)
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?;
         let id: i64 =
             sqlx::query("SELECT id FROM fixtures WHERE test_result_id = $1 AND uuid = $2")
                 .bind(result_id)
                 .bind(&uuid)
-                .fetch_one(&mut *tx)
+                .fetch_one(&mut *conn)
                 .await?
                 .try_get("id")?;
         ids.push(id);
     }
-    tx.commit().await?;
     Ok(ids)
 }
 
 /// Raw files (`/api/upload/file`) that are not results: kept per session and
 /// matched to attachment references by file name.
-pub async fn put_session_file(
-    db: &Db,
+pub(crate) async fn put_session_file(
+    conn: &mut AnyConnection,
     session_id: Id,
     file_name: &str,
     kind: &str,
@@ -330,7 +304,7 @@ pub async fn put_session_file(
     .bind(size)
     .bind(content_type.map(|c| clip(c, 255)))
     .bind(now_ms())
-    .execute(&db.write)
+    .execute(&mut *conn)
     .await?;
     Ok(())
 }
@@ -354,7 +328,10 @@ pub async fn session_files(
 }
 
 /// Fills attachment rows of the session's results from the session's raw files.
-pub async fn resolve_session_attachments(db: &Db, session_id: Id) -> ServerResult<()> {
+pub(crate) async fn resolve_session_attachments(
+    conn: &mut AnyConnection,
+    session_id: Id,
+) -> ServerResult<()> {
     sqlx::query(
         "UPDATE attachments SET \
          sha256 = (SELECT sf.sha256 FROM session_files sf WHERE sf.session_id = $1 AND sf.file_name = attachments.file_name), \
@@ -364,7 +341,7 @@ pub async fn resolve_session_attachments(db: &Db, session_id: Id) -> ServerResul
          AND EXISTS (SELECT 1 FROM session_files sf WHERE sf.session_id = $1 AND sf.file_name = attachments.file_name)",
     )
     .bind(session_id)
-    .execute(&db.write)
+    .execute(&mut *conn)
     .await?;
     Ok(())
 }
@@ -502,7 +479,11 @@ pub async fn result_fixtures(db: &Db, result_id: Id) -> ServerResult<Vec<Value>>
 }
 
 /// Declares an attachment file name on a result without bytes (yet).
-pub async fn put_attachment_ref(db: &Db, result_id: Id, file_name: &str) -> ServerResult<()> {
+pub(crate) async fn put_attachment_ref(
+    conn: &mut AnyConnection,
+    result_id: Id,
+    file_name: &str,
+) -> ServerResult<()> {
     sqlx::query(
         "INSERT INTO attachments (test_result_id, file_name, name, content_type, size, sha256, created_ms) \
          VALUES ($1, $2, $2, NULL, NULL, NULL, $3) ON CONFLICT (test_result_id, file_name) DO NOTHING",
@@ -510,7 +491,7 @@ pub async fn put_attachment_ref(db: &Db, result_id: Id, file_name: &str) -> Serv
     .bind(result_id)
     .bind(clip(file_name, 1024))
     .bind(now_ms())
-    .execute(&db.write)
+    .execute(&mut *conn)
     .await?;
     Ok(())
 }
@@ -545,4 +526,106 @@ pub async fn fixture_result_id(db: &Db, fixture_id: Id) -> ServerResult<Option<I
         Some(r) => Some(get_i64(&r, "test_result_id")?),
         None => None,
     })
+}
+
+/// A manual result as stored (no job run; test key `manual:<case id>`).
+#[derive(Debug)]
+pub(crate) struct ManualResultRow {
+    pub(crate) uuid: String,
+    pub(crate) name: String,
+    pub(crate) full_name: Option<String>,
+    pub(crate) status: &'static str,
+    pub(crate) message: Option<String>,
+    pub(crate) at_ms: i64,
+    /// The stored body, shaped like an uploaded result.
+    pub(crate) body: api::UploadTestResult,
+}
+
+/// Inserts a manual result of a case into a session (the caller's transaction).
+pub(crate) async fn insert_manual_result(
+    conn: &mut AnyConnection,
+    session: &SessionRow,
+    case_id: Id,
+    r: &ManualResultRow,
+) -> ServerResult<Id> {
+    let row = sqlx::query(
+        "INSERT INTO test_results (project_id, launch_id, job_run_id, session_id, uuid, test_key, history_id, \
+         test_case_id, name, full_name, status, message, trace, start_ms, stop_ms, duration_ms, body, created_ms, manual) \
+         VALUES ($1, $2, NULL, $3, $4, $5, NULL, NULL, $6, $7, $8, $9, NULL, $10, $10, 0, $11, $10, 1) RETURNING id",
+    )
+    .bind(session.project_id)
+    .bind(session.launch_id)
+    .bind(session.id)
+    .bind(&r.uuid)
+    .bind(format!("manual:{case_id}"))
+    .bind(&r.name)
+    .bind(&r.full_name)
+    .bind(r.status)
+    .bind(&r.message)
+    .bind(r.at_ms)
+    .bind(serde_json::to_string(&r.body).unwrap_or_else(|_| "{}".into()))
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(row.try_get("id")?)
+}
+
+/// The manual results of a launch, oldest first.
+pub(crate) async fn manual_results(
+    db: &Db,
+    launch_id: Id,
+) -> ServerResult<Vec<api::ManualResultDto>> {
+    let rows = sqlx::query(
+        "SELECT id, test_key, name, status, message, created_ms FROM test_results \
+         WHERE launch_id = $1 AND manual = 1 ORDER BY id",
+    )
+    .bind(launch_id)
+    .fetch_all(&db.read)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(api::ManualResultDto {
+                id: get_i64(r, "id")?,
+                test_case_id: get_str(r, "test_key")?
+                    .strip_prefix("manual:")
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or_default(),
+                name: get_str(r, "name")?,
+                status: get_str(r, "status")?,
+                message: opt_str(r, "message"),
+                created_date: get_i64(r, "created_ms")?,
+            })
+        })
+        .collect()
+}
+
+/// The manual cases a server-led run planned for a launch.
+pub(crate) async fn planned_manual_cases(db: &Db, launch_id: Id) -> ServerResult<Vec<Id>> {
+    Ok(
+        sqlx::query("SELECT manual_cases FROM server_runs WHERE launch_id = $1")
+            .bind(launch_id)
+            .fetch_optional(&db.read)
+            .await?
+            .map(|r| get_str(&r, "manual_cases"))
+            .transpose()?
+            .and_then(|s| serde_json::from_str(&s).ok())
+            .unwrap_or_default(),
+    )
+}
+
+/// Counts by status of a launch's manual (or automated) results, each test
+/// counted once by its latest attempt (the same rule as the launch statistic).
+pub(crate) async fn statistic_of(
+    db: &Db,
+    launch_id: Id,
+    manual: bool,
+) -> ServerResult<Vec<api::StatisticItem>> {
+    let rows = sqlx::query(&format!(
+        "SELECT t.status AS status, COUNT(*) AS n FROM test_results t \
+         WHERE t.launch_id = $1 AND t.manual = $2 AND {LATEST} GROUP BY t.status"
+    ))
+    .bind(launch_id)
+    .bind(manual as i64)
+    .fetch_all(&db.read)
+    .await?;
+    super::launches::statistic_items(&rows)
 }

@@ -12,6 +12,7 @@ use super::*;
 use crate::error::{ServerError, ServerResult};
 
 /// What one result (or manual entry) says about its test case.
+#[derive(Debug)]
 pub(crate) struct CaseUpdate {
     pub(crate) identity: String,
     pub(crate) allure_id: Option<String>,
@@ -418,4 +419,40 @@ pub(crate) async fn load_cases_by_ids(
         )));
     }
     Ok(found.into_values().collect())
+}
+
+/// A manual result of a known case: its last status moves forward (never back
+/// to an older result).
+pub(crate) async fn note_manual_status(
+    conn: &mut AnyConnection,
+    case_id: Id,
+    status: &str,
+    at_ms: i64,
+) -> ServerResult<()> {
+    sqlx::query(
+        "UPDATE test_cases SET last_status = $1, last_start_ms = $2, modified_ms = $2 \
+         WHERE id = $3 AND COALESCE(last_start_ms, 0) <= $2",
+    )
+    .bind(status)
+    .bind(at_ms)
+    .bind(case_id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Points a case at its latest result, when that result is still the latest.
+pub(crate) async fn set_last_result(
+    conn: &mut AnyConnection,
+    case_id: Id,
+    result_id: Id,
+    at_ms: i64,
+) -> ServerResult<()> {
+    sqlx::query("UPDATE test_cases SET last_result_id = $1 WHERE id = $2 AND last_start_ms = $3")
+        .bind(result_id)
+        .bind(case_id)
+        .bind(at_ms)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }

@@ -1,6 +1,273 @@
-//! Everything a client sends into a launch passes through here: request bodies
-//! are decoded and bounded (`decode`, `limits`), then written with the rules
-//! every write must follow.
+//! Everything a client sends into a launch passes through here. Request bodies
+//! are decoded and bounded first (`decode`, `limits`); then every write goes
+//! through one of the functions below, which apply the rules every write must
+//! follow inside the write's own transaction:
+//!
+//! * **New data needs an open launch.** Sessions, results (JSON or raw files)
+//!   and manual results are refused with `launch_closed` when the launch is
+//!   closed; the check runs in the same transaction as the insert, so a close
+//!   that races with an upload either comes first (the upload is refused and
+//!   the client keeps it: spool, exit 8) or after (the upload is in).
+//! * **What completes an accepted result is never lost.** Attachments and
+//!   fixtures of a result that was accepted (before the close) are stored even
+//!   when the launch has been closed since: they are the rest of a result the
+//!   launch already shows, not new results. The same holds for the non-result
+//!   files of a raw upload (attachments, containers). A launch-level attachment
+//!   is new data and needs an open launch.
+//! * **Every write is launch activity.** It moves the launch's `modified_ms`
+//!   (at most once a second) in the same transaction, so `--launch-idle-close`
+//!   never closes a launch that is being written to, including by a tester
+//!   recording manual results.
 
 pub(crate) mod decode;
 pub(crate) mod limits;
+
+use onelaunch_api::{self as api, Id};
+
+use crate::blobs::BlobStore;
+use crate::db::results::{ResultOwner, SessionRow};
+use crate::db::{self, Db};
+use crate::error::{ServerError, ServerResult};
+
+/// A launch-level attachment (`/launch/attachment`, sent by the Allure 3
+/// plugin): new data, so the launch must be open. Its bytes are kept in the
+/// blob store; no result refers to them.
+pub(crate) async fn launch_attachment(
+    db: &Db,
+    blobs: &BlobStore,
+    launch_id: Id,
+    bytes: &[u8],
+) -> ServerResult<()> {
+    let mut conn = db.write.acquire().await?;
+    db::launches::ensure_open(&mut conn, launch_id).await?;
+    blobs.put(bytes).await?;
+    db::launches::touch(&mut conn, launch_id).await
+}
+
+/// Opens an upload session in a launch (and job run).
+pub(crate) async fn open_session(
+    db: &Db,
+    launch: &db::launches::LaunchRow,
+    job_run_id: Option<Id>,
+    environment: &[api::KeyValue],
+) -> ServerResult<SessionRow> {
+    let mut tx = db.write.begin().await?;
+    db::launches::ensure_open(&mut tx, launch.id).await?;
+    let session = db::results::create_session(
+        &mut tx,
+        launch.project_id,
+        launch.id,
+        job_run_id,
+        environment,
+    )
+    .await?;
+    db::launches::touch(&mut tx, launch.id).await?;
+    tx.commit().await?;
+    Ok(session)
+}
+
+/// Refuses a batch whose uuids cannot be stored, naming the result.
+fn check_uuids(results: &[api::UploadTestResult]) -> ServerResult<()> {
+    for (i, r) in results.iter().enumerate() {
+        if r.uuid.trim().is_empty() {
+            return Err(ServerError::bad(format!(
+                "results[{i}].uuid must not be empty"
+            )));
+        }
+        if r.uuid.len() > 255 {
+            return Err(ServerError::bad(format!(
+                "results[{i}].uuid is longer than 255 characters"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Stores a batch of results of a session: idempotent by uuid (a re-sent batch
+/// answers the same ids and adds nothing), test cases tracked from the new
+/// ones, all in one transaction.
+pub(crate) async fn results(
+    db: &Db,
+    session: &SessionRow,
+    results: &[api::UploadTestResult],
+) -> ServerResult<Vec<api::ResultRef>> {
+    check_uuids(results)?;
+    let mut tx = db.write.begin().await?;
+    db::launches::ensure_open(&mut tx, session.launch_id).await?;
+    let (refs, new) = db::results::insert_results(&mut tx, session, results).await?;
+    let tracked: Vec<(Id, &api::UploadTestResult)> =
+        new.iter().map(|(id, i)| (*id, &results[*i])).collect();
+    crate::server_led::cases::track_test_cases(&mut tx, session, &tracked).await?;
+    db::launches::touch(&mut tx, session.launch_id).await?;
+    tx.commit().await?;
+    Ok(refs)
+}
+
+/// Stores one attachment of an accepted result: the bytes in the blob store
+/// (content-addressed, idempotent), the row pointing at them. Accepted after
+/// the launch closed (see the module documentation).
+pub(crate) async fn attachment(
+    db: &Db,
+    blobs: &BlobStore,
+    owner: &ResultOwner,
+    file_name: &str,
+    content_type: Option<&str>,
+    bytes: &[u8],
+) -> ServerResult<()> {
+    limits::check_file_name(file_name).map_err(ServerError::bad)?;
+    let sha = blobs.put(bytes).await?;
+    let mut tx = db.write.begin().await?;
+    db::results::put_attachment(
+        &mut tx,
+        owner.id,
+        file_name,
+        content_type,
+        bytes.len() as i64,
+        &sha,
+    )
+    .await?;
+    db::launches::touch(&mut tx, owner.launch_id).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Stores the fixtures of an accepted result (idempotent by fixture uuid).
+/// Accepted after the launch closed (see the module documentation).
+pub(crate) async fn fixtures(
+    db: &Db,
+    owner: &ResultOwner,
+    fixtures: &[api::UploadFixture],
+) -> ServerResult<Vec<Id>> {
+    let mut tx = db.write.begin().await?;
+    let ids = db::results::put_fixtures(&mut tx, owner.id, fixtures).await?;
+    db::launches::touch(&mut tx, owner.launch_id).await?;
+    tx.commit().await?;
+    Ok(ids)
+}
+
+/// Kind of a raw upload file that is not a result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SessionFileKind {
+    /// An Allure container (fixtures of the session's results).
+    Container,
+    /// Anything else: matched to attachment references by file name.
+    File,
+}
+
+/// Keeps a raw upload file that is not a result (an attachment or a
+/// container) in its session.
+pub(crate) async fn session_file(
+    db: &Db,
+    blobs: &BlobStore,
+    session: &SessionRow,
+    name: &str,
+    kind: SessionFileKind,
+    content_type: Option<&str>,
+    bytes: &[u8],
+) -> ServerResult<()> {
+    let sha = blobs.put(bytes).await?;
+    let (kind, content_type) = match kind {
+        SessionFileKind::Container => ("container", None),
+        SessionFileKind::File => ("file", content_type),
+    };
+    let mut conn = db.write.acquire().await?;
+    db::results::put_session_file(
+        &mut conn,
+        session.id,
+        name,
+        kind,
+        &sha,
+        bytes.len() as i64,
+        content_type,
+    )
+    .await
+}
+
+/// Ends a raw upload: applies the session's containers (fixtures) to its
+/// results, links declared attachments to the session's files by name, and
+/// records activity — in one transaction.
+pub(crate) async fn finish_raw_upload(
+    db: &Db,
+    blobs: &BlobStore,
+    session: &SessionRow,
+) -> ServerResult<()> {
+    let mut containers = Vec::new();
+    for (_, sha) in db::results::session_files(db, session.id, "container").await? {
+        if let Some(bytes) = blobs.get(&sha).await? {
+            if let Ok(c) = onelaunch_model::parse_container(&bytes) {
+                containers.push(c);
+            }
+        }
+    }
+    let by_result = onelaunch_model::fixtures_by_result(&containers);
+    let uuids: Vec<String> = by_result.keys().cloned().collect();
+    let owners = db::results::result_ids_by_uuid(db, session.launch_id, &uuids).await?;
+    let mut tx = db.write.begin().await?;
+    for (uuid, id) in owners {
+        if let Some(fx) = by_result.get(&uuid) {
+            db::results::put_fixtures(&mut tx, id, fx).await?;
+            for f in fx {
+                for src in onelaunch_model::fixture_attachment_sources(f) {
+                    db::results::put_attachment_ref(&mut tx, id, &src).await?;
+                }
+            }
+        }
+    }
+    db::results::resolve_session_attachments(&mut tx, session.id).await?;
+    db::launches::touch(&mut tx, session.launch_id).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Records activity on a launch outside another write (a job run started,
+/// joined or stopped).
+pub(crate) async fn activity(db: &Db, launch_id: Id) -> ServerResult<()> {
+    let mut conn = db.write.acquire().await?;
+    db::launches::touch(&mut conn, launch_id).await
+}
+
+/// Stores manual results (validated by `server_led::manual`) into a launch,
+/// outside any job run, in one transaction: the launch must be open, the
+/// results get a session of their own, each case's last status moves forward,
+/// and the launch records activity (a tester at work keeps it from idle close).
+pub(crate) async fn manual_results(
+    db: &Db,
+    launch: &db::launches::LaunchRow,
+    entries: &[crate::server_led::manual::ManualEntry],
+) -> ServerResult<Vec<api::ManualResultDto>> {
+    use crate::server_led::manual::ManualCase;
+    let mut tx = db.write.begin().await?;
+    db::launches::ensure_open(&mut tx, launch.id).await?;
+    let session =
+        db::results::create_session(&mut tx, launch.project_id, launch.id, None, &[]).await?;
+    let mut out = Vec::with_capacity(entries.len());
+    for e in entries {
+        let r = &e.result;
+        let case_id = match &e.case {
+            ManualCase::Known(id) => {
+                db::test_cases::note_manual_status(&mut tx, *id, r.status, r.at_ms).await?;
+                *id
+            }
+            ManualCase::Named(update) => db::test_cases::upsert_cases(
+                &mut tx,
+                launch.project_id,
+                std::slice::from_ref(update),
+            )
+            .await?
+            .remove(0),
+        };
+        let id = db::results::insert_manual_result(&mut tx, &session, case_id, r).await?;
+        db::test_cases::set_last_result(&mut tx, case_id, id, r.at_ms).await?;
+        out.push(api::ManualResultDto {
+            id,
+            test_case_id: case_id,
+            name: r.name.clone(),
+            status: r.status.to_string(),
+            message: r.message.clone(),
+            created_date: r.at_ms,
+        });
+    }
+    db::launches::touch(&mut tx, launch.id).await?;
+    tx.commit().await?;
+    Ok(out)
+}

@@ -4,16 +4,31 @@
 use std::collections::BTreeMap;
 
 use onelaunch_api::{self as api, Id};
-use sqlx::Row;
 
 use super::cases::*;
 use super::*;
 use crate::db::test_cases::*;
-use crate::db::{clip, get_i64, get_str, now_ms, opt_str, Db, MAX_NAME};
+use crate::db::{clip, now_ms, Db, MAX_NAME};
 use crate::error::{ServerError, ServerResult};
 
+/// Which test case a manual result belongs to.
+#[derive(Debug)]
+pub(crate) enum ManualCase {
+    /// A known case of the launch's project.
+    Known(Id),
+    /// A case named by the tester; created when new.
+    Named(CaseUpdate),
+}
+
+/// One validated manual result, ready to store (`ingest::manual_results`).
+#[derive(Debug)]
+pub(crate) struct ManualEntry {
+    pub(crate) case: ManualCase,
+    pub(crate) result: crate::db::results::ManualResultRow,
+}
+
 /// Records manual results into a launch, outside any job run, in one
-/// transaction. Each gets its own test key (`manual:<case id>`), so a case's
+/// transaction (`ingest::manual_results`). Each gets its own test key (`manual:<case id>`), so a case's
 /// latest manual result counts once next to the automated results.
 pub(crate) async fn record_manual(
     db: &Db,
@@ -59,27 +74,7 @@ pub(crate) async fn record_manual(
         }
     }
     let now = now_ms();
-    let mut tx = db.write.begin().await?;
-    let closed: i64 = sqlx::query("SELECT closed FROM launches WHERE id = $1")
-        .bind(launch.id)
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get("closed")?;
-    if closed != 0 {
-        tx.rollback().await?;
-        return Err(ServerError::launch_closed(launch.id));
-    }
-    let session: i64 = sqlx::query(
-        "INSERT INTO sessions (project_id, launch_id, job_run_id, environment, created_ms) \
-         VALUES ($1, $2, NULL, '[]', $3) RETURNING id",
-    )
-    .bind(launch.project_id)
-    .bind(launch.id)
-    .bind(now)
-    .fetch_one(&mut *tx)
-    .await?
-    .try_get("id")?;
-    let mut out = Vec::new();
+    let mut entries = Vec::with_capacity(req.results.len());
     for r in &req.results {
         let status = api::normalize_status(Some(&r.status));
         let message = r.message.as_deref().map(|m| clip(m, crate::db::MAX_TEXT));
@@ -101,77 +96,38 @@ pub(crate) async fn record_manual(
             start: Some(now),
             stop: Some(now),
             duration: Some(0),
-            labels: labels.clone(),
+            labels,
             ..Default::default()
         };
         // The case: the given one, or the one named so (created when new).
-        let case_id = match r.test_case_id {
-            Some(id) => {
-                sqlx::query(
-                    "UPDATE test_cases SET last_status = $1, last_start_ms = $2, modified_ms = $2 \
-                     WHERE id = $3 AND COALESCE(last_start_ms, 0) <= $2",
-                )
-                .bind(status)
-                .bind(now)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-                id
-            }
-            None => {
-                let update = CaseUpdate {
-                    identity: clip(&format!("name:{name}"), 2048),
-                    allure_id: None,
-                    name: name.clone(),
-                    full_name: None,
-                    labels: Vec::new(),
-                    status,
-                    start: now,
-                    result_id: 0,
-                    job_id: None,
-                };
-                upsert_cases(&mut tx, launch.project_id, std::slice::from_ref(&update))
-                    .await?
-                    .remove(0)
-            }
+        let case = match r.test_case_id {
+            Some(id) => ManualCase::Known(id),
+            None => ManualCase::Named(CaseUpdate {
+                identity: clip(&format!("name:{name}"), 2048),
+                allure_id: None,
+                name: name.clone(),
+                full_name: None,
+                labels: Vec::new(),
+                status,
+                start: now,
+                result_id: 0,
+                job_id: None,
+            }),
         };
-        let id: i64 = sqlx::query(
-            "INSERT INTO test_results (project_id, launch_id, job_run_id, session_id, uuid, test_key, history_id, \
-             test_case_id, name, full_name, status, message, trace, start_ms, stop_ms, duration_ms, body, created_ms, manual) \
-             VALUES ($1, $2, NULL, $3, $4, $5, NULL, NULL, $6, $7, $8, $9, NULL, $10, $10, 0, $11, $10, 1) RETURNING id",
-        )
-        .bind(launch.project_id)
-        .bind(launch.id)
-        .bind(session)
-        .bind(&uuid)
-        .bind(format!("manual:{case_id}"))
-        .bind(&name)
-        .bind(&full_name)
-        .bind(status)
-        .bind(&message)
-        .bind(now)
-        .bind(serde_json::to_string(&body).unwrap_or_else(|_| "{}".into()))
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get("id")?;
-        sqlx::query(
-            "UPDATE test_cases SET last_result_id = $1 WHERE id = $2 AND last_start_ms = $3",
-        )
-        .bind(id)
-        .bind(case_id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        out.push(api::ManualResultDto {
-            id,
-            test_case_id: case_id,
-            name,
-            status: status.to_string(),
-            message,
-            created_date: now,
+        entries.push(ManualEntry {
+            case,
+            result: crate::db::results::ManualResultRow {
+                uuid,
+                name,
+                full_name,
+                status,
+                message,
+                at_ms: now,
+                body,
+            },
         });
     }
-    tx.commit().await?;
+    let out = crate::ingest::manual_results(db, launch, &entries).await?;
     tracing::info!(
         launch = launch.id,
         results = out.len(),
@@ -180,58 +136,10 @@ pub(crate) async fn record_manual(
     Ok(out)
 }
 
-/// Counts by status of a launch's manual (or automated) results, each test
-/// counted once by its latest attempt (the same rule as the launch statistic).
-pub(crate) async fn statistic_of(
-    db: &Db,
-    launch_id: Id,
-    manual: bool,
-) -> ServerResult<Vec<api::StatisticItem>> {
-    let rows = sqlx::query(&format!(
-        "SELECT t.status AS status, COUNT(*) AS n FROM test_results t \
-         WHERE t.launch_id = $1 AND t.manual = $2 AND {} GROUP BY t.status",
-        crate::db::launches::LATEST
-    ))
-    .bind(launch_id)
-    .bind(manual as i64)
-    .fetch_all(&db.read)
-    .await?;
-    crate::db::launches::statistic_items(&rows)
-}
-
 pub(crate) async fn manual_dto(db: &Db, launch_id: Id) -> ServerResult<api::LaunchManualDto> {
-    let rows = sqlx::query(
-        "SELECT id, test_key, name, status, message, created_ms FROM test_results \
-         WHERE launch_id = $1 AND manual = 1 ORDER BY id",
-    )
-    .bind(launch_id)
-    .fetch_all(&db.read)
-    .await?;
-    let mut results = Vec::new();
-    for r in &rows {
-        results.push(api::ManualResultDto {
-            id: get_i64(r, "id")?,
-            test_case_id: get_str(r, "test_key")?
-                .strip_prefix("manual:")
-                .and_then(|s| s.parse().ok())
-                .unwrap_or_default(),
-            name: get_str(r, "name")?,
-            status: get_str(r, "status")?,
-            message: opt_str(r, "message"),
-            created_date: get_i64(r, "created_ms")?,
-        });
-    }
-    let planned_ids: Vec<Id> =
-        sqlx::query("SELECT manual_cases FROM server_runs WHERE launch_id = $1")
-            .bind(launch_id)
-            .fetch_optional(&db.read)
-            .await?
-            .map(|r| get_str(&r, "manual_cases"))
-            .transpose()?
-            .and_then(|s| serde_json::from_str(&s).ok())
-            .unwrap_or_default();
+    let results = crate::db::results::manual_results(db, launch_id).await?;
     let mut planned = Vec::new();
-    for id in planned_ids {
+    for id in crate::db::results::planned_manual_cases(db, launch_id).await? {
         if let Some(c) = get_case(db, id).await? {
             planned.push(c.to_dto());
         }
@@ -240,6 +148,6 @@ pub(crate) async fn manual_dto(db: &Db, launch_id: Id) -> ServerResult<api::Laun
         launch_id,
         planned,
         results,
-        statistic: statistic_of(db, launch_id, true).await?,
+        statistic: crate::db::results::statistic_of(db, launch_id, true).await?,
     })
 }
