@@ -34,6 +34,8 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     }
 }
 
+/// Only `uploads.rs` still answers through this; remove it once that file
+/// returns typed values like the other handlers.
 pub(crate) fn ok_json<T: serde::Serialize>(v: T) -> Response {
     Json(v).into_response()
 }
