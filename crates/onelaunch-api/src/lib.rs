@@ -1177,6 +1177,40 @@ pub struct LaunchManualDto {
     pub statistic: Vec<StatisticItem>,
 }
 
+// ================================================================ read responses
+// Response bodies the server used to build ad hoc; typed here so a client can
+// read them too.
+
+/// `GET /api/testresult/{id}`: one stored result with its attachments and
+/// fixtures.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TestResultDetail {
+    pub id: Id,
+    pub launch_id: Id,
+    /// The result as uploaded (`null` when no body is stored).
+    #[serde(default)]
+    pub result: Value,
+    #[serde(default)]
+    pub attachments: Vec<ResultAttachmentDto>,
+    /// Fixture results as uploaded.
+    #[serde(default)]
+    pub fixtures: Vec<Value>,
+}
+
+/// An attachment of a result, as `GET /api/testresult/{id}` lists it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ResultAttachmentDto {
+    pub id: Id,
+    pub file_name: String,
+    pub name: String,
+    pub content_type: Option<String>,
+    pub size: Option<i64>,
+    /// Whether the bytes have arrived (an attachment may be announced first).
+    pub stored: bool,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1244,6 +1278,30 @@ mod tests {
         ] {
             assert!(!is_secret_name(n), "{n}");
         }
+    }
+
+    #[test]
+    fn result_detail_wire_shape() {
+        let d = TestResultDetail {
+            id: 3,
+            launch_id: 1,
+            result: Value::Null,
+            attachments: vec![ResultAttachmentDto {
+                id: 9,
+                file_name: "a.txt".into(),
+                name: "a".into(),
+                content_type: None,
+                size: Some(4),
+                stored: true,
+            }],
+            fixtures: vec![],
+        };
+        assert_eq!(
+            serde_json::to_value(&d).unwrap(),
+            serde_json::json!({"id": 3, "launchId": 1, "result": null, "fixtures": [],
+                "attachments": [{"id": 9, "fileName": "a.txt", "name": "a",
+                    "contentType": null, "size": 4, "stored": true}]})
+        );
     }
 
     #[test]

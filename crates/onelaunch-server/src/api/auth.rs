@@ -7,10 +7,9 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Multipart, Request, State};
 use axum::http::header;
 use axum::http::request::Parts;
-use axum::response::Response;
+use axum::Json;
 use onelaunch_api::{self as api};
 
-use super::extract::*;
 use crate::access::Scope;
 use crate::error::{ServerError, ServerResult};
 use crate::{db, AppState};
@@ -43,7 +42,7 @@ impl FromRequestParts<AppState> for Scope {
 pub(crate) async fn oauth_token(
     State(state): State<AppState>,
     req: Request,
-) -> ServerResult<Response> {
+) -> ServerResult<Json<api::OAuthToken>> {
     let is_multipart = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -86,7 +85,7 @@ pub(crate) async fn oauth_token(
         .map(|(id, _)| id)
         .ok_or(ServerError::Unauthorized)?;
     let access = crate::db::projects::create_access_token(&state.db, id).await?;
-    Ok(ok_json(api::OAuthToken {
+    Ok(Json(api::OAuthToken {
         access_token: access,
         token_type: "bearer".into(),
         expires_in: crate::db::projects::ACCESS_TOKEN_SECONDS,

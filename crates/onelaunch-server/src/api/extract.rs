@@ -4,8 +4,6 @@
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::Json;
 use onelaunch_api::{self as api, Id};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -32,10 +30,6 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
         })?;
         crate::ingest::decode::json_body(&bytes).map(ApiJson)
     }
-}
-
-pub(crate) fn ok_json<T: serde::Serialize>(v: T) -> Response {
-    Json(v).into_response()
 }
 
 #[derive(Deserialize)]

@@ -2,10 +2,9 @@
 //! `/jobrun/{id}/plan`: jobs and job runs as CI-led clients see them.
 
 use axum::extract::{Path, Query, State};
-use axum::response::Response;
 use axum::Json;
 use onelaunch_api::{self as api, Id};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::extract::*;
@@ -18,7 +17,7 @@ pub(crate) async fn upload_start(
     State(state): State<AppState>,
     scope: Scope,
     ApiJson(mut req): ApiJson<api::ExternalRunStart>,
-) -> ServerResult<Response> {
+) -> ServerResult<Json<api::ExternalRunResponse>> {
     scope.project(&state.db, req.project_id).await?;
     limits::bound_start(&mut req)?;
     if let Some(id) = req.job_run.id {
@@ -26,7 +25,7 @@ pub(crate) async fn upload_start(
         let run = scope.job_run(&state.db, id).await?;
         crate::db::job_runs::touch_job_run(&state.db, id).await?;
         crate::ingest::activity(&state.db, run.launch_id).await?;
-        return Ok(ok_json(run.to_external()));
+        return Ok(Json(run.to_external()));
     }
     if let Some(lid) = req.launch.as_ref().and_then(|l| l.id) {
         scope.launch(&state.db, lid).await?;
@@ -39,7 +38,7 @@ pub(crate) async fn upload_start(
                 job_run = resp.job_run_id,
                 "job run started"
             );
-            Ok(ok_json(resp))
+            Ok(Json(resp))
         }
         crate::db::job_runs::StartOutcome::LaunchClosed(id) => Err(ServerError::launch_closed(id)),
     }
@@ -49,7 +48,7 @@ pub(crate) async fn upload_stop(
     State(state): State<AppState>,
     scope: Scope,
     ApiJson(req): ApiJson<api::ExternalRunStop>,
-) -> ServerResult<Response> {
+) -> ServerResult<Json<api::ExternalRunResponse>> {
     scope.project(&state.db, req.project_id).await?;
     let run = match req.job_run_id {
         Some(id) => scope.job_run(&state.db, id).await?,
@@ -70,7 +69,7 @@ pub(crate) async fn upload_stop(
     crate::db::job_runs::stop_job_run(&state.db, &run, req.status.as_deref()).await?;
     crate::ingest::activity(&state.db, run.launch_id).await?;
     tracing::info!(job_run = run.id, "job run stopped");
-    Ok(ok_json(run.to_external()))
+    Ok(Json(run.to_external()))
 }
 
 #[derive(Deserialize)]
@@ -90,9 +89,9 @@ pub(crate) async fn find_job_run(
     State(state): State<AppState>,
     scope: Scope,
     Query(q): Query<JobRunQuery>,
-) -> ServerResult<Response> {
+) -> ServerResult<Json<api::ExternalRunResponse>> {
     if let Some(id) = q.job_run_id {
-        return Ok(ok_json(scope.job_run(&state.db, id).await?.to_external()));
+        return Ok(Json(scope.job_run(&state.db, id).await?.to_external()));
     }
     let project = scope.project_or_default(q.project_id);
     scope.project(&state.db, project).await?;
@@ -106,15 +105,15 @@ pub(crate) async fn find_job_run(
         .ok_or_else(|| {
             ServerError::NotFound(format!("job run {run:?} of job {job:?} not found"))
         })?;
-    Ok(ok_json(r.to_external()))
+    Ok(Json(r.to_external()))
 }
 
 pub(crate) async fn get_job_run(
     State(state): State<AppState>,
     scope: Scope,
     Path(id): Path<Id>,
-) -> ServerResult<Response> {
-    Ok(ok_json(
+) -> ServerResult<Json<api::JobRunDto>> {
+    Ok(Json(
         scope
             .job_run(&state.db, id)
             .await?
@@ -145,11 +144,19 @@ pub(crate) struct JobQuery {
     pub(crate) size: Option<i64>,
 }
 
+/// `GET /job` answers one job (`externalId` given) or a page of them.
+#[derive(Serialize)]
+#[serde(untagged)]
+pub(crate) enum JobLookup {
+    One(api::JobDto),
+    Page(api::Page<api::JobDto>),
+}
+
 pub(crate) async fn find_job(
     State(state): State<AppState>,
     scope: Scope,
     Query(q): Query<JobQuery>,
-) -> ServerResult<Response> {
+) -> ServerResult<Json<JobLookup>> {
     let project = scope.project_or_default(q.project_id);
     scope.project(&state.db, project).await?;
     match q.external_id {
@@ -157,7 +164,7 @@ pub(crate) async fn find_job(
             let job = crate::db::job_runs::find_job(&state.db, project, &ext)
                 .await?
                 .ok_or_else(|| ServerError::NotFound(format!("job {ext:?} not found")))?;
-            Ok(ok_json(job.to_dto()))
+            Ok(Json(JobLookup::One(job.to_dto())))
         }
         None => {
             let (page, size) = page_size(q.page, q.size);
@@ -169,7 +176,35 @@ pub(crate) async fn find_job(
                 .take(size as usize)
                 .map(crate::db::job_runs::JobRow::to_dto)
                 .collect();
-            Ok(ok_json(api::Page::new(content, total, page, size)))
+            Ok(Json(JobLookup::Page(api::Page::new(
+                content, total, page, size,
+            ))))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn job_lookup_serialises_as_the_job_or_the_page_itself() {
+        let job = api::JobDto {
+            id: 2,
+            external_id: "o/r_wf".into(),
+            name: "wf".into(),
+            url: None,
+            kind: None,
+            project_id: 1,
+            parameters: vec![],
+        };
+        let one = serde_json::to_value(JobLookup::One(job.clone())).unwrap();
+        assert_eq!(one, serde_json::to_value(&job).unwrap());
+        let page = api::Page::new(vec![job], 1, 0, 20);
+        let expected = serde_json::to_value(&page).unwrap();
+        assert_eq!(
+            serde_json::to_value(JobLookup::Page(page)).unwrap(),
+            expected
+        );
     }
 }

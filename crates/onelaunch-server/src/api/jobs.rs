@@ -1,7 +1,6 @@
 //! `/project/{id}/job`, `/job/{id}` GET/PATCH/PUT (job configuration).
 
 use axum::extract::{Path, State};
-use axum::response::{IntoResponse, Response};
 use axum::Json;
 use onelaunch_api::{self as api, Id};
 
@@ -15,22 +14,22 @@ pub(crate) async fn list_jobs_h(
     State(state): State<AppState>,
     scope: Scope,
     Path(project): Path<Id>,
-) -> ServerResult<Response> {
+) -> ServerResult<Json<Vec<api::JobConfigDto>>> {
     scope.project(&state.db, project).await?;
     let mut out = Vec::new();
     for job in crate::db::job_runs::list_jobs(&state.db, project).await? {
         out.push(job_config_dto(&state.db, &job).await?);
     }
-    Ok(Json(out).into_response())
+    Ok(Json(out))
 }
 
 pub(crate) async fn get_job_h(
     State(state): State<AppState>,
     scope: Scope,
     Path(id): Path<Id>,
-) -> ServerResult<Response> {
+) -> ServerResult<Json<api::JobConfigDto>> {
     let job = scope.job(&state.db, id).await?;
-    Ok(Json(job_config_dto(&state.db, &job).await?).into_response())
+    Ok(Json(job_config_dto(&state.db, &job).await?))
 }
 
 pub(crate) async fn patch_job_h(
@@ -38,10 +37,10 @@ pub(crate) async fn patch_job_h(
     scope: Scope,
     Path(id): Path<Id>,
     ApiJson(req): ApiJson<api::JobConfigUpdate>,
-) -> ServerResult<Response> {
+) -> ServerResult<Json<api::JobConfigDto>> {
     let job = scope.job(&state.db, id).await?;
     configure_job(&state.db, &scope, &job, &req, false).await?;
-    Ok(Json(job_config_dto(&state.db, &job).await?).into_response())
+    Ok(Json(job_config_dto(&state.db, &job).await?))
 }
 
 pub(crate) async fn put_job_h(
@@ -49,8 +48,8 @@ pub(crate) async fn put_job_h(
     scope: Scope,
     Path(id): Path<Id>,
     ApiJson(req): ApiJson<api::JobConfigUpdate>,
-) -> ServerResult<Response> {
+) -> ServerResult<Json<api::JobConfigDto>> {
     let job = scope.job(&state.db, id).await?;
     configure_job(&state.db, &scope, &job, &req, true).await?;
-    Ok(Json(job_config_dto(&state.db, &job).await?).into_response())
+    Ok(Json(job_config_dto(&state.db, &job).await?))
 }

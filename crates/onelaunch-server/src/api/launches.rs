@@ -4,10 +4,9 @@
 
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::Json;
 use onelaunch_api::{self as api, Id};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 
 use super::extract::*;
 use crate::access::Scope;
@@ -24,7 +23,7 @@ pub(crate) async fn set_expected(
     scope: Scope,
     Path(id): Path<Id>,
     ApiJson(req): ApiJson<api::ExpectedJobRuns>,
-) -> ServerResult<Response> {
+) -> ServerResult<StatusCode> {
     let l = crate::db::launches::get_launch(&state.db, id)
         .await?
         .ok_or_else(|| ServerError::not_found("launch", id))?;
@@ -41,37 +40,37 @@ pub(crate) async fn set_expected(
         expected = req.expected_job_runs,
         "expected job runs declared"
     );
-    Ok(StatusCode::NO_CONTENT.into_response())
+    Ok(StatusCode::NO_CONTENT)
 }
 
 pub(crate) async fn create_launch(
     State(state): State<AppState>,
     scope: Scope,
     ApiJson(mut req): ApiJson<api::LaunchCreate>,
-) -> ServerResult<Response> {
+) -> ServerResult<Json<api::LaunchDto>> {
     scope.project(&state.db, req.project_id).await?;
     limits::bound_launch(&mut req)?;
     let l = crate::db::launches::create_launch(&state.db, &req).await?;
     tracing::info!(launch = l.id, project = l.project_id, "launch created");
-    Ok(ok_json(l.to_dto(&state.public_url)))
+    Ok(Json(l.to_dto(&state.public_url)))
 }
 
 pub(crate) async fn get_launch(
     State(state): State<AppState>,
     scope: Scope,
     Path(id): Path<Id>,
-) -> ServerResult<Response> {
+) -> ServerResult<Json<api::LaunchDto>> {
     let l = scope.launch(&state.db, id).await?;
     let mut dto = l.to_dto(&state.public_url);
     dto.participants = Some(closing::participants(&state.db, l.id, l.expected_job_runs).await?);
-    Ok(ok_json(dto))
+    Ok(Json(dto))
 }
 
 pub(crate) async fn list_launches(
     State(state): State<AppState>,
     scope: Scope,
     Query(q): Query<PageQuery>,
-) -> ServerResult<Response> {
+) -> ServerResult<Json<api::Page<api::LaunchDto>>> {
     let project = scope.project_or_default(q.project_id);
     scope.project(&state.db, project).await?;
     let (page, size) = page_size(q.page, q.size);
@@ -79,62 +78,62 @@ pub(crate) async fn list_launches(
         crate::db::launches::list_launches(&state.db, project, q.search.as_deref(), page, size)
             .await?;
     let content = rows.iter().map(|l| l.to_dto(&state.public_url)).collect();
-    Ok(ok_json(api::Page::new(content, total, page, size)))
+    Ok(Json(api::Page::new(content, total, page, size)))
 }
 
 pub(crate) async fn delete_launch(
     State(state): State<AppState>,
     scope: Scope,
     Path(id): Path<Id>,
-) -> ServerResult<Response> {
+) -> ServerResult<StatusCode> {
     scope.launch(&state.db, id).await?;
     crate::db::launches::delete_launch(&state.db, id).await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    Ok(StatusCode::NO_CONTENT)
 }
 
 pub(crate) async fn close_launch(
     State(state): State<AppState>,
     scope: Scope,
     Path(id): Path<Id>,
-) -> ServerResult<Response> {
+) -> ServerResult<StatusCode> {
     let l = scope.launch(&state.db, id).await?;
     if !l.closed {
         crate::db::launches::set_launch_closed(&state.db, id, true).await?;
         tracing::info!(launch = id, "launch closed");
     }
-    Ok(StatusCode::NO_CONTENT.into_response())
+    Ok(StatusCode::NO_CONTENT)
 }
 
 pub(crate) async fn reopen_launch(
     State(state): State<AppState>,
     scope: Scope,
     Path(id): Path<Id>,
-) -> ServerResult<Response> {
+) -> ServerResult<StatusCode> {
     let l = scope.launch(&state.db, id).await?;
     if l.closed {
         crate::db::launches::set_launch_closed(&state.db, id, false).await?;
         tracing::info!(launch = id, "launch reopened");
     }
-    Ok(StatusCode::NO_CONTENT.into_response())
+    Ok(StatusCode::NO_CONTENT)
 }
 
 pub(crate) async fn launch_progress(
     State(state): State<AppState>,
     scope: Scope,
     Path(id): Path<Id>,
-) -> ServerResult<Response> {
+) -> ServerResult<Json<api::LaunchProgress>> {
     scope.launch(&state.db, id).await?;
     // Results are indexed synchronously on upload, so a launch is always ready.
-    Ok(ok_json(api::LaunchProgress { ready: true }))
+    Ok(Json(api::LaunchProgress { ready: true }))
 }
 
 pub(crate) async fn launch_statistic(
     State(state): State<AppState>,
     scope: Scope,
     Path(id): Path<Id>,
-) -> ServerResult<Response> {
+) -> ServerResult<Json<Vec<api::StatisticItem>>> {
     scope.launch(&state.db, id).await?;
-    Ok(ok_json(
+    Ok(Json(
         crate::db::launches::launch_statistic(&state.db, id).await?,
     ))
 }
@@ -143,11 +142,11 @@ pub(crate) async fn launch_jobs(
     State(state): State<AppState>,
     scope: Scope,
     Path(id): Path<Id>,
-) -> ServerResult<Response> {
+) -> ServerResult<Json<Vec<api::JobRunDto>>> {
     scope.launch(&state.db, id).await?;
     let runs = crate::db::job_runs::launch_job_runs(&state.db, id).await?;
-    let dtos: Vec<_> = runs.iter().map(|r| r.to_dto(&state.public_url)).collect();
-    Ok(ok_json(dtos))
+    let dtos = runs.iter().map(|r| r.to_dto(&state.public_url)).collect();
+    Ok(Json(dtos))
 }
 
 pub(crate) async fn bulk_refs(
@@ -155,18 +154,18 @@ pub(crate) async fn bulk_refs(
     scope: Scope,
     req: api::LaunchBulk,
     kind: &str,
-) -> ServerResult<Response> {
+) -> ServerResult<Json<Vec<api::BulkRef>>> {
     let l = scope.launch(&state.db, req.launch_id).await?;
     limits::bound_bulk(&req.items)?;
     let refs = crate::db::launches::launch_refs(&state.db, l.id, kind, &req.items).await?;
-    Ok(ok_json(refs))
+    Ok(Json(refs))
 }
 
 pub(crate) async fn named_env_bulk(
     State(state): State<AppState>,
     scope: Scope,
     ApiJson(req): ApiJson<api::LaunchBulk>,
-) -> ServerResult<Response> {
+) -> ServerResult<Json<Vec<api::BulkRef>>> {
     bulk_refs(state, scope, req, "named-env").await
 }
 
@@ -174,9 +173,13 @@ pub(crate) async fn category_bulk(
     State(state): State<AppState>,
     scope: Scope,
     ApiJson(req): ApiJson<api::LaunchBulk>,
-) -> ServerResult<Response> {
+) -> ServerResult<Json<Vec<api::BulkRef>>> {
     bulk_refs(state, scope, req, "category").await
 }
+
+/// The answer of an accepted bulk: `{}`.
+#[derive(Serialize)]
+pub(crate) struct Accepted {}
 
 /// Launch-level errors and quality-gate results are accepted (the launch must
 /// be visible to the caller) but not stored.
@@ -184,9 +187,9 @@ pub(crate) async fn accept_bulk(
     State(state): State<AppState>,
     scope: Scope,
     ApiJson(req): ApiJson<api::LaunchBulk>,
-) -> ServerResult<Response> {
+) -> ServerResult<Json<Accepted>> {
     scope.launch(&state.db, req.launch_id).await?;
-    Ok(ok_json(json!({})))
+    Ok(Json(Accepted {}))
 }
 
 #[derive(Deserialize)]
@@ -201,11 +204,19 @@ pub(crate) async fn launch_attachment(
     scope: Scope,
     Query(q): Query<LaunchIdQuery>,
     mut mp: Multipart,
-) -> ServerResult<Response> {
+) -> ServerResult<StatusCode> {
     let launch = scope.launch(&state.db, q.launch_id).await?;
     while let Some(field) = mp.next_field().await.map_err(multipart_err)? {
         let bytes = field.bytes().await.map_err(multipart_err)?;
         crate::ingest::launch_attachment(&state.db, &state.blobs, launch.id, &bytes).await?;
     }
-    Ok(StatusCode::ACCEPTED.into_response())
+    Ok(StatusCode::ACCEPTED)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn accepted_bulk_is_an_empty_object() {
+        assert_eq!(serde_json::to_string(&super::Accepted {}).unwrap(), "{}");
+    }
 }

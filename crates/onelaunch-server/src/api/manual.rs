@@ -1,7 +1,6 @@
 //! `/launch/{id}/manual` and `/launch/{id}/statistic/{manual|automated}`.
 
 use axum::extract::{Path, State};
-use axum::response::{IntoResponse, Response};
 use axum::Json;
 use onelaunch_api::{self as api, Id};
 
@@ -16,19 +15,19 @@ pub(crate) async fn record_manual_h(
     scope: Scope,
     Path(id): Path<Id>,
     ApiJson(req): ApiJson<api::ManualResults>,
-) -> ServerResult<Response> {
+) -> ServerResult<Json<Vec<api::ManualResultDto>>> {
     let launch = scope.launch(&state.db, id).await?;
     let out = record_manual(&state.db, &launch, &req).await?;
-    Ok(Json(out).into_response())
+    Ok(Json(out))
 }
 
 pub(crate) async fn manual_h(
     State(state): State<AppState>,
     scope: Scope,
     Path(id): Path<Id>,
-) -> ServerResult<Response> {
+) -> ServerResult<Json<api::LaunchManualDto>> {
     scope.launch(&state.db, id).await?;
-    Ok(Json(manual_dto(&state.db, id).await?).into_response())
+    Ok(Json(manual_dto(&state.db, id).await?))
 }
 
 /// `GET /launch/{id}/statistic/manual|automated`: the launch statistic split.
@@ -36,7 +35,7 @@ pub(crate) async fn statistic_kind_h(
     State(state): State<AppState>,
     scope: Scope,
     Path((id, kind)): Path<(Id, String)>,
-) -> ServerResult<Response> {
+) -> ServerResult<Json<Vec<api::StatisticItem>>> {
     let manual = match kind.as_str() {
         "manual" => true,
         "automated" => false,
@@ -47,5 +46,7 @@ pub(crate) async fn statistic_kind_h(
         }
     };
     scope.launch(&state.db, id).await?;
-    Ok(Json(crate::db::results::statistic_of(&state.db, id, manual).await?).into_response())
+    Ok(Json(
+        crate::db::results::statistic_of(&state.db, id, manual).await?,
+    ))
 }

@@ -1,7 +1,6 @@
 //! `/testplan…`: plans, executors, and running a plan.
 
 use axum::extract::{Path, RawQuery, State};
-use axum::response::{IntoResponse, Response};
 use axum::Json;
 use onelaunch_api::{self as api, Id};
 
@@ -16,17 +15,17 @@ pub(crate) async fn create_plan_h(
     State(state): State<AppState>,
     scope: Scope,
     ApiJson(req): ApiJson<api::TestPlanCreate>,
-) -> ServerResult<Response> {
+) -> ServerResult<Json<api::TestPlanDto>> {
     scope.project(&state.db, req.project_id).await?;
     let plan = create_plan(&state.db, &req).await?;
-    Ok(Json(plan_dto(&state.db, &plan, true).await?).into_response())
+    Ok(Json(plan_dto(&state.db, &plan, true).await?))
 }
 
 pub(crate) async fn list_plans_h(
     State(state): State<AppState>,
     scope: Scope,
     RawQuery(query): RawQuery,
-) -> ServerResult<Response> {
+) -> ServerResult<Json<Vec<api::TestPlanDto>>> {
     let mut project = None;
     for (k, v) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
         if k == "projectId" {
@@ -45,25 +44,25 @@ pub(crate) async fn list_plans_h(
     for r in &rows {
         out.push(plan_dto(&state.db, &plan_from(r)?, false).await?);
     }
-    Ok(Json(out).into_response())
+    Ok(Json(out))
 }
 
 pub(crate) async fn get_plan_h(
     State(state): State<AppState>,
     scope: Scope,
     Path(id): Path<Id>,
-) -> ServerResult<Response> {
+) -> ServerResult<Json<api::TestPlanDto>> {
     let plan = scope.plan(&state.db, id).await?;
-    Ok(Json(plan_dto(&state.db, &plan, true).await?).into_response())
+    Ok(Json(plan_dto(&state.db, &plan, true).await?))
 }
 
 pub(crate) async fn executors_h(
     State(state): State<AppState>,
     scope: Scope,
     Path(id): Path<Id>,
-) -> ServerResult<Response> {
+) -> ServerResult<Json<api::ExecutorsDto>> {
     let plan = scope.plan(&state.db, id).await?;
-    Ok(Json(executors_dto(&state.db, &plan).await?).into_response())
+    Ok(Json(executors_dto(&state.db, &plan).await?))
 }
 
 pub(crate) async fn override_h(
@@ -71,10 +70,10 @@ pub(crate) async fn override_h(
     scope: Scope,
     Path(id): Path<Id>,
     ApiJson(req): ApiJson<api::ExecutorOverride>,
-) -> ServerResult<Response> {
+) -> ServerResult<Json<api::ExecutorsDto>> {
     let plan = scope.plan(&state.db, id).await?;
     override_executors(&state.db, &plan, &req).await?;
-    Ok(Json(executors_dto(&state.db, &plan).await?).into_response())
+    Ok(Json(executors_dto(&state.db, &plan).await?))
 }
 
 pub(crate) async fn run_plan_h(
@@ -82,9 +81,9 @@ pub(crate) async fn run_plan_h(
     scope: Scope,
     Path(id): Path<Id>,
     ApiJson(form): ApiJson<api::LaunchForm>,
-) -> ServerResult<Response> {
+) -> ServerResult<Json<api::ServerRunDto>> {
     let plan = scope.plan(&state.db, id).await?;
     let cases = plan_members(&state.db, &plan).await?;
     let run = server_led::run_cases(&state, plan.project_id, Some(&plan), cases, &form).await?;
-    Ok(Json(run).into_response())
+    Ok(Json(run))
 }

@@ -2,7 +2,6 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use axum::Json;
 use onelaunch_api::{self as api, Id};
 
@@ -15,28 +14,28 @@ pub(crate) async fn create_project(
     State(state): State<AppState>,
     scope: Scope,
     ApiJson(req): ApiJson<api::ProjectCreate>,
-) -> ServerResult<Response> {
+) -> ServerResult<Json<api::ProjectDto>> {
     scope.require_admin()?;
     let p = crate::db::projects::create_project(&state.db, &req.name).await?;
-    Ok(ok_json(p))
+    Ok(Json(p))
 }
 
 pub(crate) async fn list_projects(
     State(state): State<AppState>,
     scope: Scope,
-) -> ServerResult<Response> {
+) -> ServerResult<Json<api::Page<api::ProjectDto>>> {
     let projects = crate::db::projects::list_projects(&state.db, scope.project_id).await?;
     let n = projects.len() as i64;
-    Ok(ok_json(api::Page::new(projects, n, 0, n.max(1))))
+    Ok(Json(api::Page::new(projects, n, 0, n.max(1))))
 }
 
 pub(crate) async fn create_project_token(
     State(state): State<AppState>,
     scope: Scope,
     Path(id): Path<Id>,
-) -> ServerResult<Response> {
+) -> ServerResult<(StatusCode, Json<api::TokenCreated>)> {
     scope.require_admin()?;
     scope.project(&state.db, id).await?;
     let token = crate::db::projects::create_project_token(&state.db, id).await?;
-    Ok((StatusCode::CREATED, Json(api::TokenCreated { token })).into_response())
+    Ok((StatusCode::CREATED, Json(api::TokenCreated { token })))
 }

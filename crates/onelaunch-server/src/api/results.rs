@@ -2,10 +2,11 @@
 
 use axum::extract::{Path, Query, State};
 use axum::http::header;
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
+use axum::Json;
 use onelaunch_api::{self as api, Id};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::extract::*;
 use crate::access::Scope;
@@ -29,45 +30,54 @@ pub(crate) async fn list_results(
     State(state): State<AppState>,
     scope: Scope,
     Query(q): Query<ResultsQuery>,
-) -> ServerResult<Response> {
+) -> ServerResult<Json<api::Page<api::TestResultDto>>> {
     scope.launch(&state.db, q.launch_id).await?;
     let (page, size) = page_size(q.page, q.size);
     let (rows, total) =
         crate::db::results::list_results(&state.db, q.launch_id, q.job_run_id, page, size).await?;
-    Ok(ok_json(api::Page::new(rows, total, page, size)))
+    Ok(Json(api::Page::new(rows, total, page, size)))
 }
 
 pub(crate) async fn get_result(
     State(state): State<AppState>,
     scope: Scope,
     Path(id): Path<Id>,
-) -> ServerResult<Response> {
+) -> ServerResult<Json<api::TestResultDetail>> {
     let owner = scope.result(&state.db, id).await?;
     let body = crate::db::results::result_body(&state.db, id)
         .await?
         .unwrap_or(Value::Null);
-    let attachments: Vec<Value> = crate::db::results::result_attachments(&state.db, id)
+    let attachments = crate::db::results::result_attachments(&state.db, id)
         .await?
         .into_iter()
-        .map(|(aid, file, name, ct, size, sha)| {
-            json!({"id": aid, "fileName": file, "name": name, "contentType": ct, "size": size, "stored": sha.is_some()})
-        })
+        .map(
+            |(id, file_name, name, content_type, size, sha)| api::ResultAttachmentDto {
+                id,
+                file_name,
+                name,
+                content_type,
+                size,
+                stored: sha.is_some(),
+            },
+        )
         .collect();
     let fixtures = crate::db::results::result_fixtures(&state.db, id).await?;
-    Ok(ok_json(json!({
-        "id": owner.id,
-        "launchId": owner.launch_id,
-        "result": body,
-        "attachments": attachments,
-        "fixtures": fixtures,
-    })))
+    Ok(Json(api::TestResultDetail {
+        id: owner.id,
+        launch_id: owner.launch_id,
+        result: body,
+        attachments,
+        fixtures,
+    }))
 }
 
+/// The stored bytes with their content type: not JSON, so this handler keeps
+/// answering `impl IntoResponse` (a `Content-Type` header and the raw body).
 pub(crate) async fn attachment_content(
     State(state): State<AppState>,
     scope: Scope,
     Path(id): Path<Id>,
-) -> ServerResult<Response> {
+) -> ServerResult<impl IntoResponse> {
     let row = crate::db::results::attachment_by_id(&state.db, id)
         .await?
         .ok_or_else(|| ServerError::not_found("attachment", id))?;
@@ -84,5 +94,5 @@ pub(crate) async fn attachment_content(
         .await?
         .ok_or_else(|| ServerError::NotFound(format!("attachment {id} content is missing")))?;
     let ct = row.1.unwrap_or_else(|| "application/octet-stream".into());
-    Ok(([(header::CONTENT_TYPE, ct)], bytes).into_response())
+    Ok(([(header::CONTENT_TYPE, ct)], bytes))
 }

@@ -1,7 +1,6 @@
 //! `/testcase`, `/testcase/{id}`, `/testcase/run`.
 
 use axum::extract::{Path, RawQuery, State};
-use axum::response::{IntoResponse, Response};
 use axum::Json;
 use onelaunch_api::{self as api, Id};
 
@@ -18,7 +17,7 @@ pub(crate) async fn list_test_cases_h(
     State(state): State<AppState>,
     scope: Scope,
     RawQuery(query): RawQuery,
-) -> ServerResult<Response> {
+) -> ServerResult<Json<api::Page<api::TestCaseDto>>> {
     let mut project = None;
     let mut filter = api::TestCaseFilter::default();
     let (mut page, mut size) = (0i64, 100i64);
@@ -56,28 +55,28 @@ pub(crate) async fn list_test_cases_h(
     validate_filter(&filter, "query")?;
     let (rows, total) = list_cases(&state.db, project, &filter, Some((page, size))).await?;
     let content = rows.iter().map(CaseRow::to_dto).collect();
-    Ok(Json(api::Page::new(content, total, page, size)).into_response())
+    Ok(Json(api::Page::new(content, total, page, size)))
 }
 
 pub(crate) async fn get_test_case_h(
     State(state): State<AppState>,
     scope: Scope,
     Path(id): Path<Id>,
-) -> ServerResult<Response> {
+) -> ServerResult<Json<api::TestCaseDto>> {
     let c = scope.test_case(&state.db, id).await?;
-    Ok(Json(c.to_dto()).into_response())
+    Ok(Json(c.to_dto()))
 }
 
 pub(crate) async fn run_test_cases_h(
     State(state): State<AppState>,
     scope: Scope,
     ApiJson(req): ApiJson<api::TestCaseRun>,
-) -> ServerResult<Response> {
+) -> ServerResult<Json<api::ServerRunDto>> {
     scope.project(&state.db, req.project_id).await?;
     if req.test_case_ids.is_empty() {
         return Err(ServerError::bad("field `testCaseIds` must not be empty"));
     }
     let cases = cases_by_ids(&state.db, req.project_id, &req.test_case_ids, "testCaseIds").await?;
     let run = server_led::run_cases(&state, req.project_id, None, cases, &req.launch).await?;
-    Ok(Json(run).into_response())
+    Ok(Json(run))
 }
