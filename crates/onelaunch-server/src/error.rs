@@ -26,7 +26,11 @@ pub enum ServerError {
     #[error("{0}")]
     Conflict(String),
     /// The launch is closed; nothing may be added until it is reopened.
-    #[error("launch {0} is closed: reopen it (POST /api/launch/{0}/reopen, or upload with --reopen-closed-launch) to add results")]
+    ///
+    /// The message says "launch is closed": the Allure 3 TestOps plugin reads
+    /// that phrase (it knows no codes) to reopen the launch and retry when
+    /// `reopenClosedLaunch` is on.
+    #[error("the launch is closed (launch {0}): reopen it (POST /api/launch/{0}/reopen, or upload with --reopen-closed-launch) to add results")]
     LaunchClosed(i64),
     /// Jobs cannot run tests yet; one message per missing prerequisite.
     #[error("cannot run: {}", .0.join("; "))]
@@ -103,5 +107,64 @@ impl IntoResponse for ServerError {
             code: Some(code),
         };
         (status, Json(body)).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_error_has_its_code_and_status() {
+        let cases = [
+            (ServerError::bad("x"), ErrorCode::BadRequest, 400),
+            (ServerError::Unauthorized, ErrorCode::Unauthorized, 401),
+            (
+                ServerError::Forbidden("x".into()),
+                ErrorCode::Forbidden,
+                403,
+            ),
+            (
+                ServerError::not_found("launch", 1),
+                ErrorCode::NotFound,
+                404,
+            ),
+            (ServerError::launch_closed(7), ErrorCode::LaunchClosed, 409),
+            (
+                ServerError::PrerequisiteMissing(vec!["a".into(), "b".into()]),
+                ErrorCode::PrerequisiteMissing,
+                409,
+            ),
+            (ServerError::Conflict("x".into()), ErrorCode::Conflict, 409),
+            (
+                ServerError::PayloadTooLarge("x".into()),
+                ErrorCode::PayloadTooLarge,
+                413,
+            ),
+            (ServerError::Config("x".into()), ErrorCode::Internal, 500),
+        ];
+        for (e, code, status) in cases {
+            assert_eq!(e.code(), code, "{e}");
+            assert_eq!(e.status().as_u16(), status, "{e}");
+        }
+    }
+
+    #[test]
+    fn a_closed_launch_reads_as_closed_to_clients_that_only_know_the_message() {
+        // @allurereport/plugin-testops: isLaunchClosedMessage() looks for
+        // "launch is closed" or "closed launch" in the lower-cased message.
+        let m = ServerError::launch_closed(42).to_string().to_lowercase();
+        assert!(m.contains("launch is closed"), "{m}");
+        assert!(m.contains("launch 42"), "{m}");
+        // Prerequisite problems never read as a closed launch.
+        let p = ServerError::PrerequisiteMissing(vec![
+            "job 1 has results only in a launch that is open".into(),
+        ])
+        .to_string()
+        .to_lowercase();
+        assert!(
+            !p.contains("launch is closed") && !p.contains("closed launch"),
+            "{p}"
+        );
     }
 }
