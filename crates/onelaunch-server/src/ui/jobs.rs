@@ -13,7 +13,7 @@ use super::layout::{self, Nav, Shell};
 use super::session::Viewer;
 use super::{UiError, UiResult};
 use crate::db::now_ms;
-use crate::db::views;
+use crate::db::{ui_views, views};
 use crate::server_led;
 use crate::AppState;
 
@@ -230,7 +230,7 @@ async fn render_form(
 ) -> UiResult<Html<String>> {
     let dto = server_led::jobs::job_config_dto(&state.db, job).await?;
     let has_credential = dto.integration.as_ref().is_some_and(|i| i.has_credential);
-    let runs = views::recent_job_runs(&state.db, job.id).await?;
+    let runs = ui_views::recent_job_runs(&state.db, job.id).await?;
     let now = now_ms();
     let kind = form.integration.as_str();
     let body = html! {

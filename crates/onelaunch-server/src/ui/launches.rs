@@ -19,6 +19,7 @@ use super::session::Viewer;
 use super::{fmt, UiError, UiResult};
 use crate::db::launches::LaunchRow;
 use crate::db::now_ms;
+use crate::db::ui_views;
 use crate::db::views::{self, JobRunView, LaunchFilter, ResultFilter, ResultLine};
 use crate::AppState;
 
@@ -430,7 +431,7 @@ pub async fn page(
     } else {
         (Vec::new(), 0)
     };
-    let planned_manual = views::planned_manual(&state.db, id).await?;
+    let planned_manual = ui_views::planned_manual(&state.db, id).await?;
     let now = now_ms();
     let l = &d.launch;
     let base = format!(

@@ -13,9 +13,9 @@ use super::launches::project_param;
 use super::layout::{self, Nav, Shell};
 use super::session::Viewer;
 use super::{fmt, UiError, UiResult};
-use crate::db::views;
 use crate::db::{self, now_ms};
 use crate::db::{plans::PlanRow, test_cases::CaseRow};
+use crate::db::{ui_views, views};
 use crate::server_led;
 use crate::AppState;
 
@@ -178,7 +178,7 @@ pub async fn list(
         .list_project(&state.db, project_param(&q.project))
         .await?;
     let page = q.page.unwrap_or(0).max(0);
-    let (rows, total) = views::list_plans(&state.db, project, page, PLANS_PER_PAGE).await?;
+    let (rows, total) = ui_views::list_plans(&state.db, project, page, PLANS_PER_PAGE).await?;
     let projects = views::projects(&state.db, viewer.scope.project_id).await?;
     let now = now_ms();
     let body = html! {
@@ -492,7 +492,7 @@ pub async fn show(
 ) -> UiResult<Html<String>> {
     let plan = viewer.scope.plan(&state.db, id).await?;
     let members = server_led::plans::plan_members(&state.db, &plan).await?;
-    let launches = views::plan_launches(&state.db, id).await?;
+    let launches = ui_views::plan_launches(&state.db, id).await?;
     let now = now_ms();
     let content = html! {
         p class="muted" { (members.len()) " test case(s) selected now." }
