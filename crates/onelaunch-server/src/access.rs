@@ -58,6 +58,14 @@ impl Scope {
         Ok(())
     }
 
+    /// The project a list page is about ([`Scope::project_or_default`]),
+    /// checked to exist and be visible.
+    pub(crate) async fn list_project(&self, db: &Db, given: Option<Id>) -> ServerResult<Id> {
+        let id = self.project_or_default(given);
+        self.project(db, id).await?;
+        Ok(id)
+    }
+
     pub(crate) async fn launch(&self, db: &Db, id: Id) -> ServerResult<db::launches::LaunchRow> {
         let l = db::launches::get_launch(db, id)
             .await?
@@ -109,6 +117,22 @@ impl Scope {
             .await?
             .ok_or_else(not_found)?;
         self.result(db, result_id).await.map_err(|_| not_found())
+    }
+
+    /// An attachment (where its bytes are and what they are); one of another
+    /// project, or of a result that is gone, is not found.
+    pub(crate) async fn attachment(
+        &self,
+        db: &Db,
+        id: Id,
+    ) -> ServerResult<db::views::AttachmentMeta> {
+        let not_found = || ServerError::not_found("attachment", id);
+        let a = db::views::attachment(db, id).await?.ok_or_else(not_found)?;
+        match self.result(db, a.result_id).await {
+            Ok(_) => Ok(a),
+            Err(ServerError::NotFound(_)) => Err(not_found()),
+            Err(e) => Err(e),
+        }
     }
 
     pub(crate) async fn plan(&self, db: &Db, id: Id) -> ServerResult<db::plans::PlanRow> {

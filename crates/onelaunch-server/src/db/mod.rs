@@ -22,6 +22,8 @@ pub(crate) mod plans;
 pub(crate) mod projects;
 pub(crate) mod results;
 pub(crate) mod test_cases;
+pub(crate) mod ui_sessions;
+pub(crate) mod ui_views;
 pub(crate) mod views;
 
 /// Which engine a database URL points at.

@@ -7,15 +7,13 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use maud::{html, Markup};
 use onelaunch_api::{self as api, Id};
 use serde::Deserialize;
-use sqlx::Row;
 
 use super::launches::project_param;
 use super::layout::{self, Nav, Shell};
 use super::session::Viewer;
 use super::{UiError, UiResult};
-use crate::access::Scope;
-use crate::db::views;
-use crate::db::{self, get_i64, get_str, now_ms};
+use crate::db::now_ms;
+use crate::db::{ui_views, views};
 use crate::server_led;
 use crate::AppState;
 
@@ -48,10 +46,10 @@ pub async fn list(
     viewer: Viewer,
     Query(q): Query<ListQuery>,
 ) -> UiResult<Html<String>> {
-    let project = viewer.project(project_param(&q.project))?;
-    if !crate::db::projects::project_exists(&state.db, project).await? {
-        return Err(UiError::not_found("project", project));
-    }
+    let project = viewer
+        .scope
+        .list_project(&state.db, project_param(&q.project))
+        .await?;
     let jobs = crate::db::job_runs::list_jobs(&state.db, project).await?;
     let total = jobs.len() as i64;
     let page = q.page.unwrap_or(0).max(0);
@@ -63,7 +61,7 @@ pub async fn list(
     {
         rows.push(server_led::jobs::job_config_dto(&state.db, job).await?);
     }
-    let projects = views::projects(&state.db, viewer.project_id).await?;
+    let projects = views::projects(&state.db, viewer.scope.project_id).await?;
     let body = html! {
         h1 { "Jobs" }
         p class="muted" {
@@ -115,18 +113,6 @@ pub async fn list(
         nav: Nav::Jobs,
     };
     Ok(layout::page(&shell, "Jobs", body))
-}
-
-async fn job_for(
-    state: &AppState,
-    viewer: &Viewer,
-    id: Id,
-) -> UiResult<crate::db::job_runs::JobRow> {
-    let job = db::job_runs::get_job(&state.db, id)
-        .await?
-        .ok_or_else(|| UiError::not_found("job", id))?;
-    viewer.check_project(job.project_id, "job", id)?;
-    Ok(job)
 }
 
 /// What the form shows: the stored configuration or what was just submitted.
@@ -244,14 +230,7 @@ async fn render_form(
 ) -> UiResult<Html<String>> {
     let dto = server_led::jobs::job_config_dto(&state.db, job).await?;
     let has_credential = dto.integration.as_ref().is_some_and(|i| i.has_credential);
-    let runs = sqlx::query(
-        "SELECT r.id AS id, r.name AS name, r.stage AS stage, r.status AS status, r.launch_id AS launch_id, \
-         l.name AS launch_name, r.created_ms AS created_ms FROM job_runs r JOIN launches l ON l.id = r.launch_id \
-         WHERE r.job_id = $1 ORDER BY r.id DESC LIMIT 10",
-    )
-    .bind(job.id)
-    .fetch_all(&state.db.read)
-    .await?;
+    let runs = ui_views::recent_job_runs(&state.db, job.id).await?;
     let now = now_ms();
     let kind = form.integration.as_str();
     let body = html! {
@@ -319,11 +298,11 @@ async fn render_form(
                     tbody {
                         @for r in &runs {
                             tr {
-                                th scope="row" { a href={ "/jobrun/" (get_i64(r, "id")?) } { (get_str(r, "name")?) } }
-                                td { a href={ "/launch/" (get_i64(r, "launch_id")?) } { (get_str(r, "launch_name")?) } }
-                                td { (get_str(r, "stage")?.replace('_', " ")) }
-                                td { (layout::status(&get_str(r, "status")?)) }
-                                td { (layout::ago(r.try_get::<i64, _>("created_ms")?, now)) }
+                                th scope="row" { a href={ "/jobrun/" (r.id) } { (r.name) } }
+                                td { a href={ "/launch/" (r.launch_id) } { (r.launch_name) } }
+                                td { (r.stage.replace('_', " ")) }
+                                td { (layout::status(&r.status)) }
+                                td { (layout::ago(r.created_ms, now)) }
                             }
                         }
                     }
@@ -352,7 +331,7 @@ pub async fn edit(
     Path(id): Path<Id>,
     Query(q): Query<EditQuery>,
 ) -> UiResult<Html<String>> {
-    let job = job_for(&state, &viewer, id).await?;
+    let job = viewer.scope.job(&state.db, id).await?;
     let dto = server_led::jobs::job_config_dto(&state.db, &job).await?;
     render_form(
         &state,
@@ -371,15 +350,13 @@ pub async fn save(
     Path(id): Path<Id>,
     axum::Form(form): axum::Form<JobForm>,
 ) -> UiResult<Response> {
-    let job = job_for(&state, &viewer, id).await?;
-    let auth = Scope {
-        token_id: viewer.token_id,
-        project_id: viewer.project_id,
-    };
+    let job = viewer.scope.job(&state.db, id).await?;
     let outcome = match form.update() {
-        Ok(update) => server_led::jobs::configure_job(&state.db, &auth, &job, &update, false)
-            .await
-            .map_err(UiError::from),
+        Ok(update) => {
+            server_led::jobs::configure_job(&state.db, &viewer.scope, &job, &update, false)
+                .await
+                .map_err(UiError::from)
+        }
         Err(e) => Err(e),
     };
     match outcome {

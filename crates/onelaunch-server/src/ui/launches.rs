@@ -19,6 +19,7 @@ use super::session::Viewer;
 use super::{fmt, UiError, UiResult};
 use crate::db::launches::LaunchRow;
 use crate::db::now_ms;
+use crate::db::ui_views;
 use crate::db::views::{self, JobRunView, LaunchFilter, ResultFilter, ResultLine};
 use crate::AppState;
 
@@ -28,14 +29,6 @@ const RESULTS_PER_PAGE: i64 = 100;
 const LIVE_POLL: Duration = Duration::from_secs(1);
 /// A live stream ends after this long; the browser reconnects by itself.
 const LIVE_MAX: Duration = Duration::from_secs(30 * 60);
-
-pub(super) async fn launch_for(state: &AppState, viewer: &Viewer, id: Id) -> UiResult<LaunchRow> {
-    let l = crate::db::launches::get_launch(&state.db, id)
-        .await?
-        .ok_or_else(|| UiError::not_found("launch", id))?;
-    viewer.check_project(l.project_id, "launch", id)?;
-    Ok(l)
-}
 
 fn opt_text(s: &Option<String>) -> Option<String> {
     s.as_deref()
@@ -71,10 +64,10 @@ pub async fn list(
     viewer: Viewer,
     Query(q): Query<ListQuery>,
 ) -> UiResult<Html<String>> {
-    let project = viewer.project(project_param(&q.project))?;
-    if !crate::db::projects::project_exists(&state.db, project).await? {
-        return Err(UiError::not_found("project", project));
-    }
+    let project = viewer
+        .scope
+        .list_project(&state.db, project_param(&q.project))
+        .await?;
     let filter = LaunchFilter {
         text: opt_text(&q.q),
         tag: opt_text(&q.tag),
@@ -87,7 +80,7 @@ pub async fn list(
     let page = q.page.unwrap_or(0).max(0);
     let (items, total) =
         views::list_launches(&state.db, project, &filter, page, LAUNCHES_PER_PAGE).await?;
-    let projects = views::projects(&state.db, viewer.project_id).await?;
+    let projects = views::projects(&state.db, viewer.scope.project_id).await?;
     let now = now_ms();
     let base = format!(
         "/launches?project={project}&q={}&tag={}&state={}&",
@@ -415,7 +408,7 @@ pub async fn page(
     Path(id): Path<Id>,
     Query(q): Query<LaunchQuery>,
 ) -> UiResult<Html<String>> {
-    let launch = launch_for(&state, &viewer, id).await?;
+    let launch = viewer.scope.launch(&state.db, id).await?;
     let project = launch.project_id;
     let d = live_data(&state, launch).await?;
     let env = views::launch_environment(&state.db, id).await?;
@@ -438,7 +431,7 @@ pub async fn page(
     } else {
         (Vec::new(), 0)
     };
-    let planned_manual = super::plans::planned_manual(&state, id).await?;
+    let planned_manual = ui_views::planned_manual(&state.db, id).await?;
     let now = now_ms();
     let l = &d.launch;
     let base = format!(
@@ -584,7 +577,7 @@ pub async fn live(
     viewer: Viewer,
     Path(id): Path<Id>,
 ) -> UiResult<Response> {
-    let launch = launch_for(&state, &viewer, id).await?;
+    let launch = viewer.scope.launch(&state.db, id).await?;
     let d = live_data(&state, launch).await?;
     Ok(Json(live_json(&viewer, &d)).into_response())
 }
@@ -605,7 +598,7 @@ pub async fn events(
     Path(id): Path<Id>,
     Query(q): Query<EventsQuery>,
 ) -> UiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
-    launch_for(&state, &viewer, id).await?;
+    viewer.scope.launch(&state.db, id).await?;
     let started = tokio::time::Instant::now();
     let init = (state, viewer, q.fp.unwrap_or_default(), true);
     let s = stream::unfold(init, move |(state, viewer, last, first)| async move {
@@ -625,9 +618,7 @@ pub async fn events(
             }
             let fp = views::fingerprint(&state.db, id).await.ok()?;
             if fp != last {
-                let launch = crate::db::launches::get_launch(&state.db, id)
-                    .await
-                    .ok()??;
+                let launch = viewer.scope.launch(&state.db, id).await.ok()?;
                 let d = live_data(&state, launch).await.ok()?;
                 let ev = Event::default()
                     .event("update")
@@ -648,7 +639,7 @@ pub async fn close(
     viewer: Viewer,
     Path(id): Path<Id>,
 ) -> UiResult<Response> {
-    let l = launch_for(&state, &viewer, id).await?;
+    let l = viewer.scope.launch(&state.db, id).await?;
     if !l.closed {
         crate::db::launches::set_launch_closed(&state.db, id, true).await?;
         tracing::info!(launch = id, "launch closed (web UI)");
@@ -661,7 +652,7 @@ pub async fn reopen(
     viewer: Viewer,
     Path(id): Path<Id>,
 ) -> UiResult<Response> {
-    let l = launch_for(&state, &viewer, id).await?;
+    let l = viewer.scope.launch(&state.db, id).await?;
     if l.closed {
         crate::db::launches::set_launch_closed(&state.db, id, false).await?;
         tracing::info!(launch = id, "launch reopened (web UI)");
@@ -677,11 +668,8 @@ pub async fn job_run(
     Path(id): Path<Id>,
     Query(q): Query<LaunchQuery>,
 ) -> UiResult<Html<String>> {
-    let run = crate::db::job_runs::get_job_run(&state.db, id)
-        .await?
-        .ok_or_else(|| UiError::not_found("job run", id))?;
-    viewer.check_project(run.project_id, "job run", id)?;
-    let launch = launch_for(&state, &viewer, run.launch_id).await?;
+    let run = viewer.scope.job_run(&state.db, id).await?;
+    let launch = viewer.scope.launch(&state.db, run.launch_id).await?;
     let o = views::overview_cached(&state.db, run.launch_id).await?;
     let views = views::job_run_views(&state.db, run.launch_id, &o).await?;
     let view = views

@@ -72,7 +72,7 @@ pub fn page(shell: &Shell<'_>, title: &str, body: Markup) -> Html<String> {
                                 }
                             }
                             span class="muted" {
-                                @if shell.viewer.project_id.is_some() { "project token" } @else { "admin" }
+                                @if !shell.viewer.scope.is_admin() { "project token" } @else { "admin" }
                             }
                             form method="post" action="/logout" {
                                 input type="hidden" name="csrf" value=(shell.viewer.csrf);

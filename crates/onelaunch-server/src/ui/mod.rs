@@ -12,6 +12,7 @@ mod fmt;
 mod jobs;
 mod launches;
 mod layout;
+mod plan_run;
 mod plans;
 mod results;
 mod session;
@@ -49,7 +50,7 @@ pub fn router() -> Router<AppState> {
             "/plans/{id}/executors",
             get(plans::executors).post(plans::set_executors),
         )
-        .route("/plans/{id}/run", get(plans::run_form).post(plans::run))
+        .route("/plans/{id}/run", get(plan_run::form).post(plan_run::run))
         .route("/static/{file}", get(assets::serve))
         .layer(middleware::from_fn(session::csrf_guard))
         .layer(middleware::map_response(security_headers))
@@ -128,12 +129,6 @@ impl From<ServerError> for UiError {
             ServerError::Unauthorized => UiError::Login { next: "/".into() },
             other => UiError::Server(other),
         }
-    }
-}
-
-impl From<sqlx::Error> for UiError {
-    fn from(e: sqlx::Error) -> UiError {
-        UiError::Server(ServerError::Db(e))
     }
 }
 

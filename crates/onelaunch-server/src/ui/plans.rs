@@ -1,8 +1,6 @@
 //! Test plans: the list, creating one from a selection of test cases or a
-//! filter, the Executors tab (which job runs which cases, with overrides) and
-//! the Run form that starts a server-led launch.
-
-use std::collections::BTreeMap;
+//! filter, one plan's cases and launches, and the Executors tab (which job
+//! runs which cases, with overrides); the Run tab is in `plan_run`.
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -10,47 +8,21 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use maud::{html, Markup};
 use onelaunch_api::{self as api, Id};
 use serde::Deserialize;
-use sqlx::Row;
 
 use super::launches::project_param;
 use super::layout::{self, Nav, Shell};
 use super::session::Viewer;
 use super::{fmt, UiError, UiResult};
-use crate::db::projects::new_token;
-use crate::db::views;
-use crate::db::{self, get_i64, get_str, now_ms};
+use crate::db::{self, now_ms};
 use crate::db::{plans::PlanRow, test_cases::CaseRow};
+use crate::db::{ui_views, views};
 use crate::server_led;
 use crate::AppState;
 
 const CASES_PER_PAGE: i64 = 100;
 
-/// The test cases a server-led run left to be done by hand: (case id, name).
-pub async fn planned_manual(state: &AppState, launch_id: Id) -> UiResult<Vec<(Id, String)>> {
-    let Some(r) = sqlx::query("SELECT manual_cases FROM server_runs WHERE launch_id = $1")
-        .bind(launch_id)
-        .fetch_optional(&state.db.read)
-        .await?
-    else {
-        return Ok(Vec::new());
-    };
-    let ids: Vec<Id> =
-        serde_json::from_str(&r.try_get::<String, _>("manual_cases")?).unwrap_or_default();
-    let mut out = Vec::new();
-    for id in ids.into_iter().take(500) {
-        if let Some(c) = sqlx::query("SELECT id, name FROM test_cases WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&state.db.read)
-            .await?
-        {
-            out.push((get_i64(&c, "id")?, get_str(&c, "name")?));
-        }
-    }
-    Ok(out)
-}
-
 /// Form fields as a list (checkbox groups repeat their name).
-fn form_pairs(body: &Bytes) -> Vec<(String, String)> {
+pub(super) fn form_pairs(body: &Bytes) -> Vec<(String, String)> {
     url::form_urlencoded::parse(body)
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect()
@@ -201,28 +173,13 @@ pub async fn list(
     viewer: Viewer,
     Query(q): Query<ListQuery>,
 ) -> UiResult<Html<String>> {
-    let project = viewer.project(project_param(&q.project))?;
-    if !crate::db::projects::project_exists(&state.db, project).await? {
-        return Err(UiError::not_found("project", project));
-    }
+    let project = viewer
+        .scope
+        .list_project(&state.db, project_param(&q.project))
+        .await?;
     let page = q.page.unwrap_or(0).max(0);
-    let total: i64 = sqlx::query("SELECT COUNT(*) AS n FROM test_plans WHERE project_id = $1")
-        .bind(project)
-        .fetch_one(&state.db.read)
-        .await?
-        .try_get("n")?;
-    let rows = sqlx::query(
-        "SELECT p.id AS id, p.name AS name, p.filter AS filter, p.created_ms AS created_ms, \
-         (SELECT COUNT(*) FROM test_plan_cases c WHERE c.plan_id = p.id) AS cases, \
-         (SELECT COUNT(*) FROM server_runs r WHERE r.plan_id = p.id) AS runs \
-         FROM test_plans p WHERE p.project_id = $1 ORDER BY p.id DESC LIMIT $2 OFFSET $3",
-    )
-    .bind(project)
-    .bind(PLANS_PER_PAGE)
-    .bind(page * PLANS_PER_PAGE)
-    .fetch_all(&state.db.read)
-    .await?;
-    let projects = views::projects(&state.db, viewer.project_id).await?;
+    let (rows, total) = ui_views::list_plans(&state.db, project, page, PLANS_PER_PAGE).await?;
+    let projects = views::projects(&state.db, viewer.scope.project_id).await?;
     let now = now_ms();
     let body = html! {
         div class="title-row" {
@@ -239,20 +196,19 @@ pub async fn list(
                 } }
                 tbody {
                     @for r in &rows {
-                        @let id = get_i64(r, "id")?;
-                        @let filter: Option<api::TestCaseFilter> = r.try_get::<Option<String>, _>("filter")?.and_then(|f| serde_json::from_str(&f).ok());
+                        @let id = r.id;
                         tr {
-                            th scope="row" { a href={ "/plans/" (id) } { (get_str(r, "name")?) } }
+                            th scope="row" { a href={ "/plans/" (id) } { (r.name) } }
                             td {
-                                @let n = get_i64(r, "cases")?;
+                                @let n = r.cases;
                                 @if n > 0 { (n) " chosen case(s)" }
-                                @if let Some(f) = filter.filter(|f| !f.is_empty()) {
+                                @if let Some(f) = r.filter.as_ref().filter(|f| !f.is_empty()) {
                                     @if n > 0 { " + " }
-                                    "filter: " code { (describe_filter(&f)) }
+                                    "filter: " code { (describe_filter(f)) }
                                 }
                             }
-                            td class="num" { (get_i64(r, "runs")?) }
-                            td { (layout::ago(get_i64(r, "created_ms")?, now)) }
+                            td class="num" { (r.runs) }
+                            td { (layout::ago(r.created_ms, now)) }
                             td class="num" {
                                 a href={ "/plans/" (id) "/executors" } { "Executors" } " · "
                                 a href={ "/plans/" (id) "/run" } { "Run" }
@@ -417,10 +373,10 @@ pub async fn new_form(
     viewer: Viewer,
     Query(q): Query<NewQuery>,
 ) -> UiResult<Html<String>> {
-    let project = viewer.project(project_param(&q.project))?;
-    if !crate::db::projects::project_exists(&state.db, project).await? {
-        return Err(UiError::not_found("project", project));
-    }
+    let project = viewer
+        .scope
+        .list_project(&state.db, project_param(&q.project))
+        .await?;
     let form = NewPlan {
         project,
         filter: q.filter,
@@ -436,10 +392,13 @@ pub async fn create(
     body: Bytes,
 ) -> UiResult<Response> {
     let pairs = form_pairs(&body);
-    let project = viewer.project(field(&pairs, "project").and_then(|p| p.parse().ok()))?;
-    if !crate::db::projects::project_exists(&state.db, project).await? {
-        return Err(UiError::not_found("project", project));
-    }
+    let project = viewer
+        .scope
+        .list_project(
+            &state.db,
+            field(&pairs, "project").and_then(|p| p.parse().ok()),
+        )
+        .await?;
     let ff = FilterFields::from_pairs(&pairs);
     let name = field(&pairs, "name").unwrap_or("").to_string();
     let chosen = ids(&pairs, "case");
@@ -487,22 +446,14 @@ pub async fn create(
 
 // ---------------------------------------------------------------- one plan
 
-async fn plan_for(state: &AppState, viewer: &Viewer, id: Id) -> UiResult<PlanRow> {
-    let plan = db::plans::get_plan(&state.db, id)
-        .await?
-        .ok_or_else(|| UiError::not_found("test plan", id))?;
-    viewer.check_project(plan.project_id, "test plan", id)?;
-    Ok(plan)
-}
-
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Tab {
+pub(super) enum Tab {
     Cases,
     Executors,
     Run,
 }
 
-fn plan_page(
+pub(super) fn plan_page(
     viewer: &Viewer,
     plan: &PlanRow,
     tab: Tab,
@@ -539,16 +490,9 @@ pub async fn show(
     viewer: Viewer,
     Path(id): Path<Id>,
 ) -> UiResult<Html<String>> {
-    let plan = plan_for(&state, &viewer, id).await?;
+    let plan = viewer.scope.plan(&state.db, id).await?;
     let members = server_led::plans::plan_members(&state.db, &plan).await?;
-    let launches = sqlx::query(
-        "SELECT l.id AS id, l.name AS name, l.closed AS closed, l.created_ms AS created_ms \
-         FROM server_runs r JOIN launches l ON l.id = r.launch_id WHERE r.plan_id = $1 \
-         ORDER BY l.id DESC LIMIT 20",
-    )
-    .bind(id)
-    .fetch_all(&state.db.read)
-    .await?;
+    let launches = ui_views::plan_launches(&state.db, id).await?;
     let now = now_ms();
     let content = html! {
         p class="muted" { (members.len()) " test case(s) selected now." }
@@ -560,9 +504,9 @@ pub async fn show(
                 ul class="plain" {
                     @for l in &launches {
                         li {
-                            a href={ "/launch/" (get_i64(l, "id")?) } { (get_str(l, "name")?) }
-                            " " span class="muted" { (layout::ago(get_i64(l, "created_ms")?, now)) }
-                            @if get_i64(l, "closed")? != 0 { " " span class="badge closed" { "closed" } }
+                            a href={ "/launch/" (l.id) } { (l.name) }
+                            " " span class="muted" { (layout::ago(l.created_ms, now)) }
+                            @if l.closed { " " span class="badge closed" { "closed" } }
                         }
                     }
                 }
@@ -653,7 +597,7 @@ pub async fn executors(
     Path(id): Path<Id>,
     Query(q): Query<SavedQuery>,
 ) -> UiResult<Html<String>> {
-    let plan = plan_for(&state, &viewer, id).await?;
+    let plan = viewer.scope.plan(&state.db, id).await?;
     render_executors(&state, &viewer, &plan, None, q.saved.is_some()).await
 }
 
@@ -663,7 +607,7 @@ pub async fn set_executors(
     Path(id): Path<Id>,
     body: Bytes,
 ) -> UiResult<Response> {
-    let plan = plan_for(&state, &viewer, id).await?;
+    let plan = viewer.scope.plan(&state.db, id).await?;
     let pairs = form_pairs(&body);
     let cases = ids(&pairs, "case");
     let target = field(&pairs, "target").unwrap_or("");
@@ -689,156 +633,6 @@ pub async fn set_executors(
         Ok(()) => Ok(Redirect::to(&format!("/plans/{id}/executors?saved=1")).into_response()),
         Err(UiError::BadRequest(m)) => {
             let mut res = render_executors(&state, &viewer, &plan, Some(&m), false)
-                .await?
-                .into_response();
-            *res.status_mut() = axum::http::StatusCode::BAD_REQUEST;
-            Ok(res)
-        }
-        Err(e) => Err(e),
-    }
-}
-
-// ---------------------------------------------------------------- run
-
-#[derive(Default, Clone)]
-struct RunFields {
-    launch_name: String,
-    tags: String,
-    issues: String,
-    environment: String,
-}
-
-impl RunFields {
-    fn form(&self, request_id: &str) -> UiResult<api::LaunchForm> {
-        let environment: Vec<api::KeyValue> = super::parse_pairs("environment", &self.environment)?
-            .into_iter()
-            .map(|(key, value)| api::KeyValue { key, value })
-            .collect();
-        Ok(api::LaunchForm {
-            launch_name: self.launch_name.trim().to_string(),
-            tags: self
-                .tags
-                .split(',')
-                .map(str::trim)
-                .filter(|t| !t.is_empty())
-                .map(str::to_string)
-                .collect(),
-            issues: self
-                .issues
-                .split(['\n', ','])
-                .map(str::trim)
-                .filter(|t| !t.is_empty())
-                .map(str::to_string)
-                .collect(),
-            environment,
-            request_id: Some(request_id.to_string()).filter(|r| !r.is_empty()),
-        })
-    }
-}
-
-async fn render_run(
-    state: &AppState,
-    viewer: &Viewer,
-    plan: &PlanRow,
-    fields: &RunFields,
-    error: Option<&str>,
-) -> UiResult<Html<String>> {
-    let ex = server_led::plans::executors_dto(&state.db, plan).await?;
-    let mut problems: BTreeMap<Id, Vec<String>> = BTreeMap::new();
-    for g in &ex.jobs {
-        if let Some(job) = db::job_runs::get_job(&state.db, g.job.id).await? {
-            let dto = server_led::jobs::job_config_dto(&state.db, &job).await?;
-            if !dto.problems.is_empty() {
-                problems.insert(job.id, dto.problems);
-            }
-        }
-    }
-    let request_id = new_token("ui-");
-    let content = html! {
-        section class="card" aria-labelledby="who-h" {
-            h2 id="who-h" { "Who runs what" }
-            ul class="plain" {
-                @for g in &ex.jobs {
-                    li {
-                        a href={ "/jobs/" (g.job.id) } { (g.job.name) } ": " (g.test_cases.len()) " case(s)"
-                        @if let Some(ps) = problems.get(&g.job.id) {
-                            " " span class="badge missing" { "not ready" }
-                            ul class="sub" { @for p in ps { li { (p) } } }
-                        }
-                    }
-                }
-                @if !ex.manual.is_empty() { li { "By hand: " (ex.manual.len()) " case(s)" } }
-            }
-        }
-        @if let Some(e) = error { p class="alert" role="alert" { (e) } }
-        form method="post" action={ "/plans/" (plan.id) "/run" } class="card" {
-            (layout::csrf(viewer))
-            input type="hidden" name="request_id" value=(request_id);
-            div class="form-grid" {
-                label for="run-name" { "Launch name" }
-                input id="run-name" name="launch_name" type="text" required value=(fields.launch_name);
-                label for="run-tags" { "Tags" }
-                input id="run-tags" name="tags" type="text" value=(fields.tags) placeholder="release, nightly";
-                div class="hint" { "Separated by commas." }
-                label for="run-issues" { "Issue links" }
-                textarea id="run-issues" name="issues" rows="2" placeholder="JIRA-123 or https://…" { (fields.issues) }
-                div class="hint" { "Issue keys or URLs, one per line." }
-                label for="run-env" { "Environment" }
-                textarea id="run-env" name="environment" rows="3" placeholder="BROWSER=chromium" { (fields.environment) }
-                div class="hint" { "NAME=value per line; given to every triggered job next to its parameters." }
-            }
-            div class="form-actions" { button type="submit" class="primary" { "Run test plan" } }
-        }
-    };
-    Ok(plan_page(viewer, plan, Tab::Run, "Run", content))
-}
-
-pub async fn run_form(
-    State(state): State<AppState>,
-    viewer: Viewer,
-    Path(id): Path<Id>,
-) -> UiResult<Html<String>> {
-    let plan = plan_for(&state, &viewer, id).await?;
-    let fields = RunFields {
-        launch_name: format!("{} · {}", plan.name, &fmt::datetime(now_ms())[..16]),
-        ..Default::default()
-    };
-    render_run(&state, &viewer, &plan, &fields, None).await
-}
-
-pub async fn run(
-    State(state): State<AppState>,
-    viewer: Viewer,
-    Path(id): Path<Id>,
-    body: Bytes,
-) -> UiResult<Response> {
-    let plan = plan_for(&state, &viewer, id).await?;
-    let pairs = form_pairs(&body);
-    let get = |k: &str| {
-        pairs
-            .iter()
-            .find(|(n, _)| n == k)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default()
-    };
-    let fields = RunFields {
-        launch_name: get("launch_name"),
-        tags: get("tags"),
-        issues: get("issues"),
-        environment: get("environment"),
-    };
-    let outcome = async {
-        let form = fields.form(get("request_id").trim())?;
-        let cases = server_led::plans::plan_members(&state.db, &plan).await?;
-        Ok::<_, UiError>(
-            server_led::run_cases(&state, plan.project_id, Some(&plan), cases, &form).await?,
-        )
-    }
-    .await;
-    match outcome {
-        Ok(run) => Ok(Redirect::to(&format!("/launch/{}", run.launch.id)).into_response()),
-        Err(UiError::BadRequest(m)) | Err(UiError::Conflict(m)) => {
-            let mut res = render_run(&state, &viewer, &plan, &fields, Some(&m))
                 .await?
                 .into_response();
             *res.status_mut() = axum::http::StatusCode::BAD_REQUEST;

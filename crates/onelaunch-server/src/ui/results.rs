@@ -190,10 +190,10 @@ pub async fn page(
     viewer: Viewer,
     Path(id): Path<Id>,
 ) -> UiResult<Html<String>> {
+    viewer.scope.result(&state.db, id).await?;
     let head = views::result_head(&state.db, id)
         .await?
         .ok_or_else(|| UiError::not_found("test result", id))?;
-    viewer.check_project(head.project_id, "test result", id)?;
     let body: api::UploadTestResult = crate::db::results::result_body(&state.db, id)
         .await?
         .and_then(|v| serde_json::from_value(v).ok())
@@ -395,13 +395,7 @@ pub async fn attachment(
     Path(id): Path<Id>,
     Query(q): Query<AttachmentQuery>,
 ) -> UiResult<Response> {
-    let a = views::attachment(&state.db, id)
-        .await?
-        .ok_or_else(|| UiError::not_found("attachment", id))?;
-    let owner = crate::db::results::result_owner(&state.db, a.result_id)
-        .await?
-        .ok_or_else(|| UiError::not_found("attachment", id))?;
-    viewer.check_project(owner.project_id, "attachment", id)?;
+    let a = viewer.scope.attachment(&state.db, id).await?;
     let sha = a
         .sha256
         .ok_or_else(|| UiError::NotFound(format!("attachment {id} has no content yet")))?;

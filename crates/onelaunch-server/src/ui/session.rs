@@ -17,12 +17,13 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use maud::html;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
-use sqlx::Row;
 
 use super::layout;
 use super::{UiError, UiResult};
+use crate::access::Scope;
 use crate::db::now_ms;
 use crate::db::projects::{hash_token, new_token};
+use crate::db::ui_sessions;
 use crate::AppState;
 
 pub const SESSION_COOKIE: &str = "ol_session";
@@ -36,35 +37,13 @@ const TOUCH_EVERY_MS: i64 = 5 * 60 * 1000;
 /// Largest form body the CSRF guard reads.
 const MAX_FORM_BYTES: usize = 1024 * 1024;
 
-/// A logged-in browser: the API token it logged in with and what it may see.
+/// A logged-in browser: who it is (the scope of the API token it logged in
+/// with, checked by the same fetchers as the API) and its forms' CSRF token.
 #[derive(Debug, Clone)]
 pub struct Viewer {
-    pub token_id: i64,
-    /// `None` for an admin token (every project).
-    pub project_id: Option<i64>,
+    pub scope: Scope,
     /// The CSRF token to put into this session's forms.
     pub csrf: String,
-}
-
-impl Viewer {
-    /// Anything in another project is answered as not found (like the API).
-    pub fn check_project(&self, project_id: i64, what: &str, id: i64) -> UiResult<()> {
-        match self.project_id {
-            Some(p) if p != project_id => Err(UiError::not_found(what, id)),
-            _ => Ok(()),
-        }
-    }
-
-    /// The project a list page shows: the one asked for (404 when it is not
-    /// the token's), else the token's own, else project 1.
-    pub fn project(&self, asked: Option<i64>) -> UiResult<i64> {
-        match (asked, self.project_id) {
-            (Some(a), Some(p)) if a != p => Err(UiError::not_found("project", a)),
-            (Some(a), _) => Ok(a),
-            (None, Some(p)) => Ok(p),
-            (None, None) => Ok(1),
-        }
-    }
 }
 
 /// The value of a cookie in the request.
@@ -122,31 +101,18 @@ async fn lookup(state: &AppState, headers: &HeaderMap) -> UiResult<Option<Viewer
         return Ok(None);
     };
     let now = now_ms();
-    let row = sqlx::query(
-        "SELECT s.id AS id, s.api_token_id AS token_id, t.project_id AS project_id, \
-         s.created_ms AS created_ms, s.last_seen_ms AS last_seen_ms \
-         FROM ui_sessions s JOIN api_tokens t ON t.id = s.api_token_id \
-         WHERE s.token_hash = $1 AND s.expires_ms > $2",
-    )
-    .bind(hash_token(&id))
-    .bind(now)
-    .fetch_optional(&state.db.read)
-    .await?;
-    let Some(row) = row else { return Ok(None) };
-    let last_seen: i64 = row.try_get("last_seen_ms")?;
-    if now - last_seen > TOUCH_EVERY_MS {
-        let created: i64 = row.try_get("created_ms")?;
-        let expires = (now + IDLE_MS).min(created + ABSOLUTE_MS);
-        sqlx::query("UPDATE ui_sessions SET last_seen_ms = $1, expires_ms = $2 WHERE id = $3")
-            .bind(now)
-            .bind(expires)
-            .bind(row.try_get::<i64, _>("id")?)
-            .execute(&state.db.write)
-            .await?;
+    let Some(s) = ui_sessions::find_session(&state.db, &hash_token(&id), now).await? else {
+        return Ok(None);
+    };
+    if now - s.last_seen_ms > TOUCH_EVERY_MS {
+        let expires = (now + IDLE_MS).min(s.created_ms + ABSOLUTE_MS);
+        ui_sessions::touch_session(&state.db, s.id, now, expires).await?;
     }
     Ok(Some(Viewer {
-        token_id: row.try_get("token_id")?,
-        project_id: row.try_get::<Option<i64>, _>("project_id")?,
+        scope: Scope {
+            token_id: s.token_id,
+            project_id: s.project_id,
+        },
         csrf: csrf_of(&id),
     }))
 }
@@ -313,20 +279,15 @@ pub async fn login(
     };
     let now = now_ms();
     // Expired sessions go whenever somebody logs in.
-    sqlx::query("DELETE FROM ui_sessions WHERE expires_ms <= $1")
-        .bind(now)
-        .execute(&state.db.write)
-        .await?;
+    ui_sessions::delete_expired(&state.db, now).await?;
     let session = new_token("");
-    sqlx::query(
-        "INSERT INTO ui_sessions (token_hash, api_token_id, created_ms, last_seen_ms, expires_ms) \
-         VALUES ($1, $2, $3, $3, $4)",
+    ui_sessions::create_session(
+        &state.db,
+        &hash_token(&session),
+        token_id,
+        now,
+        now + IDLE_MS,
     )
-    .bind(hash_token(&session))
-    .bind(token_id)
-    .bind(now)
-    .bind(now + IDLE_MS)
-    .execute(&state.db.write)
     .await?;
     tracing::info!(api_token = token_id, "web UI login");
     let mut res = Redirect::to(&next).into_response();
@@ -346,10 +307,7 @@ pub async fn login(
 
 pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> UiResult<Response> {
     if let Some(id) = cookie(&headers, SESSION_COOKIE) {
-        sqlx::query("DELETE FROM ui_sessions WHERE token_hash = $1")
-            .bind(hash_token(&id))
-            .execute(&state.db.write)
-            .await?;
+        ui_sessions::delete_session(&state.db, &hash_token(&id)).await?;
     }
     let mut res = Redirect::to("/login").into_response();
     res.headers_mut().append(
