@@ -64,10 +64,12 @@ impl Integration {
             "gitlab" => Integration::Gitlab(Gitlab::validate(s, credential)?),
             "jenkins" => Integration::Jenkins(Jenkins::validate(s, credential)?),
             "command" => Integration::Command(Command::validate(s, credential)?),
-            _ => return Err(ServerError::bad(format!(
+            _ => {
+                return Err(ServerError::bad(format!(
                 "field `integration.type`: expected github, gitlab, jenkins or command, got {:?}",
                 s.kind
-            ))),
+            )))
+            }
         })
     }
 
