@@ -15,12 +15,14 @@ use sqlx::{AnyPool, Executor, Row};
 
 use crate::error::{ServerError, ServerResult};
 
+pub(crate) mod job_configs;
 pub(crate) mod job_runs;
 pub(crate) mod launches;
 pub mod migrate;
 pub(crate) mod plans;
 pub(crate) mod projects;
 pub(crate) mod results;
+pub(crate) mod server_runs;
 pub(crate) mod test_cases;
 pub(crate) mod ui_sessions;
 pub(crate) mod ui_views;

@@ -456,3 +456,154 @@ pub(crate) async fn set_last_result(
         .await?;
     Ok(())
 }
+
+/// A connection inside a transaction, as the functions here take it.
+pub(crate) type Conn = AnyConnection;
+
+/// The explicit cases of a plan (`test_plan_cases`).
+pub(crate) async fn plan_explicit_cases(db: &Db, plan_id: Id) -> ServerResult<Vec<CaseRow>> {
+    let rows = sqlx::query(&format!(
+        "{CASE_SELECT} WHERE c.id IN (SELECT p.test_case_id FROM test_plan_cases p WHERE p.plan_id = $1)"
+    ))
+    .bind(plan_id)
+    .fetch_all(&db.read)
+    .await?;
+    rows.iter().map(case_from).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    //! The multi-row case upsert, checked against the stored rows.
+
+    use onelaunch_api::{self as api, Id};
+    use sqlx::Row;
+
+    use super::*;
+
+    fn case(
+        identity: &str,
+        labels: &[(&str, &str)],
+        status: &'static str,
+        start: i64,
+    ) -> CaseUpdate {
+        CaseUpdate {
+            identity: identity.into(),
+            allure_id: None,
+            name: format!("name of {identity}"),
+            full_name: None,
+            labels: labels
+                .iter()
+                .map(|(n, v)| api::LabelDto {
+                    name: n.to_string(),
+                    value: v.to_string(),
+                })
+                .collect(),
+            status,
+            start,
+            result_id: start,
+            job_id: None,
+        }
+    }
+
+    /// (last status, last start, labels JSON, label rows as "name=value").
+    async fn stored_case(db: &Db, id: Id) -> (String, i64, String, Vec<String>) {
+        let r =
+            sqlx::query("SELECT last_status, last_start_ms, labels FROM test_cases WHERE id = $1")
+                .bind(id)
+                .fetch_one(&db.read)
+                .await
+                .unwrap();
+        let rows = sqlx::query(
+            "SELECT name, value FROM test_case_labels WHERE test_case_id = $1 ORDER BY name, value",
+        )
+        .bind(id)
+        .fetch_all(&db.read)
+        .await
+        .unwrap();
+        (
+            get_str(&r, "last_status").unwrap(),
+            get_i64(&r, "last_start_ms").unwrap(),
+            get_str(&r, "labels").unwrap(),
+            rows.iter()
+                .map(|l| {
+                    format!(
+                        "{}={}",
+                        get_str(l, "name").unwrap(),
+                        get_str(l, "value").unwrap()
+                    )
+                })
+                .collect(),
+        )
+    }
+
+    #[tokio::test]
+    async fn upserting_cases_keeps_the_latest_status_and_the_labels_in_step() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let db = Db::connect(&url).await.unwrap();
+        crate::db::projects::bootstrap(&db, Some("t"))
+            .await
+            .unwrap();
+        let upsert = |updates: Vec<CaseUpdate>| {
+            let db = db.clone();
+            async move {
+                let mut conn = db.write.acquire().await.unwrap();
+                upsert_cases(&mut conn, 1, &updates).await.unwrap()
+            }
+        };
+
+        // More cases than one statement takes: ids come back in input order.
+        let many: Vec<CaseUpdate> = (0..150)
+            .map(|i| case(&format!("full:c{i:03}"), &[("suite", "s")], "passed", 10))
+            .collect();
+        let ids = upsert(many).await;
+        assert_eq!(ids.len(), 150);
+        for (i, id) in ids.iter().enumerate() {
+            let identity: String = sqlx::query("SELECT identity FROM test_cases WHERE id = $1")
+                .bind(*id)
+                .fetch_one(&db.read)
+                .await
+                .unwrap()
+                .get("identity");
+            assert_eq!(identity, format!("full:c{i:03}"));
+        }
+        let first = ids[0];
+        let labels = r#"[{"name":"suite","value":"s"}]"#.to_string();
+        assert_eq!(
+            stored_case(&db, first).await,
+            ("passed".into(), 10, labels.clone(), vec!["suite=s".into()])
+        );
+
+        // An older attempt changes neither the status nor the labels.
+        let again = upsert(vec![case("full:c000", &[("suite", "s")], "failed", 5)]).await;
+        assert_eq!(again, vec![first]);
+        assert_eq!(
+            stored_case(&db, first).await,
+            ("passed".into(), 10, labels, vec!["suite=s".into()])
+        );
+
+        // A newer one with other labels replaces both.
+        upsert(vec![case(
+            "full:c000",
+            &[("tag", "b"), ("tag", "a")],
+            "broken",
+            20,
+        )])
+        .await;
+        assert_eq!(
+            stored_case(&db, first).await,
+            (
+                "broken".into(),
+                20,
+                r#"[{"name":"tag","value":"b"},{"name":"tag","value":"a"}]"#.into(),
+                vec!["tag=a".into(), "tag=b".into()]
+            )
+        );
+        let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM test_cases")
+            .fetch_one(&db.read)
+            .await
+            .unwrap()
+            .get("n");
+        assert_eq!(n, 150);
+    }
+}

@@ -1,23 +1,60 @@
-//! `command`: a detached `sh -c` on the server host with a clean environment;
-//! a non-zero exit is recorded on the job run.
+//! `command`: its settings (a shell command, an optional `ALLURE_TOKEN`) and
+//! the trigger: a detached `sh -c` on the server host with a clean
+//! environment; a non-zero exit is recorded on the job run.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
-use crate::db::job_runs::*;
-use crate::db::Db;
-use crate::integrations::*;
+use onelaunch_api as api;
+use serde::{Deserialize, Serialize};
 
-/// `command`: runs `sh -c <command>` detached, with a clean environment (PATH,
-/// HOME, LANG, TMPDIR), the variables, `ALLURE_PROJECT_ID`, and the credential
-/// as `ALLURE_TOKEN`. Its output goes to the server log; a non-zero exit is
-/// recorded on the job run.
-pub(crate) fn spawn_command(db: Db, t: Trigger) -> Result<(), String> {
+use super::*;
+use crate::db::job_runs::mark_run_failure;
+
+/// A shell command the server runs (configuring one needs an admin token).
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Command {
+    pub(crate) command: String,
+    /// Given to the command as `ALLURE_TOKEN`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) credential: Option<String>,
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Command")
+            .field("command", &self.command)
+            .field("credential", &redacted(&self.credential))
+            .finish()
+    }
+}
+
+impl Command {
+    pub(crate) fn validate(
+        s: &api::IntegrationSettings,
+        credential: Option<String>,
+    ) -> ServerResult<Command> {
+        Ok(Command {
+            command: require(&s.command, "command", "command")?,
+            credential,
+        })
+    }
+
+    /// Runs `sh -c <command>` detached, with a clean environment (PATH, HOME,
+    /// LANG, TMPDIR), the variables, `ALLURE_PROJECT_ID`, and the credential
+    /// as `ALLURE_TOKEN`. Its output goes to the server log; a non-zero exit
+    /// is recorded on the job run.
+    pub(crate) fn spawn(&self, db: Db, t: &Trigger) -> Result<(), TriggerError> {
+        spawn_command(db, self, t)
+    }
+}
+
+fn spawn_command(db: Db, s: &Command, t: &Trigger) -> Result<(), TriggerError> {
     use tokio::io::AsyncBufReadExt;
 
-    let command = t.settings.command.clone().unwrap_or_default();
     let mut cmd = tokio::process::Command::new("sh");
-    cmd.arg("-c").arg(&command).env_clear();
+    cmd.arg("-c").arg(&s.command).env_clear();
     for k in ["PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "USER"] {
         if let Ok(v) = std::env::var(k) {
             cmd.env(k, v);
@@ -25,18 +62,16 @@ pub(crate) fn spawn_command(db: Db, t: Trigger) -> Result<(), String> {
     }
     cmd.envs(t.variables.iter().map(|(k, v)| (k, v)))
         .env("ALLURE_PROJECT_ID", t.project_id.to_string());
-    if let Some(c) = &t.credential {
+    if let Some(c) = &s.credential {
         cmd.env("ALLURE_TOKEN", c);
     }
     cmd.stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| format!("cannot start the command: {e}"))?;
+    let mut child = cmd.spawn()?;
     let job_run = t.job_run_id;
     let launch = t.launch_id;
-    let secret = t.credential.clone().filter(|c| c.len() >= 4);
+    let secret = s.credential.clone().filter(|c| c.len() >= 4);
     let tail: Arc<Mutex<VecDeque<String>>> = Arc::new(Mutex::new(VecDeque::new()));
     let mut readers = Vec::new();
     let outputs: Vec<(Box<dyn tokio::io::AsyncRead + Unpin + Send>, bool)> = [

@@ -3,9 +3,9 @@
 
 use std::sync::OnceLock;
 
-use crate::integrations::*;
+use super::*;
 
-pub(crate) fn http() -> Result<&'static reqwest::Client, String> {
+pub(crate) fn http() -> Result<&'static reqwest::Client, TriggerError> {
     static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
     if let Some(c) = CLIENT.get() {
         return Ok(c);
@@ -14,15 +14,18 @@ pub(crate) fn http() -> Result<&'static reqwest::Client, String> {
         .timeout(TRIGGER_TIMEOUT)
         .user_agent(format!("onelaunch/{}", env!("CARGO_PKG_VERSION")))
         .build()
-        .map_err(|e| format!("cannot set up the HTTP client: {e}"))?;
+        .map_err(|e| TriggerError::Client(e.to_string()))?;
     Ok(CLIENT.get_or_init(|| c))
 }
 
 /// `base` + path segments (each percent-encoded).
-pub(crate) fn endpoint(base: &str, segments: &[&str]) -> Result<url::Url, String> {
-    let mut u = url::Url::parse(base).map_err(|e| format!("invalid URL {base:?}: {e}"))?;
+pub(crate) fn endpoint(base: &str, segments: &[&str]) -> Result<url::Url, TriggerError> {
+    let mut u = url::Url::parse(base).map_err(|e| TriggerError::InvalidEndpoint {
+        base: base.to_string(),
+        reason: e.to_string(),
+    })?;
     u.path_segments_mut()
-        .map_err(|_| format!("invalid base URL {base:?}"))?
+        .map_err(|_| TriggerError::NotABaseUrl(base.to_string()))?
         .pop_if_empty()
         .extend(segments);
     Ok(u)
@@ -39,26 +42,30 @@ pub(crate) fn short_body(body: &str) -> String {
     }
 }
 
-pub(crate) fn transport_error(provider: &str, e: &reqwest::Error) -> String {
+pub(crate) fn transport_error(provider: &'static str, e: &reqwest::Error) -> TriggerError {
     let mut root: &dyn std::error::Error = e;
     while let Some(next) = root.source() {
         root = next;
     }
     if e.is_timeout() {
-        format!(
-            "{provider} did not answer within {}s",
-            TRIGGER_TIMEOUT.as_secs()
-        )
+        TriggerError::Timeout {
+            provider,
+            secs: TRIGGER_TIMEOUT.as_secs(),
+        }
     } else {
-        format!("cannot reach {provider}: {root}")
+        TriggerError::Transport {
+            provider,
+            cause: root.to_string(),
+        }
     }
 }
 
-/// Sends a request; any non-2xx answer becomes `"<provider> answered HTTP <status>: <body>"`.
+/// Sends a request; any non-2xx answer becomes [`TriggerError::Rejected`]
+/// (`"<provider> answered HTTP <status>: <body>"`).
 pub(crate) async fn send(
-    provider: &str,
+    provider: &'static str,
     req: reqwest::RequestBuilder,
-) -> Result<reqwest::Response, String> {
+) -> Result<reqwest::Response, TriggerError> {
     let resp = req
         .send()
         .await
@@ -68,11 +75,11 @@ pub(crate) async fn send(
         return Ok(resp);
     }
     let body = resp.text().await.unwrap_or_default();
-    Err(format!(
-        "{provider} answered HTTP {}: {}",
-        status.as_u16(),
-        short_body(&body)
-    ))
+    Err(TriggerError::Rejected {
+        provider,
+        status: status.as_u16(),
+        body: short_body(&body),
+    })
 }
 
 #[cfg(test)]

@@ -5,7 +5,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use onelaunch_api::{self as api, Id};
-use sqlx::AnyConnection;
 
 use super::*;
 use crate::db::test_cases::*;
@@ -73,7 +72,7 @@ pub(crate) fn case_labels(labels: &[api::LabelDto]) -> Vec<api::LabelDto> {
 /// that run's job the case's default executor, and moves a `scheduled` job run
 /// to `in_progress`.
 pub async fn track_test_cases(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     session: &crate::db::results::SessionRow,
     results: &[(Id, &api::UploadTestResult)],
 ) -> ServerResult<()> {

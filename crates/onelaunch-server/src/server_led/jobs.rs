@@ -3,73 +3,39 @@
 //! before a run.
 
 use onelaunch_api::{self as api, Id};
-use sqlx::Row;
 
-use super::cases::*;
 use super::*;
 use crate::access::Scope;
-use crate::db::{clip, get_i64, get_str, now_ms, opt_str, Db};
+use crate::db::job_configs::*;
+use crate::db::{clip, Db};
 use crate::error::{ServerError, ServerResult};
+use crate::integrations::{requested_kind, Integration};
 
-/// The stored configuration of a job.
-#[derive(Clone, Default)]
+/// The configuration of a job, its credential opened (`Debug` never shows it).
+#[derive(Debug, Clone, Default)]
 pub(crate) struct JobConfig {
     pub(crate) can_run: bool,
-    pub(crate) integration: Option<api::IntegrationSettings>,
-    pub(crate) credential: Option<String>,
+    pub(crate) integration: Option<Integration>,
     pub(crate) parameters: Vec<api::ParameterDto>,
 }
 
-impl std::fmt::Debug for JobConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("JobConfig")
-            .field("can_run", &self.can_run)
-            .field("integration", &self.integration)
-            .field(
-                "credential",
-                &self.credential.as_ref().map(|_| "<redacted>"),
-            )
-            .field("parameters", &self.parameters)
-            .finish()
-    }
-}
-
-impl JobConfig {
-    fn integration_dto(&self) -> Option<api::IntegrationDto> {
-        self.integration.as_ref().map(|s| api::IntegrationDto {
-            kind: s.kind.clone(),
-            url: s.url.clone(),
-            repository: s.repository.clone(),
-            workflow: s.workflow.clone(),
-            git_ref: s.git_ref.clone(),
-            project: s.project.clone(),
-            job_path: s.job_path.clone(),
-            username: s.username.clone(),
-            command: s.command.clone(),
-            has_credential: self.credential.is_some(),
-        })
-    }
-}
-
 pub(crate) async fn job_config(db: &Db, job_id: Id) -> ServerResult<JobConfig> {
-    let r = sqlx::query(
-        "SELECT can_run, integration, settings, credential, parameters FROM job_configs WHERE job_id = $1",
-    )
-    .bind(job_id)
-    .fetch_optional(&db.read)
-    .await?;
-    let Some(r) = r else {
+    let Some(row) = get_job_config(db, job_id).await? else {
         return Ok(JobConfig::default());
     };
-    let integration = match opt_str(&r, "integration") {
-        Some(_) => serde_json::from_str(&get_str(&r, "settings")?).ok(),
-        None => None,
-    };
+    let credential = row
+        .sealed_credential
+        .as_deref()
+        .map(|c| db.open(c))
+        .transpose()?;
     Ok(JobConfig {
-        can_run: get_i64(&r, "can_run")? != 0,
-        integration,
-        credential: opt_str(&r, "credential").map(|c| db.open(&c)).transpose()?,
-        parameters: serde_json::from_str(&get_str(&r, "parameters")?).unwrap_or_default(),
+        can_run: row.can_run,
+        integration: row
+            .settings
+            .as_deref()
+            .and_then(Integration::from_settings_json)
+            .map(|i| i.with_credential(credential)),
+        parameters: row.parameters,
     })
 }
 
@@ -111,26 +77,9 @@ pub(crate) async fn job_problems(
 ) -> ServerResult<Vec<String>> {
     let who = format!("job {} ({})", job.id, job.name);
     let mut out = Vec::new();
-    let confirmed: i64 = sqlx::query(
-        "SELECT COUNT(*) AS n FROM job_runs r JOIN launches l ON l.id = r.launch_id \
-         WHERE r.job_id = $1 AND l.closed = 1 \
-         AND EXISTS (SELECT 1 FROM test_results t WHERE t.job_run_id = r.id)",
-    )
-    .bind(job.id)
-    .fetch_one(&db.read)
-    .await?
-    .try_get("n")?;
-    if confirmed == 0 {
-        let open = sqlx::query(
-            "SELECT r.launch_id AS launch_id FROM job_runs r WHERE r.job_id = $1 \
-             AND EXISTS (SELECT 1 FROM test_results t WHERE t.job_run_id = r.id) \
-             ORDER BY r.id DESC LIMIT 1",
-        )
-        .bind(job.id)
-        .fetch_optional(&db.read)
-        .await?;
-        out.push(match open {
-            Some(r) => problem_open(&who, get_i64(&r, "launch_id")?),
+    if confirmed_runs(db, job.id).await? == 0 {
+        out.push(match latest_launch_with_results(db, job.id).await? {
+            Some(launch_id) => problem_open(&who, launch_id),
             None => problem_never(&who),
         });
     }
@@ -157,7 +106,7 @@ pub(crate) async fn job_config_dto(
         url: job.url.clone(),
         project_id: job.project_id,
         can_run_tests: cfg.can_run,
-        integration: cfg.integration_dto(),
+        integration: cfg.integration.as_ref().map(Integration::to_dto),
         parameters: cfg.parameters.clone(),
         problems,
     })
@@ -213,126 +162,22 @@ pub(crate) fn validate_parameters(
     Ok(out)
 }
 
-/// A trimmed, non-empty setting, cut to 16 KiB.
-pub(crate) fn opt_trim(s: &Option<String>) -> Option<String> {
-    non_empty(s).map(|v| clip(v, 16 * 1024))
-}
-
-pub(crate) fn require(s: &Option<String>, field: &str, kind: &str) -> ServerResult<String> {
-    opt_trim(s).ok_or_else(|| {
-        ServerError::bad(format!(
-            "field `integration.{field}` is required for a {kind} integration"
-        ))
-    })
-}
-
-pub(crate) fn check_url(
-    url: &Option<String>,
-    required: bool,
-    kind: &str,
-) -> ServerResult<Option<String>> {
-    match opt_trim(url) {
-        None if required => Err(ServerError::bad(format!(
-            "field `integration.url` is required for a {kind} integration"
-        ))),
-        None => Ok(None),
-        Some(u) => match url::Url::parse(&u) {
-            Ok(p) if matches!(p.scheme(), "http" | "https") && !p.cannot_be_a_base() => {
-                Ok(Some(u.trim_end_matches('/').to_string()))
-            }
-            _ => Err(ServerError::bad(format!(
-                "field `integration.url`: expected an http(s) base URL, got {u:?}"
-            ))),
-        },
-    }
-}
-
-/// Validates integration settings; returns them normalised (only the fields of
-/// the type) and the credential to store.
+/// Validates integration settings (see [`Integration::validate`]); a `command`
+/// runs on the server host, so configuring one needs an admin token.
 pub(crate) fn validate_integration(
     scope: &Scope,
     s: &api::IntegrationSettings,
     current: &JobConfig,
-) -> ServerResult<(api::IntegrationSettings, Option<String>)> {
-    let kind = s.kind.trim().to_ascii_lowercase();
-    let given = opt_trim(&s.credential);
-    let kept = match &current.integration {
-        Some(c) if c.kind == kind => current.credential.clone(),
-        _ => None,
-    };
-    let credential = given.or(kept);
-    let need_credential = |what: &str| -> ServerResult<String> {
-        credential.clone().ok_or_else(|| {
-            ServerError::bad(format!(
-                "field `integration.credential` ({what}) is required for a {kind} integration"
-            ))
-        })
-    };
-    let mut out = api::IntegrationSettings {
-        kind: kind.clone(),
-        ..Default::default()
-    };
-    match kind.as_str() {
-        "github" => {
-            let repo = require(&s.repository, "repository", &kind)?;
-            let ok = repo.split('/').count() == 2
-                && repo.split('/').all(|p| {
-                    !p.is_empty()
-                        && p.chars()
-                            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-                });
-            if !ok {
-                return Err(ServerError::bad(format!(
-                    "field `integration.repository`: expected owner/repo, got {repo:?}"
-                )));
-            }
-            out.repository = Some(repo);
-            out.workflow = Some(require(&s.workflow, "workflow", &kind)?);
-            out.git_ref = Some(require(&s.git_ref, "ref", &kind)?);
-            out.url = check_url(&s.url, false, &kind)?;
-            let c = need_credential("a GitHub token allowed to dispatch workflows")?;
-            return Ok((out, Some(c)));
-        }
-        "gitlab" => {
-            out.project = Some(require(&s.project, "project", &kind)?);
-            out.git_ref = Some(require(&s.git_ref, "ref", &kind)?);
-            out.url = check_url(&s.url, false, &kind)?;
-            let c = need_credential("a pipeline trigger token")?;
-            return Ok((out, Some(c)));
-        }
-        "jenkins" => {
-            out.url = check_url(&s.url, true, &kind)?;
-            let path = require(&s.job_path, "jobPath", &kind)?;
-            if path.split('/').all(|p| p.trim().is_empty()) {
-                return Err(ServerError::bad(
-                    "field `integration.jobPath`: expected folder/job names separated by /",
-                ));
-            }
-            out.job_path = Some(path.trim_matches('/').to_string());
-            out.username = opt_trim(&s.username);
-            if out.username.is_some() {
-                let c = need_credential("the Jenkins user's API token")?;
-                return Ok((out, Some(c)));
-            }
-            return Ok((out, credential));
-        }
-        "command" => {
-            scope.require_admin().map_err(|_| {
-                ServerError::Forbidden(
-                    "a `command` integration runs a command on the server host: it needs an admin token"
-                        .into(),
-                )
-            })?;
-            out.command = Some(require(&s.command, "command", &kind)?);
-        }
-        _ => {
-            return Err(ServerError::bad(format!(
-                "field `integration.type`: expected github, gitlab, jenkins or command, got {:?}",
-                s.kind
-            )))
-        }
+) -> ServerResult<Integration> {
+    if requested_kind(s) == "command" {
+        scope.require_admin().map_err(|_| {
+            ServerError::Forbidden(
+                "a `command` integration runs a command on the server host: it needs an admin token"
+                    .into(),
+            )
+        })?;
     }
-    Ok((out, credential))
+    Integration::validate(s, current.integration.as_ref())
 }
 
 /// Applies a `PATCH` (absent = unchanged) or `PUT` (absent = unset).
@@ -354,45 +199,38 @@ pub(crate) async fn configure_job(
     }
     match &update.integration {
         None => {}
-        Some(None) => {
-            next.integration = None;
-            next.credential = None;
-        }
-        Some(Some(s)) => {
-            let (settings, credential) = validate_integration(scope, s, &current)?;
-            next.integration = Some(settings);
-            next.credential = credential;
-        }
+        Some(None) => next.integration = None,
+        Some(Some(s)) => next.integration = Some(validate_integration(scope, s, &current)?),
     }
     if let Some(p) = &update.parameters {
         next.parameters = validate_parameters(p, "parameters")?;
     }
-    let settings = next
+    let sealed_credential = next
         .integration
         .as_ref()
-        .map(|s| serde_json::to_string(s).unwrap_or_else(|_| "{}".into()))
-        .unwrap_or_else(|| "{}".into());
-    sqlx::query(
-        "INSERT INTO job_configs (job_id, can_run, integration, settings, credential, parameters, modified_ms) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (job_id) DO UPDATE SET \
-         can_run = excluded.can_run, integration = excluded.integration, settings = excluded.settings, \
-         credential = excluded.credential, parameters = excluded.parameters, modified_ms = excluded.modified_ms",
+        .and_then(Integration::credential)
+        .map(|c| db.seal(c))
+        .transpose()?;
+    put_job_config(
+        db,
+        job.id,
+        &JobConfigWrite {
+            can_run: next.can_run,
+            integration: next
+                .integration
+                .as_ref()
+                .map(|i| (i.kind(), i.settings_json())),
+            sealed_credential,
+            parameters: &next.parameters,
+        },
     )
-    .bind(job.id)
-    .bind(next.can_run as i64)
-    .bind(next.integration.as_ref().map(|s| s.kind.clone()))
-    .bind(settings)
-    .bind(next.credential.as_deref().map(|c| db.seal(c)).transpose()?)
-    .bind(serde_json::to_string(&next.parameters).unwrap_or_else(|_| "[]".into()))
-    .bind(now_ms())
-    .execute(&db.write)
     .await?;
     tracing::info!(
         job = job.id,
         integration = next
             .integration
             .as_ref()
-            .map(|s| s.kind.as_str())
+            .map(Integration::kind)
             .unwrap_or("none"),
         can_run = next.can_run,
         "job configured"

@@ -18,13 +18,13 @@ use std::collections::BTreeMap;
 
 use onelaunch_api::{self as api, Id};
 use serde_json::{json, Value};
-use sqlx::Row;
 
 use self::{cases::*, jobs::*, plans::*};
-use crate::db::{clip, get_i64, get_str, now_ms, opt_i64, Db, MAX_NAME};
+use crate::db::server_runs::{self, CreatedRun, NewJobRun, NewRun};
+use crate::db::{clip, now_ms, MAX_NAME};
 use crate::db::{job_runs::*, plans::*, test_cases::*};
 use crate::error::{ServerError, ServerResult};
-use crate::integrations::*;
+use crate::integrations::{trigger, Trigger};
 use crate::AppState;
 
 /// Most test cases one request may name.
@@ -98,7 +98,7 @@ pub(crate) async fn run_cases(
     let db = &state.db;
     let request_id = non_empty(&form.request_id).map(|r| clip(r, 255));
     if let Some(rid) = &request_id {
-        if let Some(launch) = run_by_request(db, project_id, rid).await? {
+        if let Some(launch) = server_runs::run_by_request(db, project_id, rid).await? {
             return run_dto(state, launch).await;
         }
     }
@@ -149,99 +149,85 @@ pub(crate) async fn run_cases(
     let name = clip(form.launch_name.trim(), MAX_NAME);
     let now = now_ms();
 
-    let mut tx = db.write.begin().await?;
-    let launch_id: i64 = sqlx::query(
-        "INSERT INTO launches (project_id, name, closed, external, autoclose, tags, links, issues, created_ms, modified_ms) \
-         VALUES ($1, $2, 0, 0, 0, $3, '[]', $4, $5, $5) RETURNING id",
-    )
-    .bind(project_id)
-    .bind(&name)
-    .bind(serde_json::to_string(&tags).unwrap_or_else(|_| "[]".into()))
-    .bind(serde_json::to_string(&issues).unwrap_or_else(|_| "[]".into()))
-    .bind(now)
-    .fetch_one(&mut *tx)
-    .await?
-    .try_get("id")?;
-    let stored = sqlx::query(
-        "INSERT INTO server_runs (launch_id, project_id, plan_id, request_id, environment, manual_cases, created_ms) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (project_id, request_id) DO NOTHING RETURNING launch_id",
-    )
-    .bind(launch_id)
-    .bind(project_id)
-    .bind(plan.map(|p| p.id))
-    .bind(&request_id)
-    .bind(serde_json::to_string(&form.environment).unwrap_or_else(|_| "[]".into()))
-    .bind(serde_json::to_string(&manual).unwrap_or_else(|_| "[]".into()))
-    .bind(now)
-    .fetch_optional(&mut *tx)
-    .await?;
-    if stored.is_none() {
-        // A concurrent request with the same request id won: answer its launch.
-        tx.rollback().await?;
-        let rid = request_id.unwrap_or_default();
-        let launch = run_by_request(db, project_id, &rid).await?.ok_or_else(|| {
-            ServerError::Conflict("the same run request is being processed; retry".into())
-        })?;
-        return run_dto(state, launch).await;
-    }
-    let mut triggers = Vec::new();
-    for (job, cfg) in &jobs {
+    // Each job's parameters, overridden by the run variables.
+    let params_of = |cfg: &JobConfig| {
         let mut params: Vec<api::ParameterDto> = cfg.parameters.clone();
         for e in &environment {
             params.retain(|p| p.name != e.name);
             params.push(e.clone());
         }
-        let uid = format!("plan-{launch_id}");
-        let run_id: i64 = sqlx::query(
-            "INSERT INTO job_runs (job_id, launch_id, project_id, uid, name, url, stage, status, parameters, created_ms, modified_ms) \
-             VALUES ($1, $2, $3, $4, $5, NULL, $6, 'unknown', $7, $8, $8) RETURNING id",
-        )
-        .bind(job.id)
-        .bind(launch_id)
-        .bind(project_id)
-        .bind(&uid)
-        .bind(format!("{name} ({uid})"))
-        .bind(api::stage::SCHEDULED)
-        .bind(serde_json::to_string(&params).unwrap_or_else(|_| "[]".into()))
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get("id")?;
-        for case in by_job.get(&job.id).into_iter().flatten() {
-            let (ref_id, selector) = case.plan_entry();
-            sqlx::query(
-                "INSERT INTO job_run_plan_items (job_run_id, test_case_id, ref_id, selector) \
-                 VALUES ($1, $2, $3, $4) ON CONFLICT (job_run_id, test_case_id) DO NOTHING",
-            )
-            .bind(run_id)
-            .bind(case.id)
-            .bind(ref_id)
-            .bind(&selector)
-            .execute(&mut *tx)
-            .await?;
+        params
+    };
+    let created = server_runs::create_run(
+        db,
+        &NewRun {
+            project_id,
+            plan_id: plan.map(|p| p.id),
+            request_id: request_id.as_deref(),
+            name: &name,
+            tags: &tags,
+            issues: &issues,
+            environment: &form.environment,
+            manual: &manual,
+            job_run_uid: planned_uid,
+            jobs: jobs
+                .iter()
+                .map(|(job, cfg)| NewJobRun {
+                    job_id: job.id,
+                    parameters: params_of(cfg),
+                    items: by_job
+                        .get(&job.id)
+                        .into_iter()
+                        .flatten()
+                        .map(|case| {
+                            let (ref_id, selector) = case.plan_entry();
+                            (case.id, ref_id, selector)
+                        })
+                        .collect(),
+                })
+                .collect(),
+            now,
+        },
+    )
+    .await?;
+    let (launch_id, job_runs) = match created {
+        CreatedRun::Created {
+            launch_id,
+            job_runs,
+        } => (launch_id, job_runs),
+        CreatedRun::Duplicate => {
+            // A concurrent request with the same request id won: answer its launch.
+            let rid = request_id.unwrap_or_default();
+            let launch = server_runs::run_by_request(db, project_id, &rid)
+                .await?
+                .ok_or_else(|| {
+                    ServerError::Conflict("the same run request is being processed; retry".into())
+                })?;
+            return run_dto(state, launch).await;
         }
+    };
+    let mut triggers = Vec::new();
+    for ((_, cfg), run_id) in jobs.iter().zip(job_runs) {
         let mut variables: Vec<(String, String)> = vec![
             ("ALLURE_JOB_RUN_ID".into(), run_id.to_string()),
             ("ALLURE_LAUNCH_ID".into(), launch_id.to_string()),
             ("ALLURE_ENDPOINT".into(), state.public_url.clone()),
         ];
-        for p in params {
+        for p in params_of(cfg) {
             if !variables.iter().any(|(k, _)| *k == p.name) {
                 variables.push((p.name, p.value.unwrap_or_default()));
             }
         }
-        if let Some(settings) = cfg.integration.clone() {
+        if let Some(integration) = cfg.integration.clone() {
             triggers.push(Trigger {
                 job_run_id: run_id,
                 launch_id,
                 project_id,
-                settings,
-                credential: cfg.credential.clone(),
+                integration,
                 variables,
             });
         }
     }
-    tx.commit().await?;
     tracing::info!(
         launch = launch_id,
         plan = plan.map(|p| p.id),
@@ -251,14 +237,15 @@ pub(crate) async fn run_cases(
     );
     let outcomes = futures::future::join_all(triggers.into_iter().map(|t| async move {
         let id = t.job_run_id;
-        let kind = t.settings.kind.clone();
-        (id, kind, trigger(state, t).await)
+        let kind = t.integration.kind();
+        (id, kind, trigger(db, t).await)
     }))
     .await;
     for (id, kind, outcome) in outcomes {
         match outcome {
             Ok(()) => tracing::info!(job_run = id, integration = %kind, "job triggered"),
-            Err(message) => {
+            Err(e) => {
+                let message = e.to_string();
                 tracing::warn!(job_run = id, integration = %kind, error = %message, "trigger failed");
                 mark_run_failure(db, id, &message, false).await?;
             }
@@ -267,18 +254,9 @@ pub(crate) async fn run_cases(
     run_dto(state, launch_id).await
 }
 
-pub(crate) async fn run_by_request(
-    db: &Db,
-    project_id: Id,
-    request_id: &str,
-) -> ServerResult<Option<Id>> {
-    sqlx::query("SELECT launch_id FROM server_runs WHERE project_id = $1 AND request_id = $2")
-        .bind(project_id)
-        .bind(request_id)
-        .fetch_optional(&db.write)
-        .await?
-        .map(|r| get_i64(&r, "launch_id"))
-        .transpose()
+/// The uid of a run's job runs.
+fn planned_uid(launch_id: Id) -> String {
+    format!("plan-{launch_id}")
 }
 
 pub(crate) async fn run_dto(state: &AppState, launch_id: Id) -> ServerResult<api::ServerRunDto> {
@@ -286,31 +264,11 @@ pub(crate) async fn run_dto(state: &AppState, launch_id: Id) -> ServerResult<api
     let launch = crate::db::launches::get_launch(db, launch_id)
         .await?
         .ok_or_else(|| ServerError::not_found("launch", launch_id))?;
-    let run = sqlx::query("SELECT plan_id, manual_cases FROM server_runs WHERE launch_id = $1")
-        .bind(launch_id)
-        .fetch_optional(&db.read)
-        .await?;
-    let (plan_id, manual_ids): (Option<Id>, Vec<Id>) = match &run {
-        Some(r) => (
-            opt_i64(r, "plan_id"),
-            serde_json::from_str(&get_str(r, "manual_cases")?).unwrap_or_default(),
-        ),
+    let (plan_id, manual_ids) = match server_runs::get_run(db, launch_id).await? {
+        Some(r) => (r.plan_id, r.manual_cases),
         None => (None, Vec::new()),
     };
-    let mut items: BTreeMap<Id, Vec<Id>> = BTreeMap::new();
-    for r in sqlx::query(
-        "SELECT i.job_run_id AS job_run_id, i.test_case_id AS test_case_id FROM job_run_plan_items i \
-         JOIN job_runs r ON r.id = i.job_run_id WHERE r.launch_id = $1 ORDER BY i.id",
-    )
-    .bind(launch_id)
-    .fetch_all(&db.read)
-    .await?
-    {
-        items
-            .entry(get_i64(&r, "job_run_id")?)
-            .or_default()
-            .push(get_i64(&r, "test_case_id")?);
-    }
+    let mut items = server_runs::launch_plan_items(db, launch_id).await?;
     let job_runs = crate::db::job_runs::launch_job_runs(db, launch_id)
         .await?
         .iter()

@@ -1,38 +1,20 @@
 //! Test plans (explicit cases and/or a filter) and executors: the default
 //! executor of a case and per-plan overrides.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use onelaunch_api::{self as api, Id};
-use sqlx::Row;
 
 use super::cases::*;
 use super::*;
-use crate::db::{clip, get_i64, now_ms, opt_i64, Db, MAX_NAME};
+use crate::db::{clip, now_ms, Db, MAX_NAME};
 use crate::db::{job_runs::*, plans::*, test_cases::*};
 use crate::error::{ServerError, ServerResult};
-
-pub(crate) async fn plan_case_ids(db: &Db, plan_id: Id) -> ServerResult<Vec<Id>> {
-    let rows = sqlx::query(
-        "SELECT test_case_id FROM test_plan_cases WHERE plan_id = $1 ORDER BY test_case_id",
-    )
-    .bind(plan_id)
-    .fetch_all(&db.read)
-    .await?;
-    rows.iter().map(|r| get_i64(r, "test_case_id")).collect()
-}
 
 /// The cases a plan selects now: its explicit cases and its filter's matches.
 pub(crate) async fn plan_members(db: &Db, plan: &PlanRow) -> ServerResult<Vec<CaseRow>> {
     let mut out: BTreeMap<Id, CaseRow> = BTreeMap::new();
-    let rows = sqlx::query(&format!(
-        "{CASE_SELECT} WHERE c.id IN (SELECT p.test_case_id FROM test_plan_cases p WHERE p.plan_id = $1)"
-    ))
-    .bind(plan.id)
-    .fetch_all(&db.read)
-    .await?;
-    for r in &rows {
-        let c = case_from(r)?;
+    for c in plan_explicit_cases(db, plan.id).await? {
         out.insert(c.id, c);
     }
     if let Some(f) = plan.filter.as_ref().filter(|f| !f.is_empty()) {
@@ -84,33 +66,15 @@ pub(crate) async fn create_plan(db: &Db, req: &api::TestPlanCreate) -> ServerRes
     }
     cases_by_ids(db, req.project_id, &req.test_case_ids, "testCaseIds").await?;
     let now = now_ms();
-    let mut tx = db.write.begin().await?;
-    let id: i64 = sqlx::query(
-        "INSERT INTO test_plans (project_id, name, filter, created_ms, modified_ms) \
-         VALUES ($1, $2, $3, $4, $4) RETURNING id",
+    let id = insert_plan(
+        db,
+        req.project_id,
+        &name,
+        filter.as_ref(),
+        &req.test_case_ids,
+        now,
     )
-    .bind(req.project_id)
-    .bind(&name)
-    .bind(
-        filter
-            .as_ref()
-            .map(|f| serde_json::to_string(f).unwrap_or_default()),
-    )
-    .bind(now)
-    .fetch_one(&mut *tx)
-    .await?
-    .try_get("id")?;
-    for case in &req.test_case_ids {
-        sqlx::query(
-            "INSERT INTO test_plan_cases (plan_id, test_case_id) VALUES ($1, $2) \
-             ON CONFLICT (plan_id, test_case_id) DO NOTHING",
-        )
-        .bind(id)
-        .bind(*case)
-        .execute(&mut *tx)
-        .await?;
-    }
-    tx.commit().await?;
+    .await?;
     tracing::info!(plan = id, project = req.project_id, "test plan created");
     Ok(PlanRow {
         id,
@@ -133,17 +97,10 @@ pub(crate) async fn assignments(
     plan_id: Option<Id>,
     cases: Vec<CaseRow>,
 ) -> ServerResult<Vec<Assignment>> {
-    let mut overrides: HashMap<Id, Option<Id>> = HashMap::new();
-    if let Some(p) = plan_id {
-        for r in
-            sqlx::query("SELECT test_case_id, job_id FROM test_plan_executors WHERE plan_id = $1")
-                .bind(p)
-                .fetch_all(&db.read)
-                .await?
-        {
-            overrides.insert(get_i64(&r, "test_case_id")?, opt_i64(&r, "job_id"));
-        }
-    }
+    let overrides = match plan_id {
+        Some(p) => plan_executors(db, p).await?,
+        None => Default::default(),
+    };
     Ok(cases
         .into_iter()
         .map(|case| match overrides.get(&case.id) {
@@ -250,30 +207,12 @@ pub(crate) async fn override_executors(
             "no test cases of the plan selected: give `testCaseIds` and/or a `filter` that matches some of them",
         ));
     }
-    let now = now_ms();
-    let mut tx = db.write.begin().await?;
-    for case in &targets {
-        if req.reset {
-            sqlx::query("DELETE FROM test_plan_executors WHERE plan_id = $1 AND test_case_id = $2")
-                .bind(plan.id)
-                .bind(*case)
-                .execute(&mut *tx)
-                .await?;
-        } else {
-            sqlx::query(
-                "INSERT INTO test_plan_executors (plan_id, test_case_id, job_id, modified_ms) \
-                 VALUES ($1, $2, $3, $4) ON CONFLICT (plan_id, test_case_id) DO UPDATE \
-                 SET job_id = excluded.job_id, modified_ms = excluded.modified_ms",
-            )
-            .bind(plan.id)
-            .bind(*case)
-            .bind(req.job_id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        }
-    }
-    tx.commit().await?;
+    let change = if req.reset {
+        ExecutorChange::Reset
+    } else {
+        ExecutorChange::Assign(req.job_id)
+    };
+    set_executors(db, plan.id, targets.iter().copied(), change, now_ms()).await?;
     tracing::info!(
         plan = plan.id,
         cases = targets.len(),
