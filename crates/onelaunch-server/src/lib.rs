@@ -17,6 +17,8 @@ mod integrations;
 mod redact;
 mod secrets;
 mod server_led;
+#[cfg(test)]
+mod tests;
 mod ui;
 
 use std::net::SocketAddr;

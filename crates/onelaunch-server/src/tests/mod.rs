@@ -1,0 +1,183 @@
+//! The in-process test harness: a [`TestApp`] is the real router (`app()`) on
+//! the state `Server::start` builds over a fresh SQLite data directory; tests
+//! send it requests with `tower::ServiceExt::oneshot`, without a socket.
+
+mod ci_story;
+mod errors;
+mod isolation;
+mod pg;
+mod storage;
+
+use axum::body::Body;
+use axum::http::{header, Method, Request, StatusCode};
+use axum::Router;
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+use crate::{AppState, Server, ServerConfig};
+
+/// The admin token every [`TestApp`] is bootstrapped with.
+pub(crate) const ADMIN: &str = "test-admin-token";
+
+/// A server without a socket, on its own temporary data directory.
+pub(crate) struct TestApp {
+    router: Router,
+    pub(crate) state: AppState,
+    _dir: tempfile::TempDir,
+}
+
+/// An answer: its status and its body (JSON, else the text as a JSON string,
+/// `null` when empty).
+#[derive(Debug)]
+pub(crate) struct Reply {
+    pub(crate) status: StatusCode,
+    pub(crate) body: Value,
+}
+
+impl Reply {
+    /// The machine-readable error code of an error answer.
+    pub(crate) fn code(&self) -> Option<&str> {
+        self.body.get("code").and_then(Value::as_str)
+    }
+
+    pub(crate) fn message(&self) -> &str {
+        self.body
+            .get("message")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    }
+
+    /// An integer field of the body; panics naming the answer when absent.
+    pub(crate) fn id(&self, field: &str) -> i64 {
+        self.body[field]
+            .as_i64()
+            .unwrap_or_else(|| panic!("no integer `{field}` in {} {}", self.status, self.body))
+    }
+
+    /// Asserts the status, showing the body when it differs.
+    #[track_caller]
+    pub(crate) fn expect(self, status: u16) -> Reply {
+        assert_eq!(self.status.as_u16(), status, "answer body: {}", self.body);
+        self
+    }
+}
+
+/// One multipart part named `file`.
+pub(crate) fn multipart(file_name: &str, content: &str) -> (String, Vec<u8>) {
+    const BOUNDARY: &str = "onelaunch-test-boundary";
+    let body = format!(
+        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\n\
+         Content-Type: text/plain\r\n\r\n{content}\r\n--{BOUNDARY}--\r\n"
+    );
+    (
+        format!("multipart/form-data; boundary={BOUNDARY}"),
+        body.into_bytes(),
+    )
+}
+
+impl TestApp {
+    /// Starts the server's state (migrations, secret key, bootstrap with the
+    /// [`ADMIN`] token, blob store) exactly as `onelaunch server` does.
+    pub(crate) async fn new() -> TestApp {
+        let dir = tempfile::tempdir().unwrap();
+        let config = ServerConfig {
+            listen: "127.0.0.1:0".into(),
+            data_dir: dir.path().join("data"),
+            public_url: Some("http://onelaunch.test".into()),
+            init_token: Some(ADMIN.into()),
+            ..Default::default()
+        };
+        let Server { state, .. } = Server::start(&config).await.unwrap();
+        TestApp {
+            router: crate::app(state.clone()),
+            state,
+            _dir: dir,
+        }
+    }
+
+    /// Sends a request with an optional `api-token` and body.
+    pub(crate) async fn send(
+        &self,
+        method: Method,
+        uri: &str,
+        token: Option<&str>,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+    ) -> Reply {
+        let mut req = Request::builder().method(method).uri(uri);
+        if let Some(t) = token {
+            req = req.header(header::AUTHORIZATION, format!("api-token {t}"));
+        }
+        if let Some(ct) = content_type {
+            req = req.header(header::CONTENT_TYPE, ct);
+        }
+        let resp = self
+            .router
+            .clone()
+            .oneshot(req.body(Body::from(body)).unwrap())
+            .await
+            .unwrap();
+        let status = resp.status();
+        let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+        };
+        Reply { status, body }
+    }
+
+    pub(crate) async fn get(&self, uri: &str, token: &str) -> Reply {
+        self.send(Method::GET, uri, Some(token), None, Vec::new())
+            .await
+    }
+
+    /// A JSON request.
+    pub(crate) async fn json(&self, method: Method, uri: &str, token: &str, body: &Value) -> Reply {
+        self.send(
+            method,
+            uri,
+            Some(token),
+            Some("application/json"),
+            serde_json::to_vec(body).unwrap(),
+        )
+        .await
+    }
+
+    pub(crate) async fn post(&self, uri: &str, token: &str, body: &Value) -> Reply {
+        self.json(Method::POST, uri, token, body).await
+    }
+
+    /// A multipart upload of one file.
+    pub(crate) async fn upload(
+        &self,
+        uri: &str,
+        token: &str,
+        file_name: &str,
+        content: &str,
+    ) -> Reply {
+        let (ct, body) = multipart(file_name, content);
+        self.send(Method::POST, uri, Some(token), Some(&ct), body)
+            .await
+    }
+
+    /// Creates a project (as admin) and returns its id.
+    pub(crate) async fn create_project(&self, name: &str) -> i64 {
+        self.post("/api/project", ADMIN, &json!({ "name": name }))
+            .await
+            .expect(200)
+            .id("id")
+    }
+
+    /// Creates a project token (as admin).
+    pub(crate) async fn project_token(&self, project: i64) -> String {
+        let reply = self
+            .post(&format!("/api/project/{project}/token"), ADMIN, &json!({}))
+            .await
+            .expect(201);
+        reply.body["token"].as_str().unwrap().to_string()
+    }
+}

@@ -1,0 +1,242 @@
+//! The storage story on both backends: the same `db::` calls (job start
+//! create-or-join, idempotent result insert, statistic of latest attempts,
+//! close/reopen, delete launch) give the same outcomes on SQLite and on
+//! PostgreSQL.
+
+use onelaunch_api::{self as api, Id};
+
+use super::pg::PgCluster;
+use crate::db::{self, job_runs::StartOutcome, Db};
+use crate::error::ServerError;
+
+fn start(run_uid: &str, launch: Option<Id>) -> api::ExternalRunStart {
+    api::ExternalRunStart {
+        project_id: 1,
+        ci: None,
+        job: api::JobRef {
+            uid: "acme/shop/ci".into(),
+            name: Some("CI".into()),
+            ..Default::default()
+        },
+        job_run: api::JobRef {
+            uid: run_uid.into(),
+            ..Default::default()
+        },
+        launch: Some(api::LaunchRef {
+            id: launch,
+            name: Some("nightly".into()),
+            ..Default::default()
+        }),
+    }
+}
+
+async fn started(db: &Db, req: &api::ExternalRunStart) -> api::ExternalRunResponse {
+    match db::job_runs::start_run(db, req).await.unwrap() {
+        StartOutcome::Ok(r) => r,
+        StartOutcome::LaunchClosed(id) => panic!("launch {id} unexpectedly closed"),
+    }
+}
+
+fn result(uuid: &str, history: &str, status: &str, start: i64) -> api::UploadTestResult {
+    api::UploadTestResult {
+        uuid: uuid.into(),
+        history_id: Some(history.into()),
+        name: format!("test {history}"),
+        status: Some(status.into()),
+        start: Some(start),
+        stop: Some(start + 10),
+        ..Default::default()
+    }
+}
+
+async fn statistic(db: &Db, launch: Id) -> Vec<(String, i64)> {
+    db::launches::launch_statistic(db, launch)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| (i.status, i.count))
+        .collect()
+}
+
+async fn result_total(db: &Db, launch: Id) -> i64 {
+    db::results::list_results(db, launch, None, 0, 100)
+        .await
+        .unwrap()
+        .1
+}
+
+/// Runs the story, asserting as it goes, and returns what it saw in a form
+/// that does not depend on the ids the backend handed out.
+async fn story(db: &Db) -> Vec<String> {
+    let mut seen = Vec::new();
+    db::projects::bootstrap(db, Some("storage-test"))
+        .await
+        .unwrap();
+
+    // Create, then join: the same uids give the same job run and launch.
+    let first = started(db, &start("run-1", None)).await;
+    let again = started(db, &start("run-1", None)).await;
+    assert_eq!(first, again);
+    let launch = first.launch_id;
+    // A second run of the job joins the launch by id.
+    let second = started(db, &start("run-2", Some(launch))).await;
+    assert_eq!(second.launch_id, launch);
+    assert_eq!(second.job_id, first.job_id);
+    assert_ne!(second.job_run_id, first.job_run_id);
+    let runs = db::job_runs::launch_job_runs(db, launch).await.unwrap();
+    let uids: Vec<&str> = runs.iter().map(|r| r.uid.as_str()).collect();
+    assert_eq!(uids, ["run-1", "run-2"]);
+    seen.push(format!("job runs {uids:?}"));
+    let jobs = db::job_runs::list_jobs(db, 1).await.unwrap();
+    assert_eq!(jobs.len(), 1);
+    seen.push(format!("jobs {}", jobs.len()));
+
+    // Results: the same uuids twice are stored once, with the same ids.
+    let session = db::results::create_session(db, 1, launch, Some(first.job_run_id), &[])
+        .await
+        .unwrap();
+    let batch = [
+        result("u-a", "ha", "passed", 1_000),
+        result("u-b1", "hb", "failed", 1_000),
+        result("u-b2", "hb", "passed", 2_000),
+        result("u-c", "hc", "broken", 1_000),
+    ];
+    let refs = db::results::ingest_results(db, &session, &batch)
+        .await
+        .unwrap();
+    let uuids: Vec<&str> = refs.iter().map(|r| r.uuid.as_str()).collect();
+    assert_eq!(uuids, ["u-a", "u-b1", "u-b2", "u-c"], "in request order");
+    let repeated = db::results::ingest_results(db, &session, &batch)
+        .await
+        .unwrap();
+    assert_eq!(repeated, refs);
+    assert_eq!(result_total(db, launch).await, 4);
+    seen.push(format!("results {}", result_total(db, launch).await));
+    let run = db::job_runs::get_job_run(db, first.job_run_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(run.result_count, 4);
+
+    // Each test counts once, by its latest attempt.
+    let stat = statistic(db, launch).await;
+    assert_eq!(stat, [("passed".to_string(), 2), ("broken".to_string(), 1)]);
+    seen.push(format!("statistic {stat:?}"));
+
+    // Closed: nothing is added; closing twice changes nothing.
+    db::launches::set_launch_closed(db, launch, true)
+        .await
+        .unwrap();
+    let closed = db::launches::get_launch(db, launch).await.unwrap().unwrap();
+    assert!(closed.closed);
+    db::launches::set_launch_closed(db, launch, true)
+        .await
+        .unwrap();
+    let still = db::launches::get_launch(db, launch).await.unwrap().unwrap();
+    assert_eq!(
+        still.modified_ms, closed.modified_ms,
+        "closing twice is a no-op"
+    );
+    let late = [result("u-d", "hd", "failed", 3_000)];
+    match db::results::ingest_results(db, &session, &late).await {
+        Err(ServerError::LaunchClosed(id)) => assert_eq!(id, launch),
+        other => panic!("ingest into a closed launch: {other:?}"),
+    }
+    match db::job_runs::start_run(db, &start("run-3", Some(launch)))
+        .await
+        .unwrap()
+    {
+        StartOutcome::LaunchClosed(id) => assert_eq!(id, launch),
+        StartOutcome::Ok(r) => panic!("joined a closed launch: {r:?}"),
+    }
+    assert_eq!(result_total(db, launch).await, 4);
+    assert_eq!(
+        db::job_runs::launch_job_runs(db, launch)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    seen.push("closed refuses results and new job runs".into());
+
+    // Reopened: both go in.
+    db::launches::set_launch_closed(db, launch, false)
+        .await
+        .unwrap();
+    assert!(
+        !db::launches::get_launch(db, launch)
+            .await
+            .unwrap()
+            .unwrap()
+            .closed
+    );
+    db::results::ingest_results(db, &session, &late)
+        .await
+        .unwrap();
+    let third = started(db, &start("run-3", Some(launch))).await;
+    assert_eq!(third.launch_id, launch);
+    let stat = statistic(db, launch).await;
+    assert_eq!(
+        stat,
+        [
+            ("passed".to_string(), 2),
+            ("failed".to_string(), 1),
+            ("broken".to_string(), 1)
+        ]
+    );
+    seen.push(format!("reopened: statistic {stat:?}"));
+
+    // Deleted: the launch and everything in it are gone; the job stays.
+    db::launches::delete_launch(db, launch).await.unwrap();
+    assert!(db::launches::get_launch(db, launch)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(db::job_runs::get_job_run(db, first.job_run_id)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(db::results::get_session(db, session.id)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(db::results::result_owner(db, refs[0].id)
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(result_total(db, launch).await, 0);
+    assert!(db::job_runs::find_job(db, 1, "acme/shop/ci")
+        .await
+        .unwrap()
+        .is_some());
+    seen.push("deleted with its job runs, sessions and results; the job stays".into());
+
+    // A new start after the delete creates a new launch.
+    let fresh = started(db, &start("run-1", None)).await;
+    assert_ne!(fresh.launch_id, launch);
+    assert_eq!(fresh.job_id, first.job_id);
+    seen.push("a new start creates a new launch".into());
+    seen
+}
+
+#[tokio::test]
+async fn storage_story_on_sqlite_and_postgresql() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("story.db").display()
+    );
+    let sqlite = Db::connect(&url).await.unwrap();
+    assert_eq!(sqlite.backend, db::Backend::Sqlite);
+    let on_sqlite = story(&sqlite).await;
+
+    let Some(cluster) = PgCluster::start() else {
+        return;
+    };
+    let pg = Db::connect(&cluster.database("story")).await.unwrap();
+    assert_eq!(pg.backend, db::Backend::Postgres);
+    let on_postgres = story(&pg).await;
+    assert_eq!(on_postgres, on_sqlite);
+    pg.write.close().await;
+    drop(cluster);
+}
