@@ -1,7 +1,7 @@
-//! The storage story on both backends: the same `db::` calls (job start
-//! create-or-join, idempotent result insert, statistic of latest attempts,
-//! close/reopen, delete launch) give the same outcomes on SQLite and on
-//! PostgreSQL.
+//! The storage story on both backends: the same calls into the data layer
+//! (`db::` job start create-or-join, close/reopen, delete launch; results and
+//! sessions through `ingest`, which owns the write rules) give the same
+//! outcomes on SQLite and on PostgreSQL.
 
 use onelaunch_api::{self as api, Id};
 
@@ -92,7 +92,8 @@ async fn story(db: &Db) -> Vec<String> {
     seen.push(format!("jobs {}", jobs.len()));
 
     // Results: the same uuids twice are stored once, with the same ids.
-    let session = db::results::create_session(db, 1, launch, Some(first.job_run_id), &[])
+    let launch_row = db::launches::get_launch(db, launch).await.unwrap().unwrap();
+    let session = crate::ingest::open_session(db, &launch_row, Some(first.job_run_id), &[])
         .await
         .unwrap();
     let batch = [
@@ -101,14 +102,10 @@ async fn story(db: &Db) -> Vec<String> {
         result("u-b2", "hb", "passed", 2_000),
         result("u-c", "hc", "broken", 1_000),
     ];
-    let refs = db::results::ingest_results(db, &session, &batch)
-        .await
-        .unwrap();
+    let refs = crate::ingest::results(db, &session, &batch).await.unwrap();
     let uuids: Vec<&str> = refs.iter().map(|r| r.uuid.as_str()).collect();
     assert_eq!(uuids, ["u-a", "u-b1", "u-b2", "u-c"], "in request order");
-    let repeated = db::results::ingest_results(db, &session, &batch)
-        .await
-        .unwrap();
+    let repeated = crate::ingest::results(db, &session, &batch).await.unwrap();
     assert_eq!(repeated, refs);
     assert_eq!(result_total(db, launch).await, 4);
     seen.push(format!("results {}", result_total(db, launch).await));
@@ -138,7 +135,7 @@ async fn story(db: &Db) -> Vec<String> {
         "closing twice is a no-op"
     );
     let late = [result("u-d", "hd", "failed", 3_000)];
-    match db::results::ingest_results(db, &session, &late).await {
+    match crate::ingest::results(db, &session, &late).await {
         Err(ServerError::LaunchClosed(id)) => assert_eq!(id, launch),
         other => panic!("ingest into a closed launch: {other:?}"),
     }
@@ -170,9 +167,7 @@ async fn story(db: &Db) -> Vec<String> {
             .unwrap()
             .closed
     );
-    db::results::ingest_results(db, &session, &late)
-        .await
-        .unwrap();
+    crate::ingest::results(db, &session, &late).await.unwrap();
     let third = started(db, &start("run-3", Some(launch))).await;
     assert_eq!(third.launch_id, launch);
     let stat = statistic(db, launch).await;
