@@ -125,9 +125,11 @@ impl Scope {
         &self,
         db: &Db,
         id: Id,
-    ) -> ServerResult<db::views::AttachmentMeta> {
+    ) -> ServerResult<db::results::AttachmentMeta> {
         let not_found = || ServerError::not_found("attachment", id);
-        let a = db::views::attachment(db, id).await?.ok_or_else(not_found)?;
+        let a = db::results::attachment(db, id)
+            .await?
+            .ok_or_else(not_found)?;
         match self.result(db, a.result_id).await {
             Ok(_) => Ok(a),
             Err(ServerError::NotFound(_)) => Err(not_found()),

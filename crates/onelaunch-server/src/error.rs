@@ -103,7 +103,9 @@ impl IntoResponse for ServerError {
         let body = ErrorBody {
             message,
             status: status.as_u16(),
-            timestamp: crate::db::now_ms(),
+            timestamp: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64),
             code: Some(code),
         };
         (status, Json(body)).into_response()

@@ -24,10 +24,7 @@ pub(crate) async fn set_expected(
     Path(id): Path<Id>,
     ApiJson(req): ApiJson<api::ExpectedJobRuns>,
 ) -> ServerResult<StatusCode> {
-    let l = crate::db::launches::get_launch(&state.db, id)
-        .await?
-        .ok_or_else(|| ServerError::not_found("launch", id))?;
-    scope.check_project(l.project_id, "launch", id)?;
+    scope.launch(&state.db, id).await?;
     if !(0..=MAX_EXPECTED_JOB_RUNS).contains(&req.expected_job_runs) {
         return Err(ServerError::bad(format!(
             "field `expectedJobRuns` must be between 0 and {MAX_EXPECTED_JOB_RUNS}, got {}",

@@ -6,7 +6,6 @@ use onelaunch_api::{self as api, Id};
 
 use super::extract::*;
 use crate::access::Scope;
-use crate::db::plans::*;
 use crate::error::ServerResult;
 use crate::server_led::{self, plans::*};
 use crate::AppState;
@@ -34,15 +33,9 @@ pub(crate) async fn list_plans_h(
     }
     let project = project.or(scope.project_id).unwrap_or(1);
     scope.project(&state.db, project).await?;
-    let rows = sqlx::query(
-        "SELECT id, project_id, name, filter, created_ms FROM test_plans WHERE project_id = $1 ORDER BY id",
-    )
-    .bind(project)
-    .fetch_all(&state.db.read)
-    .await?;
     let mut out = Vec::new();
-    for r in &rows {
-        out.push(plan_dto(&state.db, &plan_from(r)?, false).await?);
+    for plan in crate::db::plans::list_plans(&state.db, project).await? {
+        out.push(plan_dto(&state.db, &plan, false).await?);
     }
     Ok(Json(out))
 }

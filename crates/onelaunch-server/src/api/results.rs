@@ -78,21 +78,17 @@ pub(crate) async fn attachment_content(
     scope: Scope,
     Path(id): Path<Id>,
 ) -> ServerResult<impl IntoResponse> {
-    let row = crate::db::results::attachment_by_id(&state.db, id)
-        .await?
-        .ok_or_else(|| ServerError::not_found("attachment", id))?;
-    scope
-        .result(&state.db, row.0)
-        .await
-        .map_err(|_| ServerError::not_found("attachment", id))?;
-    let sha = row
-        .2
+    let a = scope.attachment(&state.db, id).await?;
+    let sha = a
+        .sha256
         .ok_or_else(|| ServerError::NotFound(format!("attachment {id} has no content yet")))?;
     let bytes = state
         .blobs
         .get(&sha)
         .await?
         .ok_or_else(|| ServerError::NotFound(format!("attachment {id} content is missing")))?;
-    let ct = row.1.unwrap_or_else(|| "application/octet-stream".into());
+    let ct = a
+        .content_type
+        .unwrap_or_else(|| "application/octet-stream".into());
     Ok(([(header::CONTENT_TYPE, ct)], bytes))
 }

@@ -146,3 +146,14 @@ pub(crate) async fn set_executors(
     tx.commit().await?;
     Ok(())
 }
+
+/// The plans of a project, oldest first.
+pub(crate) async fn list_plans(db: &Db, project_id: Id) -> ServerResult<Vec<PlanRow>> {
+    let rows = sqlx::query(
+        "SELECT id, project_id, name, filter, created_ms FROM test_plans WHERE project_id = $1 ORDER BY id",
+    )
+    .bind(project_id)
+    .fetch_all(&db.read)
+    .await?;
+    rows.iter().map(plan_from).collect()
+}

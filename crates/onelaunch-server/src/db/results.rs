@@ -496,26 +496,6 @@ pub(crate) async fn put_attachment_ref(
     Ok(())
 }
 
-/// An attachment's (result id, content type, sha256).
-pub async fn attachment_by_id(
-    db: &Db,
-    id: Id,
-) -> ServerResult<Option<(Id, Option<String>, Option<String>)>> {
-    let r =
-        sqlx::query("SELECT test_result_id, content_type, sha256 FROM attachments WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&db.read)
-            .await?;
-    Ok(match r {
-        Some(r) => Some((
-            get_i64(&r, "test_result_id")?,
-            opt_str(&r, "content_type"),
-            opt_str(&r, "sha256"),
-        )),
-        None => None,
-    })
-}
-
 /// The result a fixture belongs to.
 pub async fn fixture_result_id(db: &Db, fixture_id: Id) -> ServerResult<Option<Id>> {
     let r = sqlx::query("SELECT test_result_id FROM fixtures WHERE id = $1")
@@ -598,20 +578,6 @@ pub(crate) async fn manual_results(
         .collect()
 }
 
-/// The manual cases a server-led run planned for a launch.
-pub(crate) async fn planned_manual_cases(db: &Db, launch_id: Id) -> ServerResult<Vec<Id>> {
-    Ok(
-        sqlx::query("SELECT manual_cases FROM server_runs WHERE launch_id = $1")
-            .bind(launch_id)
-            .fetch_optional(&db.read)
-            .await?
-            .map(|r| get_str(&r, "manual_cases"))
-            .transpose()?
-            .and_then(|s| serde_json::from_str(&s).ok())
-            .unwrap_or_default(),
-    )
-}
-
 /// Counts by status of a launch's manual (or automated) results, each test
 /// counted once by its latest attempt (the same rule as the launch statistic).
 pub(crate) async fn statistic_of(
@@ -628,4 +594,30 @@ pub(crate) async fn statistic_of(
     .fetch_all(&db.read)
     .await?;
     super::launches::statistic_items(&rows)
+}
+
+/// An attachment row: where its bytes are and what they are.
+pub struct AttachmentMeta {
+    pub result_id: Id,
+    pub file_name: String,
+    pub name: String,
+    pub content_type: Option<String>,
+    pub sha256: Option<String>,
+}
+
+pub async fn attachment(db: &Db, id: Id) -> ServerResult<Option<AttachmentMeta>> {
+    let r = sqlx::query(
+        "SELECT test_result_id, file_name, name, content_type, sha256 FROM attachments WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&db.read)
+    .await?;
+    let Some(r) = r else { return Ok(None) };
+    Ok(Some(AttachmentMeta {
+        result_id: get_i64(&r, "test_result_id")?,
+        file_name: get_str(&r, "file_name")?,
+        name: get_str(&r, "name")?,
+        content_type: opt_str(&r, "content_type"),
+        sha256: opt_str(&r, "sha256"),
+    }))
 }

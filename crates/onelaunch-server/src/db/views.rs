@@ -677,29 +677,3 @@ pub async fn attempts(db: &Db, launch_id: Id, test_key: &str) -> ServerResult<Ve
         })
         .collect()
 }
-
-/// An attachment row: where its bytes are and what they are.
-pub struct AttachmentMeta {
-    pub result_id: Id,
-    pub file_name: String,
-    pub name: String,
-    pub content_type: Option<String>,
-    pub sha256: Option<String>,
-}
-
-pub async fn attachment(db: &Db, id: Id) -> ServerResult<Option<AttachmentMeta>> {
-    let r = sqlx::query(
-        "SELECT test_result_id, file_name, name, content_type, sha256 FROM attachments WHERE id = $1",
-    )
-    .bind(id)
-    .fetch_optional(&db.read)
-    .await?;
-    let Some(r) = r else { return Ok(None) };
-    Ok(Some(AttachmentMeta {
-        result_id: get_i64(&r, "test_result_id")?,
-        file_name: get_str(&r, "file_name")?,
-        name: get_str(&r, "name")?,
-        content_type: opt_str(&r, "content_type"),
-        sha256: opt_str(&r, "sha256"),
-    }))
-}

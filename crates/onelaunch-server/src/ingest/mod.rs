@@ -21,6 +21,7 @@
 
 pub(crate) mod decode;
 pub(crate) mod limits;
+pub(crate) mod test_cases;
 
 use onelaunch_api::{self as api, Id};
 
@@ -97,7 +98,7 @@ pub(crate) async fn results(
     let (refs, new) = db::results::insert_results(&mut tx, session, results).await?;
     let tracked: Vec<(Id, &api::UploadTestResult)> =
         new.iter().map(|(id, i)| (*id, &results[*i])).collect();
-    crate::server_led::cases::track_test_cases(&mut tx, session, &tracked).await?;
+    test_cases::track_test_cases(&mut tx, session, &tracked).await?;
     db::launches::touch(&mut tx, session.launch_id).await?;
     tx.commit().await?;
     Ok(refs)
@@ -226,6 +227,22 @@ pub(crate) async fn activity(db: &Db, launch_id: Id) -> ServerResult<()> {
     db::launches::touch(&mut conn, launch_id).await
 }
 
+/// Which test case a manual result belongs to.
+#[derive(Debug)]
+pub(crate) enum ManualCase {
+    /// A known case of the launch's project.
+    Known(Id),
+    /// A case named by the tester; created when new.
+    Named(db::test_cases::CaseUpdate),
+}
+
+/// One manual result, validated by `server_led::manual`, ready to store.
+#[derive(Debug)]
+pub(crate) struct ManualEntry {
+    pub(crate) case: ManualCase,
+    pub(crate) result: db::results::ManualResultRow,
+}
+
 /// Stores manual results (validated by `server_led::manual`) into a launch,
 /// outside any job run, in one transaction: the launch must be open, the
 /// results get a session of their own, each case's last status moves forward,
@@ -233,9 +250,8 @@ pub(crate) async fn activity(db: &Db, launch_id: Id) -> ServerResult<()> {
 pub(crate) async fn manual_results(
     db: &Db,
     launch: &db::launches::LaunchRow,
-    entries: &[crate::server_led::manual::ManualEntry],
+    entries: &[ManualEntry],
 ) -> ServerResult<Vec<api::ManualResultDto>> {
-    use crate::server_led::manual::ManualCase;
     let mut tx = db.write.begin().await?;
     db::launches::ensure_open(&mut tx, launch.id).await?;
     let session =

@@ -10,22 +10,8 @@ use super::*;
 use crate::db::test_cases::*;
 use crate::db::{clip, now_ms, Db, MAX_NAME};
 use crate::error::{ServerError, ServerResult};
-
-/// Which test case a manual result belongs to.
-#[derive(Debug)]
-pub(crate) enum ManualCase {
-    /// A known case of the launch's project.
-    Known(Id),
-    /// A case named by the tester; created when new.
-    Named(CaseUpdate),
-}
-
-/// One validated manual result, ready to store (`ingest::manual_results`).
-#[derive(Debug)]
-pub(crate) struct ManualEntry {
-    pub(crate) case: ManualCase,
-    pub(crate) result: crate::db::results::ManualResultRow,
-}
+use crate::ingest::test_cases::non_empty;
+use crate::ingest::{ManualCase, ManualEntry};
 
 /// Records manual results into a launch, outside any job run, in one
 /// transaction (`ingest::manual_results`). Each gets its own test key (`manual:<case id>`), so a case's
@@ -139,7 +125,11 @@ pub(crate) async fn record_manual(
 pub(crate) async fn manual_dto(db: &Db, launch_id: Id) -> ServerResult<api::LaunchManualDto> {
     let results = crate::db::results::manual_results(db, launch_id).await?;
     let mut planned = Vec::new();
-    for id in crate::db::results::planned_manual_cases(db, launch_id).await? {
+    let planned_ids = crate::db::server_runs::get_run(db, launch_id)
+        .await?
+        .map(|run| run.manual_cases)
+        .unwrap_or_default();
+    for id in planned_ids {
         if let Some(c) = get_case(db, id).await? {
             planned.push(c.to_dto());
         }

@@ -19,11 +19,12 @@ use std::collections::BTreeMap;
 use onelaunch_api::{self as api, Id};
 use serde_json::{json, Value};
 
-use self::{cases::*, jobs::*, plans::*};
+use self::{jobs::*, plans::*};
 use crate::db::server_runs::{self, CreatedRun, NewJobRun, NewRun};
 use crate::db::{clip, now_ms, MAX_NAME};
 use crate::db::{job_runs::*, plans::*, test_cases::*};
 use crate::error::{ServerError, ServerResult};
+use crate::ingest::test_cases::non_empty;
 use crate::integrations::{trigger, Trigger};
 use crate::AppState;
 

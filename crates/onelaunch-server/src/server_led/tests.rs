@@ -4,61 +4,8 @@ use std::collections::BTreeSet;
 
 use onelaunch_api as api;
 
-use super::{cases::*, jobs::*};
+use super::jobs::*;
 use crate::db::test_cases::*;
-
-fn result(
-    labels: &[(&str, &str)],
-    tcid: Option<&str>,
-    full: Option<&str>,
-) -> api::UploadTestResult {
-    api::UploadTestResult {
-        uuid: "u".into(),
-        name: "n".into(),
-        test_case_id: tcid.map(str::to_string),
-        full_name: full.map(str::to_string),
-        labels: labels
-            .iter()
-            .map(|(n, v)| api::LabelDto {
-                name: n.to_string(),
-                value: v.to_string(),
-            })
-            .collect(),
-        ..Default::default()
-    }
-}
-
-#[test]
-fn identity_precedence() {
-    assert_eq!(
-        identity_of(&result(&[("as_id", "101")], Some("t"), Some("f"))),
-        "allure:101"
-    );
-    assert_eq!(
-        identity_of(&result(&[("ALLURE_ID", " 7 ")], None, None)),
-        "allure:7"
-    );
-    assert_eq!(identity_of(&result(&[], Some("t"), Some("f"))), "tcid:t");
-    assert_eq!(identity_of(&result(&[], Some(" "), Some("f"))), "full:f");
-    assert_eq!(identity_of(&result(&[], None, None)), "name:n");
-}
-
-#[test]
-fn volatile_labels_are_dropped() {
-    let r = result(
-        &[
-            ("host", "h1"),
-            ("thread", "1"),
-            ("tag", "smoke"),
-            ("tag", "smoke"),
-        ],
-        None,
-        None,
-    );
-    let l = case_labels(&r.labels);
-    assert_eq!(l.len(), 1);
-    assert_eq!(l[0].name, "tag");
-}
 
 #[test]
 fn like_patterns() {

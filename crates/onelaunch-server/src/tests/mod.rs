@@ -5,6 +5,7 @@
 mod ci_story;
 mod errors;
 mod isolation;
+mod layering;
 mod pg;
 mod storage;
 
