@@ -12,12 +12,12 @@ use crate::error::ServerResult;
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 #[derive(Debug, Clone)]
-pub struct BlobStore {
+pub(crate) struct BlobStore {
     root: PathBuf,
 }
 
 impl BlobStore {
-    pub fn new(root: impl Into<PathBuf>) -> std::io::Result<Self> {
+    pub(crate) fn new(root: impl Into<PathBuf>) -> std::io::Result<Self> {
         let root = root.into();
         std::fs::create_dir_all(&root)?;
         Ok(BlobStore { root })
@@ -30,7 +30,7 @@ impl BlobStore {
 
     /// Stores bytes and returns their hex SHA-256. Storing the same bytes twice
     /// writes nothing the second time.
-    pub async fn put(&self, bytes: &[u8]) -> ServerResult<String> {
+    pub(crate) async fn put(&self, bytes: &[u8]) -> ServerResult<String> {
         let sha = hex::encode(Sha256::digest(bytes));
         let path = self.path_of(&sha);
         if tokio::fs::try_exists(&path).await.unwrap_or(false) {
@@ -52,7 +52,7 @@ impl BlobStore {
         Ok(sha)
     }
 
-    pub async fn get(&self, sha: &str) -> ServerResult<Option<Vec<u8>>> {
+    pub(crate) async fn get(&self, sha: &str) -> ServerResult<Option<Vec<u8>>> {
         if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Ok(None);
         }

@@ -25,7 +25,7 @@ pub(crate) fn is_finished(stage: &str) -> bool {
 }
 
 /// Which job runs of a launch have started, finished, or are missing.
-pub async fn participants(
+pub(crate) async fn participants(
     db: &Db,
     launch_id: Id,
     expected: Option<i64>,
@@ -52,12 +52,12 @@ pub async fn participants(
 
 /// How often the idle closer looks: a quarter of the idle time, between
 /// 100 ms and one minute.
-pub fn idle_check_interval(idle: Duration) -> Duration {
+pub(crate) fn idle_check_interval(idle: Duration) -> Duration {
     (idle / 4).clamp(Duration::from_millis(100), Duration::from_secs(60))
 }
 
 /// Starts the idle closer; it runs until the runtime stops.
-pub fn spawn_idle_closer(db: Db, idle: Duration) -> tokio::task::JoinHandle<()> {
+pub(crate) fn spawn_idle_closer(db: Db, idle: Duration) -> tokio::task::JoinHandle<()> {
     let every = idle_check_interval(idle);
     tracing::info!(
         idle_ms = idle.as_millis() as u64,

@@ -10,7 +10,7 @@ use tracing::Span;
 const REDACTED: &str = "<redacted>";
 
 /// The query string with the values of secret-looking parameters replaced.
-pub fn redact_query(query: &str) -> String {
+pub(crate) fn redact_query(query: &str) -> String {
     query
         .split('&')
         .map(|pair| {
@@ -30,7 +30,7 @@ pub fn redact_query(query: &str) -> String {
 }
 
 /// The span of one request in the request log.
-pub fn request_span<B>(req: &Request<B>) -> Span {
+pub(crate) fn request_span<B>(req: &Request<B>) -> Span {
     let uri = req.uri();
     let shown = match uri.query() {
         Some(q) => format!("{}?{}", uri.path(), redact_query(q)),

@@ -18,7 +18,7 @@ const PREFIX: &str = "enc1:";
 
 /// The server key. `Debug` never shows it.
 #[derive(Clone)]
-pub struct SecretKey([u8; 32]);
+pub(crate) struct SecretKey([u8; 32]);
 
 impl std::fmt::Debug for SecretKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -28,7 +28,7 @@ impl std::fmt::Debug for SecretKey {
 
 impl SecretKey {
     /// Reads the key file, or creates it (owner-only) when it does not exist.
-    pub fn load_or_create(path: &Path) -> ServerResult<SecretKey> {
+    pub(crate) fn load_or_create(path: &Path) -> ServerResult<SecretKey> {
         match std::fs::read_to_string(path) {
             Ok(text) => {
                 let bytes = hex::decode(text.trim()).map_err(|_| {
@@ -76,7 +76,7 @@ impl SecretKey {
     }
 
     /// Encrypts a value for storage.
-    pub fn seal(&self, plaintext: &str) -> String {
+    pub(crate) fn seal(&self, plaintext: &str) -> String {
         let cipher = ChaCha20Poly1305::new(Key::from_slice(&self.0));
         let mut nonce = [0u8; 12];
         rand::thread_rng().fill_bytes(&mut nonce);
@@ -90,7 +90,7 @@ impl SecretKey {
 
     /// Decrypts a stored value. Values stored before encryption was introduced
     /// (no prefix) are returned as they are and sealed on their next write.
-    pub fn open(&self, stored: &str) -> ServerResult<String> {
+    pub(crate) fn open(&self, stored: &str) -> ServerResult<String> {
         let Some(hex_part) = stored.strip_prefix(PREFIX) else {
             return Ok(stored.to_string());
         };

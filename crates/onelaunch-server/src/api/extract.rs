@@ -12,7 +12,7 @@ use crate::error::{ServerError, ServerResult};
 
 /// JSON body extractor that ignores the content type and answers malformed
 /// bodies with a 400 naming the field (or 413 when too large).
-pub struct ApiJson<T>(pub T);
+pub(crate) struct ApiJson<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ServerError;

@@ -16,7 +16,7 @@ use crate::ingest::limits;
 use crate::{closing, AppState};
 
 /// The most job runs a launch may expect.
-pub const MAX_EXPECTED_JOB_RUNS: i64 = 10_000;
+pub(super) const MAX_EXPECTED_JOB_RUNS: i64 = 10_000;
 
 pub(crate) async fn set_expected(
     State(state): State<AppState>,

@@ -11,7 +11,7 @@ use super::*;
 use crate::error::{ServerError, ServerResult};
 
 #[derive(Debug, Clone)]
-pub struct JobRunRow {
+pub(crate) struct JobRunRow {
     pub id: Id,
     pub job_id: Id,
     pub launch_id: Id,
@@ -64,7 +64,7 @@ pub(crate) fn job_run_from(r: &AnyRow) -> ServerResult<JobRunRow> {
 }
 
 impl JobRunRow {
-    pub fn to_dto(&self, public_url: &str) -> api::JobRunDto {
+    pub(crate) fn to_dto(&self, public_url: &str) -> api::JobRunDto {
         api::JobRunDto {
             id: self.id,
             external_id: self.uid.clone(),
@@ -89,7 +89,7 @@ impl JobRunRow {
         }
     }
 
-    pub fn to_external(&self) -> api::ExternalRunResponse {
+    pub(crate) fn to_external(&self) -> api::ExternalRunResponse {
         api::ExternalRunResponse {
             job_id: self.job_id,
             job_run_id: self.id,
@@ -99,7 +99,7 @@ impl JobRunRow {
     }
 }
 
-pub async fn get_job_run(db: &Db, id: Id) -> ServerResult<Option<JobRunRow>> {
+pub(crate) async fn get_job_run(db: &Db, id: Id) -> ServerResult<Option<JobRunRow>> {
     let r = sqlx::query(&format!("{JOB_RUN_SELECT} WHERE r.id = $1"))
         .bind(id)
         .fetch_optional(&db.read)
@@ -107,7 +107,7 @@ pub async fn get_job_run(db: &Db, id: Id) -> ServerResult<Option<JobRunRow>> {
     r.as_ref().map(job_run_from).transpose()
 }
 
-pub async fn find_job_run(
+pub(crate) async fn find_job_run(
     db: &Db,
     project_id: Id,
     job_uid: &str,
@@ -124,7 +124,7 @@ pub async fn find_job_run(
     r.as_ref().map(job_run_from).transpose()
 }
 
-pub async fn launch_job_runs(db: &Db, launch_id: Id) -> ServerResult<Vec<JobRunRow>> {
+pub(crate) async fn launch_job_runs(db: &Db, launch_id: Id) -> ServerResult<Vec<JobRunRow>> {
     let rows = sqlx::query(&format!(
         "{JOB_RUN_SELECT} WHERE r.launch_id = $1 ORDER BY r.id"
     ))
@@ -135,7 +135,7 @@ pub async fn launch_job_runs(db: &Db, launch_id: Id) -> ServerResult<Vec<JobRunR
 }
 
 #[derive(Debug, Clone)]
-pub struct JobRow {
+pub(crate) struct JobRow {
     pub id: Id,
     pub project_id: Id,
     pub uid: String,
@@ -146,7 +146,7 @@ pub struct JobRow {
 }
 
 impl JobRow {
-    pub fn to_dto(&self) -> api::JobDto {
+    pub(crate) fn to_dto(&self) -> api::JobDto {
         api::JobDto {
             id: self.id,
             external_id: self.uid.clone(),
@@ -171,7 +171,7 @@ pub(crate) fn job_from(r: &AnyRow) -> ServerResult<JobRow> {
     })
 }
 
-pub async fn find_job(db: &Db, project_id: Id, uid: &str) -> ServerResult<Option<JobRow>> {
+pub(crate) async fn find_job(db: &Db, project_id: Id, uid: &str) -> ServerResult<Option<JobRow>> {
     let r = sqlx::query(
         "SELECT id, project_id, uid, name, url, ci_type, parameters FROM jobs WHERE project_id = $1 AND uid = $2",
     )
@@ -182,7 +182,7 @@ pub async fn find_job(db: &Db, project_id: Id, uid: &str) -> ServerResult<Option
     r.as_ref().map(job_from).transpose()
 }
 
-pub async fn list_jobs(db: &Db, project_id: Id) -> ServerResult<Vec<JobRow>> {
+pub(crate) async fn list_jobs(db: &Db, project_id: Id) -> ServerResult<Vec<JobRow>> {
     let rows = sqlx::query(
         "SELECT id, project_id, uid, name, url, ci_type, parameters FROM jobs WHERE project_id = $1 ORDER BY id",
     )
@@ -193,7 +193,7 @@ pub async fn list_jobs(db: &Db, project_id: Id) -> ServerResult<Vec<JobRow>> {
 }
 
 /// Outcome of `upload/start`.
-pub enum StartOutcome {
+pub(crate) enum StartOutcome {
     Ok(api::ExternalRunResponse),
     /// The launch to join is closed.
     LaunchClosed(Id),
@@ -204,7 +204,7 @@ pub enum StartOutcome {
 /// one was given) and the job run. If a concurrent request inserted the same
 /// job run first, the unique constraint makes our insert a no-op; we roll back
 /// (so no orphan launch remains) and join theirs.
-pub async fn start_run(db: &Db, req: &api::ExternalRunStart) -> ServerResult<StartOutcome> {
+pub(crate) async fn start_run(db: &Db, req: &api::ExternalRunStart) -> ServerResult<StartOutcome> {
     let job_uid = req.job.uid.trim();
     let run_uid = req.job_run.uid.trim();
     if job_uid.is_empty() {
@@ -368,7 +368,7 @@ pub async fn start_run(db: &Db, req: &api::ExternalRunStart) -> ServerResult<Sta
 }
 
 /// Marks a job run as started (used when a client joins by `jobRun.id`).
-pub async fn touch_job_run(db: &Db, id: Id) -> ServerResult<()> {
+pub(crate) async fn touch_job_run(db: &Db, id: Id) -> ServerResult<()> {
     sqlx::query(
         "UPDATE job_runs SET stage = $1, modified_ms = $2 WHERE id = $3 AND stage IN ($4, $1)",
     )
@@ -383,7 +383,11 @@ pub async fn touch_job_run(db: &Db, id: Id) -> ServerResult<()> {
 
 /// Finishes a job run. Without an explicit status it is derived from its
 /// results: any failed or broken latest attempt makes it `failed`.
-pub async fn stop_job_run(db: &Db, run: &JobRunRow, status: Option<&str>) -> ServerResult<()> {
+pub(crate) async fn stop_job_run(
+    db: &Db,
+    run: &JobRunRow,
+    status: Option<&str>,
+) -> ServerResult<()> {
     let status = match status.map(|s| s.trim().to_ascii_lowercase()) {
         Some(s) if ["passed", "failed", "cancelled", "unknown"].contains(&s.as_str()) => s,
         Some(s) => {

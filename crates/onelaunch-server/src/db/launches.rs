@@ -11,7 +11,7 @@ use super::*;
 use crate::error::{ServerError, ServerResult};
 
 #[derive(Debug, Clone)]
-pub struct LaunchRow {
+pub(crate) struct LaunchRow {
     pub id: Id,
     pub project_id: Id,
     pub name: String,
@@ -47,7 +47,7 @@ pub(crate) fn launch_from(r: &AnyRow) -> ServerResult<LaunchRow> {
 }
 
 impl LaunchRow {
-    pub fn to_dto(&self, public_url: &str) -> api::LaunchDto {
+    pub(crate) fn to_dto(&self, public_url: &str) -> api::LaunchDto {
         api::LaunchDto {
             id: self.id,
             name: self.name.clone(),
@@ -103,7 +103,7 @@ where
     Ok(row.try_get("id")?)
 }
 
-pub async fn create_launch(db: &Db, req: &api::LaunchCreate) -> ServerResult<LaunchRow> {
+pub(crate) async fn create_launch(db: &Db, req: &api::LaunchCreate) -> ServerResult<LaunchRow> {
     let id = insert_launch(&db.write, req.project_id, req).await?;
     get_launch_w(db, id).await
 }
@@ -116,7 +116,7 @@ pub(crate) async fn get_launch_w(db: &Db, id: Id) -> ServerResult<LaunchRow> {
     launch_from(&r)
 }
 
-pub async fn get_launch(db: &Db, id: Id) -> ServerResult<Option<LaunchRow>> {
+pub(crate) async fn get_launch(db: &Db, id: Id) -> ServerResult<Option<LaunchRow>> {
     let r = sqlx::query(&format!("SELECT {LAUNCH_COLS} FROM launches WHERE id = $1"))
         .bind(id)
         .fetch_optional(&db.read)
@@ -124,7 +124,7 @@ pub async fn get_launch(db: &Db, id: Id) -> ServerResult<Option<LaunchRow>> {
     r.as_ref().map(launch_from).transpose()
 }
 
-pub async fn list_launches(
+pub(crate) async fn list_launches(
     db: &Db,
     project_id: Id,
     search: Option<&str>,
@@ -157,7 +157,7 @@ pub async fn list_launches(
 }
 
 /// Closing or reopening is idempotent: closing a closed launch changes nothing.
-pub async fn set_launch_closed(db: &Db, id: Id, closed: bool) -> ServerResult<()> {
+pub(crate) async fn set_launch_closed(db: &Db, id: Id, closed: bool) -> ServerResult<()> {
     let now = now_ms();
     sqlx::query(
         "UPDATE launches SET closed = $1, modified_ms = $2, closed_ms = $3 WHERE id = $4 AND closed <> $1",
@@ -172,13 +172,16 @@ pub async fn set_launch_closed(db: &Db, id: Id, closed: bool) -> ServerResult<()
 }
 
 /// The latest attempt of each test, in SQL: no later attempt with the same key.
-pub const LATEST: &str =
+pub(crate) const LATEST: &str =
     "NOT EXISTS (SELECT 1 FROM test_results u WHERE u.launch_id = t.launch_id \
      AND u.test_key = t.test_key AND (COALESCE(u.start_ms, 0) > COALESCE(t.start_ms, 0) \
      OR (COALESCE(u.start_ms, 0) = COALESCE(t.start_ms, 0) AND u.id > t.id)))";
 
 /// Counts by status, each test counted once by its latest attempt.
-pub async fn launch_statistic(db: &Db, launch_id: Id) -> ServerResult<Vec<api::StatisticItem>> {
+pub(crate) async fn launch_statistic(
+    db: &Db,
+    launch_id: Id,
+) -> ServerResult<Vec<api::StatisticItem>> {
     let rows = sqlx::query(&format!(
         "SELECT t.status AS status, COUNT(*) AS n FROM test_results t \
          WHERE t.launch_id = $1 AND {LATEST} GROUP BY t.status"
@@ -205,7 +208,7 @@ pub(crate) fn statistic_items(rows: &[AnyRow]) -> ServerResult<Vec<api::Statisti
     Ok(out)
 }
 
-pub async fn delete_launch(db: &Db, id: Id) -> ServerResult<()> {
+pub(crate) async fn delete_launch(db: &Db, id: Id) -> ServerResult<()> {
     let mut tx = db.write.begin().await?;
     let sub = "SELECT id FROM test_results WHERE launch_id = $1";
     for sql in [
@@ -226,7 +229,7 @@ pub async fn delete_launch(db: &Db, id: Id) -> ServerResult<()> {
 }
 
 /// Named envs / categories for the bulk endpoints: create-or-get by external id.
-pub async fn launch_refs(
+pub(crate) async fn launch_refs(
     db: &Db,
     launch_id: Id,
     kind: &str,
@@ -305,7 +308,7 @@ pub(crate) async fn ensure_open(conn: &mut AnyConnection, launch_id: Id) -> Serv
 }
 
 /// Declares how many job runs a launch expects (the latest declaration wins).
-pub async fn set_expected_job_runs(db: &Db, launch_id: Id, n: i64) -> ServerResult<()> {
+pub(crate) async fn set_expected_job_runs(db: &Db, launch_id: Id, n: i64) -> ServerResult<()> {
     sqlx::query("UPDATE launches SET expected_job_runs = $1, modified_ms = $2 WHERE id = $3")
         .bind(n)
         .bind(now_ms())
@@ -317,7 +320,7 @@ pub async fn set_expected_job_runs(db: &Db, launch_id: Id, n: i64) -> ServerResu
 
 /// Closes every open launch whose last activity is older than `idle`, in one
 /// statement; returns their ids.
-pub async fn close_idle(db: &Db, idle: Duration) -> ServerResult<Vec<Id>> {
+pub(crate) async fn close_idle(db: &Db, idle: Duration) -> ServerResult<Vec<Id>> {
     let now = now_ms();
     let cutoff = now - i64::try_from(idle.as_millis()).unwrap_or(i64::MAX);
     let rows = sqlx::query(

@@ -30,7 +30,7 @@ pub(crate) mod views;
 
 /// Which engine a database URL points at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
+pub(crate) enum Backend {
     Sqlite,
     Postgres,
 }
@@ -39,7 +39,7 @@ pub enum Backend {
 /// has one writer anyway; this avoids `SQLITE_BUSY` under load) and reads use a
 /// small pool in WAL mode. On PostgreSQL both are the same pool.
 #[derive(Clone)]
-pub struct Db {
+pub(crate) struct Db {
     pub read: AnyPool,
     pub write: AnyPool,
     pub backend: Backend,
@@ -56,7 +56,7 @@ impl std::fmt::Debug for Db {
 }
 
 /// Removes the password from a database URL for display.
-pub fn redact_url(url: &str) -> String {
+pub(crate) fn redact_url(url: &str) -> String {
     match url::Url::parse(url) {
         Ok(mut u) if u.password().is_some() => {
             let _ = u.set_password(Some("redacted"));
@@ -66,7 +66,7 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-pub fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
@@ -75,7 +75,7 @@ pub fn now_ms() -> i64 {
 
 impl Db {
     /// Connects and runs migrations.
-    pub async fn connect(url: &str) -> ServerResult<Db> {
+    pub(crate) async fn connect(url: &str) -> ServerResult<Db> {
         sqlx::any::install_default_drivers();
         let backend = if url.starts_with("sqlite:") {
             Backend::Sqlite
@@ -148,7 +148,7 @@ impl Db {
 
 impl Db {
     /// Encrypts a secret for storage.
-    pub fn seal(&self, plaintext: &str) -> ServerResult<String> {
+    pub(crate) fn seal(&self, plaintext: &str) -> ServerResult<String> {
         self.secret_key
             .as_ref()
             .map(|k| k.seal(plaintext))
@@ -156,7 +156,7 @@ impl Db {
     }
 
     /// Decrypts a stored secret.
-    pub fn open(&self, stored: &str) -> ServerResult<String> {
+    pub(crate) fn open(&self, stored: &str) -> ServerResult<String> {
         match &self.secret_key {
             Some(k) => k.open(stored),
             None => Err(ServerError::Config("no secret key loaded".into())),
@@ -165,20 +165,20 @@ impl Db {
 }
 
 /// Reads a nullable text column.
-pub fn opt_str(row: &sqlx::any::AnyRow, col: &str) -> Option<String> {
+pub(crate) fn opt_str(row: &sqlx::any::AnyRow, col: &str) -> Option<String> {
     row.try_get::<Option<String>, _>(col).ok().flatten()
 }
 
 /// Reads a nullable integer column.
-pub fn opt_i64(row: &sqlx::any::AnyRow, col: &str) -> Option<i64> {
+pub(crate) fn opt_i64(row: &sqlx::any::AnyRow, col: &str) -> Option<i64> {
     row.try_get::<Option<i64>, _>(col).ok().flatten()
 }
 
-pub fn get_i64(row: &sqlx::any::AnyRow, col: &str) -> ServerResult<i64> {
+pub(crate) fn get_i64(row: &sqlx::any::AnyRow, col: &str) -> ServerResult<i64> {
     Ok(row.try_get::<i64, _>(col)?)
 }
 
-pub fn get_str(row: &sqlx::any::AnyRow, col: &str) -> ServerResult<String> {
+pub(crate) fn get_str(row: &sqlx::any::AnyRow, col: &str) -> ServerResult<String> {
     Ok(row.try_get::<String, _>(col)?)
 }
 // ---------------------------------------------------------------- text bounds
@@ -186,11 +186,11 @@ pub fn get_str(row: &sqlx::any::AnyRow, col: &str) -> ServerResult<String> {
 /// Bounds on text columns; longer values are cut, never refused. Requests are
 /// bounded before they get here (`ingest::limits`); these keep every column
 /// bounded whatever the caller.; longer values are cut, never refused.
-pub const MAX_NAME: usize = 1_000;
+pub(crate) const MAX_NAME: usize = 1_000;
 
-pub const MAX_TEXT: usize = 256 * 1024;
+pub(crate) const MAX_TEXT: usize = 256 * 1024;
 
-pub fn clip(s: &str, max: usize) -> String {
+pub(crate) fn clip(s: &str, max: usize) -> String {
     if s.len() <= max {
         return s.to_string();
     }

@@ -12,7 +12,7 @@ use crate::error::{ServerError, ServerResult};
 /// Creates project 1 ("Default") if no project exists, ensures the init token
 /// exists as an admin token, and, when no token exists at all, creates one and
 /// returns it (to be shown once).
-pub async fn bootstrap(db: &Db, init_token: Option<&str>) -> ServerResult<Option<String>> {
+pub(crate) async fn bootstrap(db: &Db, init_token: Option<&str>) -> ServerResult<Option<String>> {
     let now = now_ms();
     let projects: i64 = sqlx::query("SELECT COUNT(*) AS n FROM projects")
         .fetch_one(&db.write)
@@ -56,7 +56,7 @@ pub async fn bootstrap(db: &Db, init_token: Option<&str>) -> ServerResult<Option
     Ok(Some(token))
 }
 
-pub async fn create_project(db: &Db, name: &str) -> ServerResult<api::ProjectDto> {
+pub(crate) async fn create_project(db: &Db, name: &str) -> ServerResult<api::ProjectDto> {
     let name = clip(name.trim(), MAX_NAME);
     if name.is_empty() {
         return Err(ServerError::bad("field `name` must not be empty"));
@@ -72,7 +72,7 @@ pub async fn create_project(db: &Db, name: &str) -> ServerResult<api::ProjectDto
     })
 }
 
-pub async fn project_exists(db: &Db, id: Id) -> ServerResult<bool> {
+pub(crate) async fn project_exists(db: &Db, id: Id) -> ServerResult<bool> {
     Ok(sqlx::query("SELECT id FROM projects WHERE id = $1")
         .bind(id)
         .fetch_optional(&db.read)
@@ -80,7 +80,7 @@ pub async fn project_exists(db: &Db, id: Id) -> ServerResult<bool> {
         .is_some())
 }
 
-pub async fn list_projects(db: &Db, only: Option<Id>) -> ServerResult<Vec<api::ProjectDto>> {
+pub(crate) async fn list_projects(db: &Db, only: Option<Id>) -> ServerResult<Vec<api::ProjectDto>> {
     let rows = sqlx::query("SELECT id, name FROM projects ORDER BY id")
         .fetch_all(&db.read)
         .await?;
@@ -97,7 +97,7 @@ pub async fn list_projects(db: &Db, only: Option<Id>) -> ServerResult<Vec<api::P
     Ok(out)
 }
 
-pub async fn create_project_token(db: &Db, project_id: Id) -> ServerResult<String> {
+pub(crate) async fn create_project_token(db: &Db, project_id: Id) -> ServerResult<String> {
     let token = crate::db::projects::new_token("olp_");
     sqlx::query(
         "INSERT INTO api_tokens (token_hash, project_id, name, created_ms) VALUES ($1, $2, $3, $4)",
@@ -111,7 +111,7 @@ pub async fn create_project_token(db: &Db, project_id: Id) -> ServerResult<Strin
     Ok(token)
 }
 
-pub async fn create_access_token(db: &Db, api_token_id: Id) -> ServerResult<String> {
+pub(crate) async fn create_access_token(db: &Db, api_token_id: Id) -> ServerResult<String> {
     let token = crate::db::projects::new_token("ola_");
     sqlx::query(
         "INSERT INTO access_tokens (token_hash, api_token_id, expires_ms) VALUES ($1, $2, $3)",
@@ -125,7 +125,7 @@ pub async fn create_access_token(db: &Db, api_token_id: Id) -> ServerResult<Stri
 }
 
 /// Lifetime of an access token from `POST /api/uaa/oauth/token`.
-pub const ACCESS_TOKEN_SECONDS: i64 = 3600;
+pub(crate) const ACCESS_TOKEN_SECONDS: i64 = 3600;
 
 /// The stored form of a token: its SHA-256, hex.
 ///
@@ -138,12 +138,12 @@ pub const ACCESS_TOKEN_SECONDS: i64 = 3600;
 /// No other comparison of secrets happens in the server, so no `subtle`-style
 /// equality is needed; keep it that way (add one if a secret is ever compared
 /// in memory).
-pub fn hash_token(token: &str) -> String {
+pub(crate) fn hash_token(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
 /// A new random token: 32 bytes, hex.
-pub fn new_token(prefix: &str) -> String {
+pub(crate) fn new_token(prefix: &str) -> String {
     let mut b = [0u8; 24];
     rand::thread_rng().fill_bytes(&mut b);
     format!("{prefix}{}", hex::encode(b))

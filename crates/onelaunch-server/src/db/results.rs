@@ -11,7 +11,7 @@ use super::*;
 use crate::error::ServerResult;
 
 #[derive(Debug, Clone)]
-pub struct SessionRow {
+pub(crate) struct SessionRow {
     pub id: Id,
     pub project_id: Id,
     pub launch_id: Id,
@@ -19,7 +19,7 @@ pub struct SessionRow {
 }
 
 impl SessionRow {
-    pub fn to_dto(&self, job_id: Option<Id>) -> api::SessionDto {
+    pub(crate) fn to_dto(&self, job_id: Option<Id>) -> api::SessionDto {
         api::SessionDto {
             id: self.id,
             job_id,
@@ -62,7 +62,7 @@ pub(crate) async fn create_session(
     })
 }
 
-pub async fn get_session(db: &Db, id: Id) -> ServerResult<Option<SessionRow>> {
+pub(crate) async fn get_session(db: &Db, id: Id) -> ServerResult<Option<SessionRow>> {
     let r = sqlx::query("SELECT id, project_id, launch_id, job_run_id FROM sessions WHERE id = $1")
         .bind(id)
         .fetch_optional(&db.read)
@@ -88,7 +88,7 @@ pub(crate) fn step_attachments(steps: &[api::UploadStep], out: &mut Vec<api::Upl
 }
 
 /// Every attachment a result declares (top level and in steps).
-pub fn declared_attachments(r: &api::UploadTestResult) -> Vec<api::UploadAttachment> {
+pub(crate) fn declared_attachments(r: &api::UploadTestResult) -> Vec<api::UploadAttachment> {
     let mut out = r.attachments.clone();
     step_attachments(&r.steps, &mut out);
     out
@@ -189,13 +189,13 @@ pub(crate) async fn insert_results(
 
 /// A stored result with the launch it belongs to (for access checks).
 #[derive(Debug, Clone)]
-pub struct ResultOwner {
+pub(crate) struct ResultOwner {
     pub id: Id,
     pub project_id: Id,
     pub launch_id: Id,
 }
 
-pub async fn result_owner(db: &Db, id: Id) -> ServerResult<Option<ResultOwner>> {
+pub(crate) async fn result_owner(db: &Db, id: Id) -> ServerResult<Option<ResultOwner>> {
     let r = sqlx::query("SELECT id, project_id, launch_id FROM test_results WHERE id = $1")
         .bind(id)
         .fetch_optional(&db.read)
@@ -310,7 +310,7 @@ pub(crate) async fn put_session_file(
 }
 
 /// Session files of a kind, as (file name, sha256).
-pub async fn session_files(
+pub(crate) async fn session_files(
     db: &Db,
     session_id: Id,
     kind: &str,
@@ -347,7 +347,7 @@ pub(crate) async fn resolve_session_attachments(
 }
 
 /// Ids of results in a launch by uuid.
-pub async fn result_ids_by_uuid(
+pub(crate) async fn result_ids_by_uuid(
     db: &Db,
     launch_id: Id,
     uuids: &[String],
@@ -367,7 +367,7 @@ pub async fn result_ids_by_uuid(
     Ok(out)
 }
 
-pub async fn list_results(
+pub(crate) async fn list_results(
     db: &Db,
     launch_id: Id,
     job_run_id: Option<Id>,
@@ -425,7 +425,7 @@ pub async fn list_results(
 }
 
 /// Attachments of a result: (id, file name, name, content type, size, sha256).
-pub type AttachmentRow = (
+pub(crate) type AttachmentRow = (
     Id,
     String,
     String,
@@ -434,7 +434,7 @@ pub type AttachmentRow = (
     Option<String>,
 );
 
-pub async fn result_attachments(db: &Db, result_id: Id) -> ServerResult<Vec<AttachmentRow>> {
+pub(crate) async fn result_attachments(db: &Db, result_id: Id) -> ServerResult<Vec<AttachmentRow>> {
     let rows = sqlx::query(
         "SELECT id, file_name, name, content_type, size, sha256 FROM attachments WHERE test_result_id = $1 ORDER BY id",
     )
@@ -456,7 +456,7 @@ pub async fn result_attachments(db: &Db, result_id: Id) -> ServerResult<Vec<Atta
 }
 
 /// The full stored body of a result.
-pub async fn result_body(db: &Db, result_id: Id) -> ServerResult<Option<Value>> {
+pub(crate) async fn result_body(db: &Db, result_id: Id) -> ServerResult<Option<Value>> {
     let r = sqlx::query("SELECT body FROM test_results WHERE id = $1")
         .bind(result_id)
         .fetch_optional(&db.read)
@@ -468,7 +468,7 @@ pub async fn result_body(db: &Db, result_id: Id) -> ServerResult<Option<Value>> 
 }
 
 /// Fixture bodies of a result.
-pub async fn result_fixtures(db: &Db, result_id: Id) -> ServerResult<Vec<Value>> {
+pub(crate) async fn result_fixtures(db: &Db, result_id: Id) -> ServerResult<Vec<Value>> {
     let rows = sqlx::query("SELECT body FROM fixtures WHERE test_result_id = $1 ORDER BY id")
         .bind(result_id)
         .fetch_all(&db.read)
@@ -497,7 +497,7 @@ pub(crate) async fn put_attachment_ref(
 }
 
 /// The result a fixture belongs to.
-pub async fn fixture_result_id(db: &Db, fixture_id: Id) -> ServerResult<Option<Id>> {
+pub(crate) async fn fixture_result_id(db: &Db, fixture_id: Id) -> ServerResult<Option<Id>> {
     let r = sqlx::query("SELECT test_result_id FROM fixtures WHERE id = $1")
         .bind(fixture_id)
         .fetch_optional(&db.read)
@@ -597,7 +597,7 @@ pub(crate) async fn statistic_of(
 }
 
 /// An attachment row: where its bytes are and what they are.
-pub struct AttachmentMeta {
+pub(crate) struct AttachmentMeta {
     pub result_id: Id,
     pub file_name: String,
     pub name: String,
@@ -605,7 +605,7 @@ pub struct AttachmentMeta {
     pub sha256: Option<String>,
 }
 
-pub async fn attachment(db: &Db, id: Id) -> ServerResult<Option<AttachmentMeta>> {
+pub(crate) async fn attachment(db: &Db, id: Id) -> ServerResult<Option<AttachmentMeta>> {
     let r = sqlx::query(
         "SELECT test_result_id, file_name, name, content_type, sha256 FROM attachments WHERE id = $1",
     )

@@ -171,7 +171,7 @@ pub(crate) async fn upsert_cases(
 
 /// A stored test case with its default executor.
 #[derive(Debug, Clone)]
-pub struct CaseRow {
+pub(crate) struct CaseRow {
     pub id: Id,
     pub project_id: Id,
     pub name: String,
@@ -213,7 +213,7 @@ pub(crate) fn case_from(r: &AnyRow) -> ServerResult<CaseRow> {
 }
 
 impl CaseRow {
-    pub fn to_dto(&self) -> api::TestCaseDto {
+    pub(crate) fn to_dto(&self) -> api::TestCaseDto {
         api::TestCaseDto {
             id: self.id,
             project_id: self.project_id,
@@ -236,7 +236,7 @@ impl CaseRow {
 
     /// The plan entry of this case: the numeric `ALLURE_ID`, else the case id;
     /// the selector is the full name (allure-pytest's `fullName`), else the name.
-    pub fn plan_entry(&self) -> (i64, String) {
+    pub(crate) fn plan_entry(&self) -> (i64, String) {
         let id = self
             .allure_id
             .as_deref()
@@ -345,7 +345,7 @@ pub(crate) fn filter_sql(
 }
 
 /// Test cases of a project matching a filter, by id; `None` size = all.
-pub async fn list_cases(
+pub(crate) async fn list_cases(
     db: &Db,
     project_id: Id,
     filter: &api::TestCaseFilter,
@@ -378,7 +378,7 @@ pub async fn list_cases(
     Ok((cases, total))
 }
 
-pub async fn get_case(db: &Db, id: Id) -> ServerResult<Option<CaseRow>> {
+pub(crate) async fn get_case(db: &Db, id: Id) -> ServerResult<Option<CaseRow>> {
     let r = sqlx::query(&format!("{CASE_SELECT} WHERE c.id = $1"))
         .bind(id)
         .fetch_optional(&db.read)

@@ -11,7 +11,7 @@ use crate::error::ServerResult;
 // ---------------------------------------------------------------- jobs
 
 /// A recent run of a job, for the job's page.
-pub struct JobRecentRun {
+pub(crate) struct JobRecentRun {
     pub id: Id,
     pub name: String,
     pub stage: String,
@@ -22,7 +22,7 @@ pub struct JobRecentRun {
 }
 
 /// The last ten runs of a job, newest first.
-pub async fn recent_job_runs(db: &Db, job_id: Id) -> ServerResult<Vec<JobRecentRun>> {
+pub(crate) async fn recent_job_runs(db: &Db, job_id: Id) -> ServerResult<Vec<JobRecentRun>> {
     let rows = sqlx::query(
         "SELECT r.id AS id, r.name AS name, r.stage AS stage, r.status AS status, r.launch_id AS launch_id, \
          l.name AS launch_name, r.created_ms AS created_ms FROM job_runs r JOIN launches l ON l.id = r.launch_id \
@@ -49,7 +49,7 @@ pub async fn recent_job_runs(db: &Db, job_id: Id) -> ServerResult<Vec<JobRecentR
 // ---------------------------------------------------------------- test plans
 
 /// A line of the test plan list.
-pub struct PlanListItem {
+pub(crate) struct PlanListItem {
     pub id: Id,
     pub name: String,
     pub filter: Option<api::TestCaseFilter>,
@@ -61,7 +61,7 @@ pub struct PlanListItem {
 }
 
 /// One page of a project's test plans, newest first, and how many there are.
-pub async fn list_plans(
+pub(crate) async fn list_plans(
     db: &Db,
     project_id: Id,
     page: i64,
@@ -104,7 +104,7 @@ pub async fn list_plans(
 }
 
 /// A launch started from a test plan.
-pub struct PlanLaunch {
+pub(crate) struct PlanLaunch {
     pub id: Id,
     pub name: String,
     pub closed: bool,
@@ -112,7 +112,7 @@ pub struct PlanLaunch {
 }
 
 /// The last twenty launches of a plan, newest first.
-pub async fn plan_launches(db: &Db, plan_id: Id) -> ServerResult<Vec<PlanLaunch>> {
+pub(crate) async fn plan_launches(db: &Db, plan_id: Id) -> ServerResult<Vec<PlanLaunch>> {
     let rows = sqlx::query(
         "SELECT l.id AS id, l.name AS name, l.closed AS closed, l.created_ms AS created_ms \
          FROM server_runs r JOIN launches l ON l.id = r.launch_id WHERE r.plan_id = $1 \
@@ -135,7 +135,7 @@ pub async fn plan_launches(db: &Db, plan_id: Id) -> ServerResult<Vec<PlanLaunch>
 
 /// The test cases a server-led run left to be done by hand: (case id, name),
 /// in the run's order, at most 500; cases deleted since are left out.
-pub async fn planned_manual(db: &Db, launch_id: Id) -> ServerResult<Vec<(Id, String)>> {
+pub(crate) async fn planned_manual(db: &Db, launch_id: Id) -> ServerResult<Vec<(Id, String)>> {
     let Some(r) = sqlx::query("SELECT manual_cases FROM server_runs WHERE launch_id = $1")
         .bind(launch_id)
         .fetch_optional(&db.read)

@@ -15,7 +15,7 @@ use crate::error::ServerResult;
 
 /// A value bound to a query built at run time.
 #[derive(Clone, Debug)]
-pub enum Arg {
+pub(crate) enum Arg {
     I(i64),
     S(String),
 }
@@ -65,7 +65,7 @@ impl Where {
 }
 
 /// `%text%` for `LIKE … ESCAPE '\'`, lower-cased.
-pub fn contains_pattern(text: &str) -> String {
+pub(crate) fn contains_pattern(text: &str) -> String {
     let mut p = String::from("%");
     for c in text.to_lowercase().chars() {
         if matches!(c, '%' | '_' | '\\') {
@@ -78,7 +78,7 @@ pub fn contains_pattern(text: &str) -> String {
 }
 
 /// Counts in the order statuses are shown, zeros included.
-pub fn ordered(map: &HashMap<String, i64>) -> Vec<(String, i64)> {
+pub(crate) fn ordered(map: &HashMap<String, i64>) -> Vec<(String, i64)> {
     api::STATUSES
         .iter()
         .map(|s| (s.to_string(), map.get(*s).copied().unwrap_or(0)))
@@ -94,7 +94,7 @@ fn ids_list(first: usize, n: usize) -> String {
 
 // ---------------------------------------------------------------- projects
 
-pub async fn projects(db: &Db, only: Option<Id>) -> ServerResult<Vec<(Id, String)>> {
+pub(crate) async fn projects(db: &Db, only: Option<Id>) -> ServerResult<Vec<(Id, String)>> {
     Ok(crate::db::projects::list_projects(db, only)
         .await?
         .into_iter()
@@ -106,21 +106,21 @@ pub async fn projects(db: &Db, only: Option<Id>) -> ServerResult<Vec<(Id, String
 
 /// Which launches the list shows.
 #[derive(Default, Debug, Clone)]
-pub struct LaunchFilter {
+pub(crate) struct LaunchFilter {
     pub text: Option<String>,
     pub tag: Option<String>,
     /// `Some(true)` closed only, `Some(false)` open only.
     pub closed: Option<bool>,
 }
 
-pub struct LaunchItem {
+pub(crate) struct LaunchItem {
     pub launch: LaunchRow,
     pub counts: Vec<(String, i64)>,
     pub job_runs: i64,
     pub missing: i64,
 }
 
-pub async fn list_launches(
+pub(crate) async fn list_launches(
     db: &Db,
     project_id: Id,
     f: &LaunchFilter,
@@ -218,7 +218,7 @@ pub async fn list_launches(
 /// results did not change since they were computed. Stale or missing ones are
 /// computed now and stored in the background, so a page never waits for the
 /// database writer.
-pub async fn overviews(db: &Db, launch_ids: &[Id]) -> ServerResult<HashMap<Id, Overview>> {
+pub(crate) async fn overviews(db: &Db, launch_ids: &[Id]) -> ServerResult<HashMap<Id, Overview>> {
     let mut out: HashMap<Id, Overview> = HashMap::new();
     if launch_ids.is_empty() {
         return Ok(out);
@@ -298,7 +298,7 @@ pub async fn overviews(db: &Db, launch_ids: &[Id]) -> ServerResult<HashMap<Id, O
 }
 
 /// The overview of one launch (see [`overviews`]).
-pub async fn overview_cached(db: &Db, launch_id: Id) -> ServerResult<Overview> {
+pub(crate) async fn overview_cached(db: &Db, launch_id: Id) -> ServerResult<Overview> {
     Ok(overviews(db, &[launch_id])
         .await?
         .remove(&launch_id)
@@ -310,7 +310,7 @@ pub async fn overview_cached(db: &Db, launch_id: Id) -> ServerResult<Overview> {
 /// how many results are stored, the time they span, and when each job run
 /// last reported.
 #[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
-pub struct Overview {
+pub(crate) struct Overview {
     pub counts: Vec<(String, i64)>,
     /// Latest attempts (tests) and all stored results (attempts).
     pub tests: i64,
@@ -323,7 +323,7 @@ pub struct Overview {
     pub job_runs: HashMap<Id, (HashMap<String, i64>, i64)>,
 }
 
-pub async fn overview(db: &Db, launch_id: Id) -> ServerResult<Overview> {
+pub(crate) async fn overview(db: &Db, launch_id: Id) -> ServerResult<Overview> {
     let rows = sqlx::query(&format!(
         "SELECT t.job_run_id AS job_run_id, t.status AS status, t.manual AS manual, \
          CASE WHEN {LATEST} THEN 1 ELSE 0 END AS latest, COUNT(*) AS n, \
@@ -369,7 +369,7 @@ pub async fn overview(db: &Db, launch_id: Id) -> ServerResult<Overview> {
 }
 
 /// The environment the launch's uploads and its run reported: name → values.
-pub async fn launch_environment(
+pub(crate) async fn launch_environment(
     db: &Db,
     launch_id: Id,
 ) -> ServerResult<BTreeMap<String, BTreeSet<String>>> {
@@ -397,7 +397,7 @@ pub async fn launch_environment(
 }
 
 /// A cheap value that changes whenever anything shown on the launch page does.
-pub async fn fingerprint(db: &Db, launch_id: Id) -> ServerResult<String> {
+pub(crate) async fn fingerprint(db: &Db, launch_id: Id) -> ServerResult<String> {
     let r = sqlx::query(
         "SELECT (SELECT COUNT(*) FROM test_results WHERE launch_id = $1) AS n, \
          (SELECT COALESCE(MAX(id), 0) FROM test_results WHERE launch_id = $1) AS m, \
@@ -421,7 +421,7 @@ pub async fn fingerprint(db: &Db, launch_id: Id) -> ServerResult<String> {
 // ---------------------------------------------------------------- job runs
 
 /// A job run as the launch page shows it.
-pub struct JobRunView {
+pub(crate) struct JobRunView {
     pub run: crate::db::job_runs::JobRunRow,
     pub counts: Vec<(String, i64)>,
     /// When its last result arrived.
@@ -430,16 +430,20 @@ pub struct JobRunView {
 
 impl JobRunView {
     /// Scheduled or started, and nothing reported yet.
-    pub fn missing(&self) -> bool {
+    pub(crate) fn missing(&self) -> bool {
         self.run.result_count == 0 && self.run.stage != api::stage::FINISHED
     }
     /// The last sign of life: a result, or a start/stop.
-    pub fn last_report_ms(&self) -> i64 {
+    pub(crate) fn last_report_ms(&self) -> i64 {
         self.last_result_ms.unwrap_or(0).max(self.run.modified_ms)
     }
 }
 
-pub async fn job_run_views(db: &Db, launch_id: Id, o: &Overview) -> ServerResult<Vec<JobRunView>> {
+pub(crate) async fn job_run_views(
+    db: &Db,
+    launch_id: Id,
+    o: &Overview,
+) -> ServerResult<Vec<JobRunView>> {
     let runs = crate::db::job_runs::launch_job_runs(db, launch_id).await?;
     let empty = HashMap::new();
     Ok(runs
@@ -463,7 +467,7 @@ pub async fn job_run_views(db: &Db, launch_id: Id, o: &Overview) -> ServerResult
 
 /// Which results of a launch a list shows.
 #[derive(Default, Debug, Clone)]
-pub struct ResultFilter {
+pub(crate) struct ResultFilter {
     pub job_run: Option<Id>,
     pub status: Option<String>,
     pub text: Option<String>,
@@ -473,7 +477,7 @@ pub struct ResultFilter {
     pub manual: bool,
 }
 
-pub struct ResultLine {
+pub(crate) struct ResultLine {
     pub id: Id,
     pub job_run_id: Option<Id>,
     pub name: String,
@@ -485,7 +489,7 @@ pub struct ResultLine {
     pub attachments: i64,
 }
 
-pub async fn results(
+pub(crate) async fn results(
     db: &Db,
     launch_id: Id,
     f: &ResultFilter,
@@ -593,7 +597,7 @@ pub async fn results(
 }
 
 /// One stored result with what its page needs besides the body.
-pub struct ResultHead {
+pub(crate) struct ResultHead {
     pub id: Id,
     pub project_id: Id,
     pub launch_id: Id,
@@ -612,7 +616,7 @@ pub struct ResultHead {
     pub created_ms: i64,
 }
 
-pub async fn result_head(db: &Db, id: Id) -> ServerResult<Option<ResultHead>> {
+pub(crate) async fn result_head(db: &Db, id: Id) -> ServerResult<Option<ResultHead>> {
     let r = sqlx::query(
         "SELECT t.id AS id, t.project_id AS project_id, t.launch_id AS launch_id, l.name AS launch_name, \
          t.job_run_id AS job_run_id, t.test_key AS test_key, t.name AS name, t.full_name AS full_name, \
@@ -645,7 +649,7 @@ pub async fn result_head(db: &Db, id: Id) -> ServerResult<Option<ResultHead>> {
 }
 
 /// Every attempt of a test in a launch (same test key), oldest first.
-pub struct Attempt {
+pub(crate) struct Attempt {
     pub id: Id,
     pub status: String,
     pub start_ms: Option<i64>,
@@ -654,7 +658,7 @@ pub struct Attempt {
     pub created_ms: i64,
 }
 
-pub async fn attempts(db: &Db, launch_id: Id, test_key: &str) -> ServerResult<Vec<Attempt>> {
+pub(crate) async fn attempts(db: &Db, launch_id: Id, test_key: &str) -> ServerResult<Vec<Attempt>> {
     let rows = sqlx::query(
         "SELECT id, status, start_ms, COALESCE(duration_ms, stop_ms - start_ms) AS duration_ms, \
          job_run_id, created_ms FROM test_results WHERE launch_id = $1 AND test_key = $2 \

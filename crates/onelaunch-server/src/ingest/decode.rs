@@ -14,7 +14,7 @@ use crate::ingest::limits;
 
 /// Decodes a JSON request body; malformed bodies (bad syntax, wrong types,
 /// nesting deeper than 128 levels, invalid UTF-8) are a 400 naming the field.
-pub fn json_body<T: DeserializeOwned>(bytes: &[u8]) -> ServerResult<T> {
+pub(crate) fn json_body<T: DeserializeOwned>(bytes: &[u8]) -> ServerResult<T> {
     if bytes.is_empty() {
         return Err(ServerError::bad(
             "request body is empty; expected a JSON object",
@@ -38,14 +38,14 @@ pub fn json_body<T: DeserializeOwned>(bytes: &[u8]) -> ServerResult<T> {
 }
 
 /// The body of `POST /api/upload/test-result`, decoded and bounded.
-pub fn upload_results(bytes: &[u8]) -> ServerResult<onelaunch_api::UploadResults> {
+pub(crate) fn upload_results(bytes: &[u8]) -> ServerResult<onelaunch_api::UploadResults> {
     let mut req: onelaunch_api::UploadResults = json_body(bytes)?;
     limits::bound_results(&mut req.results)?;
     Ok(req)
 }
 
 /// The body of `POST /api/upload/start`, decoded and bounded.
-pub fn upload_start(bytes: &[u8]) -> ServerResult<onelaunch_api::ExternalRunStart> {
+pub(crate) fn upload_start(bytes: &[u8]) -> ServerResult<onelaunch_api::ExternalRunStart> {
     let mut req: onelaunch_api::ExternalRunStart = json_body(bytes)?;
     limits::bound_start(&mut req)?;
     Ok(req)
@@ -53,7 +53,7 @@ pub fn upload_start(bytes: &[u8]) -> ServerResult<onelaunch_api::ExternalRunStar
 
 /// What a raw file of `POST /api/upload/file` is.
 #[derive(Debug)]
-pub enum RawFile {
+pub(crate) enum RawFile {
     /// A result file or JUnit report: its results, bounded.
     Results(Vec<UploadTestResult>),
     /// A container file that parsed (its fixtures are applied later).
@@ -64,7 +64,7 @@ pub enum RawFile {
 
 /// Classifies a raw file by name and parses it; the error names the file
 /// (escaped, since a name may hold control characters) and what is wrong.
-pub fn raw_file(name: &str, bytes: &[u8]) -> Result<RawFile, String> {
+pub(crate) fn raw_file(name: &str, bytes: &[u8]) -> Result<RawFile, String> {
     limits::check_file_name(name)?;
     let bounded = |mut results: Vec<UploadTestResult>| {
         if let Some(r) = results.iter().find(|r| r.uuid.len() > 255) {

@@ -24,15 +24,15 @@ use crate::db::{clip, MAX_NAME, MAX_TEXT};
 use crate::error::{ServerError, ServerResult};
 
 /// Largest JSON request body (413 above).
-pub const MAX_JSON_BODY: usize = 64 * 1024 * 1024;
+pub(crate) const MAX_JSON_BODY: usize = 64 * 1024 * 1024;
 /// Largest multipart request body (attachments, raw result files; 413 above).
-pub const MAX_MULTIPART_BODY: usize = 256 * 1024 * 1024;
+pub(crate) const MAX_MULTIPART_BODY: usize = 256 * 1024 * 1024;
 /// Largest stored JSON of one result or fixture, after long texts are cut.
-pub const MAX_STORED_JSON: usize = 8 * 1024 * 1024;
+pub(crate) const MAX_STORED_JSON: usize = 8 * 1024 * 1024;
 /// Longest file name of an attachment or raw file, in bytes.
-pub const MAX_FILE_NAME: usize = 1024;
+pub(crate) const MAX_FILE_NAME: usize = 1024;
 /// Most entries of a list that is not results (tags, links, parameters, ...).
-pub const MAX_LIST: usize = 1000;
+pub(crate) const MAX_LIST: usize = 1000;
 
 /// Short identifiers and labels (label names, content types, thread ids).
 const MAX_SHORT: usize = 255;
@@ -46,7 +46,7 @@ const MAX_ISSUE_JSON: usize = 4096;
 const MAX_NAMED_ENV_JSON: usize = 64 * 1024;
 
 /// The body limit of the multipart routes (the JSON limit is the default).
-pub fn multipart_limit() -> DefaultBodyLimit {
+pub(crate) fn multipart_limit() -> DefaultBodyLimit {
     DefaultBodyLimit::max(MAX_MULTIPART_BODY)
 }
 
@@ -63,7 +63,7 @@ fn cut_opt(s: &mut Option<String>, max: usize) {
 }
 
 /// Size of a value's JSON without building it.
-pub fn json_len(v: &impl Serialize) -> usize {
+pub(crate) fn json_len(v: &impl Serialize) -> usize {
     struct Count(usize);
     impl std::io::Write for Count {
         fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
@@ -140,7 +140,7 @@ fn too_large(what: String, len: usize) -> ServerError {
 
 /// Cuts every text of a result to its bound and refuses a result whose stored
 /// JSON would still exceed [`MAX_STORED_JSON`] (413 naming it by index and uuid).
-pub fn bound_result(index: usize, r: &mut UploadTestResult) -> ServerResult<()> {
+pub(crate) fn bound_result(index: usize, r: &mut UploadTestResult) -> ServerResult<()> {
     cut_opt(&mut r.history_id, 1024);
     cut_opt(&mut r.test_case_id, 1024);
     cut(&mut r.name, MAX_NAME);
@@ -172,7 +172,7 @@ pub fn bound_result(index: usize, r: &mut UploadTestResult) -> ServerResult<()> 
 }
 
 /// [`bound_result`] for every result of a batch.
-pub fn bound_results(results: &mut [UploadTestResult]) -> ServerResult<()> {
+pub(crate) fn bound_results(results: &mut [UploadTestResult]) -> ServerResult<()> {
     results
         .iter_mut()
         .enumerate()
@@ -180,7 +180,7 @@ pub fn bound_results(results: &mut [UploadTestResult]) -> ServerResult<()> {
 }
 
 /// Cuts the texts of fixtures; refuses one whose JSON stays too large.
-pub fn bound_fixtures(fixtures: &mut [UploadFixture]) -> ServerResult<()> {
+pub(crate) fn bound_fixtures(fixtures: &mut [UploadFixture]) -> ServerResult<()> {
     for (i, f) in fixtures.iter_mut().enumerate() {
         cut(&mut f.kind, MAX_SHORT);
         cut(&mut f.uuid, MAX_SHORT);
@@ -218,7 +218,7 @@ fn bound_parameters(field: &str, ps: &mut [ParameterDto]) -> ServerResult<()> {
 }
 
 /// Bounds of `POST /api/upload/start`.
-pub fn bound_start(req: &mut ExternalRunStart) -> ServerResult<()> {
+pub(crate) fn bound_start(req: &mut ExternalRunStart) -> ServerResult<()> {
     if let Some(ci) = &mut req.ci {
         cut_opt(&mut ci.kind, MAX_SHORT);
         cut_opt(&mut ci.name, MAX_SHORT);
@@ -243,7 +243,7 @@ pub fn bound_start(req: &mut ExternalRunStart) -> ServerResult<()> {
 }
 
 /// Bounds of `POST /api/launch`.
-pub fn bound_launch(req: &mut LaunchCreate) -> ServerResult<()> {
+pub(crate) fn bound_launch(req: &mut LaunchCreate) -> ServerResult<()> {
     cut(&mut req.name, MAX_NAME);
     count("tags", req.tags.len(), MAX_LIST)?;
     req.tags.iter_mut().for_each(|t| cut(t, MAX_SHORT));
@@ -263,7 +263,7 @@ pub fn bound_launch(req: &mut LaunchCreate) -> ServerResult<()> {
 
 /// Bounds of a session environment: at most [`MAX_LIST`] entries are kept,
 /// keys and values are cut.
-pub fn bound_environment(env: &mut Vec<KeyValue>) {
+pub(crate) fn bound_environment(env: &mut Vec<KeyValue>) {
     env.truncate(MAX_LIST * 4);
     for kv in env.iter_mut() {
         cut(&mut kv.key, MAX_SHORT);
@@ -272,13 +272,13 @@ pub fn bound_environment(env: &mut Vec<KeyValue>) {
 }
 
 /// Bounds of the bulk endpoints' items.
-pub fn bound_bulk(items: &[serde_json::Value]) -> ServerResult<()> {
+pub(crate) fn bound_bulk(items: &[serde_json::Value]) -> ServerResult<()> {
     count("items", items.len(), MAX_LIST)
 }
 
 /// Checks a multipart part's file name; the error says what is wrong and
 /// shows the name escaped (it may hold a newline).
-pub fn check_file_name(name: &str) -> Result<(), String> {
+pub(crate) fn check_file_name(name: &str) -> Result<(), String> {
     if name.is_empty() {
         return Err("a multipart part needs a file name".into());
     }

@@ -32,7 +32,7 @@ pub(crate) fn non_empty(s: &Option<String>) -> Option<&str> {
 
 /// A result's test-case identity: `ALLURE_ID`, else `testCaseId`, else
 /// `fullName`, else name.
-pub fn identity_of(r: &api::UploadTestResult) -> String {
+pub(crate) fn identity_of(r: &api::UploadTestResult) -> String {
     let id = if let Some(a) = allure_id_of(&r.labels) {
         format!("allure:{a}")
     } else if let Some(t) = non_empty(&r.test_case_id) {
@@ -72,7 +72,7 @@ pub(crate) fn case_labels(labels: &[api::LabelDto]) -> Vec<api::LabelDto> {
 /// inserted (`(result id, result)`). A result uploaded through a job run makes
 /// that run's job the case's default executor, and moves a `scheduled` job run
 /// to `in_progress`.
-pub async fn track_test_cases(
+pub(crate) async fn track_test_cases(
     conn: &mut Conn,
     session: &crate::db::results::SessionRow,
     results: &[(Id, &api::UploadTestResult)],

@@ -38,11 +38,11 @@ fn version() -> &'static str {
 }
 
 /// The URL of an embedded file.
-pub fn href(file: &str) -> String {
+pub(super) fn href(file: &str) -> String {
     format!("/static/{file}?v={}", version())
 }
 
-pub async fn serve(Path(file): Path<String>) -> Response {
+pub(super) async fn serve(Path(file): Path<String>) -> Response {
     match FILES.iter().find(|(name, _, _)| *name == file) {
         Some((_, ct, body)) => (
             [

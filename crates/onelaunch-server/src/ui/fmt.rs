@@ -1,7 +1,7 @@
 //! Small formatting helpers for the pages: times, durations, URLs.
 
 /// Percent-encodes a query-string value.
-pub fn url_encode(s: &str) -> String {
+pub(super) fn url_encode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
@@ -20,7 +20,7 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 }
 
 /// `2025-01-06T09:05:00Z` (machine-readable, for `<time datetime>`).
-pub fn iso(ms: i64) -> String {
+pub(super) fn iso(ms: i64) -> String {
     let secs = ms.div_euclid(1000);
     let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
     let rem = secs.rem_euclid(86_400);
@@ -33,13 +33,13 @@ pub fn iso(ms: i64) -> String {
 }
 
 /// `2025-01-06 09:05 UTC` (for people).
-pub fn datetime(ms: i64) -> String {
+pub(super) fn datetime(ms: i64) -> String {
     let s = iso(ms);
     format!("{} {} UTC", &s[..10], &s[11..16])
 }
 
 /// `5 s ago`, `3 min ago`, `2 h ago`, `4 d ago`.
-pub fn ago(ms: i64, now: i64) -> String {
+pub(super) fn ago(ms: i64, now: i64) -> String {
     let s = ((now - ms) / 1000).max(0);
     if s < 60 {
         format!("{s} s ago")
@@ -53,7 +53,7 @@ pub fn ago(ms: i64, now: i64) -> String {
 }
 
 /// `850 ms`, `1.2 s`, `3 min 5 s`, `2 h 4 min`.
-pub fn duration(ms: i64) -> String {
+pub(super) fn duration(ms: i64) -> String {
     let ms = ms.max(0);
     if ms < 1000 {
         format!("{ms} ms")
@@ -70,7 +70,7 @@ pub fn duration(ms: i64) -> String {
 
 /// The `?page=` links of a paginated list: `base` already has its other
 /// query parameters (and ends with `?` or `&`).
-pub fn page_href(base: &str, page: i64) -> String {
+pub(super) fn page_href(base: &str, page: i64) -> String {
     format!("{base}page={page}")
 }
 

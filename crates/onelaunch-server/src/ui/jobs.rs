@@ -20,7 +20,7 @@ use crate::AppState;
 const JOBS_PER_PAGE: usize = 50;
 
 #[derive(Deserialize, Default)]
-pub struct ListQuery {
+pub(super) struct ListQuery {
     #[serde(default)]
     project: Option<String>,
     #[serde(default)]
@@ -41,7 +41,7 @@ fn integration_text(i: &Option<api::IntegrationDto>) -> Markup {
     }
 }
 
-pub async fn list(
+pub(super) async fn list(
     State(state): State<AppState>,
     viewer: Viewer,
     Query(q): Query<ListQuery>,
@@ -117,7 +117,7 @@ pub async fn list(
 
 /// What the form shows: the stored configuration or what was just submitted.
 #[derive(Deserialize, Default, Clone)]
-pub struct JobForm {
+pub(super) struct JobForm {
     #[serde(default)]
     can_run: Option<String>,
     #[serde(default)]
@@ -320,12 +320,12 @@ async fn render_form(
 }
 
 #[derive(Deserialize, Default)]
-pub struct EditQuery {
+pub(super) struct EditQuery {
     #[serde(default)]
     saved: Option<String>,
 }
 
-pub async fn edit(
+pub(super) async fn edit(
     State(state): State<AppState>,
     viewer: Viewer,
     Path(id): Path<Id>,
@@ -344,7 +344,7 @@ pub async fn edit(
     .await
 }
 
-pub async fn save(
+pub(super) async fn save(
     State(state): State<AppState>,
     viewer: Viewer,
     Path(id): Path<Id>,

@@ -40,7 +40,7 @@ fn opt_text(s: &Option<String>) -> Option<String> {
 // ---------------------------------------------------------------- the list
 
 #[derive(Deserialize, Default)]
-pub struct ListQuery {
+pub(super) struct ListQuery {
     #[serde(default)]
     project: Option<String>,
     #[serde(default)]
@@ -59,7 +59,7 @@ pub(super) fn project_param(p: &Option<String>) -> Option<Id> {
     p.as_deref().and_then(|s| s.trim().parse().ok())
 }
 
-pub async fn list(
+pub(super) async fn list(
     State(state): State<AppState>,
     viewer: Viewer,
     Query(q): Query<ListQuery>,
@@ -180,7 +180,7 @@ fn open_badge(closed: bool) -> Markup {
 // ---------------------------------------------------------------- one launch
 
 #[derive(Deserialize, Default)]
-pub struct LaunchQuery {
+pub(super) struct LaunchQuery {
     #[serde(default)]
     status: Option<String>,
     #[serde(default)]
@@ -402,7 +402,7 @@ fn results_table(
     }
 }
 
-pub async fn page(
+pub(super) async fn page(
     State(state): State<AppState>,
     viewer: Viewer,
     Path(id): Path<Id>,
@@ -572,7 +572,7 @@ fn live_json(viewer: &Viewer, d: &LiveData) -> Value {
 }
 
 /// `GET /launch/{id}/live`: the live fragments once (polling fallback).
-pub async fn live(
+pub(super) async fn live(
     State(state): State<AppState>,
     viewer: Viewer,
     Path(id): Path<Id>,
@@ -583,7 +583,7 @@ pub async fn live(
 }
 
 #[derive(Deserialize)]
-pub struct EventsQuery {
+pub(super) struct EventsQuery {
     #[serde(default)]
     fp: Option<String>,
 }
@@ -592,7 +592,7 @@ pub struct EventsQuery {
 /// launch once a second (one cheap indexed query, so it works whichever
 /// replica wrote) and sends an `update` with the re-rendered fragments when
 /// anything changed since the fingerprint the page was rendered with.
-pub async fn events(
+pub(super) async fn events(
     State(state): State<AppState>,
     viewer: Viewer,
     Path(id): Path<Id>,
@@ -634,7 +634,7 @@ pub async fn events(
     Ok(Sse::new(s).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
 
-pub async fn close(
+pub(super) async fn close(
     State(state): State<AppState>,
     viewer: Viewer,
     Path(id): Path<Id>,
@@ -647,7 +647,7 @@ pub async fn close(
     Ok(Redirect::to(&format!("/launch/{id}")).into_response())
 }
 
-pub async fn reopen(
+pub(super) async fn reopen(
     State(state): State<AppState>,
     viewer: Viewer,
     Path(id): Path<Id>,
@@ -662,7 +662,7 @@ pub async fn reopen(
 
 // ---------------------------------------------------------------- one job run
 
-pub async fn job_run(
+pub(super) async fn job_run(
     State(state): State<AppState>,
     viewer: Viewer,
     Path(id): Path<Id>,

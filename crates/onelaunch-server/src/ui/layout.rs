@@ -10,14 +10,14 @@ use axum::response::Html;
 
 /// Which navigation entry is current.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Nav {
+pub(super) enum Nav {
     Launches,
     Jobs,
     Plans,
 }
 
 /// What the shell around a page needs.
-pub struct Shell<'a> {
+pub(super) struct Shell<'a> {
     pub viewer: &'a Viewer,
     pub project: i64,
     /// Projects to switch between (only shown when there is more than one).
@@ -40,7 +40,7 @@ fn head(title: &str, refresh: bool) -> Markup {
 }
 
 /// A full page for a logged-in viewer.
-pub fn page(shell: &Shell<'_>, title: &str, body: Markup) -> Html<String> {
+pub(super) fn page(shell: &Shell<'_>, title: &str, body: Markup) -> Html<String> {
     let p = shell.project;
     let current = |n: Nav| if shell.nav == n { Some("page") } else { None };
     Html(
@@ -89,7 +89,7 @@ pub fn page(shell: &Shell<'_>, title: &str, body: Markup) -> Html<String> {
 }
 
 /// A page without navigation (login).
-pub fn bare(title: &str, refresh: bool, body: Markup) -> Html<String> {
+pub(super) fn bare(title: &str, refresh: bool, body: Markup) -> Html<String> {
     Html(
         html! {
             (DOCTYPE)
@@ -102,7 +102,7 @@ pub fn bare(title: &str, refresh: bool, body: Markup) -> Html<String> {
     )
 }
 
-pub fn error_page(title: &str, message: &str) -> Html<String> {
+pub(super) fn error_page(title: &str, message: &str) -> Html<String> {
     bare(
         title,
         false,
@@ -117,12 +117,12 @@ pub fn error_page(title: &str, message: &str) -> Html<String> {
 }
 
 /// A status as text with its colour (the text alone carries the meaning).
-pub fn status(s: &str) -> Markup {
+pub(super) fn status(s: &str) -> Markup {
     html! { span class={ "status s-" (s) } { (s) } }
 }
 
 /// Counts by status: a bar (for the eye) plus the same numbers as text.
-pub fn status_bar(counts: &[(String, i64)]) -> Markup {
+pub(super) fn status_bar(counts: &[(String, i64)]) -> Markup {
     let total: i64 = counts.iter().map(|(_, n)| n).sum();
     let label = if total == 0 {
         "no results".to_string()
@@ -146,7 +146,7 @@ pub fn status_bar(counts: &[(String, i64)]) -> Markup {
 }
 
 /// `12 passed · 3 failed` as text.
-pub fn counts_text(counts: &[(String, i64)]) -> Markup {
+pub(super) fn counts_text(counts: &[(String, i64)]) -> Markup {
     html! {
         ul class="counts" {
             @for (s, n) in counts {
@@ -160,16 +160,16 @@ pub fn counts_text(counts: &[(String, i64)]) -> Markup {
 }
 
 /// A `<time>` showing how long ago, with the exact time on hover.
-pub fn ago(ms: i64, now: i64) -> Markup {
+pub(super) fn ago(ms: i64, now: i64) -> Markup {
     html! { time datetime=(fmt::iso(ms)) title=(fmt::datetime(ms)) { (fmt::ago(ms, now)) } }
 }
 
-pub fn when(ms: i64) -> Markup {
+pub(super) fn when(ms: i64) -> Markup {
     html! { time datetime=(fmt::iso(ms)) { (fmt::datetime(ms)) } }
 }
 
 /// Previous/next links and "page N of M"; `base` ends with `?` or `&`.
-pub fn pager(base: &str, page: i64, size: i64, total: i64) -> Markup {
+pub(super) fn pager(base: &str, page: i64, size: i64, total: i64) -> Markup {
     let pages = ((total + size - 1) / size).max(1);
     html! {
         @if pages > 1 {
@@ -195,6 +195,6 @@ pub fn pager(base: &str, page: i64, size: i64, total: i64) -> Markup {
 }
 
 /// A hidden CSRF field for a form.
-pub fn csrf(viewer: &Viewer) -> Markup {
+pub(super) fn csrf(viewer: &Viewer) -> Markup {
     html! { input type="hidden" name="csrf" value=(viewer.csrf); }
 }

@@ -27,7 +27,7 @@ use crate::error::ServerError;
 use crate::AppState;
 
 /// The UI routes (everything outside `/api`).
-pub fn router() -> Router<AppState> {
+pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(|| async { Redirect::to("/launches") }))
         .route("/login", get(session::login_page).post(session::login))
@@ -62,7 +62,7 @@ static SHUTDOWN: std::sync::LazyLock<tokio::sync::watch::Sender<bool>> =
     std::sync::LazyLock::new(|| tokio::sync::watch::channel(false).0);
 
 /// Ends every live stream of this process (called when the server stops).
-pub fn shutting_down() {
+pub(crate) fn shutting_down() {
     SHUTDOWN.send_replace(true);
 }
 
@@ -97,7 +97,7 @@ async fn security_headers(mut res: Response) -> Response {
 
 /// A failed UI request, answered with an HTML page (or a redirect to the login).
 #[derive(Debug)]
-pub enum UiError {
+pub(crate) enum UiError {
     /// Not logged in: GET requests go to the login page and come back.
     Login {
         next: String,
@@ -109,10 +109,10 @@ pub enum UiError {
     Server(ServerError),
 }
 
-pub type UiResult<T> = Result<T, UiError>;
+pub(crate) type UiResult<T> = Result<T, UiError>;
 
 impl UiError {
-    pub fn not_found(what: &str, id: impl std::fmt::Display) -> UiError {
+    pub(crate) fn not_found(what: &str, id: impl std::fmt::Display) -> UiError {
         UiError::NotFound(format!("{what} {id} not found"))
     }
 }

@@ -116,7 +116,7 @@ async fn render_run(
     Ok(plan_page(viewer, plan, Tab::Run, "Run", content))
 }
 
-pub async fn form(
+pub(super) async fn form(
     State(state): State<AppState>,
     viewer: Viewer,
     Path(id): Path<Id>,
@@ -129,7 +129,7 @@ pub async fn form(
     render_run(&state, &viewer, &plan, &fields, None).await
 }
 
-pub async fn run(
+pub(super) async fn run(
     State(state): State<AppState>,
     viewer: Viewer,
     Path(id): Path<Id>,

@@ -47,7 +47,7 @@ fn ids(pairs: &[(String, String)], name: &str) -> Vec<Id> {
 /// A filter from the fields `f_name`, `f_label` (NAME=VALUE, several separated
 /// by commas) and `f_status`.
 #[derive(Deserialize, Default, Clone, Debug)]
-pub struct FilterFields {
+pub(super) struct FilterFields {
     #[serde(default)]
     f_name: Option<String>,
     #[serde(default)]
@@ -159,7 +159,7 @@ fn executor_text(c: &CaseRow) -> Markup {
 // ---------------------------------------------------------------- list
 
 #[derive(Deserialize, Default)]
-pub struct ListQuery {
+pub(super) struct ListQuery {
     #[serde(default)]
     project: Option<String>,
     #[serde(default)]
@@ -168,7 +168,7 @@ pub struct ListQuery {
 
 const PLANS_PER_PAGE: i64 = 50;
 
-pub async fn list(
+pub(super) async fn list(
     State(state): State<AppState>,
     viewer: Viewer,
     Query(q): Query<ListQuery>,
@@ -232,7 +232,7 @@ pub async fn list(
 // ---------------------------------------------------------------- new
 
 #[derive(Deserialize, Default)]
-pub struct NewQuery {
+pub(super) struct NewQuery {
     #[serde(default)]
     project: Option<String>,
     #[serde(flatten)]
@@ -368,7 +368,7 @@ async fn render_error_new(
     Box::pin(render_new(state, viewer, &form, Some(message))).await
 }
 
-pub async fn new_form(
+pub(super) async fn new_form(
     State(state): State<AppState>,
     viewer: Viewer,
     Query(q): Query<NewQuery>,
@@ -386,7 +386,7 @@ pub async fn new_form(
     render_new(&state, &viewer, &form, None).await
 }
 
-pub async fn create(
+pub(super) async fn create(
     State(state): State<AppState>,
     viewer: Viewer,
     body: Bytes,
@@ -485,7 +485,7 @@ pub(super) fn plan_page(
     layout::page(&shell, &format!("{title} · {}", plan.name), body)
 }
 
-pub async fn show(
+pub(super) async fn show(
     State(state): State<AppState>,
     viewer: Viewer,
     Path(id): Path<Id>,
@@ -586,12 +586,12 @@ async fn render_executors(
 }
 
 #[derive(Deserialize, Default)]
-pub struct SavedQuery {
+pub(super) struct SavedQuery {
     #[serde(default)]
     saved: Option<String>,
 }
 
-pub async fn executors(
+pub(super) async fn executors(
     State(state): State<AppState>,
     viewer: Viewer,
     Path(id): Path<Id>,
@@ -601,7 +601,7 @@ pub async fn executors(
     render_executors(&state, &viewer, &plan, None, q.saved.is_some()).await
 }
 
-pub async fn set_executors(
+pub(super) async fn set_executors(
     State(state): State<AppState>,
     viewer: Viewer,
     Path(id): Path<Id>,

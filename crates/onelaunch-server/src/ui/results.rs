@@ -185,7 +185,7 @@ fn fixtures_markup(fixtures: &[api::UploadFixture], shown: &[Shown<'_>]) -> Mark
     }
 }
 
-pub async fn page(
+pub(super) async fn page(
     State(state): State<AppState>,
     viewer: Viewer,
     Path(id): Path<Id>,
@@ -381,7 +381,7 @@ pub async fn page(
 }
 
 #[derive(Deserialize)]
-pub struct AttachmentQuery {
+pub(super) struct AttachmentQuery {
     #[serde(default)]
     download: Option<String>,
 }
@@ -389,7 +389,7 @@ pub struct AttachmentQuery {
 /// An attachment's bytes. Images are shown inline, text inline as plain text,
 /// anything else is a download; nothing can run as a page of this site
 /// (`sandbox` policy, no sniffing).
-pub async fn attachment(
+pub(super) async fn attachment(
     State(state): State<AppState>,
     viewer: Viewer,
     Path(id): Path<Id>,

@@ -26,7 +26,7 @@ use crate::db::projects::{hash_token, new_token};
 use crate::db::ui_sessions;
 use crate::AppState;
 
-pub const SESSION_COOKIE: &str = "ol_session";
+pub(super) const SESSION_COOKIE: &str = "ol_session";
 const LOGIN_COOKIE: &str = "ol_login";
 /// A session ends after this long without a request…
 const IDLE_MS: i64 = 12 * 3600 * 1000;
@@ -40,14 +40,14 @@ const MAX_FORM_BYTES: usize = 1024 * 1024;
 /// A logged-in browser: who it is (the scope of the API token it logged in
 /// with, checked by the same fetchers as the API) and its forms' CSRF token.
 #[derive(Debug, Clone)]
-pub struct Viewer {
+pub(super) struct Viewer {
     pub scope: Scope,
     /// The CSRF token to put into this session's forms.
     pub csrf: String,
 }
 
 /// The value of a cookie in the request.
-pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+pub(super) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -60,7 +60,7 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 }
 
 /// The CSRF token of a session id.
-pub fn csrf_of(session_id: &str) -> String {
+pub(super) fn csrf_of(session_id: &str) -> String {
     let mut h = Sha256::new();
     h.update(b"onelaunch-ui-csrf\0");
     h.update(session_id.as_bytes());
@@ -137,7 +137,7 @@ impl FromRequestParts<AppState> for Viewer {
 /// Rejects every state-changing request that does not carry the CSRF token of
 /// its session (header `X-CSRF-Token` or form field `csrf`), and a login that
 /// does not carry the token of its login cookie.
-pub async fn csrf_guard(req: Request, next: Next) -> Response {
+pub(super) async fn csrf_guard(req: Request, next: Next) -> Response {
     if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
         return next.run(req).await;
     }
@@ -180,7 +180,7 @@ pub async fn csrf_guard(req: Request, next: Next) -> Response {
 }
 
 #[derive(Deserialize)]
-pub struct NextQuery {
+pub(super) struct NextQuery {
     #[serde(default)]
     next: Option<String>,
 }
@@ -217,7 +217,7 @@ fn login_form(next: &str, login_csrf: &str, error: Option<&str>, refresh: bool) 
     )
 }
 
-pub async fn login_page(
+pub(super) async fn login_page(
     State(state): State<AppState>,
     headers: HeaderMap,
     Query(q): Query<NextQuery>,
@@ -248,14 +248,14 @@ pub async fn login_page(
 }
 
 #[derive(Deserialize)]
-pub struct LoginForm {
+pub(super) struct LoginForm {
     #[serde(default)]
     token: String,
     #[serde(default)]
     next: Option<String>,
 }
 
-pub async fn login(
+pub(super) async fn login(
     State(state): State<AppState>,
     headers: HeaderMap,
     axum::Form(form): axum::Form<LoginForm>,
@@ -305,7 +305,10 @@ pub async fn login(
     Ok(res)
 }
 
-pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> UiResult<Response> {
+pub(super) async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> UiResult<Response> {
     if let Some(id) = cookie(&headers, SESSION_COOKIE) {
         ui_sessions::delete_session(&state.db, &hash_token(&id)).await?;
     }
