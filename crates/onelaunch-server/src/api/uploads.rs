@@ -13,17 +13,11 @@ use crate::error::{ServerError, ServerResult};
 use crate::ingest::{self, decode::RawFile, limits, SessionFileKind};
 use crate::AppState;
 
-#[derive(Deserialize)]
-pub(crate) struct ManualQuery {
-    #[serde(default)]
-    #[allow(dead_code)]
-    pub(crate) manual: Option<bool>,
-}
-
+/// A session in a job run (`jobRunId`) or directly in a launch (`launchId`;
+/// the Allure 3 plugin adds `?manual=true`, which changes nothing here).
 pub(crate) async fn create_session(
     State(state): State<AppState>,
     scope: Scope,
-    Query(_q): Query<ManualQuery>,
     ApiJson(mut req): ApiJson<api::SessionCreate>,
 ) -> ServerResult<Json<api::SessionDto>> {
     limits::bound_environment(&mut req.environment);
