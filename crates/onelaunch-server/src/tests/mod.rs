@@ -6,6 +6,8 @@ mod ci_story;
 mod errors;
 mod isolation;
 mod layering;
+/// The throwaway PostgreSQL cluster of the end-to-end tests, shared.
+#[path = "../../../../tests/e2e/pg.rs"]
 mod pg;
 mod storage;
 
