@@ -25,7 +25,6 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use axum::extract::DefaultBodyLimit;
-use axum::routing::get;
 use axum::Router;
 use tokio::net::TcpListener;
 
@@ -91,14 +90,12 @@ impl ServerConfig {
     }
 }
 
-/// Builds the router (all API routes under `/api` and `/api/rs`).
+/// Builds the router: the API's route table (`api::router`) and the UI's
+/// (`ui::router`), with the layers every request passes.
 pub(crate) fn app(state: AppState) -> Router {
-    let api = api::router();
     Router::new()
-        .route("/healthz", get(|| async { "ok" }))
         .merge(ui::router())
-        .nest("/api/rs", api.clone())
-        .nest("/api", api)
+        .merge(api::router())
         .layer(DefaultBodyLimit::max(ingest::limits::MAX_JSON_BODY))
         .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(redact::request_span))
         .with_state(state)

@@ -21,8 +21,18 @@ mod results;
 mod test_cases;
 mod uploads;
 
-/// Every API route.
+/// Everything outside the web UI: `/healthz`, and every API route under both
+/// `/api` and `/api/rs`.
 pub(crate) fn router() -> Router<AppState> {
+    let api = routes();
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .nest("/api/rs", api.clone())
+        .nest("/api", api)
+}
+
+/// Every API route (relative to `/api`).
+fn routes() -> Router<AppState> {
     Router::new()
         // auth and projects
         .route("/uaa/oauth/token", post(auth::oauth_token))

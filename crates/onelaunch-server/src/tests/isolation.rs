@@ -336,6 +336,11 @@ const WALK: &[Walk] = &[
 /// Routes whose requests name no object, with the reason.
 const NAMES_NO_OBJECT: &[(&str, &str, &str)] = &[
     (
+        "GET",
+        "/healthz",
+        "the process answers; needs no token, names nothing",
+    ),
+    (
         "POST",
         "/uaa/oauth/token",
         "exchanges an API token; names no object",
