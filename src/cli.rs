@@ -128,6 +128,17 @@ pub(crate) struct ServerArgs {
     /// replicas must use the same key). Default: <data>/secret.key
     #[arg(long, env = "ONELAUNCH_SECRET_KEY_FILE")]
     pub(crate) secret_key_file: Option<PathBuf>,
+    /// A host (name or IP address) project tokens may set as a job's
+    /// integration URL (repeatable; the variable takes a comma-separated
+    /// list). Other URLs need an admin token; GitHub and GitLab without a URL
+    /// (api.github.com, gitlab.com) are always allowed
+    #[arg(
+        long = "allow-integration-host",
+        value_name = "HOST",
+        env = "ONELAUNCH_ALLOW_INTEGRATION_HOSTS",
+        value_delimiter = ','
+    )]
+    pub(crate) allow_integration_hosts: Vec<String>,
 }
 
 #[derive(Subcommand, Debug)]

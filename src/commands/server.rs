@@ -29,6 +29,7 @@ pub(crate) async fn run(args: ServerArgs) -> Result<u8> {
         init_token: args.init_token,
         launch_idle_close: args.launch_idle_close,
         secret_key_file: args.secret_key_file,
+        allow_integration_hosts: args.allow_integration_hosts,
     };
     let server = onelaunch_server::Server::start(&config)
         .await

@@ -42,6 +42,8 @@ pub(crate) struct AppState {
     pub blobs: blobs::BlobStore,
     /// Base URL used in links (`<public_url>/launch/<id>`), no trailing slash.
     pub public_url: String,
+    /// Hosts a project token may point an integration at.
+    pub allowed_hosts: integrations::AllowedHosts,
 }
 
 /// Server settings. `Debug` never shows the init token or a database password.
@@ -56,6 +58,9 @@ pub struct ServerConfig {
     pub launch_idle_close: Option<std::time::Duration>,
     /// Key for credentials stored encrypted (default `<data>/secret.key`).
     pub secret_key_file: Option<PathBuf>,
+    /// Hosts (names or IP addresses) a project token may set as an
+    /// integration URL; other URLs need an admin token.
+    pub allow_integration_hosts: Vec<String>,
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -73,6 +78,7 @@ impl std::fmt::Debug for ServerConfig {
                 &self.init_token.as_ref().map(|_| "<redacted>"),
             )
             .field("launch_idle_close", &self.launch_idle_close)
+            .field("allow_integration_hosts", &self.allow_integration_hosts)
             .finish()
     }
 }
@@ -117,6 +123,8 @@ impl Server {
     /// Binds the listener, connects to the database, runs migrations and
     /// bootstraps project 1 and the admin token.
     pub async fn start(config: &ServerConfig) -> ServerResult<Server> {
+        let allowed_hosts = integrations::AllowedHosts::parse(&config.allow_integration_hosts)
+            .map_err(ServerError::Config)?;
         std::fs::create_dir_all(&config.data_dir)?;
         let mut db = db::Db::connect(&config.effective_database_url()).await?;
         let key_file = config
@@ -149,6 +157,7 @@ impl Server {
                 db,
                 blobs,
                 public_url,
+                allowed_hosts,
             },
         })
     }

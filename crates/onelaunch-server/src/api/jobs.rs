@@ -39,7 +39,7 @@ pub(crate) async fn patch_job_h(
     ApiJson(req): ApiJson<api::JobConfigUpdate>,
 ) -> ServerResult<Json<api::JobConfigDto>> {
     let job = scope.job(&state.db, id).await?;
-    configure_job(&state.db, &scope, &job, &req, false).await?;
+    configure_job(&state, &scope, &job, &req, false).await?;
     Ok(Json(job_config_dto(&state.db, &job).await?))
 }
 
@@ -50,6 +50,6 @@ pub(crate) async fn put_job_h(
     ApiJson(req): ApiJson<api::JobConfigUpdate>,
 ) -> ServerResult<Json<api::JobConfigDto>> {
     let job = scope.job(&state.db, id).await?;
-    configure_job(&state.db, &scope, &job, &req, true).await?;
+    configure_job(&state, &scope, &job, &req, true).await?;
     Ok(Json(job_config_dto(&state.db, &job).await?))
 }

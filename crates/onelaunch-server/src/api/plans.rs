@@ -77,6 +77,7 @@ pub(crate) async fn run_plan_h(
 ) -> ServerResult<Json<api::ServerRunDto>> {
     let plan = scope.plan(&state.db, id).await?;
     let cases = plan_members(&state.db, &plan).await?;
-    let run = server_led::run_cases(&state, plan.project_id, Some(&plan), cases, &form).await?;
+    let run =
+        server_led::run_cases(&state, &scope, plan.project_id, Some(&plan), cases, &form).await?;
     Ok(Json(run))
 }

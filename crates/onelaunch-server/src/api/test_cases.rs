@@ -77,6 +77,7 @@ pub(crate) async fn run_test_cases_h(
         return Err(ServerError::bad("field `testCaseIds` must not be empty"));
     }
     let cases = cases_by_ids(&state.db, req.project_id, &req.test_case_ids, "testCaseIds").await?;
-    let run = server_led::run_cases(&state, req.project_id, None, cases, &req.launch).await?;
+    let run =
+        server_led::run_cases(&state, &scope, req.project_id, None, cases, &req.launch).await?;
     Ok(Json(run))
 }

@@ -17,6 +17,8 @@ pub(crate) struct JobConfigRow {
     pub(crate) settings: Option<String>,
     pub(crate) sealed_credential: Option<String>,
     pub(crate) parameters: Vec<api::ParameterDto>,
+    /// The provider URL an admin set (see `integrations::url_approved`).
+    pub(crate) approved_url: Option<String>,
 }
 
 /// What to store for a job (replacing its previous configuration).
@@ -26,12 +28,14 @@ pub(crate) struct JobConfigWrite<'a> {
     pub(crate) integration: Option<(&'a str, String)>,
     pub(crate) sealed_credential: Option<String>,
     pub(crate) parameters: &'a [api::ParameterDto],
+    pub(crate) approved_url: Option<&'a str>,
 }
 
 /// The configuration of a job; `None` when it was never configured.
 pub(crate) async fn get_job_config(db: &Db, job_id: Id) -> ServerResult<Option<JobConfigRow>> {
     let r = sqlx::query(
-        "SELECT can_run, integration, settings, credential, parameters FROM job_configs WHERE job_id = $1",
+        "SELECT can_run, integration, settings, credential, parameters, approved_url FROM job_configs \
+         WHERE job_id = $1",
     )
     .bind(job_id)
     .fetch_optional(&db.read)
@@ -48,6 +52,7 @@ pub(crate) async fn get_job_config(db: &Db, job_id: Id) -> ServerResult<Option<J
         settings,
         sealed_credential: opt_str(&r, "credential"),
         parameters: serde_json::from_str(&get_str(&r, "parameters")?).unwrap_or_default(),
+        approved_url: opt_str(&r, "approved_url"),
     }))
 }
 
@@ -62,10 +67,12 @@ pub(crate) async fn put_job_config(
         None => (None, "{}"),
     };
     sqlx::query(
-        "INSERT INTO job_configs (job_id, can_run, integration, settings, credential, parameters, modified_ms) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (job_id) DO UPDATE SET \
-         can_run = excluded.can_run, integration = excluded.integration, settings = excluded.settings, \
-         credential = excluded.credential, parameters = excluded.parameters, modified_ms = excluded.modified_ms",
+        "INSERT INTO job_configs (job_id, can_run, integration, settings, credential, parameters, \
+         approved_url, modified_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (job_id) \
+         DO UPDATE SET can_run = excluded.can_run, integration = excluded.integration, \
+         settings = excluded.settings, credential = excluded.credential, \
+         parameters = excluded.parameters, approved_url = excluded.approved_url, \
+         modified_ms = excluded.modified_ms",
     )
     .bind(job_id)
     .bind(cfg.can_run as i64)
@@ -73,6 +80,7 @@ pub(crate) async fn put_job_config(
     .bind(settings)
     .bind(cfg.sealed_credential.as_deref())
     .bind(serde_json::to_string(cfg.parameters).unwrap_or_else(|_| "[]".into()))
+    .bind(cfg.approved_url)
     .bind(now_ms())
     .execute(&db.write)
     .await?;

@@ -41,30 +41,53 @@ impl Command {
         })
     }
 
-    /// Runs `sh -c <command>` detached, with a clean environment (PATH, HOME,
-    /// LANG, TMPDIR), the variables, `ALLURE_PROJECT_ID`, and the credential
-    /// as `ALLURE_TOKEN`. Its output goes to the server log; a non-zero exit
+    /// Runs `sh -c <command>` detached, with a clean environment: the
+    /// variables whose names pass [`refused_var_name`], then
+    /// [`BASE_ENVIRONMENT`] from the server's own, `ALLURE_PROJECT_ID`, and
+    /// the credential as `ALLURE_TOKEN`. Its output goes to the server log; a non-zero exit
     /// is recorded on the job run.
     pub(crate) fn spawn(&self, db: Db, t: &Trigger) -> Result<(), TriggerError> {
         spawn_command(db, self, t)
     }
 }
 
+/// What a command inherits from the server's environment.
+pub(crate) const BASE_ENVIRONMENT: [&str; 6] = ["PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "USER"];
+
+/// Variables the server sets for every job run.
+pub(crate) const SERVER_VARIABLES: [&str; 3] =
+    ["ALLURE_JOB_RUN_ID", "ALLURE_LAUNCH_ID", "ALLURE_ENDPOINT"];
+
 fn spawn_command(db: Db, s: &Command, t: &Trigger) -> Result<(), TriggerError> {
     use tokio::io::AsyncBufReadExt;
 
     let mut cmd = tokio::process::Command::new("sh");
     cmd.arg("-c").arg(&s.command).env_clear();
-    for k in ["PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "USER"] {
-        if let Ok(v) = std::env::var(k) {
+    // Run and job variables, only under names that cannot change how the
+    // process or the shell runs (checked when they were given; checked again
+    // here for values stored before the rule). The server's own variables
+    // (`ALLURE_JOB_RUN_ID`, …) come from the server.
+    for (k, v) in &t.variables {
+        if SERVER_VARIABLES.contains(&k.as_str()) || refused_var_name(k).is_none() {
             cmd.env(k, v);
+        } else {
+            tracing::warn!(job_run = t.job_run_id, variable = %k, "variable not passed to the command");
         }
     }
-    cmd.envs(t.variables.iter().map(|(k, v)| (k, v)))
-        .env("ALLURE_PROJECT_ID", t.project_id.to_string());
-    if let Some(c) = &s.credential {
-        cmd.env("ALLURE_TOKEN", c);
+    // Then the base environment, which nothing above can replace: a few names
+    // of the server's own environment that hold no secret (never `ONELAUNCH_*`,
+    // the init token or a database URL).
+    for k in BASE_ENVIRONMENT {
+        match std::env::var(k) {
+            Ok(v) => cmd.env(k, v),
+            Err(_) => cmd.env_remove(k),
+        };
     }
+    cmd.env("ALLURE_PROJECT_ID", t.project_id.to_string());
+    match &s.credential {
+        Some(c) => cmd.env("ALLURE_TOKEN", c),
+        None => cmd.env_remove("ALLURE_TOKEN"),
+    };
     cmd.stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());

@@ -8,6 +8,9 @@ use serde_json::{json, Value};
 use super::http::*;
 use super::*;
 
+/// The API of github.com.
+pub(crate) const DEFAULT_URL: &str = "https://api.github.com";
+
 /// A GitHub workflow to dispatch, with a token allowed to dispatch it.
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -74,7 +77,7 @@ impl Github {
 
     /// `workflow_dispatch` with the variables as inputs.
     pub(crate) async fn trigger(&self, variables: &[(String, String)]) -> Result<(), TriggerError> {
-        let base = self.url.as_deref().unwrap_or("https://api.github.com");
+        let base = self.url.as_deref().unwrap_or(DEFAULT_URL);
         let (owner, name) = self
             .repository
             .split_once('/')

@@ -7,6 +7,9 @@ use serde::{Deserialize, Serialize};
 use super::http::*;
 use super::*;
 
+/// gitlab.com.
+pub(crate) const DEFAULT_URL: &str = "https://gitlab.com";
+
 /// A GitLab project's pipeline, started with a pipeline trigger token.
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -53,7 +56,7 @@ impl Gitlab {
 
     /// Pipeline trigger with the variables as `variables[NAME]`.
     pub(crate) async fn trigger(&self, variables: &[(String, String)]) -> Result<(), TriggerError> {
-        let base = self.url.as_deref().unwrap_or("https://gitlab.com");
+        let base = self.url.as_deref().unwrap_or(DEFAULT_URL);
         let url = endpoint(
             base,
             &[

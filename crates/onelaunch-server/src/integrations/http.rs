@@ -12,6 +12,9 @@ pub(crate) fn http() -> Result<&'static reqwest::Client, TriggerError> {
     }
     let c = reqwest::Client::builder()
         .timeout(TRIGGER_TIMEOUT)
+        // A redirect would send the request (and its credential) to an
+        // address nobody approved: a 3xx answer is a failed trigger.
+        .redirect(reqwest::redirect::Policy::none())
         .user_agent(format!("onelaunch/{}", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| TriggerError::Client(e.to_string()))?;

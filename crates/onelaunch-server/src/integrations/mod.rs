@@ -8,12 +8,14 @@ mod github;
 mod gitlab;
 mod http;
 mod jenkins;
+mod policy;
 
 use std::time::Duration;
 
 use onelaunch_api::{self as api, Id};
 use serde::{Deserialize, Serialize};
 
+pub(crate) use self::policy::{refused_var_name, url_approved, AllowedHosts};
 pub(crate) use self::{command::Command, github::Github, gitlab::Gitlab, jenkins::Jenkins};
 use crate::db::Db;
 use crate::error::{ServerError, ServerResult};
@@ -48,29 +50,95 @@ pub(crate) fn requested_kind(s: &api::IntegrationSettings) -> String {
 
 impl Integration {
     /// Validates request settings: only the fields of the type are kept,
-    /// normalised. A credential left out of an update of the same type keeps
-    /// the one of `current`. Errors name the field (`integration.<field>`).
+    /// normalised. A credential left out of an update keeps the one of
+    /// `current` only when the credential's target is unchanged (see
+    /// [`Integration::target`]): a stored credential is never sent anywhere
+    /// else than where it was given for. Errors name the field
+    /// (`integration.<field>`).
     pub(crate) fn validate(
         s: &api::IntegrationSettings,
         current: Option<&Integration>,
     ) -> ServerResult<Integration> {
         let kind = requested_kind(s);
-        let kept = current
+        let build = |credential: Option<String>| -> ServerResult<Integration> {
+            Ok(match kind.as_str() {
+                "github" => Integration::Github(Github::validate(s, credential)?),
+                "gitlab" => Integration::Gitlab(Gitlab::validate(s, credential)?),
+                "jenkins" => Integration::Jenkins(Jenkins::validate(s, credential)?),
+                "command" => Integration::Command(Command::validate(s, credential)?),
+                _ => {
+                    return Err(ServerError::bad(format!(
+                    "field `integration.type`: expected github, gitlab, jenkins or command, got {:?}",
+                    s.kind
+                )))
+                }
+            })
+        };
+        if let Some(given) = opt_trim(&s.credential) {
+            return build(Some(given));
+        }
+        let Some((current, kept)) = current
             .filter(|c| c.kind() == kind)
-            .and_then(|c| c.credential().map(str::to_string));
-        let credential = opt_trim(&s.credential).or(kept);
-        Ok(match kind.as_str() {
-            "github" => Integration::Github(Github::validate(s, credential)?),
-            "gitlab" => Integration::Gitlab(Gitlab::validate(s, credential)?),
-            "jenkins" => Integration::Jenkins(Jenkins::validate(s, credential)?),
-            "command" => Integration::Command(Command::validate(s, credential)?),
-            _ => {
-                return Err(ServerError::bad(format!(
-                "field `integration.type`: expected github, gitlab, jenkins or command, got {:?}",
-                s.kind
-            )))
-            }
-        })
+            .and_then(|c| c.credential().map(|k| (c, k.to_string())))
+        else {
+            return build(None);
+        };
+        let next = build(Some(kept))?;
+        match next.target_change(current) {
+            None => Ok(next),
+            Some(field) => build(None).map_err(|e| match e {
+                ServerError::BadRequest(m) => ServerError::BadRequest(format!(
+                    "{m}: the stored credential was given for another target \
+                     (`integration.{field}` changed) and is never sent to a new one; \
+                     give the credential again in the same request"
+                )),
+                e => e,
+            }),
+        }
+    }
+
+    /// The provider URL given in the settings (`None`: GitHub's or GitLab's
+    /// public API, or a `command`).
+    pub(crate) fn url(&self) -> Option<&str> {
+        match self {
+            Integration::Github(s) => s.url.as_deref(),
+            Integration::Gitlab(s) => s.url.as_deref(),
+            Integration::Jenkins(s) => Some(&s.url),
+            Integration::Command(_) => None,
+        }
+    }
+
+    /// Where the credential goes: the provider's base URL (default hosts
+    /// filled in) and the repository, project or job it was given for, each
+    /// with its field name. The workflow and the ref are not part of it: a
+    /// credential for a repository is valid for its workflows and branches, and
+    /// changing them does not send it anywhere else. A `command`'s credential
+    /// (its `ALLURE_TOKEN`) stays with the job: only an admin sets commands.
+    fn target(&self) -> Vec<(&'static str, &str)> {
+        match self {
+            Integration::Github(s) => vec![
+                ("url", s.url.as_deref().unwrap_or(github::DEFAULT_URL)),
+                ("repository", &s.repository),
+            ],
+            Integration::Gitlab(s) => vec![
+                ("url", s.url.as_deref().unwrap_or(gitlab::DEFAULT_URL)),
+                ("project", &s.project),
+            ],
+            Integration::Jenkins(s) => vec![("url", &s.url), ("jobPath", &s.job_path)],
+            Integration::Command(_) => vec![],
+        }
+    }
+
+    /// The first target field that differs from `other`'s (the type counts).
+    fn target_change(&self, other: &Integration) -> Option<&'static str> {
+        if self.kind() != other.kind() {
+            return Some("type");
+        }
+        self.target()
+            .into_iter()
+            .zip(other.target())
+            .find(|(a, b)| a.1 != b.1)
+            .map(|(a, _)| a.0)
     }
 
     /// `github`, `gitlab`, `jenkins` or `command`.
@@ -174,6 +242,9 @@ pub(crate) enum TriggerError {
         provider: &'static str,
         problem: String,
     },
+    /// The URL was not set by an admin and its host is not allowed.
+    #[error("the integration URL's host {host:?} is not approved by an admin: an admin sets the URL, or allows the host with `onelaunch server --allow-integration-host`; nothing was sent")]
+    NotApproved { host: String },
     #[error("cannot start the command: {0}")]
     Spawn(#[from] std::io::Error),
 }
@@ -206,7 +277,9 @@ impl TriggerError {
                 provider,
                 problem: r(problem),
             },
-            e @ (TriggerError::Timeout { .. } | TriggerError::Spawn(_)) => e,
+            e @ (TriggerError::Timeout { .. }
+            | TriggerError::Spawn(_)
+            | TriggerError::NotApproved { .. }) => e,
         }
     }
 }
@@ -218,11 +291,20 @@ pub(crate) struct Trigger {
     pub(crate) project_id: Id,
     pub(crate) integration: Integration,
     pub(crate) variables: Vec<(String, String)>,
+    /// Whether the provider URL is approved ([`url_approved`]); nothing is
+    /// sent to one that is not.
+    pub(crate) url_approved: bool,
 }
 
 /// Triggers a job run on its build server. A `command` is started detached and
 /// records its own failure on the job run (`db`).
 pub(crate) async fn trigger(db: &Db, t: Trigger) -> Result<(), TriggerError> {
+    if !t.url_approved {
+        let url = t.integration.url().unwrap_or_default();
+        return Err(TriggerError::NotApproved {
+            host: policy::url_host(url).unwrap_or_else(|| url.to_string()),
+        });
+    }
     let secret = t
         .integration
         .credential()
@@ -363,18 +445,98 @@ mod tests {
     }
 
     #[test]
-    fn an_update_of_the_same_type_keeps_the_credential() {
+    fn an_update_of_the_same_target_keeps_the_credential() {
         let current = Integration::validate(
             &settings(serde_json::json!({"type": "gitlab", "project": "1", "ref": "m", "credential": "old1"})),
             None,
         )
         .unwrap();
-        let same = settings(serde_json::json!({"type": "gitlab", "project": "2", "ref": "m"}));
+        let same =
+            settings(serde_json::json!({"type": "gitlab", "project": "1", "ref": "release"}));
         let kept = Integration::validate(&same, Some(&current)).unwrap();
         assert_eq!(kept.credential(), Some("old1"));
         let other = settings(serde_json::json!({"type": "command", "command": "true"}));
         let dropped = Integration::validate(&other, Some(&current)).unwrap();
         assert_eq!(dropped.credential(), None);
+    }
+
+    /// A stored credential is never carried to another URL, repository,
+    /// project or job path: the request must give it again.
+    #[test]
+    fn a_new_target_needs_the_credential_again() {
+        let err = |current: serde_json::Value, next: serde_json::Value| {
+            let current = Integration::validate(&settings(current), None).unwrap();
+            Integration::validate(&settings(next), Some(&current))
+                .unwrap_err()
+                .to_string()
+        };
+        let gh = serde_json::json!({"type": "github", "url": "https://ghe.example/api/v3",
+            "repository": "o/r", "workflow": "w", "ref": "m", "credential": "ghp_1"});
+        for (field, next) in [
+            (
+                "url",
+                serde_json::json!({"type": "github", "url": "http://127.0.0.1:9",
+                "repository": "o/r", "workflow": "w", "ref": "m"}),
+            ),
+            (
+                "url",
+                serde_json::json!({"type": "github", "repository": "o/r", "workflow": "w", "ref": "m"}),
+            ),
+            (
+                "repository",
+                serde_json::json!({"type": "github", "url": "https://ghe.example/api/v3",
+                "repository": "o/other", "workflow": "w", "ref": "m"}),
+            ),
+        ] {
+            let e = err(gh.clone(), next);
+            assert!(e.contains("field `integration.credential`"), "{e}");
+            assert!(
+                e.contains(&format!("(`integration.{field}` changed)")),
+                "{e}"
+            );
+        }
+        let e = err(
+            serde_json::json!({"type": "jenkins", "url": "https://ci.example", "jobPath": "a",
+                "username": "bot", "credential": "tok1"}),
+            serde_json::json!({"type": "jenkins", "url": "https://ci.example", "jobPath": "b",
+                "username": "bot"}),
+        );
+        assert!(e.contains("(`integration.jobPath` changed)"), "{e}");
+        // Jenkins without a user sends no credential: it is dropped, not kept.
+        let current = Integration::validate(
+            &settings(
+                serde_json::json!({"type": "jenkins", "url": "https://ci.example",
+                "jobPath": "a", "credential": "tok1"}),
+            ),
+            None,
+        )
+        .unwrap();
+        let moved = Integration::validate(
+            &settings(serde_json::json!({"type": "jenkins", "url": "http://evil.example", "jobPath": "a"})),
+            Some(&current),
+        )
+        .unwrap();
+        assert_eq!(moved.credential(), None);
+        // The workflow and the ref keep it; a new credential replaces it anywhere.
+        let current = Integration::validate(&settings(gh.clone()), None).unwrap();
+        let kept = Integration::validate(
+            &settings(
+                serde_json::json!({"type": "github", "url": "https://ghe.example/api/v3",
+                "repository": "o/r", "workflow": "other.yml", "ref": "dev"}),
+            ),
+            Some(&current),
+        )
+        .unwrap();
+        assert_eq!(kept.credential(), Some("ghp_1"));
+        let given = Integration::validate(
+            &settings(
+                serde_json::json!({"type": "github", "url": "http://127.0.0.1:9",
+                "repository": "o/r", "workflow": "w", "ref": "m", "credential": "mine"}),
+            ),
+            Some(&current),
+        )
+        .unwrap();
+        assert_eq!(given.credential(), Some("mine"));
     }
 
     #[test]

@@ -9,7 +9,8 @@ use crate::access::Scope;
 use crate::db::job_configs::*;
 use crate::db::{clip, Db};
 use crate::error::{ServerError, ServerResult};
-use crate::integrations::{requested_kind, Integration};
+use crate::integrations::{refused_var_name, requested_kind, url_approved, Integration};
+use crate::AppState;
 
 /// The configuration of a job, its credential opened (`Debug` never shows it).
 #[derive(Debug, Clone, Default)]
@@ -17,6 +18,15 @@ pub(crate) struct JobConfig {
     pub(crate) can_run: bool,
     pub(crate) integration: Option<Integration>,
     pub(crate) parameters: Vec<api::ParameterDto>,
+    /// The provider URL an admin set; see [`url_approved`].
+    pub(crate) approved_url: Option<String>,
+}
+
+impl JobConfig {
+    /// Whether the integration runs a command on the server host.
+    pub(crate) fn runs_command(&self) -> bool {
+        matches!(self.integration, Some(Integration::Command(_)))
+    }
 }
 
 pub(crate) async fn job_config(db: &Db, job_id: Id) -> ServerResult<JobConfig> {
@@ -36,6 +46,7 @@ pub(crate) async fn job_config(db: &Db, job_id: Id) -> ServerResult<JobConfig> {
             .and_then(Integration::from_settings_json)
             .map(|i| i.with_credential(credential)),
         parameters: row.parameters,
+        approved_url: row.approved_url,
     })
 }
 
@@ -112,13 +123,15 @@ pub(crate) async fn job_config_dto(
     })
 }
 
-/// A variable name usable as a workflow input, pipeline variable, build
-/// parameter and environment variable.
-pub(crate) fn valid_var_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-        && name.len() <= 255
+/// Checks a run variable or job parameter name: usable as a workflow input,
+/// pipeline variable, build parameter and environment variable, and not one
+/// that changes how a program runs (see `integrations::refused_var_name`).
+/// The error names the field: `environment[2].key "LD_PRELOAD" is refused: …`.
+pub(crate) fn check_var_name(field: &str, name: &str) -> ServerResult<()> {
+    match refused_var_name(name) {
+        None => Ok(()),
+        Some(why) => Err(ServerError::bad(format!("{field} {name:?} {why}"))),
+    }
 }
 
 /// Parameters and run variables are shown by the API: secrets belong in the CI
@@ -142,11 +155,7 @@ pub(crate) fn validate_parameters(
         if api::is_secret_name(name) {
             return Err(secret_refused(&format!("{field}[{i}].name"), name));
         }
-        if !valid_var_name(name) {
-            return Err(ServerError::bad(format!(
-                "{field}[{i}].name {name:?} is not a valid variable name (letters, digits and _, not starting with a digit)"
-            )));
-        }
+        check_var_name(&format!("{field}[{i}].name"), name)?;
         let value = p
             .value
             .clone()
@@ -163,8 +172,11 @@ pub(crate) fn validate_parameters(
 }
 
 /// Validates integration settings (see [`Integration::validate`]); a `command`
-/// runs on the server host, so configuring one needs an admin token.
+/// runs on the server host, so configuring one needs an admin token, and a
+/// project token may set a provider URL only when it is approved: the one an
+/// admin set, or one whose host the admin allowed (`--allow-integration-host`).
 pub(crate) fn validate_integration(
+    state: &AppState,
     scope: &Scope,
     s: &api::IntegrationSettings,
     current: &JobConfig,
@@ -177,20 +189,41 @@ pub(crate) fn validate_integration(
             )
         })?;
     }
-    Integration::validate(s, current.integration.as_ref())
+    let next = Integration::validate(s, current.integration.as_ref())?;
+    if !scope.is_admin()
+        && !url_approved(&next, current.approved_url.as_deref(), &state.allowed_hosts)
+    {
+        return Err(ServerError::Forbidden(format!(
+            "field `integration.url`: {:?} is not an approved provider address; a project token may \
+             set only URLs whose host an admin allowed (`onelaunch server --allow-integration-host`), \
+             otherwise an admin token sets it",
+            next.url().unwrap_or_default()
+        )));
+    }
+    Ok(next)
 }
 
 /// Applies a `PATCH` (absent = unchanged) or `PUT` (absent = unset).
+///
+/// The parameters of a job that runs a `command` (before or after the
+/// change) become that command's environment on the server host: changing
+/// them needs an admin token. A URL set with an admin token is recorded as
+/// approved; one set with a project token is not (it is called only while its
+/// host stays allowed).
 pub(crate) async fn configure_job(
-    db: &Db,
+    state: &AppState,
     scope: &Scope,
     job: &crate::db::job_runs::JobRow,
     update: &api::JobConfigUpdate,
     replace: bool,
 ) -> ServerResult<()> {
+    let db = &state.db;
     let current = job_config(db, job.id).await?;
     let mut next = if replace {
-        JobConfig::default()
+        JobConfig {
+            approved_url: current.approved_url.clone(),
+            ..JobConfig::default()
+        }
     } else {
         current.clone()
     };
@@ -200,10 +233,25 @@ pub(crate) async fn configure_job(
     match &update.integration {
         None => {}
         Some(None) => next.integration = None,
-        Some(Some(s)) => next.integration = Some(validate_integration(scope, s, &current)?),
+        Some(Some(s)) => next.integration = Some(validate_integration(state, scope, s, &current)?),
     }
     if let Some(p) = &update.parameters {
         next.parameters = validate_parameters(p, "parameters")?;
+    }
+    if next.parameters != current.parameters
+        && (current.runs_command() || next.runs_command())
+        && !scope.is_admin()
+    {
+        return Err(ServerError::Forbidden(format!(
+            "job {} runs a command on the server host and its parameters are that command's \
+             environment: changing them needs an admin token",
+            job.id
+        )));
+    }
+    if scope.is_admin() {
+        if let Some(url) = next.integration.as_ref().and_then(Integration::url) {
+            next.approved_url = Some(url.to_string());
+        }
     }
     let sealed_credential = next
         .integration
@@ -222,6 +270,7 @@ pub(crate) async fn configure_job(
                 .map(|i| (i.kind(), i.settings_json())),
             sealed_credential,
             parameters: &next.parameters,
+            approved_url: next.approved_url.as_deref(),
         },
     )
     .await?;

@@ -20,12 +20,13 @@ use onelaunch_api::{self as api, Id};
 use serde_json::{json, Value};
 
 use self::{jobs::*, plans::*};
+use crate::access::Scope;
 use crate::db::server_runs::{self, CreatedRun, NewJobRun, NewRun};
 use crate::db::{clip, now_ms, MAX_NAME};
 use crate::db::{job_runs::*, plans::*, test_cases::*};
 use crate::error::{ServerError, ServerResult};
 use crate::ingest::test_cases::non_empty;
-use crate::integrations::{trigger, Trigger};
+use crate::integrations::{refused_var_name, trigger, url_approved, Trigger};
 use crate::AppState;
 
 /// Most test cases one request may name.
@@ -53,15 +54,11 @@ pub(crate) fn validate_form(form: &api::LaunchForm) -> ServerResult<()> {
         crate::ingest::limits::MAX_LIST,
     )?;
     for (i, kv) in form.environment.iter().enumerate() {
-        if !valid_var_name(kv.key.trim()) {
-            return Err(ServerError::bad(format!(
-                "environment[{i}].key {:?} is not a valid variable name (letters, digits and _, not starting with a digit)",
-                kv.key
-            )));
-        }
+        let field = format!("environment[{i}].key");
         if api::is_secret_name(kv.key.trim()) {
-            return Err(secret_refused(&format!("environment[{i}].key"), &kv.key));
+            return Err(secret_refused(&field, &kv.key));
         }
+        check_var_name(&field, kv.key.trim())?;
     }
     for (i, issue) in form.issues.iter().enumerate() {
         if issue.trim().is_empty() {
@@ -86,10 +83,42 @@ pub(crate) fn issue_value(issue: &str) -> Value {
     }
 }
 
+/// A project token's run variables reach a job that runs a command on the
+/// server host only under names an admin declared as the job's parameters:
+/// the admin decides what the command may be given, as GitHub refuses
+/// undeclared workflow inputs and Jenkins ignores undeclared parameters.
+fn check_command_variables(
+    scope: &Scope,
+    form: &api::LaunchForm,
+    job: &JobRow,
+    cfg: &JobConfig,
+) -> ServerResult<()> {
+    if scope.is_admin() || !cfg.runs_command() {
+        return Ok(());
+    }
+    for (i, kv) in form.environment.iter().enumerate() {
+        let name = kv.key.trim();
+        if !cfg.parameters.iter().any(|p| p.name == name) {
+            let declared: Vec<&str> = cfg.parameters.iter().map(|p| p.name.as_str()).collect();
+            return Err(ServerError::bad(format!(
+                "environment[{i}].key {name:?} is not a parameter of job {} ({}), which runs a \
+                 command on the server host: a project token may set only its declared parameters \
+                 ({}); an admin declares more with `onelaunch job configure {} --param NAME=DEFAULT`",
+                job.id,
+                job.name,
+                if declared.is_empty() { "none".to_string() } else { declared.join(", ") },
+                job.id
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Runs cases: checks prerequisites, stores the launch, job runs and their
 /// plans in one transaction, then triggers the jobs.
 pub(crate) async fn run_cases(
     state: &AppState,
+    scope: &Scope,
     project_id: Id,
     plan: Option<&PlanRow>,
     cases: Vec<CaseRow>,
@@ -125,6 +154,7 @@ pub(crate) async fn run_cases(
             .await?
             .ok_or_else(|| ServerError::not_found("job", job_id))?;
         let cfg = job_config(db, job.id).await?;
+        check_command_variables(scope, form, &job, &cfg)?;
         problems.extend(job_problems(db, &job, &cfg).await?);
         jobs.push((job, cfg));
     }
@@ -215,17 +245,28 @@ pub(crate) async fn run_cases(
             ("ALLURE_ENDPOINT".into(), state.public_url.clone()),
         ];
         for p in params_of(cfg) {
+            // Names stored before the variable rule are left out.
+            if refused_var_name(&p.name).is_some() {
+                tracing::warn!(job_run = run_id, variable = %p.name, "variable not passed to the job");
+                continue;
+            }
             if !variables.iter().any(|(k, _)| *k == p.name) {
                 variables.push((p.name, p.value.unwrap_or_default()));
             }
         }
         if let Some(integration) = cfg.integration.clone() {
+            let url_approved = url_approved(
+                &integration,
+                cfg.approved_url.as_deref(),
+                &state.allowed_hosts,
+            );
             triggers.push(Trigger {
                 job_run_id: run_id,
                 launch_id,
                 project_id,
                 integration,
                 variables,
+                url_approved,
             });
         }
     }

@@ -17,11 +17,22 @@ fn like_patterns() {
 
 #[test]
 fn variable_names() {
-    assert!(valid_var_name("ALLURE_JOB_RUN_ID"));
-    assert!(valid_var_name("_x1"));
-    assert!(!valid_var_name("1A"));
-    assert!(!valid_var_name("A-B"));
-    assert!(!valid_var_name(""));
+    assert!(check_var_name("f", "BROWSER").is_ok());
+    assert!(check_var_name("f", "x1").is_ok());
+    for bad in [
+        "ALLURE_JOB_RUN_ID",
+        "_x1",
+        "1A",
+        "A-B",
+        "",
+        "LD_PRELOAD",
+        "PATH",
+    ] {
+        let e = check_var_name("environment[2].key", bad)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(&format!("environment[2].key {bad:?}")), "{e}");
+    }
 }
 
 #[test]

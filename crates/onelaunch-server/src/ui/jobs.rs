@@ -352,11 +352,9 @@ pub(super) async fn save(
 ) -> UiResult<Response> {
     let job = viewer.scope.job(&state.db, id).await?;
     let outcome = match form.update() {
-        Ok(update) => {
-            server_led::jobs::configure_job(&state.db, &viewer.scope, &job, &update, false)
-                .await
-                .map_err(UiError::from)
-        }
+        Ok(update) => server_led::jobs::configure_job(&state, &viewer.scope, &job, &update, false)
+            .await
+            .map_err(UiError::from),
         Err(e) => Err(e),
     };
     match outcome {

@@ -154,7 +154,15 @@ pub(super) async fn run(
         let form = fields.form(get("request_id").trim())?;
         let cases = server_led::plans::plan_members(&state.db, &plan).await?;
         Ok::<_, UiError>(
-            server_led::run_cases(&state, plan.project_id, Some(&plan), cases, &form).await?,
+            server_led::run_cases(
+                &state,
+                &viewer.scope,
+                plan.project_id,
+                Some(&plan),
+                cases,
+                &form,
+            )
+            .await?,
         )
     }
     .await;
