@@ -19,6 +19,8 @@ use serde_json::{json, Value};
 use crate::pg::PgCluster;
 use crate::support::*;
 
+mod security;
+
 // ---------------------------------------------------------------- a recording provider API
 
 #[derive(Debug, Clone)]
@@ -404,7 +406,13 @@ fn server_led_story(server: &TestServer) {
                 "--integration",
                 "command",
                 "--command",
-                &format!("bash '{}'", script.display()),
+                // ONELAUNCH_* names are reserved (they configure the CLI a
+                // job runs): the admin sets the binary in the command itself.
+                &format!(
+                    "ONELAUNCH_BIN='{}' bash '{}'",
+                    bin().display(),
+                    script.display()
+                ),
                 "--credential-env",
                 "RUNNER_TOKEN",
                 "--param",
@@ -412,8 +420,6 @@ fn server_led_story(server: &TestServer) {
                     "PYTEST_SUITE={}",
                     fixture("tests/fixtures/pytest-suite").display()
                 ),
-                "--param",
-                &format!("ONELAUNCH_BIN={}", bin().display()),
                 "--param",
                 &format!("OUT_DIR={}", out.join(name).display()),
             ])

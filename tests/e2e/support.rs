@@ -51,6 +51,21 @@ impl TestServer {
     /// [`TestServer::start_in`] with the server's log filter (`ONELAUNCH_LOG`),
     /// e.g. `"debug"` to include the request log.
     pub fn start_logging(data: Option<&Path>, extra: &[&str], log: &str) -> TestServer {
+        Self::start_full(data, extra, log, &[])
+    }
+
+    /// [`TestServer::start_with`] with extra environment variables for the
+    /// server process (its `ONELAUNCH_*` settings).
+    pub fn start_with_env(extra: &[&str], env: &[(&str, &str)]) -> TestServer {
+        Self::start_full(None, extra, "info", env)
+    }
+
+    fn start_full(
+        data: Option<&Path>,
+        extra: &[&str],
+        log: &str,
+        env: &[(&str, &str)],
+    ) -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let data = data
             .map(Path::to_path_buf)
@@ -61,6 +76,7 @@ impl TestServer {
             .args(["--init-token", TOKEN])
             .args(extra)
             .env("ONELAUNCH_LOG", log)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
