@@ -324,6 +324,22 @@ async fn a_revoked_init_token_stays_revoked_when_the_server_restarts_with_it() {
     let list = app.get("/api/token", &other).await.expect(200);
     assert_eq!(list.body["content"].as_array().unwrap().len(), 2);
 
+    // Another init token is not created either: admin tokens exist.
+    drop(app);
+    let other_init = ServerConfig {
+        init_token: Some("another-init-token-7f3a9c21".into()),
+        ..config.clone()
+    };
+    let third = Server::start(&other_init).await.unwrap();
+    let app = TestApp {
+        router: crate::app(third.state.clone()),
+        state: third.state.clone(),
+        _dir: tempfile::tempdir().unwrap(),
+    };
+    app.get("/api/project", "another-init-token-7f3a9c21")
+        .await
+        .expect(401);
+
     // Recovery from the server host: a new admin token, straight into the database.
     let recovered = crate::create_admin_token(&config, "recovery")
         .await
