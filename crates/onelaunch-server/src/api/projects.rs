@@ -40,10 +40,11 @@ pub(crate) async fn create_project_token(
 ) -> ServerResult<(StatusCode, Json<api::TokenIssued>)> {
     scope.require_admin()?;
     scope.project(&state.db, id).await?;
+    // No body, or `null`, asks for the defaults.
     let mut req: api::TokenCreate = if body.iter().all(u8::is_ascii_whitespace) {
         api::TokenCreate::default()
     } else {
-        crate::ingest::decode::json_body(&body)?
+        crate::ingest::decode::json_body::<Option<api::TokenCreate>>(&body)?.unwrap_or_default()
     };
     req.project_id = Some(id);
     if req.name.as_deref().is_none_or(|n| n.trim().is_empty()) {

@@ -210,6 +210,15 @@ async fn token_requests_are_checked_and_admin_only() {
         .await
         .expect(201);
     assert_eq!(empty.body["name"], "project 1");
+    app.send(
+        Method::POST,
+        "/api/project/1/token",
+        Some(ADMIN),
+        Some("application/json"),
+        b"null".to_vec(),
+    )
+    .await
+    .expect(201);
     app.post("/api/project/1/token", ADMIN, &json!({"projectId": 99}))
         .await
         .expect(201);
