@@ -86,6 +86,9 @@ pub(crate) enum Command {
     /// Manage projects and project tokens (admin token)
     #[command(subcommand)]
     Project(ProjectCmd),
+    /// List, create and revoke API tokens (admin token)
+    #[command(subcommand)]
+    Token(TokenCmd),
     /// Test cases learned from uploads: list them, run a selection
     #[command(subcommand)]
     Testcase(TestcaseCmd),
@@ -117,7 +120,8 @@ pub(crate) struct ServerArgs {
     /// Base URL for links the server returns (default: http://<listen address>)
     #[arg(long, env = "ONELAUNCH_PUBLIC_URL")]
     pub(crate) public_url: Option<String>,
-    /// Ensure an admin API token with exactly this value exists
+    /// The first admin API token (at least 20 characters), created only when
+    /// the database has no admin token yet; ignored afterwards
     #[arg(long, env = "ONELAUNCH_INIT_TOKEN", hide_env_values = true)]
     pub(crate) init_token: Option<String>,
     /// Close launches with no activity (start, stop, session, results) for
@@ -153,6 +157,20 @@ pub(crate) enum ServerAction {
         /// Target, e.g. postgres://user@db-host/onelaunch (an empty database)
         #[arg(long)]
         to: String,
+    },
+    /// Create a new admin API token directly in the database and print it once
+    /// (recovery when no admin token works any more; needs the server's
+    /// database, not a token)
+    AdminToken {
+        /// Data directory (the SQLite database)
+        #[arg(long, env = "ONELAUNCH_DATA", default_value = "./onelaunch-data")]
+        data: PathBuf,
+        /// Database URL (sqlite://… or postgres://…); overrides --data
+        #[arg(long, env = "ONELAUNCH_DATABASE_URL", hide_env_values = true)]
+        database_url: Option<String>,
+        /// Name of the new token
+        #[arg(long, default_value = "recovery")]
+        name: String,
     },
 }
 
@@ -367,6 +385,31 @@ pub(crate) struct WatchArgs {
     /// The test command
     #[arg(last = true, required = true)]
     pub(crate) command: Vec<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum TokenCmd {
+    /// List every token: id, name, project, created, expires, last used, state
+    /// (never a secret)
+    List,
+    /// Create a token and print its secret once (stdout; the rest on stderr)
+    #[command(group(clap::ArgGroup::new("scope").required(true).args(["project", "admin"])))]
+    Create {
+        /// Name of the token (e.g. what uses it)
+        #[arg(long)]
+        name: String,
+        /// Limit the token to this project
+        #[arg(long, value_name = "ID")]
+        project: Option<i64>,
+        /// An admin token (every project; manages the server)
+        #[arg(long)]
+        admin: bool,
+        /// The token expires after this many days (default: never)
+        #[arg(long, value_name = "DAYS")]
+        expires_in_days: Option<i64>,
+    },
+    /// Revoke a token: refused at once by every server replica
+    Revoke { id: i64 },
 }
 
 #[derive(Subcommand, Debug)]

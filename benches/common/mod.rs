@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 /// The admin token the benchmark servers are started with.
-pub const TOKEN: &str = "bench-token";
+pub const TOKEN: &str = "bench-admin-token-7c41d9e0";
 
 pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_onelaunch"))

@@ -10,6 +10,7 @@ mod project;
 mod result;
 mod server;
 mod testcase;
+mod token;
 mod upload;
 mod watch;
 
@@ -26,6 +27,7 @@ pub(crate) async fn run(cli: Cli) -> Result<u8> {
         Command::Upload(args) => upload::run(g, args).await,
         Command::Watch(args) => watch::run(g, args).await,
         Command::Project(cmd) => project::run(g, cmd).await,
+        Command::Token(cmd) => token::run(g, cmd).await,
         Command::Testcase(cmd) => testcase::run(g, cmd).await,
         Command::Job(cmd) => job::run(g, cmd).await,
         Command::Plan(cmd) => plan::run(g, cmd).await,

@@ -21,6 +21,25 @@ pub(crate) async fn run(args: ServerArgs) -> Result<u8> {
         );
         return Ok(exit::OK);
     }
+    if let Some(ServerAction::AdminToken {
+        data,
+        database_url,
+        name,
+    }) = args.action
+    {
+        let config = onelaunch_server::ServerConfig {
+            data_dir: data,
+            database_url,
+            ..Default::default()
+        };
+        let token = onelaunch_server::create_admin_token(&config, &name)
+            .await
+            .context("cannot create an admin token")?;
+        eprintln!("New admin token {name:?} (shown once; store it now):");
+        // The one place this token is printed, on purpose: it is shown once.
+        println!("{token}");
+        return Ok(exit::OK);
+    }
     let config = onelaunch_server::ServerConfig {
         listen: args.listen,
         data_dir: args.data,

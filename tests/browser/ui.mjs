@@ -278,6 +278,29 @@ try {
   check((await text(page, 'main')).includes(env('OL_FAILED_RESULT')), 'the job run lists its results');
   await shot(page, '12-job-run', false);
 
+  // ------------------------------------------------------------ tokens
+  step = 'tokens';
+  await page.goto(`${URL}/tokens`);
+  check((await text(page, '#tokens')).includes('init'), 'the Tokens page lists the init token');
+  await page.fill('#t-name', 'browser token');
+  await page.selectOption('#t-project', '1');
+  await page.fill('#t-days', '7');
+  await page.click('button:has-text("Create token")');
+  const secret = await text(page, '#new-token-secret');
+  check(secret.startsWith('olp_'), `the new secret is shown once: ${secret.slice(0, 4)}…`);
+  const use = (t) => fetch(`${URL}/api/project`, { headers: { Authorization: `api-token ${t}` } });
+  check((await use(secret)).status === 200, 'the new token works');
+  await shot(page, '13-tokens', false);
+  await page.goto(`${URL}/tokens`);
+  check(!(await text(page, 'main')).includes(secret), 'the secret is not shown again');
+  await Promise.all([
+    page.waitForURL(/\/tokens$/),
+    page.click('button[aria-label="Revoke token browser token"]'),
+  ]);
+  const row = await text(page, '#tokens tr:has-text("browser token")');
+  check(row.includes('revoked'), `the token shows as revoked: ${row}`);
+  check((await use(secret)).status === 401, 'a revoked token is refused at once');
+
   step = 'logout';
   await Promise.all([page.waitForURL(/\/login/), page.click('button:has-text("Log out")')]);
   await page.goto(`${URL}/launch/${LAUNCH}`);

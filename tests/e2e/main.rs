@@ -15,6 +15,7 @@ mod replicas;
 mod server_led;
 mod storage;
 mod support;
+mod tokens;
 mod web_ui;
 mod wrapper_github;
 mod wrapper_gitlab;

@@ -133,3 +133,66 @@ fn three_replicas_share_one_launch_and_survive_a_killed_replica() {
     assert_eq!(with_att, 20 * per_uploader.div_ceil(10));
     drop(proxy);
 }
+
+#[test]
+fn a_token_revoked_through_one_replica_is_refused_by_every_replica_at_once() {
+    use crate::tokens::{bearer_status, exchange, status_with};
+    let Some(pg) = PgCluster::start() else { return };
+    let url = pg.database("tokens");
+    let shared = tempfile::tempdir().unwrap();
+    let handles: Vec<_> = (0..3)
+        .map(|_| {
+            let (url, data) = (url.clone(), shared.path().to_path_buf());
+            std::thread::spawn(move || TestServer::start_in(Some(&data), &["--database-url", &url]))
+        })
+        .collect();
+    let replicas: Vec<TestServer> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let proxy = RoundRobin::start(replicas.iter().map(|r| r.url.clone()).collect());
+    // Three replicas started at once with the same --init-token: one init token.
+    let admin = Cli::new(&proxy.url, TOKEN);
+    let listed = admin.run(&["token", "list", "-o", "json"]).ok().stdout;
+    let inits = serde_json::from_str::<serde_json::Value>(&listed)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["name"] == "init")
+        .count();
+    assert_eq!(inits, 1, "{listed}");
+
+    let secret = admin
+        .run(&["token", "create", "--name", "replicated", "--project", "1"])
+        .ok()
+        .stdout
+        .trim()
+        .to_string();
+    let access = exchange(&replicas[0].url, &secret);
+    for r in &replicas {
+        assert_eq!(status_with(&r.url, &secret), 200, "{}", r.url);
+        assert_eq!(bearer_status(&r.url, &access), 200, "{}", r.url);
+    }
+    let listed = Cli::new(&replicas[2].url, TOKEN)
+        .run(&["token", "list", "-o", "json"])
+        .ok()
+        .stdout;
+    let row = serde_json::from_str::<serde_json::Value>(&listed)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "replicated")
+        .cloned()
+        .unwrap();
+    assert!(row["lastUsedDate"].as_i64().is_some(), "{row}");
+
+    // Revoked through replica 1: every replica refuses the very next request.
+    Cli::new(&replicas[1].url, TOKEN)
+        .run(&["token", "revoke", &row["id"].to_string()])
+        .ok();
+    for r in &replicas {
+        assert_eq!(status_with(&r.url, &secret), 401, "{}", r.url);
+        assert_eq!(bearer_status(&r.url, &access), 401, "{}", r.url);
+    }
+    assert_eq!(status_with(&proxy.url, &secret), 401);
+    drop(proxy);
+}

@@ -201,6 +201,64 @@ impl std::fmt::Debug for TokenCreated {
     }
 }
 
+/// `POST /api/token` (admin): a new API token. `POST /api/project/{id}/token`
+/// takes the same body (optional there; its project is the path's).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenCreate {
+    /// Required for `POST /api/token`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The project the token is limited to; absent: an admin token.
+    #[serde(
+        default,
+        deserialize_with = "flex::opt_id",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub project_id: Option<Id>,
+    /// Expires this many days from now (1..=3650); at most one of this and
+    /// `expiresAt`; neither: never expires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_in_days: Option<i64>,
+    /// Expires at this time (epoch milliseconds, in the future).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
+}
+
+/// An API token as listed (`GET /api/token`): never its secret or its hash.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenDto {
+    pub id: Id,
+    pub name: String,
+    /// `None`: an admin token.
+    pub project_id: Option<Id>,
+    pub created_date: i64,
+    pub expires_date: Option<i64>,
+    /// Updated at most about once a minute.
+    pub last_used_date: Option<i64>,
+    pub revoked_date: Option<i64>,
+    /// `active`, `expired` or `revoked`.
+    pub status: String,
+}
+
+/// A token just created: its secret (shown this once) and what is listed.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct TokenIssued {
+    pub token: String,
+    #[serde(flatten)]
+    pub info: TokenDto,
+}
+
+impl std::fmt::Debug for TokenIssued {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenIssued")
+            .field("token", &"<redacted>")
+            .field("info", &self.info)
+            .finish()
+    }
+}
+
 // ---------------------------------------------------------------- launches
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

@@ -958,6 +958,29 @@ impl ApiClient {
         Self::decode(&format!("POST {path}"), &body)
     }
 
+    /// `GET /api/token` (admin): every token, never a secret.
+    pub async fn list_tokens(&self) -> Result<Vec<onelaunch_api::TokenDto>, ClientError> {
+        let page: Page<onelaunch_api::TokenDto> = self.get_json("/api/token", &[]).await?;
+        Ok(page.content)
+    }
+
+    /// `POST /api/token` (admin): a new token; its secret is in the answer once.
+    pub async fn create_token(
+        &self,
+        req: &onelaunch_api::TokenCreate,
+    ) -> Result<onelaunch_api::TokenIssued, ClientError> {
+        self.post_json("/api/token", &[], req).await
+    }
+
+    /// `DELETE /api/token/{id}` (admin): revokes a token (idempotent).
+    pub async fn revoke_token(&self, id: Id) -> Result<onelaunch_api::TokenDto, ClientError> {
+        let path = format!("/api/token/{id}");
+        let body = self
+            .call(Method::DELETE, &path, &[], Payload::Empty)
+            .await?;
+        Self::decode(&format!("DELETE {path}"), &body)
+    }
+
     // ------------------------------------------------------------ server-led launches
 
     async fn send_json<B: Serialize + ?Sized, T: DeserializeOwned>(

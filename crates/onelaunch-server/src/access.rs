@@ -157,3 +157,70 @@ impl Scope {
         Ok(case)
     }
 }
+
+/// Longest expiry a token may be given (`expiresInDays`).
+pub(crate) const MAX_TOKEN_DAYS: i64 = 3650;
+
+/// When a new token expires: `expiresInDays` (1..=3650) or `expiresAt` (epoch
+/// ms, in the future and at most that far), never both; neither: never.
+pub(crate) fn token_expiry(
+    req: &onelaunch_api::TokenCreate,
+    now: i64,
+) -> ServerResult<Option<i64>> {
+    const DAY_MS: i64 = 24 * 3600 * 1000;
+    match (req.expires_in_days, req.expires_at) {
+        (Some(_), Some(_)) => Err(ServerError::bad(
+            "give at most one of the fields `expiresInDays` and `expiresAt`",
+        )),
+        (Some(d), None) if !(1..=MAX_TOKEN_DAYS).contains(&d) => Err(ServerError::bad(format!(
+            "field `expiresInDays`: expected 1 to {MAX_TOKEN_DAYS}, got {d}"
+        ))),
+        (Some(d), None) => Ok(Some(now + d * DAY_MS)),
+        (None, Some(at)) if at <= now => Err(ServerError::bad(format!(
+            "field `expiresAt`: {at} (epoch milliseconds) is not in the future"
+        ))),
+        (None, Some(at)) if at > now + MAX_TOKEN_DAYS * DAY_MS => Err(ServerError::bad(format!(
+            "field `expiresAt`: at most {MAX_TOKEN_DAYS} days from now"
+        ))),
+        (None, at) => Ok(at),
+    }
+}
+
+/// Token management: admin only (a project token gets 403), for the API and
+/// the UI alike.
+impl Scope {
+    pub(crate) async fn list_tokens(&self, db: &Db) -> ServerResult<Vec<onelaunch_api::TokenDto>> {
+        self.require_admin()?;
+        db::tokens::list_tokens(db).await
+    }
+
+    /// A new token: for `project` (checked to exist), else an admin token.
+    pub(crate) async fn create_token(
+        &self,
+        db: &Db,
+        req: &onelaunch_api::TokenCreate,
+    ) -> ServerResult<onelaunch_api::TokenIssued> {
+        self.require_admin()?;
+        let name = req.name.as_deref().map(str::trim).unwrap_or_default();
+        if name.is_empty() {
+            return Err(ServerError::bad("field `name` is required"));
+        }
+        let expires = token_expiry(req, db::now_ms())?;
+        if let Some(p) = req.project_id {
+            self.project(db, p).await?;
+        }
+        db::tokens::create_token(db, name, req.project_id, expires).await
+    }
+
+    /// Revokes a token (idempotent); see `db::tokens::revoke_token`.
+    pub(crate) async fn revoke_token(
+        &self,
+        db: &Db,
+        id: Id,
+    ) -> ServerResult<onelaunch_api::TokenDto> {
+        self.require_admin()?;
+        let t = db::tokens::revoke_token(db, id, db::now_ms()).await?;
+        tracing::info!(api_token = id, by = self.token_id, "API token revoked");
+        Ok(t)
+    }
+}

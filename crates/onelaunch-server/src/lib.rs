@@ -107,6 +107,15 @@ pub(crate) fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Creates a new admin token in the server's database (migrating it first)
+/// and returns its secret, to be shown once: how access is recovered when no
+/// admin token works any more (`onelaunch server admin-token`).
+pub async fn create_admin_token(config: &ServerConfig, name: &str) -> ServerResult<String> {
+    std::fs::create_dir_all(&config.data_dir)?;
+    let db = db::Db::connect(&config.effective_database_url()).await?;
+    db::projects::recovery_admin_token(&db, name).await
+}
+
 /// A started server.
 pub struct Server {
     pub addr: SocketAddr,
@@ -123,6 +132,9 @@ impl Server {
     /// Binds the listener, connects to the database, runs migrations and
     /// bootstraps project 1 and the admin token.
     pub async fn start(config: &ServerConfig) -> ServerResult<Server> {
+        if let Some(t) = &config.init_token {
+            db::projects::check_init_token(t)?;
+        }
         let allowed_hosts = integrations::AllowedHosts::parse(&config.allow_integration_hosts)
             .map_err(ServerError::Config)?;
         std::fs::create_dir_all(&config.data_dir)?;

@@ -26,15 +26,19 @@ impl FromRequestParts<AppState> for Scope {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ServerResult<Scope> {
         let (scheme, token) = header_token(parts).ok_or(ServerError::Unauthorized)?;
+        let now = db::now_ms();
+        // Looked up in the database on every request (no cache): a revoked
+        // or expired token answers 401 at once, on every replica.
         let found = match scheme.as_str() {
-            "api-token" => db::projects::find_api_token(&state.db, &token).await?,
-            "bearer" => db::projects::find_access_token(&state.db, &token).await?,
+            "api-token" => db::tokens::find_api_token(&state.db, &token, now).await?,
+            "bearer" => db::tokens::find_access_token(&state.db, &token, now).await?,
             _ => None,
         };
-        let (token_id, project_id) = found.ok_or(ServerError::Unauthorized)?;
+        let t = found.ok_or(ServerError::Unauthorized)?;
+        db::tokens::note_use(&state.db, &t, now).await;
         Ok(Scope {
-            token_id,
-            project_id,
+            token_id: t.id,
+            project_id: t.project_id,
         })
     }
 }
@@ -80,10 +84,12 @@ pub(crate) async fn oauth_token(
         .get("token")
         .filter(|t| !t.is_empty())
         .ok_or_else(|| ServerError::bad("field `token` is required"))?;
-    let id = db::projects::find_api_token(&state.db, token)
+    let now = db::now_ms();
+    let found = db::tokens::find_api_token(&state.db, token, now)
         .await?
-        .map(|(id, _)| id)
         .ok_or(ServerError::Unauthorized)?;
+    db::tokens::note_use(&state.db, &found, now).await;
+    let id = found.id;
     let access = crate::db::projects::create_access_token(&state.db, id).await?;
     Ok(Json(api::OAuthToken {
         access_token: access,

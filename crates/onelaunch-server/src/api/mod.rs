@@ -3,7 +3,7 @@
 //! touches through `access` (another project's id answers 404) and writes
 //! through `ingest` or `server_led`.
 
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::Router;
 
 use crate::ingest::limits;
@@ -19,6 +19,7 @@ mod plans;
 mod projects;
 mod results;
 mod test_cases;
+mod tokens;
 mod uploads;
 
 /// Everything outside the web UI: `/healthz`, and every API route under both
@@ -41,6 +42,11 @@ fn routes() -> Router<AppState> {
             post(projects::create_project).get(projects::list_projects),
         )
         .route("/project/{id}/token", post(projects::create_project_token))
+        .route(
+            "/token",
+            get(tokens::list_tokens).post(tokens::create_token),
+        )
+        .route("/token/{id}", delete(tokens::revoke_token))
         .route("/project/{id}/job", get(jobs::list_jobs_h))
         // launches
         .route(

@@ -1,5 +1,6 @@
 //! `/project` and `/project/{id}/token` (admin only for writes).
 
+use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -29,13 +30,26 @@ pub(crate) async fn list_projects(
     Ok(Json(api::Page::new(projects, n, 0, n.max(1))))
 }
 
+/// A token for the project; the body (`TokenCreate`: `name`, `expiresInDays`
+/// or `expiresAt`) is optional, its `projectId` is the path's.
 pub(crate) async fn create_project_token(
     State(state): State<AppState>,
     scope: Scope,
     Path(id): Path<Id>,
-) -> ServerResult<(StatusCode, Json<api::TokenCreated>)> {
+    body: Bytes,
+) -> ServerResult<(StatusCode, Json<api::TokenIssued>)> {
     scope.require_admin()?;
     scope.project(&state.db, id).await?;
-    let token = crate::db::projects::create_project_token(&state.db, id).await?;
-    Ok((StatusCode::CREATED, Json(api::TokenCreated { token })))
+    // No body, or `null`, asks for the defaults.
+    let mut req: api::TokenCreate = if body.iter().all(u8::is_ascii_whitespace) {
+        api::TokenCreate::default()
+    } else {
+        crate::ingest::decode::json_body::<Option<api::TokenCreate>>(&body)?.unwrap_or_default()
+    };
+    req.project_id = Some(id);
+    if req.name.as_deref().is_none_or(|n| n.trim().is_empty()) {
+        req.name = Some(format!("project {id}"));
+    }
+    let issued = scope.create_token(&state.db, &req).await?;
+    Ok((StatusCode::CREATED, Json(issued)))
 }

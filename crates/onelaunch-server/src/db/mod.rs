@@ -24,6 +24,7 @@ pub(crate) mod projects;
 pub(crate) mod results;
 pub(crate) mod server_runs;
 pub(crate) mod test_cases;
+pub(crate) mod tokens;
 pub(crate) mod ui_sessions;
 pub(crate) mod ui_views;
 pub(crate) mod views;

@@ -9,9 +9,11 @@ use sqlx::Row;
 use super::*;
 use crate::error::{ServerError, ServerResult};
 
-/// Creates project 1 ("Default") if no project exists, ensures the init token
-/// exists as an admin token, and, when no token exists at all, creates one and
-/// returns it (to be shown once).
+/// Creates project 1 ("Default") if no project exists and the first admin
+/// token if no admin token exists (live, revoked or expired): the init token
+/// when one is given, else a random one, returned to be shown once. Once an
+/// admin token exists the init token is not used again, so a revoked init
+/// token stays revoked whatever the server is started with.
 pub(crate) async fn bootstrap(db: &Db, init_token: Option<&str>) -> ServerResult<Option<String>> {
     let now = now_ms();
     let projects: i64 = sqlx::query("SELECT COUNT(*) AS n FROM projects")
@@ -25,35 +27,65 @@ pub(crate) async fn bootstrap(db: &Db, init_token: Option<&str>) -> ServerResult
             .execute(&db.write)
             .await?;
     }
-    if let Some(t) = init_token {
-        sqlx::query(
-            "INSERT INTO api_tokens (token_hash, project_id, name, created_ms) VALUES ($1, NULL, $2, $3) \
-             ON CONFLICT (token_hash) DO NOTHING",
-        )
-        .bind(crate::db::projects::hash_token(t))
-        .bind("init")
-        .bind(now)
-        .execute(&db.write)
-        .await?;
+    if super::tokens::admin_token_exists(db).await? {
+        if let Some(t) = init_token {
+            if super::tokens::find_api_token(db, t, now).await?.is_none() {
+                tracing::warn!(
+                    "--init-token is not used: admin tokens exist already (it only creates the \
+                     first one); see README \"Tokens\" to recover access"
+                );
+            }
+        }
         return Ok(None);
     }
-    let tokens: i64 = sqlx::query("SELECT COUNT(*) AS n FROM api_tokens")
-        .fetch_one(&db.write)
-        .await?
-        .try_get("n")?;
-    if tokens > 0 {
-        return Ok(None);
-    }
-    let token = crate::db::projects::new_token("ol_");
+    let (token, name, shown) = match init_token {
+        Some(t) => (t.to_string(), "init", None),
+        None => {
+            let t = new_token("ol_");
+            (t.clone(), "admin", Some(t))
+        }
+    };
+    // Replicas starting at once: the unique hash keeps the init token single.
     sqlx::query(
-        "INSERT INTO api_tokens (token_hash, project_id, name, created_ms) VALUES ($1, NULL, $2, $3)",
+        "INSERT INTO api_tokens (token_hash, project_id, name, created_ms) VALUES ($1, NULL, $2, $3) \
+         ON CONFLICT (token_hash) DO NOTHING",
     )
-    .bind(crate::db::projects::hash_token(&token))
-    .bind("admin")
+    .bind(hash_token(&token))
+    .bind(name)
     .bind(now)
     .execute(&db.write)
     .await?;
-    Ok(Some(token))
+    Ok(shown)
+}
+
+/// Shortest `--init-token` accepted.
+pub(crate) const MIN_INIT_TOKEN_CHARS: usize = 20;
+
+/// Checks an `--init-token` value (never shows it).
+pub(crate) fn check_init_token(t: &str) -> ServerResult<()> {
+    let n = t.chars().count();
+    if n < MIN_INIT_TOKEN_CHARS {
+        return Err(ServerError::Config(format!(
+            "--init-token (ONELAUNCH_INIT_TOKEN) is {n} characters long; it must be at least \
+             {MIN_INIT_TOKEN_CHARS} characters of random text, e.g. the output of `openssl rand -hex 24`"
+        )));
+    }
+    if !t.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(ServerError::Config(
+            "--init-token (ONELAUNCH_INIT_TOKEN) must be printable ASCII without spaces \
+             (it is sent in an HTTP header)"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Creates a new admin token directly in the database (`onelaunch server
+/// admin-token`: recovery when no admin token works any more).
+pub(crate) async fn recovery_admin_token(db: &Db, name: &str) -> ServerResult<String> {
+    Ok(super::tokens::create_token(db, name, None, None)
+        .await?
+        .token)
 }
 
 pub(crate) async fn create_project(db: &Db, name: &str) -> ServerResult<api::ProjectDto> {
@@ -97,20 +129,6 @@ pub(crate) async fn list_projects(db: &Db, only: Option<Id>) -> ServerResult<Vec
     Ok(out)
 }
 
-pub(crate) async fn create_project_token(db: &Db, project_id: Id) -> ServerResult<String> {
-    let token = crate::db::projects::new_token("olp_");
-    sqlx::query(
-        "INSERT INTO api_tokens (token_hash, project_id, name, created_ms) VALUES ($1, $2, $3, $4)",
-    )
-    .bind(crate::db::projects::hash_token(&token))
-    .bind(project_id)
-    .bind(format!("project {project_id}"))
-    .bind(now_ms())
-    .execute(&db.write)
-    .await?;
-    Ok(token)
-}
-
 pub(crate) async fn create_access_token(db: &Db, api_token_id: Id) -> ServerResult<String> {
     let token = crate::db::projects::new_token("ola_");
     sqlx::query(
@@ -147,33 +165,4 @@ pub(crate) fn new_token(prefix: &str) -> String {
     let mut b = [0u8; 24];
     rand::thread_rng().fill_bytes(&mut b);
     format!("{prefix}{}", hex::encode(b))
-}
-
-/// The API token behind a presented secret: (token id, project; `None` for
-/// admin tokens).
-pub(crate) async fn find_api_token(db: &Db, token: &str) -> ServerResult<Option<(Id, Option<Id>)>> {
-    let row = sqlx::query("SELECT id, project_id FROM api_tokens WHERE token_hash = $1")
-        .bind(hash_token(token))
-        .fetch_optional(&db.read)
-        .await?;
-    row.map(|r| Ok((r.try_get("id")?, r.try_get::<Option<i64>, _>("project_id")?)))
-        .transpose()
-}
-
-/// The API token behind an unexpired access token (OAuth exchange).
-pub(crate) async fn find_access_token(
-    db: &Db,
-    token: &str,
-) -> ServerResult<Option<(Id, Option<Id>)>> {
-    let row = sqlx::query(
-        "SELECT t.id AS id, t.project_id AS project_id FROM access_tokens a \
-         JOIN api_tokens t ON t.id = a.api_token_id \
-         WHERE a.token_hash = $1 AND a.expires_ms > $2",
-    )
-    .bind(hash_token(token))
-    .bind(now_ms())
-    .fetch_optional(&db.read)
-    .await?;
-    row.map(|r| Ok((r.try_get("id")?, r.try_get::<Option<i64>, _>("project_id")?)))
-        .transpose()
 }

@@ -17,20 +17,25 @@ pub(crate) struct UiSessionRow {
     pub(crate) project_id: Option<Id>,
     pub(crate) created_ms: i64,
     pub(crate) last_seen_ms: i64,
+    /// When its API token was last used (see `tokens::note_use`).
+    pub(crate) token_last_used_ms: Option<i64>,
 }
 
-/// The session with this id hash, if it has not expired at `now`.
+/// The session with this id hash, if it has not expired at `now` and its API
+/// token is live (not revoked, not expired).
 pub(crate) async fn find_session(
     db: &Db,
     token_hash: &str,
     now: i64,
 ) -> ServerResult<Option<UiSessionRow>> {
-    let row = sqlx::query(
+    let row = sqlx::query(&format!(
         "SELECT s.id AS id, s.api_token_id AS token_id, t.project_id AS project_id, \
-         s.created_ms AS created_ms, s.last_seen_ms AS last_seen_ms \
+         s.created_ms AS created_ms, s.last_seen_ms AS last_seen_ms, \
+         t.last_used_ms AS token_last_used_ms \
          FROM ui_sessions s JOIN api_tokens t ON t.id = s.api_token_id \
-         WHERE s.token_hash = $1 AND s.expires_ms > $2",
-    )
+         WHERE s.token_hash = $1 AND s.expires_ms > $2 AND {}",
+        super::tokens::live_condition(2)
+    ))
     .bind(token_hash)
     .bind(now)
     .fetch_optional(&db.read)
@@ -42,6 +47,7 @@ pub(crate) async fn find_session(
         project_id: r.try_get::<Option<i64>, _>("project_id")?,
         created_ms: r.try_get("created_ms")?,
         last_seen_ms: r.try_get("last_seen_ms")?,
+        token_last_used_ms: opt_i64(&r, "token_last_used_ms"),
     }))
 }
 

@@ -34,7 +34,7 @@ enum Body {
 
 /// One request of the walk. `uri` (after the `/api` or `/api/rs` prefix) and
 /// the body hold placeholders: `{P}` `{L}` `{JR}` `{J}` `{S}` `{R}` `{F}` `{A}`
-/// `{TC}` `{PLAN}` are project 1's (the foreign ones), `{OWNP}` `{OWNPLAN}` the
+/// `{TC}` `{PLAN}` `{TOK}` are project 1's (the foreign ones; `{TOK}` a token), `{OWNP}` `{OWNPLAN}` the
 /// caller's own, `{JOBUID}` `{RUNUID}` the uids of project 1's job and run.
 #[derive(Debug, Clone, Copy)]
 struct Walk {
@@ -94,6 +94,13 @@ const WALK: &[Walk] = &[
         J(r#"{"name":"walk"}"#),
     )),
     admin_only(walk("POST", "/project/{id}/token", "/project/{P}/token", N)),
+    admin_only(walk("GET", "/token", "/token", N)),
+    admin_only(walk(
+        "POST",
+        "/token",
+        "/token",
+        J(r#"{"name":"walk","projectId":{P}}"#),
+    )),
     walk("GET", "/project/{id}/job", "/project/{P}/job", N),
     // launches
     walk(
@@ -329,6 +336,8 @@ const WALK: &[Walk] = &[
         "/testplan/{PLAN}/run",
         J(r#"{"launchName":"walk"}"#),
     ),
+    // revokes project 1's token (the admin control runs it after the others)
+    admin_only(walk("DELETE", "/token/{id}", "/token/{TOK}", N)),
     // last: it removes the launch and everything in it
     walk("DELETE", "/launch/{id}", "/launch/{L}", N),
 ];
@@ -637,6 +646,17 @@ async fn a_project_token_cannot_reach_another_projects_objects() {
         .expect(200)
         .id("id");
 
+    // A token of project 1 (the walk's DELETE /token/{id} names it).
+    let project_one_token = app
+        .post(
+            "/api/token",
+            ADMIN,
+            &json!({"name": "project one", "projectId": 1}),
+        )
+        .await
+        .expect(201)
+        .id("id");
+
     let common = [
         ("{OWNP}", own.to_string()),
         ("{OWNPLAN}", own_plan.to_string()),
@@ -654,6 +674,7 @@ async fn a_project_token_cannot_reach_another_projects_objects() {
         ("{A}", attachment),
         ("{TC}", test_case),
         ("{PLAN}", plan),
+        ("{TOK}", project_one_token),
     ];
     let with = |value: Option<i64>| -> Vec<(&str, String)> {
         foreign_ids

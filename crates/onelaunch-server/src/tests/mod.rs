@@ -10,6 +10,7 @@ mod layering;
 #[path = "../../../../tests/e2e/pg.rs"]
 mod pg;
 mod storage;
+mod tokens;
 
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
@@ -20,7 +21,7 @@ use tower::ServiceExt;
 use crate::{AppState, Server, ServerConfig};
 
 /// The admin token every [`TestApp`] is bootstrapped with.
-pub(crate) const ADMIN: &str = "test-admin-token";
+pub(crate) const ADMIN: &str = "test-admin-token-5b9e2c7d";
 
 /// A server without a socket, on its own temporary data directory.
 pub(crate) struct TestApp {

@@ -14,6 +14,7 @@ pub(super) enum Nav {
     Launches,
     Jobs,
     Plans,
+    Tokens,
 }
 
 /// What the shell around a page needs.
@@ -57,6 +58,9 @@ pub(super) fn page(shell: &Shell<'_>, title: &str, body: Markup) -> Html<String>
                                 li { a href={ "/launches?project=" (p) } aria-current=[current(Nav::Launches)] { "Launches" } }
                                 li { a href={ "/jobs?project=" (p) } aria-current=[current(Nav::Jobs)] { "Jobs" } }
                                 li { a href={ "/plans?project=" (p) } aria-current=[current(Nav::Plans)] { "Test plans" } }
+                                @if shell.viewer.scope.is_admin() {
+                                    li { a href="/tokens" aria-current=[current(Nav::Tokens)] { "Tokens" } }
+                                }
                             }
                         }
                         div class="who" {

@@ -16,6 +16,7 @@ mod plan_run;
 mod plans;
 mod results;
 mod session;
+mod tokens;
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware;
@@ -51,6 +52,8 @@ pub(crate) fn router() -> Router<AppState> {
             get(plans::executors).post(plans::set_executors),
         )
         .route("/plans/{id}/run", get(plan_run::form).post(plan_run::run))
+        .route("/tokens", get(tokens::list).post(tokens::create))
+        .route("/tokens/{id}/revoke", post(tokens::revoke))
         .route("/static/{file}", get(assets::serve))
         .layer(middleware::from_fn(session::csrf_guard))
         .layer(middleware::map_response(security_headers))

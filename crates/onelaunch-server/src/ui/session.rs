@@ -108,6 +108,12 @@ async fn lookup(state: &AppState, headers: &HeaderMap) -> UiResult<Option<Viewer
         let expires = (now + IDLE_MS).min(s.created_ms + ABSOLUTE_MS);
         ui_sessions::touch_session(&state.db, s.id, now, expires).await?;
     }
+    let token = crate::db::tokens::TokenAuth {
+        id: s.token_id,
+        project_id: s.project_id,
+        last_used_ms: s.token_last_used_ms,
+    };
+    crate::db::tokens::note_use(&state.db, &token, now).await;
     Ok(Some(Viewer {
         scope: Scope {
             token_id: s.token_id,
@@ -262,22 +268,22 @@ pub(super) async fn login(
 ) -> UiResult<Response> {
     let next = safe_next(form.next.as_deref());
     let secure = is_https(&state, &headers);
-    let token_id = crate::db::projects::find_api_token(&state.db, form.token.trim())
-        .await?
-        .map(|(id, _)| id);
-    let Some(token_id) = token_id else {
+    let now = now_ms();
+    let found = crate::db::tokens::find_api_token(&state.db, form.token.trim(), now).await?;
+    let Some(found) = found else {
         let login_csrf = cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
         let mut res = login_form(
             &next,
             &login_csrf,
-            Some("That token is not known to this server."),
+            Some("That token is not known to this server, or it was revoked or has expired."),
             false,
         )
         .into_response();
         *res.status_mut() = axum::http::StatusCode::UNAUTHORIZED;
         return Ok(res);
     };
-    let now = now_ms();
+    let token_id = found.id;
+    crate::db::tokens::note_use(&state.db, &found, now).await;
     // Expired sessions go whenever somebody logs in.
     ui_sessions::delete_expired(&state.db, now).await?;
     let session = new_token("");
