@@ -25,13 +25,19 @@ impl FromRequestParts<AppState> for Scope {
     type Rejection = ServerError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ServerResult<Scope> {
+        // A client over its budget of failed attempts is not even looked at.
+        let client = state.throttle.client(&parts.headers, &parts.extensions);
+        state.throttle.check(client)?;
         let (scheme, token) = header_token(parts).ok_or(ServerError::Unauthorized)?;
         let found = match scheme.as_str() {
             "api-token" => db::projects::find_api_token(&state.db, &token).await?,
             "bearer" => db::projects::find_access_token(&state.db, &token).await?,
             _ => None,
         };
-        let (token_id, project_id) = found.ok_or(ServerError::Unauthorized)?;
+        let Some((token_id, project_id)) = found else {
+            state.throttle.failed(client);
+            return Err(ServerError::Unauthorized);
+        };
         Ok(Scope {
             token_id,
             project_id,
@@ -43,6 +49,8 @@ pub(crate) async fn oauth_token(
     State(state): State<AppState>,
     req: Request,
 ) -> ServerResult<Json<api::OAuthToken>> {
+    let client = state.throttle.client(req.headers(), req.extensions());
+    state.throttle.check(client)?;
     let is_multipart = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -80,10 +88,10 @@ pub(crate) async fn oauth_token(
         .get("token")
         .filter(|t| !t.is_empty())
         .ok_or_else(|| ServerError::bad("field `token` is required"))?;
-    let id = db::projects::find_api_token(&state.db, token)
-        .await?
-        .map(|(id, _)| id)
-        .ok_or(ServerError::Unauthorized)?;
+    let Some((id, _)) = db::projects::find_api_token(&state.db, token).await? else {
+        state.throttle.failed(client);
+        return Err(ServerError::Unauthorized);
+    };
     let access = crate::db::projects::create_access_token(&state.db, id).await?;
     Ok(Json(api::OAuthToken {
         access_token: access,
