@@ -143,6 +143,25 @@ pub(crate) struct ServerArgs {
         value_delimiter = ','
     )]
     pub(crate) allow_integration_hosts: Vec<String>,
+    /// Open connections at most (default: the open-file limit minus headroom);
+    /// at the limit the connection waiting longest for its request is closed
+    #[arg(long, env = "ONELAUNCH_MAX_CONNECTIONS")]
+    pub(crate) max_connections: Option<usize>,
+    /// Time a connection has to send a complete request header, after it
+    /// connects or after its previous answer (default 20s)
+    #[arg(long, env = "ONELAUNCH_HEADER_TIMEOUT", value_parser = crate::duration::parse)]
+    pub(crate) header_timeout: Option<std::time::Duration>,
+    /// Failed authentication attempts (unknown tokens) allowed per client
+    /// address within --auth-failure-window; then 429 until the window ends (0: off)
+    #[arg(long, env = "ONELAUNCH_AUTH_MAX_FAILURES", default_value_t = 10)]
+    pub(crate) auth_max_failures: u32,
+    /// The window of --auth-max-failures
+    #[arg(long, env = "ONELAUNCH_AUTH_FAILURE_WINDOW", default_value = "5m", value_parser = crate::duration::parse)]
+    pub(crate) auth_failure_window: std::time::Duration,
+    /// Count failed attempts per the last X-Forwarded-For address (only behind
+    /// a reverse proxy that sets it and is the sole way in)
+    #[arg(long, env = "ONELAUNCH_TRUST_FORWARDED_FOR")]
+    pub(crate) trust_forwarded_for: bool,
 }
 
 #[derive(Subcommand, Debug)]

@@ -49,6 +49,13 @@ pub(crate) async fn run(args: ServerArgs) -> Result<u8> {
         launch_idle_close: args.launch_idle_close,
         secret_key_file: args.secret_key_file,
         allow_integration_hosts: args.allow_integration_hosts,
+        max_connections: args.max_connections,
+        header_timeout: args.header_timeout,
+        auth_throttle: onelaunch_server::ThrottleConfig {
+            max_failures: args.auth_max_failures,
+            window: args.auth_failure_window,
+            trust_forwarded_for: args.trust_forwarded_for,
+        },
     };
     let server = onelaunch_server::Server::start(&config)
         .await

@@ -7,6 +7,7 @@ mod api;
 mod behaviour;
 mod ci_led;
 mod closing;
+mod edges;
 mod hardening;
 mod pg;
 mod proxy;

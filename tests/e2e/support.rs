@@ -67,16 +67,25 @@ impl TestServer {
         env: &[(&str, &str)],
     ) -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
-        let data = data
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| dir.path().join("data"));
-        let mut child = Command::new(bin())
-            .args(["server", "--listen", "127.0.0.1:0", "--data"])
-            .arg(data)
-            .args(["--init-token", TOKEN])
-            .args(extra)
-            .env("ONELAUNCH_LOG", log)
-            .envs(env.iter().copied())
+        let mut cmd = Command::new(bin());
+        server_args(&mut cmd, &dir, data, extra, log);
+        cmd.envs(env.iter().copied());
+        Self::spawn(cmd, dir)
+    }
+
+    /// Starts a server whose open-file limit is `nofile` (soft and hard, set
+    /// by `ulimit -n` in the shell that then becomes the server).
+    pub fn start_with_nofile(nofile: u64, extra: &[&str]) -> TestServer {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", &format!("ulimit -n {nofile} && exec \"$0\" \"$@\"")])
+            .arg(bin());
+        server_args(&mut cmd, &dir, None, extra, "info");
+        Self::spawn(cmd, dir)
+    }
+
+    fn spawn(mut cmd: Command, dir: tempfile::TempDir) -> TestServer {
+        let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -166,6 +175,24 @@ impl Drop for TestServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The arguments of `onelaunch server` for a test server in `dir`.
+fn server_args(
+    cmd: &mut Command,
+    dir: &tempfile::TempDir,
+    data: Option<&Path>,
+    extra: &[&str],
+    log: &str,
+) {
+    let data = data
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| dir.path().join("data"));
+    cmd.args(["server", "--listen", "127.0.0.1:0", "--data"])
+        .arg(data)
+        .args(["--init-token", TOKEN])
+        .args(extra)
+        .env("ONELAUNCH_LOG", log);
 }
 
 /// A CLI invocation builder.

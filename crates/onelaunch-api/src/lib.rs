@@ -113,6 +113,9 @@ pub enum ErrorCode {
     Conflict,
     /// The body or a field is above a documented bound (413).
     PayloadTooLarge,
+    /// Too many failed authentication attempts from this client: wait for
+    /// `Retry-After` seconds (429).
+    TooManyRequests,
     /// A server-side failure; details are in the server log (5xx).
     Internal,
     /// A code this client does not know.
@@ -132,6 +135,7 @@ impl ErrorCode {
             ErrorCode::PrerequisiteMissing => "prerequisite_missing",
             ErrorCode::Conflict => "conflict",
             ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::TooManyRequests => "too_many_requests",
             ErrorCode::Internal => "internal",
             ErrorCode::Unknown => "unknown",
         }

@@ -37,6 +37,10 @@ pub enum ServerError {
     PrerequisiteMissing(Vec<String>),
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// Too many failed authentication attempts from this client address;
+    /// answered with `Retry-After` (seconds).
+    #[error("too many failed authentication attempts from this address: retry in {0} s")]
+    TooManyRequests(u64),
     #[error("configuration: {0}")]
     Config(String),
     #[error("database: {0}")]
@@ -69,6 +73,7 @@ impl ServerError {
             ServerError::LaunchClosed(_) => ErrorCode::LaunchClosed,
             ServerError::PrerequisiteMissing(_) => ErrorCode::PrerequisiteMissing,
             ServerError::PayloadTooLarge(_) => ErrorCode::PayloadTooLarge,
+            ServerError::TooManyRequests(_) => ErrorCode::TooManyRequests,
             ServerError::Config(_) | ServerError::Db(_) | ServerError::Io(_) => ErrorCode::Internal,
         }
     }
@@ -83,6 +88,7 @@ impl ServerError {
             | ServerError::LaunchClosed(_)
             | ServerError::PrerequisiteMissing(_) => StatusCode::CONFLICT,
             ServerError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ServerError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             ServerError::Config(_) | ServerError::Db(_) | ServerError::Io(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
@@ -94,6 +100,10 @@ impl IntoResponse for ServerError {
     fn into_response(self) -> Response {
         let status = self.status();
         let code = self.code();
+        let retry_after = match self {
+            ServerError::TooManyRequests(secs) => Some(secs),
+            _ => None,
+        };
         let message = if status.is_server_error() {
             tracing::error!(error = %self, "request failed");
             "internal error; see the server log".to_string()
@@ -108,7 +118,12 @@ impl IntoResponse for ServerError {
                 .map_or(0, |d| d.as_millis() as i64),
             code: Some(code),
         };
-        (status, Json(body)).into_response()
+        let mut res = (status, Json(body)).into_response();
+        if let Some(secs) = retry_after {
+            res.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        res
     }
 }
 
@@ -142,6 +157,11 @@ mod tests {
                 ServerError::PayloadTooLarge("x".into()),
                 ErrorCode::PayloadTooLarge,
                 413,
+            ),
+            (
+                ServerError::TooManyRequests(3),
+                ErrorCode::TooManyRequests,
+                429,
             ),
             (ServerError::Config("x".into()), ErrorCode::Internal, 500),
         ];

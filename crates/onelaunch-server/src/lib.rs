@@ -14,11 +14,13 @@ pub mod error;
 pub mod fuzz_targets;
 mod ingest;
 mod integrations;
+mod listen;
 mod redact;
 mod secrets;
 mod server_led;
 #[cfg(test)]
 mod tests;
+mod throttle;
 mod ui;
 
 use std::net::SocketAddr;
@@ -30,6 +32,8 @@ use tokio::net::TcpListener;
 
 pub use db::migrate;
 pub use error::{ServerError, ServerResult};
+pub use listen::{default_max_connections, DEFAULT_HEADER_TIMEOUT};
+pub use throttle::ThrottleConfig;
 
 /// Largest request body accepted (multipart attachment uploads); JSON bodies
 /// are limited to `ingest::limits::MAX_JSON_BODY`.
@@ -44,6 +48,8 @@ pub(crate) struct AppState {
     pub public_url: String,
     /// Hosts a project token may point an integration at.
     pub allowed_hosts: integrations::AllowedHosts,
+    /// Failed authentication attempts per client address.
+    pub throttle: std::sync::Arc<throttle::AuthThrottle>,
 }
 
 /// Server settings. `Debug` never shows the init token or a database password.
@@ -61,6 +67,12 @@ pub struct ServerConfig {
     /// Hosts (names or IP addresses) a project token may set as an
     /// integration URL; other URLs need an admin token.
     pub allow_integration_hosts: Vec<String>,
+    /// Open connections at most (default: [`default_max_connections`]).
+    pub max_connections: Option<usize>,
+    /// Time to send a request header (default [`DEFAULT_HEADER_TIMEOUT`]).
+    pub header_timeout: Option<std::time::Duration>,
+    /// Failed authentication attempts per client address.
+    pub auth_throttle: ThrottleConfig,
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -79,6 +91,9 @@ impl std::fmt::Debug for ServerConfig {
             )
             .field("launch_idle_close", &self.launch_idle_close)
             .field("allow_integration_hosts", &self.allow_integration_hosts)
+            .field("max_connections", &self.max_connections)
+            .field("header_timeout", &self.header_timeout)
+            .field("auth_throttle", &self.auth_throttle)
             .finish()
     }
 }
@@ -126,6 +141,9 @@ pub struct Server {
     listener: TcpListener,
     state: AppState,
     launch_idle_close: Option<std::time::Duration>,
+    limits: listen::Limits,
+    /// Held while serving: no second server uses the same SQLite database.
+    _data_lock: Option<std::fs::File>,
 }
 
 impl Server {
@@ -138,7 +156,15 @@ impl Server {
         let allowed_hosts = integrations::AllowedHosts::parse(&config.allow_integration_hosts)
             .map_err(ServerError::Config)?;
         std::fs::create_dir_all(&config.data_dir)?;
-        let mut db = db::Db::connect(&config.effective_database_url()).await?;
+        let database_url = config.effective_database_url();
+        // PostgreSQL replicas share a data directory (for blobs); the embedded
+        // SQLite database belongs to one process.
+        let data_lock = if database_url.starts_with("sqlite:") {
+            Some(lock_data_dir(&config.data_dir)?)
+        } else {
+            None
+        };
+        let mut db = db::Db::connect(&database_url).await?;
         let key_file = config
             .secret_key_file
             .clone()
@@ -165,11 +191,23 @@ impl Server {
             generated_token,
             listener,
             launch_idle_close: config.launch_idle_close,
+            limits: listen::Limits {
+                max_connections: config
+                    .max_connections
+                    .unwrap_or_else(default_max_connections)
+                    .max(1),
+                header_timeout: config
+                    .header_timeout
+                    .unwrap_or(DEFAULT_HEADER_TIMEOUT)
+                    .max(std::time::Duration::from_millis(100)),
+            },
+            _data_lock: data_lock,
             state: AppState {
                 db,
                 blobs,
                 public_url,
                 allowed_hosts,
+                throttle: std::sync::Arc::new(throttle::AuthThrottle::new(config.auth_throttle)),
             },
         })
     }
@@ -182,17 +220,66 @@ impl Server {
         let idle_closer = self
             .launch_idle_close
             .map(|idle| closing::spawn_idle_closer(self.state.db.clone(), idle));
-        let served = axum::serve(self.listener, app(self.state))
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                // Open live pages hold their connection: end them first.
-                ui::shutting_down();
-            })
-            .await;
+        tracing::info!(
+            max_connections = self.limits.max_connections,
+            header_timeout = ?self.limits.header_timeout,
+            "accepting connections"
+        );
+        let served = listen::serve(self.listener, app(self.state), self.limits, async move {
+            shutdown.await;
+            // Open live pages hold their connection: end them first.
+            ui::shutting_down();
+        })
+        .await;
         if let Some(task) = idle_closer {
             task.abort();
         }
         served?;
         Ok(())
     }
+}
+
+/// Locks `<data>/onelaunch.lock` for this process (released when it exits,
+/// however it exits) and writes our process id into it; refuses when another
+/// process holds it.
+#[cfg(unix)]
+fn lock_data_dir(dir: &std::path::Path) -> ServerResult<std::fs::File> {
+    use rustix::fs::{flock, FlockOperation};
+    use std::io::{Read, Seek, Write};
+    let path = dir.join("onelaunch.lock");
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)?;
+    if flock(&file, FlockOperation::NonBlockingLockExclusive).is_err() {
+        let mut holder = String::new();
+        let _ = file.read_to_string(&mut holder);
+        let holder = holder.trim();
+        let who = if holder.is_empty() {
+            "another process".to_string()
+        } else {
+            format!("another onelaunch server (process {holder})")
+        };
+        return Err(ServerError::Config(format!(
+            "the data directory {} is in use by {who} (lock file {}); \
+             a SQLite database serves one server only: stop the other server or use another --data",
+            dir.display(),
+            path.display()
+        )));
+    }
+    file.set_len(0)?;
+    file.rewind()?;
+    writeln!(file, "{}", std::process::id())?;
+    Ok(file)
+}
+
+#[cfg(not(unix))]
+fn lock_data_dir(dir: &std::path::Path) -> ServerResult<std::fs::File> {
+    Ok(std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(dir.join("onelaunch.lock"))?)
 }

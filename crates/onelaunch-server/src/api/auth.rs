@@ -25,6 +25,9 @@ impl FromRequestParts<AppState> for Scope {
     type Rejection = ServerError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ServerResult<Scope> {
+        // A client over its budget of failed attempts is not even looked at.
+        let client = state.throttle.client(&parts.headers, &parts.extensions);
+        state.throttle.check(client)?;
         let (scheme, token) = header_token(parts).ok_or(ServerError::Unauthorized)?;
         let now = db::now_ms();
         // Looked up in the database on every request (no cache): a revoked
@@ -34,7 +37,10 @@ impl FromRequestParts<AppState> for Scope {
             "bearer" => db::tokens::find_access_token(&state.db, &token, now).await?,
             _ => None,
         };
-        let t = found.ok_or(ServerError::Unauthorized)?;
+        let Some(t) = found else {
+            state.throttle.failed(client);
+            return Err(ServerError::Unauthorized);
+        };
         db::tokens::note_use(&state.db, &t, now).await;
         Ok(Scope {
             token_id: t.id,
@@ -47,6 +53,8 @@ pub(crate) async fn oauth_token(
     State(state): State<AppState>,
     req: Request,
 ) -> ServerResult<Json<api::OAuthToken>> {
+    let client = state.throttle.client(req.headers(), req.extensions());
+    state.throttle.check(client)?;
     let is_multipart = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -85,9 +93,10 @@ pub(crate) async fn oauth_token(
         .filter(|t| !t.is_empty())
         .ok_or_else(|| ServerError::bad("field `token` is required"))?;
     let now = db::now_ms();
-    let found = db::tokens::find_api_token(&state.db, token, now)
-        .await?
-        .ok_or(ServerError::Unauthorized)?;
+    let Some(found) = db::tokens::find_api_token(&state.db, token, now).await? else {
+        state.throttle.failed(client);
+        return Err(ServerError::Unauthorized);
+    };
     db::tokens::note_use(&state.db, &found, now).await;
     let id = found.id;
     let access = crate::db::projects::create_access_token(&state.db, id).await?;

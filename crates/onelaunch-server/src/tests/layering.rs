@@ -8,8 +8,28 @@ use std::path::{Path, PathBuf};
 
 /// Which top-level modules each one may use (besides `error`, which all may).
 const ALLOWED: &[(&str, &[&str])] = &[
-    ("api", &["access", "closing", "db", "ingest", "server_led"]),
-    ("ui", &["access", "closing", "db", "ingest", "server_led"]),
+    (
+        "api",
+        &[
+            "access",
+            "closing",
+            "db",
+            "ingest",
+            "server_led",
+            "throttle",
+        ],
+    ),
+    (
+        "ui",
+        &[
+            "access",
+            "closing",
+            "db",
+            "ingest",
+            "server_led",
+            "throttle",
+        ],
+    ),
     ("server_led", &["access", "db", "ingest", "integrations"]),
     ("closing", &["db"]),
     ("access", &["db"]),
@@ -20,6 +40,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("blobs", &[]),
     ("secrets", &[]),
     ("redact", &[]),
+    ("listen", &[]),
+    ("throttle", &[]),
     ("error", &[]),
 ];
 

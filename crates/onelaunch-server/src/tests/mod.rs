@@ -3,6 +3,7 @@
 //! send it requests with `tower::ServiceExt::oneshot`, without a socket.
 
 mod ci_story;
+mod edges;
 mod errors;
 mod isolation;
 mod layering;

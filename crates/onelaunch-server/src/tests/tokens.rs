@@ -333,8 +333,10 @@ async fn a_revoked_init_token_stays_revoked_when_the_server_restarts_with_it() {
     let list = app.get("/api/token", &other).await.expect(200);
     assert_eq!(list.body["content"].as_array().unwrap().len(), 2);
 
-    // Another init token is not created either: admin tokens exist.
+    // Another init token is not created either: admin tokens exist. (The
+    // server before it lets go of the data directory's lock first.)
     drop(app);
+    drop(second);
     let other_init = ServerConfig {
         init_token: Some("another-init-token-7f3a9c21".into()),
         ..config.clone()

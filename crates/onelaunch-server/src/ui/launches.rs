@@ -29,6 +29,8 @@ const RESULTS_PER_PAGE: i64 = 100;
 const LIVE_POLL: Duration = Duration::from_secs(1);
 /// A live stream ends after this long; the browser reconnects by itself.
 const LIVE_MAX: Duration = Duration::from_secs(30 * 60);
+/// A live stream re-checks its session this often and ends after a logout.
+const LIVE_SESSION_CHECK: Duration = Duration::from_secs(2);
 
 fn opt_text(s: &Option<String>) -> Option<String> {
     s.as_deref()
@@ -600,37 +602,47 @@ pub(super) async fn events(
 ) -> UiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     viewer.scope.launch(&state.db, id).await?;
     let started = tokio::time::Instant::now();
-    let init = (state, viewer, q.fp.unwrap_or_default(), true);
-    let s = stream::unfold(init, move |(state, viewer, last, first)| async move {
-        // Waits for the next look; `false` once the server is stopping.
-        let pause = || async {
-            tokio::select! {
-                _ = tokio::time::sleep(LIVE_POLL) => true,
-                _ = super::shutdown_started() => false,
-            }
-        };
-        if !first && !pause().await {
-            return None;
-        }
-        loop {
-            if started.elapsed() > LIVE_MAX {
+    let init = (state, viewer, q.fp.unwrap_or_default(), true, started);
+    let s = stream::unfold(
+        init,
+        move |(state, viewer, last, first, mut checked)| async move {
+            // Waits for the next look; `false` once the server is stopping.
+            let pause = || async {
+                tokio::select! {
+                    _ = tokio::time::sleep(LIVE_POLL) => true,
+                    _ = super::shutdown_started() => false,
+                }
+            };
+            if !first && !pause().await {
                 return None;
             }
-            let fp = views::fingerprint(&state.db, id).await.ok()?;
-            if fp != last {
-                let launch = viewer.scope.launch(&state.db, id).await.ok()?;
-                let d = live_data(&state, launch).await.ok()?;
-                let ev = Event::default()
-                    .event("update")
-                    .data(live_json(&viewer, &d).to_string());
-                let fp = d.fingerprint.clone();
-                return Some((Ok(ev), (state, viewer, fp, false)));
+            loop {
+                if started.elapsed() > LIVE_MAX {
+                    return None;
+                }
+                // A logged-out (or expired) session gets nothing more.
+                if checked.elapsed() >= LIVE_SESSION_CHECK {
+                    if !viewer.still_logged_in(&state).await {
+                        return None;
+                    }
+                    checked = tokio::time::Instant::now();
+                }
+                let fp = views::fingerprint(&state.db, id).await.ok()?;
+                if fp != last {
+                    let launch = viewer.scope.launch(&state.db, id).await.ok()?;
+                    let d = live_data(&state, launch).await.ok()?;
+                    let ev = Event::default()
+                        .event("update")
+                        .data(live_json(&viewer, &d).to_string());
+                    let fp = d.fingerprint.clone();
+                    return Some((Ok(ev), (state, viewer, fp, false, checked)));
+                }
+                if !pause().await {
+                    return None;
+                }
             }
-            if !pause().await {
-                return None;
-            }
-        }
-    });
+        },
+    );
     Ok(Sse::new(s).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
 

@@ -109,6 +109,8 @@ pub(crate) enum UiError {
     BadRequest(String),
     Forbidden(String),
     Conflict(String),
+    /// Too many failed logins from this address: retry after so many seconds.
+    Throttled(u64),
     Server(ServerError),
 }
 
@@ -130,6 +132,7 @@ impl From<ServerError> for UiError {
             | ServerError::LaunchClosed(_)
             | ServerError::PrerequisiteMissing(_)) => UiError::Conflict(e.to_string()),
             ServerError::Unauthorized => UiError::Login { next: "/".into() },
+            ServerError::TooManyRequests(secs) => UiError::Throttled(secs),
             other => UiError::Server(other),
         }
     }
@@ -146,6 +149,21 @@ impl IntoResponse for UiError {
             UiError::BadRequest(m) => (StatusCode::BAD_REQUEST, "Cannot do that", m),
             UiError::Forbidden(m) => (StatusCode::FORBIDDEN, "Not allowed", m),
             UiError::Conflict(m) => (StatusCode::CONFLICT, "Conflict", m),
+            UiError::Throttled(secs) => {
+                let mut res = (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    layout::error_page(
+                        "Too many attempts",
+                        &format!(
+                            "Too many failed logins from your address. Try again in {secs} seconds."
+                        ),
+                    ),
+                )
+                    .into_response();
+                res.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+                return res;
+            }
             UiError::Server(e) => {
                 tracing::error!(error = %e, "UI request failed");
                 (

@@ -11,7 +11,7 @@
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequestParts, Query, Request, State};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, HeaderValue, Method};
+use axum::http::{header, Extensions, HeaderMap, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use maud::html;
@@ -44,6 +44,19 @@ pub(super) struct Viewer {
     pub scope: Scope,
     /// The CSRF token to put into this session's forms.
     pub csrf: String,
+    /// The stored hash of the session id (long-lived answers re-check it).
+    pub session_hash: String,
+}
+
+impl Viewer {
+    /// Whether this browser's session still exists (not logged out, expired,
+    /// or its API token deleted); false as well when the database fails.
+    pub(super) async fn still_logged_in(&self, state: &AppState) -> bool {
+        matches!(
+            ui_sessions::find_session(&state.db, &self.session_hash, now_ms()).await,
+            Ok(Some(_))
+        )
+    }
 }
 
 /// The value of a cookie in the request.
@@ -101,7 +114,8 @@ async fn lookup(state: &AppState, headers: &HeaderMap) -> UiResult<Option<Viewer
         return Ok(None);
     };
     let now = now_ms();
-    let Some(s) = ui_sessions::find_session(&state.db, &hash_token(&id), now).await? else {
+    let session_hash = hash_token(&id);
+    let Some(s) = ui_sessions::find_session(&state.db, &session_hash, now).await? else {
         return Ok(None);
     };
     if now - s.last_seen_ms > TOUCH_EVERY_MS {
@@ -120,6 +134,7 @@ async fn lookup(state: &AppState, headers: &HeaderMap) -> UiResult<Option<Viewer
             project_id: s.project_id,
         },
         csrf: csrf_of(&id),
+        session_hash,
     }))
 }
 
@@ -191,12 +206,62 @@ pub(super) struct NextQuery {
     next: Option<String>,
 }
 
-/// Only local paths: never `//host`, `/\host` or an absolute URL.
+/// Only a same-origin absolute path: starts with exactly one `/` (never `//host`
+/// or `/\\host`), no scheme, and only visible ASCII without `\\` both as sent
+/// and percent-decoded (so `/%09/host`, which browsers read as `//host`, and
+/// a newline are refused). Anything else goes to `/`.
 fn safe_next(next: Option<&str>) -> String {
-    match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_string(),
-        _ => "/launches".to_string(),
+    fn local(path: &str) -> bool {
+        let b = path.as_bytes();
+        b.first() == Some(&b'/')
+            && !matches!(b.get(1), Some(b'/' | b'\\'))
+            && path.chars().all(|c| c.is_ascii_graphic() && c != '\\')
     }
+    match next {
+        Some(n) => {
+            let decoded = percent_decode(n);
+            let raw_ok = local(n);
+            // Decoding may bring non-ASCII characters (fine); only control,
+            // whitespace, backslashes and a second leading slash are refused.
+            let decoded_ok = decoded.starts_with('/')
+                && !decoded.starts_with("//")
+                && !decoded.starts_with("/\\")
+                && !decoded
+                    .chars()
+                    .any(|c| c.is_control() || c.is_whitespace() || c == '\\');
+            if raw_ok && decoded_ok {
+                n.to_string()
+            } else {
+                "/".to_string()
+            }
+        }
+        None => "/".to_string(),
+    }
+}
+
+/// `%XX` sequences as the bytes they stand for (invalid ones kept as they are).
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        match (
+            b[i],
+            b.get(i + 1).copied().and_then(hex),
+            b.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(h), Some(l)) => {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (c, _, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn login_form(next: &str, login_csrf: &str, error: Option<&str>, refresh: bool) -> Html<String> {
@@ -264,13 +329,17 @@ pub(super) struct LoginForm {
 pub(super) async fn login(
     State(state): State<AppState>,
     headers: HeaderMap,
+    extensions: Extensions,
     axum::Form(form): axum::Form<LoginForm>,
 ) -> UiResult<Response> {
     let next = safe_next(form.next.as_deref());
+    let client = state.throttle.client(&headers, &extensions);
+    state.throttle.check(client)?;
     let secure = is_https(&state, &headers);
     let now = now_ms();
     let found = crate::db::tokens::find_api_token(&state.db, form.token.trim(), now).await?;
     let Some(found) = found else {
+        state.throttle.failed(client);
         let login_csrf = cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
         let mut res = login_form(
             &next,
@@ -340,9 +409,29 @@ mod tests {
         assert_eq!(cookie(&h, SESSION_COOKIE).as_deref(), Some("abc"));
         assert_eq!(cookie(&h, "c"), None);
         assert_eq!(safe_next(Some("/launch/3?x=1")), "/launch/3?x=1");
-        assert_eq!(safe_next(Some("//evil.example")), "/launches");
-        assert_eq!(safe_next(Some("/\\evil.example")), "/launches");
-        assert_eq!(safe_next(Some("https://evil.example")), "/launches");
+        for bad in [
+            "//evil.example",
+            "/\\evil.example",
+            "https://evil.example",
+            "/%09/evil.example",
+            "/%0a",
+            "/\n",
+            "/%2F/evil.example",
+            "/%5Cevil.example",
+            " /launches",
+            "/launches ",
+            "/a b",
+            "javascript:alert(1)",
+            "",
+        ] {
+            assert_eq!(safe_next(Some(bad)), "/", "{bad:?}");
+        }
+        assert_eq!(safe_next(None), "/");
+        assert_eq!(safe_next(Some("/launch/3?fp=a%2Cb")), "/launch/3?fp=a%2Cb");
+        assert_eq!(
+            safe_next(Some("/plans?q=a+b&x=%C3%A9")),
+            "/plans?q=a+b&x=%C3%A9"
+        );
         assert_ne!(csrf_of("a"), csrf_of("b"));
         assert_ne!(csrf_of("a"), hash_token("a"));
         assert!(same("abc", "abc") && !same("abc", "abd") && !same("abc", "ab"));

@@ -1,0 +1,218 @@
+//! The server's edges: sockets that connect and stall do not starve it (the
+//! connection limit below the open-file limit, the header timeout), one SQLite
+//! data directory serves one server, and failed token attempts are throttled
+//! per client address.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::*;
+
+/// The soft and hard open-file limits of this process (Linux).
+fn own_nofile() -> (u64, u64) {
+    let limits = std::fs::read_to_string("/proc/self/limits").expect("/proc/self/limits");
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .expect("Max open files");
+    let n: Vec<u64> = line
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    (n[0], n[1])
+}
+
+/// Makes sure this test process may hold `needed` sockets.
+fn ensure_own_nofile(needed: u64) {
+    let (soft, hard) = own_nofile();
+    if soft >= needed {
+        return;
+    }
+    assert!(
+        hard >= needed,
+        "this test needs {needed} open files; the hard limit is {hard}"
+    );
+    let ok = Command::new("prlimit")
+        .arg("--pid")
+        .arg(std::process::id().to_string())
+        .arg(format!("--nofile={hard}:{hard}"))
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        ok && own_nofile().0 >= needed,
+        "cannot raise the open-file limit"
+    );
+}
+
+fn healthz_client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn stalled_sockets_do_not_starve_the_health_check() {
+    const SOCKETS: usize = 1_100;
+    ensure_own_nofile(SOCKETS as u64 + 200);
+    let server = TestServer::start_with_nofile(1024, &[]);
+    let addr = server.url.trim_start_matches("http://").to_string();
+    // Each one connects, sends half a request header and stalls.
+    let mut stalled = Vec::with_capacity(SOCKETS);
+    for _ in 0..SOCKETS {
+        let mut s = TcpStream::connect(&addr).expect("connect");
+        let _ = s.write_all(b"GET /healthz HTTP/1.1\r\nHost: slow\r\nX-Slow: ");
+        stalled.push(s);
+    }
+    let http = healthz_client();
+    for round in 0..5 {
+        let r = http
+            .get(format!("{}/healthz", server.url))
+            .send()
+            .unwrap_or_else(|e| panic!("round {round}: /healthz did not answer: {e}"));
+        assert!(r.status().is_success(), "round {round}: {}", r.status());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    drop(stalled);
+
+    let log = server.log();
+    assert!(!log.contains("Too many open files"), "{log}");
+    // Afterwards the server works as usual.
+    let results = server.work_dir().join("results");
+    generate_results(&results, "after", 20);
+    server
+        .cli()
+        .run(&[
+            "upload",
+            "--launch-name",
+            "After the flood",
+            results.to_str().unwrap(),
+        ])
+        .ok();
+    let launches = server.api().launches(1);
+    let launch = launches
+        .iter()
+        .find(|l| l["name"] == "After the flood")
+        .expect("the launch");
+    assert_eq!(
+        server.api().results(launch["id"].as_i64().unwrap()).len(),
+        20
+    );
+}
+
+#[test]
+fn a_stalled_request_header_is_dropped_after_the_header_timeout() {
+    let server = TestServer::start_with(&["--header-timeout", "2s"]);
+    let addr = server.url.trim_start_matches("http://").to_string();
+    let mut silent = TcpStream::connect(&addr).unwrap();
+    let mut partial = TcpStream::connect(&addr).unwrap();
+    partial
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: slow\r\n")
+        .unwrap();
+    for (name, s) in [("silent", &mut silent), ("partial header", &mut partial)] {
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let mut buf = Vec::new();
+        // The server closes the socket (EOF or reset), not the 30 s timeout.
+        match s.read_to_end(&mut buf) {
+            Ok(_) => {}
+            Err(e) => assert!(
+                !matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ),
+                "{name}: still open: {e}"
+            ),
+        }
+    }
+    // A live connection with requests keeps working.
+    let r = healthz_client()
+        .get(format!("{}/healthz", server.url))
+        .send()
+        .unwrap();
+    assert!(r.status().is_success());
+}
+
+#[test]
+fn a_second_server_on_the_same_sqlite_data_is_refused() {
+    let first = TestServer::start();
+    let data = first.work_dir().join("data");
+    let mut second = Command::new(bin())
+        .args(["server", "--listen", "127.0.0.1:0", "--data"])
+        .arg(&data)
+        .args(["--init-token", TOKEN])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = second.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            let _ = second.kill();
+            let _ = second.wait();
+            panic!("a second server on {} kept running", data.display());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    second
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(!status.success(), "{err}");
+    assert!(err.contains("in use by another onelaunch server"), "{err}");
+    assert!(err.contains(&data.display().to_string()), "{err}");
+    // The first one is unharmed.
+    assert_eq!(first.api().get_raw("/api/project").0, 200);
+}
+
+#[test]
+fn failed_token_attempts_are_throttled_per_address() {
+    let server =
+        TestServer::start_with(&["--auth-max-failures", "3", "--auth-failure-window", "3s"]);
+    let http = reqwest::blocking::Client::new();
+    let get = |token: &str| {
+        http.get(format!("{}/api/project", server.url))
+            .header("Authorization", format!("Api-Token {token}"))
+            .send()
+            .unwrap()
+    };
+    // A good token is not counted and not slowed down.
+    for _ in 0..5 {
+        assert_eq!(get(TOKEN).status().as_u16(), 200);
+    }
+    for i in 0..3 {
+        assert_eq!(get(&format!("wrong-{i}")).status().as_u16(), 401);
+    }
+    let blocked = Instant::now();
+    for token in ["wrong-again", TOKEN] {
+        let r = get(token);
+        assert_eq!(r.status().as_u16(), 429, "{token}");
+        let retry: u64 = r.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=3).contains(&retry), "Retry-After {retry}");
+        let body: serde_json::Value = r.json().unwrap();
+        assert_eq!(body["code"], "too_many_requests");
+    }
+    // The token exchange of the allurectl flow is throttled the same way.
+    let r = http
+        .post(format!("{}/api/uaa/oauth/token", server.url))
+        .form(&[("grant_type", "apitoken"), ("token", TOKEN)])
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 429);
+    // After the window the good token works again.
+    let wait = Duration::from_millis(3_300).saturating_sub(blocked.elapsed());
+    std::thread::sleep(wait);
+    assert_eq!(get(TOKEN).status().as_u16(), 200);
+}
