@@ -113,6 +113,11 @@ pub enum ErrorCode {
     Conflict,
     /// The body or a field is above a documented bound (413).
     PayloadTooLarge,
+    /// Stored content no longer matches its digest: upload it again (409).
+    ContentDamaged,
+    /// The server takes no more uploads at the moment: retry after the
+    /// `Retry-After` delay (503).
+    Busy,
     /// A server-side failure; details are in the server log (5xx).
     Internal,
     /// A code this client does not know.
@@ -132,6 +137,8 @@ impl ErrorCode {
             ErrorCode::PrerequisiteMissing => "prerequisite_missing",
             ErrorCode::Conflict => "conflict",
             ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::ContentDamaged => "content_damaged",
+            ErrorCode::Busy => "busy",
             ErrorCode::Internal => "internal",
             ErrorCode::Unknown => "unknown",
         }

@@ -37,6 +37,12 @@ pub enum ServerError {
     PrerequisiteMissing(Vec<String>),
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// Stored bytes no longer match their digest (409, never served).
+    #[error("{0}")]
+    ContentDamaged(String),
+    /// Too many uploads in flight (503 with `Retry-After`).
+    #[error("{0}")]
+    Busy(String),
     #[error("configuration: {0}")]
     Config(String),
     #[error("database: {0}")]
@@ -46,6 +52,9 @@ pub enum ServerError {
 }
 
 pub type ServerResult<T> = Result<T, ServerError>;
+
+/// `Retry-After` of a 503 `busy` answer, in seconds.
+const RETRY_AFTER_SECS: &str = "5";
 
 impl ServerError {
     pub fn bad(msg: impl Into<String>) -> Self {
@@ -69,6 +78,8 @@ impl ServerError {
             ServerError::LaunchClosed(_) => ErrorCode::LaunchClosed,
             ServerError::PrerequisiteMissing(_) => ErrorCode::PrerequisiteMissing,
             ServerError::PayloadTooLarge(_) => ErrorCode::PayloadTooLarge,
+            ServerError::ContentDamaged(_) => ErrorCode::ContentDamaged,
+            ServerError::Busy(_) => ErrorCode::Busy,
             ServerError::Config(_) | ServerError::Db(_) | ServerError::Io(_) => ErrorCode::Internal,
         }
     }
@@ -81,8 +92,10 @@ impl ServerError {
             ServerError::NotFound(_) => StatusCode::NOT_FOUND,
             ServerError::Conflict(_)
             | ServerError::LaunchClosed(_)
-            | ServerError::PrerequisiteMissing(_) => StatusCode::CONFLICT,
+            | ServerError::PrerequisiteMissing(_)
+            | ServerError::ContentDamaged(_) => StatusCode::CONFLICT,
             ServerError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ServerError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             ServerError::Config(_) | ServerError::Db(_) | ServerError::Io(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
@@ -94,7 +107,8 @@ impl IntoResponse for ServerError {
     fn into_response(self) -> Response {
         let status = self.status();
         let code = self.code();
-        let message = if status.is_server_error() {
+        let busy = matches!(self, ServerError::Busy(_));
+        let message = if status.is_server_error() && !busy {
             tracing::error!(error = %self, "request failed");
             "internal error; see the server log".to_string()
         } else {
@@ -108,7 +122,14 @@ impl IntoResponse for ServerError {
                 .map_or(0, |d| d.as_millis() as i64),
             code: Some(code),
         };
-        (status, Json(body)).into_response()
+        let mut res = (status, Json(body)).into_response();
+        if busy {
+            res.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static(RETRY_AFTER_SECS),
+            );
+        }
+        res
     }
 }
 
@@ -143,12 +164,27 @@ mod tests {
                 ErrorCode::PayloadTooLarge,
                 413,
             ),
+            (
+                ServerError::ContentDamaged("x".into()),
+                ErrorCode::ContentDamaged,
+                409,
+            ),
+            (ServerError::Busy("x".into()), ErrorCode::Busy, 503),
             (ServerError::Config("x".into()), ErrorCode::Internal, 500),
         ];
         for (e, code, status) in cases {
             assert_eq!(e.code(), code, "{e}");
             assert_eq!(e.status().as_u16(), status, "{e}");
         }
+    }
+
+    #[test]
+    fn busy_answers_say_when_to_retry() {
+        let res = ServerError::Busy("full".into()).into_response();
+        assert_eq!(res.status(), 503);
+        assert_eq!(res.headers()["retry-after"], RETRY_AFTER_SECS);
+        let res = ServerError::Config("x".into()).into_response();
+        assert!(!res.headers().contains_key("retry-after"));
     }
 
     #[test]

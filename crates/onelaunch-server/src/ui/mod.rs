@@ -125,7 +125,8 @@ impl From<ServerError> for UiError {
             ServerError::Forbidden(m) => UiError::Forbidden(m),
             e @ (ServerError::Conflict(_)
             | ServerError::LaunchClosed(_)
-            | ServerError::PrerequisiteMissing(_)) => UiError::Conflict(e.to_string()),
+            | ServerError::PrerequisiteMissing(_)
+            | ServerError::ContentDamaged(_)) => UiError::Conflict(e.to_string()),
             ServerError::Unauthorized => UiError::Login { next: "/".into() },
             other => UiError::Server(other),
         }
