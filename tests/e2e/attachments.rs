@@ -62,6 +62,20 @@ impl Read for Gen {
     }
 }
 
+/// A reader that hashes what is read through it (what was sent).
+struct Tee<R> {
+    inner: R,
+    hash: std::sync::Arc<std::sync::Mutex<Sha256>>,
+}
+
+impl<R: Read> Read for Tee<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hash.lock().unwrap().update(&buf[..n]);
+        Ok(n)
+    }
+}
+
 /// SHA-256 of everything a reader yields, read in chunks.
 fn sha_of(mut r: impl Read) -> String {
     let mut h = Sha256::new();
@@ -173,18 +187,33 @@ fn large_attachments_stream_without_growing_server_memory() {
         .map(|(i, &rid)| {
             let url = server.url.clone();
             std::thread::spawn(move || {
-                let part = Part::reader_with_length(Gen::new(i as u64 + 1, SIZE), SIZE)
+                let hash = std::sync::Arc::new(std::sync::Mutex::new(Sha256::new()));
+                let body = Tee {
+                    inner: Gen::new(i as u64 + 1, SIZE),
+                    hash: hash.clone(),
+                };
+                let part = Part::reader_with_length(body, SIZE)
                     .file_name(format!("big-{i}.bin"))
                     .mime_str("application/octet-stream")
                     .unwrap();
-                upload(&url, rid, part)
+                let status = upload(&url, rid, part);
+                let sent = hex::encode(hash.lock().unwrap().clone().finalize());
+                (status, sent)
             })
         })
         .collect();
+    let mut sent = Vec::new();
     for u in uploads {
-        assert_eq!(u.join().unwrap(), 202);
+        let (status, sha) = u.join().unwrap();
+        assert_eq!(status, 202);
+        sent.push(sha);
     }
     let (_, peak) = memory(server.pid());
+    eprintln!(
+        "server memory: idle {} MiB, peak {} MiB",
+        idle / MIB,
+        peak / MIB
+    );
     assert!(
         peak <= idle + LIMIT,
         "server peak memory grew by {} MiB (idle {} MiB, peak {} MiB) for 4 x 200 MiB attachments",
@@ -194,15 +223,15 @@ fn large_attachments_stream_without_growing_server_memory() {
     );
 
     for (i, &rid) in rids.iter().enumerate() {
-        let expected = sha_of(Gen::new(i as u64 + 1, SIZE));
+        let expected = &sent[i];
         let att = attachments_of(&api, rid)
             .into_iter()
             .find(|a| a["fileName"] == format!("big-{i}.bin"))
             .unwrap();
         assert_eq!(att["size"].as_u64(), Some(SIZE), "{att}");
-        let path = blob_path(&server, &expected);
+        let path = blob_path(&server, expected);
         assert_eq!(
-            sha_of(std::fs::File::open(&path).unwrap()),
+            &sha_of(std::fs::File::open(&path).unwrap()),
             expected,
             "{}",
             path.display()
@@ -211,7 +240,7 @@ fn large_attachments_stream_without_growing_server_memory() {
             // The download streams the same bytes.
             let r = download(&server, &att["id"]);
             assert_eq!(r.status().as_u16(), 200);
-            assert_eq!(sha_of(r), expected);
+            assert_eq!(&sha_of(r), expected);
         }
     }
     let leftovers = std::fs::read_dir(server.work_dir().join("data/blobs"))
