@@ -4,6 +4,7 @@
 
 mod allure3;
 mod api;
+mod attachments;
 mod behaviour;
 mod ci_led;
 mod closing;

@@ -116,6 +116,11 @@ pub enum ErrorCode {
     /// Too many failed authentication attempts from this client: wait for
     /// `Retry-After` seconds (429).
     TooManyRequests,
+    /// Stored content no longer matches its digest: upload it again (409).
+    ContentDamaged,
+    /// The server takes no more uploads at the moment: retry after the
+    /// `Retry-After` delay (503).
+    Busy,
     /// A server-side failure; details are in the server log (5xx).
     Internal,
     /// A code this client does not know.
@@ -136,6 +141,8 @@ impl ErrorCode {
             ErrorCode::Conflict => "conflict",
             ErrorCode::PayloadTooLarge => "payload_too_large",
             ErrorCode::TooManyRequests => "too_many_requests",
+            ErrorCode::ContentDamaged => "content_damaged",
+            ErrorCode::Busy => "busy",
             ErrorCode::Internal => "internal",
             ErrorCode::Unknown => "unknown",
         }

@@ -1,26 +1,135 @@
 //! Content-addressed attachment storage: bytes live once under their SHA-256,
 //! rows in the database point at the digest. A directory on disk today; every
 //! replica pointing at the same directory serves every attachment.
+//!
+//! * **Writes stream.** [`BlobStore::receive`] writes what arrives to a
+//!   temporary file in the store while hashing it, then renames it to
+//!   `<root>/<aa>/<sha256>`: memory does not grow with the size of a body. The
+//!   fresh copy always replaces what is there (an atomic rename), so storing the
+//!   same bytes again repairs a damaged copy. A temporary file is removed on
+//!   every error and when the request is dropped ([`TmpFile`]); stale ones
+//!   (older than [`STALE_TMP`], left by a crash) are removed at start.
+//! * **Reads are verified.** [`BlobStore::open`] hashes the file before anything
+//!   is sent and refuses a copy whose bytes do not match their name
+//!   (`content_damaged`, 409); the body then streams and is hashed again while
+//!   it is sent, and a copy that changes underneath ends the response with an
+//!   error instead of completing it.
+//! * **Bodies in flight are bounded.** At most [`MAX_STREAMS`] bodies stream to
+//!   disk at once and at most [`MAX_BUFFERED`] bytes of result files are held in
+//!   memory; a request that cannot get its share within [`INTAKE_WAIT`] is
+//!   answered 503 `busy` with `Retry-After`.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
+use axum::body::Bytes;
+use futures::{Stream, StreamExt};
 use sha2::{Digest, Sha256};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::error::ServerResult;
+use crate::error::{ServerError, ServerResult};
 
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// Most request bodies streaming into the store at once.
+pub(crate) const MAX_STREAMS: usize = 32;
+/// Most bytes of raw result files held in memory at once (all requests).
+pub(crate) const MAX_BUFFERED: usize = 512 * 1024 * 1024;
+/// How long a request waits for its share before it is answered 503.
+pub(crate) const INTAKE_WAIT: Duration = Duration::from_secs(30);
+/// Temporary files older than this are left-overs of a crash.
+pub(crate) const STALE_TMP: Duration = Duration::from_secs(3600);
+/// Write buffer of one stream, and read chunk of a download.
+const IO_CHUNK: usize = 256 * 1024;
 
 #[derive(Debug, Clone)]
 pub(crate) struct BlobStore {
     root: PathBuf,
+    streams: Arc<Semaphore>,
+    /// Bytes of result files in memory, in KiB.
+    buffered: Arc<Semaphore>,
+    /// [`INTAKE_WAIT`]; shorter in tests.
+    wait: Duration,
+}
+
+/// Bytes stored by [`BlobStore::receive`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Stored {
+    pub(crate) sha256: String,
+    pub(crate) len: u64,
+}
+
+/// A part read into memory (a result file), holding its share of
+/// [`MAX_BUFFERED`] until dropped.
+#[derive(Debug)]
+pub(crate) struct Buffered {
+    pub(crate) bytes: Vec<u8>,
+    _share: Vec<OwnedSemaphorePermit>,
+}
+
+/// A blob whose bytes matched their digest when opened; `body` streams them
+/// and fails (ending the response early) if they change while being sent.
+pub(crate) struct Verified {
+    pub(crate) len: u64,
+    pub(crate) body: std::pin::Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>,
+}
+
+impl std::fmt::Debug for Verified {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Verified").field("len", &self.len).finish()
+    }
+}
+
+/// A temporary file that is removed when dropped, unless it was renamed into
+/// place: no error path (full disk, a dropped request) leaves it behind.
+struct TmpFile {
+    path: PathBuf,
+    kept: bool,
+}
+
+impl Drop for TmpFile {
+    fn drop(&mut self) {
+        if !self.kept {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+fn busy() -> ServerError {
+    ServerError::Busy("the server is receiving as many uploads as it takes at once; retry".into())
+}
+
+fn damaged(sha: &str) -> ServerError {
+    tracing::warn!(sha256 = sha, "stored blob does not match its digest");
+    ServerError::ContentDamaged(
+        "the stored content is damaged (its bytes no longer match their SHA-256); \
+         upload the same file again to repair it"
+            .into(),
+    )
+}
+
+fn valid_sha(sha: &str) -> bool {
+    sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 impl BlobStore {
+    /// Opens (creates) the store and removes temporary files a crash left.
     pub(crate) fn new(root: impl Into<PathBuf>) -> std::io::Result<Self> {
         let root = root.into();
         std::fs::create_dir_all(&root)?;
-        Ok(BlobStore { root })
+        let removed = remove_stale_tmp(&root, STALE_TMP);
+        if removed > 0 {
+            tracing::info!(removed, "removed stale temporary blob files");
+        }
+        Ok(BlobStore {
+            root,
+            streams: Arc::new(Semaphore::new(MAX_STREAMS)),
+            buffered: Arc::new(Semaphore::new(MAX_BUFFERED / 1024)),
+            wait: INTAKE_WAIT,
+        })
     }
 
     fn path_of(&self, sha: &str) -> PathBuf {
@@ -28,45 +137,249 @@ impl BlobStore {
         self.root.join(a).join(sha)
     }
 
-    /// Stores bytes and returns their hex SHA-256. Storing the same bytes twice
-    /// writes nothing the second time.
-    pub(crate) async fn put(&self, bytes: &[u8]) -> ServerResult<String> {
-        let sha = hex::encode(Sha256::digest(bytes));
-        let path = self.path_of(&sha);
-        if tokio::fs::try_exists(&path).await.unwrap_or(false) {
-            return Ok(sha);
-        }
-        let dir = path.parent().unwrap_or(Path::new("."));
-        tokio::fs::create_dir_all(dir).await?;
+    /// Streams a body into the store while hashing it; never holds more than
+    /// one write buffer of it in memory.
+    pub(crate) async fn receive<S, B, E>(&self, mut chunks: S) -> ServerResult<Stored>
+    where
+        S: Stream<Item = Result<B, E>> + Unpin,
+        B: AsRef<[u8]>,
+        ServerError: From<E>,
+    {
+        let _permit = tokio::time::timeout(self.wait, self.streams.clone().acquire_owned())
+            .await
+            .map_err(|_| busy())?
+            .map_err(|_| busy())?;
         // A temporary name unique to this write: the same bytes may be stored
         // concurrently by this process or by another replica.
         let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-        let tmp = dir.join(format!(".{sha}.{}.{n}.tmp", std::process::id()));
-        tokio::fs::write(&tmp, bytes).await?;
-        if let Err(e) = tokio::fs::rename(&tmp, &path).await {
-            let _ = tokio::fs::remove_file(&tmp).await;
-            if !tokio::fs::try_exists(&path).await.unwrap_or(false) {
-                return Err(e.into());
+        let mut tmp = TmpFile {
+            path: self
+                .root
+                .join(format!(".incoming.{}.{n}.tmp", std::process::id())),
+            kept: false,
+        };
+        let file = tokio::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp.path)
+            .await?;
+        let mut out = tokio::io::BufWriter::with_capacity(IO_CHUNK, file);
+        let mut hasher = Sha256::new();
+        let mut len = 0u64;
+        while let Some(chunk) = chunks.next().await {
+            let chunk = chunk?;
+            let chunk = chunk.as_ref();
+            hasher.update(chunk);
+            len += chunk.len() as u64;
+            out.write_all(chunk).await?;
+        }
+        out.flush().await?;
+        let file = out.into_inner();
+        file.sync_all().await?;
+        drop(file);
+        let sha = hex::encode(hasher.finalize());
+        let path = self.path_of(&sha);
+        tokio::fs::create_dir_all(path.parent().unwrap_or(Path::new("."))).await?;
+        // The fresh copy replaces whatever is there: a damaged copy heals.
+        match tokio::fs::rename(&tmp.path, &path).await {
+            Ok(()) => tmp.kept = true,
+            // Where a file in use cannot be replaced, keep the existing copy
+            // if it is sound.
+            Err(e) => {
+                if !self.is_sound(&sha, len).await {
+                    return Err(e.into());
+                }
             }
         }
-        Ok(sha)
+        Ok(Stored { sha256: sha, len })
     }
 
+    /// Stores bytes already in memory (tests, small bodies).
+    #[cfg(test)]
+    pub(crate) async fn put(&self, bytes: &[u8]) -> ServerResult<String> {
+        let one = futures::stream::iter([Ok::<_, ServerError>(bytes)]);
+        Ok(self.receive(one).await?.sha256)
+    }
+
+    /// Reads a body into memory (a result file parsed on the server), taking
+    /// its share of [`MAX_BUFFERED`] as it grows.
+    pub(crate) async fn buffer<S, B, E>(&self, mut chunks: S) -> ServerResult<Buffered>
+    where
+        S: Stream<Item = Result<B, E>> + Unpin,
+        B: AsRef<[u8]>,
+        ServerError: From<E>,
+    {
+        let mut bytes = Vec::new();
+        let mut share = Vec::new();
+        let mut held_kib = 0usize;
+        while let Some(chunk) = chunks.next().await {
+            let chunk = chunk?;
+            bytes.extend_from_slice(chunk.as_ref());
+            let need_kib = bytes.len().div_ceil(1024);
+            if need_kib > held_kib {
+                let more = u32::try_from(need_kib - held_kib).map_err(|_| busy())?;
+                let p =
+                    tokio::time::timeout(self.wait, self.buffered.clone().acquire_many_owned(more))
+                        .await
+                        .map_err(|_| busy())?
+                        .map_err(|_| busy())?;
+                share.push(p);
+                held_kib = need_kib;
+            }
+        }
+        Ok(Buffered {
+            bytes,
+            _share: share,
+        })
+    }
+
+    /// Hashes the stored copy: true when it exists with this size and digest.
+    async fn is_sound(&self, sha: &str, len: u64) -> bool {
+        let Ok(mut f) = tokio::fs::File::open(self.path_of(sha)).await else {
+            return false;
+        };
+        match f.metadata().await {
+            Ok(m) if m.len() == len => {}
+            _ => return false,
+        }
+        matches!(hash_file(&mut f).await, Ok(d) if d == sha)
+    }
+
+    /// Opens a blob for sending: `None` when it is not stored,
+    /// `content_damaged` when its bytes do not match their digest. The check
+    /// reads the whole file before anything is sent.
+    pub(crate) async fn open(&self, sha: &str) -> ServerResult<Option<Verified>> {
+        if !valid_sha(sha) {
+            return Ok(None);
+        }
+        let mut file = match tokio::fs::File::open(self.path_of(sha)).await {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let len = file.metadata().await?.len();
+        if hash_file(&mut file).await? != sha {
+            return Err(damaged(sha));
+        }
+        use tokio::io::AsyncSeekExt;
+        file.seek(std::io::SeekFrom::Start(0)).await?;
+        let expected = sha.to_string();
+        let state = Some((file, Sha256::new(), 0u64));
+        let body = futures::stream::unfold(state, move |state| {
+            let expected = expected.clone();
+            async move {
+                let (mut file, mut hasher, mut sent) = state?;
+                let mut buf = vec![0u8; IO_CHUNK];
+                match file.read(&mut buf).await {
+                    Err(e) => Some((Err(e), None)),
+                    Ok(0) => {
+                        if sent == len && hex::encode(hasher.finalize()) == expected {
+                            None
+                        } else {
+                            let _ = damaged(&expected);
+                            Some((Err(std::io::Error::other("blob changed while sent")), None))
+                        }
+                    }
+                    Ok(n) => {
+                        buf.truncate(n);
+                        hasher.update(&buf);
+                        sent += n as u64;
+                        Some((Ok(Bytes::from(buf)), Some((file, hasher, sent))))
+                    }
+                }
+            }
+        });
+        Ok(Some(Verified {
+            len,
+            body: Box::pin(body),
+        }))
+    }
+
+    /// A blob's bytes in memory (small blobs: containers, inline text),
+    /// verified like [`BlobStore::open`].
     pub(crate) async fn get(&self, sha: &str) -> ServerResult<Option<Vec<u8>>> {
-        if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if !valid_sha(sha) {
             return Ok(None);
         }
         match tokio::fs::read(self.path_of(sha)).await {
-            Ok(b) => Ok(Some(b)),
+            Ok(b) if hex::encode(Sha256::digest(&b)) == sha => Ok(Some(b)),
+            Ok(_) => Err(damaged(sha)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e.into()),
         }
     }
 }
 
+async fn hash_file(f: &mut tokio::fs::File) -> std::io::Result<String> {
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; IO_CHUNK];
+    loop {
+        let n = f.read(&mut buf).await?;
+        if n == 0 {
+            return Ok(hex::encode(hasher.finalize()));
+        }
+        hasher.update(&buf[..n]);
+    }
+}
+
+/// Removes `*.tmp` files older than `age` in the store and its fan-out
+/// directories; answers how many went.
+fn remove_stale_tmp(root: &Path, age: Duration) -> usize {
+    let mut removed = 0;
+    let mut dirs = vec![root.to_path_buf()];
+    if let Ok(entries) = std::fs::read_dir(root) {
+        dirs.extend(
+            entries
+                .flatten()
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                .map(|e| e.path()),
+        );
+    }
+    for dir in dirs {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let stale = e.file_name().to_string_lossy().ends_with(".tmp")
+                && e.metadata().is_ok_and(|m| {
+                    m.is_file()
+                        && m.modified()
+                            .ok()
+                            .and_then(|t| t.elapsed().ok())
+                            .is_some_and(|el| el > age)
+                });
+            if stale && std::fs::remove_file(e.path()).is_ok() {
+                removed += 1;
+            }
+        }
+    }
+    removed
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn tmp_files(dir: &Path) -> usize {
+        let mut n = 0;
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            if e.file_type().unwrap().is_dir() {
+                n += tmp_files(&e.path());
+            } else if e.file_name().to_string_lossy().ends_with(".tmp") {
+                n += 1;
+            }
+        }
+        n
+    }
+
+    async fn read_all(v: Verified) -> std::io::Result<Vec<u8>> {
+        let mut out = Vec::new();
+        let mut body = v.body;
+        while let Some(c) = body.next().await {
+            out.extend_from_slice(&c?);
+        }
+        Ok(out)
+    }
 
     #[tokio::test]
     async fn concurrent_puts_of_the_same_bytes_all_succeed() {
@@ -85,16 +398,80 @@ mod tests {
         assert_eq!(shas.len(), 1);
         let sha = shas.into_iter().next().unwrap();
         assert_eq!(store.get(&sha).await.unwrap().unwrap(), b"same bytes");
-        let leftovers = std::fs::read_dir(dir.path().join(&sha[..2]))
-            .unwrap()
-            .filter(|e| {
-                e.as_ref()
-                    .unwrap()
-                    .file_name()
-                    .to_string_lossy()
-                    .ends_with(".tmp")
-            })
-            .count();
-        assert_eq!(leftovers, 0);
+        assert_eq!(tmp_files(dir.path()), 0);
+    }
+
+    #[tokio::test]
+    async fn a_damaged_copy_is_refused_and_healed_by_storing_it_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::new(dir.path()).unwrap();
+        let bytes = vec![7u8; 18_337];
+        let sha = store.put(&bytes).await.unwrap();
+        let v = store.open(&sha).await.unwrap().unwrap();
+        assert_eq!(v.len, bytes.len() as u64);
+        assert_eq!(read_all(v).await.unwrap(), bytes);
+        std::fs::write(store.path_of(&sha), &bytes[..100]).unwrap();
+        let e = store.open(&sha).await.unwrap_err();
+        assert!(matches!(e, ServerError::ContentDamaged(_)), "{e}");
+        assert!(matches!(
+            store.get(&sha).await,
+            Err(ServerError::ContentDamaged(_))
+        ));
+        assert_eq!(store.put(&bytes).await.unwrap(), sha);
+        let v = store.open(&sha).await.unwrap().unwrap();
+        assert_eq!(read_all(v).await.unwrap(), bytes);
+    }
+
+    #[tokio::test]
+    async fn a_failed_stream_leaves_no_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::new(dir.path()).unwrap();
+        let parts = futures::stream::iter([
+            Ok(&b"first part"[..]),
+            Err(ServerError::bad("client went away")),
+        ]);
+        assert!(store.receive(parts).await.is_err());
+        assert_eq!(tmp_files(dir.path()), 0);
+        // A request dropped mid-body (the client disconnected) too.
+        let pending = futures::stream::iter([Ok::<_, ServerError>(&b"x"[..])])
+            .chain(futures::stream::pending());
+        let r = tokio::time::timeout(Duration::from_millis(200), store.receive(pending)).await;
+        assert!(r.is_err());
+        assert_eq!(tmp_files(dir.path()), 0);
+    }
+
+    #[test]
+    fn stale_temporary_files_are_removed_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("ab")).unwrap();
+        let old = dir.path().join("ab/.abc.1.2.tmp");
+        let fresh = dir.path().join(".incoming.1.3.tmp");
+        let blob = dir.path().join("ab/abcd");
+        for p in [&old, &fresh, &blob] {
+            std::fs::write(p, b"x").unwrap();
+        }
+        let f = std::fs::File::options().write(true).open(&old).unwrap();
+        f.set_modified(std::time::SystemTime::now() - 2 * STALE_TMP)
+            .unwrap();
+        drop(f);
+        BlobStore::new(dir.path()).unwrap();
+        assert!(!old.exists());
+        assert!(fresh.exists() && blob.exists());
+    }
+
+    #[tokio::test]
+    async fn full_streams_answer_busy_after_the_wait() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = BlobStore::new(dir.path()).unwrap();
+        store.wait = Duration::from_millis(50);
+        let _all = store
+            .streams
+            .clone()
+            .acquire_many_owned(MAX_STREAMS as u32)
+            .await
+            .unwrap();
+        let one = futures::stream::iter([Ok::<_, ServerError>(&b"x"[..])]);
+        let e = store.receive(one).await.unwrap_err();
+        assert!(matches!(e, ServerError::Busy(_)), "{e}");
     }
 }

@@ -41,6 +41,12 @@ pub enum ServerError {
     /// answered with `Retry-After` (seconds).
     #[error("too many failed authentication attempts from this address: retry in {0} s")]
     TooManyRequests(u64),
+    /// Stored bytes no longer match their digest (409, never served).
+    #[error("{0}")]
+    ContentDamaged(String),
+    /// Too many uploads in flight (503 with `Retry-After`).
+    #[error("{0}")]
+    Busy(String),
     #[error("configuration: {0}")]
     Config(String),
     #[error("database: {0}")]
@@ -50,6 +56,9 @@ pub enum ServerError {
 }
 
 pub type ServerResult<T> = Result<T, ServerError>;
+
+/// `Retry-After` of a 503 `busy` answer, in seconds.
+const RETRY_AFTER_SECS: &str = "5";
 
 impl ServerError {
     pub fn bad(msg: impl Into<String>) -> Self {
@@ -74,6 +83,8 @@ impl ServerError {
             ServerError::PrerequisiteMissing(_) => ErrorCode::PrerequisiteMissing,
             ServerError::PayloadTooLarge(_) => ErrorCode::PayloadTooLarge,
             ServerError::TooManyRequests(_) => ErrorCode::TooManyRequests,
+            ServerError::ContentDamaged(_) => ErrorCode::ContentDamaged,
+            ServerError::Busy(_) => ErrorCode::Busy,
             ServerError::Config(_) | ServerError::Db(_) | ServerError::Io(_) => ErrorCode::Internal,
         }
     }
@@ -86,9 +97,11 @@ impl ServerError {
             ServerError::NotFound(_) => StatusCode::NOT_FOUND,
             ServerError::Conflict(_)
             | ServerError::LaunchClosed(_)
-            | ServerError::PrerequisiteMissing(_) => StatusCode::CONFLICT,
+            | ServerError::PrerequisiteMissing(_)
+            | ServerError::ContentDamaged(_) => StatusCode::CONFLICT,
             ServerError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ServerError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            ServerError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             ServerError::Config(_) | ServerError::Db(_) | ServerError::Io(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
@@ -100,11 +113,13 @@ impl IntoResponse for ServerError {
     fn into_response(self) -> Response {
         let status = self.status();
         let code = self.code();
-        let retry_after = match self {
+        let busy = matches!(self, ServerError::Busy(_));
+        let retry_after: Option<u64> = match self {
             ServerError::TooManyRequests(secs) => Some(secs),
+            ServerError::Busy(_) => RETRY_AFTER_SECS.parse().ok(),
             _ => None,
         };
-        let message = if status.is_server_error() {
+        let message = if status.is_server_error() && !busy {
             tracing::error!(error = %self, "request failed");
             "internal error; see the server log".to_string()
         } else {
@@ -163,12 +178,27 @@ mod tests {
                 ErrorCode::TooManyRequests,
                 429,
             ),
+            (
+                ServerError::ContentDamaged("x".into()),
+                ErrorCode::ContentDamaged,
+                409,
+            ),
+            (ServerError::Busy("x".into()), ErrorCode::Busy, 503),
             (ServerError::Config("x".into()), ErrorCode::Internal, 500),
         ];
         for (e, code, status) in cases {
             assert_eq!(e.code(), code, "{e}");
             assert_eq!(e.status().as_u16(), status, "{e}");
         }
+    }
+
+    #[test]
+    fn busy_answers_say_when_to_retry() {
+        let res = ServerError::Busy("full".into()).into_response();
+        assert_eq!(res.status(), 503);
+        assert_eq!(res.headers()["retry-after"], RETRY_AFTER_SECS);
+        let res = ServerError::Config("x".into()).into_response();
+        assert!(!res.headers().contains_key("retry-after"));
     }
 
     #[test]

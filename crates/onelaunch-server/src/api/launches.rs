@@ -204,8 +204,8 @@ pub(crate) async fn launch_attachment(
 ) -> ServerResult<StatusCode> {
     let launch = scope.launch(&state.db, q.launch_id).await?;
     while let Some(field) = mp.next_field().await.map_err(multipart_err)? {
-        let bytes = field.bytes().await.map_err(multipart_err)?;
-        crate::ingest::launch_attachment(&state.db, &state.blobs, launch.id, &bytes).await?;
+        let chunks = super::uploads::chunks(field);
+        crate::ingest::launch_attachment(&state.db, &state.blobs, launch.id, chunks).await?;
     }
     Ok(StatusCode::ACCEPTED)
 }

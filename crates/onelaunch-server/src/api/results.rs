@@ -1,8 +1,9 @@
 //! `/testresult`, `/testresult/{id}`, `/attachment/{id}/content`: reading results.
 
+use axum::body::Body;
 use axum::extract::{Path, Query, State};
-use axum::http::header;
-use axum::response::IntoResponse;
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use onelaunch_api::{self as api, Id};
 use serde::Deserialize;
@@ -71,24 +72,53 @@ pub(crate) async fn get_result(
     }))
 }
 
-/// The stored bytes with their content type: not JSON, so this handler keeps
-/// answering `impl IntoResponse` (a `Content-Type` header and the raw body).
+/// The stored bytes with their content type, streamed from the blob store
+/// after their digest was checked (a damaged copy answers 409
+/// `content_damaged`, never its bytes). Always a download: `attachment`
+/// disposition, no sniffing, and a sandbox should a browser open it.
 pub(crate) async fn attachment_content(
     State(state): State<AppState>,
     scope: Scope,
     Path(id): Path<Id>,
-) -> ServerResult<impl IntoResponse> {
+) -> ServerResult<Response> {
     let a = scope.attachment(&state.db, id).await?;
     let sha = a
         .sha256
+        .as_deref()
         .ok_or_else(|| ServerError::NotFound(format!("attachment {id} has no content yet")))?;
-    let bytes = state
-        .blobs
-        .get(&sha)
-        .await?
-        .ok_or_else(|| ServerError::NotFound(format!("attachment {id} content is missing")))?;
+    let blob = match state.blobs.open(sha).await {
+        Ok(Some(b)) => b,
+        Ok(None) => {
+            return Err(ServerError::NotFound(format!(
+                "attachment {id} content is missing"
+            )))
+        }
+        Err(ServerError::ContentDamaged(m)) => {
+            return Err(ServerError::ContentDamaged(format!("attachment {id}: {m}")))
+        }
+        Err(e) => return Err(e),
+    };
     let ct = a
         .content_type
+        .clone()
         .unwrap_or_else(|| "application/octet-stream".into());
-    Ok(([(header::CONTENT_TYPE, ct)], bytes))
+    let mut res = Body::from_stream(blob.body).into_response();
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_str(&ct).unwrap_or(HeaderValue::from_static("application/octet-stream")),
+    );
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(blob.len));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("sandbox; default-src 'none'"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&a.disposition(false)) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(res)
 }

@@ -1,9 +1,11 @@
 //! `/upload/session`, `/upload/test-result`, attachments, fixtures and raw result
 //! files (`/upload/file`): everything a CI job sends into a launch.
 
+use axum::extract::multipart::Field;
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
+use futures::TryStreamExt;
 use onelaunch_api::{self as api, Id};
 use serde::{Deserialize, Serialize};
 
@@ -12,6 +14,7 @@ use crate::access::Scope;
 use crate::error::{ServerError, ServerResult};
 use crate::ingest::{self, decode::RawFile, limits, SessionFileKind};
 use crate::AppState;
+use onelaunch_model::FileKind;
 
 /// A session in a job run (`jobRunId`) or directly in a launch (`launchId`;
 /// the Allure 3 plugin adds `?manual=true`, which changes nothing here).
@@ -83,7 +86,15 @@ pub(crate) async fn upload_fixture_attachment(
     store_attachments(&state, &owner, mp).await
 }
 
-/// Stores every multipart `file` part as an attachment of a result.
+/// A multipart part as a stream of chunks (never read whole).
+pub(super) fn chunks(
+    field: Field<'_>,
+) -> impl futures::Stream<Item = ServerResult<axum::body::Bytes>> + Unpin + '_ {
+    field.map_err(multipart_err)
+}
+
+/// Stores every multipart `file` part as an attachment of a result, each
+/// streamed into the blob store.
 async fn store_attachments(
     state: &AppState,
     owner: &crate::db::results::ResultOwner,
@@ -98,14 +109,13 @@ async fn store_attachments(
             .ok_or_else(|| ServerError::bad("multipart part `file` needs a file name"))?;
         limits::check_file_name(&file_name).map_err(ServerError::bad)?;
         let content_type = field.content_type().map(str::to_string);
-        let bytes = field.bytes().await.map_err(multipart_err)?;
+        let stored = ingest::receive(&state.blobs, chunks(field)).await?;
         ingest::attachment(
             &state.db,
-            &state.blobs,
             owner,
             &file_name,
             content_type.as_deref(),
-            &bytes,
+            &stored,
         )
         .await?;
         n += 1;
@@ -161,28 +171,43 @@ pub(crate) async fn upload_files(
             .filter(|f| !f.is_empty())
             .ok_or_else(|| ServerError::bad("multipart part `file` needs a file name"))?;
         let content_type = field.content_type().map(str::to_string);
-        let bytes = field.bytes().await.map_err(multipart_err)?;
         files += 1;
-        let kind = match ingest::decode::raw_file(&name, &bytes) {
-            Ok(RawFile::Results(rs)) => {
-                results.extend(rs);
+        if let Err(problem) = limits::check_file_name(&name) {
+            problems.push(problem);
+            continue;
+        }
+        let kind = match onelaunch_model::classify(&name) {
+            // Results are parsed here, in memory (within the body limit and
+            // the server's budget for buffered bodies).
+            FileKind::Result | FileKind::JUnit => {
+                let buffered = ingest::buffer(&state.blobs, chunks(field)).await?;
+                match ingest::decode::raw_file(&name, &buffered.bytes) {
+                    Ok(RawFile::Results(rs)) => results.extend(rs),
+                    Ok(_) => {}
+                    Err(problem) => problems.push(problem),
+                }
                 continue;
             }
-            Ok(RawFile::Container) => SessionFileKind::Container,
-            Ok(RawFile::Other) => SessionFileKind::File,
-            Err(problem) => {
+            FileKind::Container => SessionFileKind::Container,
+            _ => SessionFileKind::File,
+        };
+        // Everything else streams into the blob store; a container is read
+        // back (verified) to check that it parses.
+        let stored = ingest::receive(&state.blobs, chunks(field)).await?;
+        if kind == SessionFileKind::Container {
+            let bytes = state.blobs.get(&stored.sha256).await?.unwrap_or_default();
+            if let Err(problem) = ingest::decode::raw_file(&name, &bytes) {
                 problems.push(problem);
                 continue;
             }
-        };
+        }
         ingest::session_file(
             &state.db,
-            &state.blobs,
             &session,
             &name,
             kind,
             content_type.as_deref(),
-            &bytes,
+            &stored,
         )
         .await?;
     }

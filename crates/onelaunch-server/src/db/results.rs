@@ -605,6 +605,41 @@ pub(crate) struct AttachmentMeta {
     pub sha256: Option<String>,
 }
 
+impl AttachmentMeta {
+    /// The `Content-Disposition` the API and the UI send with the bytes
+    /// (`attachment`, or `inline` for what the UI shows in the page): an ASCII
+    /// `filename` (other characters as `_`) and the exact name as RFC 5987
+    /// `filename*`, so no name can break out of the header.
+    pub(crate) fn disposition(&self, inline: bool) -> String {
+        let file = if self.file_name.is_empty() {
+            &self.name
+        } else {
+            &self.file_name
+        };
+        let file = if file.is_empty() { "attachment" } else { file };
+        let ascii: String = file
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let mut exact = String::with_capacity(file.len());
+        for b in file.bytes() {
+            if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
+                exact.push(b as char);
+            } else {
+                exact.push_str(&format!("%{b:02X}"));
+            }
+        }
+        let kind = if inline { "inline" } else { "attachment" };
+        format!("{kind}; filename=\"{ascii}\"; filename*=UTF-8''{exact}")
+    }
+}
+
 pub(crate) async fn attachment(db: &Db, id: Id) -> ServerResult<Option<AttachmentMeta>> {
     let r = sqlx::query(
         "SELECT test_result_id, file_name, name, content_type, sha256 FROM attachments WHERE id = $1",
@@ -620,4 +655,33 @@ pub(crate) async fn attachment(db: &Db, id: Id) -> ServerResult<Option<Attachmen
         content_type: opt_str(&r, "content_type"),
         sha256: opt_str(&r, "sha256"),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AttachmentMeta;
+
+    #[test]
+    fn download_names_cannot_break_the_header() {
+        let meta = |file_name: &str, name: &str| AttachmentMeta {
+            result_id: 1,
+            file_name: file_name.into(),
+            name: name.into(),
+            content_type: None,
+            sha256: None,
+        };
+        assert_eq!(
+            meta("r\u{e9}sum\u{e9} \"x\";\r\n.txt", "").disposition(false),
+            "attachment; filename=\"r_sum___x____.txt\"; \
+             filename*=UTF-8''r%C3%A9sum%C3%A9%20%22x%22%3B%0D%0A.txt"
+        );
+        assert_eq!(
+            meta("", "shot.png").disposition(true),
+            "inline; filename=\"shot.png\"; filename*=UTF-8''shot.png"
+        );
+        assert_eq!(
+            meta("", "").disposition(false),
+            "attachment; filename=\"attachment\"; filename*=UTF-8''attachment"
+        );
+    }
 }

@@ -2,7 +2,10 @@
 //! server answer 5xx, run out of stack, or store unbounded text:
 //!
 //! * request bodies: [`MAX_JSON_BODY`] for JSON endpoints and
-//!   [`MAX_MULTIPART_BODY`] for multipart uploads, answered with 413;
+//!   [`MAX_MULTIPART_BODY`] for multipart uploads, answered with 413; multipart
+//!   parts stream to disk (`blobs.rs`), except the result files of
+//!   `/upload/file`, which are read into memory within the server's budget
+//!   for buffered bodies (`blobs::MAX_BUFFERED`, 503 `busy` when spent);
 //! * JSON nesting: serde_json's recursion limit (128 levels) answers 400;
 //! * text fields: cut to a per-field bound (see [`bound_result`]), never refused;
 //! * a result's or fixture's stored JSON: at most [`MAX_STORED_JSON`] after the

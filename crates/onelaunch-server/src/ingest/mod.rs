@@ -23,26 +23,63 @@ pub(crate) mod decode;
 pub(crate) mod limits;
 pub(crate) mod test_cases;
 
+use futures::Stream;
 use onelaunch_api::{self as api, Id};
 
 use crate::blobs::BlobStore;
+pub(crate) use crate::blobs::{Buffered, Stored};
 use crate::db::results::{ResultOwner, SessionRow};
 use crate::db::{self, Db};
 use crate::error::{ServerError, ServerResult};
 
 /// A launch-level attachment (`/launch/attachment`, sent by the Allure 3
-/// plugin): new data, so the launch must be open. Its bytes are kept in the
-/// blob store; no result refers to them.
-pub(crate) async fn launch_attachment(
+/// plugin): new data, so the launch must be open (checked before the bytes
+/// are received and again when they are in). Its bytes are kept in the blob
+/// store; no result refers to them.
+pub(crate) async fn launch_attachment<S, B, E>(
     db: &Db,
     blobs: &BlobStore,
     launch_id: Id,
-    bytes: &[u8],
-) -> ServerResult<()> {
-    let mut conn = db.write.acquire().await?;
-    db::launches::ensure_open(&mut conn, launch_id).await?;
-    blobs.put(bytes).await?;
-    db::launches::touch(&mut conn, launch_id).await
+    chunks: S,
+) -> ServerResult<()>
+where
+    S: Stream<Item = Result<B, E>> + Unpin,
+    B: AsRef<[u8]>,
+    ServerError: From<E>,
+{
+    {
+        // No write connection is held while the body streams in.
+        let mut conn = db.write.acquire().await?;
+        db::launches::ensure_open(&mut conn, launch_id).await?;
+    }
+    blobs.receive(chunks).await?;
+    let mut tx = db.write.begin().await?;
+    db::launches::ensure_open(&mut tx, launch_id).await?;
+    db::launches::touch(&mut tx, launch_id).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Receives a body into the blob store (streamed to disk, hashed on the
+/// way); the functions below record what was received.
+pub(crate) async fn receive<S, B, E>(blobs: &BlobStore, chunks: S) -> ServerResult<Stored>
+where
+    S: Stream<Item = Result<B, E>> + Unpin,
+    B: AsRef<[u8]>,
+    ServerError: From<E>,
+{
+    blobs.receive(chunks).await
+}
+
+/// Reads a raw result file into memory, within the server's budget for
+/// bodies held in memory (503 `busy` when it is spent).
+pub(crate) async fn buffer<S, B, E>(blobs: &BlobStore, chunks: S) -> ServerResult<Buffered>
+where
+    S: Stream<Item = Result<B, E>> + Unpin,
+    B: AsRef<[u8]>,
+    ServerError: From<E>,
+{
+    blobs.buffer(chunks).await
 }
 
 /// Opens an upload session in a launch (and job run).
@@ -104,27 +141,25 @@ pub(crate) async fn results(
     Ok(refs)
 }
 
-/// Stores one attachment of an accepted result: the bytes in the blob store
-/// (content-addressed, idempotent), the row pointing at them. Accepted after
-/// the launch closed (see the module documentation).
+/// Records one attachment of an accepted result whose bytes were
+/// [`receive`]d (content-addressed, idempotent): the row pointing at them.
+/// Accepted after the launch closed (see the module documentation).
 pub(crate) async fn attachment(
     db: &Db,
-    blobs: &BlobStore,
     owner: &ResultOwner,
     file_name: &str,
     content_type: Option<&str>,
-    bytes: &[u8],
+    stored: &Stored,
 ) -> ServerResult<()> {
     limits::check_file_name(file_name).map_err(ServerError::bad)?;
-    let sha = blobs.put(bytes).await?;
     let mut tx = db.write.begin().await?;
     db::results::put_attachment(
         &mut tx,
         owner.id,
         file_name,
         content_type,
-        bytes.len() as i64,
-        &sha,
+        stored.len as i64,
+        &stored.sha256,
     )
     .await?;
     db::launches::touch(&mut tx, owner.launch_id).await?;
@@ -156,17 +191,15 @@ pub(crate) enum SessionFileKind {
 }
 
 /// Keeps a raw upload file that is not a result (an attachment or a
-/// container) in its session.
+/// container), [`receive`]d into the blob store, in its session.
 pub(crate) async fn session_file(
     db: &Db,
-    blobs: &BlobStore,
     session: &SessionRow,
     name: &str,
     kind: SessionFileKind,
     content_type: Option<&str>,
-    bytes: &[u8],
+    stored: &Stored,
 ) -> ServerResult<()> {
-    let sha = blobs.put(bytes).await?;
     let (kind, content_type) = match kind {
         SessionFileKind::Container => ("container", None),
         SessionFileKind::File => ("file", content_type),
@@ -177,8 +210,8 @@ pub(crate) async fn session_file(
         session.id,
         name,
         kind,
-        &sha,
-        bytes.len() as i64,
+        &stored.sha256,
+        stored.len as i64,
         content_type,
     )
     .await

@@ -130,7 +130,8 @@ impl From<ServerError> for UiError {
             ServerError::Forbidden(m) => UiError::Forbidden(m),
             e @ (ServerError::Conflict(_)
             | ServerError::LaunchClosed(_)
-            | ServerError::PrerequisiteMissing(_)) => UiError::Conflict(e.to_string()),
+            | ServerError::PrerequisiteMissing(_)
+            | ServerError::ContentDamaged(_)) => UiError::Conflict(e.to_string()),
             ServerError::Unauthorized => UiError::Login { next: "/".into() },
             ServerError::TooManyRequests(secs) => UiError::Throttled(secs),
             other => UiError::Server(other),

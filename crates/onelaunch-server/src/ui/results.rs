@@ -210,7 +210,8 @@ pub(super) async fn page(
         let mut text = None;
         if is_text(&ct) && row.4.unwrap_or(i64::MAX) <= INLINE_TEXT_BYTES {
             if let Some(sha) = &row.5 {
-                if let Some(bytes) = state.blobs.get(sha).await? {
+                // A damaged copy is not shown (its own link says why).
+                if let Ok(Some(bytes)) = state.blobs.get(sha).await {
                     text = Some(String::from_utf8_lossy(&bytes).into_owned());
                 }
             }
@@ -398,10 +399,12 @@ pub(super) async fn attachment(
     let a = viewer.scope.attachment(&state.db, id).await?;
     let sha = a
         .sha256
+        .as_deref()
         .ok_or_else(|| UiError::NotFound(format!("attachment {id} has no content yet")))?;
-    let bytes = state
+    // Verified before anything is sent; a damaged copy is a 409 page.
+    let blob = state
         .blobs
-        .get(&sha)
+        .open(sha)
         .await?
         .ok_or_else(|| UiError::NotFound(format!("attachment {id} content is missing")))?;
     let ct = content_type(a.content_type.as_deref(), &a.file_name);
@@ -413,8 +416,9 @@ pub(super) async fn attachment(
     } else {
         ct.clone()
     };
-    let mut res = bytes.into_response();
+    let mut res = axum::body::Body::from_stream(blob.body).into_response();
     let h = res.headers_mut();
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(blob.len));
     h.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_str(&served_ct)
@@ -428,25 +432,8 @@ pub(super) async fn attachment(
         header::CACHE_CONTROL,
         HeaderValue::from_static("private, max-age=3600"),
     );
-    if download {
-        let file = if a.file_name.is_empty() {
-            a.name.clone()
-        } else {
-            a.file_name.clone()
-        };
-        let safe: String = file
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || "._-".contains(c) {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{safe}\"")) {
-            h.insert(header::CONTENT_DISPOSITION, v);
-        }
+    if let Ok(v) = HeaderValue::from_str(&a.disposition(!download)) {
+        h.insert(header::CONTENT_DISPOSITION, v);
     }
     Ok(res)
 }
