@@ -54,6 +54,11 @@ pub struct TestResult {
     pub parameters: Vec<Parameter>,
     pub labels: Vec<Label>,
     pub links: Vec<Link>,
+    /// Milliseconds the test took, when known without `start` and `stop` (a JUnit
+    /// `time` without a timestamp). Not part of the Allure format: never read from
+    /// or written to JSON.
+    #[serde(skip)]
+    pub duration: Option<i64>,
 }
 
 /// Failure details of a result, step or fixture.
@@ -208,6 +213,7 @@ pub(crate) fn read_test_result(v: &Value, path: &Path<'_>) -> Result<TestResult,
         parameters: o.list("parameters", read_parameter)?,
         labels: o.list("labels", read_label)?,
         links: o.list("links", read_link)?,
+        duration: None,
     })
 }
 

@@ -13,7 +13,8 @@ use crate::allure::{Attachment, Container, Parameter, StatusDetails, StepResult,
 /// Converts one Allure result into the body item of `POST /api/upload/test-result`.
 ///
 /// Status is normalised to `passed|failed|broken|skipped|unknown`; `duration` is
-/// `stop - start` when both are known and `stop >= start`; `hostId`/`threadId` come
+/// `stop - start` when both are known and `stop >= start`, else the result's own
+/// `duration` (JUnit `time` without a timestamp); `hostId`/`threadId` come
 /// from the first non-empty `host`/`thread` label. Top-level attachments go to
 /// `attachments`; steps become `body` steps whose own attachments follow their
 /// sub-steps as `attachment` steps. A step that only wraps one attachment of the same
@@ -31,7 +32,7 @@ pub fn to_upload(r: &TestResult) -> UploadTestResult {
         description_html: r.description_html.clone(),
         start: r.start,
         stop: r.stop,
-        duration: duration(r.start, r.stop),
+        duration: duration(r.start, r.stop).or(r.duration),
         status: Some(normalize_status(r.status.as_deref()).to_string()),
         message: details.and_then(|d| d.message.clone()),
         trace: details.and_then(|d| d.trace.clone()),

@@ -5,45 +5,106 @@ use std::collections::HashMap;
 
 use sha2::{Digest, Sha256};
 
-use crate::allure::{Label, StatusDetails, TestResult};
+use crate::allure::{Attachment, Label, StatusDetails, TestResult};
+use crate::timestamp::parse_timestamp;
 use crate::xml::{attr, Node, Walker};
 use crate::ModelError;
 
-/// Parses a JUnit XML report into one [`TestResult`] per `<testcase>`.
+/// A JUnit report read by [`parse_junit_report`]: its results and the text
+/// attachments made from its captured output, which the results refer to by
+/// [`GeneratedAttachment::source`] and which exist in no file.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct JUnitReport {
+    pub results: Vec<TestResult>,
+    /// Each one once, however many results refer to it.
+    pub generated: Vec<GeneratedAttachment>,
+}
+
+/// A `text/plain` attachment made from `<system-out>` or `<system-err>`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GeneratedAttachment {
+    /// A synthetic file name (hex digits, a suffix and `.txt`; always a safe source),
+    /// unique for the origin, suite or test case and stream.
+    pub source: String,
+    pub content: String,
+}
+
+/// [`parse_junit_report`] without the captured output: the results refer to no
+/// attachment. For callers that cannot send generated attachments.
+pub fn parse_junit(bytes: &[u8], origin: &str) -> Result<Vec<TestResult>, ModelError> {
+    let mut results = parse_junit_report(bytes, origin)?.results;
+    for r in &mut results {
+        r.attachments.clear();
+    }
+    Ok(results)
+}
+
+/// Parses a JUnit XML report into one [`TestResult`] per attempt of a test: each
+/// `<testcase>`, and each Surefire rerun element inside one.
 ///
 /// * `name` is the test case name (falling back to its class name, then
 ///   `"unnamed"`); `full_name` is `classname.name`, or just the name without a class.
 /// * `history_id` is the first 32 hex digits of SHA-256 of `full_name`, so the same
-///   test keeps its history across reports.
-/// * `uuid` is the hex SHA-256 of `origin`, the suite name, the class name, the test
-///   name, the occurrence index of that (class name, name) pair in this file and the
-///   start time (below), so reading the same file again yields the same uuids
-///   (re-uploads are idempotent) while another run of the same tests, written at
-///   another time into a file of the same name, does not collide with it.
+///   test keeps its history across reports, and all attempts of a test share it.
 /// * `status`: `<failure>` ⇒ `failed`, `<error>` ⇒ `broken`, `<skipped>` ⇒
 ///   `skipped`, otherwise `passed`. When several are present, the first failure or
 ///   error wins over a skip. `status_details.message` comes from the `message`
-///   attribute (or `type` when there is no message) and `trace` from the element
-///   text. Surefire's `<flakyFailure>`/`<flakyError>` set `status_details.flaky`.
-/// * `start` is the `timestamp` of the test case or of its nearest suite
-///   (ISO 8601; without a zone it is UTC), `stop` is `start + time` (`time` in
-///   seconds, fractional); both are `None` without a usable timestamp.
+///   attribute (or `type` when there is no message, or else the first non-empty line
+///   of the element text, as jest-junit writes it) and `trace` from the element text.
+/// * Attempts. The order of elements in the document is the order of execution:
+///   the last attempt of a test (same `full_name`) in a report is its outcome.
+///   - pytest-rerunfailures writes each rerun as an earlier `<testcase>` with the
+///     same name; each becomes a result.
+///   - Surefire's `<flakyFailure>`, `<flakyError>`, `<rerunFailure>` and
+///     `<rerunError>` children of a `<testcase>` become earlier attempts (status
+///     `failed` for the failures, `broken` for the errors; message from `message`
+///     or `type`, trace from their `<stackTrace>` child or text, their own
+///     `<system-out>`/`<system-err>` as attachments), in document order. The
+///     `<testcase>` itself is the final attempt with its own outcome: passed after
+///     `flaky*` elements (with `status_details.flaky`), failed or broken with
+///     `rerun*` elements (Surefire writes the first run's `<failure>` plus one
+///     `rerun*` element per failed rerun).
+/// * `start` and `stop`. The base time is the `timestamp` of the test case or of its
+///   nearest suite (ISO 8601; without a zone it is UTC). The first `<testcase>` of a
+///   test starts at the base time; each later `<testcase>` of the same test (with the
+///   same base) starts when the earlier ones ended, i.e. the base plus their `time`s,
+///   and at least 1 ms after the previous one, so the server's latest attempt (latest
+///   `start`) is the last one in the document. `stop` is `start + time` (`time` in
+///   seconds, fractional). Rerun children carry no time: their `start`/`stop` are
+///   unknown (`None`), so the `<testcase>` (with a known start) is the latest.
+///   Without a base time `start`/`stop` are `None`; `duration` (not part of the
+///   Allure format) keeps `time` whenever it is present.
+/// * `uuid`: 64 hex digits: the first 56 of the SHA-256 of `origin`, the suite name,
+///   the class name, the test name and the base time, then the attempt index of the
+///   test in this file as 8 hex digits. Reading the same file again yields the same
+///   uuids (re-uploads are idempotent); another run of the same tests, written at
+///   another time into a file of the same name, does not collide with it; and the
+///   attempts of a test sort by uuid in document order. The server breaks ties of
+///   `start` (e.g. without timestamps) by row id and inserts the results of one
+///   request in uuid order, so the document's last attempt is the latest when the
+///   attempts of a test arrive in one request (the CLI keeps them together).
+/// * Output: the `<system-out>` and `<system-err>` of a test case (or rerun element)
+///   become `text/plain` attachments of its result, those of a suite attachments of
+///   every result inside the suite (jest-junit's console output), as Allure's own
+///   JUnit converters do. Their contents are in [`JUnitReport::generated`].
+///   Whitespace-only output is dropped.
 /// * Labels: `suite` (innermost named `<testsuite>`), `testClass` (class name) and
 ///   `framework=junit`. `title_path` lists the names of the enclosing suites.
 ///
 /// Suites may nest. Fails on empty input, text that is not UTF-8, malformed XML
 /// (with its line and column) or a root element other than `<testsuite>` or
 /// `<testsuites>`.
-pub fn parse_junit(bytes: &[u8], origin: &str) -> Result<Vec<TestResult>, ModelError> {
+pub fn parse_junit_report(bytes: &[u8], origin: &str) -> Result<JUnitReport, ModelError> {
     let text = crate::json::text(bytes)?;
     let mut walker = Walker::new(text);
     let mut parser = Parser {
         origin,
         suites: Vec::new(),
+        suite_count: 0,
         case: None,
         roles: Vec::new(),
-        occurrences: HashMap::new(),
-        results: Vec::new(),
+        attempts: HashMap::new(),
+        report: JUnitReport::default(),
     };
     let mut seen_root = false;
     while let Some(node) = walker.next_node()? {
@@ -64,15 +125,23 @@ pub fn parse_junit(bytes: &[u8], origin: &str) -> Result<Vec<TestResult>, ModelE
     if !seen_root {
         return Err(ModelError::NotJUnit { root: None });
     }
-    Ok(parser.results)
+    Ok(parser.report)
 }
 
-/// What an open element means to the parser, so its end tag can be handled.
+/// What an open element means to the parser, so its text and end tag can be handled.
 enum Role {
     Suite,
     Case,
     /// The `<failure>`, `<error>` or `<skipped>` that decides the status.
     Outcome,
+    /// A Surefire rerun element: the last of `Case::reruns`.
+    Rerun,
+    /// `<stackTrace>` of a rerun element.
+    RerunTrace,
+    /// `<system-out>` (`false`) or `<system-err>` (`true`) of the suite, case or rerun.
+    SuiteOutput(bool),
+    CaseOutput(bool),
+    RerunOutput(bool),
     Other,
 }
 
@@ -81,6 +150,27 @@ struct Suite {
     /// `<testsuite>` rather than `<testsuites>`.
     is_testsuite: bool,
     timestamp: Option<i64>,
+    /// Index of its first result in `JUnitReport::results`.
+    first_result: usize,
+    /// Its position among all suites of the file.
+    index: usize,
+    output: Output,
+}
+
+#[derive(Default)]
+struct Output {
+    out: String,
+    err: String,
+}
+
+impl Output {
+    fn push(&mut self, err: bool, text: &str) {
+        if err {
+            self.err.push_str(text)
+        } else {
+            self.out.push_str(text)
+        }
+    }
 }
 
 struct Case {
@@ -90,6 +180,8 @@ struct Case {
     timestamp: Option<i64>,
     outcome: Option<Outcome>,
     flaky: bool,
+    output: Output,
+    reruns: Vec<Rerun>,
 }
 
 struct Outcome {
@@ -98,59 +190,96 @@ struct Outcome {
     trace: String,
 }
 
+struct Rerun {
+    outcome: Outcome,
+    output: Output,
+}
+
+/// Per test (class name, name): the attempts seen so far in the file.
+#[derive(Default)]
+struct Attempts {
+    count: u64,
+    /// Base time of the `<testcase>` attempts so far, the time they took, the start
+    /// of the last one.
+    base: Option<i64>,
+    elapsed: i64,
+    last_start: Option<i64>,
+}
+
 struct Parser<'o> {
     origin: &'o str,
     suites: Vec<Suite>,
+    suite_count: usize,
     case: Option<Case>,
     roles: Vec<Role>,
-    occurrences: HashMap<(String, String), usize>,
-    results: Vec<TestResult>,
+    attempts: HashMap<(String, String), Attempts>,
+    report: JUnitReport,
+}
+
+fn outcome(name: &str, attrs: &[(String, String)]) -> Outcome {
+    let status = match name {
+        "failure" | "flakyFailure" | "rerunFailure" => "failed",
+        "error" | "flakyError" | "rerunError" => "broken",
+        _ => "skipped",
+    };
+    let message = attr(attrs, "message")
+        .or_else(|| attr(attrs, "type"))
+        .filter(|m| !m.trim().is_empty())
+        .map(str::to_string);
+    Outcome {
+        status,
+        message,
+        trace: String::new(),
+    }
 }
 
 impl Parser<'_> {
     fn open(&mut self, name: &str, attrs: &[(String, String)]) {
-        let role = match (&mut self.case, name) {
-            (Some(case), "failure" | "error" | "skipped")
-                if matches!(self.roles.last(), Some(Role::Case)) =>
-            {
-                let status = match name {
-                    "failure" => "failed",
-                    "error" => "broken",
-                    _ => "skipped",
-                };
+        let parent = self.roles.last();
+        let is_err = name == "system-err";
+        let role = match (&mut self.case, parent, name) {
+            (Some(case), Some(Role::Case), "failure" | "error" | "skipped") => {
                 let decides = match &case.outcome {
                     None => true,
-                    Some(current) => current.status == "skipped" && status != "skipped",
+                    Some(current) => current.status == "skipped" && name != "skipped",
                 };
                 if decides {
-                    let message = attr(attrs, "message")
-                        .or_else(|| attr(attrs, "type"))
-                        .filter(|m| !m.trim().is_empty())
-                        .map(str::to_string);
-                    case.outcome = Some(Outcome {
-                        status,
-                        message,
-                        trace: String::new(),
-                    });
+                    case.outcome = Some(outcome(name, attrs));
                     Role::Outcome
                 } else {
                     Role::Other
                 }
             }
-            (Some(case), "flakyFailure" | "flakyError") => {
-                case.flaky = true;
-                Role::Other
+            (
+                Some(case),
+                Some(Role::Case),
+                "flakyFailure" | "flakyError" | "rerunFailure" | "rerunError",
+            ) => {
+                case.flaky |= name.starts_with("flaky");
+                case.reruns.push(Rerun {
+                    outcome: outcome(name, attrs),
+                    output: Output::default(),
+                });
+                Role::Rerun
             }
-            (Some(_), _) => Role::Other,
-            (None, "testsuite" | "testsuites") => {
+            (Some(_), Some(Role::Rerun), "stackTrace") => Role::RerunTrace,
+            (Some(_), Some(Role::Rerun), "system-out" | "system-err") => Role::RerunOutput(is_err),
+            (Some(_), Some(Role::Case), "system-out" | "system-err") => Role::CaseOutput(is_err),
+            (Some(_), _, _) => Role::Other,
+            (None, Some(Role::Suite), "system-out" | "system-err") => Role::SuiteOutput(is_err),
+            (None, _, "testsuite" | "testsuites") => {
                 self.suites.push(Suite {
                     name: attr(attrs, "name").unwrap_or_default().trim().to_string(),
                     is_testsuite: name == "testsuite",
                     timestamp: attr(attrs, "timestamp").and_then(parse_timestamp),
+                    first_result: self.report.results.len(),
+                    index: self.suite_count,
+                    output: Output::default(),
                 });
+                self.suite_count += 1;
                 Role::Suite
             }
-            (None, "testcase") => {
+            (None, _, "testcase") => {
                 self.case = Some(Case {
                     name: attr(attrs, "name").unwrap_or_default().trim().to_string(),
                     classname: attr(attrs, "classname")
@@ -161,44 +290,98 @@ impl Parser<'_> {
                     timestamp: attr(attrs, "timestamp").and_then(parse_timestamp),
                     outcome: None,
                     flaky: false,
+                    output: Output::default(),
+                    reruns: Vec::new(),
                 });
                 Role::Case
             }
-            (None, _) => Role::Other,
+            (None, _, _) => Role::Other,
         };
         self.roles.push(role);
     }
 
     fn text(&mut self, text: &str) {
-        let capturing = self.roles.iter().any(|r| matches!(r, Role::Outcome));
-        if let (
-            true,
-            Some(Case {
-                outcome: Some(outcome),
-                ..
-            }),
-        ) = (capturing, &mut self.case)
-        {
-            outcome.trace.push_str(text);
+        let case = self.case.as_mut();
+        match (self.roles.last(), case) {
+            (
+                Some(Role::Outcome),
+                Some(Case {
+                    outcome: Some(o), ..
+                }),
+            ) => o.trace.push_str(text),
+            (Some(Role::Rerun | Role::RerunTrace), Some(c)) => {
+                if let Some(r) = c.reruns.last_mut() {
+                    r.outcome.trace.push_str(text)
+                }
+            }
+            (Some(Role::RerunOutput(err)), Some(c)) => {
+                if let Some(r) = c.reruns.last_mut() {
+                    r.output.push(*err, text)
+                }
+            }
+            (Some(Role::CaseOutput(err)), Some(c)) => c.output.push(*err, text),
+            (Some(Role::SuiteOutput(err)), _) => {
+                if let Some(s) = self.suites.last_mut() {
+                    s.output.push(*err, text)
+                }
+            }
+            _ => {}
         }
     }
 
     fn close(&mut self) {
         match self.roles.pop() {
             Some(Role::Suite) => {
-                self.suites.pop();
+                if let Some(suite) = self.suites.pop() {
+                    self.attach_suite_output(suite);
+                }
             }
             Some(Role::Case) => {
                 if let Some(case) = self.case.take() {
-                    let result = self.build(case);
-                    self.results.push(result);
+                    self.build(case);
                 }
             }
-            Some(Role::Outcome | Role::Other) | None => {}
+            _ => {}
         }
     }
 
-    fn build(&mut self, case: Case) -> TestResult {
+    /// Adds the output of a closing suite to every result built inside it.
+    fn attach_suite_output(&mut self, suite: Suite) {
+        let key = hash_parts(&[self.origin, &suite.index.to_string(), &suite.name]);
+        let attachments = self.generate(&key[..56], "suite", suite.output);
+        if attachments.is_empty() {
+            return;
+        }
+        for r in &mut self.report.results[suite.first_result..] {
+            r.attachments.extend(attachments.iter().cloned());
+        }
+    }
+
+    /// Records the non-blank output streams and returns the attachments naming them.
+    fn generate(&mut self, key: &str, kind: &str, output: Output) -> Vec<Attachment> {
+        let mut attachments = Vec::new();
+        for (stream, content) in [("system-out", output.out), ("system-err", output.err)] {
+            if content.trim().is_empty() {
+                continue;
+            }
+            let source = format!("{key}-{kind}-{stream}.txt");
+            attachments.push(Attachment {
+                name: if kind == "suite" {
+                    format!("suite {stream}")
+                } else {
+                    stream.to_string()
+                },
+                source: source.clone(),
+                r#type: Some("text/plain".to_string()),
+            });
+            self.report
+                .generated
+                .push(GeneratedAttachment { source, content });
+        }
+        attachments
+    }
+
+    fn build(&mut self, case: Case) {
         let name = [&case.name, &case.classname]
             .into_iter()
             .find(|s| !s.is_empty())
@@ -216,48 +399,17 @@ impl Parser<'_> {
             .or_else(|| self.suites.iter().rev().find(|s| !s.name.is_empty()))
             .map(|s| s.name.clone())
             .unwrap_or_default();
-        let occurrence = {
-            let counter = self
-                .occurrences
-                .entry((case.classname.clone(), name.clone()))
-                .or_insert(0);
-            let index = *counter;
-            *counter += 1;
-            index
-        };
-        let start = case
+        let base = case
             .timestamp
             .or_else(|| self.suites.iter().rev().find_map(|s| s.timestamp));
-        let uuid = hash_parts(&[
+        let key = hash_parts(&[
             self.origin,
             &suite_name,
             &case.classname,
             &name,
-            &occurrence.to_string(),
-            &start.map(|s| s.to_string()).unwrap_or_default(),
+            &base.map(|s| s.to_string()).unwrap_or_default(),
         ]);
         let history_id = hex::encode(Sha256::digest(full_name.as_bytes()))[..32].to_string();
-
-        let stop = start.zip(case.time).map(|(start, seconds)| {
-            // `as` saturates, so absurd durations cannot overflow.
-            start.saturating_add((seconds * 1000.0).round() as i64)
-        });
-
-        let status = case.outcome.as_ref().map_or("passed", |o| o.status);
-        let status_details = match case.outcome {
-            Some(outcome) => Some(StatusDetails {
-                message: outcome.message,
-                trace: Some(outcome.trace.trim().to_string()).filter(|t| !t.is_empty()),
-                flaky: case.flaky,
-                ..StatusDetails::default()
-            }),
-            None if case.flaky => Some(StatusDetails {
-                flaky: true,
-                ..StatusDetails::default()
-            }),
-            None => None,
-        };
-
         let mut labels = Vec::new();
         if !suite_name.is_empty() {
             labels.push(label("suite", &suite_name));
@@ -266,26 +418,98 @@ impl Parser<'_> {
             labels.push(label("testClass", &case.classname));
         }
         labels.push(label("framework", "junit"));
-
-        TestResult {
-            uuid,
+        let template = TestResult {
             history_id: Some(history_id),
             full_name: Some(full_name),
-            name,
+            name: name.clone(),
             title_path: self
                 .suites
                 .iter()
                 .filter(|s| s.is_testsuite && !s.name.is_empty())
                 .map(|s| s.name.clone())
                 .collect(),
-            status: Some(status.to_string()),
-            status_details,
             stage: Some("finished".to_string()),
-            start,
-            stop,
             labels,
             ..TestResult::default()
+        };
+        let test = (case.classname.clone(), name);
+
+        for rerun in case.reruns {
+            let uuid = self.next_uuid(&test, &key);
+            let attachments = self.generate(&uuid, "rerun", rerun.output);
+            self.report.results.push(TestResult {
+                uuid,
+                status: Some(rerun.outcome.status.to_string()),
+                status_details: Some(details(rerun.outcome, false)),
+                attachments,
+                ..template.clone()
+            });
         }
+
+        let uuid = self.next_uuid(&test, &key);
+        let millis = case.time.map(|seconds| (seconds * 1000.0).round() as i64);
+        let start = base.map(|base| {
+            let seen = self.attempts.entry(test).or_default();
+            if seen.base != Some(base) {
+                seen.base = Some(base);
+                seen.elapsed = 0;
+                seen.last_start = None;
+            }
+            let mut start = base.saturating_add(seen.elapsed);
+            if let Some(last) = seen.last_start {
+                start = start.max(last.saturating_add(1));
+            }
+            seen.elapsed = seen.elapsed.saturating_add(millis.unwrap_or(0));
+            seen.last_start = Some(start);
+            start
+        });
+        // `as` saturates, so absurd durations cannot overflow.
+        let stop = start.zip(millis).map(|(s, ms)| s.saturating_add(ms));
+        let status = case.outcome.as_ref().map_or("passed", |o| o.status);
+        let status_details = match case.outcome {
+            Some(outcome) => Some(details(outcome, case.flaky)),
+            None if case.flaky => Some(StatusDetails {
+                flaky: true,
+                ..StatusDetails::default()
+            }),
+            None => None,
+        };
+        let attachments = self.generate(&uuid, "test", case.output);
+        self.report.results.push(TestResult {
+            uuid,
+            status: Some(status.to_string()),
+            status_details,
+            start,
+            stop,
+            duration: millis,
+            attachments,
+            ..template
+        });
+    }
+
+    /// The uuid of the next attempt of a test: `key`'s first 56 hex digits and the
+    /// attempt index.
+    fn next_uuid(&mut self, test: &(String, String), key: &str) -> String {
+        let seen = self.attempts.entry(test.clone()).or_default();
+        let index = seen.count;
+        seen.count += 1;
+        format!("{}{:08x}", &key[..56], index & 0xffff_ffff)
+    }
+}
+
+fn details(outcome: Outcome, flaky: bool) -> StatusDetails {
+    let trace = Some(outcome.trace.trim().to_string()).filter(|t| !t.is_empty());
+    let message = outcome.message.or_else(|| {
+        trace
+            .as_deref()
+            .and_then(|t| t.lines().map(str::trim).find(|l| !l.is_empty()))
+            .map(str::to_string)
+    });
+    StatusDetails {
+        message,
+        trace,
+        flaky,
+        ..StatusDetails::default()
     }
 }
 
@@ -313,104 +537,6 @@ fn parse_seconds(s: &str) -> Option<f64> {
         .parse::<f64>()
         .ok()
         .filter(|t| t.is_finite() && *t >= 0.0)
-}
-
-/// Parses an ISO 8601 date-time into epoch milliseconds: `YYYY-MM-DDThh:mm[:ss[.fff]]`
-/// (a space may replace the `T`), then `Z`, `±hh:mm`, `±hhmm`, `±hh` or nothing (UTC).
-pub(crate) fn parse_timestamp(s: &str) -> Option<i64> {
-    let s = s.trim();
-    let b = s.as_bytes();
-    let digits = |from: usize, len: usize| -> Option<i64> {
-        let part = b.get(from..from + len)?;
-        part.iter()
-            .all(u8::is_ascii_digit)
-            .then(|| part.iter().fold(0, |n, d| n * 10 + i64::from(d - b'0')))
-    };
-    let year = digits(0, 4)?;
-    (b.get(4) == Some(&b'-') && b.get(7) == Some(&b'-')).then_some(())?;
-    let month = digits(5, 2)?;
-    let day = digits(8, 2)?;
-    matches!(b.get(10), Some(b'T' | b't' | b' ')).then_some(())?;
-    let hour = digits(11, 2)?;
-    (b.get(13) == Some(&b':')).then_some(())?;
-    let minute = digits(14, 2)?;
-    let mut pos = 16;
-    let mut second = 0;
-    let mut millis = 0;
-    if b.get(pos) == Some(&b':') {
-        second = digits(pos + 1, 2)?;
-        pos += 3;
-        if matches!(b.get(pos), Some(b'.' | b',')) {
-            pos += 1;
-            let frac_len = b[pos..].iter().take_while(|d| d.is_ascii_digit()).count();
-            if frac_len == 0 {
-                return None;
-            }
-            let frac = &b[pos..pos + frac_len];
-            millis = (0..3).fold(0, |n, i| {
-                n * 10 + frac.get(i).map_or(0, |d| i64::from(d - b'0'))
-            });
-            pos += frac_len;
-        }
-    }
-    let offset_minutes = match &b[pos..] {
-        [] | [b'Z' | b'z'] => 0,
-        [sign @ (b'+' | b'-'), rest @ ..] => {
-            let (hours, minutes) = match rest {
-                [h1, h2] => (zone_part(*h1, *h2)?, 0),
-                [h1, h2, b':', m1, m2] | [h1, h2, m1, m2] => {
-                    (zone_part(*h1, *h2)?, zone_part(*m1, *m2)?)
-                }
-                _ => return None,
-            };
-            if hours > 23 || minutes > 59 {
-                return None;
-            }
-            let total = hours * 60 + minutes;
-            if *sign == b'-' {
-                -total
-            } else {
-                total
-            }
-        }
-        _ => return None,
-    };
-    let valid = (1..=12).contains(&month)
-        && (1..=days_in_month(year, month)).contains(&day)
-        && hour < 24
-        && minute < 60
-        && second < 61;
-    if !valid {
-        return None;
-    }
-    let days = days_from_civil(year, month, day);
-    let seconds = days * 86_400 + hour * 3_600 + minute * 60 + second - offset_minutes * 60;
-    Some(seconds * 1000 + millis)
-}
-
-fn zone_part(a: u8, b: u8) -> Option<i64> {
-    (a.is_ascii_digit() && b.is_ascii_digit())
-        .then(|| i64::from(a - b'0') * 10 + i64::from(b - b'0'))
-}
-
-fn days_in_month(year: i64, month: i64) -> i64 {
-    match month {
-        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 #[cfg(test)]
@@ -585,8 +711,149 @@ mod tests {
         );
         assert_eq!(r[2].status.as_deref(), Some("skipped"));
         assert_eq!(r[2].status_details.as_ref().unwrap().message, None);
-        assert_eq!(r[3].status.as_deref(), Some("passed"));
-        assert!(r[3].status_details.as_ref().unwrap().flaky);
+        // The flaky failure is an earlier attempt; the test case itself passed.
+        assert_eq!(r[3].status.as_deref(), Some("failed"));
+        assert_eq!(r[4].status.as_deref(), Some("passed"));
+        assert!(r[4].status_details.as_ref().unwrap().flaky);
+    }
+
+    const SUREFIRE_RERUNS: &str = r#"<testsuite name="com.example.RetryTest">
+  <testcase name="flaky" classname="com.example.RetryTest" time="0.3">
+    <flakyFailure message="first" type="java.lang.AssertionError">
+      <stackTrace>java.lang.AssertionError: first
+	at com.example.RetryTest.flaky(RetryTest.java:9)</stackTrace>
+      <system-out>out of run 1</system-out>
+    </flakyFailure>
+    <flakyError message="second" type="java.io.IOException"><stackTrace>io</stackTrace></flakyError>
+    <system-out>out of the final run</system-out>
+  </testcase>
+  <testcase name="broken" classname="com.example.RetryTest" time="0.2">
+    <failure message="run 1" type="java.lang.AssertionError">trace 1</failure>
+    <rerunFailure message="run 2" type="java.lang.AssertionError"><stackTrace>trace 2</stackTrace></rerunFailure>
+    <rerunFailure type="java.lang.AssertionError"><stackTrace>trace 3</stackTrace></rerunFailure>
+  </testcase>
+</testsuite>"#;
+
+    #[test]
+    fn surefire_rerun_elements_are_earlier_attempts() {
+        let report = parse_junit_report(SUREFIRE_RERUNS.as_bytes(), "TEST-x.xml").unwrap();
+        let r = &report.results;
+        let summary: Vec<(&str, &str, Option<&str>)> = r
+            .iter()
+            .map(|r| {
+                (
+                    r.name.as_str(),
+                    r.status.as_deref().unwrap(),
+                    r.status_details.as_ref().and_then(|d| d.message.as_deref()),
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                ("flaky", "failed", Some("first")),
+                ("flaky", "broken", Some("second")),
+                ("flaky", "passed", None),
+                ("broken", "failed", Some("run 2")),
+                ("broken", "failed", Some("java.lang.AssertionError")),
+                ("broken", "failed", Some("run 1")),
+            ]
+        );
+        let trace = |i: usize| r[i].status_details.as_ref().unwrap().trace.as_deref();
+        assert_eq!(
+            trace(0),
+            Some("java.lang.AssertionError: first\n\tat com.example.RetryTest.flaky(RetryTest.java:9)")
+        );
+        assert_eq!(trace(1), Some("io"));
+        assert_eq!(trace(3), Some("trace 2"));
+        assert!(r[2].status_details.as_ref().unwrap().flaky);
+        assert!(!r[5].status_details.as_ref().unwrap().flaky);
+        // One test, attempts in document order by uuid; no timestamp, so no start.
+        assert!(r[..3].iter().all(|x| x.history_id == r[0].history_id));
+        assert!(r[0].uuid < r[1].uuid && r[1].uuid < r[2].uuid);
+        assert!(r[3].uuid < r[4].uuid && r[4].uuid < r[5].uuid);
+        assert!(r.iter().all(|x| x.start.is_none() && x.stop.is_none()));
+        assert_eq!(r[0].duration, None);
+        assert_eq!(r[2].duration, Some(300));
+        // Output of the rerun and of the final run.
+        let content = |r: &TestResult| -> Vec<String> {
+            r.attachments
+                .iter()
+                .map(|a| {
+                    let g = report
+                        .generated
+                        .iter()
+                        .find(|g| g.source == a.source)
+                        .unwrap();
+                    format!("{}={}", a.name, g.content)
+                })
+                .collect()
+        };
+        assert_eq!(content(&r[0]), vec!["system-out=out of run 1"]);
+        assert_eq!(content(&r[2]), vec!["system-out=out of the final run"]);
+        assert!(r[1].attachments.is_empty());
+        // parse_junit drops the output.
+        let plain = parse_junit(SUREFIRE_RERUNS.as_bytes(), "TEST-x.xml").unwrap();
+        assert!(plain.iter().all(|r| r.attachments.is_empty()));
+    }
+
+    #[test]
+    fn repeated_test_cases_start_in_document_order() {
+        let xml = br#"<testsuite name="s" timestamp="2024-03-01T10:00:00Z">
+            <testcase classname="C" name="t" time="0.5"/>
+            <testcase classname="C" name="t" time="0"/>
+            <testcase classname="C" name="t" time="0.25"><failure message="no"/></testcase>
+            <testcase classname="C" name="u"/>
+        </testsuite>"#;
+        let r = parse_junit(xml, "x").unwrap();
+        let base = 1_709_287_200_000;
+        let times: Vec<_> = r.iter().map(|r| (r.start, r.stop, r.duration)).collect();
+        assert_eq!(
+            times,
+            vec![
+                (Some(base), Some(base + 500), Some(500)),
+                (Some(base + 500), Some(base + 500), Some(0)),
+                // At least 1 ms after the previous attempt.
+                (Some(base + 501), Some(base + 751), Some(250)),
+                (Some(base), None, None),
+            ]
+        );
+    }
+
+    #[test]
+    fn output_of_cases_and_suites_and_first_line_messages() {
+        let xml = br#"<testsuites><testsuite name="jest" timestamp="2024-03-01T10:00:00">
+            <testcase classname="a" name="a" time="0.1">
+              <failure>
+Error: expected 3
+    at x</failure>
+              <system-err>  </system-err>
+            </testcase>
+            <testcase classname="b" name="b" time="0.1"><system-err>warn</system-err></testcase>
+            <system-out>console of the suite</system-out>
+        </testsuite>
+        <testsuite name="other"><testcase name="c"/></testsuite></testsuites>"#;
+        let report = parse_junit_report(xml, "x").unwrap();
+        let r = &report.results;
+        assert_eq!(
+            r[0].status_details.as_ref().unwrap().message.as_deref(),
+            Some("Error: expected 3")
+        );
+        let names = |r: &TestResult| {
+            r.attachments
+                .iter()
+                .map(|a| a.name.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(&r[0]), vec!["suite system-out"]);
+        assert_eq!(names(&r[1]), vec!["system-err", "suite system-out"]);
+        assert!(r[2].attachments.is_empty());
+        assert_eq!(r[0].attachments[0].source, r[1].attachments[1].source);
+        assert_eq!(report.generated.len(), 2, "the suite output is kept once");
+        for g in &report.generated {
+            assert!(crate::is_safe_source(&g.source), "{}", g.source);
+        }
+        assert_eq!(r[0].attachments[0].r#type.as_deref(), Some("text/plain"));
     }
 
     #[test]
@@ -641,34 +908,5 @@ mod tests {
             .to_string();
         assert!(err.starts_with("invalid XML at line 3, column"), "{err}");
         assert!(err.contains("expected `</testcase>`"), "{err}");
-    }
-
-    #[test]
-    fn timestamps() {
-        assert_eq!(parse_timestamp("1970-01-01T00:00:00"), Some(0));
-        assert_eq!(parse_timestamp("1970-01-01 00:00:01.5"), Some(1_500));
-        assert_eq!(parse_timestamp("1970-01-01T00:00:00.123456Z"), Some(123));
-        assert_eq!(parse_timestamp("1970-01-01T01:00:00+01:00"), Some(0));
-        assert_eq!(parse_timestamp("1970-01-01T00:00:00-0130"), Some(5_400_000));
-        assert_eq!(parse_timestamp("1970-01-01T00:00:00+01"), Some(-3_600_000));
-        assert_eq!(parse_timestamp("2000-02-29T12:30"), Some(951_827_400_000));
-        assert_eq!(
-            parse_timestamp("2024-03-01T10:00:00"),
-            Some(1_709_287_200_000)
-        );
-        for bad in [
-            "",
-            "yesterday",
-            "2023-02-29T00:00:00",
-            "2024-13-01T00:00:00",
-            "2024-01-01T24:00:00",
-            "2024-01-01",
-            "2024-01-01T00:00:00.",
-            "2024-01-01T00:00:00+1",
-            "2024-01-01T00:00:00 UTC",
-            "1710000000",
-        ] {
-            assert_eq!(parse_timestamp(bad), None, "{bad:?}");
-        }
     }
 }

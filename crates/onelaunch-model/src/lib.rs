@@ -10,7 +10,7 @@
 //! * parse it strictly enough to report a useful error and leniently enough to accept
 //!   what real adapters write ([`parse_result`], [`parse_container`],
 //!   [`parse_environment_properties`], [`parse_environment_xml`], [`parse_executor`],
-//!   [`parse_categories`], [`parse_junit`], [`testplan::parse`]),
+//!   [`parse_categories`], [`parse_junit_report`], [`testplan::parse`]),
 //! * convert results and fixtures into the TestOps upload DTOs of `onelaunch-api`
 //!   ([`to_upload`], [`fixtures_by_result`], [`fixture_to_upload`]),
 //! * list the attachment files they reference and check that a referenced name stays
@@ -28,6 +28,7 @@ mod json;
 mod junit;
 mod properties;
 pub mod testplan;
+mod timestamp;
 mod xml;
 
 pub use convert::{
@@ -35,7 +36,7 @@ pub use convert::{
     to_upload,
 };
 pub use error::ModelError;
-pub use junit::parse_junit;
+pub use junit::{parse_junit, parse_junit_report, GeneratedAttachment, JUnitReport};
 pub use properties::parse_environment_properties;
 pub use xml::parse_environment_xml;
 
