@@ -9,6 +9,7 @@ mod behaviour;
 mod ci_led;
 mod closing;
 mod edges;
+mod frameworks;
 mod hardening;
 mod pg;
 mod proxy;

@@ -432,6 +432,15 @@ impl SharedPart {
             data: Arc::new(bytes),
         }
     }
+
+    /// A part whose bytes are shared with other requests.
+    pub(crate) fn shared(file_name: String, content_type: String, data: Arc<Vec<u8>>) -> Self {
+        SharedPart {
+            file_name,
+            content_type,
+            data,
+        }
+    }
 }
 
 enum Payload {

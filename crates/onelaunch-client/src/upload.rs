@@ -514,7 +514,13 @@ struct AttachmentRef {
     dir: Arc<PathBuf>,
     /// The result or container file that refers to it.
     origin: PathBuf,
+    /// The content, when it is no file of `dir` but was made from the result
+    /// file (the captured output of a JUnit report).
+    inline: Option<Arc<Vec<u8>>>,
 }
+
+/// Attachments made from a result file, by source: see [`onelaunch_model::JUnitReport`].
+type Generated = Arc<HashMap<String, Arc<Vec<u8>>>>;
 
 /// Attachments and fixtures of one acknowledged result.
 struct ResultJob {
@@ -1095,7 +1101,7 @@ impl Uploader {
         dir: &Arc<PathBuf>,
         files: &[&InputFile],
         mode: Mode,
-    ) -> Vec<Loaded<Vec<allure::TestResult>>> {
+    ) -> Vec<Loaded<(Vec<allure::TestResult>, Generated)>> {
         let dir = dir.clone();
         let max = self.opts.max_file_bytes;
         let execution = self.opts.execution.clone();
@@ -1115,9 +1121,17 @@ impl Uploader {
                             Some(e) => format!("{e}/{name}"),
                             None => name.clone(),
                         };
-                        onelaunch_model::parse_junit(&bytes, &origin)
+                        onelaunch_model::parse_junit_report(&bytes, &origin).map(|report| {
+                            let generated = report
+                                .generated
+                                .into_iter()
+                                .map(|g| (g.source, Arc::new(g.content.into_bytes())))
+                                .collect();
+                            (report.results, Arc::new(generated))
+                        })
                     } else {
-                        onelaunch_model::parse_result(&bytes).map(|r| vec![r])
+                        onelaunch_model::parse_result(&bytes)
+                            .map(|r| (vec![r], Generated::default()))
                     };
                     match parsed {
                         Ok(results) => Loaded::Ok(results),
@@ -1185,7 +1199,7 @@ impl Uploader {
                     self.mark_done(f);
                     continue;
                 }
-                Loaded::Ok(results) => {
+                Loaded::Ok((results, generated)) => {
                     chunk_files.push(f);
                     for result in results {
                         if self.result_ids.contains_key(&result.uuid)
@@ -1198,7 +1212,7 @@ impl Uploader {
                             );
                             continue;
                         }
-                        let meta = self.result_meta(dir, f, &result);
+                        let meta = self.result_meta(dir, f, &result, &generated);
                         if let Some(id) = self.resumed.get(&result.uuid).copied() {
                             self.report.previously_acknowledged += 1;
                             self.result_ids
@@ -1299,6 +1313,7 @@ impl Uploader {
         dir: &Arc<PathBuf>,
         f: &InputFile,
         result: &allure::TestResult,
+        generated: &Generated,
     ) -> ResultMeta {
         let mut types = HashMap::new();
         collect_attachment_types(&result.attachments, &mut types);
@@ -1314,6 +1329,7 @@ impl Uploader {
                 .into_iter()
                 .map(|source| AttachmentRef {
                     content_type: types.get(&source).cloned(),
+                    inline: generated.get(&source).cloned(),
                     source,
                     dir: dir.clone(),
                     origin: f.shown(),
@@ -1355,6 +1371,7 @@ impl Uploader {
                     source,
                     dir: dir.clone(),
                     origin,
+                    inline: None,
                 });
             }
             fixtures.push(fixture.clone());
@@ -1476,11 +1493,25 @@ fn executor_entries(e: &allure::Executor) -> Vec<(String, String)> {
         .collect()
 }
 
-fn split_batches(mut items: Vec<UploadTestResult>, size: usize) -> Vec<Vec<UploadTestResult>> {
-    let mut batches = Vec::new();
-    while !items.is_empty() {
-        let rest = items.split_off(items.len().min(size));
-        batches.push(std::mem::replace(&mut items, rest));
+/// Splits results into batches of `size`, except that consecutive results of one
+/// test (attempts of a JUnit report, same history id) stay in one batch: the server
+/// orders the attempts of one request by uuid, which for JUnit attempts is their
+/// order in the report (see [`onelaunch_model::parse_junit_report`]).
+fn split_batches(items: Vec<UploadTestResult>, size: usize) -> Vec<Vec<UploadTestResult>> {
+    let size = size.max(1);
+    let mut batches: Vec<Vec<UploadTestResult>> = Vec::new();
+    let mut batch: Vec<UploadTestResult> = Vec::new();
+    for item in items {
+        let same_test = |last: &UploadTestResult| {
+            last.history_id.is_some() && last.history_id == item.history_id
+        };
+        if batch.len() >= size && !batch.last().is_some_and(same_test) {
+            batches.push(std::mem::take(&mut batch));
+        }
+        batch.push(item);
+    }
+    if !batch.is_empty() {
+        batches.push(batch);
     }
     batches
 }
@@ -1578,7 +1609,13 @@ async fn run_job(
                 ),
             });
         } else {
-            match read_inside_async(att.dir.clone(), att.source.clone(), max_file_bytes).await {
+            let read = match att.inline.clone() {
+                Some(bytes) => Ok(bytes),
+                None => read_inside_async(att.dir.clone(), att.source.clone(), max_file_bytes)
+                    .await
+                    .map(Arc::new),
+            };
+            match read {
                 Ok(bytes) => {
                     if !group.is_empty()
                         && (group.len() >= MAX_PARTS_PER_REQUEST
@@ -1601,7 +1638,7 @@ async fn run_job(
                         .content_type
                         .clone()
                         .unwrap_or_else(|| guess_content_type(&att.source).to_string());
-                    group.push(SharedPart::new(att.source, content_type, bytes));
+                    group.push(SharedPart::shared(att.source, content_type, bytes));
                     group_origins.push(att.origin);
                 }
                 Err(ReadError::Missing) => outcome.problems.push(FileProblem {
