@@ -1733,3 +1733,38 @@ async fn flush_attachments(
         Err(e) => Err(e),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(uuid: &str, history: Option<&str>) -> UploadTestResult {
+        serde_json::from_value(serde_json::json!({
+            "uuid": uuid,
+            "historyId": history,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn batches_keep_the_attempts_of_one_test_together() {
+        let items = vec![
+            result("a", Some("x")),
+            result("b", Some("y")),
+            result("c", Some("y")),
+            result("d", Some("y")),
+            result("e", None),
+            result("f", None),
+            result("g", Some("z")),
+        ];
+        let uuids: Vec<Vec<String>> = split_batches(items, 2)
+            .into_iter()
+            .map(|b| b.into_iter().map(|r| r.uuid).collect())
+            .collect();
+        assert_eq!(
+            uuids,
+            vec![vec!["a", "b", "c", "d"], vec!["e", "f"], vec!["g"],]
+        );
+        assert!(split_batches(Vec::new(), 2).is_empty());
+    }
+}
