@@ -15,6 +15,7 @@ mod proxy;
 mod reliability;
 mod replicas;
 mod server_led;
+mod server_led_plans;
 mod storage;
 mod support;
 mod tokens;
