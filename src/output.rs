@@ -215,3 +215,22 @@ pub(crate) fn print_run(g: &Global, run: &api::ServerRunDto) -> Result<()> {
     }
     Ok(())
 }
+
+/// `N of M planned tests reported`, then the missing ones by name.
+pub(crate) fn describe_planned(p: &onelaunch_api::PlannedScope) -> String {
+    let mut out = p.summary();
+    let missing = p.missing_count();
+    if missing > 0 {
+        let names: Vec<String> = p
+            .missing
+            .iter()
+            .map(|c| format!("{} (test case {})", c.name, c.test_case_id))
+            .collect();
+        out.push_str(&format!("; missing {missing}: {}", names.join(", ")));
+        let more = missing - p.missing.len() as i64;
+        if more > 0 {
+            out.push_str(&format!(" and {more} more"));
+        }
+    }
+    out
+}

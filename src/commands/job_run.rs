@@ -153,7 +153,7 @@ pub(crate) async fn run(g: &Global, cmd: JobRunCmd) -> Result<u8> {
                 items
                     .into_iter()
                     .map(|i| onelaunch_model::testplan::TestPlanEntry {
-                        id: Some(i.id.to_string()),
+                        id: i.id.map(|id| id.to_string()),
                         selector: Some(i.selector),
                     })
                     .collect(),

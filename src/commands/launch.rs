@@ -8,7 +8,9 @@ use super::close_wait::{self, describe_waiting, participants, summary_line};
 use crate::cli::{Global, LaunchCmd, Output};
 use crate::config::connect;
 use crate::exit;
-use crate::output::{format_stats, launch_url, markdown_summary, md_escape, print_json};
+use crate::output::{
+    describe_planned, format_stats, launch_url, markdown_summary, md_escape, print_json,
+};
 use crate::settings;
 
 pub(crate) async fn run(g: &Global, cmd: LaunchCmd) -> Result<u8> {
@@ -83,6 +85,9 @@ pub(crate) async fn run(g: &Global, cmd: LaunchCmd) -> Result<u8> {
                         md_escape(&describe_waiting(&participants))
                     );
                 }
+                if let Some(p) = &l.planned {
+                    println!("\n**Planned:** {}", md_escape(&describe_planned(p)));
+                }
             } else {
                 let state = if l.closed { "closed" } else { "open" };
                 println!("Launch [{}] {} ({state})", l.id, l.name);
@@ -97,10 +102,22 @@ pub(crate) async fn run(g: &Global, cmd: LaunchCmd) -> Result<u8> {
                 if !participants.complete() {
                     println!("Not reported yet: {}", describe_waiting(&participants));
                 }
+                if let Some(p) = &l.planned {
+                    println!("Planned: {}", describe_planned(p));
+                }
                 for r in &runs {
                     println!(
-                        "  [{}] {} / {}  {} {}  {} results",
-                        r.id, r.job.name, r.name, r.stage, r.status, r.result_count
+                        "  [{}] {} / {}  {} {}  {} results{}",
+                        r.id,
+                        r.job.name,
+                        r.name,
+                        r.stage,
+                        r.status,
+                        r.result_count,
+                        r.planned
+                            .as_ref()
+                            .map(|p| format!("  ({})", p.summary()))
+                            .unwrap_or_default()
                     );
                 }
             }

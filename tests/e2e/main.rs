@@ -16,6 +16,7 @@ mod proxy;
 mod reliability;
 mod replicas;
 mod server_led;
+mod server_led_plans;
 mod storage;
 mod support;
 mod tokens;

@@ -344,6 +344,55 @@ pub struct LaunchDto {
     /// extension; filled by `GET /api/launch/{id}`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub participants: Option<Participants>,
+    /// The planned scope of a launch a server-led run created: how many
+    /// planned tests were reported and which are missing (onelaunch
+    /// extension; filled by `GET /api/launch/{id}`, `None` for other launches).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub planned: Option<PlannedScope>,
+}
+
+/// Planned tests of a server-led launch or job run, and which of them no
+/// result was reported for.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct PlannedScope {
+    /// Planned tests.
+    pub planned: i64,
+    /// Planned tests with at least one result in their job run.
+    pub reported: i64,
+    /// Planned tests without a result, in plan order (at most
+    /// [`PlannedScope::MAX_LISTED`]; `planned - reported` is the full count).
+    #[serde(default)]
+    pub missing: Vec<PlannedCase>,
+}
+
+impl PlannedScope {
+    /// Most missing tests listed.
+    pub const MAX_LISTED: usize = 1000;
+
+    /// Planned tests without a result.
+    pub fn missing_count(&self) -> i64 {
+        self.planned - self.reported
+    }
+
+    /// `N of M planned tests reported`.
+    pub fn summary(&self) -> String {
+        format!(
+            "{} of {} planned tests reported",
+            self.reported, self.planned
+        )
+    }
+}
+
+/// A planned test named in [`PlannedScope::missing`].
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct PlannedCase {
+    pub test_case_id: Id,
+    pub name: String,
+    /// The job run that was to report it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_run_id: Option<Id>,
 }
 
 /// The job runs of a launch as seen by `launch close --wait`.
@@ -563,6 +612,10 @@ pub struct JobRunDto {
     /// Link to the job-run page (onelaunch extension).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub web_url: Option<String>,
+    /// The planned tests of a server-led job run and which are missing
+    /// (onelaunch extension; `None` for a job run without a plan).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub planned: Option<PlannedScope>,
 }
 
 // ---------------------------------------------------------------- sessions and results

@@ -408,9 +408,14 @@ impl fmt::Debug for AttachmentPart {
 /// One test case of a job-run plan (`GET /api/jobrun/{id}/plan`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlanItem {
-    /// Allure id of the test case.
-    #[serde(deserialize_with = "onelaunch_api::flex::id")]
-    pub id: i64,
+    /// Allure id of the test case; absent when the case has no numeric
+    /// `ALLURE_ID` (then only the selector names it).
+    #[serde(
+        default,
+        deserialize_with = "onelaunch_api::flex::opt_id",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub id: Option<i64>,
     /// Selector (usually the full name) of the test.
     #[serde(default, deserialize_with = "onelaunch_api::flex::null_default")]
     pub selector: String,

@@ -310,7 +310,7 @@ async fn plan_and_listing_queries() {
     let server = TestServer::with(|r, _| match r.path.as_str() {
         "/api/jobrun/7/plan" => Some(Reply::new(
             200,
-            r#"[{"id":1,"selector":"a.b"},{"id":"2","selector":null}]"#,
+            r#"[{"id":1,"selector":"a.b"},{"id":"2","selector":null},{"selector":"c.d"}]"#,
         )),
         "/api/launch" => Some(Reply::new(
             200,
@@ -322,9 +322,12 @@ async fn plan_and_listing_queries() {
     .await;
     let client = server.client();
     let plan = client.job_run_plan(7).await.unwrap();
-    assert_eq!(plan.len(), 2);
+    assert_eq!(plan.len(), 3);
     assert_eq!(plan[0].selector, "a.b");
-    assert_eq!(plan[1].id, 2);
+    assert_eq!(plan[1].id, Some(2));
+    // A case without a numeric ALLURE_ID comes by selector only.
+    assert_eq!(plan[2].id, None);
+    assert_eq!(plan[2].selector, "c.d");
     assert_eq!(server.find("GET", "/plan")[0].query, "expected=true");
     let page = client.list_launches(3, 2, 5).await.unwrap();
     assert_eq!(page.number, 2);

@@ -113,12 +113,10 @@ pub(crate) async fn get_job_run(
     scope: Scope,
     Path(id): Path<Id>,
 ) -> ServerResult<Json<api::JobRunDto>> {
-    Ok(Json(
-        scope
-            .job_run(&state.db, id)
-            .await?
-            .to_dto(&state.public_url),
-    ))
+    let run = scope.job_run(&state.db, id).await?;
+    let mut dto = run.to_dto(&state.public_url);
+    dto.planned = db::server_runs::job_run_planned(&state.db, run.id).await?;
+    Ok(Json(dto))
 }
 
 pub(crate) async fn job_run_plan(

@@ -60,6 +60,7 @@ pub(crate) async fn get_launch(
     let l = scope.launch(&state.db, id).await?;
     let mut dto = l.to_dto(&state.public_url);
     dto.participants = Some(closing::participants(&state.db, l.id, l.expected_job_runs).await?);
+    dto.planned = crate::db::server_runs::launch_planned(&state.db, l.id).await?;
     Ok(Json(dto))
 }
 
@@ -142,7 +143,15 @@ pub(crate) async fn launch_jobs(
 ) -> ServerResult<Json<Vec<api::JobRunDto>>> {
     scope.launch(&state.db, id).await?;
     let runs = crate::db::job_runs::launch_job_runs(&state.db, id).await?;
-    let dtos = runs.iter().map(|r| r.to_dto(&state.public_url)).collect();
+    let mut planned = crate::db::server_runs::planned_scopes(&state.db, id).await?;
+    let dtos = runs
+        .iter()
+        .map(|r| {
+            let mut dto = r.to_dto(&state.public_url);
+            dto.planned = planned.remove(&r.id);
+            dto
+        })
+        .collect();
     Ok(Json(dtos))
 }
 

@@ -86,6 +86,7 @@ impl JobRunRow {
             last_modified_date: self.modified_ms,
             result_count: self.result_count,
             web_url: Some(format!("{public_url}/jobrun/{}", self.id)),
+            planned: None,
         }
     }
 
@@ -407,6 +408,13 @@ pub(crate) async fn stop_job_run(
             if bad > 0 { "failed" } else { "passed" }.to_string()
         }
     };
+    // A job run that did not report every planned test did not pass: its
+    // status says so (`broken`), whatever the results it did report.
+    let status = if status == "passed" && unreported_items(db, run.id).await? > 0 {
+        "broken".to_string()
+    } else {
+        status
+    };
     sqlx::query("UPDATE job_runs SET stage = $1, status = $2, modified_ms = $3 WHERE id = $4")
         .bind(api::stage::FINISHED)
         .bind(status)
@@ -501,16 +509,40 @@ pub(crate) async fn start_receiving(
     Ok(Some(get_i64(&row, "job_id")?))
 }
 
-/// `[{id, selector}]` of a server-led job run's test plan; empty for CI-led job
-/// runs (everything runs).
+/// Planned tests of a job run no result was reported for (read from the
+/// writer: the results just ingested count).
+pub(crate) async fn unreported_items(db: &Db, job_run_id: Id) -> ServerResult<i64> {
+    Ok(sqlx::query(
+        "SELECT COUNT(*) AS n FROM job_run_plan_items WHERE job_run_id = $1 AND reported = 0",
+    )
+    .bind(job_run_id)
+    .fetch_one(&db.write)
+    .await?
+    .try_get("n")?)
+}
+
+/// `[{id?, selector}]` of a server-led job run's test plan; empty for CI-led
+/// job runs (everything runs). An entry carries `id` only when its test case
+/// has a numeric `ALLURE_ID` of its own: adapters also run every test whose
+/// `ALLURE_ID` equals a planned `id`, so onelaunch's internal case id there
+/// would select unrelated tests.
 pub(crate) async fn plan_items(db: &Db, job_run_id: Id) -> ServerResult<Vec<Value>> {
     let rows = sqlx::query(
-        "SELECT ref_id, selector FROM job_run_plan_items WHERE job_run_id = $1 ORDER BY id",
+        "SELECT i.selector AS selector, c.allure_id AS allure_id FROM job_run_plan_items i \
+         JOIN test_cases c ON c.id = i.test_case_id WHERE i.job_run_id = $1 ORDER BY i.id",
     )
     .bind(job_run_id)
     .fetch_all(&db.read)
     .await?;
     rows.iter()
-        .map(|r| Ok(serde_json::json!({ "id": get_i64(r, "ref_id")?, "selector": get_str(r, "selector")? })))
+        .map(|r| {
+            let selector = get_str(r, "selector")?;
+            Ok(
+                match opt_str(r, "allure_id").and_then(|a| a.trim().parse::<i64>().ok()) {
+                    Some(id) => serde_json::json!({ "id": id, "selector": selector }),
+                    None => serde_json::json!({ "selector": selector }),
+                },
+            )
+        })
         .collect()
 }

@@ -180,3 +180,95 @@ pub(crate) async fn launch_plan_items(
     }
     Ok(items)
 }
+
+/// Marks the planned tests of a job run whose test cases just got a result
+/// there (inside the ingest transaction).
+pub(crate) async fn mark_reported(
+    conn: &mut sqlx::AnyConnection,
+    job_run_id: Id,
+    cases: &[Id],
+) -> ServerResult<()> {
+    for chunk in cases.chunks(500) {
+        let list: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+        let sql = format!(
+            "UPDATE job_run_plan_items SET reported = 1 WHERE job_run_id = $1 AND reported = 0 \
+             AND test_case_id IN ({})",
+            list.join(", ")
+        );
+        let mut q = sqlx::query(&sql).bind(job_run_id);
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// The planned scope of each job run of a launch (job runs without a plan
+/// are left out), in plan order.
+pub(crate) async fn planned_scopes(
+    db: &Db,
+    launch_id: Id,
+) -> ServerResult<BTreeMap<Id, api::PlannedScope>> {
+    planned_where(db, "r.launch_id = $1", launch_id).await
+}
+
+/// The planned scope of one job run; `None` when it has no plan.
+pub(crate) async fn job_run_planned(
+    db: &Db,
+    job_run_id: Id,
+) -> ServerResult<Option<api::PlannedScope>> {
+    Ok(planned_where(db, "r.id = $1", job_run_id)
+        .await?
+        .remove(&job_run_id))
+}
+
+/// The planned scope of a launch: its job runs' scopes together; `None` when
+/// no server-led run created it.
+pub(crate) async fn launch_planned(
+    db: &Db,
+    launch_id: Id,
+) -> ServerResult<Option<api::PlannedScope>> {
+    if get_run(db, launch_id).await?.is_none() {
+        return Ok(None);
+    }
+    let mut all = api::PlannedScope::default();
+    for (_, s) in planned_scopes(db, launch_id).await? {
+        all.planned += s.planned;
+        all.reported += s.reported;
+        let room = api::PlannedScope::MAX_LISTED.saturating_sub(all.missing.len());
+        all.missing.extend(s.missing.into_iter().take(room));
+    }
+    Ok(Some(all))
+}
+
+async fn planned_where(
+    db: &Db,
+    filter: &str,
+    id: Id,
+) -> ServerResult<BTreeMap<Id, api::PlannedScope>> {
+    let mut scopes: BTreeMap<Id, api::PlannedScope> = BTreeMap::new();
+    let rows = sqlx::query(&format!(
+        "SELECT i.job_run_id AS job_run_id, i.test_case_id AS test_case_id, i.reported AS reported, \
+         c.name AS name FROM job_run_plan_items i JOIN job_runs r ON r.id = i.job_run_id \
+         JOIN test_cases c ON c.id = i.test_case_id WHERE {filter} ORDER BY i.id"
+    ))
+    .bind(id)
+    .fetch_all(&db.read)
+    .await?;
+    for r in rows {
+        let run = get_i64(&r, "job_run_id")?;
+        let s = scopes.entry(run).or_default();
+        s.planned += 1;
+        if get_i64(&r, "reported")? != 0 {
+            s.reported += 1;
+        } else if s.missing.len() < api::PlannedScope::MAX_LISTED {
+            s.missing.push(api::PlannedCase {
+                test_case_id: get_i64(&r, "test_case_id")?,
+                name: get_str(&r, "name")?,
+                job_run_id: Some(run),
+            });
+        }
+    }
+    Ok(scopes)
+}

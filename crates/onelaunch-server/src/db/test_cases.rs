@@ -236,12 +236,15 @@ impl CaseRow {
 
     /// The plan entry of this case: the numeric `ALLURE_ID`, else the case id;
     /// the selector is the full name (allure-pytest's `fullName`), else the name.
+    /// `(ref id, selector)` of the case in a test plan: the ref id is its
+    /// numeric `ALLURE_ID`, or 0 when it has none (the plan then names it by
+    /// selector only).
     pub(crate) fn plan_entry(&self) -> (i64, String) {
         let id = self
             .allure_id
             .as_deref()
-            .and_then(|a| a.parse::<i64>().ok())
-            .unwrap_or(self.id);
+            .and_then(|a| a.trim().parse::<i64>().ok())
+            .unwrap_or(0);
         let selector = self.full_name.clone().unwrap_or_else(|| self.name.clone());
         (id, selector)
     }

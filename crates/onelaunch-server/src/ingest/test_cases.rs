@@ -117,7 +117,10 @@ pub(crate) async fn track_test_cases(
             job_id,
         });
     }
-    upsert_cases(conn, session.project_id, &updates).await?;
+    let cases = upsert_cases(conn, session.project_id, &updates).await?;
+    if let Some(run) = session.job_run_id {
+        crate::db::server_runs::mark_reported(conn, run, &cases).await?;
+    }
     Ok(())
 }
 

@@ -311,12 +311,17 @@ pub(crate) async fn run_dto(state: &AppState, launch_id: Id) -> ServerResult<api
         None => (None, Vec::new()),
     };
     let mut items = server_runs::launch_plan_items(db, launch_id).await?;
+    let mut planned = server_runs::planned_scopes(db, launch_id).await?;
     let job_runs = crate::db::job_runs::launch_job_runs(db, launch_id)
         .await?
         .iter()
-        .map(|r| api::PlannedJobRun {
-            job_run: r.to_dto(&state.public_url),
-            test_case_ids: items.remove(&r.id).unwrap_or_default(),
+        .map(|r| {
+            let mut job_run = r.to_dto(&state.public_url);
+            job_run.planned = planned.remove(&r.id);
+            api::PlannedJobRun {
+                job_run,
+                test_case_ids: items.remove(&r.id).unwrap_or_default(),
+            }
         })
         .collect();
     let mut manual = Vec::new();
@@ -325,8 +330,10 @@ pub(crate) async fn run_dto(state: &AppState, launch_id: Id) -> ServerResult<api
             manual.push(c.to_dto());
         }
     }
+    let mut launch_dto = launch.to_dto(&state.public_url);
+    launch_dto.planned = server_runs::launch_planned(db, launch_id).await?;
     Ok(api::ServerRunDto {
-        launch: launch.to_dto(&state.public_url),
+        launch: launch_dto,
         plan_id,
         job_runs,
         manual,

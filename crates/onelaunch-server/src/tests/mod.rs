@@ -10,6 +10,7 @@ mod layering;
 /// The throwaway PostgreSQL cluster of the end-to-end tests, shared.
 #[path = "../../../../tests/e2e/pg.rs"]
 mod pg;
+mod planned;
 mod storage;
 mod tokens;
 

@@ -396,7 +396,7 @@ async fn a_short_init_token_stops_the_start_with_a_clear_error() {
 // ---------------------------------------------------------------- the UI page
 
 /// A browser: its session cookie.
-async fn ui_login(app: &TestApp, token: &str) -> String {
+pub(super) async fn ui_login(app: &TestApp, token: &str) -> String {
     let login = app
         .router
         .clone()
@@ -427,7 +427,7 @@ fn cookie_value(res: &axum::response::Response, name: &str) -> String {
 }
 
 /// (status, Location, body) of a UI request.
-async fn ui(
+pub(super) async fn ui(
     app: &TestApp,
     method: Method,
     uri: &str,

@@ -200,6 +200,7 @@ struct LiveData {
     launch: LaunchRow,
     o: views::Overview,
     runs: Vec<JobRunView>,
+    planned: Option<api::PlannedScope>,
     fingerprint: String,
 }
 
@@ -209,10 +210,12 @@ async fn live_data(state: &AppState, launch: LaunchRow) -> UiResult<LiveData> {
     let fingerprint = views::fingerprint(&state.db, launch.id).await?;
     let o = views::overview_cached(&state.db, launch.id).await?;
     let runs = views::job_run_views(&state.db, launch.id, &o).await?;
+    let planned = crate::db::server_runs::launch_planned(&state.db, launch.id).await?;
     Ok(LiveData {
         launch,
         o,
         runs,
+        planned,
         fingerprint,
     })
 }
@@ -264,6 +267,7 @@ fn summary_fragment(d: &LiveData, now: i64) -> Markup {
                 @if let Some(t) = d.o.last_result_ms { (layout::ago(t, now)) } @else { "none yet" }
             } }
         }
+        (super::planned::planned(&d.planned))
     }
 }
 
@@ -706,6 +710,7 @@ pub(super) async fn job_run(
         if filter.retries { "1" } else { "" }
     );
     let r = &view.run;
+    let planned = crate::db::server_runs::job_run_planned(&state.db, id).await?;
     let body = html! {
         nav class="crumbs" aria-label="Breadcrumb" {
             a href={ "/launches?project=" (launch.project_id) } { "Launches" } " › "
@@ -735,6 +740,7 @@ pub(super) async fn job_run(
                 div { dt { "Started" } dd { (layout::when(r.created_ms)) } }
                 div { dt { "Reported" } dd { (layout::ago(view.last_report_ms(), now)) } }
             }
+            (super::planned::planned(&planned))
             @if let Some(m) = &r.error_message { p class="alert" role="alert" { (m) } }
             @if !r.parameters.is_empty() {
                 h2 { "Parameters" }

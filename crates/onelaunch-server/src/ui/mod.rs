@@ -13,6 +13,7 @@ mod jobs;
 mod launches;
 mod layout;
 mod plan_run;
+mod planned;
 mod plans;
 mod results;
 mod session;
