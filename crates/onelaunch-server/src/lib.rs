@@ -241,7 +241,7 @@ impl Server {
 
 /// Locks `<data>/onelaunch.lock` for this process (released when it exits,
 /// however it exits) and writes our process id into it; refuses when another
-/// process holds it.
+/// process still holds it after two seconds.
 #[cfg(unix)]
 fn lock_data_dir(dir: &std::path::Path) -> ServerResult<std::fs::File> {
     use rustix::fs::{flock, FlockOperation};
@@ -253,7 +253,15 @@ fn lock_data_dir(dir: &std::path::Path) -> ServerResult<std::fs::File> {
         .create(true)
         .truncate(false)
         .open(&path)?;
-    if flock(&file, FlockOperation::NonBlockingLockExclusive).is_err() {
+    // A server that is just exiting (a restart) lets go within moments: wait
+    // up to two seconds for the lock before refusing.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    let mut locked = flock(&file, FlockOperation::NonBlockingLockExclusive).is_ok();
+    while !locked && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        locked = flock(&file, FlockOperation::NonBlockingLockExclusive).is_ok();
+    }
+    if !locked {
         let mut holder = String::new();
         let _ = file.read_to_string(&mut holder);
         let holder = holder.trim();
