@@ -67,6 +67,7 @@ impl LaunchRow {
             url: Some(format!("{public_url}/launch/{}", self.id)),
             expected_job_runs: self.expected_job_runs,
             participants: None,
+            environment: Vec::new(),
         }
     }
 }
