@@ -63,7 +63,8 @@ pub struct CiOverrides {
     pub job_run_uid: Option<String>,
     /// `--job-run-name` / `ALLURE_JOB_RUN_NAME`.
     pub job_run_name: Option<String>,
-    /// `--job-run-url` / `ALLURE_JOB_RUN_URL`.
+    /// `--job-run-url` / `ONELAUNCH_JOB_RUN_URL` (never `ALLURE_JOB_RUN_URL`,
+    /// which names the shared job run's onelaunch page: [`SHARED_LAUNCH_VARS`]).
     pub job_run_url: Option<String>,
     /// `--branch` / `ALLURE_JOB_RUN_BRANCH`.
     pub branch: Option<String>,
@@ -72,6 +73,20 @@ pub struct CiOverrides {
     /// it, or is the execution itself when none is detected.
     pub execution: Option<String>,
 }
+
+/// Variables that describe the shared launch and job run (what `job-run env`
+/// publishes to later jobs and downstream pipelines). They travel to
+/// pipelines of other CI systems, so they are never read back as a
+/// pipeline's own identity: neither [`detect`] nor the `onelaunch` flags
+/// behind [`CiOverrides`] read them. `ALLURE_JOB_RUN_ID` only names the job
+/// run to upload into; the uploading pipeline still reports its own identity.
+pub const SHARED_LAUNCH_VARS: &[&str] = &[
+    "ALLURE_LAUNCH_ID",
+    "ALLURE_LAUNCH_NAME",
+    "ALLURE_LAUNCH_URL",
+    "ALLURE_JOB_RUN_ID",
+    "ALLURE_JOB_RUN_URL",
+];
 
 /// CI type used by [`resolve`] for a context built only from overrides when no
 /// `ci_type` override is given.
@@ -780,6 +795,22 @@ mod tests {
         };
         let ctx = resolve(&generic, &env(&[])).expect("generic");
         assert_eq!(ctx.execution.as_deref(), Some("py3.12"));
+    }
+
+    #[test]
+    fn shared_launch_variables_never_change_the_detected_identity() {
+        // A GitLab pipeline that got the upstream GitHub run's variables
+        // (dotenv, trigger variables) is still itself.
+        let upstream: Vec<(&str, &str)> = SHARED_LAUNCH_VARS
+            .iter()
+            .map(|k| (*k, "https://onelaunch.example.com/jobrun/7"))
+            .collect();
+        let map = with(GITLAB_MR, &upstream);
+        assert_eq!(detect(&map), detect(&env(GITLAB_MR)));
+        assert_eq!(
+            resolve(&CiOverrides::default(), &map),
+            detect(&env(GITLAB_MR))
+        );
     }
 
     #[test]
