@@ -18,6 +18,7 @@ mod server_led;
 mod storage;
 mod support;
 mod tokens;
+mod truth;
 mod web_ui;
 mod wrapper_github;
 mod wrapper_gitlab;
