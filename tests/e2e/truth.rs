@@ -347,3 +347,52 @@ fn launch_show_names_issues_and_environment() {
         "{js}"
     );
 }
+
+/// The GitHub action's `allow-empty` input, run as its composite step would:
+/// off by default (the step fails, exit 9), on passes `--allow-empty`; either
+/// way nothing is created on the server.
+#[test]
+fn the_github_action_fails_an_empty_upload_unless_allow_empty() {
+    let server = TestServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("results")).unwrap();
+    let run = |allow: &str| {
+        let mut c = Command::new("bash");
+        c.arg(repo().join("plugins/github/onelaunch-action.sh"))
+            .current_dir(dir.path())
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", dir.path())
+            .env("XDG_CONFIG_HOME", dir.path().join("no-config"))
+            .env("GITHUB_OUTPUT", dir.path().join("output"))
+            .env("GITHUB_STEP_SUMMARY", dir.path().join("summary"))
+            .env("RUNNER_TEMP", dir.path())
+            .envs([
+                ("GITHUB_ACTIONS", "true"),
+                ("GITHUB_REPOSITORY", "acme/shop"),
+                ("GITHUB_WORKFLOW", "CI"),
+                ("GITHUB_RUN_ID", "4901"),
+                ("GITHUB_RUN_NUMBER", "1"),
+                ("GITHUB_JOB", "tests"),
+                ("GITHUB_SERVER_URL", "https://github.com"),
+                ("ONELAUNCH_IN_COMMAND", "upload"),
+                ("ONELAUNCH_IN_RESULTS", "results"),
+                ("ONELAUNCH_IN_ENDPOINT", server.url.as_str()),
+                ("ONELAUNCH_IN_TOKEN", server.api().token.as_str()),
+                ("ONELAUNCH_IN_BINARY", bin().to_str().unwrap()),
+                ("ONELAUNCH_IN_ALLOW_EMPTY", allow),
+            ]);
+        Run::from(c.output().expect("bash"))
+    };
+    let r = run("false");
+    assert_ne!(r.code, 0, "{}", r.all());
+    assert!(r.all().contains("exit code 9"), "{}", r.all());
+    assert!(r.all().contains("no test results"), "{}", r.all());
+    let r = run("true").ok();
+    assert!(
+        r.all().contains("nothing was uploaded (--allow-empty)"),
+        "{}",
+        r.all()
+    );
+    assert!(server.api().launches(1).is_empty());
+}
