@@ -265,7 +265,9 @@ pub(crate) struct CiArgs {
     pub(crate) job_run_uid: Option<String>,
     #[arg(long, env = "ALLURE_JOB_RUN_NAME")]
     pub(crate) job_run_name: Option<String>,
-    #[arg(long, env = "ALLURE_JOB_RUN_URL")]
+    /// Link to this pipeline's run in its CI. Not read from
+    /// ALLURE_JOB_RUN_URL: that names the shared job run's onelaunch page
+    #[arg(long, env = "ONELAUNCH_JOB_RUN_URL")]
     pub(crate) job_run_url: Option<String>,
     #[arg(long, env = "ALLURE_JOB_RUN_BRANCH")]
     pub(crate) job_run_branch: Option<String>,
@@ -375,6 +377,10 @@ pub(crate) struct UploadOpts {
     /// unreachable (default: .onelaunch-spool in the results directory)
     #[arg(long, env = "ONELAUNCH_SPOOL", value_name = "DIR")]
     pub(crate) spool: Option<PathBuf>,
+    /// Finding no results is not an error: exit 0 (nothing is created on the
+    /// server) instead of exit code 9
+    #[arg(long)]
+    pub(crate) allow_empty: bool,
 }
 
 #[derive(Args, Debug)]

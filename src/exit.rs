@@ -22,6 +22,9 @@ pub(crate) const NOT_FOUND: u8 = 7;
 /// The server stayed unreachable: what was not delivered is kept in a spool;
 /// `onelaunch upload --resume` sends it.
 pub(crate) const SPOOLED: u8 = 8;
+/// The inputs hold no test results (an empty directory, a pattern that matches
+/// nothing): nothing was created on the server. `--allow-empty` makes this 0.
+pub(crate) const NO_RESULTS: u8 = 9;
 
 /// An error that carries its own exit code.
 #[derive(Debug)]

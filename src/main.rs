@@ -1,11 +1,27 @@
 //! The `onelaunch` binary: the CLI and the server in one executable.
 
+// Printing: `print!`, `println!` and `eprintln!` shadow the standard macros in the whole crate so that a
+// reader that stops early (`onelaunch launch show 7 | head -1`) ends the
+// command normally (exit 0) instead of panicking on the closed pipe.
+macro_rules! print {
+    ($($arg:tt)*) => { $crate::pipe::out(::std::format_args!($($arg)*), false) };
+}
+macro_rules! println {
+    () => { $crate::pipe::out(::std::format_args!(""), true) };
+    ($($arg:tt)*) => { $crate::pipe::out(::std::format_args!($($arg)*), true) };
+}
+macro_rules! eprintln {
+    () => { $crate::pipe::err(::std::format_args!(""), true) };
+    ($($arg:tt)*) => { $crate::pipe::err(::std::format_args!($($arg)*), true) };
+}
+
 mod cli;
 mod commands;
 mod config;
 mod duration;
 mod exit;
 mod output;
+mod pipe;
 mod settings;
 mod target;
 

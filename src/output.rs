@@ -94,7 +94,9 @@ pub(crate) fn print_report(
     if g.output == Output::Json {
         print_json(&json!({
             "launchId": t.launch.id, "launchUrl": url, "jobRunId": t.job_run_id,
-            "results": r.results, "byStatus": r.by_status, "attachments": r.attachments,
+            "results": r.results, "new": r.results - r.already_present,
+            "alreadyPresent": r.already_present,
+            "byStatus": r.by_status, "attachments": r.attachments,
             "previouslyAcknowledged": r.previously_acknowledged,
             "fixtures": r.fixtures,
             "refused": r.problems.iter().map(|p| json!({"path": p.path, "message": p.message})).collect::<Vec<_>>(),
@@ -109,9 +111,12 @@ pub(crate) fn print_report(
         if let Some(id) = t.job_run_id {
             println!("Job Run [{id}]");
         }
+        // Results the launch already held (sent before) are not counted as
+        // uploaded: nothing was added for them.
         println!(
-            "Uploaded {} results ({}), {} attachments, {} fixtures",
-            r.results,
+            "Uploaded {} new results, {} already present ({}), {} attachments, {} fixtures",
+            r.results - r.already_present,
+            r.already_present,
             if by.is_empty() {
                 "none".into()
             } else {
@@ -134,11 +139,17 @@ pub(crate) fn print_report(
     Ok(())
 }
 
-pub(crate) fn exit_for(report: &UploadReport) -> u8 {
-    if report.problems.is_empty() {
-        exit::OK
-    } else {
+/// Refused files come first (exit 3); then an upload that delivered no result
+/// at all (result files without tests, e.g. an empty JUnit report) is exit 9
+/// unless `allow_empty`.
+pub(crate) fn exit_for(report: &UploadReport, allow_empty: bool) -> u8 {
+    if !report.problems.is_empty() {
         exit::FILES_REFUSED
+    } else if report.results == 0 && report.previously_acknowledged == 0 && !allow_empty {
+        eprintln!("error: the inputs held no test results; nothing was uploaded (pass --allow-empty to make this a success)");
+        exit::NO_RESULTS
+    } else {
+        exit::OK
     }
 }
 

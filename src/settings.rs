@@ -96,6 +96,8 @@ pub(crate) struct UploadSettings {
     pub(crate) no_stop: bool,
     /// `--spool DIR`, when given.
     pub(crate) spool: Option<PathBuf>,
+    /// `--allow-empty`: no results is not an error.
+    pub(crate) allow_empty: bool,
 }
 
 impl UploadSettings {
@@ -108,6 +110,7 @@ impl UploadSettings {
             batch_size: opts.size.clamp(1, 1000),
             no_stop: opts.no_stop,
             spool: opts.spool.clone(),
+            allow_empty: opts.allow_empty,
         }
     }
 }
@@ -164,6 +167,54 @@ mod tests {
         let c = LaunchChoice::new(None, Some("Nightly".into()), None, false);
         assert_eq!(c.name.as_deref(), Some("Nightly"));
         assert!(c.tags.is_empty());
+    }
+
+    /// Every argument of every subcommand, with the variable it reads.
+    fn env_args(cmd: &clap::Command, out: &mut Vec<(String, String, String)>) {
+        for a in cmd.get_arguments() {
+            if let Some(env) = a.get_env() {
+                out.push((
+                    cmd.get_name().to_string(),
+                    a.get_id().to_string(),
+                    env.to_string_lossy().into_owned(),
+                ));
+            }
+        }
+        for sub in cmd.get_subcommands() {
+            env_args(sub, out);
+        }
+    }
+
+    #[test]
+    fn shared_launch_variables_are_never_read_as_this_pipelines_identity() {
+        use clap::CommandFactory;
+        let identity = [
+            "ci_type",
+            "ci_endpoint",
+            "job_uid",
+            "job_name",
+            "job_url",
+            "job_run_uid",
+            "job_run_name",
+            "job_run_url",
+            "job_run_branch",
+            "ci_execution",
+        ];
+        let mut args = Vec::new();
+        env_args(&crate::cli::Cli::command(), &mut args);
+        assert!(args.iter().any(|(_, id, _)| id == "job_run_url"));
+        for (cmd, id, env) in &args {
+            let shared = onelaunch_ci::SHARED_LAUNCH_VARS.contains(&env.as_str());
+            assert!(
+                !(shared && identity.contains(&id.as_str())),
+                "`{cmd} --{id}` reads {env}, which describes the shared launch"
+            );
+            // The links of the shared launch and job run are read by nothing.
+            assert!(
+                env != "ALLURE_JOB_RUN_URL" && env != "ALLURE_LAUNCH_URL",
+                "`{cmd} --{id}` reads {env}"
+            );
+        }
     }
 
     #[test]

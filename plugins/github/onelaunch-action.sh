@@ -322,6 +322,9 @@ target_flags() {
     tflags+=(--launch-tags "$ONELAUNCH_IN_LAUNCH_TAGS")
   fi
   tflags+=(${reopen[@]+"${reopen[@]}"})
+  if is_true "${ONELAUNCH_IN_ALLOW_EMPTY:-false}"; then
+    tflags+=(--allow-empty)
+  fi
   log "target: launch-id=${launch_id:--} job-run-id=${job_run_id:--} (- = this workflow run's own)"
 }
 

@@ -8,7 +8,8 @@
 //! prints a warning naming the job runs that never reported, and exits 0: the
 //! launch is closed as asked, and a straggler must not fail the pipeline's
 //! final job. `-o json` reports the same as `timedOut`, `unfinished` and
-//! `missing`.
+//! `missing`. `unfinished` and `missing` are always those of the launch as
+//! closed (what `launch show` reports), also when it was closed already.
 
 use std::time::{Duration, Instant};
 
@@ -91,8 +92,11 @@ pub(crate) async fn close(g: &Global, conn: &Conn, id: Id, wait: Option<Duration
         timed_out = wait_for_participants(conn, id, timeout).await?;
     }
     conn.client.close_launch(id).await?;
+    // What the launch holds now, as `launch show` reports it: also when it was
+    // already closed before this command (waiting then ends at once).
+    let launch = conn.client.get_launch(id).await?;
+    let p = participants(conn, &launch).await?;
     if g.output == Output::Json {
-        let p = timed_out.clone().unwrap_or_default();
         print_json(&json!({
             "id": id,
             "closed": true,
@@ -102,6 +106,9 @@ pub(crate) async fn close(g: &Global, conn: &Conn, id: Id, wait: Option<Duration
         }))?;
     } else {
         println!("Launch [{id}] closed");
+        if !p.complete() {
+            println!("Never reported: {}", describe_waiting(&p));
+        }
     }
     Ok(exit::OK)
 }

@@ -301,6 +301,7 @@ pub(crate) async fn deliver(
     manifest: SpoolManifest,
     dir: &Path,
     resumed: Option<Spool>,
+    allow_empty: bool,
 ) -> Result<u8> {
     match up.upload_paths(paths).await {
         Ok(()) => {}
@@ -326,7 +327,7 @@ pub(crate) async fn deliver(
         })?;
     }
     print_report(g, conn, t, up.report())?;
-    Ok(exit_for(up.report()))
+    Ok(exit_for(up.report(), allow_empty))
 }
 
 /// The uploader of an `upload` or `watch` into `t` (a resumed spool builds its
@@ -344,7 +345,24 @@ pub(crate) fn uploader(conn: &Conn, t: &Target, settings: &UploadSettings) -> Up
             reopen_closed_launch: settings.launch.reopen_closed_launch,
             attempt: settings.ci.as_ref().and_then(|c| c.attempt),
             execution: settings.ci.as_ref().and_then(|c| c.execution.clone()),
+            ci: settings.ci.as_ref().map(session_ci),
             ..UploadOptions::default()
         },
     )
+}
+
+/// This pipeline's own CI identity, recorded with its upload session: also
+/// when it uploads into a job run of another pipeline (`ALLURE_JOB_RUN_ID`).
+/// Only an `http(s)` run link is sent.
+pub(crate) fn session_ci(c: &CiContext) -> api::SessionCi {
+    let given = |s: &str| (!s.trim().is_empty()).then(|| s.to_string());
+    api::SessionCi {
+        kind: given(&c.ci_type),
+        job_name: given(&c.job_name),
+        run_name: given(&c.job_run_name),
+        run_url: c.job_run_url.clone().filter(|u| {
+            let lower = u.to_ascii_lowercase();
+            lower.starts_with("https://") || lower.starts_with("http://")
+        }),
+    }
 }

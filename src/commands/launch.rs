@@ -79,6 +79,17 @@ pub(crate) async fn run(g: &Global, cmd: LaunchCmd) -> Result<u8> {
                     "participants": participants}))?;
             } else if g.output == Output::Markdown {
                 print!("{}", markdown_summary(&conn, &l, &stats, &runs));
+                for r in &runs {
+                    if let Some(m) = r.error_message.as_deref().filter(|m| !m.is_empty()) {
+                        println!(
+                            "\n**{} / {}** ({}): {}",
+                            md_escape(&r.job.name),
+                            md_escape(&r.name),
+                            r.stage,
+                            md_escape(m)
+                        );
+                    }
+                }
                 if !participants.complete() {
                     println!(
                         "\n**Not reported yet:** {}",
@@ -95,6 +106,16 @@ pub(crate) async fn run(g: &Global, cmd: LaunchCmd) -> Result<u8> {
                 if !l.tags.is_empty() {
                     let tags: Vec<&str> = l.tags.iter().map(|t| t.name.as_str()).collect();
                     println!("Tags: {}", tags.join(", "));
+                }
+                if !l.issues.is_empty() {
+                    let issues: Vec<String> = l.issues.iter().map(issue_text).collect();
+                    println!("Issues: {}", issues.join(", "));
+                }
+                if !l.environment.is_empty() {
+                    println!("Environment:");
+                    for kv in &l.environment {
+                        println!("  {} = {}", one_line(&kv.key), one_line(&kv.value));
+                    }
                 }
                 let total: i64 = stats.iter().map(|s| s.count).sum();
                 println!("Results: {total} ({})", format_stats(&stats));
@@ -119,9 +140,38 @@ pub(crate) async fn run(g: &Global, cmd: LaunchCmd) -> Result<u8> {
                             .map(|p| format!("  ({})", p.summary()))
                             .unwrap_or_default()
                     );
+                    if let Some(m) = r.error_message.as_deref().filter(|m| !m.is_empty()) {
+                        println!("      {}: {}", r.stage, one_line(m));
+                    }
                 }
             }
         }
     }
     Ok(exit::OK)
+}
+
+/// An issue of a launch as text: its name (or key), with its link.
+fn issue_text(v: &serde_json::Value) -> String {
+    use serde_json::Value;
+    match v {
+        Value::String(s) => one_line(s),
+        Value::Object(o) => {
+            let field = |k: &str| o.get(k).and_then(Value::as_str).filter(|s| !s.is_empty());
+            let name = field("name").or_else(|| field("key"));
+            match (name, field("url")) {
+                (Some(n), Some(u)) => format!("{} ({})", one_line(n), one_line(u)),
+                (Some(n), None) => one_line(n),
+                (None, Some(u)) => one_line(u),
+                (None, None) => one_line(&v.to_string()),
+            }
+        }
+        other => one_line(&other.to_string()),
+    }
+}
+
+/// Text from the server on one line: control characters become spaces.
+fn one_line(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }

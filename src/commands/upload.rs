@@ -6,12 +6,13 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use onelaunch_client::spool::{self, Spool};
+use onelaunch_client::upload::{scan_inputs, InputScan};
 use onelaunch_client::{SessionTarget, UploadOptions, Uploader};
 use serde_json::json;
 
 use super::delivery::{
-    deliver, manifest_for, report_spooled, request_of, spool_dir, spoolable_error, uploader,
-    with_target, StoredCi, TargetRequest,
+    deliver, manifest_for, report_spooled, request_of, session_ci, spool_dir, spoolable_error,
+    uploader, with_target, StoredCi, TargetRequest,
 };
 use crate::cli::{Global, Output, UploadArgs};
 use crate::config::connect;
@@ -43,7 +44,61 @@ pub(crate) async fn run(g: &Global, args: UploadArgs) -> Result<u8> {
         }
     }
     let settings = UploadSettings::of(&args.opts);
+    if !args.resume {
+        // Nothing is created on the server for an upload of nothing.
+        let scan = scan_inputs(&paths)?;
+        if scan.result_files == 0 {
+            let what = describe_empty(&scan);
+            if !settings.allow_empty {
+                bail!(Exit::new(
+                    exit::NO_RESULTS,
+                    format!(
+                        "{what}; nothing was uploaded (pass --allow-empty to make this a success)"
+                    )
+                ));
+            }
+            if g.output == Output::Json {
+                print_json(&json!({"results": 0, "new": 0, "alreadyPresent": 0,
+                    "launchId": null, "jobRunId": null, "empty": true}))?;
+            } else {
+                println!("{what}; nothing was uploaded (--allow-empty)");
+            }
+            return Ok(exit::OK);
+        }
+        paths = scan.found;
+        if !scan.unmatched.is_empty() {
+            let shown: Vec<String> = scan
+                .unmatched
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect();
+            eprintln!("warning: no file matches {}", shown.join(", "));
+        }
+    }
     upload(g, &settings, paths, args.resume).await
+}
+
+/// What an upload looked for and did not find: the paths and patterns.
+fn describe_empty(scan: &InputScan) -> String {
+    let mut parts = Vec::new();
+    if !scan.found.is_empty() {
+        let found: Vec<String> = scan.found.iter().map(|p| p.display().to_string()).collect();
+        parts.push(format!(
+            "no test results (*-result.json, JUnit *.xml) in {} ({} other file{})",
+            found.join(", "),
+            scan.files,
+            if scan.files == 1 { "" } else { "s" }
+        ));
+    }
+    if !scan.unmatched.is_empty() {
+        let unmatched: Vec<String> = scan
+            .unmatched
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        parts.push(format!("no file matches {}", unmatched.join(", ")));
+    }
+    parts.join("; ")
 }
 
 /// Sends the spool an earlier try left first, then `paths`; with `resume`,
@@ -141,7 +196,18 @@ async fn fresh_upload(
     };
     let mut up = uploader(&conn, &t, settings);
     let manifest = with_target(manifest, &t, settings.no_stop);
-    deliver(g, &conn, &t, &mut up, paths, manifest, dir, None).await
+    deliver(
+        g,
+        &conn,
+        &t,
+        &mut up,
+        paths,
+        manifest,
+        dir,
+        None,
+        settings.allow_empty,
+    )
+    .await
 }
 
 /// Sends what `spool` keeps (and `extra` paths) into the spool's launch and job
@@ -242,6 +308,7 @@ async fn send_spool(
             reopen_closed_launch: reopen,
             attempt: m.attempt,
             execution: m.execution.clone(),
+            ci: request.ci.as_ref().map(|c| session_ci(&c.context())),
             ..defaults
         },
     );
@@ -254,7 +321,18 @@ async fn send_spool(
     let mut inputs = spool.group_dirs();
     inputs.extend(extra.iter().cloned());
     let dir = spool.dir().to_path_buf();
-    deliver(g, &conn, &t, &mut up, &inputs, m, &dir, Some(spool)).await
+    deliver(
+        g,
+        &conn,
+        &t,
+        &mut up,
+        &inputs,
+        m,
+        &dir,
+        Some(spool),
+        settings.allow_empty,
+    )
+    .await
 }
 
 fn same_endpoint(a: &str, b: &str) -> bool {

@@ -107,5 +107,5 @@ pub(crate) async fn run(g: &Global, args: WatchArgs) -> Result<u8> {
     if cmd_code != 0 {
         return Ok(u8::try_from(cmd_code).unwrap_or(1));
     }
-    Ok(exit_for(up.report()))
+    Ok(exit_for(up.report(), settings.allow_empty))
 }

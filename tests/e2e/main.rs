@@ -20,6 +20,7 @@ mod server_led_plans;
 mod storage;
 mod support;
 mod tokens;
+mod truth;
 mod web_ui;
 mod wrapper_github;
 mod wrapper_gitlab;

@@ -1481,6 +1481,16 @@ fn a_failing_command_is_recorded_on_its_job_run() {
         run["errorMessage"],
         "command exited with status 3: runner is offline"
     );
+    // `launch show` says why the job run failed.
+    let shown = server
+        .cli()
+        .run(&["launch", "show", &launch.to_string()])
+        .ok()
+        .stdout;
+    assert!(
+        shown.contains("run_failure: command exited with status 3: runner is offline"),
+        "{shown}"
+    );
     // Its output went to the server log.
     assert!(
         server

@@ -507,7 +507,7 @@ fn shared_launch_example_start_two_shards_finish() {
         count_files(&e2e, "-result.json"),
     ] {
         assert!(
-            shard_summaries.contains(&format!("Uploaded {n} results")),
+            shard_summaries.contains(&format!("Uploaded {n} new results")),
             "{shard_summaries}"
         );
     }
@@ -1040,7 +1040,7 @@ fn watch_runs_the_test_command_without_the_token_and_uploads() {
     let summary = fs::read_to_string(dir.path().join("summary")).unwrap();
     assert!(
         summary.contains(&format!(
-            "Uploaded {} results",
+            "Uploaded {} new results",
             count_files(&unit, "-result.json")
         )),
         "{summary}"

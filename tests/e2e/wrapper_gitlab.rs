@@ -585,9 +585,15 @@ fn gitlab_pipeline_start_matrix_shards_finish_share_one_launch() {
     assert!(
         pos(&unit_lines, "1 test failed") < pos(&unit_lines, "Running after script")
             && pos(&unit_lines, "Running after script")
-                < pos(&unit_lines, "Uploaded 6 results (failed 1, passed 5)")
+                < pos(
+                    &unit_lines,
+                    "Uploaded 6 new results, 0 already present (failed 1, passed 5)"
+                )
     );
-    pos(&api_lines, "Uploaded 5 results (failed 1, passed 4)");
+    pos(
+        &api_lines,
+        "Uploaded 5 new results, 0 already present (failed 1, passed 4)",
+    );
     let finish_lines = job_lines(&out, "onelaunch-finish");
     pos(&finish_lines, &format!("Job Run [{job_run_id}] stopped"));
     pos(&finish_lines, &format!("Launch [{launch_id}] closed"));
@@ -786,7 +792,7 @@ fn gitlab_retried_job_adds_its_junit_results_as_retries() {
     assert_job_result(&out, "PASS", "onelaunch-start");
     assert_job_result(&out, "FAIL", "api-tests");
     assert!(
-        out.contains("Uploaded 3 results (failed 2, passed 1)"),
+        out.contains("Uploaded 3 new results, 0 already present (failed 2, passed 1)"),
         "{out}"
     );
     let env = check_dotenv(&project);
@@ -812,7 +818,10 @@ fn gitlab_retried_job_adds_its_junit_results_as_retries() {
     let retry = project.run(&gcl, &["--variable", &bin_var, "api-tests"]);
     let out = retry.all();
     assert_job_result(&out, "PASS", "api-tests");
-    assert!(out.contains("Uploaded 3 results (passed 3)"), "{out}");
+    assert!(
+        out.contains("Uploaded 3 new results, 0 already present (passed 3)"),
+        "{out}"
+    );
     let (retry_job, retry_pipeline) = job_id(&out);
     assert_eq!(
         retry_pipeline, first_pipeline,

@@ -307,7 +307,7 @@ fn jenkins_library_start_parallel_uploads_finish_share_one_launch() {
 
     // Both branches uploaded into that launch and job run.
     for (branch, n) in [("Unit tests", allure_results), ("API tests", junit_cases)] {
-        let line = format!("[{branch}] Uploaded {n} results");
+        let line = format!("[{branch}] Uploaded {n} new results");
         assert!(build.output.contains(&line), "{line}:\n{}", build.output);
         assert!(
             build.output.contains(&format!(

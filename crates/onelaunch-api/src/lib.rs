@@ -349,6 +349,11 @@ pub struct LaunchDto {
     /// extension; filled by `GET /api/launch/{id}`, `None` for other launches).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub planned: Option<PlannedScope>,
+    /// The environment its uploads and server-led run reported, one entry per
+    /// distinct value, secret-looking names left out (onelaunch extension;
+    /// filled by `GET /api/launch/{id}`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub environment: Vec<KeyValue>,
 }
 
 /// Planned tests of a server-led launch or job run, and which of them no
@@ -645,6 +650,29 @@ pub struct SessionCreate {
     pub launch_id: Option<Id>,
     #[serde(default, deserialize_with = "flex::null_default")]
     pub environment: Vec<KeyValue>,
+    /// The CI pipeline that uploads in this session (onelaunch extension). A
+    /// job run is shared: a pipeline of another CI system may upload into it
+    /// (through `ALLURE_JOB_RUN_ID`); each session keeps its own identity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ci: Option<SessionCi>,
+}
+
+/// The CI identity of the pipeline behind one upload session.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionCi {
+    /// `github`, `gitlab`, `jenkins`, or another CI's name.
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// Its job (workflow, project, Jenkins job).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_name: Option<String>,
+    /// Its run (workflow run, pipeline, build).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_name: Option<String>,
+    /// Link to its run in the CI (an `http(s)` URL).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -804,6 +832,11 @@ pub struct UploadResultsResponse {
     pub results: Vec<ResultRef>,
     #[serde(default)]
     pub result_ids: Vec<Id>,
+    /// How many of the results were stored by this request; the others were
+    /// already in the launch (a re-sent uuid answers its stored id). onelaunch
+    /// extension; `None` from servers that do not say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_results: Option<usize>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

@@ -63,7 +63,8 @@ pub struct CiOverrides {
     pub job_run_uid: Option<String>,
     /// `--job-run-name` / `ALLURE_JOB_RUN_NAME`.
     pub job_run_name: Option<String>,
-    /// `--job-run-url` / `ALLURE_JOB_RUN_URL`.
+    /// `--job-run-url` / `ONELAUNCH_JOB_RUN_URL` (never `ALLURE_JOB_RUN_URL`,
+    /// which names the shared job run's onelaunch page: [`SHARED_LAUNCH_VARS`]).
     pub job_run_url: Option<String>,
     /// `--branch` / `ALLURE_JOB_RUN_BRANCH`.
     pub branch: Option<String>,
@@ -72,6 +73,20 @@ pub struct CiOverrides {
     /// it, or is the execution itself when none is detected.
     pub execution: Option<String>,
 }
+
+/// Variables that describe the shared launch and job run (what `job-run env`
+/// publishes to later jobs and downstream pipelines). They travel to
+/// pipelines of other CI systems, so they are never read back as a
+/// pipeline's own identity: neither [`detect`] nor the `onelaunch` flags
+/// behind [`CiOverrides`] read them. `ALLURE_JOB_RUN_ID` only names the job
+/// run to upload into; the uploading pipeline still reports its own identity.
+pub const SHARED_LAUNCH_VARS: &[&str] = &[
+    "ALLURE_LAUNCH_ID",
+    "ALLURE_LAUNCH_NAME",
+    "ALLURE_LAUNCH_URL",
+    "ALLURE_JOB_RUN_ID",
+    "ALLURE_JOB_RUN_URL",
+];
 
 /// CI type used by [`resolve`] for a context built only from overrides when no
 /// `ci_type` override is given.
@@ -83,12 +98,12 @@ pub const GENERIC_CI_TYPE: &str = "generic";
 /// | | GitHub | GitLab | Jenkins |
 /// |---|---|---|---|
 /// | `job_uid` | `${GITHUB_REPOSITORY}_${GITHUB_WORKFLOW}` | `CI_PROJECT_ID` | `JOB_NAME` |
-/// | `job_name` | `${GITHUB_REPOSITORY} - ${GITHUB_WORKFLOW}` | `CI_PROJECT_NAME` | `JOB_BASE_NAME` |
+/// | `job_name` | `${GITHUB_REPOSITORY} - ${GITHUB_WORKFLOW}` | `CI_PROJECT_PATH` (else `CI_PROJECT_NAME`) | `JOB_BASE_NAME` |
 /// | `job_url` | `$SERVER/$REPO/actions?query=workflow%3A%22…%22` | `${CI_PROJECT_URL}/pipelines` | `JOB_URL` |
 /// | `job_run_uid` | `GITHUB_RUN_ID` | `CI_PIPELINE_ID` | `BUILD_NUMBER` |
 /// | `job_run_name` | `${GITHUB_JOB} #${GITHUB_RUN_NUMBER}` | `CI_PIPELINE_ID` | `BUILD_DISPLAY_NAME` |
 /// | `job_run_url` | `$SERVER/$REPO/actions/runs/$GITHUB_RUN_ID` | `CI_PIPELINE_URL` | `BUILD_URL` |
-/// | `branch` | `GITHUB_HEAD_REF`, else branch of `GITHUB_REF` | `CI_MERGE_REQUEST_SOURCE_BRANCH_NAME`, `CI_COMMIT_BRANCH`, `CI_COMMIT_REF_NAME` | `BRANCH_NAME`, `GIT_LOCAL_BRANCH`, `GIT_BRANCH` |
+/// | `branch` | `GITHUB_HEAD_REF`, else branch of `GITHUB_REF`, else `GITHUB_REF_NAME` | `CI_MERGE_REQUEST_SOURCE_BRANCH_NAME`, `CI_COMMIT_BRANCH`, `CI_COMMIT_REF_NAME` | `BRANCH_NAME`, `GIT_LOCAL_BRANCH`, `GIT_BRANCH` |
 /// | `endpoint` | origin of `GITHUB_SERVER_URL` | origin of `CI_SERVER_URL` / `CI_PROJECT_URL` | origin of `JENKINS_URL` / `BUILD_URL` |
 /// | `attempt` | `GITHUB_RUN_ATTEMPT` | — | — |
 /// | `execution` | `${GITHUB_JOB}#${GITHUB_RUN_ATTEMPT}` | `CI_JOB_ID` | `BUILD_NUMBER[/STAGE_NAME]` |
@@ -263,13 +278,16 @@ fn github(env: &dyn Env) -> CiContext {
         url(format!("actions/runs/{run_id}"))
     };
 
-    let branch = env.var("GITHUB_HEAD_REF").or_else(|| {
-        let git_ref = env.var("GITHUB_REF")?;
-        match git_ref.strip_prefix("refs/heads/") {
-            Some(branch) => Some(branch.to_string()),
-            None => env.var("GITHUB_REF_NAME").or(Some(git_ref)),
-        }
-    });
+    // A pull request builds `GITHUB_HEAD_REF`; a push builds the branch (or
+    // tag) `GITHUB_REF_NAME` names, which `GITHUB_REF` spells in full.
+    let branch = env
+        .var("GITHUB_HEAD_REF")
+        .or_else(|| {
+            env.var("GITHUB_REF")
+                .and_then(|r| r.strip_prefix("refs/heads/").map(str::to_string))
+        })
+        .or_else(|| env.var("GITHUB_REF_NAME"))
+        .or_else(|| env.var("GITHUB_REF"));
 
     let job_name = format!("{repo} - {workflow}");
     let default_launch_name = if run_number.is_empty() {
@@ -297,6 +315,14 @@ fn github(env: &dyn Env) -> CiContext {
 fn gitlab(env: &dyn Env) -> CiContext {
     let project_url = env.var("CI_PROJECT_URL");
     let project_name = var(env, "CI_PROJECT_NAME");
+    // The job is named after the project's path (`group/project`), which
+    // tells apart equally named projects of different groups; the numeric
+    // `CI_PROJECT_ID` stays its uid (stable across renames).
+    let job_name = first_of(
+        env,
+        &["CI_PROJECT_PATH", "CI_PROJECT_NAME", "CI_PROJECT_ID"],
+    )
+    .unwrap_or_default();
     let pipeline_id = var(env, "CI_PIPELINE_ID");
 
     let revision = env
@@ -320,7 +346,7 @@ fn gitlab(env: &dyn Env) -> CiContext {
             .and_then(origin)
             .or_else(|| project_url.as_deref().and_then(origin)),
         job_uid: var(env, "CI_PROJECT_ID"),
-        job_name: project_name,
+        job_name,
         job_url: project_url
             .as_deref()
             .map(|u| format!("{}/pipelines", u.trim_end_matches('/'))),
@@ -596,6 +622,33 @@ mod tests {
     }
 
     #[test]
+    fn github_branch_from_ref_name_alone() {
+        // GitHub documents GITHUB_REF_NAME as "the short ref name of the
+        // branch or tag"; a runner that passes only it (a container job, a
+        // composite action forwarding selected variables) still has a branch.
+        let mut map = env(GITHUB_PUSH);
+        map.remove("GITHUB_REF");
+        map.insert("GITHUB_REF_NAME".into(), "release/2.0".into());
+        assert_eq!(
+            detect(&map).and_then(|c| c.branch).as_deref(),
+            Some("release/2.0")
+        );
+        // A pull request: the head branch wins over `17/merge`.
+        let pr = with(
+            GITHUB_PUSH,
+            &[
+                ("GITHUB_REF", "refs/pull/17/merge"),
+                ("GITHUB_REF_NAME", "17/merge"),
+                ("GITHUB_HEAD_REF", "feature/login"),
+            ],
+        );
+        assert_eq!(
+            detect(&pr).and_then(|c| c.branch).as_deref(),
+            Some("feature/login")
+        );
+    }
+
+    #[test]
     fn github_tag_build_uses_ref_name() {
         let map = with(
             GITHUB_PUSH,
@@ -620,7 +673,7 @@ mod tests {
                 ci_type: "gitlab".into(),
                 endpoint: Some("https://gitlab.example.com".into()),
                 job_uid: "4711".into(),
-                job_name: "shop-api".into(),
+                job_name: "acme/shop-api".into(),
                 job_url: Some("https://gitlab.example.com/acme/shop-api/pipelines".into()),
                 job_run_uid: "1234567".into(),
                 job_run_name: "1234567".into(),
@@ -633,6 +686,20 @@ mod tests {
                 default_launch_name: "shop-api - e83c5163".into(),
             }
         );
+    }
+
+    #[test]
+    fn gitlab_job_is_named_after_the_project_path() {
+        // GitLab's predefined variables: CI_PROJECT_ID is numeric, the path
+        // is `namespace/project`.
+        let ctx = detect(&env(GITLAB_MR)).expect("detected");
+        assert_eq!(ctx.job_uid, "4711");
+        assert_eq!(ctx.job_name, "acme/shop-api");
+        let mut map = env(GITLAB_MR);
+        map.remove("CI_PROJECT_PATH");
+        assert_eq!(detect(&map).expect("detected").job_name, "shop-api");
+        map.remove("CI_PROJECT_NAME");
+        assert_eq!(detect(&map).expect("detected").job_name, "4711");
     }
 
     #[test]
@@ -728,6 +795,22 @@ mod tests {
         };
         let ctx = resolve(&generic, &env(&[])).expect("generic");
         assert_eq!(ctx.execution.as_deref(), Some("py3.12"));
+    }
+
+    #[test]
+    fn shared_launch_variables_never_change_the_detected_identity() {
+        // A GitLab pipeline that got the upstream GitHub run's variables
+        // (dotenv, trigger variables) is still itself.
+        let upstream: Vec<(&str, &str)> = SHARED_LAUNCH_VARS
+            .iter()
+            .map(|k| (*k, "https://onelaunch.example.com/jobrun/7"))
+            .collect();
+        let map = with(GITLAB_MR, &upstream);
+        assert_eq!(detect(&map), detect(&env(GITLAB_MR)));
+        assert_eq!(
+            resolve(&CiOverrides::default(), &map),
+            detect(&env(GITLAB_MR))
+        );
     }
 
     #[test]

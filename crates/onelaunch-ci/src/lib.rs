@@ -50,6 +50,6 @@ mod context;
 mod env;
 pub mod sink;
 
-pub use context::{detect, resolve, CiContext, CiOverrides, GENERIC_CI_TYPE};
+pub use context::{detect, resolve, CiContext, CiOverrides, GENERIC_CI_TYPE, SHARED_LAUNCH_VARS};
 pub use env::{Env, FnEnv, ProcessEnv};
 pub use sink::SinkError;

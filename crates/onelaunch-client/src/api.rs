@@ -27,7 +27,9 @@ pub const MAX_PARTS_PER_REQUEST: usize = 100;
 const BACKOFF_BASE: Duration = Duration::from_millis(200);
 const BACKOFF_CAP: Duration = Duration::from_secs(10);
 const RETRY_AFTER_CAP: Duration = Duration::from_secs(60);
-const MESSAGE_LIMIT: usize = 500;
+/// Longest server message kept (in characters): a 409 may list the missing
+/// prerequisites of many jobs, and every one of them must reach the user.
+pub const MESSAGE_LIMIT: usize = 64 * 1024;
 const STREAM_CHUNK: usize = 64 * 1024;
 
 // ---------------------------------------------------------------- configuration
@@ -188,7 +190,7 @@ fn describe_transport(e: &reqwest::Error) -> String {
 }
 
 /// Extracts the human message from an error body: the JSON `message` (or
-/// another usual field), else the text, trimmed to 500 characters.
+/// another usual field), else the text, whole up to [`MESSAGE_LIMIT`] characters.
 pub(crate) fn server_message(status: u16, body: &[u8]) -> String {
     let from_json = serde_json::from_slice::<serde_json::Value>(body)
         .ok()
@@ -875,6 +877,8 @@ impl ApiClient {
             results: Vec<ResultRef>,
             #[serde(default, deserialize_with = "onelaunch_api::flex::null_default")]
             result_ids: Vec<Id>,
+            #[serde(default)]
+            new_results: Option<usize>,
         }
         let answer: Answer = self
             .post_json("/api/upload/test-result", &[], results)
@@ -887,6 +891,7 @@ impl ApiClient {
         Ok(UploadResultsResponse {
             results: answer.results,
             result_ids,
+            new_results: answer.new_results,
         })
     }
 
@@ -1335,11 +1340,29 @@ mod unit {
         assert!(
             matches!(&e, ClientError::Server { status: 503, message } if message.ends_with("unavailable"))
         );
-        let long = "é".repeat(2000);
+        // A long message (a 409 listing many jobs' missing prerequisites)
+        // is kept whole; only something past MESSAGE_LIMIT is cut.
+        let listing: Vec<String> = (1..=40)
+            .map(|i| format!("job [{i}] shop-api-{i}: needs a trigger URL and a credential"))
+            .collect();
+        let listing = listing.join("; ");
+        assert!(listing.len() > 2000);
+        let e = error_from_status("POST /x", 409, json(&listing, 409).as_bytes());
+        match e {
+            ClientError::Conflict(message) => {
+                assert_eq!(message, format!("POST /x: {listing}"));
+                assert!(message.contains("job [40] shop-api-40"));
+            }
+            other => panic!("{other:?}"),
+        }
+        let long = "é".repeat(MESSAGE_LIMIT + 10);
         let e = error_from_status("GET /x", 400, long.as_bytes());
         match e {
             ClientError::BadRequest { message, .. } => {
-                assert_eq!(message.chars().count(), "GET /x: ".len() + 500 + 1);
+                assert_eq!(
+                    message.chars().count(),
+                    "GET /x: ".len() + MESSAGE_LIMIT + 1
+                );
                 assert!(message.ends_with('…'));
             }
             other => panic!("{other:?}"),

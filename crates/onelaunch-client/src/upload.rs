@@ -70,6 +70,10 @@ pub struct UploadOptions {
     /// execution's, while sending the same execution's report again stays
     /// idempotent.
     pub execution: Option<String>,
+    /// The CI pipeline that uploads (its own type, run name and link), kept
+    /// with the session; differs from the job run's when a pipeline of
+    /// another CI uploads into a shared job run.
+    pub ci: Option<onelaunch_api::SessionCi>,
 }
 
 impl Default for UploadOptions {
@@ -81,6 +85,7 @@ impl Default for UploadOptions {
             max_file_bytes: 64 * 1024 * 1024,
             attempt: None,
             execution: None,
+            ci: None,
         }
     }
 }
@@ -111,8 +116,11 @@ impl fmt::Display for FileProblem {
 pub struct UploadReport {
     /// Distinct files found in the inputs.
     pub files_seen: usize,
-    /// Results acknowledged by the server.
+    /// Results acknowledged by the server: new ones and [`Self::already_present`].
     pub results: usize,
+    /// Acknowledged results that the launch already held (the same uuid sent
+    /// before, by this or another upload): nothing was added for them.
+    pub already_present: usize,
     /// Results of a resumed spool that the server had acknowledged before; they
     /// were not sent again.
     pub previously_acknowledged: usize,
@@ -259,6 +267,48 @@ fn spool_refused(path: &Path) -> UploadError {
     )
 }
 
+const NO_MATCH: &str = "no file matches this pattern";
+
+/// What the inputs of an upload hold, looked at before anything is sent (so
+/// that nothing is created on the server for an upload of nothing).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InputScan {
+    /// Result files found: Allure `*-result.json` and JUnit `*.xml`.
+    pub result_files: usize,
+    /// Files of any kind found.
+    pub files: usize,
+    /// The inputs that exist (directories, files, patterns that matched).
+    pub found: Vec<PathBuf>,
+    /// Glob patterns that matched no file.
+    pub unmatched: Vec<PathBuf>,
+}
+
+/// Looks at the inputs the way [`Uploader::upload_paths`] will: directories
+/// (not recursively), files and glob patterns. A pattern that matches nothing
+/// is listed in [`InputScan::unmatched`]; a missing path or an unreadable
+/// directory is an error.
+pub fn scan_inputs(paths: &[PathBuf]) -> Result<InputScan, UploadError> {
+    let mut scan = InputScan::default();
+    for path in paths {
+        match resolve_inputs(std::slice::from_ref(path), false) {
+            Ok(groups) => {
+                for f in groups.iter().flat_map(|g| &g.files) {
+                    scan.files += 1;
+                    if matches!(f.kind, FileKind::Result | FileKind::JUnit) {
+                        scan.result_files += 1;
+                    }
+                }
+                scan.found.push(path.clone());
+            }
+            Err(UploadError::Input { message, .. }) if message == NO_MATCH => {
+                scan.unmatched.push(path.clone());
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(scan)
+}
+
 /// Resolves directories, files and glob patterns into groups by directory.
 /// Spools (and anything inside them) are never read as results, unless
 /// `allow_spool` (when a spool is being resumed).
@@ -334,7 +384,7 @@ pub(crate) fn resolve_inputs(
                     }
                 }
                 if !any {
-                    return Err(input_error(path, "no file matches this pattern"));
+                    return Err(input_error(path, NO_MATCH));
                 }
             }
         }
@@ -551,6 +601,9 @@ struct ResultMeta {
 struct BatchOutcome {
     acknowledged: Vec<(String, Id)>,
     rejected: Vec<(String, String)>,
+    /// Acknowledged results the server already had (it said how many of the
+    /// batch it stored; a server that does not say counts as storing all).
+    already_present: usize,
 }
 
 /// Fixtures of the containers of one results directory.
@@ -1161,6 +1214,7 @@ impl Uploader {
                 Some(self.target.launch_id)
             },
             environment: self.environment.clone(),
+            ci: self.opts.ci.clone(),
         };
         let client = self.client.clone();
         let session = self
@@ -1256,6 +1310,7 @@ impl Uploader {
                         continue;
                     }
                 };
+                self.report.already_present += outcome.already_present;
                 for (uuid, message) in outcome.rejected {
                     if let Some(meta) = metas.remove(&uuid) {
                         self.problem(
@@ -1518,7 +1573,18 @@ fn split_batches(items: Vec<UploadTestResult>, size: usize) -> Vec<Vec<UploadTes
 
 /// Matches the server's answer to the batch: by uuid, or by position when the
 /// server only returned `resultIds`.
-fn acknowledged(sent: &[UploadTestResult], resp: UploadResultsResponse) -> Vec<(String, Id)> {
+/// Also says how many of them the server already had.
+fn acknowledged_counted(
+    sent: &[UploadTestResult],
+    resp: UploadResultsResponse,
+) -> (Vec<(String, Id)>, usize) {
+    let new = resp.new_results;
+    let acked = acknowledged_refs(sent, resp);
+    let present = new.map_or(0, |n| acked.len().saturating_sub(n));
+    (acked, present)
+}
+
+fn acknowledged_refs(sent: &[UploadTestResult], resp: UploadResultsResponse) -> Vec<(String, Id)> {
     if resp.results.is_empty() && resp.result_ids.len() == sent.len() {
         return sent
             .iter()
@@ -1544,11 +1610,12 @@ async fn send_batch(
     };
     match reopener.run(|| client.upload_results(&request)).await {
         Ok(resp) => {
-            let acknowledged = acknowledged(&request.results, resp);
+            let (acknowledged, already_present) = acknowledged_counted(&request.results, resp);
             acks.results(&acknowledged);
             Ok(BatchOutcome {
                 acknowledged,
                 rejected: Vec::new(),
+                already_present,
             })
         }
         Err(ClientError::BadRequest { .. }) if request.results.len() > 1 => {
@@ -1561,9 +1628,10 @@ async fn send_batch(
                 };
                 match reopener.run(|| client.upload_results(&single)).await {
                     Ok(resp) => {
-                        let acked = acknowledged(&single.results, resp);
+                        let (acked, present) = acknowledged_counted(&single.results, resp);
                         acks.results(&acked);
-                        outcome.acknowledged.extend(acked)
+                        outcome.acknowledged.extend(acked);
+                        outcome.already_present += present;
                     }
                     Err(ClientError::BadRequest { message, .. }) => {
                         outcome.rejected.push((uuid, message))
@@ -1575,6 +1643,7 @@ async fn send_batch(
         }
         Err(ClientError::BadRequest { message, .. }) => Ok(BatchOutcome {
             acknowledged: Vec::new(),
+            already_present: 0,
             rejected: request
                 .results
                 .into_iter()

@@ -86,6 +86,7 @@ int upload(Map config = [:]) {
     }
     List vars = connectionEnv(c)
     vars.add('ONELAUNCH_RESULTS=' + paths.join('\n'))
+    vars.add('ONELAUNCH_ALLOW_EMPTY_FLAG=' + (str(c.allowEmpty) == 'true' ? '--allow-empty' : ''))
     if (c.launchId) {
         vars.add('ALLURE_LAUNCH_ID=' + c.launchId)
     }
@@ -101,6 +102,7 @@ while IFS= read -r results_path; do
 done <<ONELAUNCH_RESULTS_END
 $ONELAUNCH_RESULTS
 ONELAUNCH_RESULTS_END
+if [ -n "$ONELAUNCH_ALLOW_EMPTY_FLAG" ]; then set -- "$ONELAUNCH_ALLOW_EMPTY_FLAG" "$@"; fi
 "$ONELAUNCH_BINARY" upload "$@"
 ''')
         }
@@ -349,7 +351,7 @@ List startKeys() {
 
 @NonCPS
 List uploadKeys() {
-    return connectionKeys() + ['jobRunId', 'results']
+    return connectionKeys() + ['jobRunId', 'results', 'allowEmpty']
 }
 
 @NonCPS
@@ -449,6 +451,7 @@ String exitMeaning(int code) {
         case 6: return 'exit 6, the launch is closed'
         case 7: return 'exit 7, not found'
         case 8: return 'exit 8, spooled: run onelaunch upload --resume'
+        case 9: return 'exit 9, no results found (allowEmpty: true accepts that)'
         default: return "exit ${code}".toString()
     }
 }

@@ -61,6 +61,17 @@ pub(crate) async fn get_launch(
     let mut dto = l.to_dto(&state.public_url);
     dto.participants = Some(closing::participants(&state.db, l.id, l.expected_job_runs).await?);
     dto.planned = crate::db::server_runs::launch_planned(&state.db, l.id).await?;
+    let env = crate::db::views::launch_environment(&state.db, l.id).await?;
+    dto.environment = env
+        .into_iter()
+        .flat_map(|(key, values)| {
+            values.into_iter().map(move |value| api::KeyValue {
+                key: key.clone(),
+                value,
+            })
+        })
+        .take(1000)
+        .collect();
     Ok(Json(dto))
 }
 

@@ -24,6 +24,7 @@ pub(crate) async fn create_session(
     ApiJson(mut req): ApiJson<api::SessionCreate>,
 ) -> ServerResult<Json<api::SessionDto>> {
     limits::bound_environment(&mut req.environment);
+    limits::bound_session_ci(&mut req.ci)?;
     let (launch, run) = match (req.job_run_id, req.launch_id) {
         (Some(jr), _) => {
             let run = scope.job_run(&state.db, jr).await?;
@@ -37,6 +38,7 @@ pub(crate) async fn create_session(
         &launch,
         run.as_ref().map(|r| r.id),
         &req.environment,
+        req.ci.as_ref(),
     )
     .await?;
     Ok(Json(s.to_dto(run.map(|r| r.job_id))))
@@ -49,11 +51,12 @@ pub(crate) async fn upload_results(
 ) -> ServerResult<Json<api::UploadResultsResponse>> {
     let session = scope.session(&state.db, req.test_session_id).await?;
     limits::bound_results(&mut req.results)?;
-    let refs = ingest::results(&state.db, &session, &req.results).await?;
+    let (refs, new) = ingest::results_counted(&state.db, &session, &req.results).await?;
     let ids = refs.iter().map(|r| r.id).collect();
     Ok(Json(api::UploadResultsResponse {
         results: refs,
         result_ids: ids,
+        new_results: Some(new),
     }))
 }
 

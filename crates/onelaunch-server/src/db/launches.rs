@@ -68,6 +68,7 @@ impl LaunchRow {
             expected_job_runs: self.expected_job_runs,
             participants: None,
             planned: None,
+            environment: Vec::new(),
         }
     }
 }

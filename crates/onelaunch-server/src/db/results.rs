@@ -31,12 +31,15 @@ impl SessionRow {
 }
 
 /// Creates a session. Environment entries whose names look secret are dropped.
+/// `ci` is the CI identity of the pipeline that opened it (bounded by the
+/// caller).
 pub(crate) async fn create_session(
     conn: &mut AnyConnection,
     project_id: Id,
     launch_id: Id,
     job_run_id: Option<Id>,
     environment: &[api::KeyValue],
+    ci: Option<&api::SessionCi>,
 ) -> ServerResult<SessionRow> {
     let env: Vec<&api::KeyValue> = environment
         .iter()
@@ -44,14 +47,19 @@ pub(crate) async fn create_session(
         .take(1000)
         .collect();
     let row = sqlx::query(
-        "INSERT INTO sessions (project_id, launch_id, job_run_id, environment, created_ms) \
-         VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        "INSERT INTO sessions (project_id, launch_id, job_run_id, environment, created_ms, \
+         ci_type, ci_job_name, ci_run_name, ci_run_url) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
     )
     .bind(project_id)
     .bind(launch_id)
     .bind(job_run_id)
     .bind(serde_json::to_string(&env).unwrap_or_else(|_| "[]".into()))
     .bind(now_ms())
+    .bind(ci.and_then(|c| c.kind.clone()))
+    .bind(ci.and_then(|c| c.job_name.clone()))
+    .bind(ci.and_then(|c| c.run_name.clone()))
+    .bind(ci.and_then(|c| c.run_url.clone()))
     .fetch_one(&mut *conn)
     .await?;
     Ok(SessionRow {
@@ -60,6 +68,49 @@ pub(crate) async fn create_session(
         launch_id,
         job_run_id,
     })
+}
+
+/// One upload session of a job run, as its page lists them.
+#[derive(Debug, Clone)]
+pub(crate) struct SessionInfo {
+    pub id: Id,
+    pub created_ms: i64,
+    pub ci: api::SessionCi,
+    /// Results stored through this session.
+    pub results: i64,
+}
+
+/// Most sessions a job-run page lists (the latest).
+pub(crate) const MAX_LISTED_SESSIONS: i64 = 200;
+
+/// The upload sessions of a job run, latest first, at most
+/// [`MAX_LISTED_SESSIONS`].
+pub(crate) async fn job_run_sessions(db: &Db, job_run_id: Id) -> ServerResult<Vec<SessionInfo>> {
+    let rows = sqlx::query(
+        "SELECT s.id AS id, s.created_ms AS created_ms, s.ci_type AS ci_type, \
+         s.ci_job_name AS ci_job_name, s.ci_run_name AS ci_run_name, s.ci_run_url AS ci_run_url, \
+         (SELECT COUNT(*) FROM test_results t WHERE t.session_id = s.id) AS results \
+         FROM sessions s WHERE s.job_run_id = $1 ORDER BY s.id DESC LIMIT $2",
+    )
+    .bind(job_run_id)
+    .bind(MAX_LISTED_SESSIONS)
+    .fetch_all(&db.read)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(SessionInfo {
+                id: get_i64(r, "id")?,
+                created_ms: get_i64(r, "created_ms")?,
+                ci: api::SessionCi {
+                    kind: opt_str(r, "ci_type"),
+                    job_name: opt_str(r, "ci_job_name"),
+                    run_name: opt_str(r, "ci_run_name"),
+                    run_url: opt_str(r, "ci_run_url"),
+                },
+                results: get_i64(r, "results")?,
+            })
+        })
+        .collect()
 }
 
 pub(crate) async fn get_session(db: &Db, id: Id) -> ServerResult<Option<SessionRow>> {

@@ -266,6 +266,24 @@ pub(crate) fn bound_launch(req: &mut LaunchCreate) -> ServerResult<()> {
 
 /// Bounds of a session environment: at most [`MAX_LIST`] entries are kept,
 /// keys and values are cut.
+/// Bounds the CI identity of a session; its run link must be an `http(s)` URL.
+pub(crate) fn bound_session_ci(ci: &mut Option<onelaunch_api::SessionCi>) -> ServerResult<()> {
+    let Some(c) = ci else { return Ok(()) };
+    cut_opt(&mut c.kind, MAX_SHORT);
+    cut_opt(&mut c.job_name, MAX_LONG);
+    cut_opt(&mut c.run_name, MAX_LONG);
+    cut_opt(&mut c.run_url, MAX_LONG);
+    if let Some(u) = &c.run_url {
+        let lower = u.to_ascii_lowercase();
+        if !(lower.starts_with("https://") || lower.starts_with("http://")) {
+            return Err(ServerError::bad(
+                "field `ci.runUrl`: expected an http:// or https:// URL",
+            ));
+        }
+    }
+    Ok(())
+}
+
 pub(crate) fn bound_environment(env: &mut Vec<KeyValue>) {
     env.truncate(MAX_LIST * 4);
     for kv in env.iter_mut() {

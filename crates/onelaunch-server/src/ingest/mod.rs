@@ -82,12 +82,14 @@ where
     blobs.buffer(chunks).await
 }
 
-/// Opens an upload session in a launch (and job run).
+/// Opens an upload session in a launch (and job run); `ci` is who opens it
+/// (bounded by `limits::bound_session_ci`).
 pub(crate) async fn open_session(
     db: &Db,
     launch: &db::launches::LaunchRow,
     job_run_id: Option<Id>,
     environment: &[api::KeyValue],
+    ci: Option<&api::SessionCi>,
 ) -> ServerResult<SessionRow> {
     let mut tx = db.write.begin().await?;
     db::launches::ensure_open(&mut tx, launch.id).await?;
@@ -97,6 +99,7 @@ pub(crate) async fn open_session(
         launch.id,
         job_run_id,
         environment,
+        ci,
     )
     .await?;
     db::launches::touch(&mut tx, launch.id).await?;
@@ -129,6 +132,16 @@ pub(crate) async fn results(
     session: &SessionRow,
     results: &[api::UploadTestResult],
 ) -> ServerResult<Vec<api::ResultRef>> {
+    Ok(results_counted(db, session, results).await?.0)
+}
+
+/// [`results`], also saying how many of them were new (stored by this call;
+/// the others were already in the launch).
+pub(crate) async fn results_counted(
+    db: &Db,
+    session: &SessionRow,
+    results: &[api::UploadTestResult],
+) -> ServerResult<(Vec<api::ResultRef>, usize)> {
     check_uuids(results)?;
     let mut tx = db.write.begin().await?;
     db::launches::ensure_open(&mut tx, session.launch_id).await?;
@@ -138,7 +151,7 @@ pub(crate) async fn results(
     test_cases::track_test_cases(&mut tx, session, &tracked).await?;
     db::launches::touch(&mut tx, session.launch_id).await?;
     tx.commit().await?;
-    Ok(refs)
+    Ok((refs, new.len()))
 }
 
 /// Records one attachment of an accepted result whose bytes were
@@ -288,7 +301,7 @@ pub(crate) async fn manual_results(
     let mut tx = db.write.begin().await?;
     db::launches::ensure_open(&mut tx, launch.id).await?;
     let session =
-        db::results::create_session(&mut tx, launch.project_id, launch.id, None, &[]).await?;
+        db::results::create_session(&mut tx, launch.project_id, launch.id, None, &[], None).await?;
     let mut out = Vec::with_capacity(entries.len());
     for e in entries {
         let r = &e.result;

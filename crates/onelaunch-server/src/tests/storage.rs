@@ -93,7 +93,7 @@ async fn story(db: &Db) -> Vec<String> {
 
     // Results: the same uuids twice are stored once, with the same ids.
     let launch_row = db::launches::get_launch(db, launch).await.unwrap().unwrap();
-    let session = crate::ingest::open_session(db, &launch_row, Some(first.job_run_id), &[])
+    let session = crate::ingest::open_session(db, &launch_row, Some(first.job_run_id), &[], None)
         .await
         .unwrap();
     let batch = [

@@ -702,6 +702,7 @@ pub(super) async fn job_run(
     let page = q.page.unwrap_or(0).max(0);
     let (lines, total) =
         views::results(&state.db, run.launch_id, &filter, page, RESULTS_PER_PAGE).await?;
+    let sessions = crate::db::results::job_run_sessions(&state.db, id).await?;
     let now = now_ms();
     let base = format!(
         "/jobrun/{id}?status={}&q={}&retries={}&",
@@ -751,6 +752,7 @@ pub(super) async fn job_run(
                 }
             }
         }
+        (super::uploads::sessions_section(&sessions))
         section id="results" aria-labelledby="res-h" {
             h2 id="res-h" { "Results" }
             form method="get" action={ "/jobrun/" (id) } class="filters" role="search" aria-label="Filter results" {

@@ -18,6 +18,7 @@ mod plans;
 mod results;
 mod session;
 mod tokens;
+mod uploads;
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware;

@@ -1,0 +1,43 @@
+//! Standard output and error that treat a closed pipe as the end of the
+//! command: the reader has what it wanted, so the process exits 0 at once
+//! (what `head`, `grep -q` and friends expect), instead of panicking (101).
+//! Every `print!`/`println!`/`eprint!`/`eprintln!` of the crate goes here
+//! (see the macros in `main.rs`).
+
+use std::fmt::Arguments;
+use std::io::{self, Write};
+
+/// Writes to stdout; on a closed pipe, ends the process with exit code 0.
+/// Another failure (a full disk behind a redirect) ends it with exit code 1:
+/// the output the command exists for is lost.
+pub(crate) fn out(args: Arguments<'_>, newline: bool) {
+    let mut stdout = io::stdout().lock();
+    let written = stdout.write_fmt(args).and_then(|()| {
+        if newline {
+            stdout.write_all(b"\n")
+        } else {
+            Ok(())
+        }
+    });
+    match written {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => std::process::exit(0),
+        Err(_) => std::process::exit(i32::from(crate::exit::ERROR)),
+    }
+}
+
+/// Writes to stderr; on a closed pipe, ends the process with exit code 0.
+/// Another failure is ignored: diagnostics are not the command's output.
+pub(crate) fn err(args: Arguments<'_>, newline: bool) {
+    let mut stderr = io::stderr().lock();
+    let written = stderr.write_fmt(args).and_then(|()| {
+        if newline {
+            stderr.write_all(b"\n")
+        } else {
+            Ok(())
+        }
+    });
+    if matches!(&written, Err(e) if e.kind() == io::ErrorKind::BrokenPipe) {
+        std::process::exit(0);
+    }
+}
