@@ -9,20 +9,25 @@ use crate::pg::PgCluster;
 use crate::proxy::RoundRobin;
 use crate::support::*;
 
+/// Three replicas on one database and one shared data directory. Starting
+/// them one after the other is not required (migrations take an advisory
+/// lock): they start at once.
+fn start_replicas(url: &str, data: &std::path::Path) -> Vec<TestServer> {
+    let handles: Vec<_> = (0..3)
+        .map(|_| {
+            let (url, data) = (url.to_string(), data.to_path_buf());
+            std::thread::spawn(move || TestServer::start_in(Some(&data), &["--database-url", &url]))
+        })
+        .collect();
+    handles.into_iter().map(|h| h.join().unwrap()).collect()
+}
+
 #[test]
 fn three_replicas_share_one_launch_and_survive_a_killed_replica() {
     let Some(pg) = PgCluster::start() else { return };
     let url = pg.database("replicas");
     let shared = tempfile::tempdir().unwrap();
-    // Start the replicas one after the other is not required: migrations take
-    // an advisory lock. Start them at once.
-    let handles: Vec<_> = (0..3)
-        .map(|_| {
-            let (url, data) = (url.clone(), shared.path().to_path_buf());
-            std::thread::spawn(move || TestServer::start_in(Some(&data), &["--database-url", &url]))
-        })
-        .collect();
-    let mut replicas: Vec<TestServer> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let mut replicas = start_replicas(&url, shared.path());
     let proxy = RoundRobin::start(replicas.iter().map(|r| r.url.clone()).collect());
     let api = Api {
         url: proxy.url.clone(),
@@ -140,13 +145,7 @@ fn a_token_revoked_through_one_replica_is_refused_by_every_replica_at_once() {
     let Some(pg) = PgCluster::start() else { return };
     let url = pg.database("tokens");
     let shared = tempfile::tempdir().unwrap();
-    let handles: Vec<_> = (0..3)
-        .map(|_| {
-            let (url, data) = (url.clone(), shared.path().to_path_buf());
-            std::thread::spawn(move || TestServer::start_in(Some(&data), &["--database-url", &url]))
-        })
-        .collect();
-    let replicas: Vec<TestServer> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let replicas = start_replicas(&url, shared.path());
     let proxy = RoundRobin::start(replicas.iter().map(|r| r.url.clone()).collect());
     // Three replicas started at once with the same --init-token: one init token.
     let admin = Cli::new(&proxy.url, TOKEN);

@@ -32,24 +32,34 @@ pub(crate) async fn get_job_h(
     Ok(Json(job_config_dto(&state.db, &job).await?))
 }
 
+/// `PATCH /job/{id}`: fields that are absent stay as they are.
 pub(crate) async fn patch_job_h(
     State(state): State<AppState>,
     scope: Scope,
     Path(id): Path<Id>,
     ApiJson(req): ApiJson<api::JobConfigUpdate>,
 ) -> ServerResult<Json<api::JobConfigDto>> {
-    let job = scope.job(&state.db, id).await?;
-    configure_job(&state, &scope, &job, &req, false).await?;
-    Ok(Json(job_config_dto(&state.db, &job).await?))
+    configure(&state, &scope, id, &req, false).await
 }
 
+/// `PUT /job/{id}`: fields that are absent are unset.
 pub(crate) async fn put_job_h(
     State(state): State<AppState>,
     scope: Scope,
     Path(id): Path<Id>,
     ApiJson(req): ApiJson<api::JobConfigUpdate>,
 ) -> ServerResult<Json<api::JobConfigDto>> {
+    configure(&state, &scope, id, &req, true).await
+}
+
+async fn configure(
+    state: &AppState,
+    scope: &Scope,
+    id: Id,
+    req: &api::JobConfigUpdate,
+    replace: bool,
+) -> ServerResult<Json<api::JobConfigDto>> {
     let job = scope.job(&state.db, id).await?;
-    configure_job(&state, &scope, &job, &req, true).await?;
+    configure_job(state, scope, &job, req, replace).await?;
     Ok(Json(job_config_dto(&state.db, &job).await?))
 }
