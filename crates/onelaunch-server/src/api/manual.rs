@@ -47,6 +47,6 @@ pub(crate) async fn statistic_kind_h(
     };
     scope.launch(&state.db, id).await?;
     Ok(Json(
-        crate::db::results::statistic_of(&state.db, id, manual).await?,
+        crate::db::launches::statistic(&state.db, id, Some(manual)).await?,
     ))
 }

@@ -184,11 +184,28 @@ pub(crate) async fn launch_statistic(
     db: &Db,
     launch_id: Id,
 ) -> ServerResult<Vec<api::StatisticItem>> {
+    statistic(db, launch_id, None).await
+}
+
+/// Counts by status of a launch's results (only the manual, or only the
+/// automated ones, when `manual` says so), each test counted once by its
+/// latest attempt.
+pub(crate) async fn statistic(
+    db: &Db,
+    launch_id: Id,
+    manual: Option<bool>,
+) -> ServerResult<Vec<api::StatisticItem>> {
+    let filter = if manual.is_some() {
+        "t.manual = $2"
+    } else {
+        "$2 = $2"
+    };
     let rows = sqlx::query(&format!(
         "SELECT t.status AS status, COUNT(*) AS n FROM test_results t \
-         WHERE t.launch_id = $1 AND {LATEST} GROUP BY t.status"
+         WHERE t.launch_id = $1 AND {filter} AND {LATEST} GROUP BY t.status"
     ))
     .bind(launch_id)
+    .bind(manual.map_or(0, i64::from))
     .fetch_all(&db.read)
     .await?;
     statistic_items(&rows)

@@ -629,24 +629,6 @@ pub(crate) async fn manual_results(
         .collect()
 }
 
-/// Counts by status of a launch's manual (or automated) results, each test
-/// counted once by its latest attempt (the same rule as the launch statistic).
-pub(crate) async fn statistic_of(
-    db: &Db,
-    launch_id: Id,
-    manual: bool,
-) -> ServerResult<Vec<api::StatisticItem>> {
-    let rows = sqlx::query(&format!(
-        "SELECT t.status AS status, COUNT(*) AS n FROM test_results t \
-         WHERE t.launch_id = $1 AND t.manual = $2 AND {LATEST} GROUP BY t.status"
-    ))
-    .bind(launch_id)
-    .bind(manual as i64)
-    .fetch_all(&db.read)
-    .await?;
-    super::launches::statistic_items(&rows)
-}
-
 /// An attachment row: where its bytes are and what they are.
 pub(crate) struct AttachmentMeta {
     pub result_id: Id,

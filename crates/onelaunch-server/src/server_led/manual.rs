@@ -138,6 +138,6 @@ pub(crate) async fn manual_dto(db: &Db, launch_id: Id) -> ServerResult<api::Laun
         launch_id,
         planned,
         results,
-        statistic: crate::db::results::statistic_of(db, launch_id, true).await?,
+        statistic: crate::db::launches::statistic(db, launch_id, Some(true)).await?,
     })
 }
