@@ -145,6 +145,39 @@ pub(crate) fn declared_attachments(r: &api::UploadTestResult) -> Vec<api::Upload
     out
 }
 
+/// The job whose job run a session uploads into, if any.
+async fn session_job(conn: &mut AnyConnection, session: &SessionRow) -> ServerResult<Option<Id>> {
+    let Some(job_run) = session.job_run_id else {
+        return Ok(None);
+    };
+    let row = sqlx::query("SELECT job_id FROM job_runs WHERE id = $1")
+        .bind(job_run)
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(match row {
+        Some(r) => Some(get_i64(&r, "job_id")?),
+        None => None,
+    })
+}
+
+/// The key that makes results attempts of one test: the `historyId` (else the
+/// uuid), within the job that ran it. The same test run by two jobs of a
+/// launch (a Linux GitHub job and a Windows GitLab job) gives two results,
+/// each with its own status; a re-run of the same job (a CI re-run, a
+/// server-led rerun) adds attempts. Results outside job runs keep the bare key
+/// (migration 0011 moved stored keys to this form).
+pub(crate) fn attempt_key(job: Option<Id>, r: &api::UploadTestResult) -> String {
+    let key = r
+        .history_id
+        .as_deref()
+        .filter(|h| !h.is_empty())
+        .unwrap_or(&r.uuid);
+    match job {
+        Some(job) => format!("job:{job}|{key}"),
+        None => key.to_string(),
+    }
+}
+
 /// Inserts results of a session (inside the caller's transaction). A uuid
 /// already stored in the launch is not inserted again: its id is returned, so a
 /// re-sent batch answers the same ids and adds nothing. Returns the references
@@ -161,14 +194,11 @@ pub(crate) async fn insert_results(
     let mut order: Vec<usize> = (0..results.len()).collect();
     order.sort_by(|a, b| results[*a].uuid.cmp(&results[*b].uuid));
     let mut inserted_now: Vec<(Id, usize)> = Vec::new();
+    let job = session_job(conn, session).await?;
     for i in order {
         let r = &results[i];
         let status = api::normalize_status(r.status.as_deref());
-        let test_key = r
-            .history_id
-            .clone()
-            .filter(|h| !h.is_empty())
-            .unwrap_or_else(|| r.uuid.clone());
+        let test_key = attempt_key(job, r);
         let duration = r.duration.or(match (r.start, r.stop) {
             (Some(a), Some(b)) => Some(b - a),
             _ => None,

@@ -2,6 +2,7 @@
 //! the state `Server::start` builds over a fresh SQLite data directory; tests
 //! send it requests with `tower::ServiceExt::oneshot`, without a socket.
 
+mod attempts;
 mod ci_story;
 mod edges;
 mod errors;

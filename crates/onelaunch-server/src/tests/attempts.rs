@@ -1,0 +1,120 @@
+//! Attempts belong to one job: the same test (same `historyId`) run by two
+//! jobs of one launch is two results, each with its own status; a re-run of
+//! the same job into the launch adds an attempt, and its latest attempt decides.
+
+use serde_json::{json, Value};
+
+use super::{TestApp, ADMIN};
+
+fn start(ci: &str, job: &str, run: &str, launch: Option<i64>) -> Value {
+    let launch = match launch {
+        Some(id) => json!({"id": id}),
+        None => json!({"name": "release 1.4"}),
+    };
+    json!({
+        "projectId": 1,
+        "ci": {"type": ci},
+        "job": {"uid": job, "name": job},
+        "jobRun": {"uid": run, "name": run},
+        "launch": launch,
+    })
+}
+
+async fn upload(app: &TestApp, job_run: i64, uuid: &str, status: &str, start: i64) {
+    let session = app
+        .post("/api/upload/session", ADMIN, &json!({"jobRunId": job_run}))
+        .await
+        .expect(200)
+        .id("id");
+    let batch = json!({
+        "testSessionId": session,
+        "results": [{
+            "uuid": uuid,
+            "historyId": "checkout-total",
+            "name": "checkout total",
+            "fullName": "shop.Checkout#total",
+            "status": status,
+            "start": start,
+            "stop": start + 5,
+        }],
+    });
+    app.post("/api/upload/test-result", ADMIN, &batch)
+        .await
+        .expect(200);
+}
+
+async fn counts(app: &TestApp, launch: i64) -> Vec<(String, i64)> {
+    let stat = app
+        .get(&format!("/api/launch/{launch}/statistic"), ADMIN)
+        .await
+        .expect(200);
+    let mut out: Vec<(String, i64)> = stat
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["status"].as_str().unwrap().to_string(),
+                i["count"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[tokio::test]
+async fn the_same_test_in_two_jobs_is_two_results_and_a_rerun_of_one_job_is_an_attempt() {
+    let app = TestApp::new().await;
+    let linux = app
+        .post(
+            "/api/upload/start",
+            ADMIN,
+            &start("github", "acme/shop/linux", "gh-1", None),
+        )
+        .await
+        .expect(200);
+    let launch = linux.id("launchId");
+    let windows = app
+        .post(
+            "/api/upload/start",
+            ADMIN,
+            &start("gitlab", "acme/shop/windows", "gl-1", Some(launch)),
+        )
+        .await
+        .expect(200);
+    assert_eq!(windows.id("launchId"), launch);
+    assert_ne!(windows.id("jobId"), linux.id("jobId"));
+
+    // Linux fails the test, Windows passes it later: two results, neither a
+    // retry of the other.
+    upload(&app, linux.id("jobRunId"), "u-linux", "failed", 1_000).await;
+    upload(&app, windows.id("jobRunId"), "u-windows", "passed", 2_000).await;
+    assert_eq!(
+        counts(&app, launch).await,
+        vec![("failed".to_string(), 1), ("passed".to_string(), 1)]
+    );
+
+    // A CI re-run of the Linux job (same job, new job run) in the same launch:
+    // its passing attempt supersedes the Linux failure only.
+    let rerun = app
+        .post(
+            "/api/upload/start",
+            ADMIN,
+            &start("github", "acme/shop/linux", "gh-2", Some(launch)),
+        )
+        .await
+        .expect(200);
+    assert_eq!(rerun.id("jobId"), linux.id("jobId"));
+    assert_ne!(rerun.id("jobRunId"), linux.id("jobRunId"));
+    upload(&app, rerun.id("jobRunId"), "u-linux-2", "passed", 3_000).await;
+    assert_eq!(counts(&app, launch).await, vec![("passed".to_string(), 2)]);
+
+    // All three results are kept.
+    let all = app
+        .get(&format!("/api/testresult?launchId={launch}&size=10"), ADMIN)
+        .await
+        .expect(200);
+    assert_eq!(all.id("totalElements"), 3);
+}
