@@ -6,7 +6,6 @@ use serde_json::Value;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-use super::launches::LATEST;
 use super::*;
 use crate::error::{ServerError, ServerResult};
 
@@ -383,44 +382,100 @@ pub(crate) async fn touch_job_run(db: &Db, id: Id) -> ServerResult<()> {
 }
 
 /// Finishes a job run. Without an explicit status it is derived from its
-/// results: any failed or broken latest attempt makes it `failed`.
+/// results ([`derived_status`]) and stays derived: results that arrive later
+/// (a slow shard, a late upload) derive it again.
 pub(crate) async fn stop_job_run(
     db: &Db,
     run: &JobRunRow,
     status: Option<&str>,
 ) -> ServerResult<()> {
-    let status = match status.map(|s| s.trim().to_ascii_lowercase()) {
-        Some(s) if ["passed", "failed", "cancelled", "unknown"].contains(&s.as_str()) => s,
+    let given = match status.map(|s| s.trim().to_ascii_lowercase()) {
+        Some(s) if ["passed", "failed", "cancelled", "unknown"].contains(&s.as_str()) => Some(s),
         Some(s) => {
             return Err(ServerError::bad(format!(
                 "field `status`: expected passed, failed, cancelled or unknown, got {s:?}"
             )))
         }
-        None => {
-            let bad: i64 = sqlx::query(&format!(
-                "SELECT COUNT(*) AS n FROM test_results t WHERE t.job_run_id = $1 \
-                 AND t.status IN ('failed', 'broken') AND {LATEST}"
-            ))
-            .bind(run.id)
-            .fetch_one(&db.read)
-            .await?
-            .try_get("n")?;
-            if bad > 0 { "failed" } else { "passed" }.to_string()
+        None => None,
+    };
+    let mut tx = db.write.begin().await?;
+    let derived = given.is_none();
+    let status = match given {
+        // A job run that did not report every planned test did not pass: its
+        // status says so (`broken`), whatever it says of itself.
+        Some(s) if s == "passed" && unreported_items_in(&mut tx, run.id).await? > 0 => {
+            "broken".to_string()
         }
+        Some(s) => s,
+        None => derived_status(&mut tx, run.id).await?.to_string(),
     };
-    // A job run that did not report every planned test did not pass: its
-    // status says so (`broken`), whatever the results it did report.
-    let status = if status == "passed" && unreported_items(db, run.id).await? > 0 {
-        "broken".to_string()
+    sqlx::query(
+        "UPDATE job_runs SET stage = $1, status = $2, status_derived = $3, modified_ms = $4 WHERE id = $5",
+    )
+    .bind(api::stage::FINISHED)
+    .bind(status)
+    .bind(derived as i64)
+    .bind(now_ms())
+    .bind(run.id)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The latest attempt of each test within its own job run (a job run's status
+/// is what its own attempts say, even when a later job run re-ran them).
+const LATEST_IN_RUN: &str =
+    "NOT EXISTS (SELECT 1 FROM test_results u WHERE u.job_run_id = t.job_run_id \
+     AND u.test_key = t.test_key AND (COALESCE(u.start_ms, 0) > COALESCE(t.start_ms, 0) \
+     OR (COALESCE(u.start_ms, 0) = COALESCE(t.start_ms, 0) AND u.id > t.id)))";
+
+/// The status a job run's results give it: `failed` when a latest attempt
+/// failed or broke, `unknown` when it reported nothing, `broken` when planned
+/// tests are missing, else `passed`.
+pub(crate) async fn derived_status(
+    conn: &mut AnyConnection,
+    job_run_id: Id,
+) -> ServerResult<&'static str> {
+    let row = sqlx::query(&format!(
+        "SELECT COUNT(*) AS n, COALESCE(SUM(CASE WHEN t.status IN ('failed', 'broken') \
+         THEN 1 ELSE 0 END), 0) AS bad FROM test_results t WHERE t.job_run_id = $1 AND {LATEST_IN_RUN}"
+    ))
+    .bind(job_run_id)
+    .fetch_one(&mut *conn)
+    .await?;
+    let (n, bad) = (get_i64(&row, "n")?, get_i64(&row, "bad")?);
+    Ok(if bad > 0 {
+        "failed"
+    } else if unreported_items_in(conn, job_run_id).await? > 0 {
+        "broken"
+    } else if n == 0 {
+        "unknown"
     } else {
-        status
-    };
-    sqlx::query("UPDATE job_runs SET stage = $1, status = $2, modified_ms = $3 WHERE id = $4")
-        .bind(api::stage::FINISHED)
+        "passed"
+    })
+}
+
+/// Derives again the status of a finished job run whose status was derived
+/// (not given by `job-run stop --status`), after new results arrived in it.
+pub(crate) async fn rederive_finished(
+    conn: &mut AnyConnection,
+    job_run_id: Id,
+) -> ServerResult<()> {
+    let row = sqlx::query("SELECT stage, status_derived FROM job_runs WHERE id = $1")
+        .bind(job_run_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let Some(row) = row else { return Ok(()) };
+    if get_str(&row, "stage")? != api::stage::FINISHED || get_i64(&row, "status_derived")? == 0 {
+        return Ok(());
+    }
+    let status = derived_status(conn, job_run_id).await?;
+    sqlx::query("UPDATE job_runs SET status = $1, modified_ms = $2 WHERE id = $3 AND status <> $1")
         .bind(status)
         .bind(now_ms())
-        .bind(run.id)
-        .execute(&db.write)
+        .bind(job_run_id)
+        .execute(&mut *conn)
         .await?;
     Ok(())
 }
@@ -511,12 +566,12 @@ pub(crate) async fn start_receiving(
 
 /// Planned tests of a job run no result was reported for (read from the
 /// writer: the results just ingested count).
-pub(crate) async fn unreported_items(db: &Db, job_run_id: Id) -> ServerResult<i64> {
+async fn unreported_items_in(conn: &mut AnyConnection, job_run_id: Id) -> ServerResult<i64> {
     Ok(sqlx::query(
         "SELECT COUNT(*) AS n FROM job_run_plan_items WHERE job_run_id = $1 AND reported = 0",
     )
     .bind(job_run_id)
-    .fetch_one(&db.write)
+    .fetch_one(&mut *conn)
     .await?
     .try_get("n")?)
 }

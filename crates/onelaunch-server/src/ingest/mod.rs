@@ -149,6 +149,11 @@ pub(crate) async fn results_counted(
     let tracked: Vec<(Id, &api::UploadTestResult)> =
         new.iter().map(|(id, i)| (*id, &results[*i])).collect();
     test_cases::track_test_cases(&mut tx, session, &tracked).await?;
+    if let (Some(run), false) = (session.job_run_id, new.is_empty()) {
+        // A finished job run whose status its results gave (a shard's results
+        // after the finish step, say) takes the status its results give now.
+        db::job_runs::rederive_finished(&mut tx, run).await?;
+    }
     db::launches::touch(&mut tx, session.launch_id).await?;
     tx.commit().await?;
     Ok((refs, new.len()))

@@ -118,3 +118,76 @@ async fn the_same_test_in_two_jobs_is_two_results_and_a_rerun_of_one_job_is_an_a
         .expect(200);
     assert_eq!(all.id("totalElements"), 3);
 }
+
+async fn stop(app: &TestApp, job_run: i64, status: Option<&str>) {
+    let mut body = json!({"projectId": 1, "jobRunId": job_run});
+    if let Some(s) = status {
+        body["status"] = json!(s);
+    }
+    app.post("/api/upload/stop", ADMIN, &body).await.expect(200);
+}
+
+async fn run_status(app: &TestApp, job_run: i64) -> (String, String) {
+    let r = app
+        .get(&format!("/api/jobrun/{job_run}"), ADMIN)
+        .await
+        .expect(200);
+    (
+        r.body["stage"].as_str().unwrap().to_string(),
+        r.body["status"].as_str().unwrap().to_string(),
+    )
+}
+
+#[tokio::test]
+async fn a_job_run_status_is_what_its_own_results_say_even_when_they_arrive_after_the_stop() {
+    let app = TestApp::new().await;
+    let run = app
+        .post(
+            "/api/upload/start",
+            ADMIN,
+            &start("github", "acme/shop/ci", "gh-1", None),
+        )
+        .await
+        .expect(200);
+    let (launch, job_run) = (run.id("launchId"), run.id("jobRunId"));
+
+    // Stopped with nothing reported: not a green that did not happen.
+    stop(&app, job_run, None).await;
+    assert_eq!(
+        run_status(&app, job_run).await,
+        ("finished".into(), "unknown".into())
+    );
+
+    // A slow shard of the same CI run reports a failure after the stop.
+    upload(&app, job_run, "u-slow", "failed", 1_000).await;
+    assert_eq!(run_status(&app, job_run).await.1, "failed");
+
+    // A CI re-run of the job passes the test: the launch counts it passed,
+    // the first job run still says what its own attempt did.
+    let again = app
+        .post(
+            "/api/upload/start",
+            ADMIN,
+            &start("github", "acme/shop/ci", "gh-2", Some(launch)),
+        )
+        .await
+        .expect(200);
+    upload(&app, again.id("jobRunId"), "u-rerun", "passed", 2_000).await;
+    stop(&app, again.id("jobRunId"), None).await;
+    assert_eq!(run_status(&app, again.id("jobRunId")).await.1, "passed");
+    assert_eq!(run_status(&app, job_run).await.1, "failed");
+    assert_eq!(counts(&app, launch).await, vec![("passed".to_string(), 1)]);
+
+    // A status given at the stop is kept when results arrive later.
+    let given = app
+        .post(
+            "/api/upload/start",
+            ADMIN,
+            &start("github", "acme/shop/ci", "gh-3", Some(launch)),
+        )
+        .await
+        .expect(200);
+    stop(&app, given.id("jobRunId"), Some("cancelled")).await;
+    upload(&app, given.id("jobRunId"), "u-late", "failed", 3_000).await;
+    assert_eq!(run_status(&app, given.id("jobRunId")).await.1, "cancelled");
+}
