@@ -114,7 +114,7 @@ pub fn upload_file(data: &[u8]) {
             (name, rest.get(end + 1..).unwrap_or_default())
         }
     };
-    if let Ok(decode::RawFile::Results(results)) = decode::raw_file(&name, bytes) {
+    if let Ok(decode::RawFile::Results(results, _)) = decode::raw_file(&name, bytes) {
         assert!(!name.chars().any(char::is_control));
         results.iter().for_each(round_trip);
     }

@@ -185,7 +185,12 @@ pub(crate) async fn upload_files(
             FileKind::Result | FileKind::JUnit => {
                 let buffered = ingest::buffer(&state.blobs, chunks(field)).await?;
                 match ingest::decode::raw_file(&name, &buffered.bytes) {
-                    Ok(RawFile::Results(rs)) => results.extend(rs),
+                    Ok(RawFile::Results(rs, generated)) => {
+                        results.extend(rs);
+                        for g in generated {
+                            ingest::generated_file(&state.db, &state.blobs, &session, &g).await?;
+                        }
+                    }
                     Ok(_) => {}
                     Err(problem) => problems.push(problem),
                 }

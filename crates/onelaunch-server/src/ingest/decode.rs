@@ -54,8 +54,13 @@ pub(crate) fn upload_start(bytes: &[u8]) -> ServerResult<onelaunch_api::External
 /// What a raw file of `POST /api/upload/file` is.
 #[derive(Debug)]
 pub(crate) enum RawFile {
-    /// A result file or JUnit report: its results, bounded.
-    Results(Vec<UploadTestResult>),
+    /// A result file or JUnit report: its results, bounded, and the text
+    /// attachments made from a report's captured output (which its results
+    /// refer to by name).
+    Results(
+        Vec<UploadTestResult>,
+        Vec<onelaunch_model::GeneratedAttachment>,
+    ),
     /// A container file that parsed (its fixtures are applied later).
     Container,
     /// Anything else: kept as a file (an attachment, by name).
@@ -66,7 +71,7 @@ pub(crate) enum RawFile {
 /// (escaped, since a name may hold control characters) and what is wrong.
 pub(crate) fn raw_file(name: &str, bytes: &[u8]) -> Result<RawFile, String> {
     limits::check_file_name(name)?;
-    let bounded = |mut results: Vec<UploadTestResult>| {
+    let bounded = |mut results: Vec<UploadTestResult>, generated| {
         if let Some(r) = results.iter().find(|r| r.uuid.len() > 255) {
             return Err(format!(
                 "{name}: uuid {:?}… is longer than 255 bytes",
@@ -74,17 +79,24 @@ pub(crate) fn raw_file(name: &str, bytes: &[u8]) -> Result<RawFile, String> {
             ));
         }
         match limits::bound_results(&mut results) {
-            Ok(()) => Ok(RawFile::Results(results)),
+            Ok(()) => Ok(RawFile::Results(results, generated)),
             Err(e) => Err(format!("{name}: {e}")),
         }
     };
     match onelaunch_model::classify(name) {
         FileKind::Result => match onelaunch_model::parse_result(bytes) {
-            Ok(r) => bounded(vec![onelaunch_model::to_upload(&r)]),
+            Ok(r) => bounded(vec![onelaunch_model::to_upload(&r)], Vec::new()),
             Err(e) => Err(format!("{name}: {e}")),
         },
-        FileKind::JUnit => match onelaunch_model::parse_junit(bytes, name) {
-            Ok(rs) => bounded(rs.iter().map(onelaunch_model::to_upload).collect()),
+        FileKind::JUnit => match onelaunch_model::parse_junit_report(bytes, name) {
+            Ok(report) => bounded(
+                report
+                    .results
+                    .iter()
+                    .map(onelaunch_model::to_upload)
+                    .collect(),
+                report.generated,
+            ),
             Err(e) => Err(format!("{name}: {e}")),
         },
         FileKind::Container => match onelaunch_model::parse_container(bytes) {
@@ -138,7 +150,7 @@ mod tests {
         assert!(e.starts_with("x-result.json: "), "{e}");
         assert!(matches!(
             raw_file("x-result.json", br#"{"uuid":"a","name":"n"}"#),
-            Ok(RawFile::Results(r)) if r.len() == 1
+            Ok(RawFile::Results(r, _)) if r.len() == 1
         ));
         assert!(matches!(raw_file("a.png", b"\x89PNG"), Ok(RawFile::Other)));
     }

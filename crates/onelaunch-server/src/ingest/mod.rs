@@ -235,6 +235,28 @@ pub(crate) async fn session_file(
     .await
 }
 
+/// Keeps a text attachment made from a JUnit report's captured output
+/// (`<system-out>`, `<system-err>`) as a file of the session, under the
+/// name its results refer to.
+pub(crate) async fn generated_file(
+    db: &Db,
+    blobs: &BlobStore,
+    session: &SessionRow,
+    g: &onelaunch_model::GeneratedAttachment,
+) -> ServerResult<()> {
+    let one = futures::stream::iter([Ok::<_, ServerError>(g.content.as_bytes())]);
+    let stored = blobs.receive(one).await?;
+    session_file(
+        db,
+        session,
+        &g.source,
+        SessionFileKind::File,
+        Some("text/plain"),
+        &stored,
+    )
+    .await
+}
+
 /// Ends a raw upload: applies the session's containers (fixtures) to its
 /// results, links declared attachments to the session's files by name, and
 /// records activity — in one transaction.

@@ -12,6 +12,7 @@ mod layering;
 #[path = "../../../../tests/e2e/pg.rs"]
 mod pg;
 mod planned;
+mod raw_upload;
 mod storage;
 mod tokens;
 
