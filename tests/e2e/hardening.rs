@@ -48,8 +48,14 @@ fn send(
     content_type: &str,
     body: Vec<u8>,
 ) -> (u16, Value) {
-    let r = api
-        .http
+    // A fresh connection per request: the server refuses some bodies without
+    // reading them and then closes the connection, which a pooled client may
+    // not have noticed before it sends the next request on it.
+    let http = reqwest::blocking::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let r = http
         .request(method, format!("{}{path}", api.url))
         .header("Authorization", format!("api-token {}", api.token))
         .header("Content-Type", content_type)
