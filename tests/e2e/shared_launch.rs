@@ -59,7 +59,11 @@ impl Ci {
                     ("GITLAB_CI", "true".into()),
                     ("CI", "true".into()),
                     ("CI_SERVER_URL", "https://gitlab.com".into()),
-                    ("CI_PROJECT_ID", "4242".into()),
+                    // Each GitLab project of the table has its own id.
+                    (
+                        "CI_PROJECT_ID",
+                        format!("42{}", project.bytes().map(u32::from).sum::<u32>()),
+                    ),
                     ("CI_PROJECT_PATH", project.into()),
                     (
                         "CI_PROJECT_NAME",
@@ -97,15 +101,15 @@ impl Ci {
 }
 
 /// Fixture directory, what to upload from it (a report file or a results
-/// directory) and the CI identity that uploads it. `pytest-xunit2` is not in the
-/// shared launch: it is the same pytest tests (same `classname.name`) as
-/// `pytest-xunit1`, which one launch counts as attempts of the same tests, the
-/// later run deciding (like re-runs of one job); `frameworks.rs` checks it in a
-/// launch of its own.
+/// directory) and the CI identity that uploads it. `pytest-xunit1` and
+/// `pytest-xunit2` are the same pytest tests (same `classname.name`) uploaded by
+/// two pipelines: attempts belong to one job, so each keeps its own results and
+/// counts.
 #[rustfmt::skip]
 const ROWS: &[(&str, &str, Ci)] = &[
     ("allure-pytest", "results", GitHub("acme/shop", "python", "5101")),
     ("pytest-xunit1", "report.xml", GitLab("acme/api-tests", "7001", "pytest")),
+    ("pytest-xunit2", "report.xml", GitLab("acme/api-tests-2", "7003", "pytest")),
     ("jest-junit", "junit.xml", Jenkins("web-jest", "12")),
     ("surefire", "TEST-com.example.SampleTest.xml", Jenkins("java-surefire", "40")),
     ("gotestsum", "junit.xml", GitLab("acme/go-service", "7002", "go-test")),
