@@ -223,6 +223,73 @@ pub(crate) enum LaunchCmd {
     },
     /// Show a launch: counts by status and job runs
     Show { id: i64 },
+    /// Judge a launch by its quality gate: each rule with its measured value;
+    /// exit 10 when one does not hold
+    Gate(GateArgs),
+}
+
+/// `launch gate`.
+#[derive(Args, Debug)]
+pub(crate) struct GateArgs {
+    /// The launch (default: $ALLURE_LAUNCH_ID)
+    #[arg(env = "ALLURE_LAUNCH_ID")]
+    pub(crate) id: i64,
+    #[command(flatten)]
+    pub(crate) rules: GateRuleArgs,
+    /// Wait until the launch is closed (the verdict stored at close is final)
+    #[arg(long)]
+    pub(crate) wait: bool,
+    /// With --wait: judge the launch as it stands after this long (e.g. 30s, 10m)
+    #[arg(long, default_value = "10m", value_parser = crate::duration::parse, requires = "wait")]
+    pub(crate) timeout: std::time::Duration,
+}
+
+/// Quality-gate rules. Given to `launch gate` they add to the project's and
+/// plan's rules (the strictest value of each applies); given to `project
+/// gate` or `plan gate` they replace that owner's rules.
+#[derive(Args, Debug, Clone, Default)]
+pub(crate) struct GateRuleArgs {
+    /// Most tests whose final status (after retries) counts as failure
+    #[arg(long)]
+    pub(crate) max_failures: Option<i64>,
+    /// Least share of passed tests among those that ran (skipped left out), in percent
+    #[arg(long)]
+    pub(crate) min_pass_rate: Option<f64>,
+    /// Least number of tests in the launch
+    #[arg(long)]
+    pub(crate) min_tests: Option<i64>,
+    /// Every expected job run started and finished
+    #[arg(long)]
+    pub(crate) all_job_runs: bool,
+    /// Every planned test of a server-led launch reported
+    #[arg(long)]
+    pub(crate) all_planned: bool,
+    /// No test that passed in the previous closed launch of the same name fails now
+    #[arg(long)]
+    pub(crate) no_new_failures: bool,
+    /// Statuses that count as failure, comma-separated (default: failed,broken)
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) failure_statuses: Vec<String>,
+}
+
+impl GateRuleArgs {
+    pub(crate) fn to_rules(&self) -> onelaunch_api::GateRules {
+        let flag = |b: bool| b.then_some(true);
+        onelaunch_api::GateRules {
+            max_failures: self.max_failures,
+            min_pass_rate: self.min_pass_rate,
+            min_tests: self.min_tests,
+            all_job_runs: flag(self.all_job_runs),
+            all_planned: flag(self.all_planned),
+            no_new_failures: flag(self.no_new_failures),
+            failure_statuses: (!self.failure_statuses.is_empty()).then(|| {
+                self.failure_statuses
+                    .iter()
+                    .map(|s| s.trim().to_ascii_lowercase())
+                    .collect()
+            }),
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -443,6 +510,17 @@ pub(crate) enum ProjectCmd {
     Create { name: String },
     /// Create an API token scoped to a project (printed once)
     Token { id: i64 },
+    /// Show the project's quality-gate rules; with rules or --clear, replace
+    /// them (admin token)
+    Gate {
+        /// The project (default: --project-id)
+        id: Option<i64>,
+        #[command(flatten)]
+        rules: GateRuleArgs,
+        /// Remove every rule
+        #[arg(long, conflicts_with_all = ["max_failures", "min_pass_rate", "min_tests", "all_job_runs", "all_planned", "no_new_failures", "failure_statuses"])]
+        clear: bool,
+    },
 }
 
 // ---------------------------------------------------------------- server-led launches
@@ -585,6 +663,16 @@ pub(crate) enum PlanCmd {
     List,
     /// Show a test plan and the test cases it selects
     Show { id: i64 },
+    /// Show the plan's quality-gate rules; with rules or --clear, replace them
+    /// (they add to the project's: the strictest value of each applies)
+    Gate {
+        id: i64,
+        #[command(flatten)]
+        rules: GateRuleArgs,
+        /// Remove every rule
+        #[arg(long, conflicts_with_all = ["max_failures", "min_pass_rate", "min_tests", "all_job_runs", "all_planned", "no_new_failures", "failure_statuses"])]
+        clear: bool,
+    },
     /// Show which job runs which cases; with --job, --manual or --default,
     /// first change the executor of the cases given by --case and/or a filter
     Executors {

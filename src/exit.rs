@@ -25,6 +25,9 @@ pub(crate) const SPOOLED: u8 = 8;
 /// The inputs hold no test results (an empty directory, a pattern that matches
 /// nothing): nothing was created on the server. `--allow-empty` makes this 0.
 pub(crate) const NO_RESULTS: u8 = 9;
+/// `launch gate`: a quality-gate rule does not hold (each is printed with its
+/// measured value).
+pub(crate) const GATE_FAILED: u8 = 10;
 
 /// An error that carries its own exit code.
 #[derive(Debug)]

@@ -14,6 +14,9 @@ use crate::output::{
 use crate::settings;
 
 pub(crate) async fn run(g: &Global, cmd: LaunchCmd) -> Result<u8> {
+    if let LaunchCmd::Gate(args) = cmd {
+        return super::gate::launch(g, args).await;
+    }
     let conn = connect(g)?;
     match cmd {
         LaunchCmd::Create(a) => {
@@ -69,6 +72,7 @@ pub(crate) async fn run(g: &Global, cmd: LaunchCmd) -> Result<u8> {
                 }
             }
         }
+        LaunchCmd::Gate(_) => unreachable!("handled above"),
         LaunchCmd::Show { id } => {
             let l = conn.client.get_launch(id).await?;
             let stats = conn.client.launch_statistic(id).await?;

@@ -2,6 +2,7 @@
 
 mod close_wait;
 mod delivery;
+mod gate;
 mod job;
 mod job_run;
 mod launch;

@@ -1,4 +1,4 @@
-//! `plan create|list|show|executors|run`: test plans, which job runs which of
+//! `plan create|list|show|executors|run|gate`: test plans, which job runs which of
 //! their cases, and server-led runs of a plan (one launch, one job run per
 //! executor job, jobs triggered by the server).
 
@@ -76,6 +76,10 @@ fn print_executors(e: &api::ExecutorsDto) {
 }
 
 pub(crate) async fn run(g: &Global, cmd: PlanCmd) -> Result<u8> {
+    if let PlanCmd::Gate { id, rules, clear } = &cmd {
+        let owner = onelaunch_client::GateOwner::Plan(*id);
+        return super::gate::owner(g, owner, rules, *clear).await;
+    }
     let conn = connect(g)?;
     match cmd {
         PlanCmd::Create {
@@ -109,6 +113,7 @@ pub(crate) async fn run(g: &Global, cmd: PlanCmd) -> Result<u8> {
                 }
             }
         }
+        PlanCmd::Gate { .. } => unreachable!("handled above"),
         PlanCmd::Show { id } => {
             let p = conn.client.get_test_plan(id).await?;
             if g.output == Output::Json {

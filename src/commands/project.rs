@@ -1,6 +1,8 @@
-//! `project create|token` (admin token).
+//! `project create|token|gate` (admin token; a project token may read its
+//! project's gate).
 
 use anyhow::Result;
+use onelaunch_client::GateOwner;
 
 use crate::cli::{Global, Output, ProjectCmd};
 use crate::config::connect;
@@ -8,6 +10,13 @@ use crate::exit;
 use crate::output::print_json;
 
 pub(crate) async fn run(g: &Global, cmd: ProjectCmd) -> Result<u8> {
+    if let ProjectCmd::Gate { id, rules, clear } = &cmd {
+        let id = match id.or(g.project_id) {
+            Some(id) => id,
+            None => connect(g)?.project_id,
+        };
+        return super::gate::owner(g, GateOwner::Project(id), rules, *clear).await;
+    }
     let conn = connect(g)?;
     match cmd {
         ProjectCmd::Create { name } => {
@@ -23,6 +32,7 @@ pub(crate) async fn run(g: &Global, cmd: ProjectCmd) -> Result<u8> {
             // The one place a token is printed, on purpose: it is shown once.
             println!("{}", t.token);
         }
+        ProjectCmd::Gate { .. } => unreachable!("handled above"),
     }
     Ok(exit::OK)
 }

@@ -8,6 +8,9 @@
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
+mod gate;
+pub use gate::*;
+
 /// Every identifier on the wire is a 64-bit integer.
 pub type Id = i64;
 
@@ -340,6 +343,11 @@ pub struct LaunchDto {
     /// (onelaunch extension).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expected_job_runs: Option<i64>,
+    /// Whether the quality gate held when the launch closed; absent while it
+    /// is open or when it has no gate (onelaunch extension; the whole verdict
+    /// is at `GET /api/launch/{id}/gate`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gate_passed: Option<bool>,
     /// Which job runs have reported and which are missing (onelaunch
     /// extension; filled by `GET /api/launch/{id}`).
     #[serde(default, skip_serializing_if = "Option::is_none")]

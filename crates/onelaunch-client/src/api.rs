@@ -740,6 +740,40 @@ impl ApiClient {
         Ok(())
     }
 
+    /// `GET /api/launch/{id}/gate`: the verdict stored at close, else the
+    /// launch judged now against its configured rules.
+    pub async fn launch_gate(&self, id: Id) -> Result<onelaunch_api::GateReport, ClientError> {
+        self.get_json(&format!("/api/launch/{id}/gate"), &[]).await
+    }
+
+    /// `POST /api/launch/{id}/gate`: the launch judged now against its
+    /// configured rules made stricter by `rules`.
+    pub async fn judge_launch(
+        &self,
+        id: Id,
+        rules: &onelaunch_api::GateRules,
+    ) -> Result<onelaunch_api::GateReport, ClientError> {
+        self.post_json(&format!("/api/launch/{id}/gate"), &[], rules)
+            .await
+    }
+
+    /// `GET /api/project/{id}/gate` or `/api/testplan/{id}/gate`: rules.
+    pub async fn gate_rules(
+        &self,
+        owner: GateOwner,
+    ) -> Result<onelaunch_api::GateRules, ClientError> {
+        self.get_json(&owner.path(), &[]).await
+    }
+
+    /// `PUT /api/project/{id}/gate` (admin) or `/api/testplan/{id}/gate`.
+    pub async fn set_gate_rules(
+        &self,
+        owner: GateOwner,
+        rules: &onelaunch_api::GateRules,
+    ) -> Result<onelaunch_api::GateRules, ClientError> {
+        self.send_json(Method::PUT, &owner.path(), rules).await
+    }
+
     /// `GET /api/launch/{id}/statistic`.
     pub async fn launch_statistic(&self, id: Id) -> Result<Vec<StatisticItem>, ClientError> {
         self.get_json(&format!("/api/launch/{id}/statistic"), &[])
@@ -1409,5 +1443,21 @@ mod unit {
             client.url("/api/launch/1", &[]).as_str(),
             "https://example.com/api/launch/1"
         );
+    }
+}
+
+/// Whose quality-gate rules: a project's defaults or a plan's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GateOwner {
+    Project(Id),
+    Plan(Id),
+}
+
+impl GateOwner {
+    fn path(self) -> String {
+        match self {
+            GateOwner::Project(id) => format!("/api/project/{id}/gate"),
+            GateOwner::Plan(id) => format!("/api/testplan/{id}/gate"),
+        }
     }
 }

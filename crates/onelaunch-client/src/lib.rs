@@ -33,7 +33,7 @@ pub mod api;
 pub mod spool;
 pub mod upload;
 
-pub use api::{ApiClient, AttachmentPart, ClientConfig, ClientError, PlanItem, Secret};
+pub use api::{ApiClient, AttachmentPart, ClientConfig, ClientError, GateOwner, PlanItem, Secret};
 pub use spool::{Spool, SpoolError, SpoolManifest};
 pub use upload::{FileProblem, SessionTarget, UploadError, UploadOptions, UploadReport, Uploader};
 

@@ -20,6 +20,18 @@ use onelaunch_api::{self as api, Id};
 use crate::db::{self, Db};
 use crate::error::ServerResult;
 
+/// Closes a launch (idempotent) and stores its quality-gate verdict.
+pub(crate) async fn close(db: &Db, launch_id: Id) -> ServerResult<()> {
+    db::launches::set_launch_closed(db, launch_id, true).await?;
+    crate::gate::on_close(db, launch_id).await
+}
+
+/// Reopens a launch (idempotent); its stored gate verdict no longer holds.
+pub(crate) async fn reopen(db: &Db, launch_id: Id) -> ServerResult<()> {
+    db::launches::set_launch_closed(db, launch_id, false).await?;
+    crate::gate::on_reopen(db, launch_id).await
+}
+
 pub(crate) fn is_finished(stage: &str) -> bool {
     stage == api::stage::FINISHED || stage == api::stage::RUN_FAILURE
 }
@@ -71,6 +83,9 @@ pub(crate) fn spawn_idle_closer(db: Db, idle: Duration) -> tokio::task::JoinHand
             match db::launches::close_idle(&db, idle).await {
                 Ok(ids) => {
                     for id in ids {
+                        if let Err(e) = crate::gate::on_close(&db, id).await {
+                            tracing::warn!(launch = id, error = %e, "quality gate not stored");
+                        }
                         tracing::info!(
                             launch = id,
                             idle_ms = idle.as_millis() as u64,

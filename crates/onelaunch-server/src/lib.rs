@@ -12,6 +12,7 @@ mod db;
 pub mod error;
 #[doc(hidden)]
 pub mod fuzz_targets;
+mod gate;
 mod ingest;
 mod integrations;
 mod listen;

@@ -107,7 +107,7 @@ pub(crate) async fn close_launch(
 ) -> ServerResult<StatusCode> {
     let l = scope.launch(&state.db, id).await?;
     if !l.closed {
-        crate::db::launches::set_launch_closed(&state.db, id, true).await?;
+        crate::closing::close(&state.db, id).await?;
         tracing::info!(launch = id, "launch closed");
     }
     Ok(StatusCode::NO_CONTENT)
@@ -120,7 +120,7 @@ pub(crate) async fn reopen_launch(
 ) -> ServerResult<StatusCode> {
     let l = scope.launch(&state.db, id).await?;
     if l.closed {
-        crate::db::launches::set_launch_closed(&state.db, id, false).await?;
+        crate::closing::reopen(&state.db, id).await?;
         tracing::info!(launch = id, "launch reopened");
     }
     Ok(StatusCode::NO_CONTENT)

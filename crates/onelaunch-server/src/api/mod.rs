@@ -11,6 +11,7 @@ use crate::AppState;
 
 pub(crate) mod auth;
 pub(crate) mod extract;
+mod gate;
 mod job_runs;
 mod jobs;
 mod launches;
@@ -48,6 +49,10 @@ fn routes() -> Router<AppState> {
         )
         .route("/token/{id}", delete(tokens::revoke_token))
         .route("/project/{id}/job", get(jobs::list_jobs_h))
+        .route(
+            "/project/{id}/gate",
+            get(gate::project_gate).put(gate::set_project_gate),
+        )
         // launches
         .route(
             "/launch",
@@ -67,6 +72,10 @@ fn routes() -> Router<AppState> {
         )
         .route("/launch/{id}/job", get(launches::launch_jobs))
         .route(
+            "/launch/{id}/gate",
+            get(gate::launch_gate).post(gate::judge_launch),
+        )
+        .route(
             "/launch/{id}/expected-job-runs",
             post(launches::set_expected),
         )
@@ -77,7 +86,7 @@ fn routes() -> Router<AppState> {
         .route("/launch/named-env/bulk", post(launches::named_env_bulk))
         .route("/launch/category/bulk", post(launches::category_bulk))
         .route("/launch/error/bulk", post(launches::accept_bulk))
-        .route("/launch/quality-gate/bulk", post(launches::accept_bulk))
+        .route("/launch/quality-gate/bulk", post(gate::allure_quality_gate))
         .route(
             "/launch/attachment",
             post(launches::launch_attachment).layer(limits::multipart_limit()),
@@ -138,4 +147,8 @@ fn routes() -> Router<AppState> {
             get(plans::executors_h).post(plans::override_h),
         )
         .route("/testplan/{id}/run", post(plans::run_plan_h))
+        .route(
+            "/testplan/{id}/gate",
+            get(gate::plan_gate).put(gate::set_plan_gate),
+        )
 }

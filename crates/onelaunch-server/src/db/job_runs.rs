@@ -438,8 +438,8 @@ pub(crate) async fn derived_status(
     job_run_id: Id,
 ) -> ServerResult<&'static str> {
     let row = sqlx::query(&format!(
-        "SELECT COUNT(*) AS n, COALESCE(SUM(CASE WHEN t.status IN ('failed', 'broken') \
-         THEN 1 ELSE 0 END), 0) AS bad FROM test_results t WHERE t.job_run_id = $1 AND {LATEST_IN_RUN}"
+        "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(CASE WHEN t.status IN ('failed', 'broken') \
+         THEN 1 ELSE 0 END), 0) AS BIGINT) AS bad FROM test_results t WHERE t.job_run_id = $1 AND {LATEST_IN_RUN}"
     ))
     .bind(job_run_id)
     .fetch_one(&mut *conn)

@@ -24,9 +24,11 @@ pub(crate) struct LaunchRow {
     pub created_ms: i64,
     pub modified_ms: i64,
     pub expected_job_runs: Option<i64>,
+    /// The quality-gate verdict stored when the launch closed.
+    pub gate_passed: Option<bool>,
 }
 
-pub(crate) const LAUNCH_COLS: &str = "id, project_id, name, closed, external, autoclose, tags, links, issues, created_ms, modified_ms, expected_job_runs";
+pub(crate) const LAUNCH_COLS: &str = "id, project_id, name, closed, external, autoclose, tags, links, issues, created_ms, modified_ms, expected_job_runs, gate_report";
 
 pub(crate) fn launch_from(r: &AnyRow) -> ServerResult<LaunchRow> {
     let json = |c: &str| get_str(r, c).unwrap_or_else(|_| "[]".into());
@@ -43,6 +45,9 @@ pub(crate) fn launch_from(r: &AnyRow) -> ServerResult<LaunchRow> {
         created_ms: get_i64(r, "created_ms")?,
         modified_ms: get_i64(r, "modified_ms")?,
         expected_job_runs: opt_i64(r, "expected_job_runs"),
+        gate_passed: opt_str(r, "gate_report")
+            .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+            .and_then(|v| v["passed"].as_bool()),
     })
 }
 
@@ -66,6 +71,7 @@ impl LaunchRow {
             last_modified_date: self.modified_ms,
             url: Some(format!("{public_url}/launch/{}", self.id)),
             expected_job_runs: self.expected_job_runs,
+            gate_passed: self.gate_passed,
             participants: None,
             planned: None,
             environment: Vec::new(),

@@ -102,6 +102,13 @@ const WALK: &[Walk] = &[
         J(r#"{"name":"walk","projectId":{P}}"#),
     )),
     walk("GET", "/project/{id}/job", "/project/{P}/job", N),
+    walk("GET", "/project/{id}/gate", "/project/{P}/gate", N),
+    admin_only(walk(
+        "PUT",
+        "/project/{id}/gate",
+        "/project/{P}/gate",
+        J(r#"{"maxFailures":0}"#),
+    )),
     // launches
     walk(
         "POST",
@@ -128,6 +135,13 @@ const WALK: &[Walk] = &[
         N,
     ),
     walk("GET", "/launch/{id}/job", "/launch/{L}/job", N),
+    walk("GET", "/launch/{id}/gate", "/launch/{L}/gate", N),
+    walk(
+        "POST",
+        "/launch/{id}/gate",
+        "/launch/{L}/gate",
+        J(r#"{"minTests":1}"#),
+    ),
     walk(
         "POST",
         "/launch/{id}/expected-job-runs",
@@ -335,6 +349,13 @@ const WALK: &[Walk] = &[
         "/testplan/{id}/run",
         "/testplan/{PLAN}/run",
         J(r#"{"launchName":"walk"}"#),
+    ),
+    walk("GET", "/testplan/{id}/gate", "/testplan/{PLAN}/gate", N),
+    walk(
+        "PUT",
+        "/testplan/{id}/gate",
+        "/testplan/{PLAN}/gate",
+        J(r#"{"minTests":1}"#),
     ),
     // revokes project 1's token (the admin control runs it after the others)
     admin_only(walk("DELETE", "/token/{id}", "/token/{TOK}", N)),

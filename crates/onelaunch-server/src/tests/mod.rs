@@ -6,6 +6,7 @@ mod attempts;
 mod ci_story;
 mod edges;
 mod errors;
+mod gate;
 mod isolation;
 mod layering;
 /// The throwaway PostgreSQL cluster of the end-to-end tests, shared.

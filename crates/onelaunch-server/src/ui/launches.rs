@@ -657,7 +657,7 @@ pub(super) async fn close(
 ) -> UiResult<Response> {
     let l = viewer.scope.launch(&state.db, id).await?;
     if !l.closed {
-        crate::db::launches::set_launch_closed(&state.db, id, true).await?;
+        crate::closing::close(&state.db, id).await?;
         tracing::info!(launch = id, "launch closed (web UI)");
     }
     Ok(Redirect::to(&format!("/launch/{id}")).into_response())
@@ -670,7 +670,7 @@ pub(super) async fn reopen(
 ) -> UiResult<Response> {
     let l = viewer.scope.launch(&state.db, id).await?;
     if l.closed {
-        crate::db::launches::set_launch_closed(&state.db, id, false).await?;
+        crate::closing::reopen(&state.db, id).await?;
         tracing::info!(launch = id, "launch reopened (web UI)");
     }
     Ok(Redirect::to(&format!("/launch/{id}")).into_response())
