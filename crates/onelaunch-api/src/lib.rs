@@ -8,6 +8,9 @@
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
+mod globals;
+pub use globals::{GlobalAttachmentDto, GlobalErrorDto, GlobalsDto};
+
 /// Every identifier on the wire is a 64-bit integer.
 pub type Id = i64;
 

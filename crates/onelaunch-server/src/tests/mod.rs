@@ -5,6 +5,7 @@
 mod ci_story;
 mod edges;
 mod errors;
+mod globals;
 mod isolation;
 mod layering;
 /// The throwaway PostgreSQL cluster of the end-to-end tests, shared.
