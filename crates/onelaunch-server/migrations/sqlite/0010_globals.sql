@@ -23,7 +23,7 @@ CREATE TABLE launch_globals (
     sha256 TEXT NULL,
     at_ms INTEGER NULL,
     created_ms INTEGER NOT NULL,
-    UNIQUE (session_id, file_name, kind, entry_index)
+    UNIQUE (launch_id, file_name, kind, entry_index)
 );
 CREATE INDEX launch_globals_launch ON launch_globals(launch_id);
 CREATE INDEX launch_globals_job_run ON launch_globals(job_run_id);

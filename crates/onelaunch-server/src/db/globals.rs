@@ -1,7 +1,8 @@
 //! Errors and attachments that belong to no test (Allure 3 `*-globals.json`),
 //! kept per launch, job run and session in `launch_globals` (migration 0010).
-//! One row per entry of a globals file; resending the same file in the same
-//! session adds nothing.
+//! One row per entry of a globals file; like a result's uuid, the file's name
+//! (`<uuid>-globals.json`) identifies it in its launch, so sending the same
+//! file again (in the same or another session) adds nothing.
 
 use onelaunch_api::{GlobalAttachmentDto, GlobalErrorDto, Id};
 use onelaunch_model::allure::Globals;
@@ -25,7 +26,7 @@ pub(crate) async fn insert(
     const SQL: &str = "INSERT INTO launch_globals (project_id, launch_id, job_run_id, session_id, \
          file_name, kind, entry_index, message, trace, name, source, content_type, at_ms, created_ms) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
-         ON CONFLICT (session_id, file_name, kind, entry_index) DO NOTHING";
+         ON CONFLICT (launch_id, file_name, kind, entry_index) DO NOTHING";
     let file_name = clip(file_name, 1024);
     let now = now_ms();
     let mut new_errors = 0;
@@ -71,21 +72,23 @@ pub(crate) async fn insert(
     Ok(new_errors)
 }
 
-/// Links the session's global attachments to the files of the session named
-/// by their `source` (sent in the same or an earlier raw upload).
+/// Links the launch's global attachments still without bytes to the files of
+/// the session named by their `source` (sent in the same or an earlier raw
+/// upload of that session).
 pub(crate) async fn resolve_attachments(
     conn: &mut AnyConnection,
-    session_id: Id,
+    session: &SessionRow,
 ) -> ServerResult<()> {
     sqlx::query(
         "UPDATE launch_globals SET \
          sha256 = (SELECT sf.sha256 FROM session_files sf WHERE sf.session_id = $1 AND sf.file_name = launch_globals.source), \
          size = (SELECT sf.size FROM session_files sf WHERE sf.session_id = $1 AND sf.file_name = launch_globals.source), \
          content_type = COALESCE(content_type, (SELECT sf.content_type FROM session_files sf WHERE sf.session_id = $1 AND sf.file_name = launch_globals.source)) \
-         WHERE session_id = $1 AND kind = 'attachment' AND sha256 IS NULL \
+         WHERE launch_id = $2 AND kind = 'attachment' AND sha256 IS NULL \
          AND EXISTS (SELECT 1 FROM session_files sf WHERE sf.session_id = $1 AND sf.file_name = launch_globals.source)",
     )
-    .bind(session_id)
+    .bind(session.id)
+    .bind(session.launch_id)
     .execute(&mut *conn)
     .await?;
     Ok(())

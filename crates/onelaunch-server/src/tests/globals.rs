@@ -88,6 +88,22 @@ async fn globals_are_stored_once_listed_and_scoped() {
         run
     );
 
+    // Like a result's uuid, the file's name identifies it in the launch: a
+    // later upload of the same directory (another session) adds nothing.
+    let again = app
+        .post("/api/upload/session", ADMIN, &json!({"jobRunId": run}))
+        .await
+        .expect(200)
+        .id("id");
+    app.upload(
+        &format!("/api/upload/file?id={again}"),
+        ADMIN,
+        "e1-globals.json",
+        GLOBALS,
+    )
+    .await
+    .expect(202);
+
     // A damaged globals file is named; the good file next to it is kept.
     let (ct, body) = two_parts(
         ("bad-globals.json", r#"{"errors":[{"message":7}]}"#),
