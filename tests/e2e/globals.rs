@@ -196,3 +196,53 @@ fn a_failing_hook_and_a_global_attachment_of_allure_mocha_reach_the_launch() {
         assert!(html.contains(ATTACHMENT), "{path}");
     }
 }
+
+/// The server unreachable: the spool keeps the globals files and the
+/// attachments they name; `upload --resume` delivers them.
+#[test]
+fn globals_wait_in_the_spool_until_the_server_is_back() {
+    let work = tempfile::tempdir().unwrap();
+    let results = work.path().join("allure-results");
+    copy_dir(
+        &fixture("tests/fixtures/frameworks/allure-mocha/allure-results"),
+        &results,
+    );
+    let spool = work.path().join("kept");
+    let job = |cli: Cli| {
+        cli.envs(&[
+            ("ALLURE_CI_TYPE", "shell"),
+            ("ALLURE_JOB_UID", "globals"),
+            ("ALLURE_JOB_RUN_UID", "globals-1"),
+        ])
+    };
+    job(Cli::new("http://127.0.0.1:1", TOKEN))
+        .run(&[
+            "upload",
+            results.to_str().unwrap(),
+            "--spool",
+            spool.to_str().unwrap(),
+        ])
+        .code(8);
+    let kept = spool.join("files/0");
+    assert_eq!(count_files(&kept, "-globals.json"), 2);
+    for entry in std::fs::read_dir(&kept).unwrap() {
+        let path = entry.unwrap().path();
+        if path.to_string_lossy().ends_with("-globals.json") {
+            let g: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+            for a in g["attachments"].as_array().unwrap() {
+                let source = a["source"].as_str().unwrap();
+                assert!(kept.join(source).is_file(), "{source} kept");
+            }
+        }
+    }
+
+    let server = TestServer::start();
+    job(server.cli())
+        .run(&["upload", "--resume", "--spool", spool.to_str().unwrap()])
+        .ok();
+    let api = server.api();
+    let launch = api.launches(1)[0]["id"].as_i64().unwrap();
+    let g = api.get(&format!("/api/launch/{launch}/globals"));
+    assert_eq!(g["errors"][0]["message"], HOOK_ERROR, "{g}");
+    assert_eq!(g["attachments"][0]["contentLength"], 28, "{g}");
+}
