@@ -99,6 +99,7 @@ pub(crate) fn print_report(
             "byStatus": r.by_status, "attachments": r.attachments,
             "previouslyAcknowledged": r.previously_acknowledged,
             "fixtures": r.fixtures,
+            "globalErrors": r.global_errors, "globalAttachments": r.global_attachments,
             "refused": r.problems.iter().map(|p| json!({"path": p.path, "message": p.message})).collect::<Vec<_>>(),
         }))?;
     } else {
@@ -125,6 +126,12 @@ pub(crate) fn print_report(
             r.attachments,
             r.fixtures
         );
+        if r.global_errors + r.global_attachments > 0 {
+            println!(
+                "Problems outside tests: {} errors, {} attachments (e.g. a failing hook; see `onelaunch launch show {}`)",
+                r.global_errors, r.global_attachments, t.launch.id
+            );
+        }
         if r.previously_acknowledged > 0 {
             println!(
                 "Not sent again: {} results the server had acknowledged before",
@@ -145,7 +152,11 @@ pub(crate) fn print_report(
 pub(crate) fn exit_for(report: &UploadReport, allow_empty: bool) -> u8 {
     if !report.problems.is_empty() {
         exit::FILES_REFUSED
-    } else if report.results == 0 && report.previously_acknowledged == 0 && !allow_empty {
+    } else if report.results == 0
+        && report.previously_acknowledged == 0
+        && report.global_errors + report.global_attachments == 0
+        && !allow_empty
+    {
         eprintln!("error: the inputs held no test results; nothing was uploaded (pass --allow-empty to make this a success)");
         exit::NO_RESULTS
     } else {

@@ -96,6 +96,8 @@ pub(crate) async fn close(g: &Global, conn: &Conn, id: Id, wait: Option<Duration
     // already closed before this command (waiting then ends at once).
     let launch = conn.client.get_launch(id).await?;
     let p = participants(conn, &launch).await?;
+    // Errors outside tests (e.g. a failing hook) are problems of the launch.
+    let global_errors = conn.client.launch_globals(id).await?.error_count;
     if g.output == Output::Json {
         print_json(&json!({
             "id": id,
@@ -103,11 +105,17 @@ pub(crate) async fn close(g: &Global, conn: &Conn, id: Id, wait: Option<Duration
             "timedOut": timed_out.is_some(),
             "unfinished": p.unfinished,
             "missing": p.missing,
+            "globalErrors": global_errors,
         }))?;
     } else {
         println!("Launch [{id}] closed");
         if !p.complete() {
             println!("Never reported: {}", describe_waiting(&p));
+        }
+        if global_errors > 0 {
+            println!(
+                "Problems outside tests: {global_errors} errors (see `onelaunch launch show {id}`)"
+            );
         }
     }
     Ok(exit::OK)

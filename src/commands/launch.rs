@@ -78,9 +78,11 @@ pub(crate) async fn run(g: &Global, cmd: LaunchCmd) -> Result<u8> {
             let stats = conn.client.launch_statistic(id).await?;
             let runs = conn.client.launch_job_runs(id).await?;
             let participants = participants(&conn, &l).await?;
+            let globals = conn.client.launch_globals(id).await?;
             if g.output == Output::Json {
                 print_json(&json!({"launch": l, "statistic": stats, "jobRuns": runs,
-                    "participants": participants}))?;
+                    "participants": participants, "globals": globals,
+                    "problems": problems(&stats, &runs, &globals)}))?;
             } else if g.output == Output::Markdown {
                 print!("{}", markdown_summary(&conn, &l, &stats, &runs));
                 for r in &runs {
@@ -103,6 +105,15 @@ pub(crate) async fn run(g: &Global, cmd: LaunchCmd) -> Result<u8> {
                 if let Some(p) = &l.planned {
                     println!("\n**Planned:** {}", md_escape(&describe_planned(p)));
                 }
+                if globals.error_count + globals.attachment_count > 0 {
+                    println!("\n**Problems outside tests:** {}", globals_counts(&globals));
+                    for e in &globals.errors {
+                        println!(
+                            "- {}",
+                            md_escape(e.message.as_deref().unwrap_or("(no message)"))
+                        );
+                    }
+                }
             } else {
                 let state = if l.closed { "closed" } else { "open" };
                 println!("Launch [{}] {} ({state})", l.id, l.name);
@@ -123,6 +134,7 @@ pub(crate) async fn run(g: &Global, cmd: LaunchCmd) -> Result<u8> {
                 }
                 let total: i64 = stats.iter().map(|s| s.count).sum();
                 println!("Results: {total} ({})", format_stats(&stats));
+                println!("{}", problems_line(&problems(&stats, &runs, &globals)));
                 println!("{}", summary_line(&participants));
                 if !participants.complete() {
                     println!("Not reported yet: {}", describe_waiting(&participants));
@@ -148,10 +160,117 @@ pub(crate) async fn run(g: &Global, cmd: LaunchCmd) -> Result<u8> {
                         println!("      {}: {}", r.stage, one_line(m));
                     }
                 }
+                print_globals(&conn, &globals).await;
             }
         }
     }
     Ok(exit::OK)
+}
+
+/// What counts as a problem of a launch: failed and broken tests (their
+/// latest attempt), job runs that failed to run, and errors outside tests
+/// (Allure 3 globals, e.g. a failing `beforeEach` hook).
+fn problems(
+    stats: &[api::StatisticItem],
+    runs: &[api::JobRunDto],
+    globals: &api::GlobalsDto,
+) -> serde_json::Value {
+    let tests: i64 = stats
+        .iter()
+        .filter(|s| s.status == "failed" || s.status == "broken")
+        .map(|s| s.count)
+        .sum();
+    let run_failures = runs
+        .iter()
+        .filter(|r| r.stage == api::stage::RUN_FAILURE)
+        .count() as i64;
+    json!({
+        "total": tests + run_failures + globals.error_count,
+        "failedTests": tests,
+        "runFailures": run_failures,
+        "errorsOutsideTests": globals.error_count,
+    })
+}
+
+/// `Problems: 4 (2 failed or broken tests, 1 run failure, 1 error outside tests)`.
+fn problems_line(p: &serde_json::Value) -> String {
+    let n = |k: &str| p[k].as_i64().unwrap_or(0);
+    let plural = |n: i64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    format!(
+        "Problems: {} ({}, {}, {})",
+        n("total"),
+        plural(
+            n("failedTests"),
+            "failed or broken test",
+            "failed or broken tests"
+        ),
+        plural(n("runFailures"), "run failure", "run failures"),
+        plural(
+            n("errorsOutsideTests"),
+            "error outside tests",
+            "errors outside tests"
+        ),
+    )
+}
+
+fn globals_counts(g: &api::GlobalsDto) -> String {
+    format!(
+        "{} error{}, {} attachment{}",
+        g.error_count,
+        if g.error_count == 1 { "" } else { "s" },
+        g.attachment_count,
+        if g.attachment_count == 1 { "" } else { "s" }
+    )
+}
+
+/// Text attachments outside tests up to this size are printed by `launch show`.
+const SHOWN_ATTACHMENT_BYTES: i64 = 4096;
+
+/// The "Problems outside tests" section of `launch show`: each error (first
+/// line of its message, job run and file) and attachment (small text ones with
+/// their content).
+async fn print_globals(conn: &crate::config::Conn, g: &api::GlobalsDto) {
+    if g.error_count + g.attachment_count == 0 {
+        return;
+    }
+    println!("Problems outside tests: {}", globals_counts(g));
+    let origin = |jr: Option<api::Id>, file: &str| match jr {
+        Some(jr) => format!("job run [{jr}], {}", one_line(file)),
+        None => one_line(file),
+    };
+    for e in &g.errors {
+        let message = e.message.as_deref().unwrap_or("(no message)");
+        println!(
+            "  error: {}  ({})",
+            one_line(message),
+            origin(e.job_run_id, &e.file_name)
+        );
+    }
+    for a in &g.attachments {
+        let ct = a.content_type.as_deref().unwrap_or("unknown type");
+        let size = a
+            .content_length
+            .map(|n| format!("{n} bytes"))
+            .unwrap_or_else(|| "not uploaded".into());
+        println!(
+            "  attachment: {} ({ct}, {size})  ({})",
+            one_line(&a.name),
+            origin(a.job_run_id, &a.file_name)
+        );
+        let small_text = ct.starts_with("text/")
+            && a.content_length.unwrap_or(i64::MAX) <= SHOWN_ATTACHMENT_BYTES;
+        if let (true, Some(url)) = (small_text, &a.content_url) {
+            if let Ok(bytes) = conn.client.content(url).await {
+                for line in String::from_utf8_lossy(&bytes).lines() {
+                    println!("      {}", one_line(line));
+                }
+            }
+        }
+    }
+    let more = g.error_count - g.errors.len() as i64;
+    if more > 0 {
+        println!("  … and {more} more errors");
+    }
 }
 
 /// An issue of a launch as text: its name (or key), with its link.

@@ -10,6 +10,8 @@ use serde_json::Value;
 
 mod gate;
 pub use gate::*;
+mod globals;
+pub use globals::{GlobalAttachmentDto, GlobalErrorDto, GlobalsDto};
 
 /// Every identifier on the wire is a 64-bit integer.
 pub type Id = i64;

@@ -957,6 +957,41 @@ impl ApiClient {
         Ok(())
     }
 
+    /// `POST /api/upload/file?id={session}`: raw result files (here: Allure 3
+    /// `*-globals.json` and the attachments they name), parsed by the server.
+    pub(crate) async fn upload_raw_files(
+        &self,
+        session_id: Id,
+        parts: &[SharedPart],
+    ) -> Result<(), ClientError> {
+        self.call(
+            Method::POST,
+            "/api/upload/file",
+            &[("id", session_id.to_string())],
+            Payload::Multipart(parts.to_vec()),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// `GET /api/launch/{id}/globals`: errors and attachments outside tests.
+    pub async fn launch_globals(&self, id: Id) -> Result<onelaunch_api::GlobalsDto, ClientError> {
+        self.get_json(&format!("/api/launch/{id}/globals"), &[])
+            .await
+    }
+
+    /// `GET /api/jobrun/{id}/globals`.
+    pub async fn job_run_globals(&self, id: Id) -> Result<onelaunch_api::GlobalsDto, ClientError> {
+        self.get_json(&format!("/api/jobrun/{id}/globals"), &[])
+            .await
+    }
+
+    /// The bytes behind a `contentUrl` of the API (e.g. a global
+    /// attachment's); read whole, so only for small ones.
+    pub async fn content(&self, path: &str) -> Result<Vec<u8>, ClientError> {
+        self.call(Method::GET, path, &[], Payload::Empty).await
+    }
+
     /// `POST /api/upload/test-result/{id}/test-fixture-result`.
     pub async fn upload_fixtures(
         &self,

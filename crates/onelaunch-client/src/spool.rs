@@ -782,11 +782,20 @@ fn copy_group(
                     }
                 }
             }
+            FileKind::Globals => {
+                if delivered.done.contains(&f.key()) {
+                    continue;
+                }
+                if let Ok(bytes) = read_inside(&g.dir, &f.name, delivered.max_file_bytes) {
+                    if let Ok(globals) = onelaunch_model::parse_globals(&bytes) {
+                        sources.extend(globals.attachments.into_iter().map(|a| a.source));
+                    }
+                }
+            }
             FileKind::Environment
             | FileKind::EnvironmentXml
             | FileKind::Executor
-            | FileKind::Categories
-            | FileKind::Globals => {}
+            | FileKind::Categories => {}
             FileKind::Other => {
                 attachments.push(f);
                 continue;

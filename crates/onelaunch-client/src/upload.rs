@@ -26,6 +26,8 @@ use onelaunch_api::{
 use onelaunch_model::{allure, FileKind};
 
 use crate::api::{ApiClient, ClientError, SharedPart, MAX_PARTS_PER_REQUEST};
+
+mod globals;
 use crate::spool::{self, AckLog, Spool, SpoolError, SpoolManifest};
 
 /// Session environment key holding the CI attempt.
@@ -130,6 +132,11 @@ pub struct UploadReport {
     pub attachments: usize,
     /// Fixtures accepted by the server.
     pub fixtures: usize,
+    /// Errors outside any test (Allure 3 `*-globals.json`, e.g. a failing
+    /// hook) delivered; each is a problem of the launch.
+    pub global_errors: usize,
+    /// Attachments outside any test delivered.
+    pub global_attachments: usize,
     /// Files that were skipped, and why.
     pub problems: Vec<FileProblem>,
     /// The test session, once created.
@@ -273,7 +280,9 @@ const NO_MATCH: &str = "no file matches this pattern";
 /// that nothing is created on the server for an upload of nothing).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct InputScan {
-    /// Result files found: Allure `*-result.json` and JUnit `*.xml`.
+    /// Result files found: Allure `*-result.json`, JUnit `*.xml`, and Allure 3
+    /// `*-globals.json` (problems outside tests, e.g. of a suite whose
+    /// `before` hook failed so that no test ran).
     pub result_files: usize,
     /// Files of any kind found.
     pub files: usize,
@@ -294,7 +303,10 @@ pub fn scan_inputs(paths: &[PathBuf]) -> Result<InputScan, UploadError> {
             Ok(groups) => {
                 for f in groups.iter().flat_map(|g| &g.files) {
                     scan.files += 1;
-                    if matches!(f.kind, FileKind::Result | FileKind::JUnit) {
+                    if matches!(
+                        f.kind,
+                        FileKind::Result | FileKind::JUnit | FileKind::Globals
+                    ) {
                         scan.result_files += 1;
                     }
                 }
@@ -958,6 +970,7 @@ impl Uploader {
                             | FileKind::Environment
                             | FileKind::EnvironmentXml
                             | FileKind::Executor
+                            | FileKind::Globals
                     ) && !self.done.contains(&f.key())
                 })
                 .collect();
@@ -1025,6 +1038,11 @@ impl Uploader {
                 }
                 changed_dirs.push(dir.clone());
             }
+        }
+
+        // 2b. Errors and attachments outside tests (Allure 3 globals).
+        for (dir, files) in &pending {
+            self.upload_globals(dir, files, mode).await?;
         }
 
         // 3. Results, a bounded chunk at a time.

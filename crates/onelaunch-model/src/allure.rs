@@ -190,7 +190,77 @@ pub struct Category {
     pub flaky: bool,
 }
 
+/// One `*-globals.json` file (Allure 3 adapters): errors and attachments that
+/// belong to no test, e.g. the error of a failing `beforeEach` hook (allure-mocha
+/// writes `"\"before each\" hook: connect failed: …"`) or an attachment added
+/// with `allure.globalAttachment(…)`. Each file usually holds one entry.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Globals {
+    pub errors: Vec<GlobalError>,
+    pub attachments: Vec<GlobalAttachment>,
+}
+
+/// An error outside any test (`errors[]` of a globals file).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct GlobalError {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trace: Option<String>,
+    /// Epoch milliseconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<i64>,
+    /// The Allure 3 environment the error belongs to, when the adapter says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
+}
+
+/// An attachment outside any test (`attachments[]` of a globals file).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct GlobalAttachment {
+    pub name: String,
+    /// File name inside the results directory (see [`crate::is_safe_source`]).
+    pub source: String,
+    /// MIME type.
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub r#type: Option<String>,
+    /// Epoch milliseconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
+}
+
 // ---------------------------------------------------------------- readers
+
+pub(crate) fn read_globals(v: &Value, path: &Path<'_>) -> Result<Globals, ModelError> {
+    let o = Obj::new(v, path)?;
+    Ok(Globals {
+        errors: o.list("errors", read_global_error)?,
+        attachments: o.list("attachments", read_global_attachment)?,
+    })
+}
+
+fn read_global_error(v: &Value, path: &Path<'_>) -> Result<GlobalError, ModelError> {
+    let o = Obj::new(v, path)?;
+    Ok(GlobalError {
+        message: o.opt_string("message")?,
+        trace: o.opt_string("trace")?,
+        timestamp: o.millis("timestamp")?,
+        environment: o.opt_string("environment")?,
+    })
+}
+
+fn read_global_attachment(v: &Value, path: &Path<'_>) -> Result<GlobalAttachment, ModelError> {
+    let o = Obj::new(v, path)?;
+    Ok(GlobalAttachment {
+        name: o.string("name")?,
+        source: o.required_string("source")?,
+        r#type: o.opt_string("type")?,
+        timestamp: o.millis("timestamp")?,
+        environment: o.opt_string("environment")?,
+    })
+}
 
 pub(crate) fn read_test_result(v: &Value, path: &Path<'_>) -> Result<TestResult, ModelError> {
     let o = Obj::new(v, path)?;
@@ -346,4 +416,5 @@ deserialize_with_reader! {
     Container => read_container,
     Executor => read_executor,
     Category => read_category,
+    Globals => read_globals,
 }

@@ -9,7 +9,7 @@
 //! * recognise what a file is ([`classify`]),
 //! * parse it strictly enough to report a useful error and leniently enough to accept
 //!   what real adapters write ([`parse_result`], [`parse_container`],
-//!   [`parse_environment_properties`], [`parse_environment_xml`], [`parse_executor`],
+//!   [`parse_globals`], [`parse_environment_properties`], [`parse_environment_xml`], [`parse_executor`],
 //!   [`parse_categories`], [`parse_junit_report`], [`testplan::parse`]),
 //! * convert results and fixtures into the TestOps upload DTOs of `onelaunch-api`
 //!   ([`to_upload`], [`fixtures_by_result`], [`fixture_to_upload`]),
@@ -117,6 +117,14 @@ pub fn parse_result(bytes: &[u8]) -> Result<allure::TestResult, ModelError> {
 /// required).
 pub fn parse_container(bytes: &[u8]) -> Result<allure::Container, ModelError> {
     allure::read_container(&json::parse(bytes)?, &Path::Root)
+}
+
+/// Parses a `*-globals.json` file (Allure 3): `errors` (`message`, `trace`,
+/// `timestamp`) and `attachments` (`name`, `source`, `type`, `timestamp`) that
+/// belong to no test. Same rules as [`parse_result`]; both arrays are optional,
+/// an attachment needs a non-empty `source`.
+pub fn parse_globals(bytes: &[u8]) -> Result<allure::Globals, ModelError> {
+    allure::read_globals(&json::parse(bytes)?, &Path::Root)
 }
 
 /// Parses `executor.json` (a JSON object; every field optional).

@@ -137,6 +137,20 @@ impl Scope {
         }
     }
 
+    /// An attachment outside any test (Allure 3 globals); one of another
+    /// project is not found.
+    pub(crate) async fn global_attachment(
+        &self,
+        db: &Db,
+        id: Id,
+    ) -> ServerResult<db::globals::GlobalAttachmentRow> {
+        let a = db::globals::attachment(db, id)
+            .await?
+            .ok_or_else(|| ServerError::not_found("attachment", id))?;
+        self.check_project(a.project_id, "attachment", id)?;
+        Ok(a)
+    }
+
     pub(crate) async fn plan(&self, db: &Db, id: Id) -> ServerResult<db::plans::PlanRow> {
         let plan = db::plans::get_plan(db, id)
             .await?

@@ -12,6 +12,7 @@ use crate::AppState;
 pub(crate) mod auth;
 pub(crate) mod extract;
 mod gate;
+mod globals;
 mod job_runs;
 mod jobs;
 mod launches;
@@ -105,6 +106,13 @@ fn routes() -> Router<AppState> {
         )
         .route("/jobrun/{id}", get(job_runs::get_job_run))
         .route("/jobrun/{id}/plan", get(job_runs::job_run_plan))
+        // errors and attachments outside any test (Allure 3 globals)
+        .route("/launch/{id}/globals", get(globals::launch_globals))
+        .route("/jobrun/{id}/globals", get(globals::job_run_globals))
+        .route(
+            "/globals/attachment/{id}/content",
+            get(globals::attachment_content),
+        )
         // uploads
         .route("/upload/session", post(uploads::create_session))
         .route("/upload/test-result", post(uploads::upload_results))

@@ -82,6 +82,16 @@ pub(crate) async fn attachment_content(
     Path(id): Path<Id>,
 ) -> ServerResult<Response> {
     let a = scope.attachment(&state.db, id).await?;
+    send_attachment(&state, id, &a).await
+}
+
+/// The bytes of a stored attachment, streamed from the blob store (verified),
+/// with headers that keep a browser from running them.
+pub(super) async fn send_attachment(
+    state: &AppState,
+    id: Id,
+    a: &crate::db::results::AttachmentMeta,
+) -> ServerResult<Response> {
     let sha = a
         .sha256
         .as_deref()

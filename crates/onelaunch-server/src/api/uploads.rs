@@ -154,8 +154,8 @@ pub(crate) struct SessionIdQuery {
     pub(crate) id: Id,
 }
 
-/// Raw Allure result files (and JUnit XML), parsed on the server by the same
-/// model crate the CLI uses. Good files are stored even when others are bad;
+/// Raw Allure result files (and JUnit XML, and Allure 3 `*-globals.json`),
+/// parsed on the server by the same model crate the CLI uses. Good files are stored even when others are bad;
 /// bad ones are named in a 400 answer.
 pub(crate) async fn upload_files(
     State(state): State<AppState>,
@@ -165,6 +165,7 @@ pub(crate) async fn upload_files(
 ) -> ServerResult<(StatusCode, Json<FilesAccepted>)> {
     let session = scope.session(&state.db, q.id).await?;
     let mut results = Vec::new();
+    let mut globals = Vec::new();
     let mut problems: Vec<String> = Vec::new();
     let mut files = 0usize;
     while let Some(field) = mp.next_field().await.map_err(multipart_err)? {
@@ -182,7 +183,7 @@ pub(crate) async fn upload_files(
         let kind = match onelaunch_model::classify(&name) {
             // Results are parsed here, in memory (within the body limit and
             // the server's budget for buffered bodies).
-            FileKind::Result | FileKind::JUnit => {
+            FileKind::Result | FileKind::JUnit | FileKind::Globals => {
                 let buffered = ingest::buffer(&state.blobs, chunks(field)).await?;
                 match ingest::decode::raw_file(&name, &buffered.bytes) {
                     Ok(RawFile::Results(rs, generated)) => {
@@ -191,6 +192,7 @@ pub(crate) async fn upload_files(
                             ingest::generated_file(&state.db, &state.blobs, &session, &g).await?;
                         }
                     }
+                    Ok(RawFile::Globals(g)) => globals.push((name, g)),
                     Ok(_) => {}
                     Err(problem) => problems.push(problem),
                 }
@@ -221,6 +223,9 @@ pub(crate) async fn upload_files(
     }
     for chunk in results.chunks(500) {
         ingest::results(&state.db, &session, chunk).await?;
+    }
+    for (name, g) in &globals {
+        ingest::globals(&state.db, &session, name, g).await?;
     }
     ingest::finish_raw_upload(&state.db, &state.blobs, &session).await?;
     if !problems.is_empty() {

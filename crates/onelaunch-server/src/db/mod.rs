@@ -16,6 +16,7 @@ use sqlx::{AnyPool, Executor, Row};
 use crate::error::{ServerError, ServerResult};
 
 pub(crate) mod gate;
+pub(crate) mod globals;
 pub(crate) mod job_configs;
 pub(crate) mod job_runs;
 pub(crate) mod launches;

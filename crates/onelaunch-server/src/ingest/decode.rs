@@ -63,9 +63,16 @@ pub(crate) enum RawFile {
     ),
     /// A container file that parsed (its fixtures are applied later).
     Container,
+    /// An Allure 3 `*-globals.json` file: errors and attachments outside any
+    /// test, at most [`MAX_GLOBALS_ENTRIES`] entries.
+    Globals(Box<onelaunch_model::allure::Globals>),
     /// Anything else: kept as a file (an attachment, by name).
     Other,
 }
+
+/// Most entries (errors and attachments) one globals file may hold; real
+/// adapters write one per file.
+pub(crate) const MAX_GLOBALS_ENTRIES: usize = 1_000;
 
 /// Classifies a raw file by name and parses it; the error names the file
 /// (escaped, since a name may hold control characters) and what is wrong.
@@ -101,6 +108,13 @@ pub(crate) fn raw_file(name: &str, bytes: &[u8]) -> Result<RawFile, String> {
         },
         FileKind::Container => match onelaunch_model::parse_container(bytes) {
             Ok(_) => Ok(RawFile::Container),
+            Err(e) => Err(format!("{name}: {e}")),
+        },
+        FileKind::Globals => match onelaunch_model::parse_globals(bytes) {
+            Ok(g) if g.errors.len() + g.attachments.len() > MAX_GLOBALS_ENTRIES => Err(format!(
+                "{name}: more than {MAX_GLOBALS_ENTRIES} errors and attachments"
+            )),
+            Ok(g) => Ok(RawFile::Globals(Box::new(g))),
             Err(e) => Err(format!("{name}: {e}")),
         },
         _ => Ok(RawFile::Other),
@@ -153,5 +167,14 @@ mod tests {
             Ok(RawFile::Results(r, _)) if r.len() == 1
         ));
         assert!(matches!(raw_file("a.png", b"\x89PNG"), Ok(RawFile::Other)));
+        let e = raw_file("g-globals.json", br#"{"errors":[{"message":1}]}"#).unwrap_err();
+        assert!(
+            e.starts_with("g-globals.json: invalid type for field `errors[0].message`"),
+            "{e}"
+        );
+        assert!(matches!(
+            raw_file("g-globals.json", br#"{"errors":[{"message":"hook failed"}]}"#),
+            Ok(RawFile::Globals(g)) if g.errors.len() == 1
+        ));
     }
 }

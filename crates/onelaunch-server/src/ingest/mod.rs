@@ -199,6 +199,27 @@ pub(crate) async fn fixtures(
     Ok(ids)
 }
 
+/// Stores the errors and attachments of one `*-globals.json` file of a session
+/// (idempotent by launch and file name, like results by uuid): new data, so the launch must be
+/// open, like results. Attachments named by the file are linked to the
+/// session's files of that name when they are (or once they are) stored.
+/// Answers how many errors were new.
+pub(crate) async fn globals(
+    db: &Db,
+    session: &SessionRow,
+    file_name: &str,
+    globals: &onelaunch_model::allure::Globals,
+) -> ServerResult<usize> {
+    limits::check_file_name(file_name).map_err(ServerError::bad)?;
+    let mut tx = db.write.begin().await?;
+    db::launches::ensure_open(&mut tx, session.launch_id).await?;
+    let new = db::globals::insert(&mut tx, session, file_name, globals).await?;
+    db::globals::resolve_attachments(&mut tx, session).await?;
+    db::launches::touch(&mut tx, session.launch_id).await?;
+    tx.commit().await?;
+    Ok(new)
+}
+
 /// Kind of a raw upload file that is not a result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum SessionFileKind {
@@ -288,6 +309,7 @@ pub(crate) async fn finish_raw_upload(
         }
     }
     db::results::resolve_session_attachments(&mut tx, session.id).await?;
+    db::globals::resolve_attachments(&mut tx, session).await?;
     db::launches::touch(&mut tx, session.launch_id).await?;
     tx.commit().await?;
     Ok(())

@@ -33,7 +33,7 @@ enum Body {
 }
 
 /// One request of the walk. `uri` (after the `/api` or `/api/rs` prefix) and
-/// the body hold placeholders: `{P}` `{L}` `{JR}` `{J}` `{S}` `{R}` `{F}` `{A}`
+/// the body hold placeholders: `{P}` `{L}` `{JR}` `{J}` `{S}` `{R}` `{F}` `{A}` `{GA}` (a global attachment)
 /// `{TC}` `{PLAN}` `{TOK}` are project 1's (the foreign ones; `{TOK}` a token), `{OWNP}` `{OWNPLAN}` the
 /// caller's own, `{JOBUID}` `{RUNUID}` the uids of project 1's job and run.
 #[derive(Debug, Clone, Copy)]
@@ -231,6 +231,15 @@ const WALK: &[Walk] = &[
     walk("PUT", "/job/{id}", "/job/{J}", J("{}")),
     walk("GET", "/jobrun/{id}", "/jobrun/{JR}", N),
     walk("GET", "/jobrun/{id}/plan", "/jobrun/{JR}/plan", N),
+    // errors and attachments outside tests (Allure 3 globals)
+    walk("GET", "/launch/{id}/globals", "/launch/{L}/globals", N),
+    walk("GET", "/jobrun/{id}/globals", "/jobrun/{JR}/globals", N),
+    walk(
+        "GET",
+        "/globals/attachment/{id}/content",
+        "/globals/attachment/{GA}/content",
+        N,
+    ),
     // uploads
     walk(
         "POST",
@@ -642,6 +651,28 @@ async fn a_project_token_cannot_reach_another_projects_objects() {
         .await
         .expect(200);
     let attachment = read.body["attachments"][0]["id"].as_i64().unwrap();
+    // An error and an attachment outside tests (a raw `*-globals.json`).
+    app.upload(
+        &format!("/api/upload/file?id={session}"),
+        ADMIN,
+        "g-attachment.txt",
+        "global log",
+    )
+    .await
+    .expect(202);
+    app.upload(
+        &format!("/api/upload/file?id={session}"),
+        ADMIN,
+        "g-globals.json",
+        r#"{"errors":[{"message":"hook failed"}],"attachments":[{"name":"log","source":"g-attachment.txt"}]}"#,
+    )
+    .await
+    .expect(202);
+    let globals = app
+        .get(&format!("/api/launch/{launch}/globals"), ADMIN)
+        .await
+        .expect(200);
+    let global_attachment = globals.body["attachments"][0]["id"].as_i64().unwrap();
     let cases = app
         .get("/api/testcase?projectId=1", ADMIN)
         .await
@@ -693,6 +724,7 @@ async fn a_project_token_cannot_reach_another_projects_objects() {
         ("{R}", result),
         ("{F}", fixture),
         ("{A}", attachment),
+        ("{GA}", global_attachment),
         ("{TC}", test_case),
         ("{PLAN}", plan),
         ("{TOK}", project_one_token),

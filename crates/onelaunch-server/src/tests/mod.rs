@@ -7,6 +7,7 @@ mod ci_story;
 mod edges;
 mod errors;
 mod gate;
+mod globals;
 mod isolation;
 mod layering;
 /// The throwaway PostgreSQL cluster of the end-to-end tests, shared.

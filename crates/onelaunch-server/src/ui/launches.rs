@@ -438,6 +438,7 @@ pub(super) async fn page(
         (Vec::new(), 0)
     };
     let planned_manual = ui_views::planned_manual(&state.db, id).await?;
+    let globals = super::globals::section(&state, id, None).await?;
     let now = now_ms();
     let l = &d.launch;
     let base = format!(
@@ -488,6 +489,7 @@ pub(super) async fn page(
                 }
             }
         }
+        (globals)
         section aria-labelledby="jr-h" {
             h2 id="jr-h" { "Job runs" }
             table class="list jobruns" {
@@ -712,6 +714,7 @@ pub(super) async fn job_run(
     );
     let r = &view.run;
     let planned = crate::db::server_runs::job_run_planned(&state.db, id).await?;
+    let globals = super::globals::section(&state, run.launch_id, Some(id)).await?;
     let body = html! {
         nav class="crumbs" aria-label="Breadcrumb" {
             a href={ "/launches?project=" (launch.project_id) } { "Launches" } " › "
@@ -752,6 +755,7 @@ pub(super) async fn job_run(
                 }
             }
         }
+        (globals)
         (super::uploads::sessions_section(&sessions))
         section id="results" aria-labelledby="res-h" {
             h2 id="res-h" { "Results" }

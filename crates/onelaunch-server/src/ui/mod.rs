@@ -9,6 +9,7 @@
 
 mod assets;
 mod fmt;
+mod globals;
 mod jobs;
 mod launches;
 mod layout;
@@ -44,6 +45,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/jobrun/{id}", get(launches::job_run))
         .route("/result/{id}", get(results::page))
         .route("/attachment/{id}", get(results::attachment))
+        .route("/globals/attachment/{id}", get(globals::attachment))
         .route("/jobs", get(jobs::list))
         .route("/jobs/{id}", get(jobs::edit).post(jobs::save))
         .route("/plans", get(plans::list).post(plans::create))

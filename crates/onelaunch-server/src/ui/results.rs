@@ -18,7 +18,7 @@ use crate::db::views;
 use crate::AppState;
 
 /// Text attachments up to this size are shown in the page.
-const INLINE_TEXT_BYTES: i64 = 64 * 1024;
+pub(super) const INLINE_TEXT_BYTES: i64 = 64 * 1024;
 
 fn is_image(ct: &str) -> bool {
     matches!(
@@ -28,7 +28,7 @@ fn is_image(ct: &str) -> bool {
 }
 
 /// The content type of an attachment: as declared, else by file extension.
-fn content_type(declared: Option<&str>, file_name: &str) -> String {
+pub(super) fn content_type(declared: Option<&str>, file_name: &str) -> String {
     if let Some(ct) = declared.map(str::trim).filter(|c| !c.is_empty()) {
         return ct
             .split(';')
@@ -58,7 +58,7 @@ fn content_type(declared: Option<&str>, file_name: &str) -> String {
     .to_string()
 }
 
-fn is_text(ct: &str) -> bool {
+pub(super) fn is_text(ct: &str) -> bool {
     ct.starts_with("text/")
         || matches!(
             ct,
@@ -384,7 +384,7 @@ pub(super) async fn page(
 #[derive(Deserialize)]
 pub(super) struct AttachmentQuery {
     #[serde(default)]
-    download: Option<String>,
+    pub(super) download: Option<String>,
 }
 
 /// An attachment's bytes. Images are shown inline, text inline as plain text,
@@ -397,6 +397,17 @@ pub(super) async fn attachment(
     Query(q): Query<AttachmentQuery>,
 ) -> UiResult<Response> {
     let a = viewer.scope.attachment(&state.db, id).await?;
+    serve(&state, id, &a, q.download.is_some()).await
+}
+
+/// The bytes of a stored attachment (verified before anything is sent):
+/// images and text inline unless `download`, anything else as a download.
+pub(super) async fn serve(
+    state: &AppState,
+    id: Id,
+    a: &crate::db::results::AttachmentMeta,
+    download: bool,
+) -> UiResult<Response> {
     let sha = a
         .sha256
         .as_deref()
@@ -408,7 +419,7 @@ pub(super) async fn attachment(
         .await?
         .ok_or_else(|| UiError::NotFound(format!("attachment {id} content is missing")))?;
     let ct = content_type(a.content_type.as_deref(), &a.file_name);
-    let download = q.download.is_some() || !(is_image(&ct) || is_text(&ct));
+    let download = download || !(is_image(&ct) || is_text(&ct));
     let served_ct = if is_image(&ct) {
         ct.clone()
     } else if is_text(&ct) && !download {
