@@ -128,6 +128,11 @@ pub(crate) struct ServerArgs {
     /// longer than this, e.g. 2h or 30m (off by default)
     #[arg(long, env = "ONELAUNCH_LAUNCH_IDLE_CLOSE", value_parser = crate::duration::parse)]
     pub(crate) launch_idle_close: Option<std::time::Duration>,
+    /// An upload session open (an upload in flight) with no activity for
+    /// longer than this counts as abandoned: `launch close --wait` stops
+    /// waiting for it (default 1h)
+    #[arg(long, env = "ONELAUNCH_UPLOAD_SESSION_TIMEOUT", value_parser = crate::duration::parse)]
+    pub(crate) upload_session_timeout: Option<std::time::Duration>,
     /// Key file for credentials stored encrypted (created on first start;
     /// replicas must use the same key). Default: <data>/secret.key
     #[arg(long, env = "ONELAUNCH_SECRET_KEY_FILE")]

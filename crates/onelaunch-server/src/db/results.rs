@@ -32,7 +32,8 @@ impl SessionRow {
 
 /// Creates a session. Environment entries whose names look secret are dropped.
 /// `ci` is the CI identity of the pipeline that opened it (bounded by the
-/// caller).
+/// caller). A `track`ed session stays open until its client closes it
+/// (`sessions::close_session`); any other is closed from the start.
 pub(crate) async fn create_session(
     conn: &mut AnyConnection,
     project_id: Id,
@@ -40,7 +41,9 @@ pub(crate) async fn create_session(
     job_run_id: Option<Id>,
     environment: &[api::KeyValue],
     ci: Option<&api::SessionCi>,
+    track: bool,
 ) -> ServerResult<SessionRow> {
+    let now = now_ms();
     let env: Vec<&api::KeyValue> = environment
         .iter()
         .filter(|kv| !api::is_secret_name(&kv.key))
@@ -48,18 +51,19 @@ pub(crate) async fn create_session(
         .collect();
     let row = sqlx::query(
         "INSERT INTO sessions (project_id, launch_id, job_run_id, environment, created_ms, \
-         ci_type, ci_job_name, ci_run_name, ci_run_url) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+         ci_type, ci_job_name, ci_run_name, ci_run_url, closed_ms, last_seen_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $5) RETURNING id",
     )
     .bind(project_id)
     .bind(launch_id)
     .bind(job_run_id)
     .bind(serde_json::to_string(&env).unwrap_or_else(|_| "[]".into()))
-    .bind(now_ms())
+    .bind(now)
     .bind(ci.and_then(|c| c.kind.clone()))
     .bind(ci.and_then(|c| c.job_name.clone()))
     .bind(ci.and_then(|c| c.run_name.clone()))
     .bind(ci.and_then(|c| c.run_url.clone()))
+    .bind((!track).then_some(now))
     .fetch_one(&mut *conn)
     .await?;
     Ok(SessionRow {
