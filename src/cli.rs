@@ -374,9 +374,11 @@ pub(crate) struct UploadOpts {
     /// Results per request
     #[arg(long, default_value_t = 100)]
     pub(crate) size: usize,
-    /// Leave the job run open after uploading (it is finished by default when
-    /// this command started it)
-    #[arg(long)]
+    /// Accepted for compatibility; does nothing: an upload never finishes its
+    /// job run (`job-run stop` does; a job run only uploads created finishes
+    /// when its last upload ends)
+    #[arg(long, hide = true)]
+    #[allow(dead_code)]
     pub(crate) no_stop: bool,
     /// Where to keep what could not be delivered when the server stays
     /// unreachable (default: .onelaunch-spool in the results directory)
