@@ -82,6 +82,8 @@ pub(crate) struct SessionInfo {
     pub ci: api::SessionCi,
     /// Results stored through this session.
     pub results: i64,
+    /// Its upload has not ended (the client did not close it yet).
+    pub open: bool,
 }
 
 /// Most sessions a job-run page lists (the latest).
@@ -93,7 +95,8 @@ pub(crate) async fn job_run_sessions(db: &Db, job_run_id: Id) -> ServerResult<Ve
     let rows = sqlx::query(
         "SELECT s.id AS id, s.created_ms AS created_ms, s.ci_type AS ci_type, \
          s.ci_job_name AS ci_job_name, s.ci_run_name AS ci_run_name, s.ci_run_url AS ci_run_url, \
-         (SELECT COUNT(*) FROM test_results t WHERE t.session_id = s.id) AS results \
+         (SELECT COUNT(*) FROM test_results t WHERE t.session_id = s.id) AS results, \
+         CASE WHEN s.closed_ms IS NULL THEN 1 ELSE 0 END AS open \
          FROM sessions s WHERE s.job_run_id = $1 ORDER BY s.id DESC LIMIT $2",
     )
     .bind(job_run_id)
@@ -112,6 +115,7 @@ pub(crate) async fn job_run_sessions(db: &Db, job_run_id: Id) -> ServerResult<Ve
                     run_url: opt_str(r, "ci_run_url"),
                 },
                 results: get_i64(r, "results")?,
+                open: get_i64(r, "open")? != 0,
             })
         })
         .collect()
