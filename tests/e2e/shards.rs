@@ -311,3 +311,36 @@ fn a_plain_close_keeps_what_an_upload_in_flight_had_not_delivered() {
     assert_eq!(uuids(&api, launch), generated("inflight", 0..15));
     assert!(open_sessions(&api, launch).is_empty());
 }
+
+#[test]
+fn a_shard_joining_by_its_ci_identity_does_not_finish_the_shared_job_run() {
+    let server = TestServer::start();
+    let api = server.api();
+    let (launch, run, shared) = start(&server);
+    let work = tempfile::tempdir().unwrap();
+    // No ALLURE_JOB_RUN_ID: the shard joins the job run of its workflow run
+    // by its CI identity (as a GitHub matrix leg or a Jenkins parallel stage).
+    let launch_only: Vec<(String, String)> = shared
+        .into_iter()
+        .filter(|(k, _)| k == "ALLURE_LAUNCH_ID")
+        .collect();
+    let dir = work.path().join("fast");
+    generate_results(&dir, "joined", 4);
+    shard(&server, "shard-1", &launch_only)
+        .run(&["upload", dir.to_str().unwrap()])
+        .ok();
+    let runs = api.job_runs(launch);
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(runs[0]["id"], run);
+    assert_eq!(runs[0]["resultCount"], 4);
+    assert_eq!(
+        runs[0]["stage"], "in_progress",
+        "the other shards are not done: job-run stop finishes it"
+    );
+    let p = api.get(&format!("/api/launch/{launch}"))["participants"].clone();
+    assert_eq!(p["unfinished"][0]["id"], run, "{p}");
+    shard(&server, "finish", &launch_only)
+        .run(&["job-run", "stop"])
+        .ok();
+    assert_eq!(api.job_runs(launch)[0]["stage"], "finished");
+}
