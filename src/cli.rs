@@ -128,6 +128,11 @@ pub(crate) struct ServerArgs {
     /// longer than this, e.g. 2h or 30m (off by default)
     #[arg(long, env = "ONELAUNCH_LAUNCH_IDLE_CLOSE", value_parser = crate::duration::parse)]
     pub(crate) launch_idle_close: Option<std::time::Duration>,
+    /// An upload session open (an upload in flight) with no activity for
+    /// longer than this counts as abandoned: `launch close --wait` stops
+    /// waiting for it (default 1h)
+    #[arg(long, env = "ONELAUNCH_UPLOAD_SESSION_TIMEOUT", value_parser = crate::duration::parse)]
+    pub(crate) upload_session_timeout: Option<std::time::Duration>,
     /// Key file for credentials stored encrypted (created on first start;
     /// replicas must use the same key). Default: <data>/secret.key
     #[arg(long, env = "ONELAUNCH_SECRET_KEY_FILE")]
@@ -436,9 +441,11 @@ pub(crate) struct UploadOpts {
     /// Results per request
     #[arg(long, default_value_t = 100)]
     pub(crate) size: usize,
-    /// Leave the job run open after uploading (it is finished by default when
-    /// this command started it)
-    #[arg(long)]
+    /// Accepted for compatibility; does nothing: an upload never finishes its
+    /// job run (`job-run stop` does; a job run only uploads created finishes
+    /// when its last upload ends)
+    #[arg(long, hide = true)]
+    #[allow(dead_code)]
     pub(crate) no_stop: bool,
     /// Where to keep what could not be delivered when the server stays
     /// unreachable (default: .onelaunch-spool in the results directory)

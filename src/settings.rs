@@ -92,8 +92,6 @@ pub(crate) struct UploadSettings {
     pub(crate) concurrency: usize,
     /// Results per request, 1 to 1000.
     pub(crate) batch_size: usize,
-    /// Leave the job run open after uploading.
-    pub(crate) no_stop: bool,
     /// `--spool DIR`, when given.
     pub(crate) spool: Option<PathBuf>,
     /// `--allow-empty`: no results is not an error.
@@ -108,7 +106,6 @@ impl UploadSettings {
             ci: ci_context(&opts.ci),
             concurrency: opts.concurrency.max(1),
             batch_size: opts.size.clamp(1, 1000),
-            no_stop: opts.no_stop,
             spool: opts.spool.clone(),
             allow_empty: opts.allow_empty,
         }

@@ -66,11 +66,14 @@ pub(crate) async fn open_launch(conn: &Conn, id: i64, reopen: bool) -> Result<La
 }
 
 /// `upload/start` for this CI job: create-or-join the job and job run, in the
-/// given launch or a new one.
+/// given launch or a new one. `implicit` when an upload starts it (not
+/// `job-run start`): such a job run is done when its uploads' sessions are
+/// all closed; one `job-run start` started is done when it is stopped.
 pub(crate) async fn start_ci_job_run(
     conn: &Conn,
     ci: &CiContext,
     launch: &LaunchChoice,
+    implicit: bool,
 ) -> Result<ExternalRunResponse> {
     if let Some(id) = launch.id {
         open_launch(conn, id, launch.reopen_closed_launch).await?;
@@ -117,6 +120,7 @@ pub(crate) async fn start_ci_job_run(
             tags: launch.tags.clone(),
             autoclose: None,
         }),
+        implicit,
     };
     match conn.client.upload_start(&req).await {
         Ok(r) => Ok(r),
@@ -135,9 +139,6 @@ pub(crate) async fn start_ci_job_run(
 pub(crate) struct Target {
     pub(crate) launch: LaunchDto,
     pub(crate) job_run_id: Option<i64>,
-    /// True when this command created or joined the job run itself (so it
-    /// finishes it afterwards).
-    pub(crate) own_job_run: bool,
 }
 
 /// The target of an upload: the explicit job run, else this CI job's job run
@@ -158,16 +159,14 @@ pub(crate) async fn upload_target(
         return Ok(Target {
             launch: l,
             job_run_id: Some(id),
-            own_job_run: false,
         });
     }
     if let Some(ctx) = ci {
-        let r = start_ci_job_run(conn, ctx, launch).await?;
+        let r = start_ci_job_run(conn, ctx, launch, true).await?;
         let l = conn.client.get_launch(r.launch_id).await?;
         return Ok(Target {
             launch: l,
             job_run_id: Some(r.job_run_id),
-            own_job_run: true,
         });
     }
     if let Some(id) = launch.id {
@@ -175,7 +174,6 @@ pub(crate) async fn upload_target(
         return Ok(Target {
             launch: l,
             job_run_id: None,
-            own_job_run: false,
         });
     }
     let l = conn
@@ -193,7 +191,6 @@ pub(crate) async fn upload_target(
     Ok(Target {
         launch: l,
         job_run_id: None,
-        own_job_run: false,
     })
 }
 

@@ -2,9 +2,12 @@
 //! `launch show`.
 //!
 //! Closing is idempotent and any participant may do it. With `--wait` the
-//! command polls the launch until every job run is `finished` (or
-//! `run_failure`) and every expected job run (`job-run start --expect N`) has
-//! started, then closes. When the timeout passes first it closes anyway,
+//! command polls the launch until every job run is done (stopped; one that
+//! only uploads created: its uploads ended), no upload session is open (an
+//! `upload` or `watch` in flight, e.g. a slower shard of the same job run)
+//! and every expected job run (`job-run start --expect N`) has started, then
+//! closes. A session silent for longer than the server's upload-session
+//! timeout is reported as abandoned and not waited for. When the timeout passes first it closes anyway,
 //! prints a warning naming the job runs that never reported, and exits 0: the
 //! launch is closed as asked, and a straggler must not fail the pipeline's
 //! final job. `-o json` reports the same as `timedOut`, `unfinished` and
@@ -47,10 +50,51 @@ pub(crate) async fn participants(conn: &Conn, launch: &api::LaunchDto) -> Result
         finished: started - unfinished.len() as i64,
         missing: expected.map_or(0, |e| (e - started).max(0)),
         unfinished,
+        ..Participants::default()
     })
 }
 
-/// `[12] build / #3 (in_progress), [13] …; 2 expected job runs never started`.
+/// `github CI / run 7` (what a session said of its pipeline), or `job run 12`.
+fn session_owner(s: &api::OpenSession) -> String {
+    let ci = s.ci.clone().unwrap_or_default();
+    let names: Vec<String> = [ci.kind, ci.job_name, ci.run_name]
+        .into_iter()
+        .flatten()
+        .filter(|n| !n.trim().is_empty())
+        .collect();
+    let mut text = if names.is_empty() {
+        s.job_run_id
+            .map_or("no job run".to_string(), |id| format!("job run {id}"))
+    } else {
+        names.join(" / ")
+    };
+    if let Some(url) = ci.run_url {
+        text.push_str(&format!(" <{url}>"));
+    }
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+/// `upload session [5] of github / CI / run 7 (3 results so far)`.
+fn describe_sessions(sessions: &[api::OpenSession]) -> String {
+    sessions
+        .iter()
+        .map(|s| {
+            format!(
+                "upload session [{}] of {} ({} result{} so far)",
+                s.id,
+                session_owner(s),
+                s.results,
+                if s.results == 1 { "" } else { "s" }
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `[12] build / #3 (in_progress), [13] …; upload session [5] of …; 2 expected
+/// job runs never started`.
 pub(crate) fn describe_waiting(p: &Participants) -> String {
     let mut parts: Vec<String> = Vec::new();
     if !p.unfinished.is_empty() {
@@ -62,6 +106,12 @@ pub(crate) fn describe_waiting(p: &Participants) -> String {
                 .join(", "),
         );
     }
+    if !p.open_sessions.is_empty() {
+        parts.push(format!(
+            "in flight: {}",
+            describe_sessions(&p.open_sessions)
+        ));
+    }
     if p.missing > 0 {
         parts.push(format!(
             "{} expected job run{} never started",
@@ -70,6 +120,17 @@ pub(crate) fn describe_waiting(p: &Participants) -> String {
         ));
     }
     parts.join("; ")
+}
+
+/// `Abandoned (no activity for longer than the server's upload-session
+/// timeout, not waited for): upload session [5] of …`, when there are any.
+pub(crate) fn describe_abandoned(p: &Participants) -> Option<String> {
+    (!p.abandoned_sessions.is_empty()).then(|| {
+        format!(
+            "abandoned (no activity for longer than the server's upload-session timeout; not waited for): {}",
+            describe_sessions(&p.abandoned_sessions)
+        )
+    })
 }
 
 /// One line for `launch show`: `Job runs: 2 of 3 expected started, 1 finished`.
@@ -106,6 +167,8 @@ pub(crate) async fn close(g: &Global, conn: &Conn, id: Id, wait: Option<Duration
             "unfinished": p.unfinished,
             "missing": p.missing,
             "globalErrors": global_errors,
+            "openSessions": p.open_sessions,
+            "abandonedSessions": p.abandoned_sessions,
         }))?;
     } else {
         println!("Launch [{id}] closed");
@@ -116,6 +179,9 @@ pub(crate) async fn close(g: &Global, conn: &Conn, id: Id, wait: Option<Duration
             println!(
                 "Problems outside tests: {global_errors} errors (see `onelaunch launch show {id}`)"
             );
+        }
+        if let Some(a) = describe_abandoned(&p) {
+            println!("Upload sessions {a}");
         }
     }
     Ok(exit::OK)
@@ -139,7 +205,10 @@ async fn wait_for_participants(
         let p = participants(conn, &launch).await?;
         if p.complete() {
             if announced {
-                eprintln!("Every job run of launch [{id}] has finished");
+                eprintln!("Every job run of launch [{id}] has finished and no upload is in flight");
+            }
+            if let Some(a) = describe_abandoned(&p) {
+                eprintln!("warning: launch [{id}]: upload sessions {a}");
             }
             return Ok(None);
         }

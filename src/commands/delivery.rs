@@ -88,7 +88,6 @@ pub(crate) struct TargetRequest {
     launch_id: Option<i64>,
     launch_name: Option<String>,
     launch_tags: Option<String>,
-    pub(crate) no_stop: bool,
     pub(crate) ci: Option<StoredCi>,
 }
 
@@ -99,7 +98,6 @@ impl TargetRequest {
             launch_id: settings.launch.id,
             launch_name: settings.launch.name.clone(),
             launch_tags: (!settings.launch.tags.is_empty()).then(|| settings.launch.tags.join(",")),
-            no_stop: settings.no_stop,
             ci: settings.ci.as_ref().map(StoredCi::of),
         }
     }
@@ -211,14 +209,36 @@ pub(crate) fn manifest_for(
     }
 }
 
-pub(crate) fn with_target(mut m: SpoolManifest, t: &Target, no_stop: bool) -> SpoolManifest {
+/// The manifest of an upload into `t`. An upload never finishes its job run
+/// (`finish_job_run` stays false; a spool that an older onelaunch wrote with
+/// it set is resumed without finishing either).
+pub(crate) fn with_target(mut m: SpoolManifest, t: &Target) -> SpoolManifest {
     m.launch_id = Some(t.launch.id);
     m.job_run_id = t.job_run_id;
-    m.finish_job_run = t.own_job_run && !no_stop;
+    m.finish_job_run = false;
     m
 }
 
+/// True when `e` says the launch was closed (409 `launch_closed`).
+pub(crate) fn launch_closed_error(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<ClientError>(),
+            Some(ClientError::LaunchClosed(_))
+        ) || matches!(
+            c.downcast_ref::<UploadError>(),
+            Some(UploadError::Client(ClientError::LaunchClosed(_)))
+        )
+    })
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// Says what was spooled and how to send it; the exit code is [`exit::SPOOLED`].
+/// The cause is the server staying unreachable, or the launch closed while
+/// the upload was in flight (`launch close` without `--wait`).
 pub(crate) fn report_spooled(
     g: &Global,
     cause: &anyhow::Error,
@@ -231,31 +251,60 @@ pub(crate) fn report_spooled(
         eprintln!("refused: {}: {}", p.path.display(), p.message);
     }
     let pending = spool.result_files();
-    let command = resume_command(spool.dir());
     let m = spool.manifest();
-    eprintln!("error: {cause:#}");
-    eprintln!(
-        "Spooled: the server was unreachable; what it did not acknowledge is kept in {}",
-        spool.dir().display()
-    );
-    eprintln!("Resume with: {command}");
+    let accepted = report.map(|r| r.results).unwrap_or(0);
+    let closed = launch_closed_error(cause);
+    let command = resume_command(spool.dir());
+    let launch = m.launch_id.map_or("?".to_string(), |id| id.to_string());
+    let reopen = format!("onelaunch launch reopen {launch}");
+    if closed {
+        eprintln!(
+            "error: launch [{launch}] was closed while this upload was in flight: {} accepted, {} kept in {}",
+            plural(accepted, "result was", "results were"),
+            plural(pending, "result file", "result files"),
+            spool.dir().display()
+        );
+        eprintln!("Nothing was lost: to send the rest, reopen the launch and resume: {reopen} && {command}");
+        eprintln!(
+            "(or resume with --reopen-closed-launch; to keep the launch closed, leave the spool)"
+        );
+    } else {
+        eprintln!("error: {cause:#}");
+        eprintln!(
+            "Spooled: the server was unreachable; what it did not acknowledge is kept in {}",
+            spool.dir().display()
+        );
+        eprintln!("Resume with: {command}");
+    }
     if g.output == Output::Json {
         print_json(&json!({
             "spooled": true, "spool": spool.dir(), "resume": command,
+            "launchClosed": closed,
             "launchId": m.launch_id, "jobRunId": m.job_run_id,
             "resultFiles": pending,
-            "results": report.map(|r| r.results).unwrap_or(0),
+            "results": accepted,
             "previouslyAcknowledged": report.map(|r| r.previously_acknowledged).unwrap_or(0),
         }))?;
     } else {
         if let Some(r) = report {
-            println!(
-                "Delivered {} results before the server became unreachable",
-                r.results
-            );
+            if closed {
+                println!(
+                    "Delivered {} results before launch [{launch}] was closed",
+                    r.results
+                );
+            } else {
+                println!(
+                    "Delivered {} results before the server became unreachable",
+                    r.results
+                );
+            }
         }
         println!("Spooled in {}", spool.dir().display());
-        println!("Resume with: {command}");
+        if closed {
+            println!("Resume with: {reopen} && {command}");
+        } else {
+            println!("Resume with: {command}");
+        }
     }
     Ok(exit::SPOOLED)
 }
@@ -277,19 +326,19 @@ pub(crate) fn spool_rest(
     }
 }
 
-pub(crate) async fn stop_job_run(conn: &Conn, id: i64) -> Result<(), ClientError> {
-    conn.client
-        .upload_stop(&api::ExternalRunStop {
-            project_id: conn.project_id,
-            job_run_id: Some(id),
-            ..Default::default()
-        })
-        .await
-        .map(|_| ())
+/// Ends the upload session of `up` (best effort: a failure is a warning).
+/// Not tried when the server is unreachable: the session then counts as
+/// abandoned after the server's upload-session timeout, or is closed when
+/// the spool is resumed.
+pub(crate) async fn close_session(up: &mut Uploader) {
+    if let Err(e) = up.close_session().await {
+        eprintln!("warning: the upload session could not be closed: {e}");
+    }
 }
 
-/// Sends `paths` with `up`, then finishes the job run when the manifest says
-/// so. On an unreachable server what is left goes to the spool. A resumed
+/// Sends `paths` with `up`, then ends its session (the job run is left to
+/// `job-run stop`). On an unreachable server, or when the launch was closed
+/// while the upload was in flight, what is left goes to the spool. A resumed
 /// spool is removed once everything is delivered.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn deliver(
@@ -304,17 +353,17 @@ pub(crate) async fn deliver(
     allow_empty: bool,
 ) -> Result<u8> {
     match up.upload_paths(paths).await {
-        Ok(()) => {}
+        Ok(()) => close_session(up).await,
         Err(UploadError::Client(e)) if spoolable(&e) => {
             return spool_rest(g, up, dir, manifest, e.into());
         }
-        Err(e) => return Err(e.into()),
-    }
-    if let (true, Some(id)) = (manifest.finish_job_run, t.job_run_id) {
-        match stop_job_run(conn, id).await {
-            Ok(()) => {}
-            Err(e) if spoolable(&e) => return spool_rest(g, up, dir, manifest, e.into()),
-            Err(e) => return Err(e.into()),
+        Err(UploadError::Client(e @ ClientError::LaunchClosed(_))) => {
+            close_session(up).await;
+            return spool_rest(g, up, dir, manifest, e.into());
+        }
+        Err(e) => {
+            close_session(up).await;
+            return Err(e.into());
         }
     }
     if let Some(spool) = resumed {

@@ -23,7 +23,8 @@ pub(crate) async fn run(g: &Global, cmd: JobRunCmd) -> Result<u8> {
                     "no CI detected: run inside GitHub Actions, GitLab CI or Jenkins, or pass --ci-type, --job-uid and --job-run-uid",
                 )
             })?;
-            let r = target::start_ci_job_run(&conn, &ctx, &LaunchChoice::of(&launch)).await?;
+            let r =
+                target::start_ci_job_run(&conn, &ctx, &LaunchChoice::of(&launch), false).await?;
             if let Some(n) = expect {
                 conn.client
                     .set_expected_job_runs(r.launch_id, i64::from(n))

@@ -47,6 +47,7 @@ pub(crate) async fn run(args: ServerArgs) -> Result<u8> {
         public_url: args.public_url,
         init_token: args.init_token,
         launch_idle_close: args.launch_idle_close,
+        upload_session_timeout: args.upload_session_timeout,
         secret_key_file: args.secret_key_file,
         allow_integration_hosts: args.allow_integration_hosts,
         max_connections: args.max_connections,

@@ -195,7 +195,7 @@ async fn fresh_upload(
         Err(e) => return Err(e),
     };
     let mut up = uploader(&conn, &t, settings);
-    let manifest = with_target(manifest, &t, settings.no_stop);
+    let manifest = with_target(manifest, &t);
     deliver(
         g,
         &conn,
@@ -258,7 +258,6 @@ async fn send_spool(
             Ok(launch) => Target {
                 launch,
                 job_run_id: m.job_run_id,
-                own_job_run: m.finish_job_run,
             },
             Err(e) if spoolable_error(&e) => return report_spooled(g, &e, &spool, &[], None),
             Err(e) => return Err(e),
@@ -277,7 +276,7 @@ async fn send_spool(
                     spool.update(|m| {
                         m.launch_id = Some(t.launch.id);
                         m.job_run_id = t.job_run_id;
-                        m.finish_job_run = t.own_job_run && !request.no_stop;
+                        m.finish_job_run = false;
                     })?;
                     t
                 }

@@ -1,14 +1,16 @@
 //! `watch -- COMMAND`: runs the test command and uploads its results while it
-//! runs; the command's exit code is kept.
+//! runs; the command's exit code is kept. Its upload session is opened before
+//! the command starts and closed when it ends, so `launch close --wait`
+//! waits for this shard even before it has written a result.
 
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use onelaunch_client::spool;
-use onelaunch_client::UploadError;
+use onelaunch_client::{ClientError, UploadError};
 
 use super::delivery::{
-    manifest_for, report_spooled, spool_dir, spool_rest, spoolable, spoolable_error, stop_job_run,
+    close_session, manifest_for, report_spooled, spool_dir, spool_rest, spoolable, spoolable_error,
     uploader, with_target, TargetRequest,
 };
 use crate::cli::{Global, WatchArgs};
@@ -48,6 +50,11 @@ pub(crate) async fn run(g: &Global, args: WatchArgs) -> Result<u8> {
         eprintln!("Launch link: {}", launch_url(&conn, &t.launch));
     }
     let mut up = t.as_ref().map(|t| uploader(&conn, t, settings));
+    if let Some(up) = up.as_mut() {
+        if let Err(e) = up.open_session().await {
+            eprintln!("warning: the upload session could not be opened yet, will retry with the first results: {e}");
+        }
+    }
     let (program, rest) = args
         .command
         .split_first()
@@ -60,9 +67,15 @@ pub(crate) async fn run(g: &Global, args: WatchArgs) -> Result<u8> {
             .env("ALLURE_LAUNCH_ID", t.launch.id.to_string())
             .envs(t.job_run_id.map(|id| ("ALLURE_JOB_RUN_ID", id.to_string())));
     }
-    let mut child = command
-        .spawn()
-        .with_context(|| format!("cannot run {program:?}"))?;
+    let mut child = match command.spawn() {
+        Ok(child) => child,
+        Err(e) => {
+            if let Some(up) = up.as_mut() {
+                close_session(up).await;
+            }
+            return Err(e).with_context(|| format!("cannot run {program:?}"));
+        }
+    };
     let interval = Duration::from_secs_f64(args.interval.clamp(0.05, 60.0));
     let status = loop {
         tokio::select! {
@@ -87,23 +100,21 @@ pub(crate) async fn run(g: &Global, args: WatchArgs) -> Result<u8> {
             }
         };
     };
-    let manifest = with_target(manifest, &t, settings.no_stop);
+    let manifest = with_target(manifest, &t);
     let upload_result = match up.finish(&args.results).await {
         Err(UploadError::Client(e)) if spoolable(&e) => {
             return spool_rest(g, &up, &dir, manifest, e.into());
         }
+        Err(UploadError::Client(e @ ClientError::LaunchClosed(_))) => {
+            // Closed while this upload was in flight: keep what it refused.
+            close_session(&mut up).await;
+            return spool_rest(g, &up, &dir, manifest, e.into());
+        }
         other => other,
     };
-    let stop_result = match (manifest.finish_job_run, t.job_run_id) {
-        (true, Some(id)) => match stop_job_run(&conn, id).await {
-            Err(e) if spoolable(&e) => return spool_rest(g, &up, &dir, manifest, e.into()),
-            other => other,
-        },
-        _ => Ok(()),
-    };
+    close_session(&mut up).await;
     print_report(g, &conn, &t, up.report())?;
     upload_result?;
-    stop_result?;
     if cmd_code != 0 {
         return Ok(u8::try_from(cmd_code).unwrap_or(1));
     }

@@ -18,6 +18,7 @@ mod reliability;
 mod replicas;
 mod server_led;
 mod server_led_plans;
+mod shards;
 mod shared_launch;
 mod storage;
 mod support;

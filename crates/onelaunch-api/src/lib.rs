@@ -423,16 +423,45 @@ pub struct Participants {
     pub finished: i64,
     /// Expected job runs that never started (`expected - started`, at least 0).
     pub missing: i64,
-    /// Job runs that started but have not finished.
+    /// Job runs that started but have not finished. A job run an upload
+    /// created (not `job-run start`) is listed only while one of its upload
+    /// sessions is open.
     #[serde(default)]
     pub unfinished: Vec<ParticipantRef>,
+    /// Upload sessions still open: an upload in flight (onelaunch extension).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub open_sessions: Vec<OpenSession>,
+    /// Open upload sessions without activity for longer than the server's
+    /// upload-session timeout: counted as abandoned, they no longer hold the
+    /// launch (onelaunch extension).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub abandoned_sessions: Vec<OpenSession>,
 }
 
 impl Participants {
-    /// True when every expected job run started and every started one finished.
+    /// True when every expected job run started, every started one finished
+    /// and no upload is in flight.
     pub fn complete(&self) -> bool {
-        self.missing == 0 && self.unfinished.is_empty()
+        self.missing == 0 && self.unfinished.is_empty() && self.open_sessions.is_empty()
     }
+}
+
+/// An upload session named in [`Participants`].
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct OpenSession {
+    pub id: Id,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_run_id: Option<Id>,
+    /// The CI pipeline uploading through it, when it said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ci: Option<SessionCi>,
+    /// Results stored through it so far.
+    #[serde(default)]
+    pub results: i64,
+    /// Its last activity (epoch ms).
+    #[serde(default)]
+    pub last_activity: i64,
 }
 
 /// A job run named in [`Participants`].
@@ -453,8 +482,16 @@ pub struct ExpectedJobRuns {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct LaunchProgress {
+    /// Results are indexed (always, once stored).
     pub ready: bool,
+    /// No upload is in flight and every job run is done (onelaunch extension;
+    /// see [`Participants::complete`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub done: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub participants: Option<Participants>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -536,6 +573,12 @@ pub struct ExternalRunStart {
     pub job_run: JobRef,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub launch: Option<LaunchRef>,
+    /// Started by an upload, not by `job-run start` (onelaunch extension). A
+    /// job run only uploads created is done when its upload sessions are all
+    /// closed (and finished by the server then); any other job run is done
+    /// when it is stopped (`job-run stop`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub implicit: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -665,6 +708,12 @@ pub struct SessionCreate {
     /// (through `ALLURE_JOB_RUN_ID`); each session keeps its own identity.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ci: Option<SessionCi>,
+    /// The client closes this session when its upload ends
+    /// (`POST /api/upload/session/{id}/close`; onelaunch extension). Until
+    /// then the launch counts it as in flight and `launch close --wait` waits
+    /// for it. Other sessions are closed from the start.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub track: bool,
 }
 
 /// The CI identity of the pipeline behind one upload session.

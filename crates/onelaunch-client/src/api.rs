@@ -897,6 +897,15 @@ impl ApiClient {
         self.post_json("/api/upload/session", &query, session).await
     }
 
+    /// `POST /api/upload/session/{id}/close`: this client's upload through
+    /// the session ended (onelaunch extension; idempotent, accepted on a
+    /// closed launch).
+    pub async fn close_session(&self, id: Id) -> Result<(), ClientError> {
+        self.post_empty(&format!("/api/upload/session/{id}/close"))
+            .await?;
+        Ok(())
+    }
+
     /// `POST /api/upload/test-result`. Either shape of the answer is accepted
     /// (`results: [{id, uuid}]` and/or `resultIds`); the missing one is left
     /// empty, or derived from `results`.

@@ -743,6 +743,9 @@ pub struct Uploader {
     resumed: HashMap<String, Id>,
     /// The paths given so far, for spooling what was not delivered.
     inputs: Vec<PathBuf>,
+    /// The session of the resumed spool's earlier try: closed with this
+    /// uploader's own ([`Uploader::close_session`]).
+    earlier_session: Option<Id>,
     /// The spool being resumed: its groups may be read, and it is extended
     /// rather than created when the upload stops again.
     spool: Option<Spool>,
@@ -806,14 +809,17 @@ impl Uploader {
             acks: Arc::new(AckLog::default()),
             resumed: HashMap::new(),
             inputs: Vec::new(),
+            earlier_session: None,
             spool: None,
             remember: false,
         }
     }
 
     /// Continues the upload kept in `spool`: what its journal lists as
-    /// acknowledged is not sent again, its test session is reused, and every new
-    /// acknowledgement is appended to the journal. Send the spool's files with
+    /// acknowledged is not sent again, and every new acknowledgement is
+    /// appended to the journal. The upload gets a session of its own (an
+    /// upload in flight until [`Uploader::close_session`], which also closes
+    /// the earlier try's session). Send the spool's files with
     /// [`Uploader::upload_paths`]`(&spool.group_dirs())` (other paths may be
     /// added), then remove the spool with [`Spool::remove`].
     pub fn resume(&mut self, spool: &Spool) -> Result<(), SpoolError> {
@@ -821,9 +827,7 @@ impl Uploader {
         self.sent_fixtures.extend(state.fixtures);
         self.resumed = state.results;
         self.acks = Arc::new(log);
-        if self.report.session_id.is_none() {
-            self.report.session_id = spool.manifest().session_id;
-        }
+        self.earlier_session = spool.manifest().session_id;
         self.spool = Some(spool.clone());
         // The spool's copies and the original files may both be given: a result
         // delivered from one must be known when the other is read.
@@ -892,6 +896,30 @@ impl Uploader {
                 self.inputs.push(p.clone());
             }
         }
+    }
+
+    /// Opens the test session now (it is otherwise opened with the first
+    /// results): `watch` does, so the launch knows an upload is in flight
+    /// before the tests write anything. Environment files found later are not
+    /// added to it.
+    pub async fn open_session(&mut self) -> Result<Id, ClientError> {
+        self.ensure_session().await
+    }
+
+    /// Ends this upload's session (and a resumed spool's earlier one): the
+    /// launch no longer counts it as in flight. Idempotent on the server;
+    /// call it when the upload ends, also after a failure.
+    pub async fn close_session(&mut self) -> Result<(), ClientError> {
+        let mut first = None;
+        for id in [self.earlier_session.take(), self.report.session_id]
+            .into_iter()
+            .flatten()
+        {
+            if let Err(e) = self.client.close_session(id).await {
+                first.get_or_insert(e);
+            }
+        }
+        first.map_or(Ok(()), Err)
     }
 
     /// What was done so far.
@@ -1233,6 +1261,7 @@ impl Uploader {
             },
             environment: self.environment.clone(),
             ci: self.opts.ci.clone(),
+            track: true,
         };
         let client = self.client.clone();
         let session = self
@@ -1352,6 +1381,14 @@ impl Uploader {
                 }
             }
             if let Some(e) = failure {
+                if matches!(e, ClientError::LaunchClosed(_)) {
+                    // The launch was closed while this upload was in flight:
+                    // what completes the results it accepted is still taken
+                    // (best effort; what is not stays in the spool).
+                    if let Err(e) = self.run_jobs(jobs).await {
+                        tracing::warn!("after the launch closed: {e}");
+                    }
+                }
                 return Err(e.into());
             }
             for (uuid, meta) in metas {

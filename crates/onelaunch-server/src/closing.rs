@@ -36,17 +36,37 @@ pub(crate) fn is_finished(stage: &str) -> bool {
     stage == api::stage::FINISHED || stage == api::stage::RUN_FAILURE
 }
 
-/// Which job runs of a launch have started, finished, or are missing.
+/// How long an open upload session may stay silent before it counts as
+/// abandoned, unless the server is told otherwise (`--upload-session-timeout`).
+pub const DEFAULT_UPLOAD_SESSION_TIMEOUT: Duration = Duration::from_secs(3600);
+
+/// Which job runs of a launch have started, finished, or are missing, and
+/// which uploads are in flight. A job run is done when it is stopped; one
+/// that only uploads created (`implicit`) when its sessions are all closed.
+/// An open session silent for longer than `session_timeout` is abandoned: it
+/// is reported and no longer holds the launch.
 pub(crate) async fn participants(
     db: &Db,
     launch_id: Id,
     expected: Option<i64>,
+    session_timeout: Duration,
 ) -> ServerResult<api::Participants> {
     let runs = db::job_runs::launch_job_runs(db, launch_id).await?;
+    let sessions = db::sessions::launch_open_sessions(db, launch_id).await?;
+    let cutoff = db::now_ms() - i64::try_from(session_timeout.as_millis()).unwrap_or(i64::MAX);
+    let (open_sessions, abandoned_sessions): (Vec<_>, Vec<_>) = sessions
+        .into_iter()
+        .partition(|s| s.last_activity >= cutoff);
     let started = runs.len() as i64;
     let unfinished: Vec<api::ParticipantRef> = runs
         .iter()
-        .filter(|r| !is_finished(&r.stage))
+        .filter(|r| {
+            if r.implicit {
+                open_sessions.iter().any(|s| s.job_run_id == Some(r.id))
+            } else {
+                !is_finished(&r.stage)
+            }
+        })
         .map(|r| api::ParticipantRef {
             id: r.id,
             name: format!("{} / {}", r.job_name, r.name),
@@ -59,6 +79,8 @@ pub(crate) async fn participants(
         finished: started - unfinished.len() as i64,
         missing: expected.map_or(0, |e| (e - started).max(0)),
         unfinished,
+        open_sessions,
+        abandoned_sessions,
     })
 }
 

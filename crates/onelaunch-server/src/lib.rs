@@ -51,6 +51,8 @@ pub(crate) struct AppState {
     pub allowed_hosts: integrations::AllowedHosts,
     /// Failed authentication attempts per client address.
     pub throttle: std::sync::Arc<throttle::AuthThrottle>,
+    /// An open upload session silent for longer counts as abandoned.
+    pub upload_session_timeout: std::time::Duration,
 }
 
 /// Server settings. `Debug` never shows the init token or a database password.
@@ -74,6 +76,10 @@ pub struct ServerConfig {
     pub header_timeout: Option<std::time::Duration>,
     /// Failed authentication attempts per client address.
     pub auth_throttle: ThrottleConfig,
+    /// An open upload session without activity for longer counts as
+    /// abandoned: it no longer holds `launch close --wait` (default
+    /// one hour).
+    pub upload_session_timeout: Option<std::time::Duration>,
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -95,6 +101,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("max_connections", &self.max_connections)
             .field("header_timeout", &self.header_timeout)
             .field("auth_throttle", &self.auth_throttle)
+            .field("upload_session_timeout", &self.upload_session_timeout)
             .finish()
     }
 }
@@ -209,6 +216,9 @@ impl Server {
                 public_url,
                 allowed_hosts,
                 throttle: std::sync::Arc::new(throttle::AuthThrottle::new(config.auth_throttle)),
+                upload_session_timeout: config
+                    .upload_session_timeout
+                    .unwrap_or(closing::DEFAULT_UPLOAD_SESSION_TIMEOUT),
             },
         })
     }

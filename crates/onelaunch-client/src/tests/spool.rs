@@ -133,15 +133,15 @@ async fn an_interrupted_upload_is_spooled_and_resuming_sends_exactly_the_rest() 
     assert_eq!(plain.report().files_seen, 31);
 
     // Resuming sends the 20 unacknowledged results and the attachments of
-    // r00 (to its id from the first server), r05, r10, r15 and r20, in the same
-    // session.
+    // r00 (to its id from the first server), r05, r10, r15 and r20, in a
+    // session of its own (an upload in flight until it is closed).
     let healthy = TestServer::start().await;
     let spool = Spool::load(&spool_dir).unwrap().unwrap();
     let mut up = Uploader::new(healthy.client(), TARGET, opts());
     up.resume(&spool).unwrap();
     up.upload_paths(&spool.group_dirs()).await.unwrap();
     assert_eq!(sent(&healthy), uuids(5..25));
-    assert!(healthy.find("POST", "/api/upload/session").is_empty());
+    assert_eq!(healthy.find("POST", "/api/upload/session").len(), 1);
     assert_eq!(
         healthy.find("POST", "/api/upload/test-result")[0].json()["testSessionId"],
         77

@@ -59,7 +59,15 @@ pub(crate) async fn get_launch(
 ) -> ServerResult<Json<api::LaunchDto>> {
     let l = scope.launch(&state.db, id).await?;
     let mut dto = l.to_dto(&state.public_url);
-    dto.participants = Some(closing::participants(&state.db, l.id, l.expected_job_runs).await?);
+    dto.participants = Some(
+        closing::participants(
+            &state.db,
+            l.id,
+            l.expected_job_runs,
+            state.upload_session_timeout,
+        )
+        .await?,
+    );
     dto.planned = crate::db::server_runs::launch_planned(&state.db, l.id).await?;
     let env = crate::db::views::launch_environment(&state.db, l.id).await?;
     dto.environment = env
@@ -131,9 +139,21 @@ pub(crate) async fn launch_progress(
     scope: Scope,
     Path(id): Path<Id>,
 ) -> ServerResult<Json<api::LaunchProgress>> {
-    scope.launch(&state.db, id).await?;
-    // Results are indexed synchronously on upload, so a launch is always ready.
-    Ok(Json(api::LaunchProgress { ready: true }))
+    let l = scope.launch(&state.db, id).await?;
+    let p = closing::participants(
+        &state.db,
+        l.id,
+        l.expected_job_runs,
+        state.upload_session_timeout,
+    )
+    .await?;
+    // Results are indexed synchronously on upload, so a launch is always
+    // ready; `done` says whether anything is still in flight.
+    Ok(Json(api::LaunchProgress {
+        ready: true,
+        done: Some(p.complete()),
+        participants: Some(p),
+    }))
 }
 
 pub(crate) async fn launch_statistic(

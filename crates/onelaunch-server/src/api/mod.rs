@@ -115,6 +115,7 @@ fn routes() -> Router<AppState> {
         )
         // uploads
         .route("/upload/session", post(uploads::create_session))
+        .route("/upload/session/{id}/close", post(uploads::close_session))
         .route("/upload/test-result", post(uploads::upload_results))
         .route(
             "/upload/test-result/{id}/attachment",

@@ -39,9 +39,28 @@ pub(crate) async fn create_session(
         run.as_ref().map(|r| r.id),
         &req.environment,
         req.ci.as_ref(),
+        req.track,
     )
     .await?;
     Ok(Json(s.to_dto(run.map(|r| r.job_id))))
+}
+
+/// `POST /upload/session/{id}/close`: the client's upload through this
+/// session ended (onelaunch extension). Idempotent, and accepted on a closed
+/// launch: it adds nothing to the launch.
+pub(crate) async fn close_session(
+    State(state): State<AppState>,
+    scope: Scope,
+    Path(id): Path<Id>,
+) -> ServerResult<StatusCode> {
+    let session = scope.session(&state.db, id).await?;
+    ingest::close_session(&state.db, &session).await?;
+    tracing::info!(
+        session = id,
+        launch = session.launch_id,
+        "upload session closed"
+    );
+    Ok(StatusCode::NO_CONTENT)
 }
 
 pub(crate) async fn upload_results(

@@ -29,13 +29,16 @@ pub(crate) struct JobRunRow {
     pub job_url: Option<String>,
     pub ci_type: Option<String>,
     pub result_count: i64,
+    /// Created by an upload (done when its sessions are closed), not by
+    /// `job-run start` or a server-led run (done when stopped).
+    pub implicit: bool,
 }
 
 pub(crate) const JOB_RUN_SELECT: &str = "SELECT r.id AS id, r.job_id AS job_id, r.launch_id AS launch_id, \
      r.project_id AS project_id, r.uid AS uid, r.name AS name, r.url AS url, r.stage AS stage, \
      r.status AS status, r.error_message AS error_message, r.parameters AS parameters, \
      r.created_ms AS created_ms, r.modified_ms AS modified_ms, j.uid AS job_uid, j.name AS job_name, \
-     j.url AS job_url, j.ci_type AS ci_type, \
+     j.url AS job_url, j.ci_type AS ci_type, r.implicit AS implicit, \
      (SELECT COUNT(*) FROM test_results t WHERE t.job_run_id = r.id) AS result_count \
      FROM job_runs r JOIN jobs j ON j.id = r.job_id";
 
@@ -59,6 +62,7 @@ pub(crate) fn job_run_from(r: &AnyRow) -> ServerResult<JobRunRow> {
         job_url: opt_str(r, "job_url"),
         ci_type: opt_str(r, "ci_type"),
         result_count: get_i64(r, "result_count")?,
+        implicit: get_i64(r, "implicit")? != 0,
     })
 }
 
@@ -278,6 +282,13 @@ pub(crate) async fn start_run(db: &Db, req: &api::ExternalRunStart) -> ServerRes
         if let Some(r) = existing {
             let id: i64 = r.try_get("id")?;
             let launch_id: i64 = r.try_get("launch_id")?;
+            if !req.implicit {
+                // Joined by `job-run start`: from now on it is done when stopped.
+                sqlx::query("UPDATE job_runs SET implicit = 0 WHERE id = $1 AND implicit <> 0")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             sqlx::query(
                 "UPDATE job_runs SET stage = $1, modified_ms = $2 WHERE id = $3 AND stage <> $1",
             )
@@ -330,8 +341,8 @@ pub(crate) async fn start_run(db: &Db, req: &api::ExternalRunStart) -> ServerRes
             }
         };
         let inserted = sqlx::query(
-            "INSERT INTO job_runs (job_id, launch_id, project_id, uid, name, url, stage, status, parameters, created_ms, modified_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 'unknown', $8, $9, $9) ON CONFLICT (job_id, uid) DO NOTHING RETURNING id",
+            "INSERT INTO job_runs (job_id, launch_id, project_id, uid, name, url, stage, status, parameters, created_ms, modified_ms, implicit) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'unknown', $8, $9, $9, $10) ON CONFLICT (job_id, uid) DO NOTHING RETURNING id",
         )
         .bind(job_id)
         .bind(launch_id)
@@ -342,6 +353,7 @@ pub(crate) async fn start_run(db: &Db, req: &api::ExternalRunStart) -> ServerRes
         .bind(api::stage::IN_PROGRESS)
         .bind(serde_json::to_string(&req.job_run.parameters).unwrap_or_else(|_| "[]".into()))
         .bind(now)
+        .bind(i64::from(req.implicit))
         .fetch_optional(&mut *tx)
         .await?;
         match inserted {

@@ -25,6 +25,7 @@ pub(crate) mod plans;
 pub(crate) mod projects;
 pub(crate) mod results;
 pub(crate) mod server_runs;
+pub(crate) mod sessions;
 pub(crate) mod test_cases;
 pub(crate) mod tokens;
 pub(crate) mod ui_sessions;

@@ -32,7 +32,8 @@ impl SessionRow {
 
 /// Creates a session. Environment entries whose names look secret are dropped.
 /// `ci` is the CI identity of the pipeline that opened it (bounded by the
-/// caller).
+/// caller). A `track`ed session stays open until its client closes it
+/// (`sessions::close_session`); any other is closed from the start.
 pub(crate) async fn create_session(
     conn: &mut AnyConnection,
     project_id: Id,
@@ -40,7 +41,9 @@ pub(crate) async fn create_session(
     job_run_id: Option<Id>,
     environment: &[api::KeyValue],
     ci: Option<&api::SessionCi>,
+    track: bool,
 ) -> ServerResult<SessionRow> {
+    let now = now_ms();
     let env: Vec<&api::KeyValue> = environment
         .iter()
         .filter(|kv| !api::is_secret_name(&kv.key))
@@ -48,18 +51,19 @@ pub(crate) async fn create_session(
         .collect();
     let row = sqlx::query(
         "INSERT INTO sessions (project_id, launch_id, job_run_id, environment, created_ms, \
-         ci_type, ci_job_name, ci_run_name, ci_run_url) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+         ci_type, ci_job_name, ci_run_name, ci_run_url, closed_ms, last_seen_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $5) RETURNING id",
     )
     .bind(project_id)
     .bind(launch_id)
     .bind(job_run_id)
     .bind(serde_json::to_string(&env).unwrap_or_else(|_| "[]".into()))
-    .bind(now_ms())
+    .bind(now)
     .bind(ci.and_then(|c| c.kind.clone()))
     .bind(ci.and_then(|c| c.job_name.clone()))
     .bind(ci.and_then(|c| c.run_name.clone()))
     .bind(ci.and_then(|c| c.run_url.clone()))
+    .bind((!track).then_some(now))
     .fetch_one(&mut *conn)
     .await?;
     Ok(SessionRow {
@@ -78,6 +82,8 @@ pub(crate) struct SessionInfo {
     pub ci: api::SessionCi,
     /// Results stored through this session.
     pub results: i64,
+    /// Its upload has not ended (the client did not close it yet).
+    pub open: bool,
 }
 
 /// Most sessions a job-run page lists (the latest).
@@ -89,7 +95,8 @@ pub(crate) async fn job_run_sessions(db: &Db, job_run_id: Id) -> ServerResult<Ve
     let rows = sqlx::query(
         "SELECT s.id AS id, s.created_ms AS created_ms, s.ci_type AS ci_type, \
          s.ci_job_name AS ci_job_name, s.ci_run_name AS ci_run_name, s.ci_run_url AS ci_run_url, \
-         (SELECT COUNT(*) FROM test_results t WHERE t.session_id = s.id) AS results \
+         (SELECT COUNT(*) FROM test_results t WHERE t.session_id = s.id) AS results, \
+         CASE WHEN s.closed_ms IS NULL THEN 1 ELSE 0 END AS open \
          FROM sessions s WHERE s.job_run_id = $1 ORDER BY s.id DESC LIMIT $2",
     )
     .bind(job_run_id)
@@ -108,6 +115,7 @@ pub(crate) async fn job_run_sessions(db: &Db, job_run_id: Id) -> ServerResult<Ve
                     run_url: opt_str(r, "ci_run_url"),
                 },
                 results: get_i64(r, "results")?,
+                open: get_i64(r, "open")? != 0,
             })
         })
         .collect()

@@ -83,13 +83,15 @@ where
 }
 
 /// Opens an upload session in a launch (and job run); `ci` is who opens it
-/// (bounded by `limits::bound_session_ci`).
+/// (bounded by `limits::bound_session_ci`). A `track`ed session is in flight
+/// until its client closes it ([`close_session`]).
 pub(crate) async fn open_session(
     db: &Db,
     launch: &db::launches::LaunchRow,
     job_run_id: Option<Id>,
     environment: &[api::KeyValue],
     ci: Option<&api::SessionCi>,
+    track: bool,
 ) -> ServerResult<SessionRow> {
     let mut tx = db.write.begin().await?;
     db::launches::ensure_open(&mut tx, launch.id).await?;
@@ -100,11 +102,38 @@ pub(crate) async fn open_session(
         job_run_id,
         environment,
         ci,
+        track,
     )
     .await?;
     db::launches::touch(&mut tx, launch.id).await?;
     tx.commit().await?;
     Ok(session)
+}
+
+/// Closes an upload session: its upload ended (idempotent; also on a closed
+/// launch, since it adds nothing to it). A job run only uploads created
+/// ([`db::job_runs::JobRunRow::implicit`]) is finished, its status derived
+/// from its results, when its last open session closes; any other job run
+/// is finished by `job-run stop`.
+pub(crate) async fn close_session(db: &Db, session: &SessionRow) -> ServerResult<()> {
+    let mut tx = db.write.begin().await?;
+    let closed = db::sessions::close_session(&mut tx, session.id).await?;
+    let others = match session.job_run_id {
+        Some(run) if closed => db::sessions::open_sessions_of_job_run(&mut tx, run).await?,
+        _ => 1,
+    };
+    db::launches::touch(&mut tx, session.launch_id).await?;
+    tx.commit().await?;
+    if others == 0 {
+        if let Some(run) = session.job_run_id {
+            if let Some(run) = db::job_runs::get_job_run(db, run).await? {
+                if run.implicit && run.stage != api::stage::FINISHED {
+                    db::job_runs::stop_job_run(db, &run, None).await?;
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Refuses a batch whose uuids cannot be stored, naming the result.
@@ -146,6 +175,7 @@ pub(crate) async fn results_counted(
     let mut tx = db.write.begin().await?;
     db::launches::ensure_open(&mut tx, session.launch_id).await?;
     let (refs, new) = db::results::insert_results(&mut tx, session, results).await?;
+    db::sessions::session_seen(&mut tx, session.id).await?;
     let tracked: Vec<(Id, &api::UploadTestResult)> =
         new.iter().map(|(id, i)| (*id, &results[*i])).collect();
     test_cases::track_test_cases(&mut tx, session, &tracked).await?;
@@ -244,6 +274,7 @@ pub(crate) async fn session_file(
         SessionFileKind::File => ("file", content_type),
     };
     let mut conn = db.write.acquire().await?;
+    db::sessions::session_seen(&mut conn, session.id).await?;
     db::results::put_session_file(
         &mut conn,
         session.id,
@@ -349,8 +380,16 @@ pub(crate) async fn manual_results(
 ) -> ServerResult<Vec<api::ManualResultDto>> {
     let mut tx = db.write.begin().await?;
     db::launches::ensure_open(&mut tx, launch.id).await?;
-    let session =
-        db::results::create_session(&mut tx, launch.project_id, launch.id, None, &[], None).await?;
+    let session = db::results::create_session(
+        &mut tx,
+        launch.project_id,
+        launch.id,
+        None,
+        &[],
+        None,
+        false,
+    )
+    .await?;
     let mut out = Vec::with_capacity(entries.len());
     for e in entries {
         let r = &e.result;

@@ -255,6 +255,12 @@ const WALK: &[Walk] = &[
     ),
     walk(
         "POST",
+        "/upload/session/{id}/close",
+        "/upload/session/{S}/close",
+        N,
+    ),
+    walk(
+        "POST",
         "/upload/test-result",
         "/upload/test-result",
         J(r#"{"testSessionId":{S},"results":[{"uuid":"walk-new","name":"n"}]}"#),

@@ -15,6 +15,7 @@ mod layering;
 mod pg;
 mod planned;
 mod raw_upload;
+mod sessions;
 mod storage;
 mod tokens;
 
@@ -89,14 +90,20 @@ impl TestApp {
     /// Starts the server's state (migrations, secret key, bootstrap with the
     /// [`ADMIN`] token, blob store) exactly as `onelaunch server` does.
     pub(crate) async fn new() -> TestApp {
+        Self::with_config(|_| {}).await
+    }
+
+    /// [`TestApp::new`] with settings changed by `change`.
+    pub(crate) async fn with_config(change: impl FnOnce(&mut ServerConfig)) -> TestApp {
         let dir = tempfile::tempdir().unwrap();
-        let config = ServerConfig {
+        let mut config = ServerConfig {
             listen: "127.0.0.1:0".into(),
             data_dir: dir.path().join("data"),
             public_url: Some("http://onelaunch.test".into()),
             init_token: Some(ADMIN.into()),
             ..Default::default()
         };
+        change(&mut config);
         let Server { state, .. } = Server::start(&config).await.unwrap();
         TestApp {
             router: crate::app(state.clone()),

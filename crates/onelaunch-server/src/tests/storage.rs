@@ -27,6 +27,7 @@ fn start(run_uid: &str, launch: Option<Id>) -> api::ExternalRunStart {
             name: Some("nightly".into()),
             ..Default::default()
         }),
+        implicit: false,
     }
 }
 
@@ -93,9 +94,10 @@ async fn story(db: &Db) -> Vec<String> {
 
     // Results: the same uuids twice are stored once, with the same ids.
     let launch_row = db::launches::get_launch(db, launch).await.unwrap().unwrap();
-    let session = crate::ingest::open_session(db, &launch_row, Some(first.job_run_id), &[], None)
-        .await
-        .unwrap();
+    let session =
+        crate::ingest::open_session(db, &launch_row, Some(first.job_run_id), &[], None, false)
+            .await
+            .unwrap();
     let batch = [
         result("u-a", "ha", "passed", 1_000),
         result("u-b1", "hb", "failed", 1_000),

@@ -25,6 +25,7 @@ pub(super) fn sessions_section(sessions: &[SessionInfo]) -> Markup {
                             th scope="col" { "CI run" }
                             th scope="col" class="num" { "Results" }
                             th scope="col" { "Opened" }
+                            th scope="col" { "State" }
                         }
                     }
                     tbody {
@@ -45,6 +46,7 @@ pub(super) fn sessions_section(sessions: &[SessionInfo]) -> Markup {
                                 }
                                 td class="num" { (s.results) }
                                 td { (layout::when(s.created_ms)) }
+                                td { @if s.open { "in flight" } @else { "ended" } }
                             }
                         }
                     }
