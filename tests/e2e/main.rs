@@ -17,6 +17,7 @@ mod reliability;
 mod replicas;
 mod server_led;
 mod server_led_plans;
+mod shards;
 mod storage;
 mod support;
 mod tokens;
