@@ -755,7 +755,7 @@ fn fast_shard_finishing_while_the_slow_shard_uploads_loses_no_result() {
     let server = TestServer::start();
     let api = server.api();
     let work = tempfile::tempdir().unwrap();
-    let shards = crate::shards::Shards::new(work.path());
+    let shards = crate::wrapper_shards::Shards::new(work.path());
     let workflow = format!(
         r#"name: Shards
 on: push
@@ -848,7 +848,7 @@ jobs:
         "{}",
         run.stdout
     );
-    crate::shards::assert_every_result_in_the_closed_launch(&api, &run.stdout);
+    crate::wrapper_shards::assert_every_result_in_the_closed_launch(&api, &run.stdout);
     assert_no_token(&server, &run, &repo);
 }
 

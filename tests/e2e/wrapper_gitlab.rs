@@ -660,7 +660,7 @@ fn gitlab_finish_needing_only_the_fast_shard_loses_no_result_of_the_slow_one() {
     let server = TestServer::start();
     let api = server.api();
     let project = Project::new(Some(&server));
-    let shards = crate::shards::Shards::new(&project.root.path().join("shards"));
+    let shards = crate::wrapper_shards::Shards::new(&project.root.path().join("shards"));
     project.write(
         ".gitlab-ci.yml",
         &read(&fixture("tests/ci/gitlab/shards.yml")),
@@ -688,7 +688,7 @@ fn gitlab_finish_needing_only_the_fast_shard_loses_no_result_of_the_slow_one() {
         finish_lines.iter().any(|l| l.contains("] closed")),
         "{finish_lines:#?}"
     );
-    crate::shards::assert_every_result_in_the_closed_launch(&api, &out);
+    crate::wrapper_shards::assert_every_result_in_the_closed_launch(&api, &out);
     assert_no_token(&server, &project, &[&run]);
 }
 

@@ -143,7 +143,7 @@ fn run_build(
         // Test parameters of the pipeline scripts.
         .env("ONELAUNCH_TEST_ENDPOINT", &server.url)
         .env("ONELAUNCH_TEST_BINARY", bin())
-        // The shard scripts and markers of shards.groovy (tests/e2e/shards.rs).
+        // The shard scripts and markers of shards.groovy (tests/e2e/wrapper_shards.rs).
         .env("ONELAUNCH_TEST_SHARDS", ws.with_file_name("shards"))
         .env(
             "ONELAUNCH_TEST_CREDENTIALS_JSON",
@@ -261,7 +261,7 @@ fn jenkins_finish_in_the_fast_branch_loses_no_result_of_the_slow_branch() {
     let api = server.api();
     let root = tempfile::tempdir().unwrap();
     let ws = workspace(root.path());
-    let shards = crate::shards::Shards::new(&ws.with_file_name("shards"));
+    let shards = crate::wrapper_shards::Shards::new(&ws.with_file_name("shards"));
     let watcher = shards.watch(&api);
     let build = run_pipeline(&server, &java_home, &ws, "shards.groovy");
     let saw_slow_upload = watcher.done();
@@ -284,7 +284,7 @@ fn jenkins_finish_in_the_fast_branch_loses_no_result_of_the_slow_branch() {
         build.output
     );
     assert_only_allowed_steps(&build);
-    crate::shards::assert_every_result_in_the_closed_launch(&api, &build.output);
+    crate::wrapper_shards::assert_every_result_in_the_closed_launch(&api, &build.output);
     assert_no_token(&build, &server, root.path());
 }
 
