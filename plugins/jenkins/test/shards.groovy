@@ -3,7 +3,7 @@
 // the slow branch's watch is still uploading. The finish (job-run stop, then
 // launch close --wait) must wait for that upload, so every result of both
 // branches ends up in the closed launch. ONELAUNCH_TEST_SHARDS is the
-// directory of the shard scripts and their marker files (tests/e2e/shards.rs).
+// directory of the shard scripts and their marker files (tests/e2e/wrapper_shards.rs).
 node {
     onelaunch.start(
         endpoint: env.ONELAUNCH_TEST_ENDPOINT,
