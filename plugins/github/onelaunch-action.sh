@@ -368,6 +368,10 @@ cmd_start() {
     "Launch [$(md_text "$ALLURE_LAUNCH_NAME") (#$ALLURE_LAUNCH_ID)]($ALLURE_LAUNCH_URL) started; job run [#$ALLURE_JOB_RUN_ID]($ALLURE_JOB_RUN_URL)." ""
 }
 
+# upload and watch never stop the job run that start created: matrix shards
+# and parallel jobs of one workflow run share it, and only finish (or
+# `onelaunch job-run stop`) ends it. Each upload ends only its own upload
+# session.
 cmd_upload() {
   local paths tflags code log_file
   results_paths
@@ -407,7 +411,11 @@ cmd_watch() {
 }
 
 cmd_finish() {
-  local status_flags=()
+  local status_flags=() close_timeout
+  close_timeout="${ONELAUNCH_IN_CLOSE_TIMEOUT:-5m}"
+  case "$close_timeout" in
+    '' | *[!0-9smhd]* | [!0-9]*) fail "close-timeout must be a duration such as 30s, 5m or 1h, got '$close_timeout'" ;;
+  esac
   if [ -n "${ONELAUNCH_IN_STATUS:-}" ]; then
     status_flags=(--status "$(lower "$ONELAUNCH_IN_STATUS")")
   fi
@@ -433,8 +441,10 @@ cmd_finish() {
     fail "finish: no launch to close: set the 'launch-id' (or 'job-run-id') input"
   fi
   if is_true "${ONELAUNCH_IN_CLOSE_LAUNCH:-true}"; then
-    # Idempotent: closing a closed launch succeeds.
-    ol launch close "$launch_id"
+    # Waits for the uploads still in flight (a shard that has not ended yet
+    # shares this job run) before closing; idempotent: closing a closed launch
+    # succeeds.
+    ol launch close "$launch_id" --wait --timeout "$close_timeout"
   else
     log "leaving launch $launch_id open (close-launch: false)"
   fi

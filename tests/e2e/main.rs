@@ -28,3 +28,4 @@ mod web_ui;
 mod wrapper_github;
 mod wrapper_gitlab;
 mod wrapper_jenkins;
+mod wrapper_shards;

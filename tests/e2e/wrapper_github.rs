@@ -742,6 +742,116 @@ fn server_triggered_run_fetches_the_plan_and_uploads_into_its_job_run() {
     assert_no_token(&server, &run, &repo);
 }
 
+/// Issue 13: a shard that ends long after the other keeps all its results.
+/// A start job creates the launch and job run; two matrix legs share that job
+/// run; the fast leg uploads, then runs the finish (act runs a job only when
+/// every job of the previous level has ended, so a separate finish job would
+/// always wait for the slow leg) while the slow leg's `watch` is still
+/// uploading. The finish (`job-run stop`, `launch close --wait`) must wait for
+/// that upload: every result of both legs ends up in the closed launch.
+#[test]
+fn fast_shard_finishing_while_the_slow_shard_uploads_loses_no_result() {
+    let Some(act) = act_or_skip() else { return };
+    let server = TestServer::start();
+    let api = server.api();
+    let work = tempfile::tempdir().unwrap();
+    let shards = crate::wrapper_shards::Shards::new(work.path());
+    let workflow = format!(
+        r#"name: Shards
+on: push
+jobs:
+  start:
+    runs-on: ubuntu-latest
+    outputs:
+      launch-id: ${{{{ steps.launch.outputs.launch-id }}}}
+      job-run-id: ${{{{ steps.launch.outputs.job-run-id }}}}
+    steps:
+      - id: launch
+        uses: {ACTION_REF}
+        with:
+          command: start
+          endpoint: ${{{{ vars.ALLURE_ENDPOINT }}}}
+          token: ${{{{ secrets.ALLURE_TOKEN }}}}
+          launch-name: Shards
+  shard:
+    needs: start
+    runs-on: ubuntu-latest
+    strategy:
+      fail-fast: false
+      matrix:
+        leg: [fast, slow]
+    env:
+      ONELAUNCH_CI_EXECUTION: shard-${{{{ matrix.leg }}}}
+    steps:
+      - name: Fast tests
+        if: matrix.leg == 'fast'
+        run: {fast} fast-results
+      - name: Upload the fast results
+        if: matrix.leg == 'fast'
+        uses: {ACTION_REF}
+        with:
+          command: upload
+          endpoint: ${{{{ vars.ALLURE_ENDPOINT }}}}
+          token: ${{{{ secrets.ALLURE_TOKEN }}}}
+          launch-id: ${{{{ needs.start.outputs.launch-id }}}}
+          job-run-id: ${{{{ needs.start.outputs.job-run-id }}}}
+          results: fast-results
+      - name: Slow tests, uploaded while they run
+        if: matrix.leg == 'slow'
+        uses: {ACTION_REF}
+        with:
+          command: watch
+          endpoint: ${{{{ vars.ALLURE_ENDPOINT }}}}
+          token: ${{{{ secrets.ALLURE_TOKEN }}}}
+          launch-id: ${{{{ needs.start.outputs.launch-id }}}}
+          job-run-id: ${{{{ needs.start.outputs.job-run-id }}}}
+          results: slow-results
+          run: {slow} slow-results
+      - name: Wait until the slow shard uploads
+        if: matrix.leg == 'fast'
+        run: {before_finish}
+      - name: Finish
+        if: matrix.leg == 'fast'
+        uses: {ACTION_REF}
+        with:
+          command: finish
+          endpoint: ${{{{ vars.ALLURE_ENDPOINT }}}}
+          token: ${{{{ secrets.ALLURE_TOKEN }}}}
+          launch-id: ${{{{ needs.start.outputs.launch-id }}}}
+          job-run-id: ${{{{ needs.start.outputs.job-run-id }}}}
+          close-timeout: 2m
+"#,
+        fast = shards.script("fast"),
+        slow = shards.script("slow"),
+        before_finish = shards.script("before-finish"),
+    );
+    let repo = ActRepo::with_workflows(&[(workflow, "shards.yml".into())]);
+    let watcher = shards.watch(&api);
+    let run = repo.act(
+        &act,
+        &server,
+        "push",
+        "shards.yml",
+        &["--concurrent-jobs", "2"],
+    );
+    let saw_slow_upload = watcher.done();
+    assert!(
+        saw_slow_upload && shards.finish_started(),
+        "the finish did not run while the slow shard uploaded:\n{}",
+        run.stdout
+    );
+    // start and both legs succeeded: the slow leg's watch and the fast leg's
+    // finish (job-run stop, launch close --wait) exited 0.
+    assert_act_ok(&run, 3);
+    assert!(
+        run.stdout.contains("Launch [") && run.stdout.contains("] closed"),
+        "{}",
+        run.stdout
+    );
+    crate::wrapper_shards::assert_every_result_in_the_closed_launch(&api, &run.stdout);
+    assert_no_token(&server, &run, &repo);
+}
+
 #[test]
 fn example_and_release_workflows_pass_the_strict_schema() {
     let Some(act) = act_or_skip() else { return };

@@ -646,6 +646,52 @@ fn gitlab_pipeline_start_matrix_shards_finish_share_one_launch() {
     assert_no_token(&server, &project, &[&run]);
 }
 
+/// Issue 13: a shard that ends long after the other keeps all its results.
+/// tests/ci/gitlab/shards.yml: the start job creates the launch and job run;
+/// two `parallel:matrix` legs (`.onelaunch-watch`) share that job run; the
+/// finish job runs once the fast leg has ended (GitLab: `needs:` with the
+/// fast leg's matrix values; gitlab-ci-local ignores that filter, so the
+/// pipeline waits for the fast leg's marker instead), while the slow leg's
+/// watch is still uploading. Its `launch close --wait` must wait for that
+/// upload: every result of both legs ends up in the closed launch.
+#[test]
+fn gitlab_finish_needing_only_the_fast_shard_loses_no_result_of_the_slow_one() {
+    let Some(gcl) = runner() else { return };
+    let server = TestServer::start();
+    let api = server.api();
+    let project = Project::new(Some(&server));
+    let shards = crate::wrapper_shards::Shards::new(&project.root.path().join("shards"));
+    project.write(
+        ".gitlab-ci.yml",
+        &read(&fixture("tests/ci/gitlab/shards.yml")),
+    );
+    project.commit();
+    let bin_var = format!("ONELAUNCH_BIN={}", bin().display());
+    let shards_var = format!("ONELAUNCH_TEST_SHARDS={}", shards.dir.display());
+    let watcher = shards.watch(&api);
+    let run = project.run(&gcl, &["--variable", &bin_var, "--variable", &shards_var]);
+    let saw_slow_upload = watcher.done();
+    let out = run.all();
+    assert!(
+        saw_slow_upload && shards.finish_started(),
+        "the finish did not run while the slow shard uploaded:\n{out}"
+    );
+    // The slow leg's watch and the finish job (job-run stop, launch close
+    // --wait) exited 0.
+    assert_eq!(run.code, 0, "gitlab-ci-local failed:\n{out}");
+    assert_job_result(&out, "PASS", "onelaunch-start");
+    assert_job_result(&out, "PASS", "shard: [fast]");
+    assert_job_result(&out, "PASS", "shard: [slow]");
+    assert_job_result(&out, "PASS", "onelaunch-finish");
+    let finish_lines = job_lines(&out, "onelaunch-finish");
+    assert!(
+        finish_lines.iter().any(|l| l.contains("] closed")),
+        "{finish_lines:#?}"
+    );
+    crate::wrapper_shards::assert_every_result_in_the_closed_launch(&api, &out);
+    assert_no_token(&server, &project, &[&run]);
+}
+
 /// examples/gitlab/other-project.yml: a second project joins the launch of an
 /// upstream pipeline through ALLURE_LAUNCH_ID, reports as its own job run and
 /// leaves the launch open for the upstream pipeline to close.

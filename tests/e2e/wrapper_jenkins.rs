@@ -143,6 +143,8 @@ fn run_build(
         // Test parameters of the pipeline scripts.
         .env("ONELAUNCH_TEST_ENDPOINT", &server.url)
         .env("ONELAUNCH_TEST_BINARY", bin())
+        // The shard scripts and markers of shards.groovy (tests/e2e/wrapper_shards.rs).
+        .env("ONELAUNCH_TEST_SHARDS", ws.with_file_name("shards"))
         .env(
             "ONELAUNCH_TEST_CREDENTIALS_JSON",
             json!({ CREDENTIAL_ID: TOKEN }).to_string(),
@@ -241,6 +243,49 @@ fn assert_only_allowed_steps(build: &Build) {
         "{}",
         build.output
     );
+}
+
+/// Issue 13: a parallel branch that ends long after the other keeps all its
+/// results. plugins/jenkins/test/shards.groovy: start creates the launch and
+/// the build's job run; two `parallel` branches share it; the fast branch
+/// uploads and then runs `onelaunch.finish` while the slow branch's
+/// `onelaunch.watch` is still uploading. The finish's `launch close --wait`
+/// must wait for that upload: every result of both branches ends up in the
+/// closed launch, and the build succeeds.
+#[test]
+fn jenkins_finish_in_the_fast_branch_loses_no_result_of_the_slow_branch() {
+    let Some(java_home) = require_groovy() else {
+        return;
+    };
+    let server = TestServer::start();
+    let api = server.api();
+    let root = tempfile::tempdir().unwrap();
+    let ws = workspace(root.path());
+    let shards = crate::wrapper_shards::Shards::new(&ws.with_file_name("shards"));
+    let watcher = shards.watch(&api);
+    let build = run_pipeline(&server, &java_home, &ws, "shards.groovy");
+    let saw_slow_upload = watcher.done();
+    assert!(
+        saw_slow_upload && shards.finish_started(),
+        "the finish did not run while the slow branch uploaded:\n{}",
+        build.output
+    );
+    // The slow branch's watch and the fast branch's finish (job-run stop,
+    // launch close --wait) exited 0.
+    assert_eq!(build.code, 0, "pipeline failed:\n{}", build.output);
+    assert!(
+        build.output.contains("Finished: SUCCESS"),
+        "{}",
+        build.output
+    );
+    assert!(
+        build.output.contains("[Fast shard] Launch [") && build.output.contains("] closed"),
+        "{}",
+        build.output
+    );
+    assert_only_allowed_steps(&build);
+    crate::wrapper_shards::assert_every_result_in_the_closed_launch(&api, &build.output);
+    assert_no_token(&build, &server, root.path());
 }
 
 #[test]

@@ -116,8 +116,54 @@ if [ -n "$ONELAUNCH_ALLOW_EMPTY_FLAG" ]; then set -- "$ONELAUNCH_ALLOW_EMPTY_FLA
 }
 
 /**
- * Stops this build's job run and closes the launch. Idempotent: a second call
- * for the same launch and job run only reports that they are finished.
+ * Runs a test command (`command`, run with sh) and uploads the results it
+ * writes into `results` (one directory) while it runs, into the launch and
+ * this build's job run. Its upload stays in flight until the command ends, so
+ * a finish in another branch waits for it. Safe in parallel branches; the
+ * command gets ALLURE_LAUNCH_ID and ALLURE_JOB_RUN_ID but never the token.
+ * Returns the exit code: the command's when it failed, else the upload's
+ * (0, or 3 when some files were refused); other upload failures are errors.
+ */
+int watch(Map config = [:]) {
+    Map c = settings('watch', config)
+    requireEndpoint('watch', c)
+    if (!c.command) {
+        error('onelaunch.watch: command is required (the test command to run)')
+    }
+    List vars = connectionEnv(c)
+    vars.add('ONELAUNCH_RESULTS=' + str(c.results ?: env.ALLURE_RESULTS ?: 'allure-results'))
+    vars.add('ONELAUNCH_COMMAND=' + str(c.command))
+    vars.add('ONELAUNCH_ALLOW_EMPTY_FLAG=' + (str(c.allowEmpty) == 'true' ? '--allow-empty' : ''))
+    if (c.launchId) {
+        vars.add('ALLURE_LAUNCH_ID=' + c.launchId)
+    }
+    if (c.jobRunId) {
+        vars.add('ALLURE_JOB_RUN_ID=' + c.jobRunId)
+    }
+    int code = withEnv(vars) {
+        withToken(c) {
+            sh(returnStatus: true, script: prelude() + '''
+set --
+if [ -n "$ONELAUNCH_ALLOW_EMPTY_FLAG" ]; then set -- "$ONELAUNCH_ALLOW_EMPTY_FLAG"; fi
+"$ONELAUNCH_BINARY" watch --results "$ONELAUNCH_RESULTS" "$@" -- sh -ec "$ONELAUNCH_COMMAND"
+''')
+        }
+    }
+    if (code == 3) {
+        echo('onelaunch: WARNING: some result files were refused (listed above), or the tests exited 3')
+    } else if (code != 0) {
+        error("onelaunch.watch failed: ${exitMeaning(code)} (the test command's own exit code when it failed)")
+    }
+    return code
+}
+
+/**
+ * Stops this build's job run and closes the launch, once every upload still
+ * in flight (a parallel branch that has not ended yet) is done or
+ * `closeTimeout` (default 5m) has passed. Only finish (or an explicit
+ * `onelaunch job-run stop`) ends the build's job run: upload and watch never
+ * do. Idempotent: a second call for the same launch and job run only reports
+ * that they are finished.
  */
 def finish(Map config = [:]) {
     Map c = settings('finish', config)
@@ -136,6 +182,11 @@ def finish(Map config = [:]) {
     }
     List vars = connectionEnv(c)
     vars.add('ONELAUNCH_CLOSE_LAUNCH=' + (c.closeLaunch == 'false' ? 'false' : 'true'))
+    String timeout = str(config.closeTimeout ?: '5m')
+    if (!(timeout ==~ /[0-9]+(ms|s|m|h|d)?/)) {
+        error("onelaunch.finish: closeTimeout must be a duration such as 30s, 5m or 1h, not '${timeout}'")
+    }
+    vars.add('ONELAUNCH_CLOSE_TIMEOUT=' + timeout)
     if (c.status) {
         vars.add('ONELAUNCH_STATUS=' + c.status)
     }
@@ -157,7 +208,9 @@ if [ -n "${ALLURE_JOB_RUN_ID:-}" ]; then
   fi
 fi
 if [ "$ONELAUNCH_CLOSE_LAUNCH" = true ] && [ -n "${ALLURE_LAUNCH_ID:-}" ]; then
-  "$ONELAUNCH_BINARY" launch close "$ALLURE_LAUNCH_ID" || rc=$?
+  # Waits for uploads still in flight (parallel branches that share this job
+  # run and have not ended yet) before closing.
+  "$ONELAUNCH_BINARY" launch close "$ALLURE_LAUNCH_ID" --wait --timeout "$ONELAUNCH_CLOSE_TIMEOUT" || rc=$?
 fi
 exit "$rc"
 ''')
@@ -355,8 +408,13 @@ List uploadKeys() {
 }
 
 @NonCPS
+List watchKeys() {
+    return connectionKeys() + ['jobRunId', 'results', 'command', 'allowEmpty']
+}
+
+@NonCPS
 List finishKeys() {
-    return connectionKeys() + ['jobRunId', 'status', 'closeLaunch']
+    return connectionKeys() + ['jobRunId', 'status', 'closeLaunch', 'closeTimeout']
 }
 
 @NonCPS
@@ -364,6 +422,7 @@ List keysOf(String step) {
     switch (step) {
         case 'start': return startKeys()
         case 'upload': return uploadKeys()
+        case 'watch': return watchKeys()
         case 'finish': return finishKeys()
         default: return (startKeys() + uploadKeys() + finishKeys()).unique()
     }
