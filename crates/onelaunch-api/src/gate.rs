@@ -6,13 +6,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::Id;
+use crate::{Id, STATUSES};
 
 /// Statuses that count as failure when a rule set does not say.
 pub const DEFAULT_FAILURE_STATUSES: [&str; 2] = ["failed", "broken"];
-
-/// Statuses a result can have (`failureStatuses` takes these only).
-pub const STATUSES: [&str; 5] = ["passed", "failed", "broken", "skipped", "unknown"];
 
 /// Rules of a quality gate. An absent rule is not checked.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

@@ -218,14 +218,31 @@ pub(crate) async fn category_bulk(
 #[derive(Serialize)]
 pub(crate) struct Accepted {}
 
-/// Launch-level errors and quality-gate results are accepted (the launch must
-/// be visible to the caller) but not stored.
-pub(crate) async fn accept_bulk(
+/// `POST /api/launch/error/bulk` (Allure 3 TestOps plugin): errors that
+/// belong to no test, kept with the launch's globals (`/launch/{id}/globals`)
+/// and counted as problems, like those of `*-globals.json` files.
+pub(crate) async fn launch_errors(
     State(state): State<AppState>,
     scope: Scope,
     ApiJson(req): ApiJson<api::LaunchBulk>,
 ) -> ServerResult<Json<Accepted>> {
-    scope.launch(&state.db, req.launch_id).await?;
+    let launch = scope.launch(&state.db, req.launch_id).await?;
+    let mut errors = Vec::with_capacity(req.items.len());
+    for (i, item) in req.items.iter().enumerate() {
+        let Some(obj) = item.as_object() else {
+            return Err(ServerError::bad(format!(
+                "field `items[{i}]`: expected an error object {{message?, trace?}}"
+            )));
+        };
+        let text = |k: &str| obj.get(k).and_then(|v| v.as_str()).map(str::to_string);
+        errors.push(onelaunch_model::allure::GlobalError {
+            message: text("message"),
+            trace: text("trace"),
+            timestamp: obj.get("timestamp").and_then(|v| v.as_i64()),
+            environment: text("environment"),
+        });
+    }
+    crate::ingest::launch_errors(&state.db, &launch, &errors).await?;
     Ok(Json(Accepted {}))
 }
 
@@ -244,8 +261,23 @@ pub(crate) async fn launch_attachment(
 ) -> ServerResult<StatusCode> {
     let launch = scope.launch(&state.db, q.launch_id).await?;
     while let Some(field) = mp.next_field().await.map_err(multipart_err)? {
+        let name = field
+            .file_name()
+            .or(field.name())
+            .map(str::to_string)
+            .filter(|n| !n.is_empty())
+            .ok_or_else(|| ServerError::bad("multipart part `file` needs a file name"))?;
+        let content_type = field.content_type().map(str::to_string);
         let chunks = super::uploads::chunks(field);
-        crate::ingest::launch_attachment(&state.db, &state.blobs, launch.id, chunks).await?;
+        crate::ingest::launch_attachment(
+            &state.db,
+            &state.blobs,
+            &launch,
+            &name,
+            content_type.as_deref(),
+            chunks,
+        )
+        .await?;
     }
     Ok(StatusCode::ACCEPTED)
 }

@@ -86,7 +86,7 @@ fn routes() -> Router<AppState> {
         )
         .route("/launch/named-env/bulk", post(launches::named_env_bulk))
         .route("/launch/category/bulk", post(launches::category_bulk))
-        .route("/launch/error/bulk", post(launches::accept_bulk))
+        .route("/launch/error/bulk", post(launches::launch_errors))
         .route("/launch/quality-gate/bulk", post(gate::allure_quality_gate))
         .route(
             "/launch/attachment",

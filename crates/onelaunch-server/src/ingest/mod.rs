@@ -32,14 +32,18 @@ use crate::db::results::{ResultOwner, SessionRow};
 use crate::db::{self, Db};
 use crate::error::{ServerError, ServerResult};
 
-/// A launch-level attachment (`/launch/attachment`, sent by the Allure 3
-/// plugin): new data, so the launch must be open (checked before the bytes
-/// are received and again when they are in). Its bytes are kept in the blob
-/// store; no result refers to them.
+/// An attachment of the launch as a whole (`/api/launch/attachment`, the
+/// Allure 3 plugin's global attachments): new data, so the launch must be
+/// open (checked before the bytes are received and again when they are in).
+/// Its bytes go to the blob store and it is kept with the launch's globals
+/// (errors and attachments outside tests), through a session of its own
+/// (closed from the start); the same bytes under the same name are kept once.
 pub(crate) async fn launch_attachment<S, B, E>(
     db: &Db,
     blobs: &BlobStore,
-    launch_id: Id,
+    launch: &db::launches::LaunchRow,
+    name: &str,
+    content_type: Option<&str>,
     chunks: S,
 ) -> ServerResult<()>
 where
@@ -47,17 +51,97 @@ where
     B: AsRef<[u8]>,
     ServerError: From<E>,
 {
+    limits::check_file_name(name).map_err(ServerError::bad)?;
     {
         // No write connection is held while the body streams in.
         let mut conn = db.write.acquire().await?;
-        db::launches::ensure_open(&mut conn, launch_id).await?;
+        db::launches::ensure_open(&mut conn, launch.id).await?;
     }
-    blobs.receive(chunks).await?;
+    let stored = blobs.receive(chunks).await?;
     let mut tx = db.write.begin().await?;
-    db::launches::ensure_open(&mut tx, launch_id).await?;
-    db::launches::touch(&mut tx, launch_id).await?;
+    db::launches::ensure_open(&mut tx, launch.id).await?;
+    let session = launch_level_session(&mut tx, launch).await?;
+    db::results::put_session_file(
+        &mut tx,
+        session.id,
+        name,
+        "file",
+        &stored.sha256,
+        stored.len as i64,
+        content_type,
+    )
+    .await?;
+    let globals = onelaunch_model::allure::Globals {
+        errors: Vec::new(),
+        attachments: vec![onelaunch_model::allure::GlobalAttachment {
+            name: name.to_string(),
+            source: name.to_string(),
+            r#type: content_type.map(str::to_string),
+            timestamp: Some(db::now_ms()),
+            environment: None,
+        }],
+    };
+    let key = format!("launch-attachment-{}.json", digest(&[name, &stored.sha256]));
+    db::globals::insert(&mut tx, &session, &key, &globals).await?;
+    db::globals::resolve_attachments(&mut tx, &session).await?;
+    db::launches::touch(&mut tx, launch.id).await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// Errors of the launch as a whole (`/api/launch/error/bulk`, the Allure 3
+/// plugin's global errors), kept with the launch's globals; the same error
+/// sent again is kept once. Answers how many were new.
+pub(crate) async fn launch_errors(
+    db: &Db,
+    launch: &db::launches::LaunchRow,
+    errors: &[onelaunch_model::allure::GlobalError],
+) -> ServerResult<usize> {
+    let mut tx = db.write.begin().await?;
+    db::launches::ensure_open(&mut tx, launch.id).await?;
+    let session = launch_level_session(&mut tx, launch).await?;
+    let mut new = 0;
+    for e in errors {
+        let key = format!(
+            "launch-error-{}.json",
+            digest(&[
+                e.message.as_deref().unwrap_or(""),
+                e.trace.as_deref().unwrap_or(""),
+                &e.timestamp.unwrap_or(0).to_string(),
+            ])
+        );
+        let one = onelaunch_model::allure::Globals {
+            errors: vec![e.clone()],
+            attachments: Vec::new(),
+        };
+        new += db::globals::insert(&mut tx, &session, &key, &one).await?;
+    }
+    db::launches::touch(&mut tx, launch.id).await?;
+    tx.commit().await?;
+    Ok(new)
+}
+
+/// A session for what a client sends about the launch as a whole: in no job
+/// run, closed from the start (nothing is in flight).
+async fn launch_level_session(
+    conn: &mut sqlx::AnyConnection,
+    launch: &db::launches::LaunchRow,
+) -> ServerResult<SessionRow> {
+    db::results::create_session(conn, launch.project_id, launch.id, None, &[], None, false).await
+}
+
+/// 32 hex digits identifying some parts (file keys of launch-level globals).
+fn digest(parts: &[&str]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p.as_bytes());
+        h.update([0u8]);
+    }
+    h.finalize()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Receives a body into the blob store (streamed to disk, hashed on the

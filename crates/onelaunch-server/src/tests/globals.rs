@@ -169,3 +169,61 @@ fn two_parts(a: (&str, &str), b: (&str, &str)) -> (String, Vec<u8>) {
         format!("{}{}--{BOUNDARY}--\r\n", part(a), part(b)).into_bytes(),
     )
 }
+
+/// The Allure 3 TestOps plugin sends a launch's global errors to
+/// `/api/launch/error/bulk` and its global attachments to
+/// `/api/launch/attachment`: both are kept with the launch's globals.
+#[tokio::test]
+async fn the_allure_plugins_launch_errors_and_attachments_are_kept() {
+    let app = TestApp::new().await;
+    let (launch, _, _) = session_in_job_run(&app, "plugin").await;
+    let bad = app
+        .post(
+            "/api/launch/error/bulk",
+            ADMIN,
+            &json!({"launchId": launch, "items": ["not an object"]}),
+        )
+        .await
+        .expect(400);
+    assert!(bad.message().contains("items[0]"), "{}", bad.body);
+    let errors = json!({"launchId": launch, "items": [
+        {"message": "\"before all\" hook failed: no database", "trace": "Error: no database"},
+        {"message": "teardown failed"}]});
+    for _ in 0..2 {
+        app.post("/api/launch/error/bulk", ADMIN, &errors)
+            .await
+            .expect(200);
+    }
+    for _ in 0..2 {
+        app.upload(
+            &format!("/api/launch/attachment?launchId={launch}"),
+            ADMIN,
+            "server.log",
+            "GET /health 500",
+        )
+        .await
+        .expect(202);
+    }
+    let g = app
+        .get(&format!("/api/launch/{launch}/globals"), ADMIN)
+        .await
+        .expect(200);
+    assert_eq!(
+        g.body["errorCount"], 2,
+        "re-sent errors are kept once: {}",
+        g.body
+    );
+    assert_eq!(
+        g.body["errors"][0]["message"],
+        "\"before all\" hook failed: no database"
+    );
+    assert_eq!(g.body["errors"][0]["trace"], "Error: no database");
+    assert_eq!(g.body["attachmentCount"], 1, "{}", g.body);
+    assert_eq!(g.body["attachments"][0]["name"], "server.log");
+    let url = g.body["attachments"][0]["contentUrl"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let content = app.get(&url, ADMIN).await.expect(200);
+    assert_eq!(content.body, json!("GET /health 500"));
+}

@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 
 use super::layout::{self, Nav, Shell};
 use super::session::Viewer;
-use super::{fmt, UiError, UiResult};
+use super::{fmt, UiResult};
 use crate::db::launches::LaunchRow;
 use crate::db::now_ms;
 use crate::db::ui_views;
@@ -24,7 +24,7 @@ use crate::db::views::{self, JobRunView, LaunchFilter, ResultFilter, ResultLine}
 use crate::AppState;
 
 const LAUNCHES_PER_PAGE: i64 = 25;
-const RESULTS_PER_PAGE: i64 = 100;
+pub(super) const RESULTS_PER_PAGE: i64 = 100;
 /// How often a live page's server side looks for changes.
 const LIVE_POLL: Duration = Duration::from_secs(1);
 /// A live stream ends after this long; the browser reconnects by itself.
@@ -32,7 +32,7 @@ const LIVE_MAX: Duration = Duration::from_secs(30 * 60);
 /// A live stream re-checks its session this often and ends after a logout.
 const LIVE_SESSION_CHECK: Duration = Duration::from_secs(2);
 
-fn opt_text(s: &Option<String>) -> Option<String> {
+pub(super) fn opt_text(s: &Option<String>) -> Option<String> {
     s.as_deref()
         .map(str::trim)
         .filter(|s| !s.is_empty())
@@ -184,15 +184,15 @@ fn open_badge(closed: bool) -> Markup {
 #[derive(Deserialize, Default)]
 pub(super) struct LaunchQuery {
     #[serde(default)]
-    status: Option<String>,
+    pub(super) status: Option<String>,
     #[serde(default)]
-    q: Option<String>,
+    pub(super) q: Option<String>,
     #[serde(default)]
     jr: Option<String>,
     #[serde(default)]
-    retries: Option<String>,
+    pub(super) retries: Option<String>,
     #[serde(default)]
-    page: Option<i64>,
+    pub(super) page: Option<i64>,
 }
 
 /// Everything the live parts of the launch page are rendered from.
@@ -344,7 +344,7 @@ fn issue_markup(v: &Value) -> Markup {
 }
 
 /// The results table: one `tbody` per job run, in job-run order.
-fn results_table(
+pub(super) fn results_table(
     lines: &[ResultLine],
     runs: &[JobRunView],
     show_group: bool,
@@ -676,116 +676,4 @@ pub(super) async fn reopen(
         tracing::info!(launch = id, "launch reopened (web UI)");
     }
     Ok(Redirect::to(&format!("/launch/{id}")).into_response())
-}
-
-// ---------------------------------------------------------------- one job run
-
-pub(super) async fn job_run(
-    State(state): State<AppState>,
-    viewer: Viewer,
-    Path(id): Path<Id>,
-    Query(q): Query<LaunchQuery>,
-) -> UiResult<Html<String>> {
-    let run = viewer.scope.job_run(&state.db, id).await?;
-    let launch = viewer.scope.launch(&state.db, run.launch_id).await?;
-    let o = views::overview_cached(&state.db, run.launch_id).await?;
-    let views = views::job_run_views(&state.db, run.launch_id, &o).await?;
-    let view = views
-        .into_iter()
-        .find(|v| v.run.id == id)
-        .ok_or_else(|| UiError::not_found("job run", id))?;
-    let filter = ResultFilter {
-        job_run: Some(id),
-        status: opt_text(&q.status),
-        text: opt_text(&q.q),
-        retries: q.retries.as_deref() == Some("1"),
-        manual: false,
-    };
-    let page = q.page.unwrap_or(0).max(0);
-    let (lines, total) =
-        views::results(&state.db, run.launch_id, &filter, page, RESULTS_PER_PAGE).await?;
-    let sessions = crate::db::results::job_run_sessions(&state.db, id).await?;
-    let now = now_ms();
-    let base = format!(
-        "/jobrun/{id}?status={}&q={}&retries={}&",
-        filter.status.as_deref().unwrap_or(""),
-        fmt::url_encode(filter.text.as_deref().unwrap_or("")),
-        if filter.retries { "1" } else { "" }
-    );
-    let r = &view.run;
-    let planned = crate::db::server_runs::job_run_planned(&state.db, id).await?;
-    let globals = super::globals::section(&state, run.launch_id, Some(id)).await?;
-    let body = html! {
-        nav class="crumbs" aria-label="Breadcrumb" {
-            a href={ "/launches?project=" (launch.project_id) } { "Launches" } " › "
-            a href={ "/launch/" (launch.id) } { (launch.name) } " › "
-            span aria-current="page" { "Job run #" (r.id) }
-        }
-        h1 { (r.job_name) " · " (r.name) }
-        section class="card summary" aria-label="Summary" {
-            (layout::status_bar(&view.counts))
-            (layout::counts_text(&view.counts))
-            dl class="facts" {
-                div { dt { "Stage" } dd {
-                    span class={ "stage st-" (r.stage) } { (r.stage.replace('_', " ")) }
-                    @if view.missing() { " " span class="badge missing" { "missing" } }
-                } }
-                div { dt { "Status" } dd { (layout::status(&r.status)) } }
-                div { dt { "CI" } dd { (r.ci_type.as_deref().unwrap_or("—")) } }
-                div { dt { "CI run" } dd {
-                    @if let Some(u) = r.url.as_deref().filter(|u| u.starts_with("http")) {
-                        a href=(u) rel="noopener noreferrer" { (u) }
-                    } @else { "—" }
-                } }
-                div { dt { "Job" } dd {
-                    a href={ "/jobs/" (r.job_id) } { (r.job_name) }
-                    span class="muted" { " (" (r.job_uid) ")" }
-                } }
-                div { dt { "Started" } dd { (layout::when(r.created_ms)) } }
-                div { dt { "Reported" } dd { (layout::ago(view.last_report_ms(), now)) } }
-            }
-            (super::planned::planned(&planned))
-            @if let Some(m) = &r.error_message { p class="alert" role="alert" { (m) } }
-            @if !r.parameters.is_empty() {
-                h2 { "Parameters" }
-                table class="kv" {
-                    @for p in &r.parameters {
-                        tr { th scope="row" { (p.name) } td { (p.value.as_deref().unwrap_or("")) } }
-                    }
-                }
-            }
-        }
-        (globals)
-        (super::uploads::sessions_section(&sessions))
-        section id="results" aria-labelledby="res-h" {
-            h2 id="res-h" { "Results" }
-            form method="get" action={ "/jobrun/" (id) } class="filters" role="search" aria-label="Filter results" {
-                div {
-                    label for="r-q" { "Name contains" }
-                    input id="r-q" name="q" type="search" value=[filter.text.as_deref()];
-                }
-                div {
-                    label for="r-status" { "Status" }
-                    select id="r-status" name="status" {
-                        option value="" { "Any" }
-                        @for s in api::STATUSES { option value=(s) selected[filter.status.as_deref() == Some(s)] { (s) } }
-                    }
-                }
-                div class="check" {
-                    input id="r-retries" name="retries" type="checkbox" value="1" checked[filter.retries];
-                    label for="r-retries" { "Show earlier attempts" }
-                }
-                div class="actions" { button type="submit" { "Filter" } }
-            }
-            (results_table(&lines, &[], false, "No result reported by this job run yet."))
-            (layout::pager(&base, page, RESULTS_PER_PAGE, total))
-        }
-    };
-    let shell = Shell {
-        viewer: &viewer,
-        project: launch.project_id,
-        projects: &[],
-        nav: Nav::Launches,
-    };
-    Ok(layout::page(&shell, &format!("Job run {}", r.name), body))
 }

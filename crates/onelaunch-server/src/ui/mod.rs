@@ -10,6 +10,7 @@
 mod assets;
 mod fmt;
 mod globals;
+mod job_runs;
 mod jobs;
 mod launches;
 mod layout;
@@ -42,7 +43,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/launch/{id}/live", get(launches::live))
         .route("/launch/{id}/close", post(launches::close))
         .route("/launch/{id}/reopen", post(launches::reopen))
-        .route("/jobrun/{id}", get(launches::job_run))
+        .route("/jobrun/{id}", get(job_runs::job_run))
         .route("/result/{id}", get(results::page))
         .route("/attachment/{id}", get(results::attachment))
         .route("/globals/attachment/{id}", get(globals::attachment))
