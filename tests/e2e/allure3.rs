@@ -144,3 +144,42 @@ fn allure3_plugin_in_a_downstream_job_joins_the_shared_launch() {
     );
     assert!(!server.log().contains(TOKEN));
 }
+
+/// The plugin sends the errors and attachments of `*-globals.json` (a failing
+/// mocha hook, a global attachment) to `/api/launch/error/bulk` and
+/// `/api/launch/attachment`: they are kept with the launch's globals.
+#[test]
+fn allure3_plugin_globals_are_kept_on_the_launch() {
+    if allure_cli().is_none() {
+        return;
+    }
+    let server = TestServer::start();
+    let api = server.api();
+    let results = fixture("tests/fixtures/frameworks/allure-mocha/allure-results");
+    allure_generate(&server, &results, &[]);
+    let launches = api.launches(1);
+    assert_eq!(launches.len(), 1);
+    let id = launches[0]["id"].as_i64().unwrap();
+    let g = api.get(&format!("/api/launch/{id}/globals"));
+    assert_eq!(g["errorCount"], 1, "{g}");
+    assert_eq!(
+        g["errors"][0]["message"],
+        "\"before each\" hook: connect failed: database is not reachable"
+    );
+    assert_eq!(g["attachmentCount"], 1, "{g}");
+    let a = &g["attachments"][0];
+    assert!(a["contentUrl"].is_string(), "bytes stored: {a}");
+    let expected = std::fs::read_to_string(
+        results.join("c147d08b-e301-454c-abd4-a5087f879245-attachment.txt"),
+    )
+    .unwrap();
+    let got = api
+        .http
+        .get(format!("{}{}", api.url, a["contentUrl"].as_str().unwrap()))
+        .header("Authorization", format!("api-token {}", api.token))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert_eq!(got, expected);
+}
