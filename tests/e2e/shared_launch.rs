@@ -113,6 +113,7 @@ const ROWS: &[(&str, &str, Ci)] = &[
     ("jest-junit", "junit.xml", Jenkins("web-jest", "12")),
     ("surefire", "TEST-com.example.SampleTest.xml", Jenkins("java-surefire", "40")),
     ("gotestsum", "junit.xml", GitLab("acme/go-service", "7002", "go-test")),
+    ("allure-mocha", "allure-results", GitHub("acme/web", "mocha", "5102")),
 ];
 
 fn dir_of(framework: &str) -> PathBuf {
@@ -128,6 +129,8 @@ fn expected(framework: &str) -> (BTreeMap<String, i64>, usize) {
         .map(|(k, v)| (k.to_string(), v.trim().parse().unwrap()))
         .collect();
     let attempts = counts.remove("attempts").unwrap() as usize;
+    // Errors outside tests (a failing hook) are checked on their own.
+    counts.remove("global_errors");
     counts.retain(|_, n| *n > 0);
     (counts, attempts)
 }
@@ -301,6 +304,17 @@ fn one_launch_shared_by_every_framework_from_its_own_ci_identity() {
             counts_of(&results),
             counts,
             "{framework}: the framework's own counts"
+        );
+        // Errors outside tests (allure-mocha's failing hook) on its job run.
+        let text = std::fs::read_to_string(dir_of(framework).join("expected.txt")).unwrap();
+        let global_errors = text
+            .lines()
+            .find_map(|l| l.strip_prefix("global_errors="))
+            .map_or(0, |n| n.trim().parse::<i64>().unwrap());
+        let g = api.get(&format!("/api/jobrun/{}/globals", job_run_of[framework]));
+        assert_eq!(
+            g["errorCount"], global_errors,
+            "{framework}: errors outside tests: {g}"
         );
         for r in results.iter().filter(|r| r["retry"] == false) {
             let detail = api.get(&format!("/api/testresult/{}", r["id"]));
