@@ -10,6 +10,7 @@ mod ci_led;
 mod closing;
 mod edges;
 mod frameworks;
+mod gate;
 mod globals;
 mod hardening;
 mod pg;
