@@ -3,9 +3,6 @@
 //! `job-run start --expect N`, uploads after close, and the server's idle
 //! closer.
 
-use std::io::{BufRead, BufReader};
-use std::process::Stdio;
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -121,26 +118,14 @@ fn close_wait_waits_for_the_late_job_run_and_expected_participants() {
     assert_eq!(l["participants"]["finished"], 2);
 
     // A participant closes with --wait: it waits for shard-2, naming it.
-    let mut child = first
-        .command(&[
-            "launch",
-            "close",
-            &launch.to_string(),
-            "--wait",
-            "--timeout",
-            "90s",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
+    let (mut child, rx) = spawn_reading_stderr(first.command(&[
+        "launch",
+        "close",
+        &launch.to_string(),
+        "--wait",
+        "--timeout",
+        "90s",
+    ]));
     let waiting = rx
         .recv_timeout(Duration::from_secs(30))
         .expect("close --wait says what it waits for");

@@ -6,10 +6,8 @@
 //! exactly that.
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -153,28 +151,16 @@ fn close_wait_waits_for_the_slow_shard_of_a_shared_job_run() {
     let finisher = shard(&server, "finish", &shared);
     finisher.run(&["job-run", "stop"]).ok();
     assert_eq!(api.job_runs(launch)[0]["stage"], "finished");
-    let mut close = finisher
-        .command(&[
-            "launch",
-            "close",
-            &launch.to_string(),
-            "--wait",
-            "--timeout",
-            "2m",
-            "-o",
-            "json",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = close.stderr.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
+    let (close, rx) = spawn_reading_stderr(finisher.command(&[
+        "launch",
+        "close",
+        &launch.to_string(),
+        "--wait",
+        "--timeout",
+        "2m",
+        "-o",
+        "json",
+    ]));
     let waiting = rx
         .recv_timeout(Duration::from_secs(60))
         .expect("close --wait says it waits for the slow shard");

@@ -534,3 +534,21 @@ pub fn orders_junit(fail_first: bool) -> String {
         r#"<testsuite name="api"><testcase classname="api.Orders" name="case_0">{outcome}</testcase><testcase classname="api.Orders" name="case_1"/></testsuite>"#
     )
 }
+
+/// Starts `cmd` and hands its stderr over line by line, to read what a
+/// waiting command (`launch close --wait`) says while it waits.
+pub fn spawn_reading_stderr(mut cmd: Command) -> (Child, std::sync::mpsc::Receiver<String>) {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    (child, rx)
+}
