@@ -410,12 +410,128 @@ cmd_watch() {
   fi
 }
 
+# The gate-rules input as `launch gate` arguments (in gargs). The text is
+# split on blanks only (read -a: no globbing, quoting or expansion) and every
+# word must be a known flag or its value; anything else fails the step.
+gate_args() {
+  local raw w value has_value i n
+  local -a words=()
+  gargs=()
+  raw="$(printf '%s' "${ONELAUNCH_IN_GATE_RULES:-}" | tr '\n\r\t' '   ')"
+  IFS=' ' read -r -a words <<<"$raw" || true
+  n="${#words[@]}"
+  i=0
+  while [ "$i" -lt "$n" ]; do
+    w="${words[$i]}"
+    has_value=false
+    value=""
+    case "$w" in
+      --*=*)
+        value="${w#*=}"
+        w="${w%%=*}"
+        has_value=true
+        ;;
+    esac
+    case "$w" in
+      --max-failures | --min-tests | --min-pass-rate | --failure-statuses)
+        if [ "$has_value" = false ]; then
+          i=$((i + 1))
+          if [ "$i" -ge "$n" ]; then
+            fail "gate-rules: $w needs a value"
+          fi
+          value="${words[$i]}"
+        fi
+        case "$w" in
+          --max-failures | --min-tests)
+            case "$value" in
+              '' | *[!0-9]*) fail "gate-rules: $w expects a whole number, got '$value'" ;;
+            esac
+            ;;
+          --min-pass-rate)
+            case "$value" in
+              '' | . | *[!0-9.]* | *.*.*) fail "gate-rules: $w expects a percentage such as 95 or 99.5, got '$value'" ;;
+            esac
+            ;;
+          *)
+            case "$value" in
+              '' | *[!a-z,]*) fail "gate-rules: $w expects statuses such as failed,broken, got '$value'" ;;
+            esac
+            ;;
+        esac
+        gargs+=("$w" "$value")
+        ;;
+      --all-job-runs | --all-planned | --no-new-failures)
+        if [ "$has_value" = true ]; then
+          fail "gate-rules: $w takes no value"
+        fi
+        gargs+=("$w")
+        ;;
+      *)
+        fail "gate-rules: unknown word '$w': expected --max-failures N, --min-pass-rate P, --min-tests N, --all-job-runs, --all-planned, --no-new-failures or --failure-statuses a,b"
+        ;;
+    esac
+    i=$((i + 1))
+  done
+}
+
+# Text for a workflow command's message (GitHub's escaping).
+wf_escape() { printf '%s' "$1" | sed 's/%/%25/g' | tr -d '\r\n'; }
+
+# Judges the launch's quality gate: the Markdown table goes to the log and
+# the job summary, one ::error line per broken rule. Returns 1 when the gate
+# failed or could not be judged.
+run_gate() {
+  local md code
+  md="$(mktemp)"
+  set +e
+  ol --output markdown launch gate "$launch_id" ${gargs[@]+"${gargs[@]}"} >"$md"
+  code=$?
+  set -e
+  cat "$md"
+  if [ -n "${GITHUB_STEP_SUMMARY:-}" ]; then
+    printf '\n' >>"$GITHUB_STEP_SUMMARY"
+    cat "$md" >>"$GITHUB_STEP_SUMMARY"
+  fi
+  if [ "$code" -eq 0 ]; then
+    rm -f "$md"
+    log "quality gate of launch $launch_id passed"
+    return 0
+  fi
+  if [ "$code" -eq 10 ]; then
+    # Rows "| rule | expected | measured | **fail** |" of the table.
+    awk '
+      /^\| .* \| \*\*fail\*\* \|$/ {
+        row = substr($0, 3, length($0) - 15)
+        gsub(/ \| \| /, " |  | ", row)
+        n = split(row, col, / \| /)
+        if (col[2] == "" || col[2] == " ") {
+          print col[1] ": " col[3]
+        } else {
+          print col[1] ": " col[3] " (expected " col[2] ")"
+        }
+      }' "$md" | while IFS= read -r broken; do
+      printf '::error title=onelaunch quality gate::%s\n' "$(wf_escape "$broken")"
+    done
+    printf '::error title=onelaunch::the quality gate of launch %s failed (the launch itself was finished as asked)\n' "$launch_id"
+  else
+    printf '::error title=onelaunch::the quality gate of launch %s could not be judged (exit code %s)\n' "$launch_id" "$code"
+  fi
+  rm -f "$md"
+  return 1
+}
+
 cmd_finish() {
-  local status_flags=() close_timeout
+  local status_flags=() close_timeout gargs=() gate=false
   close_timeout="${ONELAUNCH_IN_CLOSE_TIMEOUT:-5m}"
   case "$close_timeout" in
     '' | *[!0-9smhd]* | [!0-9]*) fail "close-timeout must be a duration such as 30s, 5m or 1h, got '$close_timeout'" ;;
   esac
+  if is_true "${ONELAUNCH_IN_QUALITY_GATE:-false}"; then
+    gate=true
+    gate_args
+  elif [ -n "${ONELAUNCH_IN_GATE_RULES:-}" ]; then
+    fail "gate-rules is set but quality-gate is not true"
+  fi
   if [ -n "${ONELAUNCH_IN_STATUS:-}" ]; then
     status_flags=(--status "$(lower "$ONELAUNCH_IN_STATUS")")
   fi
@@ -452,6 +568,11 @@ cmd_finish() {
     ol launch show "$launch_id" --output markdown >>"$GITHUB_STEP_SUMMARY"
   fi
   ol launch show "$launch_id"
+  # After the close, so the verdict stored at close is the one judged; a
+  # failed gate fails the step but never undoes the close.
+  if [ "$gate" = true ] && ! run_gate; then
+    exit 1
+  fi
 }
 
 cmd_plan() {

@@ -883,3 +883,111 @@ fn browser_scenario(server_args: &[&str], shots: &Path, docs: bool) {
         }
     }
 }
+
+// ------------------------------------------------------------------ quality gate
+
+/// Issue 14: the quality gate in the web UI. With the project's rule
+/// `maxFailures ≤ 0`, a launch with a failed test shows a "Quality gate"
+/// section judged now while it is open (labelled as such, no list badge);
+/// once closed, the list shows "gate failed" and the page the stored verdict
+/// with the rule measured against expected and the failed test, and the
+/// Allure TestOps plugin's failed rules next to it. A launch whose gate holds
+/// shows "gate passed"; a launch closed before the project had rules shows
+/// neither, and its page says that no verdict was stored.
+#[test]
+fn launch_list_and_page_show_the_quality_gate() {
+    let server = TestServer::start();
+    let api = server.api();
+    let cli = server.cli();
+    let dir = tempfile::tempdir().unwrap();
+    let upload = |name: &str, run: &str, fail: bool| -> i64 {
+        let reports = dir.path().join(name);
+        std::fs::create_dir_all(&reports).unwrap();
+        std::fs::write(reports.join("TEST-api.xml"), orders_junit(fail)).unwrap();
+        server
+            .cli()
+            .github(run, "api")
+            .run(&["upload", reports.to_str().unwrap(), "--launch-name", name])
+            .ok();
+        api.launches(1).iter().find(|l| l["name"] == name).unwrap()["id"]
+            .as_i64()
+            .unwrap()
+    };
+    let ungated = upload("Before any rule", "7000", true);
+    cli.run(&["launch", "close", &ungated.to_string()]).ok();
+    cli.run(&["project", "gate", "1", "--max-failures", "0"])
+        .ok();
+    let failing = upload("Failing release", "7001", true);
+    let holding = upload("Passing release", "7002", false);
+
+    let mut b = Browser::new(&server.url);
+    assert_eq!(b.login(TOKEN, &[]).status, 303);
+
+    // Open: judged now, labelled so; no badge in the list yet.
+    let page = b.get(&format!("/launch/{failing}"));
+    assert_eq!(page.status, 200);
+    let body = page.body;
+    assert!(body.contains("id=\"gate\""), "{body}");
+    assert!(body.contains("Quality gate"), "{body}");
+    assert!(body.contains("judged now"), "{body}");
+    assert!(body.contains("data-rule=\"maxFailures\""), "{body}");
+    assert!(body.contains("at most 0"), "{body}");
+    let list = b.get("/launches?project=1").body;
+    assert!(
+        !list.contains("gate failed") && !list.contains("gate passed"),
+        "{list}"
+    );
+
+    // The Allure plugin's own failed rule, then the close.
+    api.post(
+        "/api/launch/quality-gate/bulk",
+        &json!({"launchId": failing, "items": [
+            {"name": "minTestsCount", "message": "Min tests count: 2 < 10"}]}),
+    );
+    for id in [failing, holding] {
+        cli.run(&["launch", "close", &id.to_string()]).ok();
+    }
+    assert_eq!(
+        api.get(&format!("/api/launch/{failing}"))["gatePassed"],
+        false
+    );
+
+    let list = b.get("/launches?project=1").body;
+    let row = |name: &str| -> String {
+        let at = list
+            .find(name)
+            .unwrap_or_else(|| panic!("{name} in {list}"));
+        let end = list[at..].find("</tr>").unwrap() + at;
+        list[at..end].to_string()
+    };
+    assert!(row("Failing release").contains("gate failed"), "{list}");
+    assert!(row("Passing release").contains("gate passed"), "{list}");
+    let before = row("Before any rule");
+    assert!(
+        !before.contains("gate failed") && !before.contains("gate passed"),
+        "{before}"
+    );
+
+    let body = b.get(&format!("/launch/{failing}")).body;
+    assert!(body.contains("data-gate=\"failed\""), "{body}");
+    assert!(body.contains("Stored when the launch closed"), "{body}");
+    assert!(!body.contains("judged now"), "{body}");
+    let at = body
+        .find("data-rule=\"maxFailures\"")
+        .expect("the rule row");
+    let rule_row = &body[at..at + body[at..].find("</tr>").unwrap()];
+    for text in ["at most 0", "1 (failed 1, broken 0)", "case_0", "fail"] {
+        assert!(rule_row.contains(text), "{text} in {rule_row}");
+    }
+    assert!(body.contains("Allure TestOps plugin"), "{body}");
+    assert!(body.contains("minTestsCount"), "{body}");
+    assert!(body.contains("Min tests count: 2 &lt; 10"), "{body}");
+
+    let body = b.get(&format!("/launch/{holding}")).body;
+    assert!(body.contains("data-gate=\"passed\""), "{body}");
+    // Closed before the project had rules: no stored verdict, so the page
+    // says the current rules are judged now.
+    let body = b.get(&format!("/launch/{ungated}")).body;
+    assert!(body.contains("No verdict was stored"), "{body}");
+    assert!(!body.contains("Stored when the launch closed"), "{body}");
+}

@@ -1232,3 +1232,220 @@ fn rerun_reopens_the_launch_its_first_attempt_closed_and_adds_retries() {
         assert!(!r.stderr.contains(TOKEN));
     }
 }
+
+// ---------------------------------------------------------------- quality gate
+
+/// Issue 14: the shared-launch example with `quality-gate: true` and
+/// `gate-rules: --max-failures 0` on its finish step. Its shards upload one
+/// failed and one broken result, so the gate breaks: the finish job fails
+/// (and with it the workflow run) after closing the launch, its job summary
+/// holds the gate's table with the `maxFailures` rule, measured and expected.
+#[test]
+fn finish_with_a_broken_quality_gate_fails_the_workflow_after_closing() {
+    let Some(act) = act_or_skip() else { return };
+    let server = TestServer::start();
+    let api = server.api();
+    let example = fs::read_to_string(fixture("examples/github/shared-launch.yml")).unwrap();
+    let gated = example.replace(
+        "          command: finish\n",
+        "          command: finish\n          quality-gate: true\n          gate-rules: --max-failures 0\n",
+    );
+    assert_ne!(gated, example);
+    let repo = ActRepo::with_workflows(&[(gated, "ci.yml".into())]);
+    let run = repo.act(&act, &server, "push", "ci.yml", &[]);
+    assert_ne!(
+        run.code, 0,
+        "the broken gate did not fail the run:\n{}",
+        run.stdout
+    );
+    // start and both shards succeed; only finish fails.
+    assert_eq!(
+        run.stdout.matches("Job succeeded").count(),
+        3,
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        run.stdout.matches("Job failed").count(),
+        1,
+        "{}",
+        run.stdout
+    );
+
+    // The close happened before the gate, and the verdict is stored.
+    let launches = api.launches(1);
+    assert_eq!(launches.len(), 1, "{launches:?}");
+    assert_eq!(launches[0]["closed"], true);
+    let summary = repo.job_file("finish", "GITHUB_STEP_SUMMARY");
+    assert!(summary.contains("(closed)"), "{summary}");
+    assert!(
+        summary.contains("### Quality gate of launch") && summary.contains("FAILED"),
+        "{summary}"
+    );
+    assert!(
+        summary
+            .lines()
+            .any(|l| l.starts_with("| maxFailures | at most 0 | 2") && l.ends_with("| **fail** |")),
+        "{summary}"
+    );
+    assert!(
+        run.stdout.contains("maxFailures: 2") && run.stdout.contains("(expected at most 0)"),
+        "{}",
+        run.stdout
+    );
+    assert_no_token(&server, &run, &repo);
+}
+
+/// The gate of the finish command run directly (as the composite step does):
+/// `--max-failures 0` fails the step with one `::error` line per broken rule,
+/// `--max-failures 2` holds; gate-rules words that are not known flags fail
+/// before anything is judged, and nothing in them reaches a shell.
+#[test]
+fn finish_quality_gate_inputs_pass_fail_and_reject_unknown_words() {
+    let server = TestServer::start();
+    let api = server.api();
+    let dir = tempfile::tempdir().unwrap();
+    let bin_s = bin().display().to_string();
+    let reports = dir.path().join("reports");
+    fs::create_dir_all(&reports).unwrap();
+    let reports_s = reports.display().to_string();
+    fs::write(reports.join("TEST-api.xml"), orders_junit(true)).unwrap();
+    let step = |name: &str, extra: &[(&str, &str)]| -> Run {
+        let mut vars: Vec<(&str, &str)> = vec![
+            ("GITHUB_ACTIONS", "true"),
+            ("GITHUB_REPOSITORY", "acme/shop"),
+            ("GITHUB_WORKFLOW", "CI"),
+            ("GITHUB_RUN_ID", "77"),
+            ("GITHUB_RUN_NUMBER", "1"),
+            ("GITHUB_JOB", "api"),
+            ("GITHUB_SERVER_URL", "https://github.com"),
+            ("ONELAUNCH_IN_ENDPOINT", &server.url),
+            ("ONELAUNCH_IN_TOKEN", TOKEN),
+            ("ONELAUNCH_IN_BINARY", &bin_s),
+        ];
+        vars.extend_from_slice(extra);
+        let work = dir.path().join(name);
+        fs::create_dir_all(&work).unwrap();
+        action_script(&repo(), &work, &host_path(), &vars)
+    };
+    step(
+        "upload",
+        &[
+            ("ONELAUNCH_IN_COMMAND", "upload"),
+            ("ONELAUNCH_IN_RESULTS", &reports_s),
+        ],
+    )
+    .ok();
+    let launch_id = api.launches(1)[0]["id"].as_i64().unwrap();
+    let lid = launch_id.to_string();
+    let failures = api
+        .results(launch_id)
+        .iter()
+        .filter(|r| r["status"] == "failed" || r["status"] == "broken")
+        .count();
+    assert_eq!(failures, 1);
+
+    // Unknown or malformed words: refused before the close and the gate.
+    let marker = dir.path().join("pwned");
+    let injected = format!(
+        "--max-failures 0 ; touch {} $(touch {})",
+        marker.display(),
+        marker.display()
+    );
+    for (rules, message) in [
+        (injected.as_str(), "gate-rules: unknown word ';'"),
+        (
+            "--max-failures zero",
+            "gate-rules: --max-failures expects a whole number",
+        ),
+        ("--wait", "gate-rules: unknown word '--wait'"),
+        (
+            "--min-pass-rate",
+            "gate-rules: --min-pass-rate needs a value",
+        ),
+        ("*", "gate-rules: unknown word '*'"),
+    ] {
+        let r = step(
+            "bad",
+            &[
+                ("ONELAUNCH_IN_COMMAND", "finish"),
+                ("ONELAUNCH_IN_LAUNCH_ID", &lid),
+                ("ONELAUNCH_IN_QUALITY_GATE", "true"),
+                ("ONELAUNCH_IN_GATE_RULES", rules),
+            ],
+        );
+        assert_ne!(r.code, 0, "{rules}: {}", r.all());
+        assert!(r.all().contains(message), "{rules}: {}", r.all());
+        assert!(!r.all().contains("Quality gate"), "{}", r.all());
+    }
+    assert!(!marker.exists(), "gate-rules text ran through a shell");
+    assert_eq!(api.launches(1)[0]["closed"], false);
+
+    // A broken gate: the launch is closed all the same, the step fails.
+    let broken = step(
+        "broken",
+        &[
+            ("ONELAUNCH_IN_COMMAND", "finish"),
+            ("ONELAUNCH_IN_LAUNCH_ID", &lid),
+            ("ONELAUNCH_IN_QUALITY_GATE", "true"),
+            (
+                "ONELAUNCH_IN_GATE_RULES",
+                "--max-failures 0\n--min-pass-rate=50",
+            ),
+        ],
+    );
+    assert_eq!(broken.code, 1, "{}", broken.all());
+    assert_eq!(api.launches(1)[0]["closed"], true);
+    assert_token_only_masked(&broken.stdout);
+    let errors: Vec<&str> = broken
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("::error title=onelaunch quality gate::"))
+        .collect();
+    assert_eq!(errors.len(), 1, "{}", broken.stdout);
+    assert!(
+        errors[0].starts_with("::error title=onelaunch quality gate::maxFailures: 1")
+            && errors[0].ends_with("(expected at most 0)"),
+        "{}",
+        broken.stdout
+    );
+    assert!(
+        broken
+            .stdout
+            .contains("::error title=onelaunch::the quality gate of launch"),
+        "{}",
+        broken.stdout
+    );
+    let summary = fs::read_to_string(dir.path().join("broken/summary")).unwrap();
+    assert!(
+        summary.contains("| maxFailures | at most 0 | 1"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("| minPassRate | at least 50% |"),
+        "{summary}"
+    );
+    assert!(summary.contains("| pass |"), "{summary}");
+
+    // A gate that holds: the step succeeds, the table says so.
+    let holds = step(
+        "holds",
+        &[
+            ("ONELAUNCH_IN_COMMAND", "finish"),
+            ("ONELAUNCH_IN_LAUNCH_ID", &lid),
+            ("ONELAUNCH_IN_QUALITY_GATE", "true"),
+            ("ONELAUNCH_IN_GATE_RULES", "--max-failures 1"),
+        ],
+    )
+    .ok();
+    assert!(!holds.all().contains("::error"), "{}", holds.all());
+    let summary = fs::read_to_string(dir.path().join("holds/summary")).unwrap();
+    assert!(
+        summary.contains("### Quality gate of launch") && summary.contains(": passed"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("| maxFailures | at most 1 | 1"),
+        "{summary}"
+    );
+}

@@ -1074,3 +1074,107 @@ fn gitlab_examples_parse_with_the_template() {
         }
     }
 }
+
+/// Issue 14: the finish job's quality gate. The pipeline of
+/// tests/ci/gitlab/.gitlab-ci.yml (two tests fail) with `quality-gate: true`
+/// and `gate-rules: --max-failures 0` in the template's inputs: the finish job
+/// closes the launch, prints the gate's table with the broken `maxFailures`
+/// rule (measured and expected) in its log and keeps it as the
+/// onelaunch-gate.md artifact, and fails.
+#[test]
+fn gitlab_finish_with_a_broken_quality_gate_fails_after_closing() {
+    let Some(gcl) = runner() else { return };
+    let server = TestServer::start();
+    let api = server.api();
+    let project = Project::new(Some(&server));
+    let pipeline = read(&fixture("tests/ci/gitlab/.gitlab-ci.yml"));
+    let gated = pipeline.replace(
+        "      launch-tags: release, gitlab\n",
+        "      launch-tags: release, gitlab\n      quality-gate: true\n      gate-rules: --max-failures 0\n",
+    );
+    assert_ne!(gated, pipeline);
+    project.write(".gitlab-ci.yml", &gated);
+    project.add_files(
+        "test-data/unit",
+        &fixture("examples/pipelines/github-unit/allure-results"),
+    );
+    project.add_files(
+        "test-data/api",
+        &fixture("examples/pipelines/gitlab-api/results"),
+    );
+    project.commit();
+    let bin_var = format!("ONELAUNCH_BIN={}", bin().display());
+    let run = project.run(&gcl, &["--variable", &bin_var]);
+    let out = run.all();
+    assert_ne!(
+        run.code, 0,
+        "the broken gate did not fail the pipeline:\n{out}"
+    );
+    assert_job_result(&out, "PASS", "onelaunch-start");
+    assert_job_result(&out, "PASS", "tests: [api,");
+    assert_job_result(&out, "FAIL", "onelaunch-finish");
+
+    // Closed first, then judged.
+    let launches = api.launches(1);
+    assert_eq!(launches.len(), 1, "{launches:#?}");
+    assert_eq!(launches[0]["closed"], true);
+    let launch_id = launches[0]["id"].as_i64().unwrap();
+    let failures = api
+        .results(launch_id)
+        .iter()
+        .filter(|r| r["status"] == "failed" || r["status"] == "broken")
+        .count();
+    assert!(failures >= 2, "{failures}");
+    let finish = job_lines(&out, "onelaunch-finish").join("\n");
+    let rule = format!("| maxFailures | at most 0 | {failures}");
+    assert!(
+        finish.contains(&format!("Launch [{launch_id}] closed")),
+        "{finish}"
+    );
+    assert!(
+        finish.contains(&format!("### Quality gate of launch {launch_id}: FAILED")),
+        "{finish}"
+    );
+    assert!(
+        finish
+            .lines()
+            .any(|l| l.contains(&rule) && l.ends_with("| **fail** |")),
+        "{finish}"
+    );
+    assert!(
+        finish.contains("the quality gate of launch") && finish.contains("broken rules"),
+        "{finish}"
+    );
+    // The artifact the job leaves behind.
+    let md = read(&project.repo().join("onelaunch-gate.md"));
+    assert!(md.contains(&rule), "{md}");
+    assert_no_token(&server, &project, &[&run]);
+}
+
+/// Words of gate-rules that are not known flags fail the finish job before
+/// anything runs (and nothing of them reaches a shell as text).
+#[test]
+fn gitlab_gate_rules_reject_unknown_words() {
+    let Some(gcl) = runner() else { return };
+    let server = TestServer::start();
+    let project = Project::new(Some(&server));
+    let marker = project.root.path().join("pwned");
+    project.write(
+        ".gitlab-ci.yml",
+        &format!(
+            "include:\n  - local: plugins/gitlab/templates/onelaunch.yml\n    inputs:\n      quality-gate: true\n      gate-rules: \"--max-failures 0 ; touch {m} $(touch {m})\"\n\nonelaunch-finish:\n  extends: .onelaunch-finish\n",
+            m = marker.display()
+        ),
+    );
+    project.commit();
+    let bin_var = format!("ONELAUNCH_BIN={}", bin().display());
+    let run = project.run(
+        &gcl,
+        &["--variable", &bin_var, "--variable", "ALLURE_LAUNCH_ID=1"],
+    );
+    let out = run.all();
+    assert_ne!(run.code, 0, "{out}");
+    assert_job_result(&out, "FAIL", "onelaunch-finish");
+    assert!(out.contains("gate-rules: unknown word ';'"), "{out}");
+    assert!(!marker.exists(), "gate-rules text ran through a shell");
+}

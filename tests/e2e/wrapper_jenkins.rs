@@ -616,3 +616,80 @@ fn jenkins_restarted_and_replayed_builds_are_new_attempts_of_the_original_job_ru
     assert_eq!(api.results(launch_id).len(), 6);
     assert_no_token(&fresh, &server, root.path());
 }
+
+/// Issue 14: the finish step's quality gate
+/// (plugins/jenkins/test/gate.groovy). A gate that holds lets the build go
+/// on; `gateRules: ['--max-failures', '0']` after a failed test fails the
+/// build with `error(...)` naming the broken `maxFailures` rule with its
+/// measured and expected values, the table echoed and kept in
+/// onelaunch-gate.md; the launch stays closed.
+#[test]
+fn jenkins_finish_with_a_broken_quality_gate_fails_the_build_after_closing() {
+    let Some(java_home) = require_groovy() else {
+        return;
+    };
+    let server = TestServer::start();
+    let api = server.api();
+    let root = tempfile::tempdir().unwrap();
+    let ws = workspace(root.path());
+    let unit = fixture("examples/pipelines/github-unit/allure-results");
+    copy_dir(&unit, &ws.join("test-output/unit"));
+
+    let build = run_pipeline(&server, &java_home, &ws, "gate.groovy");
+    assert_ne!(
+        build.code, 0,
+        "the broken gate did not fail:\n{}",
+        build.output
+    );
+    assert!(
+        build.output.contains("Finished: FAILURE"),
+        "{}",
+        build.output
+    );
+    assert!(
+        build.output.contains("--- gate held ---"),
+        "{}",
+        build.output
+    );
+    assert!(!build.output.contains("--- not reached ---"));
+    assert_only_allowed_steps(&build);
+
+    let launches = api.launches(1);
+    assert_eq!(launches.len(), 1, "{launches:?}");
+    assert_eq!(launches[0]["closed"], true);
+    let id = launches[0]["id"].as_i64().unwrap();
+    let failures = api
+        .results(id)
+        .iter()
+        .filter(|r| r["status"] == "failed" || r["status"] == "broken")
+        .count();
+    assert!(failures >= 1);
+
+    // The held gate's table, then the broken one's, and the error.
+    let held = format!("| maxFailures | at most 5 | {failures}");
+    let broken = format!("| maxFailures | at most 0 | {failures}");
+    assert!(build.output.contains(&held), "{}", build.output);
+    assert!(
+        build
+            .output
+            .lines()
+            .any(|l| l.contains(&broken) && l.ends_with("| **fail** |")),
+        "{}",
+        build.output
+    );
+    let error = build
+        .output
+        .lines()
+        .find(|l| l.starts_with("ERROR: "))
+        .unwrap_or_default();
+    assert!(
+        error.starts_with(&format!(
+            "ERROR: onelaunch.finish: the quality gate of launch {id} failed"
+        )) && error.contains(&format!("maxFailures: {failures}"))
+            && error.contains("(expected at most 0)"),
+        "{error}"
+    );
+    let kept = std::fs::read_to_string(ws.join("onelaunch-gate.md")).unwrap();
+    assert!(kept.contains(&broken), "{kept}");
+    assert_no_token(&build, &server, root.path());
+}

@@ -178,6 +178,9 @@ def finish(Map config = [:]) {
     String done = (c.launchId ?: '') + '/' + (c.jobRunId ?: '')
     if (env.ONELAUNCH_FINISHED == done) {
         echo("onelaunch: launch ${c.launchId ?: '-'}, job run ${c.jobRunId ?: '-'} already finished")
+        if (isTrue(config.qualityGate)) {
+            qualityGate(c, gateRuleArgs(config))
+        }
         return
     }
     List vars = connectionEnv(c)
@@ -187,6 +190,7 @@ def finish(Map config = [:]) {
         error("onelaunch.finish: closeTimeout must be a duration such as 30s, 5m or 1h, not '${timeout}'")
     }
     vars.add('ONELAUNCH_CLOSE_TIMEOUT=' + timeout)
+    List gateArgs = gateRuleArgs(config)
     if (c.status) {
         vars.add('ONELAUNCH_STATUS=' + c.status)
     }
@@ -220,6 +224,126 @@ exit "$rc"
         error("onelaunch.finish failed: ${exitMeaning(code)}")
     }
     env.ONELAUNCH_FINISHED = done
+    // After the close, so the verdict stored at close is the one judged; a
+    // broken gate fails the build but never undoes the close.
+    if (isTrue(config.qualityGate)) {
+        qualityGate(c, gateArgs)
+    }
+}
+
+/**
+ * Judges the launch's quality gate (`onelaunch launch gate`): echoes the
+ * Markdown table, keeps it in onelaunch-gate.md and fails the build with the
+ * broken rules.
+ */
+def qualityGate(Map c, List gateArgs) {
+    if (!c.launchId) {
+        error('onelaunch.finish: qualityGate needs the launch: pass launchId or set ALLURE_LAUNCH_ID')
+    }
+    List vars = connectionEnv(c)
+    vars.add('ALLURE_LAUNCH_ID=' + c.launchId)
+    // Words already checked against the known flags (gateRuleArgs): no blanks,
+    // no shell syntax; split with globbing off, never run as script text.
+    vars.add('ONELAUNCH_GATE_ARGS=' + gateArgs.join(' '))
+    int code = withEnv(vars) {
+        withToken(c) {
+            sh(returnStatus: true, script: prelude() + '''
+set -f
+# shellcheck disable=SC2086
+"$ONELAUNCH_BINARY" --output markdown launch gate "$ALLURE_LAUNCH_ID" $ONELAUNCH_GATE_ARGS > onelaunch-gate.md
+''')
+        }
+    }
+    String table = fileExists('onelaunch-gate.md') ? readFile('onelaunch-gate.md') : ''
+    if (table) {
+        echo(table)
+    }
+    if (code == 10) {
+        error("onelaunch.finish: the quality gate of launch ${c.launchId} failed (the launch itself was finished): " +
+                brokenRules(table).join('; '))
+    }
+    if (code != 0) {
+        error("onelaunch.finish: the quality gate of launch ${c.launchId} could not be judged: ${exitMeaning(code)}")
+    }
+}
+
+/** The `gateRules` list as `launch gate` arguments, each word checked. */
+List gateRuleArgs(Map config) {
+    Object raw = config.gateRules
+    if (raw == null) {
+        return []
+    }
+    if (!isTrue(config.qualityGate)) {
+        error('onelaunch.finish: gateRules is set but qualityGate is not true')
+    }
+    String problem = gateRuleProblem(raw)
+    if (problem) {
+        error("onelaunch.finish: gateRules: ${problem}")
+    }
+    return stringList(raw)
+}
+
+@NonCPS
+List stringList(Object raw) {
+    return (raw as List).collect { it.toString() }
+}
+
+@NonCPS
+boolean isTrue(Object value) {
+    return value != null && value.toString() == 'true'
+}
+
+/** What is wrong with a gateRules list, or null. */
+@NonCPS
+String gateRuleProblem(Object raw) {
+    if (!(raw instanceof Collection)) {
+        return "expected a list such as ['--max-failures', '0'], got '${raw}'".toString()
+    }
+    List words = (raw as List).collect { it == null ? '' : it.toString() }
+    Map values = ['--max-failures': /[0-9]+/, '--min-tests': /[0-9]+/, '--min-pass-rate': /[0-9]+(\.[0-9]+)?/,
+                  '--failure-statuses': /[a-z]+(,[a-z]+)*/]
+    List flags = ['--all-job-runs', '--all-planned', '--no-new-failures']
+    int i = 0
+    while (i < words.size()) {
+        String w = words[i]
+        if (values.containsKey(w)) {
+            if (i + 1 >= words.size()) {
+                return "${w} needs a value".toString()
+            }
+            String v = words[i + 1]
+            if (!(v ==~ values[w])) {
+                return "${w} expects a value such as 0, 95 or failed,broken, got '${v}'".toString()
+            }
+            i += 2
+        } else if (flags.contains(w)) {
+            i += 1
+        } else {
+            return ("unknown word '${w}': expected --max-failures N, --min-pass-rate P, --min-tests N, " +
+                    '--all-job-runs, --all-planned, --no-new-failures or --failure-statuses a,b').toString()
+        }
+    }
+    return null
+}
+
+/** "rule: measured (expected …)" of each failed row of the gate's table. */
+@NonCPS
+List brokenRules(String table) {
+    List out = []
+    for (String line : table.readLines()) {
+        if (!(line.startsWith('| ') && line.endsWith(' | **fail** |'))) {
+            continue
+        }
+        String row = line.substring(2, line.length() - ' | **fail** |'.length())
+        List cols = row.split(/ \| /, -1) as List
+        if (cols.size() >= 3 && cols[1].trim()) {
+            out.add("${cols[0]}: ${cols[2..-1].join(' | ')} (expected ${cols[1]})".toString())
+        } else if (cols.size() >= 3) {
+            out.add("${cols[0]}: ${cols[2..-1].join(' | ')}".toString())
+        } else {
+            out.add(row)
+        }
+    }
+    return out
 }
 
 /**
@@ -414,7 +538,7 @@ List watchKeys() {
 
 @NonCPS
 List finishKeys() {
-    return connectionKeys() + ['jobRunId', 'status', 'closeLaunch', 'closeTimeout']
+    return connectionKeys() + ['jobRunId', 'status', 'closeLaunch', 'closeTimeout', 'qualityGate', 'gateRules']
 }
 
 @NonCPS

@@ -147,7 +147,7 @@ pub(super) async fn list(
                                     }
                                 }
                             }
-                            td { (open_badge(it.launch.closed)) }
+                            td { (open_badge(it.launch.closed)) (super::gate::badge(it.launch.gate_passed)) }
                             td { (layout::status_bar(&it.counts)) (layout::counts_text(&it.counts)) }
                             td class="num" {
                                 (it.job_runs)
@@ -439,6 +439,7 @@ pub(super) async fn page(
     };
     let planned_manual = ui_views::planned_manual(&state.db, id).await?;
     let globals = super::globals::section(&state, id, None).await?;
+    let gate = super::gate::section(&state, &d.launch).await?;
     let now = now_ms();
     let l = &d.launch;
     let base = format!(
@@ -459,6 +460,7 @@ pub(super) async fn page(
         section id="summary" class="card summary" aria-label="Summary" aria-live="polite" {
             (summary_fragment(&d, now))
         }
+        (gate)
         @if !l.tags.is_empty() || !l.issues.is_empty() || !l.links.is_empty() || !env.is_empty() {
             section class="card meta" aria-label="Tags, issues and environment" {
                 @if !l.tags.is_empty() {

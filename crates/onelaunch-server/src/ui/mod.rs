@@ -9,6 +9,7 @@
 
 mod assets;
 mod fmt;
+mod gate;
 mod globals;
 mod job_runs;
 mod jobs;
