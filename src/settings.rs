@@ -155,18 +155,15 @@ pub(crate) fn launch_form(a: &LaunchFormArgs) -> Result<api::LaunchForm> {
 pub(crate) fn manual_assignees(list: &[String], what: &str) -> Result<Vec<api::ManualAssignment>> {
     let mut out = Vec::new();
     for a in list {
-        let (case, name) = a
-            .split_once('=')
-            .ok_or_else(|| Exit::new(exit::USAGE, format!("{what} {a:?}: expected CASE_ID=NAME")))?;
-        let test_case_id = case
-            .trim()
-            .parse()
-            .map_err(|_| {
-                Exit::new(
-                    exit::USAGE,
-                    format!("{what} {a:?}: {case:?} is not a test case id"),
-                )
-            })?;
+        let (case, name) = a.split_once('=').ok_or_else(|| {
+            Exit::new(exit::USAGE, format!("{what} {a:?}: expected CASE_ID=NAME"))
+        })?;
+        let test_case_id = case.trim().parse().map_err(|_| {
+            Exit::new(
+                exit::USAGE,
+                format!("{what} {a:?}: {case:?} is not a test case id"),
+            )
+        })?;
         out.push(api::ManualAssignment {
             test_case_id,
             assignee: name.trim().to_string(),

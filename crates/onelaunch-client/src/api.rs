@@ -1248,8 +1248,12 @@ impl ApiClient {
         launch_id: Id,
         req: &onelaunch_api::ManualAssignments,
     ) -> Result<onelaunch_api::LaunchManualDto, ClientError> {
-        self.post_json(&format!("/api/launch/{launch_id}/manual/assignee"), &[], req)
-            .await
+        self.post_json(
+            &format!("/api/launch/{launch_id}/manual/assignee"),
+            &[],
+            req,
+        )
+        .await
     }
 
     /// `GET /api/launch/{id}/statistic/manual|automated`.

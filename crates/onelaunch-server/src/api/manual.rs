@@ -50,7 +50,13 @@ pub(crate) async fn assign_h(
     ApiJson(req): ApiJson<api::ManualAssignments>,
 ) -> ServerResult<Json<api::LaunchManualDto>> {
     let launch = scope.launch(&state.db, id).await?;
-    assign(&state.db, &launch, &req, &format!("token {}", scope.token_id)).await?;
+    assign(
+        &state.db,
+        &launch,
+        &req,
+        &format!("token {}", scope.token_id),
+    )
+    .await?;
     Ok(Json(
         manual_dto(&state.db, id, &ManualFilter::default()).await?,
     ))

@@ -25,11 +25,13 @@ pub(crate) async fn set_assignment(
 ) -> ServerResult<()> {
     match assignee {
         None => {
-            sqlx::query("DELETE FROM manual_assignments WHERE launch_id = $1 AND test_case_id = $2")
-                .bind(launch_id)
-                .bind(case_id)
-                .execute(&mut *conn)
-                .await?;
+            sqlx::query(
+                "DELETE FROM manual_assignments WHERE launch_id = $1 AND test_case_id = $2",
+            )
+            .bind(launch_id)
+            .bind(case_id)
+            .execute(&mut *conn)
+            .await?;
         }
         Some(a) => {
             sqlx::query(
@@ -72,11 +74,13 @@ pub(crate) async fn set_plan_assignee(
 ) -> ServerResult<()> {
     match assignee {
         None => {
-            sqlx::query("DELETE FROM plan_manual_assignees WHERE plan_id = $1 AND test_case_id = $2")
-                .bind(plan_id)
-                .bind(case_id)
-                .execute(&db.write)
-                .await?;
+            sqlx::query(
+                "DELETE FROM plan_manual_assignees WHERE plan_id = $1 AND test_case_id = $2",
+            )
+            .bind(plan_id)
+            .bind(case_id)
+            .execute(&db.write)
+            .await?;
         }
         Some(a) => {
             sqlx::query(

@@ -7,9 +7,7 @@ use onelaunch_api::{self as api, Id};
 
 use super::cases::*;
 use super::*;
-use crate::db::manual::{
-    plan_assignees, set_plan_assignee, MAX_ASSIGNEE,
-};
+use crate::db::manual::{plan_assignees, set_plan_assignee, MAX_ASSIGNEE};
 use crate::db::test_cases::*;
 use crate::db::{clip, now_ms, Db, MAX_NAME};
 use crate::error::{ServerError, ServerResult};
@@ -215,7 +213,10 @@ pub(crate) async fn set_plan_assignees(
     plan_assignees_dto(db, plan.id).await
 }
 
-pub(crate) async fn plan_assignees_dto(db: &Db, plan_id: Id) -> ServerResult<api::ManualAssignments> {
+pub(crate) async fn plan_assignees_dto(
+    db: &Db,
+    plan_id: Id,
+) -> ServerResult<api::ManualAssignments> {
     Ok(api::ManualAssignments {
         assignments: plan_assignees(db, plan_id)
             .await?
@@ -238,7 +239,12 @@ pub(crate) async fn run_assignees(
 ) -> ServerResult<Vec<(Id, Option<String>)>> {
     let mut out: BTreeMap<Id, Option<String>> = BTreeMap::new();
     if let Some(p) = plan {
-        out.extend(plan_assignees(db, p.id).await?.into_iter().map(|(c, a)| (c, Some(a))));
+        out.extend(
+            plan_assignees(db, p.id)
+                .await?
+                .into_iter()
+                .map(|(c, a)| (c, Some(a))),
+        );
     }
     if !form.manual_assignees.is_empty() {
         out.extend(validated(db, project_id, "manualAssignees", &form.manual_assignees).await?);
@@ -318,7 +324,11 @@ pub(crate) async fn manual_cases(
         }
     };
     for c in planned {
-        add(c.id, Some(c.full_name.clone().unwrap_or_else(|| c.name.clone())), &mut order);
+        add(
+            c.id,
+            Some(c.full_name.clone().unwrap_or_else(|| c.name.clone())),
+            &mut order,
+        );
     }
     for id in assigned.keys() {
         add(*id, None, &mut order);

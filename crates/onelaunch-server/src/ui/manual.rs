@@ -118,7 +118,11 @@ pub(super) async fn record(
     let launch = viewer.scope.launch(&state.db, id).await?;
     let pairs = form_pairs(&body);
     let (test_case_id, name) = match field(&pairs, "other").or_else(|| field(&pairs, "case")) {
-        None => return Err(UiError::BadRequest("test case: choose one or name one".into())),
+        None => {
+            return Err(UiError::BadRequest(
+                "test case: choose one or name one".into(),
+            ))
+        }
         Some(v) => match v.parse::<Id>() {
             Ok(id) => (Some(id), None),
             Err(_) => (None, Some(v)),
@@ -159,9 +163,9 @@ pub(super) async fn assign_case(
     let launch = viewer.scope.launch(&state.db, id).await?;
     let pairs = form_pairs(&body);
     let case = field(&pairs, "case").unwrap_or_default();
-    let test_case_id = case
-        .parse::<Id>()
-        .map_err(|_| UiError::BadRequest(format!("test case id: expected a number, got {case:?}")))?;
+    let test_case_id = case.parse::<Id>().map_err(|_| {
+        UiError::BadRequest(format!("test case id: expected a number, got {case:?}"))
+    })?;
     let req = api::ManualAssignments {
         assignments: vec![api::ManualAssignment {
             test_case_id,
