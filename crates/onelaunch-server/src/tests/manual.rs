@@ -39,7 +39,7 @@ async fn is_closed(app: &TestApp, tok: &str, l: i64) -> bool {
         == true
 }
 
-fn case<'a>(view: &'a Value, id: i64) -> &'a Value {
+fn case(view: &Value, id: i64) -> &Value {
     view["cases"]
         .as_array()
         .unwrap()
