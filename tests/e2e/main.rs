@@ -12,6 +12,7 @@ mod edges;
 mod frameworks;
 mod globals;
 mod hardening;
+mod manual;
 mod pg;
 mod proxy;
 mod reliability;
