@@ -30,7 +30,7 @@ pub(super) async fn section(
     Ok(html! {
         @if !view.progress.is_empty() {
             h3 { "Progress per assignee" }
-            table class="manual-progress" {
+            table class="list manual-progress" {
                 thead { tr { th scope="col" { "Assignee" } th scope="col" class="num" { "Done" } th scope="col" class="num" { "Total" } } }
                 tbody {
                     @for p in &view.progress {
@@ -81,7 +81,7 @@ pub(super) async fn section(
                         label for="m-comment" { "Comment" }
                         textarea id="m-comment" name="comment" rows="2" {}
                     }
-                    div class="hint" { "Recording a case again adds a new attempt; the latest counts, earlier ones stay listed. Attach files with `onelaunch result manual --attach` or the API." }
+                    div class="hint" { "Recording a case again adds a new attempt; the latest counts, earlier ones stay listed. Attach files with " code { "onelaunch result manual --attach" } " or the API." }
                     div class="form-actions" { button type="submit" class="primary" { "Record result" } }
                 }
                 form method="post" action={ "/launch/" (launch_id) "/manual/assign" } class="card" id="manual-assign" {
