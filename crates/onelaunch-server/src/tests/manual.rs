@@ -59,14 +59,29 @@ fn ids(view: &Value) -> Vec<i64> {
 
 #[tokio::test]
 async fn manual_cases_are_assigned_recorded_in_attempts_and_filtered() {
-    let app = TestApp::new().await;
+    assigned_recorded_filtered(&TestApp::new().await).await;
+}
+
+#[tokio::test]
+async fn manual_cases_on_postgres() {
+    let Some(cluster) = super::pg::PgCluster::start() else {
+        return;
+    };
+    let url = cluster.database("manual");
+    let app = TestApp::with_config(|c| c.database_url = Some(url)).await;
+    assigned_recorded_filtered(&app).await;
+    app.state.db.write.close().await;
+    drop(cluster);
+}
+
+async fn assigned_recorded_filtered(app: &TestApp) {
     let p = app.create_project("manual").await;
     let tok = app.project_token(p).await;
     // Three cases, learned from manual results by name in a first launch.
-    let first = launch(&app, &tok, p, "learn").await;
+    let first = launch(app, &tok, p, "learn").await;
     let mut c = Vec::new();
     for n in ["login", "checkout", "search"] {
-        let r = record(&app, &tok, first, json!({"name": n, "status": "passed"}))
+        let r = record(app, &tok, first, json!({"name": n, "status": "passed"}))
             .await
             .expect(200);
         c.push(r.body[0]["testCaseId"].as_i64().unwrap());
@@ -125,7 +140,7 @@ async fn manual_cases_are_assigned_recorded_in_attempts_and_filtered() {
 
     // alice records the first case, then records it again (a new attempt).
     let r1 = record(
-        &app,
+        app,
         &tok,
         l,
         json!({"testCaseId": c[0], "status": "failed", "comment": "button missing",
@@ -138,7 +153,7 @@ async fn manual_cases_are_assigned_recorded_in_attempts_and_filtered() {
     assert_eq!(r1.body[0]["durationMs"], 5000);
     assert_eq!(r1.body[0]["message"], "button missing");
     let r2 = record(
-        &app,
+        app,
         &tok,
         l,
         json!({"testCaseId": c[0], "status": "passed", "assignee": "alice", "durationMs": 1000}),
@@ -206,7 +221,6 @@ async fn manual_cases_are_assigned_recorded_in_attempts_and_filtered() {
 
     // Filters.
     let only = |q: &'static str| {
-        let app = &app;
         let tok = tok.clone();
         async move {
             app.get(&format!("/api/launch/{l}/manual?{q}"), &tok)
