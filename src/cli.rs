@@ -562,6 +562,10 @@ pub(crate) struct LaunchFormArgs {
     /// job parameters of the same name)
     #[arg(long = "env", value_name = "KEY=VALUE")]
     pub(crate) env: Vec<String>,
+    /// Give a manual case to someone: CASE_ID=NAME (repeatable; over the
+    /// plan's default assignees)
+    #[arg(long = "assignee", value_name = "CASE=NAME")]
+    pub(crate) assignees: Vec<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -722,8 +726,41 @@ pub(crate) enum ResultCmd {
         name: Option<String>,
         #[arg(long, value_parser = ["passed", "failed", "broken", "skipped", "unknown"])]
         status: String,
-        #[arg(long)]
+        /// The tester's comment
+        #[arg(long, visible_alias = "comment")]
         message: Option<String>,
+        /// Who recorded the result (free text)
+        #[arg(long)]
+        assignee: Option<String>,
+        /// How long the check took, in milliseconds
+        #[arg(long = "duration-ms")]
+        duration_ms: Option<i64>,
+        /// Attach a file to the result (repeatable)
+        #[arg(long = "attach", value_name = "FILE")]
+        attach: Vec<std::path::PathBuf>,
+    },
+    /// Give manual cases of a launch to people (an empty NAME takes one back)
+    Assign {
+        #[arg(long, env = "ALLURE_LAUNCH_ID")]
+        launch_id: i64,
+        /// CASE_ID=NAME (one or more)
+        #[arg(required = true, value_name = "CASE=NAME")]
+        assignments: Vec<String>,
+    },
+    /// List a launch's manual cases with assignee and status, and the
+    /// progress per assignee
+    List {
+        #[arg(long, env = "ALLURE_LAUNCH_ID")]
+        launch_id: i64,
+        /// Only this assignee's cases
+        #[arg(long)]
+        assignee: Option<String>,
+        /// Only the cases without a result yet
+        #[arg(long, conflicts_with = "done")]
+        left: bool,
+        /// Only the cases with a result
+        #[arg(long)]
+        done: bool,
     },
     /// Show a launch's automated and manual results apart
     Summary {

@@ -147,7 +147,29 @@ pub(crate) fn launch_form(a: &LaunchFormArgs) -> Result<api::LaunchForm> {
         issues: a.issues.clone(),
         environment,
         request_id: None,
+        manual_assignees: manual_assignees(&a.assignees, "--assignee")?,
     })
+}
+
+/// `CASE_ID=NAME` pairs into manual assignments.
+pub(crate) fn manual_assignees(list: &[String], what: &str) -> Result<Vec<api::ManualAssignment>> {
+    let mut out = Vec::new();
+    for a in list {
+        let (case, name) = a.split_once('=').ok_or_else(|| {
+            Exit::new(exit::USAGE, format!("{what} {a:?}: expected CASE_ID=NAME"))
+        })?;
+        let test_case_id = case.trim().parse().map_err(|_| {
+            Exit::new(
+                exit::USAGE,
+                format!("{what} {a:?}: {case:?} is not a test case id"),
+            )
+        })?;
+        out.push(api::ManualAssignment {
+            test_case_id,
+            assignee: name.trim().to_string(),
+        });
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

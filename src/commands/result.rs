@@ -1,5 +1,6 @@
-//! `result manual|summary`: manual results of a launch, and its automated and
-//! manual results apart.
+//! `result manual|assign|list|summary`: manual results of a launch (with
+//! comment, duration, attachments and who recorded them), who does which
+//! manual case, progress per assignee, and automated and manual results apart.
 
 use anyhow::Result;
 use onelaunch_api::{self as api, Id};
@@ -18,7 +19,26 @@ pub(crate) async fn run(g: &Global, cmd: ResultCmd) -> Result<u8> {
             name,
             status,
             message,
+            assignee,
+            duration_ms,
+            attach,
         } => {
+            let mut parts = Vec::new();
+            for f in &attach {
+                let bytes = std::fs::read(f)
+                    .map_err(|e| anyhow::anyhow!("--attach {}: {e}", f.display()))?;
+                let file_name = f
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "attachment".into());
+                let content_type =
+                    onelaunch_client::upload::guess_content_type(&file_name).to_string();
+                parts.push(onelaunch_client::AttachmentPart {
+                    file_name,
+                    content_type,
+                    bytes,
+                });
+            }
             let recorded = conn
                 .client
                 .record_manual_results(
@@ -29,10 +49,17 @@ pub(crate) async fn run(g: &Global, cmd: ResultCmd) -> Result<u8> {
                             name,
                             status,
                             message,
+                            assignee,
+                            duration_ms,
                         }],
                     },
                 )
                 .await?;
+            if !parts.is_empty() {
+                if let Some(r) = recorded.first() {
+                    conn.client.upload_attachments(r.id, parts).await?;
+                }
+            }
             if g.output == Output::Json {
                 print_json(&recorded)?;
             } else {
@@ -40,6 +67,65 @@ pub(crate) async fn run(g: &Global, cmd: ResultCmd) -> Result<u8> {
                     println!(
                         "Manual result [{}] of test case [{}] {}: {} (launch [{launch_id}])",
                         r.id, r.test_case_id, r.name, r.status
+                    );
+                }
+            }
+        }
+        ResultCmd::Assign {
+            launch_id,
+            assignments,
+        } => {
+            let req = api::ManualAssignments {
+                assignments: crate::settings::manual_assignees(&assignments, "assignment")?,
+            };
+            let view = conn.client.assign_manual(launch_id, &req).await?;
+            if g.output == Output::Json {
+                print_json(&view)?;
+            } else {
+                for a in &req.assignments {
+                    match a.assignee.trim() {
+                        "" => println!("Test case [{}] unassigned", a.test_case_id),
+                        who => println!("Test case [{}] assigned to {who}", a.test_case_id),
+                    }
+                }
+            }
+        }
+        ResultCmd::List {
+            launch_id,
+            assignee,
+            left,
+            done,
+        } => {
+            let state = if left {
+                Some("left")
+            } else if done {
+                Some("done")
+            } else {
+                None
+            };
+            let view = conn
+                .client
+                .launch_manual_where(launch_id, assignee.as_deref(), state)
+                .await?;
+            if g.output == Output::Json {
+                print_json(&view)?;
+            } else {
+                println!("Launch [{launch_id}] manual cases");
+                for p in &view.progress {
+                    println!(
+                        "  {}: {} of {} done",
+                        p.assignee.as_deref().unwrap_or("(unassigned)"),
+                        p.done,
+                        p.total
+                    );
+                }
+                for c in &view.cases {
+                    println!(
+                        "  [{}] {} - {} - {}",
+                        c.test_case_id,
+                        c.name,
+                        c.assignee.as_deref().unwrap_or("(unassigned)"),
+                        c.status.as_deref().unwrap_or("left")
                     );
                 }
             }

@@ -13,6 +13,7 @@ mod frameworks;
 mod gate;
 mod globals;
 mod hardening;
+mod manual;
 mod pg;
 mod proxy;
 mod reliability;

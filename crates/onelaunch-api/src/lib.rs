@@ -1306,6 +1306,14 @@ pub struct LaunchForm {
     /// launch the first one created instead of creating another.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
+    /// Who does which manual case of this launch (over the plan's default
+    /// assignees).
+    #[serde(
+        default,
+        deserialize_with = "flex::null_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub manual_assignees: Vec<ManualAssignment>,
 }
 
 /// `POST /api/testcase/run`: run a selection of test cases directly.
@@ -1354,8 +1362,15 @@ pub struct ManualResult {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     pub status: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The tester's comment (`comment` is accepted too).
+    #[serde(default, alias = "comment", skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// Who recorded the result (free text).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assignee: Option<String>,
+    /// How long the check took, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<i64>,
 }
 
 /// `POST /api/launch/{id}/manual`.
@@ -1375,6 +1390,58 @@ pub struct ManualResultDto {
     #[serde(default)]
     pub message: Option<String>,
     pub created_date: i64,
+    /// Who recorded it.
+    #[serde(default)]
+    pub assignee: Option<String>,
+    #[serde(default)]
+    pub duration_ms: i64,
+}
+
+/// A manual case given to someone (free text, e.g. a name or an e-mail).
+/// An empty `assignee` takes the case back (unassigned).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ManualAssignment {
+    #[serde(deserialize_with = "flex::id")]
+    pub test_case_id: Id,
+    pub assignee: String,
+}
+
+/// `POST /api/launch/{id}/manual/assignee`, `PUT /api/testplan/{id}/manual-assignee`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ManualAssignments {
+    #[serde(default, deserialize_with = "flex::null_default")]
+    pub assignments: Vec<ManualAssignment>,
+}
+
+/// One manual case of a launch: planned by hand, assigned, or with a
+/// manual result; `status` is its latest manual result's (none: left).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ManualCaseState {
+    pub test_case_id: Id,
+    pub name: String,
+    #[serde(default)]
+    pub assignee: Option<String>,
+    #[serde(default)]
+    pub status: Option<String>,
+    /// The latest manual result (the one that counts).
+    #[serde(default)]
+    pub result_id: Option<Id>,
+    /// Manual results recorded for the case (earlier attempts included).
+    #[serde(default)]
+    pub attempts: i64,
+}
+
+/// Progress of one assignee (`null`: unassigned cases).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AssigneeProgress {
+    #[serde(default)]
+    pub assignee: Option<String>,
+    pub done: i64,
+    pub total: i64,
 }
 
 /// `GET /api/launch/{id}/manual`: the manual side of a launch.
@@ -1386,6 +1453,13 @@ pub struct LaunchManualDto {
     pub planned: Vec<TestCaseDto>,
     /// Manual results recorded so far (latest per case counts).
     pub results: Vec<ManualResultDto>,
+    /// Every manual case with its assignee and latest status (filtered by
+    /// `?assignee=` and `?state=left|done`).
+    #[serde(default)]
+    pub cases: Vec<ManualCaseState>,
+    /// Done/total per assignee, unassigned last (never filtered).
+    #[serde(default)]
+    pub progress: Vec<AssigneeProgress>,
     /// Counts of the manual results (the launch statistic includes them;
     /// `/statistic/automated` leaves them out).
     pub statistic: Vec<StatisticItem>,

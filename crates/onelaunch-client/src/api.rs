@@ -1223,6 +1223,39 @@ impl ApiClient {
             .await
     }
 
+    /// `GET /api/launch/{id}/manual?assignee=&state=left|done`: the manual
+    /// view narrowed to one assignee and/or the cases left or done.
+    pub async fn launch_manual_where(
+        &self,
+        launch_id: Id,
+        assignee: Option<&str>,
+        state: Option<&str>,
+    ) -> Result<onelaunch_api::LaunchManualDto, ClientError> {
+        let mut q = Vec::new();
+        if let Some(a) = assignee {
+            q.push(("assignee", a.to_string()));
+        }
+        if let Some(s) = state {
+            q.push(("state", s.to_string()));
+        }
+        self.get_json(&format!("/api/launch/{launch_id}/manual"), &q)
+            .await
+    }
+
+    /// `POST /api/launch/{id}/manual/assignee`: gives manual cases to people.
+    pub async fn assign_manual(
+        &self,
+        launch_id: Id,
+        req: &onelaunch_api::ManualAssignments,
+    ) -> Result<onelaunch_api::LaunchManualDto, ClientError> {
+        self.post_json(
+            &format!("/api/launch/{launch_id}/manual/assignee"),
+            &[],
+            req,
+        )
+        .await
+    }
+
     /// `GET /api/launch/{id}/statistic/manual|automated`.
     pub async fn launch_statistic_of(
         &self,

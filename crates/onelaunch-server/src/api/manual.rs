@@ -1,6 +1,8 @@
-//! `/launch/{id}/manual` and `/launch/{id}/statistic/{manual|automated}`.
+//! `/launch/{id}/manual` (results, cases with assignees, progress),
+//! `/launch/{id}/manual/assignee`, `/testplan/{id}/manual-assignee` and
+//! `/launch/{id}/statistic/{manual|automated}`.
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::Json;
 use onelaunch_api::{self as api, Id};
 
@@ -21,13 +23,62 @@ pub(crate) async fn record_manual_h(
     Ok(Json(out))
 }
 
+#[derive(serde::Deserialize)]
+pub(crate) struct ManualQuery {
+    #[serde(default)]
+    assignee: Option<String>,
+    #[serde(default)]
+    state: Option<String>,
+}
+
 pub(crate) async fn manual_h(
     State(state): State<AppState>,
     scope: Scope,
     Path(id): Path<Id>,
+    Query(q): Query<ManualQuery>,
 ) -> ServerResult<Json<api::LaunchManualDto>> {
     scope.launch(&state.db, id).await?;
-    Ok(Json(manual_dto(&state.db, id).await?))
+    let filter = ManualFilter::parse(q.assignee.as_deref(), q.state.as_deref())?;
+    Ok(Json(manual_dto(&state.db, id, &filter).await?))
+}
+
+/// `POST /launch/{id}/manual/assignee`: answers the launch's manual view.
+pub(crate) async fn assign_h(
+    State(state): State<AppState>,
+    scope: Scope,
+    Path(id): Path<Id>,
+    ApiJson(req): ApiJson<api::ManualAssignments>,
+) -> ServerResult<Json<api::LaunchManualDto>> {
+    let launch = scope.launch(&state.db, id).await?;
+    assign(
+        &state.db,
+        &launch,
+        &req,
+        &format!("token {}", scope.token_id),
+    )
+    .await?;
+    Ok(Json(
+        manual_dto(&state.db, id, &ManualFilter::default()).await?,
+    ))
+}
+
+pub(crate) async fn plan_assignees_h(
+    State(state): State<AppState>,
+    scope: Scope,
+    Path(id): Path<Id>,
+) -> ServerResult<Json<api::ManualAssignments>> {
+    let plan = scope.plan(&state.db, id).await?;
+    Ok(Json(plan_assignees_dto(&state.db, plan.id).await?))
+}
+
+pub(crate) async fn set_plan_assignees_h(
+    State(state): State<AppState>,
+    scope: Scope,
+    Path(id): Path<Id>,
+    ApiJson(req): ApiJson<api::ManualAssignments>,
+) -> ServerResult<Json<api::ManualAssignments>> {
+    let plan = scope.plan(&state.db, id).await?;
+    Ok(Json(set_plan_assignees(&state.db, &plan, &req).await?))
 }
 
 /// `GET /launch/{id}/statistic/manual|automated`: the launch statistic split.

@@ -84,6 +84,11 @@ fn routes() -> Router<AppState> {
             "/launch/{id}/manual",
             get(manual::manual_h).post(manual::record_manual_h),
         )
+        .route("/launch/{id}/manual/assignee", post(manual::assign_h))
+        .route(
+            "/testplan/{id}/manual-assignee",
+            get(manual::plan_assignees_h).put(manual::set_plan_assignees_h),
+        )
         .route("/launch/named-env/bulk", post(launches::named_env_bulk))
         .route("/launch/category/bulk", post(launches::category_bulk))
         .route("/launch/error/bulk", post(launches::launch_errors))

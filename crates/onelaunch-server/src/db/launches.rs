@@ -240,6 +240,7 @@ pub(crate) async fn delete_launch(db: &Db, id: Id) -> ServerResult<()> {
         format!("DELETE FROM attachments WHERE test_result_id IN ({sub})"),
         format!("DELETE FROM fixtures WHERE test_result_id IN ({sub})"),
         "DELETE FROM launch_globals WHERE launch_id = $1".into(),
+        "DELETE FROM manual_assignments WHERE launch_id = $1".into(),
         "DELETE FROM test_results WHERE launch_id = $1".into(),
         "DELETE FROM session_files WHERE session_id IN (SELECT id FROM sessions WHERE launch_id = $1)"
             .into(),

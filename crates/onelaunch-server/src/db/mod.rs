@@ -20,6 +20,7 @@ pub(crate) mod globals;
 pub(crate) mod job_configs;
 pub(crate) mod job_runs;
 pub(crate) mod launches;
+pub(crate) mod manual;
 pub mod migrate;
 pub(crate) mod plans;
 pub(crate) mod projects;

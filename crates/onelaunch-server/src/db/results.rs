@@ -606,6 +606,8 @@ pub(crate) struct ManualResultRow {
     pub(crate) status: &'static str,
     pub(crate) message: Option<String>,
     pub(crate) at_ms: i64,
+    pub(crate) duration_ms: i64,
+    pub(crate) recorded_by: Option<String>,
     /// The stored body, shaped like an uploaded result.
     pub(crate) body: api::UploadTestResult,
 }
@@ -619,8 +621,8 @@ pub(crate) async fn insert_manual_result(
 ) -> ServerResult<Id> {
     let row = sqlx::query(
         "INSERT INTO test_results (project_id, launch_id, job_run_id, session_id, uuid, test_key, history_id, \
-         test_case_id, name, full_name, status, message, trace, start_ms, stop_ms, duration_ms, body, created_ms, manual) \
-         VALUES ($1, $2, NULL, $3, $4, $5, NULL, NULL, $6, $7, $8, $9, NULL, $10, $10, 0, $11, $10, 1) RETURNING id",
+         test_case_id, name, full_name, status, message, trace, start_ms, stop_ms, duration_ms, body, created_ms, manual, recorded_by) \
+         VALUES ($1, $2, NULL, $3, $4, $5, NULL, NULL, $6, $7, $8, $9, NULL, $10, $14, $12, $11, $10, 1, $13) RETURNING id",
     )
     .bind(session.project_id)
     .bind(session.launch_id)
@@ -633,6 +635,9 @@ pub(crate) async fn insert_manual_result(
     .bind(&r.message)
     .bind(r.at_ms)
     .bind(serde_json::to_string(&r.body).unwrap_or_else(|_| "{}".into()))
+    .bind(r.duration_ms)
+    .bind(&r.recorded_by)
+    .bind(r.at_ms.saturating_add(r.duration_ms))
     .fetch_one(&mut *conn)
     .await?;
     Ok(row.try_get("id")?)
@@ -644,7 +649,7 @@ pub(crate) async fn manual_results(
     launch_id: Id,
 ) -> ServerResult<Vec<api::ManualResultDto>> {
     let rows = sqlx::query(
-        "SELECT id, test_key, name, status, message, created_ms FROM test_results \
+        "SELECT id, test_key, name, status, message, created_ms, duration_ms, recorded_by FROM test_results \
          WHERE launch_id = $1 AND manual = 1 ORDER BY id",
     )
     .bind(launch_id)
@@ -662,6 +667,8 @@ pub(crate) async fn manual_results(
                 status: get_str(r, "status")?,
                 message: opt_str(r, "message"),
                 created_date: get_i64(r, "created_ms")?,
+                assignee: opt_str(r, "recorded_by"),
+                duration_ms: opt_i64(r, "duration_ms").unwrap_or(0),
             })
         })
         .collect()

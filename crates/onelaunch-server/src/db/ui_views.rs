@@ -1,6 +1,6 @@
 //! Read models of the jobs and test plan pages (a job's recent runs, the
-//! plan list, a plan's launches) and of a server-led launch's hand-done
-//! cases; the launch and result pages' read models are in `views`.
+//! plan list, a plan's launches); the launch and result pages' read models
+//! are in `views`, the manual cases of a launch in `server_led::manual`.
 
 use onelaunch_api::{self as api, Id};
 use sqlx::Row;
@@ -131,29 +131,4 @@ pub(crate) async fn plan_launches(db: &Db, plan_id: Id) -> ServerResult<Vec<Plan
             })
         })
         .collect()
-}
-
-/// The test cases a server-led run left to be done by hand: (case id, name),
-/// in the run's order, at most 500; cases deleted since are left out.
-pub(crate) async fn planned_manual(db: &Db, launch_id: Id) -> ServerResult<Vec<(Id, String)>> {
-    let Some(r) = sqlx::query("SELECT manual_cases FROM server_runs WHERE launch_id = $1")
-        .bind(launch_id)
-        .fetch_optional(&db.read)
-        .await?
-    else {
-        return Ok(Vec::new());
-    };
-    let ids: Vec<Id> =
-        serde_json::from_str(&r.try_get::<String, _>("manual_cases")?).unwrap_or_default();
-    let mut out = Vec::new();
-    for id in ids.into_iter().take(500) {
-        if let Some(c) = sqlx::query("SELECT id, name FROM test_cases WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&db.read)
-            .await?
-        {
-            out.push((get_i64(&c, "id")?, get_str(&c, "name")?));
-        }
-    }
-    Ok(out)
 }

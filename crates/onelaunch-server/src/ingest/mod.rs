@@ -499,9 +499,39 @@ pub(crate) async fn manual_results(
             status: r.status.to_string(),
             message: r.message.clone(),
             created_date: r.at_ms,
+            assignee: r.recorded_by.clone(),
+            duration_ms: r.duration_ms,
         });
     }
     db::launches::touch(&mut tx, launch.id).await?;
     tx.commit().await?;
     Ok(out)
+}
+
+/// Gives manual cases of a launch to people (`None`: takes one back), cases
+/// validated by `server_led::manual`, in one transaction: the launch must be
+/// open, and assigning counts as activity.
+pub(crate) async fn manual_assign(
+    db: &Db,
+    project_id: Id,
+    launch_id: Id,
+    assignments: &[(Id, Option<String>)],
+    by: Option<&str>,
+) -> ServerResult<()> {
+    let mut tx = db.write.begin().await?;
+    db::launches::ensure_open(&mut tx, launch_id).await?;
+    for (case_id, assignee) in assignments {
+        db::manual::set_assignment(
+            &mut tx,
+            project_id,
+            launch_id,
+            *case_id,
+            assignee.as_deref(),
+            by,
+        )
+        .await?;
+    }
+    db::launches::touch(&mut tx, launch_id).await?;
+    tx.commit().await?;
+    Ok(())
 }

@@ -189,6 +189,7 @@ pub(crate) async fn run_cases(
         }
         params
     };
+    let assignees = manual::run_assignees(db, project_id, plan, form).await?;
     let created = server_runs::create_run(
         db,
         &NewRun {
@@ -237,6 +238,7 @@ pub(crate) async fn run_cases(
             return run_dto(state, launch).await;
         }
     };
+    manual::start_assignees(db, project_id, launch_id, &assignees).await?;
     let mut triggers = Vec::new();
     for ((_, cfg), run_id) in jobs.iter().zip(job_runs) {
         let mut variables: Vec<(String, String)> = vec![

@@ -157,6 +157,33 @@ const WALK: &[Walk] = &[
     ),
     walk(
         "POST",
+        "/launch/{id}/manual/assignee",
+        "/launch/{L}/manual/assignee",
+        J(r#"{"assignments":[{"testCaseId":{TC},"assignee":"walk"}]}"#),
+    ),
+    walk(
+        "GET",
+        "/testplan/{id}/manual-assignee",
+        "/testplan/{PLAN}/manual-assignee",
+        N,
+    ),
+    walk(
+        "PUT",
+        "/testplan/{id}/manual-assignee",
+        "/testplan/{PLAN}/manual-assignee",
+        J(r#"{"assignments":[{"testCaseId":{TC},"assignee":"walk"}]}"#),
+    ),
+    cross(
+        walk(
+            "PUT",
+            "/testplan/{id}/manual-assignee",
+            "/testplan/{OWNPLAN}/manual-assignee",
+            J(r#"{"assignments":[{"testCaseId":{TC},"assignee":"walk"}]}"#),
+        ),
+        RLM,
+    ),
+    walk(
+        "POST",
         "/launch/named-env/bulk",
         "/launch/named-env/bulk",
         BULK,

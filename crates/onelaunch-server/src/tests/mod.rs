@@ -10,6 +10,7 @@ mod gate;
 mod globals;
 mod isolation;
 mod layering;
+mod manual;
 /// The throwaway PostgreSQL cluster of the end-to-end tests, shared.
 #[path = "../../../../tests/e2e/pg.rs"]
 mod pg;

@@ -19,7 +19,6 @@ use super::session::Viewer;
 use super::{fmt, UiResult};
 use crate::db::launches::LaunchRow;
 use crate::db::now_ms;
-use crate::db::ui_views;
 use crate::db::views::{self, JobRunView, LaunchFilter, ResultFilter, ResultLine};
 use crate::AppState;
 
@@ -437,7 +436,7 @@ pub(super) async fn page(
     } else {
         (Vec::new(), 0)
     };
-    let planned_manual = ui_views::planned_manual(&state.db, id).await?;
+    let manual_block = super::manual::section(&state, &viewer, id, d.launch.closed).await?;
     let globals = super::globals::section(&state, id, None).await?;
     let gate = super::gate::section(&state, &d.launch).await?;
     let now = now_ms();
@@ -543,18 +542,11 @@ pub(super) async fn page(
             (results_table(&lines, &d.runs, true, "No result matches."))
             (layout::pager(&base, page, RESULTS_PER_PAGE, total))
         }
-        @if manual_total > 0 || !planned_manual.is_empty() {
-            section id="manual" aria-labelledby="man-h" {
-                h2 id="man-h" { "Manual results" }
-                (results_table(&manual, &[], false, "No manual result recorded yet."))
-                @if manual_total > RESULTS_PER_PAGE { p class="muted" { "Showing " (RESULTS_PER_PAGE) " of " (manual_total) "." } }
-                @if !planned_manual.is_empty() {
-                    h3 { "Left to be done by hand" }
-                    ul class="plain" {
-                        @for (cid, name) in &planned_manual { li { (name) span class="id" { " case " (cid) } } }
-                    }
-                }
-            }
+        section id="manual" aria-labelledby="man-h" {
+            h2 id="man-h" { "Manual results" }
+            @if manual_total > 0 { (results_table(&manual, &[], false, "No manual result recorded yet.")) }
+            @if manual_total > RESULTS_PER_PAGE { p class="muted" { "Showing " (RESULTS_PER_PAGE) " of " (manual_total) "." } }
+            (manual_block)
         }
     };
     let shell = Shell {

@@ -15,6 +15,7 @@ mod job_runs;
 mod jobs;
 mod launches;
 mod layout;
+mod manual;
 mod plan_run;
 mod planned;
 mod plans;
@@ -44,6 +45,8 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/launch/{id}/live", get(launches::live))
         .route("/launch/{id}/close", post(launches::close))
         .route("/launch/{id}/reopen", post(launches::reopen))
+        .route("/launch/{id}/manual", post(manual::record))
+        .route("/launch/{id}/manual/assign", post(manual::assign_case))
         .route("/jobrun/{id}", get(job_runs::job_run))
         .route("/result/{id}", get(results::page))
         .route("/attachment/{id}", get(results::attachment))

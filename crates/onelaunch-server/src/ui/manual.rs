@@ -1,0 +1,178 @@
+//! The manual half of a launch on the launch page: progress per assignee,
+//! the manual cases left, recording a manual result (a new attempt when the
+//! case already has one; earlier attempts stay listed) and giving cases to
+//! people. Both forms post through the CSRF guard like every UI form.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use maud::{html, Markup};
+use onelaunch_api::{self as api, Id};
+
+use super::layout;
+use super::plans::form_pairs;
+use super::session::Viewer;
+use super::{UiError, UiResult};
+use crate::server_led::manual::{assign, manual_dto, record_manual, ManualFilter};
+use crate::AppState;
+
+/// The manual block of a launch page: progress, what is left, and the forms
+/// (only while the launch is open).
+pub(super) async fn section(
+    state: &AppState,
+    viewer: &Viewer,
+    launch_id: Id,
+    closed: bool,
+) -> UiResult<Markup> {
+    let view = manual_dto(&state.db, launch_id, &ManualFilter::default()).await?;
+    let left: Vec<&api::ManualCaseState> =
+        view.cases.iter().filter(|c| c.status.is_none()).collect();
+    Ok(html! {
+        @if !view.progress.is_empty() {
+            h3 { "Progress per assignee" }
+            table class="list manual-progress" {
+                thead { tr { th scope="col" { "Assignee" } th scope="col" class="num" { "Done" } th scope="col" class="num" { "Total" } } }
+                tbody {
+                    @for p in &view.progress {
+                        tr data-assignee=(p.assignee.as_deref().unwrap_or("")) data-done=(p.done) data-total=(p.total) {
+                            td { @match &p.assignee { Some(a) => (a), None => span class="muted" { "unassigned" } } }
+                            td class="num" { (p.done) }
+                            td class="num" { (p.total) }
+                        }
+                    }
+                }
+            }
+        }
+        @if !left.is_empty() {
+            h3 { "Left to be done by hand" }
+            ul class="plain manual-left" {
+                @for c in &left {
+                    li data-case=(c.test_case_id) {
+                        (c.name) span class="id" { " case " (c.test_case_id) }
+                        @if let Some(a) = &c.assignee { " · " (a) }
+                    }
+                }
+            }
+        }
+        @if !closed {
+            details open[!view.cases.is_empty()] {
+                summary { "Record a manual result" }
+                form method="post" action={ "/launch/" (launch_id) "/manual" } class="card" id="manual-record" {
+                    (layout::csrf(viewer))
+                    div class="form-grid" {
+                        label for="m-case" { "Test case" }
+                        select id="m-case" name="case" {
+                            @for c in &view.cases {
+                                option value=(c.test_case_id) { (c.name) " (case " (c.test_case_id) ")"
+                                    @if let Some(s) = &c.status { " – " (s) } }
+                            }
+                            option value="" { "Another case (by name or id below)" }
+                        }
+                        label for="m-other" { "Other case" }
+                        input id="m-other" name="other" type="text" placeholder="case id or test name";
+                        label for="m-status" { "Status" }
+                        select id="m-status" name="status" {
+                            @for s in api::STATUSES { option value=(s) { (s) } }
+                        }
+                        label for="m-by" { "Recorded by" }
+                        input id="m-by" name="assignee" type="text" maxlength="255";
+                        label for="m-duration" { "Duration (seconds)" }
+                        input id="m-duration" name="duration" type="number" min="0" step="1";
+                        label for="m-comment" { "Comment" }
+                        textarea id="m-comment" name="comment" rows="2" {}
+                    }
+                    div class="hint" { "Recording a case again adds a new attempt; the latest counts, earlier ones stay listed. Attach files with " code { "onelaunch result manual --attach" } " or the API." }
+                    div class="form-actions" { button type="submit" class="primary" { "Record result" } }
+                }
+                form method="post" action={ "/launch/" (launch_id) "/manual/assign" } class="card" id="manual-assign" {
+                    (layout::csrf(viewer))
+                    div class="form-grid" {
+                        label for="a-case" { "Test case id" }
+                        input id="a-case" name="case" type="number" min="1" required;
+                        label for="a-who" { "Assignee" }
+                        input id="a-who" name="assignee" type="text" maxlength="255";
+                        div class="hint" { "Empty takes the case back." }
+                    }
+                    div class="form-actions" { button type="submit" { "Assign" } }
+                }
+            }
+        }
+    })
+}
+
+fn field(pairs: &[(String, String)], name: &str) -> Option<String> {
+    pairs
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+}
+
+/// `POST /launch/{id}/manual`: records one manual result.
+pub(super) async fn record(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<Id>,
+    body: Bytes,
+) -> UiResult<Response> {
+    let launch = viewer.scope.launch(&state.db, id).await?;
+    let pairs = form_pairs(&body);
+    let (test_case_id, name) = match field(&pairs, "other").or_else(|| field(&pairs, "case")) {
+        None => {
+            return Err(UiError::BadRequest(
+                "test case: choose one or name one".into(),
+            ))
+        }
+        Some(v) => match v.parse::<Id>() {
+            Ok(id) => (Some(id), None),
+            Err(_) => (None, Some(v)),
+        },
+    };
+    let duration_ms = match field(&pairs, "duration") {
+        None => None,
+        Some(d) => Some(
+            d.parse::<i64>()
+                .ok()
+                .and_then(|s| s.checked_mul(1000))
+                .ok_or_else(|| {
+                    UiError::BadRequest(format!("duration: expected whole seconds, got {d:?}"))
+                })?,
+        ),
+    };
+    let req = api::ManualResults {
+        results: vec![api::ManualResult {
+            test_case_id,
+            name,
+            status: field(&pairs, "status").unwrap_or_default(),
+            message: field(&pairs, "comment"),
+            assignee: field(&pairs, "assignee"),
+            duration_ms,
+        }],
+    };
+    record_manual(&state.db, &launch, &req).await?;
+    Ok(Redirect::to(&format!("/launch/{id}#manual")).into_response())
+}
+
+/// `POST /launch/{id}/manual/assign`: gives a case to someone.
+pub(super) async fn assign_case(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<Id>,
+    body: Bytes,
+) -> UiResult<Response> {
+    let launch = viewer.scope.launch(&state.db, id).await?;
+    let pairs = form_pairs(&body);
+    let case = field(&pairs, "case").unwrap_or_default();
+    let test_case_id = case.parse::<Id>().map_err(|_| {
+        UiError::BadRequest(format!("test case id: expected a number, got {case:?}"))
+    })?;
+    let req = api::ManualAssignments {
+        assignments: vec![api::ManualAssignment {
+            test_case_id,
+            assignee: field(&pairs, "assignee").unwrap_or_default(),
+        }],
+    };
+    let by = format!("web UI (token {})", viewer.scope.token_id);
+    assign(&state.db, &launch, &req, &by).await?;
+    Ok(Redirect::to(&format!("/launch/{id}#manual")).into_response())
+}
