@@ -78,6 +78,12 @@ try {
     await page.fill('#m-by', who);
     await page.fill('#m-duration', '42');
     await page.fill('#m-comment', comment);
+    if (who === 'alice') {
+      // A file attached from the form becomes an attachment of her result.
+      await page.setInputFiles('#m-files', {
+        name: 'what-alice-saw.txt', mimeType: 'text/plain', buffer: Buffer.from('SSO page, then the dashboard'),
+      });
+    }
     await Promise.all([
       page.waitForURL(new RegExp(`/launch/${LAUNCH}#manual$`)),
       page.click('#manual-record button[type=submit]'),

@@ -250,6 +250,32 @@ fn two_testers_record_manual_results_from_the_launch_page() {
         .map(|r| r["assignee"].as_str().unwrap())
         .collect();
     assert_eq!(by, vec!["alice", "bob"]);
+    // Alice's file arrived as an attachment of her result.
+    let alice = view["results"][0]["id"].as_i64().unwrap();
+    let detail = api.get(&format!("/api/testresult/{alice}"));
+    let attachments = detail["attachments"].as_array().unwrap();
+    assert_eq!(attachments.len(), 1, "{detail}");
+    assert_eq!(attachments[0]["fileName"], "what-alice-saw.txt");
+    assert_eq!(attachments[0]["contentType"], "text/plain");
+    let content = api
+        .http
+        .get(format!(
+            "{}/api/attachment/{}/content",
+            api.url, attachments[0]["id"]
+        ))
+        .header("Authorization", format!("api-token {}", api.token))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert_eq!(content, "SSO page, then the dashboard");
+    let bob = view["results"][1]["id"].as_i64().unwrap();
+    let detail = api.get(&format!("/api/testresult/{bob}"));
+    assert_eq!(
+        detail["attachments"],
+        json!([]),
+        "an empty file input adds nothing"
+    );
     assert!(
         !server.log().contains(TOKEN),
         "token leaked into the server log"

@@ -98,6 +98,35 @@ impl Browser {
         self.finish(r)
     }
 
+    /// A `multipart/form-data` POST of `(name, file name, content)` parts, in
+    /// the order given.
+    fn post_multipart(&mut self, path: &str, parts: &[(&str, Option<&str>, &str)]) -> Page {
+        let boundary = "onelaunch-web-test";
+        let mut body = String::new();
+        for (name, file, content) in parts {
+            body.push_str(&format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\""
+            ));
+            if let Some(f) = file {
+                body.push_str(&format!("; filename=\"{f}\"\r\nContent-Type: text/plain"));
+            }
+            body.push_str(&format!("\r\n\r\n{content}\r\n"));
+        }
+        body.push_str(&format!("--{boundary}--\r\n"));
+        let r = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .header("Cookie", self.cookie_header())
+            .header(
+                "Content-Type",
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .body(body)
+            .send()
+            .expect("POST");
+        self.finish(r)
+    }
+
     /// Logs in through the form; returns the answer to the login POST.
     fn login(&mut self, token: &str, extra: &[(&str, &str)]) -> Page {
         let p = self.get("/login");
@@ -990,4 +1019,62 @@ fn launch_list_and_page_show_the_quality_gate() {
     let body = b.get(&format!("/launch/{ungated}")).body;
     assert!(body.contains("No verdict was stored"), "{body}");
     assert!(!body.contains("Stored when the launch closed"), "{body}");
+}
+
+/// A form with files (the manual result form) carries its CSRF token as its
+/// first part: the guard reads that part only and lets the files stream on.
+#[test]
+fn a_multipart_form_is_accepted_only_with_its_csrf_token_first() {
+    let server = TestServer::start();
+    let api = server.api();
+    let launch = api.post("/api/launch", &json!({"name": "by hand", "projectId": 1}))["id"]
+        .as_i64()
+        .unwrap();
+    let mut admin = Browser::new(&server.url);
+    assert_eq!(admin.login(TOKEN, &[]).status, 303);
+    let page = admin.get(&format!("/launch/{launch}"));
+    assert!(page.body.contains("multipart/form-data"), "{}", page.body);
+    let token = csrf_of(&page.body);
+    let path = format!("/launch/{launch}/manual");
+    let fields = |csrf: &str| {
+        vec![
+            ("csrf", None, csrf.to_string()),
+            ("other", None, "checkout by hand".to_string()),
+            ("status", None, "passed".to_string()),
+            ("file", Some("note.txt"), "what the tester saw".to_string()),
+        ]
+    };
+    let send = |b: &mut Browser, parts: &[(&str, Option<&str>, String)]| {
+        let parts: Vec<(&str, Option<&str>, &str)> =
+            parts.iter().map(|(n, f, c)| (*n, *f, c.as_str())).collect();
+        b.post_multipart(&path, &parts)
+    };
+    let recorded = || {
+        api.get(&format!("/api/launch/{launch}/manual"))["results"]
+            .as_array()
+            .map_or(0, |r| r.len())
+    };
+
+    // A wrong token, or the token after other parts: refused, nothing stored.
+    assert_eq!(send(&mut admin, &fields("0123456789abcdef")).status, 403);
+    let mut late = fields(&token);
+    late.rotate_left(1);
+    assert_eq!(send(&mut admin, &late).status, 403);
+    // No session at all: the login page.
+    let mut anon = Browser::new(&server.url);
+    let p = send(&mut anon, &fields(&token));
+    assert_eq!(p.status, 303);
+    assert!(p.location.unwrap().starts_with("/login"));
+    assert_eq!(recorded(), 0);
+
+    // The right token first: recorded, with its file as an attachment.
+    let p = send(&mut admin, &fields(&token));
+    assert_eq!(p.status, 303, "{}", p.body);
+    assert_eq!(recorded(), 1);
+    let result = api.get(&format!("/api/launch/{launch}/manual"))["results"][0]["id"]
+        .as_i64()
+        .unwrap();
+    let detail = api.get(&format!("/api/testresult/{result}"));
+    assert_eq!(detail["attachments"][0]["fileName"], "note.txt", "{detail}");
+    assert_eq!(detail["attachments"][0]["stored"], true, "{detail}");
 }

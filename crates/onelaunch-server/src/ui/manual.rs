@@ -1,10 +1,12 @@
 //! The manual half of a launch on the launch page: progress per assignee,
 //! the manual cases left, recording a manual result (a new attempt when the
 //! case already has one; earlier attempts stay listed) and giving cases to
-//! people. Both forms post through the CSRF guard like every UI form.
+//! people. Both forms post through the CSRF guard like every UI form; the
+//! record form is `multipart/form-data` (its files become attachments of the
+//! result, streamed to the blob store) with the CSRF token as its first part.
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Multipart, Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{html, Markup};
 use onelaunch_api::{self as api, Id};
@@ -57,7 +59,7 @@ pub(super) async fn section(
         @if !closed {
             details open[!view.cases.is_empty()] {
                 summary { "Record a manual result" }
-                form method="post" action={ "/launch/" (launch_id) "/manual" } class="card" id="manual-record" {
+                form method="post" action={ "/launch/" (launch_id) "/manual" } enctype="multipart/form-data" class="card" id="manual-record" {
                     (layout::csrf(viewer))
                     div class="form-grid" {
                         label for="m-case" { "Test case" }
@@ -80,8 +82,10 @@ pub(super) async fn section(
                         input id="m-duration" name="duration" type="number" min="0" step="1";
                         label for="m-comment" { "Comment" }
                         textarea id="m-comment" name="comment" rows="2" {}
+                        label for="m-files" { "Attachments" }
+                        input id="m-files" name="file" type="file" multiple;
                     }
-                    div class="hint" { "Recording a case again adds a new attempt; the latest counts, earlier ones stay listed. Attach files with " code { "onelaunch result manual --attach" } " or the API." }
+                    div class="hint" { "Recording a case again adds a new attempt; the latest counts, earlier ones stay listed." }
                     div class="form-actions" { button type="submit" class="primary" { "Record result" } }
                 }
                 form method="post" action={ "/launch/" (launch_id) "/manual/assign" } class="card" id="manual-assign" {
@@ -108,16 +112,78 @@ fn field(pairs: &[(String, String)], name: &str) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
-/// `POST /launch/{id}/manual`: records one manual result.
+/// `POST /launch/{id}/manual`: records one manual result, then streams the
+/// form's files into the blob store as its attachments. The text fields come
+/// first (the browser sends parts in form order).
 pub(super) async fn record(
     State(state): State<AppState>,
     viewer: Viewer,
     Path(id): Path<Id>,
-    body: Bytes,
+    mut mp: Multipart,
 ) -> UiResult<Response> {
     let launch = viewer.scope.launch(&state.db, id).await?;
-    let pairs = form_pairs(&body);
-    let (test_case_id, name) = match field(&pairs, "other").or_else(|| field(&pairs, "case")) {
+    let bad = |e: axum::extract::multipart::MultipartError| {
+        UiError::BadRequest(format!("the form could not be read: {}", e.body_text()))
+    };
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    let mut result: Option<crate::db::results::ResultOwner> = None;
+    while let Some(field) = mp.next_field().await.map_err(bad)? {
+        let name = field.name().unwrap_or_default().to_string();
+        if name != "file" {
+            if result.is_some() {
+                return Err(UiError::BadRequest(format!(
+                    "field {name:?} came after the files"
+                )));
+            }
+            let text = field.text().await.map_err(bad)?;
+            if text.len() > 64 * 1024 {
+                return Err(UiError::BadRequest(format!("field {name:?} is too long")));
+            }
+            pairs.push((name, text));
+            continue;
+        }
+        let file_name = field.file_name().unwrap_or_default().to_string();
+        if result.is_none() {
+            let recorded = record_manual(&state.db, &launch, &manual_request(&pairs)?).await?;
+            let first = recorded
+                .first()
+                .ok_or_else(|| UiError::BadRequest("nothing was recorded".into()))?;
+            result = Some(viewer.scope.result(&state.db, first.id).await?);
+        }
+        if file_name.is_empty() {
+            // An empty file input still sends a part.
+            continue;
+        }
+        let content_type = field.content_type().map(str::to_string);
+        let owner = result.as_ref().expect("recorded above");
+        let stored = crate::ingest::receive(
+            &state.blobs,
+            futures::TryStreamExt::map_err(field, |e| {
+                crate::error::ServerError::bad(format!(
+                    "an attachment could not be read: {}",
+                    e.body_text()
+                ))
+            }),
+        )
+        .await?;
+        crate::ingest::attachment(
+            &state.db,
+            owner,
+            &file_name,
+            content_type.as_deref(),
+            &stored,
+        )
+        .await?;
+    }
+    if result.is_none() {
+        record_manual(&state.db, &launch, &manual_request(&pairs)?).await?;
+    }
+    Ok(Redirect::to(&format!("/launch/{id}#manual")).into_response())
+}
+
+/// The manual result the form's text fields describe.
+fn manual_request(pairs: &[(String, String)]) -> UiResult<api::ManualResults> {
+    let (test_case_id, name) = match field(pairs, "other").or_else(|| field(pairs, "case")) {
         None => {
             return Err(UiError::BadRequest(
                 "test case: choose one or name one".into(),
@@ -128,7 +194,7 @@ pub(super) async fn record(
             Err(_) => (None, Some(v)),
         },
     };
-    let duration_ms = match field(&pairs, "duration") {
+    let duration_ms = match field(pairs, "duration") {
         None => None,
         Some(d) => Some(
             d.parse::<i64>()
@@ -139,18 +205,16 @@ pub(super) async fn record(
                 })?,
         ),
     };
-    let req = api::ManualResults {
+    Ok(api::ManualResults {
         results: vec![api::ManualResult {
             test_case_id,
             name,
-            status: field(&pairs, "status").unwrap_or_default(),
-            message: field(&pairs, "comment"),
-            assignee: field(&pairs, "assignee"),
+            status: field(pairs, "status").unwrap_or_default(),
+            message: field(pairs, "comment"),
+            assignee: field(pairs, "assignee"),
             duration_ms,
         }],
-    };
-    record_manual(&state.db, &launch, &req).await?;
-    Ok(Redirect::to(&format!("/launch/{id}#manual")).into_response())
+    })
 }
 
 /// `POST /launch/{id}/manual/assign`: gives a case to someone.

@@ -45,7 +45,10 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/launch/{id}/live", get(launches::live))
         .route("/launch/{id}/close", post(launches::close))
         .route("/launch/{id}/reopen", post(launches::reopen))
-        .route("/launch/{id}/manual", post(manual::record))
+        .route(
+            "/launch/{id}/manual",
+            post(manual::record).layer(crate::ingest::limits::multipart_limit()),
+        )
         .route("/launch/{id}/manual/assign", post(manual::assign_case))
         .route("/jobrun/{id}", get(job_runs::job_run))
         .route("/result/{id}", get(results::page))

@@ -172,6 +172,28 @@ pub(super) async fn csrf_guard(req: Request, next: Next) -> Response {
         .get("x-csrf-token")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
+    if let Some(boundary) = multipart_boundary(req.headers()) {
+        // A form with files: the token is its first part, read without
+        // reading the files (they stream on to the handler).
+        let (parts, body) = req.into_parts();
+        let (first, rest) = match first_part(body, &boundary).await {
+            Ok(v) => v,
+            Err(e) => return e.into_response(),
+        };
+        let given = header_token.or(first.csrf);
+        return match (expected, given) {
+            (Some(e), Some(g)) if same(&e, &g) => {
+                use futures::StreamExt;
+                let body = Body::from_stream(
+                    futures::stream::once(async move { Ok::<_, axum::Error>(first.read) })
+                        .chain(rest),
+                );
+                next.run(Request::from_parts(parts, body)).await
+            }
+            (None, _) => UiError::Login { next: "/".into() }.into_response(),
+            _ => csrf_failed(),
+        };
+    }
     let (parts, body) = req.into_parts();
     let bytes: Bytes = match axum::body::to_bytes(body, MAX_FORM_BYTES).await {
         Ok(b) => b,
@@ -191,13 +213,126 @@ pub(super) async fn csrf_guard(req: Request, next: Next) -> Response {
             // No session at all: same answer as any page without a login.
             UiError::Login { next: "/".into() }.into_response()
         }
-        _ => UiError::Forbidden(
-            "This form has expired or did not come from this site (CSRF check failed). \
-             Reload the page and try again."
-                .into(),
-        )
-        .into_response(),
+        _ => csrf_failed(),
     }
+}
+
+fn csrf_failed() -> Response {
+    UiError::Forbidden(
+        "This form has expired or did not come from this site (CSRF check failed). \
+         Reload the page and try again."
+            .into(),
+    )
+    .into_response()
+}
+
+/// Most bytes read to find a multipart form's first part (the CSRF token).
+const MAX_FIRST_PART: usize = 16 * 1024;
+
+/// The boundary of a `multipart/form-data` body.
+fn multipart_boundary(headers: &HeaderMap) -> Option<String> {
+    let ct = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
+    let mut parts = ct.split(';');
+    if !parts
+        .next()?
+        .trim()
+        .eq_ignore_ascii_case("multipart/form-data")
+    {
+        return None;
+    }
+    parts.find_map(|p| {
+        let (k, v) = p.split_once('=')?;
+        k.trim()
+            .eq_ignore_ascii_case("boundary")
+            .then(|| v.trim().trim_matches('"').to_string())
+            .filter(|b| !b.is_empty() && b.len() <= 70)
+    })
+}
+
+/// The start of a multipart body: the bytes read so far (to be passed on
+/// unchanged) and the value of its first part when that part is `csrf`.
+struct FirstPart {
+    read: Bytes,
+    csrf: Option<String>,
+}
+
+/// Reads a multipart body until its first part has ended (at most
+/// [`MAX_FIRST_PART`] bytes); the rest stays a stream.
+async fn first_part(
+    body: Body,
+    boundary: &str,
+) -> Result<
+    (
+        FirstPart,
+        impl futures::Stream<Item = Result<Bytes, axum::Error>>,
+    ),
+    UiError,
+> {
+    use futures::StreamExt;
+    let mut stream = body.into_data_stream();
+    let mut read: Vec<u8> = Vec::new();
+    let next_boundary = format!("\r\n--{boundary}");
+    loop {
+        if let Some(csrf) = csrf_of_first_part(&read, boundary, &next_boundary) {
+            return Ok((
+                FirstPart {
+                    read: Bytes::from(read),
+                    csrf,
+                },
+                stream,
+            ));
+        }
+        if read.len() > MAX_FIRST_PART {
+            return Ok((
+                FirstPart {
+                    read: Bytes::from(read),
+                    csrf: None,
+                },
+                stream,
+            ));
+        }
+        match stream.next().await {
+            Some(Ok(chunk)) => read.extend_from_slice(&chunk),
+            Some(Err(_)) => return Err(UiError::BadRequest("the form could not be read".into())),
+            None => {
+                let csrf = csrf_of_first_part(&read, boundary, &next_boundary).flatten();
+                return Ok((
+                    FirstPart {
+                        read: Bytes::from(read),
+                        csrf,
+                    },
+                    stream,
+                ));
+            }
+        }
+    }
+}
+
+/// `Some(token)` when `read` holds a whole first part named `csrf`,
+/// `Some(None)` when it holds a whole first part of another name, `None`
+/// while the first part has not ended.
+fn csrf_of_first_part(read: &[u8], boundary: &str, next_boundary: &str) -> Option<Option<String>> {
+    let opening = format!("--{boundary}\r\n");
+    let rest = read.strip_prefix(opening.as_bytes())?;
+    let head_end = find(rest, b"\r\n\r\n")?;
+    let head = std::str::from_utf8(&rest[..head_end]).ok();
+    let value = &rest[head_end + 4..];
+    let end = find(value, next_boundary.as_bytes())?;
+    let named_csrf = head.is_some_and(|h| {
+        h.lines().any(|l| {
+            let l = l.to_ascii_lowercase();
+            l.starts_with("content-disposition:") && l.contains("name=\"csrf\"")
+        })
+    });
+    Some(
+        named_csrf
+            .then(|| std::str::from_utf8(&value[..end]).ok().map(str::to_string))
+            .flatten(),
+    )
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
 }
 
 #[derive(Deserialize)]
