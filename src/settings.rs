@@ -147,6 +147,7 @@ pub(crate) fn launch_form(a: &LaunchFormArgs) -> Result<api::LaunchForm> {
         issues: a.issues.clone(),
         environment,
         request_id: None,
+        launch_id: a.launch_id,
     })
 }
 

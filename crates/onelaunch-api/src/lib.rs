@@ -10,6 +10,8 @@ use serde_json::Value;
 
 mod gate;
 pub use gate::*;
+mod rerun;
+pub use rerun::*;
 mod globals;
 pub use globals::{GlobalAttachmentDto, GlobalErrorDto, GlobalsDto};
 
@@ -359,6 +361,11 @@ pub struct LaunchDto {
     /// extension; filled by `GET /api/launch/{id}`, `None` for other launches).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub planned: Option<PlannedScope>,
+    /// Tests run again into this launch and how many changed status
+    /// (onelaunch extension; filled by `GET /api/launch/{id}` once a rerun
+    /// happened).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reruns: Option<RerunSummary>,
     /// The environment its uploads and server-led run reported, one entry per
     /// distinct value, secret-looking names left out (onelaunch extension;
     /// filled by `GET /api/launch/{id}`).
@@ -1306,6 +1313,13 @@ pub struct LaunchForm {
     /// launch the first one created instead of creating another.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
+    /// Add the scope to this open launch instead of creating one.
+    #[serde(
+        default,
+        deserialize_with = "flex::opt_id",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub launch_id: Option<Id>,
 }
 
 /// `POST /api/testcase/run`: run a selection of test cases directly.

@@ -740,6 +740,17 @@ impl ApiClient {
         Ok(())
     }
 
+    /// `POST /api/launch/{id}/rerun`: runs the selected tests of a launch again
+    /// into the same launch.
+    pub async fn rerun_launch(
+        &self,
+        id: Id,
+        req: &onelaunch_api::RerunRequest,
+    ) -> Result<onelaunch_api::RerunDto, ClientError> {
+        self.post_json(&format!("/api/launch/{id}/rerun"), &[], req)
+            .await
+    }
+
     /// `GET /api/launch/{id}/gate`: the verdict stored at close, else the
     /// launch judged now against its configured rules.
     pub async fn launch_gate(&self, id: Id) -> Result<onelaunch_api::GateReport, ClientError> {

@@ -52,6 +52,7 @@ impl RunFields {
                 .collect(),
             environment,
             request_id: Some(request_id.to_string()).filter(|r| !r.is_empty()),
+            launch_id: None,
         })
     }
 }
