@@ -1300,6 +1300,8 @@ pub struct ExecutorOverride {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LaunchForm {
+    /// Required unless `launchId` names the launch to add to.
+    #[serde(default, deserialize_with = "flex::null_default")]
     pub launch_name: String,
     #[serde(default, deserialize_with = "flex::null_default")]
     pub tags: Vec<String>,

@@ -210,6 +210,19 @@ pub(crate) async fn add_job_runs(
     Ok(ids)
 }
 
+/// Whether a rerun of this launch already ran this job.
+pub(crate) async fn job_rerun_in_launch(db: &Db, launch_id: Id, job_id: Id) -> ServerResult<bool> {
+    Ok(sqlx::query(
+        "SELECT 1 AS one FROM job_run_plan_items i JOIN job_runs r ON r.id = i.job_run_id \
+         WHERE r.launch_id = $1 AND r.job_id = $2 AND i.rerun_of IS NOT NULL LIMIT 1",
+    )
+    .bind(launch_id)
+    .bind(job_id)
+    .fetch_optional(&db.read)
+    .await?
+    .is_some())
+}
+
 /// What reruns did to a launch; `None` before its first rerun. A test counts
 /// once however often it was rerun; it changed status when its latest
 /// attempt now has another status than the attempt its first rerun ran again.

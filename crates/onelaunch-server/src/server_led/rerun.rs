@@ -6,6 +6,10 @@
 //! attempts of the same tests (`db::results::attempt_key` keys them by job),
 //! so the latest attempt decides and the earlier ones stay visible.
 //!
+//! A job is proven (the plan-run prerequisite) also by the launch being
+//! rerun: when the launch is closed, or an earlier rerun (which reopened it)
+//! ran that job.
+//!
 //! Tests no job can run again (manual results, results uploaded outside a
 //! job run, jobs without an integration, results of no tracked test case)
 //! are listed in the answer, never dropped silently. Reopening a closed
@@ -230,7 +234,14 @@ pub(crate) async fn prepare(
             continue;
         }
         check_command_variables(scope, &form, &job, &cfg)?;
-        problems.extend(job_problems(db, &job, &cfg).await?);
+        // The job is proven by the launch being rerun once that launch was
+        // closed: when the rerun found it closed, or an earlier rerun of it
+        // (which reopened it) ran this job.
+        if launch.closed || job_rerun_in_launch(db, launch.id, job.id).await? {
+            problems.extend(config_problems(&job, &cfg));
+        } else {
+            problems.extend(job_problems(db, &job, &cfg).await?);
+        }
         jobs.push((job, cfg, tests));
     }
     if !problems.is_empty() {

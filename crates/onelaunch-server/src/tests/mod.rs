@@ -15,6 +15,7 @@ mod layering;
 mod pg;
 mod planned;
 mod raw_upload;
+mod reruns;
 mod sessions;
 mod storage;
 mod tokens;
