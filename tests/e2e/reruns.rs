@@ -90,9 +90,23 @@ fn case_id(api: &Api, name: &str) -> i64 {
         .unwrap()
 }
 
-#[test]
-fn launch_rerun_failed_runs_each_jobs_failed_tests_again_in_the_same_launch() {
-    let server = TestServer::start();
+/// What [`failing_launch`] made.
+struct Failing {
+    launch: i64,
+    job_a: i64,
+    job_b: i64,
+    flaky_a: i64,
+    flaky_b: i64,
+    /// Where the jobs keep the plans they got.
+    out: std::path::PathBuf,
+    /// Once it exists, the flaky tests pass.
+    flag: std::path::PathBuf,
+}
+
+/// A closed CI-led launch: job A (GitHub) and job B (GitLab) each fail one
+/// test, a manual test is broken; both jobs run their suites through the
+/// `command` integration. The gate `--max-failures 0` fails on it.
+fn failing_launch(server: &TestServer) -> Failing {
     let api = server.api();
     let work = server.work_dir().to_path_buf();
     let flag = work.join("fixed");
@@ -139,10 +153,11 @@ fn launch_rerun_failed_runs_each_jobs_failed_tests_again_in_the_same_launch() {
         .cli()
         .run(&["launch", "close", &launch.to_string()])
         .ok();
-    let l = launch.to_string();
     // The gate: no test may fail.
-    let gate = ["launch", "gate", &l, "--max-failures", "0"];
-    server.cli().run(&gate).code(10);
+    server
+        .cli()
+        .run(&["launch", "gate", &launch.to_string(), "--max-failures", "0"])
+        .code(10);
 
     let jobs = api.get("/api/project/1/job");
     let jobs = jobs.as_array().unwrap();
@@ -156,9 +171,35 @@ fn launch_rerun_failed_runs_each_jobs_failed_tests_again_in_the_same_launch() {
     };
     let (job_a, job_b) = (job_of("github"), job_of("gitlab"));
     let out = work.join("job-out");
-    configure(&server, job_a, &suite_a, &out);
-    configure(&server, job_b, &suite_b, &out);
+    configure(server, job_a, &suite_a, &out);
+    configure(server, job_b, &suite_b, &out);
     let (flaky_a, flaky_b) = (case_id(&api, "test_a_flaky"), case_id(&api, "test_b_flaky"));
+    Failing {
+        launch,
+        job_a,
+        job_b,
+        flaky_a,
+        flaky_b,
+        out,
+        flag,
+    }
+}
+
+#[test]
+fn launch_rerun_failed_runs_each_jobs_failed_tests_again_in_the_same_launch() {
+    let server = TestServer::start();
+    let api = server.api();
+    let Failing {
+        launch,
+        job_a,
+        job_b,
+        flaky_a,
+        flaky_b,
+        out,
+        flag,
+    } = failing_launch(&server);
+    let l = launch.to_string();
+    let gate = ["launch", "gate", &l, "--max-failures", "0"];
 
     // Fixed: the flaky tests pass from now on.
     std::fs::write(&flag, "").unwrap();
@@ -271,4 +312,50 @@ fn launch_rerun_failed_runs_each_jobs_failed_tests_again_in_the_same_launch() {
         ])
         .ok();
     server.cli().run(&gate).code(0);
+}
+
+#[test]
+fn rerun_from_the_launch_page_in_headless_chromium() {
+    if !crate::web_ui::browser_ready() {
+        return;
+    }
+    let server = TestServer::start();
+    let f = failing_launch(&server);
+    std::fs::write(&f.flag, "").unwrap();
+    let shots = repo().join("target/screenshots/rerun");
+    let out = std::process::Command::new("node")
+        .arg("rerun.mjs")
+        .current_dir(repo().join("tests/browser"))
+        .env("OL_URL", &server.url)
+        .env("OL_TOKEN", TOKEN)
+        .env("OL_LAUNCH_ID", f.launch.to_string())
+        .env("OL_MANUAL_NAME", "Checkout on a phone")
+        .env("OL_PICK_NAME", "test_a_ok")
+        .env("OL_SCREENSHOTS", &shots)
+        .output()
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "browser rerun test failed (screenshots in {}):\n{stdout}\n{stderr}\n--- server log ---\n{}",
+        shots.display(),
+        server.log()
+    );
+    // The selected test ran alone in its own job run.
+    let runs = server.api().job_runs(f.launch);
+    let last = runs
+        .iter()
+        .filter(|r| r["name"].as_str().unwrap_or_default().contains("(rerun-"))
+        .max_by_key(|r| r["id"].as_i64().unwrap())
+        .unwrap()
+        .clone();
+    assert_eq!(last["job"]["id"], f.job_a, "{runs:?}");
+    let id = last["id"].as_i64().unwrap();
+    let plan = server.api().get(&format!("/api/jobrun/{id}/plan"));
+    assert_eq!(plan.as_array().unwrap().len(), 1, "{plan}");
+    assert!(
+        plan[0]["selector"].as_str().unwrap().ends_with("test_a_ok"),
+        "{plan}"
+    );
 }

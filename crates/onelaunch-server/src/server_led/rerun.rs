@@ -190,9 +190,11 @@ pub(crate) async fn prepare(
             (true, _, c) => left_out.push(not_rerunnable(
                 r,
                 c,
-                "a manual result: no job runs it; record a new manual result \
-                 (POST /api/launch/{id}/manual)"
-                    .replace("{id}", &launch.id.to_string()),
+                format!(
+                    "a manual result: no job runs it; record a new one by hand \
+                     (`onelaunch result manual --launch-id {} …`)",
+                    launch.id
+                ),
             )),
             (false, None, c) => left_out.push(not_rerunnable(
                 r,

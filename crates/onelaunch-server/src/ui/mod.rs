@@ -17,6 +17,7 @@ mod layout;
 mod plan_run;
 mod planned;
 mod plans;
+mod rerun;
 mod results;
 mod session;
 mod tokens;
@@ -43,6 +44,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/launch/{id}/live", get(launches::live))
         .route("/launch/{id}/close", post(launches::close))
         .route("/launch/{id}/reopen", post(launches::reopen))
+        .route("/launch/{id}/rerun", post(rerun::rerun))
         .route("/jobrun/{id}", get(job_runs::job_run))
         .route("/result/{id}", get(results::page))
         .route("/attachment/{id}", get(results::attachment))
