@@ -312,6 +312,61 @@ fn launch_rerun_failed_runs_each_jobs_failed_tests_again_in_the_same_launch() {
         ])
         .ok();
     server.cli().run(&gate).code(0);
+
+    // `testcase run --launch-id` adds scope to an open launch (the jobs are
+    // proven again once this launch is closed).
+    server.cli().run(&["launch", "close", &l]).ok();
+    let other = server
+        .cli()
+        .run(&[
+            "launch",
+            "create",
+            "--launch-name",
+            "Extra",
+            "--format",
+            "ID",
+        ])
+        .ok()
+        .stdout
+        .trim()
+        .to_string();
+    let r = server
+        .cli()
+        .run(&[
+            "testcase",
+            "run",
+            "--case",
+            &flaky_a.to_string(),
+            "--launch-id",
+            &other,
+        ])
+        .ok();
+    assert_eq!(r.stdout.trim(), other, "{}", r.all());
+    assert_eq!(api.launches(1).len(), 2, "no new launch");
+    let launch: i64 = other.parse().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let runs = api.job_runs(launch);
+        let added: Vec<&Value> = runs
+            .iter()
+            .filter(|r| {
+                r["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains(&format!("(plan-{launch}-1)"))
+            })
+            .collect();
+        if added.len() == 1 && added[0]["stage"] == "finished" {
+            assert_eq!(added[0]["job"]["id"], job_a, "{runs:?}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the added job run did not finish: {runs:?}\n{}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
 }
 
 #[test]

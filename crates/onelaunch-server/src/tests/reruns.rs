@@ -87,7 +87,20 @@ async fn plan_selectors(app: &TestApp, job_run: i64) -> Vec<String> {
 
 #[tokio::test]
 async fn a_rerun_adds_one_job_run_per_job_to_the_same_launch() {
-    let app = TestApp::new().await;
+    rerun_story(TestApp::new().await).await;
+}
+
+#[tokio::test]
+async fn a_rerun_adds_one_job_run_per_job_to_the_same_launch_on_postgresql() {
+    let Some(cluster) = super::pg::PgCluster::start() else {
+        return;
+    };
+    let url = cluster.database("reruns");
+    rerun_story(TestApp::with_config(|c| c.database_url = Some(url)).await).await;
+    drop(cluster);
+}
+
+async fn rerun_story(app: TestApp) {
     // One launch: `shop-ci` ran a (passed), b (failed, smoke) and c (broken);
     // `docs-ci` ran d (failed) and never gets an integration; e is manual.
     let (shop, shop_run, shop_ids) = upload(
