@@ -44,6 +44,7 @@ pub(crate) async fn run(g: &Global, a: RerunArgs) -> Result<u8> {
             &api::RerunRequest {
                 selection,
                 environment,
+                request_id: None,
             },
         )
         .await?;

@@ -55,6 +55,10 @@ pub struct RerunRequest {
     /// Given to every triggered job next to its parameters (same names win).
     #[serde(default, deserialize_with = "flex::null_default")]
     pub environment: Vec<KeyValue>,
+    /// Idempotency key (`[A-Za-z0-9_-]`, at most 64): a repeated request with
+    /// the same key answers the job runs the first one added.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 /// `POST /api/testresult/bulk/rerun` (TestOps shape): the launch and a tree

@@ -741,13 +741,16 @@ impl ApiClient {
     }
 
     /// `POST /api/launch/{id}/rerun`: runs the selected tests of a launch again
-    /// into the same launch.
+    /// into the same launch (a `requestId` is added when absent, so a retried
+    /// request adds nothing twice).
     pub async fn rerun_launch(
         &self,
         id: Id,
         req: &onelaunch_api::RerunRequest,
     ) -> Result<onelaunch_api::RerunDto, ClientError> {
-        self.post_json(&format!("/api/launch/{id}/rerun"), &[], req)
+        let mut req = req.clone();
+        req.request_id.get_or_insert_with(new_request_id);
+        self.post_json(&format!("/api/launch/{id}/rerun"), &[], &req)
             .await
     }
 

@@ -23,8 +23,13 @@ pub(crate) async fn rerun_launch(
     sel: &api::RerunSelection,
     environment: &[api::KeyValue],
     job_run: Option<Id>,
+    request_id: Option<&str>,
 ) -> ServerResult<api::RerunDto> {
-    let plan = rerun::prepare(state, scope, launch, sel, environment, job_run).await?;
+    let request_id = rerun::request_id(request_id)?;
+    if let Some(dto) = rerun::repeated(state, &launch, request_id.as_deref()).await? {
+        return Ok(dto);
+    }
+    let plan = rerun::prepare(state, scope, launch, sel, environment, job_run, request_id).await?;
     let reopen = plan.runs_anything() && plan.launch.closed;
     if reopen {
         crate::closing::reopen(&state.db, plan.launch.id).await?;
@@ -47,6 +52,7 @@ pub(crate) async fn launch_rerun_h(
         &req.selection,
         &req.environment,
         None,
+        req.request_id.as_deref(),
     )
     .await?;
     Ok(Json(dto))
@@ -113,7 +119,16 @@ pub(crate) async fn job_run_rerun_h(
     let run = scope.job_run(&state.db, id).await?;
     let sel = rql_statuses(req.rql.as_deref())?;
     let launch = scope.launch(&state.db, run.launch_id).await?;
-    let dto = rerun_launch(&state, &scope, launch, &sel, &req.environment, Some(run.id)).await?;
+    let dto = rerun_launch(
+        &state,
+        &scope,
+        launch,
+        &sel,
+        &req.environment,
+        Some(run.id),
+        None,
+    )
+    .await?;
     Ok((StatusCode::ACCEPTED, Json(dto)))
 }
 
@@ -144,7 +159,7 @@ pub(crate) async fn bulk_rerun_h(
         test_result_ids: req.selection.leafs_include.clone(),
         ..Default::default()
     };
-    let dto = rerun_launch(&state, &scope, launch, &sel, &req.environment, None).await?;
+    let dto = rerun_launch(&state, &scope, launch, &sel, &req.environment, None, None).await?;
     Ok((StatusCode::ACCEPTED, Json(dto)))
 }
 

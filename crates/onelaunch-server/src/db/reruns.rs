@@ -149,19 +149,25 @@ pub(crate) async fn add_job_runs(
     project_id: Id,
     launch_name: &str,
     uid_prefix: &str,
+    request_id: Option<&str>,
     jobs: &[RerunJobRun],
 ) -> ServerResult<Vec<Id>> {
     let now = now_ms();
     let mut tx = db.write.begin().await?;
-    let n: i64 = sqlx::query(
-        "SELECT COUNT(DISTINCT uid) AS n FROM job_runs WHERE launch_id = $1 AND uid LIKE $2",
-    )
-    .bind(launch_id)
-    .bind(format!("{uid_prefix}-%"))
-    .fetch_one(&mut *tx)
-    .await?
-    .try_get("n")?;
-    let uid = format!("{uid_prefix}-{launch_id}-{}", n + 1);
+    let uid = match request_id {
+        Some(r) => rerun_uid(launch_id, r),
+        None => {
+            let n: i64 = sqlx::query(
+                "SELECT COUNT(DISTINCT uid) AS n FROM job_runs WHERE launch_id = $1 AND uid LIKE $2",
+            )
+            .bind(launch_id)
+            .bind(format!("{uid_prefix}-%"))
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("n")?;
+            format!("{uid_prefix}-{launch_id}-{}", n + 1)
+        }
+    };
     let mut ids = Vec::with_capacity(jobs.len());
     for job in jobs {
         let row = sqlx::query(
@@ -208,6 +214,23 @@ pub(crate) async fn add_job_runs(
         .await?;
     tx.commit().await?;
     Ok(ids)
+}
+
+/// The uid of the job runs a rerun request adds (idempotency key).
+pub(crate) fn rerun_uid(launch_id: Id, request_id: &str) -> String {
+    format!("rerun-{launch_id}-{request_id}")
+}
+
+/// The job runs of a launch with this uid, by id.
+pub(crate) async fn job_runs_by_uid(db: &Db, launch_id: Id, uid: &str) -> ServerResult<Vec<Id>> {
+    sqlx::query("SELECT id FROM job_runs WHERE launch_id = $1 AND uid = $2 ORDER BY id")
+        .bind(launch_id)
+        .bind(uid)
+        .fetch_all(&db.write)
+        .await?
+        .iter()
+        .map(|r| get_i64(r, "id"))
+        .collect()
 }
 
 /// Whether a rerun of this launch already ran this job.

@@ -45,6 +45,7 @@ pub(crate) struct RerunPlan {
     jobs: Vec<JobTests>,
     not_rerunnable: Vec<api::NotRerunnable>,
     environment: Vec<api::ParameterDto>,
+    request_id: Option<String>,
 }
 
 impl RerunPlan {
@@ -89,6 +90,45 @@ fn not_rerunnable(r: &LatestResult, case: Option<&CaseRow>, reason: String) -> a
 /// Selects the tests, finds their jobs and checks them; nothing is stored.
 /// `job_run` narrows the selection to one job run's results
 /// (`POST /api/jobrun/{id}/rerun`).
+/// The idempotency key of a rerun request, checked.
+pub(crate) fn request_id(given: Option<&str>) -> ServerResult<Option<String>> {
+    let Some(r) = given.map(str::trim).filter(|r| !r.is_empty()) else {
+        return Ok(None);
+    };
+    if r.len() > 64
+        || !r
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(ServerError::bad(
+            "field `requestId` must be at most 64 characters of A-Z, a-z, 0-9, `-` and `_`",
+        ));
+    }
+    Ok(Some(r.to_string()))
+}
+
+/// The answer a rerun request with this key got, when it was already
+/// stored (a retried request adds nothing).
+pub(crate) async fn repeated(
+    state: &AppState,
+    launch: &LaunchRow,
+    request_id: Option<&str>,
+) -> ServerResult<Option<api::RerunDto>> {
+    let Some(r) = request_id else {
+        return Ok(None);
+    };
+    let ids = job_runs_by_uid(&state.db, launch.id, &rerun_uid(launch.id, r)).await?;
+    if ids.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(api::RerunDto {
+        launch_id: launch.id,
+        reopened: false,
+        job_runs: planned_job_runs(state, launch.id, &ids).await?,
+        not_rerunnable: Vec::new(),
+    }))
+}
+
 pub(crate) async fn prepare(
     state: &AppState,
     scope: &Scope,
@@ -96,6 +136,7 @@ pub(crate) async fn prepare(
     sel: &api::RerunSelection,
     environment: &[api::KeyValue],
     job_run: Option<Id>,
+    request_id: Option<String>,
 ) -> ServerResult<RerunPlan> {
     let db = &state.db;
     if sel.is_empty() && job_run.is_none() {
@@ -255,6 +296,7 @@ pub(crate) async fn prepare(
         jobs,
         not_rerunnable: left_out,
         environment: environment_params(environment),
+        request_id,
     })
 }
 
@@ -290,6 +332,7 @@ pub(crate) async fn start(
             launch.project_id,
             &launch.name,
             "rerun",
+            plan.request_id.as_deref(),
             &new,
         )
         .await?;
@@ -398,7 +441,7 @@ pub(crate) async fn add_to_launch(
                 .collect(),
         })
         .collect();
-    let ids = add_job_runs(db, launch.id, project_id, &launch.name, "plan", &new).await?;
+    let ids = add_job_runs(db, launch.id, project_id, &launch.name, "plan", None, &new).await?;
     let runs: Vec<(Id, &JobConfig)> = ids
         .iter()
         .copied()

@@ -189,7 +189,7 @@ async fn rerun_story(app: TestApp) {
         .post(
             &rerun,
             ADMIN,
-            &json!({"labels": [{"name": "tag", "value": "smoke"}]}),
+            &json!({"labels": [{"name": "tag", "value": "smoke"}], "requestId": "req-1"}),
         )
         .await
         .expect(200);
@@ -202,6 +202,30 @@ async fn rerun_story(app: TestApp) {
     assert_eq!(first["stage"], "scheduled", "{}", r.body);
     let first = first["id"].as_i64().unwrap();
     assert_eq!(plan_selectors(&app, first).await, ["suite#b"]);
+    // The same request again (a client retry) adds nothing.
+    let again = app
+        .post(
+            &rerun,
+            ADMIN,
+            &json!({"labels": [{"name": "tag", "value": "smoke"}], "requestId": "req-1"}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(
+        again.body["jobRuns"][0]["jobRun"]["id"], first,
+        "{}",
+        again.body
+    );
+    let runs = app
+        .get(&format!("/api/launch/{launch}/job"), ADMIN)
+        .await
+        .expect(200);
+    assert_eq!(runs.body.as_array().unwrap().len(), 3, "{}", runs.body);
+    let r = app
+        .post(&rerun, ADMIN, &json!({"failed": true, "requestId": "a b"}))
+        .await
+        .expect(400);
+    assert!(r.message().contains("requestId"), "{}", r.message());
     let l = app
         .get(&format!("/api/launch/{launch}"), ADMIN)
         .await

@@ -81,7 +81,7 @@ pub(super) async fn rerun(
         test_result_ids: results,
         ..Default::default()
     };
-    let plan = rerun::prepare(&state, &viewer.scope, launch, &sel, &[], None).await?;
+    let plan = rerun::prepare(&state, &viewer.scope, launch, &sel, &[], None, None).await?;
     let reopen = plan.runs_anything() && plan.launch.closed;
     if reopen {
         crate::closing::reopen(&state.db, plan.launch.id).await?;
