@@ -231,6 +231,35 @@ pub(crate) enum LaunchCmd {
     /// Judge a launch by its quality gate: each rule with its measured value;
     /// exit 10 when one does not hold
     Gate(GateArgs),
+    /// Run selected tests of a launch again, into the same launch: one new job
+    /// run per job that produced them (reopens a closed launch)
+    Rerun(RerunArgs),
+}
+
+/// `launch rerun`: which tests (criteria all hold; at least one is needed).
+#[derive(Args, Debug)]
+pub(crate) struct RerunArgs {
+    /// The launch (default: $ALLURE_LAUNCH_ID)
+    #[arg(env = "ALLURE_LAUNCH_ID")]
+    pub(crate) id: i64,
+    /// Tests whose latest attempt failed or is broken
+    #[arg(long)]
+    pub(crate) failed: bool,
+    /// Tests whose latest attempt has this status (repeatable)
+    #[arg(long, num_args = 1.., value_name = "STATUS")]
+    pub(crate) status: Vec<String>,
+    /// Tests of this test case (repeatable)
+    #[arg(long = "case", value_name = "ID")]
+    pub(crate) cases: Vec<i64>,
+    /// Tests carrying this label NAME=VALUE (repeatable; all must match)
+    #[arg(long = "label", value_name = "NAME=VALUE")]
+    pub(crate) labels: Vec<String>,
+    /// Tests produced by this job (repeatable)
+    #[arg(long = "job", value_name = "ID")]
+    pub(crate) jobs: Vec<i64>,
+    /// Variable KEY=VALUE given to every triggered job (repeatable)
+    #[arg(long = "env", value_name = "KEY=VALUE")]
+    pub(crate) env: Vec<String>,
 }
 
 /// `launch gate`.
@@ -550,8 +579,11 @@ pub(crate) struct FilterArgs {
 #[derive(Args, Debug, Clone, Default)]
 pub(crate) struct LaunchFormArgs {
     /// Name of the launch the run creates
-    #[arg(long)]
+    #[arg(long, required_unless_present = "launch_id", default_value = "")]
     pub(crate) launch_name: String,
+    /// Add the run's job runs to this open launch instead of creating one
+    #[arg(long)]
+    pub(crate) launch_id: Option<i64>,
     /// Launch tag (repeatable)
     #[arg(long = "tag")]
     pub(crate) tags: Vec<String>,

@@ -187,15 +187,21 @@ pub(crate) const CASE_HEADER: &str = "ID\tALLURE_ID\tSTATUS\tEXECUTOR\tNAME";
 
 /// Prints a run: the launch id alone on stdout (for `id=$(onelaunch plan run …)`),
 /// the details on stderr; `-o json` prints everything on stdout.
-pub(crate) fn print_run(g: &Global, run: &api::ServerRunDto) -> Result<()> {
+/// `added`: the job runs were added to an existing launch (`--launch-id`).
+pub(crate) fn print_run(g: &Global, run: &api::ServerRunDto, added: bool) -> Result<()> {
     if g.output == Output::Json {
         return print_json(run);
     }
     println!("{}", run.launch.id);
     eprintln!(
-        "Launch [{}] {} created{}",
+        "Launch [{}] {} {}{}",
         run.launch.id,
         run.launch.name,
+        if added {
+            "given more job runs"
+        } else {
+            "created"
+        },
         run.launch
             .url
             .as_deref()

@@ -148,6 +148,7 @@ pub(crate) fn launch_form(a: &LaunchFormArgs) -> Result<api::LaunchForm> {
         environment,
         request_id: None,
         manual_assignees: manual_assignees(&a.assignees, "--assignee")?,
+        launch_id: a.launch_id,
     })
 }
 

@@ -17,6 +17,9 @@ pub(crate) async fn run(g: &Global, cmd: LaunchCmd) -> Result<u8> {
     if let LaunchCmd::Gate(args) = cmd {
         return super::gate::launch(g, args).await;
     }
+    if let LaunchCmd::Rerun(args) = cmd {
+        return super::rerun::run(g, args).await;
+    }
     let conn = connect(g)?;
     match cmd {
         LaunchCmd::Create(a) => {
@@ -72,7 +75,7 @@ pub(crate) async fn run(g: &Global, cmd: LaunchCmd) -> Result<u8> {
                 }
             }
         }
-        LaunchCmd::Gate(_) => unreachable!("handled above"),
+        LaunchCmd::Gate(_) | LaunchCmd::Rerun(_) => unreachable!("handled above"),
         LaunchCmd::Show { id } => {
             let l = conn.client.get_launch(id).await?;
             let stats = conn.client.launch_statistic(id).await?;
@@ -141,6 +144,12 @@ pub(crate) async fn run(g: &Global, cmd: LaunchCmd) -> Result<u8> {
                 }
                 if let Some(p) = &l.planned {
                     println!("Planned: {}", describe_planned(p));
+                }
+                if let Some(r) = &l.reruns {
+                    println!(
+                        "Reruns: {} tests rerun, {} changed status",
+                        r.rerun, r.changed
+                    );
                 }
                 for r in &runs {
                     println!(

@@ -8,6 +8,7 @@ mod job_run;
 mod launch;
 mod plan;
 mod project;
+mod rerun;
 mod result;
 mod server;
 mod testcase;

@@ -165,7 +165,7 @@ pub(crate) async fn run(g: &Global, cmd: PlanCmd) -> Result<u8> {
                 .client
                 .run_test_plan(id, &launch_form(&launch)?)
                 .await?;
-            print_run(g, &run)?;
+            print_run(g, &run, launch.launch_id.is_some())?;
         }
     }
     Ok(exit::OK)

@@ -51,7 +51,7 @@ pub(crate) async fn run(g: &Global, cmd: TestcaseCmd) -> Result<u8> {
                     launch: launch_form(&launch)?,
                 })
                 .await?;
-            print_run(g, &run)?;
+            print_run(g, &run, launch.launch_id.is_some())?;
         }
     }
     Ok(exit::OK)

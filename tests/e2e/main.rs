@@ -18,6 +18,7 @@ mod pg;
 mod proxy;
 mod reliability;
 mod replicas;
+mod reruns;
 mod server_led;
 mod server_led_plans;
 mod shards;

@@ -405,6 +405,18 @@ fn check_sessions_csrf_isolation(server: &TestServer) {
         404,
         "closing another project's launch"
     );
+    let rerun = format!("/launch/{main_launch}/rerun");
+    assert_eq!(
+        admin.post(&rerun, &[("failed", "1")], &[]).status,
+        403,
+        "rerun without a CSRF token"
+    );
+    assert_eq!(
+        team.post(&rerun, &[("csrf", &team_csrf), ("failed", "1")], &[])
+            .status,
+        404,
+        "rerunning another project's launch"
+    );
     assert_eq!(
         api.get(&format!("/api/launch/{main_launch}"))["closed"],
         false

@@ -10,6 +10,8 @@ use serde_json::Value;
 
 mod gate;
 pub use gate::*;
+mod rerun;
+pub use rerun::*;
 mod globals;
 pub use globals::{GlobalAttachmentDto, GlobalErrorDto, GlobalsDto};
 
@@ -359,6 +361,11 @@ pub struct LaunchDto {
     /// extension; filled by `GET /api/launch/{id}`, `None` for other launches).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub planned: Option<PlannedScope>,
+    /// Tests run again into this launch and how many changed status
+    /// (onelaunch extension; filled by `GET /api/launch/{id}` once a rerun
+    /// happened).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reruns: Option<RerunSummary>,
     /// The environment its uploads and server-led run reported, one entry per
     /// distinct value, secret-looking names left out (onelaunch extension;
     /// filled by `GET /api/launch/{id}`).
@@ -1293,6 +1300,8 @@ pub struct ExecutorOverride {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LaunchForm {
+    /// Required unless `launchId` names the launch to add to.
+    #[serde(default, deserialize_with = "flex::null_default")]
     pub launch_name: String,
     #[serde(default, deserialize_with = "flex::null_default")]
     pub tags: Vec<String>,
@@ -1314,6 +1323,13 @@ pub struct LaunchForm {
         skip_serializing_if = "Vec::is_empty"
     )]
     pub manual_assignees: Vec<ManualAssignment>,
+    /// Add the scope to this open launch instead of creating one.
+    #[serde(
+        default,
+        deserialize_with = "flex::opt_id",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub launch_id: Option<Id>,
 }
 
 /// `POST /api/testcase/run`: run a selection of test cases directly.

@@ -740,6 +740,20 @@ impl ApiClient {
         Ok(())
     }
 
+    /// `POST /api/launch/{id}/rerun`: runs the selected tests of a launch again
+    /// into the same launch (a `requestId` is added when absent, so a retried
+    /// request adds nothing twice).
+    pub async fn rerun_launch(
+        &self,
+        id: Id,
+        req: &onelaunch_api::RerunRequest,
+    ) -> Result<onelaunch_api::RerunDto, ClientError> {
+        let mut req = req.clone();
+        req.request_id.get_or_insert_with(new_request_id);
+        self.post_json(&format!("/api/launch/{id}/rerun"), &[], &req)
+            .await
+    }
+
     /// `GET /api/launch/{id}/gate`: the verdict stored at close, else the
     /// launch judged now against its configured rules.
     pub async fn launch_gate(&self, id: Id) -> Result<onelaunch_api::GateReport, ClientError> {

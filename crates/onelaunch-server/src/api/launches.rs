@@ -69,6 +69,7 @@ pub(crate) async fn get_launch(
         .await?,
     );
     dto.planned = crate::db::server_runs::launch_planned(&state.db, l.id).await?;
+    dto.reruns = crate::db::reruns::rerun_summary(&state.db, l.id).await?;
     let env = crate::db::views::launch_environment(&state.db, l.id).await?;
     dto.environment = env
         .into_iter()

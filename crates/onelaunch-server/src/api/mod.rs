@@ -19,6 +19,7 @@ mod launches;
 mod manual;
 mod plans;
 mod projects;
+mod reruns;
 mod results;
 mod test_cases;
 mod tokens;
@@ -161,6 +162,10 @@ fn routes() -> Router<AppState> {
             get(plans::executors_h).post(plans::override_h),
         )
         .route("/testplan/{id}/run", post(plans::run_plan_h))
+        // reruns into the same launch
+        .route("/launch/{id}/rerun", post(reruns::launch_rerun_h))
+        .route("/jobrun/{id}/rerun", post(reruns::job_run_rerun_h))
+        .route("/testresult/bulk/rerun", post(reruns::bulk_rerun_h))
         .route(
             "/testplan/{id}/gate",
             get(gate::plan_gate).put(gate::set_plan_gate),

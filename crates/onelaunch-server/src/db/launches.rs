@@ -73,6 +73,7 @@ impl LaunchRow {
             expected_job_runs: self.expected_job_runs,
             gate_passed: self.gate_passed,
             participants: None,
+            reruns: None,
             planned: None,
             environment: Vec::new(),
         }

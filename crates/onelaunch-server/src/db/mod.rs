@@ -24,6 +24,7 @@ pub(crate) mod manual;
 pub mod migrate;
 pub(crate) mod plans;
 pub(crate) mod projects;
+pub(crate) mod reruns;
 pub(crate) mod results;
 pub(crate) mod server_runs;
 pub(crate) mod sessions;

@@ -94,13 +94,21 @@ pub(crate) async fn job_problems(
             None => problem_never(&who),
         });
     }
+    out.extend(config_problems(job, cfg));
+    Ok(out)
+}
+
+/// The prerequisites the job's configuration misses (integration, can run).
+pub(crate) fn config_problems(job: &crate::db::job_runs::JobRow, cfg: &JobConfig) -> Vec<String> {
+    let who = format!("job {} ({})", job.id, job.name);
+    let mut out = Vec::new();
     if cfg.integration.is_none() {
         out.push(problem_no_integration(job.id, &who));
     }
     if !cfg.can_run {
         out.push(problem_cannot_run(job.id, &who));
     }
-    Ok(out)
+    out
 }
 
 pub(crate) async fn job_config_dto(

@@ -11,6 +11,7 @@ pub(crate) mod cases;
 pub(crate) mod jobs;
 pub(crate) mod manual;
 pub(crate) mod plans;
+pub(crate) mod rerun;
 #[cfg(test)]
 mod tests;
 
@@ -43,7 +44,7 @@ pub(crate) fn at_most(field: &str, len: usize, max: usize) -> ServerResult<()> {
 }
 
 pub(crate) fn validate_form(form: &api::LaunchForm) -> ServerResult<()> {
-    if form.launch_name.trim().is_empty() {
+    if form.launch_id.is_none() && form.launch_name.trim().is_empty() {
         return Err(ServerError::bad("field `launchName` must not be empty"));
     }
     at_most("tags", form.tags.len(), crate::ingest::limits::MAX_LIST)?;
@@ -87,7 +88,7 @@ pub(crate) fn issue_value(issue: &str) -> Value {
 /// server host only under names an admin declared as the job's parameters:
 /// the admin decides what the command may be given, as GitHub refuses
 /// undeclared workflow inputs and Jenkins ignores undeclared parameters.
-fn check_command_variables(
+pub(crate) fn check_command_variables(
     scope: &Scope,
     form: &api::LaunchForm,
     job: &JobRow,
@@ -127,7 +128,7 @@ pub(crate) async fn run_cases(
     validate_form(form)?;
     let db = &state.db;
     let request_id = non_empty(&form.request_id).map(|r| clip(r, 255));
-    if let Some(rid) = &request_id {
+    if let (Some(rid), None) = (&request_id, form.launch_id) {
         if let Some(launch) = server_runs::run_by_request(db, project_id, rid).await? {
             return run_dto(state, launch).await;
         }
@@ -161,15 +162,20 @@ pub(crate) async fn run_cases(
     if !problems.is_empty() {
         return Err(ServerError::PrerequisiteMissing(problems));
     }
-    let environment: Vec<api::ParameterDto> = form
-        .environment
-        .iter()
-        .map(|kv| api::ParameterDto {
-            name: kv.key.trim().to_string(),
-            value: Some(clip(&kv.value, 4096)),
-            default_value: None,
-        })
-        .collect();
+    let environment = environment_params(&form.environment);
+    if let Some(launch_id) = form.launch_id {
+        let runs = rerun::added_scope(&by_job, &jobs);
+        return rerun::add_to_launch(
+            state,
+            scope,
+            project_id,
+            launch_id,
+            runs,
+            manual,
+            &environment,
+        )
+        .await;
+    }
     let tags: Vec<String> = form
         .tags
         .iter()
@@ -180,15 +186,6 @@ pub(crate) async fn run_cases(
     let name = clip(form.launch_name.trim(), MAX_NAME);
     let now = now_ms();
 
-    // Each job's parameters, overridden by the run variables.
-    let params_of = |cfg: &JobConfig| {
-        let mut params: Vec<api::ParameterDto> = cfg.parameters.clone();
-        for e in &environment {
-            params.retain(|p| p.name != e.name);
-            params.push(e.clone());
-        }
-        params
-    };
     let assignees = manual::run_assignees(db, project_id, plan, form).await?;
     let created = server_runs::create_run(
         db,
@@ -206,7 +203,7 @@ pub(crate) async fn run_cases(
                 .iter()
                 .map(|(job, cfg)| NewJobRun {
                     job_id: job.id,
-                    parameters: params_of(cfg),
+                    parameters: params_of(cfg, &environment),
                     items: by_job
                         .get(&job.id)
                         .into_iter()
@@ -239,14 +236,67 @@ pub(crate) async fn run_cases(
         }
     };
     manual::start_assignees(db, project_id, launch_id, &assignees).await?;
+    tracing::info!(
+        launch = launch_id,
+        plan = plan.map(|p| p.id),
+        job_runs = job_runs.len(),
+        manual = manual.len(),
+        "server-led launch created"
+    );
+    let runs: Vec<(Id, &JobConfig)> = job_runs
+        .iter()
+        .copied()
+        .zip(jobs.iter().map(|(_, cfg)| cfg))
+        .collect();
+    trigger_job_runs(state, launch_id, project_id, &runs, &environment).await?;
+    run_dto(state, launch_id).await
+}
+
+/// A job's parameters, overridden by the run variables.
+pub(crate) fn params_of(
+    cfg: &JobConfig,
+    environment: &[api::ParameterDto],
+) -> Vec<api::ParameterDto> {
+    let mut params: Vec<api::ParameterDto> = cfg.parameters.clone();
+    for e in environment {
+        params.retain(|p| p.name != e.name);
+        params.push(e.clone());
+    }
+    params
+}
+
+/// Run variables as job parameters (names already checked).
+pub(crate) fn environment_params(environment: &[api::KeyValue]) -> Vec<api::ParameterDto> {
+    environment
+        .iter()
+        .map(|kv| api::ParameterDto {
+            name: kv.key.trim().to_string(),
+            value: Some(clip(&kv.value, 4096)),
+            default_value: None,
+        })
+        .collect()
+}
+
+/// Triggers stored job runs of a launch (`(job run, its job's configuration)`)
+/// with the usual variables; a failed trigger marks its job run `run_failure`
+/// with the provider's answer, the others go on.
+pub(crate) async fn trigger_job_runs(
+    state: &AppState,
+    launch_id: Id,
+    project_id: Id,
+    runs: &[(Id, &JobConfig)],
+    environment: &[api::ParameterDto],
+) -> ServerResult<()> {
+    let db = &state.db;
     let mut triggers = Vec::new();
-    for ((_, cfg), run_id) in jobs.iter().zip(job_runs) {
+    for (run_id, cfg) in runs {
+        let run_id = *run_id;
         let mut variables: Vec<(String, String)> = vec![
             ("ALLURE_JOB_RUN_ID".into(), run_id.to_string()),
             ("ALLURE_LAUNCH_ID".into(), launch_id.to_string()),
             ("ALLURE_ENDPOINT".into(), state.public_url.clone()),
         ];
-        for p in params_of(cfg) {
+        for p in params_of(cfg, environment) {
             // Names stored before the variable rule are left out.
             if refused_var_name(&p.name).is_some() {
                 tracing::warn!(job_run = run_id, variable = %p.name, "variable not passed to the job");
@@ -272,13 +322,6 @@ pub(crate) async fn run_cases(
             });
         }
     }
-    tracing::info!(
-        launch = launch_id,
-        plan = plan.map(|p| p.id),
-        job_runs = triggers.len(),
-        manual = manual.len(),
-        "server-led launch created"
-    );
     let outcomes = futures::future::join_all(triggers.into_iter().map(|t| async move {
         let id = t.job_run_id;
         let kind = t.integration.kind();
@@ -295,7 +338,7 @@ pub(crate) async fn run_cases(
             }
         }
     }
-    run_dto(state, launch_id).await
+    Ok(())
 }
 
 /// The uid of a run's job runs.

@@ -399,6 +399,25 @@ const WALK: &[Walk] = &[
         "/testplan/{PLAN}/gate",
         J(r#"{"minTests":1}"#),
     ),
+    // reruns into the same launch
+    walk(
+        "POST",
+        "/launch/{id}/rerun",
+        "/launch/{L}/rerun",
+        J(r#"{"failed":true,"testResultIds":[{R}]}"#),
+    ),
+    walk(
+        "POST",
+        "/jobrun/{id}/rerun",
+        "/jobrun/{JR}/rerun",
+        J(r#"{"rql":"status = \"passed\""}"#),
+    ),
+    walk(
+        "POST",
+        "/testresult/bulk/rerun",
+        "/testresult/bulk/rerun",
+        J(r#"{"launchId":{L},"selection":{"leafsInclude":[{R}]}}"#),
+    ),
     // revokes project 1's token (the admin control runs it after the others)
     admin_only(walk("DELETE", "/token/{id}", "/token/{TOK}", N)),
     // last: it removes the launch and everything in it

@@ -16,6 +16,7 @@ mod manual;
 mod pg;
 mod planned;
 mod raw_upload;
+mod reruns;
 mod sessions;
 mod storage;
 mod tokens;

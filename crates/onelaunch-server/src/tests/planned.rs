@@ -70,6 +70,10 @@ async fn stop(app: &TestApp, job_run: i64) -> String {
 }
 
 /// Test case ids by name.
+pub(super) async fn case_id_by_name(app: &TestApp, name: &str) -> i64 {
+    case_id(app, name).await
+}
+
 async fn case_id(app: &TestApp, name: &str) -> i64 {
     let cases = app
         .get("/api/testcase?projectId=1&size=100", ADMIN)

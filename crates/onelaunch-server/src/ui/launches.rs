@@ -200,6 +200,7 @@ struct LiveData {
     o: views::Overview,
     runs: Vec<JobRunView>,
     planned: Option<api::PlannedScope>,
+    reruns: Option<api::RerunSummary>,
     fingerprint: String,
 }
 
@@ -210,11 +211,13 @@ async fn live_data(state: &AppState, launch: LaunchRow) -> UiResult<LiveData> {
     let o = views::overview_cached(&state.db, launch.id).await?;
     let runs = views::job_run_views(&state.db, launch.id, &o).await?;
     let planned = crate::db::server_runs::launch_planned(&state.db, launch.id).await?;
+    let reruns = crate::db::reruns::rerun_summary(&state.db, launch.id).await?;
     Ok(LiveData {
         launch,
         o,
         runs,
         planned,
+        reruns,
         fingerprint,
     })
 }
@@ -267,6 +270,7 @@ fn summary_fragment(d: &LiveData, now: i64) -> Markup {
             } }
         }
         (super::planned::planned(&d.planned))
+        (super::rerun::summary(&d.reruns))
     }
 }
 
@@ -390,7 +394,7 @@ pub(super) fn results_table(
                         }
                         @for l in ls {
                             tr {
-                                td { (layout::status(&l.status)) @if l.retry { " " span class="badge retry" { "earlier attempt" } } }
+                                td { @if show_group { (super::rerun::pick(l.id, &l.name)) " " } (layout::status(&l.status)) @if l.retry { " " span class="badge retry" { "earlier attempt" } } }
                                 td {
                                     a href={ "/result/" (l.id) } { (l.name) }
                                     @if let Some(f) = &l.full_name { @if f != &l.name { div class="sub" { (f) } } }
@@ -539,6 +543,7 @@ pub(super) async fn page(
                 div class="actions" { button type="submit" { "Filter" } }
             }
             p class="muted" data-results-total=(d.o.results) { (total) " result(s) shown across pages" }
+            (super::rerun::actions(&viewer, id))
             (results_table(&lines, &d.runs, true, "No result matches."))
             (layout::pager(&base, page, RESULTS_PER_PAGE, total))
         }

@@ -19,6 +19,7 @@ mod manual;
 mod plan_run;
 mod planned;
 mod plans;
+mod rerun;
 mod results;
 mod session;
 mod tokens;
@@ -50,6 +51,7 @@ pub(crate) fn router() -> Router<AppState> {
             post(manual::record).layer(crate::ingest::limits::multipart_limit()),
         )
         .route("/launch/{id}/manual/assign", post(manual::assign_case))
+        .route("/launch/{id}/rerun", post(rerun::rerun))
         .route("/jobrun/{id}", get(job_runs::job_run))
         .route("/result/{id}", get(results::page))
         .route("/attachment/{id}", get(results::attachment))

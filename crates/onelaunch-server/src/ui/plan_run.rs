@@ -53,6 +53,7 @@ impl RunFields {
             environment,
             request_id: Some(request_id.to_string()).filter(|r| !r.is_empty()),
             manual_assignees: Vec::new(),
+            launch_id: None,
         })
     }
 }
