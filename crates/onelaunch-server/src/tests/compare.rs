@@ -255,7 +255,25 @@ async fn snapshot(app: &TestApp, launch: i64) -> String {
 
 #[tokio::test]
 async fn combine_two_pipelines_launches_then_delete_the_combined_one() {
-    let app = TestApp::new().await;
+    combine_story(&TestApp::new().await).await;
+}
+
+/// The same story on PostgreSQL (the copy statements in the other dialect),
+/// compare included.
+#[tokio::test]
+async fn combine_and_compare_on_postgresql() {
+    let Some(cluster) = super::pg::PgCluster::start() else {
+        return;
+    };
+    let url = cluster.database("combine");
+    let app = TestApp::with_config(|c| c.database_url = Some(url)).await;
+    combine_story(&app).await;
+    drop(app);
+    drop(cluster);
+}
+
+async fn combine_story(app: &TestApp) {
+    let app = app;
     let (a, a_run) = start(&app, ADMIN, 1, "pipeline-a", None).await;
     let ids = upload(
         &app,
