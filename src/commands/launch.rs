@@ -14,9 +14,12 @@ use crate::output::{
 use crate::settings;
 
 pub(crate) async fn run(g: &Global, cmd: LaunchCmd) -> Result<u8> {
-    if let LaunchCmd::Gate(args) = cmd {
-        return super::gate::launch(g, args).await;
-    }
+    let cmd = match cmd {
+        LaunchCmd::Gate(args) => return super::gate::launch(g, args).await,
+        LaunchCmd::Compare(args) => return super::compare::compare(g, args).await,
+        LaunchCmd::Combine(args) => return super::compare::combine(g, args).await,
+        cmd => cmd,
+    };
     let conn = connect(g)?;
     match cmd {
         LaunchCmd::Create(a) => {
@@ -72,7 +75,9 @@ pub(crate) async fn run(g: &Global, cmd: LaunchCmd) -> Result<u8> {
                 }
             }
         }
-        LaunchCmd::Gate(_) => unreachable!("handled above"),
+        LaunchCmd::Gate(_) | LaunchCmd::Compare(_) | LaunchCmd::Combine(_) => {
+            unreachable!("handled above")
+        }
         LaunchCmd::Show { id } => {
             let l = conn.client.get_launch(id).await?;
             let stats = conn.client.launch_statistic(id).await?;

@@ -273,10 +273,9 @@ async fn combine_and_compare_on_postgresql() {
 }
 
 async fn combine_story(app: &TestApp) {
-    let app = app;
-    let (a, a_run) = start(&app, ADMIN, 1, "pipeline-a", None).await;
+    let (a, a_run) = start(app, ADMIN, 1, "pipeline-a", None).await;
     let ids = upload(
-        &app,
+        app,
         ADMIN,
         a_run,
         &[
@@ -294,10 +293,10 @@ async fn combine_story(app: &TestApp) {
     )
     .await
     .expect(202);
-    let (b, b_run) = start(&app, ADMIN, 1, "pipeline-b", None).await;
+    let (b, b_run) = start(app, ADMIN, 1, "pipeline-b", None).await;
     // The same uuid as in launch a: kept apart in the combined launch.
     upload(
-        &app,
+        app,
         ADMIN,
         b_run,
         &[
@@ -311,9 +310,9 @@ async fn combine_story(app: &TestApp) {
         app.post(&format!("/api/launch/{l}/close"), ADMIN, &json!({}))
             .await;
     }
-    let before_a = snapshot(&app, a).await;
-    let before_b = snapshot(&app, b).await;
-    let blobs = blob_files(&app);
+    let before_a = snapshot(app, a).await;
+    let before_b = snapshot(app, b).await;
+    let blobs = blob_files(app);
     assert_eq!(blobs.len(), 1, "{blobs:?}");
 
     let combined = app
@@ -332,7 +331,7 @@ async fn combine_story(app: &TestApp) {
 
     // Counts add up exactly: 2 + 3 tests (retries stay attempts), 3 + 3 results.
     assert_eq!(
-        counts(&app, c).await,
+        counts(app, c).await,
         json!([{"status": "passed", "count": 3}, {"status": "failed", "count": 1},
                {"status": "skipped", "count": 1}])
     );
@@ -379,17 +378,17 @@ async fn combine_story(app: &TestApp) {
         .await
         .expect(200);
     assert_eq!(content.body, "the shared log");
-    assert_eq!(blob_files(&app), blobs, "nothing copied on disk");
+    assert_eq!(blob_files(app), blobs, "nothing copied on disk");
 
     // The sources are unchanged and link to the combined launch.
     assert_eq!(
-        snapshot(&app, a)
+        snapshot(app, a)
             .await
             .replace(&format!(",\"combinedInto\":[{c}]"), ""),
         before_a
     );
     assert_eq!(
-        snapshot(&app, b)
+        snapshot(app, b)
             .await
             .replace(&format!(",\"combinedInto\":[{c}]"), ""),
         before_b
@@ -419,12 +418,12 @@ async fn combine_story(app: &TestApp) {
     )
     .await
     .expect(204);
-    assert_eq!(snapshot(&app, a).await, before_a);
-    assert_eq!(snapshot(&app, b).await, before_b);
-    assert_eq!(blob_files(&app), blobs);
+    assert_eq!(snapshot(app, a).await, before_a);
+    assert_eq!(snapshot(app, b).await, before_b);
+    assert_eq!(blob_files(app), blobs);
     let content = app
         .get(
-            &format!("/api/attachment/{}/content", att_of(&app, ids[0]).await),
+            &format!("/api/attachment/{}/content", att_of(app, ids[0]).await),
             ADMIN,
         )
         .await

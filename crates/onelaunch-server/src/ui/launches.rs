@@ -93,6 +93,7 @@ pub(super) async fn list(
     let state_sel = q.state.as_deref().unwrap_or("");
     let body = html! {
         h1 { "Launches" }
+        p { a href={ "/launches/compare?project=" (project) } { "Compare or combine launches" } }
         form method="get" action="/launches" class="filters" role="search" aria-label="Filter launches" {
             input type="hidden" name="project" value=(project);
             div {
@@ -439,6 +440,7 @@ pub(super) async fn page(
     };
     let planned_manual = ui_views::planned_manual(&state.db, id).await?;
     let globals = super::globals::section(&state, id, None).await?;
+    let combined = super::compare::launch_links(&state, &d.launch).await?;
     let now = now_ms();
     let l = &d.launch;
     let base = format!(
@@ -456,6 +458,7 @@ pub(super) async fn page(
             h1 { (l.name) }
             div id="launch-state" class="state" { (state_fragment(&viewer, l)) }
         }
+        (combined)
         section id="summary" class="card summary" aria-label="Summary" aria-live="polite" {
             (summary_fragment(&d, now))
         }
