@@ -675,7 +675,7 @@ fn web_ui_in_headless_chromium_on_postgres() {
 
 /// False (after saying SKIPPED) when Chromium or the node packages are
 /// missing; with ONELAUNCH_REQUIRE_RUNNERS=1 that is a failure instead.
-fn browser_ready() -> bool {
+pub(crate) fn browser_ready() -> bool {
     match browser_missing() {
         None => true,
         Some(why) if std::env::var("ONELAUNCH_REQUIRE_RUNNERS").as_deref() == Ok("1") => {

@@ -95,7 +95,7 @@ fn comparison(c: &api::LaunchComparison) -> Markup {
                 a href={ "/launch/" (c.base.id) } { (c.base.name) } span class="id" { " #" (c.base.id) }
             }
             ul class="counts" {
-                li data-count="newFailures" { span class="n" { (s.new_failures) } " new failures" }
+                li data-count="newFailure" { span class="n" { (s.new_failures) } " new failures" }
                 li data-count="stillFailing" { span class="n" { (s.still_failing) } " still failing" }
                 li data-count="fixed" { span class="n" { (s.fixed) } " fixed" }
                 li data-count="added" { span class="n" { (s.added) } " added" }
