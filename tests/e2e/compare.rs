@@ -13,9 +13,20 @@ use serde_json::{json, Value};
 
 use crate::support::*;
 
+/// `(uuid, name, fullName, ALLURE_ID, status, start, attachment text)`.
+type Spec<'a> = (
+    &'a str,
+    &'a str,
+    &'a str,
+    Option<&'a str>,
+    &'a str,
+    i64,
+    Option<&'a str>,
+);
+
 /// Writes Allure results: `(uuid, name, fullName, ALLURE_ID, status, start,
 /// attachment text)`; the historyId is the name.
-fn results(dir: &Path, tests: &[(&str, &str, &str, Option<&str>, &str, i64, Option<&str>)]) {
+fn results(dir: &Path, tests: &[Spec<'_>]) {
     std::fs::create_dir_all(dir).unwrap();
     for (uuid, name, full, aid, status, start, att) in tests {
         let labels: Vec<Value> = aid
