@@ -468,3 +468,74 @@ fn compare_and_combine_two_pipelines_launches() {
     assert_eq!(snapshot(&api, b), before_b);
     assert_eq!(blob_files(server.work_dir()), blobs);
 }
+
+/// A combined launch and its links move to PostgreSQL with `server migrate`.
+#[test]
+fn a_combined_launch_moves_to_postgres() {
+    let Some(pg) = crate::pg::PgCluster::start() else {
+        return;
+    };
+    let data = tempfile::tempdir().unwrap();
+    let (a, b, c, before) = {
+        let server = TestServer::start_in(Some(data.path()), &[]);
+        let api = server.api();
+        let dir = fixture("examples/pipelines/gitlab-api/results");
+        let mut ids = Vec::new();
+        for (pipeline, name) in [("5", "Nightly 1"), ("6", "Nightly 2")] {
+            let gl = server.cli().gitlab(pipeline);
+            gl.run(&["upload", dir.to_str().unwrap(), "--launch-name", name])
+                .ok();
+            ids.push(
+                parse_env(&gl.run(&["job-run", "env"]).ok().stdout)["ALLURE_LAUNCH_ID"].clone(),
+            );
+        }
+        let out = server
+            .cli()
+            .run(&[
+                "-o",
+                "json",
+                "launch",
+                "combine",
+                &ids[0],
+                &ids[1],
+                "--launch-name",
+                "Both",
+            ])
+            .ok();
+        let c = serde_json::from_str::<Value>(&out.stdout).unwrap()["id"]
+            .as_i64()
+            .unwrap();
+        let before = (
+            api.statistic(c),
+            api.get(&format!("/api/launch/{}", ids[0]))["combinedInto"].clone(),
+        );
+        assert_eq!(before.0["passed"], 8, "{before:?}");
+        (ids[0].clone(), ids[1].clone(), c, before)
+    };
+    let target = pg.database("combined");
+    let sqlite = format!("sqlite://{}", data.path().join("onelaunch.db").display());
+    let r = Cli::new("http://unused", TOKEN)
+        .run(&["server", "migrate", "--from", &sqlite, "--to", &target])
+        .ok();
+    assert!(r.stdout.contains("launch_sources: 2"), "{}", r.stdout);
+    let server = TestServer::start_in(Some(data.path()), &["--database-url", &target]);
+    let api = server.api();
+    let after = (
+        api.statistic(c),
+        api.get(&format!("/api/launch/{a}"))["combinedInto"].clone(),
+    );
+    assert_eq!(after, before);
+    assert_eq!(
+        api.get(&format!("/api/launch/{c}"))["combinedFrom"],
+        json!([a.parse::<i64>().unwrap(), b.parse::<i64>().unwrap()])
+    );
+    let cmp = server
+        .cli()
+        .run(&["-o", "json", "launch", "compare", &a, &c.to_string()])
+        .ok();
+    assert!(
+        cmp.stdout.contains("\"unchanged\": 4") && cmp.stdout.contains("\"stillFailing\": 1"),
+        "{}",
+        cmp.stdout
+    );
+}

@@ -95,7 +95,9 @@ pub(crate) async fn links(db: &Db, launch_id: Id) -> ServerResult<(Vec<Id>, Vec<
 /// (`copied_from`), which maps the references of the later statements.
 /// Attachments and files keep their sha256: the blob is shared, not copied.
 /// A uuid (globals file name) the combined launch already holds from an
-/// earlier source gets the source's id appended.
+/// earlier source gets the source's id appended; so does an attempt key (the
+/// same job's tests in two sources stay two tests: the counts of the sources
+/// add up; attempts within one source stay attempts).
 const COPY: &[&str] = &[
     "INSERT INTO job_runs (job_id, launch_id, project_id, uid, name, url, stage, status, \
      error_message, parameters, created_ms, modified_ms, implicit, status_derived, copied_from) \
@@ -117,7 +119,9 @@ const COPY: &[&str] = &[
      (SELECT c.id FROM sessions c WHERE c.launch_id = $1 AND c.copied_from = t.session_id), \
      CASE WHEN EXISTS (SELECT 1 FROM test_results d WHERE d.launch_id = $1 AND d.uuid = t.uuid) \
      THEN t.uuid || '@' || CAST($2 AS TEXT) ELSE t.uuid END, \
-     t.test_key, t.history_id, t.test_case_id, t.name, t.full_name, t.status, t.message, t.trace, \
+     CASE WHEN t.manual = 0 AND EXISTS (SELECT 1 FROM test_results k WHERE k.launch_id = $1 \
+     AND k.test_key = t.test_key) THEN t.test_key || '@' || CAST($2 AS TEXT) ELSE t.test_key END, \
+     t.history_id, t.test_case_id, t.name, t.full_name, t.status, t.message, t.trace, \
      t.start_ms, t.stop_ms, t.duration_ms, t.body, t.created_ms, t.manual, t.id \
      FROM test_results t WHERE t.launch_id = $2",
     "INSERT INTO attachments (test_result_id, file_name, name, content_type, size, sha256, created_ms) \

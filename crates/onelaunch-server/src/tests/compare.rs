@@ -545,3 +545,59 @@ async fn compare_and_combine_stay_in_the_callers_project() {
         .body;
     assert_eq!(c["projectId"], own);
 }
+
+/// Two runs of one pipeline (the same job) combined: its tests stay two tests
+/// each (the counts add up), attempts within one source stay attempts.
+#[tokio::test]
+async fn combining_two_runs_of_one_job_keeps_both_runs_tests() {
+    let app = TestApp::new().await;
+    let mut launches = Vec::new();
+    for run in ["101", "102"] {
+        let r = app
+            .post(
+                "/api/upload/start",
+                ADMIN,
+                &json!({"projectId": 1, "job": {"uid": "nightly"}, "jobRun": {"uid": run},
+                        "launch": {"name": format!("nightly {run}")}}),
+            )
+            .await
+            .expect(200);
+        upload(
+            &app,
+            ADMIN,
+            r.id("jobRunId"),
+            &[
+                (&format!("{run}-a"), "total", "failed", 1),
+                (&format!("{run}-b"), "total", "passed", 5),
+                (&format!("{run}-c"), "cart", "passed", 1),
+            ],
+        )
+        .await;
+        launches.push(r.id("launchId"));
+    }
+    let c = app
+        .post(
+            "/api/launch/combine",
+            ADMIN,
+            &json!({"launchIds": launches, "name": "both nightlies"}),
+        )
+        .await
+        .expect(200)
+        .id("id");
+    assert_eq!(
+        counts(&app, c).await,
+        json!([{"status": "passed", "count": 4}])
+    );
+    let cmp = app
+        .get(
+            &format!("/api/launch/compare?base={}&head={c}", launches[0]),
+            ADMIN,
+        )
+        .await
+        .expect(200)
+        .body;
+    // Matched by identity: one test with an outcome per source run.
+    let total = test(&cmp, "total");
+    assert_eq!(total["head"].as_array().unwrap().len(), 2, "{total}");
+    assert_eq!(total["flaky"], true);
+}
