@@ -234,6 +234,32 @@ pub(crate) enum LaunchCmd {
     /// Run selected tests of a launch again, into the same launch: one new job
     /// run per job that produced them (reopens a closed launch)
     Rerun(RerunArgs),
+    /// Compare two launches test by test (matched by test case, whichever job
+    /// ran them): new failures, fixed, still failing, flaky, added, removed
+    Compare(CompareArgs),
+    /// Combine launches (e.g. of several pipelines) into a new launch; the
+    /// sources stay as they are and link to it
+    Combine(CombineArgs),
+}
+
+/// `launch compare`.
+#[derive(Args, Debug)]
+pub(crate) struct CompareArgs {
+    /// The launch compared against (e.g. the previous release)
+    pub(crate) base: i64,
+    /// The launch judged
+    pub(crate) head: i64,
+}
+
+/// `launch combine`.
+#[derive(Args, Debug)]
+pub(crate) struct CombineArgs {
+    /// The launches to combine (at least two, of one project)
+    #[arg(required = true, num_args = 2..)]
+    pub(crate) ids: Vec<i64>,
+    /// Name of the combined launch
+    #[arg(long)]
+    pub(crate) launch_name: String,
 }
 
 /// `launch rerun`: which tests (criteria all hold; at least one is needed).

@@ -14,12 +14,13 @@ use crate::output::{
 use crate::settings;
 
 pub(crate) async fn run(g: &Global, cmd: LaunchCmd) -> Result<u8> {
-    if let LaunchCmd::Gate(args) = cmd {
-        return super::gate::launch(g, args).await;
-    }
-    if let LaunchCmd::Rerun(args) = cmd {
-        return super::rerun::run(g, args).await;
-    }
+    let cmd = match cmd {
+        LaunchCmd::Gate(args) => return super::gate::launch(g, args).await,
+        LaunchCmd::Rerun(args) => return super::rerun::run(g, args).await,
+        LaunchCmd::Compare(args) => return super::compare::compare(g, args).await,
+        LaunchCmd::Combine(args) => return super::compare::combine(g, args).await,
+        cmd => cmd,
+    };
     let conn = connect(g)?;
     match cmd {
         LaunchCmd::Create(a) => {
@@ -75,7 +76,12 @@ pub(crate) async fn run(g: &Global, cmd: LaunchCmd) -> Result<u8> {
                 }
             }
         }
-        LaunchCmd::Gate(_) | LaunchCmd::Rerun(_) => unreachable!("handled above"),
+        LaunchCmd::Gate(_)
+        | LaunchCmd::Rerun(_)
+        | LaunchCmd::Compare(_)
+        | LaunchCmd::Combine(_) => {
+            unreachable!("handled above")
+        }
         LaunchCmd::Show { id } => {
             let l = conn.client.get_launch(id).await?;
             let stats = conn.client.launch_statistic(id).await?;

@@ -1,6 +1,7 @@
 //! One module per command; [`run`] dispatches the parsed command line to it.
 
 mod close_wait;
+mod compare;
 mod delivery;
 mod gate;
 mod job;

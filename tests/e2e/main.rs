@@ -8,6 +8,7 @@ mod attachments;
 mod behaviour;
 mod ci_led;
 mod closing;
+mod compare;
 mod edges;
 mod frameworks;
 mod gate;

@@ -8,6 +8,8 @@
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
+mod compare;
+pub use compare::*;
 mod gate;
 pub use gate::*;
 mod rerun;
@@ -371,6 +373,13 @@ pub struct LaunchDto {
     /// filled by `GET /api/launch/{id}`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub environment: Vec<KeyValue>,
+    /// Launches combined from this one (`launch combine`; onelaunch extension).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub combined_into: Vec<Id>,
+    /// The launches this combined launch holds the results of (onelaunch
+    /// extension).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub combined_from: Vec<Id>,
 }
 
 /// Planned tests of a server-led launch or job run, and which of them no

@@ -728,6 +728,33 @@ impl ApiClient {
         .await
     }
 
+    /// `GET /api/launch/compare?base=&head=`: what changed from `base` to
+    /// `head`, test by test.
+    pub async fn compare_launches(
+        &self,
+        base: Id,
+        head: Id,
+    ) -> Result<onelaunch_api::LaunchComparison, ClientError> {
+        self.get_json(
+            "/api/launch/compare",
+            &[("base", base.to_string()), ("head", head.to_string())],
+        )
+        .await
+    }
+
+    /// `POST /api/launch/combine`: a new launch holding the results of these.
+    pub async fn combine_launches(
+        &self,
+        launch_ids: &[Id],
+        name: &str,
+    ) -> Result<LaunchDto, ClientError> {
+        let req = onelaunch_api::LaunchCombine {
+            launch_ids: launch_ids.to_vec(),
+            name: name.to_string(),
+        };
+        self.post_json("/api/launch/combine", &[], &req).await
+    }
+
     /// `POST /api/launch/{id}/close`.
     pub async fn close_launch(&self, id: Id) -> Result<(), ClientError> {
         self.post_empty(&format!("/api/launch/{id}/close")).await?;

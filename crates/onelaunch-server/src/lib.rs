@@ -8,6 +8,7 @@ mod access;
 mod api;
 mod blobs;
 mod closing;
+mod compare;
 mod db;
 pub mod error;
 #[doc(hidden)]

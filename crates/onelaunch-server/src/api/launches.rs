@@ -81,6 +81,7 @@ pub(crate) async fn get_launch(
         })
         .take(1000)
         .collect();
+    (dto.combined_into, dto.combined_from) = crate::db::combine::links(&state.db, l.id).await?;
     Ok(Json(dto))
 }
 

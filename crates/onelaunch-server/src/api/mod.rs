@@ -10,6 +10,7 @@ use crate::ingest::limits;
 use crate::AppState;
 
 pub(crate) mod auth;
+mod compare;
 pub(crate) mod extract;
 mod gate;
 mod globals;
@@ -60,6 +61,8 @@ fn routes() -> Router<AppState> {
             "/launch",
             post(launches::create_launch).get(launches::list_launches),
         )
+        .route("/launch/compare", get(compare::compare_h))
+        .route("/launch/combine", post(compare::combine_h))
         .route(
             "/launch/{id}",
             get(launches::get_launch).delete(launches::delete_launch),

@@ -76,6 +76,8 @@ impl LaunchRow {
             reruns: None,
             planned: None,
             environment: Vec::new(),
+            combined_into: Vec::new(),
+            combined_from: Vec::new(),
         }
     }
 }
@@ -236,6 +238,7 @@ pub(crate) fn statistic_items(rows: &[AnyRow]) -> ServerResult<Vec<api::Statisti
 
 pub(crate) async fn delete_launch(db: &Db, id: Id) -> ServerResult<()> {
     let mut tx = db.write.begin().await?;
+    super::combine::unlink(&mut tx, id).await?;
     let sub = "SELECT id FROM test_results WHERE launch_id = $1";
     for sql in [
         format!("DELETE FROM attachments WHERE test_result_id IN ({sub})"),

@@ -15,6 +15,7 @@ use sqlx::{AnyPool, Executor, Row};
 
 use crate::error::{ServerError, ServerResult};
 
+pub(crate) mod combine;
 pub(crate) mod gate;
 pub(crate) mod globals;
 pub(crate) mod job_configs;

@@ -19,6 +19,7 @@
 //!   never closes a launch that is being written to, including by a tester
 //!   recording manual results.
 
+pub(crate) mod combine;
 pub(crate) mod decode;
 pub(crate) mod limits;
 pub(crate) mod test_cases;

@@ -260,6 +260,20 @@ const WALK: &[Walk] = &[
     walk("GET", "/jobrun/{id}/plan", "/jobrun/{JR}/plan", N),
     // errors and attachments outside tests (Allure 3 globals)
     walk("GET", "/launch/{id}/globals", "/launch/{L}/globals", N),
+    // launches analysed together (the admin control: a launch compared with
+    // itself; one launch named twice is too few to combine, 400)
+    walk(
+        "GET",
+        "/launch/compare",
+        "/launch/compare?base={L}&head={L}",
+        N,
+    ),
+    walk(
+        "POST",
+        "/launch/combine",
+        "/launch/combine",
+        J(r#"{"launchIds":[{L},{L}],"name":"walk"}"#),
+    ),
     walk("GET", "/jobrun/{id}/globals", "/jobrun/{JR}/globals", N),
     walk(
         "GET",

@@ -14,6 +14,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         &[
             "access",
             "closing",
+            "compare",
             "db",
             "gate",
             "ingest",
@@ -26,6 +27,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         &[
             "access",
             "closing",
+            "compare",
             "db",
             "gate",
             "ingest",
@@ -35,6 +37,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ),
     ("server_led", &["access", "db", "ingest", "integrations"]),
     ("closing", &["db", "gate"]),
+    ("compare", &["db", "ingest"]),
     ("gate", &["db"]),
     ("access", &["db"]),
     ("ingest", &["blobs", "db"]),

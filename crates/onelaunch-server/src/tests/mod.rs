@@ -4,6 +4,7 @@
 
 mod attempts;
 mod ci_story;
+mod compare;
 mod edges;
 mod errors;
 mod gate;

@@ -92,6 +92,7 @@ pub(super) async fn list(
     let state_sel = q.state.as_deref().unwrap_or("");
     let body = html! {
         h1 { "Launches" }
+        p { a href={ "/launches/compare?project=" (project) } { "Compare or combine launches" } }
         form method="get" action="/launches" class="filters" role="search" aria-label="Filter launches" {
             input type="hidden" name="project" value=(project);
             div {
@@ -443,6 +444,7 @@ pub(super) async fn page(
     let manual_block = super::manual::section(&state, &viewer, id, d.launch.closed).await?;
     let globals = super::globals::section(&state, id, None).await?;
     let gate = super::gate::section(&state, &d.launch).await?;
+    let combined = super::compare::launch_links(&state, &d.launch).await?;
     let now = now_ms();
     let l = &d.launch;
     let base = format!(
@@ -460,6 +462,7 @@ pub(super) async fn page(
             h1 { (l.name) }
             div id="launch-state" class="state" { (state_fragment(&viewer, l)) }
         }
+        (combined)
         section id="summary" class="card summary" aria-label="Summary" aria-live="polite" {
             (summary_fragment(&d, now))
         }

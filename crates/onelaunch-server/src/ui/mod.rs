@@ -8,6 +8,7 @@
 //! guard in [`session::csrf_guard`] before it reaches a handler.
 
 mod assets;
+mod compare;
 mod fmt;
 mod gate;
 mod globals;
@@ -41,6 +42,8 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/login", get(session::login_page).post(session::login))
         .route("/logout", post(session::logout))
         .route("/launches", get(launches::list))
+        .route("/launches/compare", get(compare::page))
+        .route("/launches/combine", post(compare::combine))
         .route("/launch/{id}", get(launches::page))
         .route("/launch/{id}/events", get(launches::events))
         .route("/launch/{id}/live", get(launches::live))
