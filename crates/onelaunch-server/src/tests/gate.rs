@@ -257,3 +257,129 @@ async fn the_allure_plugins_failed_rules_are_kept_and_fail_the_gate() {
         .expect(200);
     assert_eq!(l.body["gatePassed"], false);
 }
+
+async fn case_id(app: &TestApp, name: &str) -> i64 {
+    let cases = app
+        .get("/api/testcase?projectId=1&size=100", ADMIN)
+        .await
+        .expect(200);
+    cases.body["content"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no test case {name}: {}", cases.body))["id"]
+        .as_i64()
+        .unwrap()
+}
+
+/// A plan's rules add to the project's: a launch run from the plan is judged
+/// by the strictest value of each, and a plan cannot loosen its project.
+#[tokio::test]
+async fn a_plans_rules_judge_the_launches_it_creates_with_the_projects() {
+    let app = TestApp::new().await;
+    let token = app.project_token(1).await;
+    // Learn two cases, prove the job (its launch closed), make it runnable.
+    let (learned, run) = start(&app, "1", json!({"name": "learn"})).await;
+    upload(
+        &app,
+        run,
+        &[("l1", "login", "passed", 1), ("l2", "search", "passed", 1)],
+    )
+    .await;
+    app.post(&format!("/api/launch/{learned}/close"), ADMIN, &json!({}))
+        .await
+        .expect(204);
+    let job = app.get("/api/project/1/job", ADMIN).await.expect(200).body[0]["id"]
+        .as_i64()
+        .unwrap();
+    app.json(
+        Method::PATCH,
+        &format!("/api/job/{job}"),
+        ADMIN,
+        &json!({"canRunTests": true, "integration": {"type": "command", "command": "true"}}),
+    )
+    .await
+    .expect(200);
+    let cases = vec![case_id(&app, "login").await, case_id(&app, "search").await];
+    let plan = app
+        .post(
+            "/api/testplan",
+            &token,
+            &json!({"projectId": 1, "name": "release", "testCaseIds": cases}),
+        )
+        .await
+        .expect(200)
+        .id("id");
+
+    app.json(
+        Method::PUT,
+        "/api/project/1/gate",
+        ADMIN,
+        &json!({"maxFailures": 0, "minTests": 1}),
+    )
+    .await
+    .expect(200);
+    // The plan (a project token may set it) asks for more, and tries to allow
+    // failures: that part does not loosen the project's rule.
+    app.json(
+        Method::PUT,
+        &format!("/api/testplan/{plan}/gate"),
+        &token,
+        &json!({"maxFailures": 10, "minTests": 2, "allPlanned": true}),
+    )
+    .await
+    .expect(200);
+    let read = app
+        .get(&format!("/api/testplan/{plan}/gate"), &token)
+        .await
+        .expect(200);
+    assert_eq!(read.body["allPlanned"], true);
+
+    let run = app
+        .post(
+            &format!("/api/testplan/{plan}/run"),
+            &token,
+            &json!({"launchName": "release 2"}),
+        )
+        .await
+        .expect(200);
+    let launch = run.body["launch"]["id"].as_i64().unwrap();
+    let job_run = run.body["jobRuns"][0]["jobRun"]["id"].as_i64().unwrap();
+    let r = app
+        .get(&format!("/api/launch/{launch}/gate"), &token)
+        .await
+        .expect(200);
+    assert_eq!(r.body["rules"]["maxFailures"], 0, "{}", r.body);
+    assert_eq!(r.body["rules"]["minTests"], 2);
+    assert_eq!(r.body["rules"]["allPlanned"], true);
+    assert_eq!(
+        outcome(&r.body, "allPlanned")["actual"],
+        "0 of 2 planned tests reported"
+    );
+    assert_eq!(outcome(&r.body, "allPlanned")["passed"], false);
+
+    // The job reports both planned tests, one failing: closed, the verdict
+    // names the failure only.
+    upload(
+        &app,
+        job_run,
+        &[("p1", "login", "passed", 5), ("p2", "search", "failed", 5)],
+    )
+    .await;
+    app.post(&format!("/api/launch/{launch}/close"), &token, &json!({}))
+        .await
+        .expect(204);
+    let r = app
+        .get(&format!("/api/launch/{launch}/gate"), &token)
+        .await
+        .expect(200);
+    assert_eq!(r.body["launchClosed"], true);
+    assert_eq!(outcome(&r.body, "allPlanned")["passed"], true, "{}", r.body);
+    assert_eq!(outcome(&r.body, "minTests")["passed"], true);
+    assert_eq!(outcome(&r.body, "maxFailures")["passed"], false);
+    assert_eq!(
+        outcome(&r.body, "maxFailures")["details"],
+        json!(["search"])
+    );
+}
