@@ -77,10 +77,24 @@ try {
   step = 'rerun failed';
   await page.goto(`${URL}/launch/${LAUNCH}`);
   check(await page.locator('.reruns').count() === 0, 'no rerun summary before a rerun');
+  const failedForm = page.locator('form:has(input[name=failed])');
+  const csrf = await failedForm.locator('input[name=csrf]').inputValue();
+  const request = await failedForm.locator('input[name=request]').inputValue();
   await Promise.all([
     page.waitForURL(new RegExp(`/launch/${LAUNCH}/rerun$`)),
     page.getByRole('button', { name: 'Rerun failed' }).click(),
   ]);
+  const firstRuns = await page.locator('ul.rerun-runs a').evaluateAll((as) => as.map((a) => a.getAttribute('href')));
+
+  step = 'the same form posted again';
+  // A reload of the answer page or a double click posts the same form: it
+  // answers the rerun it started, and starts nothing more.
+  const again = await page.request.post(`${URL}/launch/${LAUNCH}/rerun`, { form: { csrf, request, failed: '1' } });
+  check(again.ok(), `the repeated post is answered: ${again.status()}`);
+  const againHtml = await again.text();
+  const againRuns = [...againHtml.matchAll(/href="(\/jobrun\/\d+)"/g)].map((m) => m[1]);
+  check(JSON.stringify(againRuns) === JSON.stringify(firstRuns),
+    `the same job runs, no new one: ${JSON.stringify(againRuns)} vs ${JSON.stringify(firstRuns)}`);
   await page.screenshot({ path: path.join(SHOTS, 'rerun-started.png'), fullPage: true });
   const started = await text(page, 'main');
   check(started.includes('Rerun started: 2 job run(s)'), `two job runs started: ${started}`);

@@ -19,17 +19,22 @@ use crate::AppState;
 /// The id of the form the result checkboxes belong to.
 const SELECTED_FORM: &str = "rerun-selected";
 
-/// The rerun buttons of a launch's results list.
+/// The rerun buttons of a launch's results list. Each form carries a request
+/// id of its own, so posting it again (a reload of the answer page, a double
+/// click) answers the rerun it started instead of starting another.
 pub(super) fn actions(viewer: &Viewer, launch_id: Id) -> Markup {
+    let request = || crate::db::projects::new_token("ui-");
     html! {
         div class="rerun-actions" {
             form method="post" action={ "/launch/" (launch_id) "/rerun" } {
                 (layout::csrf(viewer))
+                input type="hidden" name="request" value=(request());
                 input type="hidden" name="failed" value="1";
                 button type="submit" { "Rerun failed" }
             }
             form id=(SELECTED_FORM) method="post" action={ "/launch/" (launch_id) "/rerun" } {
                 (layout::csrf(viewer))
+                input type="hidden" name="request" value=(request());
                 button type="submit" { "Rerun selected" }
             }
         }
@@ -81,14 +86,26 @@ pub(super) async fn rerun(
         test_result_ids: results,
         ..Default::default()
     };
-    let plan = rerun::prepare(&state, &viewer.scope, launch, &sel, &[], None, None).await?;
-    let reopen = plan.runs_anything() && plan.launch.closed;
-    if reopen {
-        crate::closing::reopen(&state.db, plan.launch.id).await?;
-    }
-    let project = plan.launch.project_id;
-    let name = plan.launch.name.clone();
-    let dto = rerun::start(&state, plan, reopen).await?;
+    let request_id = rerun::request_id(
+        pairs
+            .iter()
+            .find(|(k, _)| k == "request")
+            .map(|(_, v)| v.as_str()),
+    )?;
+    let project = launch.project_id;
+    let name = launch.name.clone();
+    let dto = match rerun::repeated(&state, &launch, request_id.as_deref()).await? {
+        Some(dto) => dto,
+        None => {
+            let plan =
+                rerun::prepare(&state, &viewer.scope, launch, &sel, &[], None, request_id).await?;
+            let reopen = plan.runs_anything() && plan.launch.closed;
+            if reopen {
+                crate::closing::reopen(&state.db, plan.launch.id).await?;
+            }
+            rerun::start(&state, plan, reopen).await?
+        }
+    };
     tracing::info!(launch = id, job_runs = dto.job_runs.len(), "rerun (web UI)");
     let body = html! {
         nav class="crumbs" aria-label="Breadcrumb" {
