@@ -13,15 +13,9 @@
 //   OL_TWO_JOBS     JSON {test, jobs: [[job, status], …]}: a test with an outcome per job
 //   OL_SCREENSHOTS  directory for the screenshots
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
+import { env, openChromium, text } from './lib.mjs';
 
-const env = (k) => {
-  const v = process.env[k];
-  if (v === undefined || v === '') throw new Error(`environment variable ${k} is required`);
-  return v;
-};
 const URL = env('OL_URL').replace(/\/$/, '');
 const SHOTS = env('OL_SCREENSHOTS');
 const BASE = env('OL_BASE');
@@ -41,21 +35,7 @@ async function shot(page, name) {
 }
 const squash = (s) => s.replace(/\s+/g, ' ').trim();
 
-const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'onelaunch-chromium-'));
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath: '/usr/bin/chromium',
-  headless: true,
-  args: [
-    '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  ],
-  viewport: { width: 1280, height: 900 },
-});
-const page = context.pages()[0] || (await context.newPage());
-const pageErrors = [];
-page.on('pageerror', (e) => pageErrors.push(e.message));
-page.on('console', (m) => { if (m.type() === 'error') pageErrors.push(m.text()); });
-page.setDefaultTimeout(15000);
+const { page, pageErrors, close } = await openChromium();
 
 let failed = false;
 try {
@@ -138,7 +118,6 @@ try {
   console.error(`[compare] FAILED at ${step}: ${e.stack || e}`);
   try { await shot(page, `failure-${step}`); } catch (_) { /* ignore */ }
 } finally {
-  await context.close();
-  fs.rmSync(profile, { recursive: true, force: true });
+  await close();
 }
 process.exit(failed ? 1 : 0);

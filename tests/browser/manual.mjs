@@ -12,15 +12,9 @@
 //   OL_LEFT_CASE    name of alice's case left undone
 //   OL_SCREENSHOTS  directory for the screenshots
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
+import { env, openChromium, text } from './lib.mjs';
 
-const env = (k) => {
-  const v = process.env[k];
-  if (v === undefined || v === '') throw new Error(`environment variable ${k} is required`);
-  return v;
-};
 const URL = env('OL_URL').replace(/\/$/, '');
 const LAUNCH = env('OL_LAUNCH_ID');
 const SHOTS = env('OL_SCREENSHOTS');
@@ -31,30 +25,13 @@ const log = (m) => console.log(`[manual] ${m}`);
 function check(cond, message) {
   if (!cond) throw new Error(`assertion failed (${step}): ${message}`);
 }
-async function text(page, selector) {
-  return (await page.locator(selector).first().innerText()).replace(/\s+/g, ' ').trim();
-}
 async function progress(page) {
   const rows = await page.locator('table.manual-progress tbody tr').evaluateAll((trs) =>
     trs.map((tr) => [tr.dataset.assignee, Number(tr.dataset.done), Number(tr.dataset.total)]));
   return JSON.stringify(rows);
 }
 
-const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'onelaunch-chromium-'));
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath: '/usr/bin/chromium',
-  headless: true,
-  args: [
-    '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  ],
-  viewport: { width: 1280, height: 900 },
-});
-const page = context.pages()[0] || (await context.newPage());
-const pageErrors = [];
-page.on('pageerror', (e) => pageErrors.push(e.message));
-page.on('console', (m) => { if (m.type() === 'error') pageErrors.push(m.text()); });
-page.setDefaultTimeout(15000);
+const { page, pageErrors, close } = await openChromium();
 
 let failed = false;
 try {
@@ -108,7 +85,6 @@ try {
   console.error(`[manual] FAILED at ${step}: ${e.stack || e}`);
   try { await page.screenshot({ path: path.join(SHOTS, `failure-${step.replace(/\W+/g, '-')}.png`), fullPage: true }); } catch (_) { /* ignore */ }
 } finally {
-  await context.close();
-  fs.rmSync(profile, { recursive: true, force: true });
+  await close();
 }
 process.exit(failed ? 1 : 0);

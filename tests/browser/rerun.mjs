@@ -10,15 +10,9 @@
 //   OL_PICK_NAME    a passed test to rerun through "Rerun selected"
 //   OL_SCREENSHOTS  directory for the screenshots
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
+import { env, openChromium, text } from './lib.mjs';
 
-const env = (k) => {
-  const v = process.env[k];
-  if (v === undefined || v === '') throw new Error(`environment variable ${k} is required`);
-  return v;
-};
 const URL = env('OL_URL').replace(/\/$/, '');
 const TOKEN = env('OL_TOKEN');
 const LAUNCH = env('OL_LAUNCH_ID');
@@ -29,9 +23,6 @@ let step = 'start';
 const log = (m) => console.log(`[rerun] ${m}`);
 function check(cond, message) {
   if (!cond) throw new Error(`assertion failed (${step}): ${message}`);
-}
-async function text(page, selector) {
-  return (await page.locator(selector).first().innerText()).replace(/\s+/g, ' ').trim();
 }
 async function api(p) {
   const r = await fetch(URL + p, { headers: { Authorization: `api-token ${TOKEN}` } });
@@ -53,19 +44,7 @@ const rerunsFinished = async (n) => {
   return reruns.length === n && reruns.every((r) => r.stage === 'finished');
 };
 
-const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'onelaunch-chromium-'));
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath: '/usr/bin/chromium',
-  headless: true,
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  viewport: { width: 1280, height: 900 },
-});
-const page = context.pages()[0] || (await context.newPage());
-const pageErrors = [];
-page.on('pageerror', (e) => pageErrors.push(e.message));
-page.on('console', (m) => { if (m.type() === 'error') pageErrors.push(m.text()); });
-page.setDefaultTimeout(15000);
+const { page, pageErrors, close } = await openChromium();
 
 let failed = false;
 try {
@@ -128,7 +107,6 @@ try {
   console.error(e.stack || String(e));
   try { await page.screenshot({ path: path.join(SHOTS, 'rerun-failure.png'), fullPage: true }); } catch {}
 } finally {
-  await context.close();
-  fs.rmSync(profile, { recursive: true, force: true });
+  await close();
 }
 process.exit(failed ? 1 : 0);

@@ -22,15 +22,9 @@
 //   OL_SCREENSHOTS    directory for the screenshots
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
+import { env, openChromium, text } from './lib.mjs';
 
-const env = (k) => {
-  const v = process.env[k];
-  if (v === undefined || v === '') throw new Error(`environment variable ${k} is required`);
-  return v;
-};
 const URL = env('OL_URL').replace(/\/$/, '');
 const TOKEN = env('OL_TOKEN');
 const LAUNCH = env('OL_LAUNCH_ID');
@@ -46,9 +40,6 @@ async function shot(page, name, fullPage = true) {
   await page.evaluate(() => window.scrollTo(0, 0));
   await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage, animations: 'disabled' });
   log(`screenshot ${name}.png`);
-}
-async function text(page, selector) {
-  return (await page.locator(selector).first().innerText()).replace(/\s+/g, ' ').trim();
 }
 async function waitFor(what, fn, timeoutMs = 30000) {
   const end = Date.now() + timeoutMs;
@@ -66,21 +57,7 @@ async function api(p, init = {}) {
   return r.status === 204 ? null : r.json();
 }
 
-const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'onelaunch-chromium-'));
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath: '/usr/bin/chromium',
-  headless: true,
-  args: [
-    '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  ],
-  viewport: { width: 1280, height: 900 },
-});
-const page = context.pages()[0] || (await context.newPage());
-const pageErrors = [];
-page.on('pageerror', (e) => pageErrors.push(e.message));
-page.on('console', (m) => { if (m.type() === 'error') pageErrors.push(m.text()); });
-page.setDefaultTimeout(15000);
+const { context, page, pageErrors, close } = await openChromium();
 
 let failed = false;
 try {
@@ -314,7 +291,6 @@ try {
   console.error(`[ui] FAILED at ${step}: ${e.stack || e}`);
   try { await shot(page, `failure-${step}`); } catch (_) { /* ignore */ }
 } finally {
-  await context.close();
-  fs.rmSync(profile, { recursive: true, force: true });
+  await close();
 }
 process.exit(failed ? 1 : 0);

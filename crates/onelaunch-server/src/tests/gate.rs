@@ -44,6 +44,14 @@ async fn upload(app: &TestApp, job_run: i64, results: &[(&str, &str, &str, i64)]
     .expect(200);
 }
 
+/// `GET /api/launch/{id}/gate` as `token` sees it.
+async fn gate(app: &TestApp, launch: i64, token: &str) -> Value {
+    app.get(&format!("/api/launch/{launch}/gate"), token)
+        .await
+        .expect(200)
+        .body
+}
+
 fn outcome<'a>(report: &'a Value, rule: &str) -> &'a Value {
     report["outcomes"]
         .as_array()
@@ -94,17 +102,14 @@ async fn project_rules_judge_the_launch_and_the_verdict_is_stored_at_close() {
     .await;
 
     // Judged now: one failure breaks maxFailures; minTests holds.
-    let now = app
-        .get(&format!("/api/launch/{launch}/gate"), &token)
-        .await
-        .expect(200);
-    assert_eq!(now.body["passed"], false, "{}", now.body);
-    assert_eq!(now.body["launchClosed"], false);
-    let o = outcome(&now.body, "maxFailures");
+    let now = gate(&app, launch, &token).await;
+    assert_eq!(now["passed"], false, "{}", now);
+    assert_eq!(now["launchClosed"], false);
+    let o = outcome(&now, "maxFailures");
     assert_eq!(o["passed"], false);
     assert_eq!(o["actual"], "1 (failed 1, broken 0)");
     assert_eq!(o["details"], json!(["checkout"]));
-    assert_eq!(outcome(&now.body, "minTests")["passed"], true);
+    assert_eq!(outcome(&now, "minTests")["passed"], true);
 
     // The caller's rules make it stricter, never looser.
     let looser = app
@@ -133,12 +138,9 @@ async fn project_rules_judge_the_launch_and_the_verdict_is_stored_at_close() {
         .await
         .expect(200);
     assert_eq!(l.body["gatePassed"], false, "{}", l.body);
-    let stored = app
-        .get(&format!("/api/launch/{launch}/gate"), &token)
-        .await
-        .expect(200);
-    assert_eq!(stored.body["launchClosed"], true);
-    assert_eq!(stored.body["passed"], false);
+    let stored = gate(&app, launch, &token).await;
+    assert_eq!(stored["launchClosed"], true);
+    assert_eq!(stored["passed"], false);
     let list = app.get("/api/launch?projectId=1", &token).await.expect(200);
     assert_eq!(list.body["content"][0]["gatePassed"], false);
 
@@ -234,20 +236,10 @@ async fn the_allure_plugins_failed_rules_are_kept_and_fail_the_gate() {
         .await
         .expect(200);
     }
-    let r = app
-        .get(&format!("/api/launch/{launch}/gate"), ADMIN)
-        .await
-        .expect(200);
-    assert_eq!(r.body["passed"], false);
-    assert_eq!(
-        r.body["allure"].as_array().unwrap().len(),
-        2,
-        "re-sent once"
-    );
-    assert_eq!(
-        r.body["allure"][0]["message"],
-        "Max failures exceeded: 3 > 0"
-    );
+    let r = gate(&app, launch, ADMIN).await;
+    assert_eq!(r["passed"], false);
+    assert_eq!(r["allure"].as_array().unwrap().len(), 2, "re-sent once");
+    assert_eq!(r["allure"][0]["message"], "Max failures exceeded: 3 > 0");
     app.post(&format!("/api/launch/{launch}/close"), ADMIN, &json!({}))
         .await
         .expect(204);
@@ -256,21 +248,6 @@ async fn the_allure_plugins_failed_rules_are_kept_and_fail_the_gate() {
         .await
         .expect(200);
     assert_eq!(l.body["gatePassed"], false);
-}
-
-async fn case_id(app: &TestApp, name: &str) -> i64 {
-    let cases = app
-        .get("/api/testcase?projectId=1&size=100", ADMIN)
-        .await
-        .expect(200);
-    cases.body["content"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == name)
-        .unwrap_or_else(|| panic!("no test case {name}: {}", cases.body))["id"]
-        .as_i64()
-        .unwrap()
 }
 
 /// A plan's rules add to the project's: a launch run from the plan is judged
@@ -301,7 +278,10 @@ async fn a_plans_rules_judge_the_launches_it_creates_with_the_projects() {
     )
     .await
     .expect(200);
-    let cases = vec![case_id(&app, "login").await, case_id(&app, "search").await];
+    let cases = vec![
+        super::planned::case_id_by_name(&app, "login").await,
+        super::planned::case_id_by_name(&app, "search").await,
+    ];
     let plan = app
         .post(
             "/api/testplan",
@@ -346,18 +326,15 @@ async fn a_plans_rules_judge_the_launches_it_creates_with_the_projects() {
         .expect(200);
     let launch = run.body["launch"]["id"].as_i64().unwrap();
     let job_run = run.body["jobRuns"][0]["jobRun"]["id"].as_i64().unwrap();
-    let r = app
-        .get(&format!("/api/launch/{launch}/gate"), &token)
-        .await
-        .expect(200);
-    assert_eq!(r.body["rules"]["maxFailures"], 0, "{}", r.body);
-    assert_eq!(r.body["rules"]["minTests"], 2);
-    assert_eq!(r.body["rules"]["allPlanned"], true);
+    let r = gate(&app, launch, &token).await;
+    assert_eq!(r["rules"]["maxFailures"], 0, "{}", r);
+    assert_eq!(r["rules"]["minTests"], 2);
+    assert_eq!(r["rules"]["allPlanned"], true);
     assert_eq!(
-        outcome(&r.body, "allPlanned")["actual"],
+        outcome(&r, "allPlanned")["actual"],
         "0 of 2 planned tests reported"
     );
-    assert_eq!(outcome(&r.body, "allPlanned")["passed"], false);
+    assert_eq!(outcome(&r, "allPlanned")["passed"], false);
 
     // The job reports both planned tests, one failing: closed, the verdict
     // names the failure only.
@@ -370,16 +347,10 @@ async fn a_plans_rules_judge_the_launches_it_creates_with_the_projects() {
     app.post(&format!("/api/launch/{launch}/close"), &token, &json!({}))
         .await
         .expect(204);
-    let r = app
-        .get(&format!("/api/launch/{launch}/gate"), &token)
-        .await
-        .expect(200);
-    assert_eq!(r.body["launchClosed"], true);
-    assert_eq!(outcome(&r.body, "allPlanned")["passed"], true, "{}", r.body);
-    assert_eq!(outcome(&r.body, "minTests")["passed"], true);
-    assert_eq!(outcome(&r.body, "maxFailures")["passed"], false);
-    assert_eq!(
-        outcome(&r.body, "maxFailures")["details"],
-        json!(["search"])
-    );
+    let r = gate(&app, launch, &token).await;
+    assert_eq!(r["launchClosed"], true);
+    assert_eq!(outcome(&r, "allPlanned")["passed"], true, "{}", r);
+    assert_eq!(outcome(&r, "minTests")["passed"], true);
+    assert_eq!(outcome(&r, "maxFailures")["passed"], false);
+    assert_eq!(outcome(&r, "maxFailures")["details"], json!(["search"]));
 }
