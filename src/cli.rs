@@ -732,6 +732,15 @@ pub(crate) enum PlanCmd {
     List,
     /// Show a test plan and the test cases it selects
     Show { id: i64 },
+    /// Show who does which manual case of the plan by default; with
+    /// CASE=NAME pairs, set them (an empty NAME takes the case back). Each run
+    /// of the plan copies them into its launch (`plan run --assignee` overrides)
+    Assign {
+        id: i64,
+        /// CASE_ID=NAME (zero or more)
+        #[arg(value_name = "CASE=NAME")]
+        assignments: Vec<String>,
+    },
     /// Show the plan's quality-gate rules; with rules or --clear, replace them
     /// (they add to the project's: the strictest value of each applies)
     Gate {

@@ -1,4 +1,4 @@
-//! `plan create|list|show|executors|run|gate`: test plans, which job runs which of
+//! `plan create|list|show|executors|run|assign|gate`: test plans, which job runs which of
 //! their cases, and server-led runs of a plan (one launch, one job run per
 //! executor job, jobs triggered by the server).
 
@@ -114,6 +114,26 @@ pub(crate) async fn run(g: &Global, cmd: PlanCmd) -> Result<u8> {
             }
         }
         PlanCmd::Gate { .. } => unreachable!("handled above"),
+        PlanCmd::Assign { id, assignments } => {
+            let a = if assignments.is_empty() {
+                conn.client.plan_assignees(id).await?
+            } else {
+                let req = api::ManualAssignments {
+                    assignments: crate::settings::manual_assignees(&assignments, "CASE=NAME")?,
+                };
+                conn.client.set_plan_assignees(id, &req).await?
+            };
+            if g.output == Output::Json {
+                print_json(&a)?;
+            } else if a.assignments.is_empty() {
+                println!("No manual case of plan [{id}] is assigned");
+            } else {
+                println!("CASE\tASSIGNEE");
+                for x in &a.assignments {
+                    println!("{}\t{}", x.test_case_id, x.assignee);
+                }
+            }
+        }
         PlanCmd::Show { id } => {
             let p = conn.client.get_test_plan(id).await?;
             if g.output == Output::Json {

@@ -187,24 +187,42 @@ fn two_testers_record_manual_results_from_the_launch_page() {
     let server = TestServer::start();
     let api = server.api();
     let (cases, plan) = manual_plan(&server);
-    // The plan gives login and search to alice, checkout to bob.
-    let (s, v) = {
-        let r = reqwest::blocking::Client::new()
-            .put(format!(
-                "{}/api/testplan/{plan}/manual-assignee",
-                server.url
-            ))
-            .header("Authorization", format!("api-token {TOKEN}"))
-            .json(&json!({"assignments": [
-                {"testCaseId": cases[0].1, "assignee": "alice"},
-                {"testCaseId": cases[1].1, "assignee": "bob"},
-                {"testCaseId": cases[2].1, "assignee": "alice"},
-            ]}))
-            .send()
-            .unwrap();
-        (r.status().as_u16(), r.text().unwrap())
-    };
-    assert_eq!(s, 200, "{v}");
+    // The plan gives login and search to alice, checkout to bob (the CLI's
+    // `plan assign`); an empty name takes a case back.
+    let plan_arg = plan.to_string();
+    let pair = |i: usize, who: &str| format!("{}={who}", cases[i].1);
+    let cli = server.cli();
+    cli.run(&[
+        "plan",
+        "assign",
+        &plan_arg,
+        &pair(0, "alice"),
+        &pair(1, "carol"),
+    ])
+    .ok();
+    let set = cli
+        .run(&[
+            "plan",
+            "assign",
+            &plan_arg,
+            &pair(1, "bob"),
+            &pair(2, "alice"),
+        ])
+        .ok();
+    for (i, who) in [(0, "alice"), (1, "bob"), (2, "alice")] {
+        assert!(
+            set.stdout.contains(&format!("{}\t{who}", cases[i].1)),
+            "{}",
+            set.all()
+        );
+    }
+    assert!(!set.stdout.contains("carol"), "{}", set.all());
+    let bad = cli.run(&["plan", "assign", &plan_arg, "alice"]).code(2);
+    assert!(
+        bad.stderr.contains("expected CASE_ID=NAME"),
+        "{}",
+        bad.all()
+    );
     let run = api.post(
         &format!("/api/testplan/{plan}/run"),
         &json!({"launchName": "Release by hand 1"}),

@@ -1283,6 +1283,31 @@ impl ApiClient {
             .await
     }
 
+    /// `GET /api/testplan/{id}/manual-assignee`: who does which manual case
+    /// of a plan by default.
+    pub async fn plan_assignees(
+        &self,
+        plan_id: Id,
+    ) -> Result<onelaunch_api::ManualAssignments, ClientError> {
+        self.get_json(&format!("/api/testplan/{plan_id}/manual-assignee"), &[])
+            .await
+    }
+
+    /// `PUT /api/testplan/{id}/manual-assignee`: sets a plan's default
+    /// assignees (an empty name takes a case back); answers all of them.
+    pub async fn set_plan_assignees(
+        &self,
+        plan_id: Id,
+        req: &onelaunch_api::ManualAssignments,
+    ) -> Result<onelaunch_api::ManualAssignments, ClientError> {
+        self.send_json(
+            Method::PUT,
+            &format!("/api/testplan/{plan_id}/manual-assignee"),
+            req,
+        )
+        .await
+    }
+
     /// `POST /api/launch/{id}/manual/assignee`: gives manual cases to people.
     pub async fn assign_manual(
         &self,
