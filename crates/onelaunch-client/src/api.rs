@@ -1451,6 +1451,35 @@ mod unit {
     use super::*;
 
     #[test]
+    fn a_rejected_certificate_is_found_inside_nested_io_errors() {
+        use std::io::{Error as IoError, ErrorKind};
+        let tls = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        // hyper-rustls hands the connector an io::Error wrapped in another one.
+        let nested = IoError::other(IoError::new(ErrorKind::InvalidData, tls));
+        let reason = certificate_problem(&nested).expect("found");
+        assert!(reason.contains("UnknownIssuer"), "{reason}");
+        let other = IoError::new(ErrorKind::ConnectionRefused, "refused");
+        assert_eq!(certificate_problem(&other), None);
+        let not_cert = IoError::other(rustls::Error::HandshakeNotComplete);
+        assert_eq!(certificate_problem(&not_cert), None);
+    }
+
+    #[test]
+    fn a_ca_cert_file_must_hold_a_certificate() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("empty.pem");
+        std::fs::write(&path, "no certificate here\n").unwrap();
+        let mut config = ClientConfig::new(Url::parse("https://example.com").unwrap(), "tok1");
+        config.ca_cert = Some(path);
+        let err = ApiClient::new(config).unwrap_err().to_string();
+        assert!(err.contains("empty.pem"), "{err}");
+        let mut config = ClientConfig::new(Url::parse("https://example.com").unwrap(), "tok1");
+        config.ca_cert = Some(dir.path().join("missing.pem"));
+        let err = ApiClient::new(config).unwrap_err().to_string();
+        assert!(err.contains("missing.pem"), "{err}");
+    }
+
+    #[test]
     fn secrets_are_redacted() {
         let token = "very-secret-token-value";
         let config = ClientConfig::new(Url::parse("https://example.com").unwrap(), token);
