@@ -48,6 +48,22 @@ pub(crate) struct Global {
     /// HTTP timeout per request, in seconds
     #[arg(long, env = "ALLURE_HTTP_TIMEOUT", global = true, default_value_t = 30)]
     pub(crate) http_timeout: u64,
+    /// Also trust the CA certificates in this PEM file for the server's TLS
+    /// certificate (on top of the system trust store and SSL_CERT_FILE/SSL_CERT_DIR)
+    #[arg(long, env = "ALLURE_CA_CERT", global = true, value_name = "FILE")]
+    pub(crate) ca_cert: Option<PathBuf>,
+    /// Do not verify the server's TLS certificate (testing only; prints a warning)
+    #[arg(
+        long,
+        env = "ALLURE_INSECURE",
+        global = true,
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub(crate) insecure: Option<bool>,
 }
 
 impl std::fmt::Debug for Global {
@@ -57,6 +73,8 @@ impl std::fmt::Debug for Global {
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("project_id", &self.project_id)
             .field("output", &self.output)
+            .field("ca_cert", &self.ca_cert)
+            .field("insecure", &self.insecure)
             .finish()
     }
 }

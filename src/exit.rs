@@ -28,6 +28,10 @@ pub(crate) const NO_RESULTS: u8 = 9;
 /// `launch gate`: a quality-gate rule does not hold (each is printed with its
 /// measured value).
 pub(crate) const GATE_FAILED: u8 = 10;
+/// The server's TLS certificate is not trusted (unknown CA, expired, wrong
+/// host name). Not retried; fix with `--ca-cert`, `SSL_CERT_FILE`/`SSL_CERT_DIR`
+/// or (testing only) `--insecure`.
+pub(crate) const TLS_CERTIFICATE: u8 = 11;
 
 /// An error that carries its own exit code.
 #[derive(Debug)]
@@ -72,6 +76,7 @@ pub(crate) fn code_of(err: &anyhow::Error) -> u8 {
 pub(crate) fn client_code(e: &ClientError) -> u8 {
     match e {
         ClientError::Unreachable { .. } => UNREACHABLE,
+        ClientError::Certificate { .. } => TLS_CERTIFICATE,
         ClientError::Unauthorized(_) => UNAUTHORIZED,
         ClientError::NotFound(_) => NOT_FOUND,
         ClientError::LaunchClosed(_) => LAUNCH_CLOSED,

@@ -26,6 +26,7 @@ mod shards;
 mod shared_launch;
 mod storage;
 mod support;
+mod tls;
 mod tokens;
 mod truth;
 mod web_ui;

@@ -2,6 +2,7 @@
 //! retries and error classification.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -95,6 +96,12 @@ pub struct ClientConfig {
     pub max_retries: u32,
     /// `User-Agent` header value.
     pub user_agent: String,
+    /// A PEM file of extra CA certificates to trust (`--ca-cert`), on top of
+    /// the system trust store (or `SSL_CERT_FILE`/`SSL_CERT_DIR`) and the
+    /// bundled Mozilla roots.
+    pub ca_cert: Option<PathBuf>,
+    /// Accept any server certificate (`--insecure`). For testing only.
+    pub insecure: bool,
 }
 
 impl ClientConfig {
@@ -106,6 +113,8 @@ impl ClientConfig {
             timeout: DEFAULT_TIMEOUT,
             max_retries: DEFAULT_MAX_RETRIES,
             user_agent: default_user_agent(),
+            ca_cert: None,
+            insecure: false,
         }
     }
 }
@@ -130,6 +139,21 @@ pub enum ClientError {
         /// The last transport error.
         #[source]
         source: reqwest::Error,
+    },
+    /// The server's TLS certificate is not trusted (unknown issuer, expired,
+    /// wrong host name, ...). Never retried: trying again cannot change it.
+    #[error(
+        "the TLS certificate of {server} is not trusted: {reason}. To fix it, either: \
+         (1) pass the certificate of the CA that signed it with --ca-cert FILE (ALLURE_CA_CERT); \
+         (2) add that CA to this machine's trust store, or point SSL_CERT_FILE (a PEM file) \
+         or SSL_CERT_DIR at it; \
+         (3) for testing only, skip the check with --insecure (ALLURE_INSECURE=true)"
+    )]
+    Certificate {
+        /// The server, `scheme://host:port`.
+        server: String,
+        /// What is wrong with the certificate.
+        reason: String,
     },
     /// 401 or 403: the token is missing, wrong, or lacks access.
     #[error("not authorized: {0} (check the API token and its access to the project)")]
@@ -172,6 +196,88 @@ impl ClientError {
     pub fn is_unreachable(&self) -> bool {
         matches!(self, ClientError::Unreachable { .. })
     }
+}
+
+/// The reason a transport error is a rejected server certificate, if it is one:
+/// rustls' `InvalidCertificate` somewhere in the error chain (reqwest wraps it
+/// in hyper's error and an `io::Error`, whose `source` skips it).
+pub(crate) fn certificate_problem(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        // An `io::Error` hides what it wraps from `source`: look inside.
+        if let Some(inner) = err
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            cur = Some(inner);
+            continue;
+        }
+        if let Some(rustls::Error::InvalidCertificate(cert)) = err.downcast_ref::<rustls::Error>() {
+            use rustls::CertificateError as C;
+            let hint = match cert {
+                C::UnknownIssuer => {
+                    "it was issued by a certificate authority this machine does not trust"
+                }
+                C::Expired | C::ExpiredContext { .. } => "it has expired",
+                C::NotValidYet | C::NotValidYetContext { .. } => "it is not valid yet",
+                C::NotValidForName | C::NotValidForNameContext { .. } => {
+                    "it is not valid for this host name"
+                }
+                C::Revoked => "it has been revoked",
+                C::BadSignature => "its signature is invalid",
+                _ => "it was rejected",
+            };
+            return Some(format!("{hint} ({cert:?})"));
+        }
+        cur = err.source();
+    }
+    None
+}
+
+/// `scheme://host[:port]` of a URL.
+fn server_of(url: &Url) -> String {
+    let mut s = format!("{}://{}", url.scheme(), url.host_str().unwrap_or(""));
+    if let Some(port) = url.port() {
+        s.push_str(&format!(":{port}"));
+    }
+    s
+}
+
+/// The system's trust store (or `SSL_CERT_FILE`/`SSL_CERT_DIR` when set),
+/// loaded once per process. Certificates rustls cannot use are skipped, so
+/// one odd entry in the store does not break every connection.
+fn native_roots() -> &'static [reqwest::Certificate] {
+    static ROOTS: std::sync::OnceLock<Vec<reqwest::Certificate>> = std::sync::OnceLock::new();
+    ROOTS.get_or_init(|| {
+        let loaded = rustls_native_certs::load_native_certs();
+        for e in &loaded.errors {
+            tracing::warn!("trust store: {e}");
+        }
+        loaded
+            .certs
+            .into_iter()
+            .filter(|der| rustls::RootCertStore::empty().add(der.clone()).is_ok())
+            .filter_map(|der| reqwest::Certificate::from_der(&der).ok())
+            .collect()
+    })
+}
+
+/// The certificates of a `--ca-cert` PEM file.
+fn ca_file_roots(path: &std::path::Path) -> Result<Vec<reqwest::Certificate>, ClientError> {
+    let shown = path.display();
+    let pem = std::fs::read(path)
+        .map_err(|e| ClientError::Config(format!("--ca-cert {shown}: cannot read it: {e}")))?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+        ClientError::Config(format!(
+            "--ca-cert {shown}: not a PEM certificate file: {e}"
+        ))
+    })?;
+    if certs.is_empty() {
+        return Err(ClientError::Config(format!(
+            "--ca-cert {shown}: holds no PEM certificate (-----BEGIN CERTIFICATE-----)"
+        )));
+    }
+    Ok(certs)
 }
 
 fn describe_transport(e: &reqwest::Error) -> String {
@@ -513,10 +619,22 @@ impl ApiClient {
         auth.set_sensitive(true);
         let mut headers = HeaderMap::new();
         headers.insert(AUTHORIZATION, auth);
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .default_headers(headers)
             .user_agent(config.user_agent.clone())
-            .timeout(config.timeout)
+            .timeout(config.timeout);
+        if config.endpoint.scheme() == "https" {
+            for cert in native_roots() {
+                builder = builder.add_root_certificate(cert.clone());
+            }
+            if let Some(path) = &config.ca_cert {
+                for cert in ca_file_roots(path)? {
+                    builder = builder.add_root_certificate(cert);
+                }
+            }
+            builder = builder.danger_accept_invalid_certs(config.insecure);
+        }
+        let http = builder
             .build()
             .map_err(|e| ClientError::Config(format!("cannot build the HTTP client: {e}")))?;
         Ok(ApiClient {
@@ -632,6 +750,12 @@ impl ApiClient {
                         error_from_status(&label, status, &body),
                         self.config.token.expose(),
                     ));
+                }
+                Err(e) if certificate_problem(&e).is_some() => {
+                    return Err(ClientError::Certificate {
+                        server: server_of(&url),
+                        reason: certificate_problem(&e).unwrap_or_default(),
+                    });
                 }
                 Err(e) if attempt < max_retries && !e.is_builder() => {
                     let delay = backoff(attempt);
@@ -1350,6 +1474,35 @@ fn not_found_as_none<T>(r: Result<T, ClientError>) -> Result<Option<T>, ClientEr
 #[cfg(test)]
 mod unit {
     use super::*;
+
+    #[test]
+    fn a_rejected_certificate_is_found_inside_nested_io_errors() {
+        use std::io::{Error as IoError, ErrorKind};
+        let tls = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        // hyper-rustls hands the connector an io::Error wrapped in another one.
+        let nested = IoError::other(IoError::new(ErrorKind::InvalidData, tls));
+        let reason = certificate_problem(&nested).expect("found");
+        assert!(reason.contains("UnknownIssuer"), "{reason}");
+        let other = IoError::new(ErrorKind::ConnectionRefused, "refused");
+        assert_eq!(certificate_problem(&other), None);
+        let not_cert = IoError::other(rustls::Error::HandshakeNotComplete);
+        assert_eq!(certificate_problem(&not_cert), None);
+    }
+
+    #[test]
+    fn a_ca_cert_file_must_hold_a_certificate() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("empty.pem");
+        std::fs::write(&path, "no certificate here\n").unwrap();
+        let mut config = ClientConfig::new(Url::parse("https://example.com").unwrap(), "tok1");
+        config.ca_cert = Some(path);
+        let err = ApiClient::new(config).unwrap_err().to_string();
+        assert!(err.contains("empty.pem"), "{err}");
+        let mut config = ClientConfig::new(Url::parse("https://example.com").unwrap(), "tok1");
+        config.ca_cert = Some(dir.path().join("missing.pem"));
+        let err = ApiClient::new(config).unwrap_err().to_string();
+        assert!(err.contains("missing.pem"), "{err}");
+    }
 
     #[test]
     fn secrets_are_redacted() {
