@@ -481,10 +481,13 @@ pub(crate) enum JobRunCmd {
         #[arg(long, value_parser = ["passed", "failed", "cancelled", "unknown"])]
         status: Option<String>,
     },
-    /// Write the job run's test plan (testplan.json)
+    /// Write the job run's test plan (testplan.json); without a job run id,
+    /// that of this CI job (after `job-run start`)
     Plan {
         #[arg(long, env = "ALLURE_JOB_RUN_ID")]
         job_run_id: Option<i64>,
+        #[command(flatten)]
+        ci: CiArgs,
         #[arg(long, env = "ALLURE_TESTPLAN_PATH", default_value = "testplan.json")]
         output_file: PathBuf,
     },

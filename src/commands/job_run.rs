@@ -73,14 +73,12 @@ pub(crate) async fn run(g: &Global, cmd: JobRunCmd) -> Result<u8> {
         }
         JobRunCmd::Plan {
             job_run_id,
+            ci,
             output_file,
         } => {
-            let id = job_run_id.ok_or_else(|| {
-                Exit::new(
-                    exit::USAGE,
-                    "no job run: set ALLURE_JOB_RUN_ID or pass --job-run-id",
-                )
-            })?;
+            // allurectl finds this CI job's job run when no id is given.
+            let ci = settings::ci_context(&ci);
+            let id = target::find_job_run(&conn, job_run_id, ci.as_ref()).await?;
             let items = conn.client.job_run_plan(id).await?;
             let plan = onelaunch_model::testplan::TestPlan::new(
                 items
