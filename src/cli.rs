@@ -407,11 +407,13 @@ pub(crate) enum IdFormat {
     Id,
 }
 
-/// Identity of this CI job and job run; detected from GitHub Actions, GitLab CI
-/// or Jenkins variables when not given.
+/// Identity of this CI job and job run; detected from the variables of GitHub
+/// Actions, GitLab CI, Jenkins, Azure Pipelines, CircleCI, Bitbucket
+/// Pipelines, Buildkite, TeamCity, Bamboo or Tekton when not given.
 #[derive(Args, Debug, Clone, Default)]
 pub(crate) struct CiArgs {
-    /// CI type (github, gitlab, jenkins, or any name for a generic CI)
+    /// CI type (github, gitlab, jenkins, azure, circleci, bitbucket, buildkite,
+    /// teamcity, bamboo, tekton, or any name for a generic CI)
     #[arg(long, env = "ALLURE_CI_TYPE")]
     pub(crate) ci_type: Option<String>,
     #[arg(long, env = "ALLURE_CI_ENDPOINT")]

@@ -20,7 +20,7 @@ pub(crate) async fn run(g: &Global, cmd: JobRunCmd) -> Result<u8> {
             let ctx = settings::ci_context(&ci).ok_or_else(|| {
                 Exit::new(
                     exit::USAGE,
-                    "no CI detected: run inside GitHub Actions, GitLab CI or Jenkins, or pass --ci-type, --job-uid and --job-run-uid",
+                    "no CI detected: run inside a supported CI (GitHub Actions, GitLab CI, Jenkins, Azure Pipelines, CircleCI, Bitbucket, Buildkite, TeamCity, Bamboo, Tekton), or pass --ci-type, --job-uid and --job-run-uid",
                 )
             })?;
             let r =
