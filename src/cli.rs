@@ -45,9 +45,13 @@ pub(crate) struct Global {
     /// Config file (TOML: endpoint, token, project_id); default ~/.config/onelaunch/config.toml
     #[arg(long, env = "ONELAUNCH_CONFIG", global = true)]
     pub(crate) config: Option<PathBuf>,
-    /// HTTP timeout per request, in seconds
-    #[arg(long, env = "ALLURE_HTTP_TIMEOUT", global = true, default_value_t = 30)]
-    pub(crate) http_timeout: u64,
+    /// HTTP timeout per request: seconds (`30`) or a duration (`30s`, `1m`, `1h`)
+    #[arg(long, env = "ALLURE_HTTP_TIMEOUT", global = true, default_value = "30s", value_parser = crate::duration::parse)]
+    pub(crate) http_timeout: std::time::Duration,
+    /// Print only errors on stderr (progress, links and notices are left
+    /// out); what a command prints on stdout is unchanged
+    #[arg(long, global = true)]
+    pub(crate) silent: bool,
     /// Also trust the CA certificates in this PEM file for the server's TLS
     /// certificate (on top of the system trust store and SSL_CERT_FILE/SSL_CERT_DIR)
     #[arg(long, env = "ALLURE_CA_CERT", global = true, value_name = "FILE")]
@@ -119,6 +123,34 @@ pub(crate) enum Command {
     /// Manual results of a launch
     #[command(subcommand)]
     Result(ResultCmd),
+    /// allurectl `ci env`: the job run's variables (same as `job-run env`)
+    #[command(subcommand)]
+    Ci(CiCmd),
+    /// allurectl `auth login`: check the endpoint and token (onelaunch keeps
+    /// no login: set ALLURE_ENDPOINT/ALLURE_TOKEN or use --config)
+    #[command(subcommand)]
+    Auth(AuthCmd),
+}
+
+/// `ci …` (allurectl spelling).
+#[derive(Subcommand, Debug)]
+pub(crate) enum CiCmd {
+    /// Print the job run's variables, as `job-run env` does (`ci env set`
+    /// prints the same)
+    Env {
+        /// allurectl's `ci env set`: prints the same variables
+        #[arg(value_parser = ["set"])]
+        set: Option<String>,
+        #[command(flatten)]
+        args: JobRunEnvArgs,
+    },
+}
+
+/// `auth …` (allurectl spelling).
+#[derive(Subcommand, Debug)]
+pub(crate) enum AuthCmd {
+    /// Check that the endpoint answers and accepts the token
+    Login,
 }
 
 #[derive(Args, Debug)]
@@ -234,6 +266,8 @@ pub(crate) enum LaunchCmd {
     },
     /// Reopen a closed launch
     Reopen { id: i64 },
+    /// Delete a launch with its results
+    Delete { id: i64 },
     /// List launches, newest first
     List {
         #[arg(long, default_value_t = 20)]
@@ -391,11 +425,13 @@ pub(crate) enum IdFormat {
     Id,
 }
 
-/// Identity of this CI job and job run; detected from GitHub Actions, GitLab CI
-/// or Jenkins variables when not given.
+/// Identity of this CI job and job run; detected from the variables of GitHub
+/// Actions, GitLab CI, Jenkins, Azure Pipelines, CircleCI, Bitbucket
+/// Pipelines, Buildkite, TeamCity, Bamboo or Tekton when not given.
 #[derive(Args, Debug, Clone, Default)]
 pub(crate) struct CiArgs {
-    /// CI type (github, gitlab, jenkins, or any name for a generic CI)
+    /// CI type (github, gitlab, jenkins, azure, circleci, bitbucket, buildkite,
+    /// teamcity, bamboo, tekton, or any name for a generic CI)
     #[arg(long, env = "ALLURE_CI_TYPE")]
     pub(crate) ci_type: Option<String>,
     #[arg(long, env = "ALLURE_CI_ENDPOINT")]
@@ -454,21 +490,7 @@ pub(crate) enum JobRunCmd {
         expect: Option<u32>,
     },
     /// Print the job run's variables for `export $(onelaunch job-run env)`
-    Env {
-        #[arg(long, env = "ALLURE_JOB_RUN_ID")]
-        job_run_id: Option<i64>,
-        #[command(flatten)]
-        ci: CiArgs,
-        /// export: KEY=VALUE lines safe for `export $(…)` (values that would be
-        /// split are %-encoded); shell: `export KEY='value'` for eval; dotenv:
-        /// GitLab dotenv report; github: $GITHUB_ENV; github-output: step
-        /// outputs for $GITHUB_OUTPUT; json
-        #[arg(long, value_enum, default_value = "export")]
-        format: EnvFormat,
-        /// Append to this file instead of printing (e.g. "$GITHUB_ENV")
-        #[arg(long)]
-        output_file: Option<PathBuf>,
-    },
+    Env(JobRunEnvArgs),
     /// Finish the job run
     Stop {
         #[arg(long, env = "ALLURE_JOB_RUN_ID")]
@@ -479,13 +501,34 @@ pub(crate) enum JobRunCmd {
         #[arg(long, value_parser = ["passed", "failed", "cancelled", "unknown"])]
         status: Option<String>,
     },
-    /// Write the job run's test plan (testplan.json)
+    /// Write the job run's test plan (testplan.json); without a job run id,
+    /// that of this CI job (after `job-run start`)
     Plan {
         #[arg(long, env = "ALLURE_JOB_RUN_ID")]
         job_run_id: Option<i64>,
+        #[command(flatten)]
+        ci: CiArgs,
         #[arg(long, env = "ALLURE_TESTPLAN_PATH", default_value = "testplan.json")]
         output_file: PathBuf,
     },
+}
+
+/// `job-run env` and `ci env`.
+#[derive(Args, Debug)]
+pub(crate) struct JobRunEnvArgs {
+    #[arg(long, env = "ALLURE_JOB_RUN_ID")]
+    pub(crate) job_run_id: Option<i64>,
+    #[command(flatten)]
+    pub(crate) ci: CiArgs,
+    /// export: KEY=VALUE lines safe for `export $(…)` (values that would be
+    /// split are %-encoded); shell: `export KEY='value'` for eval; dotenv:
+    /// GitLab dotenv report; github: $GITHUB_ENV; github-output: step
+    /// outputs for $GITHUB_OUTPUT; json
+    #[arg(long, value_enum, default_value = "export")]
+    pub(crate) format: EnvFormat,
+    /// Append to this file instead of printing (e.g. "$GITHUB_ENV")
+    #[arg(long)]
+    pub(crate) output_file: Option<PathBuf>,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -508,8 +551,8 @@ pub(crate) struct UploadOpts {
     pub(crate) launch: LaunchArgs,
     #[command(flatten)]
     pub(crate) ci: CiArgs,
-    /// Requests in flight at once
-    #[arg(long, default_value_t = 4)]
+    /// Requests in flight at once (`-l`/`--limit`: allurectl's older name)
+    #[arg(long, short = 'l', visible_alias = "limit", default_value_t = 4)]
     pub(crate) concurrency: usize,
     /// Results per request
     #[arg(long, default_value_t = 100)]
@@ -520,6 +563,25 @@ pub(crate) struct UploadOpts {
     #[arg(long, hide = true)]
     #[allow(dead_code)]
     pub(crate) no_stop: bool,
+    /// allurectl's `--job-run-child` (this upload must not finish the job
+    /// run): onelaunch uploads never do, so it changes nothing
+    #[arg(long, hide = true)]
+    #[allow(dead_code)]
+    pub(crate) job_run_child: bool,
+    /// allurectl's wait for server-side processing, e.g. 1800, 30m, 2h.
+    /// onelaunch stores results as they arrive, so there is nothing to wait
+    /// for: accepted with a notice (each request keeps --http-timeout)
+    #[arg(long, env = "ALLURE_TIMEOUT", value_parser = crate::duration::parse)]
+    pub(crate) timeout: Option<std::time::Duration>,
+    /// allurectl: leave out attachments of passed tests. Not supported:
+    /// accepted with a notice, every attachment is uploaded
+    #[arg(long)]
+    pub(crate) ignore_passed_test_attachments: bool,
+    /// allurectl: skip files over the size limit instead of failing.
+    /// onelaunch always uploads the rest and names each refused file (exit 3);
+    /// accepted with a notice
+    #[arg(long)]
+    pub(crate) skip_too_big: bool,
     /// Where to keep what could not be delivered when the server stays
     /// unreachable (default: .onelaunch-spool in the results directory)
     #[arg(long, env = "ONELAUNCH_SPOOL", value_name = "DIR")]
@@ -552,6 +614,10 @@ pub(crate) struct WatchArgs {
     /// Seconds between scans of the results directory
     #[arg(long, default_value_t = 1.0)]
     pub(crate) interval: f64,
+    /// A failing upload never changes the exit code: it is reported as a
+    /// warning and `watch` exits with the test command's code
+    #[arg(long)]
+    pub(crate) continue_on_error: bool,
     #[command(flatten)]
     pub(crate) opts: UploadOpts,
     /// The test command
@@ -852,4 +918,55 @@ pub(crate) enum ResultCmd {
         #[arg(long, env = "ALLURE_LAUNCH_ID")]
         launch_id: i64,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("onelaunch").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn http_timeout_takes_seconds_or_a_duration() {
+        for (given, secs) in [("30", 30), ("30s", 30), ("1m", 60), ("1h", 3600)] {
+            let cli = parse(&["--http-timeout", given, "launch", "list"]).expect(given);
+            assert_eq!(
+                cli.global.http_timeout,
+                std::time::Duration::from_secs(secs)
+            );
+        }
+        let cli = parse(&["launch", "list"]).unwrap();
+        assert_eq!(cli.global.http_timeout, std::time::Duration::from_secs(30));
+        assert!(parse(&["--http-timeout", "soon", "launch", "list"]).is_err());
+    }
+
+    #[test]
+    fn allurectl_spellings_parse() {
+        for line in [
+            "--silent launch list",
+            "watch --job-run-child --continue-on-error --results r -- true",
+            "watch --ci-type jenkins --ignore-passed-test-attachments --skip-too-big -l 20 --results r -- true",
+            "upload --job-run-child --timeout 1800 r",
+            "upload --timeout 30m --limit 3 r",
+            "launch delete 5",
+            "ci env",
+            "ci env set",
+            "auth login",
+        ] {
+            let args: Vec<&str> = line.split(' ').collect();
+            if let Err(e) = parse(&args) {
+                panic!("{line}: {e}");
+            }
+        }
+        let cli = parse(&["upload", "-l", "7", "--timeout", "2h", "r"]).unwrap();
+        let Command::Upload(u) = cli.command else {
+            panic!("upload")
+        };
+        assert_eq!(u.opts.concurrency, 7);
+        assert_eq!(u.opts.timeout, Some(std::time::Duration::from_secs(7200)));
+    }
 }

@@ -114,7 +114,11 @@ pub(crate) fn connect(global: &Global) -> Result<Conn> {
         format!("--endpoint {endpoint:?}: expected a URL like https://host[:port]")
     })?;
     let mut config = ClientConfig::new(url, Secret::new(token));
-    config.timeout = std::time::Duration::from_secs(global.http_timeout.max(1));
+    config.timeout = if global.http_timeout.is_zero() {
+        std::time::Duration::from_secs(1)
+    } else {
+        global.http_timeout
+    };
     if tls.insecure {
         warn_insecure();
     }

@@ -49,6 +49,7 @@ fn main() -> ExitCode {
             });
         }
     };
+    pipe::set_silent(cli.global.silent);
     init_tracing(matches!(cli.command, cli::Command::Server(_)));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -6,6 +6,15 @@
 
 use std::fmt::Arguments;
 use std::io::{self, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+static SILENT: AtomicBool = AtomicBool::new(false);
+
+/// `--silent`: from now on stderr carries only lines that start with
+/// `error` (progress, links, warnings and notices are left out).
+pub(crate) fn set_silent(silent: bool) {
+    SILENT.store(silent, Ordering::Relaxed);
+}
 
 /// Writes to stdout; on a closed pipe, ends the process with exit code 0.
 /// Another failure (a full disk behind a redirect) ends it with exit code 1:
@@ -29,6 +38,9 @@ pub(crate) fn out(args: Arguments<'_>, newline: bool) {
 /// Writes to stderr; on a closed pipe, ends the process with exit code 0.
 /// Another failure is ignored: diagnostics are not the command's output.
 pub(crate) fn err(args: Arguments<'_>, newline: bool) {
+    if SILENT.load(Ordering::Relaxed) && !args.to_string().starts_with("error") {
+        return;
+    }
     let mut stderr = io::stderr().lock();
     let written = stderr.write_fmt(args).and_then(|()| {
         if newline {

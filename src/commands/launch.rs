@@ -1,4 +1,4 @@
-//! `launch create|close|reopen|list|show`.
+//! `launch create|close|reopen|delete|list|show`.
 
 use anyhow::Result;
 use onelaunch_api as api;
@@ -53,6 +53,14 @@ pub(crate) async fn run(g: &Global, cmd: LaunchCmd) -> Result<u8> {
                 print_json(&json!({"id": id, "closed": false}))?;
             } else {
                 println!("Launch [{id}] reopened");
+            }
+        }
+        LaunchCmd::Delete { id } => {
+            conn.client.delete_launch(id).await?;
+            if g.output == Output::Json {
+                print_json(&json!({"id": id, "deleted": true}))?;
+            } else {
+                println!("Launch [{id}] deleted");
             }
         }
         LaunchCmd::List {

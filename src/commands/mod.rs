@@ -2,6 +2,7 @@
 
 mod close_wait;
 mod compare;
+mod compat;
 mod delivery;
 mod gate;
 mod job;
@@ -35,5 +36,7 @@ pub(crate) async fn run(cli: Cli) -> Result<u8> {
         Command::Job(cmd) => job::run(g, cmd).await,
         Command::Plan(cmd) => plan::run(g, cmd).await,
         Command::Result(cmd) => result::run(g, cmd).await,
+        Command::Ci(cmd) => compat::ci(g, cmd).await,
+        Command::Auth(cmd) => compat::auth(g, cmd).await,
     }
 }

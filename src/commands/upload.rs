@@ -23,6 +23,7 @@ use crate::target::{self, Target};
 
 /// `onelaunch upload`: checks the paths, then [`upload`].
 pub(crate) async fn run(g: &Global, args: UploadArgs) -> Result<u8> {
+    super::compat::upload_notices(&args.opts);
     let mut paths = args.paths;
     if paths.is_empty() {
         match args.results_env {

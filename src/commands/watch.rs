@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use onelaunch_client::spool;
-use onelaunch_client::{ClientError, UploadError};
+use onelaunch_client::{ClientError, UploadError, Uploader};
 
 use super::delivery::{
     close_session, manifest_for, report_spooled, spool_dir, spool_rest, spoolable, spoolable_error,
@@ -23,6 +23,7 @@ use crate::target;
 /// runs. When the server cannot be reached at all, the tests still run and
 /// their results are spooled.
 pub(crate) async fn run(g: &Global, args: WatchArgs) -> Result<u8> {
+    super::compat::upload_notices(&args.opts);
     let conn = connect(g)?;
     let settings = &UploadSettings::of(&args.opts);
     std::fs::create_dir_all(&args.results)
@@ -90,6 +91,37 @@ pub(crate) async fn run(g: &Global, args: WatchArgs) -> Result<u8> {
         }
     };
     let cmd_code = status.code().unwrap_or(1);
+    if args.continue_on_error {
+        // allurectl `--continue-on-error`: the upload's trouble is a warning,
+        // the exit code is the test command's.
+        let after =
+            after_command(g, &conn, settings, &args, t, up, unreachable, manifest, dir).await;
+        if let Err(e) = after {
+            eprintln!("warning: uploading the results failed (--continue-on-error): {e:#}");
+        }
+        return Ok(u8::try_from(cmd_code).unwrap_or(1));
+    }
+    let code = after_command(g, &conn, settings, &args, t, up, unreachable, manifest, dir).await?;
+    if cmd_code != 0 {
+        return Ok(u8::try_from(cmd_code).unwrap_or(1));
+    }
+    Ok(code)
+}
+
+/// What follows the test command: the last results uploaded (or spooled),
+/// the session closed, the report printed. The exit code of the upload.
+#[allow(clippy::too_many_arguments)]
+async fn after_command(
+    g: &Global,
+    conn: &crate::config::Conn,
+    settings: &UploadSettings,
+    args: &WatchArgs,
+    t: Option<target::Target>,
+    up: Option<Uploader>,
+    unreachable: Option<anyhow::Error>,
+    manifest: spool::SpoolManifest,
+    dir: std::path::PathBuf,
+) -> Result<u8> {
     let (Some(t), Some(mut up)) = (t, up) else {
         let cause = unreachable.context("no launch")?;
         return match spool::spool_paths(&dir, manifest, std::slice::from_ref(&args.results)) {
@@ -113,10 +145,7 @@ pub(crate) async fn run(g: &Global, args: WatchArgs) -> Result<u8> {
         other => other,
     };
     close_session(&mut up).await;
-    print_report(g, &conn, &t, up.report())?;
+    print_report(g, conn, &t, up.report())?;
     upload_result?;
-    if cmd_code != 0 {
-        return Ok(u8::try_from(cmd_code).unwrap_or(1));
-    }
     Ok(exit_for(up.report(), settings.allow_empty))
 }

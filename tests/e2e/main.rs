@@ -3,6 +3,7 @@
 //! their real local runners.
 
 mod allure3;
+mod allurectl_compat;
 mod api;
 mod attachments;
 mod behaviour;

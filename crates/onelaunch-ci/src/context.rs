@@ -93,7 +93,9 @@ pub const SHARED_LAUNCH_VARS: &[&str] = &[
 pub const GENERIC_CI_TYPE: &str = "generic";
 
 /// Detects GitHub Actions (`GITHUB_ACTIONS`), GitLab CI (`GITLAB_CI`) or
-/// Jenkins (`JENKINS_URL`), in that order. `None` means a local run.
+/// Jenkins (`JENKINS_URL`), in that order, then Azure Pipelines, CircleCI,
+/// Bitbucket Pipelines, Buildkite, TeamCity, Bamboo and Tekton (see
+/// `vendors.rs`). `None` means a local run.
 ///
 /// | | GitHub | GitLab | Jenkins |
 /// |---|---|---|---|
@@ -120,7 +122,7 @@ pub fn detect(env: &dyn Env) -> Option<CiContext> {
     } else if env.var("JENKINS_URL").is_some() {
         Some(jenkins(env))
     } else {
-        None
+        crate::vendors::detect(env)
     }
 }
 
@@ -209,7 +211,7 @@ pub fn resolve(overrides: &CiOverrides, env: &dyn Env) -> Option<CiContext> {
     Some(ctx)
 }
 
-fn var(env: &dyn Env, key: &str) -> String {
+pub(crate) fn var(env: &dyn Env, key: &str) -> String {
     env.var(key).unwrap_or_default()
 }
 
@@ -219,7 +221,7 @@ fn first_of(env: &dyn Env, keys: &[&str]) -> Option<String> {
 
 /// `scheme://host[:port]` of an absolute URL; user info, path, query and
 /// fragment are dropped. `None` if `url` has no scheme or host.
-fn origin(url: &str) -> Option<String> {
+pub(crate) fn origin(url: &str) -> Option<String> {
     let (scheme, rest) = url.trim().split_once("://")?;
     let scheme_ok = scheme
         .chars()

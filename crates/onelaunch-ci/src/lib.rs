@@ -3,7 +3,8 @@
 //! This crate answers two questions for the `onelaunch` binary:
 //!
 //! 1. **Where are we running?** [`detect`] reads the environment of GitHub
-//!    Actions, GitLab CI or Jenkins and returns a [`CiContext`]: the external
+//!    Actions, GitLab CI, Jenkins, Azure Pipelines, CircleCI, Bitbucket
+//!    Pipelines, Buildkite, TeamCity, Bamboo or Tekton and returns a [`CiContext`]: the external
 //!    job (a workflow, a project, a Jenkins job) and the job run (a workflow
 //!    run, a pipeline, a build) that a TestOps launch is attached to. The ids
 //!    follow the detection table of Allure 3 (`@allurereport/ci`) and
@@ -49,6 +50,9 @@
 mod context;
 mod env;
 pub mod sink;
+mod vendors;
+#[cfg(test)]
+mod vendors_tests;
 
 pub use context::{detect, resolve, CiContext, CiOverrides, GENERIC_CI_TYPE, SHARED_LAUNCH_VARS};
 pub use env::{Env, FnEnv, ProcessEnv};

@@ -885,6 +885,18 @@ impl ApiClient {
         Ok(())
     }
 
+    /// `DELETE /api/launch/{id}`: the launch and its results.
+    pub async fn delete_launch(&self, id: Id) -> Result<(), ClientError> {
+        self.call(
+            Method::DELETE,
+            &format!("/api/launch/{id}"),
+            &[],
+            Payload::Empty,
+        )
+        .await?;
+        Ok(())
+    }
+
     /// `POST /api/launch/{id}/reopen`.
     pub async fn reopen_launch(&self, id: Id) -> Result<(), ClientError> {
         self.post_empty(&format!("/api/launch/{id}/reopen")).await?;
