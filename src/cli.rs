@@ -68,6 +68,23 @@ pub(crate) struct Global {
         value_parser = clap::builder::BoolishValueParser::new()
     )]
     pub(crate) insecure: Option<bool>,
+    /// Colours: `auto` (on a terminal, unless NO_COLOR is set), `always`, `never`
+    /// (no escape sequence at all)
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "auto",
+        value_name = "WHEN"
+    )]
+    pub(crate) color: ColorChoice,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ColorChoice {
+    Auto,
+    Always,
+    Never,
 }
 
 impl std::fmt::Debug for Global {
@@ -79,6 +96,7 @@ impl std::fmt::Debug for Global {
             .field("output", &self.output)
             .field("ca_cert", &self.ca_cert)
             .field("insecure", &self.insecure)
+            .field("color", &self.color)
             .finish()
     }
 }

@@ -10,6 +10,9 @@ macro_rules! println {
     () => { $crate::pipe::out(::std::format_args!(""), true) };
     ($($arg:tt)*) => { $crate::pipe::out(::std::format_args!($($arg)*), true) };
 }
+macro_rules! eprint {
+    ($($arg:tt)*) => { $crate::pipe::err(::std::format_args!($($arg)*), false) };
+}
 macro_rules! eprintln {
     () => { $crate::pipe::err(::std::format_args!(""), true) };
     ($($arg:tt)*) => { $crate::pipe::err(::std::format_args!($($arg)*), true) };
@@ -24,6 +27,7 @@ mod output;
 mod pipe;
 mod settings;
 mod target;
+mod term;
 
 use std::process::ExitCode;
 
@@ -50,6 +54,7 @@ fn main() -> ExitCode {
         }
     };
     pipe::set_silent(cli.global.silent);
+    term::init(cli.global.color);
     init_tracing(matches!(cli.command, cli::Command::Server(_)));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

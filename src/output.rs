@@ -106,7 +106,7 @@ pub(crate) fn print_report(
         let by: Vec<String> = r
             .by_status
             .iter()
-            .map(|(k, v)| format!("{k} {v}"))
+            .map(|(k, v)| format!("{} {v}", crate::term::status(k)))
             .collect();
         println!("Launch [{}] {}", t.launch.id, t.launch.name);
         if let Some(id) = t.job_run_id {

@@ -38,11 +38,14 @@ pub(crate) fn out(args: Arguments<'_>, newline: bool) {
 /// Writes to stderr; on a closed pipe, ends the process with exit code 0.
 /// Another failure is ignored: diagnostics are not the command's output.
 pub(crate) fn err(args: Arguments<'_>, newline: bool) {
-    if SILENT.load(Ordering::Relaxed) && !args.to_string().starts_with("error") {
+    let text = args.to_string();
+    if SILENT.load(Ordering::Relaxed) && !text.starts_with("error") {
         return;
     }
+    // `error:`/`warning:` painted only when colours are on (`term.rs`).
+    let text = crate::term::stderr_line(text);
     let mut stderr = io::stderr().lock();
-    let written = stderr.write_fmt(args).and_then(|()| {
+    let written = stderr.write_all(text.as_bytes()).and_then(|()| {
         if newline {
             stderr.write_all(b"\n")
         } else {

@@ -352,7 +352,10 @@ pub(crate) async fn deliver(
     resumed: Option<Spool>,
     allow_empty: bool,
 ) -> Result<u8> {
-    match up.upload_paths(paths).await {
+    let progress = crate::term::Progress::start(g, up.progress());
+    let sent = up.upload_paths(paths).await;
+    progress.finish().await;
+    match sent {
         Ok(()) => close_session(up).await,
         Err(UploadError::Client(e)) if spoolable(&e) => {
             return spool_rest(g, up, dir, manifest, e.into());

@@ -27,6 +27,7 @@ mod shards;
 mod shared_launch;
 mod storage;
 mod support;
+mod terminal;
 mod tls;
 mod tokens;
 mod truth;

@@ -35,7 +35,10 @@ pub mod upload;
 
 pub use api::{ApiClient, AttachmentPart, ClientConfig, ClientError, GateOwner, PlanItem, Secret};
 pub use spool::{Spool, SpoolError, SpoolManifest};
-pub use upload::{FileProblem, SessionTarget, UploadError, UploadOptions, UploadReport, Uploader};
+pub use upload::{
+    FileProblem, ProgressCounts, SessionTarget, UploadError, UploadOptions, UploadProgress,
+    UploadReport, Uploader,
+};
 
 #[cfg(test)]
 mod tests;

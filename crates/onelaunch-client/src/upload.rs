@@ -15,6 +15,7 @@ use std::fmt;
 use std::future::Future;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -141,6 +142,37 @@ pub struct UploadReport {
     pub problems: Vec<FileProblem>,
     /// The test session, once created.
     pub session_id: Option<Id>,
+}
+
+/// Live counters of an [`Uploader`], shared with a progress display
+/// ([`Uploader::progress`]): read them from another task while the upload runs.
+#[derive(Debug, Default)]
+pub struct UploadProgress {
+    files_read: AtomicUsize,
+    results: AtomicUsize,
+    attachments: AtomicUsize,
+}
+
+/// A snapshot of [`UploadProgress`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ProgressCounts {
+    /// Input files fully handled (sent, or reported as a problem).
+    pub files_read: usize,
+    /// Results acknowledged by the server.
+    pub results: usize,
+    /// Attachment files accepted by the server.
+    pub attachments: usize,
+}
+
+impl UploadProgress {
+    /// The counters now.
+    pub fn counts(&self) -> ProgressCounts {
+        ProgressCounts {
+            files_read: self.files_read.load(Ordering::Relaxed),
+            results: self.results.load(Ordering::Relaxed),
+            attachments: self.attachments.load(Ordering::Relaxed),
+        }
+    }
 }
 
 /// Why an upload stopped.
@@ -724,6 +756,7 @@ pub struct Uploader {
     target: SessionTarget,
     opts: UploadOptions,
     report: UploadReport,
+    progress: Arc<UploadProgress>,
     reopener: Reopener,
     /// Every input file seen (for `files_seen`).
     seen: PathSet,
@@ -799,6 +832,7 @@ impl Uploader {
             target,
             opts,
             report: UploadReport::default(),
+            progress: Arc::default(),
             seen: PathSet::default(),
             done: PathSet::default(),
             stamps: HashMap::new(),
@@ -925,6 +959,11 @@ impl Uploader {
     /// What was done so far.
     pub fn report(&self) -> &UploadReport {
         &self.report
+    }
+
+    /// Live counters for a progress display, updated as the upload goes.
+    pub fn progress(&self) -> Arc<UploadProgress> {
+        self.progress.clone()
     }
 
     /// One-shot: everything under the given paths (directories, files, or glob
@@ -1095,7 +1134,9 @@ impl Uploader {
 
     fn mark_done(&mut self, f: &InputFile) {
         self.stamps.remove(&f.key());
-        self.done.insert(&f.key());
+        if self.done.insert(&f.key()) {
+            self.progress.files_read.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     fn mark_unparsed(&mut self, f: &InputFile) {
@@ -1371,6 +1412,7 @@ impl Uploader {
                         continue;
                     };
                     self.report.results += 1;
+                    self.progress.results.fetch_add(1, Ordering::Relaxed);
                     *self
                         .report
                         .by_status
@@ -1570,6 +1612,9 @@ impl Uploader {
                 }
             };
             self.report.attachments += o.attachments;
+            self.progress
+                .attachments
+                .fetch_add(o.attachments, Ordering::Relaxed);
             self.report.fixtures += o.fixtures;
             for p in o.problems {
                 tracing::warn!("{p}");
