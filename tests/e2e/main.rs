@@ -18,6 +18,7 @@ mod hardening;
 mod manual;
 mod pg;
 mod proxy;
+mod release_workflow;
 mod reliability;
 mod replicas;
 mod reruns;
