@@ -26,6 +26,7 @@ mod server_led;
 mod server_led_plans;
 mod shards;
 mod shared_launch;
+mod static_binary;
 mod storage;
 mod support;
 mod tls;
