@@ -125,7 +125,7 @@ target_triple() {
     *) return 1 ;;
   esac
   case "$os" in
-    Linux) echo "$arch-unknown-linux-gnu" ;;
+    Linux) echo "$arch-unknown-linux-musl" ;;
     Darwin) echo "$arch-apple-darwin" ;;
     *) return 1 ;;
   esac

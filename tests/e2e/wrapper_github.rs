@@ -892,7 +892,7 @@ fn example_and_release_workflows_pass_the_strict_schema() {
 fn target_triple() -> String {
     let os = match std::env::consts::OS {
         "macos" => "apple-darwin",
-        _ => "unknown-linux-gnu",
+        _ => "unknown-linux-musl",
     };
     format!("{}-{os}", std::env::consts::ARCH)
 }

@@ -936,7 +936,7 @@ fn gitlab_template_installs_only_a_verified_binary() {
     let release = project.root.path().join("release");
     fs::create_dir_all(release.join("stage")).unwrap();
     fs::copy(bin(), release.join("stage/onelaunch")).unwrap();
-    let asset = release.join("onelaunch-v0.1.0-x86_64-unknown-linux-gnu.tar.gz");
+    let asset = release.join("onelaunch-v0.1.0-x86_64-unknown-linux-musl.tar.gz");
     let packed = Command::new("bash")
         .args([
             "-c",
