@@ -35,7 +35,8 @@ node {
                     try {
                         sh 'mkdir -p api-tests && cp -R test-output/api api-tests/results'
                     } finally {
-                        onelaunch.upload(results: 'api-tests/results')
+                        // The Allure Jenkins plugin's `results` shape.
+                        onelaunch.upload(results: [[path: 'api-tests/results']])
                     }
                 }
             )

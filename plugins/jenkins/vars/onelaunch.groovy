@@ -592,7 +592,9 @@ List pathList(Object results) {
     List raw = results instanceof Collection ? results as List : [results]
     List out = []
     for (Object r : raw) {
-        String s = r == null ? '' : r.toString().trim()
+        // The Allure Jenkins plugin's shape: results: [[path: 'allure-results']].
+        Object p = r instanceof Map ? r.path : r
+        String s = p == null ? '' : p.toString().trim()
         if (s && !out.contains(s)) {
             out.add(s)
         }
