@@ -5,7 +5,7 @@
 # interpolated into shell text. The token is masked before anything else runs
 # and is only ever handed to onelaunch through its environment.
 #
-# Runs on Linux and macOS runners (bash 3.2 or newer).
+# Runs on Linux, macOS and Windows (Git Bash) runners (bash 3.2 or newer).
 set -euo pipefail
 
 # ------------------------------------------------------------------ the token
@@ -52,13 +52,6 @@ is_id() {
 summary() {
   if [ -n "${GITHUB_STEP_SUMMARY:-}" ]; then
     printf '%s\n' "$@" >>"$GITHUB_STEP_SUMMARY"
-  fi
-}
-sha256_of() {
-  if command -v sha256sum >/dev/null 2>&1; then
-    sha256sum "$1" | cut -d' ' -f1
-  else
-    shasum -a 256 "$1" | cut -d' ' -f1
   fi
 }
 
@@ -115,20 +108,41 @@ fi
 unset ONELAUNCH_MATRIX
 
 # ------------------------------------------------------------------ the binary
-target_triple() {
+# Which release asset this runner runs; sets target, asset_ext, exe, windows.
+# Windows runners run this script in Git Bash (uname -s: MINGW64_NT-…,
+# MSYS_NT-…); Windows on arm64 runs the x86_64 build under emulation.
+platform() {
   local os arch
   os="$(uname -s)"
-  arch="$(uname -m)"
+  arch="$(lower "$(uname -m)")"
   case "$arch" in
     x86_64 | amd64) arch=x86_64 ;;
     aarch64 | arm64) arch=aarch64 ;;
     *) return 1 ;;
   esac
+  asset_ext=tar.gz
+  exe=onelaunch
+  windows=false
   case "$os" in
-    Linux) echo "$arch-unknown-linux-musl" ;;
-    Darwin) echo "$arch-apple-darwin" ;;
+    Linux) target="$arch-unknown-linux-musl" ;;
+    Darwin) target="$arch-apple-darwin" ;;
+    MINGW* | MSYS* | CYGWIN* | Windows_NT)
+      target=x86_64-pc-windows-msvc
+      asset_ext=zip
+      exe=onelaunch.exe
+      windows=true
+      ;;
     *) return 1 ;;
   esac
+}
+
+# A path as Windows programs (and the runner, for GITHUB_PATH) spell it.
+native_path() {
+  if [ "$windows" = true ] && command -v cygpath >/dev/null 2>&1; then
+    cygpath -w "$1"
+  else
+    printf '%s\n' "$1"
+  fi
 }
 
 # A value of plugins/github/checksums.json, which has one "key": "value" pair
@@ -139,54 +153,110 @@ committed_sha256() {
   awk -F'"' -v name="$1" '$2 == name && NF >= 5 { print $4; exit }' "$file"
 }
 
-# Downloads the release asset and installs it into $1 when its checksum is
-# committed and matches. Returns 1 (caller falls back to a source build) when
-# there is no committed checksum or no such release; exits on a mismatch.
-install_release() {
-  local dir="$1" version="$2" target="$3" repo asset expected actual url tmp
-  repo="${ONELAUNCH_ACTION_REPOSITORY:-${GITHUB_ACTION_REPOSITORY:-}}"
-  asset="onelaunch-$version-$target.tar.gz"
-  expected="$(committed_sha256 "$asset")"
-  if [ -z "$repo" ]; then
-    log "local action (no action repository): building from source"
-    return 1
+# The base URL the release assets are downloaded from (release_url, without
+# a trailing slash): the release-url input, else ONELAUNCH_RELEASE_URL, else
+# the releases of the repository the action comes from. Empty for a local
+# action (uses: ./) without release-url. Must be https.
+release_base() {
+  local repo what
+  release_url="${ONELAUNCH_IN_RELEASE_URL:-${ONELAUNCH_RELEASE_URL:-}}"
+  what="release-url"
+  if [ -z "$release_url" ]; then
+    repo="${ONELAUNCH_ACTION_REPOSITORY:-${GITHUB_ACTION_REPOSITORY:-}}"
+    if [ -z "$repo" ]; then
+      return 0
+    fi
+    release_url="${GITHUB_SERVER_URL:-https://github.com}/$repo/releases/download"
+    what="the release URL derived from GITHUB_SERVER_URL"
   fi
-  case "$version" in
-    *[!A-Za-z0-9._+-]*)
-      log "version '$version' is not a release tag: building from source"
-      return 1
+  case "$release_url" in
+    *[[:space:][:cntrl:]\"\'\`\\\<\>]*)
+      fail "$what must be a URL without blanks, quotes or backslashes, e.g. https://github.example.com/onelaunch/onelaunch/releases/download; got '$(printf '%s' "$release_url" | tr -d '\r\n')'"
+      ;;
+    https://?*) ;;
+    *) fail "$what must be an https:// URL (assets are fetched from <release-url>/<version>/<asset>), e.g. https://github.example.com/onelaunch/onelaunch/releases/download; got '$release_url'" ;;
+  esac
+  while [ "${release_url%/}" != "$release_url" ]; do
+    release_url="${release_url%/}"
+  done
+}
+
+# SHA-256 of a file in lower-case hex: sha256sum (Linux, Git Bash), shasum
+# (macOS) or certutil (Windows).
+sha256_of() {
+  local out
+  if command -v sha256sum >/dev/null 2>&1; then
+    out="$(sha256sum <"$1")"
+  elif command -v shasum >/dev/null 2>&1; then
+    out="$(shasum -a 256 <"$1")"
+  elif command -v certutil >/dev/null 2>&1; then
+    # The hash is the second line (spaced out by older versions).
+    out="$(certutil -hashfile "$(native_path "$1")" SHA256 | sed -n 2p | tr -d ' ')"
+  fi
+  printf '%s' "${out%% *}" | tr -d '\r' | tr '[:upper:]' '[:lower:]'
+}
+
+# Extracts the binary ($exe) of the archive $1 into the directory $2: tar for
+# .tar.gz; for .zip unzip, else tar (Windows' own tar.exe, bsdtar, reads zip),
+# else PowerShell's Expand-Archive.
+extract() {
+  local archive="$1" into="$2"
+  mkdir -p "$into"
+  case "$asset_ext" in
+    zip)
+      if command -v unzip >/dev/null 2>&1 && unzip -q -o "$archive" "$exe" -d "$into" >&2; then
+        :
+      elif command -v tar >/dev/null 2>&1 && tar -xf "$archive" -C "$into" "$exe" 2>/dev/null; then
+        :
+      elif command -v powershell >/dev/null 2>&1; then
+        # shellcheck disable=SC2016 # PowerShell expands $env:…, not bash
+        OL_ZIP="$(native_path "$archive")" OL_DEST="$(native_path "$into")" \
+          powershell -NoProfile -NonInteractive -Command \
+          'Expand-Archive -LiteralPath $env:OL_ZIP -DestinationPath $env:OL_DEST -Force' >&2 || true
+      fi
+      ;;
+    *)
+      tar -xzf "$archive" -C "$into" "$exe" || true
       ;;
   esac
-  if [ -z "$expected" ]; then
-    log "no committed checksum for $asset in plugins/github/checksums.json: not downloading it"
-    return 1
+  if [ ! -f "$into/$exe" ]; then
+    fail "could not extract $exe from $asset (a .zip needs unzip, a tar that reads zip, or PowerShell)"
   fi
-  case "$expected" in
-    *[!0-9a-f]*) fail "checksums.json: malformed SHA-256 for $asset" ;;
-  esac
-  if [ "${#expected}" -ne 64 ]; then
-    fail "checksums.json: malformed SHA-256 for $asset"
+}
+
+# Downloads $asset from the release, verifies it against the committed
+# checksum ($expected) and installs its binary into $1 with the hash recorded
+# next to it (.sha256). Never falls back to a source build: a failed download
+# or a different hash fails the step.
+install_release() {
+  local dir="$1" url tmp actual
+  url="$release_url/$version/$asset"
+  if ! command -v sha256sum >/dev/null 2>&1 && ! command -v shasum >/dev/null 2>&1 &&
+    ! command -v certutil >/dev/null 2>&1; then
+    fail "no sha256sum, shasum or certutil on this runner to verify $asset with"
   fi
-  url="${GITHUB_SERVER_URL:-https://github.com}/$repo/releases/download/$version/$asset"
   tmp="$(mktemp -d)"
   log "downloading $url"
   if ! curl --proto '=https' --tlsv1.2 -fsSL --retry 5 --retry-delay 2 -o "$tmp/$asset" "$url"; then
     rm -rf "$tmp"
-    log "download failed: building from source"
-    return 1
+    fail "could not download $asset from $url: check the version and release-url inputs (or set the 'binary' input)"
   fi
   actual="$(sha256_of "$tmp/$asset")"
   if [ "$actual" != "$expected" ]; then
     rm -rf "$tmp"
-    fail "checksum mismatch for $asset: expected $expected (plugins/github/checksums.json), got $actual; refusing to use it"
+    fail "checksum mismatch for $asset: expected $expected (plugins/github/checksums.json of the action), got $actual from $url; refusing to install it"
   fi
-  tar -xzf "$tmp/$asset" -C "$tmp" onelaunch
+  extract "$tmp/$asset" "$tmp/x"
   mkdir -p "$dir"
-  mv "$tmp/onelaunch" "$dir/onelaunch"
-  chmod +x "$dir/onelaunch"
+  rm -f "$dir/.sha256"
+  mv -f "$tmp/x/$exe" "$dir/$exe.new"
+  chmod +x "$dir/$exe.new"
+  mv -f "$dir/$exe.new" "$dir/$exe"
   echo release >"$dir/.origin"
+  # Written last: a cache entry counts only once its binary is complete.
+  printf '%s\n' "$expected" >"$dir/.sha256"
   rm -rf "$tmp"
-  log "installed $asset (sha256 $actual)"
+  log "installed $asset (sha256 $actual) into $dir"
 }
 
 # Builds the action's own source (cargo, incremental in the cache directory).
@@ -200,12 +270,13 @@ install_from_source() {
   fi
   log "building onelaunch from $action_root (cargo build --release --locked)"
   mkdir -p "$dir"
+  rm -f "$dir/.sha256"
   if ! cargo build --release --locked --manifest-path "$action_root/Cargo.toml" \
     --target-dir "$dir/build" --bin onelaunch >&2; then
     fail "cargo build of onelaunch failed"
   fi
-  cp "$dir/build/release/onelaunch" "$dir/onelaunch.new"
-  mv "$dir/onelaunch.new" "$dir/onelaunch"
+  cp "$dir/build/release/$exe" "$dir/$exe.new"
+  mv -f "$dir/$exe.new" "$dir/$exe"
   echo source >"$dir/.origin"
 }
 
@@ -218,7 +289,7 @@ resolve_binary() {
     log "using the preinstalled binary $OL (not checksum-verified)"
     return
   fi
-  local version target cache dir
+  local version target asset_ext exe windows cache dir asset expected release_url=""
   # The release this commit of the action was published with (checksums.json
   # "version"; equal to the tag at release tags, and what a major tag such as
   # v1 points to), else the action ref.
@@ -231,18 +302,48 @@ resolve_binary() {
   fi
   version="${version:-${ONELAUNCH_ACTION_REF:-${GITHUB_ACTION_REF:-}}}"
   version="${version:-local}"
-  target="$(target_triple)" || fail "no onelaunch build for $(uname -s)/$(uname -m): set the 'binary' input"
-  cache="${RUNNER_TOOL_CACHE:-$HOME/.cache}/onelaunch"
-  # Refs may contain slashes (feature/x); keep one directory level per version.
-  dir="$cache/$(printf '%s' "$version" | tr '/' '_')/$target"
-  if [ -x "$dir/onelaunch" ] && [ "$(cat "$dir/.origin" 2>/dev/null)" = release ]; then
-    log "using cached release binary $dir/onelaunch"
-  elif ! install_release "$dir" "$version" "$target"; then
-    install_from_source "$dir"
+  platform || fail "no onelaunch build for $(uname -s)/$(uname -m): set the 'binary' input"
+  if [ -n "${ONELAUNCH_IN_RELEASE_URL:-${ONELAUNCH_RELEASE_URL:-}}" ]; then
+    release_base # a malformed release-url fails even when nothing is downloaded
   fi
-  OL="$dir/onelaunch"
+  cache="${RUNNER_TOOL_CACHE:-$HOME/.cache}"
+  if [ "$windows" = true ] && command -v cygpath >/dev/null 2>&1; then
+    cache="$(cygpath -u "$cache")"
+  fi
+  # Refs may contain slashes (feature/x); keep one directory level per version.
+  dir="$cache/onelaunch/$(printf '%s' "$version" | tr '/' '_')/$target"
+  asset="onelaunch-$version-$target.$asset_ext"
+  expected=""
+  case "$version" in
+    *[!A-Za-z0-9._+-]*) log "version '$version' is not a release tag" ;;
+    *) expected="$(committed_sha256 "$asset")" ;;
+  esac
+  if [ -z "$expected" ]; then
+    # The last resort: no pinned checksum, so nothing is downloaded.
+    log "no committed checksum for $asset in plugins/github/checksums.json: building from source"
+    install_from_source "$dir"
+  else
+    case "$expected" in
+      *[!0-9a-f]*) fail "checksums.json: malformed SHA-256 for $asset" ;;
+    esac
+    if [ "${#expected}" -ne 64 ]; then
+      fail "checksums.json: malformed SHA-256 for $asset"
+    fi
+    if [ -x "$dir/$exe" ] && [ -f "$dir/.sha256" ] && [ "$(cat "$dir/.sha256")" = "$expected" ]; then
+      log "using the cached $asset in $dir (sha256 $expected, as pinned)"
+    else
+      release_base
+      if [ -n "$release_url" ]; then
+        install_release "$dir"
+      else
+        log "local action (no action repository) and no release-url: building from source"
+        install_from_source "$dir"
+      fi
+    fi
+  fi
+  OL="$dir/$exe"
   if [ -n "${GITHUB_PATH:-}" ]; then
-    echo "$dir" >>"$GITHUB_PATH"
+    native_path "$dir" >>"$GITHUB_PATH"
   fi
 }
 

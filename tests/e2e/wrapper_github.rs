@@ -1,6 +1,9 @@
 //! The GitHub Action (root `action.yml` + `plugins/github/onelaunch-action.sh`)
 //! run by `act`, the local GitHub Actions runner, in host mode (no Docker),
-//! against a real server; plus the action's install path (checksum checks).
+//! against a real server; plus the action's installation: from a local
+//! release (tests/e2e/release_server.rs) through `release-url`, verified
+//! against the pinned checksums, cached, refused when tampered with, and the
+//! Windows and macOS paths run with a `uname` that reports those runners.
 //!
 //! Each act run works in a throwaway repository that holds copies of the
 //! action, the example workflow under test and the sample results, committed
@@ -31,6 +34,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::release_server::{host_target, LocalRelease};
 use crate::support::*;
 
 /// How long one act run may take (each takes a few seconds here).
@@ -194,6 +198,17 @@ impl ActRepo {
 
     /// `workflows`: (workflow text, file name under .github/workflows).
     fn with_workflows(workflows: &[(String, String)]) -> ActRepo {
+        ActRepo::build(workflows, None)
+    }
+
+    /// Workflows that use the action as written (no `binary` input: the
+    /// action installs onelaunch itself), with `release` pinned into the
+    /// action's copy as the release process pins it.
+    fn installing(workflows: &[(String, String)], release: &LocalRelease) -> ActRepo {
+        ActRepo::build(workflows, Some(release))
+    }
+
+    fn build(workflows: &[(String, String)], pinned: Option<&LocalRelease>) -> ActRepo {
         let dir = tempfile::tempdir().unwrap();
         let repo = dir.path().join("repo");
         let home = dir.path().join("home");
@@ -208,12 +223,16 @@ impl ActRepo {
             &fixture("examples/pipelines"),
             &repo.join("examples/pipelines"),
         );
+        if let Some(release) = pinned {
+            release.pin_into(&repo);
+        }
         for (text, name) in workflows {
-            fs::write(
-                repo.join(".github/workflows").join(name),
-                with_local_binary(text),
-            )
-            .unwrap();
+            let text = if pinned.is_some() {
+                text.clone()
+            } else {
+                with_local_binary(text)
+            };
+            fs::write(repo.join(".github/workflows").join(name), text).unwrap();
         }
         fs::write(&hook, EVIDENCE_HOOK).unwrap();
         // act asks which default image to use on its first run unless told.
@@ -270,6 +289,20 @@ impl ActRepo {
         workflow: &str,
         extra: &[&str],
     ) -> Run {
+        self.act_env(act, server, event, workflow, extra, &[])
+    }
+
+    /// `act` with extra environment variables for act and (host mode) the
+    /// steps; they override the defaults (PATH included).
+    fn act_env(
+        &self,
+        act: &Path,
+        server: &TestServer,
+        event: &str,
+        workflow: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Run {
         let log_path = self.evidence.parent().unwrap().join("act.log");
         let log = fs::File::create(&log_path).unwrap();
         let local = format!("{ACTION_REF}={}", self.repo.display());
@@ -298,6 +331,7 @@ impl ActRepo {
             .env("ACT_DISABLE_VERSION_CHECK", "1")
             .env("BASH_ENV", &self.hook)
             .env("ONELAUNCH_EVIDENCE_DIR", &self.evidence)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -323,6 +357,11 @@ impl ActRepo {
             stdout: String::from_utf8_lossy(&fs::read(&log_path).unwrap()).into_owned(),
             stderr: String::new(),
         }
+    }
+
+    /// act's RUNNER_TOOL_CACHE in host mode (kept across runs in HOME).
+    fn tool_cache(&self) -> PathBuf {
+        self.home.join(".cache/act/tool_cache")
     }
 
     /// The files a job's bash steps saw: (GITHUB_JOB, file name, text).
@@ -888,14 +927,7 @@ fn example_and_release_workflows_pass_the_strict_schema() {
 
 // ---------------------------------------------------------------- installation
 
-/// The release target the action picks on this machine.
-fn target_triple() -> String {
-    let os = match std::env::consts::OS {
-        "macos" => "apple-darwin",
-        _ => "unknown-linux-musl",
-    };
-    format!("{}-{os}", std::env::consts::ARCH)
-}
+const WINDOWS: &str = "x86_64-pc-windows-msvc";
 
 fn sha256(path: &Path) -> String {
     let o = Command::new("sha256sum")
@@ -910,181 +942,505 @@ fn sha256(path: &Path) -> String {
         .to_string()
 }
 
-/// An action checkout with the given checksums.json, a release asset that
-/// wraps the built binary, and stand-ins for curl (serves the asset, logs the
-/// URL) and cargo (logs, fails) first on PATH.
-struct InstallFixture {
-    dir: tempfile::TempDir,
-    action: PathBuf,
-    asset: PathBuf,
-    path: String,
+fn write_executable(path: &Path, text: &str) {
+    fs::write(path, text).unwrap();
+    let ok = Command::new("chmod").arg("+x").arg(path).status().unwrap();
+    assert!(ok.success());
 }
 
-impl InstallFixture {
-    fn new() -> InstallFixture {
-        let dir = tempfile::tempdir().unwrap();
-        let action = dir.path().join("action");
-        copy_tree(&fixture("plugins/github"), &action.join("plugins/github"));
-        fs::write(action.join("Cargo.toml"), "[workspace]\n").unwrap();
-        // The asset: a tar.gz with an `onelaunch` that runs the built binary.
-        let pkg = dir.path().join("pkg");
-        fs::create_dir_all(&pkg).unwrap();
-        let wrapper = pkg.join("onelaunch");
-        fs::write(
-            &wrapper,
-            format!("#!/bin/sh\nexec '{}' \"$@\"\n", bin().display()),
-        )
+/// A directory with a `cargo` that records being called and fails: put first
+/// on PATH, it shows whether the action tried a source build.
+fn cargo_tripwire(dir: &Path) -> PathBuf {
+    let bin_dir = dir.join("tripwire");
+    fs::create_dir_all(&bin_dir).unwrap();
+    let log = dir.join("cargo-calls.log");
+    write_executable(
+        &bin_dir.join("cargo"),
+        &format!(
+            "#!/bin/sh\necho \"cargo $*\" >>'{}'\nexit 101\n",
+            log.display()
+        ),
+    );
+    bin_dir
+}
+
+fn cargo_calls(dir: &Path) -> String {
+    fs::read_to_string(dir.join("cargo-calls.log")).unwrap_or_default()
+}
+
+/// Serves the built binary as the asset of `target` (the local release holds a
+/// stand-in for every target but this machine's), packaged by the release's
+/// own script and recorded in the release's checksums.json, as a release
+/// built on that platform would be. Call before pinning.
+fn serve_real_binary_as(release: &LocalRelease, target: &str) {
+    let out = tempfile::tempdir().unwrap();
+    let o = Command::new(repo().join("scripts/release/package"))
+        .args([release.version.as_str(), target])
+        .arg(bin())
+        .arg(out.path())
+        .output()
         .unwrap();
-        let ok = Command::new("chmod")
-            .arg("+x")
-            .arg(&wrapper)
-            .status()
-            .unwrap();
-        assert!(ok.success());
-        let asset = dir
-            .path()
-            .join(format!("onelaunch-v9.9.9-{}.tar.gz", target_triple()));
-        let ok = Command::new("tar")
-            .arg("-czf")
-            .arg(&asset)
-            .arg("-C")
-            .arg(&pkg)
-            .arg("onelaunch")
-            .status()
-            .unwrap();
-        assert!(ok.success());
-        let fake = dir.path().join("fake-bin");
-        fs::create_dir_all(&fake).unwrap();
-        let log = dir.path().join("calls.log");
-        fs::write(
-            fake.join("curl"),
-            format!(
-                "#!/bin/sh\necho \"curl $*\" >>'{log}'\nout=\"\"\nwhile [ $# -gt 0 ]; do\n  if [ \"$1\" = -o ]; then out=\"$2\"; shift; fi\n  shift\ndone\ncp '{asset}' \"$out\"\n",
-                log = log.display(),
-                asset = asset.display()
-            ),
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let asset = PathBuf::from(String::from_utf8_lossy(&o.stdout).trim());
+    fs::copy(&asset, release.asset_path(target)).unwrap();
+    let mut doc: Value =
+        serde_json::from_str(&fs::read_to_string(&release.checksums).unwrap()).unwrap();
+    doc[release.asset_name(target)] = Value::String(sha256(&asset));
+    fs::write(
+        &release.checksums,
+        serde_json::to_string_pretty(&doc).unwrap() + "\n",
+    )
+    .unwrap();
+    assert_eq!(release.sha256(target), sha256(&release.asset_path(target)));
+}
+
+/// A copy of the action (plugins/github) with `release` pinned into it.
+fn pinned_action(dir: &Path, release: &LocalRelease) -> PathBuf {
+    let action = dir.join("action");
+    copy_tree(&fixture("plugins/github"), &action.join("plugins/github"));
+    fs::copy(fixture("action.yml"), action.join("action.yml")).unwrap();
+    release.pin_into(&action);
+    action
+}
+
+/// A PATH whose `uname` reports another runner's OS and architecture, with
+/// the cargo tripwire, then the usual tools.
+fn runner_path(dir: &Path, os: &str, arch: &str) -> String {
+    let fake = dir.join(format!("uname-{os}-{arch}"));
+    fs::create_dir_all(&fake).unwrap();
+    write_executable(
+        &fake.join("uname"),
+        &format!(
+            "#!/bin/sh\ncase \"$1\" in\n  -s) echo '{os}' ;;\n  -m) echo '{arch}' ;;\n  *) exec /usr/bin/uname \"$@\" ;;\nesac\n"
+        ),
+    );
+    format!(
+        "{}:{}:/usr/local/bin:/usr/bin:/bin",
+        fake.display(),
+        cargo_tripwire(dir).display()
+    )
+}
+
+/// Runs the action's `start` as a local action (no action repository) that
+/// installs `version` from `release`, trusting its test CA.
+fn start_installing(
+    action: &Path,
+    work: &Path,
+    path: &str,
+    server: &TestServer,
+    release: &LocalRelease,
+    extra: &[(&str, &str)],
+) -> Run {
+    fs::create_dir_all(work).unwrap();
+    let ca = release.ca_file.display().to_string();
+    let mut vars = vec![
+        ("GITHUB_ACTIONS", "true"),
+        ("GITHUB_REPOSITORY", "acme/shop"),
+        ("GITHUB_WORKFLOW", "CI"),
+        ("GITHUB_RUN_ID", "31"),
+        ("GITHUB_RUN_NUMBER", "4"),
+        ("GITHUB_JOB", "start"),
+        ("GITHUB_SERVER_URL", "https://github.com"),
+        ("ONELAUNCH_IN_COMMAND", "start"),
+        ("ONELAUNCH_IN_ENDPOINT", server.url.as_str()),
+        ("ONELAUNCH_IN_TOKEN", TOKEN),
+        ("ONELAUNCH_IN_VERSION", release.version.as_str()),
+        ("SSL_CERT_FILE", ca.as_str()),
+        ("CURL_CA_BUNDLE", ca.as_str()),
+    ];
+    vars.extend_from_slice(extra);
+    action_script(action, work, path, &vars)
+}
+
+fn install_workflow() -> String {
+    let action = |command: &str, extra: &str| {
+        format!(
+            "      - id: {command}\n        uses: {ACTION_REF}\n        with:\n          command: {command}\n          endpoint: ${{{{ vars.ALLURE_ENDPOINT }}}}\n          token: ${{{{ secrets.ALLURE_TOKEN }}}}\n          version: v9.9.9\n          release-url: ${{{{ vars.ONELAUNCH_RELEASE_URL }}}}\n{extra}"
         )
-        .unwrap();
-        fs::write(
-            fake.join("cargo"),
-            format!(
-                "#!/bin/sh\necho \"cargo $*\" >>'{}'\nexit 101\n",
-                log.display()
-            ),
-        )
-        .unwrap();
-        for f in ["curl", "cargo"] {
-            let ok = Command::new("chmod")
-                .arg("+x")
-                .arg(fake.join(f))
-                .status()
-                .unwrap();
-            assert!(ok.success());
-        }
-        let path = format!("{}:/usr/local/bin:/usr/bin:/bin", fake.display());
-        InstallFixture {
-            dir,
-            action,
-            asset,
-            path,
-        }
-    }
+    };
+    format!(
+        "name: Install\non: push\njobs:\n  start:\n    runs-on: ubuntu-latest\n    outputs:\n      launch-id: ${{{{ steps.start.outputs.launch-id }}}}\n      job-run-id: ${{{{ steps.start.outputs.job-run-id }}}}\n    steps:\n      - uses: actions/checkout@v4\n{}      - run: onelaunch --version\n{}  finish:\n    needs: start\n    runs-on: ubuntu-latest\n    steps:\n{}",
+        action("start", "          launch-name: Installed from the release\n"),
+        action(
+            "upload",
+            "          launch-id: ${{ steps.start.outputs.launch-id }}\n          job-run-id: ${{ steps.start.outputs.job-run-id }}\n          results: examples/pipelines/github-unit/allure-results\n"
+        ),
+        action(
+            "finish",
+            "          launch-id: ${{ needs.start.outputs.launch-id }}\n          job-run-id: ${{ needs.start.outputs.job-run-id }}\n"
+        ),
+    )
+}
 
-    fn checksums(&self, json: &str) {
-        fs::write(self.action.join("plugins/github/checksums.json"), json).unwrap();
-    }
-
-    fn calls(&self) -> String {
-        fs::read_to_string(self.dir.path().join("calls.log")).unwrap_or_default()
-    }
-
-    fn start(&self, server: &TestServer) -> Run {
-        let work = self.dir.path().join("work");
-        fs::create_dir_all(&work).unwrap();
-        action_script(
-            &self.action,
-            &work,
-            &self.path,
-            &[
-                ("GITHUB_ACTIONS", "true"),
-                ("GITHUB_REPOSITORY", "acme/shop"),
-                ("GITHUB_WORKFLOW", "CI"),
-                ("GITHUB_RUN_ID", "31"),
-                ("GITHUB_RUN_NUMBER", "4"),
-                ("GITHUB_JOB", "start"),
-                ("GITHUB_SERVER_URL", "https://github.com"),
-                ("ONELAUNCH_ACTION_REPOSITORY", "onelaunch/onelaunch"),
-                ("ONELAUNCH_ACTION_REF", "v9"),
-                ("ONELAUNCH_IN_COMMAND", "start"),
-                ("ONELAUNCH_IN_ENDPOINT", &server.url),
-                ("ONELAUNCH_IN_TOKEN", TOKEN),
-            ],
-        )
-    }
-
-    fn installed(&self) -> PathBuf {
-        self.dir
-            .path()
-            .join("work/tool-cache/onelaunch/v9.9.9")
-            .join(target_triple())
-            .join("onelaunch")
-    }
+/// act with the release's URL as a variable, its CA trusted by curl and the
+/// cargo tripwire first on PATH.
+fn act_installing(
+    act: &Path,
+    repo: &ActRepo,
+    server: &TestServer,
+    release: &LocalRelease,
+    run_id: &str,
+) -> Run {
+    let run_id = format!("GITHUB_RUN_ID={run_id}");
+    let url = format!("ONELAUNCH_RELEASE_URL={}", release.base_url);
+    let ca = release.ca_file.display().to_string();
+    let path = format!(
+        "{}:{}",
+        cargo_tripwire(repo.evidence.parent().unwrap()).display(),
+        host_path()
+    );
+    repo.act_env(
+        act,
+        server,
+        "push",
+        "install.yml",
+        &["--var", &url, "--env", &run_id],
+        &[
+            ("SSL_CERT_FILE", &ca),
+            ("CURL_CA_BUNDLE", &ca),
+            ("PATH", &path),
+        ],
+    )
 }
 
 #[test]
-fn install_verifies_the_release_asset_against_the_committed_checksum() {
+fn action_installs_the_pinned_release_from_release_url_once_and_reuses_the_cache() {
+    let Some(act) = act_or_skip() else { return };
     let server = TestServer::start();
     let api = server.api();
-    let asset_name = format!("onelaunch-v9.9.9-{}.tar.gz", target_triple());
+    let release = LocalRelease::start("v9.9.9");
+    let target = host_target();
+    let asset = release.asset_name(target);
+    let repo = ActRepo::installing(&[(install_workflow(), "install.yml".into())], &release);
 
-    // A committed, matching checksum: downloaded, verified, installed, used.
-    let fx = InstallFixture::new();
-    let good = sha256(&fx.asset);
-    fx.checksums(&format!(
-        "{{\n  \"version\": \"v9.9.9\",\n  \"{asset_name}\": \"{good}\"\n}}\n"
-    ));
-    let r = fx.start(&server).ok();
+    let run = act_installing(&act, &repo, &server, &release, "1");
+    assert_act_ok(&run, 2);
+
+    // Downloaded once, from <release-url>/<version>/<asset>, and nothing
+    // else (no checksum file from the mirror).
+    assert_eq!(release.downloads(target), 1, "{}", release.requests());
+    assert_eq!(
+        release.requests().lines().count(),
+        1,
+        "{}",
+        release.requests()
+    );
     assert!(
-        fx.calls().contains(&format!(
-            "https://github.com/onelaunch/onelaunch/releases/download/v9.9.9/{asset_name}"
+        run.stdout
+            .contains(&format!("downloading {}", release.asset_url(target))),
+        "{}",
+        run.stdout
+    );
+    let sha = release.sha256(target);
+    assert_eq!(
+        run.stdout
+            .matches(&format!("installed {asset} (sha256 {sha})"))
+            .count(),
+        1,
+        "{}",
+        run.stdout
+    );
+    // The upload step and the finish job used the verified cached binary.
+    assert_eq!(
+        run.stdout
+            .matches(&format!("using the cached {asset}"))
+            .count(),
+        2,
+        "{}",
+        run.stdout
+    );
+    let dir = repo.tool_cache().join("onelaunch/v9.9.9").join(target);
+    assert_eq!(
+        fs::read(dir.join("onelaunch")).unwrap(),
+        fs::read(bin()).unwrap(),
+        "the release's binary is installed"
+    );
+    assert_eq!(fs::read_to_string(dir.join(".sha256")).unwrap().trim(), sha);
+    // GITHUB_PATH made it callable by name in the next step.
+    let path_file = repo.job_file("start", "GITHUB_PATH");
+    assert!(
+        path_file.lines().any(|l| Path::new(l) == dir),
+        "{path_file}"
+    );
+    assert!(
+        run.stdout.contains("Success - Main onelaunch --version"),
+        "`onelaunch --version` ran by name:\n{}",
+        run.stdout
+    );
+
+    // The installed binary ran start, upload and finish against the server.
+    let launches = api.launches(1);
+    assert_eq!(launches.len(), 1, "{launches:?}");
+    let launch_id = launches[0]["id"].as_i64().unwrap();
+    assert_eq!(launches[0]["name"], "Installed from the release");
+    assert_eq!(launches[0]["closed"], true);
+    let unit = fixture("examples/pipelines/github-unit/allure-results");
+    assert_eq!(
+        api.results(launch_id).len(),
+        count_files(&unit, "-result.json")
+    );
+    assert_eq!(api.statistic(launch_id), expected_statistic(&[&unit]));
+    assert_eq!(api.job_runs(launch_id)[0]["stage"], "finished");
+
+    // No source build.
+    assert_eq!(cargo_calls(repo.evidence.parent().unwrap()), "");
+    assert!(!run.stdout.contains("building onelaunch"), "{}", run.stdout);
+    assert_no_token(&server, &run, &repo);
+
+    // A second run on the same runner: the tool cache holds the pinned
+    // version, so nothing is downloaded.
+    let again = act_installing(&act, &repo, &server, &release, "2");
+    assert_act_ok(&again, 2);
+    assert_eq!(release.downloads(target), 1, "{}", release.requests());
+    assert_eq!(
+        again
+            .stdout
+            .matches(&format!("using the cached {asset}"))
+            .count(),
+        3,
+        "{}",
+        again.stdout
+    );
+    assert_eq!(api.launches(1).len(), 2);
+    assert_eq!(cargo_calls(repo.evidence.parent().unwrap()), "");
+    assert!(!again.stdout.contains(TOKEN));
+}
+
+#[test]
+fn action_refuses_a_tampered_release_asset_and_builds_nothing() {
+    let Some(act) = act_or_skip() else { return };
+    let server = TestServer::start();
+    let api = server.api();
+    let release = LocalRelease::start("v9.9.9");
+    let target = host_target();
+    let repo = ActRepo::installing(&[(install_workflow(), "install.yml".into())], &release);
+    // The mirror serves something else after the release was pinned.
+    release.tamper(target);
+    let served = sha256(&release.asset_path(target));
+    let pinned = release.sha256(target);
+    assert_ne!(served, pinned);
+
+    let run = act_installing(&act, &repo, &server, &release, "1");
+    assert_ne!(run.code, 0, "{}", run.stdout);
+    assert!(run.stdout.contains("Job failed"), "{}", run.stdout);
+    let message = format!(
+        "checksum mismatch for {}: expected {pinned} (plugins/github/checksums.json of the action), got {served}",
+        release.asset_name(target)
+    );
+    assert!(run.stdout.contains(&message), "{}", run.stdout);
+    assert_eq!(release.downloads(target), 1, "{}", release.requests());
+    // Nothing installed, nothing built, nothing ran against the server.
+    assert!(
+        !repo.tool_cache().join("onelaunch/v9.9.9").exists(),
+        "{:?}",
+        files_under(&repo.tool_cache())
+            .into_iter()
+            .map(|(p, _)| p)
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(cargo_calls(repo.evidence.parent().unwrap()), "");
+    assert!(!run.stdout.contains("building onelaunch"), "{}", run.stdout);
+    assert!(!run.stdout.contains("tampered"), "{}", run.stdout);
+    assert!(api.launches(1).is_empty());
+    assert_no_token(&server, &run, &repo);
+}
+
+#[test]
+fn windows_runners_install_the_x64_zip_and_run_onelaunch_exe() {
+    let server = TestServer::start();
+    let api = server.api();
+    let release = LocalRelease::start("v9.9.9");
+    serve_real_binary_as(&release, WINDOWS);
+    let dir = tempfile::tempdir().unwrap();
+    let action = pinned_action(dir.path(), &release);
+    let url = release.base_url.clone();
+    let asset = release.asset_name(WINDOWS);
+    let sha = release.sha256(WINDOWS);
+
+    // x64, and arm64 (which runs the x64 build under emulation) as Git Bash
+    // reports them.
+    for (n, arch) in ["x86_64", "aarch64", "ARM64"].into_iter().enumerate() {
+        let path = runner_path(dir.path(), "MINGW64_NT-10.0-20348", arch);
+        let work = dir.path().join(format!("work-{arch}"));
+        // A workflow run of its own each time: a launch of its own.
+        let run_id = format!("3{n}");
+        let r = start_installing(
+            &action,
+            &work,
+            &path,
+            &server,
+            &release,
+            &[
+                ("ONELAUNCH_IN_RELEASE_URL", &url),
+                ("GITHUB_RUN_ID", &run_id),
+            ],
+        )
+        .ok();
+        assert_token_only_masked(&r.stdout);
+        assert!(
+            r.stdout
+                .contains(&format!("downloading {}", release.asset_url(WINDOWS))),
+            "{}",
+            r.all()
+        );
+        assert!(r
+            .stdout
+            .contains(&format!("installed {asset} (sha256 {sha})")));
+        assert_eq!(release.downloads(WINDOWS), n + 1, "{}", release.requests());
+        let installed = work.join("tool-cache/onelaunch/v9.9.9").join(WINDOWS);
+        assert_eq!(
+            fs::read(installed.join("onelaunch.exe")).unwrap(),
+            fs::read(bin()).unwrap()
+        );
+        assert!(!installed.join("onelaunch").exists());
+        assert_eq!(
+            fs::read_to_string(work.join("path")).unwrap().trim(),
+            installed.display().to_string()
+        );
+        assert_eq!(api.launches(1).len(), n + 1, "onelaunch.exe ran start");
+    }
+    assert_eq!(release.downloads(host_target()), 0);
+
+    // The same runner again: the cached onelaunch.exe, no download.
+    let path = runner_path(dir.path(), "MSYS_NT-10.0-20348", "x86_64");
+    let work = dir.path().join("work-x86_64");
+    let r = start_installing(
+        &action,
+        &work,
+        &path,
+        &server,
+        &release,
+        &[("ONELAUNCH_IN_RELEASE_URL", &url), ("GITHUB_RUN_ID", "41")],
+    )
+    .ok();
+    assert!(
+        r.stdout.contains(&format!("using the cached {asset}")),
+        "{}",
+        r.all()
+    );
+    assert_eq!(release.downloads(WINDOWS), 3);
+
+    // A cache entry whose recorded hash is not the pinned one is replaced.
+    let installed = work.join("tool-cache/onelaunch/v9.9.9").join(WINDOWS);
+    fs::write(installed.join(".sha256"), format!("{}\n", "0".repeat(64))).unwrap();
+    let r = start_installing(
+        &action,
+        &work,
+        &path,
+        &server,
+        &release,
+        &[("ONELAUNCH_IN_RELEASE_URL", &url), ("GITHUB_RUN_ID", "42")],
+    )
+    .ok();
+    assert!(
+        r.stdout.contains(&format!("installed {asset}")),
+        "{}",
+        r.all()
+    );
+    assert_eq!(release.downloads(WINDOWS), 4);
+    assert_eq!(
+        fs::read_to_string(installed.join(".sha256"))
+            .unwrap()
+            .trim(),
+        sha
+    );
+    assert_eq!(api.launches(1).len(), 5);
+    assert_eq!(cargo_calls(dir.path()), "");
+    assert!(!server.log().contains(TOKEN));
+}
+
+#[test]
+fn macos_arm64_runners_install_the_darwin_asset_from_onelaunch_release_url() {
+    let server = TestServer::start();
+    let api = server.api();
+    let release = LocalRelease::start("v9.9.9");
+    let target = "aarch64-apple-darwin";
+    serve_real_binary_as(&release, target);
+    let dir = tempfile::tempdir().unwrap();
+    let action = pinned_action(dir.path(), &release);
+    let path = runner_path(dir.path(), "Darwin", "arm64");
+    let url = format!("{}/", release.base_url);
+
+    // The release URL from the environment (set once for the runner or the
+    // job), as a local action: no action repository.
+    let work = dir.path().join("work");
+    let r = start_installing(
+        &action,
+        &work,
+        &path,
+        &server,
+        &release,
+        &[("ONELAUNCH_RELEASE_URL", &url)],
+    )
+    .ok();
+    assert_token_only_masked(&r.stdout);
+    assert!(
+        r.stdout
+            .contains(&format!("downloading {}", release.asset_url(target))),
+        "{}",
+        r.all()
+    );
+    assert_eq!(release.downloads(target), 1, "{}", release.requests());
+    let installed = work.join("tool-cache/onelaunch/v9.9.9").join(target);
+    assert_eq!(
+        fs::read(installed.join("onelaunch")).unwrap(),
+        fs::read(bin()).unwrap()
+    );
+    assert_eq!(api.launches(1).len(), 1, "the installed binary ran start");
+
+    // Only https: a plain-http release-url is refused before any download.
+    let insecure = release.base_url.replacen("https://", "http://", 1);
+    let r = start_installing(
+        &action,
+        &dir.path().join("work-http"),
+        &path,
+        &server,
+        &release,
+        &[("ONELAUNCH_IN_RELEASE_URL", &insecure)],
+    )
+    .code(1);
+    assert!(
+        r.stdout
+            .contains("release-url must be an https:// URL (assets are fetched from <release-url>/<version>/<asset>)"),
+        "{}",
+        r.all()
+    );
+    assert_eq!(release.requests().lines().count(), 1);
+
+    // No pinned checksum for the version (as before the first release): not
+    // even downloaded; the source build is the last resort (cargo fails here).
+    let unpinned = dir.path().join("unpinned");
+    copy_tree(&fixture("plugins/github"), &unpinned.join("plugins/github"));
+    fs::write(
+        unpinned.join("plugins/github/checksums.json"),
+        "{\n  \"version\": \"unreleased\"\n}\n",
+    )
+    .unwrap();
+    fs::write(unpinned.join("Cargo.toml"), "[workspace]\n").unwrap();
+    let r = start_installing(
+        &unpinned,
+        &dir.path().join("work-unpinned"),
+        &path,
+        &server,
+        &release,
+        &[("ONELAUNCH_IN_RELEASE_URL", &url)],
+    )
+    .code(1);
+    assert!(
+        r.stdout.contains(&format!(
+            "no committed checksum for {} in plugins/github/checksums.json",
+            release.asset_name(target)
         )),
         "{}",
-        fx.calls()
+        r.all()
     );
-    assert!(!fx.calls().contains("cargo"), "{}", fx.calls());
-    assert!(r.stdout.contains(&format!("sha256 {good}")), "{}", r.all());
-    assert!(fx.installed().is_file());
-    assert_eq!(api.launches(1).len(), 1, "the installed binary ran `start`");
-    assert_token_only_masked(&r.stdout);
-    assert!(!r.stderr.contains(TOKEN));
-
-    // A different checksum: refused, nothing installed, nothing built.
-    let fx = InstallFixture::new();
-    fx.checksums(&format!(
-        "{{\n  \"version\": \"v9.9.9\",\n  \"{asset_name}\": \"{}\"\n}}\n",
-        "0".repeat(64)
-    ));
-    let r = fx.start(&server).code(1);
-    assert!(r.stdout.contains("checksum mismatch"), "{}", r.all());
-    assert_token_only_masked(&r.stdout);
-    assert!(!fx.installed().exists());
-    assert!(!fx.calls().contains("cargo"), "{}", fx.calls());
-
-    // No committed checksum (as before the first release): not even
-    // downloaded; the action builds its own source instead (cargo fails here).
-    let fx = InstallFixture::new();
-    fx.checksums("{\n  \"version\": \"unreleased\"\n}\n");
-    let r = fx.start(&server).code(1);
-    assert!(r.stdout.contains("no committed checksum"), "{}", r.all());
-    assert_token_only_masked(&r.stdout);
-    assert!(!fx.calls().contains("curl"), "{}", fx.calls());
     assert!(
-        fx.calls().contains("cargo build --release --locked"),
+        cargo_calls(dir.path()).contains("cargo build --release --locked"),
         "{}",
-        fx.calls()
+        cargo_calls(dir.path())
     );
-    assert!(!fx.installed().exists());
-
+    assert_eq!(release.requests().lines().count(), 1);
+    assert_token_only_masked(&r.stdout);
     assert_eq!(api.launches(1).len(), 1);
     assert!(!server.log().contains(TOKEN));
 }
