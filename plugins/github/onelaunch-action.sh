@@ -310,8 +310,13 @@ resolve_binary() {
   if [ "$windows" = true ] && command -v cygpath >/dev/null 2>&1; then
     cache="$(cygpath -u "$cache")"
   fi
-  # Refs may contain slashes (feature/x); keep one directory level per version.
-  dir="$cache/onelaunch/$(printf '%s' "$version" | tr '/' '_')/$target"
+  # Refs may contain slashes (feature/x) or anything else a ref allows: one
+  # directory level per version, never `.`, `..` or a path outside the cache.
+  version_dir="$(printf '%s' "$version" | tr -c 'A-Za-z0-9._+-' '_')"
+  case "$version_dir" in
+    .*) version_dir="_${version_dir#.}" ;;
+  esac
+  dir="$cache/onelaunch/$version_dir/$target"
   asset="onelaunch-$version-$target.$asset_ext"
   expected=""
   case "$version" in
