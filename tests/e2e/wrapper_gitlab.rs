@@ -188,6 +188,17 @@ impl Project {
     /// [`Project::run`] with gitlab-ci-local's check of the configuration
     /// against GitLab's JSON schema.
     fn run_validated(&self, gcl: &Path, args: &[&str]) -> Run {
+        self.run_in(gcl, args, &host_path())
+    }
+
+    /// [`Project::run`] with `path` as the jobs' PATH.
+    fn run_with_path(&self, gcl: &Path, args: &[&str], path: &str) -> Run {
+        let mut all = vec!["--no-json-schema-validation"];
+        all.extend_from_slice(args);
+        self.run_in(gcl, &all, path)
+    }
+
+    fn run_in(&self, gcl: &Path, args: &[&str], path: &str) -> Run {
         let stdout = self.root.path().join("gitlab-ci-local.stdout");
         let stderr = self.root.path().join("gitlab-ci-local.stderr");
         let mut child = Command::new(gcl)
@@ -195,7 +206,7 @@ impl Project {
             .args(args)
             .current_dir(self.repo())
             .env_clear()
-            .env("PATH", host_path())
+            .env("PATH", path)
             .env("HOME", self.home())
             .env("TMPDIR", self.tmp())
             .stdin(Stdio::null())
@@ -1174,6 +1185,50 @@ fn gitlab_pinned_template_installs_the_release_asset_of_the_runner_arch_in_every
     assert_eq!(server_tests(&api.results(launch_id)), expected);
     assert_eq!(fs::read_dir(project.tmp()).unwrap().count(), 0);
     assert_no_token(&server, &project, &[&run]);
+}
+
+/// An onelaunch of the pinned version already on PATH (as in the release's
+/// -ci image that the start and finish jobs run in) is used as it is: no job
+/// downloads anything.
+#[test]
+fn gitlab_pinned_template_uses_the_pinned_version_on_path_without_download() {
+    let Some(gcl) = runner() else { return };
+    let server = TestServer::start();
+    let api = server.api();
+    let release = LocalRelease::start(&format!("v{}", env!("CARGO_PKG_VERSION")));
+    let (project, _) = pinned_project(&server, &release, PINNED_PIPELINE);
+    let image_bin = project.root.path().join("image-bin");
+    fs::create_dir_all(&image_bin).unwrap();
+    std::os::unix::fs::symlink(bin(), image_bin.join("onelaunch")).unwrap();
+    let path = format!("{}:{}", image_bin.display(), host_path());
+
+    let run = project.run_with_path(&gcl, &args(&ca_vars(&release)), &path);
+    let out = run.all();
+    assert_eq!(run.code, 0, "gitlab-ci-local failed:\n{out}");
+    let using = format!(
+        "onelaunch: using {} on PATH (onelaunch {}, the pinned version; nothing to download)",
+        image_bin.join("onelaunch").display(),
+        env!("CARGO_PKG_VERSION")
+    );
+    for job in ["onelaunch-start", "tests", "onelaunch-finish"] {
+        assert_job_result(&out, "PASS", job);
+        let lines = job_lines(&out, job);
+        assert!(
+            lines.iter().any(|l| l.contains(&using)),
+            "{job}: {lines:#?}"
+        );
+        assert!(
+            !lines.iter().any(|l| l.contains("onelaunch: downloading")),
+            "{job}: {lines:#?}"
+        );
+    }
+    assert_eq!(release.requests(), "", "nothing is downloaded");
+    let launches = api.launches(1);
+    assert_eq!(launches.len(), 1, "{launches:#?}");
+    assert_eq!(launches[0]["closed"], true);
+    let launch_id = launches[0]["id"].as_i64().unwrap();
+    let unit = fixture("examples/pipelines/github-unit/allure-results");
+    assert_eq!(api.results(launch_id).len(), allure_tests(&unit).len());
 }
 
 /// A release asset changed after it was pinned (a compromised mirror): the
