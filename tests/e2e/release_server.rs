@@ -303,6 +303,19 @@ fn the_local_release_serves_what_the_release_scripts_made_and_pins_the_wrappers(
     let github = fs::read_to_string(root.path().join("plugins/github/checksums.json")).unwrap();
     assert!(github.contains("\"version\": \"v9.9.9\""), "{github}");
     assert!(github.contains(&release.sha256(host_target())), "{github}");
+    let gitlab =
+        fs::read_to_string(root.path().join("plugins/gitlab/templates/onelaunch.yml")).unwrap();
+    assert!(
+        gitlab.contains("      default: \"v9.9.9\" # pinned: version\n"),
+        "{gitlab}"
+    );
+    let x86 = release.sha256("x86_64-unknown-linux-musl");
+    assert!(
+        gitlab.contains(&format!(
+            "      default: \"{x86}\" # pinned: x86_64-unknown-linux-musl\n"
+        )),
+        "{gitlab}"
+    );
 
     // Tampering changes the served bytes, not the pinned hash.
     release.tamper(host_target());

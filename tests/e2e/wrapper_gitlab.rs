@@ -18,7 +18,12 @@
 //!   its own pipeline that gets `ALLURE_LAUNCH_ID` as a pipeline variable
 //!   (`--variable`);
 //! - 4.50.0 has no `--force-shell-executor`: a job with `image:` would need
-//!   Docker. The template sets no `image:`.
+//!   Docker. The start and finish jobs run in the `image` input, so the
+//!   copies of the template that run have that input's default emptied
+//!   ([`shell_only`]: gitlab-ci-local runs a job whose image is empty in the
+//!   shell) and run without gitlab-ci-local's JSON schema check, which, like
+//!   GitLab, refuses an empty image; the examples are parsed with the
+//!   unmodified template and that check.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -28,11 +33,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::release_server::{host_target, LocalRelease};
 use crate::support::*;
 
 const TEMPLATE: &str = "plugins/gitlab/templates/onelaunch.yml";
-/// How the examples include the template; the tests swap it for [`LOCAL_INCLUDE`].
-const REMOTE_INCLUDE: &str = "remote: https://raw.githubusercontent.com/onelaunch/onelaunch/v0.1.0/plugins/gitlab/templates/onelaunch.yml";
+/// How the examples include the component; the tests swap it for [`LOCAL_INCLUDE`].
+const COMPONENT_INCLUDE: &str = "component: $CI_SERVER_FQDN/tools/onelaunch/onelaunch@~latest";
 const LOCAL_INCLUDE: &str = "local: plugins/gitlab/templates/onelaunch.yml";
 const RUN_TIMEOUT: Duration = Duration::from_secs(180);
 const INSTALLER: &str = "scripts/tools/gitlab-ci-local.sh";
@@ -87,8 +93,7 @@ impl Project {
         let p = Project {
             root: tempfile::tempdir().expect("tempdir"),
         };
-        fs::create_dir_all(p.repo().join("plugins/gitlab/templates")).unwrap();
-        fs::copy(fixture(TEMPLATE), p.repo().join(TEMPLATE)).unwrap();
+        p.write(TEMPLATE, &shell_only(&read(&fixture(TEMPLATE))));
         fs::create_dir_all(p.home().join(".gitlab-ci-local")).unwrap();
         fs::create_dir_all(p.tmp()).unwrap();
         if let Some(server) = server {
@@ -171,8 +176,29 @@ impl Project {
     }
 
     /// Runs gitlab-ci-local (shell executor) in the repository with a scrubbed
-    /// environment: PATH, HOME (the CI/CD variables) and TMPDIR only.
+    /// environment: PATH, HOME (the CI/CD variables) and TMPDIR only. Without
+    /// its JSON schema check, which refuses the empty image of [`shell_only`]
+    /// ([`Project::run_validated`] keeps it).
     fn run(&self, gcl: &Path, args: &[&str]) -> Run {
+        let mut all = vec!["--no-json-schema-validation"];
+        all.extend_from_slice(args);
+        self.run_validated(gcl, &all)
+    }
+
+    /// [`Project::run`] with gitlab-ci-local's check of the configuration
+    /// against GitLab's JSON schema.
+    fn run_validated(&self, gcl: &Path, args: &[&str]) -> Run {
+        self.run_in(gcl, args, &host_path())
+    }
+
+    /// [`Project::run`] with `path` as the jobs' PATH.
+    fn run_with_path(&self, gcl: &Path, args: &[&str], path: &str) -> Run {
+        let mut all = vec!["--no-json-schema-validation"];
+        all.extend_from_slice(args);
+        self.run_in(gcl, &all, path)
+    }
+
+    fn run_in(&self, gcl: &Path, args: &[&str], path: &str) -> Run {
         let stdout = self.root.path().join("gitlab-ci-local.stdout");
         let stderr = self.root.path().join("gitlab-ci-local.stderr");
         let mut child = Command::new(gcl)
@@ -180,7 +206,7 @@ impl Project {
             .args(args)
             .current_dir(self.repo())
             .env_clear()
-            .env("PATH", host_path())
+            .env("PATH", path)
             .env("HOME", self.home())
             .env("TMPDIR", self.tmp())
             .stdin(Stdio::null())
@@ -221,6 +247,27 @@ impl Project {
         found.sort();
         found
     }
+}
+
+/// The template with its `image` input's default emptied, so that
+/// gitlab-ci-local runs the start and finish jobs in the shell (see the module
+/// comment).
+fn shell_only(template: &str) -> String {
+    let mut n = 0;
+    let out: String = template
+        .lines()
+        .map(|l| {
+            if l.trim_start().starts_with("default:") && l.ends_with("# pinned: image") {
+                n += 1;
+                "      default: \"\" # the shell of gitlab-ci-local".to_string()
+            } else {
+                l.to_string()
+            }
+        })
+        .map(|l| l + "\n")
+        .collect();
+    assert_eq!(n, 1, "the template has no pinned image default");
+    out
 }
 
 fn read(path: &Path) -> String {
@@ -924,40 +971,40 @@ fn gitlab_retried_job_adds_its_junit_results_as_retries() {
     assert_no_token(&server, &project, &[&first, &retry, &finish]);
 }
 
-/// Without ONELAUNCH_BIN the template downloads the release asset and runs it
-/// only when its SHA-256 matches; a wrong or missing checksum is refused.
+/// The CA of a local release for curl/wget in the jobs, as pipeline variables.
+fn ca_vars(release: &LocalRelease) -> Vec<String> {
+    vec![
+        "--variable".into(),
+        format!("SSL_CERT_FILE={}", release.ca_file.display()),
+        "--variable".into(),
+        format!("CURL_CA_BUNDLE={}", release.ca_file.display()),
+    ]
+}
+
+fn args(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+fn sha256_of(path: &Path) -> String {
+    let o = Command::new("sha256sum")
+        .arg(path)
+        .output()
+        .expect("run sha256sum");
+    let text = String::from_utf8(o.stdout).unwrap();
+    text.split_whitespace().next().unwrap().to_string()
+}
+
+/// The download-url + sha256 override (one custom asset): without
+/// ONELAUNCH_BIN the template downloads it over https and runs it only when
+/// its SHA-256 matches; a wrong or missing checksum is refused.
 #[test]
 fn gitlab_template_installs_only_a_verified_binary() {
     let Some(gcl) = runner() else { return };
     let server = TestServer::start();
+    let release = LocalRelease::start("v9.9.9");
     let project = Project::new(Some(&server));
-
-    // A release-shaped asset (a .tar.gz holding `onelaunch`) of the built binary.
-    let release = project.root.path().join("release");
-    fs::create_dir_all(release.join("stage")).unwrap();
-    fs::copy(bin(), release.join("stage/onelaunch")).unwrap();
-    let asset = release.join("onelaunch-v0.1.0-x86_64-unknown-linux-musl.tar.gz");
-    let packed = Command::new("bash")
-        .args([
-            "-c",
-            "set -eo pipefail; tar -C \"$1\" -cf - onelaunch | gzip -1 > \"$2\"",
-            "pack",
-        ])
-        .arg(release.join("stage"))
-        .arg(&asset)
-        .env_clear()
-        .env("PATH", host_path())
-        .output()
-        .expect("run tar");
-    assert!(packed.status.success(), "{packed:?}");
-    let sha = Command::new("sha256sum")
-        .arg(&asset)
-        .output()
-        .expect("run sha256sum");
-    let sha = String::from_utf8(sha.stdout).unwrap();
-    let sha = sha.split_whitespace().next().unwrap().to_string();
-    assert_eq!(sha.len(), 64);
-    let url = format!("file://{}", asset.display());
+    let url = release.asset_url(host_target());
+    let sha = release.sha256(host_target());
 
     project.write(
         ".gitlab-ci.yml",
@@ -966,7 +1013,7 @@ fn gitlab_template_installs_only_a_verified_binary() {
             .replace("@ASSET_SHA256@", &sha),
     );
     project.commit();
-    let run = project.run(&gcl, &[]);
+    let run = project.run(&gcl, &args(&ca_vars(&release)));
     let out = run.all();
     assert_eq!(run.code, 0, "gitlab-ci-local failed:\n{out}");
     assert_job_result(&out, "PASS", "install-verified");
@@ -988,7 +1035,7 @@ fn gitlab_template_installs_only_a_verified_binary() {
     let tampered = job_lines(&out, "install-tampered");
     assert!(
         tampered.iter().any(|l| l.contains(&format!(
-            "SHA-256 mismatch for {url}: expected {}, got {sha}; refusing to install it",
+            "SHA-256 mismatch for {url}: expected {} (the sha256 input (ONELAUNCH_SHA256)), got {sha}; refusing to install it",
             "0".repeat(64)
         ))),
         "{tampered:#?}"
@@ -1008,6 +1055,13 @@ fn gitlab_template_installs_only_a_verified_binary() {
             "an unverified binary ran: {lines:#?}"
         );
     }
+    // Two downloads (verified, tampered); the unverified job refused first.
+    assert_eq!(
+        release.downloads(host_target()),
+        2,
+        "{}",
+        release.requests()
+    );
     // The downloads lived in per-job temporary directories, removed when
     // each job's shell exited.
     assert_eq!(fs::read_dir(project.tmp()).unwrap().count(), 0);
@@ -1015,9 +1069,390 @@ fn gitlab_template_installs_only_a_verified_binary() {
     assert_no_token(&server, &project, &[&run]);
 }
 
+/// A project whose template is the committed one pinned to a local release
+/// by the release's own scripts (`scripts/release/pin`), with `release-url`
+/// pointing at that release. Returns the pinned template text.
+fn pinned_project(
+    server: &TestServer,
+    release: &LocalRelease,
+    pipeline: &str,
+) -> (Project, String) {
+    let project = Project::new(Some(server));
+    project.write(TEMPLATE, &read(&fixture(TEMPLATE)));
+    release.pin_into(&project.repo());
+    let pinned = read(&project.repo().join(TEMPLATE));
+    project.write(TEMPLATE, &shell_only(&pinned));
+    project.write(
+        ".gitlab-ci.yml",
+        &pipeline.replace("@RELEASE_URL@", &release.base_url),
+    );
+    project.add_files(
+        "test-data/unit",
+        &fixture("examples/pipelines/github-unit/allure-results"),
+    );
+    project.commit();
+    (project, pinned)
+}
+
+const PINNED_PIPELINE: &str = r#"include:
+  - local: plugins/gitlab/templates/onelaunch.yml
+    inputs:
+      release-url: "@RELEASE_URL@"
+      launch-name: Pinned release
+
+stages:
+  - test
+
+onelaunch-start:
+  extends: .onelaunch-start
+
+tests:
+  extends: .onelaunch-upload
+  stage: test
+  script:
+    - mkdir -p "$ALLURE_RESULTS"
+    - cp test-data/unit/* "$ALLURE_RESULTS/"
+
+onelaunch-finish:
+  extends: .onelaunch-finish
+"#;
+
+/// The template pinned to a release (version, per-architecture SHA-256) and
+/// no ONELAUNCH_BIN: start, the test job and finish each download the asset
+/// of this machine's architecture from `release-url` over https (the test CA
+/// through SSL_CERT_FILE / CURL_CA_BUNDLE), verify it against the pinned hash
+/// and run it; the results land in the launch.
+#[test]
+fn gitlab_pinned_template_installs_the_release_asset_of_the_runner_arch_in_every_job() {
+    let Some(gcl) = runner() else { return };
+    let server = TestServer::start();
+    let api = server.api();
+    let release = LocalRelease::start("v9.9.9");
+    let (project, pinned) = pinned_project(&server, &release, PINNED_PIPELINE);
+    let target = host_target();
+    let other = if target.starts_with("x86_64") {
+        "aarch64-unknown-linux-musl"
+    } else {
+        "x86_64-unknown-linux-musl"
+    };
+    // What the pin wrote: the version and both architectures' hashes.
+    assert!(pinned.contains("      default: \"v9.9.9\" # pinned: version\n"));
+    for t in [target, other] {
+        assert!(
+            pinned.contains(&format!(
+                "      default: \"{}\" # pinned: {t}\n",
+                release.sha256(t)
+            )),
+            "{t} not pinned:\n{pinned}"
+        );
+    }
+
+    let run = project.run(&gcl, &args(&ca_vars(&release)));
+    let out = run.all();
+    assert_eq!(run.code, 0, "gitlab-ci-local failed:\n{out}");
+    let url = release.asset_url(target);
+    let sha = release.sha256(target);
+    let version = format!("onelaunch {}", env!("CARGO_PKG_VERSION"));
+    for job in ["onelaunch-start", "tests", "onelaunch-finish"] {
+        assert_job_result(&out, "PASS", job);
+        let lines = job_lines(&out, job);
+        for text in [
+            format!("onelaunch: downloading {url}"),
+            format!("onelaunch: installed {url} (sha256 {sha})"),
+            version.clone(),
+        ] {
+            assert!(
+                lines.iter().any(|l| l.contains(&text)),
+                "{job}: no `{text}` in {lines:#?}"
+            );
+        }
+    }
+    // Three downloads, all of this machine's asset: the per-architecture pick.
+    let requests = release.requests();
+    assert_eq!(release.downloads(target), 3, "{requests}");
+    assert_eq!(release.downloads(other), 0, "{requests}");
+    assert_eq!(requests.lines().count(), 3, "{requests}");
+
+    // The results of the test job are in the closed launch.
+    let unit = fixture("examples/pipelines/github-unit/allure-results");
+    let mut expected = allure_tests(&unit);
+    expected.sort();
+    let launches = api.launches(1);
+    assert_eq!(launches.len(), 1, "{launches:#?}");
+    assert_eq!(launches[0]["name"], "Pinned release");
+    assert_eq!(launches[0]["closed"], true);
+    let launch_id = launches[0]["id"].as_i64().unwrap();
+    assert_eq!(server_tests(&api.results(launch_id)), expected);
+    assert_eq!(fs::read_dir(project.tmp()).unwrap().count(), 0);
+    assert_no_token(&server, &project, &[&run]);
+}
+
+/// An onelaunch of the pinned version already on PATH (as in the release's
+/// -ci image that the start and finish jobs run in) is used as it is: no job
+/// downloads anything.
+#[test]
+fn gitlab_pinned_template_uses_the_pinned_version_on_path_without_download() {
+    let Some(gcl) = runner() else { return };
+    let server = TestServer::start();
+    let api = server.api();
+    let release = LocalRelease::start(&format!("v{}", env!("CARGO_PKG_VERSION")));
+    let (project, _) = pinned_project(&server, &release, PINNED_PIPELINE);
+    let image_bin = project.root.path().join("image-bin");
+    fs::create_dir_all(&image_bin).unwrap();
+    std::os::unix::fs::symlink(bin(), image_bin.join("onelaunch")).unwrap();
+    let path = format!("{}:{}", image_bin.display(), host_path());
+
+    let run = project.run_with_path(&gcl, &args(&ca_vars(&release)), &path);
+    let out = run.all();
+    assert_eq!(run.code, 0, "gitlab-ci-local failed:\n{out}");
+    let using = format!(
+        "onelaunch: using {} on PATH (onelaunch {}, the pinned version; nothing to download)",
+        image_bin.join("onelaunch").display(),
+        env!("CARGO_PKG_VERSION")
+    );
+    for job in ["onelaunch-start", "tests", "onelaunch-finish"] {
+        assert_job_result(&out, "PASS", job);
+        let lines = job_lines(&out, job);
+        assert!(
+            lines.iter().any(|l| l.contains(&using)),
+            "{job}: {lines:#?}"
+        );
+        assert!(
+            !lines.iter().any(|l| l.contains("onelaunch: downloading")),
+            "{job}: {lines:#?}"
+        );
+    }
+    assert_eq!(release.requests(), "", "nothing is downloaded");
+    let launches = api.launches(1);
+    assert_eq!(launches.len(), 1, "{launches:#?}");
+    assert_eq!(launches[0]["closed"], true);
+    let launch_id = launches[0]["id"].as_i64().unwrap();
+    let unit = fixture("examples/pipelines/github-unit/allure-results");
+    assert_eq!(api.results(launch_id).len(), allure_tests(&unit).len());
+}
+
+/// A release asset changed after it was pinned (a compromised mirror): the
+/// start job refuses it, naming the URL, the pinned and the actual hash, and
+/// nothing runs (no launch, no test job); the finish job refuses it too.
+#[test]
+fn gitlab_pinned_template_refuses_a_tampered_release_asset() {
+    let Some(gcl) = runner() else { return };
+    let server = TestServer::start();
+    let api = server.api();
+    let release = LocalRelease::start("v9.9.9");
+    let (project, _) = pinned_project(&server, &release, PINNED_PIPELINE);
+    let target = host_target();
+    release.tamper(target);
+    let url = release.asset_url(target);
+    let pinned = release.sha256(target);
+    let actual = sha256_of(&release.asset_path(target));
+    assert_ne!(pinned, actual);
+
+    let run = project.run(&gcl, &args(&ca_vars(&release)));
+    let out = run.all();
+    assert_ne!(run.code, 0, "a tampered asset passed:\n{out}");
+    assert_job_result(&out, "FAIL", "onelaunch-start");
+    // gitlab-ci-local ends the pipeline with the failed .pre job; GitLab would
+    // still run the finish job (`when: always`): run it on its own.
+    let mut finish_args = ca_vars(&release);
+    finish_args.push("onelaunch-finish".into());
+    let finish = project.run(&gcl, &args(&finish_args));
+    let finish_out = finish.all();
+    assert_ne!(finish.code, 0, "{finish_out}");
+    assert_job_result(&finish_out, "FAIL", "onelaunch-finish");
+    let message = format!("SHA-256 mismatch for {url}: expected {pinned} (the sha256-");
+    for (job, out) in [("onelaunch-start", &out), ("onelaunch-finish", &finish_out)] {
+        let lines = job_lines(out, job);
+        assert!(
+            lines.iter().any(|l| l.contains(&message)
+                && l.contains(&format!("got {actual}; refusing to install it"))),
+            "{job}: {lines:#?}"
+        );
+        assert!(
+            !lines.iter().any(|l| l.contains("tampered")),
+            "{job} ran the tampered binary: {lines:#?}"
+        );
+    }
+    assert!(
+        !job_lines(&out, "tests ")
+            .iter()
+            .any(|l| l.contains("Running")),
+        "the test job ran after the start job failed:\n{out}"
+    );
+    assert!(api.launches(1).is_empty(), "a launch was created");
+    assert_eq!(fs::read_dir(project.tmp()).unwrap().count(), 0);
+}
+
+/// The committed template is not pinned to a release (version: unreleased):
+/// without ONELAUNCH_BIN its jobs stop with a message saying so and naming
+/// what to set instead, before any download.
+#[test]
+fn gitlab_unpinned_template_says_it_is_not_pinned_and_what_to_set() {
+    let Some(gcl) = runner() else { return };
+    let server = TestServer::start();
+    let api = server.api();
+    let project = Project::new(Some(&server));
+    assert!(
+        read(&fixture(TEMPLATE)).contains("      default: \"unreleased\" # pinned: version\n"),
+        "the committed template is pinned; keep `unreleased` in the repository"
+    );
+    project.write(
+        ".gitlab-ci.yml",
+        "include:\n  - local: plugins/gitlab/templates/onelaunch.yml\n\nonelaunch-start:\n  extends: .onelaunch-start\n",
+    );
+    project.commit();
+    let run = project.run(&gcl, &[]);
+    let out = run.all();
+    assert_ne!(run.code, 0, "{out}");
+    assert_job_result(&out, "FAIL", "onelaunch-start");
+    let lines = job_lines(&out, "onelaunch-start").join("\n");
+    for text in [
+        "this copy of the template is not pinned to a release (version: unreleased)",
+        "ONELAUNCH_BIN",
+        "component: $CI_SERVER_FQDN/<group>/onelaunch/onelaunch@<release>",
+        "the download-url and sha256 inputs",
+    ] {
+        assert!(lines.contains(text), "no `{text}` in:\n{lines}");
+    }
+    assert!(!lines.contains("onelaunch: downloading"), "{lines}");
+    assert!(api.launches(1).is_empty());
+}
+
+/// A test job whose upload fails (its after_script reaches the server on a
+/// closed port): the job keeps its results and a marker naming it
+/// (onelaunch-kept/, an artifact), the finish job uploads them into the
+/// launch as that job and fails naming it, so the pipeline is not green; a
+/// job whose upload worked leaves nothing behind.
+#[test]
+fn gitlab_failed_upload_fails_the_pipeline_and_the_finish_job_delivers_the_results() {
+    let Some(gcl) = runner() else { return };
+    let server = TestServer::start();
+    let api = server.api();
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let unit = fixture("examples/pipelines/github-unit/allure-results");
+    let junit = fixture("examples/pipelines/gitlab-api/results");
+    let project = Project::new(Some(&server));
+    project.write(
+        ".gitlab-ci.yml",
+        &format!(
+            r#"include:
+  - local: plugins/gitlab/templates/onelaunch.yml
+    inputs:
+      launch-name: Lost upload
+
+stages:
+  - test
+
+onelaunch-start:
+  extends: .onelaunch-start
+
+unit-tests:
+  extends: .onelaunch-upload
+  stage: test
+  variables:
+    ALLURE_RESULTS: build/unit
+  script:
+    - mkdir -p "$ALLURE_RESULTS"
+    - cp test-data/unit/* "$ALLURE_RESULTS/"
+  after_script:
+    # The server is unreachable from this job.
+    - export ALLURE_ENDPOINT=http://127.0.0.1:{closed}
+    - !reference [.onelaunch-upload, after_script]
+
+api-tests:
+  extends: .onelaunch-upload
+  stage: test
+  variables:
+    ALLURE_RESULTS: build/api
+  script:
+    - mkdir -p "$ALLURE_RESULTS"
+    - cp test-data/api/* "$ALLURE_RESULTS/"
+
+onelaunch-finish:
+  extends: .onelaunch-finish
+"#
+        ),
+    );
+    project.add_files("test-data/unit", &unit);
+    project.add_files("test-data/api", &junit);
+    project.commit();
+    let bin_var = format!("ONELAUNCH_BIN={}", bin().display());
+    let run = project.run(&gcl, &["--variable", &bin_var]);
+    let out = run.all();
+    assert_ne!(run.code, 0, "the pipeline hid the failed upload:\n{out}");
+    assert_job_result(&out, "PASS", "onelaunch-start");
+    // after_script never changes a job's status...
+    assert_job_result(&out, "PASS", "unit-tests");
+    assert_job_result(&out, "PASS", "api-tests");
+    // ...so the finish job fails instead, naming the job.
+    assert_job_result(&out, "FAIL", "onelaunch-finish");
+    let unit_lines = job_lines(&out, "unit-tests").join("\n");
+    assert!(
+        unit_lines.contains("onelaunch: the upload of job 'unit-tests' failed (exit code")
+            && unit_lines.contains("its results are kept in onelaunch-kept/"),
+        "{unit_lines}"
+    );
+    let finish = job_lines(&out, "onelaunch-finish").join("\n");
+    let env = check_dotenv(&project);
+    let launch_id: i64 = env["ALLURE_LAUNCH_ID"].parse().unwrap();
+    let job_run_id: i64 = env["ALLURE_JOB_RUN_ID"].parse().unwrap();
+    for text in [
+        "onelaunch: the upload of job 'unit-tests' (job ".to_string(),
+        "onelaunch: the kept results of job 'unit-tests' are in launch".to_string(),
+        format!("Launch [{launch_id}] closed"),
+        "onelaunch: the upload failed in: 'unit-tests' (job ".to_string(),
+        "fails, so that the failed upload is not hidden".to_string(),
+    ] {
+        assert!(finish.contains(&text), "no `{text}` in:\n{finish}");
+    }
+    assert!(!finish.contains("'api-tests'"), "{finish}");
+
+    // Every result of both jobs is in the closed launch, in the pipeline's
+    // job run.
+    let mut expected = allure_tests(&unit);
+    expected.extend(junit_tests());
+    expected.sort();
+    let launches = api.launches(1);
+    assert_eq!(launches.len(), 1, "{launches:#?}");
+    assert_eq!(launches[0]["closed"], true);
+    let results = api.results(launch_id);
+    assert_eq!(server_tests(&results), expected);
+    assert!(results.iter().all(|r| r["jobRunId"] == job_run_id));
+
+    // The kept results: one marker, of the failed job, with its results.
+    let markers: Vec<PathBuf> = files_under(&project.repo().join("onelaunch-kept"))
+        .into_iter()
+        .filter(|p| p.ends_with("job.txt"))
+        .collect();
+    assert_eq!(markers.len(), 1, "{markers:?}");
+    let marker = parse_env(&read(&markers[0]));
+    assert_eq!(marker["CI_JOB_NAME"], "unit-tests", "{marker:?}");
+    let code: i32 = marker["EXIT_CODE"].parse().unwrap();
+    assert_ne!(code, 0);
+    // The finish job named the failed job and its exit code, and uploaded
+    // its results as that job (the launch's environment lists its CI_JOB_ID
+    // as an execution).
+    let job_id = &marker["CI_JOB_ID"];
+    for text in [
+        format!("the upload of job 'unit-tests' (job {job_id}) failed (exit code {code}); uploading its kept results"),
+        format!("CI_EXECUTION = {job_id}"),
+    ] {
+        assert!(finish.contains(&text), "no `{text}` in:\n{finish}");
+    }
+    let kept = markers[0].parent().unwrap().join("results");
+    assert_eq!(
+        fs::read_dir(&kept).unwrap().count(),
+        fs::read_dir(&unit).unwrap().count()
+    );
+    assert_no_token(&server, &project, &[&run]);
+}
+
 /// Every example in examples/gitlab/ parses with the template (inputs,
-/// extends, !reference, needs, stages), once its remote include is swapped
-/// for the local template.
+/// extends, !reference, needs, stages), once its component include is
+/// swapped for the local template.
 #[test]
 fn gitlab_examples_parse_with_the_template() {
     let Some(gcl) = runner() else { return };
@@ -1042,17 +1477,19 @@ fn gitlab_examples_parse_with_the_template() {
             &["onelaunch-start", "contract-tests", "onelaunch-finish"][..],
         ),
     ];
+    // The template as it is committed, checked against GitLab's JSON schema.
+    project.write(TEMPLATE, &read(&fixture(TEMPLATE)));
     for (file, _) in &examples {
         let text = read(&fixture(&format!("examples/gitlab/{file}")));
         assert!(
-            text.contains(REMOTE_INCLUDE),
-            "examples/gitlab/{file} does not include the template as `{REMOTE_INCLUDE}`"
+            text.contains(COMPONENT_INCLUDE),
+            "examples/gitlab/{file} does not include the component as `{COMPONENT_INCLUDE}`"
         );
-        project.write(file, &text.replace(REMOTE_INCLUDE, LOCAL_INCLUDE));
+        project.write(file, &text.replace(COMPONENT_INCLUDE, LOCAL_INCLUDE));
     }
     project.commit();
     for (file, jobs) in &examples {
-        let run = project.run(&gcl, &["--file", file, "--list"]);
+        let run = project.run_validated(&gcl, &["--file", file, "--list"]);
         let out = run.all();
         assert_eq!(run.code, 0, "{file}:\n{out}");
         let listed: Vec<&str> = out.lines().collect();
@@ -1177,4 +1614,110 @@ fn gitlab_gate_rules_reject_unknown_words() {
     assert_job_result(&out, "FAIL", "onelaunch-finish");
     assert!(out.contains("gate-rules: unknown word ';'"), "{out}");
     assert!(!marker.exists(), "gate-rules text ran through a shell");
+}
+
+/// `plugins/gitlab` as a CI/CD component project: every spec input of the
+/// template (typed, defaulted, described) is a row of the README's inputs
+/// table with its default, and `.gitlab-ci.yml` tests the component at its
+/// own commit and publishes tags with the `release:` keyword. Parsed with
+/// PyYAML (GitLab's `!reference` tags accepted as opaque).
+#[test]
+fn gitlab_component_project_documents_every_input_and_publishes_releases() {
+    let root = fixture("plugins/gitlab");
+    assert!(root.join("templates/onelaunch.yml").is_file());
+    let script = r#"
+import json, sys, yaml
+class L(yaml.SafeLoader):
+    pass
+L.add_multi_constructor("!", lambda loader, suffix, node: None)
+with open(sys.argv[1]) as f:
+    spec = next(yaml.load_all(f, Loader=L))
+with open(sys.argv[2]) as f:
+    ci = yaml.load(f, Loader=L)
+json.dump({"spec": spec, "ci": ci}, sys.stdout)
+"#;
+    let o = Command::new("python3")
+        .args(["-c", script])
+        .arg(root.join("templates/onelaunch.yml"))
+        .arg(root.join(".gitlab-ci.yml"))
+        .output()
+        .expect("python3 with PyYAML");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let doc: Value = serde_json::from_slice(&o.stdout).unwrap();
+
+    let inputs = doc["spec"]["spec"]["inputs"]
+        .as_object()
+        .expect("spec:inputs");
+    let readme = read(&root.join("README.md"));
+    let rows: BTreeMap<String, Vec<String>> = readme
+        .lines()
+        .filter(|l| l.starts_with("| `"))
+        .map(|l| {
+            let cells: Vec<String> = l
+                .split(" | ")
+                .map(|c| c.trim_matches(['|', ' ']).to_string())
+                .collect();
+            (cells[0].trim_matches('`').to_string(), cells)
+        })
+        .collect();
+    for name in [
+        "version",
+        "sha256-x86_64",
+        "sha256-aarch64",
+        "release-url",
+        "download-url",
+        "sha256",
+        "image",
+    ] {
+        assert!(inputs.contains_key(name), "no input {name}");
+    }
+    for (name, input) in inputs {
+        assert!(
+            input["description"].as_str().is_some_and(|d| !d.is_empty()),
+            "input {name} has no description"
+        );
+        let default = match &input["default"] {
+            Value::String(s) if s.is_empty() => "\"\"".to_string(),
+            Value::String(s) => s.clone(),
+            Value::Bool(b) => b.to_string(),
+            other => panic!("input {name}: default {other}"),
+        };
+        if input["type"] == "boolean" {
+            assert!(input["default"].is_boolean(), "{name}: {input}");
+        }
+        let row = rows
+            .get(name.as_str())
+            .unwrap_or_else(|| panic!("README.md: no row for the input `{name}`"));
+        assert_eq!(
+            row[1],
+            format!("`{default}`"),
+            "README.md: the default of `{name}`"
+        );
+        assert!(!row[2].is_empty(), "README.md: `{name}` has no description");
+    }
+    // The README shows the component include.
+    assert!(readme.contains("- component: $CI_SERVER_FQDN/<group>/onelaunch/onelaunch@<version>"));
+
+    let ci = &doc["ci"];
+    assert_eq!(
+        ci["include"][0]["component"],
+        "$CI_SERVER_FQDN/$CI_PROJECT_PATH/onelaunch@$CI_COMMIT_SHA"
+    );
+    for (job, base) in [
+        ("onelaunch-start", ".onelaunch-start"),
+        ("component-test", ".onelaunch-upload"),
+        ("onelaunch-finish", ".onelaunch-finish"),
+    ] {
+        assert_eq!(ci[job]["extends"], base, "{job}");
+    }
+    let release = &ci["create-release"];
+    assert!(
+        release["image"]
+            .as_str()
+            .is_some_and(|i| i.starts_with("registry.gitlab.com/gitlab-org/release-cli")),
+        "{release}"
+    );
+    assert_eq!(release["rules"][0]["if"], "$CI_COMMIT_TAG");
+    assert_eq!(release["release"]["tag_name"], "$CI_COMMIT_TAG");
+    assert!(release["release"]["description"].is_string());
 }
