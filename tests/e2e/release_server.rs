@@ -303,6 +303,14 @@ fn the_local_release_serves_what_the_release_scripts_made_and_pins_the_wrappers(
     let github = fs::read_to_string(root.path().join("plugins/github/checksums.json")).unwrap();
     assert!(github.contains("\"version\": \"v9.9.9\""), "{github}");
     assert!(github.contains(&release.sha256(host_target())), "{github}");
+    let jenkins = root
+        .path()
+        .join("plugins/jenkins/resources/onelaunch/checksums.json");
+    assert_eq!(
+        fs::read_to_string(jenkins).unwrap(),
+        github,
+        "Jenkins library pinned"
+    );
 
     // Tampering changes the served bytes, not the pinned hash.
     release.tamper(host_target());
