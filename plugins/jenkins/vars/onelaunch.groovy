@@ -467,6 +467,9 @@ Map settings(String step, Map config) {
     c.credentialsId = str(config.credentialsId ?: env.ONELAUNCH_CREDENTIALS_ID)
     c.binary = str(config.binary ?: env.ONELAUNCH_BINARY)
     c.releaseUrl = str(config.releaseUrl ?: env.ONELAUNCH_RELEASE_URL ?: defaultReleaseUrl())
+    if (!(c.releaseUrl ==~ /https?:\/\/[A-Za-z0-9._~:\/?#\[\]@!$&()*+,;=%-]+/)) {
+        error("onelaunch.${step}: releaseUrl must be an http(s) URL such as ${defaultReleaseUrl()}, not '${c.releaseUrl}'")
+    }
     c.launchId = str(config.launchId ?: env.ALLURE_LAUNCH_ID)
     c.status = str(config.status)
     c.closeLaunch = str(config.closeLaunch)
@@ -816,10 +819,21 @@ String installWindows(Map c) {
     return installOutcome(c, release, out, dir + '\\onelaunch.exe')
 }
 
-/** A PowerShell string literal ('…', quotes doubled): never expanded. */
+/**
+ * A PowerShell string literal ('…'): never expanded. Every character
+ * PowerShell takes for a single quote (' and the typographic U+2018 to U+201B) is
+ * doubled.
+ */
 @NonCPS
 String psQuote(String value) {
-    return "'" + value.replace("'", "''") + "'"
+    StringBuilder sb = new StringBuilder("'")
+    for (char ch : value.toCharArray()) {
+        sb.append(ch)
+        if (ch == (char) 0x27 || ch == (char) 0x2018 || ch == (char) 0x2019 || ch == (char) 0x201A || ch == (char) 0x201B) {
+            sb.append(ch)
+        }
+    }
+    return sb.append("'").toString()
 }
 
 @NonCPS
