@@ -316,6 +316,14 @@ fn the_local_release_serves_what_the_release_scripts_made_and_pins_the_wrappers(
         )),
         "{gitlab}"
     );
+    let jenkins = root
+        .path()
+        .join("plugins/jenkins/resources/onelaunch/checksums.json");
+    assert_eq!(
+        fs::read_to_string(jenkins).unwrap(),
+        github,
+        "Jenkins library pinned"
+    );
 
     // Tampering changes the served bytes, not the pinned hash.
     release.tamper(host_target());

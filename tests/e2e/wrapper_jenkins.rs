@@ -3,6 +3,7 @@
 //! emulated, every `sh` step really runs the CLI against a real server.
 
 use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -10,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+use crate::release_server::{host_target, LocalRelease};
 use crate::support::*;
 
 const CREDENTIAL_ID: &str = "onelaunch-token";
@@ -25,7 +27,11 @@ const ALLOWED_STEPS: &[&str] = &[
     "readFile",
     "fileExists",
     "isUnix",
+    "libraryResource",
     "env",
+    // Windows agents only.
+    "bat",
+    "powershell",
     // Used by the pipeline script itself.
     "parallel",
     "stage",
@@ -108,7 +114,35 @@ fn run_build(
     builds: &Value,
 ) -> Build {
     let test_dir = repo().join("plugins/jenkins/test");
-    let step_log = ws.with_file_name("steps.log");
+    run_agent_build(
+        server,
+        java_home,
+        ws,
+        &test_dir,
+        pipeline,
+        number,
+        builds,
+        &[],
+    )
+}
+
+/// Build `number` of `pipeline` with the library whose test/ directory is
+/// `test_dir`, and `agent` added to (or replacing) the agent's environment.
+#[allow(clippy::too_many_arguments)]
+fn run_agent_build(
+    server: &TestServer,
+    java_home: &Path,
+    ws: &Path,
+    test_dir: &Path,
+    pipeline: &str,
+    number: u32,
+    builds: &Value,
+    agent: &[(&str, OsString)],
+) -> Build {
+    let step_log = ws.with_file_name(format!(
+        "{}.steps.log",
+        ws.file_name().unwrap().to_string_lossy()
+    ));
     let mut child = Command::new(test_dir.join("run"))
         .arg("--workspace")
         .arg(ws)
@@ -149,6 +183,7 @@ fn run_build(
             "ONELAUNCH_TEST_CREDENTIALS_JSON",
             json!({ CREDENTIAL_ID: TOKEN }).to_string(),
         )
+        .envs(agent.iter().map(|(k, v)| (k, v)))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -691,5 +726,437 @@ fn jenkins_finish_with_a_broken_quality_gate_fails_the_build_after_closing() {
     );
     let kept = std::fs::read_to_string(ws.join("onelaunch-gate.md")).unwrap();
     assert!(kept.contains(&broken), "{kept}");
+    assert_no_token(&build, &server, root.path());
+}
+
+// ------------------------------------------------ installing the pinned release
+
+/// A copy of plugins/jenkins under `root` (what Jenkins checks out as the
+/// library), with `release` pinned into it by scripts/release/pin; its test/
+/// directory.
+fn library_copy(root: &Path, release: Option<&LocalRelease>) -> PathBuf {
+    let lib = root.join("plugins/jenkins");
+    std::fs::create_dir_all(root.join("plugins")).unwrap();
+    let ok = Command::new("cp")
+        .arg("-a")
+        .arg(repo().join("plugins/jenkins"))
+        .arg(root.join("plugins"))
+        .status()
+        .unwrap();
+    assert!(ok.success(), "cp -a plugins/jenkins");
+    let committed = std::fs::read_to_string(lib.join("resources/onelaunch/checksums.json"))
+        .expect("the library commits resources/onelaunch/checksums.json");
+    assert!(
+        committed.contains("\"version\": \"unreleased\""),
+        "{committed}"
+    );
+    if let Some(release) = release {
+        let out = release.pin_into(root);
+        assert!(
+            out.contains("pinned plugins/jenkins/resources/onelaunch/checksums.json"),
+            "{out}"
+        );
+    }
+    lib.join("test")
+}
+
+/// PATH without any directory that holds an `onelaunch`: an agent where the
+/// CLI is not installed.
+fn path_without_onelaunch() -> OsString {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let kept: Vec<PathBuf> = std::env::split_paths(&path)
+        .filter(|d| !d.join("onelaunch").exists())
+        .collect();
+    std::env::join_paths(kept).unwrap()
+}
+
+/// The agent of the install tests: no onelaunch on PATH, the release's test
+/// CA trusted by curl/wget, its URL for the pipeline's `releaseUrl`.
+fn installing_agent(release_url: &str, ca_file: Option<&Path>) -> Vec<(&'static str, OsString)> {
+    let mut env = vec![
+        ("PATH", path_without_onelaunch()),
+        ("ONELAUNCH_TEST_RELEASE_URL", OsString::from(release_url)),
+    ];
+    if let Some(ca) = ca_file {
+        env.push(("CURL_CA_BUNDLE", ca.as_os_str().to_owned()));
+        env.push(("SSL_CERT_FILE", ca.as_os_str().to_owned()));
+    }
+    env
+}
+
+fn sha256_hex(path: &Path) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(std::fs::read(path).unwrap()))
+}
+
+/// The install steps of a build (the `sh`/`powershell` calls that report
+/// `onelaunch-install: …`), in order.
+fn install_steps(build: &Build) -> Vec<&Value> {
+    build
+        .steps
+        .iter()
+        .filter(|s| s["step"] == "sh" || s["step"] == "powershell")
+        .filter(|s| {
+            s["script"]
+                .as_str()
+                .unwrap()
+                .contains("onelaunch-install: ")
+        })
+        .collect()
+}
+
+/// No binary configured and none on the agent's PATH: start downloads the
+/// release pinned in the library's resources/onelaunch/checksums.json from
+/// `releaseUrl` (HTTPS, test CA), verifies it against that file and caches it
+/// under WORKSPACE@tmp; upload and finish reuse the cached copy (one download
+/// in the release server's log); the results land in the real server. A
+/// tampered asset, on an agent without the cached copy, fails the step with
+/// the asset, the pinned and the actual hash, and no CLI runs.
+#[test]
+fn jenkins_step_installs_the_pinned_release_once_and_refuses_a_tampered_one() {
+    let Some(java_home) = require_groovy() else {
+        return;
+    };
+    let release = LocalRelease::start("v9.9.9");
+    let server = TestServer::start();
+    let api = server.api();
+    let root = tempfile::tempdir().unwrap();
+    let test_dir = library_copy(root.path(), Some(&release));
+    let ws = workspace(root.path());
+    let unit = fixture("examples/pipelines/github-unit/allure-results");
+    copy_dir(&unit, &ws.join("test-output/unit"));
+    let agent = installing_agent(&release.base_url, Some(&release.ca_file));
+    let target = host_target();
+
+    let build = run_agent_build(
+        &server,
+        &java_home,
+        &ws,
+        &test_dir,
+        "install.groovy",
+        42,
+        &json!([]),
+        &agent,
+    );
+    assert_eq!(build.code, 0, "pipeline failed:\n{}", build.output);
+    assert!(build.output.contains("Finished: SUCCESS"));
+    assert_only_allowed_steps(&build);
+
+    // One download of this machine's asset, nothing else fetched (no
+    // checksum file from the release server: the pinned one is the reference).
+    assert_eq!(release.downloads(target), 1, "{}", release.requests());
+    assert_eq!(
+        release.requests().lines().count(),
+        1,
+        "{}",
+        release.requests()
+    );
+    let dir = PathBuf::from(format!("{}@tmp", ws.display()))
+        .join("onelaunch/v9.9.9")
+        .join(target);
+    let installed = dir.join("onelaunch");
+    let stamp = std::fs::read_to_string(dir.join("onelaunch.sha256")).unwrap();
+    assert_eq!(
+        stamp.split_whitespace().collect::<Vec<_>>(),
+        [release.sha256(target), sha256_hex(&installed)],
+        "the cache records the pinned archive hash and the executable's"
+    );
+    assert_eq!(sha256_hex(&installed), sha256_hex(&bin()));
+    let installed = installed.display().to_string();
+    assert_eq!(
+        build
+            .output
+            .matches(&format!(
+                "onelaunch: installed onelaunch v9.9.9 (SHA-256 verified against the library's \
+                 onelaunch/checksums.json) as {installed}"
+            ))
+            .count(),
+        1,
+        "{}",
+        build.output
+    );
+
+    // start installed it, upload and finish found it in the cache.
+    let installs = install_steps(&build);
+    let reports: Vec<&str> = installs
+        .iter()
+        .map(|s| s["stdout"].as_str().unwrap().trim())
+        .collect();
+    let asset = release.asset_name(target);
+    assert_eq!(
+        reports,
+        [
+            format!("onelaunch-install: installed {asset} {installed}"),
+            format!("onelaunch-install: cached {asset} {installed}"),
+            format!("onelaunch-install: cached {asset} {installed}"),
+        ],
+        "{installs:#?}"
+    );
+    for s in &installs {
+        assert_eq!(s["env"]["ONELAUNCH_RELEASE_URL"], release.base_url.as_str());
+        assert_eq!(s["env"]["ONELAUNCH_RELEASE_VERSION"], "v9.9.9");
+        assert_eq!(s["credentialVariables"], json!([]), "no token to install");
+    }
+    let sh = build.library_sh();
+    assert_eq!(sh.len(), 3, "{sh:#?}");
+    for s in &sh {
+        assert_eq!(s["env"]["ONELAUNCH_BINARY"], installed.as_str(), "{s}");
+        assert_eq!(s["exitCode"], 0, "{s}");
+    }
+
+    // The installed CLI uploaded into the real server.
+    let launches = api.launches(1);
+    assert_eq!(launches.len(), 1, "{launches:?}");
+    let id = launches[0]["id"].as_i64().unwrap();
+    assert_eq!(launches[0]["name"], "installed");
+    assert_eq!(launches[0]["closed"], true);
+    assert_eq!(api.results(id).len(), count_files(&unit, "-result.json"));
+    assert_no_token(&build, &server, root.path());
+
+    // A tampered asset, on an agent without the cached copy.
+    release.tamper(target);
+    let actual = sha256_hex(&release.asset_path(target));
+    assert_ne!(actual, release.sha256(target));
+    let fresh = root.path().join("workspace").join("shop_tampered");
+    std::fs::create_dir_all(&fresh).unwrap();
+    copy_dir(&unit, &fresh.join("test-output/unit"));
+    let refused = run_agent_build(
+        &server,
+        &java_home,
+        &fresh,
+        &test_dir,
+        "install.groovy",
+        43,
+        &json!([]),
+        &agent,
+    );
+    assert_ne!(refused.code, 0, "{}", refused.output);
+    assert!(refused.output.contains("Finished: FAILURE"));
+    let error = refused
+        .output
+        .lines()
+        .find(|l| l.starts_with("ERROR: "))
+        .unwrap_or_default();
+    assert_eq!(
+        error,
+        format!(
+            "ERROR: onelaunch.start: could not install onelaunch v9.9.9: checksum mismatch for {asset} \
+             from {}: expected {} (the library's onelaunch/checksums.json), got {actual}; not running it",
+            release.asset_url(target),
+            release.sha256(target)
+        ),
+        "{}",
+        refused.output
+    );
+    assert!(refused.library_sh().is_empty(), "a CLI step ran");
+    assert!(!refused.output.contains("--- started launch"));
+    assert_eq!(release.downloads(target), 2, "{}", release.requests());
+    let fresh_dir = PathBuf::from(format!("{}@tmp", fresh.display())).join("onelaunch/v9.9.9");
+    assert!(
+        !fresh_dir.join(target).join("onelaunch").exists(),
+        "the tampered binary was installed"
+    );
+    assert_eq!(
+        api.launches(1).len(),
+        1,
+        "the refused build created a launch"
+    );
+    assert_no_token(&refused, &server, root.path());
+}
+
+/// The library as committed (resources/onelaunch/checksums.json says
+/// "unreleased"), no binary configured, none on PATH: the step says to set
+/// `binary` or use a released library version, and downloads nothing.
+#[test]
+fn jenkins_step_of_an_unreleased_library_without_a_binary_says_what_to_set() {
+    let Some(java_home) = require_groovy() else {
+        return;
+    };
+    let server = TestServer::start();
+    let root = tempfile::tempdir().unwrap();
+    let test_dir = library_copy(root.path(), None);
+    let ws = workspace(root.path());
+    let agent = installing_agent("https://127.0.0.1:9/never", None);
+    let build = run_agent_build(
+        &server,
+        &java_home,
+        &ws,
+        &test_dir,
+        "install.groovy",
+        42,
+        &json!([]),
+        &agent,
+    );
+    assert_ne!(build.code, 0, "{}", build.output);
+    let error = build
+        .output
+        .lines()
+        .find(|l| l.starts_with("ERROR: "))
+        .unwrap_or_default();
+    assert!(
+        error.starts_with("ERROR: onelaunch.start: no onelaunch binary: none configured, none on the agent's PATH")
+            && error.contains("\"unreleased\"")
+            && error.contains("set binary (or ONELAUNCH_BINARY)")
+            && error.contains("use a released library version"),
+        "{error}"
+    );
+    assert_eq!(
+        install_steps(&build)[0]["stdout"].as_str().unwrap().trim(),
+        "onelaunch-install: missing"
+    );
+    assert!(build.library_sh().is_empty());
+    assert!(!build.output.contains("downloading"), "{}", build.output);
+    assert_no_token(&build, &server, root.path());
+}
+
+/// A Windows agent (isUnix() false), recorded: this machine has neither
+/// cmd.exe nor PowerShell, so the harness records `powershell` and `bat`
+/// (answering the install script as an agent would: installed, then cached)
+/// and runs nothing. Every step's PowerShell install script pins the Windows
+/// asset's hash and exact URL, verifies with Get-FileHash and throws on a
+/// mismatch; every CLI call goes through `bat` with the installed
+/// onelaunch.exe, values only through the environment, the token only
+/// through withCredentials.
+#[test]
+fn jenkins_windows_agent_installs_with_powershell_and_runs_the_cli_with_bat() {
+    let Some(java_home) = require_groovy() else {
+        return;
+    };
+    let release = LocalRelease::start("v9.9.9");
+    let server = TestServer::start();
+    let root = tempfile::tempdir().unwrap();
+    let test_dir = library_copy(root.path(), Some(&release));
+    let ws = workspace(root.path());
+    std::fs::create_dir_all(ws.join("build/allure-results")).unwrap();
+    std::fs::create_dir_all(ws.join("junit reports")).unwrap();
+    let target = "x86_64-pc-windows-msvc";
+    let tmp = r"C:\jenkins\workspace\shop@tmp";
+    let exe = format!(r"{tmp}\onelaunch\v9.9.9\{target}\onelaunch.exe");
+    let mut agent = installing_agent(&release.base_url, None);
+    agent.extend([
+        ("ONELAUNCH_TEST_AGENT", OsString::from("windows")),
+        ("WORKSPACE_TMP", OsString::from(tmp)),
+        (
+            "ONELAUNCH_TEST_POWERSHELL_STDOUT",
+            OsString::from(
+                json!([
+                    "onelaunch-install: installed\r\n",
+                    "onelaunch-install: cached\r\n"
+                ])
+                .to_string(),
+            ),
+        ),
+    ]);
+    let build = run_agent_build(
+        &server,
+        &java_home,
+        &ws,
+        &test_dir,
+        "windows.groovy",
+        42,
+        &json!([]),
+        &agent,
+    );
+    assert_eq!(build.code, 0, "pipeline failed:\n{}", build.output);
+    assert_only_allowed_steps(&build);
+    assert!(
+        !build.steps.iter().any(|s| s["step"] == "sh"),
+        "sh on a Windows agent"
+    );
+    assert_eq!(
+        build
+            .output
+            .matches(&format!("installed onelaunch v9.9.9 (SHA-256 verified against the library's onelaunch/checksums.json) as {exe}"))
+            .count(),
+        1,
+        "{}",
+        build.output
+    );
+
+    // upload, watch and finish each install (or reuse) with powershell.
+    let installs = install_steps(&build);
+    assert_eq!(installs.len(), 3, "{installs:#?}");
+    let url = release.asset_url(target);
+    let sha = release.sha256(target);
+    for s in &installs {
+        assert_eq!(s["step"], "powershell");
+        let script = s["script"].as_str().unwrap();
+        for needle in [
+            format!("$url = '{url}'"),
+            format!("$expected = '{sha}'"),
+            format!("$dir = '{tmp}\\onelaunch\\v9.9.9\\{target}'"),
+            "[Net.SecurityProtocolType]::Tls12".to_string(),
+            "Invoke-WebRequest -UseBasicParsing -Uri $url -OutFile $zip".to_string(),
+            "$actual = (Get-FileHash -Algorithm SHA256 -LiteralPath $zip).Hash.ToLowerInvariant()\n    if ($actual -ne $expected) {\n      throw ('checksum mismatch for ' + $asset".to_string(),
+            "Expand-Archive -LiteralPath $zip".to_string(),
+            "Get-Command -Name 'onelaunch.exe' -CommandType Application".to_string(),
+        ] {
+            assert!(script.contains(&needle), "{needle} not in:\n{script}");
+        }
+        // The hash comparison comes before the archive is unpacked or moved.
+        assert!(script.find("-ne $expected").unwrap() < script.find("Expand-Archive").unwrap());
+        assert!(!script.contains(TOKEN));
+        assert_eq!(s["credentialVariables"], json!([]));
+        assert_eq!(s["env"], json!({}), "the install script is self-contained");
+    }
+
+    // The CLI calls: bat with the installed onelaunch.exe.
+    let bats: Vec<&Value> = build.steps.iter().filter(|s| s["step"] == "bat").collect();
+    assert_eq!(bats.len(), 4, "upload, watch, finish, gate: {bats:#?}");
+    for s in &bats {
+        let script = s["script"].as_str().unwrap();
+        assert!(
+            script.starts_with("@echo off\nsetlocal EnableDelayedExpansion\n"),
+            "{script}"
+        );
+        assert!(script.contains("\"!ONELAUNCH_BINARY!\" "), "{script}");
+        assert!(
+            script.contains("exit /b !"),
+            "exit code passed on: {script}"
+        );
+        for literal in [
+            exe.as_str(),
+            server.url.as_str(),
+            "allure-results",
+            "gradlew",
+            TOKEN,
+        ] {
+            assert!(!script.contains(literal), "{literal} in: {script}");
+        }
+        assert_eq!(s["env"]["ONELAUNCH_BINARY"], exe.as_str(), "{s}");
+        assert_eq!(s["env"]["ALLURE_ENDPOINT"], server.url.as_str(), "{s}");
+        assert_eq!(s["env"]["ALLURE_LAUNCH_ID"], "7", "{s}");
+        assert_eq!(s["credentialVariables"], json!(["ALLURE_TOKEN"]), "{s}");
+        assert_eq!(s["returnStatus"], true, "{s}");
+    }
+    let upload = bats[0];
+    assert!(upload["script"].as_str().unwrap().contains(
+        "\"!ONELAUNCH_BINARY!\" upload !ONELAUNCH_ALLOW_EMPTY_FLAG! \"!ONELAUNCH_RESULT_1!\" \"!ONELAUNCH_RESULT_2!\"\n"
+    ));
+    assert_eq!(upload["env"]["ONELAUNCH_RESULT_1"], "build/allure-results");
+    assert_eq!(upload["env"]["ONELAUNCH_RESULT_2"], "junit reports");
+    assert_eq!(upload["env"]["ONELAUNCH_ALLOW_EMPTY_FLAG"], "--allow-empty");
+    let watch = bats[1];
+    assert!(watch["script"]
+        .as_str()
+        .unwrap()
+        .contains("watch --results \"!ONELAUNCH_RESULTS!\" !ONELAUNCH_ALLOW_EMPTY_FLAG! -- cmd /d /c \"!ONELAUNCH_COMMAND_FILE!\""));
+    let command_file = ws.join(watch["env"]["ONELAUNCH_COMMAND_FILE"].as_str().unwrap());
+    assert_eq!(
+        std::fs::read_to_string(&command_file).unwrap(),
+        "@echo off\r\ngradlew.bat test --tests \"shop & co\"\r\n",
+        "the watched command, as a batch file"
+    );
+    let finish = bats[2];
+    assert_eq!(finish["env"]["ONELAUNCH_STATUS"], "passed");
+    assert!(finish["script"]
+        .as_str()
+        .unwrap()
+        .contains("job-run stop --status \"!ONELAUNCH_STATUS!\""));
+    assert_eq!(bats[3]["env"]["ONELAUNCH_GATE_ARGS"], "--max-failures 0");
+
+    // Recorded only: nothing was downloaded or sent.
+    assert_eq!(release.requests(), "");
+    assert!(server.api().launches(1).is_empty());
     assert_no_token(&build, &server, root.path());
 }

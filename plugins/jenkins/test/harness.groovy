@@ -3,18 +3,28 @@
 //   groovy harness.groovy --library DIR --workspace DIR --step-log FILE PIPELINE.groovy
 //
 // The binding implements exactly the pipeline steps the library may use (sh,
-// withEnv, withCredentials + string, echo, error, writeFile, readFile,
-// fileExists, isUnix, env, and currentBuild read-only: number, causes and
-// previousBuild from ONELAUNCH_TEST_BUILDS_JSON) plus parallel, stage and node for the pipeline
-// script. Any other step throws "step X is not allowed". `sh` really runs, as
-// Jenkins does (`sh -xe script`), with the environment of the enclosing
-// withEnv/withCredentials blocks. Credentials come from the JSON object in
-// ONELAUNCH_TEST_CREDENTIALS_JSON (id -> secret text), which is removed from
-// the environment the pipeline sees.
+// bat, powershell, withEnv, withCredentials + string, echo, error, writeFile,
+// readFile, fileExists, isUnix, libraryResource, env, and currentBuild
+// read-only: number, causes and previousBuild from ONELAUNCH_TEST_BUILDS_JSON)
+// plus parallel, stage and node for the pipeline script. Any other step throws
+// "step X is not allowed". `sh` really runs, as Jenkins does (`sh -xe
+// script`), with the environment of the enclosing withEnv/withCredentials
+// blocks. libraryResource reads the library's resources/ directory.
+// Credentials come from the JSON object in ONELAUNCH_TEST_CREDENTIALS_JSON (id
+// -> secret text), which is removed from the environment the pipeline sees.
+//
+// The agent is a Unix one (isUnix() true; bat and powershell fail as on a
+// Linux agent) unless ONELAUNCH_TEST_AGENT=windows: then isUnix() is false,
+// sh fails, and bat and powershell are recorded, not run (this machine has no
+// cmd.exe or PowerShell): bat returns exit code 0 (and '' for returnStdout),
+// powershell returns, for returnStdout, the next string of the JSON list in
+// ONELAUNCH_TEST_POWERSHELL_STDOUT (the last one repeats), as the agent's
+// answer.
 //
 // Every step call is recorded as one JSON line in the step log. The run fails
-// when a secret appears in any recorded sh script, echo message, the console
-// output or the step log, or when Groovy code reads a bound secret from env.
+// when a secret appears in any recorded sh, bat or powershell script, echo
+// message, the console output or the step log, or when Groovy code reads a
+// bound secret from env.
 
 import groovy.json.JsonOutput
 import groovy.json.JsonSlurperClassic
@@ -132,6 +142,11 @@ class Pipeline {
     final AtomicInteger scriptSeq = new AtomicInteger()
     final Object lock = new Object()
     final boolean quiet
+    /** false: a Windows agent whose bat and powershell steps are recorded only. */
+    boolean unix = true
+    List<String> powershellStdout = []
+    final AtomicInteger powershellCalls = new AtomicInteger()
+    File libraryDir
 
     /** withEnv / withCredentials scopes of the current thread (inherited by branches). */
     final InheritableThreadLocal<List<Map>> scopes = new InheritableThreadLocal<List<Map>>() {
@@ -286,6 +301,10 @@ class Pipeline {
         boolean returnStdout = a.returnStdout as boolean
         boolean returnStatus = a.returnStatus as boolean
         shScripts.add(script)
+        if (!unix) {
+            record('sh', [script: script, refused: 'Windows agent'])
+            throw new AbortException('sh: cannot run program "nohup" on a Windows agent')
+        }
 
         Map<String, String> scoped = [:]
         List<String> credentials = []
@@ -333,6 +352,53 @@ class Pipeline {
         return null
     }
 
+    // ------------------------------------------------------------ Windows steps
+
+    /** `bat` / `powershell` on the Windows agent: recorded with their environment, not run. */
+    Object windowsStep(String step, Object arg) {
+        Map a = arg instanceof Map ? new LinkedHashMap(arg) : [script: arg]
+        String script = a.script?.toString()
+        if (script == null) throw new IllegalArgumentException("${step}: no script")
+        Set<String> unknown = new HashSet<String>(a.keySet()*.toString())
+        unknown.removeAll(['script', 'returnStdout', 'returnStatus', 'label', 'encoding'])
+        if (unknown) throw new IllegalArgumentException("${step}: unsupported arguments ${unknown}")
+        shScripts.add(script)
+        if (unix) {
+            record(step, [script: script, refused: 'Unix agent'])
+            throw new AbortException("${step}: cannot run program \"${step == 'bat' ? 'cmd' : 'powershell'}\" on a Unix agent")
+        }
+        Map<String, String> scoped = [:]
+        List<String> credentials = []
+        for (Map scope : scopes.get()) {
+            if (scope.secret) {
+                credentials.addAll(scope.vars.keySet())
+            } else {
+                scope.vars.each { String k, String v -> scoped[k] = v }
+            }
+        }
+        String stdout = ''
+        if (a.returnStdout && step == 'powershell' && powershellStdout) {
+            int n = powershellCalls.getAndIncrement()
+            stdout = powershellStdout[Math.min(n, powershellStdout.size() - 1)]
+        }
+        record(step, [script: script, returnStdout: a.returnStdout as boolean, returnStatus: a.returnStatus as boolean,
+                      env: scoped, credentialVariables: credentials, recordedOnly: true, stdout: stdout])
+        if (a.returnStatus) return 0
+        if (a.returnStdout) return stdout
+        return null
+    }
+
+    /** `libraryResource`: a file of the library's resources/ directory. */
+    String libraryResource(Object arg) {
+        String path = arg instanceof Map ? arg.resource?.toString() : arg?.toString()
+        record('libraryResource', [resource: path])
+        File f = new File(new File(libraryDir, 'resources'), path)
+        if (path == null || path.contains('..') || !f.isFile()) {
+            throw new AbortException("No such library resource ${path} could be found.")
+        }
+        return f.getText('UTF-8')
+    }
+
     // ------------------------------------------------------------ binding
 
     Binding binding() {
@@ -341,6 +407,9 @@ class Pipeline {
         b.setVariable('env', new EnvProxy(p))
         b.setVariable('currentBuild', p.currentBuild())
         b.setVariable('sh', { Object arg -> p.sh(arg) })
+        b.setVariable('bat', { Object arg -> p.windowsStep('bat', arg) })
+        b.setVariable('powershell', { Object arg -> p.windowsStep('powershell', arg) })
+        b.setVariable('libraryResource', { Object arg -> p.libraryResource(arg) })
         b.setVariable('echo', { Object message ->
             String m = message?.toString()
             p.record('echo', [message: m])
@@ -411,8 +480,8 @@ class Pipeline {
             exists
         })
         b.setVariable('isUnix', { ->
-            p.record('isUnix', [:])
-            true
+            p.record('isUnix', [result: p.unix])
+            p.unix
         })
         // Used by the pipeline script, not by the library.
         b.setVariable('stage', { String name, Closure body ->
@@ -454,6 +523,7 @@ class Pipeline {
 
     /** Compiles the library into the binding as `onelaunch` and returns a pipeline script. */
     Script load(File libraryDir, String pipelineName, String pipelineText) {
+        this.libraryDir = libraryDir
         Binding b = binding()
         GroovyClassLoader loader = new GroovyClassLoader(Pipeline.classLoader)
         // Stand-in for the annotation the CPS engine provides.
@@ -479,7 +549,7 @@ import java.lang.annotation.*
         List<String> found = new ArrayList<String>(violations)
         secrets.each { String id, String secret ->
             if (!secret) return
-            if (shScripts.any { it.contains(secret) }) found << "credential '${id}' appears in a sh script".toString()
+            if (shScripts.any { it.contains(secret) }) found << "credential '${id}' appears in a sh, bat or powershell script".toString()
             if (echoes.any { it?.contains(secret) }) found << "credential '${id}' appears in an echo message".toString()
             if (console.toString().contains(secret)) found << "credential '${id}' appears in the console output".toString()
             if (stepLog.getText('UTF-8').contains(secret)) found << "credential '${id}' appears in the step log".toString()
@@ -529,6 +599,9 @@ try { error('boom') } catch (AbortException e) { if (e.message != 'boom') error(
 writeFile(file: 'sub/f.txt', text: 'hello')
 if (!fileExists('sub/f.txt') || readFile('sub/f.txt') != 'hello' || fileExists('nope')) error('file steps')
 if (!isUnix()) error('isUnix')
+if (!libraryResource('onelaunch/checksums.json').contains('"version"')) error('libraryResource')
+try { libraryResource('onelaunch/none.json'); error('a missing resource was read') } catch (AbortException e) { }
+try { bat 'exit 0'; error('bat ran on a Unix agent') } catch (AbortException e) { }
 ''')
         try {
             s.run()
@@ -540,7 +613,7 @@ if (!isUnix()) error('isUnix')
         // The leak detector itself: a secret in a script must be caught.
         Pipeline q = new Pipeline(ws, baseEnv, ['c': 'leak-probe-77f2'], new File(dir, 'steps2.log'), true)
         q.load(libraryDir, 'leakcheck.groovy', "sh 'true leak-probe-77f2'").run()
-        if (!q.leaks().any { it.contains('sh script') }) throw new IllegalStateException('self-check: leak detector missed a secret')
+        if (!q.leaks().any { it.contains('sh, bat or powershell script') }) throw new IllegalStateException('self-check: leak detector missed a secret')
     } finally {
         dir.deleteDir()
     }
@@ -579,12 +652,21 @@ baseEnv.remove(credentialsVar)
 String buildsVar = 'ONELAUNCH_TEST_BUILDS_JSON'
 List<Map> builds = System.getenv(buildsVar) ? (List<Map>) new JsonSlurperClassic().parseText(System.getenv(buildsVar)) : []
 baseEnv.remove(buildsVar)
+String agentVar = 'ONELAUNCH_TEST_AGENT'
+boolean windowsAgent = System.getenv(agentVar) == 'windows'
+baseEnv.remove(agentVar)
+String powershellVar = 'ONELAUNCH_TEST_POWERSHELL_STDOUT'
+List<String> powershellStdout = System.getenv(powershellVar) ?
+        new JsonSlurperClassic().parseText(System.getenv(powershellVar)).collect { it.toString() } : []
+baseEnv.remove(powershellVar)
 
 selfCheck(libraryDir, baseEnv)
 System.out.println('harness: self-check passed')
 
 Pipeline pipeline = new Pipeline(workspace, baseEnv, secrets, stepLog, false)
 pipeline.builds = builds
+pipeline.unix = !windowsAgent
+pipeline.powershellStdout = powershellStdout
 int exitCode = 0
 try {
     pipeline.load(libraryDir, pipelineFile.name, pipelineFile.getText('UTF-8')).run()

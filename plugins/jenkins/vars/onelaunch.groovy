@@ -6,6 +6,12 @@
 // every other value reaches the shell through withEnv, so the shell text is a
 // fixed, single-quoted string. Values come back from the CLI through a JSON
 // file read with readFile.
+//
+// Unix agents run the CLI with `sh`, Windows agents (isUnix() false) with
+// `bat`. Without a configured binary and without `onelaunch` on the agent's
+// PATH, the release pinned in resources/onelaunch/checksums.json is downloaded
+// (sh: curl or wget; Windows: powershell), verified against that file and
+// cached per version on the agent.
 
 import com.cloudbees.groovy.cps.NonCPS
 import groovy.json.JsonSlurperClassic
@@ -37,11 +43,18 @@ Map start(Map config = [:]) {
     }
     withEnv(vars) {
         withToken(c) {
-            sh(script: prelude() + '''
+            cli(c, false, '''
 unset ALLURE_JOB_RUN_ID
 rm -f "$ONELAUNCH_ENV_FILE"
 "$ONELAUNCH_BINARY" job-run start
 "$ONELAUNCH_BINARY" job-run env --format json --output-file "$ONELAUNCH_ENV_FILE"
+''', '''
+set ALLURE_JOB_RUN_ID=
+if exist "!ONELAUNCH_ENV_FILE!" del /f /q "!ONELAUNCH_ENV_FILE!"
+"!ONELAUNCH_BINARY!" job-run start
+if errorlevel 1 exit /b !errorlevel!
+"!ONELAUNCH_BINARY!" job-run env --format json --output-file "!ONELAUNCH_ENV_FILE!"
+exit /b !errorlevel!
 ''')
         }
     }
@@ -57,7 +70,12 @@ rm -f "$ONELAUNCH_ENV_FILE"
     if (c.credentialsId) {
         env.ONELAUNCH_CREDENTIALS_ID = c.credentialsId
     }
-    env.ONELAUNCH_BINARY = c.binary
+    if (c.binary) {
+        env.ONELAUNCH_BINARY = c.binary
+    }
+    if (config.releaseUrl) {
+        env.ONELAUNCH_RELEASE_URL = c.releaseUrl
+    }
     echo("onelaunch: launch ${ids.ALLURE_LAUNCH_ID}, job run ${ids.ALLURE_JOB_RUN_ID}: ${ids.ALLURE_LAUNCH_URL}")
     return [launchId: ids.ALLURE_LAUNCH_ID, jobRunId: ids.ALLURE_JOB_RUN_ID, launchUrl: ids.ALLURE_LAUNCH_URL]
 }
@@ -86,6 +104,14 @@ int upload(Map config = [:]) {
     }
     List vars = connectionEnv(c)
     vars.add('ONELAUNCH_RESULTS=' + paths.join('\n'))
+    // cmd cannot split a list: one variable per path, named in the bat text.
+    String batPaths = ''
+    if (!c.unix) {
+        for (int i = 0; i < paths.size(); i++) {
+            vars.add("ONELAUNCH_RESULT_${i + 1}=${paths[i]}".toString())
+            batPaths += " \"!ONELAUNCH_RESULT_${i + 1}!\""
+        }
+    }
     vars.add('ONELAUNCH_ALLOW_EMPTY_FLAG=' + (str(c.allowEmpty) == 'true' ? '--allow-empty' : ''))
     if (c.launchId) {
         vars.add('ALLURE_LAUNCH_ID=' + c.launchId)
@@ -95,7 +121,7 @@ int upload(Map config = [:]) {
     }
     int code = withEnv(vars) {
         withToken(c) {
-            sh(returnStatus: true, script: prelude() + '''
+            cli(c, true, '''
 set --
 while IFS= read -r results_path; do
   if [ -n "$results_path" ]; then set -- "$@" "$results_path"; fi
@@ -104,6 +130,9 @@ $ONELAUNCH_RESULTS
 ONELAUNCH_RESULTS_END
 if [ -n "$ONELAUNCH_ALLOW_EMPTY_FLAG" ]; then set -- "$ONELAUNCH_ALLOW_EMPTY_FLAG" "$@"; fi
 "$ONELAUNCH_BINARY" upload "$@"
+''', '''
+"!ONELAUNCH_BINARY!" upload !ONELAUNCH_ALLOW_EMPTY_FLAG!''' + batPaths + '''
+exit /b !errorlevel!
 ''')
         }
     }
@@ -133,6 +162,12 @@ int watch(Map config = [:]) {
     List vars = connectionEnv(c)
     vars.add('ONELAUNCH_RESULTS=' + str(c.results ?: env.ALLURE_RESULTS ?: 'allure-results'))
     vars.add('ONELAUNCH_COMMAND=' + str(c.command))
+    if (!c.unix) {
+        // cmd has no `sh -c`: the command becomes a batch file, as `bat` does.
+        String file = "onelaunch-watch-${UUID.randomUUID()}.cmd".toString()
+        writeFile(file: file, text: '@echo off\r\n' + str(c.command).replace('\r\n', '\n').replace('\n', '\r\n') + '\r\n')
+        vars.add('ONELAUNCH_COMMAND_FILE=' + file)
+    }
     vars.add('ONELAUNCH_ALLOW_EMPTY_FLAG=' + (str(c.allowEmpty) == 'true' ? '--allow-empty' : ''))
     if (c.launchId) {
         vars.add('ALLURE_LAUNCH_ID=' + c.launchId)
@@ -142,10 +177,15 @@ int watch(Map config = [:]) {
     }
     int code = withEnv(vars) {
         withToken(c) {
-            sh(returnStatus: true, script: prelude() + '''
+            cli(c, true, '''
 set --
 if [ -n "$ONELAUNCH_ALLOW_EMPTY_FLAG" ]; then set -- "$ONELAUNCH_ALLOW_EMPTY_FLAG"; fi
 "$ONELAUNCH_BINARY" watch --results "$ONELAUNCH_RESULTS" "$@" -- sh -ec "$ONELAUNCH_COMMAND"
+''', '''
+"!ONELAUNCH_BINARY!" watch --results "!ONELAUNCH_RESULTS!" !ONELAUNCH_ALLOW_EMPTY_FLAG! -- cmd /d /c "!ONELAUNCH_COMMAND_FILE!"
+set rc=!errorlevel!
+del /f /q "!ONELAUNCH_COMMAND_FILE!" >nul 2>&1
+exit /b !rc!
 ''')
         }
     }
@@ -183,14 +223,14 @@ def finish(Map config = [:]) {
         }
         return
     }
-    List vars = connectionEnv(c)
-    vars.add('ONELAUNCH_CLOSE_LAUNCH=' + (c.closeLaunch == 'false' ? 'false' : 'true'))
     String timeout = str(config.closeTimeout ?: '5m')
     if (!(timeout ==~ /[0-9]+(ms|s|m|h|d)?/)) {
         error("onelaunch.finish: closeTimeout must be a duration such as 30s, 5m or 1h, not '${timeout}'")
     }
-    vars.add('ONELAUNCH_CLOSE_TIMEOUT=' + timeout)
     List gateArgs = gateRuleArgs(config)
+    List vars = connectionEnv(c)
+    vars.add('ONELAUNCH_CLOSE_LAUNCH=' + (c.closeLaunch == 'false' ? 'false' : 'true'))
+    vars.add('ONELAUNCH_CLOSE_TIMEOUT=' + timeout)
     if (c.status) {
         vars.add('ONELAUNCH_STATUS=' + c.status)
     }
@@ -202,7 +242,7 @@ def finish(Map config = [:]) {
     }
     int code = withEnv(vars) {
         withToken(c) {
-            sh(returnStatus: true, script: prelude() + '''
+            cli(c, true, '''
 rc=0
 if [ -n "${ALLURE_JOB_RUN_ID:-}" ]; then
   if [ -n "${ONELAUNCH_STATUS:-}" ]; then
@@ -217,6 +257,21 @@ if [ "$ONELAUNCH_CLOSE_LAUNCH" = true ] && [ -n "${ALLURE_LAUNCH_ID:-}" ]; then
   "$ONELAUNCH_BINARY" launch close "$ALLURE_LAUNCH_ID" --wait --timeout "$ONELAUNCH_CLOSE_TIMEOUT" || rc=$?
 fi
 exit "$rc"
+''', '''
+set rc=0
+if defined ALLURE_JOB_RUN_ID (
+  if defined ONELAUNCH_STATUS (
+    "!ONELAUNCH_BINARY!" job-run stop --status "!ONELAUNCH_STATUS!"
+  ) else (
+    "!ONELAUNCH_BINARY!" job-run stop
+  )
+  if errorlevel 1 set rc=!errorlevel!
+)
+if "!ONELAUNCH_CLOSE_LAUNCH!"=="true" if defined ALLURE_LAUNCH_ID (
+  "!ONELAUNCH_BINARY!" launch close "!ALLURE_LAUNCH_ID!" --wait --timeout "!ONELAUNCH_CLOSE_TIMEOUT!"
+  if errorlevel 1 set rc=!errorlevel!
+)
+exit /b !rc!
 ''')
         }
     }
@@ -247,10 +302,13 @@ def qualityGate(Map c, List gateArgs) {
     vars.add('ONELAUNCH_GATE_ARGS=' + gateArgs.join(' '))
     int code = withEnv(vars) {
         withToken(c) {
-            sh(returnStatus: true, script: prelude() + '''
+            cli(c, true, '''
 set -f
 # shellcheck disable=SC2086
 "$ONELAUNCH_BINARY" --output markdown launch gate "$ALLURE_LAUNCH_ID" $ONELAUNCH_GATE_ARGS > onelaunch-gate.md
+''', '''
+"!ONELAUNCH_BINARY!" --output markdown launch gate "!ALLURE_LAUNCH_ID!" !ONELAUNCH_GATE_ARGS! > onelaunch-gate.md
+exit /b !errorlevel!
 ''')
         }
     }
@@ -400,15 +458,18 @@ Map settings(String step, Map config) {
     if (unknown) {
         error("onelaunch.${step}: unknown key(s) ${unknown}; see the onelaunch step reference")
     }
-    if (!isUnix()) {
-        error("onelaunch.${step}: needs a Unix agent (sh)")
-    }
     Map c = [:]
     c.putAll(config)
+    c.step = step
+    c.unix = isUnix()
     c.endpoint = str(config.endpoint ?: env.ALLURE_ENDPOINT)
     c.projectId = str(config.projectId ?: env.ALLURE_PROJECT_ID)
     c.credentialsId = str(config.credentialsId ?: env.ONELAUNCH_CREDENTIALS_ID)
-    c.binary = str(config.binary ?: env.ONELAUNCH_BINARY ?: 'onelaunch')
+    c.binary = str(config.binary ?: env.ONELAUNCH_BINARY)
+    c.releaseUrl = str(config.releaseUrl ?: env.ONELAUNCH_RELEASE_URL ?: defaultReleaseUrl())
+    if (!(c.releaseUrl ==~ /https?:\/\/[A-Za-z0-9._~:\/?#\[\]@!$&()*+,;=%-]+/)) {
+        error("onelaunch.${step}: releaseUrl must be an http(s) URL such as ${defaultReleaseUrl()}, not '${c.releaseUrl}'")
+    }
     c.launchId = str(config.launchId ?: env.ALLURE_LAUNCH_ID)
     c.status = str(config.status)
     c.closeLaunch = str(config.closeLaunch)
@@ -425,7 +486,7 @@ void requireEndpoint(String step, Map c) {
 }
 
 List connectionEnv(Map c) {
-    List vars = ['ALLURE_ENDPOINT=' + c.endpoint, 'ONELAUNCH_BINARY=' + c.binary]
+    List vars = ['ALLURE_ENDPOINT=' + c.endpoint, 'ONELAUNCH_BINARY=' + binaryFor(c)]
     if (c.projectId) {
         vars.add('ALLURE_PROJECT_ID=' + c.projectId)
     }
@@ -494,6 +555,344 @@ def withToken(Map c, Closure body) {
     return body()
 }
 
+/**
+ * Runs one CLI script: `sh` (with prelude()) on a Unix agent, `bat` (with
+ * batPrelude()) on a Windows agent. With `status`, returns the exit code;
+ * else a non-zero exit fails the step.
+ */
+def cli(Map c, boolean status, String unixScript, String windowsScript) {
+    if (c.unix) {
+        return status ? sh(returnStatus: true, script: prelude() + unixScript) : sh(script: prelude() + unixScript)
+    }
+    String script = batPrelude() + windowsScript
+    return status ? bat(returnStatus: true, script: script) : bat(script: script)
+}
+
+@NonCPS
+String batPrelude() {
+    // No command echo (the `bat` default); values are read with delayed
+    // expansion (!VAR!), which happens after cmd has parsed the line, so
+    // quotes, &, |, <, > and % in a value are never taken as syntax.
+    return '@echo off\nsetlocal EnableDelayedExpansion\n'
+}
+
+// ---------------------------------------------------------- the binary
+
+@NonCPS
+String defaultReleaseUrl() {
+    return 'https://github.com/onelaunch/onelaunch/releases/download'
+}
+
+@NonCPS
+String windowsTarget() {
+    // The only Windows build; Windows on ARM runs it emulated.
+    return 'x86_64-pc-windows-msvc'
+}
+
+/**
+ * The onelaunch executable for this step on this agent: `binary` (or
+ * ONELAUNCH_BINARY) when configured, else `onelaunch` from the agent's PATH,
+ * else the pinned release, installed (or reused) in the agent's cache.
+ */
+String binaryFor(Map c) {
+    if (c.binary) {
+        return c.binary
+    }
+    if (!c.resolvedBinary) {
+        c.resolvedBinary = c.unix ? installUnix(c) : installWindows(c)
+    }
+    return c.resolvedBinary
+}
+
+/**
+ * The release this library version was published with, from
+ * resources/onelaunch/checksums.json: [version:, sums: [asset: sha256]];
+ * version is null when the file says "unreleased".
+ */
+Map pinnedRelease(Map c) {
+    String text = libraryResource('onelaunch/checksums.json')
+    String problem = checksumsProblem(text)
+    if (problem) {
+        error("onelaunch.${c.step}: the library's onelaunch/checksums.json ${problem}")
+    }
+    return parseChecksums(text)
+}
+
+@NonCPS
+String checksumsProblem(String text) {
+    Object doc
+    try {
+        doc = new JsonSlurperClassic().parseText(text)
+    } catch (Exception e) {
+        return 'is not valid JSON'
+    }
+    if (!(doc instanceof Map) || !(doc.version instanceof String)) {
+        return 'has no "version"'
+    }
+    if (doc.version != 'unreleased' && !(doc.version ==~ /[A-Za-z0-9._+-]+/)) {
+        return "has a malformed \"version\": '${doc.version}'".toString()
+    }
+    for (Object k : doc.keySet()) {
+        if (k != 'version' && !(doc[k] instanceof String && doc[k] ==~ /[0-9a-f]{64}/)) {
+            return "has a malformed SHA-256 for ${k}: expected 64 lowercase hex digits".toString()
+        }
+    }
+    return null
+}
+
+@NonCPS
+Map parseChecksums(String text) {
+    Map doc = (Map) new JsonSlurperClassic().parseText(text)
+    Map sums = [:]
+    for (Object k : doc.keySet()) {
+        if (k != 'version') {
+            sums[k.toString()] = doc[k].toString()
+        }
+    }
+    return [version: doc.version == 'unreleased' ? null : doc.version.toString(), sums: sums]
+}
+
+/** The agent's per-build temporary directory, where installs are cached. */
+String agentCache(Map c) {
+    String tmp = str(env.WORKSPACE_TMP) ?: (env.WORKSPACE ? env.WORKSPACE + '@tmp' : null)
+    if (!tmp) {
+        error("onelaunch.${c.step}: no workspace (WORKSPACE_TMP or WORKSPACE) to install onelaunch into: run the step inside node")
+    }
+    return tmp + (c.unix ? '/onelaunch' : '\\onelaunch')
+}
+
+@NonCPS
+String trimSlash(String url) {
+    String u = url.trim()
+    while (u.endsWith('/')) {
+        u = u.substring(0, u.length() - 1)
+    }
+    return u
+}
+
+@NonCPS
+String sumLines(Map sums) {
+    return sums.collect { k, v -> "${k} ${v}".toString() }.join('\n')
+}
+
+/** The last `onelaunch-install: STATUS REST` line of an install script's output, as [status, rest]. */
+@NonCPS
+List installLine(String output) {
+    String line = null
+    for (String l : output.readLines()) {
+        if (l.trim().startsWith('onelaunch-install: ')) {
+            line = l.trim().substring('onelaunch-install: '.length())
+        }
+    }
+    if (line == null) {
+        return null
+    }
+    int blank = line.indexOf(' ')
+    return blank < 0 ? [line, ''] : [line.substring(0, blank), line.substring(blank + 1)]
+}
+
+/** Acts on an install script's report: returns the executable, or fails the step. */
+String installOutcome(Map c, Map release, String output, String windowsExe) {
+    List report = installLine(output)
+    if (report == null) {
+        error("onelaunch.${c.step}: the onelaunch install script reported nothing (see the log above)")
+    }
+    String status = report[0]
+    String rest = report[1]
+    if (status == 'found') {
+        return rest
+    }
+    if (status == 'missing') {
+        error("onelaunch.${c.step}: no onelaunch binary: none configured, none on the agent's PATH, and this " +
+                "library version pins no release (its onelaunch/checksums.json says \"unreleased\"): set binary " +
+                "(or ONELAUNCH_BINARY) to an installed onelaunch, or use a released library version " +
+                "(@Library('onelaunch@<release tag>') _)")
+    }
+    if (status == 'unsupported') {
+        error("onelaunch.${c.step}: onelaunch ${release.version} has no build for this agent (${rest}): " +
+                'set binary (or ONELAUNCH_BINARY) to an installed onelaunch')
+    }
+    if (status == 'failed') {
+        error("onelaunch.${c.step}: could not install onelaunch ${release.version}: ${rest}")
+    }
+    if (status == 'installed' || status == 'cached') {
+        String exe = windowsExe ?: rest.substring(rest.indexOf(' ') + 1)
+        if (status == 'installed') {
+            echo("onelaunch: installed onelaunch ${release.version} (SHA-256 verified against the library's " +
+                    "onelaunch/checksums.json) as ${exe}")
+        }
+        return exe
+    }
+    error("onelaunch.${c.step}: the onelaunch install script reported '${status} ${rest}'")
+}
+
+/** `command -v onelaunch`, else the pinned release for `uname -s`/`uname -m`. */
+String installUnix(Map c) {
+    Map release = pinnedRelease(c)
+    List vars = ['ONELAUNCH_RELEASE_VERSION=' + (release.version ?: ''),
+                 'ONELAUNCH_RELEASE_URL=' + trimSlash(c.releaseUrl),
+                 'ONELAUNCH_RELEASE_SUMS=' + sumLines(release.sums),
+                 'ONELAUNCH_CACHE=' + agentCache(c)]
+    String out = withEnv(vars) {
+        sh(returnStdout: true, script: unixInstallScript())
+    }
+    return installOutcome(c, release, out, null)
+}
+
+@NonCPS
+String unixInstallScript() {
+    // Prints one `onelaunch-install: …` line on stdout and exits 0 for every
+    // expected outcome; progress goes to stderr (the build log).
+    return '''set +x
+say() { echo "onelaunch-install: $*"; exit 0; }
+found="$(command -v onelaunch 2>/dev/null || true)"
+if [ -n "$found" ]; then say found "$found"; fi
+if [ -z "$ONELAUNCH_RELEASE_VERSION" ]; then say missing; fi
+os="$(uname -s)"
+arch="$(uname -m)"
+case "$arch" in
+  x86_64 | amd64) cpu=x86_64 ;;
+  aarch64 | arm64) cpu=aarch64 ;;
+  *) say unsupported "$os $arch" ;;
+esac
+case "$os" in
+  Linux) target="$cpu-unknown-linux-musl" ;;
+  Darwin) target="$cpu-apple-darwin" ;;
+  *) say unsupported "$os $arch" ;;
+esac
+asset="onelaunch-$ONELAUNCH_RELEASE_VERSION-$target.tar.gz"
+expected="$(printf '%s\\n' "$ONELAUNCH_RELEASE_SUMS" | awk -v a="$asset" '$1 == a { print $2; exit }')"
+if [ -z "$expected" ]; then say failed "$asset is not in the library's onelaunch/checksums.json"; fi
+sha256() {
+  if command -v sha256sum >/dev/null 2>&1; then sha256sum "$1" | cut -d' ' -f1; else shasum -a 256 "$1" | cut -d' ' -f1; fi
+}
+command -v sha256sum >/dev/null 2>&1 || command -v shasum >/dev/null 2>&1 ||
+  say failed "neither sha256sum nor shasum is on the agent to verify $asset"
+dir="$ONELAUNCH_CACHE/$ONELAUNCH_RELEASE_VERSION/$target"
+# Reused when the archive hash recorded at install is the pinned one and the
+# executable still has the hash recorded with it.
+if [ -x "$dir/onelaunch" ] && [ -f "$dir/onelaunch.sha256" ]; then
+  read -r archive_sum binary_sum < "$dir/onelaunch.sha256" || true
+  if [ "${archive_sum:-}" = "$expected" ] && [ "${binary_sum:-}" = "$(sha256 "$dir/onelaunch")" ]; then
+    say cached "$asset" "$dir/onelaunch"
+  fi
+fi
+url="$ONELAUNCH_RELEASE_URL/$ONELAUNCH_RELEASE_VERSION/$asset"
+mkdir -p "$dir"
+tmp="$(mktemp -d "$dir/download.XXXXXX")"
+trap 'rm -rf "$tmp"' EXIT
+echo "onelaunch: downloading $url" >&2
+if command -v curl >/dev/null 2>&1; then
+  curl --proto '=https,http' -fsSL --retry 3 --retry-delay 2 -o "$tmp/$asset" "$url" ||
+    say failed "downloading $url with curl failed"
+elif command -v wget >/dev/null 2>&1; then
+  wget -q -O "$tmp/$asset" "$url" || say failed "downloading $url with wget failed"
+else
+  say failed "neither curl nor wget is on the agent to download $url"
+fi
+actual="$(sha256 "$tmp/$asset")"
+if [ "$actual" != "$expected" ]; then
+  say failed "checksum mismatch for $asset from $url: expected $expected (the library's onelaunch/checksums.json), got $actual; not running it"
+fi
+tar -xzf "$tmp/$asset" -C "$tmp" onelaunch || say failed "$asset holds no onelaunch executable"
+chmod 755 "$tmp/onelaunch"
+printf '%s %s\\n' "$expected" "$(sha256 "$tmp/onelaunch")" > "$tmp/onelaunch.sha256"
+mv -f "$tmp/onelaunch" "$dir/onelaunch"
+mv -f "$tmp/onelaunch.sha256" "$dir/onelaunch.sha256"
+say installed "$asset" "$dir/onelaunch"
+'''
+}
+
+/** Get-Command onelaunch (the `where` lookup), else the pinned Windows release. */
+String installWindows(Map c) {
+    Map release = pinnedRelease(c)
+    String version = release.version ?: ''
+    String asset = "onelaunch-${version}-${windowsTarget()}.zip".toString()
+    String expected = release.version ? release.sums[asset] : ''
+    if (release.version && !expected) {
+        error("onelaunch.${c.step}: could not install onelaunch ${version}: ${asset} is not in the library's " +
+                'onelaunch/checksums.json')
+    }
+    String dir = agentCache(c) + '\\' + version + '\\' + windowsTarget()
+    String url = trimSlash(c.releaseUrl) + '/' + version + '/' + asset
+    String out = powershell(returnStdout: true, script: windowsInstallScript(version, asset, url, expected ?: '', dir))
+    return installOutcome(c, release, out, dir + '\\onelaunch.exe')
+}
+
+/**
+ * A PowerShell string literal ('…'): never expanded. Every character
+ * PowerShell takes for a single quote (' and the typographic U+2018 to U+201B) is
+ * doubled.
+ */
+@NonCPS
+String psQuote(String value) {
+    StringBuilder sb = new StringBuilder("'")
+    for (char ch : value.toCharArray()) {
+        sb.append(ch)
+        if (ch == (char) 0x27 || ch == (char) 0x2018 || ch == (char) 0x2019 || ch == (char) 0x201A || ch == (char) 0x201B) {
+            sb.append(ch)
+        }
+    }
+    return sb.append("'").toString()
+}
+
+@NonCPS
+String windowsInstallScript(String version, String asset, String url, String expected, String dir) {
+    // Values are PowerShell string literals (psQuote): the script text shows
+    // exactly which asset, URL and pinned hash it checks. Prints one
+    // `onelaunch-install: …` line and exits 0 for every expected outcome.
+    return '''$ErrorActionPreference = 'Stop'
+$ProgressPreference = 'SilentlyContinue'
+function Say([string] $what) { Write-Output ('onelaunch-install: ' + $what); exit 0 }
+$found = Get-Command -Name 'onelaunch.exe' -CommandType Application -ErrorAction SilentlyContinue | Select-Object -First 1
+if ($found) { Say ('found ' + $found.Source) }
+$version = @VERSION@
+if (-not $version) { Say 'missing' }
+$asset = @ASSET@
+$url = @URL@
+$expected = @SHA256@
+$dir = @DIR@
+$exe = Join-Path $dir 'onelaunch.exe'
+$stamp = Join-Path $dir 'onelaunch.sha256'
+# Reused when the archive hash recorded at install is the pinned one and the
+# executable still has the hash recorded with it.
+if ((Test-Path -LiteralPath $exe) -and (Test-Path -LiteralPath $stamp)) {
+  $recorded = ([string](Get-Content -LiteralPath $stamp -Raw)).Trim().Split(' ')
+  if ($recorded.Count -eq 2 -and $recorded[0] -eq $expected -and
+      $recorded[1] -eq (Get-FileHash -Algorithm SHA256 -LiteralPath $exe).Hash.ToLowerInvariant()) {
+    Say 'cached'
+  }
+}
+try {
+  [Net.ServicePointManager]::SecurityProtocol = [Net.ServicePointManager]::SecurityProtocol -bor [Net.SecurityProtocolType]::Tls12
+  New-Item -ItemType Directory -Force -Path $dir | Out-Null
+  $tmp = Join-Path $dir ('download-' + [guid]::NewGuid().ToString('N'))
+  New-Item -ItemType Directory -Path $tmp | Out-Null
+  try {
+    $zip = Join-Path $tmp $asset
+    [Console]::Error.WriteLine('onelaunch: downloading ' + $url)
+    Invoke-WebRequest -UseBasicParsing -Uri $url -OutFile $zip
+    $actual = (Get-FileHash -Algorithm SHA256 -LiteralPath $zip).Hash.ToLowerInvariant()
+    if ($actual -ne $expected) {
+      throw ('checksum mismatch for ' + $asset + ' from ' + $url + ': expected ' + $expected + " (the library's onelaunch/checksums.json), got " + $actual + '; not running it')
+    }
+    Expand-Archive -LiteralPath $zip -DestinationPath $tmp -Force
+    $new = Join-Path $tmp 'onelaunch.exe'
+    if (-not (Test-Path -LiteralPath $new)) { throw ($asset + ' holds no onelaunch.exe') }
+    $binary = (Get-FileHash -Algorithm SHA256 -LiteralPath $new).Hash.ToLowerInvariant()
+    Move-Item -Force -LiteralPath $new -Destination $exe
+    Set-Content -LiteralPath $stamp -Value ($expected + ' ' + $binary) -Encoding Ascii
+  } finally {
+    Remove-Item -Recurse -Force -LiteralPath $tmp -ErrorAction SilentlyContinue
+  }
+} catch {
+  Say ('failed ' + $_.Exception.Message)
+}
+Say 'installed'
+'''.replace('@VERSION@', psQuote(version)).replace('@ASSET@', psQuote(asset)).replace('@URL@', psQuote(url))
+            .replace('@SHA256@', psQuote(expected)).replace('@DIR@', psQuote(dir))
+}
+
 @NonCPS
 String prelude() {
     // No tracing (the default `sh -xe` would echo every line), and numeric
@@ -518,7 +917,7 @@ List publishedKeys() {
 
 @NonCPS
 List connectionKeys() {
-    return ['endpoint', 'projectId', 'credentialsId', 'binary', 'launchId']
+    return ['endpoint', 'projectId', 'credentialsId', 'binary', 'releaseUrl', 'launchId']
 }
 
 @NonCPS
