@@ -9,6 +9,7 @@ mod attachments;
 mod behaviour;
 mod ci_led;
 mod closing;
+mod container_image;
 mod compare;
 mod edges;
 mod frameworks;
