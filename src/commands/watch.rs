@@ -19,6 +19,11 @@ use crate::output::{exit_for, launch_url, print_report};
 use crate::settings::UploadSettings;
 use crate::target;
 
+/// How long `watch` waits, after the last upload, for the test command's
+/// output to reach its end (a process the command left running may keep it
+/// open; its later output is still copied while onelaunch exits).
+const OUTPUT_GRACE: Duration = Duration::from_secs(2);
+
 /// `onelaunch watch`: runs the test command and uploads its results while it
 /// runs. When the server cannot be reached at all, the tests still run and
 /// their results are spooled.
@@ -68,9 +73,24 @@ pub(crate) async fn run(g: &Global, args: WatchArgs) -> Result<u8> {
             .env("ALLURE_LAUNCH_ID", t.launch.id.to_string())
             .envs(t.job_run_id.map(|id| ("ALLURE_JOB_RUN_ID", id.to_string())));
     }
-    let mut child = match command.spawn() {
+    // The status display (see `term::WatchDisplay`): only while uploading.
+    let mut display = up
+        .as_ref()
+        .and_then(|up| crate::term::WatchDisplay::new(g, up.progress()));
+    if let (Some(d), Some(up)) = (&display, &up) {
+        d.session_open(up.report().session_id.is_some());
+    }
+    let connected = match display.as_mut() {
+        Some(d) => d.connect(&mut command),
+        None => Ok(()),
+    };
+    let spawned = connected.and_then(|()| command.spawn());
+    // The command holds the write ends of the display's pipes.
+    drop(command);
+    let mut child = match spawned {
         Ok(child) => child,
         Err(e) => {
+            drop(display);
             if let Some(up) = up.as_mut() {
                 close_session(up).await;
             }
@@ -84,7 +104,14 @@ pub(crate) async fn run(g: &Global, args: WatchArgs) -> Result<u8> {
             _ = tokio::time::sleep(interval) => {
                 if let Some(up) = up.as_mut() {
                     if let Err(e) = up.upload_ready(&args.results).await {
-                        eprintln!("warning: upload while the tests run failed, will retry at the end: {e}");
+                        let line = format!("warning: upload while the tests run failed, will retry at the end: {e}");
+                        match &display {
+                            Some(d) => d.note(line),
+                            None => eprintln!("{line}"),
+                        }
+                    }
+                    if let Some(d) = &display {
+                        d.session_open(up.report().session_id.is_some());
                     }
                 }
             }
@@ -94,14 +121,37 @@ pub(crate) async fn run(g: &Global, args: WatchArgs) -> Result<u8> {
     if args.continue_on_error {
         // allurectl `--continue-on-error`: the upload's trouble is a warning,
         // the exit code is the test command's.
-        let after =
-            after_command(g, &conn, settings, &args, t, up, unreachable, manifest, dir).await;
+        let after = after_command(
+            g,
+            &conn,
+            settings,
+            &args,
+            t,
+            up,
+            display,
+            unreachable,
+            manifest,
+            dir,
+        )
+        .await;
         if let Err(e) = after {
             eprintln!("warning: uploading the results failed (--continue-on-error): {e:#}");
         }
         return Ok(u8::try_from(cmd_code).unwrap_or(1));
     }
-    let code = after_command(g, &conn, settings, &args, t, up, unreachable, manifest, dir).await?;
+    let code = after_command(
+        g,
+        &conn,
+        settings,
+        &args,
+        t,
+        up,
+        display,
+        unreachable,
+        manifest,
+        dir,
+    )
+    .await?;
     if cmd_code != 0 {
         return Ok(u8::try_from(cmd_code).unwrap_or(1));
     }
@@ -118,6 +168,7 @@ async fn after_command(
     args: &WatchArgs,
     t: Option<target::Target>,
     up: Option<Uploader>,
+    display: Option<crate::term::WatchDisplay>,
     unreachable: Option<anyhow::Error>,
     manifest: spool::SpoolManifest,
     dir: std::path::PathBuf,
@@ -133,7 +184,11 @@ async fn after_command(
         };
     };
     let manifest = with_target(manifest, &t);
-    let upload_result = match up.finish(&args.results).await {
+    let finished = up.finish(&args.results).await;
+    if let Some(d) = display {
+        d.finish(OUTPUT_GRACE).await;
+    }
+    let upload_result = match finished {
         Err(UploadError::Client(e)) if spoolable(&e) => {
             return spool_rest(g, &up, &dir, manifest, e.into());
         }
