@@ -225,6 +225,7 @@ pub(crate) struct WatchDisplay {
     copied: Option<tokio::sync::mpsc::UnboundedReceiver<()>>,
 }
 
+#[cfg_attr(not(unix), allow(dead_code))]
 struct WatchShared {
     screen: std::sync::Mutex<Screen>,
     counts: Arc<UploadProgress>,
@@ -241,10 +242,13 @@ struct Screen {
     pending: Vec<String>,
     /// The command's output copied to a stdout of its own ends a line.
     stdout_at_line_start: bool,
+    /// The status line drawn last.
+    shown: String,
 }
 
 /// Where a copied stream of the command goes.
 #[derive(Clone, Copy, PartialEq, Eq)]
+#[cfg(unix)]
 enum Dest {
     Stdout,
     Stderr,
@@ -252,6 +256,7 @@ enum Dest {
 
 /// The live status line is at most this wide, so that it never wraps (a
 /// wrapped line could not be erased with a carriage return).
+#[cfg(unix)]
 const WATCH_LIVE_WIDTH: usize = 79;
 
 impl WatchDisplay {
@@ -274,6 +279,7 @@ impl WatchDisplay {
                     at_line_start: true,
                     pending: Vec::new(),
                     stdout_at_line_start: true,
+                    shown: String::new(),
                 }),
                 counts,
                 session_open: AtomicBool::new(false),
@@ -287,15 +293,16 @@ impl WatchDisplay {
     /// Gives `command` pipes for its stdout and stderr and starts copying
     /// them. Drop `command` once it is spawned (it holds the pipes' write
     /// ends), so that the copying ends with the command's output.
+    #[cfg(unix)]
     pub(crate) fn connect(&mut self, command: &mut tokio::process::Command) -> std::io::Result<()> {
         let (done, copied) = tokio::sync::mpsc::unbounded_channel();
         if same_file(&std::io::stdout(), &std::io::stderr()) {
-            let (reader, writer) = std::io::pipe()?;
+            let (reader, writer) = pipe()?;
             command.stdout(writer.try_clone()?).stderr(writer);
             self.copy(reader, Dest::Stdout, true, done)?;
         } else {
-            let (out_r, out_w) = std::io::pipe()?;
-            let (err_r, err_w) = std::io::pipe()?;
+            let (out_r, out_w) = pipe()?;
+            let (err_r, err_w) = pipe()?;
             command.stdout(out_w).stderr(err_w);
             self.copy(out_r, Dest::Stdout, false, done.clone())?;
             self.copy(err_r, Dest::Stderr, true, done)?;
@@ -315,9 +322,17 @@ impl WatchDisplay {
         Ok(())
     }
 
+    /// Elsewhere the command keeps onelaunch's console; only the final
+    /// summary line is shown.
+    #[cfg(not(unix))]
+    pub(crate) fn connect(&mut self, _: &mut tokio::process::Command) -> std::io::Result<()> {
+        Ok(())
+    }
+
+    #[cfg(unix)]
     fn copy(
         &self,
-        mut reader: std::io::PipeReader,
+        mut reader: std::fs::File,
         dest: Dest,
         status_stream: bool,
         done: tokio::sync::mpsc::UnboundedSender<()>,
@@ -364,6 +379,7 @@ impl WatchDisplay {
         Ok(())
     }
 
+    #[cfg(unix)]
     fn start_ticker(&mut self) {
         let (stop, mut stopped) = tokio::sync::oneshot::channel();
         let shared = self.shared.clone();
@@ -456,12 +472,16 @@ impl Drop for WatchDisplay {
 
 /// Draws the live status line in place, when the command's output is at the
 /// start of a line.
+#[cfg(unix)]
 fn redraw(shared: &WatchShared, screen: &mut Screen, counts: ProgressCounts, started: Instant) {
     if screen.at_line_start {
         flush_pending(screen);
         let open = shared.session_open.load(Ordering::Relaxed);
         let text = watch_live_line(counts, open, started);
-        screen.drawn = draw_live(&text, screen.drawn).max(1);
+        if screen.drawn == 0 || text != screen.shown {
+            screen.drawn = draw_live(&text, screen.drawn).max(1);
+            screen.shown = text;
+        }
     }
 }
 
@@ -484,7 +504,19 @@ fn flush_pending(screen: &mut Screen) {
     }
 }
 
+/// A pipe with blocking ends: read by a copying thread, written by the
+/// command.
+#[cfg(unix)]
+fn pipe() -> std::io::Result<(std::fs::File, std::os::fd::OwnedFd)> {
+    let (writer, reader) = tokio::net::unix::pipe::pipe()?;
+    Ok((
+        std::fs::File::from(reader.into_blocking_fd()?),
+        writer.into_blocking_fd()?,
+    ))
+}
+
 /// True when both streams are the same open file (device and inode).
+#[cfg(unix)]
 fn same_file(a: &impl std::os::fd::AsFd, b: &impl std::os::fd::AsFd) -> bool {
     use std::os::unix::fs::MetadataExt;
     let meta = |s: &dyn std::os::fd::AsFd| {
@@ -511,6 +543,7 @@ fn results_per_second(results: usize, started: Instant) -> f64 {
 }
 
 /// The live line: results, attachments, files, rate, session.
+#[cfg(unix)]
 fn watch_live_line(c: ProgressCounts, session_open: bool, started: Instant) -> String {
     let session = if session_open {
         "session open"

@@ -84,6 +84,10 @@ pub(crate) async fn run(g: &Global, args: WatchArgs) -> Result<u8> {
         Some(d) => d.connect(&mut command),
         None => Ok(()),
     };
+    let running = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    if display.is_some() {
+        interrupt_after_the_command(running.clone());
+    }
     let spawned = connected.and_then(|()| command.spawn());
     // The command holds the write ends of the display's pipes.
     drop(command);
@@ -117,7 +121,8 @@ pub(crate) async fn run(g: &Global, args: WatchArgs) -> Result<u8> {
             }
         }
     };
-    let cmd_code = status.code().unwrap_or(1);
+    running.store(false, std::sync::atomic::Ordering::SeqCst);
+    let cmd_code = exit_code(status);
     if args.continue_on_error {
         // allurectl `--continue-on-error`: the upload's trouble is a warning,
         // the exit code is the test command's.
@@ -203,4 +208,41 @@ async fn after_command(
     print_report(g, conn, &t, up.report())?;
     upload_result?;
     Ok(exit_for(up.report(), settings.allow_empty))
+}
+
+/// While the test command's output passes through onelaunch, Ctrl-C (SIGINT,
+/// sent to the command too) does not end onelaunch at once: the command may
+/// still print its summary, which onelaunch copies, and its results are
+/// uploaded. A second Ctrl-C, or one after the command ended, exits (130).
+/// The handler is in place before the command starts.
+fn interrupt_after_the_command(running: std::sync::Arc<std::sync::atomic::AtomicBool>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut interrupts) = signal(SignalKind::interrupt()) else {
+            return;
+        };
+        tokio::spawn(async move {
+            let mut seen = 0;
+            while interrupts.recv().await.is_some() {
+                seen += 1;
+                if seen > 1 || !running.load(std::sync::atomic::Ordering::SeqCst) {
+                    eprintln!();
+                    std::process::exit(130);
+                }
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    let _ = running;
+}
+
+/// The test command's exit code; killed by a signal: 128 + the signal, as
+/// shells report it (130 after Ctrl-C).
+fn exit_code(status: std::process::ExitStatus) -> i32 {
+    #[cfg(unix)]
+    if let Some(signal) = std::os::unix::process::ExitStatusExt::signal(&status) {
+        return 128 + signal;
+    }
+    status.code().unwrap_or(1)
 }

@@ -505,3 +505,74 @@ fn alone_stderr(child: &str, src: &str, server: &TestServer) -> Vec<u8> {
         .unwrap()
         .stderr
 }
+
+#[test]
+fn ctrl_c_during_watch_reaches_the_command_whose_last_words_and_results_still_arrive() {
+    use std::os::unix::process::CommandExt;
+    let server = TestServer::start();
+    let api = server.api();
+    let cli = server.cli();
+    let src = results_dir(&server, "watch-int-src", 40);
+    let work = server.work_dir();
+    let out = work.join("watch-int-results");
+    let ready = work.join("watch-int-ready");
+    let script = work.join("watch-int.sh");
+    std::fs::write(
+        &script,
+        format!(
+            r#"trap 'printf "interrupted: summary\n"; exit 5' INT
+mkdir -p {out}
+cp {src}/* {out}/
+printf 'started\n'
+touch {ready}
+while :; do sleep 0.05; done
+"#,
+            out = out.display(),
+            ready = ready.display()
+        ),
+    )
+    .unwrap();
+    let mut watch = cli.command(&[
+        "watch",
+        "--results",
+        out.to_str().unwrap(),
+        "--launch-name",
+        "interrupted-watch",
+        "--",
+        "bash",
+        script.to_str().unwrap(),
+    ]);
+    // Its own process group, as a shell's foreground job gets: Ctrl-C goes
+    // to the whole group.
+    watch
+        .process_group(0)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = watch.spawn().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !ready.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the command never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let group = format!("-{}", child.id());
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", "--", &group])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let run = Run::from(child.wait_with_output().unwrap());
+    // watch ends with the command's code, after copying what it printed
+    // on the interrupt and uploading its results.
+    let run = run.code(5);
+    assert!(
+        run.stdout.starts_with("started\ninterrupted: summary\n"),
+        "{:?}",
+        run.stdout
+    );
+    let launch = launch_id(&api, "interrupted-watch");
+    assert_eq!(watch_summary(&run.stderr), (api.results(launch).len(), 4));
+    assert_eq!(api.statistic(launch), expected(40));
+}
