@@ -396,7 +396,13 @@ impl WatchDisplay {
                     () = tokio::time::sleep(every) => {}
                 }
                 let counts = shared.counts.counts();
-                let mut screen = shared.screen.lock().unwrap_or_else(|p| p.into_inner());
+                // Busy copying the command's output (or its destination is
+                // slow to read): this tick is skipped rather than waited for.
+                let mut screen = match shared.screen.try_lock() {
+                    Ok(screen) => screen,
+                    Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+                    Err(std::sync::TryLockError::WouldBlock) => continue,
+                };
                 match mode {
                     Mode::Live => redraw(&shared, &mut screen, counts, started),
                     Mode::Log => {
