@@ -25,7 +25,7 @@ use crate::cli::{Cli, Command};
 pub(crate) async fn run(cli: Cli) -> Result<u8> {
     let g = &cli.global;
     match cli.command {
-        Command::Server(args) => server::run(args).await,
+        Command::Server(args) => server::run(g, args).await,
         Command::Launch(cmd) => launch::run(g, cmd).await,
         Command::JobRun(cmd) => job_run::run(g, cmd).await,
         Command::Upload(args) => upload::run(g, args).await,

@@ -5,10 +5,10 @@ use std::io::Write;
 
 use anyhow::{Context, Result};
 
-use crate::cli::{ServerAction, ServerArgs};
+use crate::cli::{Global, ServerAction, ServerArgs};
 use crate::exit;
 
-pub(crate) async fn run(args: ServerArgs) -> Result<u8> {
+pub(crate) async fn run(g: &Global, args: ServerArgs) -> Result<u8> {
     if let Some(ServerAction::Migrate { from, to }) = args.action {
         let report = onelaunch_server::migrate::copy_database(&from, &to)
             .await
@@ -57,6 +57,12 @@ pub(crate) async fn run(args: ServerArgs) -> Result<u8> {
             window: args.auth_failure_window,
             trust_forwarded_for: args.trust_forwarded_for,
         },
+        // The global `--ca-cert` (or ALLURE_CA_CERT), else ONELAUNCH_CA_CERT:
+        // what the integrations' HTTPS requests trust besides the system store.
+        ca_cert: g
+            .ca_cert
+            .clone()
+            .or_else(|| std::env::var_os("ONELAUNCH_CA_CERT").map(Into::into)),
     };
     let server = onelaunch_server::Server::start(&config)
         .await

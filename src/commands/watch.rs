@@ -19,6 +19,11 @@ use crate::output::{exit_for, launch_url, print_report};
 use crate::settings::UploadSettings;
 use crate::target;
 
+/// How long `watch` waits, after the last upload, for the test command's
+/// output to reach its end (a process the command left running may keep it
+/// open; its later output is still copied while onelaunch exits).
+const OUTPUT_GRACE: Duration = Duration::from_secs(2);
+
 /// `onelaunch watch`: runs the test command and uploads its results while it
 /// runs. When the server cannot be reached at all, the tests still run and
 /// their results are spooled.
@@ -68,9 +73,28 @@ pub(crate) async fn run(g: &Global, args: WatchArgs) -> Result<u8> {
             .env("ALLURE_LAUNCH_ID", t.launch.id.to_string())
             .envs(t.job_run_id.map(|id| ("ALLURE_JOB_RUN_ID", id.to_string())));
     }
-    let mut child = match command.spawn() {
+    // The status display (see `term::WatchDisplay`): only while uploading.
+    let mut display = up
+        .as_ref()
+        .and_then(|up| crate::term::WatchDisplay::new(g, up.progress()));
+    if let (Some(d), Some(up)) = (&display, &up) {
+        d.session_open(up.report().session_id.is_some());
+    }
+    let connected = match display.as_mut() {
+        Some(d) => d.connect(&mut command),
+        None => Ok(()),
+    };
+    let running = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    if display.is_some() {
+        interrupt_after_the_command(running.clone());
+    }
+    let spawned = connected.and_then(|()| command.spawn());
+    // The command holds the write ends of the display's pipes.
+    drop(command);
+    let mut child = match spawned {
         Ok(child) => child,
         Err(e) => {
+            drop(display);
             if let Some(up) = up.as_mut() {
                 close_session(up).await;
             }
@@ -84,24 +108,55 @@ pub(crate) async fn run(g: &Global, args: WatchArgs) -> Result<u8> {
             _ = tokio::time::sleep(interval) => {
                 if let Some(up) = up.as_mut() {
                     if let Err(e) = up.upload_ready(&args.results).await {
-                        eprintln!("warning: upload while the tests run failed, will retry at the end: {e}");
+                        let line = format!("warning: upload while the tests run failed, will retry at the end: {e}");
+                        match &display {
+                            Some(d) => d.note(line),
+                            None => eprintln!("{line}"),
+                        }
+                    }
+                    if let Some(d) = &display {
+                        d.session_open(up.report().session_id.is_some());
                     }
                 }
             }
         }
     };
-    let cmd_code = status.code().unwrap_or(1);
+    running.store(false, std::sync::atomic::Ordering::SeqCst);
+    let cmd_code = exit_code(status);
     if args.continue_on_error {
         // allurectl `--continue-on-error`: the upload's trouble is a warning,
         // the exit code is the test command's.
-        let after =
-            after_command(g, &conn, settings, &args, t, up, unreachable, manifest, dir).await;
+        let after = after_command(
+            g,
+            &conn,
+            settings,
+            &args,
+            t,
+            up,
+            display,
+            unreachable,
+            manifest,
+            dir,
+        )
+        .await;
         if let Err(e) = after {
             eprintln!("warning: uploading the results failed (--continue-on-error): {e:#}");
         }
         return Ok(u8::try_from(cmd_code).unwrap_or(1));
     }
-    let code = after_command(g, &conn, settings, &args, t, up, unreachable, manifest, dir).await?;
+    let code = after_command(
+        g,
+        &conn,
+        settings,
+        &args,
+        t,
+        up,
+        display,
+        unreachable,
+        manifest,
+        dir,
+    )
+    .await?;
     if cmd_code != 0 {
         return Ok(u8::try_from(cmd_code).unwrap_or(1));
     }
@@ -118,6 +173,7 @@ async fn after_command(
     args: &WatchArgs,
     t: Option<target::Target>,
     up: Option<Uploader>,
+    display: Option<crate::term::WatchDisplay>,
     unreachable: Option<anyhow::Error>,
     manifest: spool::SpoolManifest,
     dir: std::path::PathBuf,
@@ -133,7 +189,11 @@ async fn after_command(
         };
     };
     let manifest = with_target(manifest, &t);
-    let upload_result = match up.finish(&args.results).await {
+    let finished = up.finish(&args.results).await;
+    if let Some(d) = display {
+        d.finish(OUTPUT_GRACE).await;
+    }
+    let upload_result = match finished {
         Err(UploadError::Client(e)) if spoolable(&e) => {
             return spool_rest(g, &up, &dir, manifest, e.into());
         }
@@ -148,4 +208,41 @@ async fn after_command(
     print_report(g, conn, &t, up.report())?;
     upload_result?;
     Ok(exit_for(up.report(), settings.allow_empty))
+}
+
+/// While the test command's output passes through onelaunch, Ctrl-C (SIGINT,
+/// sent to the command too) does not end onelaunch at once: the command may
+/// still print its summary, which onelaunch copies, and its results are
+/// uploaded. A second Ctrl-C, or one after the command ended, exits (130).
+/// The handler is in place before the command starts.
+fn interrupt_after_the_command(running: std::sync::Arc<std::sync::atomic::AtomicBool>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut interrupts) = signal(SignalKind::interrupt()) else {
+            return;
+        };
+        tokio::spawn(async move {
+            let mut seen = 0;
+            while interrupts.recv().await.is_some() {
+                seen += 1;
+                if seen > 1 || !running.load(std::sync::atomic::Ordering::SeqCst) {
+                    eprintln!();
+                    std::process::exit(130);
+                }
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    let _ = running;
+}
+
+/// The test command's exit code; killed by a signal: 128 + the signal, as
+/// shells report it (130 after Ctrl-C).
+fn exit_code(status: std::process::ExitStatus) -> i32 {
+    #[cfg(unix)]
+    if let Some(signal) = std::os::unix::process::ExitStatusExt::signal(&status) {
+        return 128 + signal;
+    }
+    status.code().unwrap_or(1)
 }

@@ -27,6 +27,7 @@ mod replicas;
 mod reruns;
 mod server_led;
 mod server_led_plans;
+mod server_tls;
 mod shards;
 mod shared_launch;
 mod static_binary;

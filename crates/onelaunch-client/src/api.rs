@@ -201,7 +201,7 @@ impl ClientError {
 /// The reason a transport error is a rejected server certificate, if it is one:
 /// rustls' `InvalidCertificate` somewhere in the error chain (reqwest wraps it
 /// in hyper's error and an `io::Error`, whose `source` skips it).
-pub(crate) fn certificate_problem(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+pub fn certificate_problem(e: &(dyn std::error::Error + 'static)) -> Option<String> {
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(err) = cur {
         // An `io::Error` hides what it wraps from `source`: look inside.
@@ -262,22 +262,51 @@ fn native_roots() -> &'static [reqwest::Certificate] {
     })
 }
 
+/// A `--ca-cert` file that cannot be used.
+#[derive(thiserror::Error, Debug)]
+#[error("--ca-cert {path}: {problem}")]
+pub struct CaCertError {
+    /// The file, as given.
+    pub path: String,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
 /// The certificates of a `--ca-cert` PEM file.
-fn ca_file_roots(path: &std::path::Path) -> Result<Vec<reqwest::Certificate>, ClientError> {
-    let shown = path.display();
-    let pem = std::fs::read(path)
-        .map_err(|e| ClientError::Config(format!("--ca-cert {shown}: cannot read it: {e}")))?;
-    let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-        ClientError::Config(format!(
-            "--ca-cert {shown}: not a PEM certificate file: {e}"
-        ))
-    })?;
+fn ca_file_roots(path: &std::path::Path) -> Result<Vec<reqwest::Certificate>, CaCertError> {
+    let fail = |problem: String| CaCertError {
+        path: path.display().to_string(),
+        problem,
+    };
+    let pem = std::fs::read(path).map_err(|e| fail(format!("cannot read it: {e}")))?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem)
+        .map_err(|e| fail(format!("not a PEM certificate file: {e}")))?;
     if certs.is_empty() {
-        return Err(ClientError::Config(format!(
-            "--ca-cert {shown}: holds no PEM certificate (-----BEGIN CERTIFICATE-----)"
-        )));
+        return Err(fail(
+            "holds no PEM certificate (-----BEGIN CERTIFICATE-----)".to_string(),
+        ));
     }
     Ok(certs)
+}
+
+/// What an HTTPS client of onelaunch trusts, on top of the roots built into
+/// reqwest: the operating system's trust store (or `SSL_CERT_FILE` /
+/// `SSL_CERT_DIR` when set) and the CA certificates of `ca_cert`
+/// (`--ca-cert`). The CLI's client and the server's outbound requests (CI
+/// triggers) both build their clients with it.
+pub fn trust_roots(
+    mut builder: reqwest::ClientBuilder,
+    ca_cert: Option<&std::path::Path>,
+) -> Result<reqwest::ClientBuilder, CaCertError> {
+    for cert in native_roots() {
+        builder = builder.add_root_certificate(cert.clone());
+    }
+    if let Some(path) = ca_cert {
+        for cert in ca_file_roots(path)? {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    Ok(builder)
 }
 
 fn describe_transport(e: &reqwest::Error) -> String {
@@ -624,14 +653,8 @@ impl ApiClient {
             .user_agent(config.user_agent.clone())
             .timeout(config.timeout);
         if config.endpoint.scheme() == "https" {
-            for cert in native_roots() {
-                builder = builder.add_root_certificate(cert.clone());
-            }
-            if let Some(path) = &config.ca_cert {
-                for cert in ca_file_roots(path)? {
-                    builder = builder.add_root_certificate(cert);
-                }
-            }
+            builder = trust_roots(builder, config.ca_cert.as_deref())
+                .map_err(|e| ClientError::Config(e.to_string()))?;
             builder = builder.danger_accept_invalid_certs(config.insecure);
         }
         let http = builder

@@ -33,6 +33,7 @@ pub mod api;
 pub mod spool;
 pub mod upload;
 
+pub use api::{certificate_problem, trust_roots, CaCertError};
 pub use api::{ApiClient, AttachmentPart, ClientConfig, ClientError, GateOwner, PlanItem, Secret};
 pub use spool::{Spool, SpoolError, SpoolManifest};
 pub use upload::{

@@ -81,6 +81,9 @@ pub struct ServerConfig {
     /// abandoned: it no longer holds `launch close --wait` (default
     /// one hour).
     pub upload_session_timeout: Option<std::time::Duration>,
+    /// A PEM file of CA certificates the integrations' HTTPS requests trust
+    /// on top of the system's (`--ca-cert`).
+    pub ca_cert: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -103,6 +106,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("header_timeout", &self.header_timeout)
             .field("auth_throttle", &self.auth_throttle)
             .field("upload_session_timeout", &self.upload_session_timeout)
+            .field("ca_cert", &self.ca_cert)
             .finish()
     }
 }
@@ -164,6 +168,7 @@ impl Server {
         }
         let allowed_hosts = integrations::AllowedHosts::parse(&config.allow_integration_hosts)
             .map_err(ServerError::Config)?;
+        integrations::trust(config.ca_cert.as_deref()).map_err(ServerError::Config)?;
         std::fs::create_dir_all(&config.data_dir)?;
         let database_url = config.effective_database_url();
         // PostgreSQL replicas share a data directory (for blobs); the embedded

@@ -15,6 +15,7 @@ use std::time::Duration;
 use onelaunch_api::{self as api, Id};
 use serde::{Deserialize, Serialize};
 
+pub(crate) use self::http::trust;
 pub(crate) use self::policy::{refused_var_name, url_approved, AllowedHosts};
 pub(crate) use self::{command::Command, github::Github, gitlab::Gitlab, jenkins::Jenkins};
 use crate::db::Db;
@@ -224,6 +225,14 @@ pub(crate) enum TriggerError {
     NotABaseUrl(String),
     #[error("{provider} did not answer within {secs}s")]
     Timeout { provider: &'static str, secs: u64 },
+    /// The provider's TLS certificate is not trusted: its own message, not
+    /// "cannot reach", since retrying cannot help.
+    #[error("the TLS certificate of {provider} at {server} is not trusted: {reason}; trust the CA that signed it with `onelaunch server --ca-cert FILE` (ONELAUNCH_CA_CERT), the system trust store, or SSL_CERT_FILE/SSL_CERT_DIR; nothing was sent")]
+    Certificate {
+        provider: &'static str,
+        server: String,
+        reason: String,
+    },
     #[error("cannot reach {provider}: {cause}")]
     Transport {
         provider: &'static str,
@@ -260,6 +269,15 @@ impl TriggerError {
                 reason: r(reason),
             },
             TriggerError::NotABaseUrl(base) => TriggerError::NotABaseUrl(r(base)),
+            TriggerError::Certificate {
+                provider,
+                server,
+                reason,
+            } => TriggerError::Certificate {
+                provider,
+                server: r(server),
+                reason: r(reason),
+            },
             TriggerError::Transport { provider, cause } => TriggerError::Transport {
                 provider,
                 cause: r(cause),
