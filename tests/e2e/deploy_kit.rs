@@ -728,14 +728,26 @@ fn replicas_behind_the_documented_nginx_take_large_uploads_live_events_and_every
     let Some(exe) = nginx_bin() else { return };
     let Some(pg) = PgCluster::start() else { return };
     let url = pg.database("deploykit");
+    // As compose.scale.yaml: one shared data directory, and one key file
+    // made before the first start, given to every replica.
     let shared = tempfile::tempdir().unwrap();
+    let secrets = tempfile::tempdir().unwrap();
+    let key = secrets.path().join("secret.key");
+    std::fs::write(&key, hex::encode(noise(32))).unwrap();
     let replicas: Vec<TestServer> = (0..3)
         .map(|_| {
             let (url, data) = (url.clone(), shared.path().to_path_buf());
+            let key = key.to_str().unwrap().to_string();
             std::thread::spawn(move || {
                 TestServer::start_in(
                     Some(&data),
-                    &["--database-url", &url, "--trust-forwarded-for"],
+                    &[
+                        "--database-url",
+                        &url,
+                        "--trust-forwarded-for",
+                        "--secret-key-file",
+                        &key,
+                    ],
                 )
             })
         })
@@ -908,6 +920,10 @@ fn replicas_behind_the_documented_nginx_take_large_uploads_live_events_and_every
         .map(|b| b.trim_start_matches("http://"))
         .collect();
     assert_eq!(used, all, "{posts:?}");
+    assert!(
+        !shared.path().join("secret.key").exists(),
+        "the replicas use the key file they are given"
+    );
     drop(nginx);
     drop(replicas);
 }
