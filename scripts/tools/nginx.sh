@@ -6,7 +6,8 @@ set -euo pipefail
 if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq nginx-light >/dev/null
+  # nginx-light where the distribution still has it (Debian 12), else nginx.
+  apt-get install -y -qq nginx-light >/dev/null 2>&1 || apt-get install -y -qq nginx >/dev/null
   # The package may start a system nginx on port 80; the tests do not use it.
   (command -v systemctl >/dev/null && systemctl stop nginx 2>/dev/null) || true
 fi
