@@ -241,6 +241,27 @@ pub(crate) struct ServerArgs {
     /// a reverse proxy that sets it and is the sole way in)
     #[arg(long, env = "ONELAUNCH_TRUST_FORWARDED_FOR")]
     pub(crate) trust_forwarded_for: bool,
+    /// Start even though job credentials are stored sealed with a key this
+    /// server does not have: clear them (each must be configured again)
+    #[arg(long)]
+    pub(crate) forget_stored_credentials: bool,
+}
+
+/// Where a server keeps its data (`server backup|restore`).
+#[derive(Args, Debug)]
+pub(crate) struct ServerData {
+    /// Data directory: the SQLite database, attachments, the secret key
+    #[arg(long, env = "ONELAUNCH_DATA", default_value = "./onelaunch-data")]
+    pub(crate) data: PathBuf,
+    /// Database URL (sqlite://… or postgres://…); overrides --data for the database
+    #[arg(long, env = "ONELAUNCH_DATABASE_URL", hide_env_values = true)]
+    pub(crate) database_url: Option<String>,
+    /// The key file of stored credentials (default <data>/secret.key)
+    #[arg(long, env = "ONELAUNCH_SECRET_KEY_FILE")]
+    pub(crate) secret_key_file: Option<PathBuf>,
+    /// Replace what the target directory holds
+    #[arg(long)]
+    pub(crate) force: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -269,6 +290,24 @@ pub(crate) enum ServerAction {
         /// Name of the new token
         #[arg(long, default_value = "recovery")]
         name: String,
+    },
+    /// Back up a server while it runs: the database (SQLite: a consistent
+    /// copy; PostgreSQL: the pg_dump command to run), attachments, the
+    /// secret key and a manifest (see docs/backup.md)
+    Backup {
+        /// An empty directory for the backup
+        #[arg(long)]
+        to: PathBuf,
+        #[command(flatten)]
+        data: ServerData,
+    },
+    /// Restore a backup into an empty data directory (the server stopped)
+    Restore {
+        /// A directory written by `server backup`
+        #[arg(long)]
+        from: PathBuf,
+        #[command(flatten)]
+        data: ServerData,
     },
 }
 

@@ -8,6 +8,8 @@ use anyhow::{Context, Result};
 use crate::cli::{Global, ServerAction, ServerArgs};
 use crate::exit;
 
+mod backup;
+
 pub(crate) async fn run(g: &Global, args: ServerArgs) -> Result<u8> {
     if let Some(ServerAction::Migrate { from, to }) = args.action {
         let report = onelaunch_server::migrate::copy_database(&from, &to)
@@ -40,6 +42,9 @@ pub(crate) async fn run(g: &Global, args: ServerArgs) -> Result<u8> {
         println!("{token}");
         return Ok(exit::OK);
     }
+    if let Some(ServerAction::Backup { .. } | ServerAction::Restore { .. }) = &args.action {
+        return backup::run(args.action.expect("an action")).await;
+    }
     let config = onelaunch_server::ServerConfig {
         listen: args.listen,
         data_dir: args.data,
@@ -63,6 +68,7 @@ pub(crate) async fn run(g: &Global, args: ServerArgs) -> Result<u8> {
             .ca_cert
             .clone()
             .or_else(|| std::env::var_os("ONELAUNCH_CA_CERT").map(Into::into)),
+        forget_stored_credentials: args.forget_stored_credentials,
     };
     let server = onelaunch_server::Server::start(&config)
         .await

@@ -6,6 +6,7 @@ mod allure3;
 mod allurectl_compat;
 mod api;
 mod attachments;
+mod backup;
 mod behaviour;
 mod ci_led;
 mod closing;

@@ -6,6 +6,7 @@
 
 mod access;
 mod api;
+mod backup;
 mod blobs;
 mod closing;
 mod compare;
@@ -32,6 +33,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::Router;
 use tokio::net::TcpListener;
 
+pub use backup::{backup, restore, BackupReport, Counts, Manifest, RestoreReport};
 pub use db::migrate;
 pub use error::{ServerError, ServerResult};
 pub use listen::{default_max_connections, DEFAULT_HEADER_TIMEOUT};
@@ -84,6 +86,9 @@ pub struct ServerConfig {
     /// A PEM file of CA certificates the integrations' HTTPS requests trust
     /// on top of the system's (`--ca-cert`).
     pub ca_cert: Option<PathBuf>,
+    /// Clear credentials sealed with a key this server does not have
+    /// instead of refusing to start (`backup::load_key`).
+    pub forget_stored_credentials: bool,
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -183,9 +188,9 @@ impl Server {
             .secret_key_file
             .clone()
             .unwrap_or_else(|| config.data_dir.join("secret.key"));
-        db.secret_key = Some(std::sync::Arc::new(secrets::SecretKey::load_or_create(
-            &key_file,
-        )?));
+        db.secret_key = Some(std::sync::Arc::new(
+            backup::load_key(&db, &key_file, config.forget_stored_credentials).await?,
+        ));
         let generated_token =
             crate::db::projects::bootstrap(&db, config.init_token.as_deref()).await?;
         let blobs = blobs::BlobStore::new(config.data_dir.join("blobs"))?;

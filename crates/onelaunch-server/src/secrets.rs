@@ -27,24 +27,45 @@ impl std::fmt::Debug for SecretKey {
 }
 
 impl SecretKey {
+    /// A fingerprint of the key for the database (`server_meta`): SHA-256 of a
+    /// fixed label and the key, hex. It tells keys apart without revealing one.
+    pub(crate) fn fingerprint(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(b"onelaunch secret-key fingerprint v1\0");
+        h.update(self.0);
+        hex::encode(h.finalize())
+    }
+
+    /// Reads the key file; `None` when it does not exist.
+    pub(crate) fn load(path: &Path) -> ServerResult<Option<SecretKey>> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Self::parse(path, &text).map(Some),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn parse(path: &Path, text: &str) -> ServerResult<SecretKey> {
+        let bytes = hex::decode(text.trim()).map_err(|_| {
+            ServerError::Config(format!(
+                "secret key file {}: expected 64 hex characters",
+                path.display()
+            ))
+        })?;
+        let key: [u8; 32] = bytes.try_into().map_err(|_| {
+            ServerError::Config(format!(
+                "secret key file {}: expected 64 hex characters (32 bytes)",
+                path.display()
+            ))
+        })?;
+        Ok(SecretKey(key))
+    }
+
     /// Reads the key file, or creates it (owner-only) when it does not exist.
     pub(crate) fn load_or_create(path: &Path) -> ServerResult<SecretKey> {
         match std::fs::read_to_string(path) {
-            Ok(text) => {
-                let bytes = hex::decode(text.trim()).map_err(|_| {
-                    ServerError::Config(format!(
-                        "secret key file {}: expected 64 hex characters",
-                        path.display()
-                    ))
-                })?;
-                let key: [u8; 32] = bytes.try_into().map_err(|_| {
-                    ServerError::Config(format!(
-                        "secret key file {}: expected 64 hex characters (32 bytes)",
-                        path.display()
-                    ))
-                })?;
-                Ok(SecretKey(key))
-            }
+            Ok(text) => Self::parse(path, &text),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let mut key = [0u8; 32];
                 rand::thread_rng().fill_bytes(&mut key);
@@ -136,5 +157,11 @@ mod tests {
         let other = SecretKey::load_or_create(&dir.path().join("other.key")).unwrap();
         assert!(other.open(&sealed).is_err());
         assert!(!format!("{k:?}").contains(&hex::encode(k.0)));
+        assert_eq!(k.fingerprint(), again.fingerprint());
+        assert_ne!(k.fingerprint(), other.fingerprint());
+        assert!(!k.fingerprint().contains(&hex::encode(k.0)));
+        assert!(SecretKey::load(&dir.path().join("none.key"))
+            .unwrap()
+            .is_none());
     }
 }

@@ -84,6 +84,10 @@ pub(crate) async fn put_job_config(
     .bind(now_ms())
     .execute(&db.write)
     .await?;
+    // The key that sealed it, checked at the next start (`backup::load_key`).
+    if let (Some(_), Some(key)) = (&cfg.sealed_credential, &db.secret_key) {
+        super::backup::set_key_fingerprint(db, &key.fingerprint()).await?;
+    }
     Ok(())
 }
 

@@ -15,6 +15,7 @@ use sqlx::{AnyPool, Executor, Row};
 
 use crate::error::{ServerError, ServerResult};
 
+pub(crate) mod backup;
 pub(crate) mod combine;
 pub(crate) mod gate;
 pub(crate) mod globals;

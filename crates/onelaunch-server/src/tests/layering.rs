@@ -45,6 +45,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("db", &["secrets"]),
     ("fuzz_targets", &["ingest"]),
     ("blobs", &[]),
+    ("backup", &["db", "secrets"]),
     ("secrets", &[]),
     ("redact", &[]),
     ("listen", &[]),
