@@ -443,9 +443,15 @@ pub async fn restore(
     } else {
         None
     };
+    // The blobs are copied and checked beside the live ones first: a damaged
+    // or incomplete backup leaves the data directory as it was.
     let blobs_dir = data.join("blobs");
-    let _ = std::fs::remove_dir_all(&blobs_dir);
-    let (blobs, _, damaged) = copy_blobs(&from.join("blobs"), &blobs_dir)?;
+    let staging = data.join("blobs.restoring");
+    let _ = std::fs::remove_dir_all(&staging);
+    let (blobs, _, damaged) = copy_blobs(&from.join("blobs"), &staging)?;
+    if !damaged.is_empty() || blobs != manifest.blobs {
+        let _ = std::fs::remove_dir_all(&staging);
+    }
     if !damaged.is_empty() {
         return Err(config_err(format!(
             "{} blob files of the backup do not match their sha256 (e.g. {}): the backup is damaged",
@@ -458,6 +464,12 @@ pub async fn restore(
             "the backup holds {blobs} blob files, its manifest {}: the backup is incomplete",
             manifest.blobs
         )));
+    }
+    let _ = std::fs::remove_dir_all(&blobs_dir);
+    if staging.exists() {
+        std::fs::rename(&staging, &blobs_dir)?;
+    } else {
+        std::fs::create_dir_all(&blobs_dir)?;
     }
     if manifest.secret_key_sha256.is_some() {
         if let Some(dir) = key_file.parent() {

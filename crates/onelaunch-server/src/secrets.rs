@@ -72,6 +72,12 @@ impl SecretKey {
                 if let Some(dir) = path.parent() {
                     std::fs::create_dir_all(dir)?;
                 }
+                // Written whole to a temporary file, then linked into place:
+                // a replica starting at the same time on a shared directory
+                // never reads a half-written key, and the first link wins.
+                let mut nonce = [0u8; 8];
+                rand::thread_rng().fill_bytes(&mut nonce);
+                let tmp = path.with_extension(format!("{}.tmp", hex::encode(nonce)));
                 let mut opts = std::fs::OpenOptions::new();
                 opts.write(true).create_new(true);
                 #[cfg(unix)]
@@ -79,12 +85,14 @@ impl SecretKey {
                     use std::os::unix::fs::OpenOptionsExt;
                     opts.mode(0o600);
                 }
-                match opts.open(path) {
-                    Ok(mut f) => {
-                        f.write_all(hex::encode(key).as_bytes())?;
-                        f.sync_all()?;
-                        Ok(SecretKey(key))
-                    }
+                let written = opts.open(&tmp).and_then(|mut f| {
+                    f.write_all(hex::encode(key).as_bytes())?;
+                    f.sync_all()
+                });
+                let linked = written.and_then(|()| std::fs::hard_link(&tmp, path));
+                let _ = std::fs::remove_file(&tmp);
+                match linked {
+                    Ok(()) => Ok(SecretKey(key)),
                     // Another replica created it first: use theirs.
                     Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                         Self::load_or_create(path)
@@ -163,5 +171,22 @@ mod tests {
         assert!(SecretKey::load(&dir.path().join("none.key"))
             .unwrap()
             .is_none());
+    }
+
+    #[test]
+    fn replicas_creating_the_key_at_once_all_get_the_same_whole_key() {
+        for _ in 0..20 {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("secret.key");
+            let keys: Vec<[u8; 32]> = std::thread::scope(|s| {
+                let handles: Vec<_> = (0..8)
+                    .map(|_| s.spawn(|| SecretKey::load_or_create(&path).unwrap().0))
+                    .collect();
+                handles.into_iter().map(|h| h.join().unwrap()).collect()
+            });
+            assert!(keys.windows(2).all(|w| w[0] == w[1]));
+            let files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+            assert_eq!(files.len(), 1, "no temporary file left behind");
+        }
     }
 }
