@@ -11,6 +11,7 @@ mod ci_led;
 mod closing;
 mod compare;
 mod container_image;
+mod disk_full;
 mod edges;
 mod frameworks;
 mod gate;
