@@ -132,6 +132,11 @@ static STORAGE_RETRY_AFTER: std::sync::atomic::AtomicU64 =
 /// Seconds a client is asked to wait when the storage is full.
 pub const DEFAULT_STORAGE_RETRY_AFTER: u64 = 30;
 
+/// The `Retry-After` of `storage_full` answers, in seconds.
+pub(crate) fn storage_retry_after() -> u64 {
+    STORAGE_RETRY_AFTER.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Sets the `Retry-After` of `storage_full` answers (at least one second).
 pub(crate) fn set_storage_retry_after(d: std::time::Duration) {
     STORAGE_RETRY_AFTER.store(d.as_secs().max(1), std::sync::atomic::Ordering::Relaxed);
@@ -200,7 +205,7 @@ impl IntoResponse for ServerError {
                     error = %detail,
                     "storage full: request refused with 503 storage_full; free space in the data directory"
                 );
-                Some(STORAGE_RETRY_AFTER.load(std::sync::atomic::Ordering::Relaxed))
+                Some(storage_retry_after())
             }
             _ => None,
         };
