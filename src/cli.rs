@@ -207,6 +207,14 @@ pub(crate) struct ServerArgs {
     /// waiting for it (default 1h)
     #[arg(long, env = "ONELAUNCH_UPLOAD_SESSION_TIMEOUT", value_parser = crate::duration::parse)]
     pub(crate) upload_session_timeout: Option<std::time::Duration>,
+    /// Free space the data directory must keep for an attachment body to be
+    /// taken (room for the database to write), e.g. 64MiB, 1GiB, 0 for none;
+    /// below it uploads are answered 503 `storage_full` (default 64MiB)
+    #[arg(long, env = "ONELAUNCH_MIN_FREE_SPACE", value_name = "SIZE", value_parser = parse_size)]
+    pub(crate) min_free_space: Option<u64>,
+    /// `Retry-After` of a 503 `storage_full` answer (default 30s)
+    #[arg(long, env = "ONELAUNCH_STORAGE_FULL_RETRY_AFTER", value_parser = crate::duration::parse)]
+    pub(crate) storage_full_retry_after: Option<std::time::Duration>,
     /// Key file for credentials stored encrypted (created on first start;
     /// replicas must use the same key). Default: <data>/secret.key
     #[arg(long, env = "ONELAUNCH_SECRET_KEY_FILE")]
@@ -622,8 +630,39 @@ pub(crate) enum ProjectCmd {
     },
 }
 
+/// A size in bytes: `1048576`, `512KiB`, `64MiB`, `2GiB` (`K`, `M`, `G` too).
+pub(crate) fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (n, unit) = t.split_at(digits);
+    let shift = match unit.trim() {
+        "" | "B" => 0,
+        "K" | "KiB" => 10,
+        "M" | "MiB" => 20,
+        "G" | "GiB" => 30,
+        _ => return Err(format!("expected a size like 64MiB, 1GiB or 0, got {s:?}")),
+    };
+    n.parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(1u64 << shift))
+        .ok_or_else(|| format!("expected a size like 64MiB, 1GiB or 0, got {s:?}"))
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn sizes_parse_with_binary_units() {
+        assert_eq!(super::parse_size("0"), Ok(0));
+        assert_eq!(super::parse_size("4096"), Ok(4096));
+        assert_eq!(super::parse_size("512KiB"), Ok(512 << 10));
+        assert_eq!(super::parse_size("64MiB"), Ok(64 << 20));
+        assert_eq!(super::parse_size("2G"), Ok(2 << 30));
+        for bad in ["", "MiB", "1.5GiB", "64MB", "-1", "99999999999999999999G"] {
+            let e = super::parse_size(bad).unwrap_err();
+            assert!(e.contains("expected a size like 64MiB"), "{bad}: {e}");
+        }
+    }
+
     use clap::Parser;
 
     use super::*;

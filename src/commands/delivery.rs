@@ -271,7 +271,8 @@ pub(crate) fn report_spooled(
     } else {
         eprintln!("error: {cause:#}");
         eprintln!(
-            "Spooled: the server was unreachable; what it did not acknowledge is kept in {}",
+            "Spooled: {}; what it did not acknowledge is kept in {}",
+            why_spooled(cause),
             spool.dir().display()
         );
         eprintln!("Resume with: {command}");
@@ -294,8 +295,13 @@ pub(crate) fn report_spooled(
                 );
             } else {
                 println!(
-                    "Delivered {} results before the server became unreachable",
-                    r.results
+                    "Delivered {} results before {}",
+                    r.results,
+                    if why_spooled(cause).contains("unreachable") {
+                        "the server became unreachable"
+                    } else {
+                        "the server stopped taking them"
+                    }
                 );
             }
         }
@@ -307,6 +313,27 @@ pub(crate) fn report_spooled(
         }
     }
     Ok(exit::SPOOLED)
+}
+
+/// Why results went to the spool, as the server said it: unreachable, its
+/// storage full (503 `storage_full`), or failing (5xx) after the retries.
+fn why_spooled(cause: &anyhow::Error) -> &'static str {
+    let server = cause
+        .chain()
+        .find_map(|c| match c.downcast_ref::<ClientError>() {
+            Some(e) => Some(e),
+            None => match c.downcast_ref::<UploadError>() {
+                Some(UploadError::Client(e)) => Some(e),
+                _ => None,
+            },
+        });
+    match server {
+        Some(ClientError::Server { message, .. }) if message.contains("storage is full") => {
+            "the server's storage is full (503 storage_full); it takes them once space is freed"
+        }
+        Some(ClientError::Server { .. }) => "the server kept failing (5xx)",
+        _ => "the server was unreachable",
+    }
 }
 
 /// Spools what `up` did not deliver; when even that fails, the original error stands.

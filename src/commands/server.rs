@@ -53,6 +53,10 @@ pub(crate) async fn run(g: &Global, args: ServerArgs) -> Result<u8> {
         init_token: args.init_token,
         launch_idle_close: args.launch_idle_close,
         upload_session_timeout: args.upload_session_timeout,
+        storage: onelaunch_server::StorageConfig {
+            min_free_space: args.min_free_space,
+            retry_after: args.storage_full_retry_after,
+        },
         secret_key_file: args.secret_key_file,
         allow_integration_hosts: args.allow_integration_hosts,
         max_connections: args.max_connections,

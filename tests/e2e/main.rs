@@ -13,6 +13,7 @@ mod closing;
 mod compare;
 mod container_image;
 mod deploy_kit;
+mod disk_full;
 mod edges;
 mod frameworks;
 mod gate;

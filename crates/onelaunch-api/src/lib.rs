@@ -130,6 +130,9 @@ pub enum ErrorCode {
     /// The server takes no more uploads at the moment: retry after the
     /// `Retry-After` delay (503).
     Busy,
+    /// The server's storage (attachment store or database) is full: nothing
+    /// of the request was kept; retry after the `Retry-After` delay (503).
+    StorageFull,
     /// A server-side failure; details are in the server log (5xx).
     Internal,
     /// A code this client does not know.
@@ -152,6 +155,7 @@ impl ErrorCode {
             ErrorCode::TooManyRequests => "too_many_requests",
             ErrorCode::ContentDamaged => "content_damaged",
             ErrorCode::Busy => "busy",
+            ErrorCode::StorageFull => "storage_full",
             ErrorCode::Internal => "internal",
             ErrorCode::Unknown => "unknown",
         }

@@ -18,6 +18,12 @@
 //!   disk at once and at most [`MAX_BUFFERED`] bytes of result files are held in
 //!   memory; a request that cannot get its share within [`INTAKE_WAIT`] is
 //!   answered 503 `busy` with `Retry-After`.
+//! * **A full disk is 503 `storage_full`.** A write that fails for lack of
+//!   space (`ENOSPC`, `EDQUOT`), or a body that arrives while the file system
+//!   has less than the reserve ([`BlobStore::min_free`], `--min-free-space`)
+//!   left, is answered 503 `storage_full` with `Retry-After`: the temporary
+//!   file goes, the rest of the body is read and discarded (so the client
+//!   gets the answer, not a reset connection), nothing is recorded.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -53,7 +59,13 @@ pub(crate) struct BlobStore {
     buffered: Arc<Semaphore>,
     /// [`INTAKE_WAIT`]; shorter in tests.
     wait: Duration,
+    /// Bytes that must stay free on the store's file system for a body to be
+    /// taken (room for the database's journal; 0: no reserve).
+    pub(crate) min_free: u64,
 }
+
+/// Default of `--min-free-space`: 64 MiB.
+pub const DEFAULT_MIN_FREE: u64 = 64 * 1024 * 1024;
 
 /// Bytes stored by [`BlobStore::receive`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,7 +141,33 @@ impl BlobStore {
             streams: Arc::new(Semaphore::new(MAX_STREAMS)),
             buffered: Arc::new(Semaphore::new(MAX_BUFFERED / 1024)),
             wait: INTAKE_WAIT,
+            min_free: DEFAULT_MIN_FREE,
         })
+    }
+
+    /// Bytes available to this process on the store's file system.
+    fn free_space(&self) -> Option<u64> {
+        #[cfg(unix)]
+        {
+            let st = rustix::fs::statvfs(&self.root).ok()?;
+            Some(st.f_bavail.saturating_mul(st.f_frsize))
+        }
+        #[cfg(not(unix))]
+        {
+            None
+        }
+    }
+
+    /// `storage_full` when less than the reserve is free.
+    fn check_reserve(&self) -> ServerResult<()> {
+        match self.free_space() {
+            Some(free) if free < self.min_free => Err(ServerError::StorageFull(format!(
+                "attachment store {}: {free} bytes free, below the reserve of {} bytes (--min-free-space)",
+                self.root.display(),
+                self.min_free
+            ))),
+            _ => Ok(()),
+        }
     }
 
     fn path_of(&self, sha: &str) -> PathBuf {
@@ -149,6 +187,28 @@ impl BlobStore {
             .await
             .map_err(|_| busy())?
             .map_err(|_| busy())?;
+        let written = match self.check_reserve() {
+            Ok(()) => self.write_tmp(&mut chunks).await,
+            Err(e) => Err(e),
+        };
+        match written {
+            Ok(stored) => Ok(stored),
+            Err(e @ ServerError::StorageFull(_)) => {
+                // Read what is left of the body so the client gets the answer.
+                while let Some(Ok(_)) = chunks.next().await {}
+                Err(e)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// [`BlobStore::receive`] without its intake permit: the write itself.
+    async fn write_tmp<S, B, E>(&self, chunks: &mut S) -> ServerResult<Stored>
+    where
+        S: Stream<Item = Result<B, E>> + Unpin,
+        B: AsRef<[u8]>,
+        ServerError: From<E>,
+    {
         // A temporary name unique to this write: the same bytes may be stored
         // concurrently by this process or by another replica.
         let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
@@ -438,6 +498,28 @@ mod tests {
         let r = tokio::time::timeout(Duration::from_millis(200), store.receive(pending)).await;
         assert!(r.is_err());
         assert_eq!(tmp_files(dir.path()), 0);
+    }
+
+    #[tokio::test]
+    async fn below_the_reserve_a_body_is_refused_read_to_its_end_and_not_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = BlobStore::new(dir.path()).unwrap();
+        store.min_free = u64::MAX;
+        let read = std::sync::Arc::new(AtomicU64::new(0));
+        let seen = read.clone();
+        let parts =
+            futures::stream::iter([&b"one"[..], &b"two"[..], &b"three"[..]]).map(move |c| {
+                seen.fetch_add(1, Ordering::Relaxed);
+                Ok::<_, ServerError>(c)
+            });
+        let e = store.receive(parts).await.unwrap_err();
+        assert!(matches!(e, ServerError::StorageFull(_)), "{e}");
+        assert_eq!(e.status(), 503);
+        assert_eq!(read.load(Ordering::Relaxed), 3, "the body is drained");
+        assert_eq!(tmp_files(dir.path()), 0);
+        // Space back (no reserve): the same store takes it.
+        store.min_free = 0;
+        assert!(store.put(b"one").await.is_ok());
     }
 
     #[test]

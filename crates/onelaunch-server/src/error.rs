@@ -47,18 +47,100 @@ pub enum ServerError {
     /// Too many uploads in flight (503 with `Retry-After`).
     #[error("{0}")]
     Busy(String),
+    /// A write failed for lack of space (the attachment store's file system
+    /// or the database): 503 `storage_full` with `Retry-After`; nothing of
+    /// the request was kept. The detail (which store, the OS or database
+    /// error) goes to the log.
+    #[error("the server's storage is full: nothing of this request was kept; retry later")]
+    StorageFull(String),
     #[error("configuration: {0}")]
     Config(String),
     #[error("database: {0}")]
-    Db(#[from] sqlx::Error),
+    Db(sqlx::Error),
     #[error("storage: {0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
+}
+
+/// True when an I/O error says the file system is full (`ENOSPC`) or the
+/// user's quota is spent (`EDQUOT`).
+pub(crate) fn io_is_full(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind as K;
+    matches!(e.kind(), K::StorageFull | K::QuotaExceeded)
+}
+
+/// True when a database error says there is no space: SQLite `SQLITE_FULL`
+/// (13) and `SQLITE_IOERR_SHMSIZE` (4874, the WAL index cannot grow), the
+/// driver's own I/O failing with `ENOSPC`/`EDQUOT`, PostgreSQL `53100`
+/// (`disk_full`).
+pub(crate) fn db_is_full(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(io) => io_is_full(io),
+        sqlx::Error::Database(d) => {
+            let code = d.code();
+            let code = code.as_deref().unwrap_or_default();
+            match code.parse::<i32>() {
+                // SQLite: the primary code is the low byte of the extended one.
+                Ok(n) if d.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() => {
+                    n & 0xff == 13 || n == 4874
+                }
+                _ => code == "53100",
+            }
+        }
+        _ => false,
+    }
+}
+
+impl From<std::io::Error> for ServerError {
+    fn from(e: std::io::Error) -> Self {
+        if io_is_full(&e) {
+            ServerError::StorageFull(format!("attachment store: {e}"))
+        } else {
+            ServerError::Io(e)
+        }
+    }
+}
+
+/// Set when a database write failed for lack of space; the SQLite writer
+/// pool closes its connection when it comes back ([`take_db_full`]).
+static DB_FULL: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// True (once) when a database write failed for lack of space since the last call.
+pub(crate) fn take_db_full() -> bool {
+    DB_FULL.swap(false, std::sync::atomic::Ordering::AcqRel)
+}
+
+impl From<sqlx::Error> for ServerError {
+    fn from(e: sqlx::Error) -> Self {
+        if db_is_full(&e) {
+            DB_FULL.store(true, std::sync::atomic::Ordering::Release);
+            ServerError::StorageFull(format!("database: {e}"))
+        } else {
+            ServerError::Db(e)
+        }
+    }
 }
 
 pub type ServerResult<T> = Result<T, ServerError>;
 
 /// `Retry-After` of a 503 `busy` answer, in seconds.
 const RETRY_AFTER_SECS: &str = "5";
+
+/// `Retry-After` of a 503 `storage_full` answer, in seconds (default
+/// [`DEFAULT_STORAGE_RETRY_AFTER`]; `--storage-full-retry-after`).
+static STORAGE_RETRY_AFTER: std::sync::atomic::AtomicU64 =
+    std::sync::atomic::AtomicU64::new(DEFAULT_STORAGE_RETRY_AFTER);
+/// Seconds a client is asked to wait when the storage is full.
+pub const DEFAULT_STORAGE_RETRY_AFTER: u64 = 30;
+
+/// The `Retry-After` of `storage_full` answers, in seconds.
+pub(crate) fn storage_retry_after() -> u64 {
+    STORAGE_RETRY_AFTER.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Sets the `Retry-After` of `storage_full` answers (at least one second).
+pub(crate) fn set_storage_retry_after(d: std::time::Duration) {
+    STORAGE_RETRY_AFTER.store(d.as_secs().max(1), std::sync::atomic::Ordering::Relaxed);
+}
 
 impl ServerError {
     pub fn bad(msg: impl Into<String>) -> Self {
@@ -85,6 +167,7 @@ impl ServerError {
             ServerError::TooManyRequests(_) => ErrorCode::TooManyRequests,
             ServerError::ContentDamaged(_) => ErrorCode::ContentDamaged,
             ServerError::Busy(_) => ErrorCode::Busy,
+            ServerError::StorageFull(_) => ErrorCode::StorageFull,
             ServerError::Config(_) | ServerError::Db(_) | ServerError::Io(_) => ErrorCode::Internal,
         }
     }
@@ -101,7 +184,7 @@ impl ServerError {
             | ServerError::ContentDamaged(_) => StatusCode::CONFLICT,
             ServerError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ServerError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
-            ServerError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ServerError::Busy(_) | ServerError::StorageFull(_) => StatusCode::SERVICE_UNAVAILABLE,
             ServerError::Config(_) | ServerError::Db(_) | ServerError::Io(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
@@ -113,10 +196,17 @@ impl IntoResponse for ServerError {
     fn into_response(self) -> Response {
         let status = self.status();
         let code = self.code();
-        let busy = matches!(self, ServerError::Busy(_));
-        let retry_after: Option<u64> = match self {
-            ServerError::TooManyRequests(secs) => Some(secs),
+        let busy = matches!(self, ServerError::Busy(_) | ServerError::StorageFull(_));
+        let retry_after: Option<u64> = match &self {
+            ServerError::TooManyRequests(secs) => Some(*secs),
             ServerError::Busy(_) => RETRY_AFTER_SECS.parse().ok(),
+            ServerError::StorageFull(detail) => {
+                tracing::warn!(
+                    error = %detail,
+                    "storage full: request refused with 503 storage_full; free space in the data directory"
+                );
+                Some(storage_retry_after())
+            }
             _ => None,
         };
         let message = if status.is_server_error() && !busy {
@@ -184,6 +274,11 @@ mod tests {
                 409,
             ),
             (ServerError::Busy("x".into()), ErrorCode::Busy, 503),
+            (
+                ServerError::StorageFull("x".into()),
+                ErrorCode::StorageFull,
+                503,
+            ),
             (ServerError::Config("x".into()), ErrorCode::Internal, 500),
         ];
         for (e, code, status) in cases {
@@ -199,6 +294,25 @@ mod tests {
         assert_eq!(res.headers()["retry-after"], RETRY_AFTER_SECS);
         let res = ServerError::Config("x".into()).into_response();
         assert!(!res.headers().contains_key("retry-after"));
+    }
+
+    #[test]
+    fn a_full_disk_is_storage_full_not_an_internal_error() {
+        for errno in [28, 122] {
+            // ENOSPC, EDQUOT
+            let e = ServerError::from(std::io::Error::from_raw_os_error(errno));
+            assert!(matches!(e, ServerError::StorageFull(_)), "{errno}: {e:?}");
+        }
+        let e = ServerError::from(std::io::Error::from_raw_os_error(5)); // EIO
+        assert!(matches!(e, ServerError::Io(_)), "{e:?}");
+        let e = ServerError::from(sqlx::Error::Io(std::io::Error::from_raw_os_error(28)));
+        assert!(matches!(e, ServerError::StorageFull(_)), "{e:?}");
+        let res = ServerError::StorageFull("database: x".into()).into_response();
+        assert_eq!(res.status(), 503);
+        assert_eq!(
+            res.headers()["retry-after"],
+            DEFAULT_STORAGE_RETRY_AFTER.to_string().as_str()
+        );
     }
 
     #[test]

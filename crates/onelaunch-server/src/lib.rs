@@ -89,6 +89,19 @@ pub struct ServerConfig {
     /// Clear credentials sealed with a key this server does not have
     /// instead of refusing to start (`backup::load_key`).
     pub forget_stored_credentials: bool,
+    /// A full disk: the free-space reserve and the `Retry-After` of
+    /// `storage_full` answers (docs/disk-full.md).
+    pub storage: StorageConfig,
+}
+
+/// What the server does when its storage fills up.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct StorageConfig {
+    /// Bytes that must stay free in the attachment store for a body to be
+    /// taken (default 64 MiB; 0 turns the reserve off).
+    pub min_free_space: Option<u64>,
+    /// `Retry-After` of a 503 `storage_full` answer (default 30 s).
+    pub retry_after: Option<std::time::Duration>,
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -112,6 +125,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("auth_throttle", &self.auth_throttle)
             .field("upload_session_timeout", &self.upload_session_timeout)
             .field("ca_cert", &self.ca_cert)
+            .field("storage", &self.storage)
             .finish()
     }
 }
@@ -193,7 +207,11 @@ impl Server {
         ));
         let generated_token =
             crate::db::projects::bootstrap(&db, config.init_token.as_deref()).await?;
-        let blobs = blobs::BlobStore::new(config.data_dir.join("blobs"))?;
+        let mut blobs = blobs::BlobStore::new(config.data_dir.join("blobs"))?;
+        blobs.min_free = (config.storage.min_free_space).unwrap_or(blobs::DEFAULT_MIN_FREE);
+        error::set_storage_retry_after(config.storage.retry_after.unwrap_or(
+            std::time::Duration::from_secs(error::DEFAULT_STORAGE_RETRY_AFTER),
+        ));
         let listener = TcpListener::bind(&config.listen)
             .await
             .map_err(|e| ServerError::Config(format!("cannot listen on {}: {e}", config.listen)))?;

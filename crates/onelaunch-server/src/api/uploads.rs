@@ -115,6 +115,18 @@ pub(super) fn chunks(
     field.map_err(multipart_err)
 }
 
+/// When the store is full, reads (and discards) the parts not yet read, so
+/// the client gets the 503 `storage_full` answer instead of a connection
+/// closed under the body it is still sending.
+async fn drain_if_full<T>(mp: &mut Multipart, r: ServerResult<T>) -> ServerResult<T> {
+    if matches!(r, Err(ServerError::StorageFull(_))) {
+        while let Ok(Some(mut field)) = mp.next_field().await {
+            while let Ok(Some(_)) = field.chunk().await {}
+        }
+    }
+    r
+}
+
 /// Stores every multipart `file` part as an attachment of a result, each
 /// streamed into the blob store.
 async fn store_attachments(
@@ -131,7 +143,8 @@ async fn store_attachments(
             .ok_or_else(|| ServerError::bad("multipart part `file` needs a file name"))?;
         limits::check_file_name(&file_name).map_err(ServerError::bad)?;
         let content_type = field.content_type().map(str::to_string);
-        let stored = ingest::receive(&state.blobs, chunks(field)).await?;
+        let stored = ingest::receive(&state.blobs, chunks(field)).await;
+        let stored = drain_if_full(&mut mp, stored).await?;
         ingest::attachment(
             &state.db,
             owner,
@@ -222,7 +235,8 @@ pub(crate) async fn upload_files(
         };
         // Everything else streams into the blob store; a container is read
         // back (verified) to check that it parses.
-        let stored = ingest::receive(&state.blobs, chunks(field)).await?;
+        let stored = ingest::receive(&state.blobs, chunks(field)).await;
+        let stored = drain_if_full(&mut mp, stored).await?;
         if kind == SessionFileKind::Container {
             let bytes = state.blobs.get(&stored.sha256).await?.unwrap_or_default();
             if let Err(problem) = ingest::decode::raw_file(&name, &bytes) {

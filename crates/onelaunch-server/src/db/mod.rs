@@ -102,6 +102,13 @@ impl Db {
                 let write = AnyPoolOptions::new()
                     .max_connections(1)
                     .acquire_timeout(Duration::from_secs(120))
+                    // After a write failed for lack of space, the writer is
+                    // closed, not reused: SQLite may have rolled the
+                    // transaction back itself, and the driver's idea of it
+                    // would then be wrong (a later "commit" into a
+                    // transaction that never ends). A fresh connection
+                    // starts clean.
+                    .after_release(|_, _| Box::pin(async { Ok(!crate::error::take_db_full()) }))
                     .after_connect(|conn, _| {
                         Box::pin(async move {
                             conn.execute(

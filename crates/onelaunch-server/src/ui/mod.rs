@@ -182,6 +182,22 @@ impl IntoResponse for UiError {
                     .insert(header::RETRY_AFTER, HeaderValue::from(secs));
                 return res;
             }
+            UiError::Server(ServerError::StorageFull(detail)) => {
+                tracing::warn!(error = %detail, "storage full: UI request refused with 503");
+                let mut res = (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    layout::error_page(
+                        "Storage full",
+                        "The server's storage is full: nothing was saved. Try again once space is freed.",
+                    ),
+                )
+                    .into_response();
+                res.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(crate::error::storage_retry_after()),
+                );
+                return res;
+            }
             UiError::Server(e) => {
                 tracing::error!(error = %e, "UI request failed");
                 (
@@ -213,4 +229,18 @@ pub(crate) fn parse_pairs(field: &str, text: &str) -> UiResult<Vec<(String, Stri
         out.push((k.trim().to_string(), v.trim().to_string()));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_disk_is_a_503_page_that_says_when_to_retry() {
+        let res = UiError::from(ServerError::StorageFull("database: x".into())).into_response();
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(res.headers().contains_key(header::RETRY_AFTER));
+        let res = UiError::from(ServerError::Config("x".into())).into_response();
+        assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
 }
