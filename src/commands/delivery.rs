@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use onelaunch_api as api;
+use onelaunch_api::ErrorCode;
 use onelaunch_ci::CiContext;
 use onelaunch_client::spool::{self, Spool, SpoolManifest, SPOOL_VERSION};
 use onelaunch_client::{ClientError, FileProblem, SessionTarget, UploadError, UploadOptions};
@@ -328,9 +329,10 @@ fn why_spooled(cause: &anyhow::Error) -> &'static str {
             },
         });
     match server {
-        Some(ClientError::Server { message, .. }) if message.contains("storage is full") => {
-            "the server's storage is full (503 storage_full); it takes them once space is freed"
-        }
+        Some(ClientError::Server {
+            code: Some(ErrorCode::StorageFull),
+            ..
+        }) => "the server's storage is full (503 storage_full); it takes them once space is freed",
         Some(ClientError::Server { .. }) => "the server kept failing (5xx)",
         _ => "the server was unreachable",
     }

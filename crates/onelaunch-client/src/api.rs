@@ -182,6 +182,8 @@ pub enum ClientError {
         status: u16,
         /// `METHOD /path: <server message>`.
         message: String,
+        /// The body's machine-readable code (e.g. `storage_full`, `busy`).
+        code: Option<ErrorCode>,
     },
     /// A successful answer whose body is not what the API promises.
     #[error("unexpected response: {0}")]
@@ -379,12 +381,17 @@ fn server_code(body: &[u8]) -> Option<ErrorCode> {
 /// by the wording of its message. `label` is `METHOD /path`.
 pub(crate) fn error_from_status(label: &str, status: u16, body: &[u8]) -> ClientError {
     let message = format!("{label}: {}", server_message(status, body));
-    match (status, server_code(body)) {
+    let code = server_code(body);
+    match (status, code) {
         (_, Some(ErrorCode::LaunchClosed)) | (423, _) => ClientError::LaunchClosed(message),
         (401 | 403, _) => ClientError::Unauthorized(message),
         (404, _) => ClientError::NotFound(message),
         (409, _) => ClientError::Conflict(message),
-        (500..=599, _) => ClientError::Server { status, message },
+        (500..=599, _) => ClientError::Server {
+            status,
+            message,
+            code,
+        },
         _ => ClientError::BadRequest { status, message },
     }
 }
@@ -404,9 +411,14 @@ fn redact(err: ClientError, token: &str) -> ClientError {
             status,
             message: r(message),
         },
-        ClientError::Server { status, message } => ClientError::Server {
+        ClientError::Server {
+            status,
+            message,
+            code,
+        } => ClientError::Server {
             status,
             message: r(message),
+            code,
         },
         ClientError::Decode(m) => ClientError::Decode(r(m)),
         other => other,
@@ -1703,7 +1715,7 @@ mod unit {
         );
         let e = error_from_status("POST /x", 503, br#"{"error":"unavailable"}"#);
         assert!(
-            matches!(&e, ClientError::Server { status: 503, message } if message.ends_with("unavailable"))
+            matches!(&e, ClientError::Server { status: 503, message, .. } if message.ends_with("unavailable"))
         );
         // A long message (a 409 listing many jobs' missing prerequisites)
         // is kept whole; only something past MESSAGE_LIMIT is cut.

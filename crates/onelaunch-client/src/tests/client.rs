@@ -120,7 +120,9 @@ async fn server_errors_are_reported_after_the_retries() {
     let client = server.client_with(|c| c.max_retries = 2);
     let err = client.launch_statistic(2).await.unwrap_err();
     match &err {
-        ClientError::Server { status, message } => {
+        ClientError::Server {
+            status, message, ..
+        } => {
             assert_eq!(*status, 500);
             assert!(message.contains("GET /api/launch/2/statistic"), "{message}");
             assert!(message.contains("database is down"), "{message}");
