@@ -241,6 +241,21 @@ pub(crate) struct ServerArgs {
     /// a reverse proxy that sets it and is the sole way in)
     #[arg(long, env = "ONELAUNCH_TRUST_FORWARDED_FOR")]
     pub(crate) trust_forwarded_for: bool,
+    /// Log lines as text (coloured only on a terminal) or as JSON, one object
+    /// a line (docs/observability.md)
+    #[arg(long, env = "ONELAUNCH_LOG_FORMAT", value_enum, default_value = "text")]
+    pub(crate) log_format: LogFormat,
+    /// /metrics answers only an admin token (by default it needs none: it
+    /// shows counts, never a project, launch or token)
+    #[arg(long, env = "ONELAUNCH_METRICS_REQUIRE_ADMIN")]
+    pub(crate) metrics_require_admin: bool,
+}
+
+/// `server --log-format`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand, Debug)]

@@ -18,6 +18,7 @@ use crate::error::{ServerError, ServerResult};
 pub(crate) mod combine;
 pub(crate) mod gate;
 pub(crate) mod globals;
+pub(crate) mod health;
 pub(crate) mod job_configs;
 pub(crate) mod job_runs;
 pub(crate) mod launches;
