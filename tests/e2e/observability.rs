@@ -413,6 +413,84 @@ fn metrics_parse_and_count_what_the_cli_uploaded() {
     assert!(!text.contains(TOKEN));
 }
 
+fn send_json(api: &Api, method: reqwest::Method, path: &str, body: &Value) -> (u16, Value) {
+    let r = api
+        .http
+        .request(method, format!("{}{path}", api.url))
+        .header("Authorization", format!("api-token {}", api.token))
+        .json(body)
+        .send()
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().unwrap_or(Value::Null))
+}
+
+#[test]
+fn metrics_count_trigger_outcomes_per_provider() {
+    let server = TestServer::start();
+    let api = server.api();
+    let dir = server.work_dir().join("results");
+    generate_results(&dir, "trig", 2);
+    server
+        .cli()
+        .github("6100", "tests")
+        .run(&["upload", dir.to_str().unwrap()])
+        .ok();
+    let launch = api.launches(1)[0]["id"].as_i64().unwrap();
+    server
+        .cli()
+        .run(&["launch", "close", &launch.to_string()])
+        .ok();
+    let job = api.get("/api/project/1/job")[0]["id"].as_i64().unwrap();
+    let case = api.get("/api/testcase?projectId=1&size=10")["content"][0]["id"]
+        .as_i64()
+        .unwrap();
+    let run = |integration: Value| {
+        let (s, v) = send_json(
+            &api,
+            reqwest::Method::PATCH,
+            &format!("/api/job/{job}"),
+            &json!({"canRunTests": true, "integration": integration}),
+        );
+        assert_eq!(s, 200, "{v}");
+        api.post(
+            "/api/testcase/run",
+            &json!({"projectId": 1, "testCaseIds": [case], "launchName": "Triggered"}),
+        );
+    };
+    // A command that starts: ok.
+    run(json!({"type": "command", "command": "true"}));
+    // A Jenkins nobody listens for: the provider cannot be reached.
+    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    run(
+        json!({"type": "jenkins", "url": format!("http://127.0.0.1:{closed_port}"), "jobPath": "a"}),
+    );
+
+    let (text, m) = scrape(&server.url);
+    let t = family(&m, "onelaunch_triggers", "counter");
+    assert_eq!(
+        t.value(
+            "onelaunch_triggers_total",
+            &[("provider", "command"), ("outcome", "ok")]
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        t.value(
+            "onelaunch_triggers_total",
+            &[("provider", "jenkins"), ("outcome", "transport")]
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(t.samples.len(), 2, "{text}");
+}
+
 #[test]
 fn metrics_can_require_an_admin_token() {
     let server = TestServer::start_with(&["--metrics-require-admin"]);
