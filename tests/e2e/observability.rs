@@ -103,10 +103,20 @@ fn readyz_fails_while_postgresql_is_down_and_recovers_without_a_restart() {
     let (status, _) = get_json(&format!("{}/healthz", server.url));
     assert_eq!(status, 200);
     assert!(!body.to_string().contains("postgres://"), "{body}");
+    // /metrics still answers, saying the database did not.
+    let (_, m) = scrape(&server.url);
+    let up = family(&m, "onelaunch_database_up", "gauge");
+    assert_eq!(up.value("onelaunch_database_up", &[]), Some(0.0));
+    assert!(family(&m, "onelaunch_db_pool_max", "gauge")
+        .value("onelaunch_db_pool_max", &[("pool", "shared")])
+        .is_some());
 
     pg.start_again();
     let body = readyz_until(&server.url, 200);
     assert_eq!(body["failed"], json!([]));
+    let (_, m) = scrape(&server.url);
+    let up = family(&m, "onelaunch_database_up", "gauge");
+    assert_eq!(up.value("onelaunch_database_up", &[]), Some(1.0));
     // The same process serves again: a write goes through.
     let dir = server.work_dir().join("results");
     generate_results(&dir, "pgback", 3);
