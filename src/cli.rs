@@ -253,6 +253,14 @@ pub(crate) struct ServerArgs {
     /// server does not have: clear them (each must be configured again)
     #[arg(long)]
     pub(crate) forget_stored_credentials: bool,
+    /// Log lines as text (coloured only on a terminal) or as JSON, one object
+    /// a line (docs/observability.md)
+    #[arg(long, env = "ONELAUNCH_LOG_FORMAT", value_enum, default_value = "text")]
+    pub(crate) log_format: LogFormat,
+    /// /metrics answers only an admin token (by default it needs none: it
+    /// shows counts, never a project, launch or token)
+    #[arg(long, env = "ONELAUNCH_METRICS_REQUIRE_ADMIN")]
+    pub(crate) metrics_require_admin: bool,
 }
 
 /// Where a server keeps its data (`server backup|restore`).
@@ -270,6 +278,13 @@ pub(crate) struct ServerData {
     /// Replace what the target directory holds
     #[arg(long)]
     pub(crate) force: bool,
+}
+
+/// `server --log-format`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand, Debug)]

@@ -55,7 +55,10 @@ fn main() -> ExitCode {
     };
     pipe::set_silent(cli.global.silent);
     term::init(cli.global.color);
-    init_tracing(matches!(cli.command, cli::Command::Server(_)));
+    init_tracing(match &cli.command {
+        cli::Command::Server(a) => Some(a.log_format),
+        _ => None,
+    });
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -75,13 +78,31 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_tracing(server: bool) {
+/// The log on stderr: for the server (`Some(format)`) `info` and its request
+/// lines, as text or JSON (`--log-format`); for the CLI warnings only.
+/// `ONELAUNCH_LOG` overrides the filter. Text has colours only when stderr
+/// gets them (`term`: a terminal, no `NO_COLOR`, or `--color always`); JSON
+/// never has. Nothing logged carries a header or a token (the request line:
+/// `onelaunch_server::observe::requests`).
+fn init_tracing(server: Option<cli::LogFormat>) {
     use tracing_subscriber::EnvFilter;
-    let default = if server { "info,sqlx=warn" } else { "warn" };
+    let default = if server.is_some() {
+        "info,sqlx=warn"
+    } else {
+        "warn"
+    };
     let filter =
         EnvFilter::try_from_env("ONELAUNCH_LOG").unwrap_or_else(|_| EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match server {
+        Some(cli::LogFormat::Json) => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .try_init(),
+        _ => builder.with_ansi(term::stderr_color()).try_init(),
+    };
 }

@@ -38,6 +38,11 @@ pub(crate) fn init(choice: ColorChoice) {
     STDERR_COLOR.store(decide(std::io::stderr().is_terminal()), Ordering::Relaxed);
 }
 
+/// Whether stderr gets colours (the server's text log too).
+pub(crate) fn stderr_color() -> bool {
+    STDERR_COLOR.load(Ordering::Relaxed)
+}
+
 fn paint(on: bool, sgr: &str, text: &str) -> String {
     if on {
         format!("\x1b[{sgr}m{text}\x1b[0m")

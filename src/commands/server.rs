@@ -73,6 +73,7 @@ pub(crate) async fn run(g: &Global, args: ServerArgs) -> Result<u8> {
             .clone()
             .or_else(|| std::env::var_os("ONELAUNCH_CA_CERT").map(Into::into)),
         forget_stored_credentials: args.forget_stored_credentials,
+        metrics_require_admin: args.metrics_require_admin,
     };
     let server = onelaunch_server::Server::start(&config)
         .await

@@ -20,6 +20,7 @@ mod gate;
 mod globals;
 mod hardening;
 mod manual;
+mod observability;
 mod pg;
 mod pki;
 mod proxy;

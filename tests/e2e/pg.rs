@@ -125,6 +125,42 @@ impl PgCluster {
         assert!(status.success(), "{tool} {args:?} failed");
     }
 
+    /// Stops the cluster (fast shutdown: open connections are cut), as an
+    /// outage would; [`PgCluster::start_again`] brings it back on its port.
+    #[allow(dead_code)] // e2e only (this file is shared with benches and unit tests)
+    pub fn stop(&self) {
+        let data = self.data();
+        self.run(
+            "pg_ctl",
+            &["-D", data.to_str().unwrap(), "-m", "fast", "-w", "stop"],
+        );
+    }
+
+    /// Starts the stopped cluster again, same data and port.
+    #[allow(dead_code)] // e2e only
+    pub fn start_again(&self) {
+        let data = self.data();
+        let opts = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",
+            self.port,
+            self.dir.path().display()
+        );
+        let log = self.dir.path().join("pg.log");
+        self.run(
+            "pg_ctl",
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-l",
+                log.to_str().unwrap(),
+                "-o",
+                &opts,
+                "-w",
+                "start",
+            ],
+        );
+    }
+
     /// Creates a database and returns its URL.
     pub fn database(&self, name: &str) -> String {
         let port = self.port.to_string();

@@ -18,6 +18,8 @@ mod gate;
 mod ingest;
 mod integrations;
 mod listen;
+mod metrics;
+mod observe;
 mod redact;
 mod secrets;
 mod server_led;
@@ -56,6 +58,8 @@ pub(crate) struct AppState {
     pub throttle: std::sync::Arc<throttle::AuthThrottle>,
     /// An open upload session silent for longer counts as abandoned.
     pub upload_session_timeout: std::time::Duration,
+    /// What `/readyz` and `/metrics` look at besides the database.
+    pub observe: observe::Observe,
 }
 
 /// Server settings. `Debug` never shows the init token or a database password.
@@ -86,6 +90,8 @@ pub struct ServerConfig {
     /// A PEM file of CA certificates the integrations' HTTPS requests trust
     /// on top of the system's (`--ca-cert`).
     pub ca_cert: Option<PathBuf>,
+    /// `/metrics` answers only an admin token (`--metrics-require-admin`).
+    pub metrics_require_admin: bool,
     /// Clear credentials sealed with a key this server does not have
     /// instead of refusing to start (`backup::load_key`).
     pub forget_stored_credentials: bool,
@@ -126,6 +132,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("upload_session_timeout", &self.upload_session_timeout)
             .field("ca_cert", &self.ca_cert)
             .field("storage", &self.storage)
+            .field("metrics_require_admin", &self.metrics_require_admin)
             .finish()
     }
 }
@@ -144,13 +151,15 @@ impl ServerConfig {
 }
 
 /// Builds the router: the API's route table (`api::router`) and the UI's
-/// (`ui::router`), with the layers every request passes.
+/// (`ui::router`), with the layers every request passes (the outermost: one
+/// log line and metrics sample per request, `observe::requests`).
 pub(crate) fn app(state: AppState) -> Router {
     Router::new()
         .merge(ui::router())
         .merge(api::router())
         .layer(DefaultBodyLimit::max(ingest::limits::MAX_JSON_BODY))
         .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(redact::request_span))
+        .layer(axum::middleware::from_fn(observe::requests::track))
         .with_state(state)
 }
 
@@ -248,6 +257,10 @@ impl Server {
                 upload_session_timeout: config
                     .upload_session_timeout
                     .unwrap_or(closing::DEFAULT_UPLOAD_SESSION_TIMEOUT),
+                observe: observe::Observe {
+                    blobs_dir: config.data_dir.join("blobs"),
+                    metrics_require_admin: config.metrics_require_admin,
+                },
             },
         })
     }
@@ -260,6 +273,13 @@ impl Server {
         let idle_closer = self
             .launch_idle_close
             .map(|idle| closing::spawn_idle_closer(self.state.db.clone(), idle));
+        let metrics_upkeep = tokio::spawn(async {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(10));
+            loop {
+                tick.tick().await;
+                metrics::upkeep();
+            }
+        });
         tracing::info!(
             max_connections = self.limits.max_connections,
             header_timeout = ?self.limits.header_timeout,
@@ -274,6 +294,7 @@ impl Server {
         if let Some(task) = idle_closer {
             task.abort();
         }
+        metrics_upkeep.abort();
         served?;
         Ok(())
     }

@@ -2,7 +2,10 @@
 //! records the method, the path and the query with secret-looking parameters
 //! (`token`, `access_token`, `password`, … — see
 //! [`onelaunch_api::is_secret_name`]) replaced by `<redacted>`; it never
-//! records headers, so `Authorization` and cookies stay out of the log.
+//! records headers, so `Authorization` and cookies stay out of the log. It is
+//! a debug span (`ONELAUNCH_LOG=info,tower_http=debug`); the request line
+//! logged by default (`observe::requests`) shows the route template only,
+//! never the path's values or the query.
 
 use axum::http::Request;
 use tracing::Span;

@@ -18,6 +18,7 @@ mod job_runs;
 mod jobs;
 mod launches;
 mod manual;
+mod observe;
 mod plans;
 mod projects;
 mod reruns;
@@ -26,12 +27,14 @@ mod test_cases;
 mod tokens;
 mod uploads;
 
-/// Everything outside the web UI: `/healthz`, and every API route under both
+/// Everything outside the web UI: `/healthz`, `/readyz`, `/metrics`, and every API route under both
 /// `/api` and `/api/rs`.
 pub(crate) fn router() -> Router<AppState> {
     let api = routes();
     Router::new()
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/healthz", get(observe::healthz))
+        .route("/readyz", get(observe::readyz))
+        .route("/metrics", get(observe::metrics))
         .nest("/api/rs", api.clone())
         .nest("/api", api)
 }

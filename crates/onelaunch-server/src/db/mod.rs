@@ -19,6 +19,7 @@ pub(crate) mod backup;
 pub(crate) mod combine;
 pub(crate) mod gate;
 pub(crate) mod globals;
+pub(crate) mod health;
 pub(crate) mod job_configs;
 pub(crate) mod job_runs;
 pub(crate) mod launches;

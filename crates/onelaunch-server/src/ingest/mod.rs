@@ -87,6 +87,7 @@ where
     db::globals::resolve_attachments(&mut tx, &session).await?;
     db::launches::touch(&mut tx, launch.id).await?;
     tx.commit().await?;
+    crate::metrics::attachment_ingested(stored.len);
     Ok(())
 }
 
@@ -271,6 +272,7 @@ pub(crate) async fn results_counted(
     }
     db::launches::touch(&mut tx, session.launch_id).await?;
     tx.commit().await?;
+    crate::metrics::results_ingested(new.len());
     Ok((refs, new.len()))
 }
 
@@ -297,6 +299,7 @@ pub(crate) async fn attachment(
     .await?;
     db::launches::touch(&mut tx, owner.launch_id).await?;
     tx.commit().await?;
+    crate::metrics::attachment_ingested(stored.len);
     Ok(())
 }
 
@@ -369,7 +372,9 @@ pub(crate) async fn session_file(
         stored.len as i64,
         content_type,
     )
-    .await
+    .await?;
+    crate::metrics::session_file_ingested(kind, stored.len);
+    Ok(())
 }
 
 /// Keeps a text attachment made from a JUnit report's captured output

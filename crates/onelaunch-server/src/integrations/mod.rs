@@ -317,6 +317,13 @@ pub(crate) struct Trigger {
 /// Triggers a job run on its build server. A `command` is started detached and
 /// records its own failure on the job run (`db`).
 pub(crate) async fn trigger(db: &Db, t: Trigger) -> Result<(), TriggerError> {
+    let provider = t.integration.kind();
+    let outcome = dispatch(db, t).await;
+    crate::metrics::trigger(provider, &outcome);
+    outcome
+}
+
+async fn dispatch(db: &Db, t: Trigger) -> Result<(), TriggerError> {
     if !t.url_approved {
         let url = t.integration.url().unwrap_or_default();
         return Err(TriggerError::NotApproved {

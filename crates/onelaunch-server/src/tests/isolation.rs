@@ -446,6 +446,16 @@ const NAMES_NO_OBJECT: &[(&str, &str, &str)] = &[
         "the process answers; needs no token, names nothing",
     ),
     (
+        "GET",
+        "/readyz",
+        "database, migrations and blob store answer; needs no token, names nothing",
+    ),
+    (
+        "GET",
+        "/metrics",
+        "counts without project or launch labels; names nothing",
+    ),
+    (
         "POST",
         "/uaa/oauth/token",
         "exchanges an API token; names no object",
