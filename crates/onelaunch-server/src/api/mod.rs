@@ -18,6 +18,7 @@ mod job_runs;
 mod jobs;
 mod launches;
 mod manual;
+pub(crate) mod openapi;
 mod plans;
 mod projects;
 mod reruns;
@@ -39,6 +40,8 @@ pub(crate) fn router() -> Router<AppState> {
 /// Every API route (relative to `/api`).
 fn routes() -> Router<AppState> {
     Router::new()
+        // this API's description (OpenAPI 3, generated from the handlers)
+        .route("/openapi.json", get(openapi::openapi_json))
         // auth and projects
         .route("/uaa/oauth/token", post(auth::oauth_token))
         .route(
