@@ -17,6 +17,7 @@ mod gate;
 mod globals;
 mod hardening;
 mod manual;
+mod openapi;
 mod pg;
 mod pki;
 mod proxy;
