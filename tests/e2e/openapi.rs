@@ -125,6 +125,8 @@ fn generated_requests_get_documented_answers_and_no_server_error() {
         ])
         .arg(format!("Authorization: Api-Token {token}"))
         .env("NO_COLOR", "1")
+        // Its cache and reports go to the temporary directory.
+        .current_dir(dir.path())
         .output()
         .unwrap();
     // Its reproduction commands would show the token: never print it.
