@@ -21,6 +21,7 @@ mod globals;
 mod hardening;
 mod manual;
 mod observability;
+mod openapi;
 mod pg;
 mod pki;
 mod proxy;

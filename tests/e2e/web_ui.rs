@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::support::*;
 
@@ -1089,4 +1089,58 @@ fn a_multipart_form_is_accepted_only_with_its_csrf_token_first() {
     let detail = api.get(&format!("/api/testresult/{result}"));
     assert_eq!(detail["attachments"][0]["fileName"], "note.txt", "{detail}");
     assert_eq!(detail["attachments"][0]["stored"], true, "{detail}");
+}
+
+/// The API page lists every operation of the served description, under its
+/// tag, and the navigation leads to it.
+#[test]
+fn the_api_page_lists_every_described_operation_by_tag() {
+    let server = TestServer::start();
+    let doc: Value = reqwest::blocking::get(format!("{}/api/openapi.json", server.url))
+        .unwrap()
+        .json()
+        .unwrap();
+    let mut b = Browser::new(&server.url);
+    assert_eq!(b.get("/api-docs").status, 303, "needs a login");
+    assert_eq!(b.login(TOKEN, &[]).status, 303);
+    let launches = b.get("/launches").body;
+    assert!(
+        launches.contains("href=\"/api-docs?project=1\""),
+        "{launches}"
+    );
+    let page = b.get("/api-docs?project=1");
+    assert_eq!(page.status, 200);
+    let body = page.body;
+    assert!(body.contains("aria-current=\"page\">API<"), "{body}");
+    assert!(body.contains("href=\"/api/openapi.json\""), "{body}");
+    let mut operations = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            operations += 1;
+            let tag = op["tags"][0].as_str().unwrap();
+            let section = format!("<section id=\"tag-{}\">", tag.replace(' ', "-"));
+            let start = body
+                .find(&section)
+                .unwrap_or_else(|| panic!("no section for tag {tag}"));
+            let end = body[start..].find("</section>").unwrap() + start;
+            let row = format!(
+                "{}</code></td><td><code>/api{}</code></td><td>{}",
+                method.to_uppercase(),
+                path,
+                op["summary"]
+                    .as_str()
+                    .unwrap()
+                    .replace('&', "&amp;")
+                    .replace('<', "&lt;")
+                    .replace('>', "&gt;")
+                    .replace('"', "&quot;")
+            );
+            assert!(
+                body[start..end].contains(&row),
+                "{method} {path} not under {tag}: {row}"
+            );
+        }
+    }
+    assert!(body.contains(&format!("{operations} operations")), "{body}");
+    assert!(body.contains("POST /api/uaa/oauth/token"), "{body}");
 }

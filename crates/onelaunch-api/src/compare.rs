@@ -7,6 +7,7 @@ use crate::Id;
 
 /// A launch named by a comparison.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct CompareLaunch {
     pub id: Id,
@@ -17,6 +18,7 @@ pub struct CompareLaunch {
 /// their test-case identity (`ALLURE_ID`, else `testCaseId`, else `fullName`,
 /// else name), whichever job ran them.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct LaunchComparison {
     pub base: CompareLaunch,
@@ -31,6 +33,7 @@ pub struct LaunchComparison {
 
 /// How many tests fall in each category.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct CompareSummary {
     /// Failing in head, ran without failing in base.
@@ -64,6 +67,7 @@ pub mod category {
 
 /// One test (one test case identity) in the two launches.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ComparedTest {
     /// `allure:<ALLURE_ID>`, `tcid:<testCaseId>`, `full:<fullName>` or `name:<name>`.
@@ -84,6 +88,7 @@ pub struct ComparedTest {
 /// A test's outcome in one job of a launch: the latest attempt's status and
 /// every attempt's status, oldest first.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct JobOutcome {
     /// `None` for results outside job runs (manual results, plain uploads).
@@ -102,6 +107,7 @@ pub struct JobOutcome {
 /// `POST /api/launch/combine`: a new launch holding the results of these
 /// launches (at least two, one project).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct LaunchCombine {
     pub launch_ids: Vec<Id>,

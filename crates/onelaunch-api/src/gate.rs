@@ -13,6 +13,7 @@ pub const DEFAULT_FAILURE_STATUSES: [&str; 2] = ["failed", "broken"];
 
 /// Rules of a quality gate. An absent rule is not checked.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct GateRules {
     /// Most tests whose final status (latest attempt, after retries) counts as
@@ -147,6 +148,7 @@ impl GateRules {
 
 /// One rule of a gate: what it asks, what was measured, and whether it holds.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct GateOutcome {
     /// `maxFailures`, `minPassRate`, `minTests`, `allJobRuns`, `allPlanned`,
@@ -169,6 +171,7 @@ pub const MAX_GATE_DETAILS: usize = 20;
 /// A failed rule the Allure 3 TestOps plugin reported for a launch
 /// (`POST /api/launch/quality-gate/bulk`), kept as sent.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct AllureGateItem {
     pub name: String,
@@ -180,6 +183,7 @@ pub struct AllureGateItem {
 
 /// `GET /api/launch/{id}/gate`: the gate of a launch.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct GateReport {
     pub launch_id: Id,

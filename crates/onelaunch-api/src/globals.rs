@@ -8,6 +8,7 @@ use crate::Id;
 /// What a launch (or one job run of it) holds outside its tests. Each error is
 /// a problem of the launch, like a failed test.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct GlobalsDto {
     pub launch_id: Id,
@@ -28,6 +29,7 @@ pub struct GlobalsDto {
 
 /// One error outside any test, e.g. `"before each" hook: connect failed: …`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct GlobalErrorDto {
     pub id: Id,
@@ -47,6 +49,7 @@ pub struct GlobalErrorDto {
 
 /// One attachment outside any test.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct GlobalAttachmentDto {
     pub id: Id,

@@ -91,6 +91,7 @@ pub mod flex {
 /// onelaunch's machine-readable [`ErrorCode`] in `code` (clients that do not know
 /// it ignore it). Clients decide on `code`, never on the wording of `message`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ErrorBody {
     pub message: String,
@@ -104,6 +105,7 @@ pub struct ErrorBody {
 /// What went wrong, for programs: the `code` of an [`ErrorBody`]. New codes may
 /// be added; an older client reads them as [`ErrorCode::Unknown`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     /// The request is malformed or a field is invalid (400).
@@ -164,6 +166,7 @@ impl ErrorCode {
 
 /// Spring-style page.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Page<T> {
     pub content: Vec<T>,
@@ -190,6 +193,7 @@ impl<T> Page<T> {
 
 /// Response of `POST /api/uaa/oauth/token`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OAuthToken {
     pub access_token: String,
     pub token_type: String,
@@ -200,11 +204,13 @@ pub struct OAuthToken {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProjectCreate {
     pub name: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ProjectDto {
     pub id: Id,
@@ -213,6 +219,7 @@ pub struct ProjectDto {
 
 /// A freshly minted API token; shown once.
 #[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenCreated {
     pub token: String,
 }
@@ -228,6 +235,7 @@ impl std::fmt::Debug for TokenCreated {
 /// `POST /api/token` (admin): a new API token. `POST /api/project/{id}/token`
 /// takes the same body (optional there; its project is the path's).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct TokenCreate {
     /// Required for `POST /api/token`.
@@ -251,6 +259,7 @@ pub struct TokenCreate {
 
 /// An API token as listed (`GET /api/token`): never its secret or its hash.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct TokenDto {
     pub id: Id,
@@ -268,6 +277,7 @@ pub struct TokenDto {
 
 /// A token just created: its secret (shown this once) and what is listed.
 #[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenIssued {
     pub token: String,
     #[serde(flatten)]
@@ -286,11 +296,13 @@ impl std::fmt::Debug for TokenIssued {
 // ---------------------------------------------------------------- launches
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TagDto {
     pub name: String,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct LinkDto {
     #[serde(default, deserialize_with = "flex::null_default")]
@@ -303,6 +315,7 @@ pub struct LinkDto {
 
 /// `POST /api/launch`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct LaunchCreate {
     pub name: String,
@@ -330,6 +343,7 @@ fn ser_tags<S: serde::Serializer>(tags: &[String], s: S) -> Result<S::Ok, S::Err
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct LaunchDto {
     pub id: Id,
@@ -389,6 +403,7 @@ pub struct LaunchDto {
 /// Planned tests of a server-led launch or job run, and which of them no
 /// result was reported for.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct PlannedScope {
     /// Planned tests.
@@ -421,6 +436,7 @@ impl PlannedScope {
 
 /// A planned test named in [`PlannedScope::missing`].
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct PlannedCase {
     pub test_case_id: Id,
@@ -432,6 +448,7 @@ pub struct PlannedCase {
 
 /// The job runs of a launch as seen by `launch close --wait`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Participants {
     /// Declared number of job runs (`None` when nobody declared one).
@@ -468,6 +485,7 @@ impl Participants {
 
 /// An upload session named in [`Participants`].
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct OpenSession {
     pub id: Id,
@@ -486,6 +504,7 @@ pub struct OpenSession {
 
 /// A job run named in [`Participants`].
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ParticipantRef {
     pub id: Id,
@@ -496,12 +515,14 @@ pub struct ParticipantRef {
 
 /// `POST /api/launch/{id}/expected-job-runs` (onelaunch extension).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ExpectedJobRuns {
     pub expected_job_runs: i64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct LaunchProgress {
     /// Results are indexed (always, once stored).
@@ -515,6 +536,7 @@ pub struct LaunchProgress {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StatisticItem {
     pub status: String,
     pub count: i64,
@@ -523,6 +545,7 @@ pub struct StatisticItem {
 // ---------------------------------------------------------------- jobs and job runs
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ParameterDto {
     pub name: String,
@@ -533,6 +556,7 @@ pub struct ParameterDto {
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct CiDto {
     #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
@@ -545,6 +569,7 @@ pub struct CiDto {
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct JobRef {
     #[serde(
@@ -564,6 +589,7 @@ pub struct JobRef {
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct LaunchRef {
     #[serde(
@@ -582,6 +608,7 @@ pub struct LaunchRef {
 
 /// `POST /api/upload/start`: create-or-join a job, a job run and its launch.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ExternalRunStart {
     #[serde(deserialize_with = "flex::id")]
@@ -602,6 +629,7 @@ pub struct ExternalRunStart {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ExternalRunResponse {
     pub job_id: Id,
@@ -612,6 +640,7 @@ pub struct ExternalRunResponse {
 
 /// `POST /api/upload/stop`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ExternalRunStop {
     #[serde(default, deserialize_with = "flex::null_default")]
@@ -632,6 +661,7 @@ pub struct ExternalRunStop {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct JobDto {
     pub id: Id,
@@ -647,6 +677,7 @@ pub struct JobDto {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct JobSummary {
     pub id: Id,
@@ -666,6 +697,7 @@ pub mod stage {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct JobRunDto {
     pub id: Id,
@@ -699,6 +731,7 @@ pub struct JobRunDto {
 // ---------------------------------------------------------------- sessions and results
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct KeyValue {
     pub key: String,
     #[serde(default, deserialize_with = "flex::null_default")]
@@ -707,6 +740,7 @@ pub struct KeyValue {
 
 /// `POST /api/upload/session` (by job run, or `?manual=true` by launch).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct SessionCreate {
     #[serde(
@@ -738,6 +772,7 @@ pub struct SessionCreate {
 
 /// The CI identity of the pipeline behind one upload session.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct SessionCi {
     /// `github`, `gitlab`, `jenkins`, or another CI's name.
@@ -755,6 +790,7 @@ pub struct SessionCi {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct SessionDto {
     pub id: Id,
@@ -767,6 +803,7 @@ pub struct SessionDto {
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct UploadAttachment {
     #[serde(default, deserialize_with = "flex::null_default")]
@@ -780,6 +817,7 @@ pub struct UploadAttachment {
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct UploadParameter {
     #[serde(default, deserialize_with = "flex::null_default")]
@@ -795,6 +833,7 @@ pub struct UploadParameter {
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LabelDto {
     pub name: String,
     #[serde(default, deserialize_with = "flex::null_default")]
@@ -804,6 +843,7 @@ pub struct LabelDto {
 /// A step: the Allure 3 plugin sends a tagged union on `type`
 /// (`body`, `expected_body`, `attachment`); kept as one lenient struct.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct UploadStep {
     #[serde(rename = "type", default = "default_step_type")]
@@ -825,6 +865,7 @@ pub struct UploadStep {
     #[serde(default, deserialize_with = "flex::null_default")]
     pub parameters: Vec<UploadParameter>,
     #[serde(default, deserialize_with = "flex::null_default")]
+    #[cfg_attr(feature = "openapi", schema(no_recursion))]
     pub steps: Vec<UploadStep>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attachment: Option<UploadAttachment>,
@@ -836,6 +877,7 @@ fn default_step_type() -> String {
 
 /// One test result as sent to `POST /api/upload/test-result`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct UploadTestResult {
     pub uuid: String,
@@ -889,6 +931,7 @@ pub struct UploadTestResult {
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct UploadResults {
     #[serde(deserialize_with = "flex::id")]
@@ -898,6 +941,7 @@ pub struct UploadResults {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ResultRef {
     pub id: Id,
     pub uuid: String,
@@ -905,6 +949,7 @@ pub struct ResultRef {
 
 /// Answer of `POST /api/upload/test-result`: both shapes real clients read.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct UploadResultsResponse {
     #[serde(default)]
@@ -919,6 +964,7 @@ pub struct UploadResultsResponse {
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct UploadFixture {
     /// `BEFORE` or `AFTER`.
@@ -947,6 +993,7 @@ pub struct UploadFixture {
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UploadFixtures {
     #[serde(default, deserialize_with = "flex::null_default")]
     pub fixtures: Vec<UploadFixture>,
@@ -954,6 +1001,7 @@ pub struct UploadFixtures {
 
 /// `POST /api/launch/{named-env,category}/bulk`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct LaunchBulk {
     #[serde(deserialize_with = "flex::id")]
@@ -963,6 +1011,7 @@ pub struct LaunchBulk {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct BulkRef {
     pub id: Id,
@@ -972,6 +1021,7 @@ pub struct BulkRef {
 /// A stored test result as read back (onelaunch extension:
 /// `GET /api/testresult?launchId=`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct TestResultDto {
     pub id: Id,
@@ -1042,6 +1092,7 @@ pub const STATUSES: [&str; 5] = ["passed", "failed", "broken", "skipped", "unkno
 
 /// A test case: created and updated by uploaded results.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct TestCaseDto {
     pub id: Id,
@@ -1067,6 +1118,7 @@ pub struct TestCaseDto {
 
 /// Which test cases: every given criterion must match.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct TestCaseFilter {
     /// Label `name=value` pairs; a case must carry all of them.
@@ -1091,6 +1143,7 @@ impl TestCaseFilter {
 
 /// Build-server integration of a job as shown (never with its credential).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct IntegrationDto {
     /// `github`, `gitlab`, `jenkins` or `command`.
@@ -1131,6 +1184,7 @@ pub struct IntegrationDto {
 /// to a `command`) is write-only; when omitted on an update of the same type
 /// the stored one is kept.
 #[derive(Clone, Default, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct IntegrationSettings {
     #[serde(rename = "type")]
@@ -1177,6 +1231,7 @@ impl std::fmt::Debug for IntegrationSettings {
 
 /// A job with what the server needs to trigger it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct JobConfigDto {
     pub id: Id,
@@ -1202,6 +1257,7 @@ pub struct JobConfigDto {
 /// `PATCH /api/job/{id}`: absent fields are left as they are; `integration:
 /// null` removes the integration. `PUT` replaces everything (absent = unset).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct JobConfigUpdate {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -1227,6 +1283,7 @@ where
 
 /// `POST /api/testplan`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct TestPlanCreate {
     #[serde(deserialize_with = "flex::id")]
@@ -1241,6 +1298,7 @@ pub struct TestPlanCreate {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct TestPlanDto {
     pub id: Id,
@@ -1258,6 +1316,7 @@ pub struct TestPlanDto {
 
 /// One test case in the executors view.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ExecutorCase {
     pub id: Id,
@@ -1271,6 +1330,7 @@ pub struct ExecutorCase {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ExecutorGroup {
     pub job: JobSummary,
@@ -1280,6 +1340,7 @@ pub struct ExecutorGroup {
 /// `GET /api/testplan/{id}/executors`: which job runs which automated subset;
 /// cases without an executor are manual.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ExecutorsDto {
     pub plan_id: Id,
@@ -1291,6 +1352,7 @@ pub struct ExecutorsDto {
 /// cases (by id and/or filter) to a job (`jobId`), to manual (`manual: true`),
 /// or back to their default (`reset: true`). Exactly one of the three.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ExecutorOverride {
     #[serde(default, deserialize_with = "flex::null_default")]
@@ -1311,6 +1373,7 @@ pub struct ExecutorOverride {
 
 /// The launch form of a run.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct LaunchForm {
     /// Required unless `launchId` names the launch to add to.
@@ -1347,6 +1410,7 @@ pub struct LaunchForm {
 
 /// `POST /api/testcase/run`: run a selection of test cases directly.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct TestCaseRun {
     #[serde(deserialize_with = "flex::id")]
@@ -1359,6 +1423,7 @@ pub struct TestCaseRun {
 
 /// A job run created by a server-led run, with the cases it was asked to run.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct PlannedJobRun {
     pub job_run: JobRunDto,
@@ -1368,6 +1433,7 @@ pub struct PlannedJobRun {
 /// Answer of a run: the launch, its job runs (triggered, or `run_failure`
 /// with the provider's error) and the manual cases.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ServerRunDto {
     pub launch: LaunchDto,
@@ -1380,6 +1446,7 @@ pub struct ServerRunDto {
 /// One manual result: of a test case (`testCaseId`), or by name (the test
 /// case is created when it does not exist).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ManualResult {
     #[serde(
@@ -1404,12 +1471,14 @@ pub struct ManualResult {
 
 /// `POST /api/launch/{id}/manual`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ManualResults {
     #[serde(default, deserialize_with = "flex::null_default")]
     pub results: Vec<ManualResult>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ManualResultDto {
     pub id: Id,
@@ -1429,6 +1498,7 @@ pub struct ManualResultDto {
 /// A manual case given to someone (free text, e.g. a name or an e-mail).
 /// An empty `assignee` takes the case back (unassigned).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ManualAssignment {
     #[serde(deserialize_with = "flex::id")]
@@ -1438,6 +1508,7 @@ pub struct ManualAssignment {
 
 /// `POST /api/launch/{id}/manual/assignee`, `PUT /api/testplan/{id}/manual-assignee`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ManualAssignments {
     #[serde(default, deserialize_with = "flex::null_default")]
@@ -1447,6 +1518,7 @@ pub struct ManualAssignments {
 /// One manual case of a launch: planned by hand, assigned, or with a
 /// manual result; `status` is its latest manual result's (none: left).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ManualCaseState {
     pub test_case_id: Id,
@@ -1465,6 +1537,7 @@ pub struct ManualCaseState {
 
 /// Progress of one assignee (`null`: unassigned cases).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct AssigneeProgress {
     #[serde(default)]
@@ -1475,6 +1548,7 @@ pub struct AssigneeProgress {
 
 /// `GET /api/launch/{id}/manual`: the manual side of a launch.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct LaunchManualDto {
     pub launch_id: Id,
@@ -1501,6 +1575,7 @@ pub struct LaunchManualDto {
 /// `GET /api/testresult/{id}`: one stored result with its attachments and
 /// fixtures.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct TestResultDetail {
     pub id: Id,
@@ -1517,6 +1592,7 @@ pub struct TestResultDetail {
 
 /// An attachment of a result, as `GET /api/testresult/{id}` lists it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ResultAttachmentDto {
     pub id: Id,

@@ -12,6 +12,7 @@ use crate::{flex, Id, KeyValue, LabelDto, PlannedJobRun};
 /// attempt; the criteria given all hold (a status criterion holds when the
 /// status is `failed`/`broken` with `failed`, or one of `status`).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct RerunSelection {
     /// Tests whose latest attempt failed or is broken.
@@ -48,6 +49,7 @@ impl RerunSelection {
 
 /// `POST /api/launch/{id}/rerun`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct RerunRequest {
     #[serde(flatten)]
@@ -65,6 +67,7 @@ pub struct RerunRequest {
 /// selection of its results (`leafsInclude`; `inverted` takes every latest
 /// result but `leafsExclude`).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct BulkRerunRequest {
     #[serde(default, deserialize_with = "flex::opt_id")]
@@ -77,6 +80,7 @@ pub struct BulkRerunRequest {
 
 /// The part of TestOps' tree selection a rerun honours.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct BulkSelection {
     #[serde(default, deserialize_with = "flex::opt_id")]
@@ -93,6 +97,7 @@ pub struct BulkSelection {
 /// tests again; `rql` empty takes its failed tests, else only
 /// `status = "S"` or `status in ("S", …)` is understood.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct JobRunRerunRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -103,6 +108,7 @@ pub struct JobRunRerunRequest {
 
 /// A selected test that no job can run again, and why.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct NotRerunnable {
     /// Its latest result in the launch.
@@ -118,6 +124,7 @@ pub struct NotRerunnable {
 /// Answer of a rerun: the new job runs (triggered, or `run_failure` with the
 /// provider's error), with the test cases each runs, and the tests left out.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct RerunDto {
     pub launch_id: Id,
@@ -131,6 +138,7 @@ pub struct RerunDto {
 /// What reruns did to a launch: tests run again, and how many of them now
 /// end with another status than before their first rerun.
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct RerunSummary {
     pub rerun: i64,

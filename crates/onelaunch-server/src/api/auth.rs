@@ -49,6 +49,15 @@ impl FromRequestParts<AppState> for Scope {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/uaa/oauth/token",
+    tag = "auth",
+    summary = "Exchange an API token for a short-lived bearer token",
+    request_body(content = super::openapi::OAuthTokenForm, content_type = "application/x-www-form-urlencoded", description = "also accepted as multipart/form-data"),
+    responses((status = 200, description = "OK", body = api::OAuthToken)),
+    security(()),
+)]
 pub(crate) async fn oauth_token(
     State(state): State<AppState>,
     req: Request,

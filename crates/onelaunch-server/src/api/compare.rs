@@ -13,6 +13,14 @@ use crate::error::{ServerError, ServerResult};
 use crate::AppState;
 
 /// `GET /launch/compare?base=A&head=B`.
+#[utoipa::path(
+    get,
+    path = "/launch/compare",
+    tag = "launches",
+    summary = "Compare two launches",
+    params(("base" = i64, Query, description = "the earlier launch id"), ("head" = i64, Query, description = "the later launch id")),
+    responses((status = 200, description = "OK", body = api::LaunchComparison)),
+)]
 pub(crate) async fn compare_h(
     State(state): State<AppState>,
     scope: Scope,
@@ -33,6 +41,14 @@ pub(crate) async fn compare_h(
 }
 
 /// `POST /launch/combine {launchIds, name}`: the combined launch.
+#[utoipa::path(
+    post,
+    path = "/launch/combine",
+    tag = "launches",
+    summary = "Combine launches into a new one",
+    request_body = api::LaunchCombine,
+    responses((status = 200, description = "the combined launch", body = api::LaunchDto)),
+)]
 pub(crate) async fn combine_h(
     State(state): State<AppState>,
     scope: Scope,

@@ -19,6 +19,14 @@ fn checked(rules: api::GateRules) -> ServerResult<api::GateRules> {
 
 /// `GET /api/launch/{id}/gate`: the verdict stored when the launch closed,
 /// else the launch judged now against its configured rules.
+#[utoipa::path(
+    get,
+    path = "/launch/{id}/gate",
+    tag = "gate",
+    summary = "A launch's gate verdict",
+    params(("id" = i64, Path, description = "launch id")),
+    responses((status = 200, description = "OK", body = api::GateReport)),
+)]
 pub(crate) async fn launch_gate(
     State(state): State<AppState>,
     scope: Scope,
@@ -30,6 +38,15 @@ pub(crate) async fn launch_gate(
 
 /// `POST /api/launch/{id}/gate` with rules: the launch judged now against
 /// its configured rules made stricter by these (`launch gate` flags).
+#[utoipa::path(
+    post,
+    path = "/launch/{id}/gate",
+    tag = "gate",
+    summary = "Judge a launch now, with stricter rules",
+    request_body = api::GateRules,
+    params(("id" = i64, Path, description = "launch id")),
+    responses((status = 200, description = "OK", body = api::GateReport)),
+)]
 pub(crate) async fn judge_launch(
     State(state): State<AppState>,
     scope: Scope,
@@ -44,6 +61,14 @@ pub(crate) async fn judge_launch(
 }
 
 /// `GET /api/project/{id}/gate`: the project's default rules.
+#[utoipa::path(
+    get,
+    path = "/project/{id}/gate",
+    tag = "gate",
+    summary = "A project's default gate rules",
+    params(("id" = i64, Path, description = "project id")),
+    responses((status = 200, description = "OK", body = api::GateRules)),
+)]
 pub(crate) async fn project_gate(
     State(state): State<AppState>,
     scope: Scope,
@@ -59,6 +84,15 @@ pub(crate) async fn project_gate(
 
 /// `PUT /api/project/{id}/gate`: replaces the project's default rules. Admin
 /// only: a CI job's project token must not switch off its own gate.
+#[utoipa::path(
+    put,
+    path = "/project/{id}/gate",
+    tag = "gate",
+    summary = "Replace a project's default gate rules (admin)",
+    request_body = api::GateRules,
+    params(("id" = i64, Path, description = "project id")),
+    responses((status = 200, description = "OK", body = api::GateRules)),
+)]
 pub(crate) async fn set_project_gate(
     State(state): State<AppState>,
     scope: Scope,
@@ -73,6 +107,14 @@ pub(crate) async fn set_project_gate(
 }
 
 /// `GET /api/testplan/{id}/gate`: the plan's rules.
+#[utoipa::path(
+    get,
+    path = "/testplan/{id}/gate",
+    tag = "gate",
+    summary = "A test plan's gate rules",
+    params(("id" = i64, Path, description = "test plan id")),
+    responses((status = 200, description = "OK", body = api::GateRules)),
+)]
 pub(crate) async fn plan_gate(
     State(state): State<AppState>,
     scope: Scope,
@@ -88,6 +130,15 @@ pub(crate) async fn plan_gate(
 
 /// `PUT /api/testplan/{id}/gate`: replaces the plan's rules. They only ever
 /// add to the project's defaults (the strictest value of both applies).
+#[utoipa::path(
+    put,
+    path = "/testplan/{id}/gate",
+    tag = "gate",
+    summary = "Replace a test plan's gate rules",
+    request_body = api::GateRules,
+    params(("id" = i64, Path, description = "test plan id")),
+    responses((status = 200, description = "OK", body = api::GateRules)),
+)]
 pub(crate) async fn set_plan_gate(
     State(state): State<AppState>,
     scope: Scope,
@@ -100,12 +151,20 @@ pub(crate) async fn set_plan_gate(
     Ok(Json(rules))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct Accepted {}
 
 /// `POST /api/launch/quality-gate/bulk` (Allure 3 TestOps plugin): the rules
 /// its own quality gate found broken, kept on the launch and shown beside
 /// onelaunch's verdict; any of them fails the launch's gate.
+#[utoipa::path(
+    post,
+    path = "/launch/quality-gate/bulk",
+    tag = "gate",
+    summary = "Keep the Allure 3 quality gate's broken rules on a launch",
+    request_body = api::LaunchBulk,
+    responses((status = 200, description = "accepted: `{}`", body = Accepted)),
+)]
 pub(crate) async fn allure_quality_gate(
     State(state): State<AppState>,
     scope: Scope,

@@ -23,6 +23,14 @@ fn dto(launch_id: Id, job_run_id: Option<Id>, list: GlobalsList) -> GlobalsDto {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/launch/{id}/globals",
+    tag = "globals",
+    summary = "Errors and attachments outside any test, of a launch",
+    params(("id" = i64, Path, description = "launch id")),
+    responses((status = 200, description = "OK", body = GlobalsDto)),
+)]
 pub(crate) async fn launch_globals(
     State(state): State<AppState>,
     scope: Scope,
@@ -33,6 +41,14 @@ pub(crate) async fn launch_globals(
     Ok(Json(dto(l.id, None, list)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/jobrun/{id}/globals",
+    tag = "globals",
+    summary = "Errors and attachments outside any test, of a job run",
+    params(("id" = i64, Path, description = "job run id")),
+    responses((status = 200, description = "OK", body = GlobalsDto)),
+)]
 pub(crate) async fn job_run_globals(
     State(state): State<AppState>,
     scope: Scope,
@@ -43,6 +59,15 @@ pub(crate) async fn job_run_globals(
     Ok(Json(dto(r.launch_id, Some(r.id), list)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/globals/attachment/{id}/content",
+    operation_id = "global_attachment_content",
+    tag = "globals",
+    summary = "The bytes of a global attachment",
+    params(("id" = i64, Path, description = "attachment id")),
+    responses((status = 200, description = "the stored bytes, with their own content type (always served as a download)", content_type = "application/octet-stream", body = Vec<u8>)),
+)]
 pub(crate) async fn attachment_content(
     State(state): State<AppState>,
     scope: Scope,

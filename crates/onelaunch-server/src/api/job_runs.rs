@@ -13,6 +13,14 @@ use crate::error::{ServerError, ServerResult};
 use crate::ingest::limits;
 use crate::{db, AppState};
 
+#[utoipa::path(
+    post,
+    path = "/upload/start",
+    tag = "job runs",
+    summary = "Start a job run (and its launch); also at POST /upload/run",
+    request_body = api::ExternalRunStart,
+    responses((status = 200, description = "OK", body = api::ExternalRunResponse)),
+)]
 pub(crate) async fn upload_start(
     State(state): State<AppState>,
     scope: Scope,
@@ -44,6 +52,14 @@ pub(crate) async fn upload_start(
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/upload/stop",
+    tag = "job runs",
+    summary = "Stop a job run",
+    request_body = api::ExternalRunStop,
+    responses((status = 200, description = "OK", body = api::ExternalRunResponse)),
+)]
 pub(crate) async fn upload_stop(
     State(state): State<AppState>,
     scope: Scope,
@@ -72,7 +88,8 @@ pub(crate) async fn upload_stop(
     Ok(Json(run.to_external()))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct JobRunQuery {
     #[serde(default, deserialize_with = "api::flex::opt_id")]
@@ -85,6 +102,14 @@ pub(crate) struct JobRunQuery {
     pub(crate) job_run_id: Option<Id>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/upload/jobrun",
+    tag = "job runs",
+    summary = "Find a job run by its CI ids",
+    params(JobRunQuery),
+    responses((status = 200, description = "OK", body = api::ExternalRunResponse)),
+)]
 pub(crate) async fn find_job_run(
     State(state): State<AppState>,
     scope: Scope,
@@ -108,6 +133,14 @@ pub(crate) async fn find_job_run(
     Ok(Json(r.to_external()))
 }
 
+#[utoipa::path(
+    get,
+    path = "/jobrun/{id}",
+    tag = "job runs",
+    summary = "A job run",
+    params(("id" = i64, Path, description = "job run id")),
+    responses((status = 200, description = "OK", body = api::JobRunDto)),
+)]
 pub(crate) async fn get_job_run(
     State(state): State<AppState>,
     scope: Scope,
@@ -119,6 +152,14 @@ pub(crate) async fn get_job_run(
     Ok(Json(dto))
 }
 
+#[utoipa::path(
+    get,
+    path = "/jobrun/{id}/plan",
+    tag = "job runs",
+    summary = "The tests a server-led job run was asked to run",
+    params(("id" = i64, Path, description = "job run id")),
+    responses((status = 200, description = "Allure test plan entries", body = Vec<serde_json::Value>)),
+)]
 pub(crate) async fn job_run_plan(
     State(state): State<AppState>,
     scope: Scope,
@@ -129,7 +170,8 @@ pub(crate) async fn job_run_plan(
     Ok(Json(db::job_runs::plan_items(&state.db, run.id).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct JobQuery {
     #[serde(default, deserialize_with = "api::flex::opt_id")]
@@ -143,13 +185,21 @@ pub(crate) struct JobQuery {
 }
 
 /// `GET /job` answers one job (`externalId` given) or a page of them.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub(crate) enum JobLookup {
     One(api::JobDto),
     Page(api::Page<api::JobDto>),
 }
 
+#[utoipa::path(
+    get,
+    path = "/job",
+    tag = "jobs",
+    summary = "One job by external id, or a page of jobs",
+    params(JobQuery),
+    responses((status = 200, description = "a job when `externalId` is given, else a page of jobs", body = JobLookup)),
+)]
 pub(crate) async fn find_job(
     State(state): State<AppState>,
     scope: Scope,

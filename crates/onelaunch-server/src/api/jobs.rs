@@ -10,6 +10,14 @@ use crate::error::ServerResult;
 use crate::server_led::jobs::*;
 use crate::AppState;
 
+#[utoipa::path(
+    get,
+    path = "/project/{id}/job",
+    tag = "jobs",
+    summary = "List a project's jobs with their CI configuration",
+    params(("id" = i64, Path, description = "project id")),
+    responses((status = 200, description = "OK", body = Vec<api::JobConfigDto>)),
+)]
 pub(crate) async fn list_jobs_h(
     State(state): State<AppState>,
     scope: Scope,
@@ -23,6 +31,14 @@ pub(crate) async fn list_jobs_h(
     Ok(Json(out))
 }
 
+#[utoipa::path(
+    get,
+    path = "/job/{id}",
+    tag = "jobs",
+    summary = "A job with its CI configuration",
+    params(("id" = i64, Path, description = "job id")),
+    responses((status = 200, description = "OK", body = api::JobConfigDto)),
+)]
 pub(crate) async fn get_job_h(
     State(state): State<AppState>,
     scope: Scope,
@@ -33,6 +49,15 @@ pub(crate) async fn get_job_h(
 }
 
 /// `PATCH /job/{id}`: fields that are absent stay as they are.
+#[utoipa::path(
+    patch,
+    path = "/job/{id}",
+    tag = "jobs",
+    summary = "Change a job's CI configuration (absent fields stay)",
+    request_body = api::JobConfigUpdate,
+    params(("id" = i64, Path, description = "job id")),
+    responses((status = 200, description = "OK", body = api::JobConfigDto)),
+)]
 pub(crate) async fn patch_job_h(
     State(state): State<AppState>,
     scope: Scope,
@@ -43,6 +68,15 @@ pub(crate) async fn patch_job_h(
 }
 
 /// `PUT /job/{id}`: fields that are absent are unset.
+#[utoipa::path(
+    put,
+    path = "/job/{id}",
+    tag = "jobs",
+    summary = "Replace a job's CI configuration (absent fields are unset)",
+    request_body = api::JobConfigUpdate,
+    params(("id" = i64, Path, description = "job id")),
+    responses((status = 200, description = "OK", body = api::JobConfigDto)),
+)]
 pub(crate) async fn put_job_h(
     State(state): State<AppState>,
     scope: Scope,

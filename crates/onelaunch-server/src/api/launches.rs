@@ -18,6 +18,15 @@ use crate::{closing, AppState};
 /// The most job runs a launch may expect.
 pub(super) const MAX_EXPECTED_JOB_RUNS: i64 = 10_000;
 
+#[utoipa::path(
+    post,
+    path = "/launch/{id}/expected-job-runs",
+    tag = "launches",
+    summary = "Set how many job runs a launch waits for",
+    request_body = api::ExpectedJobRuns,
+    params(("id" = i64, Path, description = "launch id")),
+    responses((status = 204, description = "set")),
+)]
 pub(crate) async fn set_expected(
     State(state): State<AppState>,
     scope: Scope,
@@ -40,6 +49,14 @@ pub(crate) async fn set_expected(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    post,
+    path = "/launch",
+    tag = "launches",
+    summary = "Create a launch",
+    request_body = api::LaunchCreate,
+    responses((status = 200, description = "OK", body = api::LaunchDto)),
+)]
 pub(crate) async fn create_launch(
     State(state): State<AppState>,
     scope: Scope,
@@ -52,6 +69,14 @@ pub(crate) async fn create_launch(
     Ok(Json(l.to_dto(&state.public_url)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/launch/{id}",
+    tag = "launches",
+    summary = "A launch",
+    params(("id" = i64, Path, description = "launch id")),
+    responses((status = 200, description = "OK", body = api::LaunchDto)),
+)]
 pub(crate) async fn get_launch(
     State(state): State<AppState>,
     scope: Scope,
@@ -85,6 +110,14 @@ pub(crate) async fn get_launch(
     Ok(Json(dto))
 }
 
+#[utoipa::path(
+    get,
+    path = "/launch",
+    tag = "launches",
+    summary = "List launches, newest first",
+    params(PageQuery),
+    responses((status = 200, description = "OK", body = api::Page<api::LaunchDto>)),
+)]
 pub(crate) async fn list_launches(
     State(state): State<AppState>,
     scope: Scope,
@@ -100,6 +133,14 @@ pub(crate) async fn list_launches(
     Ok(Json(api::Page::new(content, total, page, size)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/launch/{id}",
+    tag = "launches",
+    summary = "Delete a launch",
+    params(("id" = i64, Path, description = "launch id")),
+    responses((status = 204, description = "deleted")),
+)]
 pub(crate) async fn delete_launch(
     State(state): State<AppState>,
     scope: Scope,
@@ -110,6 +151,14 @@ pub(crate) async fn delete_launch(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    post,
+    path = "/launch/{id}/close",
+    tag = "launches",
+    summary = "Close a launch",
+    params(("id" = i64, Path, description = "launch id")),
+    responses((status = 204, description = "closed")),
+)]
 pub(crate) async fn close_launch(
     State(state): State<AppState>,
     scope: Scope,
@@ -123,6 +172,14 @@ pub(crate) async fn close_launch(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    post,
+    path = "/launch/{id}/reopen",
+    tag = "launches",
+    summary = "Reopen a closed launch",
+    params(("id" = i64, Path, description = "launch id")),
+    responses((status = 204, description = "reopened")),
+)]
 pub(crate) async fn reopen_launch(
     State(state): State<AppState>,
     scope: Scope,
@@ -136,6 +193,14 @@ pub(crate) async fn reopen_launch(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    get,
+    path = "/launch/{id}/progress",
+    tag = "launches",
+    summary = "Whether a launch's results are all in",
+    params(("id" = i64, Path, description = "launch id")),
+    responses((status = 200, description = "OK", body = api::LaunchProgress)),
+)]
 pub(crate) async fn launch_progress(
     State(state): State<AppState>,
     scope: Scope,
@@ -158,6 +223,14 @@ pub(crate) async fn launch_progress(
     }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/launch/{id}/statistic",
+    tag = "launches",
+    summary = "Result counts by status",
+    params(("id" = i64, Path, description = "launch id")),
+    responses((status = 200, description = "OK", body = Vec<api::StatisticItem>)),
+)]
 pub(crate) async fn launch_statistic(
     State(state): State<AppState>,
     scope: Scope,
@@ -169,6 +242,14 @@ pub(crate) async fn launch_statistic(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/launch/{id}/job",
+    tag = "job runs",
+    summary = "The job runs of a launch",
+    params(("id" = i64, Path, description = "launch id")),
+    responses((status = 200, description = "OK", body = Vec<api::JobRunDto>)),
+)]
 pub(crate) async fn launch_jobs(
     State(state): State<AppState>,
     scope: Scope,
@@ -200,6 +281,14 @@ pub(crate) async fn bulk_refs(
     Ok(Json(refs))
 }
 
+#[utoipa::path(
+    post,
+    path = "/launch/named-env/bulk",
+    tag = "launches",
+    summary = "Add environment entries to a launch (Allure 3 plugin)",
+    request_body = api::LaunchBulk,
+    responses((status = 200, description = "OK", body = Vec<api::BulkRef>)),
+)]
 pub(crate) async fn named_env_bulk(
     State(state): State<AppState>,
     scope: Scope,
@@ -208,6 +297,14 @@ pub(crate) async fn named_env_bulk(
     bulk_refs(state, scope, req, "named-env").await
 }
 
+#[utoipa::path(
+    post,
+    path = "/launch/category/bulk",
+    tag = "launches",
+    summary = "Add categories to a launch (Allure 3 plugin)",
+    request_body = api::LaunchBulk,
+    responses((status = 200, description = "OK", body = Vec<api::BulkRef>)),
+)]
 pub(crate) async fn category_bulk(
     State(state): State<AppState>,
     scope: Scope,
@@ -217,12 +314,20 @@ pub(crate) async fn category_bulk(
 }
 
 /// The answer of an accepted bulk: `{}`.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct Accepted {}
 
 /// `POST /api/launch/error/bulk` (Allure 3 TestOps plugin): errors that
 /// belong to no test, kept with the launch's globals (`/launch/{id}/globals`)
 /// and counted as problems, like those of `*-globals.json` files.
+#[utoipa::path(
+    post,
+    path = "/launch/error/bulk",
+    tag = "launches",
+    summary = "Add errors outside any test to a launch (Allure 3 plugin)",
+    request_body = api::LaunchBulk,
+    responses((status = 200, description = "accepted: `{}`", body = Accepted)),
+)]
 pub(crate) async fn launch_errors(
     State(state): State<AppState>,
     scope: Scope,
@@ -248,13 +353,23 @@ pub(crate) async fn launch_errors(
     Ok(Json(Accepted {}))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct LaunchIdQuery {
     #[serde(deserialize_with = "api::flex::id")]
     pub(crate) launch_id: Id,
 }
 
+#[utoipa::path(
+    post,
+    path = "/launch/attachment",
+    tag = "launches",
+    summary = "Attach files to a launch (Allure 3 plugin)",
+    request_body(content = super::openapi::FileParts, content_type = "multipart/form-data", description = "one part per file; the part's file name names the file"),
+    params(LaunchIdQuery),
+    responses((status = 202, description = "stored")),
+)]
 pub(crate) async fn launch_attachment(
     State(state): State<AppState>,
     scope: Scope,

@@ -12,6 +12,15 @@ use crate::error::{ServerError, ServerResult};
 use crate::server_led::manual::*;
 use crate::AppState;
 
+#[utoipa::path(
+    post,
+    path = "/launch/{id}/manual",
+    tag = "manual",
+    summary = "Record manual test results",
+    request_body = api::ManualResults,
+    params(("id" = i64, Path, description = "launch id")),
+    responses((status = 200, description = "OK", body = Vec<api::ManualResultDto>)),
+)]
 pub(crate) async fn record_manual_h(
     State(state): State<AppState>,
     scope: Scope,
@@ -23,7 +32,8 @@ pub(crate) async fn record_manual_h(
     Ok(Json(out))
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct ManualQuery {
     #[serde(default)]
     assignee: Option<String>,
@@ -31,6 +41,14 @@ pub(crate) struct ManualQuery {
     state: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/launch/{id}/manual",
+    tag = "manual",
+    summary = "A launch's manual tests",
+    params(("id" = i64, Path, description = "launch id"), ManualQuery),
+    responses((status = 200, description = "OK", body = api::LaunchManualDto)),
+)]
 pub(crate) async fn manual_h(
     State(state): State<AppState>,
     scope: Scope,
@@ -43,6 +61,15 @@ pub(crate) async fn manual_h(
 }
 
 /// `POST /launch/{id}/manual/assignee`: answers the launch's manual view.
+#[utoipa::path(
+    post,
+    path = "/launch/{id}/manual/assignee",
+    tag = "manual",
+    summary = "Assign a launch's manual tests",
+    request_body = api::ManualAssignments,
+    params(("id" = i64, Path, description = "launch id")),
+    responses((status = 200, description = "OK", body = api::LaunchManualDto)),
+)]
 pub(crate) async fn assign_h(
     State(state): State<AppState>,
     scope: Scope,
@@ -62,6 +89,14 @@ pub(crate) async fn assign_h(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/testplan/{id}/manual-assignee",
+    tag = "manual",
+    summary = "A test plan's manual assignees",
+    params(("id" = i64, Path, description = "test plan id")),
+    responses((status = 200, description = "OK", body = api::ManualAssignments)),
+)]
 pub(crate) async fn plan_assignees_h(
     State(state): State<AppState>,
     scope: Scope,
@@ -71,6 +106,15 @@ pub(crate) async fn plan_assignees_h(
     Ok(Json(plan_assignees_dto(&state.db, plan.id).await?))
 }
 
+#[utoipa::path(
+    put,
+    path = "/testplan/{id}/manual-assignee",
+    tag = "manual",
+    summary = "Replace a test plan's manual assignees",
+    request_body = api::ManualAssignments,
+    params(("id" = i64, Path, description = "test plan id")),
+    responses((status = 200, description = "OK", body = api::ManualAssignments)),
+)]
 pub(crate) async fn set_plan_assignees_h(
     State(state): State<AppState>,
     scope: Scope,
@@ -82,6 +126,14 @@ pub(crate) async fn set_plan_assignees_h(
 }
 
 /// `GET /launch/{id}/statistic/manual|automated`: the launch statistic split.
+#[utoipa::path(
+    get,
+    path = "/launch/{id}/statistic/{kind}",
+    tag = "launches",
+    summary = "Result counts by status, manual or automated tests only",
+    params(("id" = i64, Path, description = "launch id"), ("kind" = String, Path, description = "`manual` or `automated`")),
+    responses((status = 200, description = "OK", body = Vec<api::StatisticItem>)),
+)]
 pub(crate) async fn statistic_kind_h(
     State(state): State<AppState>,
     scope: Scope,

@@ -19,6 +19,7 @@ mod jobs;
 mod launches;
 mod manual;
 mod observe;
+pub(crate) mod openapi;
 mod plans;
 mod projects;
 mod reruns;
@@ -42,6 +43,8 @@ pub(crate) fn router() -> Router<AppState> {
 /// Every API route (relative to `/api`).
 fn routes() -> Router<AppState> {
     Router::new()
+        // this API's description (OpenAPI 3, generated from the handlers)
+        .route("/openapi.json", get(openapi::openapi_json))
         // auth and projects
         .route("/uaa/oauth/token", post(auth::oauth_token))
         .route(

@@ -10,6 +10,14 @@ use crate::error::ServerResult;
 use crate::server_led::{self, plans::*};
 use crate::AppState;
 
+#[utoipa::path(
+    post,
+    path = "/testplan",
+    tag = "test plans",
+    summary = "Create a test plan",
+    request_body = api::TestPlanCreate,
+    responses((status = 200, description = "OK", body = api::TestPlanDto)),
+)]
 pub(crate) async fn create_plan_h(
     State(state): State<AppState>,
     scope: Scope,
@@ -20,6 +28,14 @@ pub(crate) async fn create_plan_h(
     Ok(Json(plan_dto(&state.db, &plan, true).await?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/testplan",
+    tag = "test plans",
+    summary = "Test plans of a project",
+    params(("projectId" = Option<i64>, Query)),
+    responses((status = 200, description = "OK", body = Vec<api::TestPlanDto>)),
+)]
 pub(crate) async fn list_plans_h(
     State(state): State<AppState>,
     scope: Scope,
@@ -40,6 +56,14 @@ pub(crate) async fn list_plans_h(
     Ok(Json(out))
 }
 
+#[utoipa::path(
+    get,
+    path = "/testplan/{id}",
+    tag = "test plans",
+    summary = "A test plan",
+    params(("id" = i64, Path, description = "test plan id")),
+    responses((status = 200, description = "OK", body = api::TestPlanDto)),
+)]
 pub(crate) async fn get_plan_h(
     State(state): State<AppState>,
     scope: Scope,
@@ -49,6 +73,14 @@ pub(crate) async fn get_plan_h(
     Ok(Json(plan_dto(&state.db, &plan, true).await?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/testplan/{id}/executors",
+    tag = "test plans",
+    summary = "Which jobs run a test plan's tests",
+    params(("id" = i64, Path, description = "test plan id")),
+    responses((status = 200, description = "OK", body = api::ExecutorsDto)),
+)]
 pub(crate) async fn executors_h(
     State(state): State<AppState>,
     scope: Scope,
@@ -58,6 +90,15 @@ pub(crate) async fn executors_h(
     Ok(Json(executors_dto(&state.db, &plan).await?))
 }
 
+#[utoipa::path(
+    post,
+    path = "/testplan/{id}/executors",
+    tag = "test plans",
+    summary = "Override which job runs a test plan's tests",
+    request_body = api::ExecutorOverride,
+    params(("id" = i64, Path, description = "test plan id")),
+    responses((status = 200, description = "OK", body = api::ExecutorsDto)),
+)]
 pub(crate) async fn override_h(
     State(state): State<AppState>,
     scope: Scope,
@@ -69,6 +110,15 @@ pub(crate) async fn override_h(
     Ok(Json(executors_dto(&state.db, &plan).await?))
 }
 
+#[utoipa::path(
+    post,
+    path = "/testplan/{id}/run",
+    tag = "test plans",
+    summary = "Run a test plan",
+    request_body = api::LaunchForm,
+    params(("id" = i64, Path, description = "test plan id")),
+    responses((status = 200, description = "OK", body = api::ServerRunDto)),
+)]
 pub(crate) async fn run_plan_h(
     State(state): State<AppState>,
     scope: Scope,

@@ -11,6 +11,14 @@ use crate::access::Scope;
 use crate::error::ServerResult;
 use crate::AppState;
 
+#[utoipa::path(
+    post,
+    path = "/project",
+    tag = "projects",
+    summary = "Create a project (admin)",
+    request_body = api::ProjectCreate,
+    responses((status = 200, description = "OK", body = api::ProjectDto)),
+)]
 pub(crate) async fn create_project(
     State(state): State<AppState>,
     scope: Scope,
@@ -21,6 +29,13 @@ pub(crate) async fn create_project(
     Ok(Json(p))
 }
 
+#[utoipa::path(
+    get,
+    path = "/project",
+    tag = "projects",
+    summary = "List the projects the token sees",
+    responses((status = 200, description = "OK", body = api::Page<api::ProjectDto>)),
+)]
 pub(crate) async fn list_projects(
     State(state): State<AppState>,
     scope: Scope,
@@ -32,6 +47,15 @@ pub(crate) async fn list_projects(
 
 /// A token for the project; the body (`TokenCreate`: `name`, `expiresInDays`
 /// or `expiresAt`) is optional, its `projectId` is the path's.
+#[utoipa::path(
+    post,
+    path = "/project/{id}/token",
+    tag = "tokens",
+    summary = "Create a project token (admin)",
+    request_body(content = Option<api::TokenCreate>, description = "optional: name, expiresInDays or expiresAt; projectId is the path's"),
+    params(("id" = i64, Path, description = "project id")),
+    responses((status = 201, description = "the token (shown once) and its record", body = api::TokenIssued)),
+)]
 pub(crate) async fn create_project_token(
     State(state): State<AppState>,
     scope: Scope,

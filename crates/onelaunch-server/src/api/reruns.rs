@@ -38,6 +38,15 @@ pub(crate) async fn rerun_launch(
 }
 
 /// `POST /api/launch/{id}/rerun` with a [`api::RerunRequest`].
+#[utoipa::path(
+    post,
+    path = "/launch/{id}/rerun",
+    tag = "reruns",
+    summary = "Run a launch's tests again, into the same launch",
+    request_body = api::RerunRequest,
+    params(("id" = i64, Path, description = "launch id")),
+    responses((status = 200, description = "OK", body = api::RerunDto)),
+)]
 pub(crate) async fn launch_rerun_h(
     State(state): State<AppState>,
     scope: Scope,
@@ -110,6 +119,15 @@ fn rql_statuses(rql: Option<&str>) -> ServerResult<api::RerunSelection> {
 
 /// `POST /api/jobrun/{id}/rerun` (TestOps `{rql}`): tests of this job run
 /// again, in its launch; 202 with the [`api::RerunDto`].
+#[utoipa::path(
+    post,
+    path = "/jobrun/{id}/rerun",
+    tag = "reruns",
+    summary = "Run a job run's tests again, in its launch",
+    request_body = api::JobRunRerunRequest,
+    params(("id" = i64, Path, description = "job run id")),
+    responses((status = 202, description = "accepted", body = api::RerunDto)),
+)]
 pub(crate) async fn job_run_rerun_h(
     State(state): State<AppState>,
     scope: Scope,
@@ -134,6 +152,14 @@ pub(crate) async fn job_run_rerun_h(
 
 /// `POST /api/testresult/bulk/rerun` (TestOps): the launch and the selected
 /// results (`selection.leafsInclude`); 202 with the [`api::RerunDto`].
+#[utoipa::path(
+    post,
+    path = "/testresult/bulk/rerun",
+    tag = "reruns",
+    summary = "Run selected results again, in their launch",
+    request_body = api::BulkRerunRequest,
+    responses((status = 202, description = "accepted", body = api::RerunDto)),
+)]
 pub(crate) async fn bulk_rerun_h(
     State(state): State<AppState>,
     scope: Scope,

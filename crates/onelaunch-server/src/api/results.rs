@@ -14,7 +14,8 @@ use crate::access::Scope;
 use crate::error::{ServerError, ServerResult};
 use crate::AppState;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct ResultsQuery {
     #[serde(deserialize_with = "api::flex::id")]
@@ -27,6 +28,14 @@ pub(crate) struct ResultsQuery {
     pub(crate) size: Option<i64>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/testresult",
+    tag = "results",
+    summary = "Test results of a launch",
+    params(ResultsQuery),
+    responses((status = 200, description = "OK", body = api::Page<api::TestResultDto>)),
+)]
 pub(crate) async fn list_results(
     State(state): State<AppState>,
     scope: Scope,
@@ -39,6 +48,14 @@ pub(crate) async fn list_results(
     Ok(Json(api::Page::new(rows, total, page, size)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/testresult/{id}",
+    tag = "results",
+    summary = "A test result with steps and attachments",
+    params(("id" = i64, Path, description = "test result id")),
+    responses((status = 200, description = "OK", body = api::TestResultDetail)),
+)]
 pub(crate) async fn get_result(
     State(state): State<AppState>,
     scope: Scope,
@@ -76,6 +93,14 @@ pub(crate) async fn get_result(
 /// after their digest was checked (a damaged copy answers 409
 /// `content_damaged`, never its bytes). Always a download: `attachment`
 /// disposition, no sniffing, and a sandbox should a browser open it.
+#[utoipa::path(
+    get,
+    path = "/attachment/{id}/content",
+    tag = "results",
+    summary = "The bytes of an attachment",
+    params(("id" = i64, Path, description = "attachment id")),
+    responses((status = 200, description = "the stored bytes, with their own content type (always served as a download)", content_type = "application/octet-stream", body = Vec<u8>)),
+)]
 pub(crate) async fn attachment_content(
     State(state): State<AppState>,
     scope: Scope,

@@ -13,6 +13,14 @@ use crate::AppState;
 
 /// `GET /testcase?projectId=&label=NAME=VALUE&name=PATTERN&status=S&page=&size=`
 /// (`label` and `status` repeatable; `status` also comma-separated).
+#[utoipa::path(
+    get,
+    path = "/testcase",
+    tag = "test cases",
+    summary = "Test cases of a project",
+    params(("projectId" = Option<i64>, Query), ("label" = Option<Vec<String>>, Query, description = "NAME=VALUE, repeatable"), ("name" = Option<String>, Query, description = "name pattern"), ("status" = Option<Vec<String>>, Query, description = "last status, repeatable or comma-separated"), ("page" = Option<i64>, Query), ("size" = Option<i64>, Query)),
+    responses((status = 200, description = "OK", body = api::Page<api::TestCaseDto>)),
+)]
 pub(crate) async fn list_test_cases_h(
     State(state): State<AppState>,
     scope: Scope,
@@ -58,6 +66,14 @@ pub(crate) async fn list_test_cases_h(
     Ok(Json(api::Page::new(content, total, page, size)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/testcase/{id}",
+    tag = "test cases",
+    summary = "A test case",
+    params(("id" = i64, Path, description = "test case id")),
+    responses((status = 200, description = "OK", body = api::TestCaseDto)),
+)]
 pub(crate) async fn get_test_case_h(
     State(state): State<AppState>,
     scope: Scope,
@@ -67,6 +83,14 @@ pub(crate) async fn get_test_case_h(
     Ok(Json(c.to_dto()))
 }
 
+#[utoipa::path(
+    post,
+    path = "/testcase/run",
+    tag = "test cases",
+    summary = "Run test cases on their jobs",
+    request_body = api::TestCaseRun,
+    responses((status = 200, description = "OK", body = api::ServerRunDto)),
+)]
 pub(crate) async fn run_test_cases_h(
     State(state): State<AppState>,
     scope: Scope,

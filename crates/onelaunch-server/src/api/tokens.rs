@@ -11,6 +11,13 @@ use crate::access::Scope;
 use crate::error::ServerResult;
 use crate::AppState;
 
+#[utoipa::path(
+    get,
+    path = "/token",
+    tag = "tokens",
+    summary = "List tokens (never their secrets)",
+    responses((status = 200, description = "OK", body = api::Page<api::TokenDto>)),
+)]
 pub(crate) async fn list_tokens(
     State(state): State<AppState>,
     scope: Scope,
@@ -20,6 +27,14 @@ pub(crate) async fn list_tokens(
     Ok(Json(api::Page::new(tokens, n, 0, n.max(1))))
 }
 
+#[utoipa::path(
+    post,
+    path = "/token",
+    tag = "tokens",
+    summary = "Create a token",
+    request_body = api::TokenCreate,
+    responses((status = 201, description = "the token (shown once) and its record", body = api::TokenIssued)),
+)]
 pub(crate) async fn create_token(
     State(state): State<AppState>,
     scope: Scope,
@@ -29,6 +44,14 @@ pub(crate) async fn create_token(
     Ok((StatusCode::CREATED, Json(issued)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/token/{id}",
+    tag = "tokens",
+    summary = "Revoke a token",
+    params(("id" = i64, Path, description = "token id")),
+    responses((status = 200, description = "the revoked token", body = api::TokenDto)),
+)]
 pub(crate) async fn revoke_token(
     State(state): State<AppState>,
     scope: Scope,

@@ -18,6 +18,15 @@ use onelaunch_model::FileKind;
 
 /// A session in a job run (`jobRunId`) or directly in a launch (`launchId`;
 /// the Allure 3 plugin adds `?manual=true`, which changes nothing here).
+#[utoipa::path(
+    post,
+    path = "/upload/session",
+    tag = "uploads",
+    summary = "Open an upload session",
+    request_body = api::SessionCreate,
+    params(("manual" = Option<bool>, Query, description = "sent by the Allure 3 plugin; changes nothing")),
+    responses((status = 200, description = "OK", body = api::SessionDto)),
+)]
 pub(crate) async fn create_session(
     State(state): State<AppState>,
     scope: Scope,
@@ -48,6 +57,14 @@ pub(crate) async fn create_session(
 /// `POST /upload/session/{id}/close`: the client's upload through this
 /// session ended (onelaunch extension). Idempotent, and accepted on a closed
 /// launch: it adds nothing to the launch.
+#[utoipa::path(
+    post,
+    path = "/upload/session/{id}/close",
+    tag = "uploads",
+    summary = "Close an upload session",
+    params(("id" = i64, Path, description = "session id")),
+    responses((status = 204, description = "closed")),
+)]
 pub(crate) async fn close_session(
     State(state): State<AppState>,
     scope: Scope,
@@ -63,6 +80,14 @@ pub(crate) async fn close_session(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    post,
+    path = "/upload/test-result",
+    tag = "uploads",
+    summary = "Upload test results",
+    request_body = api::UploadResults,
+    responses((status = 200, description = "OK", body = api::UploadResultsResponse)),
+)]
 pub(crate) async fn upload_results(
     State(state): State<AppState>,
     scope: Scope,
@@ -80,12 +105,21 @@ pub(crate) async fn upload_results(
 }
 
 /// `{"filesCount": n}`: how many files of a multipart upload were taken.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct FilesAccepted {
     files_count: usize,
 }
 
+#[utoipa::path(
+    post,
+    path = "/upload/test-result/{id}/attachment",
+    tag = "uploads",
+    summary = "Attach files to a test result",
+    request_body(content = super::openapi::FileParts, content_type = "multipart/form-data", description = "one part per file; the part's file name names the file"),
+    params(("id" = i64, Path, description = "test result id")),
+    responses((status = 202, description = "stored", body = FilesAccepted)),
+)]
 pub(crate) async fn upload_attachment(
     State(state): State<AppState>,
     scope: Scope,
@@ -98,6 +132,15 @@ pub(crate) async fn upload_attachment(
 
 /// Attachments of a fixture are kept with the result the fixture belongs to,
 /// where fixture steps reference them by file name.
+#[utoipa::path(
+    post,
+    path = "/upload/test-fixture-result/{id}/attachment",
+    tag = "uploads",
+    summary = "Attach files to a fixture",
+    request_body(content = super::openapi::FileParts, content_type = "multipart/form-data", description = "one part per file; the part's file name names the file"),
+    params(("id" = i64, Path, description = "fixture result id")),
+    responses((status = 202, description = "stored", body = FilesAccepted)),
+)]
 pub(crate) async fn upload_fixture_attachment(
     State(state): State<AppState>,
     scope: Scope,
@@ -159,12 +202,21 @@ async fn store_attachments(
 }
 
 /// `{"resultIds": [...]}`: the stored fixtures' ids.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct FixturesAccepted {
     result_ids: Vec<Id>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/upload/test-result/{id}/test-fixture-result",
+    tag = "uploads",
+    summary = "Upload a test result's fixtures",
+    request_body = api::UploadFixtures,
+    params(("id" = i64, Path, description = "test result id")),
+    responses((status = 202, description = "stored", body = FixturesAccepted)),
+)]
 pub(crate) async fn upload_fixtures(
     State(state): State<AppState>,
     scope: Scope,
@@ -180,7 +232,8 @@ pub(crate) async fn upload_fixtures(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct SessionIdQuery {
     #[serde(deserialize_with = "api::flex::id")]
     pub(crate) id: Id,
@@ -189,6 +242,15 @@ pub(crate) struct SessionIdQuery {
 /// Raw Allure result files (and JUnit XML, and Allure 3 `*-globals.json`),
 /// parsed on the server by the same model crate the CLI uses. Good files are stored even when others are bad;
 /// bad ones are named in a 400 answer.
+#[utoipa::path(
+    post,
+    path = "/upload/file",
+    tag = "uploads",
+    summary = "Upload raw result files, parsed on the server; also at POST /upload",
+    request_body(content = super::openapi::FileParts, content_type = "multipart/form-data", description = "one part per file; the part's file name names the file"),
+    params(SessionIdQuery),
+    responses((status = 202, description = "stored", body = FilesAccepted)),
+)]
 pub(crate) async fn upload_files(
     State(state): State<AppState>,
     scope: Scope,
@@ -274,6 +336,13 @@ pub(crate) async fn upload_files(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/upload/archive",
+    tag = "uploads",
+    summary = "Archive upload (not supported: upload the files instead)",
+    responses((status = 400, description = "always: archives are not accepted", body = api::ErrorBody)),
+)]
 pub(crate) async fn upload_archive() -> ServerResult<StatusCode> {
     Err(ServerError::bad(
         "archives are not accepted; send the result files themselves to /api/upload/file?id=<session>",

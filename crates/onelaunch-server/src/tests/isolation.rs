@@ -462,6 +462,11 @@ const NAMES_NO_OBJECT: &[(&str, &str, &str)] = &[
     ),
     (
         "GET",
+        "/openapi.json",
+        "the API's description; needs no token, holds no data",
+    ),
+    (
+        "GET",
         "/project",
         "lists the caller's projects (checked below)",
     ),
@@ -474,7 +479,11 @@ const NAMES_NO_OBJECT: &[(&str, &str, &str)] = &[
 
 /// `(METHOD, path)` of every route in the route table's source.
 fn route_table() -> BTreeSet<(String, String)> {
-    let src = include_str!("../api/mod.rs");
+    routes_in(include_str!("../api/mod.rs"))
+}
+
+/// `(METHOD, path)` of every `.route(…)` in `src`.
+pub(super) fn routes_in(src: &str) -> BTreeSet<(String, String)> {
     let mut out = BTreeSet::new();
     let mut rest = src;
     while let Some(at) = rest.find(".route(") {

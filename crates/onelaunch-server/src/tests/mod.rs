@@ -12,6 +12,7 @@ mod globals;
 mod isolation;
 mod layering;
 mod manual;
+mod openapi;
 /// The throwaway PostgreSQL cluster of the end-to-end tests, shared.
 #[path = "../../../../tests/e2e/pg.rs"]
 mod pg;

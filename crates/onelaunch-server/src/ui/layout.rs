@@ -15,6 +15,7 @@ pub(super) enum Nav {
     Jobs,
     Plans,
     Tokens,
+    Api,
 }
 
 /// What the shell around a page needs.
@@ -61,6 +62,7 @@ pub(super) fn page(shell: &Shell<'_>, title: &str, body: Markup) -> Html<String>
                                 @if shell.viewer.scope.is_admin() {
                                     li { a href="/tokens" aria-current=[current(Nav::Tokens)] { "Tokens" } }
                                 }
+                                li { a href={ "/api-docs?project=" (p) } aria-current=[current(Nav::Api)] { "API" } }
                             }
                         }
                         div class="who" {

@@ -7,6 +7,7 @@
 //! anything else answers 404. Every state-changing request passes the CSRF
 //! guard in [`session::csrf_guard`] before it reaches a handler.
 
+mod api_docs;
 mod assets;
 mod compare;
 mod fmt;
@@ -70,6 +71,7 @@ pub(crate) fn router() -> Router<AppState> {
         )
         .route("/plans/{id}/run", get(plan_run::form).post(plan_run::run))
         .route("/tokens", get(tokens::list).post(tokens::create))
+        .route("/api-docs", get(api_docs::page))
         .route("/tokens/{id}/revoke", post(tokens::revoke))
         .route("/static/{file}", get(assets::serve))
         .layer(middleware::from_fn(session::csrf_guard))
