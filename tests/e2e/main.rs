@@ -16,6 +16,7 @@ mod frameworks;
 mod gate;
 mod globals;
 mod hardening;
+mod lifecycle;
 mod manual;
 mod pg;
 mod pki;

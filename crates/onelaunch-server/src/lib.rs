@@ -16,6 +16,7 @@ pub mod fuzz_targets;
 mod gate;
 mod ingest;
 mod integrations;
+mod lifecycle;
 mod listen;
 mod redact;
 mod secrets;
@@ -34,6 +35,7 @@ use tokio::net::TcpListener;
 
 pub use db::migrate;
 pub use error::{ServerError, ServerResult};
+pub use lifecycle::GcReport;
 pub use listen::{default_max_connections, DEFAULT_HEADER_TIMEOUT};
 pub use throttle::ThrottleConfig;
 
@@ -84,6 +86,8 @@ pub struct ServerConfig {
     /// A PEM file of CA certificates the integrations' HTTPS requests trust
     /// on top of the system's (`--ca-cert`).
     pub ca_cert: Option<PathBuf>,
+    /// How often the retention task runs (default one hour; docs/lifecycle.md).
+    pub retention_interval: Option<std::time::Duration>,
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -107,6 +111,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("auth_throttle", &self.auth_throttle)
             .field("upload_session_timeout", &self.upload_session_timeout)
             .field("ca_cert", &self.ca_cert)
+            .field("retention_interval", &self.retention_interval)
             .finish()
     }
 }
@@ -144,6 +149,15 @@ pub async fn create_admin_token(config: &ServerConfig, name: &str) -> ServerResu
     db::projects::recovery_admin_token(&db, name).await
 }
 
+/// `onelaunch server gc`: finds blob files no row references (and temporary
+/// files older than an hour) in the server's data directory and removes them
+/// unless `dry_run`. Safe while servers run (docs/lifecycle.md).
+pub async fn gc(config: &ServerConfig, dry_run: bool) -> ServerResult<GcReport> {
+    let db = db::Db::connect(&config.effective_database_url()).await?;
+    let blobs = blobs::BlobStore::existing(config.data_dir.join("blobs"));
+    lifecycle::gc(&db, &blobs, dry_run).await
+}
+
 /// A started server.
 pub struct Server {
     pub addr: SocketAddr,
@@ -154,6 +168,7 @@ pub struct Server {
     listener: TcpListener,
     state: AppState,
     launch_idle_close: Option<std::time::Duration>,
+    retention_interval: std::time::Duration,
     limits: listen::Limits,
     /// Held while serving: no second server uses the same SQLite database.
     _data_lock: Option<std::fs::File>,
@@ -205,6 +220,10 @@ impl Server {
             generated_token,
             listener,
             launch_idle_close: config.launch_idle_close,
+            retention_interval: config
+                .retention_interval
+                .unwrap_or(std::time::Duration::from_secs(3600))
+                .max(std::time::Duration::from_millis(100)),
             limits: listen::Limits {
                 max_connections: config
                     .max_connections
@@ -237,6 +256,12 @@ impl Server {
         let idle_closer = self
             .launch_idle_close
             .map(|idle| closing::spawn_idle_closer(self.state.db.clone(), idle));
+        let retention = lifecycle::spawn_retention(
+            self.state.db.clone(),
+            self.state.blobs.clone(),
+            self.retention_interval,
+            self.state.upload_session_timeout,
+        );
         tracing::info!(
             max_connections = self.limits.max_connections,
             header_timeout = ?self.limits.header_timeout,
@@ -251,6 +276,7 @@ impl Server {
         if let Some(task) = idle_closer {
             task.abort();
         }
+        retention.abort();
         served?;
         Ok(())
     }

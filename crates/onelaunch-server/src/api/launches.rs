@@ -100,14 +100,40 @@ pub(crate) async fn list_launches(
     Ok(Json(api::Page::new(content, total, page, size)))
 }
 
+#[derive(Deserialize)]
+pub(crate) struct DeleteQuery {
+    force: Option<String>,
+}
+
+/// Deletes a launch, its rows and every blob no other row references
+/// (`crate::lifecycle`). Admin or a token of the launch's project. A launch
+/// with an unfinished job run or an open upload session is refused (409
+/// `conflict`) unless `?force=true`. Answers what was removed.
 pub(crate) async fn delete_launch(
     State(state): State<AppState>,
     scope: Scope,
     Path(id): Path<Id>,
-) -> ServerResult<StatusCode> {
+    Query(q): Query<DeleteQuery>,
+) -> ServerResult<Json<crate::lifecycle::Deleted>> {
+    let force = match q.force.as_deref() {
+        None | Some("false") => false,
+        Some("true") | Some("") => true,
+        Some(other) => {
+            return Err(ServerError::bad(format!(
+                "query parameter `force` must be true or false, got {other:?}"
+            )))
+        }
+    };
     scope.launch(&state.db, id).await?;
-    crate::db::launches::delete_launch(&state.db, id).await?;
-    Ok(StatusCode::NO_CONTENT)
+    let d = crate::lifecycle::delete_launch(
+        &state.db,
+        &state.blobs,
+        id,
+        force,
+        state.upload_session_timeout,
+    )
+    .await?;
+    Ok(Json(d))
 }
 
 pub(crate) async fn close_launch(
