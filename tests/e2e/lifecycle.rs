@@ -216,6 +216,12 @@ fn a_busy_launch_needs_force_and_the_ui_deletes_after_confirmation() {
         body["message"].as_str().unwrap().contains("not finished"),
         "{body}"
     );
+    let refused = cli.run(&["launch", "delete", &busy.to_string()]).code(1);
+    assert!(
+        refused.stderr.contains("not finished"),
+        "{}",
+        refused.stderr
+    );
     let (status, _) = delete_raw(&api, TOKEN, &format!("/api/launch/{busy}?force=maybe"));
     assert_eq!(status, 400);
     let r = cli

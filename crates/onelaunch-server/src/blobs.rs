@@ -352,6 +352,9 @@ impl Hold {
 impl Drop for Hold {
     fn drop(&mut self) {
         if !self.target.exists() {
+            if let Some(dir) = self.target.parent() {
+                let _ = std::fs::create_dir_all(dir);
+            }
             // AlreadyExists: another write or a restore put it back first.
             let _ = std::fs::hard_link(&self.hold, &self.target);
         }
@@ -438,10 +441,8 @@ impl BlobStore {
             .map(|m| m.len())
             .unwrap_or(0);
         tokio::fs::remove_file(&tomb).await?;
-        if let Some(dir) = path.parent() {
-            // Only succeeds when the fan-out directory is empty.
-            let _ = tokio::fs::remove_dir(dir).await;
-        }
+        // The fan-out directory stays (at most 256 of them): removing it could
+        // race with a write that just created it.
         Ok(Some(len))
     }
 
@@ -649,5 +650,59 @@ mod tests {
         let one = futures::stream::iter([Ok::<_, ServerError>(&b"x"[..])]);
         let e = store.receive(one).await.unwrap_err();
         assert!(matches!(e, ServerError::Busy(_)), "{e}");
+    }
+
+    #[tokio::test]
+    async fn removal_frees_an_unreferenced_blob_and_restores_a_referenced_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::new(dir.path()).unwrap();
+        let sha = store.put(b"bytes").await.unwrap();
+        // Referenced again between the rename and the second question: back.
+        let kept = store
+            .remove_unreferenced(&sha, || async { Ok(true) })
+            .await
+            .unwrap();
+        assert_eq!(kept, None);
+        assert_eq!(
+            store.get(&sha).await.unwrap().as_deref(),
+            Some(&b"bytes"[..])
+        );
+        let freed = store
+            .remove_unreferenced(&sha, || async { Ok(false) })
+            .await
+            .unwrap();
+        assert_eq!(freed, Some(5));
+        assert_eq!(store.get(&sha).await.unwrap(), None);
+        assert_eq!(tmp_files(dir.path()), 0);
+        // Gone already: nothing to do.
+        let again = store
+            .remove_unreferenced(&sha, || async { Ok(false) })
+            .await
+            .unwrap();
+        assert_eq!(again, None);
+    }
+
+    #[tokio::test]
+    async fn a_blob_removed_before_its_row_is_recorded_comes_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::new(dir.path()).unwrap();
+        let one = futures::stream::iter([Ok::<_, ServerError>(&b"racing"[..])]);
+        // The upload has stored the bytes, its row is not committed yet ...
+        let stored = store.receive(one).await.unwrap();
+        // ... when a deletion sees no reference and removes the file.
+        let freed = store
+            .remove_unreferenced(&stored.sha256, || async { Ok(false) })
+            .await
+            .unwrap();
+        assert_eq!(freed, Some(6));
+        assert_eq!(store.get(&stored.sha256).await.unwrap(), None);
+        // The upload's row is committed; dropping what it stored relinks it.
+        let sha = stored.sha256.clone();
+        drop(stored);
+        assert_eq!(
+            store.get(&sha).await.unwrap().as_deref(),
+            Some(&b"racing"[..])
+        );
+        assert_eq!(tmp_files(dir.path()), 0);
     }
 }
