@@ -11,6 +11,7 @@ mod gate;
 mod globals;
 mod isolation;
 mod layering;
+mod lifecycle;
 mod manual;
 /// The throwaway PostgreSQL cluster of the end-to-end tests, shared.
 #[path = "../../../../tests/e2e/pg.rs"]
