@@ -153,6 +153,14 @@ pub async fn create_admin_token(config: &ServerConfig, name: &str) -> ServerResu
 /// files older than an hour) in the server's data directory and removes them
 /// unless `dry_run`. Safe while servers run (docs/lifecycle.md).
 pub async fn gc(config: &ServerConfig, dry_run: bool) -> ServerResult<GcReport> {
+    let sqlite = config.data_dir.join("onelaunch.db");
+    if config.database_url.is_none() && !sqlite.exists() {
+        return Err(ServerError::Config(format!(
+            "no database at {} (--data names the server's data directory; \
+             --database-url its PostgreSQL database)",
+            sqlite.display()
+        )));
+    }
     let db = db::Db::connect(&config.effective_database_url()).await?;
     let blobs = blobs::BlobStore::existing(config.data_dir.join("blobs"));
     lifecycle::gc(&db, &blobs, dry_run).await

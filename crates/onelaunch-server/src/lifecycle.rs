@@ -35,6 +35,9 @@ use crate::error::{ServerError, ServerResult};
 #[serde(rename_all = "camelCase")]
 pub(crate) struct Deleted {
     pub launch_id: Id,
+    /// False when it was already gone (deleted meanwhile).
+    #[serde(skip)]
+    pub existed: bool,
     pub results: i64,
     pub attachments: i64,
     pub blobs_removed: u64,
@@ -42,11 +45,7 @@ pub(crate) struct Deleted {
 }
 
 /// Why a launch cannot be deleted now (`None`: it can).
-pub(crate) async fn busy_reason(
-    db: &Db,
-    id: Id,
-    session_timeout: Duration,
-) -> ServerResult<Option<String>> {
+async fn busy_reason(db: &Db, id: Id, session_timeout: Duration) -> ServerResult<Option<String>> {
     let p = crate::closing::participants(db, id, None, session_timeout).await?;
     let (copied_runs, copied_sessions) = db::lifecycle::copied_parts(db, id).await?;
     let runs = p
@@ -99,6 +98,7 @@ pub(crate) async fn delete_launch(
     }
     Ok(Deleted {
         launch_id: id,
+        existed: rows.existed,
         results: rows.results,
         attachments: rows.attachments,
         blobs_removed,
@@ -199,12 +199,18 @@ pub(crate) async fn retention_pass(
 ) -> ServerResult<Vec<Deleted>> {
     let mut out = Vec::new();
     for id in db::lifecycle::retention_candidates(db, db::now_ms()).await? {
-        if busy_reason(db, id, session_timeout).await?.is_some() {
-            continue;
+        match delete_launch(db, blobs, id, false, session_timeout).await {
+            Ok(d) if d.existed => {
+                tracing::info!(launch = id, "launch deleted by retention");
+                out.push(d);
+            }
+            Ok(_) => {}
+            // Busy: tried again at the next pass.
+            Err(ServerError::Conflict(why)) => {
+                tracing::debug!(launch = id, why, "retention skips a busy launch");
+            }
+            Err(e) => return Err(e),
         }
-        let d = delete_launch(db, blobs, id, false, session_timeout).await?;
-        tracing::info!(launch = id, "launch deleted by retention");
-        out.push(d);
     }
     Ok(out)
 }
