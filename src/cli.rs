@@ -261,6 +261,10 @@ pub(crate) struct ServerArgs {
     /// shows counts, never a project, launch or token)
     #[arg(long, env = "ONELAUNCH_METRICS_REQUIRE_ADMIN")]
     pub(crate) metrics_require_admin: bool,
+    /// How often projects' retention runs (deleting old closed launches;
+    /// `project retention`)
+    #[arg(long, env = "ONELAUNCH_RETENTION_INTERVAL", default_value = "1h", value_parser = crate::duration::parse)]
+    pub(crate) retention_interval: std::time::Duration,
 }
 
 /// Where a server keeps its data (`server backup|restore`).
@@ -299,6 +303,19 @@ pub(crate) enum ServerAction {
         /// Target, e.g. postgres://user@db-host/onelaunch (an empty database)
         #[arg(long)]
         to: String,
+    },
+    /// Find blob files no row references (and temporary files older than an
+    /// hour) in the data directory and remove them; safe while servers run
+    Gc {
+        /// Data directory (the SQLite database and the blobs)
+        #[arg(long, env = "ONELAUNCH_DATA", default_value = "./onelaunch-data")]
+        data: PathBuf,
+        /// Database URL (sqlite://… or postgres://…); overrides --data for the database
+        #[arg(long, env = "ONELAUNCH_DATABASE_URL", hide_env_values = true)]
+        database_url: Option<String>,
+        /// Only list what would be removed
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Create a new admin API token directly in the database and print it once
     /// (recovery when no admin token works any more; needs the server's
@@ -352,8 +369,16 @@ pub(crate) enum LaunchCmd {
     },
     /// Reopen a closed launch
     Reopen { id: i64 },
-    /// Delete a launch with its results
-    Delete { id: i64 },
+    /// Delete launches with their results and the attachment bytes nothing
+    /// else references (no confirmation asked; prints what was removed)
+    Delete {
+        /// One or more launch ids
+        #[arg(required = true, num_args = 1..)]
+        ids: Vec<i64>,
+        /// Delete even while a job run is unfinished or an upload session open
+        #[arg(long)]
+        force: bool,
+    },
     /// List launches, newest first
     List {
         #[arg(long, default_value_t = 20)]
@@ -642,6 +667,22 @@ pub(crate) enum ProjectCmd {
         /// Remove every rule
         #[arg(long, conflicts_with_all = ["max_failures", "min_pass_rate", "min_tests", "all_job_runs", "all_planned", "no_new_failures", "failure_statuses"])]
         clear: bool,
+    },
+    /// Show the project's retention; with --days/--launches set it, --off
+    /// removes it (admin token). The server deletes closed launches older
+    /// than --days or beyond the newest --launches
+    Retention {
+        /// The project (default: --project-id)
+        id: Option<i64>,
+        /// Keep launches at most this many days (by creation)
+        #[arg(long, value_parser = clap::value_parser!(i64).range(1..=1_000_000))]
+        days: Option<i64>,
+        /// Keep only the newest this many launches
+        #[arg(long, value_parser = clap::value_parser!(i64).range(1..=1_000_000))]
+        launches: Option<i64>,
+        /// No retention: keep every launch
+        #[arg(long, conflicts_with_all = ["days", "launches"])]
+        off: bool,
     },
 }
 

@@ -55,14 +55,7 @@ pub(crate) async fn run(g: &Global, cmd: LaunchCmd) -> Result<u8> {
                 println!("Launch [{id}] reopened");
             }
         }
-        LaunchCmd::Delete { id } => {
-            conn.client.delete_launch(id).await?;
-            if g.output == Output::Json {
-                print_json(&json!({"id": id, "deleted": true}))?;
-            } else {
-                println!("Launch [{id}] deleted");
-            }
-        }
+        LaunchCmd::Delete { ids, force } => return delete(g, &conn, &ids, force).await,
         LaunchCmd::List {
             size,
             page,
@@ -320,4 +313,46 @@ fn one_line(s: &str) -> String {
     s.chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect()
+}
+
+/// `launch delete ID…`: each launch in turn; a failure is reported and the
+/// rest still deleted; the exit code is the first failure's.
+async fn delete(g: &Global, conn: &crate::config::Conn, ids: &[i64], force: bool) -> Result<u8> {
+    let mut first_error = None;
+    let mut report = Vec::new();
+    for &id in ids {
+        match conn.client.delete_launch(id, force).await {
+            Ok(d) => {
+                let n = |k: &str| d[k].as_i64().unwrap_or(0);
+                if g.output == Output::Json {
+                    report.push(json!({"id": id, "deleted": true, "results": n("results"),
+                        "attachments": n("attachments"), "blobsRemoved": n("blobsRemoved"),
+                        "bytesFreed": n("bytesFreed")}));
+                } else {
+                    println!(
+                        "Launch [{id}] deleted: {} result(s), {} attachment(s); {} file(s) removed, {} bytes freed",
+                        n("results"),
+                        n("attachments"),
+                        n("blobsRemoved"),
+                        n("bytesFreed")
+                    );
+                }
+            }
+            Err(e) => {
+                let e = anyhow::Error::new(e).context(format!("launch {id} not deleted"));
+                if first_error.is_none() {
+                    first_error = Some(e);
+                } else {
+                    eprintln!("{}", crate::term::stderr_line(format!("error: {e:#}")));
+                }
+            }
+        }
+    }
+    if g.output == Output::Json {
+        print_json(&report)?;
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(exit::OK),
+    }
 }

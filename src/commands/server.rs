@@ -1,5 +1,6 @@
-//! `onelaunch server` (serve until SIGINT/SIGTERM) and `onelaunch server
-//! migrate` (copy a SQLite database into PostgreSQL).
+//! `onelaunch server` (serve until SIGINT/SIGTERM), `onelaunch server
+//! migrate` (copy a SQLite database into PostgreSQL) and `onelaunch server gc`
+//! (orphaned blob files).
 
 use std::io::Write;
 
@@ -22,6 +23,14 @@ pub(crate) async fn run(g: &Global, args: ServerArgs) -> Result<u8> {
             "Copied every table; start the servers with --database-url pointing at the target."
         );
         return Ok(exit::OK);
+    }
+    if let Some(ServerAction::Gc {
+        data,
+        database_url,
+        dry_run,
+    }) = args.action
+    {
+        return gc(data, database_url, dry_run).await;
     }
     if let Some(ServerAction::AdminToken {
         data,
@@ -74,6 +83,7 @@ pub(crate) async fn run(g: &Global, args: ServerArgs) -> Result<u8> {
             .or_else(|| std::env::var_os("ONELAUNCH_CA_CERT").map(Into::into)),
         forget_stored_credentials: args.forget_stored_credentials,
         metrics_require_admin: args.metrics_require_admin,
+        retention_interval: Some(args.retention_interval),
     };
     let server = onelaunch_server::Server::start(&config)
         .await
@@ -85,6 +95,50 @@ pub(crate) async fn run(g: &Global, args: ServerArgs) -> Result<u8> {
     }
     let _ = std::io::stdout().flush();
     server.serve(shutdown_signal()).await?;
+    Ok(exit::OK)
+}
+
+/// `server gc [--dry-run]`: orphaned blob files and stale temporary files.
+async fn gc(data: std::path::PathBuf, database_url: Option<String>, dry_run: bool) -> Result<u8> {
+    let config = onelaunch_server::ServerConfig {
+        data_dir: data,
+        database_url,
+        ..Default::default()
+    };
+    let r = onelaunch_server::gc(&config, dry_run)
+        .await
+        .context("garbage collection failed")?;
+    let verb = if dry_run { "would remove" } else { "removing" };
+    for (sha, len) in &r.orphans {
+        println!("orphan blob {sha} ({len} bytes): {verb}");
+    }
+    for (path, len) in &r.stale_tmp {
+        println!(
+            "stale temporary file {} ({len} bytes): {verb}",
+            path.display()
+        );
+    }
+    for sha in &r.missing {
+        println!("missing blob {sha}: rows reference it but its file is gone");
+    }
+    let found: u64 = r.orphans.iter().map(|(_, l)| l).sum::<u64>()
+        + r.stale_tmp.iter().map(|(_, l)| l).sum::<u64>();
+    println!(
+        "{} orphan blob(s), {} stale temporary file(s), {found} bytes; {} referenced blob(s) kept; \
+         {} orphan(s) younger than the grace period left alone",
+        r.orphans.len(),
+        r.stale_tmp.len(),
+        r.referenced,
+        r.young_orphans
+    );
+    if dry_run {
+        println!("dry run: nothing removed");
+    } else {
+        println!(
+            "removed {} file(s), {} bytes freed",
+            r.removed, r.bytes_freed
+        );
+    }
     Ok(exit::OK)
 }
 

@@ -19,6 +19,7 @@ mod frameworks;
 mod gate;
 mod globals;
 mod hardening;
+mod lifecycle;
 mod manual;
 mod observability;
 mod openapi;

@@ -143,7 +143,7 @@ fn lifecycle_story(server: &TestServer) {
         .header("Authorization", format!("api-token {ptoken}"))
         .send()
         .unwrap();
-    assert_eq!(r.status().as_u16(), 204);
+    assert_eq!(r.status().as_u16(), 200);
     assert_eq!(scoped.get_raw(&format!("/api/launch/{lid}")).0, 404);
 }
 

@@ -920,16 +920,54 @@ impl ApiClient {
         Ok(())
     }
 
-    /// `DELETE /api/launch/{id}`: the launch and its results.
-    pub async fn delete_launch(&self, id: Id) -> Result<(), ClientError> {
-        self.call(
-            Method::DELETE,
-            &format!("/api/launch/{id}"),
-            &[],
-            Payload::Empty,
-        )
-        .await?;
-        Ok(())
+    /// `DELETE /api/launch/{id}[?force=true]`: the launch, its results and
+    /// the attachment bytes nothing else references. Answers what was removed
+    /// (`results`, `attachments`, `blobsRemoved`, `bytesFreed`; `null` from a
+    /// server that answers without a body).
+    pub async fn delete_launch(
+        &self,
+        id: Id,
+        force: bool,
+    ) -> Result<serde_json::Value, ClientError> {
+        let query = if force {
+            vec![("force", "true".to_string())]
+        } else {
+            Vec::new()
+        };
+        let body = self
+            .call(
+                Method::DELETE,
+                &format!("/api/launch/{id}"),
+                &query,
+                Payload::Empty,
+            )
+            .await?;
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(serde_json::Value::Null);
+        }
+        Self::decode(&format!("DELETE /api/launch/{id}"), &body)
+    }
+
+    /// `GET /api/project/{id}/retention` (admin): `{days, launches}`.
+    pub async fn get_retention(&self, project: Id) -> Result<serde_json::Value, ClientError> {
+        self.get_json(&format!("/api/project/{project}/retention"), &[])
+            .await
+    }
+
+    /// `PUT /api/project/{id}/retention` (admin); `None` is no bound.
+    pub async fn set_retention(
+        &self,
+        project: Id,
+        days: Option<i64>,
+        launches: Option<i64>,
+    ) -> Result<serde_json::Value, ClientError> {
+        let path = format!("/api/project/{project}/retention");
+        let json = serde_json::to_vec(&serde_json::json!({"days": days, "launches": launches}))
+            .map_err(|e| ClientError::Decode(format!("PUT {path}: {e}")))?;
+        let body = self
+            .call(Method::PUT, &path, &[], Payload::Json(json))
+            .await?;
+        Self::decode(&format!("PUT {path}"), &body)
     }
 
     /// `POST /api/launch/{id}/reopen`.

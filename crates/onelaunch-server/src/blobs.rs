@@ -67,12 +67,23 @@ pub(crate) struct BlobStore {
 /// Default of `--min-free-space`: 64 MiB.
 pub const DEFAULT_MIN_FREE: u64 = 64 * 1024 * 1024;
 
-/// Bytes stored by [`BlobStore::receive`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Bytes stored by [`BlobStore::receive`]. While it lives it holds a second
+/// name of the stored file ([`Hold`]): a blob removed by a launch deletion or
+/// `server gc` between the write and the row that references it comes back
+/// when the `Stored` is dropped (after that row is committed).
+#[derive(Debug, Clone)]
 pub(crate) struct Stored {
     pub(crate) sha256: String,
     pub(crate) len: u64,
+    _hold: Option<Arc<Hold>>,
 }
+
+impl PartialEq for Stored {
+    fn eq(&self, other: &Self) -> bool {
+        self.sha256 == other.sha256 && self.len == other.len
+    }
+}
+impl Eq for Stored {}
 
 /// A part read into memory (a result file), holding its share of
 /// [`MAX_BUFFERED`] until dropped.
@@ -240,6 +251,7 @@ impl BlobStore {
         let sha = hex::encode(hasher.finalize());
         let path = self.path_of(&sha);
         tokio::fs::create_dir_all(path.parent().unwrap_or(Path::new("."))).await?;
+        let hold = Hold::new(&tmp.path, &path);
         // The fresh copy replaces whatever is there: a damaged copy heals.
         match tokio::fs::rename(&tmp.path, &path).await {
             Ok(()) => tmp.kept = true,
@@ -251,7 +263,11 @@ impl BlobStore {
                 }
             }
         }
-        Ok(Stored { sha256: sha, len })
+        Ok(Stored {
+            sha256: sha,
+            len,
+            _hold: hold.map(Arc::new),
+        })
     }
 
     /// Stores bytes already in memory (tests, small bodies).
@@ -367,6 +383,168 @@ impl BlobStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e.into()),
         }
+    }
+}
+
+/// A second name (hard link) of a freshly stored blob, kept until the row
+/// that references the blob is committed. On drop, if the blob's file has been
+/// removed in the meantime (a deletion or `server gc` saw no reference yet), it
+/// is linked back from this name; then the name is removed. Where hard links
+/// are not supported there is no hold and that race is left to `server gc`'s
+/// grace period (files younger than [`GC_GRACE`] are never collected).
+#[derive(Debug)]
+struct Hold {
+    hold: PathBuf,
+    target: PathBuf,
+}
+
+impl Hold {
+    fn new(tmp: &Path, target: &Path) -> Option<Hold> {
+        let hold = tmp.with_extension("hold.tmp");
+        std::fs::hard_link(tmp, &hold).ok()?;
+        Some(Hold {
+            hold,
+            target: target.to_path_buf(),
+        })
+    }
+}
+
+impl Drop for Hold {
+    fn drop(&mut self) {
+        if !self.target.exists() {
+            if let Some(dir) = self.target.parent() {
+                let _ = std::fs::create_dir_all(dir);
+            }
+            // AlreadyExists: another write or a restore put it back first.
+            let _ = std::fs::hard_link(&self.hold, &self.target);
+        }
+        let _ = std::fs::remove_file(&self.hold);
+    }
+}
+
+/// Blob files younger than this are never collected by `server gc` (their
+/// rows may still be on their way where hard links are unsupported).
+pub(crate) const GC_GRACE: Duration = Duration::from_secs(600);
+
+/// A blob file in the store.
+#[derive(Debug, Clone)]
+pub(crate) struct BlobFile {
+    pub(crate) sha256: String,
+    pub(crate) len: u64,
+    pub(crate) age: Duration,
+}
+
+/// A temporary file in the store (an upload in flight, or a crash's leftover).
+#[derive(Debug, Clone)]
+pub(crate) struct TmpEntry {
+    pub(crate) path: PathBuf,
+    pub(crate) len: u64,
+    pub(crate) age: Duration,
+}
+
+impl BlobStore {
+    /// Opens an existing store without touching it (no clean-up of stale
+    /// temporary files): `server gc`, whose dry run removes nothing.
+    pub(crate) fn existing(root: impl Into<PathBuf>) -> Self {
+        BlobStore {
+            root: root.into(),
+            streams: Arc::new(Semaphore::new(MAX_STREAMS)),
+            buffered: Arc::new(Semaphore::new(MAX_BUFFERED / 1024)),
+            wait: INTAKE_WAIT,
+            min_free: DEFAULT_MIN_FREE,
+        }
+    }
+
+    /// Removes a blob that no row references any more; answers the bytes
+    /// freed (`None`: absent, or referenced again).
+    ///
+    /// The race with an upload of the same bytes: the file is first renamed
+    /// to a tombstone, then `referenced` asks the database again. A row
+    /// committed before that question keeps the blob (the tombstone is
+    /// renamed back); a row committed after it belongs to an upload whose
+    /// [`Stored`] is still alive and links the file back when dropped. Either
+    /// way no committed row is left pointing at a missing file.
+    pub(crate) async fn remove_unreferenced<F, Fut>(
+        &self,
+        sha: &str,
+        referenced: F,
+    ) -> ServerResult<Option<u64>>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = ServerResult<bool>>,
+    {
+        if !valid_sha(sha) {
+            return Ok(None);
+        }
+        let path = self.path_of(sha);
+        let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+        let tomb = self
+            .root
+            .join(format!(".{sha}.{}.{n}.deleting.tmp", std::process::id()));
+        match tokio::fs::rename(&path, &tomb).await {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e.into()),
+        }
+        let still = referenced().await;
+        if !matches!(still, Ok(false)) {
+            // Referenced again (or unknown): put it back unless a fresh copy
+            // is already there.
+            if tokio::fs::metadata(&path).await.is_err() {
+                tokio::fs::rename(&tomb, &path).await?;
+            } else {
+                let _ = tokio::fs::remove_file(&tomb).await;
+            }
+            return still.map(|_| None);
+        }
+        let len = tokio::fs::metadata(&tomb)
+            .await
+            .map(|m| m.len())
+            .unwrap_or(0);
+        tokio::fs::remove_file(&tomb).await?;
+        // The fan-out directory stays (at most 256 of them): removing it could
+        // race with a write that just created it.
+        Ok(Some(len))
+    }
+
+    /// Every blob file and every temporary file in the store.
+    pub(crate) fn inventory(&self) -> (Vec<BlobFile>, Vec<TmpEntry>) {
+        let (mut blobs, mut tmps) = (Vec::new(), Vec::new());
+        let age = |m: &std::fs::Metadata| {
+            m.modified()
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .unwrap_or_default()
+        };
+        let mut dirs = vec![self.root.clone()];
+        while let Some(dir) = dirs.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                let Ok(m) = e.metadata() else { continue };
+                let name = e.file_name().to_string_lossy().into_owned();
+                if m.is_dir() {
+                    if dir == self.root {
+                        dirs.push(e.path());
+                    }
+                } else if name.ends_with(".tmp") {
+                    tmps.push(TmpEntry {
+                        path: e.path(),
+                        len: m.len(),
+                        age: age(&m),
+                    });
+                } else if valid_sha(&name) && dir != self.root {
+                    blobs.push(BlobFile {
+                        sha256: name,
+                        len: m.len(),
+                        age: age(&m),
+                    });
+                }
+            }
+        }
+        blobs.sort_by(|a, b| a.sha256.cmp(&b.sha256));
+        (blobs, tmps)
     }
 }
 
@@ -555,5 +733,59 @@ mod tests {
         let one = futures::stream::iter([Ok::<_, ServerError>(&b"x"[..])]);
         let e = store.receive(one).await.unwrap_err();
         assert!(matches!(e, ServerError::Busy(_)), "{e}");
+    }
+
+    #[tokio::test]
+    async fn removal_frees_an_unreferenced_blob_and_restores_a_referenced_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::new(dir.path()).unwrap();
+        let sha = store.put(b"bytes").await.unwrap();
+        // Referenced again between the rename and the second question: back.
+        let kept = store
+            .remove_unreferenced(&sha, || async { Ok(true) })
+            .await
+            .unwrap();
+        assert_eq!(kept, None);
+        assert_eq!(
+            store.get(&sha).await.unwrap().as_deref(),
+            Some(&b"bytes"[..])
+        );
+        let freed = store
+            .remove_unreferenced(&sha, || async { Ok(false) })
+            .await
+            .unwrap();
+        assert_eq!(freed, Some(5));
+        assert_eq!(store.get(&sha).await.unwrap(), None);
+        assert_eq!(tmp_files(dir.path()), 0);
+        // Gone already: nothing to do.
+        let again = store
+            .remove_unreferenced(&sha, || async { Ok(false) })
+            .await
+            .unwrap();
+        assert_eq!(again, None);
+    }
+
+    #[tokio::test]
+    async fn a_blob_removed_before_its_row_is_recorded_comes_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::new(dir.path()).unwrap();
+        let one = futures::stream::iter([Ok::<_, ServerError>(&b"racing"[..])]);
+        // The upload has stored the bytes, its row is not committed yet ...
+        let stored = store.receive(one).await.unwrap();
+        // ... when a deletion sees no reference and removes the file.
+        let freed = store
+            .remove_unreferenced(&stored.sha256, || async { Ok(false) })
+            .await
+            .unwrap();
+        assert_eq!(freed, Some(6));
+        assert_eq!(store.get(&stored.sha256).await.unwrap(), None);
+        // The upload's row is committed; dropping what it stored relinks it.
+        let sha = stored.sha256.clone();
+        drop(stored);
+        assert_eq!(
+            store.get(&sha).await.unwrap().as_deref(),
+            Some(&b"racing"[..])
+        );
+        assert_eq!(tmp_files(dir.path()), 0);
     }
 }

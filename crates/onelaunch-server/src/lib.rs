@@ -17,6 +17,7 @@ pub mod fuzz_targets;
 mod gate;
 mod ingest;
 mod integrations;
+mod lifecycle;
 mod listen;
 mod metrics;
 mod observe;
@@ -38,6 +39,7 @@ use tokio::net::TcpListener;
 pub use backup::{backup, restore, BackupReport, Counts, Manifest, RestoreReport};
 pub use db::migrate;
 pub use error::{ServerError, ServerResult};
+pub use lifecycle::GcReport;
 pub use listen::{default_max_connections, DEFAULT_HEADER_TIMEOUT};
 pub use throttle::ThrottleConfig;
 
@@ -98,6 +100,8 @@ pub struct ServerConfig {
     /// A full disk: the free-space reserve and the `Retry-After` of
     /// `storage_full` answers (docs/disk-full.md).
     pub storage: StorageConfig,
+    /// How often the retention task runs (default one hour; docs/lifecycle.md).
+    pub retention_interval: Option<std::time::Duration>,
 }
 
 /// What the server does when its storage fills up.
@@ -133,6 +137,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("ca_cert", &self.ca_cert)
             .field("storage", &self.storage)
             .field("metrics_require_admin", &self.metrics_require_admin)
+            .field("retention_interval", &self.retention_interval)
             .finish()
     }
 }
@@ -172,6 +177,23 @@ pub async fn create_admin_token(config: &ServerConfig, name: &str) -> ServerResu
     db::projects::recovery_admin_token(&db, name).await
 }
 
+/// `onelaunch server gc`: finds blob files no row references (and temporary
+/// files older than an hour) in the server's data directory and removes them
+/// unless `dry_run`. Safe while servers run (docs/lifecycle.md).
+pub async fn gc(config: &ServerConfig, dry_run: bool) -> ServerResult<GcReport> {
+    let sqlite = config.data_dir.join("onelaunch.db");
+    if config.database_url.is_none() && !sqlite.exists() {
+        return Err(ServerError::Config(format!(
+            "no database at {} (--data names the server's data directory; \
+             --database-url its PostgreSQL database)",
+            sqlite.display()
+        )));
+    }
+    let db = db::Db::connect(&config.effective_database_url()).await?;
+    let blobs = blobs::BlobStore::existing(config.data_dir.join("blobs"));
+    lifecycle::gc(&db, &blobs, dry_run).await
+}
+
 /// A started server.
 pub struct Server {
     pub addr: SocketAddr,
@@ -182,6 +204,7 @@ pub struct Server {
     listener: TcpListener,
     state: AppState,
     launch_idle_close: Option<std::time::Duration>,
+    retention_interval: std::time::Duration,
     limits: listen::Limits,
     /// Held while serving: no second server uses the same SQLite database.
     _data_lock: Option<std::fs::File>,
@@ -237,6 +260,10 @@ impl Server {
             generated_token,
             listener,
             launch_idle_close: config.launch_idle_close,
+            retention_interval: config
+                .retention_interval
+                .unwrap_or(std::time::Duration::from_secs(3600))
+                .max(std::time::Duration::from_millis(100)),
             limits: listen::Limits {
                 max_connections: config
                     .max_connections
@@ -280,6 +307,12 @@ impl Server {
                 metrics::upkeep();
             }
         });
+        let retention = lifecycle::spawn_retention(
+            self.state.db.clone(),
+            self.state.blobs.clone(),
+            self.retention_interval,
+            self.state.upload_session_timeout,
+        );
         tracing::info!(
             max_connections = self.limits.max_connections,
             header_timeout = ?self.limits.header_timeout,
@@ -295,6 +328,7 @@ impl Server {
             task.abort();
         }
         metrics_upkeep.abort();
+        retention.abort();
         served?;
         Ok(())
     }

@@ -133,22 +133,53 @@ pub(crate) async fn list_launches(
     Ok(Json(api::Page::new(content, total, page, size)))
 }
 
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct DeleteQuery {
+    /// `true`: delete even with an unfinished job run or an open upload session.
+    force: Option<String>,
+}
+
+/// Deletes a launch, its rows and every blob no other row references
+/// (`crate::lifecycle`). Admin or a token of the launch's project. A launch
+/// with an unfinished job run or an open upload session is refused (409
+/// `conflict`) unless `?force=true`. Answers what was removed.
 #[utoipa::path(
     delete,
     path = "/launch/{id}",
     tag = "launches",
-    summary = "Delete a launch",
-    params(("id" = i64, Path, description = "launch id")),
-    responses((status = 204, description = "deleted")),
+    summary = "Delete a launch, its results and the attachment files no other result uses",
+    params(("id" = i64, Path, description = "launch id"), DeleteQuery),
+    responses(
+        (status = 200, description = "what was removed", body = crate::lifecycle::Deleted),
+        (status = 409, description = "an unfinished job run or open upload session (without force)", body = api::ErrorBody),
+    ),
 )]
 pub(crate) async fn delete_launch(
     State(state): State<AppState>,
     scope: Scope,
     Path(id): Path<Id>,
-) -> ServerResult<StatusCode> {
+    Query(q): Query<DeleteQuery>,
+) -> ServerResult<Json<crate::lifecycle::Deleted>> {
+    let force = match q.force.as_deref() {
+        None | Some("false") => false,
+        Some("true") | Some("") => true,
+        Some(other) => {
+            return Err(ServerError::bad(format!(
+                "query parameter `force` must be true or false, got {other:?}"
+            )))
+        }
+    };
     scope.launch(&state.db, id).await?;
-    crate::db::launches::delete_launch(&state.db, id).await?;
-    Ok(StatusCode::NO_CONTENT)
+    let d = crate::lifecycle::delete_launch(
+        &state.db,
+        &state.blobs,
+        id,
+        force,
+        state.upload_session_timeout,
+    )
+    .await?;
+    Ok(Json(d))
 }
 
 #[utoipa::path(

@@ -53,6 +53,10 @@ fn routes() -> Router<AppState> {
         )
         .route("/project/{id}/token", post(projects::create_project_token))
         .route(
+            "/project/{id}/retention",
+            get(projects::get_retention).put(projects::put_retention),
+        )
+        .route(
             "/token",
             get(tokens::list_tokens).post(tokens::create_token),
         )

@@ -37,6 +37,8 @@ pub(crate) const ALIASES: &[(&str, &str)] = &[
         super::projects::create_project,
         super::projects::list_projects,
         super::projects::create_project_token,
+        super::projects::get_retention,
+        super::projects::put_retention,
         super::tokens::list_tokens,
         super::tokens::create_token,
         super::tokens::revoke_token,

@@ -77,3 +77,74 @@ pub(crate) async fn create_project_token(
     let issued = scope.create_token(&state.db, &req).await?;
     Ok((StatusCode::CREATED, Json(issued)))
 }
+
+/// Retention of a project's launches (`docs/lifecycle.md`): closed launches
+/// older than `days` or beyond the newest `launches` are deleted by the
+/// server's retention task; `null` (or absent) means no bound.
+#[derive(Debug, serde::Deserialize, serde::Serialize, Default, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct RetentionBody {
+    #[serde(default)]
+    days: Option<i64>,
+    #[serde(default)]
+    launches: Option<i64>,
+}
+
+/// `GET /project/{id}/retention` (admin).
+#[utoipa::path(
+    get,
+    path = "/project/{id}/retention",
+    tag = "projects",
+    summary = "Retention of a project's closed launches (admin)",
+    params(("id" = i64, Path, description = "project id")),
+    responses((status = 200, description = "OK", body = RetentionBody)),
+)]
+pub(crate) async fn get_retention(
+    State(state): State<AppState>,
+    scope: Scope,
+    Path(id): Path<Id>,
+) -> ServerResult<Json<RetentionBody>> {
+    scope.require_admin()?;
+    scope.project(&state.db, id).await?;
+    let r = crate::db::lifecycle::retention(&state.db, id).await?;
+    Ok(Json(RetentionBody {
+        days: r.days,
+        launches: r.launches,
+    }))
+}
+
+/// `PUT /project/{id}/retention` (admin): both bounds at once; `{}` turns
+/// retention off.
+#[utoipa::path(
+    put,
+    path = "/project/{id}/retention",
+    tag = "projects",
+    summary = "Set the retention of a project's closed launches (admin)",
+    params(("id" = i64, Path, description = "project id")),
+    request_body = RetentionBody,
+    responses((status = 200, description = "OK", body = RetentionBody)),
+)]
+pub(crate) async fn put_retention(
+    State(state): State<AppState>,
+    scope: Scope,
+    Path(id): Path<Id>,
+    ApiJson(req): ApiJson<RetentionBody>,
+) -> ServerResult<Json<RetentionBody>> {
+    scope.require_admin()?;
+    scope.project(&state.db, id).await?;
+    for (field, v) in [("days", req.days), ("launches", req.launches)] {
+        if let Some(n) = v {
+            if !(1..=1_000_000).contains(&n) {
+                return Err(crate::error::ServerError::bad(format!(
+                    "field `{field}` must be between 1 and 1000000 (or null for no bound), got {n}"
+                )));
+            }
+        }
+    }
+    let r = crate::db::lifecycle::Retention {
+        days: req.days,
+        launches: req.launches,
+    };
+    crate::db::lifecycle::set_retention(&state.db, id, r).await?;
+    Ok(Json(req))
+}

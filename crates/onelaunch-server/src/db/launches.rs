@@ -236,9 +236,20 @@ pub(crate) fn statistic_items(rows: &[AnyRow]) -> ServerResult<Vec<api::Statisti
     Ok(out)
 }
 
+/// Deletes a launch's rows in one transaction (blobs are left to
+/// `db::lifecycle::delete_launch`'s caller, which counts their references).
+#[cfg(test)]
 pub(crate) async fn delete_launch(db: &Db, id: Id) -> ServerResult<()> {
     let mut tx = db.write.begin().await?;
-    super::combine::unlink(&mut tx, id).await?;
+    delete_launch_rows(&mut tx, id).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The rows of a launch and everything in it, inside the caller's
+/// transaction; deleting a launch that is gone deletes nothing.
+pub(crate) async fn delete_launch_rows(conn: &mut AnyConnection, id: Id) -> ServerResult<()> {
+    super::combine::unlink(&mut *conn, id).await?;
     let sub = "SELECT id FROM test_results WHERE launch_id = $1";
     for sql in [
         format!("DELETE FROM attachments WHERE test_result_id IN ({sub})"),
@@ -253,9 +264,8 @@ pub(crate) async fn delete_launch(db: &Db, id: Id) -> ServerResult<()> {
         "DELETE FROM launch_refs WHERE launch_id = $1".into(),
         "DELETE FROM launches WHERE id = $1".into(),
     ] {
-        sqlx::query(&sql).bind(id).execute(&mut *tx).await?;
+        sqlx::query(&sql).bind(id).execute(&mut *conn).await?;
     }
-    tx.commit().await?;
     Ok(())
 }
 

@@ -23,6 +23,7 @@ pub(crate) mod health;
 pub(crate) mod job_configs;
 pub(crate) mod job_runs;
 pub(crate) mod launches;
+pub(crate) mod lifecycle;
 pub(crate) mod manual;
 pub mod migrate;
 pub(crate) mod plans;

@@ -417,7 +417,7 @@ async fn combine_story(app: &TestApp) {
         Vec::new(),
     )
     .await
-    .expect(204);
+    .expect(200);
     assert_eq!(snapshot(app, a).await, before_a);
     assert_eq!(snapshot(app, b).await, before_b);
     assert_eq!(blob_files(app), blobs);

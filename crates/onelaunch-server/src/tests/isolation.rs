@@ -94,6 +94,18 @@ const WALK: &[Walk] = &[
         J(r#"{"name":"walk"}"#),
     )),
     admin_only(walk("POST", "/project/{id}/token", "/project/{P}/token", N)),
+    admin_only(walk(
+        "GET",
+        "/project/{id}/retention",
+        "/project/{P}/retention",
+        N,
+    )),
+    admin_only(walk(
+        "PUT",
+        "/project/{id}/retention",
+        "/project/{P}/retention",
+        J(r#"{"days":30}"#),
+    )),
     admin_only(walk("GET", "/token", "/token", N)),
     admin_only(walk(
         "POST",

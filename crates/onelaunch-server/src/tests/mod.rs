@@ -11,6 +11,7 @@ mod gate;
 mod globals;
 mod isolation;
 mod layering;
+mod lifecycle;
 mod manual;
 mod openapi;
 /// The throwaway PostgreSQL cluster of the end-to-end tests, shared.

@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 
 use super::layout::{self, Nav, Shell};
 use super::session::Viewer;
-use super::{fmt, UiResult};
+use super::{fmt, UiError, UiResult};
 use crate::db::launches::LaunchRow;
 use crate::db::now_ms;
 use crate::db::views::{self, JobRunView, LaunchFilter, ResultFilter, ResultLine};
@@ -235,6 +235,17 @@ fn state_fragment(viewer: &Viewer, launch: &LaunchRow) -> Markup {
             form method="post" action={ "/launch/" (launch.id) "/close" } {
                 (layout::csrf(viewer))
                 button type="submit" { "Close launch" }
+            }
+        }
+        details class="delete-launch" {
+            summary { "Delete launch…" }
+            form method="post" action={ "/launch/" (launch.id) "/delete" } {
+                (layout::csrf(viewer))
+                label {
+                    input type="checkbox" name="confirm" value="yes" required;
+                    " Delete this launch, its results and attachments for good"
+                }
+                button type="submit" { "Delete launch" }
             }
         }
     }
@@ -678,4 +689,36 @@ pub(super) async fn reopen(
         tracing::info!(launch = id, "launch reopened (web UI)");
     }
     Ok(Redirect::to(&format!("/launch/{id}")).into_response())
+}
+
+/// Deletes a launch from its page (`crate::lifecycle::delete_launch`): the
+/// same rule as the API (admin or a member of its project; a busy launch is
+/// refused), after the confirmation box was ticked.
+pub(super) async fn delete(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<Id>,
+    axum::Form(form): axum::Form<Vec<(String, String)>>,
+) -> UiResult<Response> {
+    let l = viewer.scope.launch(&state.db, id).await?;
+    if !form.iter().any(|(k, v)| k == "confirm" && v == "yes") {
+        return Err(UiError::BadRequest(
+            "tick the confirmation box to delete the launch".into(),
+        ));
+    }
+    let d = crate::lifecycle::delete_launch(
+        &state.db,
+        &state.blobs,
+        id,
+        false,
+        state.upload_session_timeout,
+    )
+    .await?;
+    tracing::info!(
+        launch = id,
+        results = d.results,
+        bytes_freed = d.bytes_freed,
+        "launch deleted (web UI)"
+    );
+    Ok(Redirect::to(&format!("/launches?project={}", l.project_id)).into_response())
 }

@@ -50,6 +50,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/launch/{id}/live", get(launches::live))
         .route("/launch/{id}/close", post(launches::close))
         .route("/launch/{id}/reopen", post(launches::reopen))
+        .route("/launch/{id}/delete", post(launches::delete))
         .route(
             "/launch/{id}/manual",
             post(manual::record).layer(crate::ingest::limits::multipart_limit()),
