@@ -232,6 +232,61 @@ impl IntoResponse for ServerError {
     }
 }
 
+/// Gives the framework's own rejections (a path or query value that does not
+/// parse, a wrong method, a missing content type, a body above a limit) the
+/// API's JSON error body with its machine-readable code, keeping their status
+/// and headers (`Allow`, …): every answer of the API is `ErrorBody` when it
+/// is not a success. Answers that are JSON already pass unchanged.
+pub(crate) async fn json_rejections(res: Response) -> Response {
+    let status = res.status();
+    let is_json = res
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !status.is_client_error() || is_json {
+        return res;
+    }
+    let code = match status {
+        StatusCode::UNAUTHORIZED => ErrorCode::Unauthorized,
+        StatusCode::FORBIDDEN => ErrorCode::Forbidden,
+        StatusCode::NOT_FOUND => ErrorCode::NotFound,
+        StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::PayloadTooLarge,
+        StatusCode::TOO_MANY_REQUESTS => ErrorCode::TooManyRequests,
+        StatusCode::CONFLICT => ErrorCode::Conflict,
+        _ => ErrorCode::BadRequest,
+    };
+    let (mut parts, body) = res.into_parts();
+    // The framework's rejection texts are short; a longer body is cut.
+    let text = axum::body::to_bytes(body, 4096)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let message = if text.is_empty() {
+        status
+            .canonical_reason()
+            .unwrap_or("request rejected")
+            .to_string()
+    } else {
+        text
+    };
+    let body = ErrorBody {
+        message,
+        status: status.as_u16(),
+        timestamp: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64),
+        code: Some(code),
+    };
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    parts.headers.insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/json"),
+    );
+    let json = serde_json::to_vec(&body).unwrap_or_default();
+    Response::from_parts(parts, axum::body::Body::from(json))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

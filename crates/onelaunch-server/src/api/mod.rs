@@ -31,7 +31,9 @@ mod uploads;
 /// Everything outside the web UI: `/healthz`, `/readyz`, `/metrics`, and every API route under both
 /// `/api` and `/api/rs`.
 pub(crate) fn router() -> Router<AppState> {
-    let api = routes();
+    let api = routes().layer(axum::middleware::map_response(
+        crate::error::json_rejections,
+    ));
     Router::new()
         .route("/healthz", get(observe::healthz))
         .route("/readyz", get(observe::readyz))

@@ -149,3 +149,37 @@ async fn oversized_json_bodies_answer_413() {
     assert_eq!(r.code(), Some("payload_too_large"));
     assert!(r.message().contains(&limit.to_string()), "{}", r.body);
 }
+
+#[tokio::test]
+async fn the_frameworks_own_rejections_answer_the_json_error_body_too() {
+    let app = TestApp::new().await;
+    for prefix in ["/api", "/api/rs"] {
+        // A path value that is not a number.
+        let r = app
+            .get(&format!("{prefix}/launch/abc"), ADMIN)
+            .await
+            .expect(400);
+        assert_eq!(r.code(), Some("bad_request"), "{}", r.body);
+        assert_eq!(r.body["status"], 400);
+        assert!(!r.message().is_empty(), "{}", r.body);
+        // A query value that does not parse.
+        let r = app
+            .get(&format!("{prefix}/launch?projectId=x"), ADMIN)
+            .await
+            .expect(400);
+        assert_eq!(r.code(), Some("bad_request"), "{}", r.body);
+        // A method the route does not have.
+        let r = app
+            .send(
+                Method::PATCH,
+                &format!("{prefix}/launch"),
+                Some(ADMIN),
+                None,
+                vec![],
+            )
+            .await
+            .expect(405);
+        assert_eq!(r.code(), Some("bad_request"), "{}", r.body);
+        assert_eq!(r.body["status"], 405);
+    }
+}
