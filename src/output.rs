@@ -262,3 +262,21 @@ pub(crate) fn describe_planned(p: &onelaunch_api::PlannedScope) -> String {
     }
     out
 }
+
+/// A Unix time as `2025-01-06 09:05 UTC` (launch names, token dates).
+pub(crate) fn utc_minutes(secs: i64) -> String {
+    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
+    time::OffsetDateTime::from_unix_timestamp(secs)
+        .ok()
+        .and_then(|t| t.format(format).ok())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn utc_minutes_is_the_calendar_time_in_utc() {
+        assert_eq!(super::utc_minutes(0), "1970-01-01 00:00 UTC");
+        assert_eq!(super::utc_minutes(1_709_210_096), "2024-02-29 12:34 UTC");
+    }
+}

@@ -89,24 +89,9 @@ fn describe(t: &TokenDto, what: &str) -> String {
 
 /// `2025-01-06 09:05 UTC`, or `never`.
 fn when(ms: Option<i64>) -> String {
-    let Some(ms) = ms else {
-        return "never".into();
-    };
-    let secs = ms.div_euclid(1000);
-    let z = secs.div_euclid(86_400) + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    let rem = secs.rem_euclid(86_400);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
-        rem / 3600,
-        (rem / 60) % 60
+    ms.map_or_else(
+        || "never".into(),
+        |ms| crate::output::utc_minutes(ms.div_euclid(1000)),
     )
 }
 

@@ -474,33 +474,7 @@ fn plain_image_runs_its_server_cmd_and_a_ci_led_flow_without_a_shell() {
             .expect("run onelaunch in the image");
         Run::from(out).ok()
     };
-    run(&["job-run", "start", "--launch-name", "Image check"]);
-    let env = parse_env(&run(&["job-run", "env"]).stdout);
-    let launch_id: i64 = env["ALLURE_LAUNCH_ID"].parse().unwrap();
-    let up = run(&["upload", "/tmp/results"]);
-    assert!(
-        up.stdout.contains(&format!("/launch/{launch_id}")),
-        "{}",
-        up.all()
-    );
-    run(&["job-run", "stop"]);
-    run(&["launch", "close", &launch_id.to_string()]);
-
-    // Checked from outside, through the API.
-    let api = Api {
-        url: url.clone(),
-        token: TOKEN.to_string(),
-        http: reqwest::blocking::Client::new(),
-    };
-    let launches = api.launches(1);
-    assert_eq!(launches.len(), 1, "{launches:?}");
-    assert_eq!(launches[0]["id"], launch_id);
-    assert_eq!(launches[0]["closed"], true);
-    assert_eq!(launches[0]["name"], "Image check");
-    assert_eq!(api.results(launch_id).len(), 8);
-    let stat = api.statistic(launch_id);
-    assert_eq!(stat.get("failed"), Some(&2), "{stat:?}");
-    assert_eq!(stat.get("passed"), Some(&6), "{stat:?}");
+    crate::static_binary::ci_led_flow(&run, &url, "Image check", "/tmp/results");
     drop(server);
 
     // The server kept its data in the image's data dir, as the image's user.

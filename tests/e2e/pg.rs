@@ -75,25 +75,7 @@ impl PgCluster {
                 "UTF8",
             ],
         );
-        let opts = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",
-            cluster.port,
-            cluster.dir.path().display()
-        );
-        let log = cluster.dir.path().join("pg.log");
-        cluster.run(
-            "pg_ctl",
-            &[
-                "-D",
-                data.to_str().unwrap(),
-                "-l",
-                log.to_str().unwrap(),
-                "-o",
-                &opts,
-                "-w",
-                "start",
-            ],
-        );
+        cluster.start_again();
         let deadline = Instant::now() + Duration::from_secs(30);
         while std::net::TcpStream::connect(("127.0.0.1", cluster.port)).is_err() {
             assert!(Instant::now() < deadline, "PostgreSQL did not start");
@@ -136,8 +118,7 @@ impl PgCluster {
         );
     }
 
-    /// Starts the stopped cluster again, same data and port.
-    #[allow(dead_code)] // e2e only
+    /// Starts the (initialized or stopped) cluster, same data and port.
     pub fn start_again(&self) {
         let data = self.data();
         let opts = format!(

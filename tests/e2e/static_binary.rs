@@ -162,10 +162,29 @@ fn static_binary_runs_a_ci_led_flow_in_an_empty_root() {
             .expect("run chroot onelaunch");
         Run::from(out).ok()
     };
-    run(&["job-run", "start", "--launch-name", "Static release check"]);
+    ci_led_flow(&run, &url, "Static release check", "/results");
+    // The server kept its data inside the root.
+    assert!(
+        std::fs::read_dir(root.join("data")).unwrap().count() > 0,
+        "nothing in the root's data dir"
+    );
+    drop(server);
+}
+
+/// A CI-led flow run by `run` (the CLI inside an empty root or an image):
+/// start a job run, upload the example results at `results` (8 tests: 6
+/// passed, 2 failed), stop, close; then checked from outside through the API
+/// of the server at `url`. Answers the launch id.
+pub(crate) fn ci_led_flow(
+    run: &dyn Fn(&[&str]) -> Run,
+    url: &str,
+    name: &str,
+    results: &str,
+) -> i64 {
+    run(&["job-run", "start", "--launch-name", name]);
     let env = parse_env(&run(&["job-run", "env"]).stdout);
     let launch_id: i64 = env["ALLURE_LAUNCH_ID"].parse().unwrap();
-    let up = run(&["upload", "/results"]);
+    let up = run(&["upload", results]);
     assert!(
         up.stdout.contains(&format!("/launch/{launch_id}")),
         "{}",
@@ -173,10 +192,8 @@ fn static_binary_runs_a_ci_led_flow_in_an_empty_root() {
     );
     run(&["job-run", "stop"]);
     run(&["launch", "close", &launch_id.to_string()]);
-
-    // Checked from outside, through the API: the launch holds the results.
     let api = Api {
-        url: url.clone(),
+        url: url.to_string(),
         token: TOKEN.to_string(),
         http: reqwest::blocking::Client::new(),
     };
@@ -184,15 +201,10 @@ fn static_binary_runs_a_ci_led_flow_in_an_empty_root() {
     assert_eq!(launches.len(), 1, "{launches:?}");
     assert_eq!(launches[0]["id"], launch_id);
     assert_eq!(launches[0]["closed"], true);
-    assert_eq!(launches[0]["name"], "Static release check");
+    assert_eq!(launches[0]["name"], name);
     assert_eq!(api.results(launch_id).len(), 8);
     let stat = api.statistic(launch_id);
     assert_eq!(stat.get("failed"), Some(&2), "{stat:?}");
     assert_eq!(stat.get("passed"), Some(&6), "{stat:?}");
-    // The server kept its data inside the root.
-    assert!(
-        std::fs::read_dir(root.join("data")).unwrap().count() > 0,
-        "nothing in the root's data dir"
-    );
-    drop(server);
+    launch_id
 }

@@ -215,20 +215,24 @@ impl IntoResponse for ServerError {
         } else {
             self.to_string()
         };
-        let body = ErrorBody {
-            message,
-            status: status.as_u16(),
-            timestamp: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as i64),
-            code: Some(code),
-        };
-        let mut res = (status, Json(body)).into_response();
+        let mut res = (status, Json(error_body(status, code, message))).into_response();
         if let Some(secs) = retry_after {
             res.headers_mut()
                 .insert(axum::http::header::RETRY_AFTER, secs.into());
         }
         res
+    }
+}
+
+/// The JSON body of every error answer.
+fn error_body(status: StatusCode, code: ErrorCode, message: String) -> ErrorBody {
+    ErrorBody {
+        message,
+        status: status.as_u16(),
+        timestamp: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64),
+        code: Some(code),
     }
 }
 
@@ -270,14 +274,7 @@ pub(crate) async fn json_rejections(res: Response) -> Response {
     } else {
         text
     };
-    let body = ErrorBody {
-        message,
-        status: status.as_u16(),
-        timestamp: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64),
-        code: Some(code),
-    };
+    let body = error_body(status, code, message);
     parts.headers.remove(axum::http::header::CONTENT_LENGTH);
     parts.headers.insert(
         axum::http::header::CONTENT_TYPE,
