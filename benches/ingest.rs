@@ -1,18 +1,34 @@
-//! Ingestion benchmark: generated results (10% with a 4 KB attachment)
-//! uploaded by the real CLI into one launch on a real server, from one client
-//! or from many concurrent job runs, on SQLite or PostgreSQL with one or more
-//! replicas behind a round-robin proxy. Prints results/s and peak memory.
+//! Ingestion benchmark: generated results uploaded by the real CLI into one
+//! launch on a real server, from one client or from many concurrent job runs,
+//! on SQLite or PostgreSQL with one or more replicas behind a round-robin
+//! proxy. For each run it prints the upload wall time against a floor (the
+//! same bytes read and hashed, and sent once over loopback; for
+//! attachment-heavy runs, copied and hashed on the same disk), the server's
+//! CPU time per result, its idle and peak memory, and the goals met or missed.
 //!
 //! ```text
 //! cargo bench --bench ingest -- [--results N] [--jobs K] [--backend sqlite|postgres] [--replicas R]
-//!                                 [--database-url postgres://…]
+//!                                 [--attachment-mb MB] [--database-url postgres://…] [--json FILE]
+//! cargo bench --bench ingest -- --matrix [--results N] [--attachment-results M] [--attachment-mb MB]
+//!                                 [--allure3-results A] [--json FILE]
+//! cargo bench --bench ingest -- --allure3 [--results N]
 //! ```
 //!
+//! Without `--attachment-mb`, every tenth result has a 4 KB attachment; with
+//! it, every result has one attachment of that size (random bytes).
 //! `--database-url` uses an existing (empty) PostgreSQL database instead of a
-//! throwaway cluster, e.g. one with `pg_stat_statements` loaded.
+//! throwaway cluster, e.g. one with `pg_stat_statements` loaded (single runs
+//! only).
 //!
-//! Also prints the floor for comparison: reading and hashing the same bytes,
-//! and sending them once over loopback.
+//! `--matrix` runs the standard set in one invocation: SQLite and PostgreSQL
+//! with 1 and 20 job runs (`--results N` each, default 20,000), an
+//! attachment-heavy run on SQLite (`--attachment-results` results with an
+//! `--attachment-mb` attachment each, default 1,000 × 1 MB), and, when the
+//! Allure 3 CLI is installed (`scripts/tools/allure3.sh`), the same files
+//! uploaded by onelaunch and by the Allure 3 TestOps plugin (default 2,000
+//! results; `--allure3` runs only that comparison). Timing goals are
+//! reported, never asserted; every run checks that the launch holds exactly
+//! the results sent.
 
 mod common;
 #[path = "../tests/e2e/pg.rs"]
@@ -20,7 +36,8 @@ mod pg;
 #[path = "../tests/e2e/proxy.rs"]
 mod proxy;
 
-use common::{bin, start_server, Server, TOKEN};
+use common::{bin, clk_tck, cpu_secs, start_server, stat_ticks, status_kib, Server, TOKEN};
+use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -32,15 +49,28 @@ struct Args {
     backend: String,
     replicas: usize,
     database_url: Option<String>,
+    attachment_mb: Option<f64>,
+    matrix: bool,
+    attachment_results: usize,
+    allure3_results: usize,
+    /// Only the Allure 3 comparison, with `results` results.
+    allure3: bool,
+    json: Option<PathBuf>,
 }
 
 fn args() -> Args {
     let mut a = Args {
-        results: 10_000,
+        results: 0,
         jobs: 20,
         backend: "sqlite".into(),
         replicas: 1,
         database_url: None,
+        attachment_mb: None,
+        matrix: false,
+        attachment_results: 1_000,
+        allure3_results: 2_000,
+        allure3: false,
+        json: None,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -51,9 +81,25 @@ fn args() -> Args {
             "--jobs" => a.jobs = v.parse().expect("--jobs K"),
             "--backend" => a.backend = v,
             "--replicas" => a.replicas = v.parse().expect("--replicas R"),
+            "--attachment-mb" => a.attachment_mb = Some(v.parse().expect("--attachment-mb MB")),
+            "--attachment-results" => {
+                a.attachment_results = v.parse().expect("--attachment-results M")
+            }
+            "--allure3-results" => a.allure3_results = v.parse().expect("--allure3-results A"),
+            "--json" => a.json = Some(PathBuf::from(v)),
             "--database-url" => {
                 a.backend = "postgres".into();
                 a.database_url = Some(v);
+            }
+            "--matrix" | "--suite" => {
+                a.matrix = true;
+                i += 1;
+                continue;
+            }
+            "--allure3" => {
+                a.allure3 = true;
+                i += 1;
+                continue;
             }
             _ => {
                 i += 1;
@@ -62,32 +108,140 @@ fn args() -> Args {
         }
         i += 2;
     }
+    if a.results == 0 {
+        a.results = if a.matrix { 20_000 } else { 10_000 };
+    }
     a
 }
 
-/// Peak resident set (VmHWM) of a running process, in KiB.
-fn peak_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
+/// One measured upload.
+#[derive(Clone)]
+struct Case {
+    name: String,
+    backend: String,
+    replicas: usize,
+    jobs: usize,
+    results: usize,
+    /// 0: every tenth result has a 4 KB attachment; otherwise every result
+    /// has one attachment of this many bytes.
+    attachment_bytes: usize,
+    uploader: Uploader,
 }
 
-fn generate(dir: &Path, prefix: &str, n: usize) -> u64 {
+#[derive(Clone, Copy, PartialEq)]
+enum Uploader {
+    Onelaunch,
+    Allure3,
+}
+
+/// What one case measured.
+struct Row {
+    case: Case,
+    results: usize,
+    bytes: u64,
+    upload_s: f64,
+    read_hash_s: f64,
+    send_s: f64,
+    copy_hash_s: f64,
+    server_cpu_s: f64,
+    db_cpu_s: Option<f64>,
+    idle_kib: u64,
+    peak_kib: u64,
+    client_peak_kib: u64,
+}
+
+impl Row {
+    /// The floor this run is compared with: copying and hashing the bytes on
+    /// the same disk for attachment-heavy runs, else reading and hashing
+    /// them plus sending them once over loopback.
+    fn floor_s(&self) -> f64 {
+        if self.case.attachment_bytes > 0 {
+            self.copy_hash_s
+        } else {
+            self.read_hash_s + self.send_s
+        }
+    }
+    fn floor_kind(&self) -> &'static str {
+        if self.case.attachment_bytes > 0 {
+            "copy+hash"
+        } else {
+            "read+hash+send"
+        }
+    }
+    fn ratio(&self) -> f64 {
+        self.upload_s / self.floor_s()
+    }
+    fn rate(&self) -> f64 {
+        self.results as f64 / self.upload_s
+    }
+    fn cpu_us(&self) -> f64 {
+        self.server_cpu_s * 1e6 / self.results as f64
+    }
+    fn db_cpu_us(&self) -> Option<f64> {
+        self.db_cpu_s.map(|s| s * 1e6 / self.results as f64)
+    }
+    fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "case": self.case.name,
+            "backend": self.case.backend,
+            "replicas": self.case.replicas,
+            "jobs": self.case.jobs,
+            "uploader": match self.case.uploader { Uploader::Onelaunch => "onelaunch", Uploader::Allure3 => "allure3-plugin-testops" },
+            "results": self.results,
+            "attachmentBytes": self.case.attachment_bytes,
+            "bytes": self.bytes,
+            "uploadSeconds": self.upload_s,
+            "resultsPerSecond": self.rate(),
+            "floor": {"kind": self.floor_kind(), "seconds": self.floor_s(),
+                      "readHashSeconds": self.read_hash_s, "sendSeconds": self.send_s,
+                      "copyHashSeconds": self.copy_hash_s},
+            "floorRatio": self.ratio(),
+            "serverCpuSeconds": self.server_cpu_s,
+            "serverCpuMicrosPerResult": self.cpu_us(),
+            "databaseCpuMicrosPerResult": self.db_cpu_us(),
+            "serverIdleRssMiB": self.idle_kib as f64 / 1024.0,
+            "serverPeakRssMiB": self.peak_kib as f64 / 1024.0,
+            "clientPeakRssMiB": self.client_peak_kib as f64 / 1024.0,
+        })
+    }
+}
+
+/// Deterministic pseudo-random bytes (xorshift), different for every seed, so
+/// that no attachment equals another and nothing compresses.
+fn noise(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E3779B97F4A7C15) | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+fn generate(dir: &Path, prefix: &str, n: usize, attachment_bytes: usize) -> u64 {
     std::fs::create_dir_all(dir).unwrap();
     let mut bytes = 0u64;
-    let attachment = "x".repeat(4096);
+    let small = "x".repeat(4096);
     for i in 0..n {
         let uuid = format!("{prefix}-{i}");
-        let att = if i % 10 == 0 {
-            let name = format!("{uuid}-attachment.txt");
-            std::fs::write(dir.join(&name), &attachment).unwrap();
-            bytes += 4096;
-            format!(r#","attachments":[{{"name":"log","source":"{name}","type":"text/plain"}}]"#)
+        let att = if attachment_bytes > 0 || i % 10 == 0 {
+            let name = format!("{uuid}-attachment.bin");
+            if attachment_bytes > 0 {
+                let seed = prefix
+                    .bytes()
+                    .fold(i as u64, |h, b| (h << 8) ^ u64::from(b));
+                std::fs::write(dir.join(&name), noise(seed, attachment_bytes)).unwrap();
+                bytes += attachment_bytes as u64;
+            } else {
+                std::fs::write(dir.join(&name), &small).unwrap();
+                bytes += 4096;
+            }
+            format!(
+                r#","attachments":[{{"name":"log","source":"{name}","type":"application/octet-stream"}}]"#
+            )
         } else {
             String::new()
         };
@@ -103,23 +257,26 @@ fn generate(dir: &Path, prefix: &str, n: usize) -> u64 {
     bytes
 }
 
-fn floor(dirs: &[PathBuf]) -> (f64, f64) {
-    // Read and hash (FNV-1a) every byte.
+fn files(dirs: &[PathBuf]) -> Vec<PathBuf> {
+    let mut all: Vec<PathBuf> = dirs
+        .iter()
+        .flat_map(|d| std::fs::read_dir(d).unwrap().map(|e| e.unwrap().path()))
+        .collect();
+    all.sort();
+    all
+}
+
+/// Reading and hashing (SHA-256, as the server hashes what it stores) every
+/// file; then sending all the bytes once over loopback.
+fn floor_read_send(dirs: &[PathBuf]) -> (f64, f64) {
     let t = Instant::now();
     let mut all = Vec::new();
-    let mut h: u64 = 0xcbf29ce484222325;
-    for d in dirs {
-        for e in std::fs::read_dir(d).unwrap() {
-            let b = std::fs::read(e.unwrap().path()).unwrap();
-            for x in &b {
-                h = (h ^ *x as u64).wrapping_mul(0x100000001b3);
-            }
-            all.extend_from_slice(&b);
-        }
+    for p in files(dirs) {
+        let b = std::fs::read(p).unwrap();
+        std::hint::black_box(Sha256::digest(&b));
+        all.extend_from_slice(&b);
     }
     let read_hash = t.elapsed().as_secs_f64();
-    std::hint::black_box(h);
-    // Send them once over loopback.
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = l.local_addr().unwrap();
     let sink = std::thread::spawn(move || {
@@ -135,30 +292,115 @@ fn floor(dirs: &[PathBuf]) -> (f64, f64) {
     (read_hash, t.elapsed().as_secs_f64())
 }
 
-fn main() {
-    let a = args();
-    let work = tempfile::tempdir().unwrap();
-    let per_job = a.results / a.jobs.max(1);
-    let mut dirs = Vec::new();
-    let mut bytes = 0;
-    for j in 0..a.jobs {
-        let d = work.path().join(format!("job{j}"));
-        bytes += generate(&d, &format!("j{j}"), per_job);
-        dirs.push(d);
+/// Copying every file to `to` (the same disk) while hashing it (SHA-256),
+/// each attachment made durable (`fsync`) as the server does for every stored
+/// file; result files are written without it.
+fn floor_copy_hash(dirs: &[PathBuf], to: &Path) -> f64 {
+    std::fs::create_dir_all(to).unwrap();
+    let t = Instant::now();
+    let mut buf = vec![0u8; 1 << 16];
+    for (i, p) in files(dirs).iter().enumerate() {
+        let mut src = std::fs::File::open(p).unwrap();
+        let mut dst = std::fs::File::create(to.join(format!("{i}"))).unwrap();
+        let mut h = Sha256::new();
+        loop {
+            let n = src.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            h.update(&buf[..n]);
+            dst.write_all(&buf[..n]).unwrap();
+        }
+        std::hint::black_box(h.finalize());
+        if !p.to_string_lossy().ends_with("-result.json") {
+            dst.sync_all().unwrap();
+        }
     }
-    let total = per_job * a.jobs;
+    let secs = t.elapsed().as_secs_f64();
+    let _ = std::fs::remove_dir_all(to);
+    secs
+}
 
+/// CPU seconds used so far by the PostgreSQL cluster listening on `port`:
+/// the postmaster with its reaped children, plus its live children.
+fn pg_cpu_secs(port: u16) -> f64 {
+    let flag = format!("-p\0{port}\0");
+    let mut postmaster = None;
+    let mut procs = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        if let Some(t) = stat_ticks(pid) {
+            procs.push((pid, t));
+        }
+        let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        if String::from_utf8_lossy(&cmd).contains(&flag) && postmaster.is_none() {
+            let name = String::from_utf8_lossy(&cmd);
+            if name.starts_with("/") && name.contains("postgres\0") {
+                postmaster = Some(pid);
+            }
+        }
+    }
+    let Some(pm) = postmaster else { return 0.0 };
+    let mut ticks = 0;
+    for (pid, (ppid, own, children)) in procs {
+        if pid == pm {
+            ticks += own + children;
+        } else if ppid == pm {
+            ticks += own;
+        }
+    }
+    ticks as f64 / clk_tck()
+}
+
+fn get_json(endpoint: &str, path: &str) -> serde_json::Value {
+    reqwest::blocking::Client::new()
+        .get(format!("{endpoint}{path}"))
+        .header("Authorization", format!("api-token {TOKEN}"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap()
+}
+
+fn allure_cli() -> Option<PathBuf> {
+    let p =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/compat/allure3/node_modules/.bin/allure");
+    p.exists().then_some(p)
+}
+
+/// Uploads `dirs` (already generated, `bytes` in all) as `case` says and
+/// measures it.
+fn run(case: &Case, dirs: &[PathBuf], bytes: u64, work: &Path, database_url: Option<&str>) -> Row {
+    let total: usize = dirs
+        .iter()
+        .map(|d| {
+            std::fs::read_dir(d)
+                .unwrap()
+                .filter(|e| {
+                    e.as_ref()
+                        .unwrap()
+                        .file_name()
+                        .to_string_lossy()
+                        .ends_with("-result.json")
+                })
+                .count()
+        })
+        .sum();
     let cluster;
-    let db = if let Some(url) = &a.database_url {
-        Some(url.clone())
-    } else if a.backend == "postgres" {
+    let mut pg_port = None;
+    let db = if let Some(url) = database_url {
+        Some(url.to_string())
+    } else if case.backend == "postgres" {
         cluster = pg::PgCluster::start().expect("PostgreSQL (scripts/tools/postgres.sh)");
+        pg_port = Some(cluster.port);
         Some(cluster.database("bench"))
     } else {
         None
     };
-    let data = work.path().join("data");
-    let mut servers: Vec<Server> = (0..a.replicas.max(1))
+    let data = work.join(format!("data-{}", case.name.replace(' ', "-")));
+    let mut servers: Vec<Server> = (0..case.replicas.max(1))
         .map(|_| start_server(&data, db.as_deref()))
         .collect();
     let proxy = (servers.len() > 1)
@@ -182,46 +424,98 @@ fn main() {
         }
         c
     };
-    let out = cli(&[])
-        .args([
-            "launch",
-            "create",
-            "--launch-name",
-            "bench",
-            "--format",
-            "ID",
-        ])
-        .stdout(Stdio::piped())
-        .output()
-        .unwrap();
-    let launch = String::from_utf8_lossy(&out.stdout).trim().to_string();
-
-    let t = Instant::now();
-    let mut children: Vec<Child> = dirs
+    // Settle, then the idle resident set.
+    std::thread::sleep(Duration::from_millis(500));
+    let idle_kib = servers
         .iter()
-        .enumerate()
-        .map(|(j, d)| {
-            cli(&[
-                ("GITLAB_CI", "true".into()),
-                ("CI_PROJECT_ID", format!("{j}")),
-                ("CI_PROJECT_NAME", format!("bench-{j}")),
-                ("CI_PIPELINE_ID", format!("{}", 1000 + j)),
-                ("ALLURE_LAUNCH_ID", launch.clone()),
-            ])
-            .arg("upload")
-            .arg(d)
-            .spawn()
-            .unwrap()
-        })
-        .collect();
+        .map(|s| status_kib(s.child.id(), "VmRSS"))
+        .max()
+        .unwrap_or(0);
+    let server_cpu =
+        |servers: &[Server]| servers.iter().map(|s| cpu_secs(s.child.id())).sum::<f64>();
+
+    let launch;
+    let mut children: Vec<Child>;
+    let allure_work = tempfile::tempdir_in(work).unwrap();
+    let cpu0 = server_cpu(&servers);
+    let db0 = pg_port.map(pg_cpu_secs);
+    let t;
+    match case.uploader {
+        Uploader::Onelaunch => {
+            let out = cli(&[])
+                .args([
+                    "launch",
+                    "create",
+                    "--launch-name",
+                    "bench",
+                    "--format",
+                    "ID",
+                ])
+                .stdout(Stdio::piped())
+                .output()
+                .unwrap();
+            launch = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            t = Instant::now();
+            children = dirs
+                .iter()
+                .enumerate()
+                .map(|(j, d)| {
+                    cli(&[
+                        ("GITLAB_CI", "true".into()),
+                        ("CI_PROJECT_ID", format!("{j}")),
+                        ("CI_PROJECT_NAME", format!("bench-{j}")),
+                        ("CI_PIPELINE_ID", format!("{}", 1000 + j)),
+                        ("ALLURE_LAUNCH_ID", launch.clone()),
+                    ])
+                    .arg("upload")
+                    .arg(d)
+                    .spawn()
+                    .unwrap()
+                })
+                .collect();
+        }
+        Uploader::Allure3 => {
+            // The plugin creates its launch: the first one on this fresh server.
+            launch = "1".into();
+            let allure = allure_cli().expect("Allure 3 CLI (scripts/tools/allure3.sh)");
+            let config = serde_json::json!({
+                "name": "bench",
+                "output": allure_work.path().join("report"),
+                "plugins": {"testops": {"enabled": true, "options": {
+                    "endpoint": endpoint, "accessToken": TOKEN, "projectId": "1",
+                    "launchName": "bench", "autocloseLaunch": false}}}
+            });
+            let config_path = allure_work.path().join("allurerc.json");
+            std::fs::write(&config_path, config.to_string()).unwrap();
+            t = Instant::now();
+            children = dirs
+                .iter()
+                .map(|d| {
+                    Command::new(&allure)
+                        .arg("generate")
+                        .arg(d)
+                        .arg("--config")
+                        .arg(&config_path)
+                        .current_dir(allure_work.path())
+                        .env_clear()
+                        .env("PATH", std::env::var("PATH").unwrap_or_default())
+                        .env("HOME", allure_work.path())
+                        .stdout(Stdio::null())
+                        .stderr(Stdio::inherit())
+                        .spawn()
+                        .unwrap()
+                })
+                .collect();
+        }
+    }
     let mut client_peak = 0u64;
     let mut server_peak = 0u64;
     loop {
         for c in &children {
-            client_peak = client_peak.max(peak_kib(c.id()));
+            client_peak = client_peak.max(status_kib(c.id(), "VmHWM"));
         }
         for s in &servers {
-            server_peak = server_peak.max(peak_kib(s.child.id()));
+            server_peak = server_peak.max(status_kib(s.child.id(), "VmHWM"));
         }
         let mut done = true;
         for c in children.iter_mut() {
@@ -235,47 +529,342 @@ fn main() {
         }
         std::thread::sleep(Duration::from_millis(10));
     }
-    let secs = t.elapsed().as_secs_f64();
+    let upload_s = t.elapsed().as_secs_f64();
+    let cpu1 = server_cpu(&servers);
+    let db1 = pg_port.map(pg_cpu_secs);
     for s in &servers {
-        server_peak = server_peak.max(peak_kib(s.child.id()));
+        server_peak = server_peak.max(status_kib(s.child.id(), "VmHWM"));
     }
-
-    // Check the count.
-    let n: i64 = {
-        let r = reqwest::blocking::Client::new()
-            .get(format!(
-                "{endpoint}/api/testresult?launchId={launch}&size=1"
-            ))
-            .header("Authorization", format!("api-token {TOKEN}"))
-            .send()
-            .unwrap();
-        let v: serde_json::Value = r.json().unwrap();
-        v["totalElements"].as_i64().unwrap()
-    };
-    assert_eq!(n as usize, total, "every result arrived");
-    let (read_hash, send) = floor(&dirs);
-
-    println!(
-        "backend={} replicas={} results={} jobs={} bytes={:.1}MB",
-        a.backend,
-        servers.len(),
-        total,
-        a.jobs,
-        bytes as f64 / 1e6
-    );
-    println!(
-        "  upload: {secs:.2}s  {:.0} results/s  client peak RSS {:.1} MB (max of one uploader)  server peak RSS {:.1} MB (max of one replica)",
-        total as f64 / secs,
-        client_peak as f64 / 1024.0,
-        server_peak as f64 / 1024.0
-    );
-    println!(
-        "  floor: read+hash {read_hash:.3}s ({:.0} results/s), send once over loopback {send:.3}s",
-        total as f64 / read_hash
-    );
+    let n = get_json(
+        &endpoint,
+        &format!("/api/testresult?launchId={launch}&size=1"),
+    )["totalElements"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(n as usize, total, "every result arrived ({})", case.name);
     drop(proxy);
     for s in servers.iter_mut() {
         let _ = s.child.kill();
         let _ = s.child.wait();
+    }
+    drop(servers);
+    let _ = std::fs::remove_dir_all(&data);
+
+    let (read_hash_s, send_s) = floor_read_send(dirs);
+    let copy_hash_s = floor_copy_hash(dirs, &work.join("copy"));
+    Row {
+        case: case.clone(),
+        results: total,
+        bytes,
+        upload_s,
+        read_hash_s,
+        send_s,
+        copy_hash_s,
+        server_cpu_s: cpu1 - cpu0,
+        db_cpu_s: db0.zip(db1).map(|(a, b)| b - a),
+        idle_kib,
+        peak_kib: server_peak,
+        client_peak_kib: client_peak,
+    }
+}
+
+/// Generates the data of `case` and runs it.
+fn measure(case: &Case, database_url: Option<&str>) -> Row {
+    let work = tempfile::tempdir().unwrap();
+    let (dirs, bytes) = generate_dirs(case, work.path());
+    eprintln!(
+        "-- {}: {} results, {} job run(s), {:.1} MB",
+        case.name,
+        case.results,
+        case.jobs,
+        bytes as f64 / 1e6
+    );
+    let row = run(case, &dirs, bytes, work.path(), database_url);
+    eprintln!(
+        "   {:.2} s, {:.0} results/s, {:.1}× floor",
+        row.upload_s,
+        row.rate(),
+        row.ratio()
+    );
+    row
+}
+
+fn generate_dirs(case: &Case, work: &Path) -> (Vec<PathBuf>, u64) {
+    let per_job = case.results / case.jobs.max(1);
+    let mut dirs = Vec::new();
+    let mut bytes = 0;
+    for j in 0..case.jobs.max(1) {
+        let d = work.join(format!("job{j}"));
+        bytes += generate(&d, &format!("j{j}"), per_job, case.attachment_bytes);
+        dirs.push(d);
+    }
+    (dirs, bytes)
+}
+
+fn mib(kib: u64) -> String {
+    format!("{:.1}", kib as f64 / 1024.0)
+}
+
+fn print_table(rows: &[Row]) {
+    println!();
+    println!(
+        "{:<30} {:>8} {:>8} {:>9} {:>10} {:>9} {:>7} {:>15} {:>10} {:>10} {:>10} {:>10} {:>10}",
+        "case",
+        "results",
+        "MB",
+        "upload s",
+        "results/s",
+        "floor s",
+        "×floor",
+        "floor kind",
+        "srv µs/res",
+        "db µs/res",
+        "idle RSS",
+        "peak RSS",
+        "client RSS"
+    );
+    for r in rows {
+        println!(
+            "{:<30} {:>8} {:>8.1} {:>9.2} {:>10.0} {:>9.3} {:>7.1} {:>15} {:>10.1} {:>10} {:>10} {:>10} {:>10}",
+            r.case.name,
+            r.results,
+            r.bytes as f64 / 1e6,
+            r.upload_s,
+            r.rate(),
+            r.floor_s(),
+            r.ratio(),
+            r.floor_kind(),
+            r.cpu_us(),
+            r.db_cpu_us().map(|v| format!("{v:.1}")).unwrap_or_else(|| "-".into()),
+            mib(r.idle_kib),
+            mib(r.peak_kib),
+            mib(r.client_peak_kib),
+        );
+    }
+    println!("(RSS in MiB; floor: read+hash+send = SHA-256 of every file read + one loopback send; copy+hash = every file copied on the same disk with SHA-256, each attachment fsynced)");
+}
+
+/// One goal: what it says, the measured value, met or not.
+struct Goal {
+    goal: String,
+    measured: String,
+    met: bool,
+}
+
+fn goals(rows: &[Row]) -> Vec<Goal> {
+    let mut g = Vec::new();
+    // Per run (the Allure 3 comparison has its own goal).
+    for r in rows
+        .iter()
+        .filter(|r| r.case.uploader == Uploader::Onelaunch && !r.case.name.starts_with("allure3"))
+    {
+        if r.case.attachment_bytes > 0 {
+            g.push(Goal {
+                goal: format!("{}: upload ≤ 2× copy+hash", r.case.name),
+                measured: format!(
+                    "{:.2} s / {:.2} s = {:.1}×",
+                    r.upload_s,
+                    r.floor_s(),
+                    r.ratio()
+                ),
+                met: r.ratio() <= 2.0,
+            });
+        } else {
+            g.push(Goal {
+                goal: format!("{}: upload ≤ 3× floor", r.case.name),
+                measured: format!(
+                    "{:.2} s / {:.3} s = {:.1}×",
+                    r.upload_s,
+                    r.floor_s(),
+                    r.ratio()
+                ),
+                met: r.ratio() <= 3.0,
+            });
+        }
+        // The CPU goal is for results; hashing a large attachment alone
+        // costs more (its CPU time is in the table).
+        if r.case.attachment_bytes == 0 {
+            g.push(Goal {
+                goal: format!("{}: server CPU ≤ 30 µs/result", r.case.name),
+                measured: format!("{:.1} µs/result", r.cpu_us()),
+                met: r.cpu_us() <= 30.0,
+            });
+        }
+        let grew = r.peak_kib.saturating_sub(r.idle_kib);
+        g.push(Goal {
+            goal: format!("{}: server peak RSS ≤ idle + 100 MB", r.case.name),
+            measured: format!(
+                "{} MiB peak, {} MiB idle (+{})",
+                mib(r.peak_kib),
+                mib(r.idle_kib),
+                mib(grew)
+            ),
+            met: grew <= 100 * 1024,
+        });
+    }
+    let find = |backend: &str, jobs: usize| {
+        rows.iter().find(|r| {
+            r.case.uploader == Uploader::Onelaunch
+                && r.case.attachment_bytes == 0
+                && r.case.backend == backend
+                && r.case.jobs == jobs
+                && r.case.replicas == 1
+        })
+    };
+    for backend in ["sqlite", "postgres"] {
+        if let (Some(one), Some(many)) = (find(backend, 1), find(backend, 20)) {
+            g.push(Goal {
+                goal: format!("{backend}: 20 job runs results/s ≥ 1 job run results/s"),
+                measured: format!("{:.0} vs {:.0} results/s", many.rate(), one.rate()),
+                met: many.rate() >= one.rate(),
+            });
+        }
+    }
+    for jobs in [1, 20] {
+        if let (Some(s), Some(p)) = (find("sqlite", jobs), find("postgres", jobs)) {
+            g.push(Goal {
+                goal: format!("{jobs} job run(s): PostgreSQL within 2× of SQLite"),
+                measured: format!(
+                    "{:.2} s vs {:.2} s = {:.2}×",
+                    p.upload_s,
+                    s.upload_s,
+                    p.upload_s / s.upload_s
+                ),
+                met: p.upload_s <= 2.0 * s.upload_s,
+            });
+        }
+    }
+    let ol = rows
+        .iter()
+        .find(|r| r.case.name.starts_with("allure3 files: onelaunch"));
+    let a3 = rows.iter().find(|r| r.case.uploader == Uploader::Allure3);
+    if let (Some(ol), Some(a3)) = (ol, a3) {
+        let x = a3.upload_s / ol.upload_s;
+        g.push(Goal {
+            goal: "Allure 3 plugin ≥ 25× slower than onelaunch (same files)".into(),
+            measured: format!("{:.2} s vs {:.2} s = {x:.1}×", a3.upload_s, ol.upload_s),
+            met: x >= 25.0,
+        });
+    }
+    g
+}
+
+fn print_goals(goals: &[Goal]) {
+    println!();
+    println!("goals (reported, not asserted):");
+    for g in goals {
+        println!(
+            "  {:<66} {:<44} {}",
+            g.goal,
+            g.measured,
+            if g.met { "PASS" } else { "MISS" }
+        );
+    }
+}
+
+/// The same `n` results (one job run) uploaded by `onelaunch upload` and by
+/// the Allure 3 TestOps plugin, each into a fresh SQLite server.
+fn allure3_comparison(n: usize) -> Vec<Row> {
+    let work = tempfile::tempdir().unwrap();
+    let ol = Case {
+        name: "allure3 files: onelaunch".into(),
+        backend: "sqlite".into(),
+        replicas: 1,
+        jobs: 1,
+        results: n,
+        attachment_bytes: 0,
+        uploader: Uploader::Onelaunch,
+    };
+    let (dirs, bytes) = generate_dirs(&ol, work.path());
+    eprintln!("-- {} and the Allure 3 plugin: {n} results", ol.name);
+    let first = run(&ol, &dirs, bytes, work.path(), None);
+    let a3 = Case {
+        name: "allure3 files: Allure 3 plugin".into(),
+        uploader: Uploader::Allure3,
+        ..ol
+    };
+    let second = run(&a3, &dirs, bytes, work.path(), None);
+    vec![first, second]
+}
+
+fn main() {
+    let a = args();
+    let attachment_bytes = a
+        .attachment_mb
+        .map(|mb| (mb * 1024.0 * 1024.0) as usize)
+        .unwrap_or(0);
+    let case = |name: &str, backend: &str, jobs: usize, results: usize, att: usize| Case {
+        name: name.into(),
+        backend: backend.into(),
+        replicas: 1,
+        jobs,
+        results,
+        attachment_bytes: att,
+        uploader: Uploader::Onelaunch,
+    };
+    let mut rows = Vec::new();
+    if a.matrix {
+        let att = if attachment_bytes > 0 {
+            attachment_bytes
+        } else {
+            1024 * 1024
+        };
+        let att_label = format!(
+            "sqlite 1 job, {} MB attachments",
+            (att as f64 / (1024.0 * 1024.0))
+        );
+        for c in [
+            case("sqlite 1 job", "sqlite", 1, a.results, 0),
+            case("sqlite 20 jobs", "sqlite", 20, a.results, 0),
+            case("postgres 1 job", "postgres", 1, a.results, 0),
+            case("postgres 20 jobs", "postgres", 20, a.results, 0),
+            case(&att_label, "sqlite", 1, a.attachment_results, att),
+        ] {
+            rows.push(measure(&c, None));
+        }
+        if allure_cli().is_some() && a.allure3_results > 0 {
+            rows.extend(allure3_comparison(a.allure3_results));
+        } else {
+            eprintln!("(the Allure 3 comparison is skipped: run scripts/tools/allure3.sh to install the Allure 3 CLI)");
+        }
+    } else if a.allure3 {
+        assert!(
+            allure_cli().is_some(),
+            "the Allure 3 CLI is not installed: run scripts/tools/allure3.sh"
+        );
+        rows.extend(allure3_comparison(a.results));
+    } else {
+        let mut c = case(
+            &format!(
+                "{} {} job(s){}",
+                a.backend,
+                a.jobs,
+                if attachment_bytes > 0 {
+                    format!(", {} MB attachments", a.attachment_mb.unwrap_or(0.0))
+                } else {
+                    String::new()
+                }
+            ),
+            &a.backend,
+            a.jobs,
+            a.results,
+            attachment_bytes,
+        );
+        c.replicas = a.replicas;
+        if c.replicas > 1 {
+            c.name = format!("{}, {} replicas", c.name, c.replicas);
+        }
+        rows.push(measure(&c, a.database_url.as_deref()));
+    }
+    print_table(&rows);
+    let g = goals(&rows);
+    print_goals(&g);
+    if let Some(path) = &a.json {
+        let v = serde_json::json!({
+            "rows": rows.iter().map(Row::json).collect::<Vec<_>>(),
+            "goals": g.iter().map(|g| serde_json::json!({"goal": g.goal, "measured": g.measured, "met": g.met})).collect::<Vec<_>>(),
+        });
+        std::fs::write(path, serde_json::to_string_pretty(&v).unwrap()).unwrap();
+        println!("\nwritten: {}", path.display());
     }
 }

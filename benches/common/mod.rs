@@ -47,3 +47,51 @@ pub fn start_server(data: &Path, db: Option<&str>) -> Server {
     std::thread::spawn(move || for _ in out.lines() {});
     Server { child, url }
 }
+
+/// A `/proc/<pid>/status` field in KiB (`VmHWM` = peak resident set,
+/// `VmRSS` = resident set now); 0 when the process is gone.
+#[allow(dead_code)] // not every bench reads every field
+pub fn status_kib(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field) && l[field.len()..].starts_with(':'))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// The numeric fields of `/proc/<pid>/stat` after the command name, numbered
+/// as in proc(5) (field 14 is utime): `(ppid, utime + stime, cutime + cstime)`
+/// in clock ticks.
+#[allow(dead_code)]
+pub fn stat_ticks(pid: u32) -> Option<(u32, u64, u64)> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces and parentheses: fields start after the last ')'.
+    let rest = &s[s.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // rest[0] is field 3 (state).
+    let at = |n: usize| f.get(n - 3).and_then(|v| v.parse::<u64>().ok());
+    Some((at(4)? as u32, at(14)? + at(15)?, at(16)? + at(17)?))
+}
+
+/// CPU time (user + system) a process has used so far, in seconds.
+#[allow(dead_code)]
+pub fn cpu_secs(pid: u32) -> f64 {
+    stat_ticks(pid).map(|t| t.1).unwrap_or(0) as f64 / clk_tck()
+}
+
+/// Clock ticks per second (`getconf CLK_TCK`, 100 on Linux).
+#[allow(dead_code)]
+pub fn clk_tck() -> f64 {
+    static TCK: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TCK.get_or_init(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+            .unwrap_or(100.0)
+    })
+}
