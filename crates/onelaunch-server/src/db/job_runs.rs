@@ -437,7 +437,7 @@ pub(crate) async fn stop_job_run(
 
 /// The latest attempt of each test within its own job run (a job run's status
 /// is what its own attempts say, even when a later job run re-ran them).
-const LATEST_IN_RUN: &str =
+pub(crate) const LATEST_IN_RUN: &str =
     "NOT EXISTS (SELECT 1 FROM test_results u WHERE u.job_run_id = t.job_run_id \
      AND u.test_key = t.test_key AND (COALESCE(u.start_ms, 0) > COALESCE(t.start_ms, 0) \
      OR (COALESCE(u.start_ms, 0) = COALESCE(t.start_ms, 0) AND u.id > t.id)))";

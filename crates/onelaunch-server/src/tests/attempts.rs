@@ -191,3 +191,26 @@ async fn a_job_run_status_is_what_its_own_results_say_even_when_they_arrive_afte
     upload(&app, given.id("jobRunId"), "u-late", "failed", 3_000).await;
     assert_eq!(run_status(&app, given.id("jobRunId")).await.1, "cancelled");
 }
+
+/// A job run's latest attempts are found through the (job run, test)
+/// index: without it SQLite read the whole job run once per result, and
+/// closing a large job run took time growing with the square of its size.
+#[tokio::test]
+async fn the_latest_attempts_of_a_job_run_are_looked_up_by_index() {
+    use sqlx::Row;
+    let app = TestApp::new().await;
+    let q = format!(
+        "EXPLAIN QUERY PLAN SELECT COUNT(*) FROM test_results t WHERE t.job_run_id = 1 AND {}",
+        crate::db::job_runs::LATEST_IN_RUN
+    );
+    let rows = sqlx::query(&q).fetch_all(&app.state.db.read).await.unwrap();
+    let plan: Vec<String> = rows
+        .iter()
+        .map(|r| r.try_get::<String, _>("detail").unwrap())
+        .collect();
+    assert!(
+        plan.iter()
+            .any(|d| d.contains("test_results_run_key (job_run_id=? AND test_key=?)")),
+        "{plan:#?}"
+    );
+}
