@@ -29,6 +29,7 @@ pub mod migrate;
 pub(crate) mod plans;
 pub(crate) mod projects;
 pub(crate) mod reruns;
+pub(crate) mod result_rows;
 pub(crate) mod results;
 pub(crate) mod server_runs;
 pub(crate) mod sessions;
@@ -113,9 +114,16 @@ impl Db {
                     .after_release(|_, _| Box::pin(async { Ok(!crate::error::take_db_full()) }))
                     .after_connect(|conn, _| {
                         Box::pin(async move {
+                            // The writer's page cache holds the pages every
+                            // batch touches (the indexes of results and test
+                            // cases): at SQLite's default 2 MiB it re-read
+                            // them from the file on each batch once a launch
+                            // passed a few thousand results. Pages are
+                            // allocated as used, so a small database stays small.
                             conn.execute(
                                 "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; \
-                                 PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON;",
+                                 PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON; \
+                                 PRAGMA cache_size=-65536;",
                             )
                             .await?;
                             Ok(())

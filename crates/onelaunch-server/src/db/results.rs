@@ -7,6 +7,7 @@ use serde_json::Value;
 use sqlx::{AnyConnection, Row};
 
 use super::launches::LATEST;
+pub(crate) use super::result_rows::insert_results;
 use super::*;
 use crate::error::ServerResult;
 
@@ -16,6 +17,8 @@ pub(crate) struct SessionRow {
     pub project_id: Id,
     pub launch_id: Id,
     pub job_run_id: Option<Id>,
+    /// The job of its job run (carried here so a batch needs no lookup).
+    pub job_id: Option<Id>,
 }
 
 impl SessionRow {
@@ -66,11 +69,21 @@ pub(crate) async fn create_session(
     .bind((!track).then_some(now))
     .fetch_one(&mut *conn)
     .await?;
+    let job_id = match job_run_id {
+        Some(run) => sqlx::query("SELECT job_id FROM job_runs WHERE id = $1")
+            .bind(run)
+            .fetch_optional(&mut *conn)
+            .await?
+            .map(|r| get_i64(&r, "job_id"))
+            .transpose()?,
+        None => None,
+    };
     Ok(SessionRow {
         id: row.try_get("id")?,
         project_id,
         launch_id,
         job_run_id,
+        job_id,
     })
 }
 
@@ -122,158 +135,24 @@ pub(crate) async fn job_run_sessions(db: &Db, job_run_id: Id) -> ServerResult<Ve
 }
 
 pub(crate) async fn get_session(db: &Db, id: Id) -> ServerResult<Option<SessionRow>> {
-    let r = sqlx::query("SELECT id, project_id, launch_id, job_run_id FROM sessions WHERE id = $1")
-        .bind(id)
-        .fetch_optional(&db.read)
-        .await?;
+    let r = sqlx::query(
+        "SELECT s.id AS id, s.project_id AS project_id, s.launch_id AS launch_id, \
+         s.job_run_id AS job_run_id, r.job_id AS job_id \
+         FROM sessions s LEFT JOIN job_runs r ON r.id = s.job_run_id WHERE s.id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&db.read)
+    .await?;
     Ok(match r {
         Some(r) => Some(SessionRow {
             id: get_i64(&r, "id")?,
             project_id: get_i64(&r, "project_id")?,
             launch_id: get_i64(&r, "launch_id")?,
             job_run_id: opt_i64(&r, "job_run_id"),
+            job_id: opt_i64(&r, "job_id"),
         }),
         None => None,
     })
-}
-
-pub(crate) fn step_attachments(steps: &[api::UploadStep], out: &mut Vec<api::UploadAttachment>) {
-    for s in steps {
-        if let Some(a) = &s.attachment {
-            out.push(a.clone());
-        }
-        step_attachments(&s.steps, out);
-    }
-}
-
-/// Every attachment a result declares (top level and in steps).
-pub(crate) fn declared_attachments(r: &api::UploadTestResult) -> Vec<api::UploadAttachment> {
-    let mut out = r.attachments.clone();
-    step_attachments(&r.steps, &mut out);
-    out
-}
-
-/// The job whose job run a session uploads into, if any.
-async fn session_job(conn: &mut AnyConnection, session: &SessionRow) -> ServerResult<Option<Id>> {
-    let Some(job_run) = session.job_run_id else {
-        return Ok(None);
-    };
-    let row = sqlx::query("SELECT job_id FROM job_runs WHERE id = $1")
-        .bind(job_run)
-        .fetch_optional(&mut *conn)
-        .await?;
-    Ok(match row {
-        Some(r) => Some(get_i64(&r, "job_id")?),
-        None => None,
-    })
-}
-
-/// The key that makes results attempts of one test: the `historyId` (else the
-/// uuid), within the job that ran it. The same test run by two jobs of a
-/// launch (a Linux GitHub job and a Windows GitLab job) gives two results,
-/// each with its own status; a re-run of the same job (a CI re-run, a
-/// server-led rerun) adds attempts. Results outside job runs keep the bare key
-/// (migration 0011 moved stored keys to this form).
-pub(crate) fn attempt_key(job: Option<Id>, r: &api::UploadTestResult) -> String {
-    let key = r
-        .history_id
-        .as_deref()
-        .filter(|h| !h.is_empty())
-        .unwrap_or(&r.uuid);
-    match job {
-        Some(job) => format!("job:{job}|{key}"),
-        None => key.to_string(),
-    }
-}
-
-/// Inserts results of a session (inside the caller's transaction). A uuid
-/// already stored in the launch is not inserted again: its id is returned, so a
-/// re-sent batch answers the same ids and adds nothing. Returns the references
-/// in the order given and the indexes of the results that are new.
-pub(crate) async fn insert_results(
-    conn: &mut AnyConnection,
-    session: &SessionRow,
-    results: &[api::UploadTestResult],
-) -> ServerResult<(Vec<api::ResultRef>, Vec<(Id, usize)>)> {
-    let now = now_ms();
-    let mut out: Vec<Option<api::ResultRef>> = vec![None; results.len()];
-    // Insert in uuid order so concurrent batches (other replicas) take row
-    // locks in the same order and cannot deadlock.
-    let mut order: Vec<usize> = (0..results.len()).collect();
-    order.sort_by(|a, b| results[*a].uuid.cmp(&results[*b].uuid));
-    let mut inserted_now: Vec<(Id, usize)> = Vec::new();
-    let job = session_job(conn, session).await?;
-    for i in order {
-        let r = &results[i];
-        let status = api::normalize_status(r.status.as_deref());
-        let test_key = attempt_key(job, r);
-        let duration = r.duration.or(match (r.start, r.stop) {
-            (Some(a), Some(b)) => Some(b - a),
-            _ => None,
-        });
-        let body = serde_json::to_string(r).unwrap_or_else(|_| "{}".into());
-        let inserted = sqlx::query(
-            "INSERT INTO test_results (project_id, launch_id, job_run_id, session_id, uuid, test_key, history_id, \
-             test_case_id, name, full_name, status, message, trace, start_ms, stop_ms, duration_ms, body, created_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
-             ON CONFLICT (launch_id, uuid) DO NOTHING RETURNING id",
-        )
-        .bind(session.project_id)
-        .bind(session.launch_id)
-        .bind(session.job_run_id)
-        .bind(session.id)
-        .bind(&r.uuid)
-        .bind(clip(&test_key, 1024))
-        .bind(clip_opt(&r.history_id, 1024))
-        .bind(clip_opt(&r.test_case_id, 1024))
-        .bind(clip(&r.name, MAX_NAME))
-        .bind(clip_opt(&r.full_name, 4096))
-        .bind(status)
-        .bind(clip_opt(&r.message, MAX_TEXT))
-        .bind(clip_opt(&r.trace, MAX_TEXT))
-        .bind(r.start)
-        .bind(r.stop)
-        .bind(duration)
-        .bind(body)
-        .bind(now)
-        .fetch_optional(&mut *conn)
-        .await?;
-        let id: i64 = match inserted {
-            Some(row) => {
-                let id: i64 = row.try_get("id")?;
-                for a in declared_attachments(r) {
-                    if a.original_file_name.is_empty() {
-                        continue;
-                    }
-                    sqlx::query(
-                        "INSERT INTO attachments (test_result_id, file_name, name, content_type, size, sha256, created_ms) \
-                         VALUES ($1, $2, $3, $4, $5, NULL, $6) ON CONFLICT (test_result_id, file_name) DO NOTHING",
-                    )
-                    .bind(id)
-                    .bind(clip(&a.original_file_name, 1024))
-                    .bind(clip(&a.name, MAX_NAME))
-                    .bind(clip_opt(&a.content_type, 255))
-                    .bind(a.content_length)
-                    .bind(now)
-                    .execute(&mut *conn)
-                    .await?;
-                }
-                inserted_now.push((id, i));
-                id
-            }
-            None => sqlx::query("SELECT id FROM test_results WHERE launch_id = $1 AND uuid = $2")
-                .bind(session.launch_id)
-                .bind(&r.uuid)
-                .fetch_one(&mut *conn)
-                .await?
-                .try_get("id")?,
-        };
-        out[i] = Some(api::ResultRef {
-            id,
-            uuid: r.uuid.clone(),
-        });
-    }
-    Ok((out.into_iter().flatten().collect(), inserted_now))
 }
 
 /// A stored result with the launch it belongs to (for access checks).

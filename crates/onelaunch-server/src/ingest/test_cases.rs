@@ -81,10 +81,10 @@ pub(crate) async fn track_test_cases(
         return Ok(());
     }
     let now = now_ms();
-    let job_id = match session.job_run_id {
-        Some(run) => crate::db::job_runs::start_receiving(conn, run, now).await?,
-        None => None,
-    };
+    if let Some(run) = session.job_run_id {
+        crate::db::job_runs::start_receiving(conn, run, now).await?;
+    }
+    let job_id = session.job_id;
     // One update per test case: its latest attempt in this batch.
     let mut latest: BTreeMap<String, (i64, Id, &api::UploadTestResult)> = BTreeMap::new();
     for (id, r) in results {

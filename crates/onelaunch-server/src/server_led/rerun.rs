@@ -3,7 +3,7 @@
 //! (the prerequisites of a plan run), and adds one job run per job to the
 //! launch (stage `scheduled`, uid `rerun-<launch>-<n>`) whose test plan is
 //! exactly that job's selected tests, then triggers it. The new results are
-//! attempts of the same tests (`db::results::attempt_key` keys them by job),
+//! attempts of the same tests (`db::result_rows::attempt_key` keys them by job),
 //! so the latest attempt decides and the earlier ones stay visible.
 //!
 //! A job is proven (the plan-run prerequisite) also by the launch being

@@ -1,0 +1,222 @@
+//! A batch of uploaded results into `test_results` (and the attachment rows
+//! they declare) in a few multi-row statements: one `INSERT … ON CONFLICT
+//! (launch_id, uuid) DO NOTHING RETURNING id, uuid` per [`INSERT_ROWS`]
+//! results, one lookup for the uuids already stored (a re-sent batch), one
+//! `INSERT` per [`ATTACHMENT_ROWS`] declared attachments. Each statement's
+//! text depends only on how many rows it carries, so full chunks reuse one
+//! prepared statement from the connection's cache.
+
+use std::collections::HashMap;
+
+use onelaunch_api::{self as api, Id};
+use sqlx::{AnyConnection, Row};
+
+use super::results::SessionRow;
+use super::*;
+use crate::error::ServerResult;
+
+/// Results written by one statement: 13 parameters each (5 more shared),
+/// 2,605 in all, well under SQLite's 32,766 and PostgreSQL's 65,535.
+pub(crate) const INSERT_ROWS: usize = 200;
+
+/// Attachment rows written by one statement (5 parameters each).
+pub(crate) const ATTACHMENT_ROWS: usize = 500;
+
+/// Uuids looked up by one statement.
+const LOOKUP_ROWS: usize = 500;
+
+fn step_attachments(steps: &[api::UploadStep], out: &mut Vec<api::UploadAttachment>) {
+    for s in steps {
+        if let Some(a) = &s.attachment {
+            out.push(a.clone());
+        }
+        step_attachments(&s.steps, out);
+    }
+}
+
+/// Every attachment a result declares (top level and in steps).
+pub(crate) fn declared_attachments(r: &api::UploadTestResult) -> Vec<api::UploadAttachment> {
+    let mut out = r.attachments.clone();
+    step_attachments(&r.steps, &mut out);
+    out
+}
+
+/// The key that makes results attempts of one test: the `historyId` (else the
+/// uuid), within the job that ran it. The same test run by two jobs of a
+/// launch (a Linux GitHub job and a Windows GitLab job) gives two results,
+/// each with its own status; a re-run of the same job (a CI re-run, a
+/// server-led rerun) adds attempts. Results outside job runs keep the bare key
+/// (migration 0011 moved stored keys to this form).
+pub(crate) fn attempt_key(job: Option<Id>, r: &api::UploadTestResult) -> String {
+    let key = r
+        .history_id
+        .as_deref()
+        .filter(|h| !h.is_empty())
+        .unwrap_or(&r.uuid);
+    match job {
+        Some(job) => format!("job:{job}|{key}"),
+        None => key.to_string(),
+    }
+}
+
+/// `(${from}, …, ${from + n - 1})`.
+fn params(from: usize, n: usize) -> String {
+    let p: Vec<String> = (from..from + n).map(|i| format!("${i}")).collect();
+    p.join(", ")
+}
+
+/// Inserts results of a session (inside the caller's transaction). A uuid already
+/// stored in the launch is not inserted again: its id is returned, so a
+/// re-sent batch answers the same ids and adds nothing; a uuid repeated within
+/// the batch is stored once, by its first occurrence. Returns the references
+/// in the order given and `(id, index)` of the results that are new.
+///
+/// Rows go in uuid order so concurrent batches (other replicas) take row
+/// locks in the same order and cannot deadlock.
+pub(crate) async fn insert_results(
+    conn: &mut AnyConnection,
+    session: &SessionRow,
+    results: &[api::UploadTestResult],
+) -> ServerResult<(Vec<api::ResultRef>, Vec<(Id, usize)>)> {
+    // Per row: uuid … body; the session's columns and the time are shared.
+    const COLS: usize = 13;
+    let now = now_ms();
+    let mut order: Vec<usize> = (0..results.len()).collect();
+    order.sort_by(|a, b| results[*a].uuid.cmp(&results[*b].uuid));
+    order.dedup_by(|a, b| results[*a].uuid == results[*b].uuid);
+    let by_uuid: HashMap<&str, usize> = order
+        .iter()
+        .map(|&i| (results[i].uuid.as_str(), i))
+        .collect();
+    // uuid -> (id, inserted by this call)
+    let mut ids: HashMap<&str, (Id, bool)> = HashMap::with_capacity(order.len());
+    for chunk in order.chunks(INSERT_ROWS) {
+        let values: Vec<String> = (0..chunk.len())
+            .map(|i| format!("($1, $2, $3, $4, {}, $5)", params(6 + i * COLS, COLS)))
+            .collect();
+        let sql = format!(
+            "INSERT INTO test_results (project_id, launch_id, job_run_id, session_id, uuid, test_key, \
+             history_id, test_case_id, name, full_name, status, message, trace, start_ms, stop_ms, \
+             duration_ms, body, created_ms) VALUES {} \
+             ON CONFLICT (launch_id, uuid) DO NOTHING RETURNING id, uuid",
+            values.join(", ")
+        );
+        let mut q = sqlx::query(&sql)
+            .bind(session.project_id)
+            .bind(session.launch_id)
+            .bind(session.job_run_id)
+            .bind(session.id)
+            .bind(now);
+        for &i in chunk {
+            let r = &results[i];
+            let duration = r.duration.or(match (r.start, r.stop) {
+                (Some(a), Some(b)) => Some(b - a),
+                _ => None,
+            });
+            q = q
+                .bind(r.uuid.as_str())
+                .bind(clip(&attempt_key(session.job_id, r), 1024))
+                .bind(clip_opt(&r.history_id, 1024))
+                .bind(clip_opt(&r.test_case_id, 1024))
+                .bind(clip(&r.name, MAX_NAME))
+                .bind(clip_opt(&r.full_name, 4096))
+                .bind(api::normalize_status(r.status.as_deref()))
+                .bind(clip_opt(&r.message, MAX_TEXT))
+                .bind(clip_opt(&r.trace, MAX_TEXT))
+                .bind(r.start)
+                .bind(r.stop)
+                .bind(duration)
+                .bind(serde_json::to_string(r).unwrap_or_else(|_| "{}".into()));
+        }
+        for row in q.fetch_all(&mut *conn).await? {
+            let uuid: String = row.try_get("uuid")?;
+            let id: i64 = row.try_get("id")?;
+            if let Some((u, _)) = by_uuid.get_key_value(uuid.as_str()) {
+                ids.insert(u, (id, true));
+            }
+        }
+    }
+    // Uuids already in the launch: their stored ids.
+    let known: Vec<&str> = order
+        .iter()
+        .map(|&i| results[i].uuid.as_str())
+        .filter(|u| !ids.contains_key(u))
+        .collect();
+    for chunk in known.chunks(LOOKUP_ROWS) {
+        let sql = format!(
+            "SELECT id, uuid FROM test_results WHERE launch_id = $1 AND uuid IN ({})",
+            params(2, chunk.len())
+        );
+        let mut q = sqlx::query(&sql).bind(session.launch_id);
+        for u in chunk {
+            q = q.bind(*u);
+        }
+        for row in q.fetch_all(&mut *conn).await? {
+            let uuid: String = row.try_get("uuid")?;
+            if let Some((u, _)) = by_uuid.get_key_value(uuid.as_str()) {
+                ids.insert(u, (row.try_get("id")?, false));
+            }
+        }
+    }
+    let mut new: Vec<(Id, usize)> = Vec::new();
+    for &i in &order {
+        if let Some(&(id, true)) = ids.get(results[i].uuid.as_str()) {
+            new.push((id, i));
+        }
+    }
+    insert_declared_attachments(conn, results, &new, now).await?;
+    let mut refs = Vec::with_capacity(results.len());
+    for r in results {
+        let (id, _) = ids.get(r.uuid.as_str()).copied().ok_or_else(|| {
+            crate::error::ServerError::Conflict(format!(
+                "result {:?} changed concurrently; retry",
+                r.uuid
+            ))
+        })?;
+        refs.push(api::ResultRef {
+            id,
+            uuid: r.uuid.clone(),
+        });
+    }
+    Ok((refs, new))
+}
+
+/// The attachment rows (no bytes yet) the new results declare.
+async fn insert_declared_attachments(
+    conn: &mut AnyConnection,
+    results: &[api::UploadTestResult],
+    new: &[(Id, usize)],
+    now: i64,
+) -> ServerResult<()> {
+    const COLS: usize = 5;
+    let rows: Vec<(Id, api::UploadAttachment)> = new
+        .iter()
+        .flat_map(|&(id, i)| {
+            declared_attachments(&results[i])
+                .into_iter()
+                .filter(|a| !a.original_file_name.is_empty())
+                .map(move |a| (id, a))
+        })
+        .collect();
+    for chunk in rows.chunks(ATTACHMENT_ROWS) {
+        let values: Vec<String> = (0..chunk.len())
+            .map(|i| format!("({}, NULL, $1)", params(2 + i * COLS, COLS)))
+            .collect();
+        let sql = format!(
+            "INSERT INTO attachments (test_result_id, file_name, name, content_type, size, sha256, created_ms) \
+             VALUES {} ON CONFLICT (test_result_id, file_name) DO NOTHING",
+            values.join(", ")
+        );
+        let mut q = sqlx::query(&sql).bind(now);
+        for (id, a) in chunk {
+            q = q
+                .bind(*id)
+                .bind(clip(&a.original_file_name, 1024))
+                .bind(clip(&a.name, MAX_NAME))
+                .bind(clip_opt(&a.content_type, 255))
+                .bind(a.content_length);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
