@@ -13,12 +13,10 @@
 //!   and the build is reproducible with SOURCE_DATE_EPOCH.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
-use std::time::Duration;
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -420,34 +418,13 @@ fn plain_image_runs_its_server_cmd_and_a_ci_led_flow_without_a_shell() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn the image's server");
-    let stdout = child.stdout.take().unwrap();
-    let stderr = child.stderr.take().unwrap();
+    let waited = crate::static_binary::listening_url(&mut child);
     let server = ImageServer(child);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if line.contains("listening on ") {
-                let _ = tx.send(line.rsplit(' ').next().unwrap_or("").to_string());
-            }
-        }
-    });
-    let (etx, erx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut all = String::new();
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            all.push_str(&line);
-            all.push('\n');
-        }
-        let _ = etx.send(all);
-    });
-    let url = match rx.recv_timeout(Duration::from_secs(60)) {
+    let url = match waited {
         Ok(url) => url,
-        Err(_) => {
+        Err(log) => {
             drop(server);
-            panic!(
-                "the image's server did not start: {}",
-                erx.recv_timeout(Duration::from_secs(5)).unwrap_or_default()
-            );
+            panic!("the image's server did not start: {log}");
         }
     };
 

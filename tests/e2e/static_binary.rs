@@ -119,34 +119,13 @@ fn static_binary_runs_a_ci_led_flow_in_an_empty_root() {
     .stderr(Stdio::piped())
     .spawn()
     .expect("spawn chroot server");
-    let stdout = child.stdout.take().unwrap();
-    let stderr = child.stderr.take().unwrap();
+    let waited = listening_url(&mut child);
     let server = ChrootServer(child);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if line.contains("listening on ") {
-                let _ = tx.send(line.rsplit(' ').next().unwrap_or("").to_string());
-            }
-        }
-    });
-    let (etx, erx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut all = String::new();
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            all.push_str(&line);
-            all.push('\n');
-        }
-        let _ = etx.send(all);
-    });
-    let url = match rx.recv_timeout(Duration::from_secs(60)) {
+    let url = match waited {
         Ok(url) => url,
-        Err(_) => {
+        Err(log) => {
             drop(server);
-            panic!(
-                "the static server in the empty root did not start: {}",
-                erx.recv_timeout(Duration::from_secs(5)).unwrap_or_default()
-            );
+            panic!("the static server in the empty root did not start: {log}");
         }
     };
 
@@ -207,4 +186,30 @@ pub(crate) fn ci_led_flow(
     assert_eq!(stat.get("failed"), Some(&2), "{stat:?}");
     assert_eq!(stat.get("passed"), Some(&6), "{stat:?}");
     launch_id
+}
+
+/// Waits (60 s at most) for a server started with piped stdout and stderr to
+/// print `listening on <url>`; answers the URL, or what it wrote on stderr.
+pub(crate) fn listening_url(child: &mut Child) -> Result<String, String> {
+    let stdout = child.stdout.take().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.contains("listening on ") {
+                let _ = tx.send(line.rsplit(' ').next().unwrap_or("").to_string());
+            }
+        }
+    });
+    let (etx, erx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            all.push_str(&line);
+            all.push('\n');
+        }
+        let _ = etx.send(all);
+    });
+    rx.recv_timeout(Duration::from_secs(60))
+        .map_err(|_| erx.recv_timeout(Duration::from_secs(5)).unwrap_or_default())
 }
