@@ -88,23 +88,6 @@ fn running_as_root() -> bool {
     String::from_utf8_lossy(&out.stdout).trim() == "0"
 }
 
-/// Builds (or reuses, when up to date: cargo decides) the static binary.
-fn build_static() -> PathBuf {
-    let out = Command::new(repo().join("scripts/build-static"))
-        .current_dir(repo())
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("run scripts/build-static");
-    assert!(
-        out.status.success(),
-        "scripts/build-static failed (its output is above)"
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let path = PathBuf::from(stdout.lines().last().expect("binary path").trim());
-    assert!(path.is_file(), "{} is not a file", path.display());
-    path
-}
-
 /// Runs deploy/image/build into `out`; returns the printed layout path.
 fn build_image(bin: &Path, out: &Path, epoch: Option<&str>) -> PathBuf {
     let mut cmd = Command::new(repo().join("deploy/image/build"));
@@ -138,7 +121,7 @@ struct Built {
 fn built() -> &'static Built {
     static BUILT: OnceLock<Built> = OnceLock::new();
     BUILT.get_or_init(|| {
-        let bin = build_static();
+        let bin = crate::static_binary::build_static();
         let base = Path::new(env!("CARGO_TARGET_TMPDIR")).join("container_image");
         let _ = std::fs::remove_dir_all(&base);
         std::fs::create_dir_all(&base).unwrap();

@@ -14,7 +14,7 @@ use std::time::Duration;
 use crate::support::*;
 
 /// Builds (or reuses, when up to date: cargo decides) the static binary.
-fn build_static() -> PathBuf {
+pub(crate) fn build_static() -> PathBuf {
     let out = Command::new(repo().join("scripts/build-static"))
         .current_dir(repo())
         .stderr(Stdio::inherit())
