@@ -77,6 +77,48 @@ pub(crate) fn redact_url(url: &str) -> String {
     }
 }
 
+/// Placeholders of a statement whose parameters are each bound once, in the
+/// order they appear in its text (multi-row statements).
+///
+/// PostgreSQL gets `$1, $2, …`; SQLite gets anonymous `?`. For a named or
+/// numbered parameter (`$N`, `?N`) the SQLite driver asks SQLite for every
+/// parameter's name to place its argument, and SQLite finds a name by walking
+/// the list of all of them: the square of the parameter count, 3.4 million
+/// steps for a 2,600-parameter batch of results, a fifth of the server's CPU
+/// in the ingest profile (docs/ingest-profile.md). Anonymous parameters have
+/// no name and are placed by position.
+#[derive(Debug)]
+pub(crate) struct Placeholders {
+    sqlite: bool,
+    n: usize,
+}
+
+impl Placeholders {
+    /// Placeholders for the backend behind a connection.
+    pub(crate) fn of(conn: &sqlx::AnyConnection) -> Placeholders {
+        Placeholders {
+            sqlite: conn.backend_name() == "SQLite",
+            n: 0,
+        }
+    }
+
+    /// The next parameter.
+    pub(crate) fn next(&mut self) -> String {
+        self.n += 1;
+        if self.sqlite {
+            "?".to_string()
+        } else {
+            format!("${}", self.n)
+        }
+    }
+
+    /// The next `n` parameters, separated by commas.
+    pub(crate) fn list(&mut self, n: usize) -> String {
+        let p: Vec<String> = (0..n).map(|_| self.next()).collect();
+        p.join(", ")
+    }
+}
+
 pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -15,11 +15,11 @@ use super::results::SessionRow;
 use super::*;
 use crate::error::ServerResult;
 
-/// Results written by one statement: 13 parameters each (5 more shared),
-/// 2,605 in all, well under SQLite's 32,766 and PostgreSQL's 65,535.
+/// Results written by one statement: 18 parameters each, 3,600 in all, well
+/// under SQLite's 32,766 and PostgreSQL's 65,535.
 pub(crate) const INSERT_ROWS: usize = 200;
 
-/// Attachment rows written by one statement (5 parameters each).
+/// Attachment rows written by one statement (6 parameters each).
 pub(crate) const ATTACHMENT_ROWS: usize = 500;
 
 /// Uuids looked up by one statement.
@@ -59,12 +59,6 @@ pub(crate) fn attempt_key(job: Option<Id>, r: &api::UploadTestResult) -> String 
     }
 }
 
-/// `(${from}, …, ${from + n - 1})`.
-fn params(from: usize, n: usize) -> String {
-    let p: Vec<String> = (from..from + n).map(|i| format!("${i}")).collect();
-    p.join(", ")
-}
-
 /// Inserts results of a session (inside the caller's transaction). A uuid already
 /// stored in the launch is not inserted again: its id is returned, so a
 /// re-sent batch answers the same ids and adds nothing; a uuid repeated within
@@ -78,8 +72,8 @@ pub(crate) async fn insert_results(
     session: &SessionRow,
     results: &[api::UploadTestResult],
 ) -> ServerResult<(Vec<api::ResultRef>, Vec<(Id, usize)>)> {
-    // Per row: uuid … body; the session's columns and the time are shared.
-    const COLS: usize = 13;
+    // Per row: the session's four columns, uuid … body, the time.
+    const COLS: usize = 18;
     let now = now_ms();
     let mut order: Vec<usize> = (0..results.len()).collect();
     order.sort_by(|a, b| results[*a].uuid.cmp(&results[*b].uuid));
@@ -91,8 +85,9 @@ pub(crate) async fn insert_results(
     // uuid -> (id, inserted by this call)
     let mut ids: HashMap<&str, (Id, bool)> = HashMap::with_capacity(order.len());
     for chunk in order.chunks(INSERT_ROWS) {
+        let mut p = Placeholders::of(conn);
         let values: Vec<String> = (0..chunk.len())
-            .map(|i| format!("($1, $2, $3, $4, {}, $5)", params(6 + i * COLS, COLS)))
+            .map(|_| format!("({})", p.list(COLS)))
             .collect();
         let sql = format!(
             "INSERT INTO test_results (project_id, launch_id, job_run_id, session_id, uuid, test_key, \
@@ -101,12 +96,7 @@ pub(crate) async fn insert_results(
              ON CONFLICT (launch_id, uuid) DO NOTHING RETURNING id, uuid",
             values.join(", ")
         );
-        let mut q = sqlx::query(&sql)
-            .bind(session.project_id)
-            .bind(session.launch_id)
-            .bind(session.job_run_id)
-            .bind(session.id)
-            .bind(now);
+        let mut q = sqlx::query(&sql);
         for &i in chunk {
             let r = &results[i];
             let duration = r.duration.or(match (r.start, r.stop) {
@@ -114,6 +104,10 @@ pub(crate) async fn insert_results(
                 _ => None,
             });
             q = q
+                .bind(session.project_id)
+                .bind(session.launch_id)
+                .bind(session.job_run_id)
+                .bind(session.id)
                 .bind(r.uuid.as_str())
                 .bind(clip(&attempt_key(session.job_id, r), 1024))
                 .bind(clip_opt(&r.history_id, 1024))
@@ -126,7 +120,8 @@ pub(crate) async fn insert_results(
                 .bind(r.start)
                 .bind(r.stop)
                 .bind(duration)
-                .bind(serde_json::to_string(r).unwrap_or_else(|_| "{}".into()));
+                .bind(serde_json::to_string(r).unwrap_or_else(|_| "{}".into()))
+                .bind(now);
         }
         for row in q.fetch_all(&mut *conn).await? {
             let uuid: String = row.try_get("uuid")?;
@@ -143,9 +138,11 @@ pub(crate) async fn insert_results(
         .filter(|u| !ids.contains_key(u))
         .collect();
     for chunk in known.chunks(LOOKUP_ROWS) {
+        let mut p = Placeholders::of(conn);
         let sql = format!(
-            "SELECT id, uuid FROM test_results WHERE launch_id = $1 AND uuid IN ({})",
-            params(2, chunk.len())
+            "SELECT id, uuid FROM test_results WHERE launch_id = {} AND uuid IN ({})",
+            p.next(),
+            p.list(chunk.len())
         );
         let mut q = sqlx::query(&sql).bind(session.launch_id);
         for u in chunk {
@@ -188,7 +185,7 @@ async fn insert_declared_attachments(
     new: &[(Id, usize)],
     now: i64,
 ) -> ServerResult<()> {
-    const COLS: usize = 5;
+    const COLS: usize = 6;
     let rows: Vec<(Id, api::UploadAttachment)> = new
         .iter()
         .flat_map(|&(id, i)| {
@@ -199,22 +196,24 @@ async fn insert_declared_attachments(
         })
         .collect();
     for chunk in rows.chunks(ATTACHMENT_ROWS) {
+        let mut p = Placeholders::of(conn);
         let values: Vec<String> = (0..chunk.len())
-            .map(|i| format!("({}, NULL, $1)", params(2 + i * COLS, COLS)))
+            .map(|_| format!("({}, NULL, {})", p.list(COLS - 1), p.next()))
             .collect();
         let sql = format!(
             "INSERT INTO attachments (test_result_id, file_name, name, content_type, size, sha256, created_ms) \
              VALUES {} ON CONFLICT (test_result_id, file_name) DO NOTHING",
             values.join(", ")
         );
-        let mut q = sqlx::query(&sql).bind(now);
+        let mut q = sqlx::query(&sql);
         for (id, a) in chunk {
             q = q
                 .bind(*id)
                 .bind(clip(&a.original_file_name, 1024))
                 .bind(clip(&a.name, MAX_NAME))
                 .bind(clip_opt(&a.content_type, 255))
-                .bind(a.content_length);
+                .bind(a.content_length)
+                .bind(now);
         }
         q.execute(&mut *conn).await?;
     }

@@ -32,10 +32,10 @@ pub(crate) async fn write_labels(
     rows: &[(Id, api::LabelDto)],
 ) -> ServerResult<()> {
     for chunk in replaced.chunks(500) {
-        let params: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        let mut p = Placeholders::of(conn);
         let sql = format!(
             "DELETE FROM test_case_labels WHERE test_case_id IN ({})",
-            params.join(", ")
+            p.list(chunk.len())
         );
         let mut q = sqlx::query(&sql);
         for id in chunk {
@@ -44,8 +44,9 @@ pub(crate) async fn write_labels(
         q.execute(&mut *conn).await?;
     }
     for chunk in rows.chunks(300) {
+        let mut p = Placeholders::of(conn);
         let values: Vec<String> = (0..chunk.len())
-            .map(|i| format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3))
+            .map(|_| format!("({})", p.list(3)))
             .collect();
         let sql = format!(
             "INSERT INTO test_case_labels (test_case_id, name, value) VALUES {} \
@@ -86,7 +87,7 @@ pub(crate) async fn upsert_cases(
     project_id: Id,
     updates: &[CaseUpdate],
 ) -> ServerResult<Vec<Id>> {
-    const COLS: usize = 9;
+    const COLS: usize = 12;
     // The last status follows the latest start time (compared with the stored row).
     const NEWER: &str = "COALESCE(test_cases.last_start_ms, 0) <= excluded.last_start_ms";
     let now = now_ms();
@@ -97,13 +98,9 @@ pub(crate) async fn upsert_cases(
     // identity -> (id, stored labels, created_ms)
     let mut stored: HashMap<String, (Id, String, i64)> = HashMap::with_capacity(updates.len());
     for (chunk, chunk_labels) in updates.chunks(UPSERT_ROWS).zip(labels.chunks(UPSERT_ROWS)) {
+        let mut p = Placeholders::of(conn);
         let values: Vec<String> = (0..chunk.len())
-            .map(|i| {
-                let p: Vec<String> = (0..COLS)
-                    .map(|c| format!("${}", 3 + i * COLS + c))
-                    .collect();
-                format!("($1, {}, $2, $2)", p.join(", "))
-            })
+            .map(|_| format!("({})", p.list(COLS)))
             .collect();
         let sql = format!(
             "INSERT INTO test_cases (project_id, identity, allure_id, name, full_name, labels, last_status, \
@@ -118,9 +115,10 @@ pub(crate) async fn upsert_cases(
              RETURNING id, identity, labels, created_ms",
             values.join(", ")
         );
-        let mut q = sqlx::query(&sql).bind(project_id).bind(now);
+        let mut q = sqlx::query(&sql);
         for (u, labels_json) in chunk.iter().zip(chunk_labels) {
             q = q
+                .bind(project_id)
                 .bind(u.identity.as_str())
                 .bind(u.allure_id.as_deref())
                 .bind(u.name.as_str())
@@ -129,7 +127,9 @@ pub(crate) async fn upsert_cases(
                 .bind(u.status)
                 .bind(u.start)
                 .bind(u.result_id)
-                .bind(u.job_id);
+                .bind(u.job_id)
+                .bind(now)
+                .bind(now);
         }
         for r in q.fetch_all(&mut *conn).await? {
             stored.insert(
