@@ -1,0 +1,267 @@
+//! The blob store's own tests: concurrent writes, damage, failed streams,
+//! the reserve, stale temporary files.
+
+use super::*;
+
+fn tmp_files(dir: &Path) -> usize {
+    let mut n = 0;
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        if e.file_type().unwrap().is_dir() {
+            n += tmp_files(&e.path());
+        } else if e.file_name().to_string_lossy().ends_with(".tmp") {
+            n += 1;
+        }
+    }
+    n
+}
+
+async fn read_all(v: Verified) -> std::io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut body = v.body;
+    while let Some(c) = body.next().await {
+        out.extend_from_slice(&c?);
+    }
+    Ok(out)
+}
+
+#[tokio::test]
+async fn concurrent_puts_of_the_same_bytes_all_succeed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = BlobStore::new(dir.path()).unwrap();
+    let tasks: Vec<_> = (0..32)
+        .map(|_| {
+            let s = store.clone();
+            tokio::spawn(async move { s.put(b"same bytes").await })
+        })
+        .collect();
+    let mut shas = std::collections::BTreeSet::new();
+    for t in tasks {
+        shas.insert(t.await.unwrap().unwrap());
+    }
+    assert_eq!(shas.len(), 1);
+    let sha = shas.into_iter().next().unwrap();
+    assert_eq!(store.get(&sha).await.unwrap().unwrap(), b"same bytes");
+    assert_eq!(tmp_files(dir.path()), 0);
+}
+
+#[tokio::test]
+async fn a_damaged_copy_is_refused_and_healed_by_storing_it_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = BlobStore::new(dir.path()).unwrap();
+    let bytes = vec![7u8; 18_337];
+    let sha = store.put(&bytes).await.unwrap();
+    let v = store.open(&sha).await.unwrap().unwrap();
+    assert_eq!(v.len, bytes.len() as u64);
+    assert_eq!(read_all(v).await.unwrap(), bytes);
+    std::fs::write(store.path_of(&sha), &bytes[..100]).unwrap();
+    let e = store.open(&sha).await.unwrap_err();
+    assert!(matches!(e, ServerError::ContentDamaged(_)), "{e}");
+    assert!(matches!(
+        store.get(&sha).await,
+        Err(ServerError::ContentDamaged(_))
+    ));
+    assert_eq!(store.put(&bytes).await.unwrap(), sha);
+    let v = store.open(&sha).await.unwrap().unwrap();
+    assert_eq!(read_all(v).await.unwrap(), bytes);
+}
+
+#[tokio::test]
+async fn a_failed_stream_leaves_no_temporary_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = BlobStore::new(dir.path()).unwrap();
+    let parts = futures::stream::iter([
+        Ok(&b"first part"[..]),
+        Err(ServerError::bad("client went away")),
+    ]);
+    assert!(store.receive(parts).await.is_err());
+    assert_eq!(tmp_files(dir.path()), 0);
+    // A request dropped mid-body (the client disconnected) too.
+    let pending =
+        futures::stream::iter([Ok::<_, ServerError>(&b"x"[..])]).chain(futures::stream::pending());
+    let r = tokio::time::timeout(Duration::from_millis(200), store.receive(pending)).await;
+    assert!(r.is_err());
+    assert_eq!(tmp_files(dir.path()), 0);
+}
+
+#[tokio::test]
+async fn below_the_reserve_a_body_is_refused_read_to_its_end_and_not_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = BlobStore::new(dir.path()).unwrap();
+    store.min_free = u64::MAX;
+    let read = std::sync::Arc::new(AtomicU64::new(0));
+    let seen = read.clone();
+    let parts = futures::stream::iter([&b"one"[..], &b"two"[..], &b"three"[..]]).map(move |c| {
+        seen.fetch_add(1, Ordering::Relaxed);
+        Ok::<_, ServerError>(c)
+    });
+    let e = store.receive(parts).await.unwrap_err();
+    assert!(matches!(e, ServerError::StorageFull(_)), "{e}");
+    assert_eq!(e.status(), 503);
+    assert_eq!(read.load(Ordering::Relaxed), 3, "the body is drained");
+    assert_eq!(tmp_files(dir.path()), 0);
+    // Space back (no reserve): the same store takes it.
+    store.min_free = 0;
+    assert!(store.put(b"one").await.is_ok());
+}
+
+#[test]
+fn stale_temporary_files_are_removed_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("ab")).unwrap();
+    let old = dir.path().join("ab/.abc.1.2.tmp");
+    let fresh = dir.path().join(".incoming.1.3.tmp");
+    let blob = dir.path().join("ab/abcd");
+    for p in [&old, &fresh, &blob] {
+        std::fs::write(p, b"x").unwrap();
+    }
+    let f = std::fs::File::options().write(true).open(&old).unwrap();
+    f.set_modified(std::time::SystemTime::now() - 2 * STALE_TMP)
+        .unwrap();
+    drop(f);
+    BlobStore::new(dir.path()).unwrap();
+    assert!(!old.exists());
+    assert!(fresh.exists() && blob.exists());
+}
+
+#[tokio::test]
+async fn full_streams_answer_busy_after_the_wait() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = BlobStore::new(dir.path()).unwrap();
+    store.wait = Duration::from_millis(50);
+    let _all = store
+        .streams
+        .clone()
+        .acquire_many_owned(MAX_STREAMS as u32)
+        .await
+        .unwrap();
+    let one = futures::stream::iter([Ok::<_, ServerError>(&b"x"[..])]);
+    let e = store.receive(one).await.unwrap_err();
+    assert!(matches!(e, ServerError::Busy(_)), "{e}");
+}
+
+#[tokio::test]
+async fn removal_frees_an_unreferenced_blob_and_restores_a_referenced_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = BlobStore::new(dir.path()).unwrap();
+    let sha = store.put(b"bytes").await.unwrap();
+    // Referenced again between the rename and the second question: back.
+    let kept = store
+        .remove_unreferenced(&sha, || async { Ok(true) })
+        .await
+        .unwrap();
+    assert_eq!(kept, None);
+    assert_eq!(
+        store.get(&sha).await.unwrap().as_deref(),
+        Some(&b"bytes"[..])
+    );
+    let freed = store
+        .remove_unreferenced(&sha, || async { Ok(false) })
+        .await
+        .unwrap();
+    assert_eq!(freed, Some(5));
+    assert_eq!(store.get(&sha).await.unwrap(), None);
+    assert_eq!(tmp_files(dir.path()), 0);
+    // Gone already: nothing to do.
+    let again = store
+        .remove_unreferenced(&sha, || async { Ok(false) })
+        .await
+        .unwrap();
+    assert_eq!(again, None);
+}
+
+#[tokio::test]
+async fn a_blob_removed_before_its_row_is_recorded_comes_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = BlobStore::new(dir.path()).unwrap();
+    let one = futures::stream::iter([Ok::<_, ServerError>(&b"racing"[..])]);
+    // The upload has stored the bytes, its row is not committed yet ...
+    let stored = store.receive(one).await.unwrap();
+    // ... when a deletion sees no reference and removes the file.
+    let freed = store
+        .remove_unreferenced(&stored.sha256, || async { Ok(false) })
+        .await
+        .unwrap();
+    assert_eq!(freed, Some(6));
+    assert_eq!(store.get(&stored.sha256).await.unwrap(), None);
+    // The upload's row is committed; dropping what it stored relinks it.
+    let sha = stored.sha256.clone();
+    drop(stored);
+    assert_eq!(
+        store.get(&sha).await.unwrap().as_deref(),
+        Some(&b"racing"[..])
+    );
+    assert_eq!(tmp_files(dir.path()), 0);
+}
+
+#[tokio::test]
+async fn the_same_bytes_again_keep_the_stored_copy_and_hold_it_until_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = BlobStore::new(dir.path()).unwrap();
+    let sha = store.put(b"seen before").await.unwrap();
+    let path = store.path_of(&sha);
+    let inode = |p: &Path| {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(p).unwrap().ino()
+    };
+    let first = inode(&path);
+    // The same bytes again: the file stays (same inode), held while the
+    // second upload's row is on its way.
+    let one = futures::stream::iter([Ok::<_, ServerError>(&b"seen before"[..])]);
+    let again = store.receive(one).await.unwrap();
+    assert_eq!(again.sha256, sha);
+    assert_eq!(inode(&path), first);
+    assert_eq!(tmp_files(dir.path()), 1, "the hold");
+    // A deletion that sees no reference removes it; the hold brings it back.
+    let freed = store
+        .remove_unreferenced(&sha, || async { Ok(false) })
+        .await
+        .unwrap();
+    assert_eq!(freed, Some(11));
+    drop(again);
+    assert_eq!(
+        store.get(&sha).await.unwrap().as_deref(),
+        Some(&b"seen before"[..])
+    );
+    assert_eq!(tmp_files(dir.path()), 0);
+}
+
+#[tokio::test]
+async fn a_copy_damaged_in_place_is_replaced_by_the_same_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = BlobStore::new(dir.path()).unwrap();
+    let bytes = vec![3u8; 4096];
+    let sha = store.put(&bytes).await.unwrap();
+    // Same length, one byte changed: not the bytes that arrive next.
+    let mut damaged = bytes.clone();
+    damaged[100] = 4;
+    std::fs::write(store.path_of(&sha), &damaged).unwrap();
+    assert!(matches!(
+        store.get(&sha).await,
+        Err(ServerError::ContentDamaged(_))
+    ));
+    assert_eq!(store.put(&bytes).await.unwrap(), sha);
+    assert_eq!(store.get(&sha).await.unwrap().unwrap(), bytes);
+    assert_eq!(tmp_files(dir.path()), 0);
+}
+
+#[tokio::test]
+async fn a_body_larger_than_one_buffer_streams_to_disk_and_is_stored_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = BlobStore::new(dir.path()).unwrap();
+    // Five chunks of 100 KiB: past the one-buffer path after the third.
+    let chunks: Vec<Vec<u8>> = (0..5u8).map(|i| vec![i; 100 * 1024]).collect();
+    let whole: Vec<u8> = chunks.concat();
+    let parts = futures::stream::iter(chunks.iter().map(|c| Ok::<_, ServerError>(&c[..])));
+    let stored = store.receive(parts).await.unwrap();
+    assert_eq!(stored.len, whole.len() as u64);
+    assert_eq!(stored.sha256, hex::encode(Sha256::digest(&whole)));
+    drop(stored);
+    let sha = hex::encode(Sha256::digest(&whole));
+    assert_eq!(store.get(&sha).await.unwrap().unwrap(), whole);
+    assert_eq!(tmp_files(dir.path()), 0);
+    // The same, failing after it spilled to disk, leaves nothing behind.
+    let failing = futures::stream::iter(chunks.iter().map(|c| Ok::<_, ServerError>(&c[..])))
+        .chain(futures::stream::iter([Err(ServerError::bad("gone"))]));
+    assert!(store.receive(failing).await.is_err());
+    assert_eq!(tmp_files(dir.path()), 0);
+}
