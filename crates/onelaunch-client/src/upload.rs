@@ -1119,8 +1119,13 @@ impl Uploader {
                 .iter()
                 .filter(|f| matches!(f.kind, FileKind::Result | FileKind::JUnit))
                 .collect();
-            for chunk in results.chunks(chunk_len.max(1)) {
-                self.upload_chunk(dir, chunk, mode).await?;
+            let chunks: Vec<&[&InputFile]> = results.chunks(chunk_len.max(1)).collect();
+            let mut next = chunks.first().map(|c| self.start_load(dir, c, mode));
+            for (i, chunk) in chunks.iter().enumerate() {
+                let Some(loading) = next.take() else { break };
+                let loaded = loading.await;
+                next = chunks.get(i + 1).map(|c| self.start_load(dir, c, mode));
+                self.upload_chunk(dir, chunk, loaded).await?;
             }
         }
 
@@ -1236,19 +1241,23 @@ impl Uploader {
     }
 
     /// Reads and parses result files (Allure JSON or JUnit XML) off the async threads.
-    async fn load_results(
+    /// Reads and parses a chunk of result files on a blocking thread, started
+    /// now and awaited later: the upload reads the next chunk while the
+    /// current one is being sent, so the client's parsing overlaps the
+    /// server's writing instead of alternating with it.
+    fn start_load(
         &self,
         dir: &Arc<PathBuf>,
         files: &[&InputFile],
         mode: Mode,
-    ) -> Vec<Loaded<(Vec<allure::TestResult>, Generated)>> {
+    ) -> impl std::future::Future<Output = Vec<Loaded<(Vec<allure::TestResult>, Generated)>>> {
         let dir = dir.clone();
         let max = self.opts.max_file_bytes;
         let execution = self.opts.execution.clone();
         let work: Vec<(String, FileKind)> =
             files.iter().map(|f| (f.name.clone(), f.kind)).collect();
         let count = work.len();
-        tokio::task::spawn_blocking(move || {
+        let task = tokio::task::spawn_blocking(move || {
             work.into_iter()
                 .map(|(name, kind)| {
                     let bytes = match read_inside(&dir, &name, max) {
@@ -1280,13 +1289,14 @@ impl Uploader {
                     }
                 })
                 .collect()
-        })
-        .await
-        .unwrap_or_else(|e| {
-            (0..count)
-                .map(|_| Loaded::Problem(format!("reading failed: {e}")))
-                .collect()
-        })
+        });
+        async move {
+            task.await.unwrap_or_else(|e| {
+                (0..count)
+                    .map(|_| Loaded::Problem(format!("reading failed: {e}")))
+                    .collect()
+            })
+        }
     }
 
     async fn ensure_session(&mut self) -> Result<Id, ClientError> {
@@ -1322,9 +1332,8 @@ impl Uploader {
         &mut self,
         dir: &Arc<PathBuf>,
         files: &[&InputFile],
-        mode: Mode,
+        loaded: Vec<Loaded<(Vec<allure::TestResult>, Generated)>>,
     ) -> Result<(), UploadError> {
-        let loaded = self.load_results(dir, files, mode).await;
         let mut uploads: Vec<UploadTestResult> = Vec::new();
         let mut metas: HashMap<String, ResultMeta> = HashMap::new();
         let mut chunk_files: Vec<&InputFile> = Vec::new();
