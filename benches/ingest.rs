@@ -58,6 +58,16 @@ struct Args {
     json: Option<PathBuf>,
 }
 
+/// Extra arguments for every `onelaunch upload` (experiments such as
+/// `ONELAUNCH_BENCH_UPLOAD_ARGS="--size 500"`), split on whitespace.
+fn upload_args() -> Vec<String> {
+    std::env::var("ONELAUNCH_BENCH_UPLOAD_ARGS")
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
+}
+
 fn args() -> Args {
     let mut a = Args {
         results: 0,
@@ -469,6 +479,7 @@ fn run(case: &Case, dirs: &[PathBuf], bytes: u64, work: &Path, database_url: Opt
                     ])
                     .arg("upload")
                     .arg(d)
+                    .args(upload_args())
                     .spawn()
                     .unwrap()
                 })
