@@ -56,6 +56,50 @@ pub(crate) struct Db {
     pub backend: Backend,
     /// Key for secrets stored encrypted (set by the server at start).
     pub secret_key: Option<std::sync::Arc<crate::secrets::SecretKey>>,
+    /// Once-a-second writes this process made lately ([`Recent`]).
+    pub(crate) recent: std::sync::Arc<Recent>,
+}
+
+/// Writes that move a row's time forward at most once a second (a launch's
+/// activity, a session's last sighting), remembered by this process so that
+/// a request within that second skips the statement instead of sending one
+/// that changes nothing. The statements keep their own once-a-second
+/// condition, so other replicas (each with its own memory) stay correct; a
+/// write remembered here whose transaction then failed is written again a
+/// second later.
+#[derive(Debug, Default)]
+pub(crate) struct Recent {
+    launches: std::sync::Mutex<std::collections::HashMap<i64, i64>>,
+    sessions: std::sync::Mutex<std::collections::HashMap<i64, i64>>,
+}
+
+impl Recent {
+    /// Most rows remembered before the ones older than a second are dropped.
+    const MAX: usize = 4096;
+
+    fn due(map: &std::sync::Mutex<std::collections::HashMap<i64, i64>>, id: i64) -> bool {
+        let now = now_ms();
+        let mut m = map.lock().unwrap_or_else(|e| e.into_inner());
+        if m.get(&id).is_some_and(|t| now - t < 1000 && now >= *t) {
+            return false;
+        }
+        if m.len() >= Self::MAX {
+            m.retain(|_, t| now - *t < 1000);
+        }
+        m.insert(id, now);
+        true
+    }
+
+    /// True when this process has not moved the launch's activity time
+    /// within the last second (and now counts it as moved).
+    pub(crate) fn launch_due(&self, launch_id: i64) -> bool {
+        Self::due(&self.launches, launch_id)
+    }
+
+    /// The same for a session's last sighting.
+    pub(crate) fn session_due(&self, session_id: i64) -> bool {
+        Self::due(&self.sessions, session_id)
+    }
 }
 
 impl std::fmt::Debug for Db {
@@ -209,6 +253,7 @@ impl Db {
             write,
             backend,
             secret_key: None,
+            recent: Default::default(),
         })
     }
 }
@@ -270,4 +315,21 @@ pub(crate) fn clip(s: &str, max: usize) -> String {
 
 pub(crate) fn clip_opt(s: &Option<String>, max: usize) -> Option<String> {
     s.as_deref().map(|s| clip(s, max))
+}
+
+#[cfg(test)]
+mod recent_tests {
+    use super::Recent;
+
+    #[test]
+    fn a_row_is_due_once_a_second_and_rows_are_independent() {
+        let r = Recent::default();
+        assert!(r.launch_due(1));
+        assert!(!r.launch_due(1), "again within the second");
+        assert!(r.launch_due(2), "another launch");
+        assert!(r.session_due(1), "sessions are counted apart from launches");
+        assert!(!r.session_due(1));
+        std::thread::sleep(std::time::Duration::from_millis(1050));
+        assert!(r.launch_due(1), "a second later");
+    }
 }

@@ -222,6 +222,15 @@ pub(crate) async fn close_session(db: &Db, session: &SessionRow) -> ServerResult
     Ok(())
 }
 
+/// Launch activity inside a write's transaction, skipped when this process
+/// moved it within the last second ([`db::Recent`]).
+async fn touch(db: &Db, conn: &mut sqlx::AnyConnection, launch_id: Id) -> ServerResult<()> {
+    if db.recent.launch_due(launch_id) {
+        db::launches::touch(conn, launch_id).await?;
+    }
+    Ok(())
+}
+
 /// Refuses a batch whose uuids cannot be stored, naming the result.
 fn check_uuids(results: &[api::UploadTestResult]) -> ServerResult<()> {
     for (i, r) in results.iter().enumerate() {
@@ -261,7 +270,9 @@ pub(crate) async fn results_counted(
     let mut tx = db.write.begin().await?;
     db::launches::ensure_open(&mut tx, session.launch_id).await?;
     let (refs, new) = db::results::insert_results(&mut tx, session, results).await?;
-    db::sessions::session_seen(&mut tx, session.id).await?;
+    if db.recent.session_due(session.id) {
+        db::sessions::session_seen(&mut tx, session.id).await?;
+    }
     let tracked: Vec<(Id, &api::UploadTestResult)> =
         new.iter().map(|(id, i)| (*id, &results[*i])).collect();
     test_cases::track_test_cases(&mut tx, session, &tracked).await?;
@@ -270,7 +281,7 @@ pub(crate) async fn results_counted(
         // after the finish step, say) takes the status its results give now.
         db::job_runs::rederive_finished(&mut tx, run).await?;
     }
-    db::launches::touch(&mut tx, session.launch_id).await?;
+    touch(db, &mut tx, session.launch_id).await?;
     tx.commit().await?;
     crate::metrics::results_ingested(new.len());
     Ok((refs, new.len()))
@@ -287,18 +298,18 @@ pub(crate) async fn attachment(
     stored: &Stored,
 ) -> ServerResult<()> {
     limits::check_file_name(file_name).map_err(ServerError::bad)?;
-    let mut tx = db.write.begin().await?;
-    db::results::put_attachment(
-        &mut tx,
-        owner.id,
-        file_name,
-        content_type,
-        stored.len as i64,
-        &stored.sha256,
-    )
-    .await?;
-    db::launches::touch(&mut tx, owner.launch_id).await?;
-    tx.commit().await?;
+    let (size, sha) = (stored.len as i64, stored.sha256.as_str());
+    if db.recent.launch_due(owner.launch_id) {
+        let mut tx = db.write.begin().await?;
+        db::results::put_attachment(&mut tx, owner.id, file_name, content_type, size, sha).await?;
+        db::launches::touch(&mut tx, owner.launch_id).await?;
+        tx.commit().await?;
+    } else {
+        // One statement: its own transaction.
+        let mut conn = db.write.acquire().await?;
+        db::results::put_attachment(&mut conn, owner.id, file_name, content_type, size, sha)
+            .await?;
+    }
     crate::metrics::attachment_ingested(stored.len);
     Ok(())
 }
@@ -312,7 +323,7 @@ pub(crate) async fn fixtures(
 ) -> ServerResult<Vec<Id>> {
     let mut tx = db.write.begin().await?;
     let ids = db::results::put_fixtures(&mut tx, owner.id, fixtures).await?;
-    db::launches::touch(&mut tx, owner.launch_id).await?;
+    touch(db, &mut tx, owner.launch_id).await?;
     tx.commit().await?;
     Ok(ids)
 }
@@ -362,7 +373,9 @@ pub(crate) async fn session_file(
         SessionFileKind::File => ("file", content_type),
     };
     let mut conn = db.write.acquire().await?;
-    db::sessions::session_seen(&mut conn, session.id).await?;
+    if db.recent.session_due(session.id) {
+        db::sessions::session_seen(&mut conn, session.id).await?;
+    }
     db::results::put_session_file(
         &mut conn,
         session.id,
