@@ -9,10 +9,19 @@
 //!
 //! ```text
 //! cargo bench --bench ui -- [--results N] [--jobs K] [--launches L] [--runs R]
-//!                            [--big N] [--big-jobs K] [--backend sqlite|postgres] [--data DIR]
+//!                            [--big N] [--big-jobs K] [--only-big]
+//!                            [--backend sqlite|postgres] [--database-url URL] [--data DIR]
 //! ```
 //!
-//! `--big 0` skips the large launch.
+//! `--big 0` skips the large launch; `--only-big` skips the 10,000-test
+//! launch (and its pages). `--database-url` uses that (PostgreSQL) database
+//! instead of a throwaway cluster. `--data DIR` keeps the server's data in
+//! DIR and notes there (`bench-ui.txt`) which launches it filled: a later run
+//! with the same `--data DIR` (and the same `--database-url`, if any) fills
+//! nothing it already has and times the same launches again; it first empties
+//! the stored launch overviews (`ui_launch_stats`, with the `sqlite3` or
+//! `psql` command) so the "first view" figures are first views again. Change
+//! `--results`/`--big` only with a new DIR.
 
 mod common;
 #[path = "../tests/e2e/pg.rs"]
@@ -32,7 +41,12 @@ struct Args {
     big: usize,
     big_jobs: usize,
     backend: String,
-    /// Keep the server's data here (to look at it afterwards).
+    /// An existing database instead of a throwaway PostgreSQL cluster.
+    database_url: Option<String>,
+    /// Skip the 10,000-test launch.
+    only_big: bool,
+    /// Keep the server's data here (to look at it afterwards, or to time the
+    /// same launches again without filling them).
     data: Option<PathBuf>,
 }
 
@@ -45,6 +59,8 @@ fn args() -> Args {
         big: 100_000,
         big_jobs: 20,
         backend: "sqlite".into(),
+        database_url: None,
+        only_big: false,
         data: None,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
@@ -59,7 +75,13 @@ fn args() -> Args {
             "--big" => a.big = v.parse().expect("--big N"),
             "--big-jobs" => a.big_jobs = v.parse().expect("--big-jobs K"),
             "--backend" => a.backend = v,
+            "--database-url" => a.database_url = Some(v),
             "--data" => a.data = Some(PathBuf::from(v)),
+            "--only-big" => {
+                a.only_big = true;
+                i += 1;
+                continue;
+            }
             _ => {
                 i += 1;
                 continue;
@@ -227,50 +249,151 @@ fn first_id(html: &str, marker: &str) -> String {
     html[i..].chars().take_while(char::is_ascii_digit).collect()
 }
 
+/// What a `--data` directory already holds: `key=value` lines of
+/// `bench-ui.txt` (`smalls`, `launch`/`tests`, `big`/`big_tests`).
+struct Marker {
+    path: PathBuf,
+    values: Vec<(String, String)>,
+}
+
+impl Marker {
+    fn load(data: &Path) -> Marker {
+        let path = data.join("bench-ui.txt");
+        let values = std::fs::read_to_string(&path)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Marker { path, values }
+    }
+    fn get(&self, key: &str) -> Option<&str> {
+        self.values
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+    fn set(&mut self, key: &str, value: impl ToString) {
+        self.values.retain(|(k, _)| k != key);
+        self.values.push((key.to_string(), value.to_string()));
+        let text: String = self
+            .values
+            .iter()
+            .map(|(k, v)| format!("{k}={v}\n"))
+            .collect();
+        std::fs::write(&self.path, text).unwrap();
+    }
+}
+
 fn main() {
     let a = args();
     let work = tempfile::tempdir().unwrap();
     let cluster;
-    let db = if a.backend == "postgres" {
+    let mut throwaway = false;
+    let db = if let Some(url) = &a.database_url {
+        Some(url.clone())
+    } else if a.backend == "postgres" {
         cluster = pg::PgCluster::start().expect("PostgreSQL (scripts/tools/postgres.sh)");
+        throwaway = true;
         Some(cluster.database("bench_ui"))
     } else {
         None
     };
     let data = a.data.clone().unwrap_or_else(|| work.path().join("data"));
+    std::fs::create_dir_all(&data).unwrap();
+    // A throwaway cluster's database is new: nothing to reuse.
+    let mut marker = Marker::load(&data);
+    if throwaway {
+        marker.values.clear();
+    }
+    if !marker.values.is_empty() {
+        // Reused data: the stored overviews go, so first views are first views.
+        let delete = "DELETE FROM ui_launch_stats";
+        let ok = match &db {
+            Some(url) => Command::new("psql")
+                .args([url.as_str(), "-qc", delete])
+                .status(),
+            None => Command::new("sqlite3")
+                .arg(data.join("onelaunch.db"))
+                .arg(delete)
+                .status(),
+        }
+        .map(|s| s.success())
+        .unwrap_or(false);
+        println!(
+            "reusing {} ({}){}",
+            data.display(),
+            marker
+                .values
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(" "),
+            if ok {
+                ""
+            } else {
+                "; stored overviews NOT emptied (no sqlite3/psql): first views are warm"
+            }
+        );
+    }
     let server = start_server(&data, db.as_deref());
     let url = server.url.clone();
 
     // Older, smaller launches, so the list has full pages.
     let t = Instant::now();
-    for l in 0..a.launches {
-        let d = work.path().join(format!("small{l}"));
-        generate(&d, &format!("s{l}"), 100);
-        let id = create_launch(&url, &format!("Nightly {l}"));
-        upload(&url, &id, &[d], 100 + l);
+    if marker.get("smalls").is_none() {
+        for l in 0..a.launches {
+            let d = work.path().join(format!("small{l}"));
+            generate(&d, &format!("s{l}"), 100);
+            let id = create_launch(&url, &format!("Nightly {l}"));
+            upload(&url, &id, &[d], 100 + l);
+        }
+        marker.set("smalls", a.launches);
     }
-    // The big launch: `results` tests over `jobs` job runs.
-    let per_job = a.results / a.jobs.max(1);
-    let dirs: Vec<PathBuf> = (0..a.jobs)
-        .map(|j| {
-            let d = work.path().join(format!("job{j}"));
-            generate(&d, &format!("j{j}"), per_job);
-            d
-        })
-        .collect();
-    let launch = create_launch(&url, "Release validation");
-    upload(&url, &launch, &dirs, 0);
-    let stored = per_job * a.jobs + (per_job.div_ceil(20)) * a.jobs;
-    println!(
-        "filled in {:.1} s: launch {launch} with {} tests ({stored} results stored), {} job runs; {} older launches of 100 tests ({})",
-        t.elapsed().as_secs_f64(),
-        per_job * a.jobs,
-        a.jobs,
-        a.launches,
-        a.backend
-    );
-
     let s = Session::login(&url);
+    if !a.only_big {
+        main_launch(&a, &s, &url, work.path(), &mut marker, t);
+    }
+    if a.big > 0 {
+        big_launch(&a, &s, &url, work.path(), &mut marker);
+    }
+    let mut server = server;
+    let _ = server.child.kill();
+    let _ = server.child.wait();
+}
+
+/// The launch of `a.results` tests over `a.jobs` job runs (filled unless the
+/// data directory has it) and every page a release manager opens, timed.
+fn main_launch(a: &Args, s: &Session, url: &str, work: &Path, marker: &mut Marker, t: Instant) {
+    let per_job = a.results / a.jobs.max(1);
+    let tests = per_job * a.jobs;
+    let launch = match marker.get("launch") {
+        Some(id) => id.to_string(),
+        None => {
+            let dirs: Vec<PathBuf> = (0..a.jobs)
+                .map(|j| {
+                    let d = work.join(format!("job{j}"));
+                    generate(&d, &format!("j{j}"), per_job);
+                    d
+                })
+                .collect();
+            let launch = create_launch(url, "Release validation");
+            upload(url, &launch, &dirs, 0);
+            let stored = tests + (per_job.div_ceil(20)) * a.jobs;
+            println!(
+                "filled in {:.1} s: launch {launch} with {tests} tests ({stored} results stored), {} job runs; {} older launches of 100 tests ({})",
+                t.elapsed().as_secs_f64(),
+                a.jobs,
+                a.launches,
+                a.backend
+            );
+            marker.set("launch", &launch);
+            marker.set("tests", tests);
+            launch
+        }
+    };
+    let tests: usize = marker.get("tests").map_or(tests, |v| v.parse().unwrap());
+
     // First views after the results changed: the overviews are computed (and
     // stored for the next views).
     let t = Instant::now();
@@ -291,7 +414,8 @@ fn main() {
     let failed_result = first_id(&failed, "href=\"/result/");
     let (_, attached) = s.get(&format!("/launch/{launch}?q=test+10+of+j0"));
     let attached_result = first_id(&attached, "href=\"/result/");
-    let last_page = (per_job * a.jobs) / 100;
+    // Pages are numbered from 0.
+    let last_page = tests.max(1).div_ceil(100) - 1;
     let pages: Vec<(String, String)> = vec![
         ("launch list".into(), "/launches".into()),
         (
@@ -342,13 +466,7 @@ fn main() {
         ("jobs".into(), "/jobs".into()),
         ("new test plan (test cases)".into(), "/plans/new".into()),
     ];
-    time_pages(&s, &pages, a.runs);
-    if a.big > 0 {
-        big_launch(&a, &s, &url, work.path());
-    }
-    let mut server = server;
-    let _ = server.child.kill();
-    let _ = server.child.wait();
+    time_pages(s, &pages, a.runs);
 }
 
 /// Fetches each page `runs` times (after two warm-ups) and prints a table
@@ -387,36 +505,53 @@ fn time_pages(s: &Session, pages: &[(String, String)], runs: usize) -> Vec<f64> 
 
 /// A launch of `a.big` tests over `a.big_jobs` job runs (every 20th retried,
 /// as the main launch), filled by the real CLI; its launch pages timed.
-fn big_launch(a: &Args, s: &Session, url: &str, work: &Path) {
-    let t = Instant::now();
+fn big_launch(a: &Args, s: &Session, url: &str, work: &Path, marker: &mut Marker) {
     let per_job = a.big / a.big_jobs.max(1);
-    let dirs: Vec<PathBuf> = (0..a.big_jobs.max(1))
-        .map(|j| {
-            let d = work.join(format!("big{j}"));
-            generate(&d, &format!("b{j}"), per_job);
-            d
-        })
-        .collect();
-    let generated = t.elapsed().as_secs_f64();
-    let t = Instant::now();
-    let launch = create_launch(url, "Release validation (large)");
-    upload(url, &launch, &dirs, 200);
     let tests = per_job * a.big_jobs.max(1);
-    println!();
-    println!(
-        "large launch {launch}: {tests} tests ({} results stored), {} job runs; generated in {generated:.1} s, uploaded in {:.1} s",
-        tests + per_job.div_ceil(20) * a.big_jobs.max(1),
-        a.big_jobs.max(1),
-        t.elapsed().as_secs_f64()
-    );
+    let stored = tests + per_job.div_ceil(20) * a.big_jobs.max(1);
+    let launch = match marker.get("big") {
+        Some(id) => {
+            println!();
+            println!("large launch {id}: reused");
+            id.to_string()
+        }
+        None => {
+            let t = Instant::now();
+            let dirs: Vec<PathBuf> = (0..a.big_jobs.max(1))
+                .map(|j| {
+                    let d = work.join(format!("big{j}"));
+                    generate(&d, &format!("b{j}"), per_job);
+                    d
+                })
+                .collect();
+            let generated = t.elapsed().as_secs_f64();
+            let t = Instant::now();
+            let launch = create_launch(url, "Release validation (large)");
+            upload(url, &launch, &dirs, 200);
+            println!();
+            println!(
+                "large launch {launch}: {tests} tests ({stored} results stored), {} job runs; generated in {generated:.1} s, uploaded in {:.1} s",
+                a.big_jobs.max(1),
+                t.elapsed().as_secs_f64()
+            );
+            marker.set("big", &launch);
+            marker.set("big_tests", tests);
+            launch
+        }
+    };
+    let tests: usize = marker
+        .get("big_tests")
+        .map_or(tests, |v| v.parse().unwrap());
     let t = Instant::now();
-    let (status, _) = s.get(&format!("/launch/{launch}"));
+    let (status, page) = s.get(&format!("/launch/{launch}"));
     assert_eq!(status, 200);
     println!(
         "first view after the results changed: launch {:.1} ms",
         t.elapsed().as_secs_f64() * 1000.0
     );
-    let last_page = tests / 100;
+    let job_run = first_id(&page, "href=\"/jobrun/");
+    // Pages are numbered from 0.
+    let last_page = tests.max(1).div_ceil(100) - 1;
     let pages: Vec<(String, String)> = vec![
         (
             "large launch (summary, job runs, results page 1)".into(),
@@ -437,6 +572,14 @@ fn big_launch(a: &Args, s: &Session, url: &str, work: &Path) {
         (
             "large launch, text search".into(),
             format!("/launch/{launch}?q=test+99"),
+        ),
+        (
+            "large launch, with earlier attempts, page 500".into(),
+            format!("/launch/{launch}?retries=1&page=500"),
+        ),
+        (
+            "large launch, one job run".into(),
+            format!("/launch/{launch}?jr={job_run}"),
         ),
         (
             "large launch, live update (fragments)".into(),

@@ -43,6 +43,7 @@ mod terminal;
 mod tls;
 mod tokens;
 mod truth;
+mod ui_results_pages;
 mod web_ui;
 mod wrapper_github;
 mod wrapper_gitlab;

@@ -34,7 +34,7 @@ fn bind_all<'q>(
 }
 
 /// Conditions joined with AND and their arguments, numbered `$1…`.
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Where {
     conds: Vec<String>,
     args: Vec<Arg>,
@@ -214,33 +214,60 @@ pub(crate) async fn list_launches(
     Ok((items, total))
 }
 
+/// How many results each launch holds and its highest result id. Results are
+/// only ever added (or deleted with their launch), so this pair changes
+/// whenever anything a launch's overview adds up does. Launches without
+/// results are left out.
+pub(crate) async fn marks(db: &Db, launch_ids: &[Id]) -> ServerResult<HashMap<Id, (i64, i64)>> {
+    let mut mark: HashMap<Id, (i64, i64)> = HashMap::new();
+    if launch_ids.is_empty() {
+        return Ok(mark);
+    }
+    let ids: Vec<Arg> = launch_ids.iter().map(|i| Arg::I(*i)).collect();
+    // Two index lookups per launch: a count over (launch_id, …) and the last
+    // entry of (launch_id, id); asked together, SQLite would scan for both.
+    let rows = bind_all(
+        sqlx::query(&format!(
+            "SELECT l.id AS launch_id, \
+             (SELECT COUNT(*) FROM test_results t WHERE t.launch_id = l.id) AS n, \
+             (SELECT COALESCE(MAX(t.id), 0) FROM test_results t WHERE t.launch_id = l.id) AS m \
+             FROM launches l WHERE l.id IN ({})",
+            ids_list(1, ids.len())
+        )),
+        &ids,
+    )
+    .fetch_all(&db.read)
+    .await?;
+    for r in &rows {
+        let n = get_i64(r, "n")?;
+        if n > 0 {
+            mark.insert(get_i64(r, "launch_id")?, (n, get_i64(r, "m")?));
+        }
+    }
+    Ok(mark)
+}
+
 /// The overviews of launches, from `ui_launch_stats` when the launch's
 /// results did not change since they were computed. Stale or missing ones are
 /// computed now and stored in the background, so a page never waits for the
 /// database writer.
 pub(crate) async fn overviews(db: &Db, launch_ids: &[Id]) -> ServerResult<HashMap<Id, Overview>> {
+    let mark = marks(db, launch_ids).await?;
+    overviews_at(db, launch_ids, &mark).await
+}
+
+/// [`overviews`] with the launches' [`marks`] already read.
+async fn overviews_at(
+    db: &Db,
+    launch_ids: &[Id],
+    mark: &HashMap<Id, (i64, i64)>,
+) -> ServerResult<HashMap<Id, Overview>> {
     let mut out: HashMap<Id, Overview> = HashMap::new();
     if launch_ids.is_empty() {
         return Ok(out);
     }
     let ids: Vec<Arg> = launch_ids.iter().map(|i| Arg::I(*i)).collect();
     let list = ids_list(1, ids.len());
-    let marks = bind_all(
-        sqlx::query(&format!(
-            "SELECT launch_id, COUNT(*) AS n, MAX(id) AS m FROM test_results \
-             WHERE launch_id IN ({list}) GROUP BY launch_id"
-        )),
-        &ids,
-    )
-    .fetch_all(&db.read)
-    .await?;
-    let mut mark: HashMap<Id, (i64, i64)> = HashMap::new();
-    for r in &marks {
-        mark.insert(
-            get_i64(r, "launch_id")?,
-            (get_i64(r, "n")?, get_i64(r, "m")?),
-        );
-    }
     let cached = bind_all(
         sqlx::query(&format!(
             "SELECT launch_id, results, max_result_id, overview FROM ui_launch_stats \
@@ -254,6 +281,8 @@ pub(crate) async fn overviews(db: &Db, launch_ids: &[Id]) -> ServerResult<HashMa
         let id = get_i64(r, "launch_id")?;
         let state = (get_i64(r, "results")?, get_i64(r, "max_result_id")?);
         if mark.get(&id) == Some(&state) {
+            // An overview stored by an older version (other fields) is
+            // computed again.
             if let Ok(o) = serde_json::from_str(&get_str(r, "overview")?) {
                 out.insert(id, o);
             }
@@ -305,10 +334,24 @@ pub(crate) async fn overview_cached(db: &Db, launch_id: Id) -> ServerResult<Over
         .unwrap_or_default())
 }
 
-/// Everything the launch page says about its results, from one pass over
-/// them: counts of the latest attempts (whole launch, per job run, manual),
-/// how many results are stored, the time they span, and when each job run
-/// last reported.
+/// The [`fingerprint`] and the overview of one launch, from one look at its
+/// results (the fingerprint is read first: a change racing with the
+/// overview is seen again on the next look).
+pub(crate) async fn launch_state(db: &Db, launch_id: Id) -> ServerResult<(String, Overview)> {
+    let mark = marks(db, &[launch_id]).await?;
+    let fp = fingerprint_at(db, launch_id, mark.get(&launch_id).copied()).await?;
+    let o = overviews_at(db, &[launch_id], &mark)
+        .await?
+        .remove(&launch_id)
+        .unwrap_or_default();
+    Ok((fp, o))
+}
+
+/// Everything the launch page says about its results: counts of the latest
+/// attempts (whole launch, per job run, manual), how many results are
+/// stored, the time they span, when each job run last reported, and how many
+/// results each (automated or manual, job run, status) holds, which is what
+/// a page of the results list is cut from.
 #[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Overview {
     pub counts: Vec<(String, i64)>,
@@ -321,25 +364,67 @@ pub(crate) struct Overview {
     pub last_stop: Option<i64>,
     pub last_result_ms: Option<i64>,
     pub job_runs: HashMap<Id, (HashMap<String, i64>, i64)>,
+    /// No default: an overview stored before this field is computed again.
+    pub groups: Vec<ResultGroup>,
+}
+
+/// The results of a launch with one (manual, job run, status).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct ResultGroup {
+    pub manual: bool,
+    pub job_run: Option<Id>,
+    pub status: String,
+    /// Stored results (every attempt) and latest attempts.
+    pub results: i64,
+    pub tests: i64,
 }
 
 pub(crate) async fn overview(db: &Db, launch_id: Id) -> ServerResult<Overview> {
-    let rows = sqlx::query(&format!(
-        "SELECT t.job_run_id AS job_run_id, t.status AS status, t.manual AS manual, \
-         CASE WHEN {LATEST} THEN 1 ELSE 0 END AS latest, COUNT(*) AS n, \
+    // Every stored result, one pass over the `test_results_ui` index.
+    let all = sqlx::query(
+        "SELECT t.manual AS manual, t.job_run_id AS job_run_id, t.status AS status, COUNT(*) AS n, \
          MIN(t.start_ms) AS first_start, MAX(t.stop_ms) AS last_stop, MAX(t.created_ms) AS last_created \
-         FROM test_results t WHERE t.launch_id = $1 \
-         GROUP BY 1, 2, 3, 4"
+         FROM test_results t WHERE t.launch_id = $1 GROUP BY t.manual, t.job_run_id, t.status",
+    )
+    .bind(launch_id)
+    .fetch_all(&db.read)
+    .await?;
+    // The superseded attempts: only a test stored more than once has one, so
+    // the later-attempt lookup runs for those tests' results only. (The
+    // CROSS JOIN keeps SQLite's join order: tests first, then their results
+    // through the index on (launch_id, test_key).)
+    let old = sqlx::query(&format!(
+        "SELECT r.manual AS manual, r.job_run_id AS job_run_id, r.status AS status, COUNT(*) AS n \
+         FROM test_results r WHERE r.id IN (SELECT t.id FROM \
+           (SELECT k.test_key AS test_key FROM test_results k WHERE k.launch_id = $1 \
+            GROUP BY k.test_key HAVING COUNT(*) > 1) d \
+           CROSS JOIN test_results t WHERE t.launch_id = $1 AND t.test_key = d.test_key AND NOT ({LATEST})) \
+         GROUP BY r.manual, r.job_run_id, r.status"
     ))
     .bind(launch_id)
     .fetch_all(&db.read)
     .await?;
+    let key = |r: &sqlx::any::AnyRow| -> ServerResult<(bool, Option<Id>, String)> {
+        Ok((
+            get_i64(r, "manual")? != 0,
+            opt_i64(r, "job_run_id"),
+            get_str(r, "status")?,
+        ))
+    };
+    let mut superseded: HashMap<(bool, Option<Id>, String), i64> = HashMap::new();
+    for r in &old {
+        superseded.insert(key(r)?, get_i64(r, "n")?);
+    }
     let mut o = Overview::default();
     let mut counts: HashMap<String, i64> = HashMap::new();
-    for r in &rows {
+    for r in &all {
+        let (manual, job_run, status) = key(r)?;
         let n = get_i64(r, "n")?;
-        let status = get_str(r, "status")?;
-        let latest = get_i64(r, "latest")? != 0;
+        let old = superseded
+            .get(&(manual, job_run, status.clone()))
+            .copied()
+            .unwrap_or(0);
+        let tests = n - old;
         let last = opt_i64(r, "last_created");
         o.results += n;
         o.first_start = match (o.first_start, opt_i64(r, "first_start")) {
@@ -348,24 +433,53 @@ pub(crate) async fn overview(db: &Db, launch_id: Id) -> ServerResult<Overview> {
         };
         o.last_stop = o.last_stop.max(opt_i64(r, "last_stop"));
         o.last_result_ms = o.last_result_ms.max(last);
-        let job_run = opt_i64(r, "job_run_id");
         if let Some(j) = job_run {
             let e = o.job_runs.entry(j).or_default();
             e.1 = e.1.max(last.unwrap_or(0));
-            if latest {
-                *e.0.entry(status.clone()).or_default() += n;
+            if tests > 0 {
+                *e.0.entry(status.clone()).or_default() += tests;
             }
         }
-        if latest {
-            o.tests += n;
-            *counts.entry(status).or_default() += n;
-            if get_i64(r, "manual")? != 0 {
-                o.manual_tests += n;
-            }
+        o.tests += tests;
+        if tests > 0 {
+            *counts.entry(status.clone()).or_default() += tests;
         }
+        if manual {
+            o.manual_tests += tests;
+        }
+        o.groups.push(ResultGroup {
+            manual,
+            job_run,
+            status,
+            results: n,
+            tests,
+        });
     }
     o.counts = ordered(&counts);
+    o.groups.sort_by_key(|g| group_order(g.job_run, &g.status));
     Ok(o)
+}
+
+/// Where a status comes in a job run's results: failures first.
+fn status_rank(status: &str) -> u8 {
+    match status {
+        "failed" => 0,
+        "broken" => 1,
+        "unknown" => 2,
+        "skipped" => 3,
+        _ => 4,
+    }
+}
+
+/// The order of the results list's groups: by job run (results outside any
+/// job run last), then failures first; within a group by name.
+fn group_order(job_run: Option<Id>, status: &str) -> (bool, Option<Id>, u8, String) {
+    (
+        job_run.is_none(),
+        job_run,
+        status_rank(status),
+        status.to_string(),
+    )
 }
 
 /// The environment the launch's uploads and its run reported: name → values.
@@ -398,10 +512,15 @@ pub(crate) async fn launch_environment(
 
 /// A cheap value that changes whenever anything shown on the launch page does.
 pub(crate) async fn fingerprint(db: &Db, launch_id: Id) -> ServerResult<String> {
+    let mark = marks(db, &[launch_id]).await?;
+    fingerprint_at(db, launch_id, mark.get(&launch_id).copied()).await
+}
+
+/// [`fingerprint`] with the launch's [`marks`] already read.
+async fn fingerprint_at(db: &Db, launch_id: Id, mark: Option<(i64, i64)>) -> ServerResult<String> {
+    let (n, m) = mark.unwrap_or((0, 0));
     let r = sqlx::query(
-        "SELECT (SELECT COUNT(*) FROM test_results WHERE launch_id = $1) AS n, \
-         (SELECT COALESCE(MAX(id), 0) FROM test_results WHERE launch_id = $1) AS m, \
-         (SELECT COUNT(*) FROM job_runs WHERE launch_id = $1) AS jr, \
+        "SELECT (SELECT COUNT(*) FROM job_runs WHERE launch_id = $1) AS jr, \
          (SELECT COALESCE(MAX(modified_ms), 0) FROM job_runs WHERE launch_id = $1) AS jm, \
          (SELECT COALESCE(MAX(closed), 0) FROM launches WHERE id = $1) AS c",
     )
@@ -409,9 +528,7 @@ pub(crate) async fn fingerprint(db: &Db, launch_id: Id) -> ServerResult<String> 
     .fetch_one(&db.read)
     .await?;
     Ok(format!(
-        "{}-{}-{}-{}-{}",
-        get_i64(&r, "n")?,
-        get_i64(&r, "m")?,
+        "{n}-{m}-{}-{}-{}",
         get_i64(&r, "jr")?,
         get_i64(&r, "jm")?,
         get_i64(&r, "c")?
@@ -489,23 +606,33 @@ pub(crate) struct ResultLine {
     pub attachments: i64,
 }
 
+/// One page of a launch's results, in the order of [`group_order`] and by
+/// name within a group, and how many results the filter keeps in all.
+///
+/// The page is cut from the groups' sizes: from the overview `o` when one is
+/// given and no text is searched, else counted now. Then only the groups the
+/// page touches are read, each through the `test_results_ui` index from the
+/// page's first row on, so page 1 of a launch of 100,000 tests reads about
+/// 100 results and a deep page at most the rest of one group.
 pub(crate) async fn results(
     db: &Db,
     launch_id: Id,
     f: &ResultFilter,
     page: i64,
     size: i64,
+    o: Option<&Overview>,
 ) -> ServerResult<(Vec<ResultLine>, i64)> {
+    let status = f
+        .status
+        .as_deref()
+        .filter(|s| api::STATUSES.contains(s))
+        .map(str::to_string);
+    let text = f.text.as_deref().map(str::trim).filter(|t| !t.is_empty());
+    // What every group's rows are read with.
     let mut w = Where::default();
     w.add("t.launch_id = ?", Some(Arg::I(launch_id)));
     w.add("t.manual = ?", Some(Arg::I(f.manual as i64)));
-    if let Some(j) = f.job_run {
-        w.add("t.job_run_id = ?", Some(Arg::I(j)));
-    }
-    if let Some(s) = f.status.as_deref().filter(|s| api::STATUSES.contains(s)) {
-        w.add("t.status = ?", Some(Arg::S(s.to_string())));
-    }
-    if let Some(t) = f.text.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+    if let Some(t) = text {
         let n = w.next();
         w.args.push(Arg::S(contains_pattern(t)));
         w.conds.push(format!(
@@ -515,45 +642,90 @@ pub(crate) async fn results(
     if !f.retries {
         w.add(LATEST, None);
     }
-    // The page's ids and the total in one pass; the details (and the
-    // per-row subqueries) only for the rows shown.
-    let n = w.next();
-    let mut args = w.args.clone();
-    args.push(Arg::I(size));
-    args.push(Arg::I(page * size));
-    let picked = bind_all(
-        sqlx::query(&format!(
-            "SELECT t.id AS id, COUNT(*) OVER () AS total FROM test_results t WHERE {} \
-             ORDER BY CASE WHEN t.job_run_id IS NULL THEN 1 ELSE 0 END, t.job_run_id, \
-             CASE t.status WHEN 'failed' THEN 0 WHEN 'broken' THEN 1 WHEN 'unknown' THEN 2 \
-             WHEN 'skipped' THEN 3 ELSE 4 END, t.name, t.id \
-             LIMIT ${n} OFFSET ${}",
-            w.sql(),
-            n + 1
-        )),
-        &args,
-    )
-    .fetch_all(&db.read)
-    .await?;
-    let order: Vec<Id> = picked
-        .iter()
-        .map(|r| get_i64(r, "id"))
-        .collect::<Result<_, _>>()?;
-    let total = match picked.first() {
-        Some(r) => get_i64(r, "total")?,
-        // Past the last page: count alone.
-        None if page > 0 => bind_all(
-            sqlx::query(&format!(
-                "SELECT COUNT(*) AS n FROM test_results t WHERE {}",
-                w.sql()
-            )),
-            &w.args,
-        )
-        .fetch_one(&db.read)
-        .await?
-        .try_get("n")?,
-        None => 0,
+    let mut groups: Vec<(Option<Id>, String, i64)> = match (o, text) {
+        (Some(o), None) => o
+            .groups
+            .iter()
+            .filter(|g| {
+                g.manual == f.manual
+                    && f.job_run.is_none_or(|j| g.job_run == Some(j))
+                    && status.as_ref().is_none_or(|s| &g.status == s)
+            })
+            .map(|g| {
+                let n = if f.retries { g.results } else { g.tests };
+                (g.job_run, g.status.clone(), n)
+            })
+            .collect(),
+        _ => {
+            let mut c = w.clone();
+            if let Some(j) = f.job_run {
+                c.add("t.job_run_id = ?", Some(Arg::I(j)));
+            }
+            if let Some(s) = &status {
+                c.add("t.status = ?", Some(Arg::S(s.clone())));
+            }
+            let rows = bind_all(
+                sqlx::query(&format!(
+                    "SELECT t.job_run_id AS job_run_id, t.status AS status, COUNT(*) AS n \
+                     FROM test_results t WHERE {} GROUP BY t.job_run_id, t.status",
+                    c.sql()
+                )),
+                &c.args,
+            )
+            .fetch_all(&db.read)
+            .await?;
+            rows.iter()
+                .map(|r| {
+                    Ok((
+                        opt_i64(r, "job_run_id"),
+                        get_str(r, "status")?,
+                        get_i64(r, "n")?,
+                    ))
+                })
+                .collect::<ServerResult<_>>()?
+        }
     };
+    groups.retain(|g| g.2 > 0);
+    groups.sort_by_key(|g| group_order(g.0, &g.1));
+    let total: i64 = groups.iter().map(|g| g.2).sum();
+    // The groups the page touches, each read from its first row on the page.
+    let mut order: Vec<Id> = Vec::new();
+    let mut skip = page.saturating_mul(size);
+    for (job_run, status, n) in &groups {
+        let want = size - order.len() as i64;
+        if want <= 0 {
+            break;
+        }
+        if skip >= *n {
+            skip -= n;
+            continue;
+        }
+        let mut g = w.clone();
+        match job_run {
+            Some(j) => g.add("t.job_run_id = ?", Some(Arg::I(*j))),
+            None => g.add("t.job_run_id IS NULL", None),
+        }
+        g.add("t.status = ?", Some(Arg::S(status.clone())));
+        let k = g.next();
+        let mut args = g.args.clone();
+        args.push(Arg::I(want.min(n - skip)));
+        args.push(Arg::I(skip));
+        let rows = bind_all(
+            sqlx::query(&format!(
+                "SELECT t.id AS id FROM test_results t WHERE {} ORDER BY t.name, t.id \
+                 LIMIT ${k} OFFSET ${}",
+                g.sql(),
+                k + 1
+            )),
+            &args,
+        )
+        .fetch_all(&db.read)
+        .await?;
+        for r in &rows {
+            order.push(get_i64(r, "id")?);
+        }
+        skip = 0;
+    }
     if order.is_empty() {
         return Ok((Vec::new(), total));
     }

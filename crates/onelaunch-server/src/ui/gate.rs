@@ -26,7 +26,22 @@ pub(super) fn badge(passed: Option<bool>) -> Markup {
 /// The section; nothing when no rule applies and the Allure plugin reported
 /// no failed rule.
 pub(super) async fn section(state: &AppState, launch: &LaunchRow) -> UiResult<Markup> {
-    let report = crate::gate::report(&state.db, launch, None).await?;
+    // Without a stored verdict, rules or failed rules from the Allure plugin
+    // there is nothing to show: the launch's results are not measured.
+    let db = &state.db;
+    let stored = launch.closed
+        && crate::db::gate::stored_report(db, launch.id)
+            .await?
+            .is_some();
+    if !stored
+        && crate::gate::configured_rules(db, launch).await?.is_empty()
+        && crate::db::gate::allure_items(db, launch.id)
+            .await?
+            .is_empty()
+    {
+        return Ok(html! {});
+    }
+    let report = crate::gate::report(db, launch, None).await?;
     if report.outcomes.is_empty() && report.allure.is_empty() {
         return Ok(html! {});
     }

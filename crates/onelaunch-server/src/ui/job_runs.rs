@@ -36,8 +36,15 @@ pub(super) async fn job_run(
         manual: false,
     };
     let page = q.page.unwrap_or(0).max(0);
-    let (lines, total) =
-        views::results(&state.db, run.launch_id, &filter, page, RESULTS_PER_PAGE).await?;
+    let (lines, total) = views::results(
+        &state.db,
+        run.launch_id,
+        &filter,
+        page,
+        RESULTS_PER_PAGE,
+        Some(&o),
+    )
+    .await?;
     let sessions = crate::db::results::job_run_sessions(&state.db, id).await?;
     let now = now_ms();
     let base = format!(

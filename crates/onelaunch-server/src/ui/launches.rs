@@ -206,10 +206,7 @@ struct LiveData {
 }
 
 async fn live_data(state: &AppState, launch: LaunchRow) -> UiResult<LiveData> {
-    // The fingerprint first: a change racing with the queries below is seen
-    // again on the next look.
-    let fingerprint = views::fingerprint(&state.db, launch.id).await?;
-    let o = views::overview_cached(&state.db, launch.id).await?;
+    let (fingerprint, o) = views::launch_state(&state.db, launch.id).await?;
     let runs = views::job_run_views(&state.db, launch.id, &o).await?;
     let planned = crate::db::server_runs::launch_planned(&state.db, launch.id).await?;
     let reruns = crate::db::reruns::rerun_summary(&state.db, launch.id).await?;
@@ -441,18 +438,34 @@ pub(super) async fn page(
         manual: false,
     };
     let page = q.page.unwrap_or(0).max(0);
-    let (lines, total) = views::results(&state.db, id, &filter, page, RESULTS_PER_PAGE).await?;
+    let (lines, total) =
+        views::results(&state.db, id, &filter, page, RESULTS_PER_PAGE, Some(&d.o)).await?;
     let manual_filter = ResultFilter {
         manual: true,
         retries: true,
         ..Default::default()
     };
     let (manual, manual_total) = if d.o.manual_tests > 0 {
-        views::results(&state.db, id, &manual_filter, 0, RESULTS_PER_PAGE).await?
+        views::results(
+            &state.db,
+            id,
+            &manual_filter,
+            0,
+            RESULTS_PER_PAGE,
+            Some(&d.o),
+        )
+        .await?
     } else {
         (Vec::new(), 0)
     };
-    let manual_block = super::manual::section(&state, &viewer, id, d.launch.closed).await?;
+    let manual_results: i64 =
+        d.o.groups
+            .iter()
+            .filter(|g| g.manual)
+            .map(|g| g.results)
+            .sum();
+    let manual_block =
+        super::manual::section(&state, &viewer, id, d.launch.closed, manual_results).await?;
     let globals = super::globals::section(&state, id, None).await?;
     let gate = super::gate::section(&state, &d.launch).await?;
     let combined = super::compare::launch_links(&state, &d.launch).await?;

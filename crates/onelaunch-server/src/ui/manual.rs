@@ -19,23 +19,38 @@ use crate::server_led::manual::{assign, manual_dto, record_manual, ManualFilter}
 use crate::AppState;
 
 /// The manual block of a launch page: progress, what is left, and the forms
-/// (only while the launch is open).
+/// (only while the launch is open). `manual_results` is how many manual
+/// results the launch holds (from its overview): a launch without any, no
+/// planned manual case and no assignment has no case to list, and its
+/// automated results are not searched for manual ones.
 pub(super) async fn section(
     state: &AppState,
     viewer: &Viewer,
     launch_id: Id,
     closed: bool,
+    manual_results: i64,
 ) -> UiResult<Markup> {
-    let view = manual_dto(&state.db, launch_id, &ManualFilter::default()).await?;
-    let left: Vec<&api::ManualCaseState> =
-        view.cases.iter().filter(|c| c.status.is_none()).collect();
+    let has_cases = manual_results > 0
+        || crate::db::server_runs::get_run(&state.db, launch_id)
+            .await?
+            .is_some_and(|r| !r.manual_cases.is_empty())
+        || !crate::db::manual::assignments(&state.db, launch_id)
+            .await?
+            .is_empty();
+    let (cases, progress) = if has_cases {
+        let view = manual_dto(&state.db, launch_id, &ManualFilter::default()).await?;
+        (view.cases, view.progress)
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    let left: Vec<&api::ManualCaseState> = cases.iter().filter(|c| c.status.is_none()).collect();
     Ok(html! {
-        @if !view.progress.is_empty() {
+        @if !progress.is_empty() {
             h3 { "Progress per assignee" }
             table class="list manual-progress" {
                 thead { tr { th scope="col" { "Assignee" } th scope="col" class="num" { "Done" } th scope="col" class="num" { "Total" } } }
                 tbody {
-                    @for p in &view.progress {
+                    @for p in &progress {
                         tr data-assignee=(p.assignee.as_deref().unwrap_or("")) data-done=(p.done) data-total=(p.total) {
                             td { @match &p.assignee { Some(a) => (a), None => span class="muted" { "unassigned" } } }
                             td class="num" { (p.done) }
@@ -57,14 +72,14 @@ pub(super) async fn section(
             }
         }
         @if !closed {
-            details open[!view.cases.is_empty()] {
+            details open[!cases.is_empty()] {
                 summary { "Record a manual result" }
                 form method="post" action={ "/launch/" (launch_id) "/manual" } enctype="multipart/form-data" class="card" id="manual-record" {
                     (layout::csrf(viewer))
                     div class="form-grid" {
                         label for="m-case" { "Test case" }
                         select id="m-case" name="case" {
-                            @for c in &view.cases {
+                            @for c in &cases {
                                 option value=(c.test_case_id) { (c.name) " (case " (c.test_case_id) ")"
                                     @if let Some(s) = &c.status { " – " (s) } }
                             }
