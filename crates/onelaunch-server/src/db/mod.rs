@@ -30,6 +30,7 @@ pub(crate) mod plans;
 pub(crate) mod projects;
 pub(crate) mod reruns;
 pub(crate) mod result_rows;
+pub(crate) mod result_views;
 pub(crate) mod results;
 pub(crate) mod server_runs;
 pub(crate) mod sessions;

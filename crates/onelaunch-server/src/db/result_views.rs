@@ -1,0 +1,285 @@
+//! Read queries of the results of a launch: a page of results (cut from the
+//! stored overview's group sizes, read through `test_results_ui`), one
+//! result's head, a test's attempts. Split from `views.rs`, whose helpers
+//! (`Where`, `bind_all`, the group order) they share.
+
+use std::collections::HashMap;
+
+use onelaunch_api::{self as api, Id};
+
+use super::views::*;
+use crate::db::launches::LATEST;
+use crate::db::{get_i64, get_str, opt_i64, opt_str, Db};
+use crate::error::ServerResult;
+
+/// Which results of a launch a list shows.
+#[derive(Default, Debug, Clone)]
+pub(crate) struct ResultFilter {
+    pub job_run: Option<Id>,
+    pub status: Option<String>,
+    pub text: Option<String>,
+    /// Include superseded attempts.
+    pub retries: bool,
+    /// Manual results (outside job runs) instead of automated ones.
+    pub manual: bool,
+}
+
+pub(crate) struct ResultLine {
+    pub id: Id,
+    pub job_run_id: Option<Id>,
+    pub name: String,
+    pub full_name: Option<String>,
+    pub status: String,
+    pub message: Option<String>,
+    pub duration_ms: Option<i64>,
+    pub retry: bool,
+    pub attachments: i64,
+}
+
+/// One page of a launch's results, in the order of [`group_order`] and by
+/// name within a group, and how many results the filter keeps in all.
+///
+/// The page is cut from the groups' sizes: from the overview `o` when one is
+/// given and no text is searched, else counted now. Then only the groups the
+/// page touches are read, each through the `test_results_ui` index from the
+/// page's first row on, so page 1 of a launch of 100,000 tests reads about
+/// 100 results and a deep page at most the rest of one group.
+pub(crate) async fn results(
+    db: &Db,
+    launch_id: Id,
+    f: &ResultFilter,
+    page: i64,
+    size: i64,
+    o: Option<&Overview>,
+) -> ServerResult<(Vec<ResultLine>, i64)> {
+    let status = f
+        .status
+        .as_deref()
+        .filter(|s| api::STATUSES.contains(s))
+        .map(str::to_string);
+    let text = f.text.as_deref().map(str::trim).filter(|t| !t.is_empty());
+    // What every group's rows are read with.
+    let mut w = Where::default();
+    w.add("t.launch_id = ?", Some(Arg::I(launch_id)));
+    w.add("t.manual = ?", Some(Arg::I(f.manual as i64)));
+    if let Some(t) = text {
+        let n = w.next();
+        w.args.push(Arg::S(contains_pattern(t)));
+        w.conds.push(format!(
+            "(LOWER(t.name) LIKE ${n} ESCAPE '\\' OR LOWER(COALESCE(t.full_name, '')) LIKE ${n} ESCAPE '\\')"
+        ));
+    }
+    if !f.retries {
+        w.add(LATEST, None);
+    }
+    let mut groups: Vec<(Option<Id>, String, i64)> = match (o, text) {
+        (Some(o), None) => o
+            .groups
+            .iter()
+            .filter(|g| {
+                g.manual == f.manual
+                    && f.job_run.is_none_or(|j| g.job_run == Some(j))
+                    && status.as_ref().is_none_or(|s| &g.status == s)
+            })
+            .map(|g| {
+                let n = if f.retries { g.results } else { g.tests };
+                (g.job_run, g.status.clone(), n)
+            })
+            .collect(),
+        _ => {
+            let mut c = w.clone();
+            if let Some(j) = f.job_run {
+                c.add("t.job_run_id = ?", Some(Arg::I(j)));
+            }
+            if let Some(s) = &status {
+                c.add("t.status = ?", Some(Arg::S(s.clone())));
+            }
+            let rows = bind_all(
+                sqlx::query(&format!(
+                    "SELECT t.job_run_id AS job_run_id, t.status AS status, COUNT(*) AS n \
+                     FROM test_results t WHERE {} GROUP BY t.job_run_id, t.status",
+                    c.sql()
+                )),
+                &c.args,
+            )
+            .fetch_all(&db.read)
+            .await?;
+            rows.iter()
+                .map(|r| {
+                    Ok((
+                        opt_i64(r, "job_run_id"),
+                        get_str(r, "status")?,
+                        get_i64(r, "n")?,
+                    ))
+                })
+                .collect::<ServerResult<_>>()?
+        }
+    };
+    groups.retain(|g| g.2 > 0);
+    groups.sort_by_key(|g| group_order(g.0, &g.1));
+    let total: i64 = groups.iter().map(|g| g.2).sum();
+    // The groups the page touches, each read from its first row on the page.
+    let mut order: Vec<Id> = Vec::new();
+    let mut skip = page.saturating_mul(size);
+    for (job_run, status, n) in &groups {
+        let want = size - order.len() as i64;
+        if want <= 0 {
+            break;
+        }
+        if skip >= *n {
+            skip -= n;
+            continue;
+        }
+        let mut g = w.clone();
+        match job_run {
+            Some(j) => g.add("t.job_run_id = ?", Some(Arg::I(*j))),
+            None => g.add("t.job_run_id IS NULL", None),
+        }
+        g.add("t.status = ?", Some(Arg::S(status.clone())));
+        let k = g.next();
+        let mut args = g.args.clone();
+        args.push(Arg::I(want.min(n - skip)));
+        args.push(Arg::I(skip));
+        let rows = bind_all(
+            sqlx::query(&format!(
+                "SELECT t.id AS id FROM test_results t WHERE {} ORDER BY t.name, t.id \
+                 LIMIT ${k} OFFSET ${}",
+                g.sql(),
+                k + 1
+            )),
+            &args,
+        )
+        .fetch_all(&db.read)
+        .await?;
+        for r in &rows {
+            order.push(get_i64(r, "id")?);
+        }
+        skip = 0;
+    }
+    if order.is_empty() {
+        return Ok((Vec::new(), total));
+    }
+    let id_args: Vec<Arg> = order.iter().map(|i| Arg::I(*i)).collect();
+    let rows = bind_all(
+        sqlx::query(&format!(
+            "SELECT t.id AS id, t.job_run_id AS job_run_id, t.name AS name, t.full_name AS full_name, \
+             t.status AS status, SUBSTR(t.message, 1, 300) AS message, \
+             COALESCE(t.duration_ms, t.stop_ms - t.start_ms) AS duration_ms, \
+             CASE WHEN {LATEST} THEN 0 ELSE 1 END AS retry, \
+             (SELECT COUNT(*) FROM attachments a WHERE a.test_result_id = t.id) AS attachments \
+             FROM test_results t WHERE t.id IN ({})",
+            ids_list(1, id_args.len())
+        )),
+        &id_args,
+    )
+    .fetch_all(&db.read)
+    .await?;
+    let mut by_id: HashMap<Id, ResultLine> = HashMap::with_capacity(rows.len());
+    for r in &rows {
+        let id = get_i64(r, "id")?;
+        by_id.insert(
+            id,
+            ResultLine {
+                id,
+                job_run_id: opt_i64(r, "job_run_id"),
+                name: get_str(r, "name")?,
+                full_name: opt_str(r, "full_name"),
+                status: get_str(r, "status")?,
+                message: opt_str(r, "message"),
+                duration_ms: opt_i64(r, "duration_ms"),
+                retry: get_i64(r, "retry")? != 0,
+                attachments: get_i64(r, "attachments")?,
+            },
+        );
+    }
+    Ok((
+        order.iter().filter_map(|id| by_id.remove(id)).collect(),
+        total,
+    ))
+}
+
+/// One stored result with what its page needs besides the body.
+pub(crate) struct ResultHead {
+    pub id: Id,
+    pub project_id: Id,
+    pub launch_id: Id,
+    pub launch_name: String,
+    pub job_run_id: Option<Id>,
+    pub test_key: String,
+    pub name: String,
+    pub full_name: Option<String>,
+    pub status: String,
+    pub message: Option<String>,
+    pub trace: Option<String>,
+    pub start_ms: Option<i64>,
+    pub stop_ms: Option<i64>,
+    pub duration_ms: Option<i64>,
+    pub manual: bool,
+    pub created_ms: i64,
+}
+
+pub(crate) async fn result_head(db: &Db, id: Id) -> ServerResult<Option<ResultHead>> {
+    let r = sqlx::query(
+        "SELECT t.id AS id, t.project_id AS project_id, t.launch_id AS launch_id, l.name AS launch_name, \
+         t.job_run_id AS job_run_id, t.test_key AS test_key, t.name AS name, t.full_name AS full_name, \
+         t.status AS status, t.message AS message, t.trace AS trace, t.start_ms AS start_ms, \
+         t.stop_ms AS stop_ms, t.duration_ms AS duration_ms, t.manual AS manual, t.created_ms AS created_ms \
+         FROM test_results t JOIN launches l ON l.id = t.launch_id WHERE t.id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&db.read)
+    .await?;
+    let Some(r) = r else { return Ok(None) };
+    Ok(Some(ResultHead {
+        id: get_i64(&r, "id")?,
+        project_id: get_i64(&r, "project_id")?,
+        launch_id: get_i64(&r, "launch_id")?,
+        launch_name: get_str(&r, "launch_name")?,
+        job_run_id: opt_i64(&r, "job_run_id"),
+        test_key: get_str(&r, "test_key")?,
+        name: get_str(&r, "name")?,
+        full_name: opt_str(&r, "full_name"),
+        status: get_str(&r, "status")?,
+        message: opt_str(&r, "message"),
+        trace: opt_str(&r, "trace"),
+        start_ms: opt_i64(&r, "start_ms"),
+        stop_ms: opt_i64(&r, "stop_ms"),
+        duration_ms: opt_i64(&r, "duration_ms"),
+        manual: get_i64(&r, "manual")? != 0,
+        created_ms: get_i64(&r, "created_ms")?,
+    }))
+}
+
+/// Every attempt of a test in a launch (same test key), oldest first.
+pub(crate) struct Attempt {
+    pub id: Id,
+    pub status: String,
+    pub start_ms: Option<i64>,
+    pub duration_ms: Option<i64>,
+    pub job_run_id: Option<Id>,
+    pub created_ms: i64,
+}
+
+pub(crate) async fn attempts(db: &Db, launch_id: Id, test_key: &str) -> ServerResult<Vec<Attempt>> {
+    let rows = sqlx::query(
+        "SELECT id, status, start_ms, COALESCE(duration_ms, stop_ms - start_ms) AS duration_ms, \
+         job_run_id, created_ms FROM test_results WHERE launch_id = $1 AND test_key = $2 \
+         ORDER BY COALESCE(start_ms, 0), id LIMIT 200",
+    )
+    .bind(launch_id)
+    .bind(test_key)
+    .fetch_all(&db.read)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Attempt {
+                id: get_i64(r, "id")?,
+                status: get_str(r, "status")?,
+                start_ms: opt_i64(r, "start_ms"),
+                duration_ms: opt_i64(r, "duration_ms"),
+                job_run_id: opt_i64(r, "job_run_id"),
+                created_ms: get_i64(r, "created_ms")?,
+            })
+        })
+        .collect()
+}
