@@ -274,28 +274,18 @@ impl BlobStore {
                     .await
                     .map_err(std::io::Error::other)??
             }
-            Some((mut tmp, mut out)) => {
+            Some((tmp, mut out)) => {
                 out.flush().await?;
                 let file = out.into_inner();
                 file.sync_all().await?;
                 drop(file);
-                let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
-                tokio::task::spawn_blocking(move || ensure_dir(&dir))
-                    .await
-                    .map_err(std::io::Error::other)??;
-                let hold = Hold::new(&tmp.path, &path);
-                // The fresh copy replaces whatever is there: a damaged copy heals.
-                match tokio::fs::rename(&tmp.path, &path).await {
-                    Ok(()) => tmp.kept = true,
-                    // Where a file in use cannot be replaced, keep the existing
-                    // copy if it is sound.
-                    Err(e) => {
-                        if !self.is_sound(&sha, len).await {
-                            return Err(e.into());
-                        }
-                    }
-                }
-                hold
+                let (path, sha) = (path.clone(), sha.clone());
+                tokio::task::spawn_blocking(move || {
+                    ensure_dir(path.parent().unwrap_or(Path::new(".")))?;
+                    put_in_place(tmp, &path, || file_is(&path, len, &sha))
+                })
+                .await
+                .map_err(std::io::Error::other)??
             }
         };
         Ok(Stored {
@@ -342,18 +332,6 @@ impl BlobStore {
             bytes,
             _share: share,
         })
-    }
-
-    /// Hashes the stored copy: true when it exists with this size and digest.
-    async fn is_sound(&self, sha: &str, len: u64) -> bool {
-        let Ok(mut f) = tokio::fs::File::open(self.path_of(sha)).await else {
-            return false;
-        };
-        match f.metadata().await {
-            Ok(m) if m.len() == len => {}
-            _ => return false,
-        }
-        matches!(hash_file(&mut f).await, Ok(d) if d == sha)
     }
 
     /// Opens a blob for sending: `None` when it is not stored,
@@ -502,22 +480,53 @@ fn place_small(path: &Path, bytes: &[u8]) -> std::io::Result<Option<Hold>> {
         }
     }
     use std::io::Write;
-    let (mut tmp, mut file) = create_tmp(dir, n)?;
+    let (tmp, mut file) = create_tmp(dir, n)?;
     file.write_all(bytes)?;
     file.sync_all()?;
     drop(file);
+    put_in_place(tmp, path, || std::fs::read(path).is_ok_and(|b| b == bytes))
+}
+
+/// Renames a written and `fsync`ed temporary file over `path`, held by a hard
+/// link until the row is committed ([`Hold`]). The fresh copy replaces
+/// whatever is there, so a damaged copy heals; where a file in use cannot be
+/// replaced, the existing copy is kept if `existing_is_sound` says it holds
+/// the same bytes. Runs on a blocking thread.
+fn put_in_place(
+    mut tmp: TmpFile,
+    path: &Path,
+    existing_is_sound: impl FnOnce() -> bool,
+) -> std::io::Result<Option<Hold>> {
     let hold = Hold::new(&tmp.path, path);
     match std::fs::rename(&tmp.path, path) {
         Ok(()) => tmp.kept = true,
-        // Where a file in use cannot be replaced, keep the existing copy if
-        // it holds these bytes.
         Err(e) => {
-            if !std::fs::read(path).is_ok_and(|b| b == bytes) {
+            if !existing_is_sound() {
                 return Err(e);
             }
         }
     }
     Ok(hold)
+}
+
+/// True when the file at `path` has this length and SHA-256 (read in chunks).
+fn file_is(path: &Path, len: u64, sha: &str) -> bool {
+    use std::io::Read;
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return false;
+    };
+    if !f.metadata().is_ok_and(|m| m.len() == len) {
+        return false;
+    }
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; IO_CHUNK];
+    loop {
+        match f.read(&mut buf) {
+            Ok(0) => return hex::encode(hasher.finalize()) == sha,
+            Ok(n) => hasher.update(&buf[..n]),
+            Err(_) => return false,
+        }
+    }
 }
 
 /// Blob files younger than this are never collected by `server gc` (their
