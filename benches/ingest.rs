@@ -231,13 +231,24 @@ fn noise(seed: u64, len: usize) -> Vec<u8> {
     out
 }
 
+/// Every how many results one has a 4 KB attachment when `--attachment-mb`
+/// is not given: 10, or `ONELAUNCH_BENCH_ATTACHMENT_EVERY` (0: none; an
+/// experiment to separate the cost of results from that of attachments).
+fn attachment_every() -> usize {
+    std::env::var("ONELAUNCH_BENCH_ATTACHMENT_EVERY")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10)
+}
+
 fn generate(dir: &Path, prefix: &str, n: usize, attachment_bytes: usize) -> u64 {
     std::fs::create_dir_all(dir).unwrap();
+    let every = attachment_every();
     let mut bytes = 0u64;
     let small = "x".repeat(4096);
     for i in 0..n {
         let uuid = format!("{prefix}-{i}");
-        let att = if attachment_bytes > 0 || i % 10 == 0 {
+        let att = if attachment_bytes > 0 || (every > 0 && i % every == 0) {
             let name = format!("{uuid}-attachment.bin");
             if attachment_bytes > 0 {
                 let seed = prefix

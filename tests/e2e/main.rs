@@ -8,6 +8,7 @@ mod api;
 mod attachments;
 mod backup;
 mod behaviour;
+mod bulk_attachments;
 mod ci_led;
 mod closing;
 mod compare;

@@ -963,6 +963,36 @@ pub struct UploadResultsResponse {
     pub new_results: Option<usize>,
 }
 
+/// Answer of `POST /api/upload/attachment/bulk` (onelaunch extension): the
+/// attachments of several results in one request.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct BulkAttachmentsResponse {
+    /// How many `file` parts were stored.
+    pub files_count: usize,
+    /// The `file` parts that were not stored, each with the reason; the
+    /// others were stored all the same.
+    #[serde(default)]
+    pub refused: Vec<RefusedAttachment>,
+}
+
+/// A `file` part of a bulk attachment upload that was not stored.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct RefusedAttachment {
+    /// The test result the part was sent for.
+    pub result_id: Id,
+    /// The part's file name.
+    #[serde(default)]
+    pub file_name: String,
+    /// Machine-readable reason: `not_found` (no such result in the token's
+    /// projects) or `bad_request` (the file name is refused).
+    pub code: String,
+    pub message: String,
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]

@@ -601,6 +601,23 @@ enum Payload {
     Empty,
     Json(Vec<u8>),
     Multipart(Vec<SharedPart>),
+    /// Per result: a `result` part (its id), then its `file` parts.
+    Bulk(Vec<(Id, Vec<SharedPart>)>),
+}
+
+/// A [`SharedPart`] as a multipart `file` part.
+fn file_part(p: &SharedPart) -> reqwest::multipart::Part {
+    let make = || {
+        reqwest::multipart::Part::stream_with_length(
+            shared_body(p.data.clone()),
+            p.data.len() as u64,
+        )
+        .file_name(p.file_name.clone())
+    };
+    make()
+        .mime_str(&p.content_type)
+        .or_else(|_| make().mime_str("application/octet-stream"))
+        .unwrap_or_else(|_| make())
 }
 
 /// A streaming body over shared bytes, so a retried request does not copy
@@ -621,6 +638,10 @@ fn shared_body(data: Arc<Vec<u8>>) -> reqwest::Body {
 pub struct ApiClient {
     http: reqwest::Client,
     config: Arc<ClientConfig>,
+    /// Set once the server answered that it has no bulk attachment route
+    /// (an older onelaunch, another TestOps server): attachments then go
+    /// one result per request.
+    no_bulk: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl fmt::Debug for ApiClient {
@@ -675,6 +696,7 @@ impl ApiClient {
         Ok(ApiClient {
             http,
             config: Arc::new(config),
+            no_bulk: Default::default(),
         })
     }
 
@@ -713,18 +735,17 @@ impl ApiClient {
             Payload::Multipart(parts) => {
                 let mut form = reqwest::multipart::Form::new();
                 for p in parts {
-                    let make = || {
-                        reqwest::multipart::Part::stream_with_length(
-                            shared_body(p.data.clone()),
-                            p.data.len() as u64,
-                        )
-                        .file_name(p.file_name.clone())
-                    };
-                    let part = make()
-                        .mime_str(&p.content_type)
-                        .or_else(|_| make().mime_str("application/octet-stream"))
-                        .unwrap_or_else(|_| make());
-                    form = form.part("file", part);
+                    form = form.part("file", file_part(p));
+                }
+                req.multipart(form)
+            }
+            Payload::Bulk(groups) => {
+                let mut form = reqwest::multipart::Form::new();
+                for (result_id, parts) in groups {
+                    form = form.text("result", result_id.to_string());
+                    for p in parts {
+                        form = form.part("file", file_part(p));
+                    }
                 }
                 req.multipart(form)
             }
@@ -1214,6 +1235,40 @@ impl ApiClient {
                 .await?;
         }
         Ok(())
+    }
+
+    /// `POST /api/upload/attachment/bulk` (onelaunch extension): the
+    /// attachments of several results in one request. `None` when the server
+    /// has no such route (it answered 404 or 405; remembered, so later calls
+    /// answer `None` at once): send them with
+    /// [`ApiClient::upload_attachments`] instead.
+    pub(crate) async fn upload_attachments_bulk(
+        &self,
+        groups: &[(Id, Vec<SharedPart>)],
+    ) -> Result<Option<onelaunch_api::BulkAttachmentsResponse>, ClientError> {
+        use std::sync::atomic::Ordering;
+        if self.no_bulk.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
+        let answer = self
+            .call(
+                Method::POST,
+                "/api/upload/attachment/bulk",
+                &[],
+                Payload::Bulk(groups.to_vec()),
+            )
+            .await;
+        match answer {
+            Ok(body) => serde_json::from_slice(&body)
+                .map(Some)
+                .map_err(|e| ClientError::Decode(format!("POST /api/upload/attachment/bulk: {e}"))),
+            Err(ClientError::NotFound(_)) | Err(ClientError::BadRequest { status: 405, .. }) => {
+                tracing::debug!("the server has no bulk attachment route; one request per result");
+                self.no_bulk.store(true, Ordering::Relaxed);
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// `POST /api/upload/file?id={session}`: raw result files (here: Allure 3

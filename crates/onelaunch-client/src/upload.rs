@@ -2,8 +2,9 @@
 //! reports) into one test session of a launch or job run.
 //!
 //! The flow follows the Allure 3 TestOps plugin: environment first, one session,
-//! results in batches (`POST /api/upload/test-result`), then per acknowledged
-//! result its attachments and fixtures.
+//! results in batches (`POST /api/upload/test-result`), then the attachments
+//! of the acknowledged results, several results per request
+//! ([`attachments`]), and each result's fixtures.
 //!
 //! Input files are never trusted: a file that does not parse is reported as a
 //! [`FileProblem`] and the others are still sent; nothing is read outside the
@@ -26,8 +27,9 @@ use onelaunch_api::{
 };
 use onelaunch_model::{allure, FileKind};
 
-use crate::api::{ApiClient, ClientError, SharedPart, MAX_PARTS_PER_REQUEST};
+use crate::api::{ApiClient, ClientError};
 
+mod attachments;
 mod globals;
 use crate::spool::{self, AckLog, Spool, SpoolError, SpoolManifest};
 
@@ -628,7 +630,6 @@ struct ResultJob {
 
 #[derive(Default)]
 struct JobOutcome {
-    attachments: usize,
     fixtures: usize,
     problems: Vec<FileProblem>,
 }
@@ -1598,20 +1599,41 @@ impl Uploader {
         jobs
     }
 
-    async fn run_jobs(&mut self, jobs: Vec<ResultJob>) -> Result<(), UploadError> {
+    async fn run_jobs(&mut self, mut jobs: Vec<ResultJob>) -> Result<(), UploadError> {
         if jobs.is_empty() {
             return Ok(());
+        }
+        let mut items = Vec::new();
+        for j in &mut jobs {
+            for a in std::mem::take(&mut j.attachments) {
+                items.push((j.result_id, a));
+            }
+        }
+        let sender = attachments::Sender {
+            client: self.client.clone(),
+            reopener: self.reopener.clone(),
+            acks: self.acks.clone(),
+            max_file_bytes: self.opts.max_file_bytes,
+            concurrency: self.opts.concurrency,
+        };
+        let (sent, mut failure) = sender.send(items).await;
+        self.report.attachments += sent.attachments;
+        self.progress
+            .attachments
+            .fetch_add(sent.attachments, Ordering::Relaxed);
+        for p in sent.problems {
+            tracing::warn!("{p}");
+            self.report.problems.push(p);
         }
         let client = self.client.clone();
         let reopener = self.reopener.clone();
         let acks = self.acks.clone();
-        let max = self.opts.max_file_bytes;
         let outcomes: Vec<Result<JobOutcome, ClientError>> = stream::iter(jobs)
-            .map(|job| run_job(client.clone(), reopener.clone(), acks.clone(), max, job))
+            .filter(|job| futures::future::ready(!job.fixtures.is_empty()))
+            .map(|job| send_fixtures(client.clone(), reopener.clone(), acks.clone(), job))
             .buffer_unordered(self.opts.concurrency)
             .collect()
             .await;
-        let mut failure = None;
         for o in outcomes {
             let o = match o {
                 Ok(o) => o,
@@ -1620,10 +1642,6 @@ impl Uploader {
                     continue;
                 }
             };
-            self.report.attachments += o.attachments;
-            self.progress
-                .attachments
-                .fetch_add(o.attachments, Ordering::Relaxed);
             self.report.fixtures += o.fixtures;
             for p in o.problems {
                 tracing::warn!("{p}");
@@ -1766,86 +1784,14 @@ async fn send_batch(
 /// Sends the attachments (in requests of at most 100 parts and about 32 MiB)
 /// and then the fixtures of one result. Unreadable attachments and refused
 /// (4xx) uploads become problems; other errors stop the upload.
-async fn run_job(
+/// Sends the fixtures of one result.
+async fn send_fixtures(
     client: ApiClient,
     reopener: Reopener,
     acks: Arc<AckLog>,
-    max_file_bytes: u64,
     job: ResultJob,
 ) -> Result<JobOutcome, ClientError> {
     let mut outcome = JobOutcome::default();
-    let mut group: Vec<SharedPart> = Vec::new();
-    let mut group_bytes = 0usize;
-    let mut group_origins: Vec<PathBuf> = Vec::new();
-    for att in job.attachments {
-        if !onelaunch_model::is_safe_source(&att.source) {
-            outcome.problems.push(FileProblem {
-                path: att.origin,
-                message: format!(
-                    "attachment {:?} refused: its source must name a file inside the results directory",
-                    att.source
-                ),
-            });
-        } else {
-            let read = match att.inline.clone() {
-                Some(bytes) => Ok(bytes),
-                None => read_inside_async(att.dir.clone(), att.source.clone(), max_file_bytes)
-                    .await
-                    .map(Arc::new),
-            };
-            match read {
-                Ok(bytes) => {
-                    if !group.is_empty()
-                        && (group.len() >= MAX_PARTS_PER_REQUEST
-                            || group_bytes + bytes.len() > MAX_BYTES_PER_REQUEST)
-                    {
-                        outcome.attachments += flush_attachments(
-                            &client,
-                            &reopener,
-                            &acks,
-                            job.result_id,
-                            &mut group,
-                            &mut group_origins,
-                            &mut outcome.problems,
-                        )
-                        .await?;
-                        group_bytes = 0;
-                    }
-                    group_bytes += bytes.len();
-                    let content_type = att
-                        .content_type
-                        .clone()
-                        .unwrap_or_else(|| guess_content_type(&att.source).to_string());
-                    group.push(SharedPart::shared(att.source, content_type, bytes));
-                    group_origins.push(att.origin);
-                }
-                Err(ReadError::Missing) => outcome.problems.push(FileProblem {
-                    path: att.origin,
-                    message: format!(
-                        "attachment {:?} not found in {}",
-                        att.source,
-                        att.dir.display()
-                    ),
-                }),
-                Err(e) => outcome.problems.push(FileProblem {
-                    path: att.origin,
-                    message: format!("attachment {:?}: {}", att.source, e.message()),
-                }),
-            }
-        }
-    }
-    if !group.is_empty() {
-        outcome.attachments += flush_attachments(
-            &client,
-            &reopener,
-            &acks,
-            job.result_id,
-            &mut group,
-            &mut group_origins,
-            &mut outcome.problems,
-        )
-        .await?;
-    }
     if !job.fixtures.is_empty() {
         let count = job.fixtures.len();
         let keys: Vec<String> = job.fixtures.iter().map(fixture_key).collect();
@@ -1873,43 +1819,6 @@ async fn run_job(
         }
     }
     Ok(outcome)
-}
-
-async fn flush_attachments(
-    client: &ApiClient,
-    reopener: &Reopener,
-    acks: &AckLog,
-    result_id: Id,
-    group: &mut Vec<SharedPart>,
-    origins: &mut Vec<PathBuf>,
-    problems: &mut Vec<FileProblem>,
-) -> Result<usize, ClientError> {
-    let parts = std::mem::take(group);
-    let origins = std::mem::take(origins);
-    let count = parts.len();
-    match reopener
-        .run(|| client.upload_shared_attachments(result_id, &parts))
-        .await
-    {
-        Ok(()) => {
-            let names: Vec<String> = parts.iter().map(|p| p.file_name.clone()).collect();
-            acks.attachments(result_id, &names);
-            Ok(count)
-        }
-        Err(ClientError::BadRequest { message, .. } | ClientError::NotFound(message)) => {
-            for (part, origin) in parts.iter().zip(origins) {
-                problems.push(FileProblem {
-                    path: origin,
-                    message: format!(
-                        "the server refused attachment {:?}: {message}",
-                        part.file_name
-                    ),
-                });
-            }
-            Ok(0)
-        }
-        Err(e) => Err(e),
-    }
 }
 
 #[cfg(test)]

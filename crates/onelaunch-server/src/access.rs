@@ -106,6 +106,21 @@ impl Scope {
         Ok(r)
     }
 
+    /// The owners of several results in one query; a result of another
+    /// project is absent, as one that does not exist.
+    pub(crate) async fn results(
+        &self,
+        db: &Db,
+        ids: &[Id],
+    ) -> ServerResult<std::collections::HashMap<Id, db::results::ResultOwner>> {
+        let mut owners = db::result_rows::result_owners(db, ids).await?;
+        owners.retain(|_, o| {
+            self.check_project(o.project_id, "test result", o.id)
+                .is_ok()
+        });
+        Ok(owners)
+    }
+
     /// The result a fixture belongs to; a fixture of another project is not found.
     pub(crate) async fn fixture_result(
         &self,

@@ -143,6 +143,10 @@ fn routes() -> Router<AppState> {
             post(uploads::upload_attachment).layer(limits::multipart_limit()),
         )
         .route(
+            "/upload/attachment/bulk",
+            post(uploads::upload_attachments_bulk).layer(limits::multipart_limit()),
+        )
+        .route(
             "/upload/test-result/{id}/test-fixture-result",
             post(uploads::upload_fixtures),
         )

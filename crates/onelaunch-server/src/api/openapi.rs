@@ -86,6 +86,7 @@ pub(crate) const ALIASES: &[(&str, &str)] = &[
         super::uploads::close_session,
         super::uploads::upload_results,
         super::uploads::upload_attachment,
+        super::uploads::upload_attachments_bulk,
         super::uploads::upload_fixtures,
         super::uploads::upload_fixture_attachment,
         super::uploads::upload_files,
@@ -134,6 +135,18 @@ struct ApiDoc;
 #[derive(ToSchema)]
 #[allow(dead_code)] // describes a request body; never built
 pub(crate) struct FileParts {
+    /// One part per file; the part's file name names the file.
+    #[schema(value_type = Vec<String>, format = Binary)]
+    file: Vec<Vec<u8>>,
+}
+
+/// A bulk attachment upload: a `result` part, then that result's `file`
+/// parts, repeated.
+#[derive(ToSchema)]
+#[allow(dead_code)] // describes a request body; never built
+pub(crate) struct BulkFileParts {
+    /// A test result id; the `file` parts after it are its attachments.
+    result: Vec<i64>,
     /// One part per file; the part's file name names the file.
     #[schema(value_type = Vec<String>, format = Binary)]
     file: Vec<Vec<u8>>,

@@ -151,6 +151,120 @@ pub(crate) async fn upload_fixture_attachment(
     store_attachments(&state, &owner, mp).await
 }
 
+/// Most distinct test results one bulk attachment request may name.
+const MAX_BULK_RESULTS: usize = 10_000;
+
+/// The attachments of many results in one request (onelaunch extension of
+/// `…/test-result/{id}/attachment`, which costs a request per result). Parts
+/// in order: `result` (a test result id, as text), then the `file` parts of
+/// that result (the part's file name names the file), then the next `result`.
+/// A part refused (a result not found in the token's projects, a bad file
+/// name) is listed in the answer with its reason; the others are stored.
+/// Re-sending a part is harmless: the same file name of a result points at
+/// the bytes sent last.
+#[utoipa::path(
+    post,
+    path = "/upload/attachment/bulk",
+    tag = "uploads",
+    summary = "Attach files to several test results",
+    request_body(content = super::openapi::BulkFileParts, content_type = "multipart/form-data", description = "a `result` part (test result id) followed by its `file` parts, repeated"),
+    responses((status = 200, description = "stored, with the parts refused", body = api::BulkAttachmentsResponse)),
+)]
+pub(crate) async fn upload_attachments_bulk(
+    State(state): State<AppState>,
+    scope: Scope,
+    mut mp: Multipart,
+) -> ServerResult<Json<api::BulkAttachmentsResponse>> {
+    let mut current: Option<Id> = None;
+    let mut ids: Vec<Id> = Vec::new();
+    let mut parts = Vec::new();
+    let mut refused: Vec<api::RefusedAttachment> = Vec::new();
+    while let Some(field) = mp.next_field().await.map_err(multipart_err)? {
+        match field.name() {
+            Some("result") => {
+                let text = short_text(field).await?;
+                let id = parse_int("result", &text)?;
+                if current != Some(id) && !ids.contains(&id) {
+                    if ids.len() >= MAX_BULK_RESULTS {
+                        return Err(ServerError::bad(format!(
+                            "multipart part `result`: at most {MAX_BULK_RESULTS} test results per request"
+                        )));
+                    }
+                    ids.push(id);
+                }
+                current = Some(id);
+            }
+            Some("file") => {
+                let Some(result_id) = current else {
+                    return Err(ServerError::bad(
+                        "multipart part `file` must follow a `result` part naming its test result",
+                    ));
+                };
+                let file_name = field.file_name().unwrap_or_default().to_string();
+                if let Err(message) = limits::check_file_name(&file_name) {
+                    refused.push(api::RefusedAttachment {
+                        result_id,
+                        file_name,
+                        code: "bad_request".into(),
+                        message,
+                    });
+                    continue;
+                }
+                let content_type = field.content_type().map(str::to_string);
+                let stored = ingest::receive(&state.blobs, chunks(field)).await;
+                let stored = drain_if_full(&mut mp, stored).await?;
+                parts.push((result_id, file_name, content_type, stored));
+            }
+            other => {
+                return Err(ServerError::bad(format!(
+                    "multipart part {:?}: expected `result` (a test result id) or `file`",
+                    other.unwrap_or_default()
+                )))
+            }
+        }
+    }
+    let owners = scope.results(&state.db, &ids).await?;
+    let mut received = Vec::with_capacity(parts.len());
+    for (result_id, file_name, content_type, stored) in parts {
+        match owners.get(&result_id) {
+            Some(owner) => received.push(ingest::ReceivedAttachment {
+                owner: owner.clone(),
+                file_name,
+                content_type,
+                stored,
+            }),
+            None => refused.push(api::RefusedAttachment {
+                result_id,
+                file_name,
+                code: "not_found".into(),
+                message: format!("test result {result_id} not found"),
+            }),
+        }
+    }
+    ingest::attachments(&state.db, &received).await?;
+    Ok(Json(api::BulkAttachmentsResponse {
+        files_count: received.len(),
+        refused,
+    }))
+}
+
+/// A short text part (an id), read up to a bound.
+async fn short_text(mut field: Field<'_>) -> ServerResult<String> {
+    const MAX: usize = 64;
+    let name = field.name().unwrap_or_default().to_string();
+    let mut buf = Vec::new();
+    while let Some(chunk) = field.chunk().await.map_err(multipart_err)? {
+        if buf.len() + chunk.len() > MAX {
+            return Err(ServerError::bad(format!(
+                "multipart part `{name}` is longer than {MAX} bytes"
+            )));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    String::from_utf8(buf)
+        .map_err(|_| ServerError::bad(format!("multipart part `{name}` is not UTF-8 text")))
+}
+
 /// A multipart part as a stream of chunks (never read whole).
 pub(super) fn chunks(
     field: Field<'_>,

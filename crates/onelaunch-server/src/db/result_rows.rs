@@ -219,3 +219,92 @@ async fn insert_declared_attachments(
     }
     Ok(())
 }
+
+/// The owners of several results in one query (ids not stored are absent).
+pub(crate) async fn result_owners(
+    db: &Db,
+    ids: &[Id],
+) -> ServerResult<HashMap<Id, super::results::ResultOwner>> {
+    let mut out = HashMap::with_capacity(ids.len());
+    let mut conn = db.read.acquire().await?;
+    for chunk in ids.chunks(LOOKUP_ROWS) {
+        let mut p = Placeholders::of(&conn);
+        let sql = format!(
+            "SELECT id, project_id, launch_id FROM test_results WHERE id IN ({})",
+            p.list(chunk.len())
+        );
+        let mut q = sqlx::query(&sql);
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        for r in q.fetch_all(&mut *conn).await? {
+            let owner = super::results::ResultOwner {
+                id: get_i64(&r, "id")?,
+                project_id: get_i64(&r, "project_id")?,
+                launch_id: get_i64(&r, "launch_id")?,
+            };
+            out.insert(owner.id, owner);
+        }
+    }
+    Ok(out)
+}
+
+/// An attachment whose bytes are stored, for [`put_attachments`].
+#[derive(Debug)]
+pub(crate) struct AttachmentBytes<'a> {
+    pub(crate) result_id: Id,
+    pub(crate) file_name: &'a str,
+    pub(crate) content_type: Option<&'a str>,
+    pub(crate) size: i64,
+    pub(crate) sha256: &'a str,
+}
+
+/// Records the bytes of several attachments (inside the caller's
+/// transaction), as [`super::results::put_attachment`] does for one: a file
+/// name a result already has (declared by the result, or sent before) points
+/// at the new bytes. A file name given twice for one result counts once, by
+/// its last occurrence (one statement may not update a row twice).
+pub(crate) async fn put_attachments(
+    conn: &mut AnyConnection,
+    rows: &[AttachmentBytes<'_>],
+) -> ServerResult<()> {
+    const COLS: usize = 7;
+    let mut last: HashMap<(Id, &str), usize> = HashMap::with_capacity(rows.len());
+    for (i, r) in rows.iter().enumerate() {
+        last.insert((r.result_id, r.file_name), i);
+    }
+    let mut keep: Vec<usize> = last.into_values().collect();
+    // Key order, so concurrent writers (other replicas) lock rows in one order.
+    keep.sort_by(|a, b| {
+        (rows[*a].result_id, rows[*a].file_name).cmp(&(rows[*b].result_id, rows[*b].file_name))
+    });
+    let now = now_ms();
+    for chunk in keep.chunks(ATTACHMENT_ROWS) {
+        let mut p = Placeholders::of(conn);
+        let values: Vec<String> = (0..chunk.len())
+            .map(|_| format!("({})", p.list(COLS)))
+            .collect();
+        let sql = format!(
+            "INSERT INTO attachments (test_result_id, file_name, name, content_type, size, sha256, created_ms) \
+             VALUES {} ON CONFLICT (test_result_id, file_name) DO UPDATE \
+             SET sha256 = excluded.sha256, size = excluded.size, \
+             content_type = COALESCE(attachments.content_type, excluded.content_type)",
+            values.join(", ")
+        );
+        let mut q = sqlx::query(&sql);
+        for &i in chunk {
+            let r = &rows[i];
+            let name = clip(r.file_name, 1024);
+            q = q
+                .bind(r.result_id)
+                .bind(name.clone())
+                .bind(name)
+                .bind(r.content_type.map(|c| clip(c, 255)))
+                .bind(r.size)
+                .bind(r.sha256)
+                .bind(now);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}

@@ -314,6 +314,48 @@ pub(crate) async fn attachment(
     Ok(())
 }
 
+/// An attachment of a bulk upload whose bytes were [`receive`]d, for
+/// [`attachments`].
+#[derive(Debug)]
+pub(crate) struct ReceivedAttachment {
+    pub(crate) owner: ResultOwner,
+    pub(crate) file_name: String,
+    pub(crate) content_type: Option<String>,
+    pub(crate) stored: Stored,
+}
+
+/// Records the attachments of several accepted results in one transaction
+/// (one multi-row statement per [`db::result_rows::ATTACHMENT_ROWS`]), as
+/// [`attachment`] does for one. The bytes stay held until it is committed.
+pub(crate) async fn attachments(db: &Db, received: &[ReceivedAttachment]) -> ServerResult<()> {
+    if received.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<db::result_rows::AttachmentBytes<'_>> = received
+        .iter()
+        .map(|a| db::result_rows::AttachmentBytes {
+            result_id: a.owner.id,
+            file_name: &a.file_name,
+            content_type: a.content_type.as_deref(),
+            size: a.stored.len as i64,
+            sha256: &a.stored.sha256,
+        })
+        .collect();
+    let mut launches: Vec<Id> = received.iter().map(|a| a.owner.launch_id).collect();
+    launches.sort_unstable();
+    launches.dedup();
+    let mut tx = db.write.begin().await?;
+    db::result_rows::put_attachments(&mut tx, &rows).await?;
+    for launch in launches {
+        touch(db, &mut tx, launch).await?;
+    }
+    tx.commit().await?;
+    for a in received {
+        crate::metrics::attachment_ingested(a.stored.len);
+    }
+    Ok(())
+}
+
 /// Stores the fixtures of an accepted result (idempotent by fixture uuid).
 /// Accepted after the launch closed (see the module documentation).
 pub(crate) async fn fixtures(

@@ -484,6 +484,12 @@ const NAMES_NO_OBJECT: &[(&str, &str, &str)] = &[
     ),
     (
         "POST",
+        "/upload/attachment/bulk",
+        "names results in its parts; one of another project is refused part by part exactly like \
+         one that does not exist (tests::bulk_attachments)",
+    ),
+    (
+        "POST",
         "/upload/archive",
         "refuses every request with 400 before reading it",
     ),

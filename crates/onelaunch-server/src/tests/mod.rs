@@ -3,6 +3,7 @@
 //! send it requests with `tower::ServiceExt::oneshot`, without a socket.
 
 mod attempts;
+mod bulk_attachments;
 mod ci_story;
 mod compare;
 mod edges;

@@ -117,6 +117,51 @@ async fn story(db: &Db) -> Vec<String> {
         .unwrap();
     assert_eq!(run.result_count, 4);
 
+    // Attachment bytes of several results in one statement: a name given
+    // twice counts once (the last bytes), a name a result declared before
+    // points at the bytes now; sending them again changes nothing.
+    let bytes = |result_id, file_name, sha256| db::result_rows::AttachmentBytes {
+        result_id,
+        file_name,
+        content_type: Some("text/plain"),
+        size: 3,
+        sha256,
+    };
+    let rows = [
+        bytes(refs[0].id, "log.txt", "aa"),
+        bytes(refs[1].id, "log.txt", "bb"),
+        bytes(refs[0].id, "log.txt", "cc"),
+        bytes(refs[0].id, "shot.png", "dd"),
+    ];
+    for _ in 0..2 {
+        let mut tx = db.write.begin().await.unwrap();
+        db::result_rows::put_attachments(&mut tx, &rows)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+    }
+    let of = |atts: Vec<db::results::AttachmentRow>| -> Vec<(String, Option<String>)> {
+        atts.into_iter().map(|a| (a.1, a.5)).collect()
+    };
+    let first_atts = of(db::results::result_attachments(db, refs[0].id)
+        .await
+        .unwrap());
+    assert_eq!(
+        first_atts,
+        [
+            ("log.txt".to_string(), Some("cc".to_string())),
+            ("shot.png".to_string(), Some("dd".to_string()))
+        ]
+    );
+    let second_atts = of(db::results::result_attachments(db, refs[1].id)
+        .await
+        .unwrap());
+    assert_eq!(
+        second_atts,
+        [("log.txt".to_string(), Some("bb".to_string()))]
+    );
+    seen.push(format!("attachments {first_atts:?} {second_atts:?}"));
+
     // Each test counts once, by its latest attempt.
     let stat = statistic(db, launch).await;
     assert_eq!(stat, [("passed".to_string(), 2), ("broken".to_string(), 1)]);
