@@ -159,8 +159,36 @@ impl Placeholders {
 
     /// The next `n` parameters, separated by commas.
     pub(crate) fn list(&mut self, n: usize) -> String {
+        if self.sqlite {
+            self.n += n;
+            let mut s = "?, ".repeat(n);
+            s.truncate(s.len().saturating_sub(2));
+            return s;
+        }
         let p: Vec<String> = (0..n).map(|_| self.next()).collect();
         p.join(", ")
+    }
+
+    /// `n` rows of `cols` parameters each: `(?, ?), (?, ?)`.
+    pub(crate) fn rows(&mut self, n: usize, cols: usize) -> String {
+        if n == 0 {
+            return String::new();
+        }
+        let row = format!("({})", self.list(cols));
+        if self.sqlite {
+            self.n += (n.max(1) - 1) * cols;
+            let mut s = String::with_capacity(n * (row.len() + 2));
+            for i in 0..n {
+                if i > 0 {
+                    s.push_str(", ");
+                }
+                s.push_str(&row);
+            }
+            return s;
+        }
+        let mut rows = vec![row];
+        rows.extend((1..n).map(|_| format!("({})", self.list(cols))));
+        rows.join(", ")
     }
 }
 
@@ -314,6 +342,24 @@ pub(crate) fn clip(s: &str, max: usize) -> String {
     s[..end].to_string()
 }
 
+/// [`clip`] without a copy: the longest prefix of at most `max` bytes
+/// that ends on a character boundary.
+pub(crate) fn cut(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// [`cut`] of an optional text.
+pub(crate) fn cut_opt(s: &Option<String>, max: usize) -> Option<&str> {
+    s.as_deref().map(|s| cut(s, max))
+}
+
 pub(crate) fn clip_opt(s: &Option<String>, max: usize) -> Option<String> {
     s.as_deref().map(|s| clip(s, max))
 }
@@ -332,5 +378,29 @@ mod recent_tests {
         assert!(!r.session_due(1));
         std::thread::sleep(std::time::Duration::from_millis(1050));
         assert!(r.launch_due(1), "a second later");
+    }
+}
+
+#[cfg(test)]
+mod placeholder_tests {
+    use super::{cut, Placeholders};
+
+    #[test]
+    fn rows_number_postgresql_parameters_in_order_and_leave_sqlite_anonymous() {
+        let mut pg = Placeholders { sqlite: false, n: 0 };
+        assert_eq!(pg.next(), "$1");
+        assert_eq!(pg.rows(2, 3), "($2, $3, $4), ($5, $6, $7)");
+        assert_eq!(pg.next(), "$8");
+        let mut lite = Placeholders { sqlite: true, n: 0 };
+        assert_eq!(lite.rows(2, 3), "(?, ?, ?), (?, ?, ?)");
+        assert_eq!(lite.list(1), "?");
+        assert_eq!(lite.rows(0, 3), "");
+    }
+
+    #[test]
+    fn cut_ends_on_a_character_boundary() {
+        assert_eq!(cut("abc", 5), "abc");
+        assert_eq!(cut("abc", 2), "ab");
+        assert_eq!(cut("aé", 2), "a", "é is two bytes");
     }
 }

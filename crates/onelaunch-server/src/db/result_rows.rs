@@ -85,16 +85,12 @@ pub(crate) async fn insert_results(
     // uuid -> (id, inserted by this call)
     let mut ids: HashMap<&str, (Id, bool)> = HashMap::with_capacity(order.len());
     for chunk in order.chunks(INSERT_ROWS) {
-        let mut p = Placeholders::of(conn);
-        let values: Vec<String> = (0..chunk.len())
-            .map(|_| format!("({})", p.list(COLS)))
-            .collect();
         let sql = format!(
             "INSERT INTO test_results (project_id, launch_id, job_run_id, session_id, uuid, test_key, \
              history_id, test_case_id, name, full_name, status, message, trace, start_ms, stop_ms, \
              duration_ms, body, created_ms) VALUES {} \
              ON CONFLICT (launch_id, uuid) DO NOTHING RETURNING id, uuid",
-            values.join(", ")
+            Placeholders::of(conn).rows(chunk.len(), COLS)
         );
         let mut q = sqlx::query(&sql);
         for &i in chunk {
@@ -110,13 +106,13 @@ pub(crate) async fn insert_results(
                 .bind(session.id)
                 .bind(r.uuid.as_str())
                 .bind(clip(&attempt_key(session.job_id, r), 1024))
-                .bind(clip_opt(&r.history_id, 1024))
-                .bind(clip_opt(&r.test_case_id, 1024))
-                .bind(clip(&r.name, MAX_NAME))
-                .bind(clip_opt(&r.full_name, 4096))
+                .bind(cut_opt(&r.history_id, 1024))
+                .bind(cut_opt(&r.test_case_id, 1024))
+                .bind(cut(&r.name, MAX_NAME))
+                .bind(cut_opt(&r.full_name, 4096))
                 .bind(api::normalize_status(r.status.as_deref()))
-                .bind(clip_opt(&r.message, MAX_TEXT))
-                .bind(clip_opt(&r.trace, MAX_TEXT))
+                .bind(cut_opt(&r.message, MAX_TEXT))
+                .bind(cut_opt(&r.trace, MAX_TEXT))
                 .bind(r.start)
                 .bind(r.stop)
                 .bind(duration)
@@ -280,16 +276,12 @@ pub(crate) async fn put_attachments(
     });
     let now = now_ms();
     for chunk in keep.chunks(ATTACHMENT_ROWS) {
-        let mut p = Placeholders::of(conn);
-        let values: Vec<String> = (0..chunk.len())
-            .map(|_| format!("({})", p.list(COLS)))
-            .collect();
         let sql = format!(
             "INSERT INTO attachments (test_result_id, file_name, name, content_type, size, sha256, created_ms) \
              VALUES {} ON CONFLICT (test_result_id, file_name) DO UPDATE \
              SET sha256 = excluded.sha256, size = excluded.size, \
              content_type = COALESCE(attachments.content_type, excluded.content_type)",
-            values.join(", ")
+            Placeholders::of(conn).rows(chunk.len(), COLS)
         );
         let mut q = sqlx::query(&sql);
         for &i in chunk {

@@ -98,10 +98,6 @@ pub(crate) async fn upsert_cases(
     // identity -> (id, stored labels, created_ms)
     let mut stored: HashMap<String, (Id, String, i64)> = HashMap::with_capacity(updates.len());
     for (chunk, chunk_labels) in updates.chunks(UPSERT_ROWS).zip(labels.chunks(UPSERT_ROWS)) {
-        let mut p = Placeholders::of(conn);
-        let values: Vec<String> = (0..chunk.len())
-            .map(|_| format!("({})", p.list(COLS)))
-            .collect();
         let sql = format!(
             "INSERT INTO test_cases (project_id, identity, allure_id, name, full_name, labels, last_status, \
              last_start_ms, last_result_id, job_id, created_ms, modified_ms) VALUES {} \
@@ -113,7 +109,7 @@ pub(crate) async fn upsert_cases(
              last_start_ms = CASE WHEN {NEWER} THEN excluded.last_start_ms ELSE test_cases.last_start_ms END, \
              job_id = COALESCE(excluded.job_id, test_cases.job_id), modified_ms = excluded.modified_ms \
              RETURNING id, identity, labels, created_ms",
-            values.join(", ")
+            Placeholders::of(conn).rows(chunk.len(), COLS)
         );
         let mut q = sqlx::query(&sql);
         for (u, labels_json) in chunk.iter().zip(chunk_labels) {

@@ -214,3 +214,32 @@ async fn the_latest_attempts_of_a_job_run_are_looked_up_by_index() {
         "{plan:#?}"
     );
 }
+
+/// A combined launch finds the copies of results through the partial index
+/// on `copied_from` (migration 0021), which uploaded results (no
+/// `copied_from`) do not enter.
+#[tokio::test]
+async fn copies_of_results_are_found_by_the_partial_index() {
+    use sqlx::Row;
+    let app = TestApp::new().await;
+    let q = "EXPLAIN QUERY PLAN SELECT n.id FROM attachments a \
+             JOIN test_results o ON o.id = a.test_result_id \
+             JOIN test_results n ON n.launch_id = 2 AND n.copied_from = o.id WHERE o.launch_id = 1";
+    let rows = sqlx::query(q).fetch_all(&app.state.db.read).await.unwrap();
+    let plan: Vec<String> = rows
+        .iter()
+        .map(|r| r.try_get::<String, _>("detail").unwrap())
+        .collect();
+    assert!(
+        plan.iter()
+            .any(|d| d.contains("INDEX test_results_copied (launch_id=?")),
+        "{plan:#?}"
+    );
+    let sql: String = sqlx::query("SELECT sql FROM sqlite_master WHERE name = 'test_results_copied'")
+        .fetch_one(&app.state.db.read)
+        .await
+        .unwrap()
+        .try_get("sql")
+        .unwrap();
+    assert!(sql.contains("WHERE copied_from IS NOT NULL"), "{sql}");
+}
