@@ -121,7 +121,14 @@ pub(crate) async fn run(g: &Global, args: WatchArgs) -> Result<u8> {
             }
         }
     };
-    running.store(false, std::sync::atomic::Ordering::SeqCst);
+    // An interrupt that ended the command may reach the handler after the
+    // command's exit reached us (both arrive together): the command counts
+    // as running a moment longer, so that interrupt is not taken for one
+    // after it.
+    tokio::spawn(async move {
+        tokio::time::sleep(INTERRUPT_GRACE).await;
+        running.store(false, std::sync::atomic::Ordering::SeqCst);
+    });
     let cmd_code = exit_code(status);
     if args.continue_on_error {
         // allurectl `--continue-on-error`: the upload's trouble is a warning,
@@ -210,28 +217,46 @@ async fn after_command(
     Ok(exit_for(up.report(), settings.allow_empty))
 }
 
+/// How long after the command's exit an interrupt still counts as one
+/// during the command (see [`interrupt_after_the_command`]).
+const INTERRUPT_GRACE: Duration = Duration::from_millis(250);
+
 /// While the test command's output passes through onelaunch, Ctrl-C (SIGINT,
 /// sent to the command too) does not end onelaunch at once: the command may
 /// still print its summary, which onelaunch copies, and its results are
 /// uploaded. A second Ctrl-C, or one after the command ended, exits (130).
-/// The handler is in place before the command starts.
+/// The handler is in place before the command starts. It listens on a
+/// thread of its own: on the upload's runtime, busy workers could see an
+/// interrupt only after the command it ended had exited, and take it for one
+/// after the command.
 fn interrupt_after_the_command(running: std::sync::Arc<std::sync::atomic::AtomicBool>) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        let Ok(mut interrupts) = signal(SignalKind::interrupt()) else {
-            return;
-        };
-        tokio::spawn(async move {
-            let mut seen = 0;
-            while interrupts.recv().await.is_some() {
-                seen += 1;
-                if seen > 1 || !running.load(std::sync::atomic::Ordering::SeqCst) {
-                    eprintln!();
-                    std::process::exit(130);
+        let (ready, listening) = std::sync::mpsc::channel::<()>();
+        std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async move {
+                let Ok(mut interrupts) = signal(SignalKind::interrupt()) else {
+                    return;
+                };
+                let _ = ready.send(());
+                let mut seen = 0;
+                while interrupts.recv().await.is_some() {
+                    seen += 1;
+                    if seen > 1 || !running.load(std::sync::atomic::Ordering::SeqCst) {
+                        eprintln!();
+                        std::process::exit(130);
+                    }
                 }
-            }
+            });
         });
+        let _ = listening.recv();
     }
     #[cfg(not(unix))]
     let _ = running;

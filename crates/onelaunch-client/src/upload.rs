@@ -38,10 +38,6 @@ pub const CI_ATTEMPT_KEY: &str = "CI_ATTEMPT";
 /// Session environment key recording [`UploadOptions::execution`].
 pub const CI_EXECUTION_KEY: &str = "CI_EXECUTION";
 
-/// Most attachment bytes gathered into one multipart request (a single larger
-/// file still goes alone).
-const MAX_BYTES_PER_REQUEST: usize = 32 * 1024 * 1024;
-
 /// Where the results go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SessionTarget {
@@ -789,6 +785,9 @@ pub struct Uploader {
     /// a chunk of files is fully handled, so memory does not grow with the
     /// number of results.
     remember: bool,
+    /// One permit per request in flight (`concurrency` in all), shared by
+    /// result batches and by the attachments and fixtures that go alongside.
+    in_flight: Arc<tokio::sync::Semaphore>,
 }
 
 impl fmt::Debug for Uploader {
@@ -809,6 +808,7 @@ impl Uploader {
             batch_size: opts.batch_size.max(1),
             ..opts
         };
+        let concurrency = opts.concurrency;
         let mut environment = Vec::new();
         if let Some(attempt) = opts.attempt {
             environment.push(KeyValue {
@@ -847,6 +847,7 @@ impl Uploader {
             earlier_session: None,
             spool: None,
             remember: false,
+            in_flight: Arc::new(tokio::sync::Semaphore::new(concurrency)),
         }
     }
 
@@ -1122,11 +1123,24 @@ impl Uploader {
                 .collect();
             let chunks: Vec<&[&InputFile]> = results.chunks(chunk_len.max(1)).collect();
             let mut next = chunks.first().map(|c| self.start_load(dir, c, mode));
+            // A chunk's attachments and fixtures go while the next chunk's
+            // results do (one chunk's at a time: memory stays bounded).
+            let mut tail: Option<Tail<'_>> = None;
             for (i, chunk) in chunks.iter().enumerate() {
                 let Some(loading) = next.take() else { break };
                 let loaded = loading.await;
                 next = chunks.get(i + 1).map(|c| self.start_load(dir, c, mode));
-                self.upload_chunk(dir, chunk, loaded).await?;
+                let sent = self.upload_chunk(dir, chunk, loaded).await;
+                if let Some(t) = tail.take() {
+                    let finished = self.finish_tail(t).await;
+                    if sent.is_ok() {
+                        finished?;
+                    }
+                }
+                tail = Some(self.start_tail(sent?));
+            }
+            if let Some(t) = tail.take() {
+                self.finish_tail(t).await?;
             }
         }
 
@@ -1329,15 +1343,17 @@ impl Uploader {
         Ok(session.id)
     }
 
-    async fn upload_chunk(
+    /// Sends the results of a chunk of files; answers what completes them
+    /// (attachments, fixtures), for [`Uploader::start_tail`].
+    async fn upload_chunk<'f>(
         &mut self,
         dir: &Arc<PathBuf>,
-        files: &[&InputFile],
+        files: &[&'f InputFile],
         loaded: Vec<Loaded<(Vec<allure::TestResult>, Generated)>>,
-    ) -> Result<(), UploadError> {
+    ) -> Result<SentChunk<'f>, UploadError> {
         let mut uploads: Vec<UploadTestResult> = Vec::new();
         let mut metas: HashMap<String, ResultMeta> = HashMap::new();
-        let mut chunk_files: Vec<&InputFile> = Vec::new();
+        let mut chunk_files: Vec<&'f InputFile> = Vec::new();
         // Results a resumed spool had delivered: only their missing attachments and fixtures.
         let mut jobs = Vec::new();
         for (f, outcome) in files.iter().zip(loaded) {
@@ -1384,17 +1400,23 @@ impl Uploader {
             let client = self.client.clone();
             let reopener = self.reopener.clone();
             let acks = self.acks.clone();
+            let in_flight = self.in_flight.clone();
             // Every batch of the chunk runs to its end, so each acknowledgement
             // is recorded even when another batch fails.
             let outcomes: Vec<Result<BatchOutcome, ClientError>> = stream::iter(batches)
                 .map(|batch| {
-                    send_batch(
+                    let sending = send_batch(
                         client.clone(),
                         reopener.clone(),
                         acks.clone(),
                         session_id,
                         batch,
-                    )
+                    );
+                    let in_flight = in_flight.clone();
+                    async move {
+                        let _permit = in_flight.acquire_owned().await;
+                        sending.await
+                    }
                 })
                 .buffer_unordered(self.opts.concurrency)
                 .collect()
@@ -1452,10 +1474,6 @@ impl Uploader {
         }
         let handled: Vec<(String, Id)> =
             jobs.iter().map(|j| (j.uuid.clone(), j.result_id)).collect();
-        self.run_jobs(jobs).await?;
-        for f in chunk_files {
-            self.mark_done(f);
-        }
         if !self.remember {
             // A later file repeating one of these uuids is sent again; the
             // server answers with the stored result (it keeps one per uuid).
@@ -1465,7 +1483,35 @@ impl Uploader {
             let uuids: HashSet<&str> = handled.iter().map(|(u, _)| u.as_str()).collect();
             self.sent_fixtures
                 .retain(|(uuid, _)| !uuids.contains(uuid.as_str()));
-            self.acks.forget(&handled);
+        }
+        Ok(SentChunk {
+            jobs,
+            files: chunk_files,
+            handled,
+        })
+    }
+
+    /// Starts sending what completes a chunk's results.
+    fn start_tail<'f>(&self, sent: SentChunk<'f>) -> Tail<'f> {
+        Tail {
+            jobs: self.start_jobs(sent.jobs),
+            files: sent.files,
+            handled: sent.handled,
+        }
+    }
+
+    /// Waits for what completes a chunk's results, then marks its files done
+    /// (their results, attachments and fixtures acknowledged).
+    async fn finish_tail(&mut self, tail: Tail<'_>) -> Result<(), UploadError> {
+        // On failure the files stay undone and their acknowledgements stay
+        // known: a spool written now keeps both, and its resume sends only
+        // what is missing.
+        self.finish_jobs(tail.jobs).await?;
+        for f in tail.files {
+            self.mark_done(f);
+        }
+        if !self.remember {
+            self.acks.forget(&tail.handled);
         }
         Ok(())
     }
@@ -1599,10 +1645,14 @@ impl Uploader {
         jobs
     }
 
-    async fn run_jobs(&mut self, mut jobs: Vec<ResultJob>) -> Result<(), UploadError> {
-        if jobs.is_empty() {
-            return Ok(());
-        }
+    async fn run_jobs(&mut self, jobs: Vec<ResultJob>) -> Result<(), UploadError> {
+        let started = self.start_jobs(jobs);
+        self.finish_jobs(started).await
+    }
+
+    /// Starts sending the attachments, then the fixtures, of acknowledged
+    /// results, in a task of its own.
+    fn start_jobs(&self, mut jobs: Vec<ResultJob>) -> tokio::task::JoinHandle<JobsOutcome> {
         let mut items = Vec::new();
         for j in &mut jobs {
             for a in std::mem::take(&mut j.attachments) {
@@ -1615,8 +1665,56 @@ impl Uploader {
             acks: self.acks.clone(),
             max_file_bytes: self.opts.max_file_bytes,
             concurrency: self.opts.concurrency,
+            in_flight: self.in_flight.clone(),
         };
-        let (sent, mut failure) = sender.send(items).await;
+        let concurrency = self.opts.concurrency;
+        tokio::spawn(async move {
+            let (sent, failure) = if items.is_empty() {
+                (attachments::Sent::default(), None)
+            } else {
+                sender.send(items).await
+            };
+            let fixtures: Vec<Result<JobOutcome, ClientError>> = stream::iter(jobs)
+                .filter(|job| futures::future::ready(!job.fixtures.is_empty()))
+                .map(|job| {
+                    let sending = send_fixtures(
+                        sender.client.clone(),
+                        sender.reopener.clone(),
+                        sender.acks.clone(),
+                        job,
+                    );
+                    let in_flight = sender.in_flight.clone();
+                    async move {
+                        let _permit = in_flight.acquire_owned().await;
+                        sending.await
+                    }
+                })
+                .buffer_unordered(concurrency)
+                .collect()
+                .await;
+            JobsOutcome {
+                sent,
+                failure,
+                fixtures,
+            }
+        })
+    }
+
+    /// Waits for [`Uploader::start_jobs`] and counts what it did.
+    async fn finish_jobs(
+        &mut self,
+        started: tokio::task::JoinHandle<JobsOutcome>,
+    ) -> Result<(), UploadError> {
+        let JobsOutcome {
+            sent,
+            mut failure,
+            fixtures,
+        } = started.await.unwrap_or_else(|e| JobsOutcome {
+            failure: Some(ClientError::Config(format!(
+                "sending attachments and fixtures stopped: {e}"
+            ))),
+            ..Default::default()
+        });
         self.report.attachments += sent.attachments;
         self.progress
             .attachments
@@ -1625,16 +1723,7 @@ impl Uploader {
             tracing::warn!("{p}");
             self.report.problems.push(p);
         }
-        let client = self.client.clone();
-        let reopener = self.reopener.clone();
-        let acks = self.acks.clone();
-        let outcomes: Vec<Result<JobOutcome, ClientError>> = stream::iter(jobs)
-            .filter(|job| futures::future::ready(!job.fixtures.is_empty()))
-            .map(|job| send_fixtures(client.clone(), reopener.clone(), acks.clone(), job))
-            .buffer_unordered(self.opts.concurrency)
-            .collect()
-            .await;
-        for o in outcomes {
+        for o in fixtures {
             let o = match o {
                 Ok(o) => o,
                 Err(e) => {
@@ -1653,6 +1742,28 @@ impl Uploader {
             None => Ok(()),
         }
     }
+}
+
+/// What [`Uploader::start_jobs`] did.
+#[derive(Default)]
+struct JobsOutcome {
+    sent: attachments::Sent,
+    failure: Option<ClientError>,
+    fixtures: Vec<Result<JobOutcome, ClientError>>,
+}
+
+/// A chunk whose results were sent: what completes them, to send.
+struct SentChunk<'f> {
+    jobs: Vec<ResultJob>,
+    files: Vec<&'f InputFile>,
+    handled: Vec<(String, Id)>,
+}
+
+/// A chunk whose results were sent, while what completes them goes.
+struct Tail<'f> {
+    jobs: tokio::task::JoinHandle<JobsOutcome>,
+    files: Vec<&'f InputFile>,
+    handled: Vec<(String, Id)>,
 }
 
 fn executor_entries(e: &allure::Executor) -> Vec<(String, String)> {

@@ -741,3 +741,69 @@ async fn answers_with_only_result_ids_are_matched_by_position() {
         "/api/upload/test-result/500/attachment"
     );
 }
+
+/// A chunk's attachments go while the next chunk's results do: the second
+/// chunk's first batch reaches the server before the first chunk's last
+/// attachment request, and the two together never pass the concurrency.
+#[tokio::test]
+async fn attachments_of_a_chunk_go_alongside_the_next_chunks_results() {
+    let server = TestServer::start().await;
+    server.set_delay(40);
+    let dir = tempfile::tempdir().unwrap();
+    for i in 0..8 {
+        let uuid = format!("r{i}");
+        write(dir.path(), &format!("{uuid}-attachment.txt"), &uuid);
+        write(
+            dir.path(),
+            &format!("{uuid}-result.json"),
+            result_json(
+                &uuid,
+                "passed",
+                json!([{"name": "a", "source": format!("{uuid}-attachment.txt")}]),
+            ),
+        );
+    }
+    let mut up = uploader(
+        &server,
+        UploadOptions {
+            batch_size: 2,
+            concurrency: 2,
+            ..Default::default()
+        },
+    );
+    up.upload_paths(&[dir.path().to_path_buf()]).await.unwrap();
+    assert_eq!(up.report().results, 8);
+    assert_eq!(up.report().attachments, 8);
+    assert!(server.max_in_flight() <= 2);
+    // This test server has no bulk route: one request per result, after
+    // one bulk attempt (answered 404, then remembered).
+    let log: Vec<String> = server
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST")
+        .map(|r| r.path.clone())
+        .collect();
+    assert_eq!(
+        log.iter().filter(|p| p.ends_with("/bulk")).count(),
+        1,
+        "{log:#?}"
+    );
+    let attachment_at = |uuid_id: usize| {
+        log.iter()
+            .position(|p| p == &format!("/api/upload/test-result/{uuid_id}/attachment"))
+            .unwrap_or_else(|| panic!("attachment of {uuid_id} in {log:#?}"))
+    };
+    // Results r0..r3 (chunk one) have ids 1000..1003.
+    let last_of_first_chunk = (1000..1004).map(attachment_at).max().unwrap();
+    let batches: Vec<usize> = log
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| *p == "/api/upload/test-result")
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(batches.len(), 4, "{log:#?}");
+    assert!(
+        batches[2] < last_of_first_chunk,
+        "the second chunk's results wait for the first chunk's attachments: {log:#?}"
+    );
+}

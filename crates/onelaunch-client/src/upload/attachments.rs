@@ -1,8 +1,12 @@
 //! The attachments of acknowledged results. They are read in order and sent
 //! several results per request (`POST /api/upload/attachment/bulk`: at most
-//! [`MAX_PARTS_PER_REQUEST`] files and [`MAX_BYTES_PER_REQUEST`] bytes), up to
-//! `concurrency` requests at once, so memory holds at most that many
-//! requests' bytes. A server without that route (an older onelaunch, another
+//! [`MAX_PARTS_PER_REQUEST`] files and [`MAX_GROUP_BYTES`] bytes; a larger
+//! file goes alone), up to `concurrency` requests at once, so memory holds
+//! at most that many requests' bytes and the one being gathered (small
+//! groups cost little: a request's own cost is small next to 2 MiB of
+//! bytes). Requests in flight take permits from the uploader's
+//! `concurrency`, shared with the next chunk's result batches, which go
+//! meanwhile. A server without that route (an older onelaunch, another
 //! TestOps server) gets one request per result
 //! (`POST /api/upload/test-result/{id}/attachment`), as before.
 //!
@@ -18,9 +22,13 @@ use onelaunch_api::Id;
 
 use super::{
     guess_content_type, read_inside_async, AckLog, AttachmentRef, FileProblem, ReadError, Reopener,
-    MAX_BYTES_PER_REQUEST,
 };
 use crate::api::{ApiClient, ClientError, SharedPart, MAX_PARTS_PER_REQUEST};
+
+/// Most bytes gathered into one request (a single larger file still goes
+/// alone). Small, since `concurrency` requests and the one being gathered
+/// are held in memory at once.
+const MAX_GROUP_BYTES: usize = 2 * 1024 * 1024;
 
 /// What sending attachments did.
 #[derive(Default)]
@@ -67,7 +75,7 @@ impl Group {
     /// single larger file still goes alone).
     fn full_for(&self, len: usize) -> bool {
         self.files > 0
-            && (self.files >= MAX_PARTS_PER_REQUEST || self.bytes + len > MAX_BYTES_PER_REQUEST)
+            && (self.files >= MAX_PARTS_PER_REQUEST || self.bytes + len > MAX_GROUP_BYTES)
     }
 }
 
@@ -79,6 +87,8 @@ pub(super) struct Sender {
     pub(super) acks: std::sync::Arc<AckLog>,
     pub(super) max_file_bytes: u64,
     pub(super) concurrency: usize,
+    /// The uploader's permits for requests in flight.
+    pub(super) in_flight: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
 impl Sender {
@@ -102,9 +112,8 @@ impl Sender {
                 continue;
             };
             if group.full_for(bytes.len()) {
-                in_flight.push(tokio::spawn(
-                    self.clone().request(std::mem::take(&mut group)),
-                ));
+                let full = std::mem::take(&mut group);
+                in_flight.push(self.spawn(full).await);
                 while in_flight.len() >= limit {
                     if let Some(done) = in_flight.next().await {
                         collect(done, &mut sent, &mut failure);
@@ -124,12 +133,22 @@ impl Sender {
             );
         }
         if group.files > 0 && failure.is_none() {
-            in_flight.push(tokio::spawn(self.clone().request(group)));
+            in_flight.push(self.spawn(group).await);
         }
         while let Some(done) = in_flight.next().await {
             collect(done, &mut sent, &mut failure);
         }
         (sent, failure)
+    }
+
+    /// Sends a group in a task of its own once a request permit is free.
+    async fn spawn(&self, group: Group) -> tokio::task::JoinHandle<Result<Sent, ClientError>> {
+        let permit = self.in_flight.clone().acquire_owned().await;
+        let this = self.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            this.request(group).await
+        })
     }
 
     /// The bytes of one attachment, or the problem that keeps it from going.

@@ -154,6 +154,10 @@ pub(crate) async fn upload_fixture_attachment(
 /// Most distinct test results one bulk attachment request may name.
 const MAX_BULK_RESULTS: usize = 10_000;
 
+/// Most `file` parts in one bulk attachment request (the CLI sends at most
+/// 100): each is held until the request's rows are written.
+const MAX_BULK_FILES: usize = 1_000;
+
 /// The attachments of many results in one request (onelaunch extension of
 /// `…/test-result/{id}/attachment`, which costs a request per result). Parts
 /// in order: `result` (a test result id, as text), then the `file` parts of
@@ -177,6 +181,8 @@ pub(crate) async fn upload_attachments_bulk(
 ) -> ServerResult<Json<api::BulkAttachmentsResponse>> {
     let mut current: Option<Id> = None;
     let mut ids: Vec<Id> = Vec::new();
+    let mut seen: std::collections::HashSet<Id> = std::collections::HashSet::new();
+    let mut files = 0usize;
     let mut parts = Vec::new();
     let mut refused: Vec<api::RefusedAttachment> = Vec::new();
     while let Some(field) = mp.next_field().await.map_err(multipart_err)? {
@@ -184,12 +190,13 @@ pub(crate) async fn upload_attachments_bulk(
             Some("result") => {
                 let text = short_text(field).await?;
                 let id = parse_int("result", &text)?;
-                if current != Some(id) && !ids.contains(&id) {
+                if current != Some(id) && !seen.contains(&id) {
                     if ids.len() >= MAX_BULK_RESULTS {
                         return Err(ServerError::bad(format!(
                             "multipart part `result`: at most {MAX_BULK_RESULTS} test results per request"
                         )));
                     }
+                    seen.insert(id);
                     ids.push(id);
                 }
                 current = Some(id);
@@ -200,6 +207,12 @@ pub(crate) async fn upload_attachments_bulk(
                         "multipart part `file` must follow a `result` part naming its test result",
                     ));
                 };
+                files += 1;
+                if files > MAX_BULK_FILES {
+                    return Err(ServerError::bad(format!(
+                        "multipart part `file`: at most {MAX_BULK_FILES} files per request"
+                    )));
+                }
                 let file_name = field.file_name().unwrap_or_default().to_string();
                 if let Err(message) = limits::check_file_name(&file_name) {
                     refused.push(api::RefusedAttachment {

@@ -387,7 +387,10 @@ mod placeholder_tests {
 
     #[test]
     fn rows_number_postgresql_parameters_in_order_and_leave_sqlite_anonymous() {
-        let mut pg = Placeholders { sqlite: false, n: 0 };
+        let mut pg = Placeholders {
+            sqlite: false,
+            n: 0,
+        };
         assert_eq!(pg.next(), "$1");
         assert_eq!(pg.rows(2, 3), "($2, $3, $4), ($5, $6, $7)");
         assert_eq!(pg.next(), "$8");

@@ -235,11 +235,12 @@ async fn copies_of_results_are_found_by_the_partial_index() {
             .any(|d| d.contains("INDEX test_results_copied (launch_id=?")),
         "{plan:#?}"
     );
-    let sql: String = sqlx::query("SELECT sql FROM sqlite_master WHERE name = 'test_results_copied'")
-        .fetch_one(&app.state.db.read)
-        .await
-        .unwrap()
-        .try_get("sql")
-        .unwrap();
+    let sql: String =
+        sqlx::query("SELECT sql FROM sqlite_master WHERE name = 'test_results_copied'")
+            .fetch_one(&app.state.db.read)
+            .await
+            .unwrap()
+            .try_get("sql")
+            .unwrap();
     assert!(sql.contains("WHERE copied_from IS NOT NULL"), "{sql}");
 }

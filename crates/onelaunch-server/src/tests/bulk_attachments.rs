@@ -210,5 +210,10 @@ async fn requests_that_do_not_follow_the_shape_are_refused_whole() {
         let r = bulk(&app, ADMIN, &parts).await.expect(400);
         assert!(r.message().contains(says), "{says}: {:?}", r.body);
     }
+    // More file parts than a request may hold: refused whole, nothing kept.
+    let mut many: Vec<Part<'_>> = vec![("result", None, a.as_str())];
+    many.extend(std::iter::repeat_n(("file", Some("f.txt"), "x"), 1001));
+    let r = bulk(&app, ADMIN, &many).await.expect(400);
+    assert!(r.message().contains("at most 1000 files"), "{:?}", r.body);
     assert_eq!(attachments(&app, ids[0]).await, []);
 }
