@@ -27,6 +27,20 @@ fn write(dir: &Path, name: &str, content: impl AsRef<[u8]>) -> PathBuf {
     path
 }
 
+/// A passed result with one text attachment holding its uuid.
+fn write_attached(dir: &Path, uuid: &str) {
+    write(dir, &format!("{uuid}-attachment.txt"), uuid);
+    write(
+        dir,
+        &format!("{uuid}-result.json"),
+        result_json(
+            uuid,
+            "passed",
+            json!([{"name": "a", "source": format!("{uuid}-attachment.txt")}]),
+        ),
+    );
+}
+
 fn write_result(dir: &Path, uuid: &str, status: &str) {
     write(
         dir,
@@ -686,17 +700,7 @@ async fn requests_in_flight_stay_within_the_concurrency() {
     server.set_delay(50);
     let dir = tempfile::tempdir().unwrap();
     for i in 0..40 {
-        let uuid = format!("r{i:02}");
-        write(dir.path(), &format!("{uuid}-attachment.txt"), &uuid);
-        write(
-            dir.path(),
-            &format!("{uuid}-result.json"),
-            result_json(
-                &uuid,
-                "passed",
-                json!([{"name": "a", "source": format!("{uuid}-attachment.txt")}]),
-            ),
-        );
+        write_attached(dir.path(), &format!("r{i:02}"));
     }
     let mut up = uploader(
         &server,
@@ -751,17 +755,7 @@ async fn attachments_of_a_chunk_go_alongside_the_next_chunks_results() {
     server.set_delay(40);
     let dir = tempfile::tempdir().unwrap();
     for i in 0..8 {
-        let uuid = format!("r{i}");
-        write(dir.path(), &format!("{uuid}-attachment.txt"), &uuid);
-        write(
-            dir.path(),
-            &format!("{uuid}-result.json"),
-            result_json(
-                &uuid,
-                "passed",
-                json!([{"name": "a", "source": format!("{uuid}-attachment.txt")}]),
-            ),
-        );
+        write_attached(dir.path(), &format!("r{i}"));
     }
     let mut up = uploader(
         &server,

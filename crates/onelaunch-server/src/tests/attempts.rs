@@ -197,17 +197,12 @@ async fn a_job_run_status_is_what_its_own_results_say_even_when_they_arrive_afte
 /// closing a large job run took time growing with the square of its size.
 #[tokio::test]
 async fn the_latest_attempts_of_a_job_run_are_looked_up_by_index() {
-    use sqlx::Row;
     let app = TestApp::new().await;
     let q = format!(
         "EXPLAIN QUERY PLAN SELECT COUNT(*) FROM test_results t WHERE t.job_run_id = 1 AND {}",
         crate::db::job_runs::LATEST_IN_RUN
     );
-    let rows = sqlx::query(&q).fetch_all(&app.state.db.read).await.unwrap();
-    let plan: Vec<String> = rows
-        .iter()
-        .map(|r| r.try_get::<String, _>("detail").unwrap())
-        .collect();
+    let plan = query_plan(&app, &q).await;
     assert!(
         plan.iter()
             .any(|d| d.contains("test_results_run_key (job_run_id=? AND test_key=?)")),
@@ -225,11 +220,7 @@ async fn copies_of_results_are_found_by_the_partial_index() {
     let q = "EXPLAIN QUERY PLAN SELECT n.id FROM attachments a \
              JOIN test_results o ON o.id = a.test_result_id \
              JOIN test_results n ON n.launch_id = 2 AND n.copied_from = o.id WHERE o.launch_id = 1";
-    let rows = sqlx::query(q).fetch_all(&app.state.db.read).await.unwrap();
-    let plan: Vec<String> = rows
-        .iter()
-        .map(|r| r.try_get::<String, _>("detail").unwrap())
-        .collect();
+    let plan = query_plan(&app, q).await;
     assert!(
         plan.iter()
             .any(|d| d.contains("INDEX test_results_copied (launch_id=?")),
@@ -243,4 +234,16 @@ async fn copies_of_results_are_found_by_the_partial_index() {
             .try_get("sql")
             .unwrap();
     assert!(sql.contains("WHERE copied_from IS NOT NULL"), "{sql}");
+}
+
+/// The steps of an `EXPLAIN QUERY PLAN` on the app's database.
+async fn query_plan(app: &TestApp, explain: &str) -> Vec<String> {
+    use sqlx::Row;
+    sqlx::query(explain)
+        .fetch_all(&app.state.db.read)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.try_get::<String, _>("detail").unwrap())
+        .collect()
 }
