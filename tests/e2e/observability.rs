@@ -341,16 +341,17 @@ fn metrics_parse_and_count_what_the_cli_uploaded() {
         );
         assert!(!route.contains('?'), "{route}");
     }
+    // The three attachments of the 30 results go in one bulk request.
     assert_eq!(
         requests.value(
             "onelaunch_http_requests_total",
             &[
-                ("route", "/api/upload/test-result/{id}/attachment"),
+                ("route", "/api/upload/attachment/bulk"),
                 ("method", "POST"),
-                ("status", "202"),
+                ("status", "200"),
             ]
         ),
-        Some(3.0),
+        Some(1.0),
         "{text}"
     );
     assert!(requests
@@ -360,19 +361,16 @@ fn metrics_parse_and_count_what_the_cli_uploaded() {
         )
         .is_some_and(|n| n >= 1.0));
     let latency = family(&m, "onelaunch_http_request_duration_seconds", "histogram");
-    let route = [
-        ("route", "/api/upload/test-result/{id}/attachment"),
-        ("method", "POST"),
-    ];
+    let route = [("route", "/api/upload/attachment/bulk"), ("method", "POST")];
     assert_eq!(
         latency.value("onelaunch_http_request_duration_seconds_count", &route),
-        Some(3.0)
+        Some(1.0)
     );
     let mut inf = route.to_vec();
     inf.push(("le", "+Inf"));
     assert_eq!(
         latency.value("onelaunch_http_request_duration_seconds_bucket", &inf),
-        Some(3.0)
+        Some(1.0)
     );
 
     // Gauges read from the database agree with the API.
@@ -655,9 +653,12 @@ fn json_logs_have_one_line_per_request_and_no_token() {
     }
     let attachments = requests
         .iter()
-        .filter(|r| r["route"] == "/api/upload/test-result/{id}/attachment")
+        .filter(|r| r["route"] == "/api/upload/attachment/bulk")
         .count();
-    assert_eq!(attachments, 2, "12 results, every tenth with an attachment");
+    assert_eq!(
+        attachments, 1,
+        "12 results, every tenth with an attachment: one bulk request"
+    );
     let named = requests
         .iter()
         .find(|r| r["request_id"] == "obs-request-1")

@@ -520,8 +520,10 @@ fn proxy_dropping_one_connection_in_ten_loses_and_duplicates_nothing() {
     let cli = Cli::new(&proxy.url, TOKEN);
     let results = server.work_dir().join("lossy");
     generate_results(&results, "lossy", 3_000);
+    // Batches of 25 results: enough requests (about 140) for the proxy's
+    // faults to meet every kind of request, the attachments' bulk ones too.
     let run = generic_job(cli, "lossy")
-        .run(&["upload", dir_str(&results), "-o", "json"])
+        .run(&["upload", dir_str(&results), "--size", "25", "-o", "json"])
         .ok();
     let out = json_of(&run);
     let launch = out["launchId"].as_i64().unwrap();
