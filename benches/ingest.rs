@@ -14,8 +14,12 @@
 //! cargo bench --bench ingest -- --allure3 [--results N]
 //! ```
 //!
-//! Without `--attachment-mb`, every tenth result has a 4 KB attachment; with
-//! it, every result has one attachment of that size (random bytes).
+//! Without `--attachment-mb`, every tenth result has a 4 KB attachment (the
+//! same bytes for all; `ONELAUNCH_BENCH_ATTACHMENT_EVERY=N` puts one on every
+//! N-th result instead, 0 on none, to tell the cost of results from that of
+//! attachments); with it, every result has one attachment of that size
+//! (random bytes). `ONELAUNCH_BENCH_UPLOAD_ARGS` adds arguments to every
+//! `onelaunch upload` (e.g. `--size 500`).
 //! `--database-url` uses an existing (empty) PostgreSQL database instead of a
 //! throwaway cluster, e.g. one with `pg_stat_statements` loaded (single runs
 //! only).
