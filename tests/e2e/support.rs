@@ -552,3 +552,57 @@ pub fn spawn_reading_stderr(mut cmd: Command) -> (Child, std::sync::mpsc::Receiv
     });
     (child, rx)
 }
+
+/// A web UI session logged in with the admin token [`TOKEN`].
+pub struct UiSession {
+    http: reqwest::blocking::Client,
+    url: String,
+    cookie: String,
+}
+
+/// The value of a `Set-Cookie` of a response; panics when it is missing.
+pub fn set_cookie(r: &reqwest::blocking::Response, name: &str) -> String {
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|c| c.strip_prefix(&format!("{name}=")))
+        .and_then(|c| c.split(';').next())
+        .unwrap_or_else(|| panic!("no {name} cookie"))
+        .to_string()
+}
+
+impl UiSession {
+    pub fn login(url: &str) -> UiSession {
+        let http = reqwest::blocking::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let r = http.get(format!("{url}/login")).send().unwrap();
+        let login = set_cookie(&r, "ol_login");
+        let r = http
+            .post(format!("{url}/login"))
+            .header("Cookie", format!("ol_login={login}"))
+            .form(&[("token", TOKEN), ("csrf", &login)])
+            .send()
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 303, "login");
+        UiSession {
+            cookie: format!("ol_session={}", set_cookie(&r, "ol_session")),
+            http,
+            url: url.to_string(),
+        }
+    }
+
+    /// A page that must answer 200, as text.
+    pub fn get(&self, path: &str) -> String {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.url))
+            .header("Cookie", &self.cookie)
+            .send()
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200, "{path}");
+        r.text().unwrap()
+    }
+}

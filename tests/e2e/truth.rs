@@ -23,38 +23,7 @@ fn json_of(r: &Run) -> Value {
 
 /// The web UI page at `path`, logged in with the admin token.
 fn ui_page(server: &TestServer, path: &str) -> String {
-    let http = reqwest::blocking::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let cookie = |r: &reqwest::blocking::Response, name: &str| -> Option<String> {
-        r.headers().get_all("set-cookie").iter().find_map(|v| {
-            let v = v.to_str().ok()?;
-            let (kv, _) = v.split_once(';').unwrap_or((v, ""));
-            let (k, val) = kv.split_once('=')?;
-            (k == name && !val.is_empty()).then(|| val.to_string())
-        })
-    };
-    let r = http.get(format!("{}/login", server.url)).send().unwrap();
-    let login = cookie(&r, "ol_login").expect("login cookie");
-    let r = http
-        .post(format!("{}/login", server.url))
-        .header("Cookie", format!("ol_login={login}"))
-        .form(&[
-            ("token", server.api().token.as_str()),
-            ("csrf", login.as_str()),
-            ("next", "/launches"),
-        ])
-        .send()
-        .unwrap();
-    let session = cookie(&r, "ol_session").expect("session cookie");
-    let r = http
-        .get(format!("{}{path}", server.url))
-        .header("Cookie", format!("ol_session={session}"))
-        .send()
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 200, "{path}");
-    r.text().unwrap()
+    UiSession::login(&server.url).get(path)
 }
 
 // ------------------------------------------------------------------ defect 9

@@ -10,58 +10,6 @@ use std::path::Path;
 
 use crate::support::*;
 
-/// A logged-in web UI session.
-struct Ui {
-    http: reqwest::blocking::Client,
-    url: String,
-    cookie: String,
-}
-
-fn cookie(r: &reqwest::blocking::Response, name: &str) -> String {
-    r.headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|c| c.strip_prefix(&format!("{name}=")))
-        .and_then(|c| c.split(';').next())
-        .unwrap_or_else(|| panic!("no {name} cookie"))
-        .to_string()
-}
-
-impl Ui {
-    fn login(url: &str) -> Ui {
-        let http = reqwest::blocking::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
-        let r = http.get(format!("{url}/login")).send().unwrap();
-        let login = cookie(&r, "ol_login");
-        let r = http
-            .post(format!("{url}/login"))
-            .header("Cookie", format!("ol_login={login}"))
-            .form(&[("token", TOKEN), ("csrf", &login)])
-            .send()
-            .unwrap();
-        assert_eq!(r.status().as_u16(), 303, "login");
-        Ui {
-            cookie: format!("ol_session={}", cookie(&r, "ol_session")),
-            http,
-            url: url.to_string(),
-        }
-    }
-
-    fn get(&self, path: &str) -> String {
-        let r = self
-            .http
-            .get(format!("{}{path}", self.url))
-            .header("Cookie", &self.cookie)
-            .send()
-            .unwrap();
-        assert_eq!(r.status().as_u16(), 200, "{path}");
-        r.text().unwrap()
-    }
-}
-
 /// The results section of a launch page.
 fn results_section(page: &str) -> &str {
     let from = page.find("id=\"results\"").expect("results section");
@@ -194,7 +142,7 @@ fn attempt(job: char, i: usize, status: &'static str, start: i64) -> Attempt {
 
 /// Every page of a filter, concatenated; each page checked against its
 /// slice of `want` and the total.
-fn all_pages(ui: &Ui, base: &str, want: &[String]) {
+fn all_pages(ui: &UiSession, base: &str, want: &[String]) {
     let pages = want.len().div_ceil(100).max(1);
     let launch_page = base.starts_with("/launch/");
     let mut seen = Vec::new();
@@ -277,7 +225,7 @@ fn check(server: &TestServer) {
     }
     upload(server, &launch, &all, "first");
 
-    let ui = Ui::login(&server.url);
+    let ui = UiSession::login(&server.url);
     let check_all = |all: &[Attempt], step: &str| {
         let base = format!("/launch/{launch}?");
         let first = ui.get(&format!("/launch/{launch}"));

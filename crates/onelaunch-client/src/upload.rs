@@ -1669,11 +1669,7 @@ impl Uploader {
         };
         let concurrency = self.opts.concurrency;
         tokio::spawn(async move {
-            let (sent, failure) = if items.is_empty() {
-                (attachments::Sent::default(), None)
-            } else {
-                sender.send(items).await
-            };
+            let (sent, failure) = sender.send(items).await;
             let fixtures: Vec<Result<JobOutcome, ClientError>> = stream::iter(jobs)
                 .filter(|job| futures::future::ready(!job.fixtures.is_empty()))
                 .map(|job| {

@@ -180,9 +180,7 @@ pub(crate) async fn upload_attachments_bulk(
     mut mp: Multipart,
 ) -> ServerResult<Json<api::BulkAttachmentsResponse>> {
     let mut current: Option<Id> = None;
-    let mut ids: Vec<Id> = Vec::new();
-    let mut seen: std::collections::HashSet<Id> = std::collections::HashSet::new();
-    let mut files = 0usize;
+    let mut ids: std::collections::HashSet<Id> = std::collections::HashSet::new();
     let mut parts = Vec::new();
     let mut refused: Vec<api::RefusedAttachment> = Vec::new();
     while let Some(field) = mp.next_field().await.map_err(multipart_err)? {
@@ -190,15 +188,12 @@ pub(crate) async fn upload_attachments_bulk(
             Some("result") => {
                 let text = short_text(field).await?;
                 let id = parse_int("result", &text)?;
-                if current != Some(id) && !seen.contains(&id) {
-                    if ids.len() >= MAX_BULK_RESULTS {
-                        return Err(ServerError::bad(format!(
-                            "multipart part `result`: at most {MAX_BULK_RESULTS} test results per request"
-                        )));
-                    }
-                    seen.insert(id);
-                    ids.push(id);
+                if !ids.contains(&id) && ids.len() >= MAX_BULK_RESULTS {
+                    return Err(ServerError::bad(format!(
+                        "multipart part `result`: at most {MAX_BULK_RESULTS} test results per request"
+                    )));
                 }
+                ids.insert(id);
                 current = Some(id);
             }
             Some("file") => {
@@ -207,8 +202,7 @@ pub(crate) async fn upload_attachments_bulk(
                         "multipart part `file` must follow a `result` part naming its test result",
                     ));
                 };
-                files += 1;
-                if files > MAX_BULK_FILES {
+                if parts.len() + refused.len() >= MAX_BULK_FILES {
                     return Err(ServerError::bad(format!(
                         "multipart part `file`: at most {MAX_BULK_FILES} files per request"
                     )));
@@ -236,6 +230,7 @@ pub(crate) async fn upload_attachments_bulk(
             }
         }
     }
+    let ids: Vec<Id> = ids.into_iter().collect();
     let owners = scope.results(&state.db, &ids).await?;
     let mut received = Vec::with_capacity(parts.len());
     for (result_id, file_name, content_type, stored) in parts {

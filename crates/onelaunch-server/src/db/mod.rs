@@ -171,23 +171,7 @@ impl Placeholders {
 
     /// `n` rows of `cols` parameters each: `(?, ?), (?, ?)`.
     pub(crate) fn rows(&mut self, n: usize, cols: usize) -> String {
-        if n == 0 {
-            return String::new();
-        }
-        let row = format!("({})", self.list(cols));
-        if self.sqlite {
-            self.n += (n.max(1) - 1) * cols;
-            let mut s = String::with_capacity(n * (row.len() + 2));
-            for i in 0..n {
-                if i > 0 {
-                    s.push_str(", ");
-                }
-                s.push_str(&row);
-            }
-            return s;
-        }
-        let mut rows = vec![row];
-        rows.extend((1..n).map(|_| format!("({})", self.list(cols))));
+        let rows: Vec<String> = (0..n).map(|_| format!("({})", self.list(cols))).collect();
         rows.join(", ")
     }
 }
@@ -332,14 +316,7 @@ pub(crate) const MAX_NAME: usize = 1_000;
 pub(crate) const MAX_TEXT: usize = 256 * 1024;
 
 pub(crate) fn clip(s: &str, max: usize) -> String {
-    if s.len() <= max {
-        return s.to_string();
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    s[..end].to_string()
+    cut(s, max).to_string()
 }
 
 /// [`clip`] without a copy: the longest prefix of at most `max` bytes

@@ -178,34 +178,6 @@ pub(crate) async fn result_owner(db: &Db, id: Id) -> ServerResult<Option<ResultO
     })
 }
 
-/// Records attachment bytes (already in the blob store) for a result; the same
-/// file name twice is one attachment.
-pub(crate) async fn put_attachment(
-    conn: &mut AnyConnection,
-    result_id: Id,
-    file_name: &str,
-    content_type: Option<&str>,
-    size: i64,
-    sha256: &str,
-) -> ServerResult<()> {
-    let now = now_ms();
-    sqlx::query(
-        "INSERT INTO attachments (test_result_id, file_name, name, content_type, size, sha256, created_ms) \
-         VALUES ($1, $2, $2, $3, $4, $5, $6) ON CONFLICT (test_result_id, file_name) DO UPDATE \
-         SET sha256 = excluded.sha256, size = excluded.size, \
-         content_type = COALESCE(attachments.content_type, excluded.content_type)",
-    )
-    .bind(result_id)
-    .bind(clip(file_name, 1024))
-    .bind(content_type.map(|c| clip(c, 255)))
-    .bind(size)
-    .bind(sha256)
-    .bind(now)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
-
 pub(crate) async fn put_fixtures(
     conn: &mut AnyConnection,
     result_id: Id,

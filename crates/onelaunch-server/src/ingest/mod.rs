@@ -298,17 +298,22 @@ pub(crate) async fn attachment(
     stored: &Stored,
 ) -> ServerResult<()> {
     limits::check_file_name(file_name).map_err(ServerError::bad)?;
-    let (size, sha) = (stored.len as i64, stored.sha256.as_str());
+    let row = [db::result_rows::AttachmentBytes {
+        result_id: owner.id,
+        file_name,
+        content_type,
+        size: stored.len as i64,
+        sha256: &stored.sha256,
+    }];
     if db.recent.launch_due(owner.launch_id) {
         let mut tx = db.write.begin().await?;
-        db::results::put_attachment(&mut tx, owner.id, file_name, content_type, size, sha).await?;
+        db::result_rows::put_attachments(&mut tx, &row).await?;
         db::launches::touch(&mut tx, owner.launch_id).await?;
         tx.commit().await?;
     } else {
         // One statement: its own transaction.
         let mut conn = db.write.acquire().await?;
-        db::results::put_attachment(&mut conn, owner.id, file_name, content_type, size, sha)
-            .await?;
+        db::result_rows::put_attachments(&mut conn, &row).await?;
     }
     crate::metrics::attachment_ingested(stored.len);
     Ok(())
