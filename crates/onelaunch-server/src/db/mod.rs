@@ -176,6 +176,40 @@ impl Placeholders {
     }
 }
 
+/// The text of a multi-row statement, built once per statement, backend and
+/// row count and kept for the process: a batch of 100 results used to format
+/// its statements' placeholder lists again (2 % of the server's instructions
+/// per result, `scripts/ingest-instructions`). `build` gets fresh
+/// placeholders for the connection's backend and the row count; `name`
+/// identifies the statement (its text must depend on nothing else). The
+/// row counts are bounded by the callers' chunk sizes, so the cache is too;
+/// it is emptied if it ever holds more than [`SHAPED_MAX`] texts.
+pub(crate) fn shaped(
+    conn: &sqlx::AnyConnection,
+    name: &'static str,
+    rows: usize,
+    build: impl FnOnce(Placeholders, usize) -> String,
+) -> std::sync::Arc<str> {
+    type Texts = std::collections::HashMap<(&'static str, bool, usize), std::sync::Arc<str>>;
+    static TEXTS: std::sync::LazyLock<std::sync::Mutex<Texts>> =
+        std::sync::LazyLock::new(Default::default);
+    let p = Placeholders::of(conn);
+    let key = (name, p.sqlite, rows);
+    if let Some(t) = TEXTS.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        return t.clone();
+    }
+    let text: std::sync::Arc<str> = build(p, rows).into();
+    let mut texts = TEXTS.lock().unwrap_or_else(|e| e.into_inner());
+    if texts.len() >= SHAPED_MAX {
+        texts.clear();
+    }
+    texts.insert(key, text.clone());
+    text
+}
+
+/// Most statement texts [`shaped`] keeps.
+pub(crate) const SHAPED_MAX: usize = 4096;
+
 pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

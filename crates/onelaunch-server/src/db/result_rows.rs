@@ -6,7 +6,7 @@
 //! text depends only on how many rows it carries, so full chunks reuse one
 //! prepared statement from the connection's cache.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use onelaunch_api::{self as api, Id};
 use sqlx::{AnyConnection, Row};
@@ -67,31 +67,96 @@ pub(crate) fn attempt_key(job: Option<Id>, r: &api::UploadTestResult) -> String 
 ///
 /// Rows go in uuid order so concurrent batches (other replicas) take row
 /// locks in the same order and cannot deadlock.
+///
+/// PostgreSQL: `INSERT … ON CONFLICT DO NOTHING RETURNING id, uuid` says
+/// which rows the statement stored, whatever other replicas insert
+/// concurrently; the uuids it did not return are looked up. SQLite runs a
+/// `RETURNING` clause as a trigger program per row; there the rows go in
+/// without it and every uuid's id is looked up after, the new ones told by
+/// [`last_id`].
 pub(crate) async fn insert_results(
     conn: &mut AnyConnection,
     session: &SessionRow,
     results: &[api::UploadTestResult],
 ) -> ServerResult<(Vec<api::ResultRef>, Vec<(Id, usize)>)> {
-    // Per row: the session's four columns, uuid … body, the time.
-    const COLS: usize = 18;
+    let sqlite = conn.backend_name() == "SQLite";
     let now = now_ms();
     let mut order: Vec<usize> = (0..results.len()).collect();
     order.sort_by(|a, b| results[*a].uuid.cmp(&results[*b].uuid));
     order.dedup_by(|a, b| results[*a].uuid == results[*b].uuid);
-    let by_uuid: HashMap<&str, usize> = order
-        .iter()
-        .map(|&i| (results[i].uuid.as_str(), i))
-        .collect();
     // uuid -> (id, inserted by this call)
     let mut ids: HashMap<&str, (Id, bool)> = HashMap::with_capacity(order.len());
+    let uuids = |order: &[usize], ids: &HashMap<&str, (Id, bool)>| -> Vec<&str> {
+        order
+            .iter()
+            .map(|&i| results[i].uuid.as_str())
+            .filter(|u| !ids.contains_key(u))
+            .collect()
+    };
+    if sqlite {
+        let before = last_id(conn, "test_results").await?;
+        insert_rows(conn, session, results, &order, false, &mut ids).await?;
+        let all = uuids(&order, &ids);
+        lookup_uuids(conn, session.launch_id, &all, Some(before), &mut ids).await?;
+    } else {
+        insert_rows(conn, session, results, &order, true, &mut ids).await?;
+        // Uuids already in the launch: their stored ids.
+        let known = uuids(&order, &ids);
+        lookup_uuids(conn, session.launch_id, &known, None, &mut ids).await?;
+    }
+    let mut new: Vec<(Id, usize)> = Vec::new();
+    for &i in &order {
+        if let Some(&(id, true)) = ids.get(results[i].uuid.as_str()) {
+            new.push((id, i));
+        }
+    }
+    insert_declared_attachments(conn, results, &new, now).await?;
+    let mut refs = Vec::with_capacity(results.len());
+    for r in results {
+        let (id, _) = ids.get(r.uuid.as_str()).copied().ok_or_else(|| {
+            crate::error::ServerError::Conflict(format!(
+                "result {:?} changed concurrently; retry",
+                r.uuid
+            ))
+        })?;
+        refs.push(api::ResultRef {
+            id,
+            uuid: r.uuid.clone(),
+        });
+    }
+    Ok((refs, new))
+}
+
+/// The multi-row inserts of [`insert_results`] (`order`: indexes into
+/// `results`, in uuid order); with `returning`, the rows stored are entered
+/// in `ids` as new.
+async fn insert_rows<'r>(
+    conn: &mut AnyConnection,
+    session: &SessionRow,
+    results: &'r [api::UploadTestResult],
+    order: &[usize],
+    returning: bool,
+    ids: &mut HashMap<&'r str, (Id, bool)>,
+) -> ServerResult<()> {
+    // Per row: the session's four columns, uuid … body, the time.
+    const COLS: usize = 18;
+    let now = now_ms();
+    let name = if returning {
+        "insert_results_returning"
+    } else {
+        "insert_results"
+    };
     for chunk in order.chunks(INSERT_ROWS) {
-        let sql = format!(
-            "INSERT INTO test_results (project_id, launch_id, job_run_id, session_id, uuid, test_key, \
-             history_id, test_case_id, name, full_name, status, message, trace, start_ms, stop_ms, \
-             duration_ms, body, created_ms) VALUES {} \
-             ON CONFLICT (launch_id, uuid) DO NOTHING RETURNING id, uuid",
-            Placeholders::of(conn).rows(chunk.len(), COLS)
-        );
+        let sql = shaped(conn, name, chunk.len(), |mut p, n| {
+            format!(
+                "INSERT INTO test_results (project_id, launch_id, job_run_id, session_id, uuid, test_key, \
+                 history_id, test_case_id, name, full_name, status, message, trace, start_ms, stop_ms, \
+                 duration_ms, body, created_ms) VALUES {} \
+                 ON CONFLICT (launch_id, uuid) DO NOTHING{}",
+                p.rows(n, COLS),
+                if returning { " RETURNING id, uuid" } else { "" }
+            )
+        });
         let mut q = sqlx::query(&sql);
         for &i in chunk {
             let r = &results[i];
@@ -119,59 +184,71 @@ pub(crate) async fn insert_results(
                 .bind(serde_json::to_string(r).unwrap_or_else(|_| "{}".into()))
                 .bind(now);
         }
+        if !returning {
+            q.execute(&mut *conn).await?;
+            continue;
+        }
+        let sent: HashSet<&'r str> = chunk.iter().map(|&i| results[i].uuid.as_str()).collect();
         for row in q.fetch_all(&mut *conn).await? {
             let uuid: String = row.try_get("uuid")?;
             let id: i64 = row.try_get("id")?;
-            if let Some((u, _)) = by_uuid.get_key_value(uuid.as_str()) {
+            if let Some(u) = sent.get(uuid.as_str()) {
                 ids.insert(u, (id, true));
             }
         }
     }
-    // Uuids already in the launch: their stored ids.
-    let known: Vec<&str> = order
-        .iter()
-        .map(|&i| results[i].uuid.as_str())
-        .filter(|u| !ids.contains_key(u))
-        .collect();
-    for chunk in known.chunks(LOOKUP_ROWS) {
-        let mut p = Placeholders::of(conn);
-        let sql = format!(
-            "SELECT id, uuid FROM test_results WHERE launch_id = {} AND uuid IN ({})",
-            p.next(),
-            p.list(chunk.len())
-        );
-        let mut q = sqlx::query(&sql).bind(session.launch_id);
+    Ok(())
+}
+
+/// The stored ids of `uuids` in the launch, entered in `ids`; an id above
+/// `new_above` is a row this transaction inserted.
+async fn lookup_uuids<'r>(
+    conn: &mut AnyConnection,
+    launch_id: Id,
+    uuids: &[&'r str],
+    new_above: Option<Id>,
+    ids: &mut HashMap<&'r str, (Id, bool)>,
+) -> ServerResult<()> {
+    let sent: HashSet<&'r str> = uuids.iter().copied().collect();
+    for chunk in uuids.chunks(LOOKUP_ROWS) {
+        let sql = shaped(conn, "known_uuids", chunk.len(), |mut p, n| {
+            format!(
+                "SELECT id, uuid FROM test_results WHERE launch_id = {} AND uuid IN ({})",
+                p.next(),
+                p.list(n)
+            )
+        });
+        let mut q = sqlx::query(&sql).bind(launch_id);
         for u in chunk {
             q = q.bind(*u);
         }
         for row in q.fetch_all(&mut *conn).await? {
             let uuid: String = row.try_get("uuid")?;
-            if let Some((u, _)) = by_uuid.get_key_value(uuid.as_str()) {
-                ids.insert(u, (row.try_get("id")?, false));
+            if let Some(u) = sent.get(uuid.as_str()) {
+                let id: Id = row.try_get("id")?;
+                ids.insert(u, (id, new_above.is_some_and(|last| id > last)));
             }
         }
     }
-    let mut new: Vec<(Id, usize)> = Vec::new();
-    for &i in &order {
-        if let Some(&(id, true)) = ids.get(results[i].uuid.as_str()) {
-            new.push((id, i));
-        }
-    }
-    insert_declared_attachments(conn, results, &new, now).await?;
-    let mut refs = Vec::with_capacity(results.len());
-    for r in results {
-        let (id, _) = ids.get(r.uuid.as_str()).copied().ok_or_else(|| {
-            crate::error::ServerError::Conflict(format!(
-                "result {:?} changed concurrently; retry",
-                r.uuid
-            ))
-        })?;
-        refs.push(api::ResultRef {
-            id,
-            uuid: r.uuid.clone(),
-        });
-    }
-    Ok((refs, new))
+    Ok(())
+}
+
+/// SQLite: the largest id `table` ever had (0 for none). Its ids come from
+/// `AUTOINCREMENT`, so every row inserted after this call, in this
+/// transaction, has a larger id; and the transaction holds SQLite's one
+/// write lock from its first write to its commit (a write by another
+/// connection in between fails it with `SQLITE_BUSY`), so no other writer's
+/// row can come between. Rows with a larger id are the ones it inserted.
+pub(crate) async fn last_id(conn: &mut AnyConnection, table: &'static str) -> ServerResult<Id> {
+    Ok(
+        sqlx::query("SELECT COALESCE(MAX(seq), 0) AS last FROM sqlite_sequence WHERE name = $1")
+            .bind(table)
+            .fetch_optional(&mut *conn)
+            .await?
+            .map(|r| get_i64(&r, "last"))
+            .transpose()?
+            .unwrap_or(0),
+    )
 }
 
 /// The attachment rows (no bytes yet) the new results declare.
@@ -192,15 +269,16 @@ async fn insert_declared_attachments(
         })
         .collect();
     for chunk in rows.chunks(ATTACHMENT_ROWS) {
-        let mut p = Placeholders::of(conn);
-        let values: Vec<String> = (0..chunk.len())
-            .map(|_| format!("({}, NULL, {})", p.list(COLS - 1), p.next()))
-            .collect();
-        let sql = format!(
-            "INSERT INTO attachments (test_result_id, file_name, name, content_type, size, sha256, created_ms) \
-             VALUES {} ON CONFLICT (test_result_id, file_name) DO NOTHING",
-            values.join(", ")
-        );
+        let sql = shaped(conn, "declared_attachments", chunk.len(), |mut p, n| {
+            let values: Vec<String> = (0..n)
+                .map(|_| format!("({}, NULL, {})", p.list(COLS - 1), p.next()))
+                .collect();
+            format!(
+                "INSERT INTO attachments (test_result_id, file_name, name, content_type, size, sha256, created_ms) \
+                 VALUES {} ON CONFLICT (test_result_id, file_name) DO NOTHING",
+                values.join(", ")
+            )
+        });
         let mut q = sqlx::query(&sql);
         for (id, a) in chunk {
             q = q
@@ -276,13 +354,15 @@ pub(crate) async fn put_attachments(
     });
     let now = now_ms();
     for chunk in keep.chunks(ATTACHMENT_ROWS) {
-        let sql = format!(
-            "INSERT INTO attachments (test_result_id, file_name, name, content_type, size, sha256, created_ms) \
-             VALUES {} ON CONFLICT (test_result_id, file_name) DO UPDATE \
-             SET sha256 = excluded.sha256, size = excluded.size, \
-             content_type = COALESCE(attachments.content_type, excluded.content_type)",
-            Placeholders::of(conn).rows(chunk.len(), COLS)
-        );
+        let sql = shaped(conn, "put_attachments", chunk.len(), |mut p, n| {
+            format!(
+                "INSERT INTO attachments (test_result_id, file_name, name, content_type, size, sha256, created_ms) \
+                 VALUES {} ON CONFLICT (test_result_id, file_name) DO UPDATE \
+                 SET sha256 = excluded.sha256, size = excluded.size, \
+                 content_type = COALESCE(attachments.content_type, excluded.content_type)",
+                p.rows(n, COLS)
+            )
+        });
         let mut q = sqlx::query(&sql);
         for &i in chunk {
             let r = &rows[i];

@@ -189,12 +189,14 @@ pub(crate) async fn mark_reported(
     cases: &[Id],
 ) -> ServerResult<()> {
     for chunk in cases.chunks(500) {
-        let list: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
-        let sql = format!(
-            "UPDATE job_run_plan_items SET reported = 1 WHERE job_run_id = $1 AND reported = 0 \
-             AND test_case_id IN ({})",
-            list.join(", ")
-        );
+        let sql = super::shaped(conn, "mark_reported", chunk.len(), |mut p, n| {
+            format!(
+                "UPDATE job_run_plan_items SET reported = 1 WHERE job_run_id = {} AND reported = 0 \
+                 AND test_case_id IN ({})",
+                p.next(),
+                p.list(n)
+            )
+        });
         let mut q = sqlx::query(&sql).bind(job_run_id);
         for id in chunk {
             q = q.bind(*id);

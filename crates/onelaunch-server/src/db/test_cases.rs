@@ -32,11 +32,12 @@ pub(crate) async fn write_labels(
     rows: &[(Id, api::LabelDto)],
 ) -> ServerResult<()> {
     for chunk in replaced.chunks(500) {
-        let mut p = Placeholders::of(conn);
-        let sql = format!(
-            "DELETE FROM test_case_labels WHERE test_case_id IN ({})",
-            p.list(chunk.len())
-        );
+        let sql = shaped(conn, "delete_labels", chunk.len(), |mut p, n| {
+            format!(
+                "DELETE FROM test_case_labels WHERE test_case_id IN ({})",
+                p.list(n)
+            )
+        });
         let mut q = sqlx::query(&sql);
         for id in chunk {
             q = q.bind(*id);
@@ -44,15 +45,13 @@ pub(crate) async fn write_labels(
         q.execute(&mut *conn).await?;
     }
     for chunk in rows.chunks(300) {
-        let mut p = Placeholders::of(conn);
-        let values: Vec<String> = (0..chunk.len())
-            .map(|_| format!("({})", p.list(3)))
-            .collect();
-        let sql = format!(
-            "INSERT INTO test_case_labels (test_case_id, name, value) VALUES {} \
-             ON CONFLICT (test_case_id, name, value) DO NOTHING",
-            values.join(", ")
-        );
+        let sql = shaped(conn, "insert_labels", chunk.len(), |mut p, n| {
+            format!(
+                "INSERT INTO test_case_labels (test_case_id, name, value) VALUES {} \
+                 ON CONFLICT (test_case_id, name, value) DO NOTHING",
+                p.rows(n, 3)
+            )
+        });
         let mut q = sqlx::query(&sql);
         for (id, l) in chunk {
             q = q.bind(*id).bind(l.name.as_str()).bind(l.value.as_str());
@@ -64,6 +63,9 @@ pub(crate) async fn write_labels(
 
 /// Test cases written by one upsert statement.
 pub(crate) const UPSERT_ROWS: usize = 100;
+
+/// Test cases looked up by one statement (SQLite).
+const LOOKUP_ROWS: usize = 500;
 
 /// Creates or updates the test cases of `updates` (at most one per identity,
 /// in identity order, so concurrent transactions lock rows in the same order).
@@ -79,9 +81,20 @@ pub(crate) const UPSERT_ROWS: usize = 100;
 ///
 /// The statement leaves `labels` alone, so it answers the stored labels of a
 /// known case: only cases whose labels changed get them (and their label
-/// rows) rewritten. A case whose `created_ms` is this statement's time was
-/// created by it (or, in the same millisecond, with the same labels) and gets
-/// its label rows, inserted idempotently.
+/// rows) rewritten. A case created by this call gets its label rows,
+/// inserted idempotently.
+///
+/// PostgreSQL: the statement answers (`RETURNING`) each case's id, stored
+/// labels and `created_ms`; a case whose `created_ms` is this statement's
+/// time was created by it (or, in the same millisecond, with the same
+/// labels). SQLite runs `RETURNING` as a trigger program per row; there the
+/// statement answers nothing and the cases are then looked up by the same
+/// unique index (`project_id = ? AND identity IN (…)`, an equality on every
+/// column of a unique index, which SQLite plans as one search per identity
+/// whatever its statistics:
+/// `tests::attempts::test_cases_are_looked_up_by_their_unique_index`); an
+/// id above the table's last id before the upsert
+/// ([`super::result_rows::last_id`]) is a case it created.
 pub(crate) async fn upsert_cases(
     conn: &mut AnyConnection,
     project_id: Id,
@@ -95,10 +108,22 @@ pub(crate) async fn upsert_cases(
         .iter()
         .map(|u| serde_json::to_string(&u.labels).unwrap_or_else(|_| "[]".into()))
         .collect();
-    // identity -> (id, stored labels, created_ms)
-    let mut stored: HashMap<String, (Id, String, i64)> = HashMap::with_capacity(updates.len());
+    let sqlite = conn.backend_name() == "SQLite";
+    let before = if sqlite {
+        Some(super::result_rows::last_id(conn, "test_cases").await?)
+    } else {
+        None
+    };
+    // identity -> (id, stored labels, created by this call)
+    let mut stored: HashMap<String, (Id, String, bool)> = HashMap::with_capacity(updates.len());
     for (chunk, chunk_labels) in updates.chunks(UPSERT_ROWS).zip(labels.chunks(UPSERT_ROWS)) {
-        let sql = format!(
+        let name = if sqlite {
+            "upsert_cases"
+        } else {
+            "upsert_cases_returning"
+        };
+        let sql = shaped(conn, name, chunk.len(), |mut p, n| {
+            format!(
             "INSERT INTO test_cases (project_id, identity, allure_id, name, full_name, labels, last_status, \
              last_start_ms, last_result_id, job_id, created_ms, modified_ms) VALUES {} \
              ON CONFLICT (project_id, identity) DO UPDATE SET name = excluded.name, \
@@ -107,10 +132,11 @@ pub(crate) async fn upsert_cases(
              last_status = CASE WHEN {NEWER} THEN excluded.last_status ELSE test_cases.last_status END, \
              last_result_id = CASE WHEN {NEWER} THEN excluded.last_result_id ELSE test_cases.last_result_id END, \
              last_start_ms = CASE WHEN {NEWER} THEN excluded.last_start_ms ELSE test_cases.last_start_ms END, \
-             job_id = COALESCE(excluded.job_id, test_cases.job_id), modified_ms = excluded.modified_ms \
-             RETURNING id, identity, labels, created_ms",
-            Placeholders::of(conn).rows(chunk.len(), COLS)
-        );
+             job_id = COALESCE(excluded.job_id, test_cases.job_id), modified_ms = excluded.modified_ms{}",
+            p.rows(n, COLS),
+            if sqlite { "" } else { " RETURNING id, identity, labels, created_ms" }
+        )
+        });
         let mut q = sqlx::query(&sql);
         for (u, labels_json) in chunk.iter().zip(chunk_labels) {
             q = q
@@ -127,36 +153,64 @@ pub(crate) async fn upsert_cases(
                 .bind(now)
                 .bind(now);
         }
+        if sqlite {
+            q.execute(&mut *conn).await?;
+            continue;
+        }
         for r in q.fetch_all(&mut *conn).await? {
+            let labels = get_str(&r, "labels")?;
+            // Created by this statement (or, in the same millisecond, with
+            // the same labels: inserting its label rows again changes nothing).
+            let created = get_i64(&r, "created_ms")? == now;
             stored.insert(
                 get_str(&r, "identity")?,
-                (
-                    get_i64(&r, "id")?,
-                    get_str(&r, "labels")?,
-                    get_i64(&r, "created_ms")?,
-                ),
+                (get_i64(&r, "id")?, labels, created),
             );
+        }
+    }
+    if let Some(before) = before {
+        // SQLite: the cases by identity, after the upsert (which leaves
+        // `labels` alone, so a known case answers its stored labels).
+        for chunk in updates.chunks(LOOKUP_ROWS) {
+            let sql = shaped(conn, "cases_by_identity", chunk.len(), |mut p, n| {
+                format!(
+                    "SELECT id, identity, labels FROM test_cases WHERE project_id = {} AND identity IN ({})",
+                    p.next(),
+                    p.list(n)
+                )
+            });
+            let mut q = sqlx::query(&sql).bind(project_id);
+            for u in chunk {
+                q = q.bind(u.identity.as_str());
+            }
+            for r in q.fetch_all(&mut *conn).await? {
+                let id = get_i64(&r, "id")?;
+                stored.insert(
+                    get_str(&r, "identity")?,
+                    (id, get_str(&r, "labels")?, id > before),
+                );
+            }
         }
     }
     let mut ids = Vec::with_capacity(updates.len());
     let mut replaced = Vec::new();
     let mut rows = Vec::new();
     for (u, labels_json) in updates.iter().zip(&labels) {
-        let (id, old_labels, created_ms) = stored.remove(&u.identity).ok_or_else(|| {
+        let (id, old_labels, created) = stored.remove(&u.identity).ok_or_else(|| {
             ServerError::Conflict(format!(
                 "test case {:?} changed concurrently; retry",
                 u.identity
             ))
         })?;
-        if old_labels != *labels_json {
+        if created && old_labels == *labels_json {
+            rows.extend(u.labels.iter().map(|l| (id, l.clone())));
+        } else if old_labels != *labels_json {
             sqlx::query("UPDATE test_cases SET labels = $1 WHERE id = $2")
                 .bind(labels_json.as_str())
                 .bind(id)
                 .execute(&mut *conn)
                 .await?;
             replaced.push(id);
-            rows.extend(u.labels.iter().map(|l| (id, l.clone())));
-        } else if created_ms == now {
             rows.extend(u.labels.iter().map(|l| (id, l.clone())));
         }
         ids.push(id);
@@ -598,11 +652,29 @@ mod tests {
                 vec!["tag=a".into(), "tag=b".into()]
             )
         );
+        // Known and new cases in one call: the new one gets its label rows,
+        // the known one (labels unchanged) keeps its own.
+        let mixed = upsert(vec![
+            case("full:c000", &[("tag", "b"), ("tag", "a")], "passed", 30),
+            case("full:c150", &[("suite", "n")], "failed", 30),
+        ])
+        .await;
+        assert_eq!(mixed[0], first);
+        assert_eq!(
+            stored_case(&db, mixed[1]).await,
+            (
+                "failed".into(),
+                30,
+                r#"[{"name":"suite","value":"n"}]"#.into(),
+                vec!["suite=n".into()]
+            )
+        );
+        assert_eq!(stored_case(&db, first).await.3, vec!["tag=a", "tag=b"]);
         let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM test_cases")
             .fetch_one(&db.read)
             .await
             .unwrap()
             .get("n");
-        assert_eq!(n, 150);
+        assert_eq!(n, 151);
     }
 }

@@ -236,6 +236,32 @@ async fn copies_of_results_are_found_by_the_partial_index() {
     assert!(sql.contains("WHERE copied_from IS NOT NULL"), "{sql}");
 }
 
+/// On SQLite the test-case upsert answers nothing (no `RETURNING`) and the
+/// cases are looked up by identity after it: one search of the unique
+/// `(project_id, identity)` index per identity, also once the table has
+/// statistics that say it is small.
+#[tokio::test]
+async fn test_cases_are_looked_up_by_their_unique_index() {
+    let app = TestApp::new().await;
+    let q = "EXPLAIN QUERY PLAN SELECT id, identity, labels FROM test_cases \
+             WHERE project_id = 1 AND identity IN ('a', 'b', 'c')";
+    for stats in [false, true] {
+        if stats {
+            sqlx::query("ANALYZE")
+                .execute(&app.state.db.write)
+                .await
+                .unwrap();
+        }
+        let plan = query_plan(&app, q).await;
+        assert!(
+            plan.iter().any(|d| d.contains(
+                "SEARCH test_cases USING INDEX sqlite_autoindex_test_cases_1 (project_id=? AND identity=?)"
+            )),
+            "statistics: {stats}: {plan:#?}"
+        );
+    }
+}
+
 /// The steps of an `EXPLAIN QUERY PLAN` on the app's database.
 async fn query_plan(app: &TestApp, explain: &str) -> Vec<String> {
     use sqlx::Row;
