@@ -349,6 +349,18 @@ pub(crate) const MAX_NAME: usize = 1_000;
 
 pub(crate) const MAX_TEXT: usize = 256 * 1024;
 
+/// Largest stored JSON of one result or fixture (its `body`), after long
+/// texts are cut.
+pub(crate) const MAX_STORED_JSON: usize = 8 * 1024 * 1024;
+
+/// The 413 for a result or fixture whose stored JSON is over
+/// [`MAX_STORED_JSON`]; `what` names it (`results[3] (uuid "…")`).
+pub(crate) fn too_large(what: String, len: usize) -> ServerError {
+    ServerError::PayloadTooLarge(format!(
+        "{what}: {len} bytes of JSON after cutting long texts; the limit is {MAX_STORED_JSON} bytes"
+    ))
+}
+
 pub(crate) fn clip(s: &str, max: usize) -> String {
     cut(s, max).to_string()
 }

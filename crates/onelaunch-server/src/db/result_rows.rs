@@ -181,7 +181,7 @@ async fn insert_rows<'r>(
                 .bind(r.start)
                 .bind(r.stop)
                 .bind(duration)
-                .bind(serde_json::to_string(r).unwrap_or_else(|_| "{}".into()))
+                .bind(body(i, r)?)
                 .bind(now);
         }
         if !returning {
@@ -198,6 +198,20 @@ async fn insert_rows<'r>(
         }
     }
     Ok(())
+}
+
+/// A result's stored JSON; a 413 naming it (`results[i]`, its uuid) when it
+/// is over [`MAX_STORED_JSON`] (the caller cut its texts to their bounds).
+fn body(index: usize, r: &api::UploadTestResult) -> ServerResult<String> {
+    let body = serde_json::to_string(r).unwrap_or_else(|_| "{}".into());
+    if body.len() > MAX_STORED_JSON {
+        let uuid = clip(&r.uuid, 255);
+        return Err(too_large(
+            format!("results[{index}] (uuid {uuid:?})"),
+            body.len(),
+        ));
+    }
+    Ok(body)
 }
 
 /// The stored ids of `uuids` in the launch, entered in `ids`; an id above

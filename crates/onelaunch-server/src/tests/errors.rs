@@ -150,6 +150,54 @@ async fn oversized_json_bodies_answer_413() {
     assert!(r.message().contains(&limit.to_string()), "{}", r.body);
 }
 
+/// A result whose JSON, its texts cut to their bounds, is still over the
+/// stored limit refuses its batch with 413 naming it by index and uuid, and
+/// nothing of the batch is stored (the check runs as the insert builds the
+/// JSON, inside the batch's transaction).
+#[tokio::test]
+async fn a_result_too_large_to_store_refuses_its_batch_with_413() {
+    let app = TestApp::new().await;
+    let limit = crate::db::MAX_STORED_JSON;
+    let launch = app
+        .post(
+            "/api/launch",
+            ADMIN,
+            &json!({"name": "big", "projectId": 1}),
+        )
+        .await
+        .expect(200)
+        .id("id");
+    let session = app
+        .post("/api/upload/session", ADMIN, &json!({"launchId": launch}))
+        .await
+        .expect(200)
+        .id("id");
+    let labels: Vec<serde_json::Value> = (0..limit / 20)
+        .map(|i| json!({"name": format!("l{i}"), "value": "0123456789"}))
+        .collect();
+    let batch = json!({"testSessionId": session, "results": [
+        {"uuid": "small", "name": "small", "status": "passed"},
+        {"uuid": "big", "name": "big", "status": "passed", "labels": labels},
+    ]});
+    let r = app
+        .post("/api/upload/test-result", ADMIN, &batch)
+        .await
+        .expect(413);
+    assert_eq!(r.code(), Some("payload_too_large"));
+    assert!(
+        r.message().contains("results[1]")
+            && r.message().contains("\"big\"")
+            && r.message().contains(&limit.to_string()),
+        "{}",
+        r.body
+    );
+    let stored = app
+        .get(&format!("/api/launch/{launch}/statistic"), ADMIN)
+        .await
+        .expect(200);
+    assert_eq!(stored.body, json!([]), "nothing of the batch is stored");
+}
+
 #[tokio::test]
 async fn the_frameworks_own_rejections_answer_the_json_error_body_too() {
     let app = TestApp::new().await;
