@@ -22,8 +22,15 @@ pub(crate) fn json_body<T: DeserializeOwned>(bytes: &[u8]) -> ServerResult<T> {
     }
     // The plain decoder first (it does not track the path it is at, which
     // costs about as much as decoding); a body it refuses is decoded again
-    // with the path tracked, for a message naming the field.
-    if let Ok(v) = serde_json::from_slice::<T>(bytes) {
+    // with the path tracked, for a message naming the field. The body is
+    // checked as UTF-8 once, as a whole, so that the decoder does not check
+    // each string on its own (`from_slice` does: 2 % of the server's
+    // instructions per result); a body that is not UTF-8 goes straight to
+    // the decoder that names where.
+    if let Some(Ok(v)) = std::str::from_utf8(bytes)
+        .ok()
+        .map(serde_json::from_str::<T>)
+    {
         return Ok(v);
     }
     match Json::<T>::from_bytes(bytes) {
