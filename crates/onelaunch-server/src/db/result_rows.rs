@@ -70,10 +70,11 @@ pub(crate) fn attempt_key(job: Option<Id>, r: &api::UploadTestResult) -> String 
 ///
 /// PostgreSQL: `INSERT … ON CONFLICT DO NOTHING RETURNING id, uuid` says
 /// which rows the statement stored, whatever other replicas insert
-/// concurrently; the uuids it did not return are looked up. SQLite runs a
-/// `RETURNING` clause as a trigger program per row; there the rows go in
-/// without it and every uuid's id is looked up after, the new ones told by
-/// [`last_id`].
+/// concurrently. SQLite runs a `RETURNING` clause as a trigger program per
+/// row; there the rows go in without it, and the rows inserted are those
+/// with an id above the table's last id before the insert ([`last_id`]),
+/// read back as a range of ids. Either way the uuids not inserted (already
+/// in the launch) are then looked up.
 pub(crate) async fn insert_results(
     conn: &mut AnyConnection,
     session: &SessionRow,
@@ -96,14 +97,24 @@ pub(crate) async fn insert_results(
     if sqlite {
         let before = last_id(conn, "test_results").await?;
         insert_rows(conn, session, results, &order, false, &mut ids).await?;
-        let all = uuids(&order, &ids);
-        lookup_uuids(conn, session.launch_id, &all, Some(before), &mut ids).await?;
+        // The rows this call inserted: the ids after `before`, a range.
+        let sent: HashSet<&str> = order.iter().map(|&i| results[i].uuid.as_str()).collect();
+        for row in sqlx::query("SELECT id, uuid FROM test_results WHERE id > $1")
+            .bind(before)
+            .fetch_all(&mut *conn)
+            .await?
+        {
+            let uuid: String = row.try_get("uuid")?;
+            if let Some(u) = sent.get(uuid.as_str()) {
+                ids.insert(u, (row.try_get("id")?, true));
+            }
+        }
     } else {
         insert_rows(conn, session, results, &order, true, &mut ids).await?;
-        // Uuids already in the launch: their stored ids.
-        let known = uuids(&order, &ids);
-        lookup_uuids(conn, session.launch_id, &known, None, &mut ids).await?;
     }
+    // Uuids already in the launch: their stored ids.
+    let known = uuids(&order, &ids);
+    lookup_uuids(conn, session.launch_id, &known, &mut ids).await?;
     let mut new: Vec<(Id, usize)> = Vec::new();
     for &i in &order {
         if let Some(&(id, true)) = ids.get(results[i].uuid.as_str()) {
@@ -214,13 +225,11 @@ fn body(index: usize, r: &api::UploadTestResult) -> ServerResult<String> {
     Ok(body)
 }
 
-/// The stored ids of `uuids` in the launch, entered in `ids`; an id above
-/// `new_above` is a row this transaction inserted.
+/// The stored ids of `uuids` (results already in the launch), entered in `ids`.
 async fn lookup_uuids<'r>(
     conn: &mut AnyConnection,
     launch_id: Id,
     uuids: &[&'r str],
-    new_above: Option<Id>,
     ids: &mut HashMap<&'r str, (Id, bool)>,
 ) -> ServerResult<()> {
     let sent: HashSet<&'r str> = uuids.iter().copied().collect();
@@ -239,8 +248,7 @@ async fn lookup_uuids<'r>(
         for row in q.fetch_all(&mut *conn).await? {
             let uuid: String = row.try_get("uuid")?;
             if let Some(u) = sent.get(uuid.as_str()) {
-                let id: Id = row.try_get("id")?;
-                ids.insert(u, (id, new_above.is_some_and(|last| id > last)));
+                ids.insert(u, (row.try_get("id")?, false));
             }
         }
     }

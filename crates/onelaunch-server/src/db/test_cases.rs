@@ -88,13 +88,13 @@ const LOOKUP_ROWS: usize = 500;
 /// labels and `created_ms`; a case whose `created_ms` is this statement's
 /// time was created by it (or, in the same millisecond, with the same
 /// labels). SQLite runs `RETURNING` as a trigger program per row; there the
-/// statement answers nothing and the cases are then looked up by the same
+/// statement answers nothing: the cases it created are the rows with an id
+/// above the table's last id before it ([`super::result_rows::last_id`]),
+/// read as a range of ids, and the known cases are looked up by the same
 /// unique index (`project_id = ? AND identity IN (…)`, an equality on every
 /// column of a unique index, which SQLite plans as one search per identity
 /// whatever its statistics:
-/// `tests::attempts::test_cases_are_looked_up_by_their_unique_index`); an
-/// id above the table's last id before the upsert
-/// ([`super::result_rows::last_id`]) is a case it created.
+/// `tests::attempts::test_cases_are_looked_up_by_their_unique_index`).
 pub(crate) async fn upsert_cases(
     conn: &mut AnyConnection,
     project_id: Id,
@@ -114,8 +114,8 @@ pub(crate) async fn upsert_cases(
     } else {
         None
     };
-    // identity -> (id, stored labels, created by this call)
-    let mut stored: HashMap<String, (Id, String, bool)> = HashMap::with_capacity(updates.len());
+    // identity -> (id, stored labels; None for a case this call created)
+    let mut stored: HashMap<String, (Id, Option<String>)> = HashMap::with_capacity(updates.len());
     for (chunk, chunk_labels) in updates.chunks(UPSERT_ROWS).zip(labels.chunks(UPSERT_ROWS)) {
         let name = if sqlite {
             "upsert_cases"
@@ -157,21 +157,38 @@ pub(crate) async fn upsert_cases(
             q.execute(&mut *conn).await?;
             continue;
         }
+        let sent: HashMap<&str, &str> = chunk
+            .iter()
+            .zip(chunk_labels)
+            .map(|(u, l)| (u.identity.as_str(), l.as_str()))
+            .collect();
         for r in q.fetch_all(&mut *conn).await? {
+            let identity = get_str(&r, "identity")?;
             let labels = get_str(&r, "labels")?;
             // Created by this statement (or, in the same millisecond, with
             // the same labels: inserting its label rows again changes nothing).
-            let created = get_i64(&r, "created_ms")? == now;
-            stored.insert(
-                get_str(&r, "identity")?,
-                (get_i64(&r, "id")?, labels, created),
-            );
+            let created = get_i64(&r, "created_ms")? == now
+                && sent.get(identity.as_str()) == Some(&labels.as_str());
+            stored.insert(identity, (get_i64(&r, "id")?, (!created).then_some(labels)));
         }
     }
     if let Some(before) = before {
-        // SQLite: the cases by identity, after the upsert (which leaves
-        // `labels` alone, so a known case answers its stored labels).
-        for chunk in updates.chunks(LOOKUP_ROWS) {
+        // SQLite: the cases this call created are the rows after `before`
+        // (a range of ids, no lookup); the others are looked up by identity
+        // (the upsert leaves `labels` alone, so they answer their stored labels).
+        for r in sqlx::query("SELECT id, identity FROM test_cases WHERE id > $1")
+            .bind(before)
+            .fetch_all(&mut *conn)
+            .await?
+        {
+            stored.insert(get_str(&r, "identity")?, (get_i64(&r, "id")?, None));
+        }
+        let known: Vec<&str> = updates
+            .iter()
+            .map(|u| u.identity.as_str())
+            .filter(|i| !stored.contains_key(*i))
+            .collect();
+        for chunk in known.chunks(LOOKUP_ROWS) {
             let sql = shaped(conn, "cases_by_identity", chunk.len(), |mut p, n| {
                 format!(
                     "SELECT id, identity, labels FROM test_cases WHERE project_id = {} AND identity IN ({})",
@@ -180,15 +197,12 @@ pub(crate) async fn upsert_cases(
                 )
             });
             let mut q = sqlx::query(&sql).bind(project_id);
-            for u in chunk {
-                q = q.bind(u.identity.as_str());
+            for identity in chunk {
+                q = q.bind(*identity);
             }
             for r in q.fetch_all(&mut *conn).await? {
-                let id = get_i64(&r, "id")?;
-                stored.insert(
-                    get_str(&r, "identity")?,
-                    (id, get_str(&r, "labels")?, id > before),
-                );
+                let labels = get_str(&r, "labels")?;
+                stored.insert(get_str(&r, "identity")?, (get_i64(&r, "id")?, Some(labels)));
             }
         }
     }
@@ -196,15 +210,18 @@ pub(crate) async fn upsert_cases(
     let mut replaced = Vec::new();
     let mut rows = Vec::new();
     for (u, labels_json) in updates.iter().zip(&labels) {
-        let (id, old_labels, created) = stored.remove(&u.identity).ok_or_else(|| {
+        let (id, old_labels) = stored.remove(&u.identity).ok_or_else(|| {
             ServerError::Conflict(format!(
                 "test case {:?} changed concurrently; retry",
                 u.identity
             ))
         })?;
-        if created && old_labels == *labels_json {
+        let Some(old_labels) = old_labels else {
             rows.extend(u.labels.iter().map(|l| (id, l.clone())));
-        } else if old_labels != *labels_json {
+            ids.push(id);
+            continue;
+        };
+        if old_labels != *labels_json {
             sqlx::query("UPDATE test_cases SET labels = $1 WHERE id = $2")
                 .bind(labels_json.as_str())
                 .bind(id)

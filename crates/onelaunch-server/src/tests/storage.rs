@@ -110,12 +110,29 @@ async fn story(db: &Db) -> Vec<String> {
     let repeated = crate::ingest::results(db, &session, &batch).await.unwrap();
     assert_eq!(repeated, refs);
     assert_eq!(result_total(db, launch).await, 4);
+    // Known, new and repeated uuids in one batch: the known answer their
+    // ids, the new one is stored once and is the only one counted as new.
+    let mixed = [
+        result("u-c", "hc", "broken", 1_000),
+        result("u-e", "he", "passed", 3_000),
+        result("u-a", "ha", "passed", 1_000),
+        result("u-e", "he", "failed", 4_000),
+    ];
+    let (mixed_refs, new) = crate::ingest::results_counted(db, &session, &mixed)
+        .await
+        .unwrap();
+    assert_eq!(new, 1);
+    assert_eq!(mixed_refs[0], refs[3]);
+    assert_eq!(mixed_refs[2], refs[0]);
+    assert_eq!(mixed_refs[1], mixed_refs[3]);
+    assert!(refs.iter().all(|r| r.id != mixed_refs[1].id));
+    assert_eq!(result_total(db, launch).await, 5);
     seen.push(format!("results {}", result_total(db, launch).await));
     let run = db::job_runs::get_job_run(db, first.job_run_id)
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(run.result_count, 4);
+    assert_eq!(run.result_count, 5);
 
     // Attachment bytes of several results in one statement: a name given
     // twice counts once (the last bytes), a name a result declared before
@@ -164,7 +181,7 @@ async fn story(db: &Db) -> Vec<String> {
 
     // Each test counts once, by its latest attempt.
     let stat = statistic(db, launch).await;
-    assert_eq!(stat, [("passed".to_string(), 2), ("broken".to_string(), 1)]);
+    assert_eq!(stat, [("passed".to_string(), 3), ("broken".to_string(), 1)]);
     seen.push(format!("statistic {stat:?}"));
 
     // Closed: nothing is added; closing twice changes nothing.
@@ -193,7 +210,7 @@ async fn story(db: &Db) -> Vec<String> {
         StartOutcome::LaunchClosed(id) => assert_eq!(id, launch),
         StartOutcome::Ok(r) => panic!("joined a closed launch: {r:?}"),
     }
-    assert_eq!(result_total(db, launch).await, 4);
+    assert_eq!(result_total(db, launch).await, 5);
     assert_eq!(
         db::job_runs::launch_job_runs(db, launch)
             .await
@@ -221,7 +238,7 @@ async fn story(db: &Db) -> Vec<String> {
     assert_eq!(
         stat,
         [
-            ("passed".to_string(), 2),
+            ("passed".to_string(), 3),
             ("failed".to_string(), 1),
             ("broken".to_string(), 1)
         ]
