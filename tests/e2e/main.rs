@@ -19,6 +19,7 @@ mod edges;
 mod frameworks;
 mod gate;
 mod globals;
+mod instructions;
 mod hardening;
 mod lifecycle;
 mod manual;

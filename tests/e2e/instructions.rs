@@ -1,0 +1,62 @@
+//! `scripts/ingest-instructions`: the server's instructions per ingested
+//! result under callgrind (docs/ingest-profile.md). The script drives the real
+//! server and CLI; this test runs it small, with the test build of the
+//! binary, and checks that it uploaded every result and counted them.
+
+use std::process::Command;
+
+use crate::support::{bin, repo};
+
+/// The per-result figure of the script's last line: `server instructions for
+/// N results: TOTAL (PER per result)`.
+fn per_result(stdout: &str, n: u64) -> u64 {
+    let line = stdout.lines().last().unwrap_or_default();
+    let prefix = format!("server instructions for {n} results: ");
+    assert!(line.starts_with(&prefix), "{stdout}");
+    let (total, rest) = line[prefix.len()..].split_once(" (").expect(line);
+    let per: u64 = rest
+        .strip_suffix(" per result)")
+        .expect(line)
+        .parse()
+        .expect(line);
+    assert_eq!(total.parse::<u64>().expect(line) / n, per, "{line}");
+    per
+}
+
+#[test]
+fn counts_the_servers_instructions_for_an_upload_of_new_and_of_known_tests() {
+    let out = tempfile::tempdir().unwrap();
+    let run = |known: bool| {
+        let o = Command::new(repo().join("scripts/ingest-instructions"))
+            .args(["40"])
+            .arg(bin())
+            .env("OUT", out.path())
+            .env("KNOWN", if known { "1" } else { "0" })
+            .output()
+            .expect("scripts/ingest-instructions (valgrind: scripts/tools/valgrind.sh)");
+        let stdout = String::from_utf8_lossy(&o.stdout).to_string();
+        assert!(
+            o.status.success(),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let upload = std::fs::read_to_string(out.path().join("upload.out")).unwrap();
+        assert!(
+            upload.contains("Uploaded 40 new results, 0 already present"),
+            "{upload}"
+        );
+        per_result(&stdout, 40)
+    };
+    // A result costs the server tens of thousands of instructions (HTTP,
+    // JSON, SQLite): a count this low would mean the upload went uncounted.
+    let new = run(false);
+    assert!(new > 10_000, "{new}");
+    let known = run(true);
+    assert!(known > 10_000, "{known}");
+    assert!(
+        std::fs::read_dir(out.path())
+            .unwrap()
+            .any(|e| e.unwrap().file_name().to_string_lossy().starts_with("callgrind.out")),
+        "the profile is kept for callgrind_annotate"
+    );
+}
