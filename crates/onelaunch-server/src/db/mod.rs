@@ -210,6 +210,30 @@ pub(crate) fn shaped(
 /// Most statement texts [`shaped`] keeps.
 pub(crate) const SHAPED_MAX: usize = 4096;
 
+/// SQLite: the largest id `table` ever had (0 for none), read inside a
+/// write transaction before it inserts into `table`. The table's ids come
+/// from `AUTOINCREMENT`, so every row inserted after this call has a larger
+/// id; and the transaction holds SQLite's one write lock from its first
+/// write to its commit (a write by another connection in between fails it
+/// with `SQLITE_BUSY`), so no other writer's row can come between: the rows
+/// with a larger id are the ones the transaction inserted. Lets an insert
+/// go without `RETURNING`, which SQLite runs as a trigger program per row
+/// (`result_rows::insert_results`, `test_cases::upsert_cases`).
+pub(crate) async fn last_id(
+    conn: &mut sqlx::AnyConnection,
+    table: &'static str,
+) -> ServerResult<onelaunch_api::Id> {
+    Ok(
+        sqlx::query("SELECT COALESCE(MAX(seq), 0) AS last FROM sqlite_sequence WHERE name = $1")
+            .bind(table)
+            .fetch_optional(&mut *conn)
+            .await?
+            .map(|r| get_i64(&r, "last"))
+            .transpose()?
+            .unwrap_or(0),
+    )
+}
+
 pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

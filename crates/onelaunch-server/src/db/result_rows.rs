@@ -1,10 +1,12 @@
 //! A batch of uploaded results into `test_results` (and the attachment rows
 //! they declare) in a few multi-row statements: one `INSERT … ON CONFLICT
-//! (launch_id, uuid) DO NOTHING RETURNING id, uuid` per [`INSERT_ROWS`]
-//! results, one lookup for the uuids already stored (a re-sent batch), one
-//! `INSERT` per [`ATTACHMENT_ROWS`] declared attachments. Each statement's
-//! text depends only on how many rows it carries, so full chunks reuse one
-//! prepared statement from the connection's cache.
+//! (launch_id, uuid) DO NOTHING` per [`INSERT_ROWS`] results (`RETURNING id,
+//! uuid` on PostgreSQL; on SQLite the rows inserted are read back as a range
+//! of ids, see [`insert_results`]), one lookup for the uuids already stored
+//! (a re-sent batch), one `INSERT` per [`ATTACHMENT_ROWS`] declared
+//! attachments. Each statement's text depends only on how many rows it
+//! carries, so full chunks reuse one prepared statement from the
+//! connection's cache.
 
 use std::collections::{HashMap, HashSet};
 
@@ -87,13 +89,6 @@ pub(crate) async fn insert_results(
     order.dedup_by(|a, b| results[*a].uuid == results[*b].uuid);
     // uuid -> (id, inserted by this call)
     let mut ids: HashMap<&str, (Id, bool)> = HashMap::with_capacity(order.len());
-    let uuids = |order: &[usize], ids: &HashMap<&str, (Id, bool)>| -> Vec<&str> {
-        order
-            .iter()
-            .map(|&i| results[i].uuid.as_str())
-            .filter(|u| !ids.contains_key(u))
-            .collect()
-    };
     if sqlite {
         let before = last_id(conn, "test_results").await?;
         insert_rows(conn, session, results, &order, false, &mut ids).await?;
@@ -113,7 +108,11 @@ pub(crate) async fn insert_results(
         insert_rows(conn, session, results, &order, true, &mut ids).await?;
     }
     // Uuids already in the launch: their stored ids.
-    let known = uuids(&order, &ids);
+    let known: Vec<&str> = order
+        .iter()
+        .map(|&i| results[i].uuid.as_str())
+        .filter(|u| !ids.contains_key(u))
+        .collect();
     lookup_uuids(conn, session.launch_id, &known, &mut ids).await?;
     let mut new: Vec<(Id, usize)> = Vec::new();
     for &i in &order {
@@ -253,24 +252,6 @@ async fn lookup_uuids<'r>(
         }
     }
     Ok(())
-}
-
-/// SQLite: the largest id `table` ever had (0 for none). Its ids come from
-/// `AUTOINCREMENT`, so every row inserted after this call, in this
-/// transaction, has a larger id; and the transaction holds SQLite's one
-/// write lock from its first write to its commit (a write by another
-/// connection in between fails it with `SQLITE_BUSY`), so no other writer's
-/// row can come between. Rows with a larger id are the ones it inserted.
-pub(crate) async fn last_id(conn: &mut AnyConnection, table: &'static str) -> ServerResult<Id> {
-    Ok(
-        sqlx::query("SELECT COALESCE(MAX(seq), 0) AS last FROM sqlite_sequence WHERE name = $1")
-            .bind(table)
-            .fetch_optional(&mut *conn)
-            .await?
-            .map(|r| get_i64(&r, "last"))
-            .transpose()?
-            .unwrap_or(0),
-    )
 }
 
 /// The attachment rows (no bytes yet) the new results declare.

@@ -89,7 +89,7 @@ const LOOKUP_ROWS: usize = 500;
 /// time was created by it (or, in the same millisecond, with the same
 /// labels). SQLite runs `RETURNING` as a trigger program per row; there the
 /// statement answers nothing: the cases it created are the rows with an id
-/// above the table's last id before it ([`super::result_rows::last_id`]),
+/// above the table's last id before it ([`super::last_id`]),
 /// read as a range of ids, and the known cases are looked up by the same
 /// unique index (`project_id = ? AND identity IN (…)`, an equality on every
 /// column of a unique index, which SQLite plans as one search per identity
@@ -110,7 +110,7 @@ pub(crate) async fn upsert_cases(
         .collect();
     let sqlite = conn.backend_name() == "SQLite";
     let before = if sqlite {
-        Some(super::result_rows::last_id(conn, "test_cases").await?)
+        Some(super::last_id(conn, "test_cases").await?)
     } else {
         None
     };
