@@ -124,18 +124,18 @@ pub(crate) async fn upsert_cases(
         };
         let sql = shaped(conn, name, chunk.len(), |mut p, n| {
             format!(
-            "INSERT INTO test_cases (project_id, identity, allure_id, name, full_name, labels, last_status, \
-             last_start_ms, last_result_id, job_id, created_ms, modified_ms) VALUES {} \
-             ON CONFLICT (project_id, identity) DO UPDATE SET name = excluded.name, \
-             full_name = COALESCE(excluded.full_name, test_cases.full_name), \
-             allure_id = COALESCE(excluded.allure_id, test_cases.allure_id), \
-             last_status = CASE WHEN {NEWER} THEN excluded.last_status ELSE test_cases.last_status END, \
-             last_result_id = CASE WHEN {NEWER} THEN excluded.last_result_id ELSE test_cases.last_result_id END, \
-             last_start_ms = CASE WHEN {NEWER} THEN excluded.last_start_ms ELSE test_cases.last_start_ms END, \
-             job_id = COALESCE(excluded.job_id, test_cases.job_id), modified_ms = excluded.modified_ms{}",
-            p.rows(n, COLS),
-            if sqlite { "" } else { " RETURNING id, identity, labels, created_ms" }
-        )
+                "INSERT INTO test_cases (project_id, identity, allure_id, name, full_name, labels, last_status, \
+                 last_start_ms, last_result_id, job_id, created_ms, modified_ms) VALUES {} \
+                 ON CONFLICT (project_id, identity) DO UPDATE SET name = excluded.name, \
+                 full_name = COALESCE(excluded.full_name, test_cases.full_name), \
+                 allure_id = COALESCE(excluded.allure_id, test_cases.allure_id), \
+                 last_status = CASE WHEN {NEWER} THEN excluded.last_status ELSE test_cases.last_status END, \
+                 last_result_id = CASE WHEN {NEWER} THEN excluded.last_result_id ELSE test_cases.last_result_id END, \
+                 last_start_ms = CASE WHEN {NEWER} THEN excluded.last_start_ms ELSE test_cases.last_start_ms END, \
+                 job_id = COALESCE(excluded.job_id, test_cases.job_id), modified_ms = excluded.modified_ms{}",
+                p.rows(n, COLS),
+                if sqlite { "" } else { " RETURNING id, identity, labels, created_ms" }
+            )
         });
         let mut q = sqlx::query(&sql);
         for (u, labels_json) in chunk.iter().zip(chunk_labels) {
