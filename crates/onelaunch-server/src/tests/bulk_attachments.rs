@@ -41,20 +41,7 @@ async fn bulk(app: &TestApp, token: &str, parts: &[Part<'_>]) -> Reply {
 
 /// A launch of `project` with one result per uuid; answers the result ids.
 async fn results(app: &TestApp, token: &str, project: i64, uuids: &[&str]) -> Vec<i64> {
-    let launch = app
-        .post(
-            "/api/launch",
-            token,
-            &json!({"name": "bulk", "projectId": project}),
-        )
-        .await
-        .expect(200)
-        .id("id");
-    let session = app
-        .post("/api/upload/session", token, &json!({"launchId": launch}))
-        .await
-        .expect(200)
-        .id("id");
+    let (_, session) = app.launch_session(token, project, "bulk").await;
     let results: Vec<Value> = uuids
         .iter()
         .map(|u| json!({"uuid": u, "name": u, "status": "passed"}))

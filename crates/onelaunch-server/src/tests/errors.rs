@@ -158,20 +158,7 @@ async fn oversized_json_bodies_answer_413() {
 async fn a_result_too_large_to_store_refuses_its_batch_with_413() {
     let app = TestApp::new().await;
     let limit = crate::db::MAX_STORED_JSON;
-    let launch = app
-        .post(
-            "/api/launch",
-            ADMIN,
-            &json!({"name": "big", "projectId": 1}),
-        )
-        .await
-        .expect(200)
-        .id("id");
-    let session = app
-        .post("/api/upload/session", ADMIN, &json!({"launchId": launch}))
-        .await
-        .expect(200)
-        .id("id");
+    let (launch, session) = app.launch_session(ADMIN, 1, "big").await;
     let labels: Vec<serde_json::Value> = (0..limit / 20)
         .map(|i| json!({"name": format!("l{i}"), "value": "0123456789"}))
         .collect();

@@ -195,6 +195,26 @@ impl TestApp {
             .id("id")
     }
 
+    /// Creates a launch named `name` in `project` and an upload session in
+    /// it (as `token`); returns `(launch id, session id)`.
+    pub(crate) async fn launch_session(&self, token: &str, project: i64, name: &str) -> (i64, i64) {
+        let launch = self
+            .post(
+                "/api/launch",
+                token,
+                &json!({"name": name, "projectId": project}),
+            )
+            .await
+            .expect(200)
+            .id("id");
+        let session = self
+            .post("/api/upload/session", token, &json!({"launchId": launch}))
+            .await
+            .expect(200)
+            .id("id");
+        (launch, session)
+    }
+
     /// Creates a project token (as admin).
     pub(crate) async fn project_token(&self, project: i64) -> String {
         let reply = self
