@@ -61,4 +61,18 @@ fn counts_the_servers_instructions_for_an_upload_of_new_and_of_known_tests() {
             .starts_with("callgrind.out")),
         "the profile is kept for callgrind_annotate"
     );
+    // The script's admin token (`ingest-instructions-<hex>`) is in none of
+    // the files it leaves: valgrind writes the server's command line into
+    // its log and the profile.
+    for e in std::fs::read_dir(out.path()).unwrap() {
+        let path = e.unwrap().path();
+        if path.is_file() {
+            let text = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).to_string();
+            assert!(
+                !text.contains("ingest-instructions-"),
+                "the token is in {}",
+                path.display()
+            );
+        }
+    }
 }
