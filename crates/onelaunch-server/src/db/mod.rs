@@ -385,6 +385,13 @@ pub(crate) fn too_large(what: String, len: usize) -> ServerError {
     ))
 }
 
+/// [`too_large`] for `results[index]` of a request, named by its uuid too:
+/// the one message of the size check before ingest (`ingest::limits`) and
+/// of the insert (`result_rows`).
+pub(crate) fn result_too_large(index: usize, uuid: &str, len: usize) -> ServerError {
+    too_large(format!("results[{index}] (uuid {:?})", cut(uuid, 255)), len)
+}
+
 pub(crate) fn clip(s: &str, max: usize) -> String {
     cut(s, max).to_string()
 }

@@ -215,11 +215,7 @@ async fn insert_rows<'r>(
 fn body(index: usize, r: &api::UploadTestResult) -> ServerResult<String> {
     let body = serde_json::to_string(r).unwrap_or_else(|_| "{}".into());
     if body.len() > MAX_STORED_JSON {
-        let uuid = clip(&r.uuid, 255);
-        return Err(too_large(
-            format!("results[{index}] (uuid {uuid:?})"),
-            body.len(),
-        ));
+        return Err(result_too_large(index, &r.uuid, body.len()));
     }
     Ok(body)
 }

@@ -142,8 +142,7 @@ pub(crate) fn bound_result(index: usize, r: &mut UploadTestResult) -> ServerResu
     cut_result(r);
     let len = json_len(r);
     if len > MAX_STORED_JSON {
-        let uuid = clip(&r.uuid, MAX_SHORT);
-        return Err(too_large(format!("results[{index}] (uuid {uuid:?})"), len));
+        return Err(crate::db::result_too_large(index, &r.uuid, len));
     }
     Ok(())
 }
