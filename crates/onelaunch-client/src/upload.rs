@@ -1405,18 +1405,16 @@ impl Uploader {
             // is recorded even when another batch fails.
             let outcomes: Vec<Result<BatchOutcome, ClientError>> = stream::iter(batches)
                 .map(|batch| {
-                    let sending = send_batch(
-                        client.clone(),
-                        reopener.clone(),
-                        acks.clone(),
-                        session_id,
-                        batch,
-                    );
-                    let in_flight = in_flight.clone();
-                    async move {
-                        let _permit = in_flight.acquire_owned().await;
-                        sending.await
-                    }
+                    permitted(
+                        in_flight.clone(),
+                        send_batch(
+                            client.clone(),
+                            reopener.clone(),
+                            acks.clone(),
+                            session_id,
+                            batch,
+                        ),
+                    )
                 })
                 .buffer_unordered(self.opts.concurrency)
                 .collect()
@@ -1484,7 +1482,7 @@ impl Uploader {
             self.sent_fixtures
                 .retain(|(uuid, _)| !uuids.contains(uuid.as_str()));
         }
-        Ok(SentChunk {
+        Ok(Chunk {
             jobs,
             files: chunk_files,
             handled,
@@ -1493,7 +1491,7 @@ impl Uploader {
 
     /// Starts sending what completes a chunk's results.
     fn start_tail<'f>(&self, sent: SentChunk<'f>) -> Tail<'f> {
-        Tail {
+        Chunk {
             jobs: self.start_jobs(sent.jobs),
             files: sent.files,
             handled: sent.handled,
@@ -1673,17 +1671,15 @@ impl Uploader {
             let fixtures: Vec<Result<JobOutcome, ClientError>> = stream::iter(jobs)
                 .filter(|job| futures::future::ready(!job.fixtures.is_empty()))
                 .map(|job| {
-                    let sending = send_fixtures(
-                        sender.client.clone(),
-                        sender.reopener.clone(),
-                        sender.acks.clone(),
-                        job,
-                    );
-                    let in_flight = sender.in_flight.clone();
-                    async move {
-                        let _permit = in_flight.acquire_owned().await;
-                        sending.await
-                    }
+                    permitted(
+                        sender.in_flight.clone(),
+                        send_fixtures(
+                            sender.client.clone(),
+                            sender.reopener.clone(),
+                            sender.acks.clone(),
+                            job,
+                        ),
+                    )
                 })
                 .buffer_unordered(concurrency)
                 .collect()
@@ -1748,18 +1744,25 @@ struct JobsOutcome {
     fixtures: Vec<Result<JobOutcome, ClientError>>,
 }
 
-/// A chunk whose results were sent: what completes them, to send.
-struct SentChunk<'f> {
-    jobs: Vec<ResultJob>,
+/// A chunk whose results were sent, with what completes them: the jobs to
+/// send ([`SentChunk`]), then the task sending them ([`Tail`]).
+struct Chunk<'f, J> {
+    jobs: J,
     files: Vec<&'f InputFile>,
     handled: Vec<(String, Id)>,
 }
 
-/// A chunk whose results were sent, while what completes them goes.
-struct Tail<'f> {
-    jobs: tokio::task::JoinHandle<JobsOutcome>,
-    files: Vec<&'f InputFile>,
-    handled: Vec<(String, Id)>,
+type SentChunk<'f> = Chunk<'f, Vec<ResultJob>>;
+type Tail<'f> = Chunk<'f, tokio::task::JoinHandle<JobsOutcome>>;
+
+/// Runs `request` once one of the uploader's request permits
+/// ([`Uploader::in_flight`]) is free, holding it to the end.
+async fn permitted<F: std::future::Future>(
+    in_flight: Arc<tokio::sync::Semaphore>,
+    request: F,
+) -> F::Output {
+    let _permit = in_flight.acquire_owned().await;
+    request.await
 }
 
 fn executor_entries(e: &allure::Executor) -> Vec<(String, String)> {
