@@ -277,10 +277,21 @@ impl Db {
                             // them from the file on each batch once a launch
                             // passed a few thousand results. Pages are
                             // allocated as used, so a small database stays small.
+                            //
+                            // A checkpoint copies every page the WAL holds
+                            // back into the database and syncs it. Each batch
+                            // of results rewrites index pages all over the
+                            // launch's indexes (uuids and test keys are
+                            // random), so the same pages come back batch
+                            // after batch: checkpointing every 10,000 pages
+                            // (40 MiB of WAL) instead of SQLite's 1,000 copies
+                            // each of them once for ten times as many batches.
+                            // 100,000 results: 17% fewer bytes written, 12%
+                            // less server CPU (docs/ingest-profile.md).
                             conn.execute(
                                 "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; \
                                  PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON; \
-                                 PRAGMA cache_size=-65536;",
+                                 PRAGMA cache_size=-65536; PRAGMA wal_autocheckpoint=10000;",
                             )
                             .await?;
                             Ok(())
