@@ -555,8 +555,9 @@ pub(crate) struct UploadOpts {
     /// Requests in flight at once (`-l`/`--limit`: allurectl's older name)
     #[arg(long, short = 'l', visible_alias = "limit", default_value_t = 4)]
     pub(crate) concurrency: usize,
-    /// Results per request
-    #[arg(long, default_value_t = 100)]
+    /// Results per request, 1 to 1000 (each is one transaction on the
+    /// server: larger batches cost it less per result)
+    #[arg(long, default_value_t = 500)]
     pub(crate) size: usize,
     /// Accepted for compatibility; does nothing: an upload never finishes its
     /// job run (`job-run stop` does; a job run only uploads created finishes

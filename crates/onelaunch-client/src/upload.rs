@@ -53,7 +53,9 @@ pub struct SessionTarget {
 pub struct UploadOptions {
     /// Requests in flight at once (default 4).
     pub concurrency: usize,
-    /// Results per `test-result` request (default 100).
+    /// Results per `test-result` request (default 500: each request is one
+    /// transaction on the server, which rewrites the launch's index pages
+    /// once per transaction, so larger batches cost it less per result).
     pub batch_size: usize,
     /// Reopen the launch when the server says it is closed, then retry (default off).
     pub reopen_closed_launch: bool,
@@ -81,7 +83,7 @@ impl Default for UploadOptions {
     fn default() -> Self {
         UploadOptions {
             concurrency: 4,
-            batch_size: 100,
+            batch_size: 500,
             reopen_closed_launch: false,
             max_file_bytes: 64 * 1024 * 1024,
             attempt: None,
