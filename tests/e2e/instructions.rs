@@ -1,18 +1,21 @@
 //! `scripts/ingest-instructions`: the server's instructions per ingested
 //! result under callgrind (docs/ingest-profile.md). The script drives the real
 //! server and CLI; this test runs it small, with the test build of the
-//! binary, and checks that it uploaded every result and counted them.
+//! binary, and checks that it uploaded every result and counted them (the
+//! instructions, and the bytes the server wrote).
 
 use std::process::Command;
 
 use crate::support::{bin, repo};
 
-/// The per-result figure of the script's last line: `server instructions for
-/// N results: TOTAL (PER per result)`.
-fn per_result(stdout: &str, n: u64) -> u64 {
-    let line = stdout.lines().last().unwrap_or_default();
-    let prefix = format!("server instructions for {n} results: ");
-    assert!(line.starts_with(&prefix), "{stdout}");
+/// The per-result figure of the script's line `server WHAT for N results:
+/// TOTAL (PER per result)`.
+fn per_result(stdout: &str, what: &str, n: u64) -> u64 {
+    let prefix = format!("server {what} for {n} results: ");
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with(&prefix))
+        .unwrap_or_else(|| panic!("no line `{prefix}…` in {stdout}"));
     let (total, rest) = line[prefix.len()..].split_once(" (").expect(line);
     let per: u64 = rest
         .strip_suffix(" per result)")
@@ -45,7 +48,11 @@ fn counts_the_servers_instructions_for_an_upload_of_new_and_of_known_tests() {
             upload.contains("Uploaded 40 new results, 0 already present"),
             "{upload}"
         );
-        per_result(&stdout, 40)
+        // Storing a result writes at least its row and index entries to
+        // the WAL: a count this low would mean the writes went uncounted.
+        let written = per_result(&stdout, "bytes written", 40);
+        assert!(written > 100, "{written}");
+        per_result(&stdout, "instructions", 40)
     };
     // A result costs the server tens of thousands of instructions (HTTP,
     // JSON, SQLite): a count this low would mean the upload went uncounted.
