@@ -14,8 +14,10 @@
 //! cargo bench --bench ingest -- --allure3 [--results N]
 //! ```
 //!
-//! Without `--attachment-mb`, every tenth result has a 4 KB attachment (the
-//! same bytes for all; `ONELAUNCH_BENCH_ATTACHMENT_EVERY=N` puts one on every
+//! Without `--attachment-mb`, every tenth result has a 4 KB attachment (random
+//! bytes, no two alike, as a test run's logs are: until 2026-12-03 they were
+//! all the same bytes, which the server stores once, so every attachment after
+//! the first cost it no file; `ONELAUNCH_BENCH_ATTACHMENT_EVERY=N` puts one on every
 //! N-th result instead, 0 on none, to tell the cost of results from that of
 //! attachments); with it, every result has one attachment of that size
 //! (random bytes). `ONELAUNCH_BENCH_UPLOAD_ARGS` adds arguments to every
@@ -249,21 +251,20 @@ fn generate(dir: &Path, prefix: &str, n: usize, attachment_bytes: usize) -> u64 
     std::fs::create_dir_all(dir).unwrap();
     let every = attachment_every();
     let mut bytes = 0u64;
-    let small = "x".repeat(4096);
     for i in 0..n {
         let uuid = format!("{prefix}-{i}");
         let att = if attachment_bytes > 0 || (every > 0 && i % every == 0) {
             let name = format!("{uuid}-attachment.bin");
-            if attachment_bytes > 0 {
-                let seed = prefix
-                    .bytes()
-                    .fold(i as u64, |h, b| (h << 8) ^ u64::from(b));
-                std::fs::write(dir.join(&name), noise(seed, attachment_bytes)).unwrap();
-                bytes += attachment_bytes as u64;
+            let len = if attachment_bytes > 0 {
+                attachment_bytes
             } else {
-                std::fs::write(dir.join(&name), &small).unwrap();
-                bytes += 4096;
-            }
+                4096
+            };
+            let seed = prefix
+                .bytes()
+                .fold(i as u64, |h, b| (h << 8) ^ u64::from(b));
+            std::fs::write(dir.join(&name), noise(seed, len)).unwrap();
+            bytes += len as u64;
             format!(
                 r#","attachments":[{{"name":"log","source":"{name}","type":"application/octet-stream"}}]"#
             )
