@@ -616,6 +616,18 @@ struct AttachmentRef {
 /// Attachments made from a result file, by source: see [`onelaunch_model::JUnitReport`].
 type Generated = Arc<HashMap<String, Arc<Vec<u8>>>>;
 
+/// A parsed result file: its results, the attachments it generated (JUnit
+/// output), and its size in bytes.
+type ParsedFile = (Vec<allure::TestResult>, Generated, usize);
+
+/// Most bytes of result files in one `test-result` request, beside the
+/// `--size` count. The server refuses a JSON body over 64 MiB, and a result's
+/// JSON is about the size of its share of its file: a quarter of that limit
+/// leaves room for what the conversion adds, so a batch of large results
+/// (long traces, big JUnit outputs) is sent in more requests instead of being
+/// refused and re-sent one result at a time.
+const BATCH_BYTES: usize = 16 * 1024 * 1024;
+
 /// Attachments and fixtures of one acknowledged result.
 struct ResultJob {
     result_id: Id,
@@ -1257,8 +1269,8 @@ impl Uploader {
         }
     }
 
-    /// Reads and parses result files (Allure JSON or JUnit XML) off the async threads.
-    /// Reads and parses a chunk of result files on a blocking thread, started
+    /// Reads and parses a chunk of result files (Allure JSON or JUnit XML,
+    /// with each file's size in bytes) on a blocking thread, started
     /// now and awaited later: the upload reads the next chunk while the
     /// current one is being sent, so the client's parsing overlaps the
     /// server's writing instead of alternating with it.
@@ -1267,7 +1279,7 @@ impl Uploader {
         dir: &Arc<PathBuf>,
         files: &[&InputFile],
         mode: Mode,
-    ) -> impl std::future::Future<Output = Vec<Loaded<(Vec<allure::TestResult>, Generated)>>> {
+    ) -> impl std::future::Future<Output = Vec<Loaded<ParsedFile>>> {
         let dir = dir.clone();
         let max = self.opts.max_file_bytes;
         let execution = self.opts.execution.clone();
@@ -1281,6 +1293,7 @@ impl Uploader {
                         Ok(b) => b,
                         Err(e) => return Loaded::Problem(e.message()),
                     };
+                    let len = bytes.len();
                     let parsed = if kind == FileKind::JUnit {
                         // Each CI execution's report gets uuids of its own (see UploadOptions::execution).
                         let origin = match &execution {
@@ -1300,7 +1313,7 @@ impl Uploader {
                             .map(|r| (vec![r], Generated::default()))
                     };
                     match parsed {
-                        Ok(results) => Loaded::Ok(results),
+                        Ok((results, generated)) => Loaded::Ok((results, generated, len)),
                         Err(_) if mode == Mode::Ready => Loaded::NotYet,
                         Err(e) => Loaded::Problem(e.to_string()),
                     }
@@ -1351,9 +1364,9 @@ impl Uploader {
         &mut self,
         dir: &Arc<PathBuf>,
         files: &[&'f InputFile],
-        loaded: Vec<Loaded<(Vec<allure::TestResult>, Generated)>>,
+        loaded: Vec<Loaded<ParsedFile>>,
     ) -> Result<SentChunk<'f>, UploadError> {
-        let mut uploads: Vec<UploadTestResult> = Vec::new();
+        let mut uploads: Vec<(UploadTestResult, usize)> = Vec::new();
         let mut metas: HashMap<String, ResultMeta> = HashMap::new();
         let mut chunk_files: Vec<&'f InputFile> = Vec::new();
         // Results a resumed spool had delivered: only their missing attachments and fixtures.
@@ -1369,8 +1382,10 @@ impl Uploader {
                     self.mark_done(f);
                     continue;
                 }
-                Loaded::Ok((results, generated)) => {
+                Loaded::Ok((results, generated, len)) => {
                     chunk_files.push(f);
+                    // A result's share of its file: about the size of its JSON.
+                    let weight = len / results.len().max(1);
                     for result in results {
                         if self.result_ids.contains_key(&result.uuid)
                             || metas.contains_key(&result.uuid)
@@ -1390,7 +1405,7 @@ impl Uploader {
                             jobs.push(self.result_job(result.uuid, id, meta));
                             continue;
                         }
-                        uploads.push(onelaunch_model::to_upload(&result));
+                        uploads.push((onelaunch_model::to_upload(&result), weight));
                         metas.insert(result.uuid.clone(), meta);
                     }
                 }
@@ -1398,7 +1413,7 @@ impl Uploader {
         }
         if !uploads.is_empty() {
             let session_id = self.ensure_session().await?;
-            let batches = split_batches(uploads, self.opts.batch_size);
+            let batches = split_batches(uploads, self.opts.batch_size, BATCH_BYTES);
             let client = self.client.clone();
             let reopener = self.reopener.clone();
             let acks = self.acks.clone();
@@ -1787,21 +1802,31 @@ fn executor_entries(e: &allure::Executor) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Splits results into batches of `size`, except that consecutive results of one
+/// Splits results into batches of at most `size` results and `max_bytes` (the
+/// sum of their weights, the bytes of file each came from; a single larger
+/// result is a batch of its own), except that consecutive results of one
 /// test (attempts of a JUnit report, same history id) stay in one batch: the server
 /// orders the attempts of one request by uuid, which for JUnit attempts is their
 /// order in the report (see [`onelaunch_model::parse_junit_report`]).
-fn split_batches(items: Vec<UploadTestResult>, size: usize) -> Vec<Vec<UploadTestResult>> {
+fn split_batches(
+    items: Vec<(UploadTestResult, usize)>,
+    size: usize,
+    max_bytes: usize,
+) -> Vec<Vec<UploadTestResult>> {
     let size = size.max(1);
     let mut batches: Vec<Vec<UploadTestResult>> = Vec::new();
     let mut batch: Vec<UploadTestResult> = Vec::new();
-    for item in items {
+    let mut bytes = 0usize;
+    for (item, weight) in items {
         let same_test = |last: &UploadTestResult| {
             last.history_id.is_some() && last.history_id == item.history_id
         };
-        if batch.len() >= size && !batch.last().is_some_and(same_test) {
+        let full = batch.len() >= size || bytes.saturating_add(weight) > max_bytes;
+        if full && !batch.is_empty() && !batch.last().is_some_and(same_test) {
             batches.push(std::mem::take(&mut batch));
+            bytes = 0;
         }
+        bytes = bytes.saturating_add(weight);
         batch.push(item);
     }
     if !batch.is_empty() {
@@ -1956,7 +1981,8 @@ mod tests {
             result("f", None),
             result("g", Some("z")),
         ];
-        let uuids: Vec<Vec<String>> = split_batches(items, 2)
+        let items = items.into_iter().map(|r| (r, 10)).collect();
+        let uuids: Vec<Vec<String>> = split_batches(items, 2, usize::MAX)
             .into_iter()
             .map(|b| b.into_iter().map(|r| r.uuid).collect())
             .collect();
@@ -1964,6 +1990,36 @@ mod tests {
             uuids,
             vec![vec!["a", "b", "c", "d"], vec!["e", "f"], vec!["g"],]
         );
-        assert!(split_batches(Vec::new(), 2).is_empty());
+        assert!(split_batches(Vec::new(), 2, usize::MAX).is_empty());
+    }
+
+    #[test]
+    fn batches_end_before_their_bytes_pass_the_bound() {
+        let sized = |uuid, history, bytes| (result(uuid, history), bytes);
+        let items = vec![
+            sized("a", None, 40),
+            sized("b", None, 40),
+            sized("c", None, 40),
+            // Larger than the bound: a batch of its own.
+            sized("d", None, 250),
+            sized("e", Some("x"), 60),
+            // The same test stays with its first attempt, past the bound.
+            sized("f", Some("x"), 60),
+            sized("g", None, 10),
+        ];
+        let uuids: Vec<Vec<String>> = split_batches(items, 500, 100)
+            .into_iter()
+            .map(|b| b.into_iter().map(|r| r.uuid).collect())
+            .collect();
+        assert_eq!(
+            uuids,
+            vec![
+                vec!["a", "b"],
+                vec!["c"],
+                vec!["d"],
+                vec!["e", "f"],
+                vec!["g"],
+            ]
+        );
     }
 }

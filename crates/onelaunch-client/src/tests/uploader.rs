@@ -114,6 +114,36 @@ async fn sends_batches_of_the_configured_size_in_one_session() {
     assert_eq!(up.report().results, 7);
 }
 
+/// Results with long traces (7 MiB of result file each) go in requests of at
+/// most 16 MiB of files, far below the server's 64 MiB limit on a JSON body,
+/// however many results `--size` allows: two and one, not three in one.
+#[tokio::test]
+async fn large_results_are_sent_in_requests_bounded_in_bytes() {
+    let server = TestServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let trace = "at frame\\n".repeat(7 * 1024 * 1024 / 10);
+    for i in 0..3 {
+        write(
+            dir.path(),
+            &format!("big{i}-result.json"),
+            format!(
+                r#"{{"uuid":"big{i}","name":"t{i}","status":"failed","statusDetails":{{"trace":"{trace}"}}}}"#
+            ),
+        );
+    }
+    let mut up = uploader(&server, UploadOptions::default());
+    up.upload_paths(&[dir.path().to_path_buf()]).await.unwrap();
+    let mut sizes: Vec<usize> = server.sent_uuids().iter().map(Vec::len).collect();
+    sizes.sort();
+    assert_eq!(sizes, vec![1, 2]);
+    assert_eq!(up.report().results, 3);
+    assert!(
+        up.report().problems.is_empty(),
+        "{:?}",
+        up.report().problems
+    );
+}
+
 #[tokio::test]
 async fn session_goes_into_the_job_run_when_given() {
     let server = TestServer::start().await;
