@@ -595,6 +595,24 @@ fn run(case: &Case, dirs: &[PathBuf], bytes: u64, work: &Path, database_url: Opt
     }
 }
 
+/// Work directories of the cases run so far, removed when the run ends.
+///
+/// Removing one between cases made the next slower: ext4 avoids reusing an
+/// inode freed within the last minutes, so after tens of thousands of files
+/// were deleted every new file (each distinct attachment) cost the server
+/// 550 µs instead of 100 (docs/ingest-profile.md, "Distinct attachments"),
+/// and the matrix's figures depended on the order of its cases.
+static KEPT: std::sync::Mutex<Vec<tempfile::TempDir>> = std::sync::Mutex::new(Vec::new());
+
+/// Keeps `dir` until [`remove_kept`].
+fn keep(dir: tempfile::TempDir) {
+    KEPT.lock().unwrap().push(dir);
+}
+
+fn remove_kept() {
+    KEPT.lock().unwrap().clear();
+}
+
 /// Generates the data of `case` and runs it.
 fn measure(case: &Case, database_url: Option<&str>) -> Row {
     let work = tempfile::tempdir().unwrap();
@@ -613,6 +631,7 @@ fn measure(case: &Case, database_url: Option<&str>) -> Row {
         row.rate(),
         row.ratio()
     );
+    keep(work);
     row
 }
 
@@ -811,6 +830,7 @@ fn allure3_comparison(n: usize) -> Vec<Row> {
         ..ol
     };
     let second = run(&a3, &dirs, bytes, work.path(), None);
+    keep(work);
     vec![first, second]
 }
 
@@ -883,6 +903,7 @@ fn main() {
         }
         rows.push(measure(&c, a.database_url.as_deref()));
     }
+    remove_kept();
     print_table(&rows);
     let g = goals(&rows);
     print_goals(&g);
