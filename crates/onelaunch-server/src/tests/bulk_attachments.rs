@@ -46,20 +46,7 @@ async fn results(app: &TestApp, token: &str, project: i64, uuids: &[&str]) -> Ve
         .iter()
         .map(|u| json!({"uuid": u, "name": u, "status": "passed"}))
         .collect();
-    let up = app
-        .post(
-            "/api/upload/test-result",
-            token,
-            &json!({"testSessionId": session, "results": results}),
-        )
-        .await
-        .expect(200);
-    up.body["resultIds"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_i64().unwrap())
-        .collect()
+    app.upload_results(token, session, &results).await
 }
 
 /// `(file name, size)` of a result's attachments, as the admin sees them.

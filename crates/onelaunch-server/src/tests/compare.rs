@@ -57,20 +57,7 @@ async fn upload(
                    "status": status, "start": start, "stop": start + 5})
         })
         .collect();
-    let r = app
-        .post(
-            "/api/upload/test-result",
-            token,
-            &json!({"testSessionId": session, "results": results}),
-        )
-        .await
-        .expect(200);
-    r.body["resultIds"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_i64().unwrap())
-        .collect()
+    app.upload_results(token, session, &results).await
 }
 
 fn names(cmp: &Value, category: &str) -> Vec<String> {

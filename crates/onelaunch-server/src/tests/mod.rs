@@ -215,6 +215,29 @@ impl TestApp {
         (launch, session)
     }
 
+    /// Uploads `results` into upload session `session` (as `token`, expecting
+    /// 200); returns their ids in the server's answer (`resultIds`).
+    pub(crate) async fn upload_results(
+        &self,
+        token: &str,
+        session: i64,
+        results: &[Value],
+    ) -> Vec<i64> {
+        self.post(
+            "/api/upload/test-result",
+            token,
+            &json!({"testSessionId": session, "results": results}),
+        )
+        .await
+        .expect(200)
+        .body["resultIds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_i64().unwrap())
+            .collect()
+    }
+
     /// Creates a project token (as admin).
     pub(crate) async fn project_token(&self, project: i64) -> String {
         let reply = self

@@ -44,20 +44,7 @@ async fn upload(
         .await
         .expect(200)
         .id("id");
-    let up = app
-        .post(
-            "/api/upload/test-result",
-            ADMIN,
-            &json!({"testSessionId": session, "results": results}),
-        )
-        .await
-        .expect(200);
-    let ids = up.body["resultIds"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_i64().unwrap())
-        .collect();
+    let ids = app.upload_results(ADMIN, session, &results).await;
     (started.id("jobId"), job_run, ids)
 }
 
