@@ -330,7 +330,7 @@ async fn delete(g: &Global, conn: &crate::config::Conn, ids: &[i64], force: bool
                         "bytesFreed": n("bytesFreed")}));
                 } else {
                     println!(
-                        "Launch [{id}] deleted: {} result(s), {} attachment(s); {} file(s) removed, {} bytes freed",
+                        "Launch [{id}] deleted: {} result(s), {} attachment(s); {} stored blob(s) removed, {} bytes freed",
                         n("results"),
                         n("attachments"),
                         n("blobsRemoved"),

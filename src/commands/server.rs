@@ -119,7 +119,7 @@ async fn gc(data: std::path::PathBuf, database_url: Option<String>, dry_run: boo
         );
     }
     for sha in &r.missing {
-        println!("missing blob {sha}: rows reference it but its file is gone");
+        println!("missing blob {sha}: rows reference it but its bytes are gone");
     }
     let found: u64 = r.orphans.iter().map(|(_, l)| l).sum::<u64>()
         + r.stale_tmp.iter().map(|(_, l)| l).sum::<u64>();
@@ -135,7 +135,7 @@ async fn gc(data: std::path::PathBuf, database_url: Option<String>, dry_run: boo
         println!("dry run: nothing removed");
     } else {
         println!(
-            "removed {} file(s), {} bytes freed",
+            "removed {} blob(s) and temporary file(s), {} bytes freed",
             r.removed, r.bytes_freed
         );
     }

@@ -134,8 +134,8 @@ fn json_without(v: &Value, keys: &[&str]) -> Value {
     v
 }
 
-/// Two launches with results and attachments (one closed: the job has run),
-/// and the job configured to trigger GitHub with a stored credential.
+/// Three launches with results and attachments (one closed: the job has run;
+/// one with an attachment over 64 KiB), and the job configured to trigger GitHub with a stored credential.
 fn populate(server: &TestServer, provider: &Provider) {
     server
         .cli()
@@ -162,6 +162,23 @@ fn populate(server: &TestServer, provider: &Provider) {
                 .to_str()
                 .unwrap(),
         ])
+        .ok();
+    // The fixtures' attachments are small (rows of the database); one over
+    // 64 KiB is a file of the blob store.
+    let large = tempfile::tempdir().unwrap();
+    let screenshot: Vec<u8> = (0..200_000u32).map(|i| (i % 253) as u8).collect();
+    std::fs::write(large.path().join("screen-attachment.png"), screenshot).unwrap();
+    let result = serde_json::json!({
+        "uuid": "large-1", "historyId": "large", "name": "large screenshot",
+        "fullName": "backup.large", "status": "passed",
+        "start": 1_700_000_000_000i64, "stop": 1_700_000_000_100i64,
+        "attachments": [{"name": "screen", "source": "screen-attachment.png", "type": "image/png"}],
+    });
+    std::fs::write(large.path().join("large-1-result.json"), result.to_string()).unwrap();
+    server
+        .cli()
+        .gitlab("6002")
+        .run(&["upload", large.path().to_str().unwrap()])
         .ok();
     configure(server, &provider.url);
 }
@@ -349,6 +366,7 @@ fn backup_while_running_then_wipe_and_restore_brings_everything_back() {
 
     server.kill();
     let blob_files = blob_count(&data.join("blobs"));
+    assert!(blob_files >= 1, "the large attachment is a file");
     std::fs::remove_dir_all(&data).unwrap();
 
     // A damaged backup is refused.
@@ -573,6 +591,7 @@ fn postgres_backup_writes_blobs_key_and_the_pg_dump_commands_that_restore_it() {
         blob_count(&to.join("blobs")),
         blob_count(&data.join("blobs"))
     );
+    assert!(blob_count(&to.join("blobs")) >= 1, "the large attachment");
     // The printed dump command, run as printed.
     run_printed(&notes, "pg_dump");
     server.kill();

@@ -124,8 +124,9 @@ fn count(db: &Path, table: &str) -> usize {
         .unwrap()
 }
 
-/// Every attachment row points at a stored blob of its size and digest, and
-/// no temporary file is left in the store.
+/// Every attachment row points at a stored blob of its size and digest (a
+/// file, or a small blob in the database), and no temporary file is left in
+/// the store.
 fn assert_nothing_half_written(data: &Path) {
     let db = data.join("onelaunch.db");
     assert_eq!(sqlite(&db, "PRAGMA integrity_check"), "ok");
@@ -136,7 +137,21 @@ fn assert_nothing_half_written(data: &Path) {
     for row in rows.lines() {
         let (sha, size) = row.split_once(' ').unwrap();
         let path = data.join("blobs").join(&sha[..2]).join(sha);
-        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                let small = sqlite(
+                    &db,
+                    &format!("SELECT hex(bytes) FROM small_blobs WHERE sha256 = '{sha}'"),
+                );
+                assert!(
+                    !small.is_empty(),
+                    "{}: {e}, and not in small_blobs",
+                    path.display()
+                );
+                hex::decode(small).unwrap()
+            }
+        };
         assert_eq!(bytes.len().to_string(), size, "{sha}");
         assert_eq!(hex::encode(Sha256::digest(&bytes)), sha);
     }

@@ -1,8 +1,8 @@
 //! Data lifecycle on the real server: deleting a launch removes exactly the
-//! attachment files no other launch references (blobs are shared by content),
-//! retention per project deletes old closed launches (never open or busy
-//! ones; one replica at a time on PostgreSQL), and `server gc` finds and
-//! removes orphaned files.
+//! stored blobs no other launch references (blobs are shared by content; small
+//! ones are rows of the database, larger ones files), retention per project
+//! deletes old closed launches (never open or busy ones; one replica at a time
+//! on PostgreSQL), and `server gc` finds and removes orphaned blobs.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -14,28 +14,12 @@ use sha2::{Digest, Sha256};
 use crate::support::*;
 
 const SHARED: &str = "the same screenshot bytes in both launches\n";
+/// Over 64 KiB: a file of the blob store (the others are database rows).
+static ONLY_B: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| "only in launch B, longer\n".repeat(3000));
 
 fn sha(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
-}
-
-/// Blob files on disk under `<data>/blobs`: sha256 → size.
-fn blobs(data: &Path) -> BTreeMap<String, u64> {
-    let mut out = BTreeMap::new();
-    for fan in std::fs::read_dir(data.join("blobs")).into_iter().flatten() {
-        let fan = fan.unwrap().path();
-        if !fan.is_dir() {
-            continue;
-        }
-        for f in std::fs::read_dir(&fan).unwrap() {
-            let f = f.unwrap();
-            out.insert(
-                f.file_name().to_string_lossy().into_owned(),
-                f.metadata().unwrap().len(),
-            );
-        }
-    }
-    out
 }
 
 /// Every file under `<data>/blobs`, temporary ones included.
@@ -137,22 +121,26 @@ fn deleting_one_of_two_launches_sharing_bytes_keeps_the_others_files() {
     let b = upload(
         &cli,
         "12",
-        &results(
-            &work.path().join("b"),
-            "b",
-            &[SHARED, "only in launch B, longer\n"],
-        ),
+        &results(&work.path().join("b"), "b", &[SHARED, &ONLY_B]),
         "B",
     );
-    let before = blobs(&data);
+    let before = stored_blobs(&data);
     let (shared, only_a, only_b) = (
         sha(SHARED.as_bytes()),
         sha(b"only in launch A\n"),
-        sha(b"only in launch B, longer\n"),
+        sha(ONLY_B.as_bytes()),
     );
     for s in [&shared, &only_a, &only_b] {
         assert!(before.contains_key(s), "{s} not stored: {before:?}");
     }
+    // Up to 64 KiB in the database, larger ones as files.
+    let rows = small_blobs(&data);
+    assert!(rows.contains_key(&shared) && rows.contains_key(&only_a));
+    assert!(data
+        .join("blobs")
+        .join(&only_b[..2])
+        .join(&only_b)
+        .is_file());
     let b_bytes = attachment_bytes(&api, b);
     assert_eq!(b_bytes.len(), 2);
 
@@ -170,7 +158,7 @@ fn deleting_one_of_two_launches_sharing_bytes_keeps_the_others_files() {
     // Deleting A: B's attachments still download byte-identical; A's
     // unshared file is gone, the shared one stays.
     let out = cli.run(&["launch", "delete", &a.to_string()]).ok().stdout;
-    let after = blobs(&data);
+    let after = stored_blobs(&data);
     let gone: Vec<_> = before.keys().filter(|k| !after.contains_key(*k)).collect();
     assert!(gone.contains(&&only_a), "{gone:?}");
     assert!(after.contains_key(&shared) && after.contains_key(&only_b));
@@ -178,14 +166,14 @@ fn deleting_one_of_two_launches_sharing_bytes_keeps_the_others_files() {
     assert_eq!(
         out.trim(),
         format!(
-            "Launch [{a}] deleted: 2 result(s), 2 attachment(s); {} file(s) removed, {freed} bytes freed",
+            "Launch [{a}] deleted: 2 result(s), 2 attachment(s); {} stored blob(s) removed, {freed} bytes freed",
             gone.len()
         )
     );
     assert_eq!(api.get_raw(&format!("/api/launch/{a}")).0, 404);
     assert_eq!(attachment_bytes(&api, b), b_bytes);
 
-    // Deleting B (JSON output) leaves no blob file at all.
+    // Deleting B (JSON output) leaves no blob at all.
     let out = cli
         .run(&["-o", "json", "launch", "delete", &b.to_string()])
         .ok()
@@ -193,7 +181,13 @@ fn deleting_one_of_two_launches_sharing_bytes_keeps_the_others_files() {
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v[0]["id"], b);
     assert_eq!(v[0]["results"], 2);
-    assert_eq!(files_under(&data.join("blobs")), 0, "{:?}", blobs(&data));
+    assert_eq!(
+        files_under(&data.join("blobs")),
+        0,
+        "{:?}",
+        stored_blobs(&data)
+    );
+    assert_eq!(small_blobs(&data), BTreeMap::new());
     // Deleting it again is not found.
     cli.run(&["launch", "delete", &b.to_string()]).code(7);
 }
@@ -295,7 +289,7 @@ fn a_busy_launch_needs_force_and_the_ui_deletes_after_confirmation() {
     assert_eq!(api.get_raw(&format!("/api/launch/{quiet}")).0, 200);
     assert_eq!(post(&[("csrf", csrf), ("confirm", "yes")]), 303);
     assert_eq!(api.get_raw(&format!("/api/launch/{quiet}")).0, 404);
-    assert_eq!(blobs(&server.work_dir().join("data")).len(), 0);
+    assert_eq!(stored_blobs(&server.work_dir().join("data")).len(), 0);
 }
 
 /// Launches for retention: an open old one, closed ones, a closed one with
@@ -358,7 +352,7 @@ fn retention_deletes_old_closed_launches_only() {
     }
     // Their files went with them; the kept launches' stayed.
     let data = server.work_dir().join("data");
-    let on_disk = blobs(&data);
+    let on_disk = stored_blobs(&data);
     for n in ["closed-1", "closed-2"] {
         assert!(!on_disk.contains_key(&sha(format!("bytes of {n}\n").as_bytes())));
     }
@@ -439,7 +433,7 @@ fn server_gc_reports_then_removes_orphans_and_keeps_referenced_blobs() {
         &results(&work.path().join("g"), "g", &["kept bytes\n"]),
         "Kept",
     );
-    let referenced = blobs(&data);
+    let referenced = stored_blobs(&data);
     assert!(referenced.contains_key(&sha(b"kept bytes\n")));
 
     // An orphan (no row names it) and a stale temporary file, both old; a
@@ -459,6 +453,9 @@ fn server_gc_reports_then_removes_orphans_and_keeps_referenced_blobs() {
             .unwrap();
         assert!(ok.success());
     }
+    // A small blob in the database that no row references.
+    let small_orphan = b"small bytes nobody references";
+    put_small_blob(&data, small_orphan);
     let young = sha(b"fresh orphan");
     let young_path = data.join("blobs").join(&young[..2]).join(&young);
     std::fs::create_dir_all(young_path.parent().unwrap()).unwrap();
@@ -477,9 +474,17 @@ fn server_gc_reports_then_removes_orphans_and_keeps_referenced_blobs() {
         )),
         "{dry}"
     );
+    assert!(
+        dry.contains(&format!(
+            "orphan blob {} ({} bytes): would remove",
+            sha(small_orphan),
+            small_orphan.len()
+        )),
+        "{dry}"
+    );
     assert!(dry.contains(".incoming.1.1.tmp"), "{dry}");
     assert!(
-        dry.contains("1 orphan blob(s), 1 stale temporary file(s)"),
+        dry.contains("2 orphan blob(s), 1 stale temporary file(s)"),
         "{dry}"
     );
     assert!(dry.contains("dry run: nothing removed"), "{dry}");
@@ -487,10 +492,14 @@ fn server_gc_reports_then_removes_orphans_and_keeps_referenced_blobs() {
     assert!(orphan_path.exists() && tmp.exists());
 
     let real = gc(&[]);
-    assert!(real.contains("removed 2 file(s)"), "{real}");
+    assert!(
+        real.contains("removed 3 blob(s) and temporary file(s)"),
+        "{real}"
+    );
     assert!(!orphan_path.exists() && !tmp.exists());
+    assert!(!small_blobs(&data).contains_key(&sha(small_orphan)));
     assert!(young_path.exists());
-    let after = blobs(&data);
+    let after = stored_blobs(&data);
     for k in referenced.keys() {
         assert!(after.contains_key(k), "{k} removed");
     }

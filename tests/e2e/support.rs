@@ -606,3 +606,70 @@ impl UiSession {
         r.text().unwrap()
     }
 }
+
+/// Every blob a SQLite server in `data` stores, sha256 → bytes: the files of
+/// its blob store (`<data>/blobs/<aa>/<sha256>`) and the small blobs its
+/// database keeps (`small_blobs`, at most 64 KiB each).
+pub fn stored_blobs(data: &Path) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    for fan in std::fs::read_dir(data.join("blobs")).into_iter().flatten() {
+        let fan = fan.unwrap().path();
+        if !fan.is_dir() {
+            continue;
+        }
+        for f in std::fs::read_dir(&fan).unwrap() {
+            let f = f.unwrap();
+            let name = f.file_name().to_string_lossy().into_owned();
+            if !name.ends_with(".tmp") {
+                out.insert(name, f.metadata().unwrap().len());
+            }
+        }
+    }
+    out.extend(small_blobs(data));
+    out
+}
+
+/// The small blobs a SQLite server in `data` keeps in its database.
+pub fn small_blobs(data: &Path) -> BTreeMap<String, u64> {
+    use sqlx::{Connection, Row};
+    let url = format!("sqlite://{}", data.join("onelaunch.db").display());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        let rows = sqlx::query("SELECT sha256, length(bytes) AS n FROM small_blobs")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+        let out = rows
+            .iter()
+            .map(|r| (r.get::<String, _>("sha256"), r.get::<i64, _>("n") as u64))
+            .collect();
+        conn.close().await.unwrap();
+        out
+    })
+}
+
+/// Keeps `bytes` as a small blob of the SQLite server in `data` with no row
+/// referencing it (an orphan, as a crash after a deletion's commit leaves).
+pub fn put_small_blob(data: &Path, bytes: &[u8]) {
+    use sha2::Digest;
+    use sqlx::Connection;
+    let url = format!("sqlite://{}", data.join("onelaunch.db").display());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::query("INSERT INTO small_blobs (sha256, bytes) VALUES ($1, $2)")
+            .bind(hex::encode(sha2::Sha256::digest(bytes)))
+            .bind(bytes)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+    });
+}

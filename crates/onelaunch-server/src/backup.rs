@@ -189,8 +189,11 @@ fn valid_sha(s: &str) -> bool {
 
 /// Copies the blob files `<from>/<aa>/<sha256>` (temporary files skipped),
 /// checking each one's bytes against its name. Returns (copied, bytes, damaged).
+/// `to` is made even when there is nothing to copy (every blob small enough
+/// to live in the database): a backup always has the same layout.
 fn copy_blobs(from: &Path, to: &Path) -> ServerResult<(u64, u64, Vec<String>)> {
     let (mut n, mut bytes, mut damaged) = (0u64, 0u64, Vec::new());
+    std::fs::create_dir_all(to)?;
     let Ok(dirs) = std::fs::read_dir(from) else {
         return Ok((0, 0, damaged));
     };

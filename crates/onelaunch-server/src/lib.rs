@@ -10,6 +10,7 @@ mod backup;
 mod blobs;
 mod closing;
 mod compare;
+mod content;
 mod db;
 pub mod error;
 #[doc(hidden)]

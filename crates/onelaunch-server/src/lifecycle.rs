@@ -3,13 +3,16 @@
 //! collection of orphaned blob files (`onelaunch server gc`).
 //!
 //! * **Blobs are shared.** Attachment bytes are stored once under their
-//!   SHA-256 (`blobs.rs`) and may be referenced by several launches (the same
+//!   SHA-256 (`content.rs`: small ones in the database, others as files of
+//!   `blobs.rs`) and may be referenced by several launches (the same
 //!   screenshot uploaded twice, a combined launch's copies). A deletion first
 //!   removes the rows in one transaction, collecting the digests they pointed
 //!   at; after the commit each digest still referenced by any row (queried
 //!   then: `db::lifecycle::blob_referenced`) stays, the others are removed.
-//! * **The race with an upload of the same bytes** (its file is written
-//!   before its row): the file is renamed to a tombstone and the database
+//! * **The race with an upload of the same bytes.** Small bytes are a row
+//!   written with the rows that reference them; their removal locks that row
+//!   and asks again (`db::small_blobs`). A file is written before its row:
+//!   it is renamed to a tombstone and the database
 //!   asked again; a row committed before that keeps the file (renamed back),
 //!   a row committed after it belongs to an upload that still holds a second
 //!   name of the file and links it back once its row is in (`blobs::Hold`).
@@ -27,6 +30,7 @@ use std::time::Duration;
 use onelaunch_api::Id;
 
 use crate::blobs::{BlobStore, STALE_TMP};
+use crate::content;
 use crate::db::{self, Db};
 use crate::error::{ServerError, ServerResult};
 
@@ -118,10 +122,7 @@ async fn remove_unreferenced<'a>(
         if db::lifecycle::blob_referenced(db, sha).await? {
             continue;
         }
-        if let Some(len) = blobs
-            .remove_unreferenced(sha, || db::lifecycle::blob_referenced(db, sha))
-            .await?
-        {
+        if let Some(len) = content::remove_unreferenced(db, blobs, sha).await? {
             n += 1;
             bytes += len;
         }
@@ -132,16 +133,19 @@ async fn remove_unreferenced<'a>(
 /// What `server gc` found (and removed unless it was a dry run).
 #[derive(Debug, Default, Clone)]
 pub struct GcReport {
-    /// Blob files no row references: (sha256, bytes).
+    /// Blobs no row references, files and small blobs kept in the database:
+    /// (sha256, bytes).
     pub orphans: Vec<(String, u64)>,
     /// Blob files no row references that are younger than the grace period
-    /// (an upload may still be recording them): left alone.
+    /// (an upload may still be recording them): left alone. Small blobs have
+    /// no such wait: they are written with the rows that reference them.
     pub young_orphans: usize,
     /// Temporary files older than an hour: (path, bytes).
     pub stale_tmp: Vec<(std::path::PathBuf, u64)>,
-    /// Blob files referenced by rows (kept).
+    /// Blobs referenced by rows (kept).
     pub referenced: usize,
-    /// Rows whose blob file is missing (digests).
+    /// Rows whose bytes are missing, neither a file nor in the database
+    /// (digests).
     pub missing: Vec<String>,
     pub removed: usize,
     pub bytes_freed: u64,
@@ -152,15 +156,26 @@ pub struct GcReport {
 /// (see [`BlobStore::remove_unreferenced`]) and young files are skipped.
 pub(crate) async fn gc(db: &Db, blobs: &BlobStore, dry_run: bool) -> ServerResult<GcReport> {
     let referenced = db::lifecycle::referenced_blobs(db).await?;
+    let small = db::small_blobs::sizes(db).await?;
     let (files, tmps) = blobs.inventory();
     let mut report = GcReport::default();
-    let on_disk: std::collections::BTreeSet<&str> =
-        files.iter().map(|f| f.sha256.as_str()).collect();
+    let stored: std::collections::BTreeSet<&str> = files
+        .iter()
+        .map(|f| f.sha256.as_str())
+        .chain(small.iter().map(|(sha, _)| sha.as_str()))
+        .collect();
     report.missing = referenced
         .iter()
-        .filter(|s| !on_disk.contains(s.as_str()))
+        .filter(|s| !stored.contains(s.as_str()))
         .cloned()
         .collect();
+    for (sha, len) in &small {
+        if referenced.contains(sha) {
+            report.referenced += 1;
+        } else {
+            report.orphans.push((sha.clone(), *len));
+        }
+    }
     for f in files {
         if referenced.contains(&f.sha256) {
             report.referenced += 1;

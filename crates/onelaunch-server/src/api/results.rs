@@ -121,7 +121,7 @@ pub(super) async fn send_attachment(
         .sha256
         .as_deref()
         .ok_or_else(|| ServerError::NotFound(format!("attachment {id} has no content yet")))?;
-    let blob = match state.blobs.open(sha).await {
+    let blob = match crate::content::open(&state.db, &state.blobs, sha).await {
         Ok(Some(b)) => b,
         Ok(None) => {
             return Err(ServerError::NotFound(format!(

@@ -423,7 +423,7 @@ pub(crate) async fn upload_files(
         let stored = ingest::receive(&state.blobs, chunks(field)).await;
         let stored = drain_if_full(&mut mp, stored).await?;
         if kind == SessionFileKind::Container {
-            let bytes = state.blobs.get(&stored.sha256).await?.unwrap_or_default();
+            let bytes = ingest::received_bytes(&state.blobs, &stored).await?;
             if let Err(problem) = ingest::decode::raw_file(&name, &bytes) {
                 problems.push(problem);
                 continue;

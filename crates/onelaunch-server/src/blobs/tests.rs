@@ -1,7 +1,77 @@
 //! The blob store's own tests: concurrent writes, damage, failed streams,
-//! the reserve, stale temporary files.
+//! the reserve, stale temporary files; which bodies stay in memory for the
+//! database (`Stored::inline`).
 
 use super::*;
+
+/// A store that writes every body to a file, however small (the tests of
+/// the files themselves).
+fn files(dir: &Path) -> BlobStore {
+    let mut store = BlobStore::new(dir).unwrap();
+    store.inline_max = 0;
+    store
+}
+
+fn blob_files(dir: &Path) -> usize {
+    let mut n = 0;
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        if e.file_type().unwrap().is_dir() {
+            n += blob_files(&e.path());
+        } else if valid_sha(&e.file_name().to_string_lossy()) {
+            n += 1;
+        }
+    }
+    n
+}
+
+#[tokio::test]
+async fn a_small_body_stays_in_memory_and_a_larger_one_is_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = BlobStore::new(dir.path()).unwrap();
+    let one = |b: &[u8]| futures::stream::iter([Ok::<_, ServerError>(b.to_vec())]);
+    let small = vec![1u8; INLINE_MAX];
+    let stored = store.receive(one(&small)).await.unwrap();
+    assert_eq!(stored.inline(), Some(small.as_slice()));
+    assert_eq!(stored.sha256, hex::encode(Sha256::digest(&small)));
+    assert_eq!(stored.len, small.len() as u64);
+    assert_eq!(blob_files(dir.path()), 0, "no file for a small body");
+    assert!(store.get(&stored.sha256).await.unwrap().is_none());
+    // One byte more, in two chunks: a file, as before.
+    let large = vec![2u8; INLINE_MAX + 1];
+    let chunks = futures::stream::iter([
+        Ok::<_, ServerError>(large[..10].to_vec()),
+        Ok(large[10..].to_vec()),
+    ]);
+    let stored = store.receive(chunks).await.unwrap();
+    assert_eq!(stored.inline(), None);
+    assert_eq!(blob_files(dir.path()), 1);
+    assert_eq!(store.get(&stored.sha256).await.unwrap().unwrap(), large);
+}
+
+#[tokio::test]
+async fn small_bodies_past_the_memory_budget_are_written_to_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = BlobStore::new(dir.path()).unwrap();
+    let one = |b: Vec<u8>| futures::stream::iter([Ok::<_, ServerError>(b)]);
+    // Hold the whole budget but 64 KiB: one small body fits, the next not.
+    let _held = store
+        .inline_budget
+        .clone()
+        .try_acquire_many_owned((INLINE_BUDGET / 1024 - 64) as u32)
+        .unwrap();
+    let a = store.receive(one(vec![3u8; 40_000])).await.unwrap();
+    assert!(a.inline().is_some());
+    let b = store.receive(one(vec![4u8; 40_000])).await.unwrap();
+    assert_eq!(b.inline(), None, "over the budget: a file");
+    assert_eq!(
+        store.get(&b.sha256).await.unwrap().unwrap(),
+        vec![4u8; 40_000]
+    );
+    // The budget comes back when the held body is dropped (recorded).
+    drop(a);
+    let c = store.receive(one(vec![5u8; 40_000])).await.unwrap();
+    assert!(c.inline().is_some());
+}
 
 fn tmp_files(dir: &Path) -> usize {
     let mut n = 0;
@@ -27,7 +97,7 @@ async fn read_all(v: Verified) -> std::io::Result<Vec<u8>> {
 #[tokio::test]
 async fn concurrent_puts_of_the_same_bytes_all_succeed() {
     let dir = tempfile::tempdir().unwrap();
-    let store = BlobStore::new(dir.path()).unwrap();
+    let store = files(dir.path());
     let tasks: Vec<_> = (0..32)
         .map(|_| {
             let s = store.clone();
@@ -47,7 +117,7 @@ async fn concurrent_puts_of_the_same_bytes_all_succeed() {
 #[tokio::test]
 async fn a_damaged_copy_is_refused_and_healed_by_storing_it_again() {
     let dir = tempfile::tempdir().unwrap();
-    let store = BlobStore::new(dir.path()).unwrap();
+    let store = files(dir.path());
     let bytes = vec![7u8; 18_337];
     let sha = store.put(&bytes).await.unwrap();
     let v = store.open(&sha).await.unwrap().unwrap();
@@ -68,7 +138,7 @@ async fn a_damaged_copy_is_refused_and_healed_by_storing_it_again() {
 #[tokio::test]
 async fn a_failed_stream_leaves_no_temporary_file() {
     let dir = tempfile::tempdir().unwrap();
-    let store = BlobStore::new(dir.path()).unwrap();
+    let store = files(dir.path());
     let parts = futures::stream::iter([
         Ok(&b"first part"[..]),
         Err(ServerError::bad("client went away")),
@@ -86,7 +156,7 @@ async fn a_failed_stream_leaves_no_temporary_file() {
 #[tokio::test]
 async fn below_the_reserve_a_body_is_refused_read_to_its_end_and_not_kept() {
     let dir = tempfile::tempdir().unwrap();
-    let mut store = BlobStore::new(dir.path()).unwrap();
+    let mut store = files(dir.path());
     store.min_free = u64::MAX;
     let read = std::sync::Arc::new(AtomicU64::new(0));
     let seen = read.clone();
@@ -126,7 +196,7 @@ fn stale_temporary_files_are_removed_at_start() {
 #[tokio::test]
 async fn full_streams_answer_busy_after_the_wait() {
     let dir = tempfile::tempdir().unwrap();
-    let mut store = BlobStore::new(dir.path()).unwrap();
+    let mut store = files(dir.path());
     store.wait = Duration::from_millis(50);
     let _all = store
         .streams
@@ -142,7 +212,7 @@ async fn full_streams_answer_busy_after_the_wait() {
 #[tokio::test]
 async fn removal_frees_an_unreferenced_blob_and_restores_a_referenced_one() {
     let dir = tempfile::tempdir().unwrap();
-    let store = BlobStore::new(dir.path()).unwrap();
+    let store = files(dir.path());
     let sha = store.put(b"bytes").await.unwrap();
     // Referenced again between the rename and the second question: back.
     let kept = store
@@ -172,7 +242,7 @@ async fn removal_frees_an_unreferenced_blob_and_restores_a_referenced_one() {
 #[tokio::test]
 async fn a_blob_removed_before_its_row_is_recorded_comes_back() {
     let dir = tempfile::tempdir().unwrap();
-    let store = BlobStore::new(dir.path()).unwrap();
+    let store = files(dir.path());
     let one = futures::stream::iter([Ok::<_, ServerError>(&b"racing"[..])]);
     // The upload has stored the bytes, its row is not committed yet ...
     let stored = store.receive(one).await.unwrap();
@@ -196,7 +266,7 @@ async fn a_blob_removed_before_its_row_is_recorded_comes_back() {
 #[tokio::test]
 async fn the_same_bytes_again_keep_the_stored_copy_and_hold_it_until_dropped() {
     let dir = tempfile::tempdir().unwrap();
-    let store = BlobStore::new(dir.path()).unwrap();
+    let store = files(dir.path());
     let sha = store.put(b"seen before").await.unwrap();
     let path = store.path_of(&sha);
     let inode = |p: &Path| {
@@ -228,7 +298,7 @@ async fn the_same_bytes_again_keep_the_stored_copy_and_hold_it_until_dropped() {
 #[tokio::test]
 async fn a_copy_damaged_in_place_is_replaced_by_the_same_bytes() {
     let dir = tempfile::tempdir().unwrap();
-    let store = BlobStore::new(dir.path()).unwrap();
+    let store = files(dir.path());
     let bytes = vec![3u8; 4096];
     let sha = store.put(&bytes).await.unwrap();
     // Same length, one byte changed: not the bytes that arrive next.
@@ -247,7 +317,7 @@ async fn a_copy_damaged_in_place_is_replaced_by_the_same_bytes() {
 #[tokio::test]
 async fn a_body_larger_than_one_buffer_streams_to_disk_and_is_stored_whole() {
     let dir = tempfile::tempdir().unwrap();
-    let store = BlobStore::new(dir.path()).unwrap();
+    let store = files(dir.path());
     // Five chunks of 100 KiB: past the one-buffer path after the third.
     let chunks: Vec<Vec<u8>> = (0..5u8).map(|i| vec![i; 100 * 1024]).collect();
     let whole: Vec<u8> = chunks.concat();

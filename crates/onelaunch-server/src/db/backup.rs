@@ -104,7 +104,8 @@ pub(crate) struct Contents {
     pub(crate) test_results: i64,
     pub(crate) attachments: i64,
     pub(crate) stored_credentials: i64,
-    /// The sha256 of every blob a row points at.
+    /// The sha256 of every blob a row points at that must be a file (not a
+    /// small blob kept in the database).
     pub(crate) referenced_blobs: Vec<String>,
 }
 
@@ -121,11 +122,19 @@ pub(crate) async fn contents(pool: &AnyPool) -> ServerResult<Contents> {
         let n: i64 = sqlx::query(sql).fetch_one(pool).await?.try_get("n")?;
         ServerResult::Ok(n)
     };
-    let referenced_blobs = sqlx::query(
-        "SELECT sha256 FROM attachments WHERE sha256 IS NOT NULL \
+    // Small blobs are rows of the database itself (migration 0022): the
+    // files must cover only the others.
+    let kept_inline = if migrations.contains(&22) {
+        " WHERE sha256 NOT IN (SELECT sha256 FROM small_blobs)"
+    } else {
+        ""
+    };
+    let referenced_blobs = sqlx::query(&format!(
+        "SELECT sha256 FROM (SELECT sha256 FROM attachments WHERE sha256 IS NOT NULL \
          UNION SELECT sha256 FROM session_files \
-         UNION SELECT sha256 FROM launch_globals WHERE sha256 IS NOT NULL ORDER BY 1",
-    )
+         UNION SELECT sha256 FROM launch_globals WHERE sha256 IS NOT NULL) AS referenced\
+         {kept_inline} ORDER BY 1"
+    ))
     .fetch_all(pool)
     .await?
     .iter()

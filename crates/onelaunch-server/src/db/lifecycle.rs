@@ -70,11 +70,17 @@ pub(crate) async fn delete_launch(db: &Db, id: Id) -> ServerResult<DeletedRows> 
 /// Whether any row references the blob (asked after the deleting
 /// transaction committed, and again just before its file goes).
 pub(crate) async fn blob_referenced(db: &Db, sha: &str) -> ServerResult<bool> {
+    let mut conn = db.write.acquire().await?;
+    referenced_on(&mut conn, sha).await
+}
+
+/// [`blob_referenced`] on a connection (inside a transaction).
+pub(crate) async fn referenced_on(conn: &mut sqlx::AnyConnection, sha: &str) -> ServerResult<bool> {
     for (table, col) in BLOB_REFS {
         let sql = format!("SELECT 1 AS one FROM {table} WHERE {col} = $1 LIMIT 1");
         if sqlx::query(&sql)
             .bind(sha)
-            .fetch_optional(&db.write)
+            .fetch_optional(&mut *conn)
             .await?
             .is_some()
         {

@@ -1,7 +1,8 @@
 //! Copies a SQLite database into PostgreSQL (`onelaunch server migrate`), so a
 //! team can move to replicas without losing history. Ids are preserved and
-//! sequences moved past them; attachment bytes stay in the data directory the
-//! replicas share, the rows that point at them are copied with their hashes.
+//! sequences moved past them; attachment bytes in files stay in the data
+//! directory the replicas share, the rows that point at them are copied with
+//! their hashes, and small blobs (rows of `small_blobs`) are copied as bytes.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -61,8 +62,17 @@ async fn tables_in_dependency_order(src: &Db) -> ServerResult<Vec<String>> {
     Ok(order)
 }
 
-/// (column name, is integer) of a SQLite table.
-async fn columns(src: &Db, table: &str) -> ServerResult<Vec<(String, bool)>> {
+/// How a column's values are read and written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Integer,
+    Text,
+    /// Bytes (`BLOB` in SQLite, `BYTEA` in PostgreSQL): small blobs.
+    Bytes,
+}
+
+/// (column name, kind) of a SQLite table.
+async fn columns(src: &Db, table: &str) -> ServerResult<Vec<(String, Kind)>> {
     let rows = sqlx::query(&format!(
         "SELECT name, type FROM pragma_table_info('{table}') ORDER BY cid"
     ))
@@ -72,7 +82,15 @@ async fn columns(src: &Db, table: &str) -> ServerResult<Vec<(String, bool)>> {
         .map(|r| {
             let name: String = r.try_get("name")?;
             let ty: String = r.try_get("type")?;
-            Ok((name, ty.to_ascii_uppercase().contains("INT")))
+            let ty = ty.to_ascii_uppercase();
+            let kind = if ty.contains("INT") {
+                Kind::Integer
+            } else if ty.contains("BLOB") {
+                Kind::Bytes
+            } else {
+                Kind::Text
+            };
+            Ok((name, kind))
         })
         .collect()
 }
@@ -135,11 +153,11 @@ pub async fn copy_database(from: &str, to: &str) -> ServerResult<CopyReport> {
             let mut tx = dst.write.begin().await?;
             for row in &rows {
                 let mut q = sqlx::query(&insert);
-                for (i, (_, is_int)) in cols.iter().enumerate() {
-                    q = if *is_int {
-                        q.bind(row.try_get::<Option<i64>, _>(i)?)
-                    } else {
-                        q.bind(row.try_get::<Option<String>, _>(i)?)
+                for (i, (_, kind)) in cols.iter().enumerate() {
+                    q = match kind {
+                        Kind::Integer => q.bind(row.try_get::<Option<i64>, _>(i)?),
+                        Kind::Text => q.bind(row.try_get::<Option<String>, _>(i)?),
+                        Kind::Bytes => q.bind(row.try_get::<Option<Vec<u8>>, _>(i)?),
                     };
                 }
                 q.execute(&mut *tx).await?;
@@ -147,7 +165,10 @@ pub async fn copy_database(from: &str, to: &str) -> ServerResult<CopyReport> {
             tx.commit().await?;
             offset += rows.len() as i64;
         }
-        if cols.iter().any(|(n, is_int)| n == "id" && *is_int) {
+        if cols
+            .iter()
+            .any(|(n, kind)| n == "id" && *kind == Kind::Integer)
+        {
             sqlx::query(&format!(
                 "SELECT setval(pg_get_serial_sequence('{t}', 'id'), \
                  (SELECT COALESCE(MAX(id), 0) + 1 FROM {t}), false)"

@@ -34,6 +34,7 @@ pub(crate) mod result_views;
 pub(crate) mod results;
 pub(crate) mod server_runs;
 pub(crate) mod sessions;
+pub(crate) mod small_blobs;
 pub(crate) mod test_cases;
 pub(crate) mod tokens;
 pub(crate) mod ui_sessions;

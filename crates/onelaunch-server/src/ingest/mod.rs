@@ -29,6 +29,7 @@ use onelaunch_api::{self as api, Id};
 
 use crate::blobs::BlobStore;
 pub(crate) use crate::blobs::{Buffered, Stored};
+use crate::content;
 use crate::db::results::{ResultOwner, SessionRow};
 use crate::db::{self, Db};
 use crate::error::{ServerError, ServerResult};
@@ -62,6 +63,7 @@ where
     let mut tx = db.write.begin().await?;
     db::launches::ensure_open(&mut tx, launch.id).await?;
     let session = launch_level_session(&mut tx, launch).await?;
+    content::keep(&mut tx, [&stored]).await?;
     db::results::put_session_file(
         &mut tx,
         session.id,
@@ -147,7 +149,9 @@ fn digest(parts: &[&str]) -> String {
 }
 
 /// Receives a body into the blob store (streamed to disk, hashed on the
-/// way); the functions below record what was received.
+/// way; a small body stays in memory until it is recorded); the functions
+/// below record what was received, and keep a small body's bytes in the
+/// database in the same transaction (`content::keep`).
 pub(crate) async fn receive<S, B, E>(blobs: &BlobStore, chunks: S) -> ServerResult<Stored>
 where
     S: Stream<Item = Result<B, E>> + Unpin,
@@ -155,6 +159,16 @@ where
     ServerError: From<E>,
 {
     blobs.receive(chunks).await
+}
+
+/// The bytes of a body just [`receive`]d, before it is recorded (a container
+/// checked for parsing): in memory when small, read back (verified) from its
+/// file otherwise.
+pub(crate) async fn received_bytes(blobs: &BlobStore, stored: &Stored) -> ServerResult<Vec<u8>> {
+    match stored.inline() {
+        Some(bytes) => Ok(bytes.to_vec()),
+        None => Ok(blobs.get(&stored.sha256).await?.unwrap_or_default()),
+    }
 }
 
 /// Reads a raw result file into memory, within the server's budget for
@@ -305,10 +319,14 @@ pub(crate) async fn attachment(
         size: stored.len as i64,
         sha256: &stored.sha256,
     }];
-    if db.recent.launch_due(owner.launch_id) {
+    let due = db.recent.launch_due(owner.launch_id);
+    if due || stored.inline().is_some() {
         let mut tx = db.write.begin().await?;
+        content::keep(&mut tx, [stored]).await?;
         db::result_rows::put_attachments(&mut tx, &row).await?;
-        db::launches::touch(&mut tx, owner.launch_id).await?;
+        if due {
+            db::launches::touch(&mut tx, owner.launch_id).await?;
+        }
         tx.commit().await?;
     } else {
         // One statement: its own transaction.
@@ -350,6 +368,7 @@ pub(crate) async fn attachments(db: &Db, received: &[ReceivedAttachment]) -> Ser
     launches.sort_unstable();
     launches.dedup();
     let mut tx = db.write.begin().await?;
+    content::keep(&mut tx, received.iter().map(|a| &a.stored)).await?;
     db::result_rows::put_attachments(&mut tx, &rows).await?;
     for launch in launches {
         touch(db, &mut tx, launch).await?;
@@ -419,12 +438,13 @@ pub(crate) async fn session_file(
         SessionFileKind::Container => ("container", None),
         SessionFileKind::File => ("file", content_type),
     };
-    let mut conn = db.write.acquire().await?;
+    let mut tx = db.write.begin().await?;
     if db.recent.session_due(session.id) {
-        db::sessions::session_seen(&mut conn, session.id).await?;
+        db::sessions::session_seen(&mut tx, session.id).await?;
     }
+    content::keep(&mut tx, [stored]).await?;
     db::results::put_session_file(
-        &mut conn,
+        &mut tx,
         session.id,
         name,
         kind,
@@ -433,6 +453,7 @@ pub(crate) async fn session_file(
         content_type,
     )
     .await?;
+    tx.commit().await?;
     crate::metrics::session_file_ingested(kind, stored.len);
     Ok(())
 }
@@ -469,7 +490,7 @@ pub(crate) async fn finish_raw_upload(
 ) -> ServerResult<()> {
     let mut containers = Vec::new();
     for (_, sha) in db::results::session_files(db, session.id, "container").await? {
-        if let Some(bytes) = blobs.get(&sha).await? {
+        if let Some(bytes) = content::get(db, blobs, &sha).await? {
             if let Ok(c) = onelaunch_model::parse_container(&bytes) {
                 containers.push(c);
             }

@@ -299,7 +299,7 @@ async fn combine_story(app: &TestApp) {
     }
     let before_a = snapshot(app, a).await;
     let before_b = snapshot(app, b).await;
-    let blobs = blob_files(app);
+    let blobs = stored_blobs(app).await;
     assert_eq!(blobs.len(), 1, "{blobs:?}");
 
     let combined = app
@@ -365,7 +365,7 @@ async fn combine_story(app: &TestApp) {
         .await
         .expect(200);
     assert_eq!(content.body, "the shared log");
-    assert_eq!(blob_files(app), blobs, "nothing copied on disk");
+    assert_eq!(stored_blobs(app).await, blobs, "no bytes copied");
 
     // The sources are unchanged and link to the combined launch.
     assert_eq!(
@@ -407,7 +407,7 @@ async fn combine_story(app: &TestApp) {
     .expect(200);
     assert_eq!(snapshot(app, a).await, before_a);
     assert_eq!(snapshot(app, b).await, before_b);
-    assert_eq!(blob_files(app), blobs);
+    assert_eq!(stored_blobs(app).await, blobs);
     let content = app
         .get(
             &format!("/api/attachment/{}/content", att_of(app, ids[0]).await),
@@ -427,8 +427,9 @@ async fn att_of(app: &TestApp, result: i64) -> i64 {
         .unwrap()
 }
 
-/// Files in the blob store.
-fn blob_files(app: &TestApp) -> Vec<String> {
+/// Every stored blob: the blob store's files, and the small blobs kept in
+/// the database.
+async fn stored_blobs(app: &TestApp) -> Vec<String> {
     fn walk(dir: &std::path::Path, out: &mut Vec<String>) {
         if let Ok(entries) = std::fs::read_dir(dir) {
             for e in entries.flatten() {
@@ -444,6 +445,9 @@ fn blob_files(app: &TestApp) -> Vec<String> {
     let mut out = Vec::new();
     walk(app._dir.path(), &mut out);
     out.retain(|p| p.contains("/blobs/"));
+    for (sha, _) in crate::db::small_blobs::sizes(&app.state.db).await.unwrap() {
+        out.push(format!("small_blobs:{sha}"));
+    }
     out.sort();
     out
 }

@@ -22,6 +22,7 @@ mod planned;
 mod raw_upload;
 mod reruns;
 mod sessions;
+mod small_blobs;
 mod storage;
 mod tokens;
 

@@ -37,7 +37,8 @@ pub(super) async fn section(
         {
             if let Some(row) = globals::attachment(&state.db, a.id).await? {
                 if let Some(sha) = &row.meta.sha256 {
-                    if let Ok(Some(bytes)) = state.blobs.get(sha).await {
+                    if let Ok(Some(bytes)) = crate::content::get(&state.db, &state.blobs, sha).await
+                    {
                         text = Some(String::from_utf8_lossy(&bytes).into_owned());
                     }
                 }

@@ -211,7 +211,7 @@ pub(super) async fn page(
         if is_text(&ct) && row.4.unwrap_or(i64::MAX) <= INLINE_TEXT_BYTES {
             if let Some(sha) = &row.5 {
                 // A damaged copy is not shown (its own link says why).
-                if let Ok(Some(bytes)) = state.blobs.get(sha).await {
+                if let Ok(Some(bytes)) = crate::content::get(&state.db, &state.blobs, sha).await {
                     text = Some(String::from_utf8_lossy(&bytes).into_owned());
                 }
             }
