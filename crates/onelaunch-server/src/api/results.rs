@@ -89,7 +89,8 @@ pub(crate) async fn get_result(
     }))
 }
 
-/// The stored bytes with their content type, streamed from the blob store
+/// The stored bytes with their content type, streamed from where they are
+/// kept (`content::open`: the database or the blob store)
 /// after their digest was checked (a damaged copy answers 409
 /// `content_damaged`, never its bytes). Always a download: `attachment`
 /// disposition, no sniffing, and a sandbox should a browser open it.
@@ -110,7 +111,8 @@ pub(crate) async fn attachment_content(
     send_attachment(&state, id, &a).await
 }
 
-/// The bytes of a stored attachment, streamed from the blob store (verified),
+/// The bytes of a stored attachment, streamed from the database or the blob
+/// store (verified),
 /// with headers that keep a browser from running them.
 pub(super) async fn send_attachment(
     state: &AppState,

@@ -37,7 +37,7 @@ use crate::error::{ServerError, ServerResult};
 /// An attachment of the launch as a whole (`/api/launch/attachment`, the
 /// Allure 3 plugin's global attachments): new data, so the launch must be
 /// open (checked before the bytes are received and again when they are in).
-/// Its bytes go to the blob store and it is kept with the launch's globals
+/// Its bytes are stored (`content::keep` for a small body) and it is kept with the launch's globals
 /// (errors and attachments outside tests), through a session of its own
 /// (closed from the start); the same bytes under the same name are kept once.
 pub(crate) async fn launch_attachment<S, B, E>(
@@ -148,7 +148,7 @@ fn digest(parts: &[&str]) -> String {
         .collect()
 }
 
-/// Receives a body into the blob store (streamed to disk, hashed on the
+/// Receives a body (streamed to the blob store's disk, hashed on the
 /// way; a small body stays in memory until it is recorded); the functions
 /// below record what was received, and keep a small body's bytes in the
 /// database in the same transaction (`content::keep`).
