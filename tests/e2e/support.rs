@@ -629,33 +629,9 @@ pub fn stored_blobs(data: &Path) -> BTreeMap<String, u64> {
     out
 }
 
-/// The small blobs a SQLite server in `data` keeps in its database.
-pub fn small_blobs(data: &Path) -> BTreeMap<String, u64> {
-    use sqlx::{Connection, Row};
-    let url = format!("sqlite://{}", data.join("onelaunch.db").display());
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
-        let rows = sqlx::query("SELECT sha256, length(bytes) AS n FROM small_blobs")
-            .fetch_all(&mut conn)
-            .await
-            .unwrap();
-        let out = rows
-            .iter()
-            .map(|r| (r.get::<String, _>("sha256"), r.get::<i64, _>("n") as u64))
-            .collect();
-        conn.close().await.unwrap();
-        out
-    })
-}
-
-/// Keeps `bytes` as a small blob of the SQLite server in `data` with no row
-/// referencing it (an orphan, as a crash after a deletion's commit leaves).
-pub fn put_small_blob(data: &Path, bytes: &[u8]) {
-    use sha2::Digest;
+/// Runs `work` on a connection to the SQLite database of a server in `data`
+/// (the server may be running: WAL lets both in).
+fn on_sqlite<T>(data: &Path, work: impl AsyncFnOnce(&mut sqlx::SqliteConnection) -> T) -> T {
     use sqlx::Connection;
     let url = format!("sqlite://{}", data.join("onelaunch.db").display());
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -664,12 +640,36 @@ pub fn put_small_blob(data: &Path, bytes: &[u8]) {
         .unwrap();
     rt.block_on(async {
         let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        let out = work(&mut conn).await;
+        conn.close().await.unwrap();
+        out
+    })
+}
+
+/// The small blobs a SQLite server in `data` keeps in its database.
+pub fn small_blobs(data: &Path) -> BTreeMap<String, u64> {
+    use sqlx::Row;
+    on_sqlite(data, async |conn| {
+        let rows = sqlx::query("SELECT sha256, length(bytes) AS n FROM small_blobs")
+            .fetch_all(conn)
+            .await
+            .unwrap();
+        rows.iter()
+            .map(|r| (r.get::<String, _>("sha256"), r.get::<i64, _>("n") as u64))
+            .collect()
+    })
+}
+
+/// Keeps `bytes` as a small blob of the SQLite server in `data` with no row
+/// referencing it (an orphan, as a crash after a deletion's commit leaves).
+pub fn put_small_blob(data: &Path, bytes: &[u8]) {
+    use sha2::Digest;
+    on_sqlite(data, async |conn| {
         sqlx::query("INSERT INTO small_blobs (sha256, bytes) VALUES ($1, $2)")
             .bind(hex::encode(sha2::Sha256::digest(bytes)))
             .bind(bytes)
-            .execute(&mut conn)
+            .execute(conn)
             .await
             .unwrap();
-        conn.close().await.unwrap();
-    });
+    })
 }
