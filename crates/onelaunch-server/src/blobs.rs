@@ -17,7 +17,7 @@
 //!   same bytes again repairs a damaged copy. A temporary file is removed on
 //!   every error and when the request is dropped ([`TmpFile`]); stale ones
 //!   (older than [`STALE_TMP`], left by a crash) are removed at start.
-//! * **Reads are verified.** [`BlobStore::open`] hashes the file before anything
+//! * **Reads are verified.** [`BlobStore::open_file`] hashes the file before anything
 //!   is sent and refuses a copy whose bytes do not match their name
 //!   (`content_damaged`, 409); the body then streams and is hashed again while
 //!   it is sent, and a copy that changes underneath ends the response with an
@@ -421,7 +421,7 @@ impl BlobStore {
     /// Opens a blob for sending: `None` when it is not stored,
     /// `content_damaged` when its bytes do not match their digest. The check
     /// reads the whole file before anything is sent.
-    pub(crate) async fn open(&self, sha: &str) -> ServerResult<Option<Verified>> {
+    pub(crate) async fn open_file(&self, sha: &str) -> ServerResult<Option<Verified>> {
         if !valid_sha(sha) {
             return Ok(None);
         }
@@ -469,8 +469,8 @@ impl BlobStore {
     }
 
     /// A blob's bytes in memory (small blobs: containers, inline text),
-    /// verified like [`BlobStore::open`].
-    pub(crate) async fn get(&self, sha: &str) -> ServerResult<Option<Vec<u8>>> {
+    /// verified like [`BlobStore::open_file`].
+    pub(crate) async fn get_file(&self, sha: &str) -> ServerResult<Option<Vec<u8>>> {
         if !valid_sha(sha) {
             return Ok(None);
         }

@@ -38,7 +38,7 @@ pub(crate) async fn open(db: &Db, blobs: &BlobStore, sha: &str) -> ServerResult<
     if let Some(bytes) = db::small_blobs::get(db, sha).await? {
         return Verified::from_bytes(sha, bytes).map(Some);
     }
-    blobs.open(sha).await
+    blobs.open_file(sha).await
 }
 
 /// The bytes under a digest in memory (`None`: not stored). For small
@@ -47,7 +47,7 @@ pub(crate) async fn get(db: &Db, blobs: &BlobStore, sha: &str) -> ServerResult<O
     if let Some(bytes) = db::small_blobs::get(db, sha).await? {
         return blobs::verify(sha, bytes).map(Some);
     }
-    blobs.get(sha).await
+    blobs.get_file(sha).await
 }
 
 /// Removes the bytes under a digest that no row references, from the

@@ -35,7 +35,7 @@ async fn a_small_body_stays_in_memory_and_a_larger_one_is_a_file() {
     assert_eq!(stored.sha256, hex::encode(Sha256::digest(&small)));
     assert_eq!(stored.len, small.len() as u64);
     assert_eq!(blob_files(dir.path()), 0, "no file for a small body");
-    assert!(store.get(&stored.sha256).await.unwrap().is_none());
+    assert!(store.get_file(&stored.sha256).await.unwrap().is_none());
     // One byte more, in two chunks: a file, as before.
     let large = vec![2u8; INLINE_MAX + 1];
     let chunks = futures::stream::iter([
@@ -45,7 +45,10 @@ async fn a_small_body_stays_in_memory_and_a_larger_one_is_a_file() {
     let stored = store.receive(chunks).await.unwrap();
     assert_eq!(stored.inline(), None);
     assert_eq!(blob_files(dir.path()), 1);
-    assert_eq!(store.get(&stored.sha256).await.unwrap().unwrap(), large);
+    assert_eq!(
+        store.get_file(&stored.sha256).await.unwrap().unwrap(),
+        large
+    );
 }
 
 #[tokio::test]
@@ -64,7 +67,7 @@ async fn small_bodies_past_the_memory_budget_are_written_to_files() {
     let b = store.receive(one(vec![4u8; 40_000])).await.unwrap();
     assert_eq!(b.inline(), None, "over the budget: a file");
     assert_eq!(
-        store.get(&b.sha256).await.unwrap().unwrap(),
+        store.get_file(&b.sha256).await.unwrap().unwrap(),
         vec![4u8; 40_000]
     );
     // The budget comes back when the held body is dropped (recorded).
@@ -110,7 +113,7 @@ async fn concurrent_puts_of_the_same_bytes_all_succeed() {
     }
     assert_eq!(shas.len(), 1);
     let sha = shas.into_iter().next().unwrap();
-    assert_eq!(store.get(&sha).await.unwrap().unwrap(), b"same bytes");
+    assert_eq!(store.get_file(&sha).await.unwrap().unwrap(), b"same bytes");
     assert_eq!(tmp_files(dir.path()), 0);
 }
 
@@ -120,18 +123,18 @@ async fn a_damaged_copy_is_refused_and_healed_by_storing_it_again() {
     let store = files(dir.path());
     let bytes = vec![7u8; 18_337];
     let sha = store.put(&bytes).await.unwrap();
-    let v = store.open(&sha).await.unwrap().unwrap();
+    let v = store.open_file(&sha).await.unwrap().unwrap();
     assert_eq!(v.len, bytes.len() as u64);
     assert_eq!(read_all(v).await.unwrap(), bytes);
     std::fs::write(store.path_of(&sha), &bytes[..100]).unwrap();
-    let e = store.open(&sha).await.unwrap_err();
+    let e = store.open_file(&sha).await.unwrap_err();
     assert!(matches!(e, ServerError::ContentDamaged(_)), "{e}");
     assert!(matches!(
-        store.get(&sha).await,
+        store.get_file(&sha).await,
         Err(ServerError::ContentDamaged(_))
     ));
     assert_eq!(store.put(&bytes).await.unwrap(), sha);
-    let v = store.open(&sha).await.unwrap().unwrap();
+    let v = store.open_file(&sha).await.unwrap().unwrap();
     assert_eq!(read_all(v).await.unwrap(), bytes);
 }
 
@@ -221,7 +224,7 @@ async fn removal_frees_an_unreferenced_blob_and_restores_a_referenced_one() {
         .unwrap();
     assert_eq!(kept, None);
     assert_eq!(
-        store.get(&sha).await.unwrap().as_deref(),
+        store.get_file(&sha).await.unwrap().as_deref(),
         Some(&b"bytes"[..])
     );
     let freed = store
@@ -229,7 +232,7 @@ async fn removal_frees_an_unreferenced_blob_and_restores_a_referenced_one() {
         .await
         .unwrap();
     assert_eq!(freed, Some(5));
-    assert_eq!(store.get(&sha).await.unwrap(), None);
+    assert_eq!(store.get_file(&sha).await.unwrap(), None);
     assert_eq!(tmp_files(dir.path()), 0);
     // Gone already: nothing to do.
     let again = store
@@ -252,12 +255,12 @@ async fn a_blob_removed_before_its_row_is_recorded_comes_back() {
         .await
         .unwrap();
     assert_eq!(freed, Some(6));
-    assert_eq!(store.get(&stored.sha256).await.unwrap(), None);
+    assert_eq!(store.get_file(&stored.sha256).await.unwrap(), None);
     // The upload's row is committed; dropping what it stored relinks it.
     let sha = stored.sha256.clone();
     drop(stored);
     assert_eq!(
-        store.get(&sha).await.unwrap().as_deref(),
+        store.get_file(&sha).await.unwrap().as_deref(),
         Some(&b"racing"[..])
     );
     assert_eq!(tmp_files(dir.path()), 0);
@@ -289,7 +292,7 @@ async fn the_same_bytes_again_keep_the_stored_copy_and_hold_it_until_dropped() {
     assert_eq!(freed, Some(11));
     drop(again);
     assert_eq!(
-        store.get(&sha).await.unwrap().as_deref(),
+        store.get_file(&sha).await.unwrap().as_deref(),
         Some(&b"seen before"[..])
     );
     assert_eq!(tmp_files(dir.path()), 0);
@@ -306,11 +309,11 @@ async fn a_copy_damaged_in_place_is_replaced_by_the_same_bytes() {
     damaged[100] = 4;
     std::fs::write(store.path_of(&sha), &damaged).unwrap();
     assert!(matches!(
-        store.get(&sha).await,
+        store.get_file(&sha).await,
         Err(ServerError::ContentDamaged(_))
     ));
     assert_eq!(store.put(&bytes).await.unwrap(), sha);
-    assert_eq!(store.get(&sha).await.unwrap().unwrap(), bytes);
+    assert_eq!(store.get_file(&sha).await.unwrap().unwrap(), bytes);
     assert_eq!(tmp_files(dir.path()), 0);
 }
 
@@ -327,7 +330,7 @@ async fn a_body_larger_than_one_buffer_streams_to_disk_and_is_stored_whole() {
     assert_eq!(stored.sha256, hex::encode(Sha256::digest(&whole)));
     drop(stored);
     let sha = hex::encode(Sha256::digest(&whole));
-    assert_eq!(store.get(&sha).await.unwrap().unwrap(), whole);
+    assert_eq!(store.get_file(&sha).await.unwrap().unwrap(), whole);
     assert_eq!(tmp_files(dir.path()), 0);
     // The same, failing after it spilled to disk, leaves nothing behind.
     let failing = futures::stream::iter(chunks.iter().map(|c| Ok::<_, ServerError>(&c[..])))

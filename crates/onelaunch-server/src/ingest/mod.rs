@@ -167,7 +167,7 @@ where
 pub(crate) async fn received_bytes(blobs: &BlobStore, stored: &Stored) -> ServerResult<Vec<u8>> {
     match stored.inline() {
         Some(bytes) => Ok(bytes.to_vec()),
-        None => Ok(blobs.get(&stored.sha256).await?.unwrap_or_default()),
+        None => Ok(blobs.get_file(&stored.sha256).await?.unwrap_or_default()),
     }
 }
 

@@ -1,8 +1,9 @@
 //! The crate's shape, checked: dependencies between top-level modules point one
 //! way (`api`, `ui` → `access`, `closing`, `server_led` → `ingest` → `db`,
 //! `closing` → `gate` → `db`,
-//! with `integrations` beside `db`), SQL is written only in `db/`, and no
-//! source file grows past the size a reader can hold.
+//! with `integrations` beside `db`), SQL is written only in `db/`, stored
+//! bytes are read through `content`, and no source file grows past the size
+//! a reader can hold.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -208,6 +209,26 @@ fn sql_is_written_only_in_db() {
         .map(|(rel, _)| rel)
         .collect();
     assert!(outside.is_empty(), "SQL outside db/: {outside:?}");
+}
+
+/// Attachment bytes may be in the database (small ones) or in a file: a
+/// reader that asked the files alone would answer 404 for most attachments.
+/// Only `content.rs` reads stored bytes from the files; `ingest` reads back
+/// a body it has just received.
+#[test]
+fn stored_bytes_are_read_through_content() {
+    let outside: Vec<String> = sources()
+        .into_iter()
+        .filter(|(rel, text)| {
+            !(rel.starts_with("blobs") || matches!(rel.as_str(), "content.rs" | "ingest/mod.rs"))
+                && (text.contains(".open_file(") || text.contains(".get_file("))
+        })
+        .map(|(rel, _)| rel)
+        .collect();
+    assert!(
+        outside.is_empty(),
+        "blob files read outside content.rs: {outside:?}"
+    );
 }
 
 #[test]

@@ -413,9 +413,7 @@ pub(super) async fn serve(
         .as_deref()
         .ok_or_else(|| UiError::NotFound(format!("attachment {id} has no content yet")))?;
     // Verified before anything is sent; a damaged copy is a 409 page.
-    let blob = state
-        .blobs
-        .open(sha)
+    let blob = crate::content::open(&state.db, &state.blobs, sha)
         .await?
         .ok_or_else(|| UiError::NotFound(format!("attachment {id} content is missing")))?;
     let ct = content_type(a.content_type.as_deref(), &a.file_name);
