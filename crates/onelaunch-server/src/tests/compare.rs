@@ -252,8 +252,7 @@ async fn combine_and_compare_on_postgresql() {
     let Some(cluster) = super::pg::PgCluster::start() else {
         return;
     };
-    let url = cluster.database("combine");
-    let app = TestApp::with_config(|c| c.database_url = Some(url)).await;
+    let app = TestApp::on_postgres(&cluster, "combine").await;
     combine_story(&app).await;
     drop(app);
     drop(cluster);

@@ -67,8 +67,7 @@ async fn manual_cases_on_postgres() {
     let Some(cluster) = super::pg::PgCluster::start() else {
         return;
     };
-    let url = cluster.database("manual");
-    let app = TestApp::with_config(|c| c.database_url = Some(url)).await;
+    let app = TestApp::on_postgres(&cluster, "manual").await;
     assigned_recorded_filtered(&app).await;
     app.state.db.write.close().await;
     drop(cluster);

@@ -100,6 +100,12 @@ impl TestApp {
         Self::with_config(|_| {}).await
     }
 
+    /// [`TestApp::new`] on a fresh database `name` of a PostgreSQL cluster.
+    pub(crate) async fn on_postgres(cluster: &pg::PgCluster, name: &str) -> TestApp {
+        let url = cluster.database(name);
+        Self::with_config(|c| c.database_url = Some(url)).await
+    }
+
     /// [`TestApp::new`] with settings changed by `change`.
     pub(crate) async fn with_config(change: impl FnOnce(&mut ServerConfig)) -> TestApp {
         let dir = tempfile::tempdir().unwrap();

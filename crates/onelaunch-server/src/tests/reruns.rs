@@ -82,8 +82,7 @@ async fn a_rerun_adds_one_job_run_per_job_to_the_same_launch_on_postgresql() {
     let Some(cluster) = super::pg::PgCluster::start() else {
         return;
     };
-    let url = cluster.database("reruns");
-    rerun_story(TestApp::with_config(|c| c.database_url = Some(url)).await).await;
+    rerun_story(TestApp::on_postgres(&cluster, "reruns").await).await;
     drop(cluster);
 }
 

@@ -235,8 +235,7 @@ async fn small_attachments_are_rows_large_ones_files_on_postgresql() {
     let Some(cluster) = super::pg::PgCluster::start() else {
         return;
     };
-    let url = cluster.database("small_blobs");
-    let app = TestApp::with_config(|c| c.database_url = Some(url)).await;
+    let app = TestApp::on_postgres(&cluster, "small_blobs").await;
     small_blob_story(&app).await;
     removal_waits_for_an_upload_of_the_same_bytes(&app).await;
     drop(app);
