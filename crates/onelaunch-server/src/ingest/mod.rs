@@ -37,9 +37,10 @@ use crate::error::{ServerError, ServerResult};
 /// An attachment of the launch as a whole (`/api/launch/attachment`, the
 /// Allure 3 plugin's global attachments): new data, so the launch must be
 /// open (checked before the bytes are received and again when they are in).
-/// Its bytes are stored (`content::keep` for a small body) and it is kept with the launch's globals
-/// (errors and attachments outside tests), through a session of its own
-/// (closed from the start); the same bytes under the same name are kept once.
+/// Its bytes are stored (`content::keep` for a small body) and it is kept
+/// with the launch's globals (errors and attachments outside tests), through
+/// a session of its own (closed from the start); the same bytes under the
+/// same name are kept once.
 pub(crate) async fn launch_attachment<S, B, E>(
     db: &Db,
     blobs: &BlobStore,
