@@ -25,6 +25,7 @@
 //!   already gone deletes nothing, so a pass that overlaps a manual delete is
 //!   harmless.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use onelaunch_api::Id;
@@ -156,33 +157,32 @@ pub struct GcReport {
 /// (see [`BlobStore::remove_unreferenced`]) and young files are skipped.
 pub(crate) async fn gc(db: &Db, blobs: &BlobStore, dry_run: bool) -> ServerResult<GcReport> {
     let referenced = db::lifecycle::referenced_blobs(db).await?;
-    let small = db::small_blobs::sizes(db).await?;
     let (files, tmps) = blobs.inventory();
     let mut report = GcReport::default();
-    let stored: std::collections::BTreeSet<&str> = files
-        .iter()
-        .map(|f| f.sha256.as_str())
-        .chain(small.iter().map(|(sha, _)| sha.as_str()))
-        .collect();
-    report.missing = referenced
-        .iter()
-        .filter(|s| !stored.contains(s.as_str()))
-        .cloned()
-        .collect();
-    for (sha, len) in &small {
-        if referenced.contains(sha) {
-            report.referenced += 1;
-        } else {
-            report.orphans.push((sha.clone(), *len));
-        }
+    // Every stored digest once, whichever store holds it (both, for bytes
+    // stored as a file by an older version and as a row since): its bytes in
+    // all, and whether a young file of it may still be waiting for its row.
+    let mut stored: BTreeMap<String, (u64, bool)> = BTreeMap::new();
+    for (sha, len) in db::small_blobs::sizes(db).await? {
+        stored.insert(sha, (len, false));
     }
     for f in files {
-        if referenced.contains(&f.sha256) {
+        let e = stored.entry(f.sha256).or_default();
+        e.0 += f.len;
+        e.1 |= f.age < crate::blobs::GC_GRACE;
+    }
+    report.missing = referenced
+        .iter()
+        .filter(|s| !stored.contains_key(s.as_str()))
+        .cloned()
+        .collect();
+    for (sha, (len, young)) in stored {
+        if referenced.contains(&sha) {
             report.referenced += 1;
-        } else if f.age < crate::blobs::GC_GRACE {
+        } else if young {
             report.young_orphans += 1;
         } else {
-            report.orphans.push((f.sha256, f.len));
+            report.orphans.push((sha, len));
         }
     }
     report.stale_tmp = tmps
