@@ -96,7 +96,7 @@ pub(crate) async fn upload_results(
     let session = scope.session(&state.db, req.test_session_id).await?;
     // The stored JSON's size is checked as the insert builds it.
     limits::cut_results(&mut req.results);
-    let (refs, new) = ingest::results_counted(&state.db, &session, &req.results).await?;
+    let (refs, new) = ingest::results_counted(&state.db, &session, req.results).await?;
     let ids = refs.iter().map(|r| r.id).collect();
     Ok(Json(api::UploadResultsResponse {
         results: refs,
@@ -250,9 +250,10 @@ pub(crate) async fn upload_attachments_bulk(
             }),
         }
     }
-    ingest::attachments(&state.db, &received).await?;
+    let files_count = received.len();
+    ingest::attachments(&state.db, received).await?;
     Ok(Json(api::BulkAttachmentsResponse {
-        files_count: received.len(),
+        files_count,
         refused,
     }))
 }
@@ -440,7 +441,7 @@ pub(crate) async fn upload_files(
         .await?;
     }
     for chunk in results.chunks(500) {
-        ingest::results(&state.db, &session, chunk).await?;
+        ingest::results(&state.db, &session, chunk.to_vec()).await?;
     }
     for (name, g) in &globals {
         ingest::globals(&state.db, &session, name, g).await?;

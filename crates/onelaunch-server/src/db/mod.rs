@@ -19,6 +19,7 @@ pub(crate) mod backup;
 pub(crate) mod combine;
 pub(crate) mod gate;
 pub(crate) mod globals;
+pub(crate) mod group;
 pub(crate) mod health;
 pub(crate) mod job_configs;
 pub(crate) mod job_runs;
@@ -60,6 +61,8 @@ pub(crate) struct Db {
     pub secret_key: Option<std::sync::Arc<crate::secrets::SecretKey>>,
     /// Once-a-second writes this process made lately ([`Recent`]).
     pub(crate) recent: std::sync::Arc<Recent>,
+    /// The group writer of ingest writes (SQLite; [`group`]).
+    pub(crate) groups: Option<group::Groups>,
 }
 
 /// Writes that move a row's time forward at most once a second (a launch's
@@ -331,12 +334,14 @@ impl Db {
                 (pool.clone(), pool)
             }
         };
+        let groups = (backend == Backend::Sqlite).then(|| group::Groups::start(write.clone()));
         Ok(Db {
             read,
             write,
             backend,
             secret_key: None,
             recent: Default::default(),
+            groups,
         })
     }
 }

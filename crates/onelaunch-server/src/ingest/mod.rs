@@ -265,11 +265,12 @@ fn check_uuids(results: &[api::UploadTestResult]) -> ServerResult<()> {
 
 /// Stores a batch of results of a session: idempotent by uuid (a re-sent batch
 /// answers the same ids and adds nothing), test cases tracked from the new
-/// ones, all in one transaction.
+/// ones, all in one transaction (on SQLite, shared with the other ingest
+/// writes queued at the same time: [`db::group`]).
 pub(crate) async fn results(
     db: &Db,
     session: &SessionRow,
-    results: &[api::UploadTestResult],
+    results: Vec<api::UploadTestResult>,
 ) -> ServerResult<Vec<api::ResultRef>> {
     Ok(results_counted(db, session, results).await?.0)
 }
@@ -279,27 +280,35 @@ pub(crate) async fn results(
 pub(crate) async fn results_counted(
     db: &Db,
     session: &SessionRow,
-    results: &[api::UploadTestResult],
+    results: Vec<api::UploadTestResult>,
 ) -> ServerResult<(Vec<api::ResultRef>, usize)> {
-    check_uuids(results)?;
-    let mut tx = db.write.begin().await?;
-    db::launches::ensure_open(&mut tx, session.launch_id).await?;
-    let (refs, new) = db::results::insert_results(&mut tx, session, results).await?;
-    if db.recent.session_due(session.id) {
-        db::sessions::session_seen(&mut tx, session.id).await?;
-    }
-    let tracked: Vec<(Id, &api::UploadTestResult)> =
-        new.iter().map(|(id, i)| (*id, &results[*i])).collect();
-    test_cases::track_test_cases(&mut tx, session, &tracked).await?;
-    if let (Some(run), false) = (session.job_run_id, new.is_empty()) {
-        // A finished job run whose status its results gave (a shard's results
-        // after the finish step, say) takes the status its results give now.
-        db::job_runs::rederive_finished(&mut tx, run).await?;
-    }
-    touch(db, &mut tx, session.launch_id).await?;
-    tx.commit().await?;
-    crate::metrics::results_ingested(new.len());
-    Ok((refs, new.len()))
+    check_uuids(&results)?;
+    let weight = results.len();
+    let (session, work_db) = (session.clone(), db.clone());
+    let (refs, new) = db::group::grouped(db, weight, move |conn| {
+        Box::pin(async move {
+            let (db, session) = (&work_db, &session);
+            db::launches::ensure_open(conn, session.launch_id).await?;
+            let (refs, new) = db::results::insert_results(conn, session, &results).await?;
+            if db.recent.session_due(session.id) {
+                db::sessions::session_seen(conn, session.id).await?;
+            }
+            let tracked: Vec<(Id, &api::UploadTestResult)> =
+                new.iter().map(|(id, i)| (*id, &results[*i])).collect();
+            test_cases::track_test_cases(conn, session, &tracked).await?;
+            if let (Some(run), false) = (session.job_run_id, new.is_empty()) {
+                // A finished job run whose status its results gave (a shard's
+                // results after the finish step, say) takes the status its
+                // results give now.
+                db::job_runs::rederive_finished(conn, run).await?;
+            }
+            touch(db, conn, session.launch_id).await?;
+            Ok((refs, new.len()))
+        })
+    })
+    .await?;
+    crate::metrics::results_ingested(new);
+    Ok((refs, new))
 }
 
 /// Records one attachment of an accepted result whose bytes were
@@ -349,33 +358,44 @@ pub(crate) struct ReceivedAttachment {
 }
 
 /// Records the attachments of several accepted results in one transaction
-/// (one multi-row statement per [`db::result_rows::ATTACHMENT_ROWS`]), as
-/// [`attachment`] does for one. The bytes stay held until it is committed.
-pub(crate) async fn attachments(db: &Db, received: &[ReceivedAttachment]) -> ServerResult<()> {
+/// (one multi-row statement per [`db::result_rows::ATTACHMENT_ROWS`]; on
+/// SQLite shared with the other ingest writes queued at the same time:
+/// [`db::group`]), as [`attachment`] does for one. The bytes stay held until
+/// it is committed.
+pub(crate) async fn attachments(db: &Db, received: Vec<ReceivedAttachment>) -> ServerResult<()> {
     if received.is_empty() {
         return Ok(());
     }
-    let rows: Vec<db::result_rows::AttachmentBytes<'_>> = received
-        .iter()
-        .map(|a| db::result_rows::AttachmentBytes {
-            result_id: a.owner.id,
-            file_name: &a.file_name,
-            content_type: a.content_type.as_deref(),
-            size: a.stored.len as i64,
-            sha256: &a.stored.sha256,
+    let weight = received.len();
+    let work_db = db.clone();
+    // The work hands the attachments back: what holds their bytes is
+    // dropped only after the commit.
+    let received = db::group::grouped(db, weight, move |conn| {
+        Box::pin(async move {
+            let rows: Vec<db::result_rows::AttachmentBytes<'_>> = received
+                .iter()
+                .map(|a| db::result_rows::AttachmentBytes {
+                    result_id: a.owner.id,
+                    file_name: &a.file_name,
+                    content_type: a.content_type.as_deref(),
+                    size: a.stored.len as i64,
+                    sha256: &a.stored.sha256,
+                })
+                .collect();
+            let mut launches: Vec<Id> = received.iter().map(|a| a.owner.launch_id).collect();
+            launches.sort_unstable();
+            launches.dedup();
+            content::keep(conn, received.iter().map(|a| &a.stored)).await?;
+            db::result_rows::put_attachments(conn, &rows).await?;
+            for launch in launches {
+                touch(&work_db, conn, launch).await?;
+            }
+            drop(rows);
+            Ok(received)
         })
-        .collect();
-    let mut launches: Vec<Id> = received.iter().map(|a| a.owner.launch_id).collect();
-    launches.sort_unstable();
-    launches.dedup();
-    let mut tx = db.write.begin().await?;
-    content::keep(&mut tx, received.iter().map(|a| &a.stored)).await?;
-    db::result_rows::put_attachments(&mut tx, &rows).await?;
-    for launch in launches {
-        touch(db, &mut tx, launch).await?;
-    }
-    tx.commit().await?;
-    for a in received {
+    })
+    .await?;
+    for a in &received {
         crate::metrics::attachment_ingested(a.stored.len);
     }
     Ok(())

@@ -10,6 +10,7 @@ mod edges;
 mod errors;
 mod gate;
 mod globals;
+mod group_commit;
 mod isolation;
 mod layering;
 mod lifecycle;

@@ -104,10 +104,14 @@ async fn story(db: &Db) -> Vec<String> {
         result("u-b2", "hb", "passed", 2_000),
         result("u-c", "hc", "broken", 1_000),
     ];
-    let refs = crate::ingest::results(db, &session, &batch).await.unwrap();
+    let refs = crate::ingest::results(db, &session, batch.to_vec())
+        .await
+        .unwrap();
     let uuids: Vec<&str> = refs.iter().map(|r| r.uuid.as_str()).collect();
     assert_eq!(uuids, ["u-a", "u-b1", "u-b2", "u-c"], "in request order");
-    let repeated = crate::ingest::results(db, &session, &batch).await.unwrap();
+    let repeated = crate::ingest::results(db, &session, batch.to_vec())
+        .await
+        .unwrap();
     assert_eq!(repeated, refs);
     assert_eq!(result_total(db, launch).await, 4);
     // Known, new and repeated uuids in one batch: the known answer their
@@ -118,7 +122,7 @@ async fn story(db: &Db) -> Vec<String> {
         result("u-a", "ha", "passed", 1_000),
         result("u-e", "he", "failed", 4_000),
     ];
-    let (mixed_refs, new) = crate::ingest::results_counted(db, &session, &mixed)
+    let (mixed_refs, new) = crate::ingest::results_counted(db, &session, mixed.to_vec())
         .await
         .unwrap();
     assert_eq!(new, 1);
@@ -199,7 +203,7 @@ async fn story(db: &Db) -> Vec<String> {
         "closing twice is a no-op"
     );
     let late = [result("u-d", "hd", "failed", 3_000)];
-    match crate::ingest::results(db, &session, &late).await {
+    match crate::ingest::results(db, &session, late.to_vec()).await {
         Err(ServerError::LaunchClosed(id)) => assert_eq!(id, launch),
         other => panic!("ingest into a closed launch: {other:?}"),
     }
@@ -231,7 +235,9 @@ async fn story(db: &Db) -> Vec<String> {
             .unwrap()
             .closed
     );
-    crate::ingest::results(db, &session, &late).await.unwrap();
+    crate::ingest::results(db, &session, late.to_vec())
+        .await
+        .unwrap();
     let third = started(db, &start("run-3", Some(launch))).await;
     assert_eq!(third.launch_id, launch);
     let stat = statistic(db, launch).await;

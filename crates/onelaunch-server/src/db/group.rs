@@ -1,0 +1,291 @@
+//! Group commit on SQLite: the ingest writes (a batch of results, a request's
+//! attachments) that queue for the one writer connection while it is busy
+//! run together in one transaction, each inside its own savepoint, and are
+//! answered after that transaction commits.
+//!
+//! Why: a commit appends every page it dirtied to the WAL, and a batch of
+//! results dirties pages all over the launch's indexes (uuids, test keys and
+//! names are in no order). Requests that arrive while another one is being
+//! written (the client's next batch, a chunk's attachments, twenty job runs
+//! uploading at once) used to be as many commits, each writing most of those
+//! pages again; one commit writes each page once. Nothing waits for company:
+//! a group is whatever queued while the previous one ran, so a lone request
+//! starts at once, as before.
+//!
+//! The guarantees stay each request's own:
+//! * **Nothing is acknowledged before it is durable**: every member is
+//!   answered after the group's `COMMIT`.
+//! * **One request's failure is its own**: a member whose work fails is rolled
+//!   back to its savepoint and answered with its error; the others go on.
+//!   Only a failure that leaves the transaction unusable (the database full;
+//!   a savepoint that cannot be rolled back; a failed commit) fails the whole
+//!   group: nothing of it was kept, and every member is told so (503, retry),
+//!   which is what the client does with any unacknowledged batch.
+//! * **A client that goes away changes nothing for the others**: the work
+//!   runs in the group's own task, which a dropped request cannot cancel
+//!   (its writes are idempotent; a re-send finds them).
+//!
+//! PostgreSQL has many connections and row-level locks: there each request
+//! keeps its own transaction ([`grouped`] runs the work inline).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use sqlx::{AnyConnection, AnyPool, Connection};
+use tokio::sync::{mpsc, oneshot};
+
+use super::{Backend, Db};
+use crate::error::{ServerError, ServerResult};
+
+/// The most work (results, attachment rows) one group takes: bounds the
+/// transaction (its WAL pages) and how long its first member waits.
+pub(crate) const MAX_GROUP_WEIGHT: usize = 4000;
+/// The most requests one group takes.
+pub(crate) const MAX_GROUP_MEMBERS: usize = 32;
+
+/// How a group ended, as its members are told.
+#[derive(Debug, Clone)]
+enum Outcome {
+    Committed,
+    /// The database is full: nothing of the group was kept.
+    Full(String),
+    /// The transaction could not go on or commit: nothing of it was kept.
+    Failed,
+}
+
+/// A member's answer, sent once the group's outcome is known.
+type Reply = Box<dyn FnOnce(&Outcome) + Send>;
+
+/// What a member's work left behind.
+enum Ran {
+    /// It worked; its answer waits for the commit.
+    Done(Reply),
+    /// It failed and was answered with its error; `fatal` when the error
+    /// leaves the transaction unusable (the database is full).
+    Failed { fatal: bool },
+}
+
+type Work = Box<dyn for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Ran> + Send>;
+
+struct Job {
+    weight: usize,
+    work: Work,
+    /// Answers the member without running it (its group broke before it).
+    unrun: Reply,
+}
+
+/// The queue to the group writer (SQLite only).
+#[derive(Clone)]
+pub(crate) struct Groups {
+    tx: mpsc::UnboundedSender<Job>,
+    counts: Arc<Counts>,
+}
+
+/// What the group writer did, for tests and diagnostics.
+#[derive(Debug, Default)]
+pub(crate) struct Counts {
+    /// Writes queued.
+    pub(crate) queued: AtomicUsize,
+    /// Writes the group writer took from the queue.
+    pub(crate) taken: AtomicUsize,
+    /// Groups run (each one transaction).
+    pub(crate) groups: AtomicUsize,
+}
+
+impl Groups {
+    /// Starts the group writer on `pool` (the one writer connection); it ends
+    /// when the last [`Db`] holding this queue is dropped.
+    pub(crate) fn start(pool: AnyPool) -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let counts = Arc::new(Counts::default());
+        tokio::spawn(run(pool, rx, counts.clone()));
+        Groups { tx, counts }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn counts(&self) -> &Counts {
+        &self.counts
+    }
+}
+
+/// Runs `work` in a write transaction: on SQLite in a savepoint of the
+/// current group's (see the module documentation), on PostgreSQL in its own.
+/// `weight` is how much it writes (results, rows), for the group's bound.
+/// Answers the work's value once it is committed.
+pub(crate) async fn grouped<T, F>(db: &Db, weight: usize, work: F) -> ServerResult<T>
+where
+    T: Send + 'static,
+    F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, ServerResult<T>> + Send + 'static,
+{
+    let groups = match (&db.groups, db.backend) {
+        (Some(g), Backend::Sqlite) => g,
+        _ => {
+            let mut tx = db.write.begin().await?;
+            let value = work(&mut tx).await?;
+            tx.commit().await?;
+            return Ok(value);
+        }
+    };
+    let (answer, answered) = oneshot::channel::<ServerResult<T>>();
+    // Held by the work and by the answer of a member never run: whichever
+    // comes first takes it.
+    let answer = Arc::new(std::sync::Mutex::new(Some(answer)));
+    let unrun_answer = answer.clone();
+    let job = Job {
+        weight: weight.max(1),
+        work: Box::new(move |conn| {
+            async move {
+                let answer = take(&answer);
+                match work(conn).await {
+                    Ok(value) => Ran::Done(Box::new(move |outcome: &Outcome| {
+                        if let Some(answer) = answer {
+                            let _ = answer.send(match outcome {
+                                Outcome::Committed => Ok(value),
+                                other => Err(member_error(other)),
+                            });
+                        }
+                    })),
+                    Err(e) => {
+                        let fatal = matches!(e, ServerError::StorageFull(_));
+                        if let Some(answer) = answer {
+                            let _ = answer.send(Err(e));
+                        }
+                        Ran::Failed { fatal }
+                    }
+                }
+            }
+            .boxed()
+        }),
+        unrun: Box::new(move |outcome: &Outcome| {
+            if let Some(answer) = take(&unrun_answer) {
+                let _ = answer.send(Err(member_error(outcome)));
+            }
+        }),
+    };
+    groups.counts.queued.fetch_add(1, Ordering::Relaxed);
+    if groups.tx.send(job).is_err() {
+        return Err(member_error(&Outcome::Failed));
+    }
+    // The sender is dropped unanswered only if the work panicked.
+    answered
+        .await
+        .unwrap_or_else(|_| Err(member_error(&Outcome::Failed)))
+}
+
+/// The answer's sender, once.
+fn take<A>(slot: &std::sync::Mutex<Option<A>>) -> Option<A> {
+    slot.lock().unwrap_or_else(|e| e.into_inner()).take()
+}
+
+/// What a member of a group that did not commit is answered.
+fn member_error(outcome: &Outcome) -> ServerError {
+    match outcome {
+        Outcome::Full(detail) => ServerError::StorageFull(detail.clone()),
+        _ => ServerError::Busy(
+            "the write this request was part of could not be committed: nothing of it was kept; retry"
+                .into(),
+        ),
+    }
+}
+
+/// The group writer: takes what queued, runs it as one group, again.
+async fn run(pool: AnyPool, mut rx: mpsc::UnboundedReceiver<Job>, counts: Arc<Counts>) {
+    while let Some(first) = rx.recv().await {
+        let mut weight = first.weight;
+        let mut jobs = vec![first];
+        while weight < MAX_GROUP_WEIGHT && jobs.len() < MAX_GROUP_MEMBERS {
+            match rx.try_recv() {
+                Ok(job) => {
+                    weight += job.weight;
+                    jobs.push(job);
+                }
+                Err(_) => break,
+            }
+        }
+        counts.taken.fetch_add(jobs.len(), Ordering::Relaxed);
+        tracing::debug!(members = jobs.len(), weight, "write group");
+        run_group(&pool, jobs).await;
+        counts.groups.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// One group: one transaction, a savepoint per member, one commit.
+async fn run_group(pool: &AnyPool, jobs: Vec<Job>) {
+    let mut replies: Vec<Reply> = Vec::with_capacity(jobs.len());
+    let mut jobs = jobs.into_iter();
+    let outcome = match pool.begin().await {
+        Err(e) => outcome_of(e),
+        Ok(mut tx) => {
+            let mut broken = None;
+            for job in jobs.by_ref() {
+                let mut part = match tx.begin().await {
+                    Ok(part) => part,
+                    Err(e) => {
+                        broken = Some(outcome_of(e));
+                        // This member was not run: answered with the others.
+                        replies.push(job.unrun);
+                        break;
+                    }
+                };
+                let ran = std::panic::AssertUnwindSafe((job.work)(&mut part))
+                    .catch_unwind()
+                    .await;
+                match ran {
+                    Ok(Ran::Done(reply)) => match part.commit().await {
+                        Ok(()) => replies.push(reply),
+                        Err(e) => {
+                            replies.push(reply);
+                            broken = Some(outcome_of(e));
+                            break;
+                        }
+                    },
+                    Ok(Ran::Failed { fatal: false }) => {
+                        if let Err(e) = part.rollback().await {
+                            broken = Some(outcome_of(e));
+                            break;
+                        }
+                    }
+                    Ok(Ran::Failed { fatal: true }) => {
+                        drop(part);
+                        broken = Some(Outcome::Full("database: no space left for a write".into()));
+                        break;
+                    }
+                    Err(_) => {
+                        tracing::error!("an ingest write panicked; its group is rolled back");
+                        drop(part);
+                        broken = Some(Outcome::Failed);
+                        break;
+                    }
+                }
+            }
+            match broken {
+                Some(outcome) => {
+                    let _ = tx.rollback().await;
+                    outcome
+                }
+                None => match tx.commit().await {
+                    Ok(()) => Outcome::Committed,
+                    Err(e) => outcome_of(e),
+                },
+            }
+        }
+    };
+    // Members after a break were not run.
+    replies.extend(jobs.map(|job| job.unrun));
+    for reply in replies {
+        reply(&outcome);
+    }
+}
+
+/// The outcome a database error gives a group, logged once for all members.
+fn outcome_of(e: sqlx::Error) -> Outcome {
+    match ServerError::from(e) {
+        ServerError::StorageFull(detail) => Outcome::Full(detail),
+        other => {
+            tracing::error!(error = %other, "a group of ingest writes failed; nothing of it was kept");
+            Outcome::Failed
+        }
+    }
+}

@@ -1,0 +1,145 @@
+//! Group commit (`db::group`): ingest writes that queue while the SQLite
+//! writer is busy run as one transaction, and each request still gets its
+//! own answer: the ones that worked are stored and acknowledged together,
+//! the one that failed is refused alone and leaves nothing behind.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use onelaunch_api::{self as api, Id};
+
+use crate::db::{self, job_runs::StartOutcome, results::SessionRow, Db};
+use crate::error::ServerError;
+
+async fn session(db: &Db, run_uid: &str) -> (Id, SessionRow) {
+    let start = api::ExternalRunStart {
+        project_id: 1,
+        ci: None,
+        job: api::JobRef {
+            uid: "acme/shop/ci".into(),
+            ..Default::default()
+        },
+        job_run: api::JobRef {
+            uid: run_uid.into(),
+            ..Default::default()
+        },
+        launch: Some(api::LaunchRef {
+            name: Some(run_uid.into()),
+            ..Default::default()
+        }),
+        implicit: false,
+    };
+    let StartOutcome::Ok(run) = db::job_runs::start_run(db, &start).await.unwrap() else {
+        panic!("launch closed")
+    };
+    let launch = db::launches::get_launch(db, run.launch_id)
+        .await
+        .unwrap()
+        .unwrap();
+    let session = crate::ingest::open_session(db, &launch, Some(run.job_run_id), &[], None, false)
+        .await
+        .unwrap();
+    (run.launch_id, session)
+}
+
+fn batch(prefix: &str, n: usize) -> Vec<api::UploadTestResult> {
+    (0..n)
+        .map(|i| api::UploadTestResult {
+            uuid: format!("{prefix}-{i}"),
+            history_id: Some(format!("{prefix}-h{i}")),
+            name: format!("{prefix} test {i}"),
+            status: Some("passed".into()),
+            ..Default::default()
+        })
+        .collect()
+}
+
+async fn total(db: &Db, launch: Id) -> i64 {
+    db::results::list_results(db, launch, None, 0, 10)
+        .await
+        .unwrap()
+        .1
+}
+
+/// Waits (without a time limit on the outcome, only on a hang) until `done`.
+async fn until(what: &str, done: impl Fn() -> bool) {
+    for _ in 0..10_000 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    panic!("never happened: {what}");
+}
+
+#[tokio::test]
+async fn writes_queued_behind_a_busy_writer_commit_together_and_fail_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("g.db").display());
+    let db = Db::connect(&url).await.unwrap();
+    db::projects::bootstrap(&db, Some("group-test"))
+        .await
+        .unwrap();
+    let (open, open_session) = session(&db, "run-open").await;
+    let (closed, closed_session) = session(&db, "run-closed").await;
+    db::launches::set_launch_closed(&db, closed, true)
+        .await
+        .unwrap();
+    let counts = || {
+        db.groups
+            .as_ref()
+            .expect("SQLite has a group writer")
+            .counts()
+    };
+    let groups_before = counts().groups.load(Ordering::Relaxed);
+
+    // Something else holds the writer: the first write waits for it, the
+    // next ones queue behind it.
+    let held = db.write.acquire().await.unwrap();
+    let upload = |session: &SessionRow, prefix: &str| {
+        let (db, session, results) = (db.clone(), session.clone(), batch(prefix, 50));
+        tokio::spawn(async move { crate::ingest::results_counted(&db, &session, results).await })
+    };
+    let taken = counts().taken.load(Ordering::Relaxed);
+    let first = upload(&open_session, "first");
+    until("the first write is taken", || {
+        counts().taken.load(Ordering::Relaxed) == taken + 1
+    })
+    .await;
+    let queued = counts().queued.load(Ordering::Relaxed);
+    let second = upload(&open_session, "second");
+    let refused = upload(&closed_session, "refused");
+    let third = upload(&open_session, "third");
+    let again = upload(&open_session, "first"); // a re-send of the first batch
+    until("four writes queued", || {
+        counts().queued.load(Ordering::Relaxed) == queued + 4
+    })
+    .await;
+    assert_eq!(
+        total(&db, open).await,
+        0,
+        "nothing before the writer is free"
+    );
+    drop(held);
+
+    let (_, new) = first.await.unwrap().unwrap();
+    assert_eq!(new, 50);
+    for (task, expected) in [(second, 50), (third, 50), (again, 0)] {
+        let (refs, new) = task.await.unwrap().unwrap();
+        assert_eq!(refs.len(), 50);
+        assert_eq!(new, expected);
+    }
+    match refused.await.unwrap() {
+        Err(ServerError::LaunchClosed(id)) => assert_eq!(id, closed),
+        other => panic!("a write into a closed launch: {other:?}"),
+    }
+    // Two transactions: the first write alone, then the four queued behind it.
+    assert_eq!(counts().groups.load(Ordering::Relaxed), groups_before + 2);
+    assert_eq!(total(&db, open).await, 150);
+    assert_eq!(total(&db, closed).await, 0);
+    let run = db::job_runs::get_job_run(&db, open_session.job_run_id.unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(run.result_count, 150);
+}
