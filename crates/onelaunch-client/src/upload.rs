@@ -461,10 +461,24 @@ pub(crate) fn read_inside(dir: &Path, name: &str, max: u64) -> Result<Vec<u8>, R
         ));
     }
     let path = dir.join(name);
-    match std::fs::symlink_metadata(&path) {
-        Ok(_) => {}
+    let seen = match std::fs::symlink_metadata(&path) {
+        Ok(meta) => meta,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(ReadError::Missing),
         Err(e) => return Err(ReadError::Refused(format!("cannot read: {e}"))),
+    };
+    // A regular file named by one plain path component is inside `dir` as it
+    // stands: no need to resolve the path component by component (a `readlink`
+    // each). The file opened is checked to be the very one looked at, not one
+    // swapped for a symbolic link since; if it is not, it is judged below.
+    if seen.is_file() && one_component(name) {
+        let file = std::fs::File::open(&path)
+            .map_err(|e| ReadError::Refused(format!("cannot open: {e}")))?;
+        let meta = file
+            .metadata()
+            .map_err(|e| ReadError::Refused(format!("cannot read: {e}")))?;
+        if same_file(&seen, &meta) && meta.is_file() {
+            return read_limited(file, meta.len(), max);
+        }
     }
     let canon = match std::fs::canonicalize(&path) {
         Ok(c) => c,
@@ -487,24 +501,56 @@ pub(crate) fn read_inside(dir: &Path, name: &str, max: u64) -> Result<Vec<u8>, R
             "refused: not a regular file".to_string(),
         ));
     }
-    let too_large = |size: u64| {
-        ReadError::Refused(format!(
-            "refused: {size} bytes is larger than the limit of {max} bytes"
-        ))
-    };
     if meta.len() > max {
-        return Err(too_large(meta.len()));
+        return Err(too_large(meta.len(), max));
     }
     let file =
         std::fs::File::open(&canon).map_err(|e| ReadError::Refused(format!("cannot open: {e}")))?;
-    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    read_limited(file, meta.len(), max)
+}
+
+fn too_large(size: u64, max: u64) -> ReadError {
+    ReadError::Refused(format!(
+        "refused: {size} bytes is larger than the limit of {max} bytes"
+    ))
+}
+
+/// The bytes of an open regular file of `len` bytes, refused above `max`
+/// (also when it grew past `max` since its size was read).
+fn read_limited(file: std::fs::File, len: u64, max: u64) -> Result<Vec<u8>, ReadError> {
+    if len > max {
+        return Err(too_large(len, max));
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
     file.take(max.saturating_add(1))
         .read_to_end(&mut bytes)
         .map_err(|e| ReadError::Refused(format!("cannot read: {e}")))?;
     if bytes.len() as u64 > max {
-        return Err(too_large(bytes.len() as u64));
+        return Err(too_large(bytes.len() as u64, max));
     }
     Ok(bytes)
+}
+
+/// True when `name` is one plain path component (no separator, `.` or `..`).
+fn one_component(name: &str) -> bool {
+    let mut parts = Path::new(name).components();
+    matches!(
+        (parts.next(), parts.next()),
+        (Some(std::path::Component::Normal(_)), None)
+    )
+}
+
+/// True when two metadata describe the same file (device and inode).
+#[cfg(unix)]
+fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    a.dev() == b.dev() && a.ino() == b.ino()
+}
+
+/// Elsewhere the path is always resolved.
+#[cfg(not(unix))]
+fn same_file(_: &std::fs::Metadata, _: &std::fs::Metadata) -> bool {
+    false
 }
 
 async fn read_inside_async(
@@ -1961,6 +2007,45 @@ async fn send_fixtures(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Files named by one component are read without resolving the path;
+    /// everything else (a link, a name with directories) is still resolved
+    /// and judged: a link inside the directory is read, one outside refused,
+    /// the size limit holds either way.
+    #[test]
+    fn files_are_read_inside_the_directory_only() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("results");
+        std::fs::create_dir_all(dir.join("sub")).unwrap();
+        let dir = std::fs::canonicalize(&dir).unwrap();
+        std::fs::write(dir.join("a.json"), b"{}").unwrap();
+        std::fs::write(dir.join("sub/b.txt"), b"bee").unwrap();
+        std::fs::write(root.path().join("secret"), b"nope").unwrap();
+        std::os::unix::fs::symlink(dir.join("sub/b.txt"), dir.join("in-link")).unwrap();
+        std::os::unix::fs::symlink(root.path().join("secret"), dir.join("out-link")).unwrap();
+        let read = |name: &str, max| match read_inside(&dir, name, max) {
+            Ok(bytes) => Ok(bytes),
+            Err(e) => Err(e.message()),
+        };
+        assert_eq!(read("a.json", 10), Ok(b"{}".to_vec()));
+        assert_eq!(read("sub/b.txt", 10), Ok(b"bee".to_vec()));
+        assert_eq!(read("in-link", 10), Ok(b"bee".to_vec()));
+        assert!(read("out-link", 10)
+            .unwrap_err()
+            .contains("outside the results directory"));
+        assert!(read("../secret", 10)
+            .unwrap_err()
+            .contains("outside the results directory"));
+        assert!(read("a.json", 1)
+            .unwrap_err()
+            .contains("larger than the limit of 1 bytes"));
+        assert!(read("sub", 10).unwrap_err().contains("not a regular file"));
+        assert_eq!(read("missing.json", 10), Err("file not found".to_string()));
+        assert!(one_component("a-result.json"));
+        assert!(!one_component("sub/b.txt"));
+        assert!(!one_component("./a.json"));
+        assert!(!one_component(".."));
+    }
 
     fn result(uuid: &str, history: Option<&str>) -> UploadTestResult {
         serde_json::from_value(serde_json::json!({
