@@ -75,8 +75,11 @@ pub(crate) fn attempt_key(job: Option<Id>, r: &api::UploadTestResult) -> String 
 /// concurrently. SQLite runs a `RETURNING` clause as a trigger program per
 /// row; there the rows go in without it, and the rows inserted are those
 /// with an id above the table's last id before the insert ([`last_id`]),
-/// read back as a range of ids. Either way the uuids not inserted (already
-/// in the launch) are then looked up.
+/// read back as a range of ids; when every row sent was inserted (all of
+/// them new), nothing is read back: an `AUTOINCREMENT` insert numbers its
+/// rows in the order its `VALUES` lists them (a row left out by the conflict
+/// clause still takes a number, so only then is the range without gaps). Either way the
+/// uuids not inserted (already in the launch) are then looked up.
 pub(crate) async fn insert_results(
     conn: &mut AnyConnection,
     session: &SessionRow,
@@ -91,17 +94,27 @@ pub(crate) async fn insert_results(
     let mut ids: HashMap<&str, (Id, bool)> = HashMap::with_capacity(order.len());
     if sqlite {
         let before = last_id(conn, "test_results").await?;
-        insert_rows(conn, session, results, &order, false, &mut ids).await?;
-        // The rows this call inserted: the ids after `before`, a range.
-        let sent: HashSet<&str> = order.iter().map(|&i| results[i].uuid.as_str()).collect();
-        for row in sqlx::query("SELECT id, uuid FROM test_results WHERE id > $1")
-            .bind(before)
-            .fetch_all(&mut *conn)
-            .await?
-        {
-            let uuid: String = row.try_get("uuid")?;
-            if let Some(u) = sent.get(uuid.as_str()) {
-                ids.insert(u, (row.try_get("id")?, true));
+        let inserted = insert_rows(conn, session, results, &order, false, &mut ids).await?;
+        if inserted == order.len() {
+            // Every row sent was new (the usual batch): SQLite numbered them
+            // after `before`, without gaps, in the order the statements
+            // listed them. (A row not inserted still takes a number, so
+            // this holds only when none was left out.)
+            for (k, &i) in order.iter().enumerate() {
+                ids.insert(results[i].uuid.as_str(), (before + 1 + k as Id, true));
+            }
+        } else {
+            // The rows this call inserted: the ids after `before`, a range.
+            let sent: HashSet<&str> = order.iter().map(|&i| results[i].uuid.as_str()).collect();
+            for row in sqlx::query("SELECT id, uuid FROM test_results WHERE id > $1")
+                .bind(before)
+                .fetch_all(&mut *conn)
+                .await?
+            {
+                let uuid: String = row.try_get("uuid")?;
+                if let Some(u) = sent.get(uuid.as_str()) {
+                    ids.insert(u, (row.try_get("id")?, true));
+                }
             }
         }
     } else {
@@ -139,7 +152,7 @@ pub(crate) async fn insert_results(
 
 /// The multi-row inserts of [`insert_results`] (`order`: indexes into
 /// `results`, in uuid order); with `returning`, the rows stored are entered
-/// in `ids` as new.
+/// in `ids` as new. Answers how many rows were inserted.
 async fn insert_rows<'r>(
     conn: &mut AnyConnection,
     session: &SessionRow,
@@ -147,10 +160,11 @@ async fn insert_rows<'r>(
     order: &[usize],
     returning: bool,
     ids: &mut HashMap<&'r str, (Id, bool)>,
-) -> ServerResult<()> {
+) -> ServerResult<usize> {
     // Per row: the session's four columns, uuid … body, the time.
     const COLS: usize = 18;
     let now = now_ms();
+    let mut inserted = 0;
     let name = if returning {
         "insert_results_returning"
     } else {
@@ -195,7 +209,7 @@ async fn insert_rows<'r>(
                 .bind(now);
         }
         if !returning {
-            q.execute(&mut *conn).await?;
+            inserted += q.execute(&mut *conn).await?.rows_affected() as usize;
             continue;
         }
         let sent: HashSet<&'r str> = chunk.iter().map(|&i| results[i].uuid.as_str()).collect();
@@ -204,10 +218,11 @@ async fn insert_rows<'r>(
             let id: i64 = row.try_get("id")?;
             if let Some(u) = sent.get(uuid.as_str()) {
                 ids.insert(u, (id, true));
+                inserted += 1;
             }
         }
     }
-    Ok(())
+    Ok(inserted)
 }
 
 /// A result's stored JSON; a 413 naming it (`results[i]`, its uuid) when it

@@ -176,12 +176,28 @@ pub(crate) async fn upsert_cases(
         // SQLite: the cases this call created are the rows after `before`
         // (a range of ids, no lookup); the others are looked up by identity
         // (the upsert leaves `labels` alone, so they answer their stored labels).
-        for r in sqlx::query("SELECT id, identity FROM test_cases WHERE id > $1")
+        let created: i64 = sqlx::query("SELECT COUNT(*) AS n FROM test_cases WHERE id > $1")
             .bind(before)
-            .fetch_all(&mut *conn)
-            .await?
-        {
-            stored.insert(get_str(&r, "identity")?, (get_i64(&r, "id")?, None));
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(ServerError::from)
+            .and_then(|r| get_i64(&r, "n"))?;
+        if usize::try_from(created).ok() == Some(updates.len()) {
+            // Every case was created (a first run): numbered after `before`,
+            // without gaps, in the order the statements listed them. (A
+            // row that went to the update arm still takes a number, so this
+            // holds only when none did.)
+            for (k, u) in updates.iter().enumerate() {
+                stored.insert(u.identity.clone(), (before + 1 + k as Id, None));
+            }
+        } else {
+            for r in sqlx::query("SELECT id, identity FROM test_cases WHERE id > $1")
+                .bind(before)
+                .fetch_all(&mut *conn)
+                .await?
+            {
+                stored.insert(get_str(&r, "identity")?, (get_i64(&r, "id")?, None));
+            }
         }
         let known: Vec<&str> = updates
             .iter()

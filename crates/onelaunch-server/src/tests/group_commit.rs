@@ -143,3 +143,57 @@ async fn writes_queued_behind_a_busy_writer_commit_together_and_fail_alone() {
         .unwrap();
     assert_eq!(run.result_count, 150);
 }
+
+/// On SQLite the ids of a batch whose rows were all new are not read back
+/// but counted from the table's last id: they must be the stored rows' ids,
+/// also after a re-sent batch left a gap in the numbering (a row the
+/// conflict clause skips still takes a number), and the test cases created
+/// with them must point at them.
+#[tokio::test]
+async fn ids_answered_for_new_rows_are_the_stored_ones_after_gaps() {
+    use sqlx::Row;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("ids.db").display());
+    let db = Db::connect(&url).await.unwrap();
+    db::projects::bootstrap(&db, Some("ids-test"))
+        .await
+        .unwrap();
+    let (launch, session) = session(&db, "run-ids").await;
+    let upload = |results| crate::ingest::results_counted(&db, &session, results);
+    let (_, new) = upload(batch("a", 30)).await.unwrap();
+    assert_eq!(new, 30);
+    let (_, new) = upload(batch("a", 30)).await.unwrap();
+    assert_eq!(new, 0, "a re-sent batch adds nothing (and leaves a gap)");
+    // Known and new together: the ids are read back.
+    let mut mixed = batch("a", 10);
+    mixed.extend(batch("m", 10));
+    let (mixed_refs, new) = upload(mixed).await.unwrap();
+    assert_eq!(new, 10);
+    // All new: the ids are counted.
+    let (fresh_refs, new) = upload(batch("b", 40)).await.unwrap();
+    assert_eq!(new, 40);
+    for r in mixed_refs.iter().chain(&fresh_refs) {
+        let stored: (String, Option<i64>) = {
+            let row = sqlx::query(
+                "SELECT r.uuid, c.last_result_id FROM test_results r \
+                 LEFT JOIN test_cases c ON c.last_result_id = r.id WHERE r.id = $1",
+            )
+            .bind(r.id)
+            .fetch_one(&db.read)
+            .await
+            .unwrap();
+            (
+                row.try_get("uuid").unwrap(),
+                row.try_get("last_result_id").unwrap(),
+            )
+        };
+        assert_eq!(stored.0, r.uuid, "result id {} holds another result", r.id);
+        assert_eq!(
+            stored.1,
+            Some(r.id),
+            "no test case points at result {}",
+            r.id
+        );
+    }
+    assert_eq!(total(&db, launch).await, 80);
+}
