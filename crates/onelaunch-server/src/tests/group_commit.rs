@@ -61,6 +61,17 @@ async fn total(db: &Db, launch: Id) -> i64 {
         .1
 }
 
+/// A bootstrapped SQLite database in its own directory (kept while held).
+async fn fresh_db() -> (tempfile::TempDir, Db) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("g.db").display());
+    let db = Db::connect(&url).await.unwrap();
+    db::projects::bootstrap(&db, Some("group-test"))
+        .await
+        .unwrap();
+    (dir, db)
+}
+
 /// Waits (without a time limit on the outcome, only on a hang) until `done`.
 async fn until(what: &str, done: impl Fn() -> bool) {
     for _ in 0..10_000 {
@@ -74,12 +85,7 @@ async fn until(what: &str, done: impl Fn() -> bool) {
 
 #[tokio::test]
 async fn writes_queued_behind_a_busy_writer_commit_together_and_fail_alone() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("g.db").display());
-    let db = Db::connect(&url).await.unwrap();
-    db::projects::bootstrap(&db, Some("group-test"))
-        .await
-        .unwrap();
+    let (_dir, db) = fresh_db().await;
     let (open, open_session) = session(&db, "run-open").await;
     let (closed, closed_session) = session(&db, "run-closed").await;
     db::launches::set_launch_closed(&db, closed, true)
@@ -152,12 +158,7 @@ async fn writes_queued_behind_a_busy_writer_commit_together_and_fail_alone() {
 #[tokio::test]
 async fn ids_answered_for_new_rows_are_the_stored_ones_after_gaps() {
     use sqlx::Row;
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("ids.db").display());
-    let db = Db::connect(&url).await.unwrap();
-    db::projects::bootstrap(&db, Some("ids-test"))
-        .await
-        .unwrap();
+    let (_dir, db) = fresh_db().await;
     let (launch, session) = session(&db, "run-ids").await;
     let upload = |results| crate::ingest::results_counted(&db, &session, results);
     let (_, new) = upload(batch("a", 30)).await.unwrap();
