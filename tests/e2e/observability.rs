@@ -402,6 +402,23 @@ fn metrics_parse_and_count_what_the_cli_uploaded() {
             .unwrap();
         assert_eq!(size, idle + used, "{pool}");
     }
+    // The SQLite group writer ran every result batch of the upload, in at
+    // most as many transactions, and nothing waits now.
+    let grouped = family(&m, "onelaunch_ingest_writes_grouped", "gauge")
+        .value("onelaunch_ingest_writes_grouped", &[])
+        .unwrap();
+    let groups = family(&m, "onelaunch_ingest_write_groups", "gauge")
+        .value("onelaunch_ingest_write_groups", &[])
+        .unwrap();
+    assert!(
+        grouped >= 1.0 && groups >= 1.0 && groups <= grouped,
+        "{groups} groups of {grouped} writes"
+    );
+    assert_eq!(
+        family(&m, "onelaunch_ingest_writes_waiting", "gauge")
+            .value("onelaunch_ingest_writes_waiting", &[]),
+        Some(0.0)
+    );
     let free = family(&m, "onelaunch_blob_store_free_bytes", "gauge")
         .value("onelaunch_blob_store_free_bytes", &[])
         .unwrap();

@@ -83,7 +83,7 @@ pub(crate) struct Groups {
     counts: Arc<Counts>,
 }
 
-/// What the group writer did, for tests and diagnostics.
+/// What the group writer did (`/metrics`, tests).
 #[derive(Debug, Default)]
 pub(crate) struct Counts {
     /// Writes queued.
@@ -92,6 +92,17 @@ pub(crate) struct Counts {
     pub(crate) taken: AtomicUsize,
     /// Groups run (each one transaction).
     pub(crate) groups: AtomicUsize,
+}
+
+impl Counts {
+    /// Writes queued, taken, and groups run, read together.
+    pub(crate) fn read(&self) -> (usize, usize, usize) {
+        (
+            self.queued.load(Ordering::Relaxed),
+            self.taken.load(Ordering::Relaxed),
+            self.groups.load(Ordering::Relaxed),
+        )
+    }
 }
 
 impl Groups {
@@ -104,7 +115,6 @@ impl Groups {
         Groups { tx, counts }
     }
 
-    #[cfg(test)]
     pub(crate) fn counts(&self) -> &Counts {
         &self.counts
     }

@@ -22,6 +22,9 @@ const POOL_MAX: &str = "onelaunch_db_pool_max";
 const BLOB_FREE: &str = "onelaunch_blob_store_free_bytes";
 const BLOB_SIZE: &str = "onelaunch_blob_store_size_bytes";
 const BUILD_INFO: &str = "onelaunch_build_info";
+const WRITES_GROUPED: &str = "onelaunch_ingest_writes_grouped";
+const WRITE_GROUPS: &str = "onelaunch_ingest_write_groups";
+const WRITES_WAITING: &str = "onelaunch_ingest_writes_waiting";
 
 /// Reads the gauges and renders the exposition (Prometheus text format 0.0.4).
 pub(crate) async fn render(db: &Db, blobs_dir: &Path, session_timeout: Duration) -> String {
@@ -45,6 +48,7 @@ pub(crate) async fn render(db: &Db, blobs_dir: &Path, session_timeout: Duration)
         _ => set_gauge(DATABASE_UP, &[], 0.0),
     }
     pools(db);
+    groups(db);
     blob_space(blobs_dir);
     crate::metrics::render()
 }
@@ -69,6 +73,28 @@ fn describe() {
     );
     describe_scraped(BLOB_SIZE, "Size of the blob store's file system in bytes");
     describe_scraped(BUILD_INFO, "The server's version (always 1)");
+    describe_scraped(
+        WRITES_GROUPED,
+        "SQLite: ingest writes (result batches, attachment requests) the group writer ran since start",
+    );
+    describe_scraped(
+        WRITE_GROUPS,
+        "SQLite: transactions the group writer ran since start (writes grouped / groups = writes per commit)",
+    );
+    describe_scraped(
+        WRITES_WAITING,
+        "SQLite: ingest writes queued for the group writer now",
+    );
+}
+
+/// The SQLite group writer's work (`db::group`); PostgreSQL has none.
+fn groups(db: &Db) {
+    if let Some(g) = &db.groups {
+        let (queued, taken, groups) = g.counts().read();
+        set_gauge(WRITES_GROUPED, &[], taken as f64);
+        set_gauge(WRITE_GROUPS, &[], groups as f64);
+        set_gauge(WRITES_WAITING, &[], queued.saturating_sub(taken) as f64);
+    }
 }
 
 /// The pools: `read` and `write` on SQLite (one writer), `shared` on
