@@ -501,9 +501,6 @@ pub(crate) fn read_inside(dir: &Path, name: &str, max: u64) -> Result<Vec<u8>, R
             "refused: not a regular file".to_string(),
         ));
     }
-    if meta.len() > max {
-        return Err(too_large(meta.len(), max));
-    }
     let file =
         std::fs::File::open(&canon).map_err(|e| ReadError::Refused(format!("cannot open: {e}")))?;
     read_limited(file, meta.len(), max)

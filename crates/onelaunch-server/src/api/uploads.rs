@@ -440,8 +440,10 @@ pub(crate) async fn upload_files(
         )
         .await?;
     }
-    for chunk in results.chunks(500) {
-        ingest::results(&state.db, &session, chunk.to_vec()).await?;
+    let mut results = results.into_iter().peekable();
+    while results.peek().is_some() {
+        let chunk: Vec<_> = results.by_ref().take(500).collect();
+        ingest::results(&state.db, &session, chunk).await?;
     }
     for (name, g) in &globals {
         ingest::globals(&state.db, &session, name, g).await?;

@@ -36,7 +36,7 @@ use futures::FutureExt;
 use sqlx::{AnyConnection, AnyPool, Connection};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Backend, Db};
+use super::Db;
 use crate::error::{ServerError, ServerResult};
 
 /// The most work (results, attachment rows) one group takes: bounds the
@@ -129,9 +129,10 @@ where
     T: Send + 'static,
     F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, ServerResult<T>> + Send + 'static,
 {
-    let groups = match (&db.groups, db.backend) {
-        (Some(g), Backend::Sqlite) => g,
-        _ => {
+    // Only SQLite has a group writer.
+    let groups = match &db.groups {
+        Some(g) => g,
+        None => {
             let mut tx = db.write.begin().await?;
             let value = work(&mut tx).await?;
             tx.commit().await?;
