@@ -246,9 +246,30 @@ pub(crate) async fn delete_launch(db: &Db, id: Id) -> ServerResult<()> {
     Ok(())
 }
 
+/// Locks a launch for its deletion (inside the deleting transaction, before
+/// anything is read or deleted); answers whether it exists. On PostgreSQL
+/// the row is locked `FOR UPDATE`: a transaction writing results into the
+/// launch holds it `FOR KEY SHARE` (`result_rows::hold_owners`), so the
+/// deletion waits for those writes and then deletes them too, and a write
+/// that comes later waits for the deletion and finds no launch. (SQLite has
+/// one writer at a time.)
+pub(crate) async fn lock_for_delete(conn: &mut AnyConnection, id: Id) -> ServerResult<bool> {
+    let sql = if conn.backend_name() == "SQLite" {
+        "SELECT id FROM launches WHERE id = $1"
+    } else {
+        "SELECT id FROM launches WHERE id = $1 FOR UPDATE"
+    };
+    Ok(sqlx::query(sql)
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .is_some())
+}
+
 /// The rows of a launch and everything in it, inside the caller's
 /// transaction; deleting a launch that is gone deletes nothing.
 pub(crate) async fn delete_launch_rows(conn: &mut AnyConnection, id: Id) -> ServerResult<()> {
+    lock_for_delete(conn, id).await?;
     super::combine::unlink(&mut *conn, id).await?;
     let sub = "SELECT id FROM test_results WHERE launch_id = $1";
     for sql in [

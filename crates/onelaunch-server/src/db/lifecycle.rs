@@ -33,11 +33,7 @@ pub(crate) struct DeletedRows {
 pub(crate) async fn delete_launch(db: &Db, id: Id) -> ServerResult<DeletedRows> {
     let mut tx = db.write.begin().await?;
     let mut out = DeletedRows {
-        existed: sqlx::query("SELECT id FROM launches WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .is_some(),
+        existed: super::launches::lock_for_delete(&mut tx, id).await?,
         ..Default::default()
     };
     let sub = "SELECT id FROM test_results WHERE launch_id = $1";

@@ -86,6 +86,7 @@ pub(crate) async fn insert_results(
     results: &[api::UploadTestResult],
 ) -> ServerResult<(Vec<api::ResultRef>, Vec<(Id, usize)>)> {
     let sqlite = conn.backend_name() == "SQLite";
+    hold_owners(conn, session).await?;
     let now = now_ms();
     let mut order: Vec<usize> = (0..results.len()).collect();
     order.sort_by(|a, b| results[*a].uuid.cmp(&results[*b].uuid));
@@ -148,6 +149,58 @@ pub(crate) async fn insert_results(
         });
     }
     Ok((refs, new))
+}
+
+/// Makes sure the rows a result of `session` points at exist and stay until
+/// the caller's transaction ends: its launch, session and job run (inside
+/// the caller's transaction, before the results go in).
+///
+/// On SQLite the foreign keys of `test_results` do this per row (lookups in
+/// the same process, and the single writer rules out a concurrent delete).
+/// PostgreSQL checked each of those keys with a trigger per row and per key
+/// (a `SELECT … FOR KEY SHARE` of the parent each time): about half of the
+/// database's work for a batch of results. Migration 0023 drops those keys
+/// there, and this one statement per batch takes their place: it locks the
+/// three rows `FOR KEY SHARE` (what each key's trigger took), so a launch
+/// deletion, which locks the launch `FOR UPDATE` before it deletes anything
+/// ([`super::launches::lock_for_delete`]), waits for this transaction and
+/// then deletes its results too, or runs first and this finds nothing. The
+/// project needs no lock of its own: the session must be of the launch's
+/// project, and the launch keeps its own key to its project.
+pub(crate) async fn hold_owners(
+    conn: &mut AnyConnection,
+    session: &SessionRow,
+) -> ServerResult<()> {
+    if conn.backend_name() == "SQLite" {
+        return Ok(());
+    }
+    let sql = match session.job_run_id {
+        None => {
+            "SELECT s.id FROM sessions s JOIN launches l ON l.id = s.launch_id \
+             AND l.project_id = s.project_id \
+             WHERE s.id = $1 AND l.id = $2 AND l.project_id = $3 AND s.job_run_id IS NULL \
+             FOR KEY SHARE"
+        }
+        Some(_) => {
+            "SELECT s.id FROM sessions s JOIN launches l ON l.id = s.launch_id \
+             AND l.project_id = s.project_id JOIN job_runs r ON r.id = s.job_run_id \
+             AND r.launch_id = l.id \
+             WHERE s.id = $1 AND l.id = $2 AND l.project_id = $3 AND r.id = $4 \
+             FOR KEY SHARE"
+        }
+    };
+    let mut q = sqlx::query(sql)
+        .bind(session.id)
+        .bind(session.launch_id)
+        .bind(session.project_id);
+    if let Some(run) = session.job_run_id {
+        q = q.bind(run);
+    }
+    let held = q.fetch_optional(&mut *conn).await?;
+    match held {
+        Some(_) => Ok(()),
+        None => Err(crate::error::ServerError::not_found("session", session.id)),
+    }
 }
 
 /// The multi-row inserts of [`insert_results`] (`order`: indexes into

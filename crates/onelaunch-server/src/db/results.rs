@@ -470,6 +470,7 @@ pub(crate) async fn insert_manual_result(
     case_id: Id,
     r: &ManualResultRow,
 ) -> ServerResult<Id> {
+    super::result_rows::hold_owners(conn, session).await?;
     let row = sqlx::query(
         "INSERT INTO test_results (project_id, launch_id, job_run_id, session_id, uuid, test_key, history_id, \
          test_case_id, name, full_name, status, message, trace, start_ms, stop_ms, duration_ms, body, created_ms, manual, recorded_by) \
