@@ -231,6 +231,48 @@ fn stored_bytes_are_read_through_content() {
     );
 }
 
+/// On PostgreSQL `test_results`, `test_cases` and `test_case_labels` have no
+/// foreign keys to the rows they point at (migrations 0023 and 0024): the
+/// data layer guards those rows instead, and that holds only while they are
+/// deleted where it expects. Projects, jobs and test cases are never deleted;
+/// results, sessions and job runs only with their launch, by
+/// `db::launches::delete_launch_rows`, which locks the launch first
+/// (`lock_for_delete`; `tests::owner_locks`).
+#[test]
+fn rows_without_keys_on_postgresql_are_deleted_only_with_their_launch() {
+    const TABLES: [&str; 6] = [
+        "projects",
+        "jobs",
+        "test_cases",
+        "test_results",
+        "sessions",
+        "job_runs",
+    ];
+    let mut deletes = Vec::new();
+    for (rel, text) in sources() {
+        let text = without_tests(&text).to_ascii_uppercase();
+        for table in TABLES {
+            let needle = format!("DELETE FROM {}", table.to_ascii_uppercase());
+            for (at, _) in text.match_indices(&needle) {
+                let next = text[at + needle.len()..].chars().next();
+                if !next.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_') {
+                    deletes.push(format!("{rel}: {table}"));
+                }
+            }
+        }
+    }
+    deletes.sort();
+    assert_eq!(
+        deletes,
+        [
+            "db/launches.rs: job_runs",
+            "db/launches.rs: sessions",
+            "db/launches.rs: test_results",
+        ],
+        "rows that PostgreSQL's keys no longer guard are deleted somewhere new"
+    );
+}
+
 #[test]
 fn no_source_file_is_too_long_to_read() {
     let long: Vec<String> = sources()
