@@ -60,9 +60,8 @@ pub(crate) async fn start_ci_job_run(
     launch: &LaunchChoice,
     implicit: bool,
 ) -> Result<ExternalRunResponse> {
-    if let Some(id) = launch.id {
-        open_launch(conn, id, launch.reopen_closed_launch).await?;
-    }
+    // No look at the launch first: the start refuses a closed launch
+    // (`LaunchClosed`, reopened below when allowed) and names a missing one.
     let branch_param = |default: bool| -> Vec<api::ParameterDto> {
         ci.branch
             .iter()
@@ -112,6 +111,7 @@ pub(crate) async fn start_ci_job_run(
         Err(ClientError::LaunchClosed(_)) if launch.reopen_closed_launch => {
             if let Some(id) = launch.id {
                 conn.client.reopen_launch(id).await?;
+                eprintln!("Launch [{id}] was closed and has been reopened");
             }
             Ok(conn.client.upload_start(&req).await?)
         }

@@ -60,6 +60,11 @@ fn upload_into_closed_launch_is_refused_unless_reopened() {
         .code(6);
     assert!(r.stderr.contains("closed"), "{}", r.stderr);
     assert!(api.results(id).is_empty());
+    // So is a CI job joining it by id (its job-run start is refused).
+    let ci = cli.clone().gitlab("7").env("ALLURE_LAUNCH_ID", id);
+    let r = ci.run(&["upload", dir.to_str().unwrap()]).code(6);
+    assert!(r.stderr.contains("--reopen-closed-launch"), "{}", r.stderr);
+    assert!(api.results(id).is_empty());
 
     let r = cli
         .clone()
@@ -68,6 +73,17 @@ fn upload_into_closed_launch_is_refused_unless_reopened() {
         .ok();
     assert!(r.all().contains("reopened"), "{}", r.all());
     assert_eq!(api.results(id).len(), count_files(&dir, "-result.json"));
+    assert_eq!(api.get(&format!("/api/launch/{id}"))["closed"], false);
+    // The CI job reopens it too when told to, and says so.
+    cli.run(&["launch", "close", &id.to_string()]).ok();
+    let r = ci
+        .run(&["upload", "--reopen-closed-launch", dir.to_str().unwrap()])
+        .ok();
+    assert!(
+        r.all().contains("Launch [") && r.all().contains("reopened"),
+        "{}",
+        r.all()
+    );
     assert_eq!(api.get(&format!("/api/launch/{id}"))["closed"], false);
 
     // The API answers 409 with a message saying so.
