@@ -160,13 +160,14 @@ pub(crate) async fn insert_results(
 /// PostgreSQL checked each of those keys with a trigger per row and per key
 /// (a `SELECT … FOR KEY SHARE` of the parent each time): about half of the
 /// database's work for a batch of results. Migration 0023 drops those keys
-/// there, and this one statement per batch takes their place: it locks the
-/// three rows `FOR KEY SHARE` (what each key's trigger took), so a launch
-/// deletion, which locks the launch `FOR UPDATE` before it deletes anything
-/// ([`super::launches::lock_for_delete`]), waits for this transaction and
-/// then deletes its results too, or runs first and this finds nothing. The
-/// project needs no lock of its own: the session must be of the launch's
-/// project, and the launch keeps its own key to its project.
+/// there, and these two statements per batch take their place: they lock
+/// the rows `FOR KEY SHARE` (what each key's trigger took), the launch
+/// first. A launch deletion locks the launch `FOR UPDATE` before anything
+/// else ([`super::launches::lock_for_delete`]), so whichever comes second
+/// waits for the other at the launch, holding nothing the other needs (no
+/// deadlock): the deletion then deletes these results too, or this finds no
+/// launch. The project needs no lock of its own: the session must be of the
+/// launch's project, and the launch keeps its own key to its project.
 pub(crate) async fn hold_owners(
     conn: &mut AnyConnection,
     session: &SessionRow,
@@ -174,18 +175,28 @@ pub(crate) async fn hold_owners(
     if conn.backend_name() == "SQLite" {
         return Ok(());
     }
+    let launch =
+        sqlx::query("SELECT id FROM launches WHERE id = $1 AND project_id = $2 FOR KEY SHARE")
+            .bind(session.launch_id)
+            .bind(session.project_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    if launch.is_none() {
+        return Err(crate::error::ServerError::not_found(
+            "launch",
+            session.launch_id,
+        ));
+    }
     let sql = match session.job_run_id {
         None => {
-            "SELECT s.id FROM sessions s JOIN launches l ON l.id = s.launch_id \
-             AND l.project_id = s.project_id \
-             WHERE s.id = $1 AND l.id = $2 AND l.project_id = $3 AND s.job_run_id IS NULL \
+            "SELECT s.id FROM sessions s \
+             WHERE s.id = $1 AND s.launch_id = $2 AND s.project_id = $3 AND s.job_run_id IS NULL \
              FOR KEY SHARE"
         }
         Some(_) => {
-            "SELECT s.id FROM sessions s JOIN launches l ON l.id = s.launch_id \
-             AND l.project_id = s.project_id JOIN job_runs r ON r.id = s.job_run_id \
-             AND r.launch_id = l.id \
-             WHERE s.id = $1 AND l.id = $2 AND l.project_id = $3 AND r.id = $4 \
+            "SELECT s.id FROM sessions s JOIN job_runs r ON r.id = s.job_run_id \
+             AND r.launch_id = s.launch_id \
+             WHERE s.id = $1 AND s.launch_id = $2 AND s.project_id = $3 AND r.id = $4 \
              FOR KEY SHARE"
         }
     };
@@ -196,8 +207,7 @@ pub(crate) async fn hold_owners(
     if let Some(run) = session.job_run_id {
         q = q.bind(run);
     }
-    let held = q.fetch_optional(&mut *conn).await?;
-    match held {
+    match q.fetch_optional(&mut *conn).await? {
         Some(_) => Ok(()),
         None => Err(crate::error::ServerError::not_found("session", session.id)),
     }

@@ -124,21 +124,23 @@ async fn a_launch_deleted_while_results_go_in_takes_them_along_or_refuses_them()
     );
     assert_eq!(orphans(&db).await, 0);
 
-    // The deletion first: an upload that comes while it is under way waits
-    // for it and is refused; nothing of it is stored.
+    // The deletion first: an upload that comes once it has locked the
+    // launch waits for it (holding nothing the deletion still needs: no
+    // deadlock when the deletion then deletes the session and job run) and
+    // is refused; nothing of it is stored.
     let (launch, session) = launch_with_session(&db, project).await;
     let mut deletion = db.write.begin().await.unwrap();
     assert!(db::launches::lock_for_delete(&mut deletion, launch)
         .await
         .unwrap());
-    db::launches::delete_launch_rows(&mut deletion, launch)
-        .await
-        .unwrap();
     let uploading = tokio::spawn({
         let db = db.clone();
         async move { crate::ingest::results(&db, &session, batch("second")).await }
     });
     someone_waits_for_a_lock(&db).await;
+    db::launches::delete_launch_rows(&mut deletion, launch)
+        .await
+        .unwrap();
     deletion.commit().await.unwrap();
     let refused = uploading.await.unwrap();
     assert!(
