@@ -30,6 +30,7 @@ use onelaunch_model::{allure, FileKind};
 use crate::api::{ApiClient, ClientError};
 
 mod attachments;
+mod dir_reader;
 mod globals;
 use crate::spool::{self, AckLog, Spool, SpoolError, SpoolManifest};
 
@@ -1330,9 +1331,10 @@ impl Uploader {
             files.iter().map(|f| (f.name.clone(), f.kind)).collect();
         let count = work.len();
         let task = tokio::task::spawn_blocking(move || {
+            let results_dir = dir_reader::ResultsDir::open(&dir);
             work.into_iter()
                 .map(|(name, kind)| {
-                    let bytes = match read_inside(&dir, &name, max) {
+                    let bytes = match results_dir.read(&name, max) {
                         Ok(b) => b,
                         Err(e) => return Loaded::Problem(e.message()),
                     };
@@ -2008,7 +2010,9 @@ mod tests {
     /// Files named by one component are read without resolving the path;
     /// everything else (a link, a name with directories) is still resolved
     /// and judged: a link inside the directory is read, one outside refused,
-    /// the size limit holds either way.
+    /// the size limit holds either way. Reading by path and reading through
+    /// the directory held open (`dir_reader`) give the same answers, and
+    /// neither opens a named pipe (which would block).
     #[test]
     fn files_are_read_inside_the_directory_only() {
         let root = tempfile::tempdir().unwrap();
@@ -2020,10 +2024,33 @@ mod tests {
         std::fs::write(root.path().join("secret"), b"nope").unwrap();
         std::os::unix::fs::symlink(dir.join("sub/b.txt"), dir.join("in-link")).unwrap();
         std::os::unix::fs::symlink(root.path().join("secret"), dir.join("out-link")).unwrap();
-        let read = |name: &str, max| match read_inside(&dir, name, max) {
-            Ok(bytes) => Ok(bytes),
-            Err(e) => Err(e.message()),
-        };
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            dir.join("pipe"),
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::RUSR | rustix::fs::Mode::WUSR,
+            0,
+        )
+        .unwrap();
+        let held = dir_reader::ResultsDir::open(&dir);
+        for by_path in [true, false] {
+            let read = |name: &str, max| {
+                let read = if by_path {
+                    read_inside(&dir, name, max)
+                } else {
+                    held.read(name, max)
+                };
+                read.map_err(|e| e.message())
+            };
+            files_are_judged(&read);
+        }
+        assert!(one_component("a-result.json"));
+        assert!(!one_component("sub/b.txt"));
+        assert!(!one_component("./a.json"));
+        assert!(!one_component(".."));
+    }
+
+    fn files_are_judged(read: &dyn Fn(&str, u64) -> Result<Vec<u8>, String>) {
         assert_eq!(read("a.json", 10), Ok(b"{}".to_vec()));
         assert_eq!(read("sub/b.txt", 10), Ok(b"bee".to_vec()));
         assert_eq!(read("in-link", 10), Ok(b"bee".to_vec()));
@@ -2037,11 +2064,8 @@ mod tests {
             .unwrap_err()
             .contains("larger than the limit of 1 bytes"));
         assert!(read("sub", 10).unwrap_err().contains("not a regular file"));
+        assert!(read("pipe", 10).unwrap_err().contains("not a regular file"));
         assert_eq!(read("missing.json", 10), Err("file not found".to_string()));
-        assert!(one_component("a-result.json"));
-        assert!(!one_component("sub/b.txt"));
-        assert!(!one_component("./a.json"));
-        assert!(!one_component(".."));
     }
 
     fn result(uuid: &str, history: Option<&str>) -> UploadTestResult {
