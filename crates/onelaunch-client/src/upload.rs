@@ -2042,7 +2042,7 @@ mod tests {
                 };
                 read.map_err(|e| e.message())
             };
-            files_are_judged(&read);
+            files_are_judged(read);
         }
         assert!(one_component("a-result.json"));
         assert!(!one_component("sub/b.txt"));
@@ -2050,7 +2050,7 @@ mod tests {
         assert!(!one_component(".."));
     }
 
-    fn files_are_judged(read: &dyn Fn(&str, u64) -> Result<Vec<u8>, String>) {
+    fn files_are_judged(read: impl Fn(&str, u64) -> Result<Vec<u8>, String>) {
         assert_eq!(read("a.json", 10), Ok(b"{}".to_vec()));
         assert_eq!(read("sub/b.txt", 10), Ok(b"bee".to_vec()));
         assert_eq!(read("in-link", 10), Ok(b"bee".to_vec()));

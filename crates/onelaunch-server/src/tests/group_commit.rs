@@ -8,38 +8,11 @@ use std::time::Duration;
 
 use onelaunch_api::{self as api, Id};
 
-use crate::db::{self, job_runs::StartOutcome, results::SessionRow, Db};
+use crate::db::{self, results::SessionRow, Db};
 use crate::error::ServerError;
 
 async fn session(db: &Db, run_uid: &str) -> (Id, SessionRow) {
-    let start = api::ExternalRunStart {
-        project_id: 1,
-        ci: None,
-        job: api::JobRef {
-            uid: "acme/shop/ci".into(),
-            ..Default::default()
-        },
-        job_run: api::JobRef {
-            uid: run_uid.into(),
-            ..Default::default()
-        },
-        launch: Some(api::LaunchRef {
-            name: Some(run_uid.into()),
-            ..Default::default()
-        }),
-        implicit: false,
-    };
-    let StartOutcome::Ok(run) = db::job_runs::start_run(db, &start).await.unwrap() else {
-        panic!("launch closed")
-    };
-    let launch = db::launches::get_launch(db, run.launch_id)
-        .await
-        .unwrap()
-        .unwrap();
-    let session = crate::ingest::open_session(db, &launch, Some(run.job_run_id), &[], None, false)
-        .await
-        .unwrap();
-    (run.launch_id, session)
+    super::job_run_session(db, 1, run_uid).await
 }
 
 fn batch(prefix: &str, n: usize) -> Vec<api::UploadTestResult> {

@@ -83,6 +83,46 @@ impl Reply {
 }
 
 /// One multipart part named `file`.
+/// A launch with a job run `run_uid` of the job `acme/shop/ci` in project
+/// `project_id`, and an upload session of that job run, through the data
+/// layer: `(launch id, session)`.
+pub(crate) async fn job_run_session(
+    db: &crate::db::Db,
+    project_id: i64,
+    run_uid: &str,
+) -> (i64, crate::db::results::SessionRow) {
+    use crate::db::{self, job_runs::StartOutcome};
+    use onelaunch_api as api;
+    let start = api::ExternalRunStart {
+        project_id,
+        ci: None,
+        job: api::JobRef {
+            uid: "acme/shop/ci".into(),
+            ..Default::default()
+        },
+        job_run: api::JobRef {
+            uid: run_uid.into(),
+            ..Default::default()
+        },
+        launch: Some(api::LaunchRef {
+            name: Some(run_uid.into()),
+            ..Default::default()
+        }),
+        implicit: false,
+    };
+    let StartOutcome::Ok(run) = db::job_runs::start_run(db, &start).await.unwrap() else {
+        panic!("launch closed")
+    };
+    let launch = db::launches::get_launch(db, run.launch_id)
+        .await
+        .unwrap()
+        .unwrap();
+    let session = crate::ingest::open_session(db, &launch, Some(run.job_run_id), &[], None, false)
+        .await
+        .unwrap();
+    (run.launch_id, session)
+}
+
 pub(crate) fn multipart(file_name: &str, content: &str) -> (String, Vec<u8>) {
     const BOUNDARY: &str = "onelaunch-test-boundary";
     let body = format!(

@@ -6,10 +6,10 @@
 //! result is ever left without its launch, and a deletion counts every
 //! result it removed.
 
-use onelaunch_api::{self as api, Id};
+use onelaunch_api as api;
 
 use super::pg::PgCluster;
-use crate::db::{self, job_runs::StartOutcome, results::SessionRow, Db};
+use crate::db::{self, Db};
 use crate::error::ServerError;
 
 fn batch(prefix: &str) -> Vec<api::UploadTestResult> {
@@ -21,38 +21,6 @@ fn batch(prefix: &str) -> Vec<api::UploadTestResult> {
             ..Default::default()
         })
         .collect()
-}
-
-/// A launch with a job run and an upload session in it.
-async fn launch_with_session(db: &Db, project_id: Id) -> (Id, SessionRow) {
-    let req = api::ExternalRunStart {
-        project_id,
-        ci: None,
-        job: api::JobRef {
-            uid: "acme/shop/ci".into(),
-            ..Default::default()
-        },
-        job_run: api::JobRef {
-            uid: "run-1".into(),
-            ..Default::default()
-        },
-        launch: Some(api::LaunchRef {
-            name: Some("nightly".into()),
-            ..Default::default()
-        }),
-        implicit: false,
-    };
-    let StartOutcome::Ok(run) = db::job_runs::start_run(db, &req).await.unwrap() else {
-        panic!("the launch is closed")
-    };
-    let launch = db::launches::get_launch(db, run.launch_id)
-        .await
-        .unwrap()
-        .unwrap();
-    let session = crate::ingest::open_session(db, &launch, Some(run.job_run_id), &[], None, false)
-        .await
-        .unwrap();
-    (run.launch_id, session)
 }
 
 /// Waits until some statement of this database waits for a row lock.
@@ -101,7 +69,7 @@ async fn a_launch_deleted_while_results_go_in_takes_them_along_or_refuses_them()
     // The upload first: its transaction has written results and not
     // committed when the deletion starts. The deletion waits for it, then
     // deletes its results with the launch and counts them.
-    let (launch, session) = launch_with_session(&db, project).await;
+    let (launch, session) = super::job_run_session(&db, project, "run-1").await;
     let mut upload = db.write.begin().await.unwrap();
     db::launches::ensure_open(&mut upload, launch)
         .await
@@ -128,7 +96,7 @@ async fn a_launch_deleted_while_results_go_in_takes_them_along_or_refuses_them()
     // launch waits for it (holding nothing the deletion still needs: no
     // deadlock when the deletion then deletes the session and job run) and
     // is refused; nothing of it is stored.
-    let (launch, session) = launch_with_session(&db, project).await;
+    let (launch, session) = super::job_run_session(&db, project, "run-1").await;
     let mut deletion = db.write.begin().await.unwrap();
     assert!(db::launches::lock_for_delete(&mut deletion, launch)
         .await
