@@ -64,10 +64,12 @@ impl<'a> ResultsDir<'a> {
         if FileType::from_raw_mode(seen.st_mode) != FileType::RegularFile {
             return None;
         }
+        // Non-blocking: a named pipe put in its place since the look would
+        // otherwise block the open (reads of a regular file ignore the flag).
         let opened = rustix::fs::openat(
             fd,
             name,
-            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NOCTTY | OFlags::CLOEXEC,
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC,
             Mode::empty(),
         )
         .ok()?;
