@@ -44,10 +44,16 @@ pub(crate) async fn open_launch(conn: &Conn, id: i64, reopen: bool) -> Result<La
         if !reopen {
             return Err(closed_exit(id).into());
         }
-        conn.client.reopen_launch(id).await?;
-        eprintln!("Launch [{id}] was closed and has been reopened");
+        reopen_launch(conn, id).await?;
     }
     Ok(launch)
+}
+
+/// Reopens a closed launch the user allowed to be reopened, and says so.
+async fn reopen_launch(conn: &Conn, id: i64) -> Result<()> {
+    conn.client.reopen_launch(id).await?;
+    eprintln!("Launch [{id}] was closed and has been reopened");
+    Ok(())
 }
 
 /// `upload/start` for this CI job: create-or-join the job and job run, in the
@@ -110,8 +116,7 @@ pub(crate) async fn start_ci_job_run(
         Ok(r) => Ok(r),
         Err(ClientError::LaunchClosed(_)) if launch.reopen_closed_launch => {
             if let Some(id) = launch.id {
-                conn.client.reopen_launch(id).await?;
-                eprintln!("Launch [{id}] was closed and has been reopened");
+                reopen_launch(conn, id).await?;
             }
             Ok(conn.client.upload_start(&req).await?)
         }

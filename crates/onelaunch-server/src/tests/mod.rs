@@ -82,7 +82,6 @@ impl Reply {
     }
 }
 
-/// One multipart part named `file`.
 /// A launch with a job run `run_uid` of the job `acme/shop/ci` in project
 /// `project_id`, and an upload session of that job run, through the data
 /// layer: `(launch id, session)`.
@@ -123,6 +122,7 @@ pub(crate) async fn job_run_session(
     (run.launch_id, session)
 }
 
+/// One multipart part named `file`.
 pub(crate) fn multipart(file_name: &str, content: &str) -> (String, Vec<u8>) {
     const BOUNDARY: &str = "onelaunch-test-boundary";
     let body = format!(
