@@ -35,7 +35,12 @@ pub(crate) fn text(bytes: &[u8]) -> Result<&str, ModelError> {
 
 /// Parses bytes into a JSON value, mapping every failure to a [`ModelError`].
 pub(crate) fn parse(bytes: &[u8]) -> Result<Value, ModelError> {
-    serde_json::from_str(text(bytes)?).map_err(syntax_error)
+    parse_text(text(bytes)?)
+}
+
+/// Parses text already checked by [`text`] into a JSON value.
+pub(crate) fn parse_text(text: &str) -> Result<Value, ModelError> {
+    serde_json::from_str(text).map_err(syntax_error)
 }
 
 /// Converts a serde_json error into [`ModelError::Json`] with a readable message.

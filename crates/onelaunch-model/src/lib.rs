@@ -27,6 +27,7 @@ mod error;
 mod json;
 mod junit;
 mod properties;
+mod strict;
 pub mod testplan;
 mod timestamp;
 mod xml;
@@ -110,7 +111,13 @@ fn strip_suffix_ignore_case<'a>(s: &'a str, suffix: &str) -> Option<&'a str> {
 ///
 /// See [`allure`] for the leniency rules.
 pub fn parse_result(bytes: &[u8]) -> Result<allure::TestResult, ModelError> {
-    allure::read_test_result(&json::parse(bytes)?, &Path::Root)
+    let text = json::text(bytes)?;
+    // Plain documents (nearly all) in one pass; the rest, and every error,
+    // through the reader that names fields (see `strict`).
+    if let Some(result) = strict::test_result(text) {
+        return Ok(result);
+    }
+    allure::read_test_result(&json::parse_text(text)?, &Path::Root)
 }
 
 /// Parses a `*-container.json` file; same rules as [`parse_result`] (`uuid` is
