@@ -1450,8 +1450,8 @@ impl Uploader {
                             jobs.push(self.result_job(result.uuid, id, meta));
                             continue;
                         }
-                        uploads.push((onelaunch_model::to_upload(&result), weight));
                         metas.insert(result.uuid.clone(), meta);
+                        uploads.push((onelaunch_model::into_upload(result), weight));
                     }
                 }
             }

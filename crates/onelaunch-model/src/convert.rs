@@ -21,44 +21,55 @@ use crate::allure::{Attachment, Container, Parameter, StatusDetails, StepResult,
 /// name (how Allure 2.x adapters record an attachment with timing) becomes that
 /// `attachment` step directly.
 pub fn to_upload(r: &TestResult) -> UploadTestResult {
-    let details = r.status_details.as_ref();
+    into_upload(r.clone())
+}
+
+/// [`to_upload`], taking the result: its strings move instead of being copied.
+pub fn into_upload(r: TestResult) -> UploadTestResult {
+    let host_id = label_value(&r, "host");
+    let thread_id = label_value(&r, "thread");
+    let details = r.status_details.unwrap_or_default();
     UploadTestResult {
-        uuid: r.uuid.clone(),
-        history_id: r.history_id.clone(),
-        test_case_id: r.test_case_id.clone(),
-        name: r.name.clone(),
-        full_name: r.full_name.clone(),
-        description: r.description.clone(),
-        description_html: r.description_html.clone(),
+        uuid: r.uuid,
+        history_id: r.history_id,
+        test_case_id: r.test_case_id,
+        name: r.name,
+        full_name: r.full_name,
+        description: r.description,
+        description_html: r.description_html,
         start: r.start,
         stop: r.stop,
         duration: duration(r.start, r.stop).or(r.duration),
         status: Some(normalize_status(r.status.as_deref()).to_string()),
-        message: details.and_then(|d| d.message.clone()),
-        trace: details.and_then(|d| d.trace.clone()),
-        host_id: label_value(r, "host"),
-        thread_id: label_value(r, "thread"),
-        flaky: details.is_some_and(|d| d.flaky),
-        known: details.is_some_and(|d| d.known),
-        muted: details.is_some_and(|d| d.muted),
-        steps: r.steps.iter().map(step_to_upload).collect(),
-        attachments: r.attachments.iter().map(attachment_to_upload).collect(),
-        parameters: r.parameters.iter().map(parameter_to_upload).collect(),
+        message: details.message,
+        trace: details.trace,
+        host_id,
+        thread_id,
+        flaky: details.flaky,
+        known: details.known,
+        muted: details.muted,
+        steps: r.steps.into_iter().map(step_to_upload).collect(),
+        attachments: r
+            .attachments
+            .into_iter()
+            .map(attachment_to_upload)
+            .collect(),
+        parameters: r.parameters.into_iter().map(parameter_to_upload).collect(),
         links: r
             .links
-            .iter()
+            .into_iter()
             .map(|l| LinkDto {
-                name: l.name.clone().unwrap_or_default(),
-                url: l.url.clone(),
-                kind: l.r#type.clone(),
+                name: l.name.unwrap_or_default(),
+                url: l.url,
+                kind: l.r#type,
             })
             .collect(),
         labels: r
             .labels
-            .iter()
+            .into_iter()
             .map(|l| LabelDto {
-                name: l.name.clone(),
-                value: l.value.clone(),
+                name: l.name,
+                value: l.value,
             })
             .collect(),
         named_env: None,
@@ -80,8 +91,13 @@ pub fn fixture_to_upload(kind: &str, uuid: String, f: &StepResult) -> UploadFixt
         status: Some(normalize_status(f.status.as_deref()).to_string()),
         message,
         trace,
-        steps: f.steps.iter().map(step_to_upload).collect(),
-        attachments: f.attachments.iter().map(attachment_to_upload).collect(),
+        steps: f.steps.iter().cloned().map(step_to_upload).collect(),
+        attachments: f
+            .attachments
+            .iter()
+            .cloned()
+            .map(attachment_to_upload)
+            .collect(),
     }
 }
 
@@ -258,16 +274,16 @@ fn label_value(r: &TestResult, name: &str) -> Option<String> {
         .map(|l| l.value.clone())
 }
 
-fn attachment_to_upload(a: &Attachment) -> UploadAttachment {
+fn attachment_to_upload(a: Attachment) -> UploadAttachment {
     UploadAttachment {
-        name: a.name.clone(),
-        original_file_name: a.source.clone(),
-        content_type: a.r#type.clone(),
+        name: a.name,
+        original_file_name: a.source,
+        content_type: a.r#type,
         content_length: None,
     }
 }
 
-fn attachment_step(a: &Attachment, start: Option<i64>, stop: Option<i64>) -> UploadStep {
+fn attachment_step(a: Attachment, start: Option<i64>, stop: Option<i64>) -> UploadStep {
     UploadStep {
         kind: "attachment".to_string(),
         start,
@@ -277,36 +293,41 @@ fn attachment_step(a: &Attachment, start: Option<i64>, stop: Option<i64>) -> Upl
     }
 }
 
-fn parameter_to_upload(p: &Parameter) -> UploadParameter {
+fn parameter_to_upload(p: Parameter) -> UploadParameter {
     let mode = p.mode.as_deref().map(str::trim);
     UploadParameter {
-        name: p.name.clone(),
-        value: p.value.clone(),
         hidden: mode.is_some_and(|m| m.eq_ignore_ascii_case("hidden")),
-        excluded: p.excluded,
         masked: mode.is_some_and(|m| m.eq_ignore_ascii_case("masked")),
+        name: p.name,
+        value: p.value,
+        excluded: p.excluded,
     }
 }
 
-fn step_to_upload(s: &StepResult) -> UploadStep {
+fn step_to_upload(mut s: StepResult) -> UploadStep {
     if let ([], [only]) = (s.steps.as_slice(), s.attachments.as_slice()) {
         if only.name == s.name {
+            let only = s.attachments.pop().unwrap_or_default();
             return attachment_step(only, s.start, s.stop);
         }
     }
-    let (message, trace) = message_trace(s.status_details.as_ref());
-    let mut steps: Vec<UploadStep> = s.steps.iter().map(step_to_upload).collect();
-    steps.extend(s.attachments.iter().map(|a| attachment_step(a, None, None)));
+    let details = s.status_details.unwrap_or_default();
+    let mut steps: Vec<UploadStep> = s.steps.into_iter().map(step_to_upload).collect();
+    steps.extend(
+        s.attachments
+            .into_iter()
+            .map(|a| attachment_step(a, None, None)),
+    );
     UploadStep {
         kind: "body".to_string(),
-        body: Some(s.name.clone()),
+        body: Some(s.name),
         status: Some(normalize_status(s.status.as_deref()).to_string()),
         start: s.start,
         stop: s.stop,
         duration: duration(s.start, s.stop),
-        message,
-        trace,
-        parameters: s.parameters.iter().map(parameter_to_upload).collect(),
+        message: details.message,
+        trace: details.trace,
+        parameters: s.parameters.into_iter().map(parameter_to_upload).collect(),
         steps,
         attachment: None,
     }

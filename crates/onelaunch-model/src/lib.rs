@@ -34,7 +34,7 @@ mod xml;
 
 pub use convert::{
     attachment_sources, fixture_attachment_sources, fixture_to_upload, fixtures_by_result,
-    to_upload,
+    into_upload, to_upload,
 };
 pub use error::ModelError;
 pub use junit::{parse_junit, parse_junit_report, GeneratedAttachment, JUnitReport};

@@ -105,15 +105,15 @@ pub(crate) fn raw_file(name: &str, bytes: &[u8]) -> Result<RawFile, String> {
     };
     match onelaunch_model::classify(name) {
         FileKind::Result => match onelaunch_model::parse_result(bytes) {
-            Ok(r) => bounded(vec![onelaunch_model::to_upload(&r)], Vec::new()),
+            Ok(r) => bounded(vec![onelaunch_model::into_upload(r)], Vec::new()),
             Err(e) => Err(format!("{name}: {e}")),
         },
         FileKind::JUnit => match onelaunch_model::parse_junit_report(bytes, name) {
             Ok(report) => bounded(
                 report
                     .results
-                    .iter()
-                    .map(onelaunch_model::to_upload)
+                    .into_iter()
+                    .map(onelaunch_model::into_upload)
                     .collect(),
                 report.generated,
             ),
