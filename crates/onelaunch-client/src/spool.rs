@@ -763,7 +763,7 @@ fn copy_group(
     for f in &g.files {
         match f.kind {
             FileKind::Result | FileKind::JUnit => {
-                if delivered.done.contains(&f.key()) {
+                if delivered.done.contains(f) {
                     continue;
                 }
                 if f.kind == FileKind::Result {
@@ -783,7 +783,7 @@ fn copy_group(
                 }
             }
             FileKind::Globals => {
-                if delivered.done.contains(&f.key()) {
+                if delivered.done.contains(f) {
                     continue;
                 }
                 if let Ok(bytes) = read_inside(&g.dir, &f.name, delivered.max_file_bytes) {

@@ -216,6 +216,17 @@ impl InputFile {
     pub(crate) fn key(&self) -> PathBuf {
         self.key_dir.join(&self.name)
     }
+
+    /// A 64-bit fingerprint of [`InputFile::key`], without building the path
+    /// (a name is one path component, and a path holds no NUL byte).
+    fn fingerprint(&self) -> u64 {
+        use std::hash::Hasher;
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        h.write(self.key_dir.as_os_str().as_encoded_bytes());
+        h.write_u8(0);
+        h.write(self.name.as_bytes());
+        h.finish()
+    }
 }
 
 /// Files of one results directory.
@@ -371,14 +382,20 @@ pub(crate) fn resolve_inputs(
         })
     };
     let mut groups: Vec<Group> = Vec::new();
-    let mut add = |g: Group| {
-        if let Some(existing) = groups.iter_mut().find(|e| e.dir == g.dir) {
+    // The names in each group (same index): a file given again, by a glob or
+    // with its directory, is found by one lookup. (Files of one group share
+    // its canonical directory, so the name is the file's identity there.)
+    let mut names: Vec<HashSet<String>> = Vec::new();
+    let mut add = |g: Group| match groups.iter().position(|e| e.dir == g.dir) {
+        Some(i) => {
             for f in g.files {
-                if !existing.files.iter().any(|e| e.key() == f.key()) {
-                    existing.files.push(f);
+                if names[i].insert(f.name.clone()) {
+                    groups[i].files.push(f);
                 }
             }
-        } else {
+        }
+        None => {
+            names.push(g.files.iter().map(|f| f.name.clone()).collect());
             groups.push(g);
         }
     };
@@ -782,26 +799,19 @@ fn collect_step_sources(steps: &[allure::StepResult], out: &mut Vec<String>) {
 
 // ---------------------------------------------------------------- the uploader
 
-/// A set of file paths kept as 64-bit fingerprints, so the uploader's memory
-/// per file stays a few bytes however long the paths are.
+/// A set of input files kept as 64-bit fingerprints of their paths, so the
+/// uploader's memory per file stays a few bytes however long the paths are.
 #[derive(Debug, Default)]
 pub(crate) struct PathSet(HashSet<u64>);
 
 impl PathSet {
-    fn fingerprint(path: &Path) -> u64 {
-        use std::hash::{Hash, Hasher};
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        path.hash(&mut h);
-        h.finish()
+    /// Adds a file; true when it was not there yet.
+    pub(crate) fn insert(&mut self, f: &InputFile) -> bool {
+        self.0.insert(f.fingerprint())
     }
 
-    /// Adds a path; true when it was not there yet.
-    pub(crate) fn insert(&mut self, path: &Path) -> bool {
-        self.0.insert(Self::fingerprint(path))
-    }
-
-    pub(crate) fn contains(&self, path: &Path) -> bool {
-        self.0.contains(&Self::fingerprint(path))
+    pub(crate) fn contains(&self, f: &InputFile) -> bool {
+        self.0.contains(&f.fingerprint())
     }
 }
 
@@ -985,8 +995,11 @@ impl Uploader {
     }
 
     fn remember_inputs(&mut self, paths: &[PathBuf]) {
+        // A set, not a scan of the list per path: a shell glob can name
+        // tens of thousands of files.
+        let mut known: HashSet<PathBuf> = self.inputs.iter().cloned().collect();
         for p in paths {
-            if !self.inputs.contains(p) {
+            if known.insert(p.clone()) {
                 self.inputs.push(p.clone());
             }
         }
@@ -1077,7 +1090,7 @@ impl Uploader {
     async fn process(&mut self, groups: Vec<Group>, mode: Mode) -> Result<(), UploadError> {
         for g in &groups {
             for f in &g.files {
-                if self.seen.insert(&f.key()) {
+                if self.seen.insert(f) {
                     self.report.files_seen += 1;
                 }
             }
@@ -1098,7 +1111,7 @@ impl Uploader {
                             | FileKind::EnvironmentXml
                             | FileKind::Executor
                             | FileKind::Globals
-                    ) && !self.done.contains(&f.key())
+                    ) && !self.done.contains(f)
                 })
                 .collect();
             let files = if mode == Mode::Ready {
@@ -1211,13 +1224,19 @@ impl Uploader {
     }
 
     fn mark_done(&mut self, f: &InputFile) {
-        self.stamps.remove(&f.key());
-        if self.done.insert(&f.key()) {
+        // Stamps are kept in watch mode only.
+        if !self.stamps.is_empty() {
+            self.stamps.remove(&f.key());
+        }
+        if self.done.insert(f) {
             self.progress.files_read.fetch_add(1, Ordering::Relaxed);
         }
     }
 
     fn mark_unparsed(&mut self, f: &InputFile) {
+        if self.stamps.is_empty() {
+            return;
+        }
         if let Some((_, failed)) = self.stamps.get_mut(&f.key()) {
             *failed = true;
         }

@@ -636,6 +636,30 @@ async fn input_paths_files_and_globs() {
     assert_eq!(all_sent(&server), vec!["a", "b"]);
 }
 
+/// The same files named by their directory, a glob and one by one: each is
+/// read, counted and sent once.
+#[tokio::test]
+async fn a_file_named_several_ways_is_sent_once() {
+    let server = TestServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["a", "b", "c"] {
+        write_result(dir.path(), name, "passed");
+    }
+    let mut up = uploader(&server, UploadOptions::default());
+    up.upload_paths(&[
+        dir.path().join("*-result.json"),
+        dir.path().to_path_buf(),
+        dir.path().join("b-result.json"),
+        dir.path().join("*-result.json"),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(all_sent(&server), vec!["a", "b", "c"]);
+    assert_eq!(server.find("POST", "/api/upload/test-result").len(), 1);
+    assert_eq!(up.report().files_seen, 3);
+    assert_eq!(up.report().results, 3);
+}
+
 #[tokio::test]
 async fn watch_sends_complete_files_once() {
     let server = TestServer::start().await;
