@@ -263,8 +263,14 @@ impl Db {
             .map_err(|e| ServerError::Config(format!("database URL: {e}")))?;
         let (read, write) = match backend {
             Backend::Sqlite => {
+                // SQLite's pools hand out connections untested: a ping is a
+                // round trip to the connection's worker thread that cannot
+                // find anything wrong with a file (a dead worker fails the
+                // statement itself), and it doubled the thread switches of
+                // every statement run on a pool (docs/ingest-profile.md).
                 let write = AnyPoolOptions::new()
                     .max_connections(1)
+                    .test_before_acquire(false)
                     .acquire_timeout(Duration::from_secs(120))
                     // After a write failed for lack of space, the writer is
                     // closed, not reused: SQLite may have rolled the
@@ -310,6 +316,7 @@ impl Db {
                     .map_err(|e| ServerError::Config(format!("migration failed: {e}")))?;
                 let read = AnyPoolOptions::new()
                     .max_connections(4)
+                    .test_before_acquire(false)
                     .acquire_timeout(Duration::from_secs(60))
                     .after_connect(|conn, _| {
                         Box::pin(async move {
