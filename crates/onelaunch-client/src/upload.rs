@@ -1194,21 +1194,38 @@ impl Uploader {
                 .collect();
             let chunks: Vec<&[&InputFile]> = results.chunks(chunk_len.max(1)).collect();
             let mut next = chunks.first().map(|c| self.start_load(dir, c, mode));
-            // A chunk's attachments and fixtures go while the next chunk's
-            // results do (one chunk's at a time: memory stays bounded).
+            // Three chunks at a time, each a step ahead of the next: one is
+            // read and parsed while the results of the one before are on
+            // their way (the server storing them) and the attachments and
+            // fixtures of the one before that go. Memory stays bounded.
+            let mut flying: Option<Flying<'_>> = None;
             let mut tail: Option<Tail<'_>> = None;
             for (i, chunk) in chunks.iter().enumerate() {
                 let Some(loading) = next.take() else { break };
                 let loaded = loading.await;
                 next = chunks.get(i + 1).map(|c| self.start_load(dir, c, mode));
-                let sent = self.upload_chunk(dir, chunk, loaded).await;
-                if let Some(t) = tail.take() {
-                    let finished = self.finish_tail(t).await;
-                    if sent.is_ok() {
-                        finished?;
+                if flying.as_ref().is_some_and(|f| f.repeated_in(&loaded)) {
+                    if let Some(f) = flying.take() {
+                        self.land(f, &mut tail).await?;
                     }
                 }
-                tail = Some(self.start_tail(sent?));
+                let prepared = self.prepare_chunk(dir, chunk, loaded);
+                let sent = self.send_chunk(prepared).await;
+                if let Some(f) = flying.take() {
+                    if let Err(e) = self.land(f, &mut tail).await {
+                        if let Ok(newer) = sent {
+                            // What the server acknowledged of the chunk sent
+                            // since is still counted; the first failure ends
+                            // the upload.
+                            let _ = self.settle_chunk(newer).await;
+                        }
+                        return Err(e);
+                    }
+                }
+                flying = Some(sent?);
+            }
+            if let Some(f) = flying.take() {
+                self.land(f, &mut tail).await?;
             }
             if let Some(t) = tail.take() {
                 self.finish_tail(t).await?;
@@ -1422,14 +1439,15 @@ impl Uploader {
         Ok(session.id)
     }
 
-    /// Sends the results of a chunk of files; answers what completes them
-    /// (attachments, fixtures), for [`Uploader::start_tail`].
-    async fn upload_chunk<'f>(
+    /// Turns a chunk's parsed files into the results to send (skipping those
+    /// already sent or acknowledged) and the jobs of results a resumed spool
+    /// had delivered; reports the files that cannot be used.
+    fn prepare_chunk<'f>(
         &mut self,
         dir: &Arc<PathBuf>,
         files: &[&'f InputFile],
         loaded: Vec<Loaded<ParsedFile>>,
-    ) -> Result<SentChunk<'f>, UploadError> {
+    ) -> Prepared<'f> {
         let mut uploads: Vec<(UploadTestResult, usize)> = Vec::new();
         let mut metas: HashMap<String, ResultMeta> = HashMap::new();
         let mut chunk_files: Vec<&'f InputFile> = Vec::new();
@@ -1475,31 +1493,79 @@ impl Uploader {
                 }
             }
         }
-        if !uploads.is_empty() {
+        Prepared {
+            uploads,
+            metas,
+            jobs,
+            files: chunk_files,
+        }
+    }
+
+    /// Starts sending a prepared chunk's results (in a task of their own, so
+    /// the next chunk is read and sent while the server stores this one);
+    /// [`Uploader::settle_chunk`] takes the answers.
+    async fn send_chunk<'f>(&mut self, prepared: Prepared<'f>) -> Result<Flying<'f>, UploadError> {
+        let Prepared {
+            uploads,
+            metas,
+            jobs,
+            files,
+        } = prepared;
+        let sending = if uploads.is_empty() {
+            None
+        } else {
             let session_id = self.ensure_session().await?;
             let batches = split_batches(uploads, self.opts.batch_size, BATCH_BYTES);
             let client = self.client.clone();
             let reopener = self.reopener.clone();
             let acks = self.acks.clone();
             let in_flight = self.in_flight.clone();
+            let concurrency = self.opts.concurrency;
             // Every batch of the chunk runs to its end, so each acknowledgement
             // is recorded even when another batch fails.
-            let outcomes: Vec<Result<BatchOutcome, ClientError>> = stream::iter(batches)
-                .map(|batch| {
-                    permitted(
-                        in_flight.clone(),
-                        send_batch(
-                            client.clone(),
-                            reopener.clone(),
-                            acks.clone(),
-                            session_id,
-                            batch,
-                        ),
-                    )
-                })
-                .buffer_unordered(self.opts.concurrency)
-                .collect()
-                .await;
+            Some(tokio::spawn(async move {
+                stream::iter(batches)
+                    .map(|batch| {
+                        permitted(
+                            in_flight.clone(),
+                            send_batch(
+                                client.clone(),
+                                reopener.clone(),
+                                acks.clone(),
+                                session_id,
+                                batch,
+                            ),
+                        )
+                    })
+                    .buffer_unordered(concurrency)
+                    .collect::<Vec<_>>()
+                    .await
+            }))
+        };
+        Ok(Flying {
+            sending,
+            metas,
+            jobs,
+            files,
+        })
+    }
+
+    /// Takes the server's answers to a chunk sent by [`Uploader::send_chunk`];
+    /// answers what completes its results (attachments, fixtures), for
+    /// [`Uploader::start_tail`].
+    async fn settle_chunk<'f>(&mut self, flying: Flying<'f>) -> Result<SentChunk<'f>, UploadError> {
+        let Flying {
+            sending,
+            mut metas,
+            mut jobs,
+            files,
+        } = flying;
+        if let Some(sending) = sending {
+            // The task is never cancelled; a panic in it is passed on.
+            let outcomes = match sending.await {
+                Ok(outcomes) => outcomes,
+                Err(e) => std::panic::resume_unwind(e.into_panic()),
+            };
             let mut failure = None;
             for outcome in outcomes {
                 let outcome = match outcome {
@@ -1565,9 +1631,28 @@ impl Uploader {
         }
         Ok(Chunk {
             jobs,
-            files: chunk_files,
+            files,
             handled,
         })
+    }
+
+    /// Takes the answers to a chunk in flight, then starts sending what
+    /// completes its results once the tail before it has ended. The tail is
+    /// waited for even when the chunk failed, and the chunk's failure wins.
+    async fn land<'f>(
+        &mut self,
+        flying: Flying<'f>,
+        tail: &mut Option<Tail<'f>>,
+    ) -> Result<(), UploadError> {
+        let sent = self.settle_chunk(flying).await;
+        if let Some(t) = tail.take() {
+            let finished = self.finish_tail(t).await;
+            if sent.is_ok() {
+                finished?;
+            }
+        }
+        *tail = Some(self.start_tail(sent?));
+        Ok(())
     }
 
     /// Starts sending what completes a chunk's results.
@@ -1834,6 +1919,35 @@ struct Chunk<'f, J> {
 }
 
 type SentChunk<'f> = Chunk<'f, Vec<ResultJob>>;
+
+/// A chunk's results ready to send ([`Uploader::prepare_chunk`]).
+struct Prepared<'f> {
+    uploads: Vec<(UploadTestResult, usize)>,
+    metas: HashMap<String, ResultMeta>,
+    jobs: Vec<ResultJob>,
+    files: Vec<&'f InputFile>,
+}
+
+/// A chunk whose results are on their way ([`Uploader::send_chunk`]).
+struct Flying<'f> {
+    sending: Option<tokio::task::JoinHandle<Vec<Result<BatchOutcome, ClientError>>>>,
+    /// The results sent, by uuid.
+    metas: HashMap<String, ResultMeta>,
+    jobs: Vec<ResultJob>,
+    files: Vec<&'f InputFile>,
+}
+
+impl Flying<'_> {
+    /// Whether `loaded` holds a result of this chunk (the same uuid in
+    /// another file): such a chunk waits for this one's answers, so the
+    /// first file's result is the one stored and the second is known as sent.
+    fn repeated_in(&self, loaded: &[Loaded<ParsedFile>]) -> bool {
+        loaded.iter().any(|l| match l {
+            Loaded::Ok((results, _, _)) => results.iter().any(|r| self.metas.contains_key(&r.uuid)),
+            _ => false,
+        })
+    }
+}
 type Tail<'f> = Chunk<'f, tokio::task::JoinHandle<JobsOutcome>>;
 
 /// Runs `request` once one of the uploader's request permits

@@ -83,7 +83,8 @@ fn uuids(range: std::ops::Range<usize>) -> Vec<String> {
 #[tokio::test]
 async fn an_interrupted_upload_is_spooled_and_resuming_sends_exactly_the_rest() {
     // The batch holding r07 fails (503, no retries): r00–r04 are acknowledged,
-    // but the chunk stops before their attachments are sent.
+    // and so are r10–r19, the next chunk, sent while the first was in flight;
+    // the upload stops before the attachments of either are sent.
     let down = TestServer::with(|r, _| {
         (r.path == "/api/upload/test-result" && r.json()["results"].to_string().contains("r07"))
             .then(|| Reply::new(503, r#"{"message":"down"}"#))
@@ -106,15 +107,19 @@ async fn an_interrupted_upload_is_spooled_and_resuming_sends_exactly_the_rest() 
         ),
         "{err:?}"
     );
-    assert_eq!(up.report().results, 5);
-    assert_eq!(sent(&down).len(), 10, "two batches were tried");
+    assert_eq!(up.report().results, 15);
+    assert_eq!(
+        sent(&down).len(),
+        20,
+        "two chunks of two batches were tried"
+    );
 
     let spool_dir = spool::default_spool_dir(&dir);
     let (spool, problems) = up.save_spool(&spool_dir, manifest()).unwrap();
     assert!(problems.is_empty(), "{problems:?}");
     assert_eq!(spool.dir(), spool_dir);
     assert_eq!(spool.manifest().session_id, Some(77));
-    assert_eq!(spool.acknowledged_results().unwrap(), 5);
+    assert_eq!(spool.acknowledged_results().unwrap(), 15);
     assert_eq!(spool.result_files(), 25, "no chunk was finished");
     let kept = spool.group_dirs()[0].clone();
     assert!(kept.join("r00-attachment.txt").is_file());
@@ -132,7 +137,7 @@ async fn an_interrupted_upload_is_spooled_and_resuming_sends_exactly_the_rest() 
     assert_eq!(plain.report().results, 25);
     assert_eq!(plain.report().files_seen, 31);
 
-    // Resuming sends the 20 unacknowledged results and the attachments of
+    // Resuming sends the 10 unacknowledged results and the attachments of
     // r00 (to its id from the first server), r05, r10, r15 and r20, in a
     // session of its own (an upload in flight until it is closed).
     let healthy = TestServer::start().await;
@@ -140,7 +145,8 @@ async fn an_interrupted_upload_is_spooled_and_resuming_sends_exactly_the_rest() 
     let mut up = Uploader::new(healthy.client(), TARGET, opts());
     up.resume(&spool).unwrap();
     up.upload_paths(&spool.group_dirs()).await.unwrap();
-    assert_eq!(sent(&healthy), uuids(5..25));
+    let rest: Vec<String> = uuids(5..10).into_iter().chain(uuids(20..25)).collect();
+    assert_eq!(sent(&healthy), rest);
     assert_eq!(healthy.find("POST", "/api/upload/session").len(), 1);
     assert_eq!(
         healthy.find("POST", "/api/upload/test-result")[0].json()["testSessionId"],
@@ -149,8 +155,8 @@ async fn an_interrupted_upload_is_spooled_and_resuming_sends_exactly_the_rest() 
     let sent_attachments = attachments(&healthy);
     assert_eq!(sent_attachments.len(), 5, "{sent_attachments:?}");
     assert!(sent_attachments.contains(&("1000".into(), "r00-attachment.txt".into())));
-    assert_eq!(up.report().results, 20);
-    assert_eq!(up.report().previously_acknowledged, 5);
+    assert_eq!(up.report().results, 10);
+    assert_eq!(up.report().previously_acknowledged, 15);
 
     // Everything is in the journal now; a second resume sends nothing.
     let again = TestServer::start().await;

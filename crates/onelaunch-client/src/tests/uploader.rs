@@ -636,6 +636,124 @@ async fn input_paths_files_and_globs() {
     assert_eq!(all_sent(&server), vec!["a", "b"]);
 }
 
+/// When the server answered each results request (its uuids), for a server
+/// that takes `delay_ms` over every request.
+async fn answered_at(
+    delay_ms: u64,
+) -> (
+    TestServer,
+    std::sync::Arc<std::sync::Mutex<Vec<(std::time::Instant, Vec<String>)>>>,
+) {
+    let answers = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = answers.clone();
+    let server = TestServer::with(move |r, _| {
+        if r.path == "/api/upload/test-result" {
+            let uuids = r.json()["results"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|x| x["uuid"].as_str().unwrap_or_default().to_string())
+                .collect();
+            log.lock().unwrap().push((std::time::Instant::now(), uuids));
+        }
+        None
+    })
+    .await;
+    server.set_delay(delay_ms);
+    (server, answers)
+}
+
+fn answer_of(
+    answers: &[(std::time::Instant, Vec<String>)],
+    uuid: &str,
+    nth: usize,
+) -> std::time::Instant {
+    answers
+        .iter()
+        .filter(|(_, u)| u.iter().any(|x| x == uuid))
+        .nth(nth)
+        .unwrap_or_else(|| panic!("{uuid} #{nth} not sent"))
+        .0
+}
+
+/// Chunks of two files (batches of one, two in flight); the first chunk
+/// has one result, so a request permit is free while it is in flight.
+fn chunks_of_two() -> UploadOptions {
+    UploadOptions {
+        batch_size: 1,
+        concurrency: 2,
+        ..Default::default()
+    }
+}
+
+/// The next chunk's results are read and sent while the server still works
+/// on a chunk, instead of after its answers.
+#[tokio::test]
+async fn the_next_chunk_goes_while_a_chunk_is_in_flight() {
+    let (server, answers) = answered_at(300).await;
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "1-result.json",
+        result_json("a", "passed", json!([])),
+    );
+    write(dir.path(), "2-result.json", "{ not json");
+    write(
+        dir.path(),
+        "3-result.json",
+        result_json("b", "passed", json!([])),
+    );
+    write(
+        dir.path(),
+        "4-result.json",
+        result_json("c", "passed", json!([])),
+    );
+    let mut up = uploader(&server, chunks_of_two());
+    up.upload_paths(&[dir.path().to_path_buf()]).await.unwrap();
+    assert_eq!(all_sent(&server), vec!["a", "b", "c"]);
+    assert_eq!(up.report().results, 3);
+    let answers = answers.lock().unwrap();
+    let gap = answer_of(&answers, "b", 0) - answer_of(&answers, "a", 0);
+    assert!(
+        gap.as_millis() < 150,
+        "b sent after a was answered: {gap:?}"
+    );
+}
+
+/// A uuid of a chunk in flight, found again in the next chunk's files: that
+/// chunk waits for the answers, so the first file's result is the one stored.
+#[tokio::test]
+async fn a_uuid_repeated_in_the_next_chunk_waits_for_the_first_answer() {
+    let (server, answers) = answered_at(300).await;
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "1-result.json",
+        result_json("u", "passed", json!([])),
+    );
+    write(dir.path(), "2-result.json", "{ not json");
+    write(
+        dir.path(),
+        "3-result.json",
+        result_json("u", "failed", json!([])),
+    );
+    write(
+        dir.path(),
+        "4-result.json",
+        result_json("c", "passed", json!([])),
+    );
+    let mut up = uploader(&server, chunks_of_two());
+    up.upload_paths(&[dir.path().to_path_buf()]).await.unwrap();
+    let answers = answers.lock().unwrap();
+    let gap = answer_of(&answers, "u", 1) - answer_of(&answers, "u", 0);
+    assert!(
+        gap.as_millis() >= 250,
+        "u sent again before its answer: {gap:?}"
+    );
+    let first = server.find("POST", "/api/upload/test-result")[0].json();
+    assert_eq!(first["results"][0]["status"], "passed");
+}
+
 /// The same files named by their directory, a glob and one by one: each is
 /// read, counted and sent once.
 #[tokio::test]
