@@ -125,6 +125,21 @@ pub(crate) async fn start_ci_job_run(
     }
 }
 
+/// The launch a job-run start answered: a onelaunch server sends its name
+/// and page with the answer; another server is asked for the launch.
+pub(crate) async fn started_launch(conn: &Conn, r: &ExternalRunResponse) -> Result<LaunchDto> {
+    match &r.launch_name {
+        Some(name) => Ok(LaunchDto {
+            id: r.launch_id,
+            name: name.clone(),
+            project_id: r.project_id,
+            url: r.launch_url.clone(),
+            ..Default::default()
+        }),
+        None => Ok(conn.client.get_launch(r.launch_id).await?),
+    }
+}
+
 /// The launch and job run an upload goes into.
 pub(crate) struct Target {
     pub(crate) launch: LaunchDto,
@@ -153,7 +168,7 @@ pub(crate) async fn upload_target(
     }
     if let Some(ctx) = ci {
         let r = start_ci_job_run(conn, ctx, launch, true).await?;
-        let l = conn.client.get_launch(r.launch_id).await?;
+        let l = started_launch(conn, &r).await?;
         return Ok(Target {
             launch: l,
             job_run_id: Some(r.job_run_id),

@@ -30,7 +30,7 @@ pub(crate) async fn run(g: &Global, cmd: JobRunCmd) -> Result<u8> {
                     .set_expected_job_runs(r.launch_id, i64::from(n))
                     .await?;
             }
-            let l = conn.client.get_launch(r.launch_id).await?;
+            let l = target::started_launch(&conn, &r).await?;
             if g.output == Output::Json {
                 print_json(&json!({
                     "launchId": r.launch_id, "jobRunId": r.job_run_id, "jobId": r.job_id,

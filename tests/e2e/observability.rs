@@ -307,11 +307,16 @@ fn metrics_parse_and_count_what_the_cli_uploaded() {
         .iter()
         .map(|p| std::fs::metadata(p).unwrap().len())
         .sum();
-    server
+    let upload = server
         .cli()
         .github("5150", "metrics")
         .run(&["upload", dir.to_str().unwrap()])
         .ok();
+    // The launch's name and link come with the job run's start: the CLI
+    // prints them without asking for the launch (see the requests below).
+    let link = format!("Launch link: {}/launch/1", server.url);
+    assert!(upload.stdout.contains("Launch [1] "), "{}", upload.stdout);
+    assert!(upload.stdout.contains(&link), "{}", upload.stdout);
 
     let (text, m) = scrape(&server.url);
     let results = family(&m, "onelaunch_results_ingested", "counter");
@@ -360,6 +365,14 @@ fn metrics_parse_and_count_what_the_cli_uploaded() {
             &[("route", "/api/upload/test-result"), ("status", "200")]
         )
         .is_some_and(|n| n >= 1.0));
+    assert_eq!(
+        requests.value(
+            "onelaunch_http_requests_total",
+            &[("route", "/api/launch/{id}"), ("method", "GET")]
+        ),
+        None,
+        "{text}"
+    );
     let latency = family(&m, "onelaunch_http_request_duration_seconds", "histogram");
     let route = [("route", "/api/upload/attachment/bulk"), ("method", "POST")];
     assert_eq!(

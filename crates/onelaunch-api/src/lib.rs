@@ -342,7 +342,7 @@ fn ser_tags<S: serde::Serializer>(tags: &[String], s: S) -> Result<S::Ok, S::Err
     seq.end()
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct LaunchDto {
@@ -628,7 +628,7 @@ pub struct ExternalRunStart {
     pub implicit: bool,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ExternalRunResponse {
@@ -636,6 +636,13 @@ pub struct ExternalRunResponse {
     pub job_run_id: Id,
     pub launch_id: Id,
     pub project_id: Id,
+    /// The launch's name (onelaunch extension): with `launchUrl`, what a
+    /// client prints about the launch without asking for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launch_name: Option<String>,
+    /// Link to the launch page (onelaunch extension).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launch_url: Option<String>,
 }
 
 /// `POST /api/upload/stop`.

@@ -33,7 +33,7 @@ pub(crate) async fn upload_start(
         let run = scope.job_run(&state.db, id).await?;
         crate::db::job_runs::touch_job_run(&state.db, id).await?;
         crate::ingest::activity(&state.db, run.launch_id).await?;
-        return Ok(Json(run.to_external()));
+        return Ok(Json(with_launch(&state, run.to_external()).await?));
     }
     if let Some(lid) = req.launch.as_ref().and_then(|l| l.id) {
         scope.launch(&state.db, lid).await?;
@@ -46,10 +46,23 @@ pub(crate) async fn upload_start(
                 job_run = resp.job_run_id,
                 "job run started"
             );
-            Ok(Json(resp))
+            Ok(Json(with_launch(&state, resp).await?))
         }
         crate::db::job_runs::StartOutcome::LaunchClosed(id) => Err(ServerError::launch_closed(id)),
     }
+}
+
+/// A start's answer with its launch's name and page, so the client does
+/// not ask for the launch to print them.
+async fn with_launch(
+    state: &AppState,
+    mut resp: api::ExternalRunResponse,
+) -> ServerResult<api::ExternalRunResponse> {
+    if let Some(l) = crate::db::launches::get_launch(&state.db, resp.launch_id).await? {
+        resp.launch_url = Some(format!("{}/launch/{}", state.public_url, l.id));
+        resp.launch_name = Some(l.name);
+    }
+    Ok(resp)
 }
 
 #[utoipa::path(

@@ -99,6 +99,7 @@ impl JobRunRow {
             job_run_id: self.id,
             launch_id: self.launch_id,
             project_id: self.project_id,
+            ..Default::default()
         }
     }
 }
@@ -303,6 +304,7 @@ pub(crate) async fn start_run(db: &Db, req: &api::ExternalRunStart) -> ServerRes
                 job_run_id: id,
                 launch_id,
                 project_id: req.project_id,
+                ..Default::default()
             }));
         }
         let launch_ref = req.launch.clone().unwrap_or_default();
@@ -365,6 +367,7 @@ pub(crate) async fn start_run(db: &Db, req: &api::ExternalRunStart) -> ServerRes
                     job_run_id: id,
                     launch_id,
                     project_id: req.project_id,
+                    ..Default::default()
                 }));
             }
             None => {
