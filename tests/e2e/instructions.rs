@@ -1,17 +1,18 @@
-//! `scripts/ingest-instructions`: the server's instructions per ingested
-//! result under callgrind (docs/ingest-profile.md). The script drives the real
-//! server and CLI; this test runs it small, with the test build of the
-//! binary, and checks that it uploaded every result and counted them (the
-//! instructions, and the bytes the server wrote).
+//! `scripts/ingest-instructions`: the server's (or, with `SIDE=client`, the
+//! client's) instructions per ingested result under callgrind
+//! (docs/ingest-profile.md). The script drives the real server and CLI; these
+//! tests run it small, with the test build of the binary, and check that it
+//! uploaded every result and counted them (the instructions, and the bytes
+//! the server wrote).
 
 use std::process::Command;
 
 use crate::support::{bin, repo};
 
-/// The per-result figure of the script's line `server WHAT for N results:
+/// The per-result figure of the script's line `SIDE WHAT for N results:
 /// TOTAL (PER per result)`.
-fn per_result(stdout: &str, what: &str, n: u64) -> u64 {
-    let prefix = format!("server {what} for {n} results: ");
+fn per_result(stdout: &str, side: &str, what: &str, n: u64) -> u64 {
+    let prefix = format!("{side} {what} for {n} results: ");
     let line = stdout
         .lines()
         .find(|l| l.starts_with(&prefix))
@@ -50,9 +51,9 @@ fn counts_the_servers_instructions_for_an_upload_of_new_and_of_known_tests() {
         );
         // Storing a result writes at least its row and index entries to
         // the WAL: a count this low would mean the writes went uncounted.
-        let written = per_result(&stdout, "bytes written", 40);
+        let written = per_result(&stdout, "server", "bytes written", 40);
         assert!(written > 100, "{written}");
-        per_result(&stdout, "instructions", 40)
+        per_result(&stdout, "server", "instructions", 40)
     };
     // A result costs the server tens of thousands of instructions (HTTP,
     // JSON, SQLite): a count this low would mean the upload went uncounted.
@@ -82,4 +83,36 @@ fn counts_the_servers_instructions_for_an_upload_of_new_and_of_known_tests() {
             );
         }
     }
+}
+
+/// `SIDE=client`: the same upload, the client counted instead of the server.
+#[test]
+fn counts_the_clients_instructions_for_an_upload() {
+    let out = tempfile::tempdir().unwrap();
+    let o = Command::new(repo().join("scripts/ingest-instructions"))
+        .args(["40"])
+        .arg(bin())
+        .env("OUT", out.path())
+        .env("SIDE", "client")
+        .env("ATTACHMENT_EVERY", "10")
+        .output()
+        .expect("scripts/ingest-instructions (valgrind: scripts/tools/valgrind.sh)");
+    let stdout = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        o.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let upload = std::fs::read_to_string(out.path().join("upload.out")).unwrap();
+    assert!(
+        upload.contains("Uploaded 40 new results, 0 already present")
+            && upload.contains("4 attachments"),
+        "{upload}"
+    );
+    // Reading, parsing and sending a result is thousands of instructions; the
+    // process's start alone is more than a million, spread over 40 results.
+    let per = per_result(&stdout, "client", "instructions", 40);
+    assert!(per > 10_000, "{per}");
+    assert!(out.path().join("client.out").is_file());
+    assert!(!stdout.contains("server instructions"), "{stdout}");
 }
