@@ -27,23 +27,29 @@ fn per_result(stdout: &str, side: &str, what: &str, n: u64) -> u64 {
     per
 }
 
+/// Runs the script for 40 results into `out` with `env`; its stdout.
+fn run_script(out: &std::path::Path, env: &[(&str, &str)]) -> String {
+    let o = Command::new(repo().join("scripts/ingest-instructions"))
+        .args(["40"])
+        .arg(bin())
+        .env("OUT", out)
+        .envs(env.iter().copied())
+        .output()
+        .expect("scripts/ingest-instructions (valgrind: scripts/tools/valgrind.sh)");
+    let stdout = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        o.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    stdout
+}
+
 #[test]
 fn counts_the_servers_instructions_for_an_upload_of_new_and_of_known_tests() {
     let out = tempfile::tempdir().unwrap();
     let run = |known: bool| {
-        let o = Command::new(repo().join("scripts/ingest-instructions"))
-            .args(["40"])
-            .arg(bin())
-            .env("OUT", out.path())
-            .env("KNOWN", if known { "1" } else { "0" })
-            .output()
-            .expect("scripts/ingest-instructions (valgrind: scripts/tools/valgrind.sh)");
-        let stdout = String::from_utf8_lossy(&o.stdout).to_string();
-        assert!(
-            o.status.success(),
-            "{stdout}\n{}",
-            String::from_utf8_lossy(&o.stderr)
-        );
+        let stdout = run_script(out.path(), &[("KNOWN", if known { "1" } else { "0" })]);
         let upload = std::fs::read_to_string(out.path().join("upload.out")).unwrap();
         assert!(
             upload.contains("Uploaded 40 new results, 0 already present"),
@@ -89,19 +95,9 @@ fn counts_the_servers_instructions_for_an_upload_of_new_and_of_known_tests() {
 #[test]
 fn counts_the_clients_instructions_for_an_upload() {
     let out = tempfile::tempdir().unwrap();
-    let o = Command::new(repo().join("scripts/ingest-instructions"))
-        .args(["40"])
-        .arg(bin())
-        .env("OUT", out.path())
-        .env("SIDE", "client")
-        .env("ATTACHMENT_EVERY", "10")
-        .output()
-        .expect("scripts/ingest-instructions (valgrind: scripts/tools/valgrind.sh)");
-    let stdout = String::from_utf8_lossy(&o.stdout).to_string();
-    assert!(
-        o.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&o.stderr)
+    let stdout = run_script(
+        out.path(),
+        &[("SIDE", "client"), ("ATTACHMENT_EVERY", "10")],
     );
     let upload = std::fs::read_to_string(out.path().join("upload.out")).unwrap();
     assert!(

@@ -676,6 +676,22 @@ fn answer_of(
         .0
 }
 
+/// Files `1-`, `3-` and `4-result.json` holding the given results (uuid,
+/// status), and `2-result.json` that is not JSON: with [`chunks_of_two`]
+/// the first chunk (files 1 and 2) sends one result.
+fn two_chunks(results: [(&str, &str); 3]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "2-result.json", "{ not json");
+    for (file, (uuid, status)) in ["1", "3", "4"].into_iter().zip(results) {
+        write(
+            dir.path(),
+            &format!("{file}-result.json"),
+            result_json(uuid, status, json!([])),
+        );
+    }
+    dir
+}
+
 /// Chunks of two files (batches of one, two in flight); the first chunk
 /// has one result, so a request permit is free while it is in flight.
 fn chunks_of_two() -> UploadOptions {
@@ -690,24 +706,8 @@ fn chunks_of_two() -> UploadOptions {
 /// on a chunk, instead of after its answers.
 #[tokio::test]
 async fn the_next_chunk_goes_while_a_chunk_is_in_flight() {
-    let (server, answers) = answered_at(300).await;
-    let dir = tempfile::tempdir().unwrap();
-    write(
-        dir.path(),
-        "1-result.json",
-        result_json("a", "passed", json!([])),
-    );
-    write(dir.path(), "2-result.json", "{ not json");
-    write(
-        dir.path(),
-        "3-result.json",
-        result_json("b", "passed", json!([])),
-    );
-    write(
-        dir.path(),
-        "4-result.json",
-        result_json("c", "passed", json!([])),
-    );
+    let (server, answers) = answered_at(600).await;
+    let dir = two_chunks([("a", "passed"), ("b", "passed"), ("c", "passed")]);
     let mut up = uploader(&server, chunks_of_two());
     up.upload_paths(&[dir.path().to_path_buf()]).await.unwrap();
     assert_eq!(all_sent(&server), vec!["a", "b", "c"]);
@@ -715,7 +715,7 @@ async fn the_next_chunk_goes_while_a_chunk_is_in_flight() {
     let answers = answers.lock().unwrap();
     let gap = answer_of(&answers, "b", 0) - answer_of(&answers, "a", 0);
     assert!(
-        gap.as_millis() < 150,
+        gap.as_millis() < 300,
         "b sent after a was answered: {gap:?}"
     );
 }
@@ -724,30 +724,14 @@ async fn the_next_chunk_goes_while_a_chunk_is_in_flight() {
 /// chunk waits for the answers, so the first file's result is the one stored.
 #[tokio::test]
 async fn a_uuid_repeated_in_the_next_chunk_waits_for_the_first_answer() {
-    let (server, answers) = answered_at(300).await;
-    let dir = tempfile::tempdir().unwrap();
-    write(
-        dir.path(),
-        "1-result.json",
-        result_json("u", "passed", json!([])),
-    );
-    write(dir.path(), "2-result.json", "{ not json");
-    write(
-        dir.path(),
-        "3-result.json",
-        result_json("u", "failed", json!([])),
-    );
-    write(
-        dir.path(),
-        "4-result.json",
-        result_json("c", "passed", json!([])),
-    );
+    let (server, answers) = answered_at(600).await;
+    let dir = two_chunks([("u", "passed"), ("u", "failed"), ("c", "passed")]);
     let mut up = uploader(&server, chunks_of_two());
     up.upload_paths(&[dir.path().to_path_buf()]).await.unwrap();
     let answers = answers.lock().unwrap();
     let gap = answer_of(&answers, "u", 1) - answer_of(&answers, "u", 0);
     assert!(
-        gap.as_millis() >= 250,
+        gap.as_millis() >= 500,
         "u sent again before its answer: {gap:?}"
     );
     let first = server.find("POST", "/api/upload/test-result")[0].json();
