@@ -84,18 +84,17 @@ pub(crate) async fn insert_results(
     conn: &mut AnyConnection,
     session: &SessionRow,
     results: &[api::UploadTestResult],
+    rows: &BatchRows,
 ) -> ServerResult<(Vec<api::ResultRef>, Vec<(Id, usize)>)> {
     let sqlite = conn.backend_name() == "SQLite";
     hold_owners(conn, session).await?;
     let now = now_ms();
-    let mut order: Vec<usize> = (0..results.len()).collect();
-    order.sort_by(|a, b| results[*a].uuid.cmp(&results[*b].uuid));
-    order.dedup_by(|a, b| results[*a].uuid == results[*b].uuid);
+    let order = &rows.order;
     // uuid -> (id, inserted by this call)
     let mut ids: HashMap<&str, (Id, bool)> = HashMap::with_capacity(order.len());
     if sqlite {
         let before = last_id(conn, "test_results").await?;
-        let inserted = insert_rows(conn, session, results, &order, false, &mut ids).await?;
+        let inserted = insert_rows(conn, session, results, rows, false, &mut ids).await?;
         if inserted == order.len() {
             // Every row sent was new (the usual batch): SQLite numbered them
             // after `before`, without gaps, in the order the statements
@@ -119,7 +118,7 @@ pub(crate) async fn insert_results(
             }
         }
     } else {
-        insert_rows(conn, session, results, &order, true, &mut ids).await?;
+        insert_rows(conn, session, results, rows, true, &mut ids).await?;
     }
     // Uuids already in the launch: their stored ids.
     let known: Vec<&str> = order
@@ -129,7 +128,7 @@ pub(crate) async fn insert_results(
         .collect();
     lookup_uuids(conn, session.launch_id, &known, &mut ids).await?;
     let mut new: Vec<(Id, usize)> = Vec::new();
-    for &i in &order {
+    for &i in order {
         if let Some(&(id, true)) = ids.get(results[i].uuid.as_str()) {
             new.push((id, i));
         }
@@ -220,7 +219,7 @@ async fn insert_rows<'r>(
     conn: &mut AnyConnection,
     session: &SessionRow,
     results: &'r [api::UploadTestResult],
-    order: &[usize],
+    rows: &BatchRows,
     returning: bool,
     ids: &mut HashMap<&'r str, (Id, bool)>,
 ) -> ServerResult<usize> {
@@ -233,7 +232,11 @@ async fn insert_rows<'r>(
     } else {
         "insert_results"
     };
-    for chunk in order.chunks(INSERT_ROWS) {
+    for (chunk, bodies) in rows
+        .order
+        .chunks(INSERT_ROWS)
+        .zip(rows.bodies.chunks(INSERT_ROWS))
+    {
         let sql = shaped(conn, name, chunk.len(), |mut p, n| {
             format!(
                 "INSERT INTO test_results (project_id, launch_id, job_run_id, session_id, uuid, test_key, \
@@ -245,7 +248,7 @@ async fn insert_rows<'r>(
             )
         });
         let mut q = sqlx::query(&sql);
-        for &i in chunk {
+        for (&i, body) in chunk.iter().zip(bodies) {
             let r = &results[i];
             let duration = r.duration.or(match (r.start, r.stop) {
                 (Some(a), Some(b)) => Some(b - a),
@@ -268,7 +271,7 @@ async fn insert_rows<'r>(
                 .bind(r.start)
                 .bind(r.stop)
                 .bind(duration)
-                .bind(body(i, r)?)
+                .bind(body.as_str())
                 .bind(now);
         }
         if !returning {
@@ -286,6 +289,29 @@ async fn insert_rows<'r>(
         }
     }
     Ok(inserted)
+}
+
+/// What a batch's rows need that the database has no say in: the order they
+/// go in (by uuid, each uuid once, its first occurrence) and each one's
+/// stored JSON. Built before the transaction, in the request's own task, so
+/// the writer's turn (one at a time on SQLite) goes to the statements.
+pub(crate) struct BatchRows {
+    /// Indexes into the batch.
+    order: Vec<usize>,
+    /// The stored JSON of each row of `order`.
+    bodies: Vec<String>,
+}
+
+/// [`BatchRows`] of a batch; a 413 when a result's stored JSON is too large.
+pub(crate) fn batch_rows(results: &[api::UploadTestResult]) -> ServerResult<BatchRows> {
+    let mut order: Vec<usize> = (0..results.len()).collect();
+    order.sort_by(|a, b| results[*a].uuid.cmp(&results[*b].uuid));
+    order.dedup_by(|a, b| results[*a].uuid == results[*b].uuid);
+    let bodies = order
+        .iter()
+        .map(|&i| body(i, &results[i]))
+        .collect::<ServerResult<_>>()?;
+    Ok(BatchRows { order, bodies })
 }
 
 /// A result's stored JSON; a 413 naming it (`results[i]`, its uuid) when it

@@ -152,8 +152,8 @@ async fn oversized_json_bodies_answer_413() {
 
 /// A result whose JSON, its texts cut to their bounds, is still over the
 /// stored limit refuses its batch with 413 naming it by index and uuid, and
-/// nothing of the batch is stored (the check runs as the insert builds the
-/// JSON, inside the batch's transaction).
+/// nothing of the batch is stored (the check runs as the JSON is built,
+/// before the batch's transaction).
 #[tokio::test]
 async fn a_result_too_large_to_store_refuses_its_batch_with_413() {
     let app = TestApp::new().await;
