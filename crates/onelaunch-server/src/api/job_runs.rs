@@ -59,8 +59,9 @@ async fn with_launch(
     mut resp: api::ExternalRunResponse,
 ) -> ServerResult<api::ExternalRunResponse> {
     if let Some(l) = crate::db::launches::get_launch(&state.db, resp.launch_id).await? {
-        resp.launch_url = Some(format!("{}/launch/{}", state.public_url, l.id));
-        resp.launch_name = Some(l.name);
+        let dto = l.to_dto(&state.public_url);
+        resp.launch_url = dto.url;
+        resp.launch_name = Some(dto.name);
     }
     Ok(resp)
 }

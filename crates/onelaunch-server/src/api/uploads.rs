@@ -94,7 +94,7 @@ pub(crate) async fn upload_results(
     ApiJson(mut req): ApiJson<api::UploadResults>,
 ) -> ServerResult<Json<api::UploadResultsResponse>> {
     let session = scope.session(&state.db, req.test_session_id).await?;
-    // The stored JSON's size is checked as it is built (`db::results::batch_rows`).
+    // The stored JSON's size is checked as it is built (`db::results::ResultBatch`).
     limits::cut_results(&mut req.results);
     let (refs, new) = ingest::results_counted(&state.db, &session, req.results).await?;
     let ids = refs.iter().map(|r| r.id).collect();

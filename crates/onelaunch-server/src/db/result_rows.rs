@@ -83,18 +83,17 @@ pub(crate) fn attempt_key(job: Option<Id>, r: &api::UploadTestResult) -> String 
 pub(crate) async fn insert_results(
     conn: &mut AnyConnection,
     session: &SessionRow,
-    results: &[api::UploadTestResult],
-    rows: &BatchRows,
+    batch: &ResultBatch,
 ) -> ServerResult<(Vec<api::ResultRef>, Vec<(Id, usize)>)> {
     let sqlite = conn.backend_name() == "SQLite";
     hold_owners(conn, session).await?;
     let now = now_ms();
-    let order = &rows.order;
+    let (results, order) = (batch.results.as_slice(), &batch.order);
     // uuid -> (id, inserted by this call)
     let mut ids: HashMap<&str, (Id, bool)> = HashMap::with_capacity(order.len());
     if sqlite {
         let before = last_id(conn, "test_results").await?;
-        let inserted = insert_rows(conn, session, results, rows, false, &mut ids).await?;
+        let inserted = insert_rows(conn, session, batch, false, &mut ids).await?;
         if inserted == order.len() {
             // Every row sent was new (the usual batch): SQLite numbered them
             // after `before`, without gaps, in the order the statements
@@ -118,7 +117,7 @@ pub(crate) async fn insert_results(
             }
         }
     } else {
-        insert_rows(conn, session, results, rows, true, &mut ids).await?;
+        insert_rows(conn, session, batch, true, &mut ids).await?;
     }
     // Uuids already in the launch: their stored ids.
     let known: Vec<&str> = order
@@ -218,11 +217,11 @@ pub(crate) async fn hold_owners(
 async fn insert_rows<'r>(
     conn: &mut AnyConnection,
     session: &SessionRow,
-    results: &'r [api::UploadTestResult],
-    rows: &BatchRows,
+    batch: &'r ResultBatch,
     returning: bool,
     ids: &mut HashMap<&'r str, (Id, bool)>,
 ) -> ServerResult<usize> {
+    let results = batch.results.as_slice();
     // Per row: the session's four columns, uuid … body, the time.
     const COLS: usize = 18;
     let now = now_ms();
@@ -232,10 +231,10 @@ async fn insert_rows<'r>(
     } else {
         "insert_results"
     };
-    for (chunk, bodies) in rows
+    for (chunk, bodies) in batch
         .order
         .chunks(INSERT_ROWS)
-        .zip(rows.bodies.chunks(INSERT_ROWS))
+        .zip(batch.bodies.chunks(INSERT_ROWS))
     {
         let sql = shaped(conn, name, chunk.len(), |mut p, n| {
             format!(
@@ -291,27 +290,40 @@ async fn insert_rows<'r>(
     Ok(inserted)
 }
 
-/// What a batch's rows need that the database has no say in: the order they
-/// go in (by uuid, each uuid once, its first occurrence) and each one's
-/// stored JSON. Built before the transaction, in the request's own task, so
-/// the writer's turn (one at a time on SQLite) goes to the statements.
-pub(crate) struct BatchRows {
-    /// Indexes into the batch.
+/// A batch of results with what its rows need that the database has no say
+/// in: the order they go in (by uuid, each uuid once, its first occurrence)
+/// and each one's stored JSON. Prepared before the transaction, in the
+/// request's own task, so the writer's turn (one at a time on SQLite) goes
+/// to the statements.
+pub(crate) struct ResultBatch {
+    results: Vec<api::UploadTestResult>,
+    /// Indexes into `results`.
     order: Vec<usize>,
     /// The stored JSON of each row of `order`.
     bodies: Vec<String>,
 }
 
-/// [`BatchRows`] of a batch; a 413 when a result's stored JSON is too large.
-pub(crate) fn batch_rows(results: &[api::UploadTestResult]) -> ServerResult<BatchRows> {
-    let mut order: Vec<usize> = (0..results.len()).collect();
-    order.sort_by(|a, b| results[*a].uuid.cmp(&results[*b].uuid));
-    order.dedup_by(|a, b| results[*a].uuid == results[*b].uuid);
-    let bodies = order
-        .iter()
-        .map(|&i| body(i, &results[i]))
-        .collect::<ServerResult<_>>()?;
-    Ok(BatchRows { order, bodies })
+impl ResultBatch {
+    /// Prepares `results`; a 413 when a result's stored JSON is too large.
+    pub(crate) fn prepare(results: Vec<api::UploadTestResult>) -> ServerResult<Self> {
+        let mut order: Vec<usize> = (0..results.len()).collect();
+        order.sort_by(|a, b| results[*a].uuid.cmp(&results[*b].uuid));
+        order.dedup_by(|a, b| results[*a].uuid == results[*b].uuid);
+        let bodies = order
+            .iter()
+            .map(|&i| body(i, &results[i]))
+            .collect::<ServerResult<_>>()?;
+        Ok(ResultBatch {
+            results,
+            order,
+            bodies,
+        })
+    }
+
+    /// The results as sent (the indexes [`insert_results`] answers point here).
+    pub(crate) fn results(&self) -> &[api::UploadTestResult] {
+        &self.results
+    }
 }
 
 /// A result's stored JSON; a 413 naming it (`results[i]`, its uuid) when it

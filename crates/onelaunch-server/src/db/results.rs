@@ -7,7 +7,7 @@ use serde_json::Value;
 use sqlx::{AnyConnection, Row};
 
 use super::launches::LATEST;
-pub(crate) use super::result_rows::{batch_rows, insert_results};
+pub(crate) use super::result_rows::{insert_results, ResultBatch};
 use super::*;
 use crate::error::ServerResult;
 

@@ -284,13 +284,14 @@ pub(crate) async fn results_counted(
 ) -> ServerResult<(Vec<api::ResultRef>, usize)> {
     check_uuids(&results)?;
     let weight = results.len();
-    let rows = db::results::batch_rows(&results)?;
+    let batch = db::results::ResultBatch::prepare(results)?;
     let (session, work_db) = (session.clone(), db.clone());
     let (refs, new) = db::group::grouped(db, weight, move |conn| {
         Box::pin(async move {
             let (db, session) = (&work_db, &session);
             db::launches::ensure_open(conn, session.launch_id).await?;
-            let (refs, new) = db::results::insert_results(conn, session, &results, &rows).await?;
+            let (refs, new) = db::results::insert_results(conn, session, &batch).await?;
+            let results = batch.results();
             if db.recent.session_due(session.id) {
                 db::sessions::session_seen(conn, session.id).await?;
             }

@@ -74,9 +74,8 @@ async fn a_launch_deleted_while_results_go_in_takes_them_along_or_refuses_them()
     db::launches::ensure_open(&mut upload, launch)
         .await
         .unwrap();
-    let first = batch("first");
-    let rows = db::results::batch_rows(&first).unwrap();
-    let (_, new) = db::results::insert_results(&mut upload, &session, &first, &rows)
+    let first = db::results::ResultBatch::prepare(batch("first")).unwrap();
+    let (_, new) = db::results::insert_results(&mut upload, &session, &first)
         .await
         .unwrap();
     assert_eq!(new.len(), 3);
