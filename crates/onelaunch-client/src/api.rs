@@ -638,10 +638,35 @@ fn shared_body(data: Arc<Vec<u8>>) -> reqwest::Body {
 pub struct ApiClient {
     http: reqwest::Client,
     config: Arc<ClientConfig>,
-    /// Set once the server answered that it has no bulk attachment route
-    /// (an older onelaunch, another TestOps server): attachments then go
-    /// one result per request.
-    no_bulk: Arc<std::sync::atomic::AtomicBool>,
+    /// Whether the server has the bulk attachment route, learned from its
+    /// first answer (an older onelaunch, another TestOps server has none:
+    /// attachments then go one result per request).
+    bulk: Arc<BulkRoute>,
+}
+
+/// What [`ApiClient::upload_attachments_bulk`] learned of the server's bulk
+/// attachment route. Until the first answer, one request at a time asks
+/// (the others wait for what it learns), so a server without the route is
+/// asked once, however many chunks' attachments are on their way.
+#[derive(Default)]
+struct BulkRoute {
+    /// [`BulkRoute::UNKNOWN`], [`BulkRoute::YES`] or [`BulkRoute::NO`].
+    known: std::sync::atomic::AtomicU8,
+    probe: tokio::sync::Mutex<()>,
+}
+
+impl BulkRoute {
+    const UNKNOWN: u8 = 0;
+    const YES: u8 = 1;
+    const NO: u8 = 2;
+
+    fn get(&self) -> u8 {
+        self.known.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    fn set(&self, v: u8) {
+        self.known.store(v, std::sync::atomic::Ordering::Release);
+    }
 }
 
 impl fmt::Debug for ApiClient {
@@ -696,7 +721,7 @@ impl ApiClient {
         Ok(ApiClient {
             http,
             config: Arc::new(config),
-            no_bulk: Default::default(),
+            bulk: Default::default(),
         })
     }
 
@@ -1246,8 +1271,13 @@ impl ApiClient {
         &self,
         groups: &[(Id, Vec<SharedPart>)],
     ) -> Result<Option<onelaunch_api::BulkAttachmentsResponse>, ClientError> {
-        use std::sync::atomic::Ordering;
-        if self.no_bulk.load(Ordering::Relaxed) {
+        let _probe = match self.bulk.get() {
+            BulkRoute::NO => return Ok(None),
+            BulkRoute::UNKNOWN => Some(self.bulk.probe.lock().await),
+            _ => None,
+        };
+        if self.bulk.get() == BulkRoute::NO {
+            // Learned while this call waited for the first answer.
             return Ok(None);
         }
         let answer = self
@@ -1259,12 +1289,15 @@ impl ApiClient {
             )
             .await;
         match answer {
-            Ok(body) => serde_json::from_slice(&body)
-                .map(Some)
-                .map_err(|e| ClientError::Decode(format!("POST /api/upload/attachment/bulk: {e}"))),
+            Ok(body) => {
+                self.bulk.set(BulkRoute::YES);
+                serde_json::from_slice(&body).map(Some).map_err(|e| {
+                    ClientError::Decode(format!("POST /api/upload/attachment/bulk: {e}"))
+                })
+            }
             Err(ClientError::NotFound(_)) | Err(ClientError::BadRequest { status: 405, .. }) => {
                 tracing::debug!("the server has no bulk attachment route; one request per result");
-                self.no_bulk.store(true, Ordering::Relaxed);
+                self.bulk.set(BulkRoute::NO);
                 Ok(None)
             }
             Err(e) => Err(e),

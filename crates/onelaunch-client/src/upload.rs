@@ -11,7 +11,7 @@
 //! results directory (unsafe attachment names, symlinks pointing outside, and
 //! special files are refused); every file is size-checked before it is read.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::future::Future;
 use std::io::Read;
@@ -681,6 +681,62 @@ type Generated = Arc<HashMap<String, Arc<Vec<u8>>>>;
 /// output), and its size in bytes.
 type ParsedFile = (Vec<allure::TestResult>, Generated, usize);
 
+/// The most parts a chunk is read in at once ([`Uploader::start_load`]).
+const LOAD_PARTS: usize = 4;
+
+/// Files below which a part is not worth a thread of its own.
+const MIN_LOAD_PART: usize = 64;
+
+/// Chunks whose attachments and fixtures may still be on their way while
+/// the next chunk is prepared ([`Uploader::land`]).
+const TAILS: usize = 2;
+
+/// How many parts `count` files are read in: one per core (at least two: a
+/// part waiting on the disk leaves the core to the other), up to
+/// [`LOAD_PARTS`], each of at least [`MIN_LOAD_PART`] files.
+fn load_parts(count: usize) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    cores.clamp(2, LOAD_PARTS).min(count / MIN_LOAD_PART).max(1)
+}
+
+/// Reads and parses one input file of a chunk.
+fn load_one(
+    results_dir: &dir_reader::ResultsDir,
+    name: &str,
+    kind: FileKind,
+    max: u64,
+    execution: &Option<String>,
+    mode: Mode,
+) -> Loaded<ParsedFile> {
+    let bytes = match results_dir.read(name, max) {
+        Ok(b) => b,
+        Err(e) => return Loaded::Problem(e.message()),
+    };
+    let len = bytes.len();
+    let parsed = if kind == FileKind::JUnit {
+        // Each CI execution's report gets uuids of its own (see UploadOptions::execution).
+        let origin = match execution {
+            Some(e) => format!("{e}/{name}"),
+            None => name.to_string(),
+        };
+        onelaunch_model::parse_junit_report(&bytes, &origin).map(|report| {
+            let generated = report
+                .generated
+                .into_iter()
+                .map(|g| (g.source, Arc::new(g.content.into_bytes())))
+                .collect();
+            (report.results, Arc::new(generated))
+        })
+    } else {
+        onelaunch_model::parse_result(&bytes).map(|r| (vec![r], Generated::default()))
+    };
+    match parsed {
+        Ok((results, generated)) => Loaded::Ok((results, generated, len)),
+        Err(_) if mode == Mode::Ready => Loaded::NotYet,
+        Err(e) => Loaded::Problem(e.to_string()),
+    }
+}
+
 /// Most bytes of result files in one `test-result` request, beside the
 /// `--size` count. The server refuses a JSON body over 64 MiB, and a result's
 /// JSON is about the size of its share of its file: a quarter of that limit
@@ -1194,25 +1250,25 @@ impl Uploader {
                 .collect();
             let chunks: Vec<&[&InputFile]> = results.chunks(chunk_len.max(1)).collect();
             let mut next = chunks.first().map(|c| self.start_load(dir, c, mode));
-            // Three chunks at a time, each a step ahead of the next: one is
-            // read and parsed while the results of the one before are on
-            // their way (the server storing them) and the attachments and
-            // fixtures of the one before that go. Memory stays bounded.
+            // Chunks in step: one is read and parsed while the results of
+            // the one before are on their way (the server storing them) and
+            // the attachments and fixtures of up to [`TAILS`] before that go.
+            // Memory stays bounded.
             let mut flying: Option<Flying<'_>> = None;
-            let mut tail: Option<Tail<'_>> = None;
+            let mut tails: VecDeque<Tail<'_>> = VecDeque::new();
             for (i, chunk) in chunks.iter().enumerate() {
                 let Some(loading) = next.take() else { break };
                 let loaded = loading.await;
                 next = chunks.get(i + 1).map(|c| self.start_load(dir, c, mode));
                 if flying.as_ref().is_some_and(|f| f.repeated_in(&loaded)) {
                     if let Some(f) = flying.take() {
-                        self.land(f, &mut tail).await?;
+                        self.land(f, &mut tails).await?;
                     }
                 }
                 let prepared = self.prepare_chunk(dir, chunk, loaded);
                 let sent = self.send_chunk(prepared).await;
                 if let Some(f) = flying.take() {
-                    if let Err(e) = self.land(f, &mut tail).await {
+                    if let Err(e) = self.land(f, &mut tails).await {
                         if let Ok(newer) = sent {
                             // What the server acknowledged of the chunk sent
                             // since is still counted; the first failure ends
@@ -1225,11 +1281,9 @@ impl Uploader {
                 flying = Some(sent?);
             }
             if let Some(f) = flying.take() {
-                self.land(f, &mut tail).await?;
+                self.land(f, &mut tails).await?;
             }
-            if let Some(t) = tail.take() {
-                self.finish_tail(t).await?;
-            }
+            self.finish_tails(&mut tails, 0).await?;
         }
 
         // 4. Fixtures of containers that arrived after their results.
@@ -1354,59 +1408,51 @@ impl Uploader {
     /// now and awaited later: the upload reads the next chunk while the
     /// current one is being sent, so the client's parsing overlaps the
     /// server's writing instead of alternating with it.
+    /// Reads and parses a chunk's files off the async threads, in as many
+    /// parts as the machine has cores (up to [`LOAD_PARTS`]): a chunk is read
+    /// while the one before it is on its way, and reading it on one thread
+    /// made it the slowest step of an upload. The outcomes come back in the
+    /// files' order.
     fn start_load(
         &self,
         dir: &Arc<PathBuf>,
         files: &[&InputFile],
         mode: Mode,
     ) -> impl std::future::Future<Output = Vec<Loaded<ParsedFile>>> {
-        let dir = dir.clone();
-        let max = self.opts.max_file_bytes;
-        let execution = self.opts.execution.clone();
         let work: Vec<(String, FileKind)> =
             files.iter().map(|f| (f.name.clone(), f.kind)).collect();
         let count = work.len();
-        let task = tokio::task::spawn_blocking(move || {
-            let results_dir = dir_reader::ResultsDir::open(&dir);
-            work.into_iter()
-                .map(|(name, kind)| {
-                    let bytes = match results_dir.read(&name, max) {
-                        Ok(b) => b,
-                        Err(e) => return Loaded::Problem(e.message()),
-                    };
-                    let len = bytes.len();
-                    let parsed = if kind == FileKind::JUnit {
-                        // Each CI execution's report gets uuids of its own (see UploadOptions::execution).
-                        let origin = match &execution {
-                            Some(e) => format!("{e}/{name}"),
-                            None => name.clone(),
-                        };
-                        onelaunch_model::parse_junit_report(&bytes, &origin).map(|report| {
-                            let generated = report
-                                .generated
-                                .into_iter()
-                                .map(|g| (g.source, Arc::new(g.content.into_bytes())))
-                                .collect();
-                            (report.results, Arc::new(generated))
-                        })
-                    } else {
-                        onelaunch_model::parse_result(&bytes)
-                            .map(|r| (vec![r], Generated::default()))
-                    };
-                    match parsed {
-                        Ok((results, generated)) => Loaded::Ok((results, generated, len)),
-                        Err(_) if mode == Mode::Ready => Loaded::NotYet,
-                        Err(e) => Loaded::Problem(e.to_string()),
-                    }
-                })
-                .collect()
-        });
+        let parts = load_parts(count);
+        let per_part = count.div_ceil(parts.max(1)).max(1);
+        let mut tasks = Vec::with_capacity(parts);
+        let mut work = work.into_iter();
+        loop {
+            let part: Vec<(String, FileKind)> = work.by_ref().take(per_part).collect();
+            if part.is_empty() {
+                break;
+            }
+            let dir = dir.clone();
+            let max = self.opts.max_file_bytes;
+            let execution = self.opts.execution.clone();
+            let len = part.len();
+            let task = tokio::task::spawn_blocking(move || {
+                let results_dir = dir_reader::ResultsDir::open(&dir);
+                part.into_iter()
+                    .map(|(name, kind)| load_one(&results_dir, &name, kind, max, &execution, mode))
+                    .collect::<Vec<_>>()
+            });
+            tasks.push((task, len));
+        }
         async move {
-            task.await.unwrap_or_else(|e| {
-                (0..count)
-                    .map(|_| Loaded::Problem(format!("reading failed: {e}")))
-                    .collect()
-            })
+            let mut out = Vec::with_capacity(count);
+            for (task, len) in tasks {
+                match task.await {
+                    Ok(loaded) => out.extend(loaded),
+                    Err(e) => out
+                        .extend((0..len).map(|_| Loaded::Problem(format!("reading failed: {e}")))),
+                }
+            }
+            out
         }
     }
 
@@ -1636,22 +1682,44 @@ impl Uploader {
         })
     }
 
-    /// Takes the answers to a chunk in flight, then starts sending what
-    /// completes its results once the tail before it has ended. The tail is
-    /// waited for even when the chunk failed, and the chunk's failure wins.
+    /// Takes the answers to a chunk in flight and starts sending what
+    /// completes its results; waits for the oldest tails while more than
+    /// [`TAILS`] are unfinished. Tails are waited for even when the chunk
+    /// failed, and the chunk's failure wins.
     async fn land<'f>(
         &mut self,
         flying: Flying<'f>,
-        tail: &mut Option<Tail<'f>>,
+        tails: &mut VecDeque<Tail<'f>>,
     ) -> Result<(), UploadError> {
-        let sent = self.settle_chunk(flying).await;
-        if let Some(t) = tail.take() {
-            let finished = self.finish_tail(t).await;
-            if sent.is_ok() {
-                finished?;
+        match self.settle_chunk(flying).await {
+            Ok(sent) => {
+                tails.push_back(self.start_tail(sent));
+                self.finish_tails(tails, TAILS).await
+            }
+            Err(e) => {
+                let _ = self.finish_tails(tails, 0).await;
+                Err(e)
             }
         }
-        *tail = Some(self.start_tail(sent?));
+    }
+
+    /// Waits for the oldest tails until at most `keep` are unfinished. After
+    /// a failure every tail is still waited for (so what the server
+    /// acknowledged is recorded), and the first failure is answered.
+    async fn finish_tails<'f>(
+        &mut self,
+        tails: &mut VecDeque<Tail<'f>>,
+        keep: usize,
+    ) -> Result<(), UploadError> {
+        while tails.len() > keep {
+            let Some(t) = tails.pop_front() else { break };
+            if let Err(e) = self.finish_tail(t).await {
+                while let Some(t) = tails.pop_front() {
+                    let _ = self.finish_tail(t).await;
+                }
+                return Err(e);
+            }
+        }
         Ok(())
     }
 

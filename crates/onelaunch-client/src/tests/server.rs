@@ -72,6 +72,8 @@ pub type Responder = Arc<dyn Fn(&Recorded, usize) -> Option<Reply> + Send + Sync
 struct ServerState {
     log: Mutex<Vec<Recorded>>,
     delay_ms: AtomicU64,
+    /// A delay for the requests whose path contains the text.
+    path_delay: Mutex<Option<(String, u64)>>,
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
     ids: Mutex<HashMap<String, i64>>,
@@ -94,6 +96,7 @@ impl TestServer {
         let state = Arc::new(ServerState {
             log: Mutex::new(Vec::new()),
             delay_ms: AtomicU64::new(0),
+            path_delay: Mutex::new(None),
             in_flight: AtomicUsize::new(0),
             max_in_flight: AtomicUsize::new(0),
             ids: Mutex::new(HashMap::new()),
@@ -131,6 +134,12 @@ impl TestServer {
     }
 
     /// Most requests that were being handled at the same time.
+    /// Answers the requests whose path contains `part` after `ms` (in place
+    /// of [`TestServer::set_delay`] for them).
+    pub fn set_delay_for(&self, part: &str, ms: u64) {
+        *self.state.path_delay.lock().unwrap() = Some((part.to_string(), ms));
+    }
+
     pub fn max_in_flight(&self) -> usize {
         self.state.max_in_flight.load(Ordering::SeqCst)
     }
@@ -273,7 +282,10 @@ async fn handle(State(state): State<Arc<ServerState>>, req: Request) -> Response
     };
     let now = state.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
     state.max_in_flight.fetch_max(now, Ordering::SeqCst);
-    let delay = state.delay_ms.load(Ordering::SeqCst);
+    let delay = match &*state.path_delay.lock().unwrap() {
+        Some((part, ms)) if rec.path.contains(part.as_str()) => *ms,
+        _ => state.delay_ms.load(Ordering::SeqCst),
+    };
     if delay > 0 {
         tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
     }

@@ -738,6 +738,92 @@ async fn a_uuid_repeated_in_the_next_chunk_waits_for_the_first_answer() {
     assert_eq!(first["results"][0]["status"], "passed");
 }
 
+/// Chunks of two files whose results the server answers at once and whose
+/// attachments it answers after 600 ms: the attachment of `1-result.json`
+/// (the first chunk) is still on its way when the last chunk (files 7 and
+/// 8) is read and sent.
+#[tokio::test]
+async fn a_slow_attachment_does_not_hold_back_the_next_chunks() {
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = log.clone();
+    let server = TestServer::with(move |r, _| {
+        let now = std::time::Instant::now();
+        if r.path == "/api/upload/test-result" {
+            for x in r.json()["results"].as_array().into_iter().flatten() {
+                let uuid = x["uuid"].as_str().unwrap_or_default().to_string();
+                seen.lock().unwrap().push((now, uuid));
+            }
+        } else if r.path.contains("attachment") {
+            // Called after the delay: when the attachment was answered.
+            seen.lock().unwrap().push((now, "attachment".to_string()));
+        }
+        None
+    })
+    .await;
+    server.set_delay_for("attachment", 600);
+    let dir = tempfile::tempdir().unwrap();
+    write_attached(dir.path(), "1");
+    for uuid in ["2", "3", "4", "5", "6", "7", "8"] {
+        write_result(dir.path(), uuid, "passed");
+    }
+    let mut up = uploader(&server, chunks_of_two());
+    up.upload_paths(&[dir.path().to_path_buf()]).await.unwrap();
+    assert_eq!(up.report().results, 8);
+    assert_eq!(up.report().attachments, 1);
+    let log = log.lock().unwrap();
+    let at = |what: &str| {
+        log.iter()
+            .find(|(_, w)| w == what)
+            .unwrap_or_else(|| panic!("{what} not sent: {log:?}"))
+            .0
+    };
+    assert!(
+        at("8") < at("attachment"),
+        "the last chunk waited for the first chunk's attachment"
+    );
+}
+
+/// A chunk is read in parts at once; what is read keeps the files' order:
+/// of two files with one uuid (the first and the last) the first is sent,
+/// and a broken file of a later part is reported under its own name.
+#[tokio::test]
+async fn a_chunk_read_in_parts_keeps_the_files_order() {
+    let server = TestServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    for i in 1..299 {
+        write_result(dir.path(), &format!("{i:03}"), "passed");
+    }
+    write(
+        dir.path(),
+        "000-result.json",
+        result_json("dup", "passed", json!([])),
+    );
+    write(
+        dir.path(),
+        "299-result.json",
+        result_json("dup", "failed", json!([])),
+    );
+    write(dir.path(), "250-result.json", "{ not json");
+    let mut up = uploader(&server, UploadOptions::default());
+    up.upload_paths(&[dir.path().to_path_buf()]).await.unwrap();
+    let sent: Vec<Value> = server
+        .find("POST", "/api/upload/test-result")
+        .iter()
+        .flat_map(|r| r.json()["results"].as_array().cloned().unwrap_or_default())
+        .collect();
+    let dups: Vec<&Value> = sent.iter().filter(|r| r["uuid"] == "dup").collect();
+    assert_eq!(dups.len(), 1);
+    assert_eq!(dups[0]["status"], "passed");
+    assert_eq!(sent.len(), 298);
+    assert_eq!(up.report().results, 298);
+    let problems = &up.report().problems;
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(
+        problems[0].path.ends_with("250-result.json"),
+        "{problems:?}"
+    );
+}
+
 /// The same files named by their directory, a glob and one by one: each is
 /// read, counted and sent once.
 #[tokio::test]
