@@ -106,13 +106,28 @@ impl Counts {
 }
 
 impl Groups {
-    /// Starts the group writer on `pool` (the one writer connection); it ends
-    /// when the last [`Db`] holding this queue is dropped.
-    pub(crate) fn start(pool: AnyPool) -> Self {
+    /// Starts the group writer on `pool` (the one writer connection), on a
+    /// thread of its own; it ends when the last [`Db`] holding this queue is
+    /// dropped.
+    ///
+    /// Its own thread, not a task of the server's runtime: a group's work
+    /// hands each statement to the connection's SQLite thread and goes on
+    /// when it is answered, dozens of times per member. As a task it was
+    /// queued behind whatever the runtime's workers were doing at each of
+    /// those turns (decoding the next batches, their stored JSON), and the
+    /// one writer, the serial part of an upload, waited
+    /// (docs/ingest-profile.md, "The writer kept busy").
+    pub(crate) fn start(pool: AnyPool) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::unbounded_channel();
         let counts = Arc::new(Counts::default());
-        tokio::spawn(run(pool, rx, counts.clone()));
-        Groups { tx, counts }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let writer_counts = counts.clone();
+        std::thread::Builder::new()
+            .name("onelaunch-writer".into())
+            .spawn(move || runtime.block_on(run(pool, rx, writer_counts)))?;
+        Ok(Groups { tx, counts })
     }
 
     pub(crate) fn counts(&self) -> &Counts {

@@ -341,7 +341,12 @@ impl Db {
                 (pool.clone(), pool)
             }
         };
-        let groups = (backend == Backend::Sqlite).then(|| group::Groups::start(write.clone()));
+        let groups = match backend {
+            Backend::Sqlite => Some(group::Groups::start(write.clone()).map_err(|e| {
+                ServerError::Config(format!("cannot start the database writer thread: {e}"))
+            })?),
+            _ => None,
+        };
         Ok(Db {
             read,
             write,

@@ -171,3 +171,17 @@ async fn ids_answered_for_new_rows_are_the_stored_ones_after_gaps() {
     }
     assert_eq!(total(&db, launch).await, 80);
 }
+
+/// A group's work runs on the writer's own thread, not as a task of the
+/// runtime that serves requests: it is not queued behind their decoding at
+/// each statement it hands to SQLite.
+#[tokio::test]
+async fn a_group_runs_on_the_writer_thread() {
+    let (_dir, db) = fresh_db().await;
+    let ran_on = db::group::grouped(&db, 1, |_conn| {
+        Box::pin(async move { Ok(std::thread::current().name().map(str::to_string)) })
+    })
+    .await
+    .unwrap();
+    assert_eq!(ran_on.as_deref(), Some("onelaunch-writer"));
+}
