@@ -1404,15 +1404,12 @@ impl Uploader {
     }
 
     /// Reads and parses a chunk of result files (Allure JSON or JUnit XML,
-    /// with each file's size in bytes) on a blocking thread, started
-    /// now and awaited later: the upload reads the next chunk while the
-    /// current one is being sent, so the client's parsing overlaps the
-    /// server's writing instead of alternating with it.
-    /// Reads and parses a chunk's files off the async threads, in as many
-    /// parts as the machine has cores (up to [`LOAD_PARTS`]): a chunk is read
-    /// while the one before it is on its way, and reading it on one thread
-    /// made it the slowest step of an upload. The outcomes come back in the
-    /// files' order.
+    /// with each file's size in bytes) on blocking threads, started now and
+    /// awaited later: the upload reads the next chunk while the current one
+    /// is being sent, so the client's parsing overlaps the server's writing
+    /// instead of alternating with it. The chunk is read in parts at once
+    /// ([`load_parts`]): on one thread, reading was the slowest step of an
+    /// upload. The outcomes come back in the files' order.
     fn start_load(
         &self,
         dir: &Arc<PathBuf>,
