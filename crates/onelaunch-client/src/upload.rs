@@ -273,7 +273,8 @@ fn list_dir(dir: &Path) -> Result<Group, UploadError> {
             name,
         });
     }
-    files.sort_by(|a, b| a.name.cmp(&b.name));
+    // Names in one directory are distinct: an unstable sort gives the same order.
+    files.sort_unstable_by(|a, b| a.name.cmp(&b.name));
     Ok(Group {
         dir: Arc::new(canon),
         files,
@@ -382,20 +383,24 @@ pub(crate) fn resolve_inputs(
         })
     };
     let mut groups: Vec<Group> = Vec::new();
-    // The names in each group (same index): a file given again, by a glob or
-    // with its directory, is found by one lookup. (Files of one group share
-    // its canonical directory, so the name is the file's identity there.)
-    let mut names: Vec<HashSet<String>> = Vec::new();
+    // The names in each group (same index), made when a second input adds
+    // to the group: a file given again, by a glob or with its directory, is
+    // then found by one lookup. (Files of one group share its canonical
+    // directory, so the name is the file's identity there; a directory
+    // lists each name once.)
+    let mut names: Vec<Option<HashSet<String>>> = Vec::new();
     let mut add = |g: Group| match groups.iter().position(|e| e.dir == g.dir) {
         Some(i) => {
+            let known = names[i]
+                .get_or_insert_with(|| groups[i].files.iter().map(|f| f.name.clone()).collect());
             for f in g.files {
-                if names[i].insert(f.name.clone()) {
+                if known.insert(f.name.clone()) {
                     groups[i].files.push(f);
                 }
             }
         }
         None => {
-            names.push(g.files.iter().map(|f| f.name.clone()).collect());
+            names.push(None);
             groups.push(g);
         }
     };
