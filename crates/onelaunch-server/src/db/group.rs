@@ -232,13 +232,14 @@ async fn run(pool: AnyPool, mut rx: mpsc::UnboundedReceiver<Job>, counts: Arc<Co
         }
         counts.taken.fetch_add(jobs.len(), Ordering::Relaxed);
         tracing::debug!(members = jobs.len(), weight, "write group");
-        run_group(&pool, jobs).await;
-        counts.groups.fetch_add(1, Ordering::Relaxed);
+        run_group(&pool, jobs, &counts).await;
     }
 }
 
-/// One group: one transaction, a savepoint per member, one commit.
-async fn run_group(pool: &AnyPool, jobs: Vec<Job>) {
+/// One group: one transaction, a savepoint per member, one commit. The group
+/// is counted before its members are answered, so whoever holds an answer
+/// sees it counted.
+async fn run_group(pool: &AnyPool, jobs: Vec<Job>, counts: &Counts) {
     let mut replies: Vec<Reply> = Vec::with_capacity(jobs.len());
     let mut jobs = jobs.into_iter();
     let outcome = match pool.begin().await {
@@ -298,6 +299,7 @@ async fn run_group(pool: &AnyPool, jobs: Vec<Job>) {
             }
         }
     };
+    counts.groups.fetch_add(1, Ordering::Relaxed);
     // Members after a break were not run.
     replies.extend(jobs.map(|job| job.unrun));
     for reply in replies {
