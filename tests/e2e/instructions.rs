@@ -75,10 +75,14 @@ fn counts_the_servers_instructions_for_an_upload_of_new_and_of_known_tests() {
             .starts_with("callgrind.out")),
         "the profile is kept for callgrind_annotate"
     );
-    // The script's admin token (`ingest-instructions-<hex>`) is in none of
-    // the files it leaves: valgrind writes the server's command line into
-    // its log and the profile.
-    for e in std::fs::read_dir(out.path()).unwrap() {
+    no_token_in(out.path());
+}
+
+/// The script's admin token (`ingest-instructions-<hex>`) is in none of the
+/// files it leaves in `out`: valgrind writes the command line of what it
+/// runs (the server, or the client) into its log and the profile.
+fn no_token_in(out: &std::path::Path) {
+    for e in std::fs::read_dir(out).unwrap() {
         let path = e.unwrap().path();
         if path.is_file() {
             let text = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).to_string();
@@ -111,4 +115,5 @@ fn counts_the_clients_instructions_for_an_upload() {
     assert!(per > 10_000, "{per}");
     assert!(out.path().join("client.out").is_file());
     assert!(!stdout.contains("server instructions"), "{stdout}");
+    no_token_in(out.path());
 }
