@@ -247,6 +247,74 @@ fn attachment_every() -> usize {
         .unwrap_or(10)
 }
 
+/// The results' shape: `ONELAUNCH_BENCH_DATA=simple` (the default, every
+/// figure in docs/benchmarks.md before 2026-12-05) or `pytest`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum DataShape {
+    /// Keys in the order the files are numbered (`j0-17`), one label.
+    Simple,
+    /// What allure-pytest writes: random uuid4s, MD5 `historyId` and
+    /// `testCaseId`, its eight labels, a message and trace on each failure.
+    /// Keys in no order are what a database's indexes get from a real suite.
+    Pytest,
+}
+
+fn data_shape() -> DataShape {
+    match std::env::var("ONELAUNCH_BENCH_DATA").as_deref() {
+        Ok("pytest") => DataShape::Pytest,
+        Ok("simple") | Err(_) => DataShape::Simple,
+        Ok(other) => panic!("ONELAUNCH_BENCH_DATA={other}: expected simple or pytest"),
+    }
+}
+
+/// `n` random hex digits from `seed`.
+fn hex_digits(seed: u64, n: usize) -> String {
+    noise(seed, n.div_ceil(2))
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<String>()[..n]
+        .to_string()
+}
+
+/// Result `i` of `prefix` as allure-pytest writes it (`attachments` is the
+/// attachments' JSON member, empty or starting with a comma).
+fn pytest_result(prefix: &str, i: usize, attachments: &str) -> String {
+    let seed = prefix
+        .bytes()
+        .fold(i as u64 ^ 0x5bd1_e995, |h, b| (h << 8) ^ u64::from(b));
+    let r = hex_digits(seed, 96);
+    let uuid = format!(
+        "{}-{}-4{}-a{}-{}",
+        &r[0..8],
+        &r[8..12],
+        &r[13..16],
+        &r[17..20],
+        &r[20..32]
+    );
+    let (module, class) = (i % 50, (i / 50) % 40);
+    let (s, e) = (
+        1_700_000_000_000u64 + i as u64,
+        1_700_000_000_050u64 + i as u64,
+    );
+    let (status, details) = match i % 10 {
+        7 => (
+            "failed",
+            format!(
+                r#","statusDetails":{{"message":"AssertionError: assert {i} == {j}","trace":"tests/module_{module}.py:{line}: in test_case_{i}\n    assert value == expected\nE   AssertionError: assert {i} == {j}"}}"#,
+                j = i + 1,
+                line = 10 + i % 400
+            ),
+        ),
+        8 => ("skipped", String::new()),
+        _ => ("passed", String::new()),
+    };
+    format!(
+        r#"{{"name":"test_case_{i}","status":"{status}"{details},"start":{s},"stop":{e},"uuid":"{uuid}","historyId":"{h}","testCaseId":"{t}","fullName":"tests.module_{module}.Class{class}#test_case_{i}","labels":[{{"name":"parentSuite","value":"tests"}},{{"name":"suite","value":"module_{module}"}},{{"name":"subSuite","value":"Class{class}"}},{{"name":"host","value":"runner-{prefix}"}},{{"name":"thread","value":"4242-MainThread"}},{{"name":"framework","value":"pytest"}},{{"name":"language","value":"cpython3"}},{{"name":"package","value":"tests.module_{module}"}}],"titlePath":["tests","module_{module}.py","Class{class}"],"steps":[{{"name":"step","status":"passed","start":{s},"stop":{e}}}]{attachments}}}"#,
+        h = &r[32..64],
+        t = &r[64..96],
+    )
+}
+
 fn generate(dir: &Path, prefix: &str, n: usize, attachment_bytes: usize) -> u64 {
     std::fs::create_dir_all(dir).unwrap();
     let every = attachment_every();
@@ -271,6 +339,12 @@ fn generate(dir: &Path, prefix: &str, n: usize, attachment_bytes: usize) -> u64 
         } else {
             String::new()
         };
+        if data_shape() == DataShape::Pytest {
+            let json = pytest_result(prefix, i, &att);
+            bytes += json.len() as u64;
+            std::fs::write(dir.join(format!("{uuid}-result.json")), json).unwrap();
+            continue;
+        }
         let status = if i % 7 == 0 { "failed" } else { "passed" };
         let json = format!(
             r#"{{"uuid":"{uuid}","historyId":"h-{uuid}","name":"test {i}","fullName":"bench.{prefix}.test_{i}","status":"{status}","start":{s},"stop":{e},"labels":[{{"name":"suite","value":"{prefix}"}}],"steps":[{{"name":"step","status":"passed","start":{s},"stop":{e}}}]{att}}}"#,
@@ -618,9 +692,10 @@ fn measure(case: &Case, database_url: Option<&str>) -> Row {
     let work = tempfile::tempdir().unwrap();
     let (dirs, bytes) = generate_dirs(case, work.path());
     eprintln!(
-        "-- {}: {} results, {} job run(s), {:.1} MB",
+        "-- {}: {} results ({:?} data), {} job run(s), {:.1} MB",
         case.name,
         case.results,
+        data_shape(),
         case.jobs,
         bytes as f64 / 1e6
     );
