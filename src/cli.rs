@@ -553,7 +553,12 @@ pub(crate) struct UploadOpts {
     #[command(flatten)]
     pub(crate) ci: CiArgs,
     /// Requests in flight at once (`-l`/`--limit`: allurectl's older name)
-    #[arg(long, short = 'l', visible_alias = "limit", default_value_t = 4)]
+    #[arg(
+        long,
+        short = 'l',
+        visible_alias = "limit",
+        default_value_t = onelaunch_client::upload::DEFAULT_CONCURRENCY
+    )]
     pub(crate) concurrency: usize,
     /// Results per request, 1 to 1000 (each is one transaction on the
     /// server: larger batches cost it less per result)
@@ -766,5 +771,10 @@ mod tests {
         };
         assert_eq!(u.opts.concurrency, 7);
         assert_eq!(u.opts.timeout, Some(std::time::Duration::from_secs(7200)));
+        let cli = parse(&["upload", "r"]).unwrap();
+        let Command::Upload(u) = cli.command else {
+            panic!("upload")
+        };
+        assert_eq!(u.opts.concurrency, 8, "the default requests in flight");
     }
 }

@@ -959,6 +959,27 @@ async fn requests_in_flight_stay_within_the_concurrency() {
 }
 
 #[tokio::test]
+async fn eight_requests_are_in_flight_unless_told_otherwise() {
+    let server = TestServer::start().await;
+    server.set_delay(50);
+    let dir = tempfile::tempdir().unwrap();
+    for i in 0..40 {
+        write_result(dir.path(), &format!("r{i:02}"), "passed");
+    }
+    let mut up = uploader(
+        &server,
+        UploadOptions {
+            batch_size: 2,
+            ..Default::default()
+        },
+    );
+    up.upload_paths(&[dir.path().to_path_buf()]).await.unwrap();
+    assert_eq!(up.report().results, 40);
+    // A chunk is eight batches of two, all sent at once.
+    assert_eq!(server.max_in_flight(), 8);
+}
+
+#[tokio::test]
 async fn answers_with_only_result_ids_are_matched_by_position() {
     let server = TestServer::with(|r, _| {
         (r.path == "/api/upload/test-result").then(|| {
