@@ -21,7 +21,12 @@
 //! N-th result instead, 0 on none, to tell the cost of results from that of
 //! attachments); with it, every result has one attachment of that size
 //! (random bytes). `ONELAUNCH_BENCH_UPLOAD_ARGS` adds arguments to every
-//! `onelaunch upload` (e.g. `--size 500`).
+//! `onelaunch upload` (e.g. `--size 500`). `ONELAUNCH_BENCH_DATA=pytest`
+//! shapes the results as allure-pytest writes them (random uuid4s, MD5
+//! history and test case ids, eight labels) instead of the default `simple`
+//! ones, whose keys come in file order and so spare the database's indexes
+//! the cost real keys have (docs/ingest-profile.md, "Results shaped like a
+//! real suite's").
 //! `--database-url` uses an existing (empty) PostgreSQL database instead of a
 //! throwaway cluster, e.g. one with `pg_stat_statements` loaded (single runs
 //! only).

@@ -56,9 +56,9 @@ pub struct SessionTarget {
 /// Results with keys in no order (uuid4s, MD5 history ids: what real
 /// frameworks write) touch most pages of the launch's indexes in every
 /// commit, so the results in flight set how much a commit carries. With
-/// four, a 100,000-result pytest-shaped upload took 10.9–14.6 s; with eight
-/// 9.6–12.7 s, for about 30 MiB more client memory (docs/ingest-profile.md,
-/// "Results shaped like a real suite's").
+/// four, a 100,000-result pytest-shaped upload took 11.6 and 14.6 s in the
+/// benchmark; with eight 10.3 and 12.7 s, for 30–70 MB more client memory
+/// (docs/ingest-profile.md, "Results shaped like a real suite's").
 pub const DEFAULT_CONCURRENCY: usize = 8;
 
 /// Tuning of an [`Uploader`].
