@@ -23,7 +23,7 @@
 //! (random bytes). `ONELAUNCH_BENCH_UPLOAD_ARGS` adds arguments to every
 //! `onelaunch upload` (e.g. `--size 500`). `ONELAUNCH_BENCH_DATA=pytest`
 //! shapes the results as allure-pytest writes them (random uuid4s, MD5
-//! history and test case ids, eight labels) instead of the default `simple`
+//! history and test case ids, its labels) instead of the default `simple`
 //! ones, whose keys come in file order and so spare the database's indexes
 //! the cost real keys have (docs/ingest-profile.md, "Results shaped like a
 //! real suite's").
@@ -258,9 +258,12 @@ fn attachment_every() -> usize {
 enum DataShape {
     /// Keys in the order the files are numbered (`j0-17`), one label.
     Simple,
-    /// What allure-pytest writes: random uuid4s, MD5 `historyId` and
-    /// `testCaseId`, its eight labels, a message and trace on each failure.
-    /// Keys in no order are what a database's indexes get from a real suite.
+    /// What allure-pytest writes (as recorded in tests/fixtures/allure-pytest):
+    /// random uuid4s, MD5 `historyId` and `testCaseId`, a `titlePath`, its
+    /// labels (`suite`, `host`, `thread`, `framework`, `language`, `package`,
+    /// here with `parentSuite` and `subSuite`), a message and trace on each
+    /// failure. Keys in no order are what a database's indexes get from a
+    /// real suite.
     Pytest,
 }
 
@@ -272,22 +275,13 @@ fn data_shape() -> DataShape {
     }
 }
 
-/// `n` random hex digits from `seed`.
-fn hex_digits(seed: u64, n: usize) -> String {
-    noise(seed, n.div_ceil(2))
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<String>()[..n]
-        .to_string()
-}
-
 /// Result `i` of `prefix` as allure-pytest writes it (`attachments` is the
 /// attachments' JSON member, empty or starting with a comma).
 fn pytest_result(prefix: &str, i: usize, attachments: &str) -> String {
     let seed = prefix
         .bytes()
         .fold(i as u64 ^ 0x5bd1_e995, |h, b| (h << 8) ^ u64::from(b));
-    let r = hex_digits(seed, 96);
+    let r = hex::encode(noise(seed, 48));
     let uuid = format!(
         "{}-{}-4{}-a{}-{}",
         &r[0..8],

@@ -1437,7 +1437,7 @@ impl Uploader {
             files.iter().map(|f| (f.name.clone(), f.kind)).collect();
         let count = work.len();
         let parts = load_parts(count);
-        let per_part = count.div_ceil(parts.max(1)).max(1);
+        let per_part = count.div_ceil(parts).max(1);
         let mut tasks = Vec::with_capacity(parts);
         let mut work = work.into_iter();
         loop {

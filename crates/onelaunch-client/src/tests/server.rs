@@ -133,13 +133,13 @@ impl TestServer {
         self.state.delay_ms.store(ms, Ordering::SeqCst);
     }
 
-    /// Most requests that were being handled at the same time.
     /// Answers the requests whose path contains `part` after `ms` (in place
     /// of [`TestServer::set_delay`] for them).
     pub fn set_delay_for(&self, part: &str, ms: u64) {
         *self.state.path_delay.lock().unwrap() = Some((part.to_string(), ms));
     }
 
+    /// Most requests that were being handled at the same time.
     pub fn max_in_flight(&self) -> usize {
         self.state.max_in_flight.load(Ordering::SeqCst)
     }
