@@ -298,10 +298,26 @@ impl Db {
                             // each of them once for ten times as many batches.
                             // 100,000 results: 17% fewer bytes written, 12%
                             // less server CPU (docs/ingest-profile.md).
+                            //
+                            // Each member of a write group runs in a
+                            // savepoint ([`group`]), and SQLite keeps the
+                            // first image of every page a savepoint (or a
+                            // statement that may fail halfway) changes in a
+                            // sub-journal. Past 64 KiB that journal went to a
+                            // temporary file: every page of a batch was
+                            // written there once more, next to the WAL. In
+                            // memory it is a copy, dropped when the member's
+                            // savepoint is released (at most the pages one
+                            // batch dirties). 100,000 pytest-shaped results:
+                            // 13% less server CPU, 8 MiB more peak memory.
+                            // A sort or grouping the writer cannot take from
+                            // an index also stays in memory: its size is that
+                            // of the rows the statement sorts.
                             conn.execute(
                                 "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; \
                                  PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON; \
-                                 PRAGMA cache_size=-65536; PRAGMA wal_autocheckpoint=10000;",
+                                 PRAGMA cache_size=-65536; PRAGMA wal_autocheckpoint=10000; \
+                                 PRAGMA temp_store=MEMORY;",
                             )
                             .await?;
                             Ok(())

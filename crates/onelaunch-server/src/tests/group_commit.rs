@@ -185,3 +185,23 @@ async fn a_group_runs_on_the_writer_thread() {
     .unwrap();
     assert_eq!(ran_on.as_deref(), Some("onelaunch-writer"));
 }
+
+/// The savepoints of a group (and the statements that may fail halfway)
+/// keep their journals in memory: written to a temporary file, every page a
+/// batch changed was written once more next to the WAL.
+#[tokio::test]
+async fn a_groups_journals_stay_in_memory() {
+    let (_dir, db) = fresh_db().await;
+    let store: i64 = db::group::grouped(&db, 1, |conn| {
+        Box::pin(async move {
+            let row = sqlx::query("PRAGMA temp_store")
+                .fetch_one(&mut *conn)
+                .await?;
+            Ok(sqlx::Row::try_get::<i64, _>(&row, 0)?)
+        })
+    })
+    .await
+    .unwrap();
+    // 2 = MEMORY (0, the default, is a file past SQLite's spill size).
+    assert_eq!(store, 2);
+}
