@@ -5,6 +5,8 @@
 use serde_json::{json, Value};
 
 use super::{TestApp, ADMIN};
+use crate::db;
+use onelaunch_api as api;
 
 fn start(ci: &str, job: &str, run: &str, launch: Option<i64>) -> Value {
     let launch = match launch {
@@ -260,6 +262,49 @@ async fn test_cases_are_looked_up_by_their_unique_index() {
             "statistics: {stats}: {plan:#?}"
         );
     }
+}
+
+/// A label row goes into the two b-trees its readers use, no more: the
+/// table and its unique `(test_case_id, name, value)` index, through which
+/// the case filter checks one case's labels (migration 0025 dropped a
+/// `(name, value)` index no query could use, a tenth of a first upload).
+#[tokio::test]
+async fn label_rows_have_only_the_index_the_case_filter_uses() {
+    use sqlx::Row;
+    let app = TestApp::new().await;
+    let indexes: Vec<String> = sqlx::query(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'test_case_labels'",
+    )
+    .fetch_all(&app.state.db.read)
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| r.try_get("name").unwrap())
+    .collect();
+    assert_eq!(indexes, ["sqlite_autoindex_test_case_labels_1"]);
+    let filter = api::TestCaseFilter {
+        labels: vec![api::LabelDto {
+            name: "Suite".into(),
+            value: "smoke".into(),
+        }],
+        ..Default::default()
+    };
+    let (mut next, mut binds) = (2, Vec::new());
+    let conds = db::test_cases::filter_sql(&filter, &mut next, &mut binds);
+    let plan = query_plan(
+        &app,
+        &format!(
+            "EXPLAIN QUERY PLAN SELECT c.id FROM test_cases c WHERE c.project_id = $1 AND {}",
+            conds.join(" AND ")
+        ),
+    )
+    .await;
+    assert!(
+        plan.iter().any(|d| d.contains(
+            "SEARCH l USING COVERING INDEX sqlite_autoindex_test_case_labels_1 (test_case_id=?)"
+        )),
+        "{plan:#?}"
+    );
 }
 
 /// The steps of an `EXPLAIN QUERY PLAN` on the app's database.
