@@ -9,8 +9,11 @@
 //! written (the client's next batch, a chunk's attachments, twenty job runs
 //! uploading at once) used to be as many commits, each writing most of those
 //! pages again; one commit writes each page once. Nothing waits for company:
-//! a group is whatever queued while the previous one ran, so a lone request
-//! starts at once, as before.
+//! a group starts with the first write queued and takes, each time a member
+//! is done, whatever queued meanwhile (also while the group runs: the
+//! batches the client sent while the ones before were written), and commits
+//! when nothing more is queued or it is full. A lone request starts at once
+//! and commits at once, as before.
 //!
 //! The guarantees stay each request's own:
 //! * **Nothing is acknowledged before it is durable**: every member is
@@ -216,37 +219,55 @@ fn member_error(outcome: &Outcome) -> ServerError {
     }
 }
 
-/// The group writer: takes what queued, runs it as one group, again.
+/// The group writer: a group for the first write queued, again.
 async fn run(pool: AnyPool, mut rx: mpsc::UnboundedReceiver<Job>, counts: Arc<Counts>) {
     while let Some(first) = rx.recv().await {
-        let mut weight = first.weight;
-        let mut jobs = vec![first];
-        while weight < MAX_GROUP_WEIGHT && jobs.len() < MAX_GROUP_MEMBERS {
-            match rx.try_recv() {
-                Ok(job) => {
-                    weight += job.weight;
-                    jobs.push(job);
-                }
-                Err(_) => break,
-            }
-        }
-        counts.taken.fetch_add(jobs.len(), Ordering::Relaxed);
-        tracing::debug!(members = jobs.len(), weight, "write group");
-        run_group(&pool, jobs, &counts).await;
+        counts.taken.fetch_add(1, Ordering::Relaxed);
+        run_group(&pool, first, &mut rx, &counts).await;
     }
 }
 
-/// One group: one transaction, a savepoint per member, one commit. The group
-/// is counted before its members are answered, so whoever holds an answer
-/// sees it counted.
-async fn run_group(pool: &AnyPool, jobs: Vec<Job>, counts: &Counts) {
-    let mut replies: Vec<Reply> = Vec::with_capacity(jobs.len());
-    let mut jobs = jobs.into_iter();
+/// One group: one transaction, a savepoint per member, one commit. Its
+/// members are `first`, then, each time a member is done, the next write
+/// queued meanwhile, until none is queued or the group is full
+/// ([`MAX_GROUP_WEIGHT`], [`MAX_GROUP_MEMBERS`]). After a failure that ends
+/// the group, what is still queued waits for the next group. The group is
+/// counted before its members are answered, so whoever holds an answer sees
+/// it counted.
+async fn run_group(
+    pool: &AnyPool,
+    first: Job,
+    rx: &mut mpsc::UnboundedReceiver<Job>,
+    counts: &Counts,
+) {
+    let mut replies: Vec<Reply> = Vec::new();
+    let (mut weight, mut members) = (first.weight, 1);
+    let mut first = Some(first);
+    // The next member: the first, then whatever has queued by the time the
+    // one before it is done, within the group's bounds.
+    let mut next = || -> Option<Job> {
+        if let Some(job) = first.take() {
+            return Some(job);
+        }
+        if weight >= MAX_GROUP_WEIGHT || members >= MAX_GROUP_MEMBERS {
+            return None;
+        }
+        let job = rx.try_recv().ok()?;
+        weight += job.weight;
+        members += 1;
+        counts.taken.fetch_add(1, Ordering::Relaxed);
+        Some(job)
+    };
+    // The first member, when the group could not start.
+    let mut unrun = None;
     let outcome = match pool.begin().await {
-        Err(e) => outcome_of(e),
+        Err(e) => {
+            unrun = next();
+            outcome_of(e)
+        }
         Ok(mut tx) => {
             let mut broken = None;
-            for job in jobs.by_ref() {
+            while let Some(job) = next() {
                 let mut part = match tx.begin().await {
                     Ok(part) => part,
                     Err(e) => {
@@ -300,8 +321,8 @@ async fn run_group(pool: &AnyPool, jobs: Vec<Job>, counts: &Counts) {
         }
     };
     counts.groups.fetch_add(1, Ordering::Relaxed);
-    // Members after a break were not run.
-    replies.extend(jobs.map(|job| job.unrun));
+    tracing::debug!(members, weight, "write group");
+    replies.extend(unrun.map(|job| job.unrun));
     for reply in replies {
         reply(&outcome);
     }
