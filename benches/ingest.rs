@@ -26,7 +26,9 @@
 //! history and test case ids, its labels) instead of the default `simple`
 //! ones, whose keys come in file order and so spare the database's indexes
 //! the cost real keys have (docs/ingest-profile.md, "Results shaped like a
-//! real suite's").
+//! real suite's"). `ONELAUNCH_BENCH_WARM=1` uploads the same files into an
+//! earlier launch first (not measured), so the measured upload is a suite's
+//! next run, whose test cases are known, rather than the project's first.
 //! `--database-url` uses an existing (empty) PostgreSQL database instead of a
 //! throwaway cluster, e.g. one with `pg_stat_statements` loaded (single runs
 //! only).
@@ -252,6 +254,15 @@ fn attachment_every() -> usize {
         .unwrap_or(10)
 }
 
+/// `ONELAUNCH_BENCH_WARM=1`: before the measured upload, the same files are
+/// uploaded by the same jobs into an earlier launch (not measured), as the
+/// next CI run of a suite finds its test cases already known; otherwise the
+/// measured upload is the project's first, which also creates every test
+/// case and its labels.
+fn warm() -> bool {
+    std::env::var("ONELAUNCH_BENCH_WARM").is_ok_and(|v| v == "1")
+}
+
 /// The results' shape: `ONELAUNCH_BENCH_DATA=simple` (the default, every
 /// figure in docs/benchmarks.md before 2026-12-05) or `pytest`.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -277,11 +288,17 @@ fn data_shape() -> DataShape {
 
 /// Result `i` of `prefix` as allure-pytest writes it (`attachments` is the
 /// attachments' JSON member, empty or starting with a comma).
-fn pytest_result(prefix: &str, i: usize, attachments: &str) -> String {
+fn pytest_result(prefix: &str, i: usize, attachments: &str, run: u64) -> String {
     let seed = prefix
         .bytes()
         .fold(i as u64 ^ 0x5bd1_e995, |h, b| (h << 8) ^ u64::from(b));
-    let r = hex::encode(noise(seed, 48));
+    let mut r = hex::encode(noise(seed, 48));
+    if run > 0 {
+        // Another run of the same test: its own uuid, the same history and
+        // test case ids.
+        let other = hex::encode(noise(seed ^ run.wrapping_mul(0x9e37_79b9_7f4a_7c15), 16));
+        r.replace_range(0..32, &other);
+    }
     let uuid = format!(
         "{}-{}-4{}-a{}-{}",
         &r[0..8],
@@ -314,12 +331,20 @@ fn pytest_result(prefix: &str, i: usize, attachments: &str) -> String {
     )
 }
 
-fn generate(dir: &Path, prefix: &str, n: usize, attachment_bytes: usize) -> u64 {
+/// Generates `n` results of `prefix` in `dir`. `run` 0 is the measured
+/// upload; another `run` is an earlier run of the same tests (the warm-up of
+/// `ONELAUNCH_BENCH_WARM`): the same history and test case ids, its own
+/// uuids, file names and attachment bytes, as a suite's next run writes.
+fn generate(dir: &Path, prefix: &str, n: usize, attachment_bytes: usize, run: u64) -> u64 {
     std::fs::create_dir_all(dir).unwrap();
     let every = attachment_every();
     let mut bytes = 0u64;
     for i in 0..n {
-        let uuid = format!("{prefix}-{i}");
+        let uuid = if run == 0 {
+            format!("{prefix}-{i}")
+        } else {
+            format!("r{run}-{prefix}-{i}")
+        };
         let att = if attachment_bytes > 0 || (every > 0 && i % every == 0) {
             let name = format!("{uuid}-attachment.bin");
             let len = if attachment_bytes > 0 {
@@ -329,7 +354,8 @@ fn generate(dir: &Path, prefix: &str, n: usize, attachment_bytes: usize) -> u64 
             };
             let seed = prefix
                 .bytes()
-                .fold(i as u64, |h, b| (h << 8) ^ u64::from(b));
+                .fold(i as u64, |h, b| (h << 8) ^ u64::from(b))
+                ^ run.wrapping_mul(0x9e37_79b9_7f4a_7c15);
             std::fs::write(dir.join(&name), noise(seed, len)).unwrap();
             bytes += len as u64;
             format!(
@@ -339,14 +365,14 @@ fn generate(dir: &Path, prefix: &str, n: usize, attachment_bytes: usize) -> u64 
             String::new()
         };
         if data_shape() == DataShape::Pytest {
-            let json = pytest_result(prefix, i, &att);
+            let json = pytest_result(prefix, i, &att, run);
             bytes += json.len() as u64;
             std::fs::write(dir.join(format!("{uuid}-result.json")), json).unwrap();
             continue;
         }
         let status = if i % 7 == 0 { "failed" } else { "passed" };
         let json = format!(
-            r#"{{"uuid":"{uuid}","historyId":"h-{uuid}","name":"test {i}","fullName":"bench.{prefix}.test_{i}","status":"{status}","start":{s},"stop":{e},"labels":[{{"name":"suite","value":"{prefix}"}}],"steps":[{{"name":"step","status":"passed","start":{s},"stop":{e}}}]{att}}}"#,
+            r#"{{"uuid":"{uuid}","historyId":"h-{prefix}-{i}","name":"test {i}","fullName":"bench.{prefix}.test_{i}","status":"{status}","start":{s},"stop":{e},"labels":[{{"name":"suite","value":"{prefix}"}}],"steps":[{{"name":"step","status":"passed","start":{s},"stop":{e}}}]{att}}}"#,
             s = 1_700_000_000_000u64 + i as u64,
             e = 1_700_000_000_050u64 + i as u64,
         );
@@ -536,6 +562,45 @@ fn run(case: &Case, dirs: &[PathBuf], bytes: u64, work: &Path, database_url: Opt
     let launch;
     let mut children: Vec<Child>;
     let allure_work = tempfile::tempdir_in(work).unwrap();
+    if warm() && case.uploader == Uploader::Onelaunch {
+        // An earlier run of the same tests, by the same jobs, into an
+        // earlier launch: the measured upload then finds its test cases known.
+        let (earlier_dirs, _) = generate_dirs(case, work, 1);
+        let out = cli(&[])
+            .args([
+                "launch",
+                "create",
+                "--launch-name",
+                "warm-up",
+                "--format",
+                "ID",
+            ])
+            .stdout(Stdio::piped())
+            .output()
+            .unwrap();
+        let earlier = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let warming: Vec<Child> = earlier_dirs
+            .iter()
+            .enumerate()
+            .map(|(j, d)| {
+                cli(&[
+                    ("GITLAB_CI", "true".into()),
+                    ("CI_PROJECT_ID", format!("{j}")),
+                    ("CI_PROJECT_NAME", format!("bench-{j}")),
+                    ("CI_PIPELINE_ID", format!("{}", 500 + j)),
+                    ("ALLURE_LAUNCH_ID", earlier.clone()),
+                ])
+                .arg("upload")
+                .arg(d)
+                .args(upload_args())
+                .spawn()
+                .unwrap()
+            })
+            .collect();
+        for mut c in warming {
+            assert!(c.wait().unwrap().success(), "the warm-up upload failed");
+        }
+    }
     let cpu0 = server_cpu(&servers);
     let db0 = pg_port.map(pg_cpu_secs);
     let t;
@@ -689,12 +754,13 @@ fn remove_kept() {
 /// Generates the data of `case` and runs it.
 fn measure(case: &Case, database_url: Option<&str>) -> Row {
     let work = tempfile::tempdir().unwrap();
-    let (dirs, bytes) = generate_dirs(case, work.path());
+    let (dirs, bytes) = generate_dirs(case, work.path(), 0);
     eprintln!(
-        "-- {}: {} results ({:?} data), {} job run(s), {:.1} MB",
+        "-- {}: {} results ({:?} data{}), {} job run(s), {:.1} MB",
         case.name,
         case.results,
         data_shape(),
+        if warm() { ", test cases known" } else { "" },
         case.jobs,
         bytes as f64 / 1e6
     );
@@ -709,13 +775,14 @@ fn measure(case: &Case, database_url: Option<&str>) -> Row {
     row
 }
 
-fn generate_dirs(case: &Case, work: &Path) -> (Vec<PathBuf>, u64) {
+/// The directories of `case` (one per job run) for `run` (see [`generate`]).
+fn generate_dirs(case: &Case, work: &Path, run: u64) -> (Vec<PathBuf>, u64) {
     let per_job = case.results / case.jobs.max(1);
     let mut dirs = Vec::new();
     let mut bytes = 0;
     for j in 0..case.jobs.max(1) {
-        let d = work.join(format!("job{j}"));
-        bytes += generate(&d, &format!("j{j}"), per_job, case.attachment_bytes);
+        let d = work.join(format!("run{run}-job{j}"));
+        bytes += generate(&d, &format!("j{j}"), per_job, case.attachment_bytes, run);
         dirs.push(d);
     }
     (dirs, bytes)
@@ -895,7 +962,7 @@ fn allure3_comparison(n: usize) -> Vec<Row> {
         attachment_bytes: 0,
         uploader: Uploader::Onelaunch,
     };
-    let (dirs, bytes) = generate_dirs(&ol, work.path());
+    let (dirs, bytes) = generate_dirs(&ol, work.path(), 0);
     eprintln!("-- {} and the Allure 3 plugin: {n} results", ol.name);
     let first = run(&ol, &dirs, bytes, work.path(), None);
     let a3 = Case {
