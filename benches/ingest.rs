@@ -562,33 +562,26 @@ fn run(case: &Case, dirs: &[PathBuf], bytes: u64, work: &Path, database_url: Opt
     let launch;
     let mut children: Vec<Child>;
     let allure_work = tempfile::tempdir_in(work).unwrap();
-    if warm() && case.uploader == Uploader::Onelaunch {
-        // An earlier run of the same tests, by the same jobs, into an
-        // earlier launch: the measured upload then finds its test cases known.
-        let (earlier_dirs, _) = generate_dirs(case, work, 1);
+    let create_launch = |name: &str| -> String {
         let out = cli(&[])
-            .args([
-                "launch",
-                "create",
-                "--launch-name",
-                "warm-up",
-                "--format",
-                "ID",
-            ])
+            .args(["launch", "create", "--launch-name", name, "--format", "ID"])
             .stdout(Stdio::piped())
             .output()
             .unwrap();
-        let earlier = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        let warming: Vec<Child> = earlier_dirs
-            .iter()
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    // One `onelaunch upload` per directory, each as the CI job of its own
+    // project (`pipeline`: the first pipeline's id, one more per job).
+    let spawn_uploads = |dirs: &[PathBuf], launch: &str, pipeline: usize| -> Vec<Child> {
+        dirs.iter()
             .enumerate()
             .map(|(j, d)| {
                 cli(&[
                     ("GITLAB_CI", "true".into()),
                     ("CI_PROJECT_ID", format!("{j}")),
                     ("CI_PROJECT_NAME", format!("bench-{j}")),
-                    ("CI_PIPELINE_ID", format!("{}", 500 + j)),
-                    ("ALLURE_LAUNCH_ID", earlier.clone()),
+                    ("CI_PIPELINE_ID", format!("{}", pipeline + j)),
+                    ("ALLURE_LAUNCH_ID", launch.to_string()),
                 ])
                 .arg("upload")
                 .arg(d)
@@ -596,8 +589,14 @@ fn run(case: &Case, dirs: &[PathBuf], bytes: u64, work: &Path, database_url: Opt
                 .spawn()
                 .unwrap()
             })
-            .collect();
-        for mut c in warming {
+            .collect()
+    };
+    if warm() && case.uploader == Uploader::Onelaunch {
+        // An earlier run of the same tests, by the same jobs, into an
+        // earlier launch: the measured upload then finds its test cases known.
+        let (earlier_dirs, _) = generate_dirs(case, work, 1);
+        let earlier = create_launch("warm-up");
+        for mut c in spawn_uploads(&earlier_dirs, &earlier, 500) {
             assert!(c.wait().unwrap().success(), "the warm-up upload failed");
         }
     }
@@ -606,38 +605,9 @@ fn run(case: &Case, dirs: &[PathBuf], bytes: u64, work: &Path, database_url: Opt
     let t;
     match case.uploader {
         Uploader::Onelaunch => {
-            let out = cli(&[])
-                .args([
-                    "launch",
-                    "create",
-                    "--launch-name",
-                    "bench",
-                    "--format",
-                    "ID",
-                ])
-                .stdout(Stdio::piped())
-                .output()
-                .unwrap();
-            launch = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            launch = create_launch("bench");
             t = Instant::now();
-            children = dirs
-                .iter()
-                .enumerate()
-                .map(|(j, d)| {
-                    cli(&[
-                        ("GITLAB_CI", "true".into()),
-                        ("CI_PROJECT_ID", format!("{j}")),
-                        ("CI_PROJECT_NAME", format!("bench-{j}")),
-                        ("CI_PIPELINE_ID", format!("{}", 1000 + j)),
-                        ("ALLURE_LAUNCH_ID", launch.clone()),
-                    ])
-                    .arg("upload")
-                    .arg(d)
-                    .args(upload_args())
-                    .spawn()
-                    .unwrap()
-                })
-                .collect();
+            children = spawn_uploads(dirs, &launch, 1000);
         }
         Uploader::Allure3 => {
             // The plugin creates its launch: the first one on this fresh server.
