@@ -26,9 +26,10 @@
 //! history and test case ids, its labels) instead of the default `simple`
 //! ones, whose keys come in file order and so spare the database's indexes
 //! the cost real keys have (docs/ingest-profile.md, "Results shaped like a
-//! real suite's"). `ONELAUNCH_BENCH_WARM=1` uploads the same files into an
-//! earlier launch first (not measured), so the measured upload is a suite's
-//! next run, whose test cases are known, rather than the project's first.
+//! real suite's"). `ONELAUNCH_BENCH_WARM=1` first uploads an earlier run of
+//! the same tests (their own uuids, files and attachment bytes) into an
+//! earlier launch, not measured, so the measured upload is a suite's next
+//! run, whose test cases are known, rather than the project's first.
 //! `--database-url` uses an existing (empty) PostgreSQL database instead of a
 //! throwaway cluster, e.g. one with `pg_stat_statements` loaded (single runs
 //! only).
@@ -254,11 +255,12 @@ fn attachment_every() -> usize {
         .unwrap_or(10)
 }
 
-/// `ONELAUNCH_BENCH_WARM=1`: before the measured upload, the same files are
-/// uploaded by the same jobs into an earlier launch (not measured), as the
-/// next CI run of a suite finds its test cases already known; otherwise the
-/// measured upload is the project's first, which also creates every test
-/// case and its labels.
+/// `ONELAUNCH_BENCH_WARM=1`: before the measured upload, an earlier run of
+/// the same tests (see [`generate`]) is uploaded by the same jobs into an
+/// earlier launch (not measured), so the measured upload finds its test
+/// cases known, as a suite's next CI run does; otherwise the measured upload
+/// is the project's first, which also creates every test case and its
+/// labels.
 fn warm() -> bool {
     std::env::var("ONELAUNCH_BENCH_WARM").is_ok_and(|v| v == "1")
 }
