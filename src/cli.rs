@@ -560,8 +560,8 @@ pub(crate) struct UploadOpts {
         default_value_t = onelaunch_client::upload::DEFAULT_CONCURRENCY
     )]
     pub(crate) concurrency: usize,
-    /// Results per request, 1 to 1000 (each is one transaction on the
-    /// server: larger batches cost it less per result)
+    /// Results per request, 1 to 1000 (the server writes each in one
+    /// transaction at most: larger batches cost it less per result)
     #[arg(long, default_value_t = 500)]
     pub(crate) size: usize,
     /// Accepted for compatibility; does nothing: an upload never finishes its

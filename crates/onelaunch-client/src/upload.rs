@@ -51,8 +51,10 @@ pub struct SessionTarget {
 
 /// Requests in flight at once unless told otherwise.
 ///
-/// Eight: the server commits what arrived together in one transaction, and
-/// each commit writes every index page its results touched to the WAL.
+/// Eight: the server commits what arrives while it writes in one
+/// transaction (on SQLite up to 4,000 results, so eight batches of 500
+/// commit together), and each commit writes every index page its results
+/// touched to the WAL.
 /// Results with keys in no order (uuid4s, MD5 history ids: what real
 /// frameworks write) touch most pages of the launch's indexes in every
 /// commit, so the results in flight set how much a commit carries. With
@@ -66,9 +68,10 @@ pub const DEFAULT_CONCURRENCY: usize = 8;
 pub struct UploadOptions {
     /// Requests in flight at once ([`DEFAULT_CONCURRENCY`]).
     pub concurrency: usize,
-    /// Results per `test-result` request (default 500: each request is one
-    /// transaction on the server, which rewrites the launch's index pages
-    /// once per transaction, so larger batches cost it less per result).
+    /// Results per `test-result` request (default 500: the server writes a
+    /// request's results in one transaction, shared on SQLite with the
+    /// requests that arrive while it writes, and rewrites the launch's index
+    /// pages once per transaction, so larger batches cost it less per result).
     pub batch_size: usize,
     /// Reopen the launch when the server says it is closed, then retry (default off).
     pub reopen_closed_launch: bool,
