@@ -432,6 +432,12 @@ fn metrics_parse_and_count_what_the_cli_uploaded() {
             .value("onelaunch_ingest_writes_waiting", &[]),
         Some(0.0)
     );
+    // None of them failed, so no group was run again.
+    assert_eq!(
+        family(&m, "onelaunch_ingest_write_groups_replayed", "gauge")
+            .value("onelaunch_ingest_write_groups_replayed", &[]),
+        Some(0.0)
+    );
     let free = family(&m, "onelaunch_blob_store_free_bytes", "gauge")
         .value("onelaunch_blob_store_free_bytes", &[])
         .unwrap();

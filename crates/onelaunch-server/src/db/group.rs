@@ -1,7 +1,7 @@
 //! Group commit on SQLite: the ingest writes (a batch of results, a request's
 //! attachments) that queue for the one writer connection while it is busy
-//! run together in one transaction, each inside its own savepoint, and are
-//! answered after that transaction commits.
+//! run together in one transaction and are answered after that transaction
+//! commits.
 //!
 //! Why: a commit appends every page it dirtied to the WAL, and a batch of
 //! results dirties pages all over the launch's indexes (uuids, test keys and
@@ -18,12 +18,23 @@
 //! The guarantees stay each request's own:
 //! * **Nothing is acknowledged before it is durable**: every member is
 //!   answered after the group's `COMMIT`.
-//! * **One request's failure is its own**: a member whose work fails is rolled
-//!   back to its savepoint and answered with its error; the others go on.
-//!   Only a failure that leaves the transaction unusable (the database full;
-//!   a savepoint that cannot be rolled back; a failed commit) fails the whole
-//!   group: nothing of it was kept, and every member is told so (503, retry),
-//!   which is what the client does with any unacknowledged batch.
+//! * **One request's failure is its own**: a member whose work fails is
+//!   answered with its error and leaves nothing behind; the others go on.
+//!   Members run straight in the group's transaction, without a savepoint
+//!   each: a savepoint copies every page its member changes into a journal
+//!   (in memory, see `Db::connect`) in case it is rolled back, which is
+//!   about a tenth of the writer's work for an upload that never fails.
+//!   When a member fails there, its writes are mixed with the others', so
+//!   the transaction is rolled back and the members that worked are run
+//!   again ("replayed"; their work is idempotent and kept for that) in a new
+//!   transaction, each in a savepoint this time, as are the members of the
+//!   groups that start within [`SAVEPOINTS_AFTER_A_FAILURE`]: requests that
+//!   keep failing cost the others one replay per that time at most, not one
+//!   per failure. Only a failure that leaves the transaction unusable (the
+//!   database full; a savepoint that cannot be rolled back; a failed
+//!   commit) fails the whole group: nothing of it was kept, and every member
+//!   is told so (503, retry), which is what the client does with any
+//!   unacknowledged batch.
 //! * **A client that goes away changes nothing for the others**: the work
 //!   runs in the group's own task, which a dropped request cannot cancel
 //!   (its writes are idempotent; a re-send finds them).
@@ -31,15 +42,17 @@
 //! PostgreSQL has many connections and row-level locks: there each request
 //! keeps its own transaction ([`grouped`] runs the work inline).
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use sqlx::{AnyConnection, AnyPool, Connection};
 use tokio::sync::{mpsc, oneshot};
 
-use super::Db;
+use super::{Db, Recent};
 use crate::error::{ServerError, ServerResult};
 
 /// The most work (results, attachment rows) one group takes: bounds the
@@ -47,6 +60,9 @@ use crate::error::{ServerError, ServerResult};
 pub(crate) const MAX_GROUP_WEIGHT: usize = 4000;
 /// The most requests one group takes.
 pub(crate) const MAX_GROUP_MEMBERS: usize = 32;
+/// After a member failed, groups give each member a savepoint for this long
+/// (see the module documentation).
+pub(crate) const SAVEPOINTS_AFTER_A_FAILURE: Duration = Duration::from_secs(10);
 
 /// How a group ended, as its members are told.
 #[derive(Debug, Clone)]
@@ -58,25 +74,25 @@ enum Outcome {
     Failed,
 }
 
-/// A member's answer, sent once the group's outcome is known.
-type Reply = Box<dyn FnOnce(&Outcome) + Send>;
-
-/// What a member's work left behind.
-enum Ran {
-    /// It worked; its answer waits for the commit.
-    Done(Reply),
-    /// It failed and was answered with its error; `fatal` when the error
-    /// leaves the transaction unusable (the database is full).
-    Failed { fatal: bool },
-}
-
-type Work = Box<dyn for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Ran> + Send>;
+/// A member's work: run in its group's transaction (again when the group is
+/// replayed); what it answers is kept by the member for its answer.
+type Work = Box<dyn for<'c> FnMut(&'c mut AnyConnection) -> BoxFuture<'c, ServerResult<()>> + Send>;
 
 struct Job {
     weight: usize,
     work: Work,
-    /// Answers the member without running it (its group broke before it).
-    unrun: Reply,
+    /// Answers the member, once: `Ok` once its group committed, or an error.
+    answer: Box<dyn FnOnce(ServerResult<()>) + Send>,
+}
+
+impl Job {
+    /// Answers the member with how its group ended.
+    fn answer(self, outcome: &Outcome) {
+        (self.answer)(match outcome {
+            Outcome::Committed => Ok(()),
+            other => Err(member_error(other)),
+        })
+    }
 }
 
 /// The queue to the group writer (SQLite only).
@@ -93,17 +109,20 @@ pub(crate) struct Counts {
     pub(crate) queued: AtomicUsize,
     /// Writes the group writer took from the queue.
     pub(crate) taken: AtomicUsize,
-    /// Groups run (each one transaction).
+    /// Groups run (each one transaction, or two when it was replayed).
     pub(crate) groups: AtomicUsize,
+    /// Groups rolled back and run again after a member failed in them.
+    pub(crate) replayed: AtomicUsize,
 }
 
 impl Counts {
-    /// Writes queued, taken, and groups run, read together.
-    pub(crate) fn read(&self) -> (usize, usize, usize) {
+    /// Writes queued, taken, groups run and groups replayed, read together.
+    pub(crate) fn read(&self) -> (usize, usize, usize, usize) {
         (
             self.queued.load(Ordering::Relaxed),
             self.taken.load(Ordering::Relaxed),
             self.groups.load(Ordering::Relaxed),
+            self.replayed.load(Ordering::Relaxed),
         )
     }
 }
@@ -111,7 +130,8 @@ impl Counts {
 impl Groups {
     /// Starts the group writer on `pool` (the one writer connection), on a
     /// thread of its own; it ends when the last [`Db`] holding this queue is
-    /// dropped.
+    /// dropped. `recent` is the [`Db`]'s: what a rolled-back group
+    /// remembered there is forgotten, so its replay writes it.
     ///
     /// Its own thread, not a task of the server's runtime: a group's work
     /// hands each statement to the connection's SQLite thread and goes on
@@ -120,16 +140,21 @@ impl Groups {
     /// those turns (decoding the next batches, their stored JSON), and the
     /// one writer, the serial part of an upload, waited
     /// (docs/ingest-profile.md, "The writer kept busy").
-    pub(crate) fn start(pool: AnyPool) -> std::io::Result<Self> {
+    pub(crate) fn start(pool: AnyPool, recent: Arc<Recent>) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::unbounded_channel();
         let counts = Arc::new(Counts::default());
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
-        let writer_counts = counts.clone();
+        let writer = Writer {
+            pool,
+            recent,
+            counts: counts.clone(),
+            last_failure: None,
+        };
         std::thread::Builder::new()
             .name("onelaunch-writer".into())
-            .spawn(move || runtime.block_on(run(pool, rx, writer_counts)))?;
+            .spawn(move || runtime.block_on(writer.run(rx)))?;
         Ok(Groups { tx, counts })
     }
 
@@ -138,14 +163,16 @@ impl Groups {
     }
 }
 
-/// Runs `work` in a write transaction: on SQLite in a savepoint of the
-/// current group's (see the module documentation), on PostgreSQL in its own.
-/// `weight` is how much it writes (results, rows), for the group's bound.
-/// Answers the work's value once it is committed.
-pub(crate) async fn grouped<T, F>(db: &Db, weight: usize, work: F) -> ServerResult<T>
+/// Runs `work` in a write transaction: on SQLite in the current group's
+/// (see the module documentation), on PostgreSQL in its own. `weight` is how
+/// much it writes (results, rows), for the group's bound. On SQLite the
+/// work may run more than once (a replay after another member failed: the
+/// first run's writes were rolled back); it must be idempotent, as every
+/// ingest write is. Answers the value of its last run once it is committed.
+pub(crate) async fn grouped<T, F>(db: &Db, weight: usize, mut work: F) -> ServerResult<T>
 where
     T: Send + 'static,
-    F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, ServerResult<T>> + Send + 'static,
+    F: for<'c> FnMut(&'c mut AnyConnection) -> BoxFuture<'c, ServerResult<T>> + Send + 'static,
 {
     // Only SQLite has a group writer.
     let groups = match &db.groups {
@@ -158,54 +185,220 @@ where
         }
     };
     let (answer, answered) = oneshot::channel::<ServerResult<T>>();
-    // Held by the work and by the answer of a member never run: whichever
-    // comes first takes it.
-    let answer = Arc::new(std::sync::Mutex::new(Some(answer)));
-    let unrun_answer = answer.clone();
+    // The value of the work's last run, until it is answered.
+    let value: Arc<Mutex<Option<T>>> = Arc::default();
+    let kept = value.clone();
     let job = Job {
         weight: weight.max(1),
         work: Box::new(move |conn| {
+            let run = work(conn);
+            let kept = kept.clone();
             async move {
-                let answer = take(&answer);
-                match work(conn).await {
-                    Ok(value) => Ran::Done(Box::new(move |outcome: &Outcome| {
-                        if let Some(answer) = answer {
-                            let _ = answer.send(match outcome {
-                                Outcome::Committed => Ok(value),
-                                other => Err(member_error(other)),
-                            });
-                        }
-                    })),
-                    Err(e) => {
-                        let fatal = matches!(e, ServerError::StorageFull(_));
-                        if let Some(answer) = answer {
-                            let _ = answer.send(Err(e));
-                        }
-                        Ran::Failed { fatal }
-                    }
-                }
+                let v = run.await?;
+                *kept.lock().unwrap_or_else(|e| e.into_inner()) = Some(v);
+                Ok(())
             }
             .boxed()
         }),
-        unrun: Box::new(move |outcome: &Outcome| {
-            if let Some(answer) = take(&unrun_answer) {
-                let _ = answer.send(Err(member_error(outcome)));
-            }
+        answer: Box::new(move |result: ServerResult<()>| {
+            let value = value.lock().unwrap_or_else(|e| e.into_inner()).take();
+            let _ = answer
+                .send(result.and_then(|()| value.ok_or_else(|| member_error(&Outcome::Failed))));
         }),
     };
     groups.counts.queued.fetch_add(1, Ordering::Relaxed);
     if groups.tx.send(job).is_err() {
         return Err(member_error(&Outcome::Failed));
     }
-    // The sender is dropped unanswered only if the work panicked.
+    // The sender is dropped unanswered only if the writer panicked.
     answered
         .await
         .unwrap_or_else(|_| Err(member_error(&Outcome::Failed)))
 }
 
-/// The answer's sender, once.
-fn take<A>(slot: &std::sync::Mutex<Option<A>>) -> Option<A> {
-    slot.lock().unwrap_or_else(|e| e.into_inner()).take()
+/// What a member's work must be followed by, when it did not work.
+enum Failure {
+    /// Its own error (answered to it); the transaction can go on once its
+    /// writes are undone.
+    Member(ServerError),
+    /// The database is full: the transaction cannot go on.
+    Full(ServerError),
+    /// The work panicked: the transaction cannot be trusted.
+    Panicked,
+}
+
+/// Runs a member's work on `conn` (the group's transaction or a savepoint in it).
+async fn run_member(job: &mut Job, conn: &mut AnyConnection) -> Result<(), Failure> {
+    match std::panic::AssertUnwindSafe((job.work)(conn))
+        .catch_unwind()
+        .await
+    {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e @ ServerError::StorageFull(_))) => Err(Failure::Full(e)),
+        Ok(Err(e)) => Err(Failure::Member(e)),
+        Err(_) => {
+            tracing::error!("an ingest write panicked; its group is rolled back");
+            Err(Failure::Panicked)
+        }
+    }
+}
+
+/// What a member did in a group, and what the group must do next.
+enum Step {
+    /// It worked: it waits for the commit.
+    Done,
+    /// It failed alone, with this error, and nothing of it is left.
+    Refused(ServerError),
+    /// It failed with this error, its writes among the others': roll back
+    /// and replay them.
+    Replay(ServerError),
+    /// The group cannot go on: it ends with this outcome. The member is
+    /// answered with its own error, if it has one, or with the outcome.
+    Broken(Outcome, Option<ServerError>),
+}
+
+/// The group writer and what it remembers between groups.
+struct Writer {
+    pool: AnyPool,
+    recent: Arc<Recent>,
+    counts: Arc<Counts>,
+    /// When a member last failed (savepoints for a while after).
+    last_failure: Option<Instant>,
+}
+
+impl Writer {
+    /// A group for the first write queued, again.
+    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Job>) {
+        while let Some(first) = rx.recv().await {
+            self.counts.taken.fetch_add(1, Ordering::Relaxed);
+            self.group(first, &mut rx).await;
+        }
+    }
+
+    /// One group: one transaction, one commit. Its members are `first`,
+    /// then, each time a member is done, the next write queued meanwhile,
+    /// until none is queued or the group is full ([`MAX_GROUP_WEIGHT`],
+    /// [`MAX_GROUP_MEMBERS`]). A member that fails without a savepoint has
+    /// the transaction rolled back and the others replayed in a new one,
+    /// with savepoints. After a failure that ends the group, what is still
+    /// queued waits for the next group. The group is counted before its
+    /// members are answered, so whoever holds an answer sees it counted.
+    async fn group(&mut self, first: Job, rx: &mut mpsc::UnboundedReceiver<Job>) {
+        let (mut weight, mut members) = (first.weight, 1);
+        // Members to run (again) before any new one is taken.
+        let mut pending = VecDeque::from([first]);
+        // Members whose work is done in the current transaction.
+        let mut done: Vec<Job> = Vec::new();
+        let mut savepoints = self
+            .last_failure
+            .is_some_and(|t| t.elapsed() < SAVEPOINTS_AFTER_A_FAILURE);
+        let outcome = 'group: loop {
+            let mut tx = match self.pool.begin().await {
+                Ok(tx) => tx,
+                Err(e) => break outcome_of(e),
+            };
+            // The next member: one to run again, or whatever has queued by
+            // now, within the group's bounds.
+            while let Some(mut job) = pending.pop_front().or_else(|| {
+                if weight >= MAX_GROUP_WEIGHT || members >= MAX_GROUP_MEMBERS {
+                    return None;
+                }
+                let job = rx.try_recv().ok()?;
+                weight += job.weight;
+                members += 1;
+                self.counts.taken.fetch_add(1, Ordering::Relaxed);
+                Some(job)
+            }) {
+                let step = if savepoints {
+                    in_savepoint(&mut job, &mut tx).await
+                } else {
+                    match run_member(&mut job, &mut tx).await {
+                        Ok(()) => Step::Done,
+                        Err(Failure::Member(e)) => Step::Replay(e),
+                        Err(Failure::Full(e)) => Step::Broken(full(), Some(e)),
+                        Err(Failure::Panicked) => Step::Broken(Outcome::Failed, None),
+                    }
+                };
+                match step {
+                    Step::Done => done.push(job),
+                    Step::Refused(e) => {
+                        self.last_failure = Some(Instant::now());
+                        (job.answer)(Err(e));
+                    }
+                    Step::Replay(e) => {
+                        self.last_failure = Some(Instant::now());
+                        self.counts.replayed.fetch_add(1, Ordering::Relaxed);
+                        tracing::debug!(
+                            members = done.len(),
+                            "a member of a write group failed; the others run again"
+                        );
+                        let rolled_back = tx.rollback().await;
+                        self.recent.forget();
+                        (job.answer)(Err(e));
+                        if let Err(e) = rolled_back {
+                            break 'group outcome_of(e);
+                        }
+                        savepoints = true;
+                        pending = done.drain(..).chain(pending.drain(..)).collect();
+                        continue 'group;
+                    }
+                    Step::Broken(outcome, own) => {
+                        let _ = tx.rollback().await;
+                        self.recent.forget();
+                        match own {
+                            Some(e) => (job.answer)(Err(e)),
+                            None => done.push(job),
+                        }
+                        break 'group outcome;
+                    }
+                }
+            }
+            break match tx.commit().await {
+                Ok(()) => Outcome::Committed,
+                Err(e) => {
+                    self.recent.forget();
+                    outcome_of(e)
+                }
+            };
+        };
+        self.counts.groups.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(members, weight, "write group");
+        for job in done.into_iter().chain(pending) {
+            job.answer(&outcome);
+        }
+    }
+}
+
+/// Runs a member in a savepoint of `tx`: a failure of its own is rolled
+/// back to the savepoint, and the group goes on.
+async fn in_savepoint(job: &mut Job, tx: &mut AnyConnection) -> Step {
+    let mut part = match tx.begin().await {
+        Ok(part) => part,
+        // This member was not run: answered with the others.
+        Err(e) => return Step::Broken(outcome_of(e), None),
+    };
+    match run_member(job, &mut part).await {
+        Ok(()) => match part.commit().await {
+            Ok(()) => Step::Done,
+            Err(e) => Step::Broken(outcome_of(e), None),
+        },
+        Err(Failure::Member(e)) => match part.rollback().await {
+            Ok(()) => Step::Refused(e),
+            Err(re) => Step::Broken(outcome_of(re), Some(e)),
+        },
+        Err(Failure::Full(e)) => {
+            drop(part);
+            Step::Broken(full(), Some(e))
+        }
+        Err(Failure::Panicked) => {
+            drop(part);
+            Step::Broken(Outcome::Failed, None)
+        }
+    }
+}
+
+fn full() -> Outcome {
+    Outcome::Full("database: no space left for a write".into())
 }
 
 /// What a member of a group that did not commit is answered.
@@ -216,115 +409,6 @@ fn member_error(outcome: &Outcome) -> ServerError {
             "the write this request was part of could not be committed: nothing of it was kept; retry"
                 .into(),
         ),
-    }
-}
-
-/// The group writer: a group for the first write queued, again.
-async fn run(pool: AnyPool, mut rx: mpsc::UnboundedReceiver<Job>, counts: Arc<Counts>) {
-    while let Some(first) = rx.recv().await {
-        counts.taken.fetch_add(1, Ordering::Relaxed);
-        run_group(&pool, first, &mut rx, &counts).await;
-    }
-}
-
-/// One group: one transaction, a savepoint per member, one commit. Its
-/// members are `first`, then, each time a member is done, the next write
-/// queued meanwhile, until none is queued or the group is full
-/// ([`MAX_GROUP_WEIGHT`], [`MAX_GROUP_MEMBERS`]). After a failure that ends
-/// the group, what is still queued waits for the next group. The group is
-/// counted before its members are answered, so whoever holds an answer sees
-/// it counted.
-async fn run_group(
-    pool: &AnyPool,
-    first: Job,
-    rx: &mut mpsc::UnboundedReceiver<Job>,
-    counts: &Counts,
-) {
-    let mut replies: Vec<Reply> = Vec::new();
-    let (mut weight, mut members) = (first.weight, 1);
-    let mut first = Some(first);
-    // The next member: the first, then whatever has queued by the time the
-    // one before it is done, within the group's bounds.
-    let mut next = || -> Option<Job> {
-        if let Some(job) = first.take() {
-            return Some(job);
-        }
-        if weight >= MAX_GROUP_WEIGHT || members >= MAX_GROUP_MEMBERS {
-            return None;
-        }
-        let job = rx.try_recv().ok()?;
-        weight += job.weight;
-        members += 1;
-        counts.taken.fetch_add(1, Ordering::Relaxed);
-        Some(job)
-    };
-    // The first member, when the group could not start.
-    let mut unrun = None;
-    let outcome = match pool.begin().await {
-        Err(e) => {
-            unrun = next();
-            outcome_of(e)
-        }
-        Ok(mut tx) => {
-            let mut broken = None;
-            while let Some(job) = next() {
-                let mut part = match tx.begin().await {
-                    Ok(part) => part,
-                    Err(e) => {
-                        broken = Some(outcome_of(e));
-                        // This member was not run: answered with the others.
-                        replies.push(job.unrun);
-                        break;
-                    }
-                };
-                let ran = std::panic::AssertUnwindSafe((job.work)(&mut part))
-                    .catch_unwind()
-                    .await;
-                match ran {
-                    Ok(Ran::Done(reply)) => match part.commit().await {
-                        Ok(()) => replies.push(reply),
-                        Err(e) => {
-                            replies.push(reply);
-                            broken = Some(outcome_of(e));
-                            break;
-                        }
-                    },
-                    Ok(Ran::Failed { fatal: false }) => {
-                        if let Err(e) = part.rollback().await {
-                            broken = Some(outcome_of(e));
-                            break;
-                        }
-                    }
-                    Ok(Ran::Failed { fatal: true }) => {
-                        drop(part);
-                        broken = Some(Outcome::Full("database: no space left for a write".into()));
-                        break;
-                    }
-                    Err(_) => {
-                        tracing::error!("an ingest write panicked; its group is rolled back");
-                        drop(part);
-                        broken = Some(Outcome::Failed);
-                        break;
-                    }
-                }
-            }
-            match broken {
-                Some(outcome) => {
-                    let _ = tx.rollback().await;
-                    outcome
-                }
-                None => match tx.commit().await {
-                    Ok(()) => Outcome::Committed,
-                    Err(e) => outcome_of(e),
-                },
-            }
-        }
-    };
-    counts.groups.fetch_add(1, Ordering::Relaxed);
-    tracing::debug!(members, weight, "write group");
-    replies.extend(unrun.map(|job| job.unrun));
-    for reply in replies {
-        reply(&outcome);
     }
 }
 

@@ -69,9 +69,10 @@ pub(crate) struct Db {
 /// activity, a session's last sighting), remembered by this process so that
 /// a request within that second skips the statement instead of sending one
 /// that changes nothing. The statements keep their own once-a-second
-/// condition, so other replicas (each with its own memory) stay correct; a
-/// write remembered here whose transaction then failed is written again a
-/// second later.
+/// condition, so other replicas (each with its own memory) stay correct. A
+/// write remembered here whose transaction then failed is written again by
+/// the next request a second later, or at once after a group of ingest
+/// writes rolled back ([`Recent::forget`]: its replay writes it again).
 #[derive(Debug, Default)]
 pub(crate) struct Recent {
     launches: std::sync::Mutex<std::collections::HashMap<i64, i64>>,
@@ -104,6 +105,15 @@ impl Recent {
     /// The same for a session's last sighting.
     pub(crate) fn session_due(&self, session_id: i64) -> bool {
         Self::due(&self.sessions, session_id)
+    }
+
+    /// Forgets every write remembered: a transaction that made some of them
+    /// was rolled back (a group of ingest writes, [`group`]), and whatever
+    /// runs next writes them again.
+    pub(crate) fn forget(&self) {
+        for map in [&self.launches, &self.sessions] {
+            map.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        }
     }
 }
 
@@ -357,10 +367,11 @@ impl Db {
                 (pool.clone(), pool)
             }
         };
+        let recent: std::sync::Arc<Recent> = Default::default();
         let groups = match backend {
-            Backend::Sqlite => Some(group::Groups::start(write.clone()).map_err(|e| {
-                ServerError::Config(format!("cannot start the database writer thread: {e}"))
-            })?),
+            Backend::Sqlite => Some(group::Groups::start(write.clone(), recent.clone()).map_err(
+                |e| ServerError::Config(format!("cannot start the database writer thread: {e}")),
+            )?),
             _ => None,
         };
         Ok(Db {
@@ -368,7 +379,7 @@ impl Db {
             write,
             backend,
             secret_key: None,
-            recent: Default::default(),
+            recent,
             groups,
         })
     }

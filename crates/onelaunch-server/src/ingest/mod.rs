@@ -24,6 +24,8 @@ pub(crate) mod decode;
 pub(crate) mod limits;
 pub(crate) mod test_cases;
 
+use std::sync::Arc;
+
 use futures::Stream;
 use onelaunch_api::{self as api, Id};
 
@@ -284,11 +286,13 @@ pub(crate) async fn results_counted(
 ) -> ServerResult<(Vec<api::ResultRef>, usize)> {
     check_uuids(&results)?;
     let weight = results.len();
-    let batch = db::results::ResultBatch::prepare(results)?;
-    let (session, work_db) = (session.clone(), db.clone());
+    let batch = Arc::new(db::results::ResultBatch::prepare(results)?);
+    let (session, work_db) = (Arc::new(session.clone()), db.clone());
+    // Run again from the start if its group is replayed (db::group).
     let (refs, new) = db::group::grouped(db, weight, move |conn| {
+        let (db, session, batch) = (work_db.clone(), session.clone(), batch.clone());
         Box::pin(async move {
-            let (db, session) = (&work_db, &session);
+            let (db, session) = (&db, &*session);
             db::launches::ensure_open(conn, session.launch_id).await?;
             let (refs, new) = db::results::insert_results(conn, session, &batch).await?;
             let results = batch.results();
@@ -371,8 +375,10 @@ pub(crate) async fn attachments(db: &Db, received: Vec<ReceivedAttachment>) -> S
     let weight = received.len();
     let work_db = db.clone();
     // The work hands the attachments back: what holds their bytes is
-    // dropped only after the commit.
+    // dropped only after the commit (and kept for a replay, db::group).
+    let received = Arc::new(received);
     let received = db::group::grouped(db, weight, move |conn| {
+        let (work_db, received) = (work_db.clone(), received.clone());
         Box::pin(async move {
             let rows: Vec<db::result_rows::AttachmentBytes<'_>> = received
                 .iter()
@@ -397,7 +403,7 @@ pub(crate) async fn attachments(db: &Db, received: Vec<ReceivedAttachment>) -> S
         })
     })
     .await?;
-    for a in &received {
+    for a in received.iter() {
         crate::metrics::attachment_ingested(a.stored.len);
     }
     Ok(())

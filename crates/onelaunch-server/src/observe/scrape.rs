@@ -24,6 +24,7 @@ const BLOB_SIZE: &str = "onelaunch_blob_store_size_bytes";
 const BUILD_INFO: &str = "onelaunch_build_info";
 const WRITES_GROUPED: &str = "onelaunch_ingest_writes_grouped";
 const WRITE_GROUPS: &str = "onelaunch_ingest_write_groups";
+const WRITE_GROUPS_REPLAYED: &str = "onelaunch_ingest_write_groups_replayed";
 const WRITES_WAITING: &str = "onelaunch_ingest_writes_waiting";
 
 /// Reads the gauges and renders the exposition (Prometheus text format 0.0.4).
@@ -82,6 +83,10 @@ fn describe() {
         "SQLite: transactions the group writer ran since start (writes grouped / groups = writes per commit)",
     );
     describe_scraped(
+        WRITE_GROUPS_REPLAYED,
+        "SQLite: groups rolled back and run again, with a savepoint per write, after one of their writes failed",
+    );
+    describe_scraped(
         WRITES_WAITING,
         "SQLite: ingest writes queued for the group writer now",
     );
@@ -90,9 +95,10 @@ fn describe() {
 /// The SQLite group writer's work (`db::group`); PostgreSQL has none.
 fn groups(db: &Db) {
     if let Some(g) = &db.groups {
-        let (queued, taken, groups) = g.counts().read();
+        let (queued, taken, groups, replayed) = g.counts().read();
         set_gauge(WRITES_GROUPED, &[], taken as f64);
         set_gauge(WRITE_GROUPS, &[], groups as f64);
+        set_gauge(WRITE_GROUPS_REPLAYED, &[], replayed as f64);
         set_gauge(WRITES_WAITING, &[], queued.saturating_sub(taken) as f64);
     }
 }

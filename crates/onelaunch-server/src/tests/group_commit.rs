@@ -112,9 +112,13 @@ async fn writes_queued_behind_a_busy_writer_commit_together_and_fail_alone() {
         Err(ServerError::LaunchClosed(id)) => assert_eq!(id, closed),
         other => panic!("a write into a closed launch: {other:?}"),
     }
-    // One transaction: the four that queued while the first one's group
-    // waited for the writer joined it.
+    // One group: the four that queued while the first one's group waited
+    // for the writer joined it. The refused one failed with the first two
+    // already written, without savepoints: they were rolled back and run
+    // again (which the counts of new results above would show if the first
+    // run's rows had stayed).
     assert_eq!(counts().groups.load(Ordering::Relaxed), groups_before + 1);
+    assert_eq!(counts().replayed.load(Ordering::Relaxed), 1);
     assert_eq!(total(&db, open).await, 150);
     assert_eq!(total(&db, closed).await, 0);
     let run = db::job_runs::get_job_run(&db, open_session.job_run_id.unwrap())
@@ -122,6 +126,217 @@ async fn writes_queued_behind_a_busy_writer_commit_together_and_fail_alone() {
         .unwrap()
         .unwrap();
     assert_eq!(run.result_count, 150);
+}
+
+/// Uploads `batches` (session, uuid prefix, size) queued behind a held
+/// writer, so that they run as one group, in this order; their answers.
+async fn one_group(
+    db: &Db,
+    batches: Vec<(SessionRow, &'static str, usize)>,
+) -> Vec<Result<(Vec<api::ResultRef>, usize), ServerError>> {
+    let counts = || {
+        db.groups
+            .as_ref()
+            .expect("SQLite has a group writer")
+            .counts()
+    };
+    let held = db.write.acquire().await.unwrap();
+    let mut tasks = Vec::new();
+    for (session, prefix, n) in batches {
+        let (taken, queued) = (
+            counts().taken.load(Ordering::Relaxed),
+            counts().queued.load(Ordering::Relaxed),
+        );
+        let (db2, results) = (db.clone(), batch(prefix, n));
+        tasks.push(tokio::spawn(async move {
+            crate::ingest::results_counted(&db2, &session, results).await
+        }));
+        if tasks.len() == 1 {
+            until("the first write is taken", || {
+                counts().taken.load(Ordering::Relaxed) == taken + 1
+            })
+            .await;
+        } else {
+            until("a write queued", || {
+                counts().queued.load(Ordering::Relaxed) == queued + 1
+            })
+            .await;
+        }
+    }
+    drop(held);
+    let mut answers = Vec::new();
+    for t in tasks {
+        answers.push(t.await.unwrap());
+    }
+    answers
+}
+
+/// A group whose members all work runs them without savepoints; once one
+/// fails, the others are run again, and for a while after, groups give each
+/// member a savepoint, so a member that fails costs the others nothing more.
+#[tokio::test]
+async fn a_failure_replays_its_group_once_then_savepoints_take_over() {
+    let (_dir, db) = fresh_db().await;
+    let (open, s_open) = session(&db, "run-open").await;
+    let (closed, s_closed) = session(&db, "run-closed").await;
+    db::launches::set_launch_closed(&db, closed, true)
+        .await
+        .unwrap();
+    let replayed = || {
+        let g = db.groups.as_ref().expect("SQLite has a group writer");
+        g.counts().replayed.load(Ordering::Relaxed)
+    };
+    let new_counts = |answers: Vec<Result<(Vec<api::ResultRef>, usize), ServerError>>| {
+        answers
+            .into_iter()
+            .map(|a| a.map(|(_, new)| new).map_err(|e| e.to_string()))
+            .collect::<Vec<_>>()
+    };
+
+    let clean = one_group(
+        &db,
+        vec![(s_open.clone(), "a", 20), (s_open.clone(), "b", 20)],
+    )
+    .await;
+    assert_eq!(new_counts(clean), [Ok(20), Ok(20)]);
+    assert_eq!(replayed(), 0, "a group that does not fail runs once");
+
+    let failing = vec![
+        (s_open.clone(), "c", 20),
+        (s_closed.clone(), "x", 20),
+        (s_open.clone(), "d", 20),
+    ];
+    let answers = new_counts(one_group(&db, failing.clone()).await);
+    assert_eq!(answers[0], Ok(20));
+    assert!(answers[1].is_err(), "{:?}", answers[1]);
+    assert_eq!(answers[2], Ok(20));
+    assert_eq!(replayed(), 1, "the failure rolled its group back once");
+
+    // Within SAVEPOINTS_AFTER_A_FAILURE: each member in a savepoint.
+    let failing = vec![
+        (s_open.clone(), "e", 20),
+        (s_closed.clone(), "y", 20),
+        (s_open.clone(), "f", 20),
+    ];
+    let answers = new_counts(one_group(&db, failing).await);
+    assert_eq!(answers[0], Ok(20));
+    assert!(answers[1].is_err(), "{:?}", answers[1]);
+    assert_eq!(answers[2], Ok(20));
+    assert_eq!(replayed(), 1, "no replay while savepoints are on");
+
+    assert_eq!(total(&db, open).await, 120);
+    assert_eq!(total(&db, closed).await, 0);
+}
+
+/// A member that fails after it wrote, without a savepoint, leaves nothing
+/// behind: its group is rolled back, and the others are stored once.
+#[tokio::test]
+async fn a_member_failing_halfway_leaves_nothing_and_the_others_are_stored_once() {
+    use sqlx::Row;
+    let (_dir, db) = fresh_db().await;
+    let (open, s_open) = session(&db, "run-open").await;
+    let counts = || {
+        db.groups
+            .as_ref()
+            .expect("SQLite has a group writer")
+            .counts()
+    };
+    let held = db.write.acquire().await.unwrap();
+    let upload = |prefix: &'static str| {
+        let (db, session) = (db.clone(), s_open.clone());
+        tokio::spawn(async move {
+            crate::ingest::results_counted(&db, &session, batch(prefix, 30)).await
+        })
+    };
+    let first = upload("a");
+    until("the first write is taken", || {
+        counts().taken.load(Ordering::Relaxed) == 1
+    })
+    .await;
+    let halfway = {
+        let db = db.clone();
+        tokio::spawn(async move {
+            db::group::grouped(&db, 1, move |conn| {
+                Box::pin(async move {
+                    sqlx::query("UPDATE launches SET name = 'half-written' WHERE id = $1")
+                        .bind(open)
+                        .execute(&mut *conn)
+                        .await?;
+                    Err::<(), _>(ServerError::bad("failed after a write"))
+                })
+            })
+            .await
+        })
+    };
+    until("the failing write queued", || {
+        counts().queued.load(Ordering::Relaxed) == 2
+    })
+    .await;
+    let last = upload("b");
+    until("the last write queued", || {
+        counts().queued.load(Ordering::Relaxed) == 3
+    })
+    .await;
+    drop(held);
+    assert_eq!(first.await.unwrap().unwrap().1, 30);
+    assert!(halfway.await.unwrap().is_err());
+    assert_eq!(last.await.unwrap().unwrap().1, 30);
+    assert_eq!(counts().replayed.load(Ordering::Relaxed), 1);
+    let name: String = sqlx::query("SELECT name FROM launches WHERE id = $1")
+        .bind(open)
+        .fetch_one(&db.read)
+        .await
+        .unwrap()
+        .try_get(0)
+        .unwrap();
+    assert_ne!(name, "half-written");
+    assert_eq!(total(&db, open).await, 60);
+}
+
+/// A replayed member writes again what the rolled-back run had written and
+/// remembered as done for the second ([`db::Recent`]): the session's last
+/// sighting and the launch's activity time.
+#[tokio::test]
+async fn a_replayed_write_moves_the_times_its_rolled_back_run_moved() {
+    use sqlx::Row;
+    let (_dir, db) = fresh_db().await;
+    let (open, s_open) = session(&db, "run-open").await;
+    let (closed, s_closed) = session(&db, "run-closed").await;
+    db::launches::set_launch_closed(&db, closed, true)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE sessions SET last_seen_ms = 0 WHERE id = $1")
+        .bind(s_open.id)
+        .execute(&db.write)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE launches SET modified_ms = 0 WHERE id = $1")
+        .bind(open)
+        .execute(&db.write)
+        .await
+        .unwrap();
+    let answers = one_group(&db, vec![(s_open.clone(), "a", 5), (s_closed, "x", 5)]).await;
+    assert_eq!(answers[0].as_ref().map(|(_, new)| *new).ok(), Some(5));
+    assert!(answers[1].is_err());
+    let seen: Option<i64> = sqlx::query("SELECT last_seen_ms FROM sessions WHERE id = $1")
+        .bind(s_open.id)
+        .fetch_one(&db.read)
+        .await
+        .unwrap()
+        .try_get(0)
+        .unwrap();
+    assert!(
+        seen.unwrap_or(0) > 0,
+        "the session's last sighting: {seen:?}"
+    );
+    let modified: i64 = sqlx::query("SELECT modified_ms FROM launches WHERE id = $1")
+        .bind(open)
+        .fetch_one(&db.read)
+        .await
+        .unwrap()
+        .try_get(0)
+        .unwrap();
+    assert!(modified > 0, "the launch's activity time: {modified}");
 }
 
 /// On SQLite the ids of a batch whose rows were all new are not read back
