@@ -1,6 +1,6 @@
 //! Test cases and their labels: the multi-row upsert by (project, identity),
-//! label rows rewritten only when they changed, lookups and the case filter
-//! turned into SQL.
+//! labels (JSON in the case row) rewritten only when they changed, lookups
+//! and the case filter turned into SQL.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -25,42 +25,6 @@ pub(crate) struct CaseUpdate {
     pub(crate) job_id: Option<Id>,
 }
 
-/// Replaces the label rows of the given cases (multi-row statements).
-pub(crate) async fn write_labels(
-    conn: &mut AnyConnection,
-    replaced: &[Id],
-    rows: &[(Id, api::LabelDto)],
-) -> ServerResult<()> {
-    for chunk in replaced.chunks(500) {
-        let sql = shaped(conn, "delete_labels", chunk.len(), |mut p, n| {
-            format!(
-                "DELETE FROM test_case_labels WHERE test_case_id IN ({})",
-                p.list(n)
-            )
-        });
-        let mut q = sqlx::query(&sql);
-        for id in chunk {
-            q = q.bind(*id);
-        }
-        q.execute(&mut *conn).await?;
-    }
-    for chunk in rows.chunks(300) {
-        let sql = shaped(conn, "insert_labels", chunk.len(), |mut p, n| {
-            format!(
-                "INSERT INTO test_case_labels (test_case_id, name, value) VALUES {} \
-                 ON CONFLICT (test_case_id, name, value) DO NOTHING",
-                p.rows(n, 3)
-            )
-        });
-        let mut q = sqlx::query(&sql);
-        for (id, l) in chunk {
-            q = q.bind(*id).bind(l.name.as_str()).bind(l.value.as_str());
-        }
-        q.execute(&mut *conn).await?;
-    }
-    Ok(())
-}
-
 /// Test cases written by one upsert statement.
 pub(crate) const UPSERT_ROWS: usize = 100;
 
@@ -80,9 +44,8 @@ const LOOKUP_ROWS: usize = 500;
 /// version, so a case created concurrently is updated, never missed.
 ///
 /// The statement leaves `labels` alone, so it answers the stored labels of a
-/// known case: only cases whose labels changed get them (and their label
-/// rows) rewritten. A case created by this call gets its label rows,
-/// inserted idempotently.
+/// known case: only cases whose labels changed get them rewritten (a second
+/// statement, rare: a suite's next run sends the labels it sent before).
 ///
 /// PostgreSQL: the statement answers (`RETURNING`) each case's id, stored
 /// labels and `created_ms`; a case whose `created_ms` is this statement's
@@ -166,7 +129,7 @@ pub(crate) async fn upsert_cases(
             let identity = get_str(&r, "identity")?;
             let labels = get_str(&r, "labels")?;
             // Created by this statement (or, in the same millisecond, with
-            // the same labels: inserting its label rows again changes nothing).
+            // the same labels: nothing to rewrite either way).
             let created = get_i64(&r, "created_ms")? == now
                 && sent.get(identity.as_str()) == Some(&labels.as_str());
             stored.insert(identity, (get_i64(&r, "id")?, (!created).then_some(labels)));
@@ -223,8 +186,6 @@ pub(crate) async fn upsert_cases(
         }
     }
     let mut ids = Vec::with_capacity(updates.len());
-    let mut replaced = Vec::new();
-    let mut rows = Vec::new();
     for (u, labels_json) in updates.iter().zip(&labels) {
         let (id, old_labels) = stored.remove(&u.identity).ok_or_else(|| {
             ServerError::Conflict(format!(
@@ -232,23 +193,15 @@ pub(crate) async fn upsert_cases(
                 u.identity
             ))
         })?;
-        let Some(old_labels) = old_labels else {
-            rows.extend(u.labels.iter().map(|l| (id, l.clone())));
-            ids.push(id);
-            continue;
-        };
-        if old_labels != *labels_json {
+        if old_labels.is_some_and(|old| old != *labels_json) {
             sqlx::query("UPDATE test_cases SET labels = $1 WHERE id = $2")
                 .bind(labels_json.as_str())
                 .bind(id)
                 .execute(&mut *conn)
                 .await?;
-            replaced.push(id);
-            rows.extend(u.labels.iter().map(|l| (id, l.clone())));
         }
         ids.push(id);
     }
-    write_labels(conn, &replaced, &rows).await?;
     Ok(ids)
 }
 
@@ -388,8 +341,10 @@ pub(crate) fn like_pattern(pattern: &str) -> String {
 }
 
 /// The `WHERE` conditions of a filter over `test_cases c`, with parameters
-/// numbered from `next`.
+/// numbered from `next`. A label matches a case when one of the labels in
+/// its row's JSON has the name (in any case) and the value (exactly).
 pub(crate) fn filter_sql(
+    backend: Backend,
     f: &api::TestCaseFilter,
     next: &mut usize,
     binds: &mut Vec<Bind>,
@@ -401,12 +356,28 @@ pub(crate) fn filter_sql(
         format!("${}", *next - 1)
     };
     for l in &f.labels {
+        let value = l.value.trim();
+        // The value as the case row's JSON spells it (written by
+        // `upsert_cases` with serde_json, `name` before `value`): a
+        // substring search that skips most cases before their JSON is read.
+        let spelled = format!(
+            "\"value\":{}",
+            serde_json::to_string(value).unwrap_or_default()
+        );
+        let s = param(Bind::Text(spelled), binds);
         let n = param(Bind::Text(l.name.trim().to_lowercase()), binds);
-        let v = param(Bind::Text(l.value.trim().to_string()), binds);
-        conds.push(format!(
-            "EXISTS (SELECT 1 FROM test_case_labels l WHERE l.test_case_id = c.id \
-             AND LOWER(l.name) = {n} AND l.value = {v})"
-        ));
+        let v = param(Bind::Text(value.to_string()), binds);
+        conds.push(match backend {
+            Backend::Sqlite => format!(
+                "instr(c.labels, {s}) > 0 AND EXISTS (SELECT 1 FROM json_each(c.labels) l \
+                 WHERE LOWER(json_extract(l.value, '$.name')) = {n} \
+                 AND json_extract(l.value, '$.value') = {v})"
+            ),
+            Backend::Postgres => format!(
+                "strpos(c.labels, {s}) > 0 AND EXISTS (SELECT 1 FROM json_array_elements(c.labels::json) l \
+                 WHERE LOWER(l ->> 'name') = {n} AND l ->> 'value' = {v})"
+            ),
+        });
     }
     if let Some(p) = f
         .name_pattern
@@ -440,7 +411,7 @@ pub(crate) async fn list_cases(
     let mut binds = vec![Bind::Int(project_id)];
     let mut next = 2;
     let mut conds = vec!["c.project_id = $1".to_string()];
-    conds.extend(filter_sql(filter, &mut next, &mut binds));
+    conds.extend(filter_sql(db.backend, filter, &mut next, &mut binds));
     let where_ = conds.join(" AND ");
     let total: i64 = bind_all(
         sqlx::query(&format!(
@@ -591,7 +562,7 @@ mod tests {
         }
     }
 
-    /// (last status, last start, labels JSON, label rows as "name=value").
+    /// (last status, last start, labels JSON, the labels as "name=value", sorted).
     async fn stored_case(db: &Db, id: Id) -> (String, i64, String, Vec<String>) {
         let r =
             sqlx::query("SELECT last_status, last_start_ms, labels FROM test_cases WHERE id = $1")
@@ -599,26 +570,18 @@ mod tests {
                 .fetch_one(&db.read)
                 .await
                 .unwrap();
-        let rows = sqlx::query(
-            "SELECT name, value FROM test_case_labels WHERE test_case_id = $1 ORDER BY name, value",
-        )
-        .bind(id)
-        .fetch_all(&db.read)
-        .await
-        .unwrap();
+        let json = get_str(&r, "labels").unwrap();
+        let mut labels: Vec<String> = serde_json::from_str::<Vec<api::LabelDto>>(&json)
+            .unwrap()
+            .iter()
+            .map(|l| format!("{}={}", l.name, l.value))
+            .collect();
+        labels.sort();
         (
             get_str(&r, "last_status").unwrap(),
             get_i64(&r, "last_start_ms").unwrap(),
-            get_str(&r, "labels").unwrap(),
-            rows.iter()
-                .map(|l| {
-                    format!(
-                        "{}={}",
-                        get_str(l, "name").unwrap(),
-                        get_str(l, "value").unwrap()
-                    )
-                })
-                .collect(),
+            json,
+            labels,
         )
     }
 
@@ -685,8 +648,8 @@ mod tests {
                 vec!["tag=a".into(), "tag=b".into()]
             )
         );
-        // Known and new cases in one call: the new one gets its label rows,
-        // the known one (labels unchanged) keeps its own.
+        // Known and new cases in one call: the new one gets its labels, the
+        // known one (labels unchanged) keeps its own.
         let mixed = upsert(vec![
             case("full:c000", &[("tag", "b"), ("tag", "a")], "passed", 30),
             case("full:c150", &[("suite", "n")], "failed", 30),

@@ -264,47 +264,95 @@ async fn test_cases_are_looked_up_by_their_unique_index() {
     }
 }
 
-/// A label row goes into the two b-trees its readers use, no more: the
-/// table and its unique `(test_case_id, name, value)` index, through which
-/// the case filter checks one case's labels (migration 0025 dropped a
-/// `(name, value)` index no query could use, a tenth of a first upload).
+/// The case filter reads a case's labels from the JSON in its row (migration
+/// 0026 dropped the label rows, which only it read): a label matches by its
+/// name in any case and its exact value, the filter's own spaces trimmed, and
+/// values JSON escapes (quotes, non-ASCII) match as they were sent.
 #[tokio::test]
-async fn label_rows_have_only_the_index_the_case_filter_uses() {
-    use sqlx::Row;
+async fn the_case_filter_matches_the_labels_in_the_case_row() {
     let app = TestApp::new().await;
-    let indexes: Vec<String> = sqlx::query(
-        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'test_case_labels'",
-    )
-    .fetch_all(&app.state.db.read)
-    .await
-    .unwrap()
-    .iter()
-    .map(|r| r.try_get("name").unwrap())
-    .collect();
-    assert_eq!(indexes, ["sqlite_autoindex_test_case_labels_1"]);
-    let filter = api::TestCaseFilter {
-        labels: vec![api::LabelDto {
-            name: "Suite".into(),
-            value: "smoke".into(),
-        }],
-        ..Default::default()
+    labels_filtered(&app).await;
+    let tables: Vec<String> =
+        sqlx::query("SELECT name FROM sqlite_master WHERE name = 'test_case_labels'")
+            .fetch_all(&app.state.db.read)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| sqlx::Row::try_get(r, "name").unwrap())
+            .collect();
+    assert!(tables.is_empty(), "{tables:?}");
+}
+
+#[tokio::test]
+async fn the_case_filter_matches_the_labels_in_the_case_row_on_postgres() {
+    let Some(cluster) = super::pg::PgCluster::start() else {
+        return;
     };
-    let (mut next, mut binds) = (2, Vec::new());
-    let conds = db::test_cases::filter_sql(&filter, &mut next, &mut binds);
-    let plan = query_plan(
-        &app,
-        &format!(
-            "EXPLAIN QUERY PLAN SELECT c.id FROM test_cases c WHERE c.project_id = $1 AND {}",
-            conds.join(" AND ")
-        ),
-    )
-    .await;
-    assert!(
-        plan.iter().any(|d| d.contains(
-            "SEARCH l USING COVERING INDEX sqlite_autoindex_test_case_labels_1 (test_case_id=?)"
-        )),
-        "{plan:#?}"
+    let app = TestApp::on_postgres(&cluster, "labels").await;
+    labels_filtered(&app).await;
+    app.state.db.write.close().await;
+    drop(cluster);
+}
+
+async fn labels_filtered(app: &TestApp) {
+    let db = &app.state.db;
+    let project = app.create_project("labels").await;
+    let label = |n: &str, v: &str| api::LabelDto {
+        name: n.into(),
+        value: v.into(),
+    };
+    let case = |identity: &str, labels: Vec<api::LabelDto>| db::test_cases::CaseUpdate {
+        identity: identity.into(),
+        allure_id: None,
+        name: identity.into(),
+        full_name: None,
+        labels,
+        status: "passed",
+        start: 1,
+        result_id: 1,
+        job_id: None,
+    };
+    let quoted = "he said \"hi\" \u{fc}\\";
+    let updates = vec![
+        case("full:c1", vec![label("Suite", "smoke"), label("tag", "a")]),
+        case("full:c2", vec![label("suite", "smoke-extra")]),
+        case("full:c3", vec![label("suite", "x"), label("tag", "smoke")]),
+        case("full:c4", vec![label("suite", quoted)]),
+        case("full:c5", vec![label("SUITE", "smoke")]),
+    ];
+    {
+        let mut conn = db.write.acquire().await.unwrap();
+        db::test_cases::upsert_cases(&mut conn, project, &updates)
+            .await
+            .unwrap();
+    }
+    let found = |labels: Vec<api::LabelDto>| async move {
+        let filter = api::TestCaseFilter {
+            labels,
+            ..Default::default()
+        };
+        let (cases, total) = db::test_cases::list_cases(db, project, &filter, None)
+            .await
+            .unwrap();
+        let names: Vec<String> = cases.into_iter().map(|c| c.name).collect();
+        assert_eq!(total as usize, names.len());
+        names
+    };
+    assert_eq!(
+        found(vec![label("suite", "smoke")]).await,
+        ["full:c1", "full:c5"]
     );
+    assert_eq!(
+        found(vec![label(" sUITE ", " smoke ")]).await,
+        ["full:c1", "full:c5"]
+    );
+    assert_eq!(found(vec![label("tag", "smoke")]).await, ["full:c3"]);
+    assert_eq!(found(vec![label("suite", quoted)]).await, ["full:c4"]);
+    assert_eq!(
+        found(vec![label("suite", "smoke"), label("tag", "a")]).await,
+        ["full:c1"]
+    );
+    assert!(found(vec![label("suite", "smok")]).await.is_empty());
 }
 
 /// The steps of an `EXPLAIN QUERY PLAN` on the app's database.
