@@ -232,8 +232,8 @@ fn stored_bytes_are_read_through_content() {
 }
 
 /// On PostgreSQL `test_results` and `test_cases` have no foreign keys to the
-/// rows they point at (migrations 0023 and 0024; the label rows that had
-/// none either are gone, 0026): the
+/// rows they point at (migrations 0023 and 0024; nor the label rows, which
+/// are no longer written, 0026): the
 /// data layer guards those rows instead, and that holds only while they are
 /// deleted where it expects. Projects, jobs and test cases are never deleted;
 /// results, sessions and job runs only with their launch, by
