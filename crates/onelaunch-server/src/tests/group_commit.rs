@@ -56,21 +56,30 @@ async fn until(what: &str, done: impl Fn() -> bool) {
     panic!("never happened: {what}");
 }
 
+/// The group writer's counts.
+fn counts(db: &Db) -> &db::group::Counts {
+    db.groups
+        .as_ref()
+        .expect("SQLite has a group writer")
+        .counts()
+}
+
+/// A job run session in an open launch and one in a closed launch, where
+/// every write fails.
+async fn open_and_closed(db: &Db) -> ((Id, SessionRow), (Id, SessionRow)) {
+    let open = session(db, "run-open").await;
+    let closed = session(db, "run-closed").await;
+    db::launches::set_launch_closed(db, closed.0, true)
+        .await
+        .unwrap();
+    (open, closed)
+}
+
 #[tokio::test]
 async fn writes_queued_behind_a_busy_writer_commit_together_and_fail_alone() {
     let (_dir, db) = fresh_db().await;
-    let (open, open_session) = session(&db, "run-open").await;
-    let (closed, closed_session) = session(&db, "run-closed").await;
-    db::launches::set_launch_closed(&db, closed, true)
-        .await
-        .unwrap();
-    let counts = || {
-        db.groups
-            .as_ref()
-            .expect("SQLite has a group writer")
-            .counts()
-    };
-    let groups_before = counts().groups.load(Ordering::Relaxed);
+    let ((open, open_session), (closed, closed_session)) = open_and_closed(&db).await;
+    let groups_before = counts(&db).groups.load(Ordering::Relaxed);
 
     // Something else holds the writer: the first write waits for it, the
     // next ones queue behind it.
@@ -79,19 +88,19 @@ async fn writes_queued_behind_a_busy_writer_commit_together_and_fail_alone() {
         let (db, session, results) = (db.clone(), session.clone(), batch(prefix, 50));
         tokio::spawn(async move { crate::ingest::results_counted(&db, &session, results).await })
     };
-    let taken = counts().taken.load(Ordering::Relaxed);
+    let taken = counts(&db).taken.load(Ordering::Relaxed);
     let first = upload(&open_session, "first");
     until("the first write is taken", || {
-        counts().taken.load(Ordering::Relaxed) == taken + 1
+        counts(&db).taken.load(Ordering::Relaxed) == taken + 1
     })
     .await;
-    let queued = counts().queued.load(Ordering::Relaxed);
+    let queued = counts(&db).queued.load(Ordering::Relaxed);
     let second = upload(&open_session, "second");
     let refused = upload(&closed_session, "refused");
     let third = upload(&open_session, "third");
     let again = upload(&open_session, "first"); // a re-send of the first batch
     until("four writes queued", || {
-        counts().queued.load(Ordering::Relaxed) == queued + 4
+        counts(&db).queued.load(Ordering::Relaxed) == queued + 4
     })
     .await;
     assert_eq!(
@@ -117,8 +126,11 @@ async fn writes_queued_behind_a_busy_writer_commit_together_and_fail_alone() {
     // already written, without savepoints: they were rolled back and run
     // again (which the counts of new results above would show if the first
     // run's rows had stayed).
-    assert_eq!(counts().groups.load(Ordering::Relaxed), groups_before + 1);
-    assert_eq!(counts().replayed.load(Ordering::Relaxed), 1);
+    assert_eq!(
+        counts(&db).groups.load(Ordering::Relaxed),
+        groups_before + 1
+    );
+    assert_eq!(counts(&db).replayed.load(Ordering::Relaxed), 1);
     assert_eq!(total(&db, open).await, 150);
     assert_eq!(total(&db, closed).await, 0);
     let run = db::job_runs::get_job_run(&db, open_session.job_run_id.unwrap())
@@ -134,18 +146,12 @@ async fn one_group(
     db: &Db,
     batches: Vec<(SessionRow, &'static str, usize)>,
 ) -> Vec<Result<(Vec<api::ResultRef>, usize), ServerError>> {
-    let counts = || {
-        db.groups
-            .as_ref()
-            .expect("SQLite has a group writer")
-            .counts()
-    };
     let held = db.write.acquire().await.unwrap();
     let mut tasks = Vec::new();
     for (session, prefix, n) in batches {
         let (taken, queued) = (
-            counts().taken.load(Ordering::Relaxed),
-            counts().queued.load(Ordering::Relaxed),
+            counts(db).taken.load(Ordering::Relaxed),
+            counts(db).queued.load(Ordering::Relaxed),
         );
         let (db2, results) = (db.clone(), batch(prefix, n));
         tasks.push(tokio::spawn(async move {
@@ -153,12 +159,12 @@ async fn one_group(
         }));
         if tasks.len() == 1 {
             until("the first write is taken", || {
-                counts().taken.load(Ordering::Relaxed) == taken + 1
+                counts(db).taken.load(Ordering::Relaxed) == taken + 1
             })
             .await;
         } else {
             until("a write queued", || {
-                counts().queued.load(Ordering::Relaxed) == queued + 1
+                counts(db).queued.load(Ordering::Relaxed) == queued + 1
             })
             .await;
         }
@@ -177,15 +183,8 @@ async fn one_group(
 #[tokio::test]
 async fn a_failure_replays_its_group_once_then_savepoints_take_over() {
     let (_dir, db) = fresh_db().await;
-    let (open, s_open) = session(&db, "run-open").await;
-    let (closed, s_closed) = session(&db, "run-closed").await;
-    db::launches::set_launch_closed(&db, closed, true)
-        .await
-        .unwrap();
-    let replayed = || {
-        let g = db.groups.as_ref().expect("SQLite has a group writer");
-        g.counts().replayed.load(Ordering::Relaxed)
-    };
+    let ((open, s_open), (closed, s_closed)) = open_and_closed(&db).await;
+    let replayed = || counts(&db).replayed.load(Ordering::Relaxed);
     let new_counts = |answers: Vec<Result<(Vec<api::ResultRef>, usize), ServerError>>| {
         answers
             .into_iter()
@@ -235,12 +234,6 @@ async fn a_member_failing_halfway_leaves_nothing_and_the_others_are_stored_once(
     use sqlx::Row;
     let (_dir, db) = fresh_db().await;
     let (open, s_open) = session(&db, "run-open").await;
-    let counts = || {
-        db.groups
-            .as_ref()
-            .expect("SQLite has a group writer")
-            .counts()
-    };
     let held = db.write.acquire().await.unwrap();
     let upload = |prefix: &'static str| {
         let (db, session) = (db.clone(), s_open.clone());
@@ -250,7 +243,7 @@ async fn a_member_failing_halfway_leaves_nothing_and_the_others_are_stored_once(
     };
     let first = upload("a");
     until("the first write is taken", || {
-        counts().taken.load(Ordering::Relaxed) == 1
+        counts(&db).taken.load(Ordering::Relaxed) == 1
     })
     .await;
     let halfway = {
@@ -269,19 +262,19 @@ async fn a_member_failing_halfway_leaves_nothing_and_the_others_are_stored_once(
         })
     };
     until("the failing write queued", || {
-        counts().queued.load(Ordering::Relaxed) == 2
+        counts(&db).queued.load(Ordering::Relaxed) == 2
     })
     .await;
     let last = upload("b");
     until("the last write queued", || {
-        counts().queued.load(Ordering::Relaxed) == 3
+        counts(&db).queued.load(Ordering::Relaxed) == 3
     })
     .await;
     drop(held);
     assert_eq!(first.await.unwrap().unwrap().1, 30);
     assert!(halfway.await.unwrap().is_err());
     assert_eq!(last.await.unwrap().unwrap().1, 30);
-    assert_eq!(counts().replayed.load(Ordering::Relaxed), 1);
+    assert_eq!(counts(&db).replayed.load(Ordering::Relaxed), 1);
     let name: String = sqlx::query("SELECT name FROM launches WHERE id = $1")
         .bind(open)
         .fetch_one(&db.read)
@@ -300,11 +293,7 @@ async fn a_member_failing_halfway_leaves_nothing_and_the_others_are_stored_once(
 async fn a_replayed_write_moves_the_times_its_rolled_back_run_moved() {
     use sqlx::Row;
     let (_dir, db) = fresh_db().await;
-    let (open, s_open) = session(&db, "run-open").await;
-    let (closed, s_closed) = session(&db, "run-closed").await;
-    db::launches::set_launch_closed(&db, closed, true)
-        .await
-        .unwrap();
+    let ((open, s_open), (_, s_closed)) = open_and_closed(&db).await;
     sqlx::query("UPDATE sessions SET last_seen_ms = 0 WHERE id = $1")
         .bind(s_open.id)
         .execute(&db.write)
