@@ -64,6 +64,15 @@ fn counts(db: &Db) -> &db::group::Counts {
         .counts()
 }
 
+/// The one column of the one row `sql` reads for `id`.
+async fn read_one<T>(db: &Db, sql: &str, id: Id) -> T
+where
+    T: for<'r> sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
+{
+    let row = sqlx::query(sql).bind(id).fetch_one(&db.read).await.unwrap();
+    sqlx::Row::try_get(&row, 0).unwrap()
+}
+
 /// A job run session in an open launch and one in a closed launch, where
 /// every write fails.
 async fn open_and_closed(db: &Db) -> ((Id, SessionRow), (Id, SessionRow)) {
@@ -231,7 +240,6 @@ async fn a_failure_replays_its_group_once_then_savepoints_take_over() {
 /// behind: its group is rolled back, and the others are stored once.
 #[tokio::test]
 async fn a_member_failing_halfway_leaves_nothing_and_the_others_are_stored_once() {
-    use sqlx::Row;
     let (_dir, db) = fresh_db().await;
     let (open, s_open) = session(&db, "run-open").await;
     let held = db.write.acquire().await.unwrap();
@@ -275,13 +283,7 @@ async fn a_member_failing_halfway_leaves_nothing_and_the_others_are_stored_once(
     assert!(halfway.await.unwrap().is_err());
     assert_eq!(last.await.unwrap().unwrap().1, 30);
     assert_eq!(counts(&db).replayed.load(Ordering::Relaxed), 1);
-    let name: String = sqlx::query("SELECT name FROM launches WHERE id = $1")
-        .bind(open)
-        .fetch_one(&db.read)
-        .await
-        .unwrap()
-        .try_get(0)
-        .unwrap();
+    let name: String = read_one(&db, "SELECT name FROM launches WHERE id = $1", open).await;
     assert_ne!(name, "half-written");
     assert_eq!(total(&db, open).await, 60);
 }
@@ -291,7 +293,6 @@ async fn a_member_failing_halfway_leaves_nothing_and_the_others_are_stored_once(
 /// sighting and the launch's activity time.
 #[tokio::test]
 async fn a_replayed_write_moves_the_times_its_rolled_back_run_moved() {
-    use sqlx::Row;
     let (_dir, db) = fresh_db().await;
     let ((open, s_open), (_, s_closed)) = open_and_closed(&db).await;
     sqlx::query("UPDATE sessions SET last_seen_ms = 0 WHERE id = $1")
@@ -307,24 +308,17 @@ async fn a_replayed_write_moves_the_times_its_rolled_back_run_moved() {
     let answers = one_group(&db, vec![(s_open.clone(), "a", 5), (s_closed, "x", 5)]).await;
     assert_eq!(answers[0].as_ref().map(|(_, new)| *new).ok(), Some(5));
     assert!(answers[1].is_err());
-    let seen: Option<i64> = sqlx::query("SELECT last_seen_ms FROM sessions WHERE id = $1")
-        .bind(s_open.id)
-        .fetch_one(&db.read)
-        .await
-        .unwrap()
-        .try_get(0)
-        .unwrap();
+    let seen: Option<i64> = read_one(
+        &db,
+        "SELECT last_seen_ms FROM sessions WHERE id = $1",
+        s_open.id,
+    )
+    .await;
     assert!(
         seen.unwrap_or(0) > 0,
         "the session's last sighting: {seen:?}"
     );
-    let modified: i64 = sqlx::query("SELECT modified_ms FROM launches WHERE id = $1")
-        .bind(open)
-        .fetch_one(&db.read)
-        .await
-        .unwrap()
-        .try_get(0)
-        .unwrap();
+    let modified: i64 = read_one(&db, "SELECT modified_ms FROM launches WHERE id = $1", open).await;
     assert!(modified > 0, "the launch's activity time: {modified}");
 }
 
