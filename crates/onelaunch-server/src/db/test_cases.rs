@@ -47,10 +47,8 @@ const LOOKUP_ROWS: usize = 500;
 /// known case: only cases whose labels changed get them rewritten (a second
 /// statement, rare: a suite's next run sends the labels it sent before).
 ///
-/// PostgreSQL: the statement answers (`RETURNING`) each case's id, stored
-/// labels and `created_ms`; a case whose `created_ms` is this statement's
-/// time was created by it (or, in the same millisecond, with the same
-/// labels). SQLite runs `RETURNING` as a trigger program per row; there the
+/// PostgreSQL: the statement answers (`RETURNING`) each case's id and stored
+/// labels (for a case it created, the labels it was sent). SQLite runs `RETURNING` as a trigger program per row; there the
 /// statement answers nothing: the cases it created are the rows with an id
 /// above the table's last id before it ([`super::last_id`]),
 /// read as a range of ids, and the known cases are looked up by the same
@@ -77,7 +75,8 @@ pub(crate) async fn upsert_cases(
     } else {
         None
     };
-    // identity -> (id, stored labels; None for a case this call created)
+    // identity -> (id, stored labels; None on SQLite for a case this call
+    // created: it holds the labels sent)
     let mut stored: HashMap<String, (Id, Option<String>)> = HashMap::with_capacity(updates.len());
     for (chunk, chunk_labels) in updates.chunks(UPSERT_ROWS).zip(labels.chunks(UPSERT_ROWS)) {
         let name = if sqlite {
@@ -97,7 +96,7 @@ pub(crate) async fn upsert_cases(
                  last_start_ms = CASE WHEN {NEWER} THEN excluded.last_start_ms ELSE test_cases.last_start_ms END, \
                  job_id = COALESCE(excluded.job_id, test_cases.job_id), modified_ms = excluded.modified_ms{}",
                 p.rows(n, COLS),
-                if sqlite { "" } else { " RETURNING id, identity, labels, created_ms" }
+                if sqlite { "" } else { " RETURNING id, identity, labels" }
             )
         });
         let mut q = sqlx::query(&sql);
@@ -120,19 +119,9 @@ pub(crate) async fn upsert_cases(
             q.execute(&mut *conn).await?;
             continue;
         }
-        let sent: HashMap<&str, &str> = chunk
-            .iter()
-            .zip(chunk_labels)
-            .map(|(u, l)| (u.identity.as_str(), l.as_str()))
-            .collect();
         for r in q.fetch_all(&mut *conn).await? {
-            let identity = get_str(&r, "identity")?;
             let labels = get_str(&r, "labels")?;
-            // Created by this statement (or, in the same millisecond, with
-            // the same labels: nothing to rewrite either way).
-            let created = get_i64(&r, "created_ms")? == now
-                && sent.get(identity.as_str()) == Some(&labels.as_str());
-            stored.insert(identity, (get_i64(&r, "id")?, (!created).then_some(labels)));
+            stored.insert(get_str(&r, "identity")?, (get_i64(&r, "id")?, Some(labels)));
         }
     }
     if let Some(before) = before {

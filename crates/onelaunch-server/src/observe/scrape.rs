@@ -80,7 +80,7 @@ fn describe() {
     );
     describe_scraped(
         WRITE_GROUPS,
-        "SQLite: transactions the group writer ran since start (writes grouped / groups = writes per commit)",
+        "SQLite: groups the group writer ran since start, each ending in one commit (writes grouped / groups = writes per commit); a replayed group ran a second transaction",
     );
     describe_scraped(
         WRITE_GROUPS_REPLAYED,
