@@ -295,8 +295,14 @@ impl Db {
                             // batch touches (the indexes of results and test
                             // cases): at SQLite's default 2 MiB it re-read
                             // them from the file on each batch once a launch
-                            // passed a few thousand results. Pages are
-                            // allocated as used, so a small database stays small.
+                            // passed a few thousand results. 32 MiB holds the
+                            // indexes of a 100,000-result launch; 64 MiB was
+                            // no faster at 20,000 or 100,000 results (a page
+                            // past the cache is read back from the kernel's
+                            // cache) and held 37 MiB more at the peak
+                            // (docs/ingest-profile.md, "A smaller page
+                            // cache"). Pages are allocated as used, so a small
+                            // database stays small.
                             //
                             // A checkpoint copies every page the WAL holds
                             // back into the database and syncs it. Each batch
@@ -309,24 +315,21 @@ impl Db {
                             // 100,000 results: 17% fewer bytes written, 12%
                             // less server CPU (docs/ingest-profile.md).
                             //
-                            // Each member of a write group runs in a
-                            // savepoint ([`group`]), and SQLite keeps the
-                            // first image of every page a savepoint (or a
-                            // statement that may fail halfway) changes in a
+                            // A savepoint ([`group`], after a failure) or a
+                            // statement that may fail halfway keeps the first
+                            // image of every page it changes in a
                             // sub-journal. Past 64 KiB that journal went to a
                             // temporary file: every page of a batch was
                             // written there once more, next to the WAL. In
-                            // memory it is a copy, dropped when the member's
-                            // savepoint is released (at most the pages one
-                            // batch dirties). 100,000 pytest-shaped results:
-                            // 13% less server CPU, 8 MiB more peak memory.
+                            // memory it is a copy, dropped when the savepoint
+                            // is released or the statement ends.
                             // A sort or grouping the writer cannot take from
                             // an index also stays in memory: its size is that
                             // of the rows the statement sorts.
                             conn.execute(
                                 "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; \
                                  PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON; \
-                                 PRAGMA cache_size=-65536; PRAGMA wal_autocheckpoint=10000; \
+                                 PRAGMA cache_size=-32768; PRAGMA wal_autocheckpoint=10000; \
                                  PRAGMA temp_store=MEMORY;",
                             )
                             .await?;

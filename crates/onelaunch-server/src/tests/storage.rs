@@ -310,7 +310,9 @@ async fn storage_story_on_sqlite_and_postgresql() {
 /// WAL with `synchronous=NORMAL` (docs/ingest-profile.md, "Durability"),
 /// foreign keys enforced, and checkpoints every 10,000 pages rather than
 /// SQLite's 1,000, so a launch's index pages, rewritten batch after batch,
-/// are copied back into the database once per 40 MiB of WAL.
+/// are copied back into the database once per 40 MiB of WAL; a 32 MiB page
+/// cache (a negative `cache_size` is KiB), which bounds the writer's share of
+/// the server's memory.
 #[tokio::test]
 async fn the_sqlite_writer_runs_in_wal_and_checkpoints_every_10000_pages() {
     let dir = tempfile::tempdir().unwrap();
@@ -331,4 +333,5 @@ async fn the_sqlite_writer_runs_in_wal_and_checkpoints_every_10000_pages() {
     assert_eq!(pragma("synchronous").await, "1", "NORMAL");
     assert_eq!(pragma("foreign_keys").await, "1");
     assert_eq!(pragma("wal_autocheckpoint").await, "10000");
+    assert_eq!(pragma("cache_size").await, "-32768");
 }
