@@ -440,9 +440,17 @@ pub(crate) async fn stop_job_run(
 
 /// The latest attempt of each test within its own job run (a job run's status
 /// is what its own attempts say, even when a later job run re-ran them).
+///
+/// The attempts are looked up through the launch's key index
+/// (`test_results_key`: a job run's results are all in its launch), and the
+/// job run is checked on the few attempts of that test there: migration 0027
+/// dropped the (job run, test key) index, whose random keys every upload
+/// rewrote. The unary `+` (a no-op on both engines) keeps SQLite from looking
+/// `u` up by job run instead, which reads the whole job run for each result.
 pub(crate) const LATEST_IN_RUN: &str =
-    "NOT EXISTS (SELECT 1 FROM test_results u WHERE u.job_run_id = t.job_run_id \
-     AND u.test_key = t.test_key AND (COALESCE(u.start_ms, 0) > COALESCE(t.start_ms, 0) \
+    "NOT EXISTS (SELECT 1 FROM test_results u WHERE u.launch_id = t.launch_id \
+     AND u.test_key = t.test_key AND +u.job_run_id = t.job_run_id \
+     AND (COALESCE(u.start_ms, 0) > COALESCE(t.start_ms, 0) \
      OR (COALESCE(u.start_ms, 0) = COALESCE(t.start_ms, 0) AND u.id > t.id)))";
 
 /// The status a job run's results give it: `failed` when a latest attempt

@@ -180,6 +180,13 @@ async fn a_job_run_status_is_what_its_own_results_say_even_when_they_arrive_afte
     assert_eq!(run_status(&app, job_run).await.1, "failed");
     assert_eq!(counts(&app, launch).await, vec![("passed".to_string(), 1)]);
 
+    // A late attempt of the first job run that started earlier makes it
+    // derive its status again, from its own attempts only: its failure is
+    // still its latest, whatever the re-run's later attempt said.
+    upload(&app, job_run, "u-early", "passed", 500).await;
+    assert_eq!(run_status(&app, job_run).await.1, "failed");
+    assert_eq!(counts(&app, launch).await, vec![("passed".to_string(), 1)]);
+
     // A status given at the stop is kept when results arrive later.
     let given = app
         .post(
@@ -194,9 +201,12 @@ async fn a_job_run_status_is_what_its_own_results_say_even_when_they_arrive_afte
     assert_eq!(run_status(&app, given.id("jobRunId")).await.1, "cancelled");
 }
 
-/// A job run's latest attempts are found through the (job run, test)
-/// index: without it SQLite read the whole job run once per result, and
-/// closing a large job run took time growing with the square of its size.
+/// A job run's latest attempts are found by index: its results through
+/// `test_results_run` (job run, id), and each one's later attempts through
+/// the launch's key index. Without an index for either SQLite read the whole
+/// job run once per result, and closing a large job run took time growing
+/// with the square of its size. The (job run, test key) index is gone
+/// (migration 0027): its random keys cost every upload a rewrite of its pages.
 #[tokio::test]
 async fn the_latest_attempts_of_a_job_run_are_looked_up_by_index() {
     let app = TestApp::new().await;
@@ -207,9 +217,16 @@ async fn the_latest_attempts_of_a_job_run_are_looked_up_by_index() {
     let plan = query_plan(&app, &q).await;
     assert!(
         plan.iter()
-            .any(|d| d.contains("test_results_run_key (job_run_id=? AND test_key=?)")),
+            .any(|d| d.contains("SEARCH t USING INDEX test_results_run (job_run_id=?)")),
         "{plan:#?}"
     );
+    assert!(
+        plan.iter()
+            .any(|d| d
+                .contains("SEARCH u USING INDEX test_results_key (launch_id=? AND test_key=?)")),
+        "{plan:#?}"
+    );
+    assert!(!plan.iter().any(|d| d.starts_with("SCAN")), "{plan:#?}");
 }
 
 /// A combined launch finds the copies of results through the partial index

@@ -1,0 +1,15 @@
+-- A job run's results were indexed by (job_run_id, test_key), for its latest
+-- attempts (`db::job_runs::LATEST_IN_RUN`, migration 0019). Test keys are
+-- random, so every upload rewrote pages all over that index, as it does for
+-- the launch's (launch_id, test_key, start_ms, id). The latest-attempt lookup
+-- now goes through the launch's key index (a job run's results are in its
+-- launch) and checks the job run there; what looks results up by job run
+-- alone (its results, their count, whether it has any) reads this index,
+-- whose entries for a job run come in the order its results arrive.
+--
+-- On SQLite the same migration drops test_results_run_key. Here it stays,
+-- for now: during a rolling upgrade, replicas of an earlier version still
+-- look a job run's latest attempts up by (job_run_id, test_key), and without
+-- that index each lookup would read the whole job run. A later migration
+-- drops it (with test_case_labels, 0026).
+CREATE INDEX test_results_run ON test_results(job_run_id, id);
