@@ -53,6 +53,8 @@ pub const MAX_BODY_BYTES: usize = ingest::limits::MAX_MULTIPART_BODY;
 pub(crate) struct AppState {
     pub db: db::Db,
     pub blobs: blobs::BlobStore,
+    /// Room for result batches in decoded form (`ingest::limits::Decoding`).
+    pub decoding: ingest::limits::Decoding,
     /// Base URL used in links (`<public_url>/launch/<id>`), no trailing slash.
     pub public_url: String,
     /// Hosts a project token may point an integration at.
@@ -279,6 +281,7 @@ impl Server {
             state: AppState {
                 db,
                 blobs,
+                decoding: ingest::limits::Decoding::new(blobs::INTAKE_WAIT),
                 public_url,
                 allowed_hosts,
                 throttle: std::sync::Arc::new(throttle::AuthThrottle::new(config.auth_throttle)),

@@ -18,6 +18,27 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ServerError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ServerError> {
+        let RawJson(bytes) = RawJson::from_request(req, state).await?;
+        crate::ingest::decode::json_body(&bytes).map(ApiJson)
+    }
+}
+
+/// A JSON body read but not yet decoded ([`RawJson::decode`]), for a handler
+/// that takes a share of memory before decoding it; too large a body is a 413
+/// as with [`ApiJson`].
+pub(crate) struct RawJson(pub Bytes);
+
+impl RawJson {
+    /// The body decoded, as [`ApiJson`] decodes it.
+    pub(crate) fn decode<T: DeserializeOwned>(self) -> ServerResult<T> {
+        crate::ingest::decode::json_body(&self.0)
+    }
+}
+
+impl<S: Send + Sync> FromRequest<S> for RawJson {
+    type Rejection = ServerError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ServerError> {
         let bytes = Bytes::from_request(req, state).await.map_err(|e| {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ServerError::PayloadTooLarge(format!(
@@ -28,7 +49,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
                 ServerError::bad(e.body_text())
             }
         })?;
-        crate::ingest::decode::json_body(&bytes).map(ApiJson)
+        Ok(RawJson(bytes))
     }
 }
 

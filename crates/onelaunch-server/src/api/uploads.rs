@@ -91,8 +91,11 @@ pub(crate) async fn close_session(
 pub(crate) async fn upload_results(
     State(state): State<AppState>,
     scope: Scope,
-    ApiJson(mut req): ApiJson<api::UploadResults>,
+    body: RawJson,
 ) -> ServerResult<Json<api::UploadResultsResponse>> {
+    // Held until the answer: the decoded batch waits for the writer.
+    let _share = state.decoding.share(body.0.len()).await?;
+    let mut req: api::UploadResults = body.decode()?;
     let session = scope.session(&state.db, req.test_session_id).await?;
     // The stored JSON's size is checked as it is built (`db::results::ResultBatch`).
     limits::cut_results(&mut req.results);

@@ -6,6 +6,9 @@
 //!   parts stream to disk (`blobs.rs`), except the result files of
 //!   `/upload/file`, which are read into memory within the server's budget
 //!   for buffered bodies (`blobs::MAX_BUFFERED`, 503 `busy` when spent);
+//! * result batches in decoded form: at most [`DECODE_BUDGET`] bytes of
+//!   `test-result` bodies at once, from their decoding to their answer
+//!   ([`Decoding`]; 503 `busy` past `blobs::INTAKE_WAIT`);
 //! * JSON nesting: serde_json's recursion limit (128 levels) answers 400;
 //! * text fields: cut to a per-field bound (see [`bound_result`]), never refused;
 //! * a result's or fixture's stored JSON: at most [`MAX_STORED_JSON`] after the
@@ -16,12 +19,16 @@
 //!   control characters (a newline in a name would corrupt logs and listings);
 //!   attachment names declared inside results get `_` for control characters.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use axum::extract::DefaultBodyLimit;
 use onelaunch_api::{
     ExternalRunStart, KeyValue, LabelDto, LaunchCreate, LinkDto, ParameterDto, UploadAttachment,
     UploadFixture, UploadParameter, UploadStep, UploadTestResult,
 };
 use serde::Serialize;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::db::{clip, MAX_NAME, MAX_TEXT};
 use crate::error::{ServerError, ServerResult};
@@ -46,6 +53,51 @@ const MAX_STEP_BODY: usize = 64 * 1024;
 const MAX_ISSUE_JSON: usize = 4096;
 /// The ignored `namedEnv` of a result, serialised; dropped when larger.
 const MAX_NAMED_ENV_JSON: usize = 64 * 1024;
+
+/// Most bytes of `test-result` request bodies in decoded form at once, all
+/// requests together ([`Decoding`]).
+pub(crate) const DECODE_BUDGET: usize = 6 * 1024 * 1024;
+
+/// Room for result batches in decoded form. A batch waiting for the writer
+/// holds its decoded results and the JSON each one is stored as, several
+/// times the bytes it came as; twenty job runs whose batches arrived at once
+/// held all of them (docs/ingest-profile.md, "A budget for decoded
+/// batches"). A request takes its share once its body is read, so a client
+/// that sends slowly holds none, and keeps it until it is answered; a body
+/// larger than the budget takes all of it. [`DECODE_BUDGET`] is more than
+/// one client's batches in flight (eight of 500 results), so a lone upload
+/// never waits here. Waiting longer than `blobs::INTAKE_WAIT` answers 503
+/// `busy` with `Retry-After`.
+#[derive(Debug, Clone)]
+pub(crate) struct Decoding {
+    /// [`DECODE_BUDGET`] in KiB.
+    kib: Arc<Semaphore>,
+    wait: Duration,
+}
+
+impl Decoding {
+    pub(crate) fn new(wait: Duration) -> Self {
+        Decoding {
+            kib: Arc::new(Semaphore::new(DECODE_BUDGET / 1024)),
+            wait,
+        }
+    }
+
+    /// The share of a body of `len` bytes, held until dropped.
+    pub(crate) async fn share(&self, len: usize) -> ServerResult<OwnedSemaphorePermit> {
+        let kib = len.div_ceil(1024).clamp(1, DECODE_BUDGET / 1024) as u32;
+        tokio::time::timeout(self.wait, self.kib.clone().acquire_many_owned(kib))
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .ok_or_else(|| {
+                ServerError::Busy(
+                    "the server is decoding as many result batches as it holds at once; retry"
+                        .into(),
+                )
+            })
+    }
+}
 
 /// The body limit of the multipart routes (the JSON limit is the default).
 pub(crate) fn multipart_limit() -> DefaultBodyLimit {
@@ -327,6 +379,22 @@ pub(crate) fn check_file_name(name: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A body larger than the budget takes all of it; the next one waits for
+    /// room, and past its wait is a 503 `busy`, not an error of the body.
+    #[tokio::test]
+    async fn decoding_shares_wait_for_room_then_answer_busy() {
+        let decoding = Decoding::new(Duration::from_millis(50));
+        let all = decoding.share(DECODE_BUDGET * 2).await.unwrap();
+        assert_eq!(all.num_permits(), DECODE_BUDGET / 1024);
+        let refused = decoding.share(1).await.unwrap_err();
+        assert!(matches!(refused, ServerError::Busy(_)), "{refused:?}");
+        drop(all);
+        let one = decoding.share(1).await.unwrap();
+        assert_eq!(one.num_permits(), 1);
+        let half = decoding.share(DECODE_BUDGET / 2).await.unwrap();
+        assert_eq!(half.num_permits(), DECODE_BUDGET / 2048);
+    }
 
     #[test]
     fn long_texts_are_cut_and_huge_results_refused() {

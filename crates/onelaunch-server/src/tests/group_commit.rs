@@ -404,3 +404,32 @@ async fn a_groups_journals_stay_in_memory() {
     // 2 = MEMORY (0, the default, is a file past SQLite's spill size).
     assert_eq!(store, 2);
 }
+
+/// Result batches in decoded form are bounded (`ingest::limits::Decoding`):
+/// while the whole budget is held a batch waits, undecoded (twenty job runs
+/// whose batches arrived at once held every one of them decoded, waiting for
+/// the writer); once there is room it is stored.
+#[tokio::test]
+async fn a_result_batch_waits_for_room_to_be_decoded() {
+    let app = super::TestApp::new().await;
+    let (_, session) = session(&app.state.db, "run-budget").await;
+    let body = serde_json::json!({
+        "testSessionId": session.id,
+        "results": [{"uuid": "budget-1", "name": "budget", "status": "passed"}],
+    });
+    let all = app
+        .state
+        .decoding
+        .share(crate::ingest::limits::DECODE_BUDGET)
+        .await
+        .unwrap();
+    let upload = app.post("/api/upload/test-result", super::ADMIN, &body);
+    let waited = tokio::time::timeout(Duration::from_millis(300), upload).await;
+    assert!(waited.is_err(), "answered while the budget was held");
+    assert_eq!(total(&app.state.db, session.launch_id).await, 0);
+    drop(all);
+    app.post("/api/upload/test-result", super::ADMIN, &body)
+        .await
+        .expect(200);
+    assert_eq!(total(&app.state.db, session.launch_id).await, 1);
+}
