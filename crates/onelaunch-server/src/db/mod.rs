@@ -300,9 +300,9 @@ impl Db {
                             // no faster at 20,000 or 100,000 results (a page
                             // past the cache is read back from the kernel's
                             // cache) and held 37 MiB more at the peak
-                            // (docs/ingest-profile.md, "A smaller page
-                            // cache"). Pages are allocated as used, so a small
-                            // database stays small.
+                            // (docs/ingest-profile.md, "What the writer's page
+                            // cache held"). Pages are allocated as used, so a
+                            // small database stays small.
                             //
                             // A checkpoint copies every page the WAL holds
                             // back into the database and syncs it. Each batch
