@@ -192,6 +192,19 @@ fn busy() -> ServerError {
     ServerError::Busy("the server is receiving as many uploads as it takes at once; retry".into())
 }
 
+/// `n` permits of `budget`, waited for at most `wait` (then 503 `busy`): how
+/// every intake budget is taken (streams, buffered bodies, decoded batches).
+pub(crate) async fn share_of(
+    budget: &Arc<Semaphore>,
+    n: u32,
+    wait: Duration,
+) -> ServerResult<OwnedSemaphorePermit> {
+    tokio::time::timeout(wait, budget.clone().acquire_many_owned(n))
+        .await
+        .map_err(|_| busy())?
+        .map_err(|_| busy())
+}
+
 fn damaged(sha: &str) -> ServerError {
     tracing::warn!(sha256 = sha, "stored blob does not match its digest");
     ServerError::ContentDamaged(
@@ -263,10 +276,7 @@ impl BlobStore {
         B: AsRef<[u8]>,
         ServerError: From<E>,
     {
-        let _permit = tokio::time::timeout(self.wait, self.streams.clone().acquire_owned())
-            .await
-            .map_err(|_| busy())?
-            .map_err(|_| busy())?;
+        let _permit = share_of(&self.streams, 1, self.wait).await?;
         let written = match self.check_reserve() {
             Ok(()) => self.write_tmp(&mut chunks).await,
             Err(e) => Err(e),
@@ -403,12 +413,7 @@ impl BlobStore {
             let need_kib = bytes.len().div_ceil(1024);
             if need_kib > held_kib {
                 let more = u32::try_from(need_kib - held_kib).map_err(|_| busy())?;
-                let p =
-                    tokio::time::timeout(self.wait, self.buffered.clone().acquire_many_owned(more))
-                        .await
-                        .map_err(|_| busy())?
-                        .map_err(|_| busy())?;
-                share.push(p);
+                share.push(share_of(&self.buffered, more, self.wait).await?);
                 held_kib = need_kib;
             }
         }

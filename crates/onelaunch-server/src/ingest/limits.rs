@@ -86,16 +86,7 @@ impl Decoding {
     /// The share of a body of `len` bytes, held until dropped.
     pub(crate) async fn share(&self, len: usize) -> ServerResult<OwnedSemaphorePermit> {
         let kib = len.div_ceil(1024).clamp(1, DECODE_BUDGET / 1024) as u32;
-        tokio::time::timeout(self.wait, self.kib.clone().acquire_many_owned(kib))
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .ok_or_else(|| {
-                ServerError::Busy(
-                    "the server is decoding as many result batches as it holds at once; retry"
-                        .into(),
-                )
-            })
+        crate::blobs::share_of(&self.kib, kib, self.wait).await
     }
 }
 
