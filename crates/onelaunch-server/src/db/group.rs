@@ -82,16 +82,23 @@ struct Job {
     weight: usize,
     work: Work,
     /// Answers the member, once: `Ok` once its group committed, or an error.
-    answer: Box<dyn FnOnce(ServerResult<()>) + Send>,
+    /// It is handed the work too, so that what the work holds (a batch of
+    /// decoded results) is freed by the member's task, not the writer.
+    answer: Box<dyn FnOnce(ServerResult<()>, Work) + Send>,
 }
 
 impl Job {
     /// Answers the member with how its group ended.
     fn answer(self, outcome: &Outcome) {
-        (self.answer)(match outcome {
+        self.reply(match outcome {
             Outcome::Committed => Ok(()),
             other => Err(member_error(other)),
         })
+    }
+
+    /// Answers the member with `result`.
+    fn reply(self, result: ServerResult<()>) {
+        (self.answer)(result, self.work)
     }
 }
 
@@ -184,7 +191,7 @@ where
             return Ok(value);
         }
     };
-    let (answer, answered) = oneshot::channel::<ServerResult<T>>();
+    let (answer, answered) = oneshot::channel::<(ServerResult<T>, Work)>();
     // The value of the work's last run, until it is answered.
     let value: Arc<Mutex<Option<T>>> = Arc::default();
     let kept = value.clone();
@@ -200,20 +207,22 @@ where
             }
             .boxed()
         }),
-        answer: Box::new(move |result: ServerResult<()>| {
+        answer: Box::new(move |result: ServerResult<()>, work: Work| {
             let value = value.lock().unwrap_or_else(|e| e.into_inner()).take();
-            let _ = answer
-                .send(result.and_then(|()| value.ok_or_else(|| member_error(&Outcome::Failed))));
+            let result = result.and_then(|()| value.ok_or_else(|| member_error(&Outcome::Failed)));
+            let _ = answer.send((result, work));
         }),
     };
     groups.counts.queued.fetch_add(1, Ordering::Relaxed);
     if groups.tx.send(job).is_err() {
         return Err(member_error(&Outcome::Failed));
     }
-    // The sender is dropped unanswered only if the writer panicked.
-    answered
-        .await
-        .unwrap_or_else(|_| Err(member_error(&Outcome::Failed)))
+    // The sender is dropped unanswered only if the writer panicked. The
+    // work is dropped here, with what it holds.
+    match answered.await {
+        Ok((result, _work)) => result,
+        Err(_) => Err(member_error(&Outcome::Failed)),
+    }
 }
 
 /// What a member's work must be followed by, when it did not work.
@@ -323,7 +332,7 @@ impl Writer {
                     Step::Done => done.push(job),
                     Step::Refused(e) => {
                         self.last_failure = Some(Instant::now());
-                        (job.answer)(Err(e));
+                        job.reply(Err(e));
                     }
                     Step::Replay(e) => {
                         self.last_failure = Some(Instant::now());
@@ -334,7 +343,7 @@ impl Writer {
                         );
                         let rolled_back = tx.rollback().await;
                         self.recent.forget();
-                        (job.answer)(Err(e));
+                        job.reply(Err(e));
                         if let Err(e) = rolled_back {
                             break 'group outcome_of(e);
                         }
@@ -346,7 +355,7 @@ impl Writer {
                         let _ = tx.rollback().await;
                         self.recent.forget();
                         match own {
-                            Some(e) => (job.answer)(Err(e)),
+                            Some(e) => job.reply(Err(e)),
                             None => done.push(job),
                         }
                         break 'group outcome;

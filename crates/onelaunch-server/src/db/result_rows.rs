@@ -231,10 +231,19 @@ async fn insert_rows<'r>(
     } else {
         "insert_results"
     };
-    for (chunk, bodies) in batch
+    // The test keys, prepared with the batch for this session's job.
+    let rekeyed: Vec<String>;
+    let keys = if batch.job == session.job_id {
+        &batch.keys
+    } else {
+        rekeyed = ResultBatch::keys(results, &batch.order, session.job_id);
+        &rekeyed
+    };
+    for ((chunk, bodies), keys) in batch
         .order
         .chunks(INSERT_ROWS)
         .zip(batch.bodies.chunks(INSERT_ROWS))
+        .zip(keys.chunks(INSERT_ROWS))
     {
         let sql = shaped(conn, name, chunk.len(), |mut p, n| {
             format!(
@@ -247,7 +256,7 @@ async fn insert_rows<'r>(
             )
         });
         let mut q = sqlx::query(&sql);
-        for (&i, body) in chunk.iter().zip(bodies) {
+        for ((&i, body), key) in chunk.iter().zip(bodies).zip(keys) {
             let r = &results[i];
             let duration = r.duration.or(match (r.start, r.stop) {
                 (Some(a), Some(b)) => Some(b - a),
@@ -259,7 +268,7 @@ async fn insert_rows<'r>(
                 .bind(session.job_run_id)
                 .bind(session.id)
                 .bind(r.uuid.as_str())
-                .bind(clip(&attempt_key(session.job_id, r), 1024))
+                .bind(key.as_str())
                 .bind(cut_opt(&r.history_id, 1024))
                 .bind(cut_opt(&r.test_case_id, 1024))
                 .bind(cut(&r.name, MAX_NAME))
@@ -301,11 +310,19 @@ pub(crate) struct ResultBatch {
     order: Vec<usize>,
     /// The stored JSON of each row of `order`.
     bodies: Vec<String>,
+    /// The test key of each row of `order` ([`attempt_key`], for `job`).
+    keys: Vec<String>,
+    /// The job of the session the batch is prepared for.
+    job: Option<Id>,
 }
 
 impl ResultBatch {
-    /// Prepares `results`; a 413 when a result's stored JSON is too large.
-    pub(crate) fn prepare(results: Vec<api::UploadTestResult>) -> ServerResult<Self> {
+    /// Prepares `results` for a session of `job` (none: outside job runs);
+    /// a 413 when a result's stored JSON is too large.
+    pub(crate) fn prepare(
+        results: Vec<api::UploadTestResult>,
+        job: Option<Id>,
+    ) -> ServerResult<Self> {
         let mut order: Vec<usize> = (0..results.len()).collect();
         order.sort_by(|a, b| results[*a].uuid.cmp(&results[*b].uuid));
         order.dedup_by(|a, b| results[*a].uuid == results[*b].uuid);
@@ -313,11 +330,22 @@ impl ResultBatch {
             .iter()
             .map(|&i| body(i, &results[i]))
             .collect::<ServerResult<_>>()?;
+        let keys = Self::keys(&results, &order, job);
         Ok(ResultBatch {
             results,
             order,
             bodies,
+            keys,
+            job,
         })
+    }
+
+    /// The test key of each row of `order`, for a session of `job`.
+    fn keys(results: &[api::UploadTestResult], order: &[usize], job: Option<Id>) -> Vec<String> {
+        order
+            .iter()
+            .map(|&i| clip(&attempt_key(job, &results[i]), 1024))
+            .collect()
     }
 
     /// The results as sent (the indexes [`insert_results`] answers point here).

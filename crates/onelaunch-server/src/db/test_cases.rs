@@ -11,15 +11,47 @@ use sqlx::{AnyConnection, Row};
 use super::*;
 use crate::error::{ServerError, ServerResult};
 
-/// What one result (or manual entry) says about its test case.
-#[derive(Debug)]
-pub(crate) struct CaseUpdate {
+/// What one result (or manual entry) says about its test case, worked out
+/// before the write transaction: ingest prepares these in the request's own
+/// task, so the writer's turn (one at a time on SQLite) goes to the
+/// statements.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct CaseFacts {
     pub(crate) identity: String,
     pub(crate) allure_id: Option<String>,
     pub(crate) name: String,
     pub(crate) full_name: Option<String>,
-    pub(crate) labels: Vec<api::LabelDto>,
+    /// The labels worth keeping, as stored: a JSON array of `{name, value}`.
+    pub(crate) labels: String,
     pub(crate) status: &'static str,
+}
+
+impl CaseFacts {
+    /// Facts with `labels` in their stored form.
+    pub(crate) fn new(
+        identity: String,
+        allure_id: Option<String>,
+        name: String,
+        full_name: Option<String>,
+        labels: &[api::LabelDto],
+        status: &'static str,
+    ) -> Self {
+        CaseFacts {
+            identity,
+            allure_id,
+            name,
+            full_name,
+            labels: serde_json::to_string(labels).unwrap_or_else(|_| "[]".into()),
+            status,
+        }
+    }
+}
+
+/// A test case to create or update: its facts, and the attempt they are
+/// from (the latest start wins the case's last status).
+#[derive(Debug)]
+pub(crate) struct CaseUpdate<'a> {
+    pub(crate) facts: &'a CaseFacts,
     pub(crate) start: i64,
     pub(crate) result_id: Id,
     pub(crate) job_id: Option<Id>,
@@ -59,16 +91,12 @@ const LOOKUP_ROWS: usize = 500;
 pub(crate) async fn upsert_cases(
     conn: &mut AnyConnection,
     project_id: Id,
-    updates: &[CaseUpdate],
+    updates: &[CaseUpdate<'_>],
 ) -> ServerResult<Vec<Id>> {
     const COLS: usize = 12;
     // The last status follows the latest start time (compared with the stored row).
     const NEWER: &str = "COALESCE(test_cases.last_start_ms, 0) <= excluded.last_start_ms";
     let now = now_ms();
-    let labels: Vec<String> = updates
-        .iter()
-        .map(|u| serde_json::to_string(&u.labels).unwrap_or_else(|_| "[]".into()))
-        .collect();
     let sqlite = conn.backend_name() == "SQLite";
     let before = if sqlite {
         Some(super::last_id(conn, "test_cases").await?)
@@ -78,7 +106,7 @@ pub(crate) async fn upsert_cases(
     // identity -> (id, stored labels; None on SQLite for a case this call
     // created: it holds the labels sent)
     let mut stored: HashMap<String, (Id, Option<String>)> = HashMap::with_capacity(updates.len());
-    for (chunk, chunk_labels) in updates.chunks(UPSERT_ROWS).zip(labels.chunks(UPSERT_ROWS)) {
+    for chunk in updates.chunks(UPSERT_ROWS) {
         let name = if sqlite {
             "upsert_cases"
         } else {
@@ -100,15 +128,16 @@ pub(crate) async fn upsert_cases(
             )
         });
         let mut q = sqlx::query(&sql);
-        for (u, labels_json) in chunk.iter().zip(chunk_labels) {
+        for u in chunk {
+            let f = u.facts;
             q = q
                 .bind(project_id)
-                .bind(u.identity.as_str())
-                .bind(u.allure_id.as_deref())
-                .bind(u.name.as_str())
-                .bind(u.full_name.as_deref())
-                .bind(labels_json.as_str())
-                .bind(u.status)
+                .bind(f.identity.as_str())
+                .bind(f.allure_id.as_deref())
+                .bind(f.name.as_str())
+                .bind(f.full_name.as_deref())
+                .bind(f.labels.as_str())
+                .bind(f.status)
                 .bind(u.start)
                 .bind(u.result_id)
                 .bind(u.job_id)
@@ -140,7 +169,7 @@ pub(crate) async fn upsert_cases(
             // row that went to the update arm still takes a number, so this
             // holds only when none did.)
             for (k, u) in updates.iter().enumerate() {
-                stored.insert(u.identity.clone(), (before + 1 + k as Id, None));
+                stored.insert(u.facts.identity.clone(), (before + 1 + k as Id, None));
             }
         } else {
             for r in sqlx::query("SELECT id, identity FROM test_cases WHERE id > $1")
@@ -153,7 +182,7 @@ pub(crate) async fn upsert_cases(
         }
         let known: Vec<&str> = updates
             .iter()
-            .map(|u| u.identity.as_str())
+            .map(|u| u.facts.identity.as_str())
             .filter(|i| !stored.contains_key(*i))
             .collect();
         for chunk in known.chunks(LOOKUP_ROWS) {
@@ -175,16 +204,17 @@ pub(crate) async fn upsert_cases(
         }
     }
     let mut ids = Vec::with_capacity(updates.len());
-    for (u, labels_json) in updates.iter().zip(&labels) {
-        let (id, old_labels) = stored.remove(&u.identity).ok_or_else(|| {
+    for u in updates {
+        let f = u.facts;
+        let (id, old_labels) = stored.remove(&f.identity).ok_or_else(|| {
             ServerError::Conflict(format!(
                 "test case {:?} changed concurrently; retry",
-                u.identity
+                f.identity
             ))
         })?;
-        if old_labels.is_some_and(|old| old != *labels_json) {
+        if old_labels.is_some_and(|old| old != f.labels) {
             sqlx::query("UPDATE test_cases SET labels = $1 WHERE id = $2")
-                .bind(labels_json.as_str())
+                .bind(f.labels.as_str())
                 .bind(id)
                 .execute(&mut *conn)
                 .await?;
@@ -526,29 +556,29 @@ mod tests {
 
     use super::*;
 
+    /// A case's facts and the start of the attempt they are from.
     fn case(
         identity: &str,
         labels: &[(&str, &str)],
         status: &'static str,
         start: i64,
-    ) -> CaseUpdate {
-        CaseUpdate {
-            identity: identity.into(),
-            allure_id: None,
-            name: format!("name of {identity}"),
-            full_name: None,
-            labels: labels
-                .iter()
-                .map(|(n, v)| api::LabelDto {
-                    name: n.to_string(),
-                    value: v.to_string(),
-                })
-                .collect(),
+    ) -> (CaseFacts, i64) {
+        let labels: Vec<api::LabelDto> = labels
+            .iter()
+            .map(|(n, v)| api::LabelDto {
+                name: n.to_string(),
+                value: v.to_string(),
+            })
+            .collect();
+        let facts = CaseFacts::new(
+            identity.into(),
+            None,
+            format!("name of {identity}"),
+            None,
+            &labels,
             status,
-            start,
-            result_id: start,
-            job_id: None,
-        }
+        );
+        (facts, start)
     }
 
     /// (last status, last start, labels JSON, the labels as "name=value", sorted).
@@ -582,16 +612,25 @@ mod tests {
         crate::db::projects::bootstrap(&db, Some("t"))
             .await
             .unwrap();
-        let upsert = |updates: Vec<CaseUpdate>| {
+        let upsert = |cases: Vec<(CaseFacts, i64)>| {
             let db = db.clone();
             async move {
+                let updates: Vec<CaseUpdate> = cases
+                    .iter()
+                    .map(|(facts, start)| CaseUpdate {
+                        facts,
+                        start: *start,
+                        result_id: *start,
+                        job_id: None,
+                    })
+                    .collect();
                 let mut conn = db.write.acquire().await.unwrap();
                 upsert_cases(&mut conn, 1, &updates).await.unwrap()
             }
         };
 
         // More cases than one statement takes: ids come back in input order.
-        let many: Vec<CaseUpdate> = (0..150)
+        let many: Vec<(CaseFacts, i64)> = (0..150)
             .map(|i| case(&format!("full:c{i:03}"), &[("suite", "s")], "passed", 10))
             .collect();
         let ids = upsert(many).await;

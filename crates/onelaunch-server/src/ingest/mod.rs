@@ -286,11 +286,19 @@ pub(crate) async fn results_counted(
 ) -> ServerResult<(Vec<api::ResultRef>, usize)> {
     check_uuids(&results)?;
     let weight = results.len();
-    let batch = Arc::new(db::results::ResultBatch::prepare(results)?);
+    let batch = Arc::new(db::results::ResultBatch::prepare(results, session.job_id)?);
+    // Worked out here, in the request's task: the writer's turn is for the
+    // statements (one writer at a time on SQLite).
+    let facts: Arc<Vec<_>> = Arc::new(batch.results().iter().map(test_cases::case_facts).collect());
     let (session, work_db) = (Arc::new(session.clone()), db.clone());
     // Run again from the start if its group is replayed (db::group).
     let (refs, new) = db::group::grouped(db, weight, move |conn| {
-        let (db, session, batch) = (work_db.clone(), session.clone(), batch.clone());
+        let (db, session, batch, facts) = (
+            work_db.clone(),
+            session.clone(),
+            batch.clone(),
+            facts.clone(),
+        );
         Box::pin(async move {
             let (db, session) = (&db, &*session);
             db::launches::ensure_open(conn, session.launch_id).await?;
@@ -299,8 +307,10 @@ pub(crate) async fn results_counted(
             if db.recent.session_due(session.id) {
                 db::sessions::session_seen(conn, session.id).await?;
             }
-            let tracked: Vec<(Id, &api::UploadTestResult)> =
-                new.iter().map(|(id, i)| (*id, &results[*i])).collect();
+            let tracked: Vec<(Id, &api::UploadTestResult, &db::test_cases::CaseFacts)> = new
+                .iter()
+                .map(|&(id, i)| (id, &results[i], &facts[i]))
+                .collect();
             test_cases::track_test_cases(conn, session, &tracked).await?;
             if let (Some(run), false) = (session.job_run_id, new.is_empty()) {
                 // A finished job run whose status its results gave (a shard's
@@ -559,7 +569,7 @@ pub(crate) enum ManualCase {
     /// A known case of the launch's project.
     Known(Id),
     /// A case named by the tester; created when new.
-    Named(db::test_cases::CaseUpdate),
+    Named(db::test_cases::CaseFacts),
 }
 
 /// One manual result, validated by `server_led::manual`, ready to store.
@@ -598,10 +608,15 @@ pub(crate) async fn manual_results(
                 db::test_cases::note_manual_status(&mut tx, *id, r.status, r.at_ms).await?;
                 *id
             }
-            ManualCase::Named(update) => db::test_cases::upsert_cases(
+            ManualCase::Named(facts) => db::test_cases::upsert_cases(
                 &mut tx,
                 launch.project_id,
-                std::slice::from_ref(update),
+                &[db::test_cases::CaseUpdate {
+                    facts,
+                    start: r.at_ms,
+                    result_id: 0,
+                    job_id: None,
+                }],
             )
             .await?
             .remove(0),

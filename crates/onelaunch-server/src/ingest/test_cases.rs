@@ -67,15 +67,35 @@ pub(crate) fn case_labels(labels: &[api::LabelDto]) -> Vec<api::LabelDto> {
     out
 }
 
+/// What `r` says about its test case: its identity, name, `ALLURE_ID`, the
+/// labels worth keeping and its status. Worked out for a batch before its
+/// write transaction (see [`CaseFacts`]).
+pub(crate) fn case_facts(r: &api::UploadTestResult) -> CaseFacts {
+    let name = clip(r.name.trim(), MAX_NAME);
+    let full_name = non_empty(&r.full_name).map(|f| clip(f, 4096));
+    CaseFacts::new(
+        identity_of(r),
+        allure_id_of(&r.labels).map(|a| clip(&a, 255)),
+        if name.is_empty() {
+            full_name.clone().unwrap_or_else(|| r.uuid.clone())
+        } else {
+            name
+        },
+        full_name,
+        &case_labels(&r.labels),
+        api::normalize_status(r.status.as_deref()),
+    )
+}
+
 /// Keeps the test cases of freshly stored results up to date: called by
-/// `crate::db::results::ingest_results` inside its transaction with the results it
-/// inserted (`(result id, result)`). A result uploaded through a job run makes
-/// that run's job the case's default executor, and moves a `scheduled` job run
-/// to `in_progress`.
+/// [`super::results_counted`] inside its transaction with the results it
+/// inserted (`(result id, result, its case facts)`). A result uploaded
+/// through a job run makes that run's job the case's default executor, and
+/// moves a `scheduled` job run to `in_progress`.
 pub(crate) async fn track_test_cases(
     conn: &mut Conn,
     session: &crate::db::results::SessionRow,
-    results: &[(Id, &api::UploadTestResult)],
+    results: &[(Id, &api::UploadTestResult, &CaseFacts)],
 ) -> ServerResult<()> {
     if results.is_empty() {
         return Ok(());
@@ -85,38 +105,27 @@ pub(crate) async fn track_test_cases(
         crate::db::job_runs::start_receiving(conn, run, now).await?;
     }
     let job_id = session.job_id;
-    // One update per test case: its latest attempt in this batch.
-    let mut latest: BTreeMap<String, (i64, Id, &api::UploadTestResult)> = BTreeMap::new();
-    for (id, r) in results {
+    // One update per test case, in identity order: its latest attempt in
+    // this batch.
+    let mut latest: BTreeMap<&str, CaseUpdate> = BTreeMap::new();
+    for &(result_id, r, facts) in results {
         let start = r.start.or(r.stop).unwrap_or(now);
-        let key = identity_of(r);
-        match latest.get(&key) {
-            Some((s, i, _)) if (*s, *i) > (start, *id) => {}
+        match latest.get(facts.identity.as_str()) {
+            Some(u) if (u.start, u.result_id) > (start, result_id) => {}
             _ => {
-                latest.insert(key, (start, *id, r));
+                latest.insert(
+                    &facts.identity,
+                    CaseUpdate {
+                        facts,
+                        start,
+                        result_id,
+                        job_id,
+                    },
+                );
             }
         }
     }
-    let mut updates = Vec::with_capacity(latest.len());
-    for (identity, (start, result_id, r)) in latest {
-        let name = clip(r.name.trim(), MAX_NAME);
-        let full_name = non_empty(&r.full_name).map(|f| clip(f, 4096));
-        updates.push(CaseUpdate {
-            identity,
-            allure_id: allure_id_of(&r.labels).map(|a| clip(&a, 255)),
-            name: if name.is_empty() {
-                full_name.clone().unwrap_or_else(|| r.uuid.clone())
-            } else {
-                name
-            },
-            full_name,
-            labels: case_labels(&r.labels),
-            status: api::normalize_status(r.status.as_deref()),
-            start,
-            result_id,
-            job_id,
-        });
-    }
+    let updates: Vec<CaseUpdate> = latest.into_values().collect();
     let cases = upsert_cases(conn, session.project_id, &updates).await?;
     if let Some(run) = session.job_run_id {
         crate::db::server_runs::mark_reported(conn, run, &cases).await?;

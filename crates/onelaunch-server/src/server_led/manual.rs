@@ -105,17 +105,14 @@ pub(crate) async fn record_manual(
         // The case: the given one, or the one named so (created when new).
         let case = match r.test_case_id {
             Some(id) => ManualCase::Known(id),
-            None => ManualCase::Named(CaseUpdate {
-                identity: clip(&format!("name:{name}"), 2048),
-                allure_id: None,
-                name: name.clone(),
-                full_name: None,
-                labels: Vec::new(),
+            None => ManualCase::Named(CaseFacts::new(
+                clip(&format!("name:{name}"), 2048),
+                None,
+                name.clone(),
+                None,
+                &[],
                 status,
-                start: now,
-                result_id: 0,
-                job_id: None,
-            }),
+            )),
         };
         entries.push(ManualEntry {
             case,

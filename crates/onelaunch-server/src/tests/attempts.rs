@@ -326,25 +326,33 @@ async fn labels_filtered(app: &TestApp) {
         name: n.into(),
         value: v.into(),
     };
-    let case = |identity: &str, labels: Vec<api::LabelDto>| db::test_cases::CaseUpdate {
-        identity: identity.into(),
-        allure_id: None,
-        name: identity.into(),
-        full_name: None,
-        labels,
-        status: "passed",
-        start: 1,
-        result_id: 1,
-        job_id: None,
+    let case = |identity: &str, labels: Vec<api::LabelDto>| {
+        db::test_cases::CaseFacts::new(
+            identity.into(),
+            None,
+            identity.into(),
+            None,
+            &labels,
+            "passed",
+        )
     };
     let quoted = "he said \"hi\" \u{fc}\\";
-    let updates = vec![
+    let facts = [
         case("full:c1", vec![label("Suite", "smoke"), label("tag", "a")]),
         case("full:c2", vec![label("suite", "smoke-extra")]),
         case("full:c3", vec![label("suite", "x"), label("tag", "smoke")]),
         case("full:c4", vec![label("suite", quoted)]),
         case("full:c5", vec![label("SUITE", "smoke")]),
     ];
+    let updates: Vec<db::test_cases::CaseUpdate> = facts
+        .iter()
+        .map(|facts| db::test_cases::CaseUpdate {
+            facts,
+            start: 1,
+            result_id: 1,
+            job_id: None,
+        })
+        .collect();
     {
         let mut conn = db.write.acquire().await.unwrap();
         db::test_cases::upsert_cases(&mut conn, project, &updates)

@@ -385,6 +385,35 @@ async fn a_group_runs_on_the_writer_thread() {
     assert_eq!(ran_on.as_deref(), Some("onelaunch-writer"));
 }
 
+/// What a member's work holds (a batch of decoded results) is freed by the
+/// member's own task once answered, not by the writer, whose thread is the
+/// serial part of an upload.
+#[tokio::test]
+async fn what_a_member_holds_is_freed_off_the_writer_thread() {
+    use std::sync::{Arc, Mutex};
+    /// Records the name of the thread that frees it.
+    struct Held(Arc<Mutex<Option<Option<String>>>>);
+    impl Drop for Held {
+        fn drop(&mut self) {
+            let name = std::thread::current().name().map(str::to_string);
+            *self.0.lock().unwrap() = Some(name);
+        }
+    }
+    let (_dir, db) = fresh_db().await;
+    let freed_on = Arc::new(Mutex::new(None));
+    let held = Held(freed_on.clone());
+    let ran_on = db::group::grouped(&db, 1, move |_conn| {
+        let _ = &held;
+        Box::pin(async move { Ok(std::thread::current().name().map(str::to_string)) })
+    })
+    .await
+    .unwrap();
+    assert_eq!(ran_on.as_deref(), Some("onelaunch-writer"));
+    let freed_on = freed_on.lock().unwrap().clone();
+    let freed_on = freed_on.expect("what the work held was not freed");
+    assert_ne!(freed_on.as_deref(), Some("onelaunch-writer"));
+}
+
 /// The savepoints of a group (and the statements that may fail halfway)
 /// keep their journals in memory: written to a temporary file, every page a
 /// batch changed was written once more next to the WAL.

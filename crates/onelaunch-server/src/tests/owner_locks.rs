@@ -74,7 +74,7 @@ async fn a_launch_deleted_while_results_go_in_takes_them_along_or_refuses_them()
     db::launches::ensure_open(&mut upload, launch)
         .await
         .unwrap();
-    let first = db::results::ResultBatch::prepare(batch("first")).unwrap();
+    let first = db::results::ResultBatch::prepare(batch("first"), session.job_id).unwrap();
     let (_, new) = db::results::insert_results(&mut upload, &session, &first)
         .await
         .unwrap();
