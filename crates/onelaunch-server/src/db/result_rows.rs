@@ -153,45 +153,57 @@ pub(crate) async fn insert_results(
 /// the caller's transaction ends: its launch, session and job run (inside
 /// the caller's transaction, before the results go in).
 ///
-/// On SQLite the foreign keys of `test_results` do this per row (lookups in
-/// the same process, and the single writer rules out a concurrent delete).
-/// PostgreSQL checked each of those keys with a trigger per row and per key
-/// (a `SELECT … FOR KEY SHARE` of the parent each time): about half of the
-/// database's work for a batch of results. Migration 0023 drops those keys
-/// there, and these two statements per batch take their place: they lock
-/// the rows `FOR KEY SHARE` (what each key's trigger took), the launch
-/// first. A launch deletion locks the launch `FOR UPDATE` before anything
-/// else ([`super::launches::lock_for_delete`]), so whichever comes second
-/// waits for the other at the launch, holding nothing the other needs (no
+/// `test_results` has no foreign keys to them (migration 0023 on
+/// PostgreSQL, 0028 on SQLite): checked per row, they were about half of
+/// PostgreSQL's work for a batch of results (a trigger per row and per key,
+/// each a `SELECT … FOR KEY SHARE` of the parent), and on SQLite a lookup per
+/// row and key plus a statement journal for every multi-row insert. These two
+/// statements per batch take their place. On PostgreSQL they lock the rows
+/// `FOR KEY SHARE` (what each key's trigger took), the launch first. A launch
+/// deletion locks the launch `FOR UPDATE` before anything else
+/// ([`super::launches::lock_for_delete`]), so whichever comes second waits
+/// for the other at the launch, holding nothing the other needs (no
 /// deadlock): the deletion then deletes these results too, or this finds no
-/// launch. The project needs no lock of its own: the session must be of the
-/// launch's project, and the launch keeps its own key to its project.
+/// launch. On SQLite the transaction holds the database's one write lock, so
+/// nothing can delete them before it ends. The project needs no check of its
+/// own: the session must be of the launch's project, and the launch keeps
+/// its own key to its project.
 pub(crate) async fn hold_owners(
     conn: &mut AnyConnection,
     session: &SessionRow,
 ) -> ServerResult<()> {
-    if conn.backend_name() == "SQLite" {
-        return Ok(());
-    }
-    let launch =
-        sqlx::query("SELECT id FROM launches WHERE id = $1 AND project_id = $2 FOR KEY SHARE")
-            .bind(session.launch_id)
-            .bind(session.project_id)
-            .fetch_optional(&mut *conn)
-            .await?;
+    let sqlite = conn.backend_name() == "SQLite";
+    let launch = sqlx::query(if sqlite {
+        "SELECT id FROM launches WHERE id = $1 AND project_id = $2"
+    } else {
+        "SELECT id FROM launches WHERE id = $1 AND project_id = $2 FOR KEY SHARE"
+    })
+    .bind(session.launch_id)
+    .bind(session.project_id)
+    .fetch_optional(&mut *conn)
+    .await?;
     if launch.is_none() {
         return Err(crate::error::ServerError::not_found(
             "launch",
             session.launch_id,
         ));
     }
-    let sql = match session.job_run_id {
-        None => {
+    let sql = match (session.job_run_id, sqlite) {
+        (None, true) => {
+            "SELECT s.id FROM sessions s \
+             WHERE s.id = $1 AND s.launch_id = $2 AND s.project_id = $3 AND s.job_run_id IS NULL"
+        }
+        (None, false) => {
             "SELECT s.id FROM sessions s \
              WHERE s.id = $1 AND s.launch_id = $2 AND s.project_id = $3 AND s.job_run_id IS NULL \
              FOR KEY SHARE"
         }
-        Some(_) => {
+        (Some(_), true) => {
+            "SELECT s.id FROM sessions s JOIN job_runs r ON r.id = s.job_run_id \
+             AND r.launch_id = s.launch_id \
+             WHERE s.id = $1 AND s.launch_id = $2 AND s.project_id = $3 AND r.id = $4"
+        }
+        (Some(_), false) => {
             "SELECT s.id FROM sessions s JOIN job_runs r ON r.id = s.job_run_id \
              AND r.launch_id = s.launch_id \
              WHERE s.id = $1 AND s.launch_id = $2 AND s.project_id = $3 AND r.id = $4 \
@@ -247,10 +259,11 @@ async fn insert_rows<'r>(
     {
         let sql = shaped(conn, name, chunk.len(), |mut p, n| {
             format!(
-                "INSERT INTO test_results (project_id, launch_id, job_run_id, session_id, uuid, test_key, \
+                "{} INTO test_results (project_id, launch_id, job_run_id, session_id, uuid, test_key, \
                  history_id, test_case_id, name, full_name, status, message, trace, start_ms, stop_ms, \
                  duration_ms, body, created_ms) VALUES {} \
                  ON CONFLICT (launch_id, uuid) DO NOTHING{}",
+                insert_or_fail(p.sqlite),
                 p.rows(n, COLS),
                 if returning { " RETURNING id, uuid" } else { "" }
             )

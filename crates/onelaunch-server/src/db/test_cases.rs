@@ -114,7 +114,7 @@ pub(crate) async fn upsert_cases(
         };
         let sql = shaped(conn, name, chunk.len(), |mut p, n| {
             format!(
-                "INSERT INTO test_cases (project_id, identity, allure_id, name, full_name, labels, last_status, \
+                "{} INTO test_cases (project_id, identity, allure_id, name, full_name, labels, last_status, \
                  last_start_ms, last_result_id, job_id, created_ms, modified_ms) VALUES {} \
                  ON CONFLICT (project_id, identity) DO UPDATE SET name = excluded.name, \
                  full_name = COALESCE(excluded.full_name, test_cases.full_name), \
@@ -123,6 +123,7 @@ pub(crate) async fn upsert_cases(
                  last_result_id = CASE WHEN {NEWER} THEN excluded.last_result_id ELSE test_cases.last_result_id END, \
                  last_start_ms = CASE WHEN {NEWER} THEN excluded.last_start_ms ELSE test_cases.last_start_ms END, \
                  job_id = COALESCE(excluded.job_id, test_cases.job_id), modified_ms = excluded.modified_ms{}",
+                insert_or_fail(p.sqlite),
                 p.rows(n, COLS),
                 if sqlite { "" } else { " RETURNING id, identity, labels" }
             )

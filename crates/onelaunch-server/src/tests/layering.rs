@@ -231,16 +231,16 @@ fn stored_bytes_are_read_through_content() {
     );
 }
 
-/// On PostgreSQL `test_results` and `test_cases` have no foreign keys to the
-/// rows they point at (migrations 0023 and 0024; nor the label rows, which
-/// are no longer written, 0026): the
+/// `test_results` and `test_cases` have no foreign keys to the rows they
+/// point at (on PostgreSQL migrations 0023 and 0024, nor the label rows,
+/// which are no longer written, 0026; on SQLite 0028): the
 /// data layer guards those rows instead, and that holds only while they are
 /// deleted where it expects. Projects, jobs and test cases are never deleted;
 /// results, sessions and job runs only with their launch, by
 /// `db::launches::delete_launch_rows`, which locks the launch first
 /// (`lock_for_delete`; `tests::owner_locks`).
 #[test]
-fn rows_without_keys_on_postgresql_are_deleted_only_with_their_launch() {
+fn rows_without_keys_are_deleted_only_with_their_launch() {
     const TABLES: [&str; 6] = [
         "projects",
         "jobs",
@@ -270,7 +270,7 @@ fn rows_without_keys_on_postgresql_are_deleted_only_with_their_launch() {
             "db/launches.rs: sessions",
             "db/launches.rs: test_results",
         ],
-        "rows that PostgreSQL's keys no longer guard are deleted somewhere new"
+        "rows that no key guards any more are deleted somewhere new"
     );
 }
 

@@ -16,6 +16,7 @@ mod layering;
 mod lifecycle;
 mod manual;
 mod openapi;
+mod owner_checks;
 mod owner_locks;
 /// The throwaway PostgreSQL cluster of the end-to-end tests, shared.
 #[path = "../../../../tests/e2e/pg.rs"]
