@@ -86,11 +86,20 @@ pub(crate) async fn open_plain(url: &str) -> ServerResult<AnyPool> {
 }
 
 /// Writes a consistent copy of a SQLite database (one read transaction, so
-/// the server may go on writing) to `dest`, which must not exist.
+/// the server may go on writing) to `dest`, which must not exist. The copy
+/// is made of the pages new databases get ([`super::PAGE_SIZE`]) whatever
+/// the source's, so a database an earlier version made with SQLite's 4 KiB
+/// pages comes back from a restore with the larger ones.
 pub(crate) async fn sqlite_snapshot(pool: &AnyPool, dest: &str) -> ServerResult<()> {
+    let mut conn = pool.acquire().await?;
+    // Sets the size of the pages a VACUUM writes; the database itself, in
+    // WAL, keeps its own.
+    sqlx::query(&format!("PRAGMA page_size={}", super::PAGE_SIZE))
+        .execute(&mut *conn)
+        .await?;
     sqlx::query("VACUUM INTO $1")
         .bind(dest)
-        .execute(pool)
+        .execute(&mut *conn)
         .await?;
     Ok(())
 }

@@ -308,30 +308,81 @@ async fn storage_story_on_sqlite_and_postgresql() {
 
 /// The SQLite writer's settings that durability and ingest speed rest on:
 /// WAL with `synchronous=NORMAL` (docs/ingest-profile.md, "Durability"),
-/// foreign keys enforced, and checkpoints every 10,000 pages rather than
-/// SQLite's 1,000, so a launch's index pages, rewritten batch after batch,
-/// are copied back into the database once per 40 MiB of WAL; a 32 MiB page
-/// cache (a negative `cache_size` is KiB), which bounds the writer's share of
-/// the server's memory.
+/// foreign keys enforced, 16 KiB pages for a new database, and a checkpoint
+/// every 40 MiB of WAL rather than SQLite's 1,000 pages, so a launch's index
+/// pages, rewritten batch after batch, are copied back into the database once
+/// per 40 MiB; a 32 MiB page cache (a negative `cache_size` is KiB), which
+/// bounds the writer's share of the server's memory. A database made with
+/// SQLite's 4 KiB pages keeps them, and checkpoints after as many bytes.
 #[tokio::test]
-async fn the_sqlite_writer_runs_in_wal_and_checkpoints_every_10000_pages() {
+async fn the_sqlite_writer_runs_in_wal_with_16_kib_pages_and_checkpoints_every_40_mib() {
     let dir = tempfile::tempdir().unwrap();
+    let settings = async |db: &Db| -> Vec<String> {
+        let mut conn = db.write.acquire().await.unwrap();
+        let mut out = Vec::new();
+        for name in [
+            "journal_mode",
+            "synchronous",
+            "foreign_keys",
+            "page_size",
+            "wal_autocheckpoint",
+            "cache_size",
+        ] {
+            let row = sqlx::query(&format!("PRAGMA {name}"))
+                .fetch_one(&mut *conn)
+                .await
+                .unwrap();
+            use sqlx::Row;
+            out.push(
+                row.try_get::<String, _>(0)
+                    .or_else(|_| row.try_get::<i64, _>(0).map(|v| v.to_string()))
+                    .unwrap(),
+            );
+        }
+        out
+    };
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("w.db").display());
     let db = Db::connect(&url).await.unwrap();
-    let mut conn = db.write.acquire().await.unwrap();
-    let mut pragma = async |name: &str| -> String {
-        let row = sqlx::query(&format!("PRAGMA {name}"))
-            .fetch_one(&mut *conn)
-            .await
-            .unwrap();
-        use sqlx::Row;
-        row.try_get::<String, _>(0)
-            .or_else(|_| row.try_get::<i64, _>(0).map(|v| v.to_string()))
-            .unwrap()
-    };
-    assert_eq!(pragma("journal_mode").await, "wal");
-    assert_eq!(pragma("synchronous").await, "1", "NORMAL");
-    assert_eq!(pragma("foreign_keys").await, "1");
-    assert_eq!(pragma("wal_autocheckpoint").await, "10000");
-    assert_eq!(pragma("cache_size").await, "-32768");
+    // synchronous 1 = NORMAL
+    assert_eq!(
+        settings(&db).await,
+        ["wal", "1", "1", "16384", "2560", "-32768"]
+    );
+
+    // A database made with SQLite's default pages, as earlier versions did.
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("old.db").display());
+    {
+        use sqlx::Connection;
+        let mut made = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::raw_sql(
+            "PRAGMA page_size=4096; PRAGMA journal_mode=WAL; CREATE TABLE t (x INTEGER);",
+        )
+        .execute(&mut made)
+        .await
+        .unwrap();
+        made.close().await.unwrap();
+    }
+    let db = Db::connect(&url).await.unwrap();
+    assert_eq!(
+        settings(&db).await,
+        ["wal", "1", "1", "4096", "10240", "-32768"]
+    );
+    // Its backup (what a restore puts back) has the pages a new one gets.
+    let dest = dir.path().join("copy.db");
+    let pool = db::backup::open_plain(&url).await.unwrap();
+    db::backup::sqlite_snapshot(&pool, &dest.display().to_string())
+        .await
+        .unwrap();
+    pool.close().await;
+    let url = format!("sqlite://{}?mode=rwc", dest.display());
+    let copy = Db::connect(&url).await.unwrap();
+    assert_eq!(
+        settings(&copy).await,
+        ["wal", "1", "1", "16384", "2560", "-32768"]
+    );
+    let tables: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sqlite_schema WHERE name = 't'")
+        .fetch_one(&copy.read)
+        .await
+        .unwrap();
+    assert_eq!(tables, 1);
 }
