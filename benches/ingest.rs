@@ -602,6 +602,11 @@ fn run(case: &Case, dirs: &[PathBuf], bytes: u64, work: &Path, database_url: Opt
             assert!(c.wait().unwrap().success(), "the warm-up upload failed");
         }
     }
+    // The files just generated are written back to the disk now, not while
+    // the upload is timed: their writeback (about as many bytes as the
+    // server writes) made runs of the same build differ by half.
+    let synced = Command::new("sync").status();
+    assert!(synced.is_ok_and(|s| s.success()), "sync failed");
     let cpu0 = server_cpu(&servers);
     let db0 = pg_port.map(pg_cpu_secs);
     let t;
