@@ -6,22 +6,11 @@
 //! one from before it, and that a batch whose owners are not there is still
 //! refused and leaves nothing behind.
 
-use onelaunch_api as api;
 use sqlx::{Connection, Row};
 
+use super::owner_locks::batch;
 use crate::db::{self, Db};
 use crate::error::ServerError;
-
-fn batch(prefix: &str) -> Vec<api::UploadTestResult> {
-    (0..3)
-        .map(|i| api::UploadTestResult {
-            uuid: format!("{prefix}-{i}"),
-            name: format!("test {i}"),
-            status: Some("passed".into()),
-            ..Default::default()
-        })
-        .collect()
-}
 
 /// The tables `table`'s foreign keys point at, sorted.
 async fn parents(db: &Db, table: &str) -> Vec<String> {
@@ -118,18 +107,19 @@ async fn a_database_from_before_0028_loses_the_keys_and_keeps_its_rows() {
     ] {
         sqlx::query(sql).execute(&mut raw).await.unwrap();
     }
-    let restored: i64 = sqlx::query("SELECT COUNT(*) FROM pragma_foreign_key_list('test_results')")
+    for (table, keys) in [("test_results", 4), ("test_cases", 2)] {
+        let restored: i64 = sqlx::query(&format!(
+            "SELECT COUNT(*) FROM pragma_foreign_key_list('{table}')"
+        ))
         .fetch_one(&mut raw)
         .await
         .unwrap()
         .get(0);
-    assert_eq!(restored, 4, "the keys of before 0028 were put back");
-    let restored: i64 = sqlx::query("SELECT COUNT(*) FROM pragma_foreign_key_list('test_cases')")
-        .fetch_one(&mut raw)
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(restored, 2, "the keys of before 0028 were put back");
+        assert_eq!(
+            restored, keys,
+            "the keys of {table} before 0028 were put back"
+        );
+    }
     raw.close().await.unwrap();
 
     let db = Db::connect(&url).await.unwrap();

@@ -12,7 +12,8 @@ use super::pg::PgCluster;
 use crate::db::{self, Db};
 use crate::error::ServerError;
 
-fn batch(prefix: &str) -> Vec<api::UploadTestResult> {
+/// Three passed results, uuids `<prefix>-0` … `<prefix>-2`.
+pub(super) fn batch(prefix: &str) -> Vec<api::UploadTestResult> {
     (0..3)
         .map(|i| api::UploadTestResult {
             uuid: format!("{prefix}-{i}"),
