@@ -172,12 +172,16 @@ pub(crate) async fn hold_owners(
     conn: &mut AnyConnection,
     session: &SessionRow,
 ) -> ServerResult<()> {
-    let sqlite = conn.backend_name() == "SQLite";
-    let launch = sqlx::query(if sqlite {
-        "SELECT id FROM launches WHERE id = $1 AND project_id = $2"
+    // SQLite has no row locks (nor this clause): its transaction holds the
+    // one write lock.
+    let lock = if conn.backend_name() == "SQLite" {
+        ""
     } else {
-        "SELECT id FROM launches WHERE id = $1 AND project_id = $2 FOR KEY SHARE"
-    })
+        " FOR KEY SHARE"
+    };
+    let launch = sqlx::query(&format!(
+        "SELECT id FROM launches WHERE id = $1 AND project_id = $2{lock}"
+    ))
     .bind(session.launch_id)
     .bind(session.project_id)
     .fetch_optional(&mut *conn)
@@ -188,29 +192,18 @@ pub(crate) async fn hold_owners(
             session.launch_id,
         ));
     }
-    let sql = match (session.job_run_id, sqlite) {
-        (None, true) => {
+    let sql = match session.job_run_id {
+        None => format!(
             "SELECT s.id FROM sessions s \
-             WHERE s.id = $1 AND s.launch_id = $2 AND s.project_id = $3 AND s.job_run_id IS NULL"
-        }
-        (None, false) => {
-            "SELECT s.id FROM sessions s \
-             WHERE s.id = $1 AND s.launch_id = $2 AND s.project_id = $3 AND s.job_run_id IS NULL \
-             FOR KEY SHARE"
-        }
-        (Some(_), true) => {
+             WHERE s.id = $1 AND s.launch_id = $2 AND s.project_id = $3 AND s.job_run_id IS NULL{lock}"
+        ),
+        Some(_) => format!(
             "SELECT s.id FROM sessions s JOIN job_runs r ON r.id = s.job_run_id \
              AND r.launch_id = s.launch_id \
-             WHERE s.id = $1 AND s.launch_id = $2 AND s.project_id = $3 AND r.id = $4"
-        }
-        (Some(_), false) => {
-            "SELECT s.id FROM sessions s JOIN job_runs r ON r.id = s.job_run_id \
-             AND r.launch_id = s.launch_id \
-             WHERE s.id = $1 AND s.launch_id = $2 AND s.project_id = $3 AND r.id = $4 \
-             FOR KEY SHARE"
-        }
+             WHERE s.id = $1 AND s.launch_id = $2 AND s.project_id = $3 AND r.id = $4{lock}"
+        ),
     };
-    let mut q = sqlx::query(sql)
+    let mut q = sqlx::query(&sql)
         .bind(session.id)
         .bind(session.launch_id)
         .bind(session.project_id);

@@ -33,7 +33,12 @@ pub(crate) fn non_empty(s: &Option<String>) -> Option<&str> {
 /// A result's test-case identity: `ALLURE_ID`, else `testCaseId`, else
 /// `fullName`, else name.
 pub(crate) fn identity_of(r: &api::UploadTestResult) -> String {
-    let id = if let Some(a) = allure_id_of(&r.labels) {
+    identity_with(allure_id_of(&r.labels).as_deref(), r)
+}
+
+/// [`identity_of`] with the result's `ALLURE_ID` already read.
+fn identity_with(allure_id: Option<&str>, r: &api::UploadTestResult) -> String {
+    let id = if let Some(a) = allure_id {
         format!("allure:{a}")
     } else if let Some(t) = non_empty(&r.test_case_id) {
         format!("tcid:{t}")
@@ -73,9 +78,10 @@ pub(crate) fn case_labels(labels: &[api::LabelDto]) -> Vec<api::LabelDto> {
 pub(crate) fn case_facts(r: &api::UploadTestResult) -> CaseFacts {
     let name = clip(r.name.trim(), MAX_NAME);
     let full_name = non_empty(&r.full_name).map(|f| clip(f, 4096));
+    let allure_id = allure_id_of(&r.labels);
     CaseFacts::new(
-        identity_of(r),
-        allure_id_of(&r.labels).map(|a| clip(&a, 255)),
+        identity_with(allure_id.as_deref(), r),
+        allure_id.map(|a| clip(&a, 255)),
         if name.is_empty() {
             full_name.clone().unwrap_or_else(|| r.uuid.clone())
         } else {
