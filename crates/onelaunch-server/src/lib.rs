@@ -311,6 +311,7 @@ impl Server {
                 metrics::upkeep();
             }
         });
+        let settler = db::case_last::spawn_settler(self.state.db.clone());
         let retention = lifecycle::spawn_retention(
             self.state.db.clone(),
             self.state.blobs.clone(),
@@ -332,6 +333,7 @@ impl Server {
             task.abort();
         }
         metrics_upkeep.abort();
+        settler.abort();
         retention.abort();
         served?;
         Ok(())

@@ -16,6 +16,7 @@ use sqlx::{AnyPool, Executor, Row};
 use crate::error::{ServerError, ServerResult};
 
 pub(crate) mod backup;
+pub(crate) mod case_last;
 pub(crate) mod combine;
 pub(crate) mod gate;
 pub(crate) mod globals;
@@ -63,6 +64,8 @@ pub(crate) struct Db {
     pub(crate) recent: std::sync::Arc<Recent>,
     /// The group writer of ingest writes (SQLite; [`group`]).
     pub(crate) groups: Option<group::Groups>,
+    /// Folds test cases' queued attempts ([`case_last`]).
+    pub(crate) settler: std::sync::Arc<case_last::Settler>,
 }
 
 /// Writes that move a row's time forward at most once a second (a launch's
@@ -444,6 +447,7 @@ impl Db {
             secret_key: None,
             recent,
             groups,
+            settler: Default::default(),
         })
     }
 }

@@ -110,6 +110,7 @@ pub(crate) async fn cases_by_identity(
     project_id: Id,
     identities: &[String],
 ) -> ServerResult<BTreeMap<String, CaseRow>> {
+    super::case_last::settled(db).await?;
     let mut out = BTreeMap::new();
     for chunk in identities.chunks(500) {
         let params: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();

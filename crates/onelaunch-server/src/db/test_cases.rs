@@ -47,16 +47,6 @@ impl CaseFacts {
     }
 }
 
-/// A test case to create or update: its facts, and the attempt they are
-/// from (the latest start wins the case's last status).
-#[derive(Debug)]
-pub(crate) struct CaseUpdate<'a> {
-    pub(crate) facts: &'a CaseFacts,
-    pub(crate) start: i64,
-    pub(crate) result_id: Id,
-    pub(crate) job_id: Option<Id>,
-}
-
 /// Test cases written by one upsert statement.
 pub(crate) const UPSERT_ROWS: usize = 100;
 
@@ -65,7 +55,10 @@ const LOOKUP_ROWS: usize = 500;
 
 /// Creates or updates the test cases of `updates` (at most one per identity,
 /// in identity order, so concurrent transactions lock rows in the same order).
-/// Returns their ids in the same order.
+/// Returns their ids in the same order, each with whether this call created
+/// it. What an attempt says about its case (status, executor) is written
+/// apart ([`super::case_last`]): a known case whose name and labels did not
+/// change keeps its row as it was.
 ///
 /// One multi-row `INSERT … ON CONFLICT (project_id, identity) DO UPDATE` per
 /// chunk: the unique index finds a known case whatever the planner believes
@@ -91,11 +84,9 @@ const LOOKUP_ROWS: usize = 500;
 pub(crate) async fn upsert_cases(
     conn: &mut AnyConnection,
     project_id: Id,
-    updates: &[CaseUpdate<'_>],
-) -> ServerResult<Vec<Id>> {
-    const COLS: usize = 12;
-    // The last status follows the latest start time (compared with the stored row).
-    const NEWER: &str = "COALESCE(test_cases.last_start_ms, 0) <= excluded.last_start_ms";
+    updates: &[&CaseFacts],
+) -> ServerResult<Vec<(Id, bool)>> {
+    const COLS: usize = 8;
     let now = now_ms();
     let sqlite = conn.backend_name() == "SQLite";
     let before = if sqlite {
@@ -106,31 +97,32 @@ pub(crate) async fn upsert_cases(
     // identity -> (id, stored labels; None on SQLite for a case this call
     // created: it holds the labels sent)
     let mut stored: HashMap<String, (Id, Option<String>)> = HashMap::with_capacity(updates.len());
+    // PostgreSQL: the cases this call created (their creation time is the
+    // one it sent; another transaction's within the same millisecond may
+    // pass for one, which costs its caller a write, not a wrong row:
+    // `case_last::note_attempts`).
+    let mut created_here = std::collections::HashSet::new();
     for chunk in updates.chunks(UPSERT_ROWS) {
         let name = if sqlite {
             "upsert_cases"
         } else {
             "upsert_cases_returning"
         };
-        let sql = shaped(conn, name, chunk.len(), |mut p, n| {
-            format!(
-                "{} INTO test_cases (project_id, identity, allure_id, name, full_name, labels, last_status, \
-                 last_start_ms, last_result_id, job_id, created_ms, modified_ms) VALUES {} \
+        let sql =
+            shaped(conn, name, chunk.len(), |mut p, n| {
+                format!(
+                "{} INTO test_cases (project_id, identity, allure_id, name, full_name, labels, \
+                 created_ms, modified_ms) VALUES {} \
                  ON CONFLICT (project_id, identity) DO UPDATE SET name = excluded.name, \
                  full_name = COALESCE(excluded.full_name, test_cases.full_name), \
-                 allure_id = COALESCE(excluded.allure_id, test_cases.allure_id), \
-                 last_status = CASE WHEN {NEWER} THEN excluded.last_status ELSE test_cases.last_status END, \
-                 last_result_id = CASE WHEN {NEWER} THEN excluded.last_result_id ELSE test_cases.last_result_id END, \
-                 last_start_ms = CASE WHEN {NEWER} THEN excluded.last_start_ms ELSE test_cases.last_start_ms END, \
-                 job_id = COALESCE(excluded.job_id, test_cases.job_id), modified_ms = excluded.modified_ms{}",
+                 allure_id = COALESCE(excluded.allure_id, test_cases.allure_id){}",
                 insert_or_fail(p.sqlite),
                 p.rows(n, COLS),
-                if sqlite { "" } else { " RETURNING id, identity, labels" }
+                if sqlite { "" } else { " RETURNING id, identity, labels, created_ms" }
             )
-        });
+            });
         let mut q = sqlx::query(&sql);
-        for u in chunk {
-            let f = u.facts;
+        for f in chunk {
             q = q
                 .bind(project_id)
                 .bind(f.identity.as_str())
@@ -138,10 +130,6 @@ pub(crate) async fn upsert_cases(
                 .bind(f.name.as_str())
                 .bind(f.full_name.as_deref())
                 .bind(f.labels.as_str())
-                .bind(f.status)
-                .bind(u.start)
-                .bind(u.result_id)
-                .bind(u.job_id)
                 .bind(now)
                 .bind(now);
         }
@@ -150,8 +138,11 @@ pub(crate) async fn upsert_cases(
             continue;
         }
         for r in q.fetch_all(&mut *conn).await? {
-            let labels = get_str(&r, "labels")?;
-            stored.insert(get_str(&r, "identity")?, (get_i64(&r, "id")?, Some(labels)));
+            let (labels, id) = (get_str(&r, "labels")?, get_i64(&r, "id")?);
+            if get_i64(&r, "created_ms")? == now {
+                created_here.insert(id);
+            }
+            stored.insert(get_str(&r, "identity")?, (id, Some(labels)));
         }
     }
     if let Some(before) = before {
@@ -169,8 +160,8 @@ pub(crate) async fn upsert_cases(
             // without gaps, in the order the statements listed them. (A
             // row that went to the update arm still takes a number, so this
             // holds only when none did.)
-            for (k, u) in updates.iter().enumerate() {
-                stored.insert(u.facts.identity.clone(), (before + 1 + k as Id, None));
+            for (k, f) in updates.iter().enumerate() {
+                stored.insert(f.identity.clone(), (before + 1 + k as Id, None));
             }
         } else {
             for r in sqlx::query("SELECT id, identity FROM test_cases WHERE id > $1")
@@ -183,7 +174,7 @@ pub(crate) async fn upsert_cases(
         }
         let known: Vec<&str> = updates
             .iter()
-            .map(|u| u.facts.identity.as_str())
+            .map(|f| f.identity.as_str())
             .filter(|i| !stored.contains_key(*i))
             .collect();
         for chunk in known.chunks(LOOKUP_ROWS) {
@@ -205,8 +196,7 @@ pub(crate) async fn upsert_cases(
         }
     }
     let mut ids = Vec::with_capacity(updates.len());
-    for u in updates {
-        let f = u.facts;
+    for f in updates {
         let (id, old_labels) = stored.remove(&f.identity).ok_or_else(|| {
             ServerError::Conflict(format!(
                 "test case {:?} changed concurrently; retry",
@@ -220,7 +210,11 @@ pub(crate) async fn upsert_cases(
                 .execute(&mut *conn)
                 .await?;
         }
-        ids.push(id);
+        let created = match before {
+            Some(before) => id > before,
+            None => created_here.contains(&id),
+        };
+        ids.push((id, created));
     }
     Ok(ids)
 }
@@ -243,12 +237,19 @@ pub(crate) struct CaseRow {
     pub modified_ms: i64,
 }
 
+/// The cases `c` with their last attempt `l` ([`super::case_last`]).
+const CASES: &str = "test_cases c LEFT JOIN test_case_last l ON l.test_case_id = c.id";
+
+/// A [`CaseRow`] per case. Whoever reads through it settles first
+/// ([`super::case_last::settled`]).
 pub(crate) const CASE_SELECT: &str =
     "SELECT c.id AS id, c.project_id AS project_id, c.name AS name, \
      c.full_name AS full_name, c.allure_id AS allure_id, c.labels AS labels, \
-     c.last_status AS last_status, c.job_id AS job_id, j.name AS job_name, j.ci_type AS job_type, \
-     j.url AS job_url, c.created_ms AS created_ms, c.modified_ms AS modified_ms \
-     FROM test_cases c LEFT JOIN jobs j ON j.id = c.job_id";
+     l.status AS last_status, l.job_id AS job_id, j.name AS job_name, j.ci_type AS job_type, \
+     j.url AS job_url, c.created_ms AS created_ms, \
+     COALESCE(l.modified_ms, c.modified_ms) AS modified_ms \
+     FROM test_cases c LEFT JOIN test_case_last l ON l.test_case_id = c.id \
+     LEFT JOIN jobs j ON j.id = l.job_id";
 
 pub(crate) fn case_from(r: &AnyRow) -> ServerResult<CaseRow> {
     Ok(CaseRow {
@@ -360,7 +361,7 @@ pub(crate) fn like_pattern(pattern: &str) -> String {
     out
 }
 
-/// The `WHERE` conditions of a filter over `test_cases c`, with parameters
+/// The `WHERE` conditions of a filter over [`CASES`], with parameters
 /// numbered from `next`. A label matches a case when one of the labels in
 /// its row's JSON has the name (in any case) and the value (exactly).
 pub(crate) fn filter_sql(
@@ -416,7 +417,7 @@ pub(crate) fn filter_sql(
             .iter()
             .map(|s| param(Bind::Text(s.trim().to_ascii_lowercase()), binds))
             .collect();
-        conds.push(format!("c.last_status IN ({})", list.join(", ")));
+        conds.push(format!("l.status IN ({})", list.join(", ")));
     }
     conds
 }
@@ -428,15 +429,14 @@ pub(crate) async fn list_cases(
     filter: &api::TestCaseFilter,
     page: Option<(i64, i64)>,
 ) -> ServerResult<(Vec<CaseRow>, i64)> {
+    super::case_last::settled(db).await?;
     let mut binds = vec![Bind::Int(project_id)];
     let mut next = 2;
     let mut conds = vec!["c.project_id = $1".to_string()];
     conds.extend(filter_sql(db.backend, filter, &mut next, &mut binds));
     let where_ = conds.join(" AND ");
     let total: i64 = bind_all(
-        sqlx::query(&format!(
-            "SELECT COUNT(*) AS n FROM test_cases c WHERE {where_}"
-        )),
+        sqlx::query(&format!("SELECT COUNT(*) AS n FROM {CASES} WHERE {where_}")),
         &binds,
     )
     .fetch_one(&db.read)
@@ -456,6 +456,7 @@ pub(crate) async fn list_cases(
 }
 
 pub(crate) async fn get_case(db: &Db, id: Id) -> ServerResult<Option<CaseRow>> {
+    super::case_last::settled(db).await?;
     let r = sqlx::query(&format!("{CASE_SELECT} WHERE c.id = $1"))
         .bind(id)
         .fetch_optional(&db.read)
@@ -470,6 +471,7 @@ pub(crate) async fn load_cases_by_ids(
     ids: &[Id],
     field: &str,
 ) -> ServerResult<Vec<CaseRow>> {
+    super::case_last::settled(db).await?;
     let wanted: BTreeSet<Id> = ids.iter().copied().collect();
     let mut found = BTreeMap::new();
     let all: Vec<Id> = wanted.iter().copied().collect();
@@ -498,47 +500,12 @@ pub(crate) async fn load_cases_by_ids(
     Ok(found.into_values().collect())
 }
 
-/// A manual result of a known case: its last status moves forward (never back
-/// to an older result).
-pub(crate) async fn note_manual_status(
-    conn: &mut AnyConnection,
-    case_id: Id,
-    status: &str,
-    at_ms: i64,
-) -> ServerResult<()> {
-    sqlx::query(
-        "UPDATE test_cases SET last_status = $1, last_start_ms = $2, modified_ms = $2 \
-         WHERE id = $3 AND COALESCE(last_start_ms, 0) <= $2",
-    )
-    .bind(status)
-    .bind(at_ms)
-    .bind(case_id)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
-
-/// Points a case at its latest result, when that result is still the latest.
-pub(crate) async fn set_last_result(
-    conn: &mut AnyConnection,
-    case_id: Id,
-    result_id: Id,
-    at_ms: i64,
-) -> ServerResult<()> {
-    sqlx::query("UPDATE test_cases SET last_result_id = $1 WHERE id = $2 AND last_start_ms = $3")
-        .bind(result_id)
-        .bind(case_id)
-        .bind(at_ms)
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
-}
-
 /// A connection inside a transaction, as the functions here take it.
 pub(crate) type Conn = AnyConnection;
 
 /// The explicit cases of a plan (`test_plan_cases`).
 pub(crate) async fn plan_explicit_cases(db: &Db, plan_id: Id) -> ServerResult<Vec<CaseRow>> {
+    super::case_last::settled(db).await?;
     let rows = sqlx::query(&format!(
         "{CASE_SELECT} WHERE c.id IN (SELECT p.test_case_id FROM test_plan_cases p WHERE p.plan_id = $1)"
     ))
@@ -557,13 +524,8 @@ mod tests {
 
     use super::*;
 
-    /// A case's facts and the start of the attempt they are from.
-    fn case(
-        identity: &str,
-        labels: &[(&str, &str)],
-        status: &'static str,
-        start: i64,
-    ) -> (CaseFacts, i64) {
+    /// A case's facts.
+    fn case(identity: &str, labels: &[(&str, &str)]) -> CaseFacts {
         let labels: Vec<api::LabelDto> = labels
             .iter()
             .map(|(n, v)| api::LabelDto {
@@ -571,25 +533,23 @@ mod tests {
                 value: v.to_string(),
             })
             .collect();
-        let facts = CaseFacts::new(
+        CaseFacts::new(
             identity.into(),
             None,
             format!("name of {identity}"),
             None,
             &labels,
-            status,
-        );
-        (facts, start)
+            "passed",
+        )
     }
 
-    /// (last status, last start, labels JSON, the labels as "name=value", sorted).
-    async fn stored_case(db: &Db, id: Id) -> (String, i64, String, Vec<String>) {
-        let r =
-            sqlx::query("SELECT last_status, last_start_ms, labels FROM test_cases WHERE id = $1")
-                .bind(id)
-                .fetch_one(&db.read)
-                .await
-                .unwrap();
+    /// (labels JSON, the labels as "name=value", sorted).
+    async fn stored_labels(db: &Db, id: Id) -> (String, Vec<String>) {
+        let r = sqlx::query("SELECT labels FROM test_cases WHERE id = $1")
+            .bind(id)
+            .fetch_one(&db.read)
+            .await
+            .unwrap();
         let json = get_str(&r, "labels").unwrap();
         let mut labels: Vec<String> = serde_json::from_str::<Vec<api::LabelDto>>(&json)
             .unwrap()
@@ -597,42 +557,30 @@ mod tests {
             .map(|l| format!("{}={}", l.name, l.value))
             .collect();
         labels.sort();
-        (
-            get_str(&r, "last_status").unwrap(),
-            get_i64(&r, "last_start_ms").unwrap(),
-            json,
-            labels,
-        )
+        (json, labels)
     }
 
     #[tokio::test]
-    async fn upserting_cases_keeps_the_latest_status_and_the_labels_in_step() {
+    async fn upserting_cases_answers_their_ids_and_keeps_the_labels_in_step() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
         let db = Db::connect(&url).await.unwrap();
         crate::db::projects::bootstrap(&db, Some("t"))
             .await
             .unwrap();
-        let upsert = |cases: Vec<(CaseFacts, i64)>| {
+        let upsert = |cases: Vec<CaseFacts>| {
             let db = db.clone();
             async move {
-                let updates: Vec<CaseUpdate> = cases
-                    .iter()
-                    .map(|(facts, start)| CaseUpdate {
-                        facts,
-                        start: *start,
-                        result_id: *start,
-                        job_id: None,
-                    })
-                    .collect();
+                let facts: Vec<&CaseFacts> = cases.iter().collect();
                 let mut conn = db.write.acquire().await.unwrap();
-                upsert_cases(&mut conn, 1, &updates).await.unwrap()
+                let ids = upsert_cases(&mut conn, 1, &facts).await.unwrap();
+                ids.into_iter().map(|(id, _)| id).collect::<Vec<Id>>()
             }
         };
 
         // More cases than one statement takes: ids come back in input order.
-        let many: Vec<(CaseFacts, i64)> = (0..150)
-            .map(|i| case(&format!("full:c{i:03}"), &[("suite", "s")], "passed", 10))
+        let many: Vec<CaseFacts> = (0..150)
+            .map(|i| case(&format!("full:c{i:03}"), &[("suite", "s")]))
             .collect();
         let ids = upsert(many).await;
         assert_eq!(ids.len(), 150);
@@ -648,31 +596,20 @@ mod tests {
         let first = ids[0];
         let labels = r#"[{"name":"suite","value":"s"}]"#.to_string();
         assert_eq!(
-            stored_case(&db, first).await,
-            ("passed".into(), 10, labels.clone(), vec!["suite=s".into()])
+            stored_labels(&db, first).await,
+            (labels.clone(), vec!["suite=s".into()])
         );
 
-        // An older attempt changes neither the status nor the labels.
-        let again = upsert(vec![case("full:c000", &[("suite", "s")], "failed", 5)]).await;
+        // The same facts again: the same case, as it was.
+        let again = upsert(vec![case("full:c000", &[("suite", "s")])]).await;
         assert_eq!(again, vec![first]);
-        assert_eq!(
-            stored_case(&db, first).await,
-            ("passed".into(), 10, labels, vec!["suite=s".into()])
-        );
+        assert_eq!(stored_labels(&db, first).await.0, labels);
 
-        // A newer one with other labels replaces both.
-        upsert(vec![case(
-            "full:c000",
-            &[("tag", "b"), ("tag", "a")],
-            "broken",
-            20,
-        )])
-        .await;
+        // Other labels replace the stored ones.
+        upsert(vec![case("full:c000", &[("tag", "b"), ("tag", "a")])]).await;
         assert_eq!(
-            stored_case(&db, first).await,
+            stored_labels(&db, first).await,
             (
-                "broken".into(),
-                20,
                 r#"[{"name":"tag","value":"b"},{"name":"tag","value":"a"}]"#.into(),
                 vec!["tag=a".into(), "tag=b".into()]
             )
@@ -680,21 +617,19 @@ mod tests {
         // Known and new cases in one call: the new one gets its labels, the
         // known one (labels unchanged) keeps its own.
         let mixed = upsert(vec![
-            case("full:c000", &[("tag", "b"), ("tag", "a")], "passed", 30),
-            case("full:c150", &[("suite", "n")], "failed", 30),
+            case("full:c000", &[("tag", "b"), ("tag", "a")]),
+            case("full:c150", &[("suite", "n")]),
         ])
         .await;
         assert_eq!(mixed[0], first);
         assert_eq!(
-            stored_case(&db, mixed[1]).await,
+            stored_labels(&db, mixed[1]).await,
             (
-                "failed".into(),
-                30,
                 r#"[{"name":"suite","value":"n"}]"#.into(),
                 vec!["suite=n".into()]
             )
         );
-        assert_eq!(stored_case(&db, first).await.3, vec!["tag=a", "tag=b"]);
+        assert_eq!(stored_labels(&db, first).await.1, vec!["tag=a", "tag=b"]);
         let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM test_cases")
             .fetch_one(&db.read)
             .await

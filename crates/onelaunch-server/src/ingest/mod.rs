@@ -323,6 +323,7 @@ pub(crate) async fn results_counted(
         })
     })
     .await?;
+    db.settler.queued(new);
     crate::metrics::results_ingested(new);
     Ok((refs, new))
 }
@@ -603,26 +604,25 @@ pub(crate) async fn manual_results(
     let mut out = Vec::with_capacity(entries.len());
     for e in entries {
         let r = &e.result;
-        let case_id = match &e.case {
-            ManualCase::Known(id) => {
-                db::test_cases::note_manual_status(&mut tx, *id, r.status, r.at_ms).await?;
-                *id
+        let (case_id, new_case) = match &e.case {
+            ManualCase::Known(id) => (*id, false),
+            ManualCase::Named(facts) => {
+                db::test_cases::upsert_cases(&mut tx, launch.project_id, &[facts])
+                    .await?
+                    .remove(0)
             }
-            ManualCase::Named(facts) => db::test_cases::upsert_cases(
-                &mut tx,
-                launch.project_id,
-                &[db::test_cases::CaseUpdate {
-                    facts,
-                    start: r.at_ms,
-                    result_id: 0,
-                    job_id: None,
-                }],
-            )
-            .await?
-            .remove(0),
         };
         let id = db::results::insert_manual_result(&mut tx, &session, case_id, r).await?;
-        db::test_cases::set_last_result(&mut tx, case_id, id, r.at_ms).await?;
+        // The case's last status moves forward (never back to an older result).
+        let attempt = db::case_last::Attempt {
+            case_id,
+            new_case,
+            status: r.status,
+            start: r.at_ms,
+            result_id: id,
+            job_id: None,
+        };
+        db::case_last::note_attempts(&mut tx, &[attempt]).await?;
         out.push(api::ManualResultDto {
             id,
             test_case_id: case_id,
@@ -636,6 +636,7 @@ pub(crate) async fn manual_results(
     }
     db::launches::touch(&mut tx, launch.id).await?;
     tx.commit().await?;
+    db.settler.queued(out.len());
     Ok(out)
 }
 

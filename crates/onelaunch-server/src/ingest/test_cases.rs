@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use onelaunch_api::{self as api, Id};
 
+use crate::db::case_last::{note_attempts, Attempt};
 use crate::db::test_cases::*;
 use crate::db::{clip, now_ms, MAX_NAME};
 use crate::error::ServerResult;
@@ -95,9 +96,11 @@ pub(crate) fn case_facts(r: &api::UploadTestResult) -> CaseFacts {
 
 /// Keeps the test cases of freshly stored results up to date: called by
 /// [`super::results_counted`] inside its transaction with the results it
-/// inserted (`(result id, result, its case facts)`). A result uploaded
-/// through a job run makes that run's job the case's default executor, and
-/// moves a `scheduled` job run to `in_progress`.
+/// inserted (`(result id, result, its case facts)`). Creates the cases not
+/// known yet (or updates their names and labels), and queues each case's
+/// latest attempt in this batch ([`crate::db::case_last`]: its status; a
+/// result uploaded through a job run makes that run's job the case's default
+/// executor). Moves a `scheduled` job run to `in_progress`.
 pub(crate) async fn track_test_cases(
     conn: &mut Conn,
     session: &crate::db::results::SessionRow,
@@ -112,28 +115,36 @@ pub(crate) async fn track_test_cases(
     }
     let job_id = session.job_id;
     // One update per test case, in identity order: its latest attempt in
-    // this batch.
-    let mut latest: BTreeMap<&str, CaseUpdate> = BTreeMap::new();
+    // this batch, as (facts, start, result id).
+    let mut latest: BTreeMap<&str, (&CaseFacts, i64, Id)> = BTreeMap::new();
     for &(result_id, r, facts) in results {
         let start = r.start.or(r.stop).unwrap_or(now);
         match latest.get(facts.identity.as_str()) {
-            Some(u) if (u.start, u.result_id) > (start, result_id) => {}
+            Some(&(_, s, id)) if (s, id) > (start, result_id) => {}
             _ => {
-                latest.insert(
-                    &facts.identity,
-                    CaseUpdate {
-                        facts,
-                        start,
-                        result_id,
-                        job_id,
-                    },
-                );
+                latest.insert(&facts.identity, (facts, start, result_id));
             }
         }
     }
-    let updates: Vec<CaseUpdate> = latest.into_values().collect();
+    let updates: Vec<&CaseFacts> = latest.values().map(|u| u.0).collect();
     let cases = upsert_cases(conn, session.project_id, &updates).await?;
+    let attempts: Vec<Attempt> = cases
+        .iter()
+        .zip(latest.values())
+        .map(
+            |(&(case_id, new_case), &(facts, start, result_id))| Attempt {
+                case_id,
+                new_case,
+                status: facts.status,
+                start,
+                result_id,
+                job_id,
+            },
+        )
+        .collect();
+    note_attempts(conn, &attempts).await?;
     if let Some(run) = session.job_run_id {
+        let cases: Vec<Id> = cases.iter().map(|c| c.0).collect();
         crate::db::server_runs::mark_reported(conn, run, &cases).await?;
     }
     Ok(())

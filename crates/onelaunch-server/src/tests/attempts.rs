@@ -344,15 +344,7 @@ async fn labels_filtered(app: &TestApp) {
         case("full:c4", vec![label("suite", quoted)]),
         case("full:c5", vec![label("SUITE", "smoke")]),
     ];
-    let updates: Vec<db::test_cases::CaseUpdate> = facts
-        .iter()
-        .map(|facts| db::test_cases::CaseUpdate {
-            facts,
-            start: 1,
-            result_id: 1,
-            job_id: None,
-        })
-        .collect();
+    let updates: Vec<&db::test_cases::CaseFacts> = facts.iter().collect();
     {
         let mut conn = db.write.acquire().await.unwrap();
         db::test_cases::upsert_cases(&mut conn, project, &updates)

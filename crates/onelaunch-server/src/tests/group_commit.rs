@@ -345,11 +345,12 @@ async fn ids_answered_for_new_rows_are_the_stored_ones_after_gaps() {
     // All new: the ids are counted.
     let (fresh_refs, new) = upload(batch("b", 40)).await.unwrap();
     assert_eq!(new, 40);
+    db::case_last::settle(&db).await.unwrap();
     for r in mixed_refs.iter().chain(&fresh_refs) {
         let stored: (String, Option<i64>) = {
             let row = sqlx::query(
-                "SELECT r.uuid, c.last_result_id FROM test_results r \
-                 LEFT JOIN test_cases c ON c.last_result_id = r.id WHERE r.id = $1",
+                "SELECT r.uuid, c.result_id AS last_result_id FROM test_results r \
+                 LEFT JOIN test_case_last c ON c.result_id = r.id WHERE r.id = $1",
             )
             .bind(r.id)
             .fetch_one(&db.read)

@@ -4,6 +4,7 @@
 
 mod attempts;
 mod bulk_attachments;
+mod case_last;
 mod ci_story;
 mod compare;
 mod edges;

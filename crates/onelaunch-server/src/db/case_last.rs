@@ -1,0 +1,310 @@
+//! What a test case's latest attempt says: its status, start, result and the
+//! job that ran it (`test_case_last`), kept apart from the case row and
+//! written from a queue (`test_case_pending`).
+//!
+//! An upload (and a manual result) appends one row per known case to the
+//! queue, in its own transaction ([`note_attempts`]): rows added at the end
+//! of one b-tree. (A case it created gets its `test_case_last` row at once:
+//! new cases take the next ids, so those rows go at the end of that table.)
+//! [`settle`] folds the queue into `test_case_last` in case order,
+//! many uploads at a time, so that each page of that table is written once
+//! per fold rather than once per upload: a next run of a suite sends its
+//! cases in no order (its result files are named by uuid), and updating
+//! them where they were stored wrote most of the case table's pages with
+//! every commit (migration 0029, docs/ingest-profile.md).
+//!
+//! Readers of a case's last status or default executor settle first
+//! ([`settled`]: one query when the queue is empty), so they see every
+//! attempt stored before they asked. The server also settles in the
+//! background ([`spawn_settler`]): when uploads pause, or when
+//! [`SETTLE_AT`] attempts are queued.
+//!
+//! The fold is exact whatever its order: a case takes the status of its
+//! attempt with the latest `(start, result id)`, and its job follows the
+//! upload order (the last job that uploaded it). Folds of one process run
+//! one at a time; on PostgreSQL another replica's fold takes other queue
+//! rows (each row is deleted, with `RETURNING`, by exactly one fold).
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use onelaunch_api::Id;
+use sqlx::AnyConnection;
+
+use super::*;
+use crate::error::ServerResult;
+
+/// Queued attempts that start a fold without waiting for uploads to pause.
+pub(crate) const SETTLE_AT: usize = 20_000;
+/// How long uploads pause before the background fold runs.
+pub(crate) const SETTLE_QUIET: Duration = Duration::from_millis(500);
+/// Queue rows taken by one statement of a fold.
+const FOLD_ROWS: usize = 10_000;
+/// Rows per multi-row statement.
+const ROWS: usize = 100;
+
+/// One attempt at a test case, as queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Attempt<'a> {
+    pub(crate) case_id: Id,
+    /// The case was created in the same transaction.
+    pub(crate) new_case: bool,
+    pub(crate) status: &'a str,
+    pub(crate) start: i64,
+    pub(crate) result_id: Id,
+    pub(crate) job_id: Option<Id>,
+}
+
+/// This process's view of the queue: how many attempts it queued since its
+/// last fold, and the lock that keeps its folds one at a time.
+#[derive(Debug, Default)]
+pub(crate) struct Settler {
+    queued: AtomicUsize,
+    wake: tokio::sync::Notify,
+    folding: tokio::sync::Mutex<()>,
+}
+
+impl Settler {
+    /// `n` attempts were committed to the queue.
+    pub(crate) fn queued(&self, n: usize) {
+        if n > 0 {
+            self.queued.fetch_add(n, Ordering::Relaxed);
+            self.wake.notify_one();
+        }
+    }
+}
+
+/// Records `attempts` in the caller's transaction: those at a case created
+/// in it are written, the others queued.
+pub(crate) async fn note_attempts(
+    conn: &mut AnyConnection,
+    attempts: &[Attempt<'_>],
+) -> ServerResult<()> {
+    const COLS: usize = 6;
+    let now = now_ms();
+    let (new, known): (Vec<&Attempt>, Vec<&Attempt>) = attempts.iter().partition(|a| a.new_case);
+    if !new.is_empty() {
+        let rows = folded(new.iter().map(|a| {
+            let last = Last {
+                status: Some(a.status.to_string()),
+                start: a.start,
+                result_id: a.result_id,
+                job_id: a.job_id,
+                modified_ms: now,
+            };
+            (a.case_id, last)
+        }));
+        store(conn, &rows).await?;
+    }
+    for chunk in known.chunks(ROWS) {
+        let sql = shaped(conn, "note_attempts", chunk.len(), |mut p, n| {
+            format!(
+                "{} INTO test_case_pending (test_case_id, status, start_ms, result_id, job_id, at_ms) \
+                 VALUES {}",
+                insert_or_fail(p.sqlite),
+                p.rows(n, COLS)
+            )
+        });
+        let mut q = sqlx::query(&sql);
+        for a in chunk {
+            q = q
+                .bind(a.case_id)
+                .bind(a.status)
+                .bind(a.start)
+                .bind(a.result_id)
+                .bind(a.job_id)
+                .bind(now);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// A case's last attempt, as folded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Last {
+    status: Option<String>,
+    start: i64,
+    result_id: Id,
+    job_id: Option<Id>,
+    modified_ms: i64,
+}
+
+impl Last {
+    /// Folds a later queued attempt into this one.
+    fn then(&mut self, next: Last) {
+        self.job_id = next.job_id.or(self.job_id);
+        self.modified_ms = self.modified_ms.max(next.modified_ms);
+        if (next.start, next.result_id) >= (self.start, self.result_id) {
+            self.status = next.status;
+            self.start = next.start;
+            self.result_id = next.result_id;
+        }
+    }
+}
+
+/// Settles when attempts are queued (by any process): what readers of a
+/// case's last status call first.
+pub(crate) async fn settled(db: &Db) -> ServerResult<()> {
+    let queued = sqlx::query("SELECT id FROM test_case_pending LIMIT 1")
+        .fetch_optional(&db.read)
+        .await?;
+    if queued.is_some() {
+        settle(db).await?;
+    }
+    Ok(())
+}
+
+/// Folds every queued attempt into `test_case_last`. Returns how many it
+/// folded.
+pub(crate) async fn settle(db: &Db) -> ServerResult<usize> {
+    let _one_at_a_time = db.settler.folding.lock().await;
+    db.settler.queued.store(0, Ordering::Relaxed);
+    let mut folded = 0;
+    loop {
+        let mut tx = db.write.begin().await?;
+        let n = fold_some(&mut tx).await?;
+        tx.commit().await?;
+        folded += n;
+        if n < FOLD_ROWS {
+            return Ok(folded);
+        }
+    }
+}
+
+/// Takes up to [`FOLD_ROWS`] queued attempts off the queue and folds them.
+async fn fold_some(conn: &mut AnyConnection) -> ServerResult<usize> {
+    let rows = sqlx::query(&format!(
+        "DELETE FROM test_case_pending WHERE id IN \
+         (SELECT id FROM test_case_pending ORDER BY id LIMIT {FOLD_ROWS}) \
+         RETURNING id, test_case_id, status, start_ms, result_id, job_id, at_ms"
+    ))
+    .fetch_all(&mut *conn)
+    .await?;
+    let taken = rows.len();
+    let mut queued = Vec::with_capacity(taken);
+    for r in &rows {
+        queued.push((
+            get_i64(r, "id")?,
+            get_i64(r, "test_case_id")?,
+            Last {
+                status: opt_str(r, "status"),
+                start: get_i64(r, "start_ms")?,
+                result_id: get_i64(r, "result_id")?,
+                job_id: opt_i64(r, "job_id"),
+                modified_ms: get_i64(r, "at_ms")?,
+            },
+        ));
+    }
+    drop(rows);
+    // In queue order: a case's job is the last one that uploaded it.
+    queued.sort_unstable_by_key(|(id, ..)| *id);
+    let cases = folded(queued.into_iter().map(|(_, case, last)| (case, last)));
+    store(conn, &cases).await?;
+    Ok(taken)
+}
+
+/// Attempts (in the order they were made) folded into one per case, in case
+/// order.
+fn folded(attempts: impl Iterator<Item = (Id, Last)>) -> Vec<(Id, Last)> {
+    let mut cases: BTreeMap<Id, Last> = BTreeMap::new();
+    for (case, last) in attempts {
+        match cases.get_mut(&case) {
+            Some(l) => l.then(last),
+            None => {
+                cases.insert(case, last);
+            }
+        }
+    }
+    cases.into_iter().collect()
+}
+
+/// Writes folded attempts (in case order) over what `test_case_last` holds,
+/// by the same rule as [`Last::then`].
+async fn store(conn: &mut AnyConnection, cases: &[(Id, Last)]) -> ServerResult<()> {
+    const COLS: usize = 6;
+    const NEWER: &str =
+        "(COALESCE(test_case_last.start_ms, 0), COALESCE(test_case_last.result_id, 0)) \
+                         <= (excluded.start_ms, excluded.result_id)";
+    for chunk in cases.chunks(ROWS) {
+        let sql = shaped(conn, "store_case_last", chunk.len(), |mut p, n| {
+            format!(
+                "INSERT INTO test_case_last (test_case_id, status, start_ms, result_id, job_id, modified_ms) \
+                 VALUES {} ON CONFLICT (test_case_id) DO UPDATE SET \
+                 status = CASE WHEN {NEWER} THEN excluded.status ELSE test_case_last.status END, \
+                 result_id = CASE WHEN {NEWER} THEN excluded.result_id ELSE test_case_last.result_id END, \
+                 start_ms = CASE WHEN {NEWER} THEN excluded.start_ms ELSE test_case_last.start_ms END, \
+                 job_id = COALESCE(excluded.job_id, test_case_last.job_id), \
+                 modified_ms = CASE WHEN excluded.modified_ms > test_case_last.modified_ms \
+                 THEN excluded.modified_ms ELSE test_case_last.modified_ms END",
+                p.rows(n, COLS)
+            )
+        });
+        let mut q = sqlx::query(&sql);
+        for (case, l) in chunk {
+            q = q
+                .bind(*case)
+                .bind(l.status.as_deref())
+                .bind(l.start)
+                .bind(l.result_id)
+                .bind(l.job_id)
+                .bind(l.modified_ms);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Settles in the background: once at start (what an earlier process left
+/// queued), then whenever this process queued attempts and uploads paused
+/// for [`SETTLE_QUIET`], or [`SETTLE_AT`] of them are queued.
+pub(crate) fn spawn_settler(db: Db) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let settler = db.settler.clone();
+        loop {
+            if let Err(e) = settle(&db).await {
+                tracing::warn!(error = %e, "folding test cases' last attempts failed; retrying later");
+            }
+            settler.wake.notified().await;
+            while settler.queued.load(Ordering::Relaxed) < SETTLE_AT {
+                if tokio::time::timeout(SETTLE_QUIET, settler.wake.notified())
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn last(status: &str, start: i64, result_id: Id, job_id: Option<Id>, at: i64) -> Last {
+        Last {
+            status: Some(status.into()),
+            start,
+            result_id,
+            job_id,
+            modified_ms: at,
+        }
+    }
+
+    #[test]
+    fn the_latest_start_wins_the_status_and_the_last_upload_the_job() {
+        let mut l = last("passed", 10, 1, Some(7), 100);
+        // An older attempt, uploaded later by another job: the status stays,
+        // the job moves.
+        l.then(last("failed", 5, 2, Some(8), 101));
+        assert_eq!(l, last("passed", 10, 1, Some(8), 101));
+        // A manual result (no job), newer: the status moves, the job stays.
+        l.then(last("broken", 20, 3, None, 99));
+        assert_eq!(l, last("broken", 20, 3, Some(8), 101));
+        // The same start: the later result wins.
+        l.then(last("skipped", 20, 4, None, 102));
+        assert_eq!(l, last("skipped", 20, 4, Some(8), 102));
+    }
+}

@@ -1,0 +1,334 @@
+//! A test case's last status and default executor (`db::case_last`): known
+//! cases' attempts are queued by an upload and folded later, yet whoever
+//! reads a case sees every attempt stored before it asked; the fold keeps the
+//! attempt with the latest start whatever order attempts arrive in; a queue
+//! left behind is folded at start; a database from before migration 0029
+//! keeps its cases' statuses.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use sqlx::{Connection, Row};
+
+use super::{TestApp, ADMIN};
+use crate::db::{self, Db};
+
+async fn count(db: &Db, table: &str) -> i64 {
+    sqlx::query(&format!("SELECT COUNT(*) AS n FROM {table}"))
+        .fetch_one(&db.read)
+        .await
+        .unwrap()
+        .get("n")
+}
+
+/// Starts a job run of `job` (into `launch`, else a new one): `(launch id,
+/// job id, job run id)`.
+async fn job_run(app: &TestApp, project: i64, job: &str, launch: Option<i64>) -> (i64, i64, i64) {
+    let launch = match launch {
+        Some(id) => json!({"id": id}),
+        None => json!({"name": format!("{job} launch")}),
+    };
+    let r = app
+        .post(
+            "/api/upload/start",
+            ADMIN,
+            &json!({
+                "projectId": project,
+                "ci": {"type": "github"},
+                "job": {"uid": job, "name": job},
+                "jobRun": {"uid": format!("{job}-{}", rand_suffix()), "name": job},
+                "launch": launch,
+            }),
+        )
+        .await
+        .expect(200);
+    (r.id("launchId"), r.id("jobId"), r.id("jobRunId"))
+}
+
+fn rand_suffix() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Uploads `(uuid, test, status, start)` results through job run `run`.
+async fn upload(app: &TestApp, run: i64, results: &[(&str, &str, &str, i64)]) {
+    let session = app
+        .post("/api/upload/session", ADMIN, &json!({"jobRunId": run}))
+        .await
+        .expect(200)
+        .id("id");
+    let results: Vec<Value> = results
+        .iter()
+        .map(|(uuid, test, status, start)| {
+            json!({
+                "uuid": uuid, "name": test, "fullName": format!("shop.{test}"),
+                "status": status, "start": start, "stop": start + 5,
+            })
+        })
+        .collect();
+    app.upload_results(ADMIN, session, &results).await;
+}
+
+/// `name -> (last status, default executor's job id)` of `project`'s cases,
+/// and the names the status filter `status` finds, through the API.
+async fn cases(
+    app: &TestApp,
+    project: i64,
+    status: &str,
+) -> (Vec<(String, Value, Value)>, Vec<String>) {
+    let all = app
+        .get(
+            &format!("/api/testcase?projectId={project}&size=100"),
+            ADMIN,
+        )
+        .await
+        .expect(200);
+    let mut out: Vec<(String, Value, Value)> = all.body["content"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap().to_string(),
+                c["lastStatus"].clone(),
+                c["job"]["id"].clone(),
+            )
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    let found = app
+        .get(
+            &format!("/api/testcase?projectId={project}&status={status}&size=100"),
+            ADMIN,
+        )
+        .await
+        .expect(200);
+    let mut names: Vec<String> = found.body["content"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap().to_string())
+        .collect();
+    names.sort();
+    (out, names)
+}
+
+async fn latest_attempts_are_read_as_soon_as_they_are_stored(app: &TestApp) {
+    let db = &app.state.db;
+    let project = app.create_project("last").await;
+    let (launch, job_a, run) = job_run(app, project, "acme/shop/a", None).await;
+    upload(
+        app,
+        run,
+        &[
+            ("a1", "t1", "passed", 1_000),
+            ("a2", "t2", "passed", 1_000),
+            ("a3", "t3", "failed", 1_000),
+        ],
+    )
+    .await;
+    // Created with the upload: nothing queued.
+    assert_eq!(count(db, "test_case_pending").await, 0);
+    let (all, failed) = cases(app, project, "failed").await;
+    assert_eq!(
+        all,
+        vec![
+            ("t1".into(), json!("passed"), json!(job_a)),
+            ("t2".into(), json!("passed"), json!(job_a)),
+            ("t3".into(), json!("failed"), json!(job_a)),
+        ]
+    );
+    assert_eq!(failed, ["t3"]);
+
+    // A next run by another job: t1 fails later, t3 passes later, and a
+    // straggler of an older run says t2 failed before its last pass.
+    let (_, job_b, run) = job_run(app, project, "acme/shop/b", Some(launch)).await;
+    upload(
+        app,
+        run,
+        &[
+            ("b1", "t1", "failed", 2_000),
+            ("b3", "t3", "passed", 2_000),
+            ("b2", "t2", "failed", 500),
+        ],
+    )
+    .await;
+    // Known cases: their attempts wait in the queue, and the case rows keep
+    // what they held.
+    assert_eq!(count(db, "test_case_pending").await, 3);
+    let (all, failed) = cases(app, project, "failed").await;
+    assert_eq!(
+        count(db, "test_case_pending").await,
+        0,
+        "reading settled the queue"
+    );
+    assert_eq!(
+        all,
+        vec![
+            ("t1".into(), json!("failed"), json!(job_b)),
+            ("t2".into(), json!("passed"), json!(job_b)),
+            ("t3".into(), json!("passed"), json!(job_b)),
+        ]
+    );
+    assert_eq!(failed, ["t1"]);
+
+    // Folded in another order (an older attempt after a settle) the same
+    // rule holds; the case found by id says the same.
+    upload(app, run, &[("c1", "t1", "passed", 1_500)]).await;
+    let t1 = app
+        .get(&format!("/api/testcase?projectId={project}&name=t1"), ADMIN)
+        .await
+        .expect(200)
+        .body["content"][0]["id"]
+        .as_i64()
+        .unwrap();
+    let case = app
+        .get(&format!("/api/testcase/{t1}"), ADMIN)
+        .await
+        .expect(200);
+    assert_eq!(case.body["lastStatus"], "failed");
+
+    // A manual result, newer: the status moves, the executor stays.
+    app.post(
+        &format!("/api/launch/{launch}/manual"),
+        ADMIN,
+        &json!({"results": [{"testCaseId": t1, "status": "passed"}]}),
+    )
+    .await
+    .expect(200);
+    let case = app
+        .get(&format!("/api/testcase/{t1}"), ADMIN)
+        .await
+        .expect(200);
+    assert_eq!(case.body["lastStatus"], "passed");
+    assert_eq!(case.body["job"]["id"], job_b);
+}
+
+#[tokio::test]
+async fn latest_attempts_are_read_as_soon_as_they_are_stored_on_sqlite() {
+    let app = TestApp::new().await;
+    latest_attempts_are_read_as_soon_as_they_are_stored(&app).await;
+}
+
+#[tokio::test]
+async fn latest_attempts_are_read_as_soon_as_they_are_stored_on_postgres() {
+    let Some(cluster) = super::pg::PgCluster::start() else {
+        return;
+    };
+    let app = TestApp::on_postgres(&cluster, "case_last").await;
+    latest_attempts_are_read_as_soon_as_they_are_stored(&app).await;
+    app.state.db.write.close().await;
+    drop(cluster);
+}
+
+/// What no reader settled is folded in the background: at start (a queue an
+/// earlier process left), and after uploads pause.
+#[tokio::test]
+async fn the_server_folds_a_queue_nobody_read() {
+    let app = TestApp::new().await;
+    let db = &app.state.db;
+    let project = app.create_project("queue").await;
+    let (launch, _, run) = job_run(&app, project, "acme/shop/q", None).await;
+    upload(&app, run, &[("q1", "t1", "passed", 1_000)]).await;
+    let (_, _, run) = job_run(&app, project, "acme/shop/q", Some(launch)).await;
+    upload(&app, run, &[("q2", "t1", "broken", 2_000)]).await;
+    assert_eq!(count(db, "test_case_pending").await, 1);
+
+    let settler = db::case_last::spawn_settler(db.clone());
+    let folded = async {
+        while count(db, "test_case_pending").await > 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), folded)
+        .await
+        .expect("the queue left before start was folded");
+    let status: String = sqlx::query("SELECT status FROM test_case_last")
+        .fetch_one(&db.read)
+        .await
+        .unwrap()
+        .get("status");
+    assert_eq!(status, "broken");
+
+    // Queued while it runs, folded once uploads pause.
+    upload(&app, run, &[("q3", "t1", "failed", 3_000)]).await;
+    let folded = async {
+        loop {
+            let status: String = sqlx::query("SELECT status FROM test_case_last")
+                .fetch_one(&db.read)
+                .await
+                .unwrap()
+                .get("status");
+            if status == "failed" && count(db, "test_case_pending").await == 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), folded)
+        .await
+        .expect("the queue was folded after the upload");
+    settler.abort();
+}
+
+/// A database from before migration 0029 (the last attempt in the case row,
+/// no `test_case_last`) keeps its cases' statuses and executors.
+#[tokio::test]
+async fn a_database_from_before_0029_keeps_its_cases_statuses() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("c.db").display());
+    let db = Db::connect(&url).await.unwrap();
+    db::projects::bootstrap(&db, Some("before")).await.unwrap();
+    let (_, session) = super::job_run_session(&db, 1, "run-before").await;
+    let results = ["t1", "t2"].map(|t| onelaunch_api::UploadTestResult {
+        uuid: format!("u-{t}"),
+        name: t.into(),
+        status: Some("passed".into()),
+        ..Default::default()
+    });
+    crate::ingest::results(&db, &session, results.to_vec())
+        .await
+        .unwrap();
+    let job = session.job_id.unwrap();
+    db.read.close().await;
+    db.write.close().await;
+    drop(db);
+
+    // As 0028 left it: the attempt in the case row.
+    let mut raw = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    for sql in [
+        "DROP TABLE test_case_last",
+        "DROP TABLE test_case_pending",
+        "CREATE INDEX test_cases_job ON test_cases(job_id)",
+        "UPDATE test_cases SET last_status = CASE name WHEN 't1' THEN 'failed' ELSE 'skipped' END, \
+         last_start_ms = 7, job_id = (SELECT MIN(id) FROM jobs)",
+        "DELETE FROM _sqlx_migrations WHERE version = 29",
+    ] {
+        sqlx::query(sql).execute(&mut raw).await.unwrap();
+    }
+    raw.close().await.unwrap();
+
+    let db = Db::connect(&url).await.unwrap();
+    let (cases, total) = db::test_cases::list_cases(&db, 1, &Default::default(), None)
+        .await
+        .unwrap();
+    assert_eq!(total, 2);
+    let got: Vec<(String, Option<String>, Option<i64>)> = cases
+        .into_iter()
+        .map(|c| (c.name, c.last_status, c.job_id))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("t1".into(), Some("failed".into()), Some(job)),
+            ("t2".into(), Some("skipped".into()), Some(job)),
+        ]
+    );
+    let index: Option<String> =
+        sqlx::query_scalar("SELECT name FROM sqlite_master WHERE name = 'test_cases_job'")
+            .fetch_optional(&db.read)
+            .await
+            .unwrap();
+    assert_eq!(index, None);
+}
