@@ -57,8 +57,7 @@ const LOOKUP_ROWS: usize = 500;
 /// in identity order, so concurrent transactions lock rows in the same order).
 /// Returns their ids in the same order, each with whether this call created
 /// it. What an attempt says about its case (status, executor) is written
-/// apart ([`super::case_last`]): a known case whose name and labels did not
-/// change keeps its row as it was.
+/// apart ([`super::case_last`]).
 ///
 /// One multi-row `INSERT … ON CONFLICT (project_id, identity) DO UPDATE` per
 /// chunk: the unique index finds a known case whatever the planner believes
@@ -68,18 +67,18 @@ const LOOKUP_ROWS: usize = 500;
 /// each batch. The conflict arm locks the row and works on its latest
 /// version, so a case created concurrently is updated, never missed.
 ///
-/// The statement leaves `labels` alone, so it answers the stored labels of a
-/// known case: only cases whose labels changed get them rewritten (a second
-/// statement, rare: a suite's next run sends the labels it sent before).
+/// The conflict arm sets the name and labels sent. A known case whose name
+/// and labels did not change is then written as it was, which SQLite does
+/// not write at all (a row whose new record is the same bytes leaves its page
+/// clean); PostgreSQL writes a new row version on any update anyway.
 ///
-/// PostgreSQL: the statement answers (`RETURNING`) each case's id and stored
-/// labels (for a case it created, the labels it was sent). SQLite runs `RETURNING` as a trigger program per row; there the
-/// statement answers nothing: the cases it created are the rows with an id
-/// above the table's last id before it ([`super::last_id`]),
-/// read as a range of ids, and the known cases are looked up by the same
-/// unique index (`project_id = ? AND identity IN (…)`, an equality on every
-/// column of a unique index, which SQLite plans as one search per identity
-/// whatever its statistics:
+/// PostgreSQL: the statement answers (`RETURNING`) each case's id. SQLite
+/// runs `RETURNING` as a trigger program per row; there the statement
+/// answers nothing: the cases it created are the rows with an id above the
+/// table's last id before it ([`super::last_id`]), read as a range of ids,
+/// and the known cases are looked up by the same unique index (`project_id =
+/// ? AND identity IN (…)`, an equality on every column of a unique index,
+/// which SQLite plans as one search per identity whatever its statistics:
 /// `tests::attempts::test_cases_are_looked_up_by_their_unique_index`).
 pub(crate) async fn upsert_cases(
     conn: &mut AnyConnection,
@@ -94,9 +93,8 @@ pub(crate) async fn upsert_cases(
     } else {
         None
     };
-    // identity -> (id, stored labels; None on SQLite for a case this call
-    // created: it holds the labels sent)
-    let mut stored: HashMap<String, (Id, Option<String>)> = HashMap::with_capacity(updates.len());
+    // identity -> id
+    let mut stored: HashMap<String, Id> = HashMap::with_capacity(updates.len());
     // PostgreSQL: the cases this call created (their creation time is the
     // one it sent; another transaction's within the same millisecond may
     // pass for one, which costs its caller a write, not a wrong row:
@@ -115,10 +113,11 @@ pub(crate) async fn upsert_cases(
                  created_ms, modified_ms) VALUES {} \
                  ON CONFLICT (project_id, identity) DO UPDATE SET name = excluded.name, \
                  full_name = COALESCE(excluded.full_name, test_cases.full_name), \
-                 allure_id = COALESCE(excluded.allure_id, test_cases.allure_id){}",
+                 allure_id = COALESCE(excluded.allure_id, test_cases.allure_id), \
+                 labels = excluded.labels{}",
                 insert_or_fail(p.sqlite),
                 p.rows(n, COLS),
-                if sqlite { "" } else { " RETURNING id, identity, labels, created_ms" }
+                if sqlite { "" } else { " RETURNING id, identity, created_ms" }
             )
             });
         let mut q = sqlx::query(&sql);
@@ -138,17 +137,16 @@ pub(crate) async fn upsert_cases(
             continue;
         }
         for r in q.fetch_all(&mut *conn).await? {
-            let (labels, id) = (get_str(&r, "labels")?, get_i64(&r, "id")?);
+            let id = get_i64(&r, "id")?;
             if get_i64(&r, "created_ms")? == now {
                 created_here.insert(id);
             }
-            stored.insert(get_str(&r, "identity")?, (id, Some(labels)));
+            stored.insert(get_str(&r, "identity")?, id);
         }
     }
     if let Some(before) = before {
         // SQLite: the cases this call created are the rows after `before`
-        // (a range of ids, no lookup); the others are looked up by identity
-        // (the upsert leaves `labels` alone, so they answer their stored labels).
+        // (a range of ids, no lookup); the others are looked up by identity.
         let created: i64 = sqlx::query("SELECT COUNT(*) AS n FROM test_cases WHERE id > $1")
             .bind(before)
             .fetch_one(&mut *conn)
@@ -161,7 +159,7 @@ pub(crate) async fn upsert_cases(
             // row that went to the update arm still takes a number, so this
             // holds only when none did.)
             for (k, f) in updates.iter().enumerate() {
-                stored.insert(f.identity.clone(), (before + 1 + k as Id, None));
+                stored.insert(f.identity.clone(), before + 1 + k as Id);
             }
         } else {
             for r in sqlx::query("SELECT id, identity FROM test_cases WHERE id > $1")
@@ -169,7 +167,7 @@ pub(crate) async fn upsert_cases(
                 .fetch_all(&mut *conn)
                 .await?
             {
-                stored.insert(get_str(&r, "identity")?, (get_i64(&r, "id")?, None));
+                stored.insert(get_str(&r, "identity")?, get_i64(&r, "id")?);
             }
         }
         let known: Vec<&str> = updates
@@ -180,7 +178,7 @@ pub(crate) async fn upsert_cases(
         for chunk in known.chunks(LOOKUP_ROWS) {
             let sql = shaped(conn, "cases_by_identity", chunk.len(), |mut p, n| {
                 format!(
-                    "SELECT id, identity, labels FROM test_cases WHERE project_id = {} AND identity IN ({})",
+                    "SELECT id, identity FROM test_cases WHERE project_id = {} AND identity IN ({})",
                     p.next(),
                     p.list(n)
                 )
@@ -190,33 +188,26 @@ pub(crate) async fn upsert_cases(
                 q = q.bind(*identity);
             }
             for r in q.fetch_all(&mut *conn).await? {
-                let labels = get_str(&r, "labels")?;
-                stored.insert(get_str(&r, "identity")?, (get_i64(&r, "id")?, Some(labels)));
+                stored.insert(get_str(&r, "identity")?, get_i64(&r, "id")?);
             }
         }
     }
-    let mut ids = Vec::with_capacity(updates.len());
-    for f in updates {
-        let (id, old_labels) = stored.remove(&f.identity).ok_or_else(|| {
-            ServerError::Conflict(format!(
-                "test case {:?} changed concurrently; retry",
-                f.identity
-            ))
-        })?;
-        if old_labels.is_some_and(|old| old != f.labels) {
-            sqlx::query("UPDATE test_cases SET labels = $1 WHERE id = $2")
-                .bind(f.labels.as_str())
-                .bind(id)
-                .execute(&mut *conn)
-                .await?;
-        }
-        let created = match before {
-            Some(before) => id > before,
-            None => created_here.contains(&id),
-        };
-        ids.push((id, created));
-    }
-    Ok(ids)
+    updates
+        .iter()
+        .map(|f| {
+            let id = stored.remove(&f.identity).ok_or_else(|| {
+                ServerError::Conflict(format!(
+                    "test case {:?} changed concurrently; retry",
+                    f.identity
+                ))
+            })?;
+            let created = match before {
+                Some(before) => id > before,
+                None => created_here.contains(&id),
+            };
+            Ok((id, created))
+        })
+        .collect()
 }
 
 /// A stored test case with its default executor.

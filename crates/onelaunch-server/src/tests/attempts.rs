@@ -262,7 +262,7 @@ async fn copies_of_results_are_found_by_the_partial_index() {
 #[tokio::test]
 async fn test_cases_are_looked_up_by_their_unique_index() {
     let app = TestApp::new().await;
-    let q = "EXPLAIN QUERY PLAN SELECT id, identity, labels FROM test_cases \
+    let q = "EXPLAIN QUERY PLAN SELECT id, identity FROM test_cases \
              WHERE project_id = 1 AND identity IN ('a', 'b', 'c')";
     for stats in [false, true] {
         if stats {
@@ -274,7 +274,7 @@ async fn test_cases_are_looked_up_by_their_unique_index() {
         let plan = query_plan(&app, q).await;
         assert!(
             plan.iter().any(|d| d.contains(
-                "SEARCH test_cases USING INDEX sqlite_autoindex_test_cases_1 (project_id=? AND identity=?)"
+                "SEARCH test_cases USING COVERING INDEX sqlite_autoindex_test_cases_1 (project_id=? AND identity=?)"
             )),
             "statistics: {stats}: {plan:#?}"
         );

@@ -332,3 +332,60 @@ async fn a_database_from_before_0029_keeps_its_cases_statuses() {
             .unwrap();
     assert_eq!(index, None);
 }
+
+/// On SQLite a next run's known cases cost no writes: upserting cases with
+/// the facts they hold leaves their pages clean (the transaction adds one WAL
+/// frame whatever their number: `sqlite_sequence`, as a row that goes to the
+/// conflict arm still takes an id), while changed labels are written.
+#[tokio::test]
+async fn a_known_case_with_the_same_facts_is_not_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("w.db").display());
+    let db = Db::connect(&url).await.unwrap();
+    db::projects::bootstrap(&db, Some("w")).await.unwrap();
+    let facts = |label: &str| -> Vec<db::test_cases::CaseFacts> {
+        (0..2000)
+            .map(|i| {
+                let labels = [onelaunch_api::LabelDto {
+                    name: "suite".into(),
+                    value: label.into(),
+                }];
+                db::test_cases::CaseFacts::new(
+                    format!("full:t{i:04}"),
+                    None,
+                    format!("t{i:04}"),
+                    Some(format!("shop.t{i:04}")),
+                    &labels,
+                    "passed",
+                )
+            })
+            .collect()
+    };
+    // WAL frames written by upserting `cases` in one transaction.
+    let frames = |cases: Vec<db::test_cases::CaseFacts>| {
+        let db = db.clone();
+        async move {
+            let mut conn = db.write.acquire().await.unwrap();
+            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(&mut *conn)
+                .await
+                .unwrap();
+            let mut tx = conn.begin().await.unwrap();
+            let refs: Vec<&db::test_cases::CaseFacts> = cases.iter().collect();
+            db::test_cases::upsert_cases(&mut tx, 1, &refs)
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+            let row = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                .fetch_one(&mut *conn)
+                .await
+                .unwrap();
+            row.get::<i64, _>(1)
+        }
+    };
+    let created = frames(facts("a")).await;
+    assert!(created > 10, "new cases are written: {created} frames");
+    assert_eq!(frames(facts("a")).await, 1, "known cases, same facts");
+    let changed = frames(facts("b")).await;
+    assert!(changed > 10, "other labels are written: {changed} frames");
+}
