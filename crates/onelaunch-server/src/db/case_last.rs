@@ -174,7 +174,39 @@ pub(crate) async fn settle(db: &Db) -> ServerResult<usize> {
 }
 
 /// Takes up to [`FOLD_ROWS`] queued attempts off the queue and folds them.
+///
+/// SQLite: in one statement, the attempts in case order (then queue order),
+/// each merged over the row before it by [`MERGE`]; SQLite applies an
+/// upsert row by row, so a case's later attempts see its earlier ones. The
+/// queue is this transaction's alone (one writer), so what it folded is the
+/// ids up to a bound. PostgreSQL applies an upsert to a row once per
+/// statement and numbers rows in no commit order: there the rows are taken
+/// off with `DELETE … RETURNING` and folded one per case here ([`folded`]).
 async fn fold_some(conn: &mut AnyConnection) -> ServerResult<usize> {
+    if conn.backend_name() == "SQLite" {
+        let bound = sqlx::query(&format!(
+            "SELECT MAX(id) AS m FROM (SELECT id FROM test_case_pending ORDER BY id LIMIT {FOLD_ROWS})"
+        ))
+        .fetch_one(&mut *conn)
+        .await?;
+        let Some(bound) = opt_i64(&bound, "m") else {
+            return Ok(0);
+        };
+        sqlx::query(&format!(
+            "INSERT INTO test_case_last (test_case_id, status, start_ms, result_id, job_id, modified_ms) \
+             SELECT test_case_id, status, start_ms, result_id, job_id, at_ms FROM test_case_pending \
+             WHERE id <= $1 ORDER BY test_case_id, id {MERGE}"
+        ))
+        .bind(bound)
+        .execute(&mut *conn)
+        .await?;
+        let taken = sqlx::query("DELETE FROM test_case_pending WHERE id <= $1")
+            .bind(bound)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+        return Ok(taken as usize);
+    }
     let rows = sqlx::query(&format!(
         "DELETE FROM test_case_pending WHERE id IN \
          (SELECT id FROM test_case_pending ORDER BY id LIMIT {FOLD_ROWS}) \
@@ -220,24 +252,39 @@ fn folded(attempts: impl Iterator<Item = (Id, Last)>) -> Vec<(Id, Last)> {
     cases.into_iter().collect()
 }
 
-/// Writes folded attempts (in case order) over what `test_case_last` holds,
-/// by the same rule as [`Last::then`].
+/// Whether an attempt (`excluded`) is newer than the stored row: its
+/// `(start, result id)` is not below the row's.
+macro_rules! newer {
+    () => {
+        "(COALESCE(test_case_last.start_ms, 0), COALESCE(test_case_last.result_id, 0)) \
+         <= (excluded.start_ms, excluded.result_id)"
+    };
+}
+
+/// The conflict arm that merges an attempt (`excluded`) over the stored
+/// row, by the same rule as [`Last::then`].
+const MERGE: &str = concat!(
+    "ON CONFLICT (test_case_id) DO UPDATE SET status = CASE WHEN ",
+    newer!(),
+    " THEN excluded.status ELSE test_case_last.status END, result_id = CASE WHEN ",
+    newer!(),
+    " THEN excluded.result_id ELSE test_case_last.result_id END, start_ms = CASE WHEN ",
+    newer!(),
+    " THEN excluded.start_ms ELSE test_case_last.start_ms END, \
+     job_id = COALESCE(excluded.job_id, test_case_last.job_id), \
+     modified_ms = CASE WHEN excluded.modified_ms > test_case_last.modified_ms \
+     THEN excluded.modified_ms ELSE test_case_last.modified_ms END"
+);
+
+/// Writes folded attempts (one per case, in case order) over what
+/// `test_case_last` holds ([`MERGE`]).
 async fn store(conn: &mut AnyConnection, cases: &[(Id, Last)]) -> ServerResult<()> {
     const COLS: usize = 6;
-    const NEWER: &str =
-        "(COALESCE(test_case_last.start_ms, 0), COALESCE(test_case_last.result_id, 0)) \
-                         <= (excluded.start_ms, excluded.result_id)";
     for chunk in cases.chunks(ROWS) {
         let sql = shaped(conn, "store_case_last", chunk.len(), |mut p, n| {
             format!(
                 "INSERT INTO test_case_last (test_case_id, status, start_ms, result_id, job_id, modified_ms) \
-                 VALUES {} ON CONFLICT (test_case_id) DO UPDATE SET \
-                 status = CASE WHEN {NEWER} THEN excluded.status ELSE test_case_last.status END, \
-                 result_id = CASE WHEN {NEWER} THEN excluded.result_id ELSE test_case_last.result_id END, \
-                 start_ms = CASE WHEN {NEWER} THEN excluded.start_ms ELSE test_case_last.start_ms END, \
-                 job_id = COALESCE(excluded.job_id, test_case_last.job_id), \
-                 modified_ms = CASE WHEN excluded.modified_ms > test_case_last.modified_ms \
-                 THEN excluded.modified_ms ELSE test_case_last.modified_ms END",
+                 VALUES {} {MERGE}",
                 p.rows(n, COLS)
             )
         });

@@ -173,9 +173,27 @@ async fn latest_attempts_are_read_as_soon_as_they_are_stored(app: &TestApp) {
     );
     assert_eq!(failed, ["t1"]);
 
-    // Folded in another order (an older attempt after a settle) the same
-    // rule holds; the case found by id says the same.
+    // Folded in another order (older attempts after a settle, two of one
+    // case in one fold) the same rule holds: t1 keeps its failure, t2 takes
+    // its newer attempt, and the executor is the job that uploaded last.
     upload(app, run, &[("c1", "t1", "passed", 1_500)]).await;
+    let (_, _, run_a) = job_run(app, project, "acme/shop/a", Some(launch)).await;
+    upload(
+        app,
+        run_a,
+        &[("c2", "t1", "broken", 1_400), ("c3", "t2", "broken", 3_000)],
+    )
+    .await;
+    assert_eq!(count(db, "test_case_pending").await, 3);
+    let (all, _) = cases(app, project, "broken").await;
+    assert_eq!(
+        all,
+        vec![
+            ("t1".into(), json!("failed"), json!(job_a)),
+            ("t2".into(), json!("broken"), json!(job_a)),
+            ("t3".into(), json!("passed"), json!(job_b)),
+        ]
+    );
     let t1 = app
         .get(&format!("/api/testcase?projectId={project}&name=t1"), ADMIN)
         .await
@@ -202,7 +220,7 @@ async fn latest_attempts_are_read_as_soon_as_they_are_stored(app: &TestApp) {
         .await
         .expect(200);
     assert_eq!(case.body["lastStatus"], "passed");
-    assert_eq!(case.body["job"]["id"], job_b);
+    assert_eq!(case.body["job"]["id"], job_a);
 }
 
 #[tokio::test]
