@@ -1,17 +1,19 @@
 //! What a test case's latest attempt says: its status, start, result and the
-//! job that ran it (`test_case_last`), kept apart from the case row and
-//! written from a queue (`test_case_pending`).
+//! job that ran it (`test_case_last`), kept apart from the case row.
 //!
-//! An upload (and a manual result) appends one row per known case to the
-//! queue, in its own transaction ([`note_attempts`]): rows added at the end
-//! of one b-tree. (A case it created gets its `test_case_last` row at once:
-//! new cases take the next ids, so those rows go at the end of that table.)
-//! [`settle`] folds the queue into `test_case_last` in case order,
-//! many uploads at a time, so that each page of that table is written once
-//! per fold rather than once per upload: a next run of a suite sends its
-//! cases in no order (its result files are named by uuid), and updating
-//! them where they were stored wrote most of the case table's pages with
-//! every commit (migration 0029, docs/ingest-profile.md).
+//! An upload (and a manual result) records one attempt per case, in its own
+//! transaction ([`note_attempts`]). On PostgreSQL, and for a case the same
+//! transaction created, it is written at once, merged over the stored row
+//! ([`MERGE`]). On SQLite an attempt at a known case is queued instead
+//! (`test_case_pending`: rows added at the end of one b-tree), and
+//! [`settle`] folds the queue into `test_case_last` in case order, many
+//! uploads at a time, so that each page of that table is written once per
+//! fold rather than once per commit: a next run of a suite sends its cases
+//! in no order (its result files are named by uuid), and a commit writes
+//! every page it changed whole, so updating them where they were stored
+//! wrote most of the case table with every commit (migration 0029,
+//! docs/ingest-profile.md). PostgreSQL logs the rows it changes, not their
+//! pages, so there a queue would only add work.
 //!
 //! Readers of a case's last status or default executor settle first
 //! ([`settled`]: one query when the queue is empty), so they see every
@@ -19,11 +21,9 @@
 //! background ([`spawn_settler`]): when uploads pause, or when
 //! [`SETTLE_AT`] attempts are queued.
 //!
-//! The fold is exact whatever its order: a case takes the status of its
+//! Merging is exact whatever the order: a case takes the status of its
 //! attempt with the latest `(start, result id)`, and its job follows the
-//! upload order (the last job that uploaded it). Folds of one process run
-//! one at a time; on PostgreSQL another replica's fold takes other queue
-//! rows (each row is deleted, with `RETURNING`, by exactly one fold).
+//! upload order (the last job that uploaded it).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -75,17 +75,19 @@ impl Settler {
     }
 }
 
-/// Records `attempts` in the caller's transaction: those at a case created
-/// in it are written, the others queued.
+/// Records `attempts` in the caller's transaction: on SQLite those at a
+/// known case are queued, the others written.
 pub(crate) async fn note_attempts(
     conn: &mut AnyConnection,
     attempts: &[Attempt<'_>],
 ) -> ServerResult<()> {
     const COLS: usize = 6;
     let now = now_ms();
-    let (new, known): (Vec<&Attempt>, Vec<&Attempt>) = attempts.iter().partition(|a| a.new_case);
-    if !new.is_empty() {
-        let rows = folded(new.iter().map(|a| {
+    let sqlite = conn.backend_name() == "SQLite";
+    let (written, queued): (Vec<&Attempt>, Vec<&Attempt>) =
+        attempts.iter().partition(|a| a.new_case || !sqlite);
+    if !written.is_empty() {
+        let rows = folded(written.iter().map(|a| {
             let last = Last {
                 status: Some(a.status.to_string()),
                 start: a.start,
@@ -97,7 +99,7 @@ pub(crate) async fn note_attempts(
         }));
         store(conn, &rows).await?;
     }
-    for chunk in known.chunks(ROWS) {
+    for chunk in queued.chunks(ROWS) {
         let sql = shaped(conn, "note_attempts", chunk.len(), |mut p, n| {
             format!(
                 "{} INTO test_case_pending (test_case_id, status, start_ms, result_id, job_id, at_ms) \
@@ -144,9 +146,12 @@ impl Last {
     }
 }
 
-/// Settles when attempts are queued (by any process): what readers of a
-/// case's last status call first.
+/// Settles when attempts are queued: what readers of a case's last status
+/// call first.
 pub(crate) async fn settled(db: &Db) -> ServerResult<()> {
+    if db.backend != Backend::Sqlite {
+        return Ok(());
+    }
     let queued = sqlx::query("SELECT id FROM test_case_pending LIMIT 1")
         .fetch_optional(&db.read)
         .await?;
@@ -157,8 +162,11 @@ pub(crate) async fn settled(db: &Db) -> ServerResult<()> {
 }
 
 /// Folds every queued attempt into `test_case_last`. Returns how many it
-/// folded.
+/// folded (none on PostgreSQL, where nothing is queued).
 pub(crate) async fn settle(db: &Db) -> ServerResult<usize> {
+    if db.backend != Backend::Sqlite {
+        return Ok(0);
+    }
     let _one_at_a_time = db.settler.folding.lock().await;
     db.settler.queued.store(0, Ordering::Relaxed);
     let mut folded = 0;
@@ -173,72 +181,39 @@ pub(crate) async fn settle(db: &Db) -> ServerResult<usize> {
     }
 }
 
-/// Takes up to [`FOLD_ROWS`] queued attempts off the queue and folds them.
-///
-/// SQLite: in one statement, the attempts in case order (then queue order),
-/// each merged over the row before it by [`MERGE`]; SQLite applies an
-/// upsert row by row, so a case's later attempts see its earlier ones. The
-/// queue is this transaction's alone (one writer), so what it folded is the
-/// ids up to a bound. PostgreSQL applies an upsert to a row once per
-/// statement and numbers rows in no commit order: there the rows are taken
-/// off with `DELETE … RETURNING` and folded one per case here ([`folded`]).
+/// Takes up to [`FOLD_ROWS`] queued attempts off the queue and folds them,
+/// in one statement: the attempts in case order (then queue order), each
+/// merged over the row before it by [`MERGE`] (SQLite applies an upsert row
+/// by row, so a case's later attempts see its earlier ones). The queue is
+/// this transaction's alone (one writer), so what it folded is the ids up to
+/// a bound.
 async fn fold_some(conn: &mut AnyConnection) -> ServerResult<usize> {
-    if conn.backend_name() == "SQLite" {
-        let bound = sqlx::query(&format!(
-            "SELECT MAX(id) AS m FROM (SELECT id FROM test_case_pending ORDER BY id LIMIT {FOLD_ROWS})"
-        ))
-        .fetch_one(&mut *conn)
-        .await?;
-        let Some(bound) = opt_i64(&bound, "m") else {
-            return Ok(0);
-        };
-        sqlx::query(&format!(
-            "INSERT INTO test_case_last (test_case_id, status, start_ms, result_id, job_id, modified_ms) \
-             SELECT test_case_id, status, start_ms, result_id, job_id, at_ms FROM test_case_pending \
-             WHERE id <= $1 ORDER BY test_case_id, id {MERGE}"
-        ))
+    let bound = sqlx::query(&format!(
+        "SELECT MAX(id) AS m FROM (SELECT id FROM test_case_pending ORDER BY id LIMIT {FOLD_ROWS})"
+    ))
+    .fetch_one(&mut *conn)
+    .await?;
+    let Some(bound) = opt_i64(&bound, "m") else {
+        return Ok(0);
+    };
+    sqlx::query(&format!(
+        "INSERT INTO test_case_last (test_case_id, status, start_ms, result_id, job_id, modified_ms) \
+         SELECT test_case_id, status, start_ms, result_id, job_id, at_ms FROM test_case_pending \
+         WHERE id <= $1 ORDER BY test_case_id, id {MERGE}"
+    ))
+    .bind(bound)
+    .execute(&mut *conn)
+    .await?;
+    let taken = sqlx::query("DELETE FROM test_case_pending WHERE id <= $1")
         .bind(bound)
         .execute(&mut *conn)
-        .await?;
-        let taken = sqlx::query("DELETE FROM test_case_pending WHERE id <= $1")
-            .bind(bound)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected();
-        return Ok(taken as usize);
-    }
-    let rows = sqlx::query(&format!(
-        "DELETE FROM test_case_pending WHERE id IN \
-         (SELECT id FROM test_case_pending ORDER BY id LIMIT {FOLD_ROWS}) \
-         RETURNING id, test_case_id, status, start_ms, result_id, job_id, at_ms"
-    ))
-    .fetch_all(&mut *conn)
-    .await?;
-    let taken = rows.len();
-    let mut queued = Vec::with_capacity(taken);
-    for r in &rows {
-        queued.push((
-            get_i64(r, "id")?,
-            get_i64(r, "test_case_id")?,
-            Last {
-                status: opt_str(r, "status"),
-                start: get_i64(r, "start_ms")?,
-                result_id: get_i64(r, "result_id")?,
-                job_id: opt_i64(r, "job_id"),
-                modified_ms: get_i64(r, "at_ms")?,
-            },
-        ));
-    }
-    drop(rows);
-    // In queue order: a case's job is the last one that uploaded it.
-    queued.sort_unstable_by_key(|(id, ..)| *id);
-    let cases = folded(queued.into_iter().map(|(_, case, last)| (case, last)));
-    store(conn, &cases).await?;
-    Ok(taken)
+        .await?
+        .rows_affected();
+    Ok(taken as usize)
 }
 
 /// Attempts (in the order they were made) folded into one per case, in case
-/// order.
+/// order (a statement of [`store`] may hold each case once).
 fn folded(attempts: impl Iterator<Item = (Id, Last)>) -> Vec<(Id, Last)> {
     let mut cases: BTreeMap<Id, Last> = BTreeMap::new();
     for (case, last) in attempts {
@@ -308,6 +283,9 @@ async fn store(conn: &mut AnyConnection, cases: &[(Id, Last)]) -> ServerResult<(
 /// for [`SETTLE_QUIET`], or [`SETTLE_AT`] of them are queued.
 pub(crate) fn spawn_settler(db: Db) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
+        if db.backend != Backend::Sqlite {
+            return; // nothing is queued there
+        }
         let settler = db.settler.clone();
         loop {
             if let Err(e) = settle(&db).await {

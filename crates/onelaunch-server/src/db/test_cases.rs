@@ -72,7 +72,8 @@ const LOOKUP_ROWS: usize = 500;
 /// not write at all (a row whose new record is the same bytes leaves its page
 /// clean); PostgreSQL writes a new row version on any update anyway.
 ///
-/// PostgreSQL: the statement answers (`RETURNING`) each case's id. SQLite
+/// PostgreSQL: the statement answers (`RETURNING`) each case's id, and
+/// whether it inserted the row. SQLite
 /// runs `RETURNING` as a trigger program per row; there the statement
 /// answers nothing: the cases it created are the rows with an id above the
 /// table's last id before it ([`super::last_id`]), read as a range of ids,
@@ -95,10 +96,8 @@ pub(crate) async fn upsert_cases(
     };
     // identity -> id
     let mut stored: HashMap<String, Id> = HashMap::with_capacity(updates.len());
-    // PostgreSQL: the cases this call created (their creation time is the
-    // one it sent; another transaction's within the same millisecond may
-    // pass for one, which costs its caller a write, not a wrong row:
-    // `case_last::note_attempts`).
+    // PostgreSQL: the cases this call created (a row the conflict arm
+    // updated has its transaction in `xmax`; an inserted one has none).
     let mut created_here = std::collections::HashSet::new();
     for chunk in updates.chunks(UPSERT_ROWS) {
         let name = if sqlite {
@@ -106,9 +105,8 @@ pub(crate) async fn upsert_cases(
         } else {
             "upsert_cases_returning"
         };
-        let sql =
-            shaped(conn, name, chunk.len(), |mut p, n| {
-                format!(
+        let sql = shaped(conn, name, chunk.len(), |mut p, n| {
+            format!(
                 "{} INTO test_cases (project_id, identity, allure_id, name, full_name, labels, \
                  created_ms, modified_ms) VALUES {} \
                  ON CONFLICT (project_id, identity) DO UPDATE SET name = excluded.name, \
@@ -117,9 +115,13 @@ pub(crate) async fn upsert_cases(
                  labels = excluded.labels{}",
                 insert_or_fail(p.sqlite),
                 p.rows(n, COLS),
-                if sqlite { "" } else { " RETURNING id, identity, created_ms" }
+                if sqlite {
+                    ""
+                } else {
+                    " RETURNING id, identity, CAST(xmax = 0 AS INTEGER) AS created"
+                }
             )
-            });
+        });
         let mut q = sqlx::query(&sql);
         for f in chunk {
             q = q
@@ -138,7 +140,7 @@ pub(crate) async fn upsert_cases(
         }
         for r in q.fetch_all(&mut *conn).await? {
             let id = get_i64(&r, "id")?;
-            if get_i64(&r, "created_ms")? == now {
+            if get_i64(&r, "created")? == 1 {
                 created_here.insert(id);
             }
             stored.insert(get_str(&r, "identity")?, id);

@@ -116,6 +116,14 @@ async fn cases(
 
 async fn latest_attempts_are_read_as_soon_as_they_are_stored(app: &TestApp) {
     let db = &app.state.db;
+    // SQLite queues an attempt at a known case; PostgreSQL writes it at once.
+    let queued = |n: i64| {
+        if db.backend == db::Backend::Sqlite {
+            n
+        } else {
+            0
+        }
+    };
     let project = app.create_project("last").await;
     let (launch, job_a, run) = job_run(app, project, "acme/shop/a", None).await;
     upload(
@@ -154,9 +162,8 @@ async fn latest_attempts_are_read_as_soon_as_they_are_stored(app: &TestApp) {
         ],
     )
     .await;
-    // Known cases: their attempts wait in the queue, and the case rows keep
-    // what they held.
-    assert_eq!(count(db, "test_case_pending").await, 3);
+    // Known cases: on SQLite their attempts wait in the queue.
+    assert_eq!(count(db, "test_case_pending").await, queued(3));
     let (all, failed) = cases(app, project, "failed").await;
     assert_eq!(
         count(db, "test_case_pending").await,
@@ -184,7 +191,7 @@ async fn latest_attempts_are_read_as_soon_as_they_are_stored(app: &TestApp) {
         &[("c2", "t1", "broken", 1_400), ("c3", "t2", "broken", 3_000)],
     )
     .await;
-    assert_eq!(count(db, "test_case_pending").await, 3);
+    assert_eq!(count(db, "test_case_pending").await, queued(3));
     let (all, _) = cases(app, project, "broken").await;
     assert_eq!(
         all,
