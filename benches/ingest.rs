@@ -265,6 +265,21 @@ fn warm() -> bool {
     std::env::var("ONELAUNCH_BENCH_WARM").is_ok_and(|v| v == "1")
 }
 
+/// Brings a fresh PostgreSQL cluster to the state of one that has run a
+/// while: about 300 MB of WAL written and checkpointed, so that the measured
+/// upload writes its WAL into recycled segment files, as a cluster in
+/// service does, rather than creating and zero-filling new ones (which
+/// took a quarter of a fresh cluster's time for 20,000 results:
+/// docs/benchmarks.md). Nothing of it stays in the measured database.
+fn warm_cluster(cluster: &pg::PgCluster) {
+    cluster.psql(
+        "postgres",
+        "CREATE TABLE warm_up AS SELECT g, md5(g::text) AS m FROM generate_series(1, 3000000) g",
+    );
+    cluster.psql("postgres", "DROP TABLE warm_up");
+    cluster.psql("postgres", "CHECKPOINT");
+}
+
 /// The results' shape: `ONELAUNCH_BENCH_DATA=simple` (the default, every
 /// figure in docs/benchmarks.md before 2026-12-05) or `pytest`.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -521,6 +536,7 @@ fn run(case: &Case, dirs: &[PathBuf], bytes: u64, work: &Path, database_url: Opt
         Some(url.to_string())
     } else if case.backend == "postgres" {
         cluster = pg::PgCluster::start().expect("PostgreSQL (scripts/tools/postgres.sh)");
+        warm_cluster(&cluster);
         pg_port = Some(cluster.port);
         Some(cluster.database("bench"))
     } else {

@@ -142,6 +142,30 @@ impl PgCluster {
         );
     }
 
+    /// Runs `sql` in database `db` with `psql` (stops at the first error).
+    #[allow(dead_code)] // benches only (this file is shared with e2e and unit tests)
+    pub fn psql(&self, db: &str, sql: &str) {
+        let port = self.port.to_string();
+        self.run(
+            "psql",
+            &[
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port,
+                "-U",
+                "postgres",
+                "-d",
+                db,
+                "-q",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-c",
+                sql,
+            ],
+        );
+    }
+
     /// Creates a database and returns its URL.
     pub fn database(&self, name: &str) -> String {
         let port = self.port.to_string();
