@@ -22,8 +22,9 @@
 //! attachments); with it, every result has one attachment of that size
 //! (random bytes). `ONELAUNCH_BENCH_UPLOAD_ARGS` adds arguments to every
 //! `onelaunch upload` (e.g. `--size 500`). `ONELAUNCH_BENCH_DATA=pytest`
-//! shapes the results as allure-pytest writes them (random uuid4s, MD5
-//! history and test case ids, its labels) instead of the default `simple`
+//! shapes the results as allure-pytest writes them (random uuid4s naming
+//! their files, MD5 history and test case ids, its labels) instead of the
+//! default `simple`
 //! ones, whose keys come in file order and so spare the database's indexes
 //! the cost real keys have (docs/ingest-profile.md, "Results shaped like a
 //! real suite's"). `ONELAUNCH_BENCH_WARM=1` first uploads an earlier run of
@@ -304,18 +305,18 @@ fn data_shape() -> DataShape {
 }
 
 /// Result `i` of `prefix` as allure-pytest writes it (`attachments` is the
-/// attachments' JSON member, empty or starting with a comma).
-fn pytest_result(prefix: &str, i: usize, attachments: &str, run: u64) -> String {
+/// attachments' JSON member, empty or starting with a comma): its uuid and
+/// its JSON.
+fn pytest_result(prefix: &str, i: usize, attachments: &str, run: u64) -> (String, String) {
     let seed = prefix
         .bytes()
         .fold(i as u64 ^ 0x5bd1_e995, |h, b| (h << 8) ^ u64::from(b));
     let mut r = hex::encode(noise(seed, 48));
-    if run > 0 {
-        // Another run of the same test: its own uuid, the same history and
-        // test case ids.
-        let other = hex::encode(noise(seed ^ run.wrapping_mul(0x9e37_79b9_7f4a_7c15), 16));
-        r.replace_range(0..32, &other);
-    }
+    // Its uuid, a run's own (the same history and test case ids in every
+    // run), from a hash: `noise` mixes its seed too little for the order of
+    // one run's uuids to be unrelated to another's, as random uuid4s are.
+    let uuid = hex::encode(&Sha256::digest(format!("{prefix}/{i}/{run}"))[..16]);
+    r.replace_range(0..32, &uuid);
     let uuid = format!(
         "{}-{}-4{}-a{}-{}",
         &r[0..8],
@@ -341,11 +342,12 @@ fn pytest_result(prefix: &str, i: usize, attachments: &str, run: u64) -> String 
         8 => ("skipped", String::new()),
         _ => ("passed", String::new()),
     };
-    format!(
+    let json = format!(
         r#"{{"name":"test_case_{i}","status":"{status}"{details},"start":{s},"stop":{e},"uuid":"{uuid}","historyId":"{h}","testCaseId":"{t}","fullName":"tests.module_{module}.Class{class}#test_case_{i}","labels":[{{"name":"parentSuite","value":"tests"}},{{"name":"suite","value":"module_{module}"}},{{"name":"subSuite","value":"Class{class}"}},{{"name":"host","value":"runner-{prefix}"}},{{"name":"thread","value":"4242-MainThread"}},{{"name":"framework","value":"pytest"}},{{"name":"language","value":"cpython3"}},{{"name":"package","value":"tests.module_{module}"}}],"titlePath":["tests","module_{module}.py","Class{class}"],"steps":[{{"name":"step","status":"passed","start":{s},"stop":{e}}}]{attachments}}}"#,
         h = &r[32..64],
         t = &r[64..96],
-    )
+    );
+    (uuid, json)
 }
 
 /// Generates `n` results of `prefix` in `dir`. `run` 0 is the measured
@@ -382,7 +384,10 @@ fn generate(dir: &Path, prefix: &str, n: usize, attachment_bytes: usize, run: u6
             String::new()
         };
         if data_shape() == DataShape::Pytest {
-            let json = pytest_result(prefix, i, &att, run);
+            // Named by its uuid, as allure-pytest names it: a directory lists
+            // a run's results in no order of their tests, and another run's
+            // in another order.
+            let (uuid, json) = pytest_result(prefix, i, &att, run);
             bytes += json.len() as u64;
             std::fs::write(dir.join(format!("{uuid}-result.json")), json).unwrap();
             continue;
