@@ -44,7 +44,7 @@ const FOLD_ROWS: usize = 10_000;
 /// Rows per multi-row statement.
 const ROWS: usize = 100;
 
-/// One attempt at a test case, as queued.
+/// One attempt at a test case, as recorded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Attempt<'a> {
     pub(crate) case_id: Id,
@@ -134,7 +134,7 @@ struct Last {
 }
 
 impl Last {
-    /// Folds a later queued attempt into this one.
+    /// Folds a later attempt into this one.
     fn then(&mut self, next: Last) {
         self.job_id = next.job_id.or(self.job_id);
         self.modified_ms = self.modified_ms.max(next.modified_ms);

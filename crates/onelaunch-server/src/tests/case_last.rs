@@ -24,31 +24,11 @@ async fn count(db: &Db, table: &str) -> i64 {
 /// Starts a job run of `job` (into `launch`, else a new one): `(launch id,
 /// job id, job run id)`.
 async fn job_run(app: &TestApp, project: i64, job: &str, launch: Option<i64>) -> (i64, i64, i64) {
-    let launch = match launch {
-        Some(id) => json!({"id": id}),
-        None => json!({"name": format!("{job} launch")}),
-    };
-    let r = app
-        .post(
-            "/api/upload/start",
-            ADMIN,
-            &json!({
-                "projectId": project,
-                "ci": {"type": "github"},
-                "job": {"uid": job, "name": job},
-                "jobRun": {"uid": format!("{job}-{}", rand_suffix()), "name": job},
-                "launch": launch,
-            }),
-        )
-        .await
-        .expect(200);
-    (r.id("launchId"), r.id("jobId"), r.id("jobRunId"))
-}
-
-fn rand_suffix() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    N.fetch_add(1, Ordering::Relaxed)
+    static RUNS: AtomicU64 = AtomicU64::new(0);
+    let run = format!("{job}-{}", RUNS.fetch_add(1, Ordering::Relaxed));
+    let r = app.start_job_run(ADMIN, project, job, &run, launch).await;
+    (r.id("launchId"), r.id("jobId"), r.id("jobRunId"))
 }
 
 /// Uploads `(uuid, test, status, start)` results through job run `run`.

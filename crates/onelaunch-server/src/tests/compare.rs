@@ -15,24 +15,9 @@ async fn start(
     job: &str,
     launch: Option<i64>,
 ) -> (i64, i64) {
-    let launch = match launch {
-        Some(id) => json!({"id": id}),
-        None => json!({"name": format!("{job} run")}),
-    };
     let r = app
-        .post(
-            "/api/upload/start",
-            token,
-            &json!({
-                "projectId": project,
-                "ci": {"type": "github"},
-                "job": {"uid": job, "name": job},
-                "jobRun": {"uid": format!("{job}-1"), "name": "run 1"},
-                "launch": launch,
-            }),
-        )
-        .await
-        .expect(200);
+        .start_job_run(token, project, job, &format!("{job}-1"), launch)
+        .await;
     (r.id("launchId"), r.id("jobRunId"))
 }
 

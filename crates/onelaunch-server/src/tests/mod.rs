@@ -289,6 +289,34 @@ impl TestApp {
             .collect()
     }
 
+    /// Starts job run `run` of job `job` in `project` as `token`
+    /// (`/api/upload/start`, CI type `github`), into launch `launch` or a new
+    /// one named after the job; the reply holds `launchId`, `jobId` and
+    /// `jobRunId`.
+    pub(crate) async fn start_job_run(
+        &self,
+        token: &str,
+        project: i64,
+        job: &str,
+        run: &str,
+        launch: Option<i64>,
+    ) -> Reply {
+        let launch = match launch {
+            Some(id) => json!({"id": id}),
+            None => json!({"name": format!("{job} run")}),
+        };
+        let body = json!({
+            "projectId": project,
+            "ci": {"type": "github"},
+            "job": {"uid": job, "name": job},
+            "jobRun": {"uid": run, "name": run},
+            "launch": launch,
+        });
+        self.post("/api/upload/start", token, &body)
+            .await
+            .expect(200)
+    }
+
     /// Creates a project token (as admin).
     pub(crate) async fn project_token(&self, project: i64) -> String {
         let reply = self
