@@ -2,8 +2,8 @@
 //! job that ran it (`test_case_last`), kept apart from the case row.
 //!
 //! An upload (and a manual result) records one attempt per case, in its own
-//! transaction ([`note_attempts`]). On PostgreSQL, and for a case the same
-//! transaction created, it is written at once, merged over the stored row
+//! transaction ([`note_attempts`]). On PostgreSQL, for a case the same
+//! transaction created, and for a manual result, it is written at once, merged over the stored row
 //! ([`MERGE`]). On SQLite an attempt at a known case is queued instead
 //! (`test_case_pending`: rows added at the end of one b-tree), and
 //! [`settle`] folds the queue into `test_case_last` in case order, many
@@ -48,8 +48,6 @@ const ROWS: usize = 100;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Attempt<'a> {
     pub(crate) case_id: Id,
-    /// The case was created in the same transaction.
-    pub(crate) new_case: bool,
     pub(crate) status: &'a str,
     pub(crate) start: i64,
     pub(crate) result_id: Id,
@@ -75,17 +73,21 @@ impl Settler {
     }
 }
 
-/// Records `attempts` in the caller's transaction: on SQLite those at a
-/// known case are queued, the others written.
+/// Records `attempts` in the caller's transaction: those at a case with an
+/// id up to `queue_through` are queued, the others written at once. An
+/// upload passes [`super::test_cases::UpsertedCases::known_through`]: on
+/// SQLite its known cases are queued and the ones it created written; on
+/// PostgreSQL (`None`) everything is written.
 pub(crate) async fn note_attempts(
     conn: &mut AnyConnection,
     attempts: &[Attempt<'_>],
+    queue_through: Option<Id>,
 ) -> ServerResult<()> {
     const COLS: usize = 6;
     let now = now_ms();
-    let sqlite = conn.backend_name() == "SQLite";
-    let (written, queued): (Vec<&Attempt>, Vec<&Attempt>) =
-        attempts.iter().partition(|a| a.new_case || !sqlite);
+    let (queued, written): (Vec<&Attempt>, Vec<&Attempt>) = attempts
+        .iter()
+        .partition(|a| queue_through.is_some_and(|q| a.case_id <= q));
     if !written.is_empty() {
         let rows = folded(written.iter().map(|a| {
             let last = Last {

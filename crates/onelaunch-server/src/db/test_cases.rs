@@ -55,9 +55,9 @@ const LOOKUP_ROWS: usize = 500;
 
 /// Creates or updates the test cases of `updates` (at most one per identity,
 /// in identity order, so concurrent transactions lock rows in the same order).
-/// Returns their ids in the same order, each with whether this call created
-/// it. What an attempt says about its case (status, executor) is written
-/// apart ([`super::case_last`]).
+/// Returns their ids in the same order ([`UpsertedCases`]). What an attempt
+/// says about its case (status, executor) is written apart
+/// ([`super::case_last`]).
 ///
 /// One multi-row `INSERT … ON CONFLICT (project_id, identity) DO UPDATE` per
 /// chunk: the unique index finds a known case whatever the planner believes
@@ -72,8 +72,7 @@ const LOOKUP_ROWS: usize = 500;
 /// not write at all (a row whose new record is the same bytes leaves its page
 /// clean); PostgreSQL writes a new row version on any update anyway.
 ///
-/// PostgreSQL: the statement answers (`RETURNING`) each case's id, and
-/// whether it inserted the row. SQLite
+/// PostgreSQL: the statement answers (`RETURNING`) each case's id. SQLite
 /// runs `RETURNING` as a trigger program per row; there the statement
 /// answers nothing: the cases it created are the rows with an id above the
 /// table's last id before it ([`super::last_id`]), read as a range of ids,
@@ -85,7 +84,7 @@ pub(crate) async fn upsert_cases(
     conn: &mut AnyConnection,
     project_id: Id,
     updates: &[&CaseFacts],
-) -> ServerResult<Vec<(Id, bool)>> {
+) -> ServerResult<UpsertedCases> {
     const COLS: usize = 8;
     let now = now_ms();
     let sqlite = conn.backend_name() == "SQLite";
@@ -96,17 +95,15 @@ pub(crate) async fn upsert_cases(
     };
     // identity -> id
     let mut stored: HashMap<String, Id> = HashMap::with_capacity(updates.len());
-    // PostgreSQL: the cases this call created (a row the conflict arm
-    // updated has its transaction in `xmax`; an inserted one has none).
-    let mut created_here = std::collections::HashSet::new();
     for chunk in updates.chunks(UPSERT_ROWS) {
         let name = if sqlite {
             "upsert_cases"
         } else {
             "upsert_cases_returning"
         };
-        let sql = shaped(conn, name, chunk.len(), |mut p, n| {
-            format!(
+        let sql =
+            shaped(conn, name, chunk.len(), |mut p, n| {
+                format!(
                 "{} INTO test_cases (project_id, identity, allure_id, name, full_name, labels, \
                  created_ms, modified_ms) VALUES {} \
                  ON CONFLICT (project_id, identity) DO UPDATE SET name = excluded.name, \
@@ -115,13 +112,9 @@ pub(crate) async fn upsert_cases(
                  labels = excluded.labels{}",
                 insert_or_fail(p.sqlite),
                 p.rows(n, COLS),
-                if sqlite {
-                    ""
-                } else {
-                    " RETURNING id, identity, CAST(xmax = 0 AS INTEGER) AS created"
-                }
+                if sqlite { "" } else { " RETURNING id, identity" }
             )
-        });
+            });
         let mut q = sqlx::query(&sql);
         for f in chunk {
             q = q
@@ -139,11 +132,7 @@ pub(crate) async fn upsert_cases(
             continue;
         }
         for r in q.fetch_all(&mut *conn).await? {
-            let id = get_i64(&r, "id")?;
-            if get_i64(&r, "created")? == 1 {
-                created_here.insert(id);
-            }
-            stored.insert(get_str(&r, "identity")?, id);
+            stored.insert(get_str(&r, "identity")?, get_i64(&r, "id")?);
         }
     }
     if let Some(before) = before {
@@ -194,22 +183,32 @@ pub(crate) async fn upsert_cases(
             }
         }
     }
-    updates
+    let ids = updates
         .iter()
         .map(|f| {
-            let id = stored.remove(&f.identity).ok_or_else(|| {
+            stored.remove(&f.identity).ok_or_else(|| {
                 ServerError::Conflict(format!(
                     "test case {:?} changed concurrently; retry",
                     f.identity
                 ))
-            })?;
-            let created = match before {
-                Some(before) => id > before,
-                None => created_here.contains(&id),
-            };
-            Ok((id, created))
+            })
         })
-        .collect()
+        .collect::<ServerResult<_>>()?;
+    Ok(UpsertedCases {
+        ids,
+        known_through: before,
+    })
+}
+
+/// What [`upsert_cases`] answers.
+#[derive(Debug)]
+pub(crate) struct UpsertedCases {
+    /// The cases' ids, in the order they were given.
+    pub(crate) ids: Vec<Id>,
+    /// SQLite: the cases that existed before the call are those with an id up
+    /// to this one (the others it created). `None` on PostgreSQL, which has
+    /// no use for it ([`super::case_last::note_attempts`]).
+    pub(crate) known_through: Option<Id>,
 }
 
 /// A stored test case with its default executor.
@@ -566,8 +565,7 @@ mod tests {
             async move {
                 let facts: Vec<&CaseFacts> = cases.iter().collect();
                 let mut conn = db.write.acquire().await.unwrap();
-                let ids = upsert_cases(&mut conn, 1, &facts).await.unwrap();
-                ids.into_iter().map(|(id, _)| id).collect::<Vec<Id>>()
+                upsert_cases(&mut conn, 1, &facts).await.unwrap().ids
             }
         };
 

@@ -604,25 +604,25 @@ pub(crate) async fn manual_results(
     let mut out = Vec::with_capacity(entries.len());
     for e in entries {
         let r = &e.result;
-        let (case_id, new_case) = match &e.case {
-            ManualCase::Known(id) => (*id, false),
+        let case_id = match &e.case {
+            ManualCase::Known(id) => *id,
             ManualCase::Named(facts) => {
                 db::test_cases::upsert_cases(&mut tx, launch.project_id, &[facts])
                     .await?
-                    .remove(0)
+                    .ids[0]
             }
         };
         let id = db::results::insert_manual_result(&mut tx, &session, case_id, r).await?;
-        // The case's last status moves forward (never back to an older result).
+        // The case's last status moves forward (never back to an older
+        // result); written at once (a tester's few results need no queue).
         let attempt = db::case_last::Attempt {
             case_id,
-            new_case,
             status: r.status,
             start: r.at_ms,
             result_id: id,
             job_id: None,
         };
-        db::case_last::note_attempts(&mut tx, &[attempt]).await?;
+        db::case_last::note_attempts(&mut tx, &[attempt], None).await?;
         out.push(api::ManualResultDto {
             id,
             test_case_id: case_id,
@@ -636,7 +636,6 @@ pub(crate) async fn manual_results(
     }
     db::launches::touch(&mut tx, launch.id).await?;
     tx.commit().await?;
-    db.settler.queued(out.len());
     Ok(out)
 }
 

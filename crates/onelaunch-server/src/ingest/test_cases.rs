@@ -129,23 +129,20 @@ pub(crate) async fn track_test_cases(
     let updates: Vec<&CaseFacts> = latest.values().map(|u| u.0).collect();
     let cases = upsert_cases(conn, session.project_id, &updates).await?;
     let attempts: Vec<Attempt> = cases
+        .ids
         .iter()
         .zip(latest.values())
-        .map(
-            |(&(case_id, new_case), &(facts, start, result_id))| Attempt {
-                case_id,
-                new_case,
-                status: facts.status,
-                start,
-                result_id,
-                job_id,
-            },
-        )
+        .map(|(&case_id, &(facts, start, result_id))| Attempt {
+            case_id,
+            status: facts.status,
+            start,
+            result_id,
+            job_id,
+        })
         .collect();
-    note_attempts(conn, &attempts).await?;
+    note_attempts(conn, &attempts, cases.known_through).await?;
     if let Some(run) = session.job_run_id {
-        let cases: Vec<Id> = cases.iter().map(|c| c.0).collect();
-        crate::db::server_runs::mark_reported(conn, run, &cases).await?;
+        crate::db::server_runs::mark_reported(conn, run, &cases.ids).await?;
     }
     Ok(())
 }
