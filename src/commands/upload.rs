@@ -48,7 +48,7 @@ pub(crate) async fn run(g: &Global, args: UploadArgs) -> Result<u8> {
     if !args.resume {
         // Nothing is created on the server for an upload of nothing.
         let scan = scan_inputs(&paths)?;
-        if scan.result_files == 0 {
+        if !scan.any_results {
             let what = describe_empty(&scan);
             if !settings.allow_empty {
                 bail!(Exit::new(
