@@ -599,7 +599,8 @@ impl SharedPart {
 
 enum Payload {
     Empty,
-    Json(Vec<u8>),
+    /// Shared bytes: a retried request sends them again without a copy.
+    Json(bytes::Bytes),
     Multipart(Vec<SharedPart>),
     /// Per result: a `result` part (its id), then its `file` parts.
     Bulk(Vec<(Id, Vec<SharedPart>)>),
@@ -642,6 +643,10 @@ pub struct ApiClient {
     /// first answer (an older onelaunch, another TestOps server has none:
     /// attachments then go one result per request).
     bulk: Arc<BulkRoute>,
+    /// The size of the last result batch's JSON: the next one is written
+    /// into a buffer of about that size, not one grown (and copied) from
+    /// 128 bytes by doubling.
+    results_body: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// What [`ApiClient::upload_attachments_bulk`] learned of the server's bulk
@@ -722,6 +727,7 @@ impl ApiClient {
             http,
             config: Arc::new(config),
             bulk: Default::default(),
+            results_body: Default::default(),
         })
     }
 
@@ -892,10 +898,29 @@ impl ApiClient {
         query: &[(&str, String)],
         body: &B,
     ) -> Result<Vec<u8>, ClientError> {
-        let json = serde_json::to_vec(body).map_err(|e| {
+        self.post_raw_sized(path, query, body, None).await
+    }
+
+    /// [`ApiClient::post_raw`]; with `size`, the JSON is written into a
+    /// buffer an eighth larger than the size it holds (the previous body's),
+    /// and its own size is kept there.
+    async fn post_raw_sized<B: Serialize + ?Sized>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        body: &B,
+        size: Option<&std::sync::atomic::AtomicUsize>,
+    ) -> Result<Vec<u8>, ClientError> {
+        use std::sync::atomic::Ordering;
+        let last = size.map_or(0, |s| s.load(Ordering::Relaxed));
+        let mut json = Vec::with_capacity(last.saturating_add(last / 8));
+        serde_json::to_writer(&mut json, body).map_err(|e| {
             ClientError::Decode(format!("POST {path}: cannot encode the request: {e}"))
         })?;
-        self.call(Method::POST, path, query, Payload::Json(json))
+        if let Some(size) = size {
+            size.store(json.len(), Ordering::Relaxed);
+        }
+        self.call(Method::POST, path, query, Payload::Json(json.into()))
             .await
     }
 
@@ -1011,7 +1036,7 @@ impl ApiClient {
         let json = serde_json::to_vec(&serde_json::json!({"days": days, "launches": launches}))
             .map_err(|e| ClientError::Decode(format!("PUT {path}: {e}")))?;
         let body = self
-            .call(Method::PUT, &path, &[], Payload::Json(json))
+            .call(Method::PUT, &path, &[], Payload::Json(json.into()))
             .await?;
         Self::decode(&format!("PUT {path}"), &body)
     }
@@ -1219,9 +1244,11 @@ impl ApiClient {
             #[serde(default)]
             new_results: Option<usize>,
         }
-        let answer: Answer = self
-            .post_json("/api/upload/test-result", &[], results)
-            .await?;
+        let path = "/api/upload/test-result";
+        let body = self
+            .post_raw_sized(path, &[], results, Some(&self.results_body))
+            .await;
+        let answer: Answer = Self::decode(&format!("POST {path}"), &body?)?;
         let result_ids = if answer.result_ids.is_empty() {
             answer.results.iter().map(|r| r.id).collect()
         } else {
@@ -1427,7 +1454,9 @@ impl ApiClient {
         let label = format!("{method} {path}");
         let json = serde_json::to_vec(body)
             .map_err(|e| ClientError::Decode(format!("{label}: cannot encode the request: {e}")))?;
-        let answer = self.call(method, path, &[], Payload::Json(json)).await?;
+        let answer = self
+            .call(method, path, &[], Payload::Json(json.into()))
+            .await?;
         Self::decode(&label, &answer)
     }
 

@@ -26,7 +26,7 @@
 //! A directory holding a manifest (and everything below it) is never read as
 //! results.
 
-use std::collections::{HashMap, HashSet};
+use foldhash::{HashMap, HashSet, HashSetExt};
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};

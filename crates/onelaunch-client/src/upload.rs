@@ -11,7 +11,9 @@
 //! results directory (unsafe attachment names, symlinks pointing outside, and
 //! special files are refused); every file is size-checked before it is read.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
+
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use std::fmt;
 use std::future::Future;
 use std::io::Read;
@@ -828,7 +830,7 @@ struct BatchOutcome {
 struct DirFixtures {
     containers: Vec<allure::Container>,
     /// Result uuid → its fixtures, recomputed when containers are added.
-    by_result: HashMap<String, Vec<UploadFixture>>,
+    by_result: std::collections::HashMap<String, Vec<UploadFixture>>,
     /// Attachment source → the container file that refers to it.
     attachment_origin: HashMap<String, PathBuf>,
 }

@@ -14,7 +14,7 @@
 //! is a [`FileProblem`] naming the result file that refers to it; the other
 //! files of the same request are stored and acknowledged all the same.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::path::PathBuf;
 
 use futures::stream::{FuturesUnordered, StreamExt};
