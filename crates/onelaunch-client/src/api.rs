@@ -12,7 +12,9 @@ use onelaunch_api::{
     SessionCreate, SessionDto, StatisticItem, TestResultDto, TokenCreated, UploadFixtures,
     UploadResults, UploadResultsResponse,
 };
-use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::header::{
+    HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER,
+};
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -574,8 +576,8 @@ pub struct PlanItem {
 #[derive(Clone)]
 pub(crate) struct SharedPart {
     pub(crate) file_name: String,
-    content_type: String,
-    data: Arc<Vec<u8>>,
+    pub(crate) content_type: String,
+    pub(crate) data: Arc<Vec<u8>>,
 }
 
 impl SharedPart {
@@ -607,7 +609,7 @@ enum Payload {
 }
 
 /// A [`SharedPart`] as a multipart `file` part.
-fn file_part(p: &SharedPart) -> reqwest::multipart::Part {
+pub(crate) fn file_part(p: &SharedPart) -> reqwest::multipart::Part {
     let make = || {
         reqwest::multipart::Part::stream_with_length(
             shared_body(p.data.clone()),
@@ -771,14 +773,19 @@ impl ApiClient {
                 req.multipart(form)
             }
             Payload::Bulk(groups) => {
-                let mut form = reqwest::multipart::Form::new();
-                for (result_id, parts) in groups {
-                    form = form.text("result", result_id.to_string());
-                    for p in parts {
-                        form = form.part("file", file_part(p));
-                    }
-                }
-                req.multipart(form)
+                // One flat stream of the parts' bytes (`multipart.rs`), not
+                // reqwest's `Form`, which nests a stream per part.
+                let boundary = crate::multipart::boundary();
+                let segments = crate::multipart::bulk(&boundary, groups);
+                let len: usize = segments.iter().map(|s| s.len()).sum();
+                req.header(
+                    CONTENT_TYPE,
+                    format!("multipart/form-data; boundary={boundary}"),
+                )
+                .header(CONTENT_LENGTH, len)
+                .body(reqwest::Body::wrap_stream(futures::stream::iter(
+                    segments.into_iter().map(Ok::<_, std::io::Error>),
+                )))
             }
         }
     }

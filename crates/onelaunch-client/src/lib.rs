@@ -30,6 +30,7 @@
 //! ```
 
 pub mod api;
+mod multipart;
 pub mod spool;
 pub mod upload;
 
