@@ -623,13 +623,14 @@ pub(crate) fn file_part(p: &SharedPart) -> reqwest::multipart::Part {
         .unwrap_or_else(|_| make())
 }
 
-/// A streaming body over shared bytes, so a retried request does not copy
-/// the whole content again.
+/// A streaming body over shared bytes: its chunks are slices of them, so
+/// neither a request nor its retries copy the content.
 fn shared_body(data: Arc<Vec<u8>>) -> reqwest::Body {
     let len = data.len();
+    let data = crate::multipart::shared_bytes(data);
     let chunks = (0..len).step_by(STREAM_CHUNK).map(move |start| {
         let end = (start + STREAM_CHUNK).min(len);
-        Ok::<Vec<u8>, std::io::Error>(data[start..end].to_vec())
+        Ok::<bytes::Bytes, std::io::Error>(data.slice(start..end))
     });
     reqwest::Body::wrap_stream(futures::stream::iter(chunks))
 }

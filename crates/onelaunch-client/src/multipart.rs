@@ -24,6 +24,11 @@ impl AsRef<[u8]> for Shared {
     }
 }
 
+/// `data` as [`Bytes`] without a copy (slices of it are not copied either).
+pub(crate) fn shared_bytes(data: Arc<Vec<u8>>) -> Bytes {
+    Bytes::from_owner(Shared(data))
+}
+
 /// A new random boundary, in reqwest's shape.
 pub(crate) fn boundary() -> String {
     use rand::Rng;
@@ -54,7 +59,7 @@ pub(crate) fn bulk(boundary: &str, groups: &[(Id, Vec<SharedPart>)]) -> Vec<Byte
                 content_type(&part.content_type)
             )));
             if !part.data.is_empty() {
-                out.push(Bytes::from_owner(Shared(part.data.clone())));
+                out.push(shared_bytes(part.data.clone()));
             }
             out.push(Bytes::from_static(b"\r\n"));
         }
