@@ -26,13 +26,13 @@
 //! A directory holding a manifest (and everything below it) is never read as
 //! results.
 
-use foldhash::{HashMap, HashSet, HashSetExt};
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use foldhash::{HashMap, HashSet, HashSetExt};
 use onelaunch_api::Id;
 use onelaunch_model::FileKind;
 use serde::{Deserialize, Serialize};

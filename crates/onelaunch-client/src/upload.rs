@@ -12,8 +12,6 @@
 //! special files are refused); every file is size-checked before it is read.
 
 use std::collections::{BTreeMap, VecDeque};
-
-use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use std::fmt;
 use std::future::Future;
 use std::io::Read;
@@ -22,6 +20,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use futures::stream::{self, StreamExt};
 use onelaunch_api::{
     is_secret_name, normalize_status, Id, KeyValue, SessionCreate, UploadAttachment, UploadFixture,

@@ -14,9 +14,9 @@
 //! is a [`FileProblem`] naming the result file that refers to it; the other
 //! files of the same request are stored and acknowledged all the same.
 
-use foldhash::HashMap;
 use std::path::PathBuf;
 
+use foldhash::HashMap;
 use futures::stream::{FuturesUnordered, StreamExt};
 use onelaunch_api::Id;
 
