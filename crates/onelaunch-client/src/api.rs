@@ -12,9 +12,7 @@ use onelaunch_api::{
     SessionCreate, SessionDto, StatisticItem, TestResultDto, TokenCreated, UploadFixtures,
     UploadResults, UploadResultsResponse,
 };
-use reqwest::header::{
-    HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER,
-};
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -33,7 +31,6 @@ const RETRY_AFTER_CAP: Duration = Duration::from_secs(60);
 /// Longest server message kept (in characters): a 409 may list the missing
 /// prerequisites of many jobs, and every one of them must reach the user.
 pub const MESSAGE_LIMIT: usize = 64 * 1024;
-const STREAM_CHUNK: usize = 64 * 1024;
 
 // ---------------------------------------------------------------- configuration
 
@@ -608,33 +605,6 @@ enum Payload {
     Bulk(Vec<(Id, Vec<SharedPart>)>),
 }
 
-/// A [`SharedPart`] as a multipart `file` part.
-pub(crate) fn file_part(p: &SharedPart) -> reqwest::multipart::Part {
-    let make = || {
-        reqwest::multipart::Part::stream_with_length(
-            shared_body(p.data.clone()),
-            p.data.len() as u64,
-        )
-        .file_name(p.file_name.clone())
-    };
-    make()
-        .mime_str(&p.content_type)
-        .or_else(|_| make().mime_str("application/octet-stream"))
-        .unwrap_or_else(|_| make())
-}
-
-/// A streaming body over shared bytes: its chunks are slices of them, so
-/// neither a request nor its retries copy the content.
-fn shared_body(data: Arc<Vec<u8>>) -> reqwest::Body {
-    let len = data.len();
-    let data = crate::multipart::shared_bytes(data);
-    let chunks = (0..len).step_by(STREAM_CHUNK).map(move |start| {
-        let end = (start + STREAM_CHUNK).min(len);
-        Ok::<bytes::Bytes, std::io::Error>(data.slice(start..end))
-    });
-    reqwest::Body::wrap_stream(futures::stream::iter(chunks))
-}
-
 // ---------------------------------------------------------------- the client
 
 /// HTTP client of the TestOps API subset. Cheap to clone (shares one connection pool).
@@ -767,26 +737,14 @@ impl ApiClient {
                 .header(CONTENT_TYPE, "application/json")
                 .body(bytes.clone()),
             Payload::Multipart(parts) => {
-                let mut form = reqwest::multipart::Form::new();
-                for p in parts {
-                    form = form.part("file", file_part(p));
-                }
-                req.multipart(form)
+                let boundary = crate::multipart::boundary();
+                let body = crate::multipart::files(&boundary, parts);
+                crate::multipart::attach(req, &boundary, body)
             }
             Payload::Bulk(groups) => {
-                // One flat stream of the parts' bytes (`multipart.rs`), not
-                // reqwest's `Form`, which nests a stream per part.
                 let boundary = crate::multipart::boundary();
-                let segments = crate::multipart::bulk(&boundary, groups);
-                let len: usize = segments.iter().map(|s| s.len()).sum();
-                req.header(
-                    CONTENT_TYPE,
-                    format!("multipart/form-data; boundary={boundary}"),
-                )
-                .header(CONTENT_LENGTH, len)
-                .body(reqwest::Body::wrap_stream(futures::stream::iter(
-                    segments.into_iter().map(Ok::<_, std::io::Error>),
-                )))
+                let body = crate::multipart::bulk(&boundary, groups);
+                crate::multipart::attach(req, &boundary, body)
             }
         }
     }
