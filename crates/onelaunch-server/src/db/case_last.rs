@@ -61,13 +61,26 @@ pub(crate) struct Settler {
     queued: AtomicUsize,
     wake: tokio::sync::Notify,
     folding: tokio::sync::Mutex<()>,
+    /// Results stored since the last [`super::ui_order::settle`], and the
+    /// lock that keeps those one at a time.
+    pub(super) unordered: AtomicUsize,
+    pub(super) ordering: tokio::sync::Mutex<()>,
 }
 
 impl Settler {
-    /// `n` attempts were committed to the queue.
+    /// `n` results were stored, with their attempts (some of them queued).
     pub(crate) fn queued(&self, n: usize) {
         if n > 0 {
             self.queued.fetch_add(n, Ordering::Relaxed);
+            self.stored(n);
+        }
+    }
+
+    /// `n` results were stored whose attempts were written at once (manual
+    /// results, a combined launch): only the web UI's order has to follow.
+    pub(crate) fn stored(&self, n: usize) {
+        if n > 0 {
+            self.unordered.fetch_add(n, Ordering::Relaxed);
             self.wake.notify_one();
         }
     }
@@ -282,23 +295,35 @@ async fn store(conn: &mut AnyConnection, cases: &[(Id, Last)]) -> ServerResult<(
 
 /// Settles in the background: once at start (what an earlier process left
 /// queued), then whenever this process queued attempts and uploads paused
-/// for [`SETTLE_QUIET`], or [`SETTLE_AT`] of them are queued.
+/// for [`SETTLE_QUIET`], or [`SETTLE_AT`] of them are queued. Orders results
+/// for the web UI ([`super::ui_order::settle`]) at start, when uploads
+/// pause, and every [`super::ui_order::SETTLE_AT`] results.
 pub(crate) fn spawn_settler(db: Db) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         if db.backend != Backend::Sqlite {
             return; // nothing is queued there
         }
         let settler = db.settler.clone();
+        // At start every queue is settled; later the UI order waits for a
+        // pause, or for [`super::ui_order::SETTLE_AT`] results.
+        let mut quiet = true;
         loop {
             if let Err(e) = settle(&db).await {
                 tracing::warn!(error = %e, "folding test cases' last attempts failed; retrying later");
             }
+            if quiet || settler.unordered.load(Ordering::Relaxed) >= super::ui_order::SETTLE_AT {
+                if let Err(e) = super::ui_order::settle(&db).await {
+                    tracing::warn!(error = %e, "ordering results for the web UI failed; retrying later");
+                }
+            }
             settler.wake.notified().await;
+            quiet = false;
             while settler.queued.load(Ordering::Relaxed) < SETTLE_AT {
                 if tokio::time::timeout(SETTLE_QUIET, settler.wake.notified())
                     .await
                     .is_err()
                 {
+                    quiet = true;
                     break;
                 }
             }

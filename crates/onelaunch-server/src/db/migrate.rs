@@ -19,10 +19,15 @@ pub struct CopyReport {
 
 const CHUNK: i64 = 1000;
 
+/// Tables only SQLite has, derived from others and not copied: the web UI's
+/// order of results, a view of `test_results` on PostgreSQL
+/// ([`super::ui_order`]).
+const SQLITE_ONLY: [&str; 2] = ["ui_results", "ui_results_mark"];
+
 /// Tables of the SQLite source in an order where every table comes after the
 /// tables it references.
 async fn tables_in_dependency_order(src: &Db) -> ServerResult<Vec<String>> {
-    let names: Vec<String> = sqlx::query(
+    let mut names: Vec<String> = sqlx::query(
         "SELECT name FROM sqlite_master WHERE type = 'table' \
          AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_sqlx%' ORDER BY name",
     )
@@ -31,6 +36,7 @@ async fn tables_in_dependency_order(src: &Db) -> ServerResult<Vec<String>> {
     .iter()
     .map(|r| r.try_get::<String, _>("name"))
     .collect::<Result<_, _>>()?;
+    names.retain(|n| !SQLITE_ONLY.contains(&n.as_str()));
     let mut deps: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for t in &names {
         let refs = sqlx::query(&format!(

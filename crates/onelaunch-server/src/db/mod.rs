@@ -39,6 +39,7 @@ pub(crate) mod sessions;
 pub(crate) mod small_blobs;
 pub(crate) mod test_cases;
 pub(crate) mod tokens;
+pub(crate) mod ui_order;
 pub(crate) mod ui_sessions;
 pub(crate) mod ui_views;
 pub(crate) mod views;

@@ -1,5 +1,5 @@
 //! Read queries of the results of a launch: a page of results (cut from the
-//! stored overview's group sizes, read through `test_results_ui`), one
+//! stored overview's group sizes, read through `ui_results`), one
 //! result's head, a test's attempts. Split from `views.rs`, whose helpers
 //! (`Where`, `bind_all`, the group order) they share.
 
@@ -41,9 +41,11 @@ pub(crate) struct ResultLine {
 ///
 /// The page is cut from the groups' sizes: from the overview `o` when one is
 /// given and no text is searched, else counted now. Then only the groups the
-/// page touches are read, each through the `test_results_ui` index from the
+/// page touches are read, each through the index of `ui_results` from the
 /// page's first row on, so page 1 of a launch of 100,000 tests reads about
-/// 100 results and a deep page at most the rest of one group.
+/// 100 results and a deep page at most the rest of one group
+/// ([`super::ui_order`]; a launch with results newer than its order is
+/// sorted in the query).
 pub(crate) async fn results(
     db: &Db,
     launch_id: Id,
@@ -119,6 +121,7 @@ pub(crate) async fn results(
     groups.sort_by_key(|g| group_order(g.0, &g.1));
     let total: i64 = groups.iter().map(|g| g.2).sum();
     // The groups the page touches, each read from its first row on the page.
+    let ordered = super::ui_order::ordered(db, launch_id).await?;
     let mut order: Vec<Id> = Vec::new();
     let mut skip = page.saturating_mul(size);
     for (job_run, status, n) in &groups {
@@ -131,26 +134,48 @@ pub(crate) async fn results(
             continue;
         }
         let mut g = w.clone();
+        // The group in `ui_results` (same arguments: $1 launch, $2 manual).
+        let mut in_order = vec!["u.launch_id = $1".to_string(), "u.manual = $2".to_string()];
         match job_run {
-            Some(j) => g.add("t.job_run_id = ?", Some(Arg::I(*j))),
-            None => g.add("t.job_run_id IS NULL", None),
+            Some(j) => {
+                in_order.push(format!("u.job_run_id = ${}", g.next()));
+                g.add("t.job_run_id = ?", Some(Arg::I(*j)));
+            }
+            None => {
+                in_order.push("u.job_run_id IS NULL".into());
+                g.add("t.job_run_id IS NULL", None);
+            }
         }
+        in_order.push(format!("u.status = ${}", g.next()));
         g.add("t.status = ?", Some(Arg::S(status.clone())));
         let k = g.next();
         let mut args = g.args.clone();
         args.push(Arg::I(want.min(n - skip)));
         args.push(Arg::I(skip));
-        let rows = bind_all(
-            sqlx::query(&format!(
+        // Through `ui_results` when it holds the launch's results: its index
+        // walks the group by name from the page's first row and stops after
+        // the page (the CROSS JOIN keeps SQLite's join order: the order
+        // first, then each result by id). Else the group's rows, sorted.
+        let sql = if ordered {
+            format!(
+                "SELECT t.id AS id FROM ui_results u CROSS JOIN test_results t \
+                 WHERE {} AND t.id = u.result_id AND {} ORDER BY u.name, u.result_id \
+                 LIMIT ${k} OFFSET ${}",
+                in_order.join(" AND "),
+                g.sql(),
+                k + 1
+            )
+        } else {
+            format!(
                 "SELECT t.id AS id FROM test_results t WHERE {} ORDER BY t.name, t.id \
                  LIMIT ${k} OFFSET ${}",
                 g.sql(),
                 k + 1
-            )),
-            &args,
-        )
-        .fetch_all(&db.read)
-        .await?;
+            )
+        };
+        let rows = bind_all(sqlx::query(&sql), &args)
+            .fetch_all(&db.read)
+            .await?;
         for r in &rows {
             order.push(get_i64(r, "id")?);
         }

@@ -380,12 +380,18 @@ pub(crate) struct ResultGroup {
 }
 
 pub(crate) async fn overview(db: &Db, launch_id: Id) -> ServerResult<Overview> {
-    // Every stored result, one pass over the `test_results_ui` index.
-    let all = sqlx::query(
+    // Every stored result: one pass over the index of `ui_results` when it
+    // holds the launch's results (`ui_order`), else over their rows.
+    let source = if super::ui_order::ordered(db, launch_id).await? {
+        "ui_results"
+    } else {
+        "test_results"
+    };
+    let all = sqlx::query(&format!(
         "SELECT t.manual AS manual, t.job_run_id AS job_run_id, t.status AS status, COUNT(*) AS n, \
          MIN(t.start_ms) AS first_start, MAX(t.stop_ms) AS last_stop, MAX(t.created_ms) AS last_created \
-         FROM test_results t WHERE t.launch_id = $1 GROUP BY t.manual, t.job_run_id, t.status",
-    )
+         FROM {source} t WHERE t.launch_id = $1 GROUP BY t.manual, t.job_run_id, t.status"
+    ))
     .bind(launch_id)
     .fetch_all(&db.read)
     .await?;

@@ -59,6 +59,9 @@ pub(crate) async fn combine(db: &Db, sources: &[LaunchRow], name: &str) -> Serve
     }
     let ids: Vec<Id> = sources.iter().map(|l| l.id).collect();
     let id = db::combine::combine(db, first.project_id, &name, &tags, &ids).await?;
+    // A wake for the web UI's order (`db::ui_order`); the count only weighs
+    // when a long upload settles it.
+    db.settler.stored(1);
     tracing::info!(launch = id, sources = ?ids, "launches combined");
     Ok(id)
 }

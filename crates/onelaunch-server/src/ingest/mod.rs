@@ -636,6 +636,7 @@ pub(crate) async fn manual_results(
     }
     db::launches::touch(&mut tx, launch.id).await?;
     tx.commit().await?;
+    db.settler.stored(out.len());
     Ok(out)
 }
 

@@ -29,6 +29,7 @@ mod sessions;
 mod small_blobs;
 mod storage;
 mod tokens;
+mod ui_order;
 
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
