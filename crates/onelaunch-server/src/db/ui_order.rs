@@ -40,8 +40,10 @@ pub(crate) async fn ordered(db: &Db, launch_id: Id) -> ServerResult<bool> {
     if db.backend != Backend::Sqlite {
         return Ok(true);
     }
-    // Two reads, each its own snapshot: a settle between them only makes the
-    // answer "no" when it could have been "yes".
+    // Two reads, each its own snapshot. A result stored between them, or
+    // after them and before the caller's own reads, may be left off a page
+    // read through `ui_results` until the next read: as if the page had been
+    // read just before it arrived.
     let last =
         sqlx::query("SELECT COALESCE(MAX(id), 0) AS m FROM test_results WHERE launch_id = $1")
             .bind(launch_id)
