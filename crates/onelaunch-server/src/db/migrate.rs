@@ -124,6 +124,10 @@ pub async fn copy_database(from: &str, to: &str) -> ServerResult<CopyReport> {
             redact_url(to)
         )));
     }
+    // What the source queued is folded first: PostgreSQL writes a case's
+    // last attempt at once and never folds a queue, so a queued attempt
+    // copied as it is would leave its case's last status behind there.
+    super::case_last::settle(&src).await?;
     let tables = tables_in_dependency_order(&src).await?;
     for t in &tables {
         if count(&dst, t).await? > 0 {

@@ -2,8 +2,9 @@
 //! cases' attempts are queued by an upload and folded later, yet whoever
 //! reads a case sees every attempt stored before it asked; the fold keeps the
 //! attempt with the latest start whatever order attempts arrive in; a queue
-//! left behind is folded at start; a database from before migration 0029
-//! keeps its cases' statuses.
+//! left behind is folded at start, and before `server migrate` copies it to
+//! PostgreSQL; a database from before migration 0029 keeps its cases'
+//! statuses.
 
 use std::time::Duration;
 
@@ -393,4 +394,39 @@ async fn a_known_case_with_the_same_facts_is_not_written() {
     assert_eq!(frames(facts("a")).await, 1, "known cases, same facts");
     let changed = frames(facts("b")).await;
     assert!(changed > 10, "other labels are written: {changed} frames");
+}
+
+/// `server migrate` folds what the SQLite source left queued before it copies:
+/// PostgreSQL never folds a queue, so a queued attempt copied as it was would
+/// leave its case's last status behind there.
+#[tokio::test]
+async fn a_queue_left_in_sqlite_is_folded_before_it_moves_to_postgres() {
+    let Some(cluster) = super::pg::PgCluster::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::with_config(|c| c.data_dir = dir.path().join("data")).await;
+    let db = &app.state.db;
+    let project = app.create_project("moving").await;
+    let (launch, _, run) = job_run(&app, project, "acme/shop/m", None).await;
+    upload(&app, run, &[("m1", "t1", "passed", 1_000)]).await;
+    let (_, _, run) = job_run(&app, project, "acme/shop/m", Some(launch)).await;
+    upload(&app, run, &[("m2", "t1", "failed", 2_000)]).await;
+    assert_eq!(count(db, "test_case_pending").await, 1, "queued on SQLite");
+
+    let from = format!(
+        "sqlite://{}",
+        dir.path().join("data").join("onelaunch.db").display()
+    );
+    let to = cluster.database("moved_queue");
+    crate::migrate::copy_database(&from, &to).await.unwrap();
+    let moved = Db::connect(&to).await.unwrap();
+    assert_eq!(count(&moved, "test_case_pending").await, 0);
+    let (cases, total) = db::test_cases::list_cases(&moved, project, &Default::default(), None)
+        .await
+        .unwrap();
+    assert_eq!(total, 1);
+    assert_eq!(cases[0].last_status.as_deref(), Some("failed"));
+    moved.write.close().await;
+    drop(cluster);
 }
