@@ -65,6 +65,8 @@ pub(crate) struct Settler {
     /// lock that keeps those one at a time.
     pub(super) unordered: AtomicUsize,
     pub(super) ordering: tokio::sync::Mutex<()>,
+    /// A reader found a launch with results newer than the UI order.
+    wanted: std::sync::atomic::AtomicBool,
 }
 
 impl Settler {
@@ -73,6 +75,13 @@ impl Settler {
         if n > 0 {
             self.queued.fetch_add(n, Ordering::Relaxed);
             self.stored(n);
+        }
+    }
+
+    /// A reader wants the web UI's order settled now, not when uploads pause.
+    pub(crate) fn want_order(&self) {
+        if !self.wanted.swap(true, Ordering::Relaxed) {
+            self.wake.notify_one();
         }
     }
 
@@ -297,7 +306,8 @@ async fn store(conn: &mut AnyConnection, cases: &[(Id, Last)]) -> ServerResult<(
 /// queued), then whenever this process queued attempts and uploads paused
 /// for [`SETTLE_QUIET`], or [`SETTLE_AT`] of them are queued. Orders results
 /// for the web UI ([`super::ui_order::settle`]) at start, when uploads
-/// pause, and every [`super::ui_order::SETTLE_AT`] results.
+/// pause, every [`super::ui_order::SETTLE_AT`] results, and when a reader
+/// found a launch with newer results ([`Settler::want_order`]).
 pub(crate) fn spawn_settler(db: Db) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         if db.backend != Backend::Sqlite {
@@ -311,14 +321,20 @@ pub(crate) fn spawn_settler(db: Db) -> tokio::task::JoinHandle<()> {
             if let Err(e) = settle(&db).await {
                 tracing::warn!(error = %e, "folding test cases' last attempts failed; retrying later");
             }
-            if quiet || settler.unordered.load(Ordering::Relaxed) >= super::ui_order::SETTLE_AT {
+            let wanted = settler.wanted.swap(false, Ordering::Relaxed);
+            if quiet
+                || wanted
+                || settler.unordered.load(Ordering::Relaxed) >= super::ui_order::SETTLE_AT
+            {
                 if let Err(e) = super::ui_order::settle(&db).await {
                     tracing::warn!(error = %e, "ordering results for the web UI failed; retrying later");
                 }
             }
             settler.wake.notified().await;
             quiet = false;
-            while settler.queued.load(Ordering::Relaxed) < SETTLE_AT {
+            while settler.queued.load(Ordering::Relaxed) < SETTLE_AT
+                && !settler.wanted.load(Ordering::Relaxed)
+            {
                 if tokio::time::timeout(SETTLE_QUIET, settler.wake.notified())
                     .await
                     .is_err()

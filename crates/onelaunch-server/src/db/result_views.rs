@@ -121,7 +121,7 @@ pub(crate) async fn results(
     groups.sort_by_key(|g| group_order(g.0, &g.1));
     let total: i64 = groups.iter().map(|g| g.2).sum();
     // The groups the page touches, each read from its first row on the page.
-    let ordered = super::ui_order::ordered(db, launch_id).await?;
+    let ordered = super::ui_order::tail_from(db, launch_id).await?.is_none();
     let mut order: Vec<Id> = Vec::new();
     let mut skip = page.saturating_mul(size);
     for (job_run, status, n) in &groups {

@@ -11,10 +11,11 @@
 //! launch; their ids follow commit order (one writer, `AUTOINCREMENT`); so
 //! every result up to the mark is in `ui_results`.
 //!
-//! A reader asks [`ordered`] whether a launch's results are all at or below
-//! the mark: then `ui_results` lists them in order (an index range); else it
-//! reads `test_results` as before, sorting in the query. A page never waits
-//! for the writer.
+//! A reader asks [`tail_from`] whether a launch's results are all at or below
+//! the mark: then `ui_results` lists them in order (an index range). Else the
+//! overview adds the results above the mark (`test_results`, an id range) to
+//! those below it, a page sorts the launch's rows in the query, and the
+//! settler is asked to settle now. A page never waits for the writer.
 //!
 //! On PostgreSQL `ui_results` is a view of `test_results`, whose index keeps
 //! the order (its sequence values do not follow commit order, so a mark could
@@ -34,23 +35,31 @@ const SETTLE_ROWS: i64 = 50_000;
 /// for uploads to pause.
 pub(crate) const SETTLE_AT: usize = 100_000;
 
-/// Whether `ui_results` holds every result of launch `launch_id` (always on
-/// PostgreSQL).
-pub(crate) async fn ordered(db: &Db, launch_id: Id) -> ServerResult<bool> {
+/// `None` when `ui_results` holds every result of launch `launch_id` (always
+/// on PostgreSQL); else `Some(mark)`: the launch's results up to `mark` are in
+/// `ui_results`, the newer ones only in `test_results`. Then the settler is
+/// asked to settle now rather than when uploads pause, so that a page watched
+/// during an upload reads a short tail.
+pub(crate) async fn tail_from(db: &Db, launch_id: Id) -> ServerResult<Option<Id>> {
     if db.backend != Backend::Sqlite {
-        return Ok(true);
+        return Ok(None);
     }
-    // Two reads, each its own snapshot. A result stored between them, or
-    // after them and before the caller's own reads, may be left off a page
-    // read through `ui_results` until the next read: as if the page had been
-    // read just before it arrived.
+    // The mark first: every result up to it is in `ui_results` in any later
+    // snapshot, so a reader that takes the rows up to it from there and the
+    // newer ones from `test_results` counts each result once. A result
+    // stored after these reads may be left off until the next read, as if
+    // the page had been read just before it arrived.
+    let mark = mark(&db.read).await?;
     let last =
         sqlx::query("SELECT COALESCE(MAX(id), 0) AS m FROM test_results WHERE launch_id = $1")
             .bind(launch_id)
             .fetch_one(&db.read)
             .await?;
-    let last = get_i64(&last, "m")?;
-    Ok(last <= mark(&db.read).await?)
+    if get_i64(&last, "m")? <= mark {
+        return Ok(None);
+    }
+    db.settler.want_order();
+    Ok(Some(mark))
 }
 
 /// The highest result id copied into `ui_results` (SQLite).

@@ -380,21 +380,39 @@ pub(crate) struct ResultGroup {
 }
 
 pub(crate) async fn overview(db: &Db, launch_id: Id) -> ServerResult<Overview> {
-    // Every stored result: one pass over the index of `ui_results` when it
-    // holds the launch's results (`ui_order`), else over their rows.
-    let source = if super::ui_order::ordered(db, launch_id).await? {
-        "ui_results"
-    } else {
-        "test_results"
+    // Every stored result: one pass over the index of `ui_results`, plus (a
+    // launch receiving results) the rows of those above its mark, an id range
+    // (`ui_order::tail_from`).
+    let tail = super::ui_order::tail_from(db, launch_id).await?;
+    let per_group = |source: &str, cond: &str| {
+        format!(
+            "SELECT t.manual AS manual, t.job_run_id AS job_run_id, t.status AS status, COUNT(*) AS n, \
+             MIN(t.start_ms) AS first_start, MAX(t.stop_ms) AS last_stop, MAX(t.created_ms) AS last_created \
+             FROM {source} t WHERE t.launch_id = $1{cond} GROUP BY t.manual, t.job_run_id, t.status"
+        )
     };
-    let all = sqlx::query(&format!(
-        "SELECT t.manual AS manual, t.job_run_id AS job_run_id, t.status AS status, COUNT(*) AS n, \
-         MIN(t.start_ms) AS first_start, MAX(t.stop_ms) AS last_stop, MAX(t.created_ms) AS last_created \
-         FROM {source} t WHERE t.launch_id = $1 GROUP BY t.manual, t.job_run_id, t.status"
-    ))
-    .bind(launch_id)
-    .fetch_all(&db.read)
-    .await?;
+    let in_order = per_group(
+        "ui_results",
+        if tail.is_some() {
+            " AND t.result_id <= $2"
+        } else {
+            ""
+        },
+    );
+    let mut q = sqlx::query(&in_order).bind(launch_id);
+    if let Some(mark) = tail {
+        q = q.bind(mark);
+    }
+    let mut all = q.fetch_all(&db.read).await?;
+    if let Some(mark) = tail {
+        all.extend(
+            sqlx::query(&per_group("test_results", " AND t.id > $2"))
+                .bind(launch_id)
+                .bind(mark)
+                .fetch_all(&db.read)
+                .await?,
+        );
+    }
     // The superseded attempts: only a test stored more than once has one, so
     // the later-attempt lookup runs for those tests' results only. (The
     // CROSS JOIN keeps SQLite's join order: tests first, then their results
@@ -421,23 +439,34 @@ pub(crate) async fn overview(db: &Db, launch_id: Id) -> ServerResult<Overview> {
     for r in &old {
         superseded.insert(key(r)?, get_i64(r, "n")?);
     }
+    // A group's (count, first start, last stop, last stored), its two parts
+    // (ordered and newer) added up.
+    type Part = (i64, Option<i64>, Option<i64>, Option<i64>);
+    let mut parts: BTreeMap<(bool, Option<Id>, String), Part> = BTreeMap::new();
+    for r in &all {
+        let e = parts.entry(key(r)?).or_insert((0, None, None, None));
+        e.0 += get_i64(r, "n")?;
+        e.1 = match (e.1, opt_i64(r, "first_start")) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        e.2 = e.2.max(opt_i64(r, "last_stop"));
+        e.3 = e.3.max(opt_i64(r, "last_created"));
+    }
     let mut o = Overview::default();
     let mut counts: HashMap<String, i64> = HashMap::new();
-    for r in &all {
-        let (manual, job_run, status) = key(r)?;
-        let n = get_i64(r, "n")?;
+    for ((manual, job_run, status), (n, first_start, last_stop, last)) in parts {
         let old = superseded
             .get(&(manual, job_run, status.clone()))
             .copied()
             .unwrap_or(0);
         let tests = n - old;
-        let last = opt_i64(r, "last_created");
         o.results += n;
-        o.first_start = match (o.first_start, opt_i64(r, "first_start")) {
+        o.first_start = match (o.first_start, first_start) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        o.last_stop = o.last_stop.max(opt_i64(r, "last_stop"));
+        o.last_stop = o.last_stop.max(last_stop);
         o.last_result_ms = o.last_result_ms.max(last);
         if let Some(j) = job_run {
             let e = o.job_runs.entry(j).or_default();

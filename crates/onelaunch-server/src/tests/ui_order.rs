@@ -119,13 +119,13 @@ async fn pages_read_the_same_before_and_after_the_order_is_settled() {
         .await
         .unwrap();
     assert_eq!(count(db, launch).await, 0, "an upload does not order");
-    assert!(!ui_order::ordered(db, launch).await.unwrap());
+    assert!(ui_order::tail_from(db, launch).await.unwrap().is_some());
     let unsettled = pages(db, launch, run).await;
     assert!(unsettled.len() > 20, "{unsettled:?}");
 
     assert_eq!(ui_order::settle(db).await.unwrap(), 120);
     assert_eq!(count(db, launch).await, 120);
-    assert!(ui_order::ordered(db, launch).await.unwrap());
+    assert_eq!(ui_order::tail_from(db, launch).await.unwrap(), None);
     assert_eq!(pages(db, launch, run).await, unsettled);
     assert_eq!(ui_order::settle(db).await.unwrap(), 0, "nothing twice");
 
@@ -133,7 +133,7 @@ async fn pages_read_the_same_before_and_after_the_order_is_settled() {
     crate::ingest::results(db, &session, batch(120, 45))
         .await
         .unwrap();
-    assert!(!ui_order::ordered(db, launch).await.unwrap());
+    assert!(ui_order::tail_from(db, launch).await.unwrap().is_some());
     let newer = pages(db, launch, run).await;
     assert_ne!(newer, unsettled);
     assert!(newer
@@ -176,7 +176,7 @@ async fn the_server_orders_results_once_uploads_pause() {
     tokio::time::timeout(std::time::Duration::from_secs(60), settled)
         .await
         .expect("ordered after the upload paused");
-    assert!(ui_order::ordered(db, launch).await.unwrap());
+    assert_eq!(ui_order::tail_from(db, launch).await.unwrap(), None);
     settler.abort();
 }
 
@@ -212,7 +212,7 @@ async fn a_database_from_before_0030_has_its_results_ordered() {
 
     let db = Db::connect(&url).await.unwrap();
     assert_eq!(count(&db, launch).await, 60);
-    assert!(ui_order::ordered(&db, launch).await.unwrap());
+    assert_eq!(ui_order::tail_from(&db, launch).await.unwrap(), None);
     assert_eq!(pages(&db, launch, run).await, expected);
     let index: Option<String> =
         sqlx::query_scalar("SELECT name FROM sqlite_master WHERE name = 'test_results_ui'")
@@ -235,7 +235,7 @@ async fn postgres_reads_the_order_from_the_results() {
     crate::ingest::results(db, &session, batch(0, 50))
         .await
         .unwrap();
-    assert!(ui_order::ordered(db, launch).await.unwrap());
+    assert_eq!(ui_order::tail_from(db, launch).await.unwrap(), None);
     assert_eq!(ui_order::settle(db).await.unwrap(), 0);
     assert_eq!(count(db, launch).await, 50);
     let listed = pages(db, launch, run).await;
