@@ -271,7 +271,7 @@ pub(crate) async fn lock_for_delete(conn: &mut AnyConnection, id: Id) -> ServerR
 pub(crate) async fn delete_launch_rows(conn: &mut AnyConnection, id: Id) -> ServerResult<()> {
     lock_for_delete(conn, id).await?;
     super::combine::unlink(&mut *conn, id).await?;
-    super::ui_order::delete_launch(&mut *conn, id).await?;
+    super::ui_order::delete_launch_rows(&mut *conn, id).await?;
     let sub = "SELECT id FROM test_results WHERE launch_id = $1";
     for sql in [
         format!("DELETE FROM attachments WHERE test_result_id IN ({sub})"),

@@ -129,7 +129,10 @@ async fn settle_some(conn: &mut AnyConnection) -> ServerResult<Option<usize>> {
 
 /// Deletes a launch's rows of `ui_results`, in the caller's transaction
 /// (SQLite; on PostgreSQL the view follows `test_results`).
-pub(crate) async fn delete_launch(conn: &mut AnyConnection, launch_id: Id) -> ServerResult<()> {
+pub(crate) async fn delete_launch_rows(
+    conn: &mut AnyConnection,
+    launch_id: Id,
+) -> ServerResult<()> {
     if conn.backend_name() != "SQLite" {
         return Ok(());
     }

@@ -297,23 +297,20 @@ async fn a_database_from_before_0029_keeps_its_cases_statuses() {
         .await
         .unwrap();
     let job = session.job_id.unwrap();
-    db.read.close().await;
-    db.write.close().await;
-    drop(db);
-
     // As 0028 left it: the attempt in the case row.
-    let mut raw = sqlx::SqliteConnection::connect(&url).await.unwrap();
-    for sql in [
-        "DROP TABLE test_case_last",
-        "DROP TABLE test_case_pending",
-        "CREATE INDEX test_cases_job ON test_cases(job_id)",
-        "UPDATE test_cases SET last_status = CASE name WHEN 't1' THEN 'failed' ELSE 'skipped' END, \
-         last_start_ms = 7, job_id = (SELECT MIN(id) FROM jobs)",
-        "DELETE FROM _sqlx_migrations WHERE version = 29",
-    ] {
-        sqlx::query(sql).execute(&mut raw).await.unwrap();
-    }
-    raw.close().await.unwrap();
+    super::rewound(
+        db,
+        &url,
+        &[
+            "DROP TABLE test_case_last",
+            "DROP TABLE test_case_pending",
+            "CREATE INDEX test_cases_job ON test_cases(job_id)",
+            "UPDATE test_cases SET last_status = CASE name WHEN 't1' THEN 'failed' ELSE 'skipped' END, \
+             last_start_ms = 7, job_id = (SELECT MIN(id) FROM jobs)",
+            "DELETE FROM _sqlx_migrations WHERE version = 29",
+        ],
+    )
+    .await;
 
     let db = Db::connect(&url).await.unwrap();
     let (cases, total) = db::test_cases::list_cases(&db, 1, &Default::default(), None)

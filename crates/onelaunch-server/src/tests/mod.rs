@@ -125,6 +125,20 @@ pub(crate) async fn job_run_session(
     (run.launch_id, session)
 }
 
+/// Closes `db` and runs `statements` on its SQLite file `url`: a database
+/// made to look as an earlier migration left it.
+pub(crate) async fn rewound(db: crate::db::Db, url: &str, statements: &[&str]) {
+    use sqlx::Connection;
+    db.read.close().await;
+    db.write.close().await;
+    drop(db);
+    let mut raw = sqlx::SqliteConnection::connect(url).await.unwrap();
+    for sql in statements {
+        sqlx::query(sql).execute(&mut raw).await.unwrap();
+    }
+    raw.close().await.unwrap();
+}
+
 /// One multipart part named `file`.
 pub(crate) fn multipart(file_name: &str, content: &str) -> (String, Vec<u8>) {
     const BOUNDARY: &str = "onelaunch-test-boundary";

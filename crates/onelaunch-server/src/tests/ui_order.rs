@@ -2,8 +2,6 @@
 //! write it, and a launch's pages and overview read the same before it is
 //! settled (sorted in the query) and after (through `ui_results`).
 
-use sqlx::Connection;
-
 use super::*;
 use crate::db::result_views::{results, ResultFilter};
 use crate::db::{self, ui_order, views, Db};
@@ -194,21 +192,18 @@ async fn a_database_from_before_0030_has_its_results_ordered() {
         .await
         .unwrap();
     let expected = pages(&db, launch, run).await;
-    db.read.close().await;
-    db.write.close().await;
-    drop(db);
-
     // As 0029 left it.
-    let mut raw = sqlx::SqliteConnection::connect(&url).await.unwrap();
-    for sql in [
-        "DROP TABLE ui_results",
-        "DROP TABLE ui_results_mark",
-        "CREATE INDEX test_results_ui ON test_results(launch_id, manual, job_run_id, status, name, id, start_ms, stop_ms, created_ms)",
-        "DELETE FROM _sqlx_migrations WHERE version = 30",
-    ] {
-        sqlx::query(sql).execute(&mut raw).await.unwrap();
-    }
-    raw.close().await.unwrap();
+    super::rewound(
+        db,
+        &url,
+        &[
+            "DROP TABLE ui_results",
+            "DROP TABLE ui_results_mark",
+            "CREATE INDEX test_results_ui ON test_results(launch_id, manual, job_run_id, status, name, id, start_ms, stop_ms, created_ms)",
+            "DELETE FROM _sqlx_migrations WHERE version = 30",
+        ],
+    )
+    .await;
 
     let db = Db::connect(&url).await.unwrap();
     assert_eq!(count(&db, launch).await, 60);
