@@ -311,7 +311,7 @@ impl Server {
                 metrics::upkeep();
             }
         });
-        let settler = db::case_last::spawn_settler(self.state.db.clone());
+        let settler = db::settle::spawn(self.state.db.clone());
         let retention = lifecycle::spawn_retention(
             self.state.db.clone(),
             self.state.blobs.clone(),

@@ -18,7 +18,7 @@
 //! Readers of a case's last status or default executor settle first
 //! ([`settled`]: one query when the queue is empty), so they see every
 //! attempt stored before they asked. The server also settles in the
-//! background ([`spawn_settler`]): when uploads pause, or when
+//! background ([`super::settle::spawn`]): when uploads pause, or when
 //! [`SETTLE_AT`] attempts are queued.
 //!
 //! Merging is exact whatever the order: a case takes the status of its
@@ -26,8 +26,6 @@
 //! upload order (the last job that uploaded it).
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
 use onelaunch_api::Id;
 use sqlx::AnyConnection;
@@ -37,8 +35,6 @@ use crate::error::ServerResult;
 
 /// Queued attempts that start a fold without waiting for uploads to pause.
 pub(crate) const SETTLE_AT: usize = 20_000;
-/// How long uploads pause before the background fold runs.
-pub(crate) const SETTLE_QUIET: Duration = Duration::from_millis(500);
 /// Queue rows taken by one statement of a fold.
 const FOLD_ROWS: usize = 10_000;
 /// Rows per multi-row statement.
@@ -52,47 +48,6 @@ pub(crate) struct Attempt<'a> {
     pub(crate) start: i64,
     pub(crate) result_id: Id,
     pub(crate) job_id: Option<Id>,
-}
-
-/// This process's view of the queue: how many attempts it queued since its
-/// last fold, and the lock that keeps its folds one at a time.
-#[derive(Debug, Default)]
-pub(crate) struct Settler {
-    queued: AtomicUsize,
-    wake: tokio::sync::Notify,
-    folding: tokio::sync::Mutex<()>,
-    /// Results stored since the last [`super::ui_order::settle`], and the
-    /// lock that keeps those one at a time.
-    pub(super) unordered: AtomicUsize,
-    pub(super) ordering: tokio::sync::Mutex<()>,
-    /// A reader found a launch with results newer than the UI order.
-    wanted: std::sync::atomic::AtomicBool,
-}
-
-impl Settler {
-    /// `n` results were stored, with their attempts (some of them queued).
-    pub(crate) fn queued(&self, n: usize) {
-        if n > 0 {
-            self.queued.fetch_add(n, Ordering::Relaxed);
-            self.stored(n);
-        }
-    }
-
-    /// A reader wants the web UI's order settled now, not when uploads pause.
-    pub(crate) fn want_order(&self) {
-        if !self.wanted.swap(true, Ordering::Relaxed) {
-            self.wake.notify_one();
-        }
-    }
-
-    /// `n` results were stored whose attempts were written at once (manual
-    /// results, a combined launch): only the web UI's order has to follow.
-    pub(crate) fn stored(&self, n: usize) {
-        if n > 0 {
-            self.unordered.fetch_add(n, Ordering::Relaxed);
-            self.wake.notify_one();
-        }
-    }
 }
 
 /// Records `attempts` in the caller's transaction: those at a case with an
@@ -191,8 +146,7 @@ pub(crate) async fn settle(db: &Db) -> ServerResult<usize> {
     if db.backend != Backend::Sqlite {
         return Ok(0);
     }
-    let _one_at_a_time = db.settler.folding.lock().await;
-    db.settler.queued.store(0, Ordering::Relaxed);
+    let _one_at_a_time = db.settler.cases.begin().await;
     let mut folded = 0;
     loop {
         let mut tx = db.write.begin().await?;
@@ -300,51 +254,6 @@ async fn store(conn: &mut AnyConnection, cases: &[(Id, Last)]) -> ServerResult<(
         q.execute(&mut *conn).await?;
     }
     Ok(())
-}
-
-/// Settles in the background: once at start (what an earlier process left
-/// queued), then whenever this process queued attempts and uploads paused
-/// for [`SETTLE_QUIET`], or [`SETTLE_AT`] of them are queued. Orders results
-/// for the web UI ([`super::ui_order::settle`]) at start, when uploads
-/// pause, every [`super::ui_order::SETTLE_AT`] results, and when a reader
-/// found a launch with newer results ([`Settler::want_order`]).
-pub(crate) fn spawn_settler(db: Db) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        if db.backend != Backend::Sqlite {
-            return; // nothing is queued there
-        }
-        let settler = db.settler.clone();
-        // At start every queue is settled; later the UI order waits for a
-        // pause, or for [`super::ui_order::SETTLE_AT`] results.
-        let mut quiet = true;
-        loop {
-            if let Err(e) = settle(&db).await {
-                tracing::warn!(error = %e, "folding test cases' last attempts failed; retrying later");
-            }
-            let wanted = settler.wanted.swap(false, Ordering::Relaxed);
-            if quiet
-                || wanted
-                || settler.unordered.load(Ordering::Relaxed) >= super::ui_order::SETTLE_AT
-            {
-                if let Err(e) = super::ui_order::settle(&db).await {
-                    tracing::warn!(error = %e, "ordering results for the web UI failed; retrying later");
-                }
-            }
-            settler.wake.notified().await;
-            quiet = false;
-            while settler.queued.load(Ordering::Relaxed) < SETTLE_AT
-                && !settler.wanted.load(Ordering::Relaxed)
-            {
-                if tokio::time::timeout(SETTLE_QUIET, settler.wake.notified())
-                    .await
-                    .is_err()
-                {
-                    quiet = true;
-                    break;
-                }
-            }
-        }
-    })
 }
 
 #[cfg(test)]

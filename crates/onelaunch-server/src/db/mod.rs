@@ -36,6 +36,7 @@ pub(crate) mod result_views;
 pub(crate) mod results;
 pub(crate) mod server_runs;
 pub(crate) mod sessions;
+pub(crate) mod settle;
 pub(crate) mod small_blobs;
 pub(crate) mod test_cases;
 pub(crate) mod tokens;
@@ -65,8 +66,9 @@ pub(crate) struct Db {
     pub(crate) recent: std::sync::Arc<Recent>,
     /// The group writer of ingest writes (SQLite; [`group`]).
     pub(crate) groups: Option<group::Groups>,
-    /// Folds test cases' queued attempts ([`case_last`]).
-    pub(crate) settler: std::sync::Arc<case_last::Settler>,
+    /// What uploads left for later: test cases' queued attempts and the web
+    /// UI's order ([`settle`]).
+    pub(crate) settler: std::sync::Arc<settle::Settler>,
 }
 
 /// Writes that move a row's time forward at most once a second (a launch's

@@ -4,7 +4,7 @@
 //! On SQLite an upload does not touch `ui_results`. [`settle`] copies the
 //! results above a mark (`ui_results_mark.through`) into it, sorted, many
 //! uploads at a time: in the background when uploads pause, and every
-//! [`SETTLE_AT`] results during a long one ([`super::case_last::spawn_settler`]).
+//! [`SETTLE_AT`] results during a long one ([`super::settle::spawn`]).
 //! An index kept on `test_results` in that order took a random insert per
 //! result, and each group commit rewrote most of its pages (migration 0030,
 //! docs/ingest-profile.md). Results are only inserted, and deleted with their
@@ -79,10 +79,7 @@ pub(crate) async fn settle(db: &Db) -> ServerResult<usize> {
     if db.backend != Backend::Sqlite {
         return Ok(0);
     }
-    let _one_at_a_time = db.settler.ordering.lock().await;
-    db.settler
-        .unordered
-        .store(0, std::sync::atomic::Ordering::Relaxed);
+    let _one_at_a_time = db.settler.order.begin().await;
     let mut copied = 0;
     loop {
         let mut tx = db.write.begin().await?;

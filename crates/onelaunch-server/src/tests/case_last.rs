@@ -241,7 +241,7 @@ async fn the_server_folds_a_queue_nobody_read() {
     upload(&app, run, &[("q2", "t1", "broken", 2_000)]).await;
     assert_eq!(count(db, "test_case_pending").await, 1);
 
-    let settler = db::case_last::spawn_settler(db.clone());
+    let settler = db::settle::spawn(db.clone());
     let folded = async {
         while count(db, "test_case_pending").await > 0 {
             tokio::time::sleep(Duration::from_millis(20)).await;

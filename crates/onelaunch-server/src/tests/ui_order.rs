@@ -154,7 +154,7 @@ async fn the_server_orders_results_once_uploads_pause() {
     crate::ingest::results(db, &session, batch(0, 30))
         .await
         .unwrap();
-    let settler = db::case_last::spawn_settler(db.clone());
+    let settler = db::settle::spawn(db.clone());
     let settled = async {
         while count(db, launch).await < 30 {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
