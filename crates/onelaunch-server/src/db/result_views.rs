@@ -44,8 +44,8 @@ pub(crate) struct ResultLine {
 /// page touches are read, each through the index of `ui_results` from the
 /// page's first row on, so page 1 of a launch of 100,000 tests reads about
 /// 100 results and a deep page at most the rest of one group
-/// ([`super::ui_order`]; a launch with results newer than its order is
-/// sorted in the query).
+/// ([`super::ui_order`]; the results of a launch newer than its order are
+/// sorted in the query and merged into that walk).
 pub(crate) async fn results(
     db: &Db,
     launch_id: Id,
@@ -121,7 +121,7 @@ pub(crate) async fn results(
     groups.sort_by_key(|g| group_order(g.0, &g.1));
     let total: i64 = groups.iter().map(|g| g.2).sum();
     // The groups the page touches, each read from its first row on the page.
-    let ordered = super::ui_order::tail_from(db, launch_id).await?.is_none();
+    let tail = super::ui_order::tail_from(db, launch_id).await?;
     let mut order: Vec<Id> = Vec::new();
     let mut skip = page.saturating_mul(size);
     for (job_run, status, n) in &groups {
@@ -152,26 +152,39 @@ pub(crate) async fn results(
         let mut args = g.args.clone();
         args.push(Arg::I(want.min(n - skip)));
         args.push(Arg::I(skip));
-        // Through `ui_results` when it holds the launch's results: its index
-        // walks the group by name from the page's first row and stops after
-        // the page (the CROSS JOIN keeps SQLite's join order: the order
-        // first, then each result by id). Else the group's rows, sorted.
-        let sql = if ordered {
-            format!(
+        // Through `ui_results`: its index walks the group by name from the
+        // page's first row and stops after the page (the CROSS JOIN keeps
+        // SQLite's join order: the order first, then each result by id).
+        // For a launch with results above the mark, those (an id range,
+        // sorted: what arrived since the last settle) are merged into that
+        // walk: SQLite runs a compound `ORDER BY` as a merge of its two
+        // ordered parts, so the settled part is still read from the page's
+        // first row. The mark was read before the launch's newest id, and
+        // `ui_results` holds at least every result up to it, so each result
+        // is in exactly one part.
+        let sql = match tail {
+            None => format!(
                 "SELECT t.id AS id FROM ui_results u CROSS JOIN test_results t \
                  WHERE {} AND t.id = u.result_id AND {} ORDER BY u.name, u.result_id \
                  LIMIT ${k} OFFSET ${}",
                 in_order.join(" AND "),
                 g.sql(),
                 k + 1
-            )
-        } else {
-            format!(
-                "SELECT t.id AS id FROM test_results t WHERE {} ORDER BY t.name, t.id \
-                 LIMIT ${k} OFFSET ${}",
-                g.sql(),
-                k + 1
-            )
+            ),
+            Some(mark) => {
+                let m = k + 2;
+                args.push(Arg::I(mark));
+                format!(
+                    "SELECT u.name AS name, u.result_id AS id FROM ui_results u CROSS JOIN test_results t \
+                     WHERE {} AND u.result_id <= ${m} AND t.id = u.result_id AND {g} \
+                     UNION ALL SELECT t.name AS name, t.id AS id FROM test_results t \
+                     WHERE t.id > ${m} AND {g} \
+                     ORDER BY 1, 2 LIMIT ${k} OFFSET ${}",
+                    in_order.join(" AND "),
+                    k + 1,
+                    g = g.sql(),
+                )
+            }
         };
         let rows = bind_all(sqlx::query(&sql), &args)
             .fetch_all(&db.read)

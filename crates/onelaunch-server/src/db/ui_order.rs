@@ -14,8 +14,9 @@
 //! A reader asks [`tail_from`] whether a launch's results are all at or below
 //! the mark: then `ui_results` lists them in order (an index range). Else the
 //! overview adds the results above the mark (`test_results`, an id range) to
-//! those below it, a page sorts the launch's rows in the query, and the
-//! settler is asked to settle now. A page never waits for the writer.
+//! those below it, a page merges them (sorted in the query) into its walk of
+//! `ui_results`, and the settler is asked to settle now. A page never waits
+//! for the writer.
 //!
 //! On PostgreSQL `ui_results` is a view of `test_results`, whose index keeps
 //! the order (its sequence values do not follow commit order, so a mark could

@@ -1,6 +1,7 @@
 //! The web UI's order of a launch's results (`db::ui_order`): uploads do not
 //! write it, and a launch's pages and overview read the same before it is
-//! settled (sorted in the query) and after (through `ui_results`).
+//! settled (sorted in the query), partly settled (the newer results merged
+//! into `ui_results`' order) and after.
 
 use super::*;
 use crate::db::result_views::{results, ResultFilter};
@@ -127,17 +128,28 @@ async fn pages_read_the_same_before_and_after_the_order_is_settled() {
     assert_eq!(pages(db, launch, run).await, unsettled);
     assert_eq!(ui_order::settle(db).await.unwrap(), 0, "nothing twice");
 
-    // Newer results: read from their rows until they are settled.
-    crate::ingest::results(db, &session, batch(120, 45))
-        .await
-        .unwrap();
+    // Newer results: read from their rows until they are settled, merged
+    // into the settled order; one of them retries a settled test, whose
+    // settled attempt then reads as a retry.
+    let mut newer = batch(120, 45);
+    let mut again = batch(10, 1).remove(0);
+    again.uuid = "u-10-again".into();
+    again.status = Some("failed".into());
+    again.start = Some(9_000);
+    again.stop = Some(9_005);
+    newer.push(again);
+    crate::ingest::results(db, &session, newer).await.unwrap();
     assert!(ui_order::tail_from(db, launch).await.unwrap().is_some());
     let newer = pages(db, launch, run).await;
     assert_ne!(newer, unsettled);
     assert!(newer
         .iter()
         .any(|p| p.contains("u-") || p.contains(" in all")));
-    assert_eq!(ui_order::settle(db).await.unwrap(), 45);
+    assert!(
+        newer.iter().any(|p| p.contains(" test 9141 failed true")),
+        "the settled attempt of the retried test reads as a retry: {newer:?}"
+    );
+    assert_eq!(ui_order::settle(db).await.unwrap(), 46);
     assert_eq!(pages(db, launch, run).await, newer);
 
     db::lifecycle::delete_launch(db, launch).await.unwrap();
