@@ -12,6 +12,14 @@ use crate::db::launches::LATEST;
 use crate::db::{get_i64, get_str, opt_i64, opt_str, Db};
 use crate::error::ServerResult;
 
+/// `name` or `full_name` of the rows aliased `alias` contain the
+/// (lower-cased, escaped) pattern of argument `$n`.
+fn names_like(alias: &str, n: usize) -> String {
+    format!(
+        "(LOWER({alias}.name) LIKE ${n} ESCAPE '\\' OR LOWER(COALESCE({alias}.full_name, '')) LIKE ${n} ESCAPE '\\')"
+    )
+}
+
 /// Which results of a launch a list shows.
 #[derive(Default, Debug, Clone)]
 pub(crate) struct ResultFilter {
@@ -64,16 +72,21 @@ pub(crate) async fn results(
     let mut w = Where::default();
     w.add("t.launch_id = ?", Some(Arg::I(launch_id)));
     w.add("t.manual = ?", Some(Arg::I(f.manual as i64)));
+    // A text search tests names in `ui_results` first (narrow rows), then
+    // the matching results' own rows; the same argument serves both.
+    let mut text_in_order: Option<String> = None;
     if let Some(t) = text {
         let n = w.next();
         w.args.push(Arg::S(contains_pattern(t)));
-        w.conds.push(format!(
-            "(LOWER(t.name) LIKE ${n} ESCAPE '\\' OR LOWER(COALESCE(t.full_name, '')) LIKE ${n} ESCAPE '\\')"
-        ));
+        w.conds.push(names_like("t", n));
+        text_in_order = Some(names_like("u", n));
     }
     if !f.retries {
         w.add(LATEST, None);
     }
+    // Whether the launch has results above the web UI's order, read before
+    // the groups are counted or walked.
+    let tail = super::ui_order::tail_from(db, launch_id).await?;
     let mut groups: Vec<(Option<Id>, String, i64)> = match (o, text) {
         (Some(o), None) => o
             .groups
@@ -96,32 +109,64 @@ pub(crate) async fn results(
             if let Some(s) = &status {
                 c.add("t.status = ?", Some(Arg::S(s.clone())));
             }
-            let rows = bind_all(
-                sqlx::query(&format!(
+            let sql = match &text_in_order {
+                // Without a text: every row of the launch counts.
+                None => format!(
                     "SELECT t.job_run_id AS job_run_id, t.status AS status, COUNT(*) AS n \
                      FROM test_results t WHERE {} GROUP BY t.job_run_id, t.status",
                     c.sql()
-                )),
-                &c.args,
-            )
-            .fetch_all(&db.read)
-            .await?;
-            rows.iter()
-                .map(|r| {
-                    Ok((
-                        opt_i64(r, "job_run_id"),
-                        get_str(r, "status")?,
-                        get_i64(r, "n")?,
-                    ))
-                })
-                .collect::<ServerResult<_>>()?
+                ),
+                // A text search reads the names in `ui_results` (up to the
+                // mark; the rows above it from `test_results`, as a page
+                // does) and only the matching results' rows.
+                Some(like) => {
+                    let cond = c.sql();
+                    let (bound, newer) = match tail {
+                        None => (String::new(), String::new()),
+                        Some(mark) => {
+                            let m = c.next();
+                            c.args.push(Arg::I(mark));
+                            (
+                                format!(" AND u.result_id <= ${m}"),
+                                format!(
+                                    " UNION ALL SELECT t.job_run_id AS job_run_id, t.status AS status, \
+                                     COUNT(*) AS n FROM test_results t WHERE t.id > ${m} AND {cond} \
+                                     GROUP BY t.job_run_id, t.status"
+                                ),
+                            )
+                        }
+                    };
+                    format!(
+                        "SELECT u.job_run_id AS job_run_id, u.status AS status, COUNT(*) AS n \
+                         FROM ui_results u CROSS JOIN test_results t \
+                         WHERE u.launch_id = $1 AND u.manual = $2 AND {like}{bound} \
+                         AND t.id = u.result_id AND {cond} GROUP BY u.job_run_id, u.status{newer}"
+                    )
+                }
+            };
+            let rows = bind_all(sqlx::query(&sql), &c.args)
+                .fetch_all(&db.read)
+                .await?;
+            // The two parts of a search may each count a group.
+            let mut counted: Vec<(Option<Id>, String, i64)> = Vec::new();
+            for r in &rows {
+                let (job_run, status, n) = (
+                    opt_i64(r, "job_run_id"),
+                    get_str(r, "status")?,
+                    get_i64(r, "n")?,
+                );
+                match counted.iter_mut().find(|g| g.0 == job_run && g.1 == status) {
+                    Some(g) => g.2 += n,
+                    None => counted.push((job_run, status, n)),
+                }
+            }
+            counted
         }
     };
     groups.retain(|g| g.2 > 0);
     groups.sort_by_key(|g| group_order(g.0, &g.1));
     let total: i64 = groups.iter().map(|g| g.2).sum();
     // The groups the page touches, each read from its first row on the page.
-    let tail = super::ui_order::tail_from(db, launch_id).await?;
     let mut order: Vec<Id> = Vec::new();
     let mut skip = page.saturating_mul(size);
     for (job_run, status, n) in &groups {
@@ -147,6 +192,7 @@ pub(crate) async fn results(
             }
         }
         in_order.push(format!("u.status = ${}", g.next()));
+        in_order.extend(text_in_order.clone());
         g.add("t.status = ?", Some(Arg::S(status.clone())));
         let k = g.next();
         let mut args = g.args.clone();

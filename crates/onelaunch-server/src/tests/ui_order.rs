@@ -52,6 +52,11 @@ async fn pages(db: &Db, launch: i64, run: i64) -> Vec<String> {
             text: Some("test 1".into()),
             ..Default::default()
         },
+        // Only full names match this one (`shop.t1…`), in any case.
+        ResultFilter {
+            text: Some("SHOP.T1".into()),
+            ..Default::default()
+        },
         ResultFilter {
             manual: true,
             ..Default::default()
@@ -212,7 +217,7 @@ async fn a_database_from_before_0030_has_its_results_ordered() {
             "DROP TABLE ui_results",
             "DROP TABLE ui_results_mark",
             "CREATE INDEX test_results_ui ON test_results(launch_id, manual, job_run_id, status, name, id, start_ms, stop_ms, created_ms)",
-            "DELETE FROM _sqlx_migrations WHERE version = 30",
+            "DELETE FROM _sqlx_migrations WHERE version >= 30",
         ],
     )
     .await;
@@ -227,6 +232,41 @@ async fn a_database_from_before_0030_has_its_results_ordered() {
             .await
             .unwrap();
     assert_eq!(index, None);
+}
+
+/// A database from before migration 0031 (`ui_results` without full names)
+/// has them filled in, so a search by full name finds settled results.
+#[tokio::test]
+async fn a_database_from_before_0031_has_full_names_in_its_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("f.db").display());
+    let db = Db::connect(&url).await.unwrap();
+    db::projects::bootstrap(&db, Some("before")).await.unwrap();
+    let (launch, session) = super::job_run_session(&db, 1, "run-names").await;
+    let run = session.job_run_id.unwrap();
+    crate::ingest::results(&db, &session, batch(0, 60))
+        .await
+        .unwrap();
+    assert_eq!(ui_order::settle(&db).await.unwrap(), 60);
+    let expected = pages(&db, launch, run).await;
+    assert!(
+        expected.iter().any(|p| p.starts_with("filter 5 page 0: ")),
+        "the full-name search finds results: {expected:?}"
+    );
+    // As 0030 left it.
+    super::rewound(
+        db,
+        &url,
+        &[
+            "ALTER TABLE ui_results DROP COLUMN full_name",
+            "DELETE FROM _sqlx_migrations WHERE version = 31",
+        ],
+    )
+    .await;
+
+    let db = Db::connect(&url).await.unwrap();
+    assert_eq!(ui_order::tail_from(&db, launch).await.unwrap(), None);
+    assert_eq!(pages(&db, launch, run).await, expected);
 }
 
 /// On PostgreSQL `ui_results` is a view of every result: always ordered.
