@@ -20,6 +20,14 @@ fn names_like(alias: &str, n: usize) -> String {
     )
 }
 
+/// [`LATEST`] for a row `u` of `ui_results`: no later attempt of its test
+/// in the launch, found through `test_results_key` without reading the
+/// result's own row.
+const LATEST_IN_ORDER: &str = "NOT EXISTS (SELECT 1 FROM test_results x \
+     WHERE x.launch_id = u.launch_id AND x.test_key = u.test_key \
+     AND (COALESCE(x.start_ms, 0) > COALESCE(u.start_ms, 0) \
+     OR (COALESCE(x.start_ms, 0) = COALESCE(u.start_ms, 0) AND x.id > u.result_id)))";
+
 /// Which results of a launch a list shows.
 #[derive(Default, Debug, Clone)]
 pub(crate) struct ResultFilter {
@@ -72,8 +80,9 @@ pub(crate) async fn results(
     let mut w = Where::default();
     w.add("t.launch_id = ?", Some(Arg::I(launch_id)));
     w.add("t.manual = ?", Some(Arg::I(f.manual as i64)));
-    // A text search tests names in `ui_results` first (narrow rows), then
-    // the matching results' own rows; the same argument serves both.
+    // A text search tests the names in `ui_results` (narrow rows) for the
+    // settled results, and in `test_results` for those above the mark; the
+    // same argument serves both.
     let mut text_in_order: Option<String> = None;
     if let Some(t) = text {
         let n = w.next();
@@ -83,6 +92,12 @@ pub(crate) async fn results(
     }
     if !f.retries {
         w.add(LATEST, None);
+    }
+    // The same conditions on the rows of `ui_results` (same arguments).
+    let mut u_base = vec!["u.launch_id = $1".to_string(), "u.manual = $2".to_string()];
+    u_base.extend(text_in_order);
+    if !f.retries {
+        u_base.push(LATEST_IN_ORDER.to_string());
     }
     // Whether the launch has results above the web UI's order, read before
     // the groups are counted or walked.
@@ -103,46 +118,47 @@ pub(crate) async fn results(
             .collect(),
         _ => {
             let mut c = w.clone();
+            let mut cu = u_base.clone();
             if let Some(j) = f.job_run {
+                cu.push(format!("u.job_run_id = ${}", c.next()));
                 c.add("t.job_run_id = ?", Some(Arg::I(j)));
             }
             if let Some(s) = &status {
+                cu.push(format!("u.status = ${}", c.next()));
                 c.add("t.status = ?", Some(Arg::S(s.clone())));
             }
-            let sql = match &text_in_order {
+            let sql = if text.is_none() {
                 // Without a text: every row of the launch counts.
-                None => format!(
+                format!(
                     "SELECT t.job_run_id AS job_run_id, t.status AS status, COUNT(*) AS n \
                      FROM test_results t WHERE {} GROUP BY t.job_run_id, t.status",
                     c.sql()
-                ),
+                )
+            } else {
                 // A text search reads the names in `ui_results` (up to the
                 // mark; the rows above it from `test_results`, as a page
-                // does) and only the matching results' rows.
-                Some(like) => {
-                    let cond = c.sql();
-                    let (bound, newer) = match tail {
-                        None => (String::new(), String::new()),
-                        Some(mark) => {
-                            let m = c.next();
-                            c.args.push(Arg::I(mark));
-                            (
-                                format!(" AND u.result_id <= ${m}"),
-                                format!(
-                                    " UNION ALL SELECT t.job_run_id AS job_run_id, t.status AS status, \
-                                     COUNT(*) AS n FROM test_results t WHERE t.id > ${m} AND {cond} \
-                                     GROUP BY t.job_run_id, t.status"
-                                ),
-                            )
-                        }
-                    };
-                    format!(
-                        "SELECT u.job_run_id AS job_run_id, u.status AS status, COUNT(*) AS n \
-                         FROM ui_results u CROSS JOIN test_results t \
-                         WHERE u.launch_id = $1 AND u.manual = $2 AND {like}{bound} \
-                         AND t.id = u.result_id AND {cond} GROUP BY u.job_run_id, u.status{newer}"
-                    )
-                }
+                // does), never a settled result's own row.
+                let (bound, newer) = match tail {
+                    None => (String::new(), String::new()),
+                    Some(mark) => {
+                        let m = c.next();
+                        c.args.push(Arg::I(mark));
+                        (
+                            format!(" AND u.result_id <= ${m}"),
+                            format!(
+                                " UNION ALL SELECT t.job_run_id AS job_run_id, t.status AS status, \
+                                 COUNT(*) AS n FROM test_results t WHERE t.id > ${m} AND {} \
+                                 GROUP BY t.job_run_id, t.status",
+                                c.sql()
+                            ),
+                        )
+                    }
+                };
+                format!(
+                    "SELECT u.job_run_id AS job_run_id, u.status AS status, COUNT(*) AS n \
+                     FROM ui_results u WHERE {}{bound} GROUP BY u.job_run_id, u.status{newer}",
+                    cu.join(" AND ")
+                )
             };
             let rows = bind_all(sqlx::query(&sql), &c.args)
                 .fetch_all(&db.read)
@@ -179,8 +195,8 @@ pub(crate) async fn results(
             continue;
         }
         let mut g = w.clone();
-        // The group in `ui_results` (same arguments: $1 launch, $2 manual).
-        let mut in_order = vec!["u.launch_id = $1".to_string(), "u.manual = $2".to_string()];
+        // The group in `ui_results` (same arguments as on `test_results`).
+        let mut in_order = u_base.clone();
         match job_run {
             Some(j) => {
                 in_order.push(format!("u.job_run_id = ${}", g.next()));
@@ -192,43 +208,41 @@ pub(crate) async fn results(
             }
         }
         in_order.push(format!("u.status = ${}", g.next()));
-        in_order.extend(text_in_order.clone());
         g.add("t.status = ?", Some(Arg::S(status.clone())));
         let k = g.next();
         let mut args = g.args.clone();
         args.push(Arg::I(want.min(n - skip)));
         args.push(Arg::I(skip));
         // Through `ui_results`: its index walks the group by name from the
-        // page's first row and stops after the page (the CROSS JOIN keeps
-        // SQLite's join order: the order first, then each result by id).
-        // For a launch with results above the mark, those (an id range,
-        // sorted: what arrived since the last settle) are merged into that
-        // walk: SQLite runs a compound `ORDER BY` as a merge of its two
-        // ordered parts, so the settled part is still read from the page's
-        // first row. The mark was read before the launch's newest id, and
-        // `ui_results` holds at least every result up to it, so each result
-        // is in exactly one part.
+        // page's first row and stops after the page; a row it skips is
+        // tested there (its name, its later attempts through
+        // `test_results_key`), so no result's own row is read before the
+        // page's. For a launch with results above the mark, those (an id
+        // range, sorted: what arrived since the last settle) are merged
+        // into that walk: SQLite runs a compound `ORDER BY` as a merge of
+        // its two ordered parts, so the settled part is still read from the
+        // page's first row. The mark was read before the launch's newest
+        // id, and `ui_results` holds at least every result up to it, so each
+        // result is in exactly one part.
         let sql = match tail {
             None => format!(
-                "SELECT t.id AS id FROM ui_results u CROSS JOIN test_results t \
-                 WHERE {} AND t.id = u.result_id AND {} ORDER BY u.name, u.result_id \
-                 LIMIT ${k} OFFSET ${}",
+                "SELECT u.result_id AS id FROM ui_results u \
+                 WHERE {} ORDER BY u.name, u.result_id LIMIT ${k} OFFSET ${}",
                 in_order.join(" AND "),
-                g.sql(),
                 k + 1
             ),
             Some(mark) => {
                 let m = k + 2;
                 args.push(Arg::I(mark));
                 format!(
-                    "SELECT u.name AS name, u.result_id AS id FROM ui_results u CROSS JOIN test_results t \
-                     WHERE {} AND u.result_id <= ${m} AND t.id = u.result_id AND {g} \
+                    "SELECT u.name AS name, u.result_id AS id FROM ui_results u \
+                     WHERE {} AND u.result_id <= ${m} \
                      UNION ALL SELECT t.name AS name, t.id AS id FROM test_results t \
-                     WHERE t.id > ${m} AND {g} \
+                     WHERE t.id > ${m} AND {} \
                      ORDER BY 1, 2 LIMIT ${k} OFFSET ${}",
                     in_order.join(" AND "),
+                    g.sql(),
                     k + 1,
-                    g = g.sql(),
                 )
             }
         };

@@ -108,9 +108,9 @@ async fn settle_some(conn: &mut AnyConnection) -> ServerResult<Option<usize>> {
     let to = last.min(from.saturating_add(SETTLE_ROWS));
     let copied = sqlx::query(
         "INSERT INTO ui_results (launch_id, manual, job_run_id, status, name, result_id, \
-         start_ms, stop_ms, created_ms, full_name) \
+         start_ms, stop_ms, created_ms, full_name, test_key) \
          SELECT launch_id, manual, job_run_id, status, name, id, start_ms, stop_ms, created_ms, \
-         full_name \
+         full_name, test_key \
          FROM test_results WHERE id > $1 AND id <= $2 \
          ORDER BY launch_id, manual, job_run_id, status, name, id",
     )

@@ -234,10 +234,11 @@ async fn a_database_from_before_0030_has_its_results_ordered() {
     assert_eq!(index, None);
 }
 
-/// A database from before migration 0031 (`ui_results` without full names)
-/// has them filled in, so a search by full name finds settled results.
+/// A database from before migration 0031 (`ui_results` without full names
+/// and test keys) has them filled in: a search by full name finds settled
+/// results, and a retried test's earlier attempt is not listed as latest.
 #[tokio::test]
-async fn a_database_from_before_0031_has_full_names_in_its_order() {
+async fn a_database_from_before_0031_has_full_names_and_test_keys_in_its_order() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("f.db").display());
     let db = Db::connect(&url).await.unwrap();
@@ -259,6 +260,7 @@ async fn a_database_from_before_0031_has_full_names_in_its_order() {
         &url,
         &[
             "ALTER TABLE ui_results DROP COLUMN full_name",
+            "ALTER TABLE ui_results DROP COLUMN test_key",
             "DELETE FROM _sqlx_migrations WHERE version = 31",
         ],
     )

@@ -1,5 +1,0 @@
--- `ui_results` gains each result's full name, as on SQLite (migration 0031
--- there), so that a text search reads it through the same view.
-CREATE OR REPLACE VIEW ui_results AS
-SELECT launch_id, manual, job_run_id, status, name, id AS result_id, start_ms, stop_ms, created_ms, full_name
-FROM test_results;
