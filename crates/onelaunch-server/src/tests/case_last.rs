@@ -282,11 +282,7 @@ async fn the_server_folds_a_queue_nobody_read() {
 /// no `test_case_last`) keeps its cases' statuses and executors.
 #[tokio::test]
 async fn a_database_from_before_0029_keeps_its_cases_statuses() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("c.db").display());
-    let db = Db::connect(&url).await.unwrap();
-    db::projects::bootstrap(&db, Some("before")).await.unwrap();
-    let (_, session) = super::job_run_session(&db, 1, "run-before").await;
+    let (_dir, url, db, _, session) = super::file_db_session("run-before").await;
     let results = ["t1", "t2"].map(|t| onelaunch_api::UploadTestResult {
         uuid: format!("u-{t}"),
         name: t.into(),

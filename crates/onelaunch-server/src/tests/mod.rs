@@ -125,6 +125,28 @@ pub(crate) async fn job_run_session(
     (run.launch_id, session)
 }
 
+/// A SQLite database in a file of its own (what [`rewound`] takes), with the
+/// bootstrap project and a job run session [`job_run_session`]:
+/// `(directory, url, db, launch id, session)`.
+pub(crate) async fn file_db_session(
+    run_uid: &str,
+) -> (
+    tempfile::TempDir,
+    String,
+    crate::db::Db,
+    i64,
+    crate::db::results::SessionRow,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("f.db").display());
+    let db = crate::db::Db::connect(&url).await.unwrap();
+    crate::db::projects::bootstrap(&db, Some("before"))
+        .await
+        .unwrap();
+    let (launch, session) = job_run_session(&db, 1, run_uid).await;
+    (dir, url, db, launch, session)
+}
+
 /// Closes `db` and runs `statements` on its SQLite file `url`: a database
 /// made to look as an earlier migration left it.
 pub(crate) async fn rewound(db: crate::db::Db, url: &str, statements: &[&str]) {

@@ -199,11 +199,7 @@ async fn the_server_orders_results_once_uploads_pause() {
 /// `test_results`) has its results ordered by the migration.
 #[tokio::test]
 async fn a_database_from_before_0030_has_its_results_ordered() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("o.db").display());
-    let db = Db::connect(&url).await.unwrap();
-    db::projects::bootstrap(&db, Some("before")).await.unwrap();
-    let (launch, session) = super::job_run_session(&db, 1, "run-before").await;
+    let (_dir, url, db, launch, session) = super::file_db_session("run-before").await;
     let run = session.job_run_id.unwrap();
     crate::ingest::results(&db, &session, batch(0, 60))
         .await
@@ -239,11 +235,7 @@ async fn a_database_from_before_0030_has_its_results_ordered() {
 /// results, and a retried test's earlier attempt is not listed as latest.
 #[tokio::test]
 async fn a_database_from_before_0031_has_full_names_and_test_keys_in_its_order() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("f.db").display());
-    let db = Db::connect(&url).await.unwrap();
-    db::projects::bootstrap(&db, Some("before")).await.unwrap();
-    let (launch, session) = super::job_run_session(&db, 1, "run-names").await;
+    let (_dir, url, db, launch, session) = super::file_db_session("run-names").await;
     let run = session.job_run_id.unwrap();
     crate::ingest::results(&db, &session, batch(0, 60))
         .await
