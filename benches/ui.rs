@@ -484,6 +484,13 @@ fn main_launch(a: &Args, s: &Session, url: &str, work: &Path, marker: &mut Marke
 
 /// Fetches each page `runs` times (after two warm-ups) and prints a table
 /// row per page; returns the medians in milliseconds.
+/// Median, p95 and max of timings (at least one); sorts them.
+fn spread(times: &mut [f64]) -> (f64, f64, f64) {
+    times.sort_by(f64::total_cmp);
+    let pct = |p: f64| times[((times.len() as f64 - 1.0) * p).round() as usize];
+    (pct(0.5), pct(0.95), times[times.len() - 1])
+}
+
 fn time_pages(s: &Session, pages: &[(String, String)], runs: usize) -> Vec<f64> {
     println!();
     println!("| page | median | p95 | max | size |");
@@ -502,14 +509,10 @@ fn time_pages(s: &Session, pages: &[(String, String)], runs: usize) -> Vec<f64> 
             assert_eq!(status, 200, "{path}");
             size = body.len();
         }
-        times.sort_by(f64::total_cmp);
-        let pct = |p: f64| times[((times.len() as f64 - 1.0) * p).round() as usize];
-        medians.push(pct(0.5));
+        let (median, p95, max) = spread(&mut times);
+        medians.push(median);
         println!(
-            "| {name} (`{path}`) | {:.1} ms | {:.1} ms | {:.1} ms | {} KB |",
-            pct(0.5),
-            pct(0.95),
-            times[times.len() - 1],
+            "| {name} (`{path}`) | {median:.1} ms | {p95:.1} ms | {max:.1} ms | {} KB |",
             size / 1024
         );
     }
@@ -654,13 +657,9 @@ fn watched_upload(a: &Args, s: &Session, url: &str, work: &Path) {
             println!("  `{path}`: none");
             continue;
         }
-        times.sort_by(f64::total_cmp);
-        let pct = |p: f64| times[((n as f64 - 1.0) * p).round() as usize];
+        let (median, p95, max) = spread(&mut times);
         println!(
-            "  `{path}`: {n} renders, median {:.1} ms, p95 {:.1} ms, max {:.1} ms",
-            pct(0.5),
-            pct(0.95),
-            times[n - 1]
+            "  `{path}`: {n} renders, median {median:.1} ms, p95 {p95:.1} ms, max {max:.1} ms"
         );
     }
 }

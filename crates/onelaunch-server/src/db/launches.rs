@@ -182,11 +182,43 @@ pub(crate) async fn set_launch_closed(db: &Db, id: Id, closed: bool) -> ServerRe
     Ok(())
 }
 
+/// "No later attempt of the row's test in its launch", in SQL: `$row` is the
+/// alias of the row tested (with `launch_id`, `test_key`, `start_ms`), `$id`
+/// its result id, `$later` the alias the attempts of `test_results` are
+/// searched under (through `test_results_key`).
+macro_rules! no_later_attempt {
+    ($row:literal, $id:literal, $later:literal) => {
+        concat!(
+            "NOT EXISTS (SELECT 1 FROM test_results ",
+            $later,
+            " WHERE ",
+            $later,
+            ".launch_id = ",
+            $row,
+            ".launch_id AND ",
+            $later,
+            ".test_key = ",
+            $row,
+            ".test_key AND (COALESCE(",
+            $later,
+            ".start_ms, 0) > COALESCE(",
+            $row,
+            ".start_ms, 0) OR (COALESCE(",
+            $later,
+            ".start_ms, 0) = COALESCE(",
+            $row,
+            ".start_ms, 0) AND ",
+            $later,
+            ".id > ",
+            $id,
+            ")))"
+        )
+    };
+}
+pub(crate) use no_later_attempt;
+
 /// The latest attempt of each test, in SQL: no later attempt with the same key.
-pub(crate) const LATEST: &str =
-    "NOT EXISTS (SELECT 1 FROM test_results u WHERE u.launch_id = t.launch_id \
-     AND u.test_key = t.test_key AND (COALESCE(u.start_ms, 0) > COALESCE(t.start_ms, 0) \
-     OR (COALESCE(u.start_ms, 0) = COALESCE(t.start_ms, 0) AND u.id > t.id)))";
+pub(crate) const LATEST: &str = no_later_attempt!("t", "t.id", "u");
 
 /// Counts by status, each test counted once by its latest attempt.
 pub(crate) async fn launch_statistic(

@@ -23,10 +23,7 @@ fn names_like(alias: &str, n: usize) -> String {
 /// [`LATEST`] for a row `u` of `ui_results`: no later attempt of its test
 /// in the launch, found through `test_results_key` without reading the
 /// result's own row.
-const LATEST_IN_ORDER: &str = "NOT EXISTS (SELECT 1 FROM test_results x \
-     WHERE x.launch_id = u.launch_id AND x.test_key = u.test_key \
-     AND (COALESCE(x.start_ms, 0) > COALESCE(u.start_ms, 0) \
-     OR (COALESCE(x.start_ms, 0) = COALESCE(u.start_ms, 0) AND x.id > u.result_id)))";
+const LATEST_IN_ORDER: &str = crate::db::launches::no_later_attempt!("u", "u.result_id", "x");
 
 /// Which results of a launch a list shows.
 #[derive(Default, Debug, Clone)]
