@@ -16,6 +16,7 @@ mod container_image;
 mod deploy_kit;
 mod disk_full;
 mod edges;
+mod fair_intake;
 mod frameworks;
 mod gate;
 mod globals;

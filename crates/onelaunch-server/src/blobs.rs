@@ -25,7 +25,9 @@
 //! * **Bodies in flight are bounded.** At most [`MAX_STREAMS`] bodies stream to
 //!   disk at once and at most [`MAX_BUFFERED`] bytes of result files are held in
 //!   memory; a request that cannot get its share within [`INTAKE_WAIT`] is
-//!   answered 503 `busy` with `Retry-After`.
+//!   answered 503 `busy` with `Retry-After`. One project's requests hold at
+//!   most half of each of these two budgets, so a project token that sends
+//!   slowly cannot starve the other projects ([`intake`]).
 //! * **A full disk is 503 `storage_full`.** A write that fails for lack of
 //!   space (`ENOSPC`, `EDQUOT`), or a body that arrives while the file system
 //!   has less than the reserve ([`BlobStore::min_free`], `--min-free-space`)
@@ -45,6 +47,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::{ServerError, ServerResult};
+
+mod intake;
+use intake::{busy, Budget, Share};
+pub(crate) use intake::{share_of, Sender};
 
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
@@ -70,9 +76,9 @@ pub(crate) const INLINE_BUDGET: usize = 64 * 1024 * 1024;
 #[derive(Debug, Clone)]
 pub(crate) struct BlobStore {
     root: PathBuf,
-    streams: Arc<Semaphore>,
+    streams: Budget,
     /// Bytes of result files in memory, in KiB.
-    buffered: Arc<Semaphore>,
+    buffered: Budget,
     /// Bytes of small bodies in memory ([`INLINE_BUDGET`]), in KiB.
     inline_budget: Arc<Semaphore>,
     /// [`INLINE_MAX`]; 0 in tests of the files.
@@ -135,7 +141,7 @@ impl Eq for Stored {}
 #[derive(Debug)]
 pub(crate) struct Buffered {
     pub(crate) bytes: Vec<u8>,
-    _share: Vec<OwnedSemaphorePermit>,
+    _share: Vec<Share>,
 }
 
 /// A blob whose bytes matched their digest when opened; `body` streams them
@@ -188,23 +194,6 @@ impl Drop for TmpFile {
     }
 }
 
-fn busy() -> ServerError {
-    ServerError::Busy("the server is receiving as many uploads as it takes at once; retry".into())
-}
-
-/// `n` permits of `budget`, waited for at most `wait` (then 503 `busy`): how
-/// every intake budget is taken (streams, buffered bodies, decoded batches).
-pub(crate) async fn share_of(
-    budget: &Arc<Semaphore>,
-    n: u32,
-    wait: Duration,
-) -> ServerResult<OwnedSemaphorePermit> {
-    tokio::time::timeout(wait, budget.clone().acquire_many_owned(n))
-        .await
-        .map_err(|_| busy())?
-        .map_err(|_| busy())
-}
-
 fn damaged(sha: &str) -> ServerError {
     tracing::warn!(sha256 = sha, "stored blob does not match its digest");
     ServerError::ContentDamaged(
@@ -229,8 +218,8 @@ impl BlobStore {
         }
         Ok(BlobStore {
             root,
-            streams: Arc::new(Semaphore::new(MAX_STREAMS)),
-            buffered: Arc::new(Semaphore::new(MAX_BUFFERED / 1024)),
+            streams: Budget::new(MAX_STREAMS),
+            buffered: Budget::new(MAX_BUFFERED / 1024),
             inline_budget: Arc::new(Semaphore::new(INLINE_BUDGET / 1024)),
             inline_max: INLINE_MAX,
             wait: INTAKE_WAIT,
@@ -270,13 +259,17 @@ impl BlobStore {
 
     /// Streams a body into the store while hashing it; never holds more than
     /// one write buffer of it in memory.
-    pub(crate) async fn receive<S, B, E>(&self, mut chunks: S) -> ServerResult<Stored>
+    pub(crate) async fn receive<S, B, E>(
+        &self,
+        sender: Sender,
+        mut chunks: S,
+    ) -> ServerResult<Stored>
     where
         S: Stream<Item = Result<B, E>> + Unpin,
         B: AsRef<[u8]>,
         ServerError: From<E>,
     {
-        let _permit = share_of(&self.streams, 1, self.wait).await?;
+        let _permit = self.streams.share(sender, 1, self.wait).await?;
         let written = match self.check_reserve() {
             Ok(()) => self.write_tmp(&mut chunks).await,
             Err(e) => Err(e),
@@ -393,12 +386,16 @@ impl BlobStore {
     #[cfg(test)]
     pub(crate) async fn put(&self, bytes: &[u8]) -> ServerResult<String> {
         let one = futures::stream::iter([Ok::<_, ServerError>(bytes)]);
-        Ok(self.receive(one).await?.sha256)
+        Ok(self.receive(Sender::admin(), one).await?.sha256)
     }
 
     /// Reads a body into memory (a result file parsed on the server), taking
     /// its share of [`MAX_BUFFERED`] as it grows.
-    pub(crate) async fn buffer<S, B, E>(&self, mut chunks: S) -> ServerResult<Buffered>
+    pub(crate) async fn buffer<S, B, E>(
+        &self,
+        sender: Sender,
+        mut chunks: S,
+    ) -> ServerResult<Buffered>
     where
         S: Stream<Item = Result<B, E>> + Unpin,
         B: AsRef<[u8]>,
@@ -413,7 +410,7 @@ impl BlobStore {
             let need_kib = bytes.len().div_ceil(1024);
             if need_kib > held_kib {
                 let more = u32::try_from(need_kib - held_kib).map_err(|_| busy())?;
-                share.push(share_of(&self.buffered, more, self.wait).await?);
+                share.push(self.buffered.share(sender, more, self.wait).await?);
                 held_kib = need_kib;
             }
         }
@@ -644,8 +641,8 @@ impl BlobStore {
     pub(crate) fn existing(root: impl Into<PathBuf>) -> Self {
         BlobStore {
             root: root.into(),
-            streams: Arc::new(Semaphore::new(MAX_STREAMS)),
-            buffered: Arc::new(Semaphore::new(MAX_BUFFERED / 1024)),
+            streams: Budget::new(MAX_STREAMS),
+            buffered: Budget::new(MAX_BUFFERED / 1024),
             inline_budget: Arc::new(Semaphore::new(INLINE_BUDGET / 1024)),
             inline_max: INLINE_MAX,
             wait: INTAKE_WAIT,

@@ -420,6 +420,7 @@ pub(crate) async fn launch_attachment(
         crate::ingest::launch_attachment(
             &state.db,
             &state.blobs,
+            crate::ingest::Sender::of(scope.project_id),
             &launch,
             &name,
             content_type.as_deref(),

@@ -131,7 +131,7 @@ pub(crate) async fn upload_attachment(
     mp: Multipart,
 ) -> ServerResult<(StatusCode, Json<FilesAccepted>)> {
     let owner = scope.result(&state.db, id).await?;
-    store_attachments(&state, &owner, mp).await
+    store_attachments(&state, ingest::Sender::of(scope.project_id), &owner, mp).await
 }
 
 /// Attachments of a fixture are kept with the result the fixture belongs to,
@@ -152,7 +152,7 @@ pub(crate) async fn upload_fixture_attachment(
     mp: Multipart,
 ) -> ServerResult<(StatusCode, Json<FilesAccepted>)> {
     let owner = scope.fixture_result(&state.db, id).await?;
-    store_attachments(&state, &owner, mp).await
+    store_attachments(&state, ingest::Sender::of(scope.project_id), &owner, mp).await
 }
 
 /// Most distinct test results one bulk attachment request may name.
@@ -183,6 +183,7 @@ pub(crate) async fn upload_attachments_bulk(
     scope: Scope,
     mut mp: Multipart,
 ) -> ServerResult<Json<api::BulkAttachmentsResponse>> {
+    let sender = ingest::Sender::of(scope.project_id);
     let mut current: Option<Id> = None;
     let mut ids: std::collections::HashSet<Id> = std::collections::HashSet::new();
     let mut parts = Vec::new();
@@ -222,7 +223,7 @@ pub(crate) async fn upload_attachments_bulk(
                     continue;
                 }
                 let content_type = field.content_type().map(str::to_string);
-                let stored = ingest::receive(&state.blobs, chunks(field)).await;
+                let stored = ingest::receive(&state.blobs, sender, chunks(field)).await;
                 let stored = drain_if_full(&mut mp, stored).await?;
                 parts.push((result_id, file_name, content_type, stored));
             }
@@ -301,6 +302,7 @@ async fn drain_if_full<T>(mp: &mut Multipart, r: ServerResult<T>) -> ServerResul
 /// streamed into the blob store.
 async fn store_attachments(
     state: &AppState,
+    sender: ingest::Sender,
     owner: &crate::db::results::ResultOwner,
     mut mp: Multipart,
 ) -> ServerResult<(StatusCode, Json<FilesAccepted>)> {
@@ -313,7 +315,7 @@ async fn store_attachments(
             .ok_or_else(|| ServerError::bad("multipart part `file` needs a file name"))?;
         limits::check_file_name(&file_name).map_err(ServerError::bad)?;
         let content_type = field.content_type().map(str::to_string);
-        let stored = ingest::receive(&state.blobs, chunks(field)).await;
+        let stored = ingest::receive(&state.blobs, sender, chunks(field)).await;
         let stored = drain_if_full(&mut mp, stored).await?;
         ingest::attachment(
             &state.db,
@@ -385,6 +387,7 @@ pub(crate) async fn upload_files(
     mut mp: Multipart,
 ) -> ServerResult<(StatusCode, Json<FilesAccepted>)> {
     let session = scope.session(&state.db, q.id).await?;
+    let sender = ingest::Sender::of(scope.project_id);
     let mut results = Vec::new();
     let mut globals = Vec::new();
     let mut problems: Vec<String> = Vec::new();
@@ -405,12 +408,13 @@ pub(crate) async fn upload_files(
             // Results are parsed here, in memory (within the body limit and
             // the server's budget for buffered bodies).
             FileKind::Result | FileKind::JUnit | FileKind::Globals => {
-                let buffered = ingest::buffer(&state.blobs, chunks(field)).await?;
+                let buffered = ingest::buffer(&state.blobs, sender, chunks(field)).await?;
                 match ingest::decode::raw_file(&name, &buffered.bytes) {
                     Ok(RawFile::Results(rs, generated)) => {
                         results.extend(rs);
                         for g in generated {
-                            ingest::generated_file(&state.db, &state.blobs, &session, &g).await?;
+                            ingest::generated_file(&state.db, &state.blobs, sender, &session, &g)
+                                .await?;
                         }
                     }
                     Ok(RawFile::Globals(g)) => globals.push((name, g)),
@@ -424,7 +428,7 @@ pub(crate) async fn upload_files(
         };
         // Everything else streams into the blob store; a container is read
         // back (verified) to check that it parses.
-        let stored = ingest::receive(&state.blobs, chunks(field)).await;
+        let stored = ingest::receive(&state.blobs, sender, chunks(field)).await;
         let stored = drain_if_full(&mut mp, stored).await?;
         if kind == SessionFileKind::Container {
             let bytes = ingest::received_bytes(&state.blobs, &stored).await?;

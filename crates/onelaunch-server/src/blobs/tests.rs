@@ -30,7 +30,7 @@ async fn a_small_body_stays_in_memory_and_a_larger_one_is_a_file() {
     let store = BlobStore::new(dir.path()).unwrap();
     let one = |b: &[u8]| futures::stream::iter([Ok::<_, ServerError>(b.to_vec())]);
     let small = vec![1u8; INLINE_MAX];
-    let stored = store.receive(one(&small)).await.unwrap();
+    let stored = store.receive(Sender::admin(), one(&small)).await.unwrap();
     assert_eq!(stored.inline(), Some(small.as_slice()));
     assert_eq!(stored.sha256, hex::encode(Sha256::digest(&small)));
     assert_eq!(stored.len, small.len() as u64);
@@ -42,7 +42,7 @@ async fn a_small_body_stays_in_memory_and_a_larger_one_is_a_file() {
         Ok::<_, ServerError>(large[..10].to_vec()),
         Ok(large[10..].to_vec()),
     ]);
-    let stored = store.receive(chunks).await.unwrap();
+    let stored = store.receive(Sender::admin(), chunks).await.unwrap();
     assert_eq!(stored.inline(), None);
     assert_eq!(blob_files(dir.path()), 1);
     assert_eq!(
@@ -62,9 +62,15 @@ async fn small_bodies_past_the_memory_budget_are_written_to_files() {
         .clone()
         .try_acquire_many_owned((INLINE_BUDGET / 1024 - 64) as u32)
         .unwrap();
-    let a = store.receive(one(vec![3u8; 40_000])).await.unwrap();
+    let a = store
+        .receive(Sender::admin(), one(vec![3u8; 40_000]))
+        .await
+        .unwrap();
     assert!(a.inline().is_some());
-    let b = store.receive(one(vec![4u8; 40_000])).await.unwrap();
+    let b = store
+        .receive(Sender::admin(), one(vec![4u8; 40_000]))
+        .await
+        .unwrap();
     assert_eq!(b.inline(), None, "over the budget: a file");
     assert_eq!(
         store.get_file(&b.sha256).await.unwrap().unwrap(),
@@ -72,7 +78,10 @@ async fn small_bodies_past_the_memory_budget_are_written_to_files() {
     );
     // The budget comes back when the held body is dropped (recorded).
     drop(a);
-    let c = store.receive(one(vec![5u8; 40_000])).await.unwrap();
+    let c = store
+        .receive(Sender::admin(), one(vec![5u8; 40_000]))
+        .await
+        .unwrap();
     assert!(c.inline().is_some());
 }
 
@@ -146,12 +155,16 @@ async fn a_failed_stream_leaves_no_temporary_file() {
         Ok(&b"first part"[..]),
         Err(ServerError::bad("client went away")),
     ]);
-    assert!(store.receive(parts).await.is_err());
+    assert!(store.receive(Sender::admin(), parts).await.is_err());
     assert_eq!(tmp_files(dir.path()), 0);
     // A request dropped mid-body (the client disconnected) too.
     let pending =
         futures::stream::iter([Ok::<_, ServerError>(&b"x"[..])]).chain(futures::stream::pending());
-    let r = tokio::time::timeout(Duration::from_millis(200), store.receive(pending)).await;
+    let r = tokio::time::timeout(
+        Duration::from_millis(200),
+        store.receive(Sender::admin(), pending),
+    )
+    .await;
     assert!(r.is_err());
     assert_eq!(tmp_files(dir.path()), 0);
 }
@@ -167,7 +180,7 @@ async fn below_the_reserve_a_body_is_refused_read_to_its_end_and_not_kept() {
         seen.fetch_add(1, Ordering::Relaxed);
         Ok::<_, ServerError>(c)
     });
-    let e = store.receive(parts).await.unwrap_err();
+    let e = store.receive(Sender::admin(), parts).await.unwrap_err();
     assert!(matches!(e, ServerError::StorageFull(_)), "{e}");
     assert_eq!(e.status(), 503);
     assert_eq!(read.load(Ordering::Relaxed), 3, "the body is drained");
@@ -203,13 +216,100 @@ async fn full_streams_answer_busy_after_the_wait() {
     store.wait = Duration::from_millis(50);
     let _all = store
         .streams
-        .clone()
-        .acquire_many_owned(MAX_STREAMS as u32)
+        .share(Sender::admin(), MAX_STREAMS as u32, store.wait)
         .await
         .unwrap();
     let one = futures::stream::iter([Ok::<_, ServerError>(&b"x"[..])]);
-    let e = store.receive(one).await.unwrap_err();
+    let e = store.receive(Sender::admin(), one).await.unwrap_err();
     assert!(matches!(e, ServerError::Busy(_)), "{e}");
+}
+
+/// `n` bodies of `sender` that send one byte and then nothing, each holding
+/// its stream until aborted.
+async fn stalled(
+    store: &BlobStore,
+    sender: Sender,
+    n: usize,
+) -> Vec<tokio::task::JoinHandle<ServerResult<Stored>>> {
+    let before = store.streams.available();
+    let tasks = (0..n)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let body = futures::stream::iter([Ok::<_, ServerError>(&b"x"[..])])
+                    .chain(futures::stream::pending());
+                store.receive(sender, Box::pin(body)).await
+            })
+        })
+        .collect();
+    while store.streams.available() > before - n {
+        tokio::task::yield_now().await;
+    }
+    tasks
+}
+
+fn tiny() -> impl Stream<Item = Result<&'static [u8], ServerError>> + Unpin {
+    futures::stream::iter([Ok::<_, ServerError>(&b"tiny"[..])])
+}
+
+/// A project token whose bodies never end holds at most half of the
+/// streams: its next body waits and is answered `busy`, while another
+/// project's is stored at once. Two such projects hold them all.
+#[tokio::test]
+async fn a_project_holds_at_most_half_of_the_streams() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = files(dir.path());
+    store.wait = Duration::from_millis(100);
+    let (one, two, three) = (
+        Sender::of(Some(1)),
+        Sender::of(Some(2)),
+        Sender::of(Some(3)),
+    );
+    let half = store.streams.project_cap() as usize;
+    assert_eq!(half, MAX_STREAMS / 2);
+
+    let hostile = stalled(&store, one, half).await;
+    let e = store.receive(one, tiny()).await.unwrap_err();
+    assert!(matches!(e, ServerError::Busy(_)), "{e}");
+    let stored = store.receive(two, tiny()).await.unwrap();
+    assert_eq!(
+        store.get_file(&stored.sha256).await.unwrap().unwrap(),
+        b"tiny"
+    );
+    assert!(store.receive(Sender::admin(), tiny()).await.is_ok());
+
+    // The server's bound stays: with a second project's half held, a third
+    // project and an admin wait.
+    let second = stalled(&store, two, half).await;
+    assert_eq!(store.streams.available(), 0);
+    for sender in [three, Sender::admin()] {
+        let e = store.receive(sender, tiny()).await.unwrap_err();
+        assert!(matches!(e, ServerError::Busy(_)), "{e}");
+    }
+
+    // Bodies that end give their streams back.
+    for t in hostile.into_iter().chain(second) {
+        t.abort();
+        assert!(t.await.unwrap_err().is_cancelled());
+    }
+    assert_eq!(store.streams.available(), MAX_STREAMS);
+    assert!(store.receive(one, tiny()).await.is_ok());
+}
+
+/// The same rule for result files held in memory: a project holding its
+/// half of the bytes waits, another project's file is read.
+#[tokio::test]
+async fn a_project_holds_at_most_half_of_the_buffered_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = files(dir.path());
+    store.wait = Duration::from_millis(100);
+    let (one, two) = (Sender::of(Some(1)), Sender::of(Some(2)));
+    let cap = store.buffered.project_cap();
+    assert_eq!(cap as usize, MAX_BUFFERED / 1024 / 2);
+    let _held = store.buffered.share(one, cap, store.wait).await.unwrap();
+    let e = store.buffer(one, tiny()).await.unwrap_err();
+    assert!(matches!(e, ServerError::Busy(_)), "{e}");
+    assert_eq!(store.buffer(two, tiny()).await.unwrap().bytes, b"tiny");
 }
 
 #[tokio::test]
@@ -248,7 +348,7 @@ async fn a_blob_removed_before_its_row_is_recorded_comes_back() {
     let store = files(dir.path());
     let one = futures::stream::iter([Ok::<_, ServerError>(&b"racing"[..])]);
     // The upload has stored the bytes, its row is not committed yet ...
-    let stored = store.receive(one).await.unwrap();
+    let stored = store.receive(Sender::admin(), one).await.unwrap();
     // ... when a deletion sees no reference and removes the file.
     let freed = store
         .remove_unreferenced(&stored.sha256, || async { Ok(false) })
@@ -280,7 +380,7 @@ async fn the_same_bytes_again_keep_the_stored_copy_and_hold_it_until_dropped() {
     // The same bytes again: the file stays (same inode), held while the
     // second upload's row is on its way.
     let one = futures::stream::iter([Ok::<_, ServerError>(&b"seen before"[..])]);
-    let again = store.receive(one).await.unwrap();
+    let again = store.receive(Sender::admin(), one).await.unwrap();
     assert_eq!(again.sha256, sha);
     assert_eq!(inode(&path), first);
     assert_eq!(tmp_files(dir.path()), 1, "the hold");
@@ -325,7 +425,7 @@ async fn a_body_larger_than_one_buffer_streams_to_disk_and_is_stored_whole() {
     let chunks: Vec<Vec<u8>> = (0..5u8).map(|i| vec![i; 100 * 1024]).collect();
     let whole: Vec<u8> = chunks.concat();
     let parts = futures::stream::iter(chunks.iter().map(|c| Ok::<_, ServerError>(&c[..])));
-    let stored = store.receive(parts).await.unwrap();
+    let stored = store.receive(Sender::admin(), parts).await.unwrap();
     assert_eq!(stored.len, whole.len() as u64);
     assert_eq!(stored.sha256, hex::encode(Sha256::digest(&whole)));
     drop(stored);
@@ -335,6 +435,6 @@ async fn a_body_larger_than_one_buffer_streams_to_disk_and_is_stored_whole() {
     // The same, failing after it spilled to disk, leaves nothing behind.
     let failing = futures::stream::iter(chunks.iter().map(|c| Ok::<_, ServerError>(&c[..])))
         .chain(futures::stream::iter([Err(ServerError::bad("gone"))]));
-    assert!(store.receive(failing).await.is_err());
+    assert!(store.receive(Sender::admin(), failing).await.is_err());
     assert_eq!(tmp_files(dir.path()), 0);
 }

@@ -30,7 +30,7 @@ use futures::Stream;
 use onelaunch_api::{self as api, Id};
 
 use crate::blobs::BlobStore;
-pub(crate) use crate::blobs::{Buffered, Stored};
+pub(crate) use crate::blobs::{Buffered, Sender, Stored};
 use crate::content;
 use crate::db::results::{ResultOwner, SessionRow};
 use crate::db::{self, Db};
@@ -46,6 +46,7 @@ use crate::error::{ServerError, ServerResult};
 pub(crate) async fn launch_attachment<S, B, E>(
     db: &Db,
     blobs: &BlobStore,
+    sender: Sender,
     launch: &db::launches::LaunchRow,
     name: &str,
     content_type: Option<&str>,
@@ -62,7 +63,7 @@ where
         let mut conn = db.write.acquire().await?;
         db::launches::ensure_open(&mut conn, launch.id).await?;
     }
-    let stored = blobs.receive(chunks).await?;
+    let stored = blobs.receive(sender, chunks).await?;
     let mut tx = db.write.begin().await?;
     db::launches::ensure_open(&mut tx, launch.id).await?;
     let session = launch_level_session(&mut tx, launch).await?;
@@ -155,13 +156,20 @@ fn digest(parts: &[&str]) -> String {
 /// way; a small body stays in memory until it is recorded); the functions
 /// below record what was received, and keep a small body's bytes in the
 /// database in the same transaction (`content::keep`).
-pub(crate) async fn receive<S, B, E>(blobs: &BlobStore, chunks: S) -> ServerResult<Stored>
+///
+/// `sender` is who sends it: one project's requests hold at most half of the
+/// store's intake (`blobs::intake`).
+pub(crate) async fn receive<S, B, E>(
+    blobs: &BlobStore,
+    sender: Sender,
+    chunks: S,
+) -> ServerResult<Stored>
 where
     S: Stream<Item = Result<B, E>> + Unpin,
     B: AsRef<[u8]>,
     ServerError: From<E>,
 {
-    blobs.receive(chunks).await
+    blobs.receive(sender, chunks).await
 }
 
 /// The bytes of a body just [`receive`]d, before it is recorded (a container
@@ -176,13 +184,17 @@ pub(crate) async fn received_bytes(blobs: &BlobStore, stored: &Stored) -> Server
 
 /// Reads a raw result file into memory, within the server's budget for
 /// bodies held in memory (503 `busy` when it is spent).
-pub(crate) async fn buffer<S, B, E>(blobs: &BlobStore, chunks: S) -> ServerResult<Buffered>
+pub(crate) async fn buffer<S, B, E>(
+    blobs: &BlobStore,
+    sender: Sender,
+    chunks: S,
+) -> ServerResult<Buffered>
 where
     S: Stream<Item = Result<B, E>> + Unpin,
     B: AsRef<[u8]>,
     ServerError: From<E>,
 {
-    blobs.buffer(chunks).await
+    blobs.buffer(sender, chunks).await
 }
 
 /// Opens an upload session in a launch (and job run); `ci` is who opens it
@@ -504,11 +516,12 @@ pub(crate) async fn session_file(
 pub(crate) async fn generated_file(
     db: &Db,
     blobs: &BlobStore,
+    sender: Sender,
     session: &SessionRow,
     g: &onelaunch_model::GeneratedAttachment,
 ) -> ServerResult<()> {
     let one = futures::stream::iter([Ok::<_, ServerError>(g.content.as_bytes())]);
-    let stored = blobs.receive(one).await?;
+    let stored = blobs.receive(sender, one).await?;
     session_file(
         db,
         session,

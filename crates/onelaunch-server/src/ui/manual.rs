@@ -173,6 +173,7 @@ pub(super) async fn record(
         let owner = result.as_ref().expect("recorded above");
         let stored = crate::ingest::receive(
             &state.blobs,
+            crate::ingest::Sender::of(viewer.scope.project_id),
             futures::TryStreamExt::map_err(field, |e| {
                 crate::error::ServerError::bad(format!(
                     "an attachment could not be read: {}",

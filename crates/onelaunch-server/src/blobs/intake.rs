@@ -1,0 +1,178 @@
+//! The blob store's intake budgets, shared between projects.
+//!
+//! Each budget (bodies streaming to disk, bytes of result files held in
+//! memory) bounds what the whole server holds, and a request keeps its share
+//! for as long as its body takes to arrive. A project token that sends its
+//! bodies as slowly as a connection allows would, with one budget for all,
+//! hold every share and leave the other projects' uploads waiting until they
+//! are answered 503 `busy`. So the requests of one project (all its tokens
+//! together) hold at most half of each budget: the other projects always have
+//! the other half, and a project's own requests beyond its half wait for its
+//! own shares, as they waited for the server's before. An admin's requests
+//! take from the whole budget only.
+//!
+//! Both parts of a share are waited for within the same time
+//! (`INTAKE_WAIT`), first the project's half, then the server's budget; both
+//! queues serve in order of arrival.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
+
+use crate::error::{ServerError, ServerResult};
+
+pub(super) fn busy() -> ServerError {
+    ServerError::Busy("the server is receiving as many uploads as it takes at once; retry".into())
+}
+
+/// `n` permits of `budget`, waited for at most `wait` (then 503 `busy`): a
+/// budget all requests share alike (decoded result batches, which take their
+/// share once their body is in).
+pub(crate) async fn share_of(
+    budget: &Arc<Semaphore>,
+    n: u32,
+    wait: Duration,
+) -> ServerResult<OwnedSemaphorePermit> {
+    tokio::time::timeout(wait, budget.clone().acquire_many_owned(n))
+        .await
+        .map_err(|_| busy())?
+        .map_err(|_| busy())
+}
+
+/// Who sends a body: a project's token, or an admin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Sender(Option<i64>);
+
+impl Sender {
+    /// The sender of a request authorised for `project` (`None`: an admin
+    /// token).
+    pub(crate) fn of(project: Option<i64>) -> Self {
+        Sender(project)
+    }
+
+    /// An admin token.
+    #[cfg(test)]
+    pub(crate) fn admin() -> Self {
+        Sender(None)
+    }
+}
+
+/// Entries of projects holding nothing are dropped past this many.
+const KEEP_IDLE: usize = 256;
+
+/// One intake budget of `total` units, of which one project holds at most
+/// half ([`Budget::project_cap`]).
+#[derive(Debug, Clone)]
+pub(crate) struct Budget {
+    all: Arc<Semaphore>,
+    cap: u32,
+    projects: Arc<Mutex<HashMap<i64, Arc<Semaphore>>>>,
+}
+
+/// A share of a [`Budget`], given back when dropped.
+#[derive(Debug)]
+pub(crate) struct Share {
+    _project: Option<OwnedSemaphorePermit>,
+    _all: OwnedSemaphorePermit,
+}
+
+impl Budget {
+    pub(crate) fn new(total: usize) -> Self {
+        let total = u32::try_from(total).unwrap_or(u32::MAX >> 3);
+        Budget {
+            all: Arc::new(Semaphore::new(total as usize)),
+            cap: (total / 2).max(1),
+            projects: Arc::default(),
+        }
+    }
+
+    /// The most of this budget one project's requests hold at once.
+    #[cfg(test)]
+    pub(crate) fn project_cap(&self) -> u32 {
+        self.cap
+    }
+
+    /// `n` units for `sender`, waited for at most `wait` in all (then 503
+    /// `busy`). A project's part is at most its cap: a request larger than
+    /// that takes the project's whole half.
+    pub(crate) async fn share(
+        &self,
+        sender: Sender,
+        n: u32,
+        wait: Duration,
+    ) -> ServerResult<Share> {
+        let until = Instant::now() + wait;
+        let project = match sender.0 {
+            None => None,
+            Some(id) => {
+                let own = self.of_project(id);
+                Some(within(until, own.acquire_many_owned(n.min(self.cap))).await?)
+            }
+        };
+        let all = within(until, self.all.clone().acquire_many_owned(n)).await?;
+        Ok(Share {
+            _project: project,
+            _all: all,
+        })
+    }
+
+    /// Units of the whole budget not held now.
+    #[cfg(test)]
+    pub(crate) fn available(&self) -> usize {
+        self.all.available_permits()
+    }
+
+    fn of_project(&self, id: i64) -> Arc<Semaphore> {
+        let mut projects = self.projects.lock().unwrap_or_else(|e| e.into_inner());
+        if projects.len() >= KEEP_IDLE && !projects.contains_key(&id) {
+            // A semaphore another holds a clone of is held or waited for.
+            projects.retain(|_, s| Arc::strong_count(s) > 1);
+        }
+        projects
+            .entry(id)
+            .or_insert_with(|| Arc::new(Semaphore::new(self.cap as usize)))
+            .clone()
+    }
+}
+
+/// `acquire` until `until`, 503 `busy` past it.
+async fn within(
+    until: Instant,
+    acquire: impl std::future::Future<Output = Result<OwnedSemaphorePermit, tokio::sync::AcquireError>>,
+) -> ServerResult<OwnedSemaphorePermit> {
+    tokio::time::timeout_at(until, acquire)
+        .await
+        .map_err(|_| busy())?
+        .map_err(|_| busy())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Projects that hold nothing are forgotten once many were seen; one that
+    /// holds a share keeps its entry (and its count).
+    #[tokio::test]
+    async fn idle_projects_are_forgotten_held_ones_kept() {
+        let budget = Budget::new(8);
+        let wait = Duration::from_millis(50);
+        let held = budget.share(Sender::of(Some(0)), 4, wait).await.unwrap();
+        for id in 1..(KEEP_IDLE as i64 * 2) {
+            drop(budget.share(Sender::of(Some(id)), 1, wait).await.unwrap());
+        }
+        let kept = budget.projects.lock().unwrap().len();
+        assert!(kept <= KEEP_IDLE, "{kept} entries");
+        assert!(budget.projects.lock().unwrap().contains_key(&0));
+        let e = budget
+            .share(Sender::of(Some(0)), 1, wait)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, crate::error::ServerError::Busy(_)), "{e}");
+        drop(held);
+        assert!(budget.share(Sender::of(Some(0)), 4, wait).await.is_ok());
+        assert_eq!(budget.available(), 8);
+    }
+}

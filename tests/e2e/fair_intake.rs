@@ -1,0 +1,126 @@
+//! A project token that starts as many attachment uploads as the server
+//! streams at once and never finishes them: another project's CI job still
+//! uploads its results and attachments (the real CLI against the real
+//! server), because one project holds at most half of the server's intake.
+
+use std::io::Write;
+use std::net::TcpStream;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::support::*;
+
+/// Bodies the server streams to disk at once (`blobs::MAX_STREAMS`).
+const STREAMS: usize = 32;
+/// More than one write buffer of the store (256 KiB): each held body has a
+/// temporary file, so the test can see the server holding it.
+const SENT: usize = 300 * 1024;
+
+/// Temporary files of bodies being received
+/// (`<data>/blobs/<fan-out>/.incoming.*`).
+fn incoming(data: &Path) -> usize {
+    let Ok(fans) = std::fs::read_dir(data.join("blobs")) else {
+        return 0;
+    };
+    fans.flatten()
+        .filter(|f| f.path().is_dir())
+        .flat_map(|f| std::fs::read_dir(f.path()).into_iter().flatten().flatten())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".incoming."))
+        .count()
+}
+
+/// An attachment upload of `token` to `result` that announces 64 MiB, sends
+/// [`SENT`] bytes of it and then nothing: the connection is kept open.
+fn stalled_attachment(url: &str, token: &str, result: i64) -> TcpStream {
+    let addr = url.trim_start_matches("http://");
+    let mut s = TcpStream::connect(addr).unwrap();
+    let boundary = "stalledBoundary42";
+    let head = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"never.bin\"\r\n\
+         Content-Type: application/octet-stream\r\n\r\n"
+    );
+    write!(
+        s,
+        "POST /api/upload/test-result/{result}/attachment HTTP/1.1\r\nHost: {addr}\r\n\
+         Authorization: api-token {token}\r\n\
+         Content-Type: multipart/form-data; boundary={boundary}\r\n\
+         Content-Length: {}\r\n\r\n{head}",
+        64 * 1024 * 1024
+    )
+    .unwrap();
+    s.write_all(&vec![b'x'; SENT]).unwrap();
+    s.flush().unwrap();
+    s
+}
+
+#[test]
+fn a_project_holding_uploads_open_leaves_room_for_other_projects() {
+    let server = TestServer::start();
+    let admin = server.api();
+    let data = server.dir.path().join("data");
+
+    // Project 1's token, with a result of its own to attach files to.
+    let start = admin.post(
+        "/api/upload/start",
+        &json!({"projectId": 1, "ci": {"type": "github"}, "job": {"uid": "slow"},
+                "jobRun": {"uid": "1"}, "launch": {"name": "slow"}}),
+    );
+    let session = admin.post(
+        "/api/upload/session",
+        &json!({"jobRunId": start["jobRunId"]}),
+    )["id"]
+        .clone();
+    let result = admin.post(
+        "/api/upload/test-result",
+        &json!({"testSessionId": session, "results": [{"uuid": "slow-1", "name": "t", "status": "passed"}]}),
+    )["results"][0]["id"]
+        .as_i64()
+        .unwrap();
+    let hostile = admin.post("/api/project/1/token", &Value::Null)["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // It opens as many uploads as the server streams at once, and stalls.
+    let held: Vec<TcpStream> = (0..STREAMS)
+        .map(|_| stalled_attachment(&server.url, &hostile, result))
+        .collect();
+    let until = Instant::now() + Duration::from_secs(60);
+    while incoming(&data) < STREAMS / 2 && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        incoming(&data),
+        STREAMS / 2,
+        "project 1's stalled bodies being received"
+    );
+
+    // Project 2's CI job uploads results with attachments meanwhile.
+    let p2 = admin.post("/api/project", &json!({"name": "team two"}))["id"]
+        .as_i64()
+        .unwrap();
+    let token = admin.post(&format!("/api/project/{p2}/token"), &Value::Null)["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let dir = fixture("tests/fixtures/allure-pytest");
+    Cli::new(&server.url, &token)
+        .github("4242", "fair")
+        .env("ALLURE_PROJECT_ID", p2)
+        .run(&["upload", dir.to_str().unwrap()])
+        .ok();
+    let scoped = admin.with_token(&token);
+    let launch = scoped.launches(p2)[0]["id"].as_i64().unwrap();
+    let results = scoped.results(launch);
+    assert_eq!(results.len(), count_files(&dir, "-result.json"));
+    let attached: i64 = results
+        .iter()
+        .map(|r| r["attachmentCount"].as_i64().unwrap())
+        .sum();
+    assert!(attached > 0, "{results:?}");
+    // Project 1 still holds its half: nothing of it was cut.
+    assert_eq!(incoming(&data), STREAMS / 2);
+    drop(held);
+}
