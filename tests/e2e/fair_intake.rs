@@ -124,3 +124,105 @@ fn a_project_holding_uploads_open_leaves_room_for_other_projects() {
     assert_eq!(incoming(&data), STREAMS / 2);
     drop(held);
 }
+
+/// Resident memory of a process, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap()
+}
+
+/// Sends `path` a body announced as 64 MiB, 60 MiB of it in 1 MiB writes,
+/// until a write has waited 2 s (the server reads no more) or the server
+/// closed the connection; answers the connection, still open when it is.
+fn large_body(url: &str, path: &str, auth: Option<&str>, content_type: &str) -> TcpStream {
+    let addr = url.trim_start_matches("http://");
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_write_timeout(Some(Duration::from_secs(2))).unwrap();
+    let auth = auth
+        .map(|t| format!("Authorization: api-token {t}\r\n"))
+        .unwrap_or_default();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: {content_type}\r\n\
+         Content-Length: {}\r\n\r\n",
+        64 * 1024 * 1024 - 1
+    );
+    if s.write_all(head.as_bytes()).is_err() {
+        return s;
+    }
+    let mib = vec![b' '; 1024 * 1024];
+    for _ in 0..60 {
+        if s.write_all(&mib).is_err() {
+            break;
+        }
+    }
+    s
+}
+
+/// Strangers sending logins and a project token sending JSON, eight large
+/// bodies each at once, all kept open: the server holds at most its bounds
+/// of them (a login is at most 16 KiB; JSON bodies of one project at most
+/// 64 MiB), not every byte sent.
+#[test]
+fn many_large_bodies_at_once_stay_within_the_servers_bounds() {
+    let server = TestServer::start();
+    let admin = server.api();
+    let token = admin.post("/api/project/1/token", &Value::Null)["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let idle = rss_kib(server.pid());
+
+    let senders: Vec<_> = (0..8)
+        .flat_map(|_| {
+            let (url, token) = (server.url.clone(), token.clone());
+            let url2 = url.clone();
+            [
+                std::thread::spawn(move || {
+                    large_body(
+                        &url,
+                        "/api/uaa/oauth/token",
+                        None,
+                        "application/x-www-form-urlencoded",
+                    )
+                }),
+                std::thread::spawn(move || {
+                    large_body(&url2, "/api/launch", Some(&token), "application/json")
+                }),
+            ]
+        })
+        .collect();
+    let open: Vec<TcpStream> = senders.into_iter().map(|t| t.join().unwrap()).collect();
+    let grew_mib = rss_kib(server.pid()).saturating_sub(idle) / 1024;
+    assert!(
+        grew_mib < 200,
+        "the server grew by {grew_mib} MiB for bodies it should bound"
+    );
+
+    eprintln!("server memory: +{grew_mib} MiB over idle");
+
+    // Another project's upload goes in meanwhile.
+    let p2 = admin.post("/api/project", &json!({"name": "team two"}))["id"]
+        .as_i64()
+        .unwrap();
+    let other = admin.post(&format!("/api/project/{p2}/token"), &Value::Null)["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let dir = fixture("tests/fixtures/allure-pytest");
+    Cli::new(&server.url, &other)
+        .github("4243", "after")
+        .env("ALLURE_PROJECT_ID", p2)
+        .run(&["upload", dir.to_str().unwrap()])
+        .ok();
+    let scoped = admin.with_token(&other);
+    let launch = scoped.launches(p2)[0]["id"].as_i64().unwrap();
+    assert_eq!(
+        scoped.results(launch).len(),
+        count_files(&dir, "-result.json")
+    );
+    drop(open);
+}

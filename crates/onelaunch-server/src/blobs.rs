@@ -49,8 +49,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use crate::error::{ServerError, ServerResult};
 
 mod intake;
-use intake::{busy, Budget, Share};
-pub(crate) use intake::{share_of, Sender};
+use intake::busy;
+pub(crate) use intake::{share_of, Budget, Sender, Share};
 
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 

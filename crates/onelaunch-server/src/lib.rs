@@ -55,6 +55,8 @@ pub(crate) struct AppState {
     pub blobs: blobs::BlobStore,
     /// Room for result batches in decoded form (`ingest::limits::Decoding`).
     pub decoding: ingest::limits::Decoding,
+    /// Room for JSON request bodies in memory (`ingest::limits::JsonBodies`).
+    pub json_bodies: ingest::limits::JsonBodies,
     /// Base URL used in links (`<public_url>/launch/<id>`), no trailing slash.
     pub public_url: String,
     /// Hosts a project token may point an integration at.
@@ -282,6 +284,7 @@ impl Server {
                 db,
                 blobs,
                 decoding: ingest::limits::Decoding::new(blobs::INTAKE_WAIT),
+                json_bodies: ingest::limits::JsonBodies::new(blobs::INTAKE_WAIT),
                 public_url,
                 allowed_hosts,
                 throttle: std::sync::Arc::new(throttle::AuthThrottle::new(config.auth_throttle)),

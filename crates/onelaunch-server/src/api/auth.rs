@@ -5,8 +5,8 @@ use std::collections::HashMap;
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Multipart, Request, State};
-use axum::http::header;
 use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
 use axum::Json;
 use onelaunch_api::{self as api};
 
@@ -42,6 +42,11 @@ impl FromRequestParts<AppState> for Scope {
             return Err(ServerError::Unauthorized);
         };
         db::tokens::note_use(&state.db, &t, now).await;
+        // Whose share of the server's memory the request's body takes
+        // (`extract::RawJson`).
+        parts
+            .extensions
+            .insert(crate::ingest::Sender::of(t.project_id));
         Ok(Scope {
             token_id: t.id,
             project_id: t.project_id,
@@ -74,22 +79,19 @@ pub(crate) async fn oauth_token(
         let mut mp = Multipart::from_request(req, &state)
             .await
             .map_err(|e| ServerError::bad(e.body_text()))?;
-        while let Some(field) = mp
-            .next_field()
-            .await
-            .map_err(|e| ServerError::bad(e.body_text()))?
-        {
+        while let Some(field) = mp.next_field().await.map_err(too_large_or_bad)? {
             let name = field.name().unwrap_or_default().to_string();
-            let text = field
-                .text()
-                .await
-                .map_err(|e| ServerError::bad(e.body_text()))?;
+            let text = field.text().await.map_err(too_large_or_bad)?;
             fields.insert(name, text);
         }
     } else {
-        let bytes = Bytes::from_request(req, &state)
-            .await
-            .map_err(|e| ServerError::bad(e.body_text()))?;
+        let bytes = Bytes::from_request(req, &state).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                login_too_large()
+            } else {
+                ServerError::bad(e.body_text())
+            }
+        })?;
         for (k, v) in url::form_urlencoded::parse(&bytes) {
             fields.insert(k.into_owned(), v.into_owned());
         }
@@ -119,4 +121,19 @@ pub(crate) async fn oauth_token(
             .unwrap_or_else(|| "openid".into()),
         jti: String::new(),
     }))
+}
+
+fn login_too_large() -> ServerError {
+    ServerError::PayloadTooLarge(format!(
+        "a login is at most {} bytes",
+        crate::ingest::limits::MAX_LOGIN_BODY
+    ))
+}
+
+fn too_large_or_bad(e: axum::extract::multipart::MultipartError) -> ServerError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        login_too_large()
+    } else {
+        ServerError::bad(e.body_text())
+    }
 }

@@ -1,23 +1,31 @@
 //! Request plumbing shared by the API handlers: the `ApiJson` body extractor,
 //! paging, lenient query parsing, multipart errors.
 
+use std::sync::{Arc, Mutex};
+
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
+use axum::middleware::Next;
+use axum::response::Response;
+use http_body_util::BodyExt;
 use onelaunch_api::{self as api, Id};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 use crate::error::{ServerError, ServerResult};
+use crate::ingest::limits::MAX_JSON_BODY;
+use crate::ingest::{Sender, Share};
+use crate::AppState;
 
 /// JSON body extractor that ignores the content type and answers malformed
 /// bodies with a 400 naming the field (or 413 when too large).
 pub(crate) struct ApiJson<T>(pub T);
 
-impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
     type Rejection = ServerError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, ServerError> {
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ServerError> {
         let RawJson(bytes) = RawJson::from_request(req, state).await?;
         crate::ingest::decode::json_body(&bytes).map(ApiJson)
     }
@@ -26,6 +34,11 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
 /// A JSON body read but not yet decoded ([`RawJson::decode`]), for a handler
 /// that takes a share of memory before decoding it; too large a body is a 413
 /// as with [`ApiJson`].
+///
+/// Its bytes take their share of the server's room for JSON bodies
+/// (`ingest::limits::JsonBodies`, in the sender's name that `Scope` left in
+/// the request) as they arrive, and the request keeps it until it is
+/// answered ([`hold_body_shares`]).
 pub(crate) struct RawJson(pub Bytes);
 
 impl RawJson {
@@ -35,22 +48,87 @@ impl RawJson {
     }
 }
 
-impl<S: Send + Sync> FromRequest<S> for RawJson {
+impl FromRequest<AppState> for RawJson {
     type Rejection = ServerError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, ServerError> {
-        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
-            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ServerError::PayloadTooLarge(format!(
-                    "request body is larger than the {} bytes a JSON request may have",
-                    crate::ingest::limits::MAX_JSON_BODY
-                ))
-            } else {
-                ServerError::bad(e.body_text())
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ServerError> {
+        let sender = req
+            .extensions()
+            .get::<Sender>()
+            .copied()
+            .unwrap_or(Sender::Stranger);
+        let held = req.extensions().get::<BodyShares>().cloned();
+        let announced = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        if announced.is_some_and(|n| n > MAX_JSON_BODY as u64) {
+            return Err(too_large());
+        }
+        let mut body = req.into_body();
+        // The frames as they came, joined once at the end (into exactly
+        // their size, as axum's own `Bytes` extractor does).
+        let mut frames: Vec<Bytes> = Vec::new();
+        let mut len = 0usize;
+        let mut share: Option<Share> = None;
+        let mut held_kib = 0usize;
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| ServerError::bad(format!("request body: {e}")))?;
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            len += data.len();
+            if len > MAX_JSON_BODY {
+                return Err(too_large());
             }
-        })?;
+            let need = len.div_ceil(1024);
+            if need > held_kib {
+                let more = u32::try_from(need - held_kib).map_err(|_| too_large())?;
+                let more = state.json_bodies.share(sender, more).await?;
+                match &mut share {
+                    Some(s) => s.merge(more),
+                    None => share = Some(more),
+                }
+                held_kib = need;
+            }
+            frames.push(data);
+        }
+        if let (Some(held), Some(share)) = (held, share) {
+            held.0.lock().unwrap_or_else(|e| e.into_inner()).push(share);
+        }
+        let bytes = match frames.len() {
+            0 => Bytes::new(),
+            1 => frames.pop().unwrap_or_default(),
+            _ => {
+                let mut joined = Vec::with_capacity(len);
+                for f in &frames {
+                    joined.extend_from_slice(f);
+                }
+                Bytes::from(joined)
+            }
+        };
         Ok(RawJson(bytes))
     }
+}
+
+fn too_large() -> ServerError {
+    ServerError::PayloadTooLarge(format!(
+        "request body is larger than the {MAX_JSON_BODY} bytes a JSON request may have"
+    ))
+}
+
+/// The shares of memory a request's body took ([`RawJson`]), given back once
+/// its answer is made: what the body decoded into lives as long as that.
+#[derive(Clone, Default)]
+pub(crate) struct BodyShares(Arc<Mutex<Vec<Share>>>);
+
+/// Gives every API request a [`BodyShares`], dropped after its answer.
+pub(crate) async fn hold_body_shares(mut req: Request, next: Next) -> Response {
+    let held = BodyShares::default();
+    req.extensions_mut().insert(held.clone());
+    let answer = next.run(req).await;
+    drop(held);
+    answer
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

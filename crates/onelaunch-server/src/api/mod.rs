@@ -31,9 +31,11 @@ mod uploads;
 /// Everything outside the web UI: `/healthz`, `/readyz`, `/metrics`, and every API route under both
 /// `/api` and `/api/rs`.
 pub(crate) fn router() -> Router<AppState> {
-    let api = routes().layer(axum::middleware::map_response(
-        crate::error::json_rejections,
-    ));
+    let api = routes()
+        .layer(axum::middleware::from_fn(extract::hold_body_shares))
+        .layer(axum::middleware::map_response(
+            crate::error::json_rejections,
+        ));
     Router::new()
         .route("/healthz", get(observe::healthz))
         .route("/readyz", get(observe::readyz))
@@ -48,7 +50,10 @@ fn routes() -> Router<AppState> {
         // this API's description (OpenAPI 3, generated from the handlers)
         .route("/openapi.json", get(openapi::openapi_json))
         // auth and projects
-        .route("/uaa/oauth/token", post(auth::oauth_token))
+        .route(
+            "/uaa/oauth/token",
+            post(auth::oauth_token).layer(crate::ingest::limits::login_limit()),
+        )
         .route(
             "/project",
             post(projects::create_project).get(projects::list_projects),

@@ -42,21 +42,28 @@ pub(crate) async fn share_of(
         .map_err(|_| busy())
 }
 
-/// Who sends a body: a project's token, or an admin.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Sender(Option<i64>);
+/// Who sends a body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Sender {
+    /// An admin token: takes from the whole budget only.
+    Admin,
+    /// A token of this project (all of a project's tokens share its half).
+    Project(i64),
+    /// A request no token was checked for yet (they share one half).
+    Stranger,
+}
 
 impl Sender {
     /// The sender of a request authorised for `project` (`None`: an admin
     /// token).
     pub(crate) fn of(project: Option<i64>) -> Self {
-        Sender(project)
+        project.map_or(Sender::Admin, Sender::Project)
     }
 
     /// An admin token.
     #[cfg(test)]
     pub(crate) fn admin() -> Self {
-        Sender(None)
+        Sender::Admin
     }
 }
 
@@ -69,14 +76,26 @@ const KEEP_IDLE: usize = 256;
 pub(crate) struct Budget {
     all: Arc<Semaphore>,
     cap: u32,
-    projects: Arc<Mutex<HashMap<i64, Arc<Semaphore>>>>,
+    projects: Arc<Mutex<HashMap<Sender, Arc<Semaphore>>>>,
 }
 
 /// A share of a [`Budget`], given back when dropped.
 #[derive(Debug)]
 pub(crate) struct Share {
-    _project: Option<OwnedSemaphorePermit>,
-    _all: OwnedSemaphorePermit,
+    project: Option<OwnedSemaphorePermit>,
+    all: OwnedSemaphorePermit,
+}
+
+impl Share {
+    /// One share holding both (of the same budget and sender).
+    pub(crate) fn merge(&mut self, other: Share) {
+        self.all.merge(other.all);
+        match (&mut self.project, other.project) {
+            (Some(mine), Some(theirs)) => mine.merge(theirs),
+            (mine @ None, theirs) => *mine = theirs,
+            (Some(_), None) => {}
+        }
+    }
 }
 
 impl Budget {
@@ -105,18 +124,15 @@ impl Budget {
         wait: Duration,
     ) -> ServerResult<Share> {
         let until = Instant::now() + wait;
-        let project = match sender.0 {
-            None => None,
-            Some(id) => {
-                let own = self.of_project(id);
+        let project = match sender {
+            Sender::Admin => None,
+            other => {
+                let own = self.of_sender(other);
                 Some(within(until, own.acquire_many_owned(n.min(self.cap))).await?)
             }
         };
         let all = within(until, self.all.clone().acquire_many_owned(n)).await?;
-        Ok(Share {
-            _project: project,
-            _all: all,
-        })
+        Ok(Share { project, all })
     }
 
     /// Units of the whole budget not held now.
@@ -125,7 +141,7 @@ impl Budget {
         self.all.available_permits()
     }
 
-    fn of_project(&self, id: i64) -> Arc<Semaphore> {
+    fn of_sender(&self, id: Sender) -> Arc<Semaphore> {
         let mut projects = self.projects.lock().unwrap_or_else(|e| e.into_inner());
         if projects.len() >= KEEP_IDLE && !projects.contains_key(&id) {
             // A semaphore another holds a clone of is held or waited for.
@@ -165,7 +181,11 @@ mod tests {
         }
         let kept = budget.projects.lock().unwrap().len();
         assert!(kept <= KEEP_IDLE, "{kept} entries");
-        assert!(budget.projects.lock().unwrap().contains_key(&0));
+        assert!(budget
+            .projects
+            .lock()
+            .unwrap()
+            .contains_key(&Sender::Project(0)));
         let e = budget
             .share(Sender::of(Some(0)), 1, wait)
             .await

@@ -37,6 +37,11 @@ use crate::error::{ServerError, ServerResult};
 pub(crate) const MAX_JSON_BODY: usize = 64 * 1024 * 1024;
 /// Largest multipart request body (attachments, raw result files; 413 above).
 pub(crate) const MAX_MULTIPART_BODY: usize = 256 * 1024 * 1024;
+/// Largest body of a login (`POST /api/uaa/oauth/token`: 413 above; the web
+/// UI's `POST /login`, whose form the CSRF guard reads: 400 above): it is
+/// read before the token in it is known, so anyone can send it, and it holds
+/// a token and a few short fields.
+pub(crate) const MAX_LOGIN_BODY: usize = 16 * 1024;
 pub(crate) use crate::db::MAX_STORED_JSON;
 /// Longest file name of an attachment or raw file, in bytes.
 pub(crate) const MAX_FILE_NAME: usize = 1024;
@@ -57,6 +62,49 @@ const MAX_NAMED_ENV_JSON: usize = 64 * 1024;
 /// Most bytes of `test-result` request bodies in decoded form at once, all
 /// requests together ([`Decoding`]).
 pub(crate) const DECODE_BUDGET: usize = 6 * 1024 * 1024;
+
+/// Most bytes of JSON request bodies held in memory at once, all requests
+/// together ([`JsonBodies`]); one project's requests hold at most half,
+/// which is [`MAX_JSON_BODY`].
+pub(crate) const JSON_BODIES_BUDGET: usize = 2 * MAX_JSON_BODY;
+
+/// Room for JSON request bodies in memory. Each body was read whole before
+/// it was decoded, with nothing bounding how many were at once: a token that
+/// sent many large bodies at once grew the server's memory by all of them.
+/// A body now takes its share as it arrives (a share of KiB), waiting for
+/// room when there is none (past `blobs::INTAKE_WAIT`: 503 `busy`), and its
+/// request keeps the share until it is answered (`api::extract`), so what a
+/// body decodes into is bounded with it. One project's requests hold at most
+/// half ([`crate::blobs::Budget`]): another project's uploads still go in.
+#[derive(Debug, Clone)]
+pub(crate) struct JsonBodies {
+    kib: crate::blobs::Budget,
+    wait: Duration,
+}
+
+impl JsonBodies {
+    pub(crate) fn new(wait: Duration) -> Self {
+        JsonBodies {
+            kib: crate::blobs::Budget::new(JSON_BODIES_BUDGET / 1024),
+            wait,
+        }
+    }
+
+    /// `kib` more KiB of a body of `sender`.
+    pub(crate) async fn share(
+        &self,
+        sender: crate::blobs::Sender,
+        kib: u32,
+    ) -> ServerResult<crate::blobs::Share> {
+        self.kib.share(sender, kib, self.wait).await
+    }
+
+    /// KiB of the whole budget not held now.
+    #[cfg(test)]
+    pub(crate) fn available_kib(&self) -> usize {
+        self.kib.available()
+    }
+}
 
 /// Room for result batches in decoded form. A batch waiting for the writer
 /// holds its decoded results and the JSON each one is stored as, several
@@ -93,6 +141,11 @@ impl Decoding {
 /// The body limit of the multipart routes (the JSON limit is the default).
 pub(crate) fn multipart_limit() -> DefaultBodyLimit {
     DefaultBodyLimit::max(MAX_MULTIPART_BODY)
+}
+
+/// The body limit of the login routes ([`MAX_LOGIN_BODY`]).
+pub(crate) fn login_limit() -> DefaultBodyLimit {
+    DefaultBodyLimit::max(MAX_LOGIN_BODY)
 }
 
 fn cut(s: &mut String, max: usize) {

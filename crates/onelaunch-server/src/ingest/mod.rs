@@ -30,7 +30,7 @@ use futures::Stream;
 use onelaunch_api::{self as api, Id};
 
 use crate::blobs::BlobStore;
-pub(crate) use crate::blobs::{Buffered, Sender, Stored};
+pub(crate) use crate::blobs::{Buffered, Sender, Share, Stored};
 use crate::content;
 use crate::db::results::{ResultOwner, SessionRow};
 use crate::db::{self, Db};

@@ -3,6 +3,7 @@
 //! send it requests with `tower::ServiceExt::oneshot`, without a socket.
 
 mod attempts;
+mod body_budget;
 mod bulk_attachments;
 mod case_last;
 mod ci_story;

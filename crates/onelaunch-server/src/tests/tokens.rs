@@ -416,7 +416,7 @@ pub(super) async fn ui_login(app: &TestApp, token: &str) -> String {
     cookie_value(&res, "ol_session")
 }
 
-fn cookie_value(res: &axum::response::Response, name: &str) -> String {
+pub(super) fn cookie_value(res: &axum::response::Response, name: &str) -> String {
     res.headers()
         .get_all(header::SET_COOKIE)
         .iter()

@@ -195,7 +195,13 @@ pub(super) async fn csrf_guard(req: Request, next: Next) -> Response {
         };
     }
     let (parts, body) = req.into_parts();
-    let bytes: Bytes = match axum::body::to_bytes(body, MAX_FORM_BYTES).await {
+    // The login form is read before anyone is known: a few fields.
+    let max = if parts.uri.path() == "/login" {
+        crate::ingest::limits::MAX_LOGIN_BODY
+    } else {
+        MAX_FORM_BYTES
+    };
+    let bytes: Bytes = match axum::body::to_bytes(body, max).await {
         Ok(b) => b,
         Err(_) => return UiError::BadRequest("the form is too large".into()).into_response(),
     };

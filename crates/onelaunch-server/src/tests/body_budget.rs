@@ -1,0 +1,211 @@
+//! JSON request bodies in memory are bounded all together: each body takes
+//! its share as it arrives and keeps it until its answer, and one project's
+//! requests hold at most half (`ingest::limits::JsonBodies`). Bodies here
+//! stream in and then stall, as a hostile token's would.
+
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::http::{header, Method, Request};
+use axum::Router;
+use futures::StreamExt;
+use serde_json::json;
+use tower::ServiceExt;
+
+use super::*;
+use crate::ingest::limits::{JsonBodies, JSON_BODIES_BUDGET, MAX_JSON_BODY};
+
+const MIB: usize = 1024 * 1024;
+
+/// The app with a short wait for room (503 `busy` after it).
+fn router(app: &TestApp) -> (Router, JsonBodies) {
+    let mut state = app.state.clone();
+    state.json_bodies = JsonBodies::new(Duration::from_millis(200));
+    (crate::app(state.clone()), state.json_bodies)
+}
+
+/// A JSON body that sends `mib` MiB and then nothing, ever.
+fn stalled_body(mib: usize) -> Body {
+    let chunk = Bytes::from(vec![b' '; MIB]);
+    let sent = futures::stream::iter((0..mib).map(move |_| Ok::<_, std::io::Error>(chunk.clone())));
+    Body::from_stream(sent.chain(futures::stream::pending()))
+}
+
+async fn post(router: &Router, token: &str, body: Body) -> Reply {
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri("/api/launch")
+        .header(header::AUTHORIZATION, format!("api-token {token}"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(body)
+        .unwrap();
+    let resp = router.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    Reply {
+        status,
+        body: serde_json::from_slice(&bytes).unwrap_or_default(),
+    }
+}
+
+fn launch(project: i64) -> Body {
+    Body::from(json!({"name": "mine", "projectId": project}).to_string())
+}
+
+#[tokio::test]
+async fn a_project_holds_at_most_half_of_the_room_for_json_bodies() {
+    let app = TestApp::new().await;
+    let (router, room) = router(&app);
+    let total = JSON_BODIES_BUDGET / 1024;
+    let (p1, p2) = (
+        app.create_project("one").await,
+        app.create_project("two").await,
+    );
+    let (hostile, other) = (app.project_token(p1).await, app.project_token(p2).await);
+
+    // Project 1 sends a body of all but one MiB of its half, and stalls.
+    let held = MAX_JSON_BODY / MIB - 1;
+    let stalled = tokio::spawn({
+        let (router, hostile) = (router.clone(), hostile.clone());
+        async move { post(&router, &hostile, stalled_body(held)).await }
+    });
+    let until = tokio::time::Instant::now() + Duration::from_secs(30);
+    while room.available_kib() > total - held * 1024 && tokio::time::Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(
+        room.available_kib(),
+        total - held * 1024,
+        "the stalled body's share"
+    );
+
+    // Its next body finds no room in its half: 503 `busy` once it waited.
+    let r = post(&router, &hostile, stalled_body(2)).await.expect(503);
+    assert_eq!(r.code(), Some("busy"), "{}", r.body);
+    // Another project's request goes in, and gives its share back when answered.
+    post(&router, &other, launch(p2)).await.expect(200);
+    assert_eq!(room.available_kib(), total - held * 1024);
+    // So does an admin's.
+    post(&router, ADMIN, launch(p1)).await.expect(200);
+
+    // Once the stalled request is gone, its share is back.
+    stalled.abort();
+    assert!(stalled.await.unwrap_err().is_cancelled());
+    assert_eq!(room.available_kib(), total);
+    post(&router, &hostile, launch(p1)).await.expect(200);
+}
+
+/// A body announced larger than a JSON request may be is refused before any
+/// of it is read.
+#[tokio::test]
+async fn a_body_announced_too_large_is_refused_unread() {
+    let app = TestApp::new().await;
+    let (router, room) = router(&app);
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri("/api/launch")
+        .header(header::AUTHORIZATION, format!("api-token {ADMIN}"))
+        .header(header::CONTENT_LENGTH, MAX_JSON_BODY + 1)
+        .body(stalled_body(0))
+        .unwrap();
+    let resp = router.oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), 413);
+    assert_eq!(room.available_kib(), JSON_BODIES_BUDGET / 1024);
+}
+
+/// A result batch waiting for room to be decoded keeps its body's share
+/// meanwhile: bodies waiting there are bounded too.
+#[tokio::test]
+async fn a_batch_waiting_to_be_decoded_keeps_its_bodys_share() {
+    let app = TestApp::new().await;
+    let mut state = app.state.clone();
+    state.json_bodies = JsonBodies::new(Duration::from_millis(200));
+    let room = state.json_bodies.clone();
+    let router = crate::app(state.clone());
+    let total = JSON_BODIES_BUDGET / 1024;
+    let all = state
+        .decoding
+        .share(crate::ingest::limits::DECODE_BUDGET)
+        .await
+        .unwrap();
+
+    let mut body = br#"{"testSessionId": 999999, "results": [], "pad": ""#.to_vec();
+    body.resize(100 * 1024, b'x');
+    body.extend_from_slice(b"\"}");
+    let kib = body.len().div_ceil(1024);
+    let waiting = tokio::spawn({
+        let router = router.clone();
+        async move {
+            let req = Request::builder()
+                .method(Method::POST)
+                .uri("/api/upload/test-result")
+                .header(header::AUTHORIZATION, format!("api-token {ADMIN}"))
+                .body(Body::from(body))
+                .unwrap();
+            router.oneshot(req).await.unwrap().status()
+        }
+    });
+    let until = tokio::time::Instant::now() + Duration::from_secs(30);
+    while room.available_kib() > total - kib && tokio::time::Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(room.available_kib(), total - kib);
+    assert!(!waiting.is_finished());
+    drop(all);
+    assert_eq!(waiting.await.unwrap(), 404);
+    assert_eq!(room.available_kib(), total);
+}
+
+/// A login is read before anyone is known: past 16 KiB it is refused (the
+/// API's token exchange with 413, the web UI's form with 400), and a login
+/// of the usual size still works.
+#[tokio::test]
+async fn a_login_larger_than_a_login_is_refused() {
+    let app = TestApp::new().await;
+    let max = crate::ingest::limits::MAX_LOGIN_BODY;
+    let form = |pad: usize| format!("grant_type=apitoken&token={ADMIN}&pad={}", "x".repeat(pad));
+    let exchange = |body: String| {
+        Request::post("/api/uaa/oauth/token")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(body))
+            .unwrap()
+    };
+    let res = app
+        .router
+        .clone()
+        .oneshot(exchange(form(max)))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 413);
+    let res = app
+        .router
+        .clone()
+        .oneshot(exchange(form(100)))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+
+    let page = app
+        .router
+        .clone()
+        .oneshot(Request::get("/login").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let csrf = super::tokens::cookie_value(&page, "ol_login");
+    let login = |pad: usize| {
+        Request::post("/login")
+            .header(header::COOKIE, format!("ol_login={csrf}"))
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(format!(
+                "csrf={csrf}&token={ADMIN}&pad={}",
+                "x".repeat(pad)
+            )))
+            .unwrap()
+    };
+    let res = app.router.clone().oneshot(login(max)).await.unwrap();
+    assert_eq!(res.status(), 400);
+    let res = app.router.clone().oneshot(login(100)).await.unwrap();
+    assert_eq!(res.status(), 303);
+}
