@@ -594,6 +594,11 @@ impl UiSession {
         }
     }
 
+    /// The `Cookie` header value of the session.
+    pub fn cookie(&self) -> &str {
+        &self.cookie
+    }
+
     /// A page that must answer 200, as text.
     pub fn get(&self, path: &str) -> String {
         let r = self

@@ -127,6 +127,9 @@ fn field(pairs: &[(String, String)], name: &str) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
+/// Longest text field of the manual result form, in bytes.
+const MAX_FIELD: usize = 64 * 1024;
+
 /// `POST /launch/{id}/manual`: records one manual result, then streams the
 /// form's files into the blob store as its attachments. The text fields come
 /// first (the browser sends parts in form order).
@@ -150,10 +153,18 @@ pub(super) async fn record(
                     "field {name:?} came after the files"
                 )));
             }
-            let text = field.text().await.map_err(bad)?;
-            if text.len() > 64 * 1024 {
-                return Err(UiError::BadRequest(format!("field {name:?} is too long")));
+            // Read a piece at a time: a field longer than its bound is
+            // refused before the rest of it is held.
+            let mut field = field;
+            let mut text = Vec::new();
+            while let Some(piece) = field.chunk().await.map_err(bad)? {
+                if text.len() + piece.len() > MAX_FIELD {
+                    return Err(UiError::BadRequest(format!("field {name:?} is too long")));
+                }
+                text.extend_from_slice(&piece);
             }
+            let text = String::from_utf8(text)
+                .map_err(|_| UiError::BadRequest(format!("field {name:?} is not UTF-8 text")))?;
             pairs.push((name, text));
             continue;
         }
