@@ -388,6 +388,7 @@ pub(crate) async fn upload_files(
 ) -> ServerResult<(StatusCode, Json<FilesAccepted>)> {
     let session = scope.session(&state.db, q.id).await?;
     let sender = ingest::Sender::of(scope.project_id);
+    let mut shares = Vec::new();
     let mut results = Vec::new();
     let mut globals = Vec::new();
     let mut problems: Vec<String> = Vec::new();
@@ -409,7 +410,11 @@ pub(crate) async fn upload_files(
             // the server's budget for buffered bodies).
             FileKind::Result | FileKind::JUnit | FileKind::Globals => {
                 let buffered = ingest::buffer(&state.blobs, sender, chunks(field)).await?;
-                match ingest::decode::raw_file(&name, &buffered.bytes) {
+                let decoded = ingest::decode::raw_file(&name, &buffered.bytes);
+                // What the file decoded into is held until the answer: its
+                // file's share of the budget with it.
+                shares.extend(buffered.into_share());
+                match decoded {
                     Ok(RawFile::Results(rs, generated)) => {
                         results.extend(rs);
                         for g in generated {

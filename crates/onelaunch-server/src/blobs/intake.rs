@@ -154,6 +154,22 @@ impl Budget {
     }
 }
 
+impl super::BlobStore {
+    /// KiB of result files the store could still hold in memory.
+    #[cfg(test)]
+    pub(crate) fn buffered_available(&self) -> usize {
+        self.buffered.available()
+    }
+}
+
+impl super::Buffered {
+    /// Its share without its bytes: what they were decoded into stays
+    /// counted while it is held.
+    pub(crate) fn into_share(self) -> Vec<Share> {
+        self._share
+    }
+}
+
 /// `acquire` until `until`, 503 `busy` past it.
 async fn within(
     until: Instant,

@@ -209,3 +209,55 @@ async fn a_login_larger_than_a_login_is_refused() {
     let res = app.router.clone().oneshot(login(100)).await.unwrap();
     assert_eq!(res.status(), 303);
 }
+
+/// A raw result file sent to `/upload/file` keeps its share of the room for
+/// result files in memory after it is decoded, until the request is
+/// answered: what it decoded into is held as long (here, while the next part
+/// of the same request stalls).
+#[tokio::test]
+async fn a_decoded_raw_result_file_keeps_its_share_until_the_answer() {
+    let app = TestApp::new().await;
+    let (_, session) = app.launch_session(ADMIN, 1, "raw").await;
+    let before = app.state.blobs.buffered_available();
+    let boundary = "rawBoundary7";
+    let mut result = br#"{"uuid":"raw-1","name":"t","status":"passed","description":""#.to_vec();
+    result.resize(50 * 1024, b'd');
+    result.extend_from_slice(b"\"}");
+    let kib = result.len().div_ceil(1024);
+    let mut first = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"raw-1-result.json\"\r\n\r\n"
+    )
+    .into_bytes();
+    first.extend_from_slice(&result);
+    first.extend_from_slice(
+        format!(
+            "\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x-attachment.txt\"\r\n\r\nmore"
+        )
+        .as_bytes(),
+    );
+    let body = futures::stream::iter([Ok::<_, std::io::Error>(Bytes::from(first))])
+        .chain(futures::stream::pending());
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri(format!("/api/upload/file?id={session}"))
+        .header(header::AUTHORIZATION, format!("api-token {ADMIN}"))
+        .header(
+            header::CONTENT_TYPE,
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(Body::from_stream(body))
+        .unwrap();
+    let router = app.router.clone();
+    let stalled = tokio::spawn(async move { router.oneshot(req).await });
+    let until = tokio::time::Instant::now() + Duration::from_secs(30);
+    while app.state.blobs.buffered_available() > before - kib && tokio::time::Instant::now() < until
+    {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Wait for the request to stall in its second part, then look again.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(app.state.blobs.buffered_available(), before - kib);
+    stalled.abort();
+    let _ = stalled.await;
+    assert_eq!(app.state.blobs.buffered_available(), before);
+}
