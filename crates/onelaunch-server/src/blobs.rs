@@ -50,7 +50,7 @@ use crate::error::{ServerError, ServerResult};
 
 mod intake;
 use intake::busy;
-pub(crate) use intake::{share_of, Budget, Sender, Share};
+pub(crate) use intake::{Budget, Sender, Share};
 
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 

@@ -94,7 +94,10 @@ pub(crate) async fn upload_results(
     body: RawJson,
 ) -> ServerResult<Json<api::UploadResultsResponse>> {
     // Held until the answer: the decoded batch waits for the writer.
-    let _share = state.decoding.share(body.0.len()).await?;
+    let _share = state
+        .decoding
+        .share(ingest::Sender::of(scope.project_id), body.0.len())
+        .await?;
     let mut req: api::UploadResults = body.decode()?;
     let session = scope.session(&state.db, req.test_session_id).await?;
     // The stored JSON's size is checked as it is built (`db::results::ResultBatch`).

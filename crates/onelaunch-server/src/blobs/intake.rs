@@ -1,18 +1,20 @@
-//! The blob store's intake budgets, shared between projects.
+//! The server's intake budgets, shared between projects: the blob store's
+//! (bodies streaming to disk, bytes of result files held in memory) and, by
+//! the same [`Budget`], JSON bodies in memory and result batches in decoded
+//! form (`ingest::limits`).
 //!
-//! Each budget (bodies streaming to disk, bytes of result files held in
-//! memory) bounds what the whole server holds, and a request keeps its share
+//! Each budget bounds what the whole server holds, and a request keeps its share
 //! for as long as its body takes to arrive. A project token that sends its
 //! bodies as slowly as a connection allows would, with one budget for all,
 //! hold every share and leave the other projects' uploads waiting until they
 //! are answered 503 `busy`. So the requests of one project (all its tokens
 //! together) hold at most half of each budget: the other projects always have
 //! the other half, and a project's own requests beyond its half wait for its
-//! own shares, as they waited for the server's before. An admin's requests
-//! take from the whole budget only.
+//! own shares, as they waited for the server's before. Admin tokens share one
+//! half likewise, and so do requests no token was checked for yet.
 //!
 //! Both parts of a share are waited for within the same time
-//! (`INTAKE_WAIT`), first the project's half, then the server's budget; both
+//! (`INTAKE_WAIT`), first the sender's half, then the server's budget; both
 //! queues serve in order of arrival.
 
 use std::collections::HashMap;
@@ -28,24 +30,10 @@ pub(super) fn busy() -> ServerError {
     ServerError::Busy("the server is receiving as many uploads as it takes at once; retry".into())
 }
 
-/// `n` permits of `budget`, waited for at most `wait` (then 503 `busy`): a
-/// budget all requests share alike (decoded result batches, which take their
-/// share once their body is in).
-pub(crate) async fn share_of(
-    budget: &Arc<Semaphore>,
-    n: u32,
-    wait: Duration,
-) -> ServerResult<OwnedSemaphorePermit> {
-    tokio::time::timeout(wait, budget.clone().acquire_many_owned(n))
-        .await
-        .map_err(|_| busy())?
-        .map_err(|_| busy())
-}
-
 /// Who sends a body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum Sender {
-    /// An admin token: takes from the whole budget only.
+    /// An admin token (admins share one half).
     Admin,
     /// A token of this project (all of a project's tokens share its half).
     Project(i64),
@@ -82,7 +70,7 @@ pub(crate) struct Budget {
 /// A share of a [`Budget`], given back when dropped.
 #[derive(Debug)]
 pub(crate) struct Share {
-    project: Option<OwnedSemaphorePermit>,
+    sender: OwnedSemaphorePermit,
     all: OwnedSemaphorePermit,
 }
 
@@ -90,11 +78,7 @@ impl Share {
     /// One share holding both (of the same budget and sender).
     pub(crate) fn merge(&mut self, other: Share) {
         self.all.merge(other.all);
-        match (&mut self.project, other.project) {
-            (Some(mine), Some(theirs)) => mine.merge(theirs),
-            (mine @ None, theirs) => *mine = theirs,
-            (Some(_), None) => {}
-        }
+        self.sender.merge(other.sender);
     }
 }
 
@@ -115,8 +99,8 @@ impl Budget {
     }
 
     /// `n` units for `sender`, waited for at most `wait` in all (then 503
-    /// `busy`). A project's part is at most its cap: a request larger than
-    /// that takes the project's whole half.
+    /// `busy`). A sender's share is at most its half: a request larger than
+    /// that takes the whole half.
     pub(crate) async fn share(
         &self,
         sender: Sender,
@@ -124,15 +108,11 @@ impl Budget {
         wait: Duration,
     ) -> ServerResult<Share> {
         let until = Instant::now() + wait;
-        let project = match sender {
-            Sender::Admin => None,
-            other => {
-                let own = self.of_sender(other);
-                Some(within(until, own.acquire_many_owned(n.min(self.cap))).await?)
-            }
-        };
+        let n = n.min(self.cap);
+        let own = self.of_sender(sender);
+        let sender = within(until, own.acquire_many_owned(n)).await?;
         let all = within(until, self.all.clone().acquire_many_owned(n)).await?;
-        Ok(Share { project, all })
+        Ok(Share { sender, all })
     }
 
     /// Units of the whole budget not held now.

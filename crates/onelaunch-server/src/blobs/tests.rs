@@ -214,13 +214,15 @@ async fn full_streams_answer_busy_after_the_wait() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = files(dir.path());
     store.wait = Duration::from_millis(50);
-    let _all = store
+    let half = MAX_STREAMS as u32 / 2;
+    let _admins = store.streams.share(Sender::admin(), half, store.wait).await;
+    let _others = store
         .streams
-        .share(Sender::admin(), MAX_STREAMS as u32, store.wait)
-        .await
-        .unwrap();
+        .share(Sender::of(Some(1)), half, store.wait)
+        .await;
+    assert_eq!(store.streams.available(), 0);
     let one = futures::stream::iter([Ok::<_, ServerError>(&b"x"[..])]);
-    let e = store.receive(Sender::admin(), one).await.unwrap_err();
+    let e = store.receive(Sender::of(Some(2)), one).await.unwrap_err();
     assert!(matches!(e, ServerError::Busy(_)), "{e}");
 }
 

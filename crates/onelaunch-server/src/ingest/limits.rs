@@ -6,9 +6,12 @@
 //!   parts stream to disk (`blobs.rs`), except the result files of
 //!   `/upload/file`, which are read into memory within the server's budget
 //!   for buffered bodies (`blobs::MAX_BUFFERED`, 503 `busy` when spent);
+//! * JSON bodies in memory: at most [`JSON_BODIES_BUDGET`] bytes at once, one
+//!   project's at most half ([`JsonBodies`]; 503 `busy` past
+//!   `blobs::INTAKE_WAIT`);
 //! * result batches in decoded form: at most [`DECODE_BUDGET`] bytes of
-//!   `test-result` bodies at once, from their decoding to their answer
-//!   ([`Decoding`]; 503 `busy` past `blobs::INTAKE_WAIT`);
+//!   `test-result` bodies at once, one project's at most half, from their
+//!   decoding to their answer ([`Decoding`]; 503 `busy` likewise);
 //! * JSON nesting: serde_json's recursion limit (128 levels) answers 400;
 //! * text fields: cut to a per-field bound (see [`bound_result`]), never refused;
 //! * a result's or fixture's stored JSON: at most [`MAX_STORED_JSON`] after the
@@ -19,7 +22,6 @@
 //!   control characters (a newline in a name would corrupt logs and listings);
 //!   attachment names declared inside results get `_` for control characters.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
@@ -28,7 +30,6 @@ use onelaunch_api::{
     UploadFixture, UploadParameter, UploadStep, UploadTestResult,
 };
 use serde::Serialize;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::db::{clip, MAX_NAME, MAX_TEXT};
 use crate::error::{ServerError, ServerResult};
@@ -60,8 +61,9 @@ const MAX_ISSUE_JSON: usize = 4096;
 const MAX_NAMED_ENV_JSON: usize = 64 * 1024;
 
 /// Most bytes of `test-result` request bodies in decoded form at once, all
-/// requests together ([`Decoding`]).
-pub(crate) const DECODE_BUDGET: usize = 6 * 1024 * 1024;
+/// requests together ([`Decoding`]); one project's requests hold at most
+/// half.
+pub(crate) const DECODE_BUDGET: usize = 12 * 1024 * 1024;
 
 /// Most bytes of JSON request bodies held in memory at once, all requests
 /// together ([`JsonBodies`]); one project's requests hold at most half,
@@ -111,30 +113,42 @@ impl JsonBodies {
 /// times the bytes it came as; twenty job runs whose batches arrived at once
 /// held all of them (docs/ingest-profile.md, "A budget for decoded
 /// batches"). A request takes its share once its body is read, so a client
-/// that sends slowly holds none, and keeps it until it is answered; a body
-/// larger than the budget takes all of it. [`DECODE_BUDGET`] is more than
-/// one client's batches in flight (eight of 500 results), so a lone upload
-/// never waits here. Waiting longer than `blobs::INTAKE_WAIT` answers 503
-/// `busy` with `Retry-After`.
+/// that sends slowly holds none, and keeps it until it is answered. One
+/// project's requests hold at most half of [`DECODE_BUDGET`] (a body larger
+/// than that takes the half): more than one client's batches in flight
+/// (eight of 500 results, about 4.8 MB), so a lone upload never waits here,
+/// and a project that keeps sending batches leaves the other half to the
+/// others. Waiting longer than `blobs::INTAKE_WAIT` answers 503 `busy` with
+/// `Retry-After`.
 #[derive(Debug, Clone)]
 pub(crate) struct Decoding {
     /// [`DECODE_BUDGET`] in KiB.
-    kib: Arc<Semaphore>,
+    kib: crate::blobs::Budget,
     wait: Duration,
 }
 
 impl Decoding {
     pub(crate) fn new(wait: Duration) -> Self {
         Decoding {
-            kib: Arc::new(Semaphore::new(DECODE_BUDGET / 1024)),
+            kib: crate::blobs::Budget::new(DECODE_BUDGET / 1024),
             wait,
         }
     }
 
-    /// The share of a body of `len` bytes, held until dropped.
-    pub(crate) async fn share(&self, len: usize) -> ServerResult<OwnedSemaphorePermit> {
-        let kib = len.div_ceil(1024).clamp(1, DECODE_BUDGET / 1024) as u32;
-        crate::blobs::share_of(&self.kib, kib, self.wait).await
+    /// The share of a body of `len` bytes of `sender`, held until dropped.
+    pub(crate) async fn share(
+        &self,
+        sender: crate::blobs::Sender,
+        len: usize,
+    ) -> ServerResult<crate::blobs::Share> {
+        let kib = u32::try_from(len.div_ceil(1024).max(1)).unwrap_or(u32::MAX);
+        self.kib.share(sender, kib, self.wait).await
+    }
+
+    /// KiB of the whole budget not held now.
+    #[cfg(test)]
+    pub(crate) fn available_kib(&self) -> usize {
+        self.kib.available()
     }
 }
 
@@ -428,16 +442,38 @@ mod tests {
     /// room, and past its wait is a 503 `busy`, not an error of the body.
     #[tokio::test]
     async fn decoding_shares_wait_for_room_then_answer_busy() {
+        use crate::blobs::Sender;
         let decoding = Decoding::new(Duration::from_millis(50));
-        let all = decoding.share(DECODE_BUDGET * 2).await.unwrap();
-        assert_eq!(all.num_permits(), DECODE_BUDGET / 1024);
-        let refused = decoding.share(1).await.unwrap_err();
+        let total = DECODE_BUDGET / 1024;
+        // A body larger than a project's half takes the half.
+        let one = decoding
+            .share(Sender::of(Some(1)), DECODE_BUDGET)
+            .await
+            .unwrap();
+        assert_eq!(decoding.available_kib(), total / 2);
+        let refused = decoding.share(Sender::of(Some(1)), 1).await.unwrap_err();
         assert!(matches!(refused, ServerError::Busy(_)), "{refused:?}");
-        drop(all);
-        let one = decoding.share(1).await.unwrap();
-        assert_eq!(one.num_permits(), 1);
-        let half = decoding.share(DECODE_BUDGET / 2).await.unwrap();
-        assert_eq!(half.num_permits(), DECODE_BUDGET / 2048);
+        // Another project has the other half; then nobody has room.
+        let two = decoding
+            .share(Sender::of(Some(2)), DECODE_BUDGET / 2)
+            .await
+            .unwrap();
+        assert_eq!(decoding.available_kib(), 0);
+        let refused = decoding.share(Sender::of(Some(3)), 1).await.unwrap_err();
+        assert!(matches!(refused, ServerError::Busy(_)), "{refused:?}");
+        drop((one, two));
+        // Admin tokens hold one half likewise.
+        let admins = decoding
+            .share(Sender::admin(), DECODE_BUDGET)
+            .await
+            .unwrap();
+        assert_eq!(decoding.available_kib(), total / 2);
+        let refused = decoding.share(Sender::admin(), 1).await.unwrap_err();
+        assert!(matches!(refused, ServerError::Busy(_)), "{refused:?}");
+        drop(admins);
+        let small = decoding.share(Sender::of(Some(1)), 1).await.unwrap();
+        assert_eq!(decoding.available_kib(), total - 1);
+        drop(small);
     }
 
     #[test]

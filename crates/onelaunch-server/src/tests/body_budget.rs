@@ -127,7 +127,10 @@ async fn a_batch_waiting_to_be_decoded_keeps_its_bodys_share() {
     let total = JSON_BODIES_BUDGET / 1024;
     let all = state
         .decoding
-        .share(crate::ingest::limits::DECODE_BUDGET)
+        .share(
+            crate::ingest::Sender::of(None),
+            crate::ingest::limits::DECODE_BUDGET,
+        )
         .await
         .unwrap();
 

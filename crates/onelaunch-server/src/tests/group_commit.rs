@@ -450,7 +450,10 @@ async fn a_result_batch_waits_for_room_to_be_decoded() {
     let all = app
         .state
         .decoding
-        .share(crate::ingest::limits::DECODE_BUDGET)
+        .share(
+            crate::ingest::Sender::of(None),
+            crate::ingest::limits::DECODE_BUDGET,
+        )
         .await
         .unwrap();
     let upload = app.post("/api/upload/test-result", super::ADMIN, &body);
