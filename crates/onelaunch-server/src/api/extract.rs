@@ -37,7 +37,8 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
 ///
 /// Its bytes take their share of the server's room for JSON bodies
 /// (`ingest::limits::JsonBodies`, in the sender's name that `Scope` left in
-/// the request) as they arrive, and the request keeps it until it is
+/// the request): the whole of it before they are read when the body's length
+/// is announced, else as they arrive; the request keeps it until it is
 /// answered ([`hold_body_shares`]).
 pub(crate) struct RawJson(pub Bytes);
 
@@ -70,8 +71,18 @@ impl FromRequest<AppState> for RawJson {
         // their size, as axum's own `Bytes` extractor does).
         let mut frames: Vec<Bytes> = Vec::new();
         let mut len = 0usize;
+        // A body of known length takes its whole share before it is read: a
+        // request holding part of its share while it waits for the rest
+        // could, with enough others of its project doing the same, wait for
+        // them while they wait for it. One of unknown length (chunked) takes
+        // its share as its bytes arrive.
         let mut share: Option<Share> = None;
         let mut held_kib = 0usize;
+        if let Some(n) = announced.filter(|n| *n > 0) {
+            held_kib = usize::try_from(n).unwrap_or(usize::MAX).div_ceil(1024);
+            let kib = u32::try_from(held_kib).map_err(|_| too_large())?;
+            share = Some(state.json_bodies.share(sender, kib).await?);
+        }
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(|e| ServerError::bad(format!("request body: {e}")))?;
             let Ok(data) = frame.into_data() else {

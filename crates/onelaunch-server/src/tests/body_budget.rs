@@ -264,3 +264,47 @@ async fn a_decoded_raw_result_file_keeps_its_share_until_the_answer() {
     let _ = stalled.await;
     assert_eq!(app.state.blobs.buffered_available(), before);
 }
+
+/// Many bodies of one project at once, four times its half in all, each
+/// arriving a piece at a time: every one is answered. A body of announced
+/// length takes its whole share before it is read; bodies that each held
+/// part of theirs while waiting for the rest would wait for each other.
+#[tokio::test]
+async fn bodies_of_one_project_larger_than_its_half_in_all_are_all_answered() {
+    let app = TestApp::new().await;
+    let token = app.project_token(1).await;
+    let each = 4 * MIB;
+    let n = 4 * MAX_JSON_BODY / each;
+    let mut json = br#"{"name": "many", "projectId": 1, "pad": ""#.to_vec();
+    json.resize(each - 2, b'p');
+    json.extend_from_slice(b"\"}");
+    let json = Bytes::from(json);
+    let requests: Vec<_> = (0..n)
+        .map(|_| {
+            let (router, token, json) = (app.router.clone(), token.clone(), json.clone());
+            tokio::spawn(async move {
+                let pieces: Vec<Bytes> =
+                    json.chunks(64 * 1024).map(Bytes::copy_from_slice).collect();
+                let body = futures::stream::iter(pieces).then(|piece| async move {
+                    tokio::task::yield_now().await;
+                    Ok::<_, std::io::Error>(piece)
+                });
+                let req = Request::builder()
+                    .method(Method::POST)
+                    .uri("/api/launch")
+                    .header(header::AUTHORIZATION, format!("api-token {token}"))
+                    .header(header::CONTENT_LENGTH, json.len())
+                    .body(Body::from_stream(body))
+                    .unwrap();
+                router.oneshot(req).await.unwrap().status()
+            })
+        })
+        .collect();
+    for r in requests {
+        assert_eq!(r.await.unwrap(), 200);
+    }
+    assert_eq!(
+        app.state.json_bodies.available_kib(),
+        JSON_BODIES_BUDGET / 1024
+    );
+}
