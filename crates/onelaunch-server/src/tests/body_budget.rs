@@ -1,7 +1,9 @@
-//! JSON request bodies in memory are bounded all together: each body takes
-//! its share as it arrives and keeps it until its answer, and one project's
-//! requests hold at most half (`ingest::limits::JsonBodies`). Bodies here
-//! stream in and then stall, as a hostile token's would.
+//! What requests hold in memory is bounded all together: a JSON body takes
+//! its share (before it is read when its length is announced, else as it
+//! arrives) and keeps it until its answer, and one project's requests hold at
+//! most half (`ingest::limits::JsonBodies`); batches waiting to be decoded
+//! and decoded raw result files keep theirs too; a login is small. Bodies
+//! here stream in and then stall, as a hostile token's would.
 
 use std::time::Duration;
 
