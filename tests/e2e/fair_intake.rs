@@ -31,6 +31,23 @@ fn incoming(data: &Path) -> usize {
         .count()
 }
 
+/// A new project's CI job (GitHub run `run`) uploads allure-pytest's results
+/// with the real CLI; answers the results stored, every one of them.
+fn another_projects_upload(admin: &Api, url: &str, run: &str) -> Vec<Value> {
+    let (project, token) = admin.project_with_token(&format!("team of run {run}"));
+    let dir = fixture("tests/fixtures/allure-pytest");
+    Cli::new(url, &token)
+        .github(run, "fair")
+        .env("ALLURE_PROJECT_ID", project)
+        .run(&["upload", dir.to_str().unwrap()])
+        .ok();
+    let scoped = admin.with_token(&token);
+    let launch = scoped.launches(project)[0]["id"].as_i64().unwrap();
+    let results = scoped.results(launch);
+    assert_eq!(results.len(), count_files(&dir, "-result.json"));
+    results
+}
+
 /// An attachment upload of `token` to `result` that announces 64 MiB, sends
 /// [`SENT`] bytes of it and then nothing: the connection is kept open.
 fn stalled_attachment(url: &str, token: &str, result: i64) -> TcpStream {
@@ -98,23 +115,7 @@ fn a_project_holding_uploads_open_leaves_room_for_other_projects() {
     );
 
     // Project 2's CI job uploads results with attachments meanwhile.
-    let p2 = admin.post("/api/project", &json!({"name": "team two"}))["id"]
-        .as_i64()
-        .unwrap();
-    let token = admin.post(&format!("/api/project/{p2}/token"), &Value::Null)["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let dir = fixture("tests/fixtures/allure-pytest");
-    Cli::new(&server.url, &token)
-        .github("4242", "fair")
-        .env("ALLURE_PROJECT_ID", p2)
-        .run(&["upload", dir.to_str().unwrap()])
-        .ok();
-    let scoped = admin.with_token(&token);
-    let launch = scoped.launches(p2)[0]["id"].as_i64().unwrap();
-    let results = scoped.results(launch);
-    assert_eq!(results.len(), count_files(&dir, "-result.json"));
+    let results = another_projects_upload(&admin, &server.url, "4242");
     let attached: i64 = results
         .iter()
         .map(|r| r["attachmentCount"].as_i64().unwrap())
@@ -205,25 +206,7 @@ fn many_large_bodies_at_once_stay_within_the_servers_bounds() {
     eprintln!("server memory: +{grew_mib} MiB over idle");
 
     // Another project's upload goes in meanwhile.
-    let p2 = admin.post("/api/project", &json!({"name": "team two"}))["id"]
-        .as_i64()
-        .unwrap();
-    let other = admin.post(&format!("/api/project/{p2}/token"), &Value::Null)["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let dir = fixture("tests/fixtures/allure-pytest");
-    Cli::new(&server.url, &other)
-        .github("4243", "after")
-        .env("ALLURE_PROJECT_ID", p2)
-        .run(&["upload", dir.to_str().unwrap()])
-        .ok();
-    let scoped = admin.with_token(&other);
-    let launch = scoped.launches(p2)[0]["id"].as_i64().unwrap();
-    assert_eq!(
-        scoped.results(launch).len(),
-        count_files(&dir, "-result.json")
-    );
+    another_projects_upload(&admin, &server.url, "4243");
     drop(open);
 }
 

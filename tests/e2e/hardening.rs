@@ -569,13 +569,7 @@ fn a_project_token_sees_nothing_of_another_project_on_any_route() {
     let before = snapshot(&admin, launch, result);
 
     // Project 2 and its token.
-    let p2 = admin.post("/api/project", &json!({"name": "other team"}))["id"]
-        .as_i64()
-        .unwrap();
-    let token = admin.post(&format!("/api/project/{p2}/token"), &Value::Null)["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (p2, token) = admin.project_with_token("other team");
     let other = admin.with_token(&token);
 
     let get = |path: String| ("GET", path, Value::Null);

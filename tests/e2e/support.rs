@@ -8,7 +8,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 pub const TOKEN: &str = "e2e-admin-token-5f1c9a";
 
@@ -354,6 +354,18 @@ pub struct Api {
 }
 
 impl Api {
+    /// A new project named `name` and a token of it (as this API's admin).
+    pub fn project_with_token(&self, name: &str) -> (i64, String) {
+        let id = self.post("/api/project", &json!({ "name": name }))["id"]
+            .as_i64()
+            .unwrap();
+        let token = self.post(&format!("/api/project/{id}/token"), &Value::Null)["token"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        (id, token)
+    }
+
     pub fn with_token(&self, token: &str) -> Api {
         Api {
             url: self.url.clone(),

@@ -127,14 +127,7 @@ async fn a_batch_waiting_to_be_decoded_keeps_its_bodys_share() {
     let room = state.json_bodies.clone();
     let router = crate::app(state.clone());
     let total = JSON_BODIES_BUDGET / 1024;
-    let all = state
-        .decoding
-        .share(
-            crate::ingest::Sender::of(None),
-            crate::ingest::limits::DECODE_BUDGET,
-        )
-        .await
-        .unwrap();
+    let all = app.hold_decoding().await;
 
     let mut body = br#"{"testSessionId": 999999, "results": [], "pad": ""#.to_vec();
     body.resize(100 * 1024, b'x');

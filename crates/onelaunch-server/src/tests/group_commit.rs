@@ -447,15 +447,7 @@ async fn a_result_batch_waits_for_room_to_be_decoded() {
         "testSessionId": session.id,
         "results": [{"uuid": "budget-1", "name": "budget", "status": "passed"}],
     });
-    let all = app
-        .state
-        .decoding
-        .share(
-            crate::ingest::Sender::of(None),
-            crate::ingest::limits::DECODE_BUDGET,
-        )
-        .await
-        .unwrap();
+    let all = app.hold_decoding().await;
     let upload = app.post("/api/upload/test-result", super::ADMIN, &body);
     let waited = tokio::time::timeout(Duration::from_millis(300), upload).await;
     assert!(waited.is_err(), "answered while the budget was held");

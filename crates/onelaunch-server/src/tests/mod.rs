@@ -355,6 +355,20 @@ impl TestApp {
             .expect(200)
     }
 
+    /// Holds the admins' whole room for result batches in decoded form (the
+    /// half of `ingest::limits::DECODE_BUDGET` an admin's batch takes from):
+    /// an admin's batch waits until it is dropped.
+    pub(crate) async fn hold_decoding(&self) -> crate::ingest::Share {
+        self.state
+            .decoding
+            .share(
+                crate::ingest::Sender::of(None),
+                crate::ingest::limits::DECODE_BUDGET,
+            )
+            .await
+            .unwrap()
+    }
+
     /// Creates a project token (as admin).
     pub(crate) async fn project_token(&self, project: i64) -> String {
         let reply = self
