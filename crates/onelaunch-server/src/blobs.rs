@@ -141,7 +141,7 @@ impl Eq for Stored {}
 #[derive(Debug)]
 pub(crate) struct Buffered {
     pub(crate) bytes: Vec<u8>,
-    _share: Vec<Share>,
+    _share: Option<Share>,
 }
 
 /// A blob whose bytes matched their digest when opened; `body` streams them
@@ -402,7 +402,7 @@ impl BlobStore {
         ServerError: From<E>,
     {
         let mut bytes = Vec::new();
-        let mut share = Vec::new();
+        let mut share: Option<Share> = None;
         let mut held_kib = 0usize;
         while let Some(chunk) = chunks.next().await {
             let chunk = chunk?;
@@ -410,7 +410,11 @@ impl BlobStore {
             let need_kib = bytes.len().div_ceil(1024);
             if need_kib > held_kib {
                 let more = u32::try_from(need_kib - held_kib).map_err(|_| busy())?;
-                share.push(self.buffered.share(sender, more, self.wait).await?);
+                let more = self.buffered.share(sender, more, self.wait).await?;
+                match &mut share {
+                    Some(s) => s.merge(more),
+                    None => share = Some(more),
+                }
                 held_kib = need_kib;
             }
         }

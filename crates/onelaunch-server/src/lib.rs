@@ -53,10 +53,10 @@ pub const MAX_BODY_BYTES: usize = ingest::limits::MAX_MULTIPART_BODY;
 pub(crate) struct AppState {
     pub db: db::Db,
     pub blobs: blobs::BlobStore,
-    /// Room for result batches in decoded form (`ingest::limits::Decoding`).
-    pub decoding: ingest::limits::Decoding,
-    /// Room for JSON request bodies in memory (`ingest::limits::JsonBodies`).
-    pub json_bodies: ingest::limits::JsonBodies,
+    /// Room for result batches in decoded form (`ingest::limits::Room::decoding`).
+    pub decoding: ingest::limits::Room,
+    /// Room for JSON request bodies in memory (`ingest::limits::Room::json_bodies`).
+    pub json_bodies: ingest::limits::Room,
     /// Base URL used in links (`<public_url>/launch/<id>`), no trailing slash.
     pub public_url: String,
     /// Hosts a project token may point an integration at.
@@ -283,8 +283,8 @@ impl Server {
             state: AppState {
                 db,
                 blobs,
-                decoding: ingest::limits::Decoding::new(blobs::INTAKE_WAIT),
-                json_bodies: ingest::limits::JsonBodies::new(blobs::INTAKE_WAIT),
+                decoding: ingest::limits::Room::decoding(blobs::INTAKE_WAIT),
+                json_bodies: ingest::limits::Room::json_bodies(blobs::INTAKE_WAIT),
                 public_url,
                 allowed_hosts,
                 throttle: std::sync::Arc::new(throttle::AuthThrottle::new(config.auth_throttle)),

@@ -36,7 +36,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
 /// as with [`ApiJson`].
 ///
 /// Its bytes take their share of the server's room for JSON bodies
-/// (`ingest::limits::JsonBodies`, in the sender's name that `Scope` left in
+/// (`ingest::limits::Room::json_bodies`, in the sender's name that `Scope` left in
 /// the request): the whole of it before they are read when the body's length
 /// is announced, else as they arrive; the request keeps it until it is
 /// answered ([`hold_body_shares`]).
@@ -79,9 +79,10 @@ impl FromRequest<AppState> for RawJson {
         let mut share: Option<Share> = None;
         let mut held_kib = 0usize;
         if let Some(n) = announced.filter(|n| *n > 0) {
-            held_kib = usize::try_from(n).unwrap_or(usize::MAX).div_ceil(1024);
-            let kib = u32::try_from(held_kib).map_err(|_| too_large())?;
-            share = Some(state.json_bodies.share(sender, kib).await?);
+            // Not over `MAX_JSON_BODY`: checked above.
+            let n = n as usize;
+            held_kib = n.div_ceil(1024);
+            share = Some(state.json_bodies.share(sender, n).await?);
         }
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(|e| ServerError::bad(format!("request body: {e}")))?;
@@ -94,8 +95,10 @@ impl FromRequest<AppState> for RawJson {
             }
             let need = len.div_ceil(1024);
             if need > held_kib {
-                let more = u32::try_from(need - held_kib).map_err(|_| too_large())?;
-                let more = state.json_bodies.share(sender, more).await?;
+                let more = state
+                    .json_bodies
+                    .share(sender, (need - held_kib) * 1024)
+                    .await?;
                 match &mut share {
                     Some(s) => s.merge(more),
                     None => share = Some(more),

@@ -266,20 +266,20 @@ pub(crate) async fn upload_attachments_bulk(
 }
 
 /// A short text part (an id), read up to a bound.
-async fn short_text(mut field: Field<'_>) -> ServerResult<String> {
+async fn short_text(field: Field<'_>) -> ServerResult<String> {
     const MAX: usize = 64;
     let name = field.name().unwrap_or_default().to_string();
-    let mut buf = Vec::new();
-    while let Some(chunk) = field.chunk().await.map_err(multipart_err)? {
-        if buf.len() + chunk.len() > MAX {
-            return Err(ServerError::bad(format!(
+    limits::short_text(chunks(field), MAX)
+        .await
+        .map_err(|e| match e {
+            limits::TextRefused::Read(e) => e,
+            limits::TextRefused::TooLong => ServerError::bad(format!(
                 "multipart part `{name}` is longer than {MAX} bytes"
-            )));
-        }
-        buf.extend_from_slice(&chunk);
-    }
-    String::from_utf8(buf)
-        .map_err(|_| ServerError::bad(format!("multipart part `{name}` is not UTF-8 text")))
+            )),
+            limits::TextRefused::NotUtf8 => {
+                ServerError::bad(format!("multipart part `{name}` is not UTF-8 text"))
+            }
+        })
 }
 
 /// A multipart part as a stream of chunks (never read whole).

@@ -145,7 +145,7 @@ impl super::BlobStore {
 impl super::Buffered {
     /// Its share without its bytes: what they were decoded into stays
     /// counted while it is held.
-    pub(crate) fn into_share(self) -> Vec<Share> {
+    pub(crate) fn into_share(self) -> Option<Share> {
         self._share
     }
 }

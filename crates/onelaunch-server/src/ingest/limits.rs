@@ -7,11 +7,11 @@
 //!   `/upload/file`, which are read into memory within the server's budget
 //!   for buffered bodies (`blobs::MAX_BUFFERED`, 503 `busy` when spent);
 //! * JSON bodies in memory: at most [`JSON_BODIES_BUDGET`] bytes at once, one
-//!   project's at most half ([`JsonBodies`]; 503 `busy` past
+//!   project's at most half ([`Room::json_bodies`]; 503 `busy` past
 //!   `blobs::INTAKE_WAIT`);
 //! * result batches in decoded form: at most [`DECODE_BUDGET`] bytes of
 //!   `test-result` bodies at once, one project's at most half, from their
-//!   decoding to their answer ([`Decoding`]; 503 `busy` likewise);
+//!   decoding to their answer ([`Room::decoding`]; 503 `busy` likewise);
 //! * JSON nesting: serde_json's recursion limit (128 levels) answers 400;
 //! * text fields: cut to a per-field bound (see [`bound_result`]), never refused;
 //! * a result's or fixture's stored JSON: at most [`MAX_STORED_JSON`] after the
@@ -61,95 +61,105 @@ const MAX_ISSUE_JSON: usize = 4096;
 const MAX_NAMED_ENV_JSON: usize = 64 * 1024;
 
 /// Most bytes of `test-result` request bodies in decoded form at once, all
-/// requests together ([`Decoding`]); one project's requests hold at most
+/// requests together ([`Room::decoding`]); one project's requests hold at most
 /// half.
 pub(crate) const DECODE_BUDGET: usize = 12 * 1024 * 1024;
 
 /// Most bytes of JSON request bodies held in memory at once, all requests
-/// together ([`JsonBodies`]); one project's requests hold at most half,
+/// together ([`Room::json_bodies`]); one project's requests hold at most half,
 /// which is [`MAX_JSON_BODY`].
 pub(crate) const JSON_BODIES_BUDGET: usize = 2 * MAX_JSON_BODY;
 
-/// Room for JSON request bodies in memory. Each body was read whole before
-/// it was decoded, with nothing bounding how many were at once: a token that
-/// sent many large bodies at once grew the server's memory by all of them.
-/// A body now takes its share as it arrives (a share of KiB), waiting for
-/// room when there is none (past `blobs::INTAKE_WAIT`: 503 `busy`), and its
-/// request keeps the share until it is answered (`api::extract`), so what a
-/// body decodes into is bounded with it. One project's requests hold at most
-/// half ([`crate::blobs::Budget`]): another project's uploads still go in.
+/// Room in memory for what requests hold while they are in flight, in KiB of
+/// a [`crate::blobs::Budget`] (one project's requests at most half; waiting
+/// longer than `blobs::INTAKE_WAIT` answers 503 `busy` with `Retry-After`).
+/// Two are kept:
+///
+/// * [`Room::json_bodies`], [`JSON_BODIES_BUDGET`]: JSON request bodies.
+///   Each body was read whole before it was decoded, with nothing bounding
+///   how many were at once: a token that sent many large bodies at once grew
+///   the server's memory by all of them. A body now takes its share before it
+///   is read (as it arrives when its length is not announced) and its request
+///   keeps the share until it is answered (`api::extract`), so what a body
+///   decodes into is bounded with it.
+/// * [`Room::decoding`], [`DECODE_BUDGET`]: result batches in decoded form. A
+///   batch waiting for the writer holds its decoded results and the JSON each
+///   one is stored as, several times the bytes it came as; twenty job runs
+///   whose batches arrived at once held all of them (docs/ingest-profile.md,
+///   "A budget for decoded batches"). A request takes its share once its body
+///   is read and keeps it until it is answered. A project's half is more than
+///   one client's batches in flight (eight of 500 results, about 4.8 MB), so
+///   a lone upload never waits here.
 #[derive(Debug, Clone)]
-pub(crate) struct JsonBodies {
+pub(crate) struct Room {
     kib: crate::blobs::Budget,
     wait: Duration,
 }
 
-impl JsonBodies {
-    pub(crate) fn new(wait: Duration) -> Self {
-        JsonBodies {
-            kib: crate::blobs::Budget::new(JSON_BODIES_BUDGET / 1024),
+impl Room {
+    /// The room for JSON request bodies.
+    pub(crate) fn json_bodies(wait: Duration) -> Self {
+        Self::new(JSON_BODIES_BUDGET, wait)
+    }
+
+    /// The room for result batches in decoded form.
+    pub(crate) fn decoding(wait: Duration) -> Self {
+        Self::new(DECODE_BUDGET, wait)
+    }
+
+    fn new(bytes: usize, wait: Duration) -> Self {
+        Room {
+            kib: crate::blobs::Budget::new(bytes / 1024),
             wait,
         }
     }
 
-    /// `kib` more KiB of a body of `sender`.
+    /// The share of `bytes` (in KiB, rounded up) for `sender`, held until
+    /// dropped; more than a sender's half takes the half.
     pub(crate) async fn share(
         &self,
         sender: crate::blobs::Sender,
-        kib: u32,
+        bytes: usize,
     ) -> ServerResult<crate::blobs::Share> {
+        let kib = u32::try_from(bytes.div_ceil(1024).max(1)).unwrap_or(u32::MAX);
         self.kib.share(sender, kib, self.wait).await
     }
 
-    /// KiB of the whole budget not held now.
+    /// KiB of the whole room not held now.
     #[cfg(test)]
     pub(crate) fn available_kib(&self) -> usize {
         self.kib.available()
     }
 }
 
-/// Room for result batches in decoded form. A batch waiting for the writer
-/// holds its decoded results and the JSON each one is stored as, several
-/// times the bytes it came as; twenty job runs whose batches arrived at once
-/// held all of them (docs/ingest-profile.md, "A budget for decoded
-/// batches"). A request takes its share once its body is read, so a client
-/// that sends slowly holds none, and keeps it until it is answered. One
-/// project's requests hold at most half of [`DECODE_BUDGET`] (a body larger
-/// than that takes the half): more than one client's batches in flight
-/// (eight of 500 results, about 4.8 MB), so a lone upload never waits here,
-/// and a project that keeps sending batches leaves the other half to the
-/// others. Waiting longer than `blobs::INTAKE_WAIT` answers 503 `busy` with
-/// `Retry-After`.
-#[derive(Debug, Clone)]
-pub(crate) struct Decoding {
-    /// [`DECODE_BUDGET`] in KiB.
-    kib: crate::blobs::Budget,
-    wait: Duration,
+/// Why [`short_text`] refused a part.
+pub(crate) enum TextRefused<E> {
+    /// The part could not be read.
+    Read(E),
+    /// It is longer than its bound.
+    TooLong,
+    /// It is not UTF-8 text.
+    NotUtf8,
 }
 
-impl Decoding {
-    pub(crate) fn new(wait: Duration) -> Self {
-        Decoding {
-            kib: crate::blobs::Budget::new(DECODE_BUDGET / 1024),
-            wait,
+/// A short text part (a form field, a result id) read a piece at a time and
+/// refused once it passes `max` bytes, before the rest of it is held.
+pub(crate) async fn short_text<S, B, E>(mut chunks: S, max: usize) -> Result<String, TextRefused<E>>
+where
+    S: futures::Stream<Item = Result<B, E>> + Unpin,
+    B: AsRef<[u8]>,
+{
+    use futures::StreamExt;
+    let mut text = Vec::new();
+    while let Some(piece) = chunks.next().await {
+        let piece = piece.map_err(TextRefused::Read)?;
+        let piece = piece.as_ref();
+        if text.len() + piece.len() > max {
+            return Err(TextRefused::TooLong);
         }
+        text.extend_from_slice(piece);
     }
-
-    /// The share of a body of `len` bytes of `sender`, held until dropped.
-    pub(crate) async fn share(
-        &self,
-        sender: crate::blobs::Sender,
-        len: usize,
-    ) -> ServerResult<crate::blobs::Share> {
-        let kib = u32::try_from(len.div_ceil(1024).max(1)).unwrap_or(u32::MAX);
-        self.kib.share(sender, kib, self.wait).await
-    }
-
-    /// KiB of the whole budget not held now.
-    #[cfg(test)]
-    pub(crate) fn available_kib(&self) -> usize {
-        self.kib.available()
-    }
+    String::from_utf8(text).map_err(|_| TextRefused::NotUtf8)
 }
 
 /// The body limit of the multipart routes (the JSON limit is the default).
@@ -443,7 +453,7 @@ mod tests {
     #[tokio::test]
     async fn decoding_shares_wait_for_room_then_answer_busy() {
         use crate::blobs::Sender;
-        let decoding = Decoding::new(Duration::from_millis(50));
+        let decoding = Room::decoding(Duration::from_millis(50));
         let total = DECODE_BUDGET / 1024;
         // A body larger than a project's half takes the half.
         let one = decoding

@@ -1,7 +1,7 @@
 //! What requests hold in memory is bounded all together: a JSON body takes
 //! its share (before it is read when its length is announced, else as it
 //! arrives) and keeps it until its answer, and one project's requests hold at
-//! most half (`ingest::limits::JsonBodies`); batches waiting to be decoded
+//! most half (`ingest::limits::Room::json_bodies`); batches waiting to be decoded
 //! and decoded raw result files keep theirs too; a login is small. Bodies
 //! here stream in and then stall, as a hostile token's would.
 
@@ -15,14 +15,14 @@ use serde_json::json;
 use tower::ServiceExt;
 
 use super::*;
-use crate::ingest::limits::{JsonBodies, JSON_BODIES_BUDGET, MAX_JSON_BODY};
+use crate::ingest::limits::{Room, JSON_BODIES_BUDGET, MAX_JSON_BODY};
 
 const MIB: usize = 1024 * 1024;
 
 /// The app with a short wait for room (503 `busy` after it).
-fn router(app: &TestApp) -> (Router, JsonBodies) {
+fn router(app: &TestApp) -> (Router, Room) {
     let mut state = app.state.clone();
-    state.json_bodies = JsonBodies::new(Duration::from_millis(200));
+    state.json_bodies = Room::json_bodies(Duration::from_millis(200));
     (crate::app(state.clone()), state.json_bodies)
 }
 
@@ -123,7 +123,7 @@ async fn a_body_announced_too_large_is_refused_unread() {
 async fn a_batch_waiting_to_be_decoded_keeps_its_bodys_share() {
     let app = TestApp::new().await;
     let mut state = app.state.clone();
-    state.json_bodies = JsonBodies::new(Duration::from_millis(200));
+    state.json_bodies = Room::json_bodies(Duration::from_millis(200));
     let room = state.json_bodies.clone();
     let router = crate::app(state.clone());
     let total = JSON_BODIES_BUDGET / 1024;

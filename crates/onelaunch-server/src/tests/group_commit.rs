@@ -435,7 +435,7 @@ async fn a_groups_journals_stay_in_memory() {
     assert_eq!(store, 2);
 }
 
-/// Result batches in decoded form are bounded (`ingest::limits::Decoding`):
+/// Result batches in decoded form are bounded (`ingest::limits::Room::decoding`):
 /// while the whole budget is held a batch waits, undecoded (twenty job runs
 /// whose batches arrived at once held every one of them decoded, waiting for
 /// the writer); once there is room it is stored.

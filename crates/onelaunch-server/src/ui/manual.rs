@@ -153,18 +153,14 @@ pub(super) async fn record(
                     "field {name:?} came after the files"
                 )));
             }
-            // Read a piece at a time: a field longer than its bound is
-            // refused before the rest of it is held.
-            let mut field = field;
-            let mut text = Vec::new();
-            while let Some(piece) = field.chunk().await.map_err(bad)? {
-                if text.len() + piece.len() > MAX_FIELD {
-                    return Err(UiError::BadRequest(format!("field {name:?} is too long")));
+            use crate::ingest::limits::{short_text, TextRefused};
+            let text = short_text(field, MAX_FIELD).await.map_err(|e| match e {
+                TextRefused::Read(e) => bad(e),
+                TextRefused::TooLong => UiError::BadRequest(format!("field {name:?} is too long")),
+                TextRefused::NotUtf8 => {
+                    UiError::BadRequest(format!("field {name:?} is not UTF-8 text"))
                 }
-                text.extend_from_slice(&piece);
-            }
-            let text = String::from_utf8(text)
-                .map_err(|_| UiError::BadRequest(format!("field {name:?} is not UTF-8 text")))?;
+            })?;
             pairs.push((name, text));
             continue;
         }
