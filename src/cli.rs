@@ -235,7 +235,8 @@ pub(crate) struct ServerArgs {
     #[arg(long, env = "ONELAUNCH_MAX_CONNECTIONS")]
     pub(crate) max_connections: Option<usize>,
     /// Time a connection has to send a complete request header, after it
-    /// connects or after its previous answer (default 20s)
+    /// connects or after its previous answer; also the longest pause within a
+    /// request body (default 20s)
     #[arg(long, env = "ONELAUNCH_HEADER_TIMEOUT", value_parser = crate::duration::parse)]
     pub(crate) header_timeout: Option<std::time::Duration>,
     /// Failed authentication attempts (unknown tokens) allowed per client

@@ -1,5 +1,6 @@
 //! The server's edges: sockets that connect and stall do not starve it (the
-//! connection limit below the open-file limit, the header timeout), one SQLite
+//! connection limit below the open-file limit, the header timeout, the pace of
+//! a request body), one SQLite
 //! data directory serves one server, and failed token attempts are throttled
 //! per client address.
 
@@ -133,6 +134,109 @@ fn a_stalled_request_header_is_dropped_after_the_header_timeout() {
         .send()
         .unwrap();
     assert!(r.status().is_success());
+}
+
+/// Sends the header of `POST path` announcing `announced` bytes of JSON,
+/// then `first` of them.
+fn body_begun(
+    addr: &str,
+    path: &str,
+    token: Option<&str>,
+    announced: usize,
+    first: &[u8],
+) -> TcpStream {
+    let mut s = TcpStream::connect(addr).unwrap();
+    let auth = token
+        .map(|t| format!("Authorization: api-token {t}\r\n"))
+        .unwrap_or_default();
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}\
+         Content-Type: application/json\r\nContent-Length: {announced}\r\n\r\n"
+    )
+    .unwrap();
+    s.write_all(first).unwrap();
+    s.flush().unwrap();
+    s
+}
+
+/// Everything the server sends until it closes the connection (at most 30 s).
+fn answer_until_closed(s: &mut TcpStream, name: &str) -> String {
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut buf = Vec::new();
+    if let Err(e) = s.read_to_end(&mut buf) {
+        assert!(
+            !matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ),
+            "{name}: no answer and still open after 30 s: {e}; got {:?}",
+            String::from_utf8_lossy(&buf)
+        );
+    }
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+#[test]
+fn a_request_body_that_stalls_or_trickles_is_answered_408_and_closed() {
+    let server = TestServer::start_with(&["--header-timeout", "2s"]);
+    let addr = server.url.trim_start_matches("http://").to_string();
+
+    // Anyone: a login whose body stops after 10 of 1,000 bytes.
+    let mut stalled = body_begun(&addr, "/api/uaa/oauth/token", None, 1000, b"grant_type");
+    // A token: a launch whose body comes a byte every 200 ms (5 bytes a
+    // second, each pause well within the 2 s).
+    let mut trickle = body_begun(&addr, "/api/launch", Some(TOKEN), 10_000, b"{");
+    let writer = {
+        let mut w = trickle.try_clone().unwrap();
+        std::thread::spawn(move || {
+            for _ in 0..300 {
+                std::thread::sleep(Duration::from_millis(200));
+                if w.write_all(b" ").is_err() {
+                    break;
+                }
+            }
+        })
+    };
+    // A client that is slow but steady: 500 bytes a second, in pieces.
+    let name = "steady, slowly sent";
+    let json = format!(r#"{{"name": "{name}", "projectId": 1}}"#);
+    let padded = format!("{json:<2000}");
+    let mut steady = body_begun(&addr, "/api/launch", Some(TOKEN), padded.len(), b"");
+    for piece in padded.as_bytes().chunks(250) {
+        std::thread::sleep(Duration::from_millis(500));
+        steady.write_all(piece).unwrap();
+    }
+
+    for (what, s) in [
+        ("stalled login", &mut stalled),
+        ("trickled launch", &mut trickle),
+    ] {
+        let answer = answer_until_closed(s, what);
+        assert!(answer.starts_with("HTTP/1.1 408"), "{what}: {answer}");
+        assert!(
+            answer.contains(r#""code":"request_timeout""#),
+            "{what}: {answer}"
+        );
+        assert!(
+            answer.to_ascii_lowercase().contains("connection: close"),
+            "{what}: {answer}"
+        );
+    }
+    writer.join().unwrap();
+    steady
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut head = [0u8; 12];
+    steady.read_exact(&mut head).unwrap();
+    assert_eq!(&head, b"HTTP/1.1 200", "{}", String::from_utf8_lossy(&head));
+    let launches = server.api().launches(1);
+    assert!(
+        launches.iter().any(|l| l["name"] == name),
+        "the steady client's launch was created: {launches:?}"
+    );
+    // Nothing of the cut launch body was stored, and the server serves on.
+    assert_eq!(launches.len(), 1, "{launches:?}");
 }
 
 #[test]

@@ -122,6 +122,9 @@ pub enum ErrorCode {
     PrerequisiteMissing,
     /// Any other conflict with the current state (409).
     Conflict,
+    /// The request's body arrived too slowly: a pause longer than the
+    /// server's header timeout, or too few bytes a second; send it again (408).
+    RequestTimeout,
     /// The body or a field is above a documented bound (413).
     PayloadTooLarge,
     /// Too many failed authentication attempts from this client: wait for
@@ -153,6 +156,7 @@ impl ErrorCode {
             ErrorCode::LaunchClosed => "launch_closed",
             ErrorCode::PrerequisiteMissing => "prerequisite_missing",
             ErrorCode::Conflict => "conflict",
+            ErrorCode::RequestTimeout => "request_timeout",
             ErrorCode::PayloadTooLarge => "payload_too_large",
             ErrorCode::TooManyRequests => "too_many_requests",
             ErrorCode::ContentDamaged => "content_damaged",

@@ -44,6 +44,10 @@ pub enum ServerError {
     /// Stored bytes no longer match their digest (409, never served).
     #[error("{0}")]
     ContentDamaged(String),
+    /// The request's body arrived too slowly (`listen::pace`): 408, and the
+    /// connection is closed.
+    #[error("the request body arrived too slowly (a pause over {0:?}, or under {1} bytes a second): send it again")]
+    RequestTimeout(std::time::Duration, u64),
     /// Too many uploads in flight (503 with `Retry-After`).
     #[error("{0}")]
     Busy(String),
@@ -165,6 +169,7 @@ impl ServerError {
             ServerError::PrerequisiteMissing(_) => ErrorCode::PrerequisiteMissing,
             ServerError::PayloadTooLarge(_) => ErrorCode::PayloadTooLarge,
             ServerError::TooManyRequests(_) => ErrorCode::TooManyRequests,
+            ServerError::RequestTimeout(..) => ErrorCode::RequestTimeout,
             ServerError::ContentDamaged(_) => ErrorCode::ContentDamaged,
             ServerError::Busy(_) => ErrorCode::Busy,
             ServerError::StorageFull(_) => ErrorCode::StorageFull,
@@ -184,6 +189,7 @@ impl ServerError {
             | ServerError::ContentDamaged(_) => StatusCode::CONFLICT,
             ServerError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ServerError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            ServerError::RequestTimeout(..) => StatusCode::REQUEST_TIMEOUT,
             ServerError::Busy(_) | ServerError::StorageFull(_) => StatusCode::SERVICE_UNAVAILABLE,
             ServerError::Config(_) | ServerError::Db(_) | ServerError::Io(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
@@ -324,6 +330,11 @@ mod tests {
                 ServerError::ContentDamaged("x".into()),
                 ErrorCode::ContentDamaged,
                 409,
+            ),
+            (
+                ServerError::RequestTimeout(std::time::Duration::from_secs(20), 240),
+                ErrorCode::RequestTimeout,
+                408,
             ),
             (ServerError::Busy("x".into()), ErrorCode::Busy, 503),
             (

@@ -14,6 +14,11 @@
 //!   while slow sockets pile up. A connection with a request in flight (an
 //!   upload, a live page's event stream) is never closed for room; when every
 //!   connection is busy, the new one is closed at once.
+//! - **Body pace**: once its header is in, a request's body may pause at most
+//!   `header_timeout` and must average [`pace::MIN_BODY_RATE`] bytes a second
+//!   of waiting after that long (`pace`); else it is answered 408
+//!   `request_timeout` and the connection closed. Time a handler spends not
+//!   reading (waiting for room) is not charged.
 //! - **Graceful shutdown**: accepting stops, connections waiting for a request
 //!   are closed, the others finish their request (live streams end themselves,
 //!   see `ui::shutting_down`), at most [`DRAIN_MAX`] later the rest is closed.
@@ -34,6 +39,10 @@ use hyper_util::server::conn::auto::Builder;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch, Notify};
 use tower::Service;
+
+use crate::error::ServerError;
+
+mod pace;
 
 /// Connection bounds of the accept loop.
 #[derive(Clone, Copy, Debug)]
@@ -314,15 +323,32 @@ async fn connection(
     mut stop: watch::Receiver<bool>,
     _done: mpsc::Sender<()>,
 ) {
+    let pace = pace::Pace::for_header_timeout(limits.header_timeout);
     let service = {
         let conn = conn.clone();
         let registry = registry.clone();
         hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
             let guard = InFlight::enter(&conn, &registry);
             req.extensions_mut().insert(ConnectInfo(remote));
+            let too_slow = Arc::new(AtomicBool::new(false));
+            let http1 = req.version() < hyper::Version::HTTP_2;
+            let req = req.map(|b| Body::new(pace::Paced::new(b, pace, too_slow.clone())));
             let mut app = app.clone();
             async move {
-                let res = app.call(req.map(Body::new)).await?;
+                let mut res = app.call(req).await?;
+                if too_slow.load(Ordering::Acquire) {
+                    // Whatever the handler made of the failed read.
+                    res = axum::response::IntoResponse::into_response(ServerError::RequestTimeout(
+                        pace.idle,
+                        pace.min_rate,
+                    ));
+                    if http1 {
+                        res.headers_mut().insert(
+                            hyper::header::CONNECTION,
+                            hyper::header::HeaderValue::from_static("close"),
+                        );
+                    }
+                }
                 // The guard lives as long as the answer's body is being sent.
                 Ok::<_, std::convert::Infallible>(res.map(move |body| {
                     Body::new(body.map_frame(move |frame| {
