@@ -38,7 +38,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
 /// Its bytes take their share of the server's room for JSON bodies
 /// (`ingest::limits::Room::json_bodies`, in the sender's name that `Scope` left in
 /// the request): the whole of it before they are read when the body's length
-/// is announced, else as they arrive; the request keeps it until it is
+/// is announced, else as they arrive (`Room::grow`); the request keeps it until it is
 /// answered ([`hold_body_shares`]).
 pub(crate) struct RawJson(pub Bytes);
 
@@ -73,9 +73,10 @@ impl FromRequest<AppState> for RawJson {
         let mut len = 0usize;
         // A body of known length takes its whole share before it is read: a
         // request holding part of its share while it waits for the rest
-        // could, with enough others of its project doing the same, wait for
-        // them while they wait for it. One of unknown length (chunked) takes
-        // its share as its bytes arrive.
+        // could, with enough others doing the same, wait for them while they
+        // wait for it. One of unknown length (chunked) takes its share as its
+        // bytes arrive: its first bytes' as any, the rest through
+        // `Room::grow`, which lets one such request wait while holding.
         let mut share: Option<Share> = None;
         let mut held_kib = 0usize;
         if let Some(n) = announced.filter(|n| *n > 0) {
@@ -95,13 +96,10 @@ impl FromRequest<AppState> for RawJson {
             }
             let need = len.div_ceil(1024);
             if need > held_kib {
-                let more = state
-                    .json_bodies
-                    .share(sender, (need - held_kib) * 1024)
-                    .await?;
+                let bytes = (need - held_kib) * 1024;
                 match &mut share {
-                    Some(s) => s.merge(more),
-                    None => share = Some(more),
+                    Some(s) => s.merge(state.json_bodies.grow(sender, bytes).await?),
+                    None => share = Some(state.json_bodies.share(sender, bytes).await?),
                 }
                 held_kib = need;
             }

@@ -115,6 +115,14 @@ impl Budget {
         Ok(Share { sender, all })
     }
 
+    /// `n` units for `sender` if they are free now (see [`Budget::share`]).
+    pub(crate) fn try_share(&self, sender: Sender, n: u32) -> Option<Share> {
+        let n = n.min(self.cap);
+        let sender = self.of_sender(sender).try_acquire_many_owned(n).ok()?;
+        let all = self.all.clone().try_acquire_many_owned(n).ok()?;
+        Some(Share { sender, all })
+    }
+
     /// Units of the whole budget not held now.
     #[cfg(test)]
     pub(crate) fn available(&self) -> usize {

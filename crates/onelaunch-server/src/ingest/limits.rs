@@ -22,6 +22,7 @@
 //!   control characters (a newline in a name would corrupt logs and listings);
 //!   attachment names declared inside results get `_` for control characters.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
@@ -70,6 +71,11 @@ pub(crate) const DECODE_BUDGET: usize = 12 * 1024 * 1024;
 /// which is [`MAX_JSON_BODY`].
 pub(crate) const JSON_BODIES_BUDGET: usize = 2 * MAX_JSON_BODY;
 
+/// `bytes` in KiB of a [`Room`], rounded up, at least one.
+fn kib_of(bytes: usize) -> u32 {
+    u32::try_from(bytes.div_ceil(1024).max(1)).unwrap_or(u32::MAX)
+}
+
 /// Room in memory for what requests hold while they are in flight, in KiB of
 /// a [`crate::blobs::Budget`] (one project's requests at most half; waiting
 /// longer than `blobs::INTAKE_WAIT` answers 503 `busy` with `Retry-After`).
@@ -94,6 +100,9 @@ pub(crate) const JSON_BODIES_BUDGET: usize = 2 * MAX_JSON_BODY;
 pub(crate) struct Room {
     kib: crate::blobs::Budget,
     wait: Duration,
+    /// Held by the one request that waits for more room while it holds some
+    /// ([`Room::grow`]).
+    growing: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Room {
@@ -111,7 +120,36 @@ impl Room {
         Room {
             kib: crate::blobs::Budget::new(bytes / 1024),
             wait,
+            growing: Arc::default(),
         }
+    }
+
+    /// `bytes` more for a request that already holds a share of this room
+    /// and cannot say how much it will need (a body of unknown length).
+    ///
+    /// Requests that each hold part of what they need and wait for the rest
+    /// can wait for each other until all are refused. So only one request at
+    /// a time waits here while holding: when the room cannot give `bytes` at
+    /// once, the first such request waits (as [`Room::share`] does, the
+    /// others' shares coming back as they finish or are refused), and any
+    /// other is refused at once with 503 `busy`, giving back what it held.
+    pub(crate) async fn grow(
+        &self,
+        sender: crate::blobs::Sender,
+        bytes: usize,
+    ) -> ServerResult<crate::blobs::Share> {
+        let kib = kib_of(bytes);
+        if let Some(share) = self.kib.try_share(sender, kib) {
+            return Ok(share);
+        }
+        let Ok(_turn) = self.growing.clone().try_lock_owned() else {
+            return Err(ServerError::Busy(
+                "the server is busy with other request bodies of unknown length: send this \
+                 one again, or send its length (Content-Length)"
+                    .into(),
+            ));
+        };
+        self.kib.share(sender, kib, self.wait).await
     }
 
     /// The share of `bytes` (in KiB, rounded up) for `sender`, held until
@@ -121,8 +159,7 @@ impl Room {
         sender: crate::blobs::Sender,
         bytes: usize,
     ) -> ServerResult<crate::blobs::Share> {
-        let kib = u32::try_from(bytes.div_ceil(1024).max(1)).unwrap_or(u32::MAX);
-        self.kib.share(sender, kib, self.wait).await
+        self.kib.share(sender, kib_of(bytes), self.wait).await
     }
 
     /// KiB of the whole room not held now.

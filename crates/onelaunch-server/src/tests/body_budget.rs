@@ -303,3 +303,71 @@ async fn bodies_of_one_project_larger_than_its_half_in_all_are_all_answered() {
         JSON_BODIES_BUDGET / 1024
     );
 }
+
+/// The same bodies without a length (chunked), with the server's own wait
+/// for room (30 s): no body waits for the others until that wait runs out.
+/// One waits for more room while it holds some; any other that finds no room
+/// is refused at once, saying why, and gives back what it held; sent again
+/// (as the CLI retries 503), every one is stored.
+#[tokio::test]
+async fn bodies_of_unknown_length_larger_than_the_half_in_all_are_answered_without_waiting_out() {
+    let app = TestApp::new().await;
+    let token = app.project_token(1).await;
+    let each = 4 * MIB;
+    let n = 4 * MAX_JSON_BODY / each;
+    let mut json = br#"{"name": "chunked", "projectId": 1, "pad": ""#.to_vec();
+    json.resize(each - 2, b'p');
+    json.extend_from_slice(b"\"}");
+    let json = Bytes::from(json);
+    let send = |router: Router, token: String, json: Bytes| async move {
+        let pieces: Vec<Bytes> = json.chunks(64 * 1024).map(Bytes::copy_from_slice).collect();
+        let body = futures::stream::iter(pieces).then(|piece| async move {
+            tokio::task::yield_now().await;
+            Ok::<_, std::io::Error>(piece)
+        });
+        let req = Request::builder()
+            .method(Method::POST)
+            .uri("/api/launch")
+            .header(header::AUTHORIZATION, format!("api-token {token}"))
+            .body(Body::from_stream(body))
+            .unwrap();
+        let resp = router.oneshot(req).await.unwrap();
+        let status = resp.status();
+        let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        (status, String::from_utf8_lossy(&bytes).into_owned())
+    };
+    let mut left = n;
+    let mut rounds = 0;
+    while left > 0 {
+        rounds += 1;
+        assert!(rounds <= 50, "{left} bodies still refused after 50 rounds");
+        let requests: Vec<_> = (0..left)
+            .map(|_| tokio::spawn(send(app.router.clone(), token.clone(), json.clone())))
+            .collect();
+        for r in requests {
+            let (status, body) = r.await.unwrap();
+            match status.as_u16() {
+                200 => left -= 1,
+                503 => assert!(
+                    body.contains("request bodies of unknown length"),
+                    "a refusal after waiting out the room, not at once: {body}"
+                ),
+                other => panic!("{other}: {body}"),
+            }
+        }
+    }
+    let stored = app.get("/api/launch?projectId=1&size=1000", ADMIN).await;
+    let chunked = stored.body["content"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["name"] == "chunked")
+        .count();
+    assert_eq!(chunked, n);
+    assert_eq!(
+        app.state.json_bodies.available_kib(),
+        JSON_BODIES_BUDGET / 1024
+    );
+}
