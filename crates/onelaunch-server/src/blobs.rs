@@ -49,7 +49,6 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use crate::error::{ServerError, ServerResult};
 
 mod intake;
-use intake::busy;
 pub(crate) use intake::{Budget, Sender, Share};
 
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -387,41 +386,6 @@ impl BlobStore {
     pub(crate) async fn put(&self, bytes: &[u8]) -> ServerResult<String> {
         let one = futures::stream::iter([Ok::<_, ServerError>(bytes)]);
         Ok(self.receive(Sender::admin(), one).await?.sha256)
-    }
-
-    /// Reads a body into memory (a result file parsed on the server), taking
-    /// its share of [`MAX_BUFFERED`] as it grows.
-    pub(crate) async fn buffer<S, B, E>(
-        &self,
-        sender: Sender,
-        mut chunks: S,
-    ) -> ServerResult<Buffered>
-    where
-        S: Stream<Item = Result<B, E>> + Unpin,
-        B: AsRef<[u8]>,
-        ServerError: From<E>,
-    {
-        let mut bytes = Vec::new();
-        let mut share: Option<Share> = None;
-        let mut held_kib = 0usize;
-        while let Some(chunk) = chunks.next().await {
-            let chunk = chunk?;
-            bytes.extend_from_slice(chunk.as_ref());
-            let need_kib = bytes.len().div_ceil(1024);
-            if need_kib > held_kib {
-                let more = u32::try_from(need_kib - held_kib).map_err(|_| busy())?;
-                let more = self.buffered.share(sender, more, self.wait).await?;
-                match &mut share {
-                    Some(s) => s.merge(more),
-                    None => share = Some(more),
-                }
-                held_kib = need_kib;
-            }
-        }
-        Ok(Buffered {
-            bytes,
-            _share: share,
-        })
     }
 
     /// Opens a blob for sending: `None` when it is not stored,

@@ -412,7 +412,8 @@ pub(crate) async fn upload_files(
             // Results are parsed here, in memory (within the body limit and
             // the server's budget for buffered bodies).
             FileKind::Result | FileKind::JUnit | FileKind::Globals => {
-                let buffered = ingest::buffer(&state.blobs, sender, chunks(field)).await?;
+                let holding = !shares.is_empty();
+                let buffered = ingest::buffer(&state.blobs, sender, chunks(field), holding).await?;
                 let decoded = ingest::decode::raw_file(&name, &buffered.bytes);
                 // What the file decoded into is held until the answer: its
                 // file's share of the budget with it.

@@ -16,17 +16,27 @@
 //! Both parts of a share are waited for within the same time
 //! (`INTAKE_WAIT`), first the sender's half, then the server's budget; both
 //! queues serve in order of arrival.
+//!
+//! A request that learns its size as its bytes arrive (a body without a
+//! length, the files of one multipart request) takes its share in pieces.
+//! Requests that each hold part of what they need and wait for the rest can
+//! wait for each other until all are refused; so only one request at a time
+//! waits for more while it holds some ([`Budget::grow`]), and another that
+//! finds no room then is refused at once and gives back what it held.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures::{Stream, StreamExt};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
+use super::Buffered;
+
 use crate::error::{ServerError, ServerResult};
 
-pub(super) fn busy() -> ServerError {
+fn busy() -> ServerError {
     ServerError::Busy("the server is receiving as many uploads as it takes at once; retry".into())
 }
 
@@ -65,6 +75,8 @@ pub(crate) struct Budget {
     all: Arc<Semaphore>,
     cap: u32,
     projects: Arc<Mutex<HashMap<Sender, Arc<Semaphore>>>>,
+    /// Held by the one request that waits for more while it holds some.
+    growing: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// A share of a [`Budget`], given back when dropped.
@@ -89,6 +101,7 @@ impl Budget {
             all: Arc::new(Semaphore::new(total as usize)),
             cap: (total / 2).max(1),
             projects: Arc::default(),
+            growing: Arc::default(),
         }
     }
 
@@ -115,8 +128,28 @@ impl Budget {
         Ok(Share { sender, all })
     }
 
-    /// `n` units for `sender` if they are free now (see [`Budget::share`]).
-    pub(crate) fn try_share(&self, sender: Sender, n: u32) -> Option<Share> {
+    /// `n` more units for a request of `sender` that holds a share of this
+    /// budget already (see the module documentation): at once when they are
+    /// free; else the first such request waits as [`Budget::share`] does,
+    /// and any other is refused at once with 503 `busy` and `refused`.
+    pub(crate) async fn grow(
+        &self,
+        sender: Sender,
+        n: u32,
+        wait: Duration,
+        refused: &str,
+    ) -> ServerResult<Share> {
+        if let Some(share) = self.try_share(sender, n) {
+            return Ok(share);
+        }
+        let Ok(_turn) = self.growing.clone().try_lock_owned() else {
+            return Err(ServerError::Busy(refused.to_string()));
+        };
+        self.share(sender, n, wait).await
+    }
+
+    /// `n` units for `sender` if they are free now.
+    fn try_share(&self, sender: Sender, n: u32) -> Option<Share> {
         let n = n.min(self.cap);
         let sender = self.of_sender(sender).try_acquire_many_owned(n).ok()?;
         let all = self.all.clone().try_acquire_many_owned(n).ok()?;
@@ -143,6 +176,49 @@ impl Budget {
 }
 
 impl super::BlobStore {
+    /// Reads a body into memory (a result file parsed on the server), taking
+    /// its share of [`super::MAX_BUFFERED`] as it grows; past the first share, or
+    /// when its request is `holding` shares of files before it, as
+    /// [`Budget::grow`] gives them.
+    pub(crate) async fn buffer<S, B, E>(
+        &self,
+        sender: Sender,
+        mut chunks: S,
+        holding: bool,
+    ) -> ServerResult<Buffered>
+    where
+        S: Stream<Item = Result<B, E>> + Unpin,
+        B: AsRef<[u8]>,
+        ServerError: From<E>,
+    {
+        let mut bytes = Vec::new();
+        let mut share: Option<Share> = None;
+        let mut held_kib = 0usize;
+        while let Some(chunk) = chunks.next().await {
+            let chunk = chunk?;
+            bytes.extend_from_slice(chunk.as_ref());
+            let need_kib = bytes.len().div_ceil(1024);
+            if need_kib > held_kib {
+                let more = u32::try_from(need_kib - held_kib).map_err(|_| busy())?;
+                let more = if holding || share.is_some() {
+                    let why = "the server is busy reading other result files: send them again";
+                    self.buffered.grow(sender, more, self.wait, why).await?
+                } else {
+                    self.buffered.share(sender, more, self.wait).await?
+                };
+                match &mut share {
+                    Some(s) => s.merge(more),
+                    None => share = Some(more),
+                }
+                held_kib = need_kib;
+            }
+        }
+        Ok(Buffered {
+            bytes,
+            _share: share,
+        })
+    }
+
     /// KiB of result files the store could still hold in memory.
     #[cfg(test)]
     pub(crate) fn buffered_available(&self) -> usize {

@@ -309,9 +309,67 @@ async fn a_project_holds_at_most_half_of_the_buffered_bytes() {
     let cap = store.buffered.project_cap();
     assert_eq!(cap as usize, MAX_BUFFERED / 1024 / 2);
     let _held = store.buffered.share(one, cap, store.wait).await.unwrap();
-    let e = store.buffer(one, tiny()).await.unwrap_err();
+    let e = store.buffer(one, tiny(), false).await.unwrap_err();
     assert!(matches!(e, ServerError::Busy(_)), "{e}");
-    assert_eq!(store.buffer(two, tiny()).await.unwrap().bytes, b"tiny");
+    assert_eq!(
+        store.buffer(two, tiny(), false).await.unwrap().bytes,
+        b"tiny"
+    );
+}
+
+/// Requests of one project that each read several result files into memory
+/// (one multipart request of `/upload/file`), their sizes learnt as they
+/// arrive, more of them at once than its half holds: none waits for the
+/// others until the wait runs out. One waits for more while holding; another
+/// that finds no room is refused at once, saying why; sent again, each one
+/// is read, and every share comes back.
+#[tokio::test]
+async fn requests_reading_many_files_at_once_do_not_wait_each_other_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = files(dir.path());
+    // 64 KiB, a project's half 32: eight requests of two 6 KiB files.
+    store.buffered = Budget::new(64);
+    store.wait = Duration::from_secs(30);
+    let sender = Sender::of(Some(1));
+    let file = || {
+        futures::stream::iter((0..6).map(|_| Ok::<_, ServerError>(vec![b'r'; 1024]))).then(
+            |piece| async move {
+                tokio::task::yield_now().await;
+                piece
+            },
+        )
+    };
+    let request = |store: BlobStore| async move {
+        let first = store.buffer(sender, Box::pin(file()), false).await?;
+        let second = store.buffer(sender, Box::pin(file()), true).await?;
+        Ok::<_, ServerError>(first.bytes.len() + second.bytes.len())
+    };
+    let mut left = 8;
+    let mut rounds = 0;
+    while left > 0 {
+        rounds += 1;
+        assert!(
+            rounds <= 50,
+            "{left} requests still refused after 50 rounds"
+        );
+        let tasks: Vec<_> = (0..left)
+            .map(|_| tokio::spawn(request(store.clone())))
+            .collect();
+        for t in tasks {
+            match t.await.unwrap() {
+                Ok(read) => {
+                    assert_eq!(read, 12 * 1024);
+                    left -= 1;
+                }
+                Err(ServerError::Busy(why)) => assert!(
+                    why.contains("reading other result files"),
+                    "refused after waiting out the budget, not at once: {why}"
+                ),
+                Err(e) => panic!("{e}"),
+            }
+        }
+    }
+    assert_eq!(store.buffered_available(), 64);
 }
 
 #[tokio::test]

@@ -22,7 +22,6 @@
 //!   control characters (a newline in a name would corrupt logs and listings);
 //!   attachment names declared inside results get `_` for control characters.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
@@ -100,9 +99,6 @@ fn kib_of(bytes: usize) -> u32 {
 pub(crate) struct Room {
     kib: crate::blobs::Budget,
     wait: Duration,
-    /// Held by the one request that waits for more room while it holds some
-    /// ([`Room::grow`]).
-    growing: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Room {
@@ -120,36 +116,27 @@ impl Room {
         Room {
             kib: crate::blobs::Budget::new(bytes / 1024),
             wait,
-            growing: Arc::default(),
         }
     }
 
     /// `bytes` more for a request that already holds a share of this room
-    /// and cannot say how much it will need (a body of unknown length).
-    ///
-    /// Requests that each hold part of what they need and wait for the rest
-    /// can wait for each other until all are refused. So only one request at
-    /// a time waits here while holding: when the room cannot give `bytes` at
-    /// once, the first such request waits (as [`Room::share`] does, the
-    /// others' shares coming back as they finish or are refused), and any
-    /// other is refused at once with 503 `busy`, giving back what it held.
+    /// and cannot say how much it will need (a body of unknown length): only
+    /// one such request at a time waits for them (`blobs::Budget::grow`);
+    /// another that finds no room is refused at once with 503 `busy`.
     pub(crate) async fn grow(
         &self,
         sender: crate::blobs::Sender,
         bytes: usize,
     ) -> ServerResult<crate::blobs::Share> {
-        let kib = kib_of(bytes);
-        if let Some(share) = self.kib.try_share(sender, kib) {
-            return Ok(share);
-        }
-        let Ok(_turn) = self.growing.clone().try_lock_owned() else {
-            return Err(ServerError::Busy(
+        self.kib
+            .grow(
+                sender,
+                kib_of(bytes),
+                self.wait,
                 "the server is busy with other request bodies of unknown length: send this \
-                 one again, or send its length (Content-Length)"
-                    .into(),
-            ));
-        };
-        self.kib.share(sender, kib, self.wait).await
+                 one again, or send its length (Content-Length)",
+            )
+            .await
     }
 
     /// The share of `bytes` (in KiB, rounded up) for `sender`, held until

@@ -183,18 +183,20 @@ pub(crate) async fn received_bytes(blobs: &BlobStore, stored: &Stored) -> Server
 }
 
 /// Reads a raw result file into memory, within the server's budget for
-/// bodies held in memory (503 `busy` when it is spent).
+/// bodies held in memory (503 `busy` when it is spent); `holding`: its
+/// request holds the shares of files read before it.
 pub(crate) async fn buffer<S, B, E>(
     blobs: &BlobStore,
     sender: Sender,
     chunks: S,
+    holding: bool,
 ) -> ServerResult<Buffered>
 where
     S: Stream<Item = Result<B, E>> + Unpin,
     B: AsRef<[u8]>,
     ServerError: From<E>,
 {
-    blobs.buffer(sender, chunks).await
+    blobs.buffer(sender, chunks, holding).await
 }
 
 /// Opens an upload session in a launch (and job run); `ci` is who opens it
