@@ -3,7 +3,7 @@
 //! uploads its results and attachments (the real CLI against the real
 //! server), because one project holds at most half of the server's intake.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -127,6 +127,83 @@ fn a_project_holding_uploads_open_leaves_room_for_other_projects() {
     assert!(attached > 0, "{results:?}");
     // Project 1 still holds its half: nothing of it was cut.
     assert_eq!(incoming(&data), STREAMS / 2);
+    drop(held);
+}
+
+/// Sends the header of a launch of `token` that announces a 1,000-byte body
+/// and waits to be told to send it (`Expect: 100-continue`); answers the
+/// connection and the first line the server sent (`HTTP/1.1 100 Continue`
+/// once the request holds its place and the body is being read).
+fn launch_expecting(url: &str, token: &str) -> (TcpStream, String) {
+    let addr = url.trim_start_matches("http://");
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "POST /api/launch HTTP/1.1\r\nHost: {addr}\r\nAuthorization: api-token {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: 1000\r\nExpect: 100-continue\r\n\r\n"
+    )
+    .unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    while !line.ends_with(b"\r\n") {
+        match s.read(&mut byte) {
+            Ok(1) => line.push(byte[0]),
+            other => panic!("no answer to the header: {other:?}"),
+        }
+    }
+    let first = String::from_utf8_lossy(&line).trim().to_string();
+    if first.starts_with("HTTP/1.1 100 ") {
+        // The interim answer's empty line.
+        let mut end = [0u8; 2];
+        s.read_exact(&mut end).unwrap();
+        assert_eq!(&end, b"\r\n");
+    }
+    (s, first)
+}
+
+/// A project token that opens as many requests as the server has
+/// connections and sends their bodies as slowly as it may holds at most half
+/// of them: its next requests are refused at once (503 `busy`) and closed,
+/// and another project's CI job uploads meanwhile.
+#[test]
+fn a_project_holding_many_requests_open_leaves_connections_for_other_projects() {
+    const CONNECTIONS: usize = 40;
+    let max = CONNECTIONS.to_string();
+    let server = TestServer::start_with(&["--header-timeout", "300s", "--max-connections", &max]);
+    let admin = server.api();
+    let hostile = admin.post("/api/project/1/token", &Value::Null)["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let mut held = Vec::new();
+    for i in 0..CONNECTIONS / 2 {
+        let (s, first) = launch_expecting(&server.url, &hostile);
+        assert_eq!(first, "HTTP/1.1 100 Continue", "request {i}");
+        held.push(s);
+    }
+    for i in CONNECTIONS / 2..CONNECTIONS {
+        let (mut s, first) = launch_expecting(&server.url, &hostile);
+        assert_eq!(first, "HTTP/1.1 503 Service Unavailable", "request {i}");
+        let mut rest = String::new();
+        s.read_to_string(&mut rest).unwrap();
+        assert!(rest.contains(r#""code":"busy""#), "{rest}");
+        assert!(rest.contains("requests in flight"), "{rest}");
+    }
+
+    // Project 2's CI job uploads results with attachments meanwhile.
+    let results = another_projects_upload(&admin, &server.url, "4343");
+    assert!(!results.is_empty());
+    // Project 1's requests are still open, told nothing more.
+    for s in &mut held {
+        s.set_nonblocking(true).unwrap();
+        let mut buf = [0u8; 64];
+        match s.read(&mut buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            other => panic!("a held request was answered or closed: {other:?}"),
+        }
+    }
     drop(held);
 }
 

@@ -57,6 +57,8 @@ pub(crate) struct AppState {
     pub decoding: ingest::limits::Room,
     /// Room for JSON request bodies in memory (`ingest::limits::Room::json_bodies`).
     pub json_bodies: ingest::limits::Room,
+    /// API requests in flight per sender (`ingest::limits::Requests`).
+    pub requests: ingest::limits::Requests,
     /// Base URL used in links (`<public_url>/launch/<id>`), no trailing slash.
     pub public_url: String,
     /// Hosts a project token may point an integration at.
@@ -285,6 +287,12 @@ impl Server {
                 blobs,
                 decoding: ingest::limits::Room::decoding(blobs::INTAKE_WAIT),
                 json_bodies: ingest::limits::Room::json_bodies(blobs::INTAKE_WAIT),
+                requests: ingest::limits::Requests::new(
+                    config
+                        .max_connections
+                        .unwrap_or_else(default_max_connections)
+                        .max(1),
+                ),
                 public_url,
                 allowed_hosts,
                 throttle: std::sync::Arc::new(throttle::AuthThrottle::new(config.auth_throttle)),

@@ -43,10 +43,14 @@ impl FromRequestParts<AppState> for Scope {
         };
         db::tokens::note_use(&state.db, &t, now).await;
         // Whose share of the server's memory the request's body takes
-        // (`extract::RawJson`).
-        parts
-            .extensions
-            .insert(crate::ingest::Sender::of(t.project_id));
+        // (`extract::RawJson`), and of its requests in flight: a place taken
+        // once per request, held until its answer.
+        let sender = crate::ingest::Sender::of(t.project_id);
+        if parts.extensions.insert(sender).is_none() {
+            if let Some(held) = parts.extensions.get::<super::extract::BodyShares>() {
+                held.hold(state.requests.enter(sender)?);
+            }
+        }
         Ok(Scope {
             token_id: t.id,
             project_id: t.project_id,
@@ -69,6 +73,8 @@ pub(crate) async fn oauth_token(
 ) -> ServerResult<Json<api::OAuthToken>> {
     let client = state.throttle.client(req.headers(), req.extensions());
     state.throttle.check(client)?;
+    // Anyone may send a login: logins in flight hold the strangers' half.
+    let _place = state.requests.enter(crate::ingest::Sender::Stranger)?;
     let is_multipart = req
         .headers()
         .get(header::CONTENT_TYPE)

@@ -106,7 +106,7 @@ impl FromRequest<AppState> for RawJson {
             frames.push(data);
         }
         if let (Some(held), Some(share)) = (held, share) {
-            held.0.lock().unwrap_or_else(|e| e.into_inner()).push(share);
+            held.hold(share);
         }
         let bytes = match frames.len() {
             0 => Bytes::new(),
@@ -129,10 +129,19 @@ fn too_large() -> ServerError {
     ))
 }
 
-/// The shares of memory a request's body took ([`RawJson`]), given back once
-/// its answer is made: what the body decoded into lives as long as that.
+/// What a request holds until its answer is made: the shares of memory its
+/// body took ([`RawJson`]; what the body decoded into lives as long as
+/// that), and its place among its sender's requests in flight
+/// (`ingest::limits::Requests`, taken by the `Scope` extractor).
 #[derive(Clone, Default)]
 pub(crate) struct BodyShares(Arc<Mutex<Vec<Share>>>);
+
+impl BodyShares {
+    /// Keeps `share` until the request is answered.
+    pub(crate) fn hold(&self, share: Share) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).push(share);
+    }
+}
 
 /// Gives every API request a [`BodyShares`], dropped after its answer.
 pub(crate) async fn hold_body_shares(mut req: Request, next: Next) -> Response {

@@ -74,6 +74,8 @@ const KEEP_IDLE: usize = 256;
 pub(crate) struct Budget {
     all: Arc<Semaphore>,
     cap: u32,
+    /// The strangers' cap, when it is less than [`Budget::cap`].
+    stranger_cap: u32,
     projects: Arc<Mutex<HashMap<Sender, Arc<Semaphore>>>>,
     /// Held by the one request that waits for more while it holds some.
     growing: Arc<tokio::sync::Mutex<()>>,
@@ -100,8 +102,25 @@ impl Budget {
         Budget {
             all: Arc::new(Semaphore::new(total as usize)),
             cap: (total / 2).max(1),
+            stranger_cap: (total / 2).max(1),
             projects: Arc::default(),
             growing: Arc::default(),
+        }
+    }
+
+    /// [`Budget::new`], where requests no token was checked for hold at most
+    /// a quarter.
+    pub(crate) fn strangers_quarter(total: usize) -> Self {
+        let mut budget = Budget::new(total);
+        budget.stranger_cap = (budget.cap / 2).max(1);
+        budget
+    }
+
+    /// What `sender`'s requests hold at most at once.
+    fn cap_of(&self, sender: Sender) -> u32 {
+        match sender {
+            Sender::Stranger => self.stranger_cap,
+            _ => self.cap,
         }
     }
 
@@ -121,7 +140,7 @@ impl Budget {
         wait: Duration,
     ) -> ServerResult<Share> {
         let until = Instant::now() + wait;
-        let n = n.min(self.cap);
+        let n = n.min(self.cap_of(sender));
         let own = self.of_sender(sender);
         let sender = within(until, own.acquire_many_owned(n)).await?;
         let all = within(until, self.all.clone().acquire_many_owned(n)).await?;
@@ -149,8 +168,8 @@ impl Budget {
     }
 
     /// `n` units for `sender` if they are free now.
-    fn try_share(&self, sender: Sender, n: u32) -> Option<Share> {
-        let n = n.min(self.cap);
+    pub(crate) fn try_share(&self, sender: Sender, n: u32) -> Option<Share> {
+        let n = n.min(self.cap_of(sender));
         let sender = self.of_sender(sender).try_acquire_many_owned(n).ok()?;
         let all = self.all.clone().try_acquire_many_owned(n).ok()?;
         Some(Share { sender, all })
@@ -170,7 +189,7 @@ impl Budget {
         }
         projects
             .entry(id)
-            .or_insert_with(|| Arc::new(Semaphore::new(self.cap as usize)))
+            .or_insert_with(|| Arc::new(Semaphore::new(self.cap_of(id) as usize)))
             .clone()
     }
 }

@@ -191,6 +191,45 @@ pub(crate) fn multipart_limit() -> DefaultBodyLimit {
     DefaultBodyLimit::max(MAX_MULTIPART_BODY)
 }
 
+/// API requests in flight, counted by who sends them: one project's requests
+/// (all its tokens together) are at most half of the server's connections
+/// (`--max-connections`), and so are the admins'; logins, which anyone can
+/// send, at most a quarter (a hostile project token and strangers together
+/// leave a quarter to the others). A request
+/// takes its place once its token is known (or, for a login, before its body
+/// is read) and keeps it until it is answered. Without it, one project token
+/// that opened as many requests as the server has connections, each sending
+/// its body at the slowest pace allowed (`listen::pace`), left no connection
+/// for any other project. A request past the half is refused at once with 503
+/// `busy` (the client retries it), never queued: a queued request would hold
+/// its connection all the same.
+#[derive(Debug, Clone)]
+pub(crate) struct Requests(crate::blobs::Budget);
+
+impl Requests {
+    /// Room for `connections` requests in flight.
+    pub(crate) fn new(connections: usize) -> Self {
+        Requests(crate::blobs::Budget::strangers_quarter(connections.max(4)))
+    }
+
+    /// Places not held now.
+    #[cfg(test)]
+    pub(crate) fn available(&self) -> usize {
+        self.0.available()
+    }
+
+    /// A place for a request of `sender`, held until dropped.
+    pub(crate) fn enter(&self, sender: crate::blobs::Sender) -> ServerResult<crate::blobs::Share> {
+        self.0.try_share(sender, 1).ok_or_else(|| {
+            ServerError::Busy(
+                "this token's project has as many requests in flight as it may (half of the \
+                 server's connections): retry once some are answered"
+                    .into(),
+            )
+        })
+    }
+}
+
 /// The body limit of the login routes ([`MAX_LOGIN_BODY`]).
 pub(crate) fn login_limit() -> DefaultBodyLimit {
     DefaultBodyLimit::max(MAX_LOGIN_BODY)

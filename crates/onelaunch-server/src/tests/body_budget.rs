@@ -371,3 +371,60 @@ async fn bodies_of_unknown_length_larger_than_the_half_in_all_are_answered_witho
         JSON_BODIES_BUDGET / 1024
     );
 }
+
+/// Requests in flight are counted by who sends them: stalled logins
+/// (anyone's) hold at most a quarter of the server's connections, stalled
+/// bodies of a project token at most half; past that each is refused at once
+/// with 503 `busy`, while the admins' and another project's requests are
+/// served; places come back when requests end.
+#[tokio::test]
+async fn requests_in_flight_are_bounded_per_sender() {
+    let app = TestApp::with_config(|c| c.max_connections = Some(8)).await;
+    let one = app.project_token(1).await;
+    let project_two = app.create_project("two").await;
+    let two = app.project_token(project_two).await;
+    let stalled_login = || {
+        let router = app.router.clone();
+        tokio::spawn(async move {
+            let req = Request::post("/api/uaa/oauth/token")
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .header(header::CONTENT_LENGTH, "1000")
+                .body(stalled_body(0))
+                .unwrap();
+            router.oneshot(req).await.unwrap().status()
+        })
+    };
+    let stalled_launch = |token: String| {
+        let router = app.router.clone();
+        tokio::spawn(async move { post(&router, &token, stalled_body(0)).await.status })
+    };
+    // Strangers a quarter (2), project 1 half (4).
+    let logins: Vec<_> = (0..2).map(|_| stalled_login()).collect();
+    let launches: Vec<_> = (0..4).map(|_| stalled_launch(one.clone())).collect();
+    while app.state.requests.available() > 2 {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(stalled_login().await.unwrap(), 503);
+    let refused = post(&app.router, &one, launch(1)).await;
+    assert_eq!(refused.status, 503, "{:?}", refused.body);
+    assert!(
+        refused.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("requests in flight"),
+        "{:?}",
+        refused.body
+    );
+    // Another project and the admins are still served.
+    assert_eq!(
+        post(&app.router, &two, launch(project_two)).await.status,
+        200
+    );
+    assert_eq!(post(&app.router, ADMIN, launch(1)).await.status, 200);
+    for t in logins.into_iter().chain(launches) {
+        t.abort();
+        assert!(t.await.unwrap_err().is_cancelled());
+    }
+    assert_eq!(app.state.requests.available(), 8);
+    assert_eq!(post(&app.router, &one, launch(1)).await.status, 200);
+}
