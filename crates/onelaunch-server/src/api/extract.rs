@@ -43,6 +43,15 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
 pub(crate) struct RawJson(pub Bytes);
 
 impl RawJson {
+    /// The length `req`'s body announces (`Content-Length`), when it is one a
+    /// JSON body may have.
+    pub(crate) fn announced(req: &Request) -> Option<usize> {
+        req.headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
+            .filter(|n| *n <= MAX_JSON_BODY)
+    }
+
     /// The body decoded, as [`ApiJson`] decodes it.
     pub(crate) fn decode<T: DeserializeOwned>(self) -> ServerResult<T> {
         crate::ingest::decode::json_body(&self.0)

@@ -91,13 +91,24 @@ pub(crate) async fn close_session(
 pub(crate) async fn upload_results(
     State(state): State<AppState>,
     scope: Scope,
-    body: RawJson,
+    request: axum::extract::Request,
 ) -> ServerResult<Json<api::UploadResultsResponse>> {
-    // Held until the answer: the decoded batch waits for the writer.
-    let _share = state
-        .decoding
-        .share(ingest::Sender::of(scope.project_id), body.0.len())
-        .await?;
+    // The room for the batch in decoded form, held until the answer: the
+    // decoded batch waits for the writer. A body of known length takes it
+    // before it is read, so that batches beyond what the room holds wait in
+    // their connections (the client sends no faster than they are taken),
+    // not read into the server's memory; one of unknown length once it is read.
+    let sender = ingest::Sender::of(scope.project_id);
+    let early = match RawJson::announced(&request) {
+        Some(n) => Some(state.decoding.share(sender, n).await?),
+        None => None,
+    };
+    let body =
+        <RawJson as axum::extract::FromRequest<AppState>>::from_request(request, &state).await?;
+    let _share = match early {
+        Some(share) => share,
+        None => state.decoding.share(sender, body.0.len()).await?,
+    };
     let mut req: api::UploadResults = body.decode()?;
     let session = scope.session(&state.db, req.test_session_id).await?;
     // The stored JSON's size is checked as it is built (`db::results::ResultBatch`).

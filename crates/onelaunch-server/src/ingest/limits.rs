@@ -91,8 +91,10 @@ fn kib_of(bytes: usize) -> u32 {
 ///   batch waiting for the writer holds its decoded results and the JSON each
 ///   one is stored as, several times the bytes it came as; twenty job runs
 ///   whose batches arrived at once held all of them (docs/ingest-profile.md,
-///   "A budget for decoded batches"). A request takes its share once its body
-///   is read and keeps it until it is answered. A project's half is more than
+///   "A budget for decoded batches"). A request takes its share before its
+///   body is read when it announces its length (`api::uploads`: batches the
+///   writer is not ready for wait unread in their connections), else once
+///   the body is read, and keeps it until it is answered. A project's half is more than
 ///   one client's batches in flight (eight of 500 results, about 4.8 MB), so
 ///   a lone upload never waits here.
 #[derive(Debug, Clone)]

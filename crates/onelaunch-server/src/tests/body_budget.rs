@@ -117,8 +117,9 @@ async fn a_body_announced_too_large_is_refused_unread() {
     assert_eq!(room.available_kib(), JSON_BODIES_BUDGET / 1024);
 }
 
-/// A result batch waiting for room to be decoded keeps its body's share
-/// meanwhile: bodies waiting there are bounded too.
+/// A result batch of unknown length (no `Content-Length`) waiting for room
+/// to be decoded keeps its body's share meanwhile: bodies waiting there are
+/// bounded too.
 #[tokio::test]
 async fn a_batch_waiting_to_be_decoded_keeps_its_bodys_share() {
     let app = TestApp::new().await;
@@ -154,6 +155,52 @@ async fn a_batch_waiting_to_be_decoded_keeps_its_bodys_share() {
     drop(all);
     assert_eq!(waiting.await.unwrap(), 404);
     assert_eq!(room.available_kib(), total);
+}
+
+/// A result batch of announced length takes its room to be decoded before
+/// its body is read: while the room is held, the body stays unread (in its
+/// connection, not in the server's memory) and takes no share of the room
+/// for JSON bodies; once the room comes back it is read and answered.
+#[tokio::test]
+async fn a_batch_of_known_length_waits_for_room_before_its_body_is_read() {
+    let app = TestApp::new().await;
+    let total = JSON_BODIES_BUDGET / 1024;
+    let all = app.hold_decoding().await;
+
+    let mut body = br#"{"testSessionId": 999999, "results": [], "pad": ""#.to_vec();
+    body.resize(100 * 1024, b'x');
+    body.extend_from_slice(b"\"}");
+    let len = body.len();
+    let read = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let waiting = tokio::spawn({
+        let (router, read) = (app.router.clone(), read.clone());
+        async move {
+            let chunks = futures::stream::once(async move {
+                read.store(true, std::sync::atomic::Ordering::Release);
+                Ok::<_, std::io::Error>(Bytes::from(body))
+            });
+            let req = Request::builder()
+                .method(Method::POST)
+                .uri("/api/upload/test-result")
+                .header(header::AUTHORIZATION, format!("api-token {ADMIN}"))
+                .header(header::CONTENT_LENGTH, len)
+                .body(Body::from_stream(chunks))
+                .unwrap();
+            router.oneshot(req).await.unwrap().status()
+        }
+    });
+    // Time for the request to get as far as it can.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!waiting.is_finished());
+    assert!(
+        !read.load(std::sync::atomic::Ordering::Acquire),
+        "the body was read"
+    );
+    assert_eq!(app.state.json_bodies.available_kib(), total);
+    drop(all);
+    assert_eq!(waiting.await.unwrap(), 404);
+    assert!(read.load(std::sync::atomic::Ordering::Acquire));
+    assert_eq!(app.state.json_bodies.available_kib(), total);
 }
 
 /// A login is read before anyone is known: past 16 KiB it is refused (the
