@@ -54,6 +54,15 @@ pub(crate) struct Limits {
 /// Default time to send a request header (and keep-alive idle timeout).
 pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// The most an HTTP/1 connection reads ahead of its handler (hyper's default
+/// is about 400 KiB): a request head must fit (64 KiB is eight times
+/// nginx's default header buffer), and a body its handler is not reading yet
+/// (a result batch waiting for room to be decoded) waits in the socket, not
+/// in this buffer. Twenty job runs' 160 requests in flight held up to 64 MiB
+/// of bodies here (docs/ingest-profile.md, "Twenty job runs at the issue's
+/// scale").
+const READ_BUFFER: usize = 64 * 1024;
+
 /// How long a graceful shutdown waits for requests in flight.
 pub const DRAIN_MAX: Duration = Duration::from_secs(30);
 
@@ -363,7 +372,8 @@ async fn connection(
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_timeout);
+        .header_read_timeout(limits.header_timeout)
+        .max_buf_size(READ_BUFFER);
     builder
         .http2()
         .timer(TokioTimer::new())
