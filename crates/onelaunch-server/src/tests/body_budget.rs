@@ -307,6 +307,23 @@ async fn a_decoded_raw_result_file_keeps_its_share_until_the_answer() {
     assert_eq!(app.state.blobs.buffered_available(), before);
 }
 
+/// A launch of project 1 named `name`, padded to `size` bytes of JSON.
+fn padded_launch(name: &str, size: usize) -> Bytes {
+    let mut json = format!(r#"{{"name": "{name}", "projectId": 1, "pad": ""#).into_bytes();
+    json.resize(size - 2, b'p');
+    json.extend_from_slice(b"\"}");
+    Bytes::from(json)
+}
+
+/// `json` as a body arriving 64 KiB at a time, each piece after a yield.
+fn in_pieces(json: &Bytes) -> Body {
+    let pieces: Vec<Bytes> = json.chunks(64 * 1024).map(Bytes::copy_from_slice).collect();
+    Body::from_stream(futures::stream::iter(pieces).then(|piece| async move {
+        tokio::task::yield_now().await;
+        Ok::<_, std::io::Error>(piece)
+    }))
+}
+
 /// Many bodies of one project at once, four times its half in all, each
 /// arriving a piece at a time: every one is answered. A body of announced
 /// length takes its whole share before it is read; bodies that each held
@@ -317,26 +334,17 @@ async fn bodies_of_one_project_larger_than_its_half_in_all_are_all_answered() {
     let token = app.project_token(1).await;
     let each = 4 * MIB;
     let n = 4 * MAX_JSON_BODY / each;
-    let mut json = br#"{"name": "many", "projectId": 1, "pad": ""#.to_vec();
-    json.resize(each - 2, b'p');
-    json.extend_from_slice(b"\"}");
-    let json = Bytes::from(json);
+    let json = padded_launch("many", each);
     let requests: Vec<_> = (0..n)
         .map(|_| {
             let (router, token, json) = (app.router.clone(), token.clone(), json.clone());
             tokio::spawn(async move {
-                let pieces: Vec<Bytes> =
-                    json.chunks(64 * 1024).map(Bytes::copy_from_slice).collect();
-                let body = futures::stream::iter(pieces).then(|piece| async move {
-                    tokio::task::yield_now().await;
-                    Ok::<_, std::io::Error>(piece)
-                });
                 let req = Request::builder()
                     .method(Method::POST)
                     .uri("/api/launch")
                     .header(header::AUTHORIZATION, format!("api-token {token}"))
                     .header(header::CONTENT_LENGTH, json.len())
-                    .body(Body::from_stream(body))
+                    .body(in_pieces(&json))
                     .unwrap();
                 router.oneshot(req).await.unwrap().status()
             })
@@ -362,21 +370,13 @@ async fn bodies_of_unknown_length_larger_than_the_half_in_all_are_answered_witho
     let token = app.project_token(1).await;
     let each = 4 * MIB;
     let n = 4 * MAX_JSON_BODY / each;
-    let mut json = br#"{"name": "chunked", "projectId": 1, "pad": ""#.to_vec();
-    json.resize(each - 2, b'p');
-    json.extend_from_slice(b"\"}");
-    let json = Bytes::from(json);
+    let json = padded_launch("chunked", each);
     let send = |router: Router, token: String, json: Bytes| async move {
-        let pieces: Vec<Bytes> = json.chunks(64 * 1024).map(Bytes::copy_from_slice).collect();
-        let body = futures::stream::iter(pieces).then(|piece| async move {
-            tokio::task::yield_now().await;
-            Ok::<_, std::io::Error>(piece)
-        });
         let req = Request::builder()
             .method(Method::POST)
             .uri("/api/launch")
             .header(header::AUTHORIZATION, format!("api-token {token}"))
-            .body(Body::from_stream(body))
+            .body(in_pieces(&json))
             .unwrap();
         let resp = router.oneshot(req).await.unwrap();
         let status = resp.status();
