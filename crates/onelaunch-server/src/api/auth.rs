@@ -73,7 +73,8 @@ pub(crate) async fn oauth_token(
 ) -> ServerResult<Json<api::OAuthToken>> {
     let client = state.throttle.client(req.headers(), req.extensions());
     state.throttle.check(client)?;
-    // Anyone may send a login: logins in flight hold the strangers' half.
+    // Anyone may send a login: logins in flight hold at most the strangers'
+    // quarter of the requests in flight.
     let _place = state.requests.enter(crate::ingest::Sender::Stranger)?;
     let is_multipart = req
         .headers()
