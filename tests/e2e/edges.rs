@@ -239,6 +239,29 @@ fn a_request_body_that_stalls_or_trickles_is_answered_408_and_closed() {
     assert_eq!(launches.len(), 1, "{launches:?}");
 }
 
+/// A connection reads at most 64 KiB ahead of its handler
+/// (`listen::READ_BUFFER`): a request head must fit in that (431 past it),
+/// and one that does is served.
+#[test]
+fn a_request_head_over_the_read_buffer_is_refused_with_431() {
+    let server = TestServer::start();
+    let http = healthz_client();
+    let big = "a".repeat(70 * 1024);
+    let r = http
+        .get(format!("{}/healthz", server.url))
+        .header("X-Padding", big)
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 431);
+    let fits = "a".repeat(30 * 1024);
+    let r = http
+        .get(format!("{}/healthz", server.url))
+        .header("X-Padding", fits)
+        .send()
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+}
+
 #[test]
 fn a_second_server_on_the_same_sqlite_data_is_refused() {
     let first = TestServer::start();
