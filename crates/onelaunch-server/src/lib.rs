@@ -261,6 +261,10 @@ impl Server {
             .unwrap_or_else(|| format!("http://{addr}"))
             .trim_end_matches('/')
             .to_string();
+        let max_connections = config
+            .max_connections
+            .unwrap_or_else(default_max_connections)
+            .max(1);
         Ok(Server {
             addr,
             public_url: public_url.clone(),
@@ -272,10 +276,7 @@ impl Server {
                 .unwrap_or(std::time::Duration::from_secs(3600))
                 .max(std::time::Duration::from_millis(100)),
             limits: listen::Limits {
-                max_connections: config
-                    .max_connections
-                    .unwrap_or_else(default_max_connections)
-                    .max(1),
+                max_connections,
                 header_timeout: config
                     .header_timeout
                     .unwrap_or(DEFAULT_HEADER_TIMEOUT)
@@ -287,12 +288,7 @@ impl Server {
                 blobs,
                 decoding: ingest::limits::Room::decoding(blobs::INTAKE_WAIT),
                 json_bodies: ingest::limits::Room::json_bodies(blobs::INTAKE_WAIT),
-                requests: ingest::limits::Requests::new(
-                    config
-                        .max_connections
-                        .unwrap_or_else(default_max_connections)
-                        .max(1),
-                ),
+                requests: ingest::limits::Requests::new(max_connections),
                 public_url,
                 allowed_hosts,
                 throttle: std::sync::Arc::new(throttle::AuthThrottle::new(config.auth_throttle)),

@@ -86,19 +86,17 @@ pub(crate) async fn oauth_token(
         let mut mp = Multipart::from_request(req, &state)
             .await
             .map_err(|e| ServerError::bad(e.body_text()))?;
-        while let Some(field) = mp.next_field().await.map_err(too_large_or_bad)? {
+        let refused =
+            |e: axum::extract::multipart::MultipartError| login_refused(e.status(), e.body_text());
+        while let Some(field) = mp.next_field().await.map_err(refused)? {
             let name = field.name().unwrap_or_default().to_string();
-            let text = field.text().await.map_err(too_large_or_bad)?;
+            let text = field.text().await.map_err(refused)?;
             fields.insert(name, text);
         }
     } else {
-        let bytes = Bytes::from_request(req, &state).await.map_err(|e| {
-            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                login_too_large()
-            } else {
-                ServerError::bad(e.body_text())
-            }
-        })?;
+        let bytes = Bytes::from_request(req, &state)
+            .await
+            .map_err(|e| login_refused(e.status(), e.body_text()))?;
         for (k, v) in url::form_urlencoded::parse(&bytes) {
             fields.insert(k.into_owned(), v.into_owned());
         }
@@ -130,17 +128,15 @@ pub(crate) async fn oauth_token(
     }))
 }
 
-fn login_too_large() -> ServerError {
-    ServerError::PayloadTooLarge(format!(
-        "a login is at most {} bytes",
-        crate::ingest::limits::MAX_LOGIN_BODY
-    ))
-}
-
-fn too_large_or_bad(e: axum::extract::multipart::MultipartError) -> ServerError {
-    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        login_too_large()
+/// A login body the framework refused (`status`, `text`): 413 naming the
+/// login's bound when it is too large, else 400.
+fn login_refused(status: StatusCode, text: String) -> ServerError {
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        ServerError::PayloadTooLarge(format!(
+            "a login is at most {} bytes",
+            crate::ingest::limits::MAX_LOGIN_BODY
+        ))
     } else {
-        ServerError::bad(e.body_text())
+        ServerError::bad(text)
     }
 }

@@ -46,10 +46,9 @@ impl RawJson {
     /// The length `req`'s body announces (`Content-Length`), when it is one a
     /// JSON body may have.
     pub(crate) fn announced(req: &Request) -> Option<usize> {
-        req.headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
-            .filter(|n| *n <= MAX_JSON_BODY)
+        content_length(req)
+            .filter(|n| *n <= MAX_JSON_BODY as u64)
+            .map(|n| n as usize)
     }
 
     /// The body decoded, as [`ApiJson`] decodes it.
@@ -68,10 +67,7 @@ impl FromRequest<AppState> for RawJson {
             .copied()
             .unwrap_or(Sender::Stranger);
         let held = req.extensions().get::<BodyShares>().cloned();
-        let announced = req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        let announced = content_length(&req);
         if announced.is_some_and(|n| n > MAX_JSON_BODY as u64) {
             return Err(too_large());
         }
@@ -130,6 +126,13 @@ impl FromRequest<AppState> for RawJson {
         };
         Ok(RawJson(bytes))
     }
+}
+
+/// The body's length as its `Content-Length` announces it.
+fn content_length(req: &Request) -> Option<u64> {
+    req.headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
 }
 
 fn too_large() -> ServerError {

@@ -99,10 +99,11 @@ impl Share {
 impl Budget {
     pub(crate) fn new(total: usize) -> Self {
         let total = u32::try_from(total).unwrap_or(u32::MAX >> 3);
+        let cap = (total / 2).max(1);
         Budget {
             all: Arc::new(Semaphore::new(total as usize)),
-            cap: (total / 2).max(1),
-            stranger_cap: (total / 2).max(1),
+            cap,
+            stranger_cap: cap,
             projects: Arc::default(),
             growing: Arc::default(),
         }
