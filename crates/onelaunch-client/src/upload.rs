@@ -220,6 +220,8 @@ pub(crate) struct InputFile {
     key_dir: Arc<PathBuf>,
     pub(crate) name: String,
     pub(crate) kind: FileKind,
+    /// A regular file by the directory's listing, and its inode.
+    listed: Option<dir_reader::Listed>,
 }
 
 impl InputFile {
@@ -279,6 +281,7 @@ fn list_dir(dir: &Path) -> Result<Group, UploadError> {
         if is_dir {
             continue;
         }
+        let listed = dir_reader::Listed::of(&entry);
         let Ok(name) = entry.file_name().into_string() else {
             continue;
         };
@@ -287,6 +290,7 @@ fn list_dir(dir: &Path) -> Result<Group, UploadError> {
             key_dir: key_dir.clone(),
             kind: onelaunch_model::classify(&name),
             name,
+            listed,
         });
     }
     // Names in one directory are distinct: an unstable sort gives the same order.
@@ -316,6 +320,7 @@ fn single_file(path: &Path) -> Result<Group, UploadError> {
             key_dir: Arc::new(canon.clone()),
             kind: onelaunch_model::classify(&name),
             name,
+            listed: None,
         }],
         dir: Arc::new(canon),
     })
@@ -579,17 +584,45 @@ fn too_large(size: u64, max: u64) -> ReadError {
 /// The bytes of an open regular file of `len` bytes, refused above `max`
 /// (also when it grew past `max` since its size was read).
 fn read_limited(file: std::fs::File, len: u64, max: u64) -> Result<Vec<u8>, ReadError> {
+    let mut bytes = Vec::new();
+    read_limited_into(file, len, max, &mut bytes)?;
+    Ok(bytes)
+}
+
+/// [`read_limited`] into `buf`, cleared first.
+fn read_limited_into(
+    file: std::fs::File,
+    len: u64,
+    max: u64,
+    buf: &mut Vec<u8>,
+) -> Result<(), ReadError> {
+    buf.clear();
     if len > max {
         return Err(too_large(len, max));
     }
-    let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
-    file.take(max.saturating_add(1))
-        .read_to_end(&mut bytes)
-        .map_err(|e| ReadError::Refused(format!("cannot read: {e}")))?;
-    if bytes.len() as u64 > max {
-        return Err(too_large(bytes.len() as u64, max));
+    let cannot = |e: std::io::Error| ReadError::Refused(format!("cannot read: {e}"));
+    let mut file = file.take(max.saturating_add(1));
+    // One read of the size the file has and a byte more: when it gives
+    // exactly that size, the file ends there, without a second read to
+    // see its end (one system call of five per result file). A file that
+    // grew or shrank since its size was read, or a short read, is read on
+    // to its end.
+    buf.resize(usize::try_from(len).unwrap_or(0).saturating_add(1), 0);
+    let first = loop {
+        match file.read(buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            other => break other,
+        }
+    };
+    let n = first.map_err(cannot)?;
+    buf.truncate(n);
+    if n as u64 != len {
+        file.read_to_end(buf).map_err(cannot)?;
     }
-    Ok(bytes)
+    if buf.len() as u64 > max {
+        return Err(too_large(buf.len() as u64, max));
+    }
+    Ok(())
 }
 
 /// True when `name` is one plain path component (no separator, `.` or `..`).
@@ -745,19 +778,41 @@ fn load_parts(count: usize) -> usize {
     cores.clamp(2, LOAD_PARTS).min(count / MIN_LOAD_PART).max(1)
 }
 
-/// Reads and parses one input file of a chunk.
+/// A reused read buffer larger than this is given back after its file: one
+/// large file does not hold its size for the rest of the chunk.
+const KEEP_BUFFER: usize = 1 << 20;
+
+/// Reads and parses one input file of a chunk (its name and what the
+/// listing said of it), reading into `buf`.
 fn load_one(
     results_dir: &dir_reader::ResultsDir,
-    name: &str,
+    file: (&str, Option<dir_reader::Listed>),
     kind: FileKind,
     max: u64,
     execution: &Option<String>,
     mode: Mode,
+    buf: &mut Vec<u8>,
 ) -> Loaded<ParsedFile> {
-    let bytes = match results_dir.read(name, max) {
-        Ok(b) => b,
-        Err(e) => return Loaded::Problem(e.message()),
-    };
+    let loaded = parse_one(results_dir, file, kind, max, execution, mode, buf);
+    if buf.capacity() > KEEP_BUFFER {
+        *buf = Vec::new();
+    }
+    loaded
+}
+
+fn parse_one(
+    results_dir: &dir_reader::ResultsDir,
+    (name, listed): (&str, Option<dir_reader::Listed>),
+    kind: FileKind,
+    max: u64,
+    execution: &Option<String>,
+    mode: Mode,
+    buf: &mut Vec<u8>,
+) -> Loaded<ParsedFile> {
+    if let Err(e) = results_dir.read_into(name, listed, max, buf) {
+        return Loaded::Problem(e.message());
+    }
+    let bytes = &buf[..];
     let len = bytes.len();
     let parsed = if kind == FileKind::JUnit {
         // Each CI execution's report gets uuids of its own (see UploadOptions::execution).
@@ -765,7 +820,7 @@ fn load_one(
             Some(e) => format!("{e}/{name}"),
             None => name.to_string(),
         };
-        onelaunch_model::parse_junit_report(&bytes, &origin).map(|report| {
+        onelaunch_model::parse_junit_report(bytes, &origin).map(|report| {
             let generated = report
                 .generated
                 .into_iter()
@@ -774,7 +829,7 @@ fn load_one(
             (report.results, Arc::new(generated))
         })
     } else {
-        onelaunch_model::parse_result(&bytes).map(|r| (vec![r], Generated::default()))
+        onelaunch_model::parse_result(bytes).map(|r| (vec![r], Generated::default()))
     };
     match parsed {
         Ok((results, generated)) => Loaded::Ok((results, generated, len)),
@@ -1462,15 +1517,17 @@ impl Uploader {
         files: &[&InputFile],
         mode: Mode,
     ) -> impl std::future::Future<Output = Vec<Loaded<ParsedFile>>> {
-        let work: Vec<(String, FileKind)> =
-            files.iter().map(|f| (f.name.clone(), f.kind)).collect();
+        let work: Vec<(String, FileKind, Option<dir_reader::Listed>)> = files
+            .iter()
+            .map(|f| (f.name.clone(), f.kind, f.listed))
+            .collect();
         let count = work.len();
         let parts = load_parts(count);
         let per_part = count.div_ceil(parts).max(1);
         let mut tasks = Vec::with_capacity(parts);
         let mut work = work.into_iter();
         loop {
-            let part: Vec<(String, FileKind)> = work.by_ref().take(per_part).collect();
+            let part: Vec<_> = work.by_ref().take(per_part).collect();
             if part.is_empty() {
                 break;
             }
@@ -1480,8 +1537,13 @@ impl Uploader {
             let len = part.len();
             let task = tokio::task::spawn_blocking(move || {
                 let results_dir = dir_reader::ResultsDir::open(&dir);
+                // One buffer for the part's files (see `ResultsDir::read_into`).
+                let mut buf = Vec::new();
                 part.into_iter()
-                    .map(|(name, kind)| load_one(&results_dir, &name, kind, max, &execution, mode))
+                    .map(|(name, kind, listed)| {
+                        let file = (name.as_str(), listed);
+                        load_one(&results_dir, file, kind, max, &execution, mode, &mut buf)
+                    })
                     .collect::<Vec<_>>()
             });
             tasks.push((task, len));
@@ -2277,21 +2339,105 @@ mod tests {
         )
         .unwrap();
         let held = dir_reader::ResultsDir::open(&dir);
-        for by_path in [true, false] {
+        let listing = list_dir(&dir).unwrap().files;
+        for by in ["path", "held", "listed"] {
             let read = |name: &str, max| {
-                let read = if by_path {
-                    read_inside(&dir, name, max)
-                } else {
-                    held.read(name, max)
+                let read = match by {
+                    "path" => read_inside(&dir, name, max),
+                    "held" => held.read(name, max),
+                    _ => {
+                        let listed = listing.iter().find(|f| f.name == name);
+                        let mut buf = b"left over from an earlier file".to_vec();
+                        held.read_into(name, listed.and_then(|f| f.listed), max, &mut buf)
+                            .map(|()| buf)
+                    }
                 };
                 read.map_err(|e| e.message())
             };
             files_are_judged(read);
         }
+        let listed = |name: &str| listing.iter().find(|f| f.name == name).unwrap().listed;
+        assert!(listed("a.json").is_some());
+        for name in ["in-link", "out-link", "pipe"] {
+            assert_eq!(listed(name), None, "{name} is no regular file");
+        }
         assert!(one_component("a-result.json"));
         assert!(!one_component("sub/b.txt"));
         assert!(!one_component("./a.json"));
         assert!(!one_component(".."));
+    }
+
+    /// A file the listing saw as a regular file is opened without being
+    /// looked at first; one replaced since (by a link leading out, a pipe,
+    /// another file) is still judged as it is now, and a pipe never blocks.
+    #[test]
+    fn files_replaced_since_the_listing_are_judged_as_they_are_now() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("results");
+        std::fs::create_dir_all(&dir).unwrap();
+        let dir = std::fs::canonicalize(&dir).unwrap();
+        std::fs::write(root.path().join("secret"), b"nope").unwrap();
+        for name in ["link.json", "pipe.json", "other.json", "same.json"] {
+            std::fs::write(dir.join(name), b"{\"uuid\":\"listed\"}").unwrap();
+        }
+        let listing = list_dir(&dir).unwrap().files;
+        assert!(listing.iter().all(|f| f.listed.is_some()));
+
+        std::fs::remove_file(dir.join("link.json")).unwrap();
+        std::os::unix::fs::symlink(root.path().join("secret"), dir.join("link.json")).unwrap();
+        std::fs::remove_file(dir.join("pipe.json")).unwrap();
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            dir.join("pipe.json"),
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::RUSR | rustix::fs::Mode::WUSR,
+            0,
+        )
+        .unwrap();
+        std::fs::write(dir.join("new"), b"{}").unwrap();
+        std::fs::rename(dir.join("new"), dir.join("other.json")).unwrap();
+
+        let held = dir_reader::ResultsDir::open(&dir);
+        let mut buf = Vec::new();
+        let mut read = |name: &str| {
+            let listed = listing.iter().find(|f| f.name == name).unwrap().listed;
+            held.read_into(name, listed, 100, &mut buf)
+                .map(|()| String::from_utf8(buf.clone()).unwrap())
+                .map_err(|e| e.message())
+        };
+        assert!(read("link.json")
+            .unwrap_err()
+            .contains("outside the results directory"));
+        assert!(read("pipe.json")
+            .unwrap_err()
+            .contains("not a regular file"));
+        assert_eq!(read("other.json"), Ok("{}".to_string()));
+        assert_eq!(read("same.json"), Ok("{\"uuid\":\"listed\"}".to_string()));
+    }
+
+    /// A file is read in one call when it has the size it had when looked
+    /// at, and read on to its end when it grew or shrank since; the limit
+    /// holds either way.
+    #[test]
+    fn a_file_is_read_whole_whatever_its_size_did_since_it_was_looked_at() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.json");
+        std::fs::write(&path, b"12345").unwrap();
+        let read = |len: u64, max: u64| {
+            let mut buf = b"earlier bytes".to_vec();
+            read_limited_into(std::fs::File::open(&path).unwrap(), len, max, &mut buf)
+                .map(|()| buf)
+                .map_err(|e| e.message())
+        };
+        assert_eq!(read(5, 10), Ok(b"12345".to_vec()), "as looked at");
+        assert_eq!(read(2, 10), Ok(b"12345".to_vec()), "grew since");
+        assert_eq!(read(4, 10), Ok(b"12345".to_vec()), "one byte more");
+        assert_eq!(read(9, 10), Ok(b"12345".to_vec()), "shrank since");
+        assert!(read(2, 3)
+            .unwrap_err()
+            .contains("larger than the limit of 3 bytes"));
+        std::fs::write(&path, b"").unwrap();
+        assert_eq!(read(0, 10), Ok(Vec::new()), "empty");
     }
 
     /// What `scan_inputs` tells before an upload: whether anything is a
