@@ -207,6 +207,190 @@ fn a_project_holding_many_requests_open_leaves_connections_for_other_projects() 
     drop(held);
 }
 
+/// Sends the request `head` (with `Host:` and the empty line added) and
+/// answers the connection and the answer's first line, without reading on.
+fn first_line_of(url: &str, head: &str) -> (TcpStream, String) {
+    let addr = url.trim_start_matches("http://");
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(s, "{head}\r\nHost: {addr}\r\n\r\n").unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    while !line.ends_with(b"\r\n") {
+        match s.read(&mut byte) {
+            Ok(1) => line.push(byte[0]),
+            other => panic!("no answer to {head}: {other:?}"),
+        }
+    }
+    (s, String::from_utf8_lossy(&line).trim().to_string())
+}
+
+/// Reads the rest of a refused answer and checks it is the busy one.
+fn refused_busy(mut s: TcpStream, first: &str, what: &str) {
+    assert_eq!(first, "HTTP/1.1 503 Service Unavailable", "{what}");
+    let mut rest = Vec::new();
+    let _ = s.read_to_end(&mut rest);
+    let rest = String::from_utf8_lossy(&rest).to_lowercase();
+    assert!(rest.contains("retry-after: 5"), "{what}: {rest}");
+    assert!(rest.contains("requests in flight"), "{what}: {rest}");
+}
+
+/// A project token's live pages (event streams, open for as long as the
+/// page is) hold places among the project's requests in flight while they
+/// last: past half of the server's connections its further pages are
+/// refused (503 `busy`), another project's CI job uploads meanwhile, and the
+/// places come back when the pages close.
+#[test]
+fn live_pages_of_a_project_hold_at_most_half_of_the_connections() {
+    const CONNECTIONS: usize = 40;
+    let max = CONNECTIONS.to_string();
+    let server = TestServer::start_with(&["--max-connections", &max]);
+    let admin = server.api();
+    let hostile = admin.post("/api/project/1/token", &Value::Null)["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let launch = admin
+        .with_token(&hostile)
+        .post("/api/launch", &json!({"name": "watched", "projectId": 1}))["id"]
+        .as_i64()
+        .unwrap();
+    let ui = UiSession::login_with(&server.url, &hostile);
+    let live = || {
+        first_line_of(
+            &server.url,
+            &format!(
+                "GET /launch/{launch}/events HTTP/1.1\r\nCookie: {}",
+                ui.cookie()
+            ),
+        )
+    };
+
+    let mut held = Vec::new();
+    for i in 0..CONNECTIONS / 2 {
+        let (s, first) = live();
+        assert_eq!(first, "HTTP/1.1 200 OK", "live page {i}");
+        held.push(s);
+    }
+    let (s, first) = live();
+    refused_busy(s, &first, "a live page past the project's half");
+    let (s, first) = first_line_of(
+        &server.url,
+        &format!("GET /launches HTTP/1.1\r\nCookie: {}", ui.cookie()),
+    );
+    refused_busy(s, &first, "a page past the project's half");
+
+    let results = another_projects_upload(&admin, &server.url, "4545");
+    assert!(!results.is_empty());
+
+    // Closed pages give their places back (at the stream's next write at
+    // the latest: its keep-alive comes every 15 s).
+    drop(held);
+    let until = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_s, first) = live();
+        if first == "HTTP/1.1 200 OK" {
+            break;
+        }
+        assert!(
+            Instant::now() < until,
+            "the places never came back: {first}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// An attachment download its client does not read holds its place among
+/// the project's requests in flight until it is sent: a project token that
+/// opens as many downloads as the server has connections holds half of
+/// them, its further requests are refused (503 `busy`), another project's
+/// CI job uploads meanwhile, and a download read to its end gives its place
+/// back on a connection kept open.
+#[test]
+fn unread_downloads_of_a_project_hold_at_most_half_of_the_connections() {
+    const CONNECTIONS: usize = 40;
+    const SIZE: usize = 8 * 1024 * 1024;
+    let max = CONNECTIONS.to_string();
+    let server = TestServer::start_with(&["--max-connections", &max]);
+    let admin = server.api();
+    let hostile = admin.post("/api/project/1/token", &Value::Null)["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Project 1's own result with an 8 MiB attachment, by the real CLI.
+    let dir = server.dir.path().join("big-results");
+    std::fs::create_dir_all(&dir).unwrap();
+    let bytes: Vec<u8> = (0..SIZE).map(|i| (i % 251) as u8).collect();
+    std::fs::write(dir.join("big-attachment.bin"), &bytes).unwrap();
+    std::fs::write(
+        dir.join("big-result.json"),
+        json!({"uuid": "big", "name": "big", "status": "passed",
+               "attachments": [{"name": "big", "source": "big-attachment.bin",
+                                "type": "application/octet-stream"}]})
+        .to_string(),
+    )
+    .unwrap();
+    Cli::new(&server.url, &hostile)
+        .github("4646", "big")
+        .env("ALLURE_PROJECT_ID", 1)
+        .run(&["upload", dir.to_str().unwrap()])
+        .ok();
+    let scoped = admin.with_token(&hostile);
+    let launch = scoped.launches(1)[0]["id"].as_i64().unwrap();
+    let result = scoped.results(launch)[0]["id"].as_i64().unwrap();
+    let attachment = scoped.get(&format!("/api/testresult/{result}"))["attachments"][0]["id"]
+        .as_i64()
+        .unwrap();
+    let download = || {
+        first_line_of(
+            &server.url,
+            &format!(
+                "GET /api/attachment/{attachment}/content HTTP/1.1\r\n\
+                 Authorization: api-token {hostile}"
+            ),
+        )
+    };
+
+    let mut held = Vec::new();
+    for i in 0..CONNECTIONS / 2 {
+        let (s, first) = download();
+        assert_eq!(first, "HTTP/1.1 200 OK", "download {i}");
+        held.push(s);
+    }
+    let (s, first) = download();
+    refused_busy(s, &first, "a download past the project's half");
+
+    let results = another_projects_upload(&admin, &server.url, "4747");
+    assert!(!results.is_empty());
+
+    // One download read to its end: the very bytes, and its place is back
+    // although its connection stays open.
+    let mut s = held.pop().unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        s.read_exact(&mut byte).unwrap();
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head).to_lowercase();
+    assert!(head.contains(&format!("content-length: {SIZE}")), "{head}");
+    let mut body = vec![0u8; SIZE];
+    s.read_exact(&mut body).unwrap();
+    assert!(body == bytes, "the downloaded bytes differ");
+    let until = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (next, first) = download();
+        if first == "HTTP/1.1 200 OK" {
+            held.push(next);
+            break;
+        }
+        assert!(Instant::now() < until, "the place never came back: {first}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(s);
+    drop(held);
+}
+
 /// Resident memory of a process, in KiB.
 fn rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();

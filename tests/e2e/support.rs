@@ -586,6 +586,11 @@ pub fn set_cookie(r: &reqwest::blocking::Response, name: &str) -> String {
 
 impl UiSession {
     pub fn login(url: &str) -> UiSession {
+        UiSession::login_with(url, TOKEN)
+    }
+
+    /// Logs in with `token` (a project token logs in as itself).
+    pub fn login_with(url: &str, token: &str) -> UiSession {
         let http = reqwest::blocking::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -595,7 +600,7 @@ impl UiSession {
         let r = http
             .post(format!("{url}/login"))
             .header("Cookie", format!("ol_login={login}"))
-            .form(&[("token", TOKEN), ("csrf", &login)])
+            .form(&[("token", token), ("csrf", &login)])
             .send()
             .unwrap();
         assert_eq!(r.status().as_u16(), 303, "login");

@@ -127,7 +127,7 @@ impl From<sqlx::Error> for ServerError {
 pub type ServerResult<T> = Result<T, ServerError>;
 
 /// `Retry-After` of a 503 `busy` answer, in seconds.
-const RETRY_AFTER_SECS: &str = "5";
+pub(crate) const BUSY_RETRY_AFTER: u64 = 5;
 
 /// `Retry-After` of a 503 `storage_full` answer, in seconds (default
 /// [`DEFAULT_STORAGE_RETRY_AFTER`]; `--storage-full-retry-after`).
@@ -205,7 +205,7 @@ impl IntoResponse for ServerError {
         let busy = matches!(self, ServerError::Busy(_) | ServerError::StorageFull(_));
         let retry_after: Option<u64> = match &self {
             ServerError::TooManyRequests(secs) => Some(*secs),
-            ServerError::Busy(_) => RETRY_AFTER_SECS.parse().ok(),
+            ServerError::Busy(_) => Some(BUSY_RETRY_AFTER),
             ServerError::StorageFull(detail) => {
                 tracing::warn!(
                     error = %detail,
@@ -354,7 +354,7 @@ mod tests {
     fn busy_answers_say_when_to_retry() {
         let res = ServerError::Busy("full".into()).into_response();
         assert_eq!(res.status(), 503);
-        assert_eq!(res.headers()["retry-after"], RETRY_AFTER_SECS);
+        assert_eq!(res.headers()["retry-after"], &BUSY_RETRY_AFTER.to_string());
         let res = ServerError::Config("x".into()).into_response();
         assert!(!res.headers().contains_key("retry-after"));
     }

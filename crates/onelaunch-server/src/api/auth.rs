@@ -44,13 +44,9 @@ impl FromRequestParts<AppState> for Scope {
         db::tokens::note_use(&state.db, &t, now).await;
         // Whose share of the server's memory the request's body takes
         // (`extract::RawJson`), and of its requests in flight: a place taken
-        // once per request, held until its answer.
+        // once per request, held until its answer is sent.
         let sender = crate::ingest::Sender::of(t.project_id);
-        if parts.extensions.insert(sender).is_none() {
-            if let Some(held) = parts.extensions.get::<super::extract::BodyShares>() {
-                held.hold(state.requests.enter(sender)?);
-            }
-        }
+        crate::ingest::held::take_place(parts, &state.requests, sender)?;
         Ok(Scope {
             token_id: t.id,
             project_id: t.project_id,

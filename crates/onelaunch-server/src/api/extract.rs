@@ -1,19 +1,16 @@
 //! Request plumbing shared by the API handlers: the `ApiJson` body extractor,
 //! paging, lenient query parsing, multipart errors.
 
-use std::sync::{Arc, Mutex};
-
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::{header, StatusCode};
-use axum::middleware::Next;
-use axum::response::Response;
 use http_body_util::BodyExt;
 use onelaunch_api::{self as api, Id};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 use crate::error::{ServerError, ServerResult};
+use crate::ingest::held::BodyShares;
 use crate::ingest::limits::MAX_JSON_BODY;
 use crate::ingest::{Sender, Share};
 use crate::AppState;
@@ -39,7 +36,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
 /// (`ingest::limits::Room::json_bodies`, in the sender's name that `Scope` left in
 /// the request): the whole of it before they are read when the body's length
 /// is announced, else as they arrive (`Room::grow`); the request keeps it until it is
-/// answered ([`hold_body_shares`]).
+/// answered (`ingest::held::hold_body_shares`).
 pub(crate) struct RawJson(pub Bytes);
 
 impl RawJson {
@@ -139,29 +136,6 @@ fn too_large() -> ServerError {
     ServerError::PayloadTooLarge(format!(
         "request body is larger than the {MAX_JSON_BODY} bytes a JSON request may have"
     ))
-}
-
-/// What a request holds until its answer is made: the shares of memory its
-/// body took ([`RawJson`]; what the body decoded into lives as long as
-/// that), and its place among its sender's requests in flight
-/// (`ingest::limits::Requests`, taken by the `Scope` extractor).
-#[derive(Clone, Default)]
-pub(crate) struct BodyShares(Arc<Mutex<Vec<Share>>>);
-
-impl BodyShares {
-    /// Keeps `share` until the request is answered.
-    pub(crate) fn hold(&self, share: Share) {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).push(share);
-    }
-}
-
-/// Gives every API request a [`BodyShares`], dropped after its answer.
-pub(crate) async fn hold_body_shares(mut req: Request, next: Next) -> Response {
-    let held = BodyShares::default();
-    req.extensions_mut().insert(held.clone());
-    let answer = next.run(req).await;
-    drop(held);
-    answer
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

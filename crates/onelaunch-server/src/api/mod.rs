@@ -32,7 +32,9 @@ mod uploads;
 /// `/api` and `/api/rs`.
 pub(crate) fn router() -> Router<AppState> {
     let api = routes()
-        .layer(axum::middleware::from_fn(extract::hold_body_shares))
+        .layer(axum::middleware::from_fn(
+            crate::ingest::held::hold_body_shares,
+        ))
         .layer(axum::middleware::map_response(
             crate::error::json_rejections,
         ));

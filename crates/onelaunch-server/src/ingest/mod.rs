@@ -21,6 +21,7 @@
 
 pub(crate) mod combine;
 pub(crate) mod decode;
+pub(crate) mod held;
 pub(crate) mod limits;
 pub(crate) mod test_cases;
 

@@ -75,6 +75,9 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/api-docs", get(api_docs::page))
         .route("/tokens/{id}/revoke", post(tokens::revoke))
         .route("/static/{file}", get(assets::serve))
+        // A logged-in request's place among its project's requests in
+        // flight (`Viewer`), held until its page or event stream is sent.
+        .layer(middleware::from_fn(crate::ingest::held::hold_body_shares))
         .layer(middleware::from_fn(session::csrf_guard))
         .layer(middleware::map_response(security_headers))
 }
@@ -198,6 +201,18 @@ impl IntoResponse for UiError {
                 res.headers_mut().insert(
                     header::RETRY_AFTER,
                     HeaderValue::from(crate::error::storage_retry_after()),
+                );
+                return res;
+            }
+            UiError::Server(ServerError::Busy(m)) => {
+                let mut res = (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    layout::error_page("Busy", &format!("{m}.")),
+                )
+                    .into_response();
+                res.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(crate::error::BUSY_RETRY_AFTER),
                 );
                 return res;
             }

@@ -143,7 +143,13 @@ impl FromRequestParts<AppState> for Viewer {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> UiResult<Viewer> {
         match lookup(state, &parts.headers).await? {
-            Some(v) => Ok(v),
+            Some(v) => {
+                // A place among the requests in flight of the token's
+                // project, as an API request of the same token takes.
+                let sender = crate::ingest::Sender::of(v.scope.project_id);
+                crate::ingest::held::take_place(parts, &state.requests, sender)?;
+                Ok(v)
+            }
             None => Err(UiError::Login {
                 next: parts
                     .uri
