@@ -167,7 +167,11 @@ impl ServerConfig {
 /// log line and metrics sample per request, `observe::requests`).
 pub(crate) fn app(state: AppState) -> Router {
     Router::new()
-        .merge(ui::router().layer(axum::Extension(api::openapi::description())))
+        .merge(
+            ui::router()
+                .layer(axum::Extension(api::openapi::description()))
+                .layer(axum::Extension(state.requests.clone())),
+        )
         .merge(api::router())
         .layer(DefaultBodyLimit::max(ingest::limits::MAX_JSON_BODY))
         .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(redact::request_span))

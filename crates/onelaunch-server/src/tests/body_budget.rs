@@ -445,13 +445,31 @@ async fn requests_in_flight_are_bounded_per_sender() {
         let router = app.router.clone();
         tokio::spawn(async move { post(&router, &token, stalled_body(0)).await.status })
     };
-    // Strangers a quarter (2), project 1 half (4).
-    let logins: Vec<_> = (0..2).map(|_| stalled_login()).collect();
+    let ui_login = |body: Body| {
+        let router = app.router.clone();
+        tokio::spawn(async move {
+            let req = Request::post("/login")
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .header(header::CONTENT_LENGTH, "1000")
+                .body(body)
+                .unwrap();
+            router.oneshot(req).await.unwrap().status()
+        })
+    };
+    // Strangers a quarter (2: a login of the API and one of the web UI),
+    // project 1 half (4).
+    let logins: Vec<_> = [stalled_login(), ui_login(stalled_body(0))].into();
     let launches: Vec<_> = (0..4).map(|_| stalled_launch(one.clone())).collect();
-    while app.state.requests.available() > 2 {
-        tokio::task::yield_now().await;
-    }
+    let placed = async {
+        while app.state.requests.available() > 2 {
+            tokio::task::yield_now().await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), placed)
+        .await
+        .expect("the stalled logins and launches never all held their places");
     assert_eq!(stalled_login().await.unwrap(), 503);
+    assert_eq!(ui_login(stalled_body(0)).await.unwrap(), 503);
     let refused = post(&app.router, &one, launch(1)).await;
     assert_eq!(refused.status, 503, "{:?}", refused.body);
     assert!(

@@ -24,6 +24,7 @@ use crate::access::Scope;
 use crate::db::now_ms;
 use crate::db::projects::{hash_token, new_token};
 use crate::db::ui_sessions;
+use crate::ingest::limits::Requests;
 use crate::AppState;
 
 pub(super) const SESSION_COOKIE: &str = "ol_session";
@@ -168,6 +169,16 @@ pub(super) async fn csrf_guard(req: Request, next: Next) -> Response {
     if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
         return next.run(req).await;
     }
+    // A login, which anyone can send, takes a stranger's place among the
+    // requests in flight before its form is read, as the API's login does
+    // (the server's `Requests`, left in the request by `ui::router`'s caller).
+    let _place = match (req.uri().path(), req.extensions().get::<Requests>()) {
+        ("/login", Some(requests)) => match requests.enter(crate::ingest::Sender::Stranger) {
+            Ok(place) => Some(place),
+            Err(e) => return UiError::from(e).into_response(),
+        },
+        _ => None,
+    };
     let expected = if req.uri().path() == "/login" {
         cookie(req.headers(), LOGIN_COOKIE)
     } else {
