@@ -223,6 +223,94 @@ async fn attachments_travel_as_named_multipart_parts() {
     );
 }
 
+/// Attachments are read many to a reader thread, and a batch that reaches
+/// its bytes leaves the rest for the next: every file still arrives whole,
+/// once, and the ones that cannot go are problems naming their result file.
+#[tokio::test]
+async fn attachments_read_in_batches_arrive_whole_and_once() {
+    let server = TestServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut expected = std::collections::BTreeMap::new();
+    for i in 0..150 {
+        let uuid = format!("r{i:03}");
+        // Every tenth is large: a batch of 64 passes its 2 MiB.
+        let bytes: Vec<u8> = if i % 10 == 0 {
+            (0..700 * 1024)
+                .map(|b| (b % 251) as u8 ^ (i as u8))
+                .collect()
+        } else {
+            uuid.clone().into_bytes()
+        };
+        let name = format!("{uuid}-attachment.bin");
+        write(dir.path(), &name, &bytes);
+        expected.insert(name.clone(), bytes);
+        write(
+            dir.path(),
+            &format!("{uuid}-result.json"),
+            result_json(&uuid, "passed", json!([{"name": "a", "source": name}])),
+        );
+    }
+    write(
+        dir.path(),
+        "gone-result.json",
+        result_json(
+            "gone",
+            "passed",
+            json!([{"name": "a", "source": "gone-attachment.bin"}]),
+        ),
+    );
+    write(
+        dir.path(),
+        "out-result.json",
+        result_json(
+            "out",
+            "passed",
+            json!([{"name": "a", "source": "../secret.bin"}]),
+        ),
+    );
+    let mut up = uploader(&server, UploadOptions::default());
+    up.upload_paths(&[dir.path().to_path_buf()]).await.unwrap();
+
+    let mut arrived = std::collections::BTreeMap::new();
+    // This server has no bulk route (404): the files go one result a request.
+    for req in server.find("POST", "/attachment") {
+        for part in req.parts.into_iter().filter(|p| p.name == "file") {
+            let name = part.file_name.unwrap();
+            assert!(
+                arrived.insert(name.clone(), part.bytes).is_none(),
+                "{name} twice"
+            );
+        }
+    }
+    assert_eq!(arrived.len(), expected.len());
+    for (name, bytes) in &expected {
+        assert!(arrived.get(name) == Some(bytes), "{name} differs");
+    }
+    assert_eq!(up.report().attachments, 150);
+    let mut problems: Vec<String> = up
+        .report()
+        .problems
+        .iter()
+        .map(|p| {
+            format!(
+                "{}: {}",
+                p.path.file_name().unwrap().to_string_lossy(),
+                p.message
+            )
+        })
+        .collect();
+    problems.sort();
+    assert_eq!(problems.len(), 2, "{problems:?}");
+    assert!(
+        problems[0].starts_with("gone-result.json: attachment \"gone-attachment.bin\" not found"),
+        "{problems:?}"
+    );
+    assert!(
+        problems[1].starts_with("out-result.json: attachment \"../secret.bin\" refused"),
+        "{problems:?}"
+    );
+}
+
 #[tokio::test]
 async fn malformed_files_are_problems_and_the_good_ones_are_sent() {
     let server = TestServer::start().await;

@@ -1,4 +1,6 @@
-//! The attachments of acknowledged results. They are read in order and sent
+//! The attachments of acknowledged results. They are read in order (up to
+//! [`READ_BATCH`] to a reader thread, names looked up relative to the results
+//! directory held open) and sent
 //! several results per request (`POST /api/upload/attachment/bulk`: at most
 //! [`MAX_PARTS_PER_REQUEST`] files and [`MAX_GROUP_BYTES`] bytes; a larger
 //! file goes alone), up to `concurrency` requests at once, so memory holds
@@ -14,14 +16,17 @@
 //! is a [`FileProblem`] naming the result file that refers to it; the other
 //! files of the same request are stored and acknowledged all the same.
 
+use std::collections::VecDeque;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use foldhash::HashMap;
 use futures::stream::{FuturesUnordered, StreamExt};
 use onelaunch_api::Id;
 
+use super::dir_reader::ResultsDir;
 use super::{
-    guess_content_type, read_inside_async, AckLog, AttachmentRef, FileProblem, ReadError, Reopener,
+    guess_content_type, read_inside, AckLog, AttachmentRef, FileProblem, ReadError, Reopener,
 };
 use crate::api::{ApiClient, ClientError, SharedPart, MAX_PARTS_PER_REQUEST};
 
@@ -29,6 +34,49 @@ use crate::api::{ApiClient, ClientError, SharedPart, MAX_PARTS_PER_REQUEST};
 /// alone). Small, since `concurrency` requests and the one being gathered
 /// are held in memory at once.
 const MAX_GROUP_BYTES: usize = 2 * 1024 * 1024;
+
+/// Most attachments read in one blocking task ([`Sender::read_batch`]).
+const READ_BATCH: usize = 64;
+
+/// Bytes after which the rest of a batch is read in the next one: about one
+/// group, so reading ahead holds at most that much more.
+const READ_BATCH_BYTES: usize = MAX_GROUP_BYTES;
+
+/// What reading an attachment gave.
+enum Read {
+    Bytes(Arc<Vec<u8>>),
+    /// The problem that keeps it from going.
+    Problem(String),
+    /// Not read: its batch had read enough.
+    Later,
+}
+
+/// The bytes of one attachment, or the problem that keeps it from going;
+/// read through `dir` (the results directory held open) when there is one.
+fn read_one(att: &AttachmentRef, dir: Option<&ResultsDir>, max: u64) -> Read {
+    if !onelaunch_model::is_safe_source(&att.source) {
+        return Read::Problem(format!(
+            "attachment {:?} refused: its source must name a file inside the results directory",
+            att.source
+        ));
+    }
+    if let Some(bytes) = &att.inline {
+        return Read::Bytes(bytes.clone());
+    }
+    let read = match dir {
+        Some(dir) => dir.read(&att.source, max),
+        None => read_inside(&att.dir, &att.source, max),
+    };
+    match read {
+        Ok(bytes) => Read::Bytes(Arc::new(bytes)),
+        Err(ReadError::Missing) => Read::Problem(format!(
+            "attachment {:?} not found in {}",
+            att.source,
+            att.dir.display()
+        )),
+        Err(e) => Read::Problem(format!("attachment {:?}: {}", att.source, e.message())),
+    }
+}
 
 /// What sending attachments did.
 #[derive(Default)]
@@ -104,12 +152,41 @@ impl Sender {
         let mut in_flight = FuturesUnordered::new();
         let mut group = Group::default();
         let limit = self.concurrency.max(1);
-        for (result_id, att) in items {
+        let mut pending: VecDeque<(Id, AttachmentRef)> = items.into();
+        let mut read: VecDeque<(Id, AttachmentRef, Read)> = VecDeque::new();
+        loop {
             if failure.is_some() {
                 break;
             }
-            let Some(bytes) = self.read(&att, &mut sent.problems).await else {
+            if read.is_empty() {
+                if pending.is_empty() {
+                    break;
+                }
+                let batch: Vec<_> = pending.drain(..pending.len().min(READ_BATCH)).collect();
+                read = self.read_batch(batch).await.into();
+            }
+            let Some((result_id, att, outcome)) = read.pop_front() else {
                 continue;
+            };
+            let bytes = match outcome {
+                Read::Bytes(bytes) => bytes,
+                Read::Problem(message) => {
+                    sent.problems.push(FileProblem {
+                        path: att.origin,
+                        message,
+                    });
+                    continue;
+                }
+                Read::Later => {
+                    // Past the batch's bytes: this one and the rest of the
+                    // batch are read in the next one, in order.
+                    let mut rest = vec![(result_id, att)];
+                    rest.extend(read.drain(..).map(|(id, a, _)| (id, a)));
+                    for item in rest.into_iter().rev() {
+                        pending.push_front(item);
+                    }
+                    continue;
+                }
             };
             if group.full_for(bytes.len()) {
                 let full = std::mem::take(&mut group);
@@ -151,46 +228,55 @@ impl Sender {
         })
     }
 
-    /// The bytes of one attachment, or the problem that keeps it from going.
-    async fn read(
-        &self,
-        att: &AttachmentRef,
-        problems: &mut Vec<FileProblem>,
-    ) -> Option<std::sync::Arc<Vec<u8>>> {
-        if !onelaunch_model::is_safe_source(&att.source) {
-            problems.push(FileProblem {
-                path: att.origin.clone(),
-                message: format!(
-                    "attachment {:?} refused: its source must name a file inside the results directory",
-                    att.source
-                ),
-            });
-            return None;
-        }
-        if let Some(bytes) = &att.inline {
-            return Some(bytes.clone());
-        }
-        match read_inside_async(att.dir.clone(), att.source.clone(), self.max_file_bytes).await {
-            Ok(bytes) => Some(std::sync::Arc::new(bytes)),
-            Err(ReadError::Missing) => {
-                problems.push(FileProblem {
-                    path: att.origin.clone(),
-                    message: format!(
-                        "attachment {:?} not found in {}",
-                        att.source,
-                        att.dir.display()
-                    ),
-                });
-                None
+    /// Reads a batch of attachments in one blocking task (one hand-over to
+    /// a reader thread per [`READ_BATCH`] files instead of one per file, and
+    /// names looked up relative to the results directory held open): each
+    /// item's bytes or the problem that keeps it from going, in order. Once
+    /// [`READ_BATCH_BYTES`] are read, the rest of the batch is left for the
+    /// next ([`Read::Later`]), so memory holds at most about one more group.
+    async fn read_batch(&self, batch: Vec<(Id, AttachmentRef)>) -> Vec<(Id, AttachmentRef, Read)> {
+        let max = self.max_file_bytes;
+        let len = batch.len();
+        let batch = Arc::new(batch);
+        let shared = batch.clone();
+        let task = tokio::task::spawn_blocking(move || {
+            let mut dirs: Vec<&Arc<PathBuf>> = Vec::new();
+            for (_, att) in shared.iter() {
+                if !dirs.contains(&&att.dir) {
+                    dirs.push(&att.dir);
+                }
             }
+            let opened: Vec<ResultsDir> = dirs.iter().map(|d| ResultsDir::open(d)).collect();
+            let mut spent = 0usize;
+            shared
+                .iter()
+                .map(|(_, att)| {
+                    if spent >= READ_BATCH_BYTES {
+                        return Read::Later;
+                    }
+                    let dir = dirs.iter().position(|d| *d == &att.dir);
+                    let read = read_one(att, dir.map(|i| &opened[i]), max);
+                    if let Read::Bytes(b) = &read {
+                        spent += b.len();
+                    }
+                    read
+                })
+                .collect::<Vec<_>>()
+        });
+        let outcomes = match task.await {
+            Ok(outcomes) => outcomes,
             Err(e) => {
-                problems.push(FileProblem {
-                    path: att.origin.clone(),
-                    message: format!("attachment {:?}: {}", att.source, e.message()),
-                });
-                None
+                let message = format!("reading failed: {e}");
+                (0..len).map(|_| Read::Problem(message.clone())).collect()
             }
-        }
+        };
+        // The task is over: its reference is gone.
+        let batch = Arc::try_unwrap(batch).unwrap_or_else(|shared| (*shared).clone());
+        batch
+            .into_iter()
+            .zip(outcomes)
+            .map(|((id, att), read)| (id, att, read))
+            .collect()
     }
 
     /// Sends one request's files: in bulk, or one result per request when

@@ -67,7 +67,6 @@ impl<'a> ResultsDir<'a> {
     }
 
     /// [`read_inside`] of this directory: the same bytes and the same refusals.
-    #[cfg(test)]
     pub(crate) fn read(&self, name: &str, max: u64) -> Result<Vec<u8>, ReadError> {
         let mut bytes = Vec::new();
         self.read_into(name, None, max, &mut bytes)?;
