@@ -235,6 +235,25 @@ fn refused_busy(mut s: TcpStream, first: &str, what: &str) {
     assert!(rest.contains("requests in flight"), "{what}: {rest}");
 }
 
+/// Opens `half` requests with `open`, each answered 200 and held open, and
+/// one more, refused busy: answers the held connections.
+fn fill_the_half(
+    half: usize,
+    open: impl Fn() -> (TcpStream, String),
+    what: &str,
+) -> Vec<TcpStream> {
+    let held = (0..half)
+        .map(|i| {
+            let (s, first) = open();
+            assert_eq!(first, "HTTP/1.1 200 OK", "{what} {i}");
+            s
+        })
+        .collect();
+    let (s, first) = open();
+    refused_busy(s, &first, &format!("a {what} past the project's half"));
+    held
+}
+
 /// A project token's live pages (event streams, open for as long as the
 /// page is) hold places among the project's requests in flight while they
 /// last: past half of the server's connections its further pages are
@@ -266,14 +285,7 @@ fn live_pages_of_a_project_hold_at_most_half_of_the_connections() {
         )
     };
 
-    let mut held = Vec::new();
-    for i in 0..CONNECTIONS / 2 {
-        let (s, first) = live();
-        assert_eq!(first, "HTTP/1.1 200 OK", "live page {i}");
-        held.push(s);
-    }
-    let (s, first) = live();
-    refused_busy(s, &first, "a live page past the project's half");
+    let held = fill_the_half(CONNECTIONS / 2, live, "live page");
     let (s, first) = first_line_of(
         &server.url,
         &format!("GET /launches HTTP/1.1\r\nCookie: {}", ui.cookie()),
@@ -351,14 +363,7 @@ fn unread_downloads_of_a_project_hold_at_most_half_of_the_connections() {
         )
     };
 
-    let mut held = Vec::new();
-    for i in 0..CONNECTIONS / 2 {
-        let (s, first) = download();
-        assert_eq!(first, "HTTP/1.1 200 OK", "download {i}");
-        held.push(s);
-    }
-    let (s, first) = download();
-    refused_busy(s, &first, "a download past the project's half");
+    let mut held = fill_the_half(CONNECTIONS / 2, download, "download");
 
     let results = another_projects_upload(&admin, &server.url, "4747");
     assert!(!results.is_empty());

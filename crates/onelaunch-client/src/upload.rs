@@ -2330,14 +2330,7 @@ mod tests {
         std::fs::write(root.path().join("secret"), b"nope").unwrap();
         std::os::unix::fs::symlink(dir.join("sub/b.txt"), dir.join("in-link")).unwrap();
         std::os::unix::fs::symlink(root.path().join("secret"), dir.join("out-link")).unwrap();
-        rustix::fs::mknodat(
-            rustix::fs::CWD,
-            dir.join("pipe"),
-            rustix::fs::FileType::Fifo,
-            rustix::fs::Mode::RUSR | rustix::fs::Mode::WUSR,
-            0,
-        )
-        .unwrap();
+        make_fifo(&dir.join("pipe"));
         let held = dir_reader::ResultsDir::open(&dir);
         let listing = list_dir(&dir).unwrap().files;
         for by in ["path", "held", "listed"] {
@@ -2367,6 +2360,18 @@ mod tests {
         assert!(!one_component(".."));
     }
 
+    /// A named pipe at `path`.
+    fn make_fifo(path: &Path) {
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            path,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::RUSR | rustix::fs::Mode::WUSR,
+            0,
+        )
+        .unwrap();
+    }
+
     /// A file the listing saw as a regular file is opened without being
     /// looked at first; one replaced since (by a link leading out, a pipe,
     /// another file) is still judged as it is now, and a pipe never blocks.
@@ -2386,14 +2391,7 @@ mod tests {
         std::fs::remove_file(dir.join("link.json")).unwrap();
         std::os::unix::fs::symlink(root.path().join("secret"), dir.join("link.json")).unwrap();
         std::fs::remove_file(dir.join("pipe.json")).unwrap();
-        rustix::fs::mknodat(
-            rustix::fs::CWD,
-            dir.join("pipe.json"),
-            rustix::fs::FileType::Fifo,
-            rustix::fs::Mode::RUSR | rustix::fs::Mode::WUSR,
-            0,
-        )
-        .unwrap();
+        make_fifo(&dir.join("pipe.json"));
         std::fs::write(dir.join("new"), b"{}").unwrap();
         std::fs::rename(dir.join("new"), dir.join("other.json")).unwrap();
 
