@@ -312,24 +312,15 @@ fn live_pages_of_a_project_hold_at_most_half_of_the_connections() {
     }
 }
 
-/// An attachment download its client does not read holds its place among
-/// the project's requests in flight until it is sent: a project token that
-/// opens as many downloads as the server has connections holds half of
-/// them, its further requests are refused (503 `busy`), another project's
-/// CI job uploads meanwhile, and a download read to its end gives its place
-/// back on a connection kept open.
-#[test]
-fn unread_downloads_of_a_project_hold_at_most_half_of_the_connections() {
-    const CONNECTIONS: usize = 40;
+/// A token of project 1 and, uploaded by the real CLI with it, an 8 MiB
+/// attachment of project 1's: the token, the attachment's id, its bytes.
+fn a_projects_large_attachment(server: &TestServer) -> (String, i64, Vec<u8>) {
     const SIZE: usize = 8 * 1024 * 1024;
-    let max = CONNECTIONS.to_string();
-    let server = TestServer::start_with(&["--max-connections", &max]);
     let admin = server.api();
-    let hostile = admin.post("/api/project/1/token", &Value::Null)["token"]
+    let token = admin.post("/api/project/1/token", &Value::Null)["token"]
         .as_str()
         .unwrap()
         .to_string();
-    // Project 1's own result with an 8 MiB attachment, by the real CLI.
     let dir = server.dir.path().join("big-results");
     std::fs::create_dir_all(&dir).unwrap();
     let bytes: Vec<u8> = (0..SIZE).map(|i| (i % 251) as u8).collect();
@@ -342,26 +333,46 @@ fn unread_downloads_of_a_project_hold_at_most_half_of_the_connections() {
         .to_string(),
     )
     .unwrap();
-    Cli::new(&server.url, &hostile)
+    Cli::new(&server.url, &token)
         .github("4646", "big")
         .env("ALLURE_PROJECT_ID", 1)
         .run(&["upload", dir.to_str().unwrap()])
         .ok();
-    let scoped = admin.with_token(&hostile);
+    let scoped = admin.with_token(&token);
     let launch = scoped.launches(1)[0]["id"].as_i64().unwrap();
     let result = scoped.results(launch)[0]["id"].as_i64().unwrap();
     let attachment = scoped.get(&format!("/api/testresult/{result}"))["attachments"][0]["id"]
         .as_i64()
         .unwrap();
-    let download = || {
-        first_line_of(
-            &server.url,
-            &format!(
-                "GET /api/attachment/{attachment}/content HTTP/1.1\r\n\
-                 Authorization: api-token {hostile}"
-            ),
-        )
-    };
+    (token, attachment, bytes)
+}
+
+/// A download of `attachment` with `token`: the connection and the answer's
+/// first line, nothing read after it.
+fn download_of(url: &str, token: &str, attachment: i64) -> (TcpStream, String) {
+    first_line_of(
+        url,
+        &format!(
+            "GET /api/attachment/{attachment}/content HTTP/1.1\r\nAuthorization: api-token {token}"
+        ),
+    )
+}
+
+/// An attachment download its client does not read holds its place among
+/// the project's requests in flight until it is sent: a project token that
+/// opens as many downloads as the server has connections holds half of
+/// them, its further requests are refused (503 `busy`), another project's
+/// CI job uploads meanwhile, and a download read to its end gives its place
+/// back on a connection kept open.
+#[test]
+fn unread_downloads_of_a_project_hold_at_most_half_of_the_connections() {
+    const CONNECTIONS: usize = 40;
+    let max = CONNECTIONS.to_string();
+    // Unread answers are cut by the pace (`listen::pace`): not in this test.
+    let server = TestServer::start_with(&["--header-timeout", "300s", "--max-connections", &max]);
+    let admin = server.api();
+    let (hostile, attachment, bytes) = a_projects_large_attachment(&server);
+    let download = || download_of(&server.url, &hostile, attachment);
 
     let mut held = fill_the_half(CONNECTIONS / 2, download, "download");
 
@@ -378,8 +389,11 @@ fn unread_downloads_of_a_project_hold_at_most_half_of_the_connections() {
         head.push(byte[0]);
     }
     let head = String::from_utf8_lossy(&head).to_lowercase();
-    assert!(head.contains(&format!("content-length: {SIZE}")), "{head}");
-    let mut body = vec![0u8; SIZE];
+    assert!(
+        head.contains(&format!("content-length: {}", bytes.len())),
+        "{head}"
+    );
+    let mut body = vec![0u8; bytes.len()];
     s.read_exact(&mut body).unwrap();
     assert!(body == bytes, "the downloaded bytes differ");
     let until = Instant::now() + Duration::from_secs(30);
@@ -394,6 +408,62 @@ fn unread_downloads_of_a_project_hold_at_most_half_of_the_connections() {
     }
     drop(s);
     drop(held);
+}
+
+/// Downloads their client stops reading are cut once they break the pace
+/// (no progress for `--header-timeout`): their connections are closed
+/// before the whole answer went, and their places come back, so a project
+/// token cannot keep its half with answers it never reads. A download read
+/// at once is whole.
+#[test]
+fn unread_downloads_are_cut_at_the_pace_and_give_their_places_back() {
+    const CONNECTIONS: usize = 40;
+    let max = CONNECTIONS.to_string();
+    let server = TestServer::start_with(&["--header-timeout", "2s", "--max-connections", &max]);
+    let (token, attachment, bytes) = a_projects_large_attachment(&server);
+    let half = |round: &str| -> Vec<TcpStream> {
+        (0..CONNECTIONS / 2)
+            .map(|i| {
+                let (s, first) = download_of(&server.url, &token, attachment);
+                assert_eq!(first, "HTTP/1.1 200 OK", "{round} download {i}");
+                s
+            })
+            .collect()
+    };
+
+    let held = half("first");
+    std::thread::sleep(Duration::from_secs(4));
+    for (i, mut s) in held.into_iter().enumerate() {
+        let mut got = Vec::new();
+        let read = s.read_to_end(&mut got);
+        assert!(
+            got.len() < bytes.len(),
+            "download {i}: {} bytes, {read:?}: the unread answer was not cut",
+            got.len()
+        );
+    }
+    // Their places are back: the project's half again, and one read at once.
+    let held = half("second");
+    drop(held);
+    let until = Instant::now() + Duration::from_secs(30);
+    let mut s = loop {
+        let (s, first) = download_of(&server.url, &token, attachment);
+        if first == "HTTP/1.1 200 OK" {
+            break s;
+        }
+        assert!(
+            Instant::now() < until,
+            "the places never came back: {first}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut rest = Vec::new();
+    s.read_to_end(&mut rest)
+        .unwrap_or_else(|e| panic!("a download read at once: {e}"));
+    assert!(
+        rest.ends_with(&bytes[bytes.len() - 4096..]),
+        "the download read at once is whole"
+    );
 }
 
 /// Resident memory of a process, in KiB.

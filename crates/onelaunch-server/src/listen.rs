@@ -18,7 +18,9 @@
 //!   `header_timeout` and must average [`pace::MIN_BODY_RATE`] bytes a second
 //!   of waiting after that long (`pace`); else it is answered 408
 //!   `request_timeout` and the connection closed. Time a handler spends not
-//!   reading (waiting for room) is not charged.
+//!   reading (waiting for room) is not charged. An answer is held to the same
+//!   pace while the client leaves its writes waiting (`pace::PacedWrites`):
+//!   past it the connection is closed.
 //! - **Graceful shutdown**: accepting stops, connections waiting for a request
 //!   are closed, the others finish their request (live streams end themselves,
 //!   see `ui::shutting_down`), at most [`DRAIN_MAX`] later the rest is closed.
@@ -378,6 +380,7 @@ async fn connection(
         .http2()
         .timer(TokioTimer::new())
         .keep_alive_interval(Some(limits.header_timeout));
+    let stream = pace::PacedWrites::new(stream, pace);
     let served = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
     tokio::pin!(served);
     let mut graceful = false;

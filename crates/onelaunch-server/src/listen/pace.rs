@@ -1,4 +1,5 @@
-//! The slowest a request body may arrive. Once a request's header is in, its
+//! The slowest a request body may arrive, and an answer be read
+//! ([`PacedWrites`]). Once a request's header is in, its
 //! body must keep coming: no pause longer than [`Pace::idle`] (nginx's
 //! `client_body_timeout`), and, after [`Pace::grace`], at least
 //! [`Pace::min_rate`] bytes a second on average (Kestrel's
@@ -21,6 +22,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use hyper::body::{Body, Buf, Frame, SizeHint};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
 /// The pace a request body must keep.
@@ -63,27 +65,25 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 #[error("the request body arrived too slowly")]
 pub(crate) struct TooSlow;
 
-/// A request body held to a [`Pace`]; sets `tripped` when it breaks it.
-pub(crate) struct Paced<B> {
-    inner: B,
+/// The waits of one direction of a connection held to a [`Pace`]: the bytes
+/// moved and the time spent waiting for the client.
+struct Waits {
     pace: Pace,
-    tripped: Arc<AtomicBool>,
-    /// Bytes received so far.
+    /// Bytes moved so far.
     bytes: u64,
     /// Time spent waiting for the client before the current wait.
     waited: Duration,
-    /// When the current wait began (the first poll that found no data).
+    /// When the current wait began (the first poll that found the client
+    /// not ready).
     waiting_since: Option<Instant>,
     /// Wakes the task at the current wait's deadline.
     timer: Option<Pin<Box<Sleep>>>,
 }
 
-impl<B> Paced<B> {
-    pub(crate) fn new(inner: B, pace: Pace, tripped: Arc<AtomicBool>) -> Paced<B> {
-        Paced {
-            inner,
+impl Waits {
+    fn new(pace: Pace) -> Waits {
+        Waits {
             pace,
-            tripped,
             bytes: 0,
             waited: Duration::ZERO,
             waiting_since: None,
@@ -91,13 +91,56 @@ impl<B> Paced<B> {
         }
     }
 
-    /// When the current wait, begun at `since`, runs out.
-    fn deadline(&self, since: Instant) -> Instant {
+    /// `n` bytes moved: the current wait, if any, is over.
+    fn moved(&mut self, n: u64) {
+        if let Some(since) = self.waiting_since.take() {
+            self.waited += since.elapsed();
+        }
+        self.bytes += n;
+    }
+
+    /// The client is not ready: `Ready` once this wait breaks the pace,
+    /// else `Pending` with the task woken at the wait's deadline.
+    fn poll_broken(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let since = *self.waiting_since.get_or_insert_with(Instant::now);
         let rate_left = self
             .pace
             .rate_deadline(self.bytes)
             .saturating_sub(self.waited);
-        since + self.pace.idle.min(rate_left)
+        let deadline = since + self.pace.idle.min(rate_left);
+        let timer = match &mut self.timer {
+            Some(t) => {
+                if t.deadline() != deadline {
+                    t.as_mut().reset(deadline);
+                }
+                t
+            }
+            None => self
+                .timer
+                .insert(Box::pin(tokio::time::sleep_until(deadline))),
+        };
+        let broken = timer.as_mut().poll(cx);
+        if broken.is_ready() {
+            self.timer = None;
+        }
+        broken
+    }
+}
+
+/// A request body held to a [`Pace`]; sets `tripped` when it breaks it.
+pub(crate) struct Paced<B> {
+    inner: B,
+    tripped: Arc<AtomicBool>,
+    waits: Waits,
+}
+
+impl<B> Paced<B> {
+    pub(crate) fn new(inner: B, pace: Pace, tripped: Arc<AtomicBool>) -> Paced<B> {
+        Paced {
+            inner,
+            tripped,
+            waits: Waits::new(pace),
+        }
     }
 
     /// Ends the body: it broke its pace.
@@ -106,7 +149,7 @@ impl<B> Paced<B> {
         B: Body,
     {
         self.tripped.store(true, Ordering::Release);
-        self.timer = None;
+        self.waits.timer = None;
         Poll::Ready(Some(Err(Box::new(TooSlow))))
     }
 }
@@ -129,35 +172,17 @@ where
         }
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(frame) => {
-                if let Some(since) = this.waiting_since.take() {
-                    this.waited += since.elapsed();
-                }
-                if let Some(Ok(f)) = &frame {
-                    if let Some(data) = f.data_ref() {
-                        this.bytes += data.remaining() as u64;
-                    }
-                }
+                let n = match &frame {
+                    Some(Ok(f)) => f.data_ref().map_or(0, |d| d.remaining() as u64),
+                    _ => 0,
+                };
+                this.waits.moved(n);
                 Poll::Ready(frame.map(|f| f.map_err(Into::into)))
             }
-            Poll::Pending => {
-                let since = *this.waiting_since.get_or_insert_with(Instant::now);
-                let deadline = this.deadline(since);
-                let timer = match &mut this.timer {
-                    Some(t) => {
-                        if t.deadline() != deadline {
-                            t.as_mut().reset(deadline);
-                        }
-                        t
-                    }
-                    None => this
-                        .timer
-                        .insert(Box::pin(tokio::time::sleep_until(deadline))),
-                };
-                match timer.as_mut().poll(cx) {
-                    Poll::Ready(()) => this.trip(),
-                    Poll::Pending => Poll::Pending,
-                }
-            }
+            Poll::Pending => match this.waits.poll_broken(cx) {
+                Poll::Ready(()) => this.trip(),
+                Poll::Pending => Poll::Pending,
+            },
         }
     }
 
@@ -167,6 +192,103 @@ where
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
+    }
+}
+
+/// A connection whose answers are held to a [`Pace`] too: a write the
+/// client leaves waiting (it does not read) may wait at most [`Pace::idle`],
+/// and after [`Pace::grace`] of such waiting the answer must have gone at
+/// [`Pace::min_rate`] on average (nginx's `send_timeout`, Kestrel's
+/// `MinResponseDataRate`). Past that the write fails and the connection is
+/// closed, with what its request held (its place among its sender's
+/// requests in flight). Time the server spends with nothing to write (a
+/// live page between its events) is not charged.
+pub(crate) struct PacedWrites<S> {
+    inner: S,
+    waits: Waits,
+}
+
+impl<S> PacedWrites<S> {
+    pub(crate) fn new(inner: S, pace: Pace) -> PacedWrites<S> {
+        PacedWrites {
+            inner,
+            waits: Waits::new(pace),
+        }
+    }
+
+    /// What a write the client left waiting gives.
+    fn waiting<T>(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<T>> {
+        match self.waits.poll_broken(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the client read the answer too slowly",
+            ))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// Counts what a write moved, or waits for the client.
+    fn wrote(
+        &mut self,
+        cx: &mut Context<'_>,
+        polled: Poll<std::io::Result<usize>>,
+    ) -> Poll<std::io::Result<usize>> {
+        match polled {
+            Poll::Ready(Ok(n)) => {
+                self.waits.moved(n as u64);
+                Poll::Ready(Ok(n))
+            }
+            Poll::Pending => self.waiting(cx),
+            other => other,
+        }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for PacedWrites<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for PacedWrites<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.inner).poll_write(cx, buf);
+        this.wrote(cx, polled)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        this.wrote(cx, polled)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        match Pin::new(&mut this.inner).poll_flush(cx) {
+            Poll::Pending => this.waiting(cx),
+            done => done,
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
     }
 }
 
@@ -274,6 +396,87 @@ mod tests {
         assert_eq!(got, 20_000);
         assert!(!tripped.load(Ordering::Acquire));
         sender.await.unwrap();
+    }
+
+    /// Writes to `w` until one fails: the bytes written and the error.
+    async fn write_until_cut(
+        w: &mut PacedWrites<tokio::io::DuplexStream>,
+    ) -> (usize, std::io::Error) {
+        use tokio::io::AsyncWriteExt;
+        let mut sent = 0;
+        loop {
+            match w.write(&[b'x'; 512]).await {
+                Ok(n) => sent += n,
+                Err(e) => return (sent, e),
+            }
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_answer_its_client_does_not_read_is_cut_after_idle() {
+        let (server, client) = tokio::io::duplex(4096);
+        let mut w = PacedWrites::new(server, pace());
+        let t0 = Instant::now();
+        let (sent, err) = write_until_cut(&mut w).await;
+        assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
+        assert_eq!(sent, 4096, "what the pipe holds");
+        assert_eq!(t0.elapsed(), Duration::from_secs(20));
+        drop(client);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_answer_read_as_a_trickle_is_cut_after_the_grace() {
+        use tokio::io::AsyncReadExt;
+        let (server, mut client) = tokio::io::duplex(64);
+        let mut w = PacedWrites::new(server, pace());
+        // 16 bytes a second: every wait is short, the average too low.
+        let reader = tokio::spawn(async move {
+            let mut buf = [0u8; 16];
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                if !matches!(client.read(&mut buf).await, Ok(n) if n > 0) {
+                    break;
+                }
+            }
+        });
+        let t0 = Instant::now();
+        let (_, err) = write_until_cut(&mut w).await;
+        assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
+        let waited = t0.elapsed();
+        assert!(
+            waited >= Duration::from_secs(20) && waited < Duration::from_secs(22),
+            "{waited:?}"
+        );
+        drop(w);
+        reader.await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_steady_reader_and_a_server_with_nothing_to_say_are_not_charged() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (server, mut client) = tokio::io::duplex(1024);
+        let mut w = PacedWrites::new(server, pace());
+        let reader = tokio::spawn(async move {
+            let mut got = 0;
+            let mut buf = [0u8; 1024];
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                match client.read(&mut buf).await {
+                    Ok(0) | Err(_) => return got,
+                    Ok(n) => got += n,
+                }
+            }
+        });
+        for i in 0..100 {
+            w.write_all(&[b'x'; 512]).await.unwrap();
+            if i == 50 {
+                // A live page between its events: two minutes of nothing.
+                tokio::time::sleep(Duration::from_secs(120)).await;
+            }
+        }
+        w.shutdown().await.unwrap();
+        drop(w);
+        assert_eq!(reader.await.unwrap(), 51_200);
     }
 
     #[tokio::test(start_paused = true)]
