@@ -143,16 +143,7 @@ fn launch_expecting(url: &str, token: &str) -> (TcpStream, String) {
          Content-Type: application/json\r\nContent-Length: 1000\r\nExpect: 100-continue\r\n\r\n"
     )
     .unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let mut line = Vec::new();
-    let mut byte = [0u8; 1];
-    while !line.ends_with(b"\r\n") {
-        match s.read(&mut byte) {
-            Ok(1) => line.push(byte[0]),
-            other => panic!("no answer to the header: {other:?}"),
-        }
-    }
-    let first = String::from_utf8_lossy(&line).trim().to_string();
+    let first = read_first_line(&mut s, "the header");
     if first.starts_with("HTTP/1.1 100 ") {
         // The interim answer's empty line.
         let mut end = [0u8; 2];
@@ -213,16 +204,23 @@ fn first_line_of(url: &str, head: &str) -> (TcpStream, String) {
     let addr = url.trim_start_matches("http://");
     let mut s = TcpStream::connect(addr).unwrap();
     write!(s, "{head}\r\nHost: {addr}\r\n\r\n").unwrap();
+    let first = read_first_line(&mut s, head);
+    (s, first)
+}
+
+/// The first line of the answer on `s` (within 30 s), byte by byte so that
+/// nothing after it is read; `what` names the request in a failure.
+fn read_first_line(s: &mut TcpStream, what: &str) -> String {
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     let mut line = Vec::new();
     let mut byte = [0u8; 1];
     while !line.ends_with(b"\r\n") {
         match s.read(&mut byte) {
             Ok(1) => line.push(byte[0]),
-            other => panic!("no answer to {head}: {other:?}"),
+            other => panic!("no answer to {what}: {other:?}"),
         }
     }
-    (s, String::from_utf8_lossy(&line).trim().to_string())
+    String::from_utf8_lossy(&line).trim().to_string()
 }
 
 /// Reads the rest of a refused answer and checks it is the busy one.

@@ -793,26 +793,25 @@ fn load_one(
     mode: Mode,
     buf: &mut Vec<u8>,
 ) -> Loaded<ParsedFile> {
-    let loaded = parse_one(results_dir, file, kind, max, execution, mode, buf);
+    let (name, listed) = file;
+    let loaded = match results_dir.read_into(name, listed, max, buf) {
+        Ok(()) => parse_one(&buf[..], name, kind, execution, mode),
+        Err(e) => Loaded::Problem(e.message()),
+    };
     if buf.capacity() > KEEP_BUFFER {
         *buf = Vec::new();
     }
     loaded
 }
 
+/// Parses the bytes of the input file `name`.
 fn parse_one(
-    results_dir: &dir_reader::ResultsDir,
-    (name, listed): (&str, Option<dir_reader::Listed>),
+    bytes: &[u8],
+    name: &str,
     kind: FileKind,
-    max: u64,
     execution: &Option<String>,
     mode: Mode,
-    buf: &mut Vec<u8>,
 ) -> Loaded<ParsedFile> {
-    if let Err(e) = results_dir.read_into(name, listed, max, buf) {
-        return Loaded::Problem(e.message());
-    }
-    let bytes = &buf[..];
     let len = bytes.len();
     let parsed = if kind == FileKind::JUnit {
         // Each CI execution's report gets uuids of its own (see UploadOptions::execution).
