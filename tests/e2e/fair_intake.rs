@@ -240,16 +240,38 @@ fn fill_the_half(
     open: impl Fn() -> (TcpStream, String),
     what: &str,
 ) -> Vec<TcpStream> {
-    let held = (0..half)
+    let held = open_served(half, &open, what);
+    let (s, first) = open();
+    refused_busy(s, &first, &format!("a {what} past the project's half"));
+    held
+}
+
+/// Opens `n` requests with `open`, each answered 200 and held open.
+fn open_served(n: usize, open: impl Fn() -> (TcpStream, String), what: &str) -> Vec<TcpStream> {
+    (0..n)
         .map(|i| {
             let (s, first) = open();
             assert_eq!(first, "HTTP/1.1 200 OK", "{what} {i}");
             s
         })
-        .collect();
-    let (s, first) = open();
-    refused_busy(s, &first, &format!("a {what} past the project's half"));
-    held
+        .collect()
+}
+
+/// Opens requests with `open` until one is answered 200 (its place came
+/// back), within `limit`: answers its connection.
+fn served_within(limit: Duration, open: impl Fn() -> (TcpStream, String)) -> TcpStream {
+    let until = Instant::now() + limit;
+    loop {
+        let (s, first) = open();
+        if first == "HTTP/1.1 200 OK" {
+            return s;
+        }
+        assert!(
+            Instant::now() < until,
+            "the places never came back: {first}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// A project token's live pages (event streams, open for as long as the
@@ -296,18 +318,7 @@ fn live_pages_of_a_project_hold_at_most_half_of_the_connections() {
     // Closed pages give their places back (at the stream's next write at
     // the latest: its keep-alive comes every 15 s).
     drop(held);
-    let until = Instant::now() + Duration::from_secs(60);
-    loop {
-        let (_s, first) = live();
-        if first == "HTTP/1.1 200 OK" {
-            break;
-        }
-        assert!(
-            Instant::now() < until,
-            "the places never came back: {first}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    served_within(Duration::from_secs(60), live);
 }
 
 /// A token of project 1 and, uploaded by the real CLI with it, an 8 MiB
@@ -394,16 +405,7 @@ fn unread_downloads_of_a_project_hold_at_most_half_of_the_connections() {
     let mut body = vec![0u8; bytes.len()];
     s.read_exact(&mut body).unwrap();
     assert!(body == bytes, "the downloaded bytes differ");
-    let until = Instant::now() + Duration::from_secs(30);
-    loop {
-        let (next, first) = download();
-        if first == "HTTP/1.1 200 OK" {
-            held.push(next);
-            break;
-        }
-        assert!(Instant::now() < until, "the place never came back: {first}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    held.push(served_within(Duration::from_secs(30), download));
     drop(s);
     drop(held);
 }
@@ -419,17 +421,9 @@ fn unread_downloads_are_cut_at_the_pace_and_give_their_places_back() {
     let max = CONNECTIONS.to_string();
     let server = TestServer::start_with(&["--header-timeout", "2s", "--max-connections", &max]);
     let (token, attachment, bytes) = a_projects_large_attachment(&server);
-    let half = |round: &str| -> Vec<TcpStream> {
-        (0..CONNECTIONS / 2)
-            .map(|i| {
-                let (s, first) = download_of(&server.url, &token, attachment);
-                assert_eq!(first, "HTTP/1.1 200 OK", "{round} download {i}");
-                s
-            })
-            .collect()
-    };
+    let download = || download_of(&server.url, &token, attachment);
 
-    let held = half("first");
+    let held = open_served(CONNECTIONS / 2, download, "first round's download");
     std::thread::sleep(Duration::from_secs(4));
     for (i, mut s) in held.into_iter().enumerate() {
         let mut got = Vec::new();
@@ -441,20 +435,9 @@ fn unread_downloads_are_cut_at_the_pace_and_give_their_places_back() {
         );
     }
     // Their places are back: the project's half again, and one read at once.
-    let held = half("second");
+    let held = open_served(CONNECTIONS / 2, download, "second round's download");
     drop(held);
-    let until = Instant::now() + Duration::from_secs(30);
-    let mut s = loop {
-        let (s, first) = download_of(&server.url, &token, attachment);
-        if first == "HTTP/1.1 200 OK" {
-            break s;
-        }
-        assert!(
-            Instant::now() < until,
-            "the places never came back: {first}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let mut s = served_within(Duration::from_secs(30), download);
     let mut rest = Vec::new();
     s.read_to_end(&mut rest)
         .unwrap_or_else(|e| panic!("a download read at once: {e}"));
