@@ -10,14 +10,16 @@
 //!   slowly and a live page's event stream hold their place for as long as
 //!   they last, so one project cannot hold every connection with them.
 
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::Request;
 use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::Response;
-use http_body_util::BodyExt;
+use hyper::body::{Frame, SizeHint};
 
 use super::limits::Requests;
 use super::{Sender, Share};
@@ -76,14 +78,38 @@ pub(crate) async fn hold_body_shares(mut req: Request, next: Next) -> Response {
     let place = held.lock().place.take();
     drop(held);
     match place {
-        // As `listen::connection` keeps its in-flight guard: alive as long
-        // as the answer's body (which passes its size on).
         Some(place) => answer.map(|body| {
-            Body::new(body.map_frame(move |frame| {
-                let _place = &place;
-                frame
-            }))
+            Body::new(Placed {
+                body,
+                _place: place,
+            })
         }),
         None => answer,
+    }
+}
+
+/// An answer's body holding its request's place until it ends or is dropped.
+struct Placed {
+    body: Body,
+    _place: Share,
+}
+
+impl hyper::body::Body for Placed {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        Pin::new(&mut self.get_mut().body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
     }
 }
