@@ -616,10 +616,6 @@ pub struct ApiClient {
     /// first answer (an older onelaunch, another TestOps server has none:
     /// attachments then go one result per request).
     bulk: Arc<BulkRoute>,
-    /// The size of the last result batch's JSON: the next one is written
-    /// into a buffer of about that size, not one grown (and copied) from
-    /// 128 bytes by doubling.
-    results_body: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// What [`ApiClient::upload_attachments_bulk`] learned of the server's bulk
@@ -700,7 +696,6 @@ impl ApiClient {
             http,
             config: Arc::new(config),
             bulk: Default::default(),
-            results_body: Default::default(),
         })
     }
 
@@ -864,28 +859,9 @@ impl ApiClient {
         query: &[(&str, String)],
         body: &B,
     ) -> Result<Vec<u8>, ClientError> {
-        self.post_raw_sized(path, query, body, None).await
-    }
-
-    /// [`ApiClient::post_raw`]; with `size`, the JSON is written into a
-    /// buffer an eighth larger than the size it holds (the previous body's),
-    /// and its own size is kept there.
-    async fn post_raw_sized<B: Serialize + ?Sized>(
-        &self,
-        path: &str,
-        query: &[(&str, String)],
-        body: &B,
-        size: Option<&std::sync::atomic::AtomicUsize>,
-    ) -> Result<Vec<u8>, ClientError> {
-        use std::sync::atomic::Ordering;
-        let last = size.map_or(0, |s| s.load(Ordering::Relaxed));
-        let mut json = Vec::with_capacity(last.saturating_add(last / 8));
-        serde_json::to_writer(&mut json, body).map_err(|e| {
+        let json = serde_json::to_vec(body).map_err(|e| {
             ClientError::Decode(format!("POST {path}: cannot encode the request: {e}"))
         })?;
-        if let Some(size) = size {
-            size.store(json.len(), Ordering::Relaxed);
-        }
         self.call(Method::POST, path, query, Payload::Json(json.into()))
             .await
     }
@@ -1200,6 +1176,20 @@ impl ApiClient {
         &self,
         results: &UploadResults,
     ) -> Result<UploadResultsResponse, ClientError> {
+        let json = serde_json::to_vec(results).map_err(|e| {
+            ClientError::Decode(format!(
+                "POST /api/upload/test-result: cannot encode the request: {e}"
+            ))
+        })?;
+        self.upload_results_json(json.into()).await
+    }
+
+    /// [`ApiClient::upload_results`] of a body already written (the JSON of
+    /// an `UploadResults`).
+    pub async fn upload_results_json(
+        &self,
+        body: bytes::Bytes,
+    ) -> Result<UploadResultsResponse, ClientError> {
         #[derive(Deserialize)]
         #[serde(rename_all = "camelCase")]
         struct Answer {
@@ -1212,7 +1202,7 @@ impl ApiClient {
         }
         let path = "/api/upload/test-result";
         let body = self
-            .post_raw_sized(path, &[], results, Some(&self.results_body))
+            .call(Method::POST, path, &[], Payload::Json(body))
             .await;
         let answer: Answer = Self::decode(&format!("POST {path}"), &body?)?;
         let result_ids = if answer.result_ids.is_empty() {

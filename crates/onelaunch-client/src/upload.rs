@@ -23,8 +23,8 @@ use std::time::SystemTime;
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use futures::stream::{self, StreamExt};
 use onelaunch_api::{
-    is_secret_name, normalize_status, Id, KeyValue, SessionCreate, UploadAttachment, UploadFixture,
-    UploadFixtures, UploadResults, UploadResultsResponse, UploadStep, UploadTestResult,
+    is_secret_name, Id, KeyValue, SessionCreate, UploadAttachment, UploadFixture, UploadFixtures,
+    UploadResultsResponse, UploadStep,
 };
 use onelaunch_model::{allure, FileKind};
 
@@ -32,6 +32,7 @@ use crate::api::{ApiClient, ClientError};
 
 mod attachments;
 mod dir_reader;
+mod encode;
 mod globals;
 use crate::spool::{self, AckLog, Spool, SpoolError, SpoolManifest};
 
@@ -753,12 +754,9 @@ struct AttachmentRef {
     inline: Option<Arc<Vec<u8>>>,
 }
 
-/// Attachments made from a result file, by source: see [`onelaunch_model::JUnitReport`].
-type Generated = Arc<HashMap<String, Arc<Vec<u8>>>>;
-
-/// A parsed result file: its results, the attachments it generated (JUnit
-/// output), and its size in bytes.
-type ParsedFile = (Vec<allure::TestResult>, Generated, usize);
+/// A parsed result file: its results, their requests written
+/// ([`encode::Encoded`]), and its size in bytes.
+type ParsedFile = (Vec<encode::Encoded>, usize);
 
 /// The most parts a chunk is read in at once ([`Uploader::start_load`]).
 const LOAD_PARTS: usize = 4;
@@ -783,7 +781,9 @@ fn load_parts(count: usize) -> usize {
 const KEEP_BUFFER: usize = 1 << 20;
 
 /// Reads and parses one input file of a chunk (its name and what the
-/// listing said of it), reading into `buf`.
+/// listing said of it), reading into `buf`, and writes its results'
+/// requests into `out` (the part's buffer, see [`encode`]).
+#[allow(clippy::too_many_arguments)]
 fn load_one(
     results_dir: &dir_reader::ResultsDir,
     file: (&str, Option<dir_reader::Listed>),
@@ -792,10 +792,11 @@ fn load_one(
     execution: &Option<String>,
     mode: Mode,
     buf: &mut Vec<u8>,
+    out: &mut Vec<u8>,
 ) -> Loaded<ParsedFile> {
     let (name, listed) = file;
     let loaded = match results_dir.read_into(name, listed, max, buf) {
-        Ok(()) => parse_one(&buf[..], name, kind, execution, mode),
+        Ok(()) => parse_one(&buf[..], name, kind, execution, mode, out),
         Err(e) => Loaded::Problem(e.message()),
     };
     if buf.capacity() > KEEP_BUFFER {
@@ -804,13 +805,15 @@ fn load_one(
     loaded
 }
 
-/// Parses the bytes of the input file `name`.
+/// Parses the bytes of the input file `name` and writes its results'
+/// requests into `out`.
 fn parse_one(
     bytes: &[u8],
     name: &str,
     kind: FileKind,
     execution: &Option<String>,
     mode: Mode,
+    out: &mut Vec<u8>,
 ) -> Loaded<ParsedFile> {
     let len = bytes.len();
     let parsed = if kind == FileKind::JUnit {
@@ -825,24 +828,60 @@ fn parse_one(
                 .into_iter()
                 .map(|g| (g.source, Arc::new(g.content.into_bytes())))
                 .collect();
-            (report.results, Arc::new(generated))
+            (report.results, generated)
         })
     } else {
-        onelaunch_model::parse_result(bytes).map(|r| (vec![r], Generated::default()))
+        onelaunch_model::parse_result(bytes).map(|r| (vec![r], encode::Generated::default()))
     };
     match parsed {
-        Ok((results, generated)) => Loaded::Ok((results, generated, len)),
+        Ok((results, generated)) => {
+            let start = out.len();
+            let encoded: Result<Vec<_>, String> = results
+                .into_iter()
+                .map(|r| encode::encode(r, &generated, out))
+                .collect();
+            match encoded {
+                Ok(encoded) => Loaded::Ok((encoded, len)),
+                Err(e) => {
+                    out.truncate(start);
+                    Loaded::Problem(e)
+                }
+            }
+        }
         Err(_) if mode == Mode::Ready => Loaded::NotYet,
         Err(e) => Loaded::Problem(e.to_string()),
     }
 }
 
-/// Most bytes of result files in one `test-result` request, beside the
-/// `--size` count. The server refuses a JSON body over 64 MiB, and a result's
-/// JSON is about the size of its share of its file: a quarter of that limit
-/// leaves room for what the conversion adds, so a batch of large results
-/// (long traces, big JUnit outputs) is sent in more requests instead of being
-/// refused and re-sent one result at a time.
+/// What the uploader keeps of a result while its batch is in flight.
+fn result_meta(
+    dir: &Arc<PathBuf>,
+    f: &InputFile,
+    status: &'static str,
+    attachments: Vec<encode::Attached>,
+) -> ResultMeta {
+    ResultMeta {
+        file: f.shown(),
+        status,
+        dir: dir.clone(),
+        attachments: attachments
+            .into_iter()
+            .map(|a| AttachmentRef {
+                source: a.source,
+                content_type: a.content_type,
+                inline: a.inline,
+                dir: dir.clone(),
+                origin: f.shown(),
+            })
+            .collect(),
+    }
+}
+
+/// Most bytes of results' JSON in one `test-result` request, beside the
+/// `--size` count. The server refuses a JSON body over 64 MiB: a batch of
+/// large results (long traces, big JUnit outputs) is sent in more requests
+/// instead of being refused and re-sent one result at a time, and a quarter
+/// of that limit keeps such requests far from it.
 const BATCH_BYTES: usize = 16 * 1024 * 1024;
 
 /// Attachments and fixtures of one acknowledged result.
@@ -910,21 +949,6 @@ fn fixture_key(f: &UploadFixture) -> String {
         "{}|{}|{}|{:?}|{:?}",
         f.kind, f.uuid, f.name, f.start, f.stop
     )
-}
-
-fn collect_step_types(steps: &[allure::StepResult], out: &mut HashMap<String, String>) {
-    for s in steps {
-        collect_attachment_types(&s.attachments, out);
-        collect_step_types(&s.steps, out);
-    }
-}
-
-fn collect_attachment_types(atts: &[allure::Attachment], out: &mut HashMap<String, String>) {
-    for a in atts {
-        if let Some(t) = a.r#type.as_deref().filter(|t| !t.trim().is_empty()) {
-            out.entry(a.source.clone()).or_insert_with(|| t.to_string());
-        }
-    }
 }
 
 fn collect_upload_types(
@@ -1538,12 +1562,22 @@ impl Uploader {
                 let results_dir = dir_reader::ResultsDir::open(&dir);
                 // One buffer for the part's files (see `ResultsDir::read_into`).
                 let mut buf = Vec::new();
-                part.into_iter()
+                // One buffer for the requests of the part's results.
+                let mut out = Vec::new();
+                let mut loaded = part
+                    .into_iter()
                     .map(|(name, kind, listed)| {
                         let file = (name.as_str(), listed);
-                        load_one(&results_dir, file, kind, max, &execution, mode, &mut buf)
+                        let (read, write) = (&mut buf, &mut out);
+                        load_one(&results_dir, file, kind, max, &execution, mode, read, write)
                     })
-                    .collect::<Vec<_>>()
+                    .collect::<Vec<_>>();
+                let results = loaded.iter_mut().flat_map(|l| match l {
+                    Loaded::Ok((results, _)) => results.as_mut_slice(),
+                    _ => &mut [],
+                });
+                encode::share(out, results);
+                loaded
             });
             tasks.push((task, len));
         }
@@ -1598,7 +1632,7 @@ impl Uploader {
         files: &[&'f InputFile],
         loaded: Vec<Loaded<ParsedFile>>,
     ) -> Prepared<'f> {
-        let mut uploads: Vec<(UploadTestResult, usize)> = Vec::new();
+        let mut uploads: Vec<encode::Sendable> = Vec::new();
         let mut metas: HashMap<String, ResultMeta> = HashMap::new();
         let mut chunk_files: Vec<&'f InputFile> = Vec::new();
         // Results a resumed spool had delivered: only their missing attachments and fixtures.
@@ -1614,10 +1648,8 @@ impl Uploader {
                     self.mark_done(f);
                     continue;
                 }
-                Loaded::Ok((results, generated, len)) => {
+                Loaded::Ok((results, _)) => {
                     chunk_files.push(f);
-                    // A result's share of its file: about the size of its JSON.
-                    let weight = len / results.len().max(1);
                     for result in results {
                         if self.result_ids.contains_key(&result.uuid)
                             || metas.contains_key(&result.uuid)
@@ -1629,16 +1661,27 @@ impl Uploader {
                             );
                             continue;
                         }
-                        let meta = self.result_meta(dir, f, &result, &generated);
-                        if let Some(id) = self.resumed.get(&result.uuid).copied() {
+                        let encode::Encoded {
+                            uuid,
+                            history_id,
+                            json,
+                            status,
+                            attachments,
+                            ..
+                        } = result;
+                        let meta = result_meta(dir, f, status, attachments);
+                        if let Some(id) = self.resumed.get(&uuid).copied() {
                             self.report.previously_acknowledged += 1;
-                            self.result_ids
-                                .insert(result.uuid.clone(), (id, meta.dir.clone()));
-                            jobs.push(self.result_job(result.uuid, id, meta));
+                            self.result_ids.insert(uuid.clone(), (id, meta.dir.clone()));
+                            jobs.push(self.result_job(uuid, id, meta));
                             continue;
                         }
-                        metas.insert(result.uuid.clone(), meta);
-                        uploads.push((onelaunch_model::into_upload(result), weight));
+                        metas.insert(uuid.clone(), meta);
+                        uploads.push(encode::Sendable {
+                            uuid,
+                            history_id,
+                            json,
+                        });
                     }
                 }
             }
@@ -1850,36 +1893,6 @@ impl Uploader {
             self.acks.forget(&tail.handled);
         }
         Ok(())
-    }
-
-    fn result_meta(
-        &self,
-        dir: &Arc<PathBuf>,
-        f: &InputFile,
-        result: &allure::TestResult,
-        generated: &Generated,
-    ) -> ResultMeta {
-        let mut types = HashMap::new();
-        collect_attachment_types(&result.attachments, &mut types);
-        collect_step_types(&result.steps, &mut types);
-        let mut sources = onelaunch_model::attachment_sources(result);
-        let mut unique = HashSet::new();
-        sources.retain(|s| unique.insert(s.clone()));
-        ResultMeta {
-            file: f.shown(),
-            status: normalize_status(result.status.as_deref()),
-            dir: dir.clone(),
-            attachments: sources
-                .into_iter()
-                .map(|source| AttachmentRef {
-                    content_type: types.get(&source).cloned(),
-                    inline: generated.get(&source).cloned(),
-                    source,
-                    dir: dir.clone(),
-                    origin: f.shown(),
-                })
-                .collect(),
-        }
     }
 
     /// Unsent fixtures of a result (marking them as sent) and their attachments.
@@ -2094,7 +2107,7 @@ type SentChunk<'f> = Chunk<'f, Vec<ResultJob>>;
 
 /// A chunk's results ready to send ([`Uploader::prepare_chunk`]).
 struct Prepared<'f> {
-    uploads: Vec<(UploadTestResult, usize)>,
+    uploads: Vec<encode::Sendable>,
     metas: HashMap<String, ResultMeta>,
     jobs: Vec<ResultJob>,
     files: Vec<&'f InputFile>,
@@ -2115,7 +2128,7 @@ impl Flying<'_> {
     /// first file's result is the one stored and the second is known as sent.
     fn repeated_in(&self, loaded: &[Loaded<ParsedFile>]) -> bool {
         loaded.iter().any(|l| match l {
-            Loaded::Ok((results, _, _)) => results.iter().any(|r| self.metas.contains_key(&r.uuid)),
+            Loaded::Ok((results, _)) => results.iter().any(|r| self.metas.contains_key(&r.uuid)),
             _ => false,
         })
     }
@@ -2159,16 +2172,17 @@ fn executor_entries(e: &allure::Executor) -> Vec<(String, String)> {
 /// orders the attempts of one request by uuid, which for JUnit attempts is their
 /// order in the report (see [`onelaunch_model::parse_junit_report`]).
 fn split_batches(
-    items: Vec<(UploadTestResult, usize)>,
+    items: Vec<encode::Sendable>,
     size: usize,
     max_bytes: usize,
-) -> Vec<Vec<UploadTestResult>> {
+) -> Vec<Vec<encode::Sendable>> {
     let size = size.max(1);
-    let mut batches: Vec<Vec<UploadTestResult>> = Vec::new();
-    let mut batch: Vec<UploadTestResult> = Vec::new();
+    let mut batches: Vec<Vec<encode::Sendable>> = Vec::new();
+    let mut batch: Vec<encode::Sendable> = Vec::new();
     let mut bytes = 0usize;
-    for (item, weight) in items {
-        let same_test = |last: &UploadTestResult| {
+    for item in items {
+        let weight = item.json.len();
+        let same_test = |last: &encode::Sendable| {
             last.history_id.is_some() && last.history_id == item.history_id
         };
         let full = batch.len() >= size || bytes.saturating_add(weight) > max_bytes;
@@ -2189,7 +2203,7 @@ fn split_batches(
 /// server only returned `resultIds`.
 /// Also says how many of them the server already had.
 fn acknowledged_counted(
-    sent: &[UploadTestResult],
+    sent: &[encode::Sendable],
     resp: UploadResultsResponse,
 ) -> (Vec<(String, Id)>, usize) {
     let new = resp.new_results;
@@ -2198,7 +2212,7 @@ fn acknowledged_counted(
     (acked, present)
 }
 
-fn acknowledged_refs(sent: &[UploadTestResult], resp: UploadResultsResponse) -> Vec<(String, Id)> {
+fn acknowledged_refs(sent: &[encode::Sendable], resp: UploadResultsResponse) -> Vec<(String, Id)> {
     if resp.results.is_empty() && resp.result_ids.len() == sent.len() {
         return sent
             .iter()
@@ -2216,15 +2230,15 @@ async fn send_batch(
     reopener: Reopener,
     acks: Arc<AckLog>,
     session_id: Id,
-    results: Vec<UploadTestResult>,
+    results: Vec<encode::Sendable>,
 ) -> Result<BatchOutcome, ClientError> {
-    let request = UploadResults {
-        test_session_id: session_id,
-        results,
-    };
-    match reopener.run(|| client.upload_results(&request)).await {
+    let body = encode::batch_body(session_id, &results);
+    match reopener
+        .run(|| client.upload_results_json(body.clone()))
+        .await
+    {
         Ok(resp) => {
-            let (acknowledged, already_present) = acknowledged_counted(&request.results, resp);
+            let (acknowledged, already_present) = acknowledged_counted(&results, resp);
             acks.results(&acknowledged);
             Ok(BatchOutcome {
                 acknowledged,
@@ -2232,17 +2246,19 @@ async fn send_batch(
                 already_present,
             })
         }
-        Err(ClientError::BadRequest { .. }) if request.results.len() > 1 => {
+        Err(ClientError::BadRequest { .. }) if results.len() > 1 => {
+            drop(body);
             let mut outcome = BatchOutcome::default();
-            for result in request.results {
+            for result in results {
                 let uuid = result.uuid.clone();
-                let single = UploadResults {
-                    test_session_id: session_id,
-                    results: vec![result],
-                };
-                match reopener.run(|| client.upload_results(&single)).await {
+                let single = [result];
+                let body = encode::batch_body(session_id, &single);
+                match reopener
+                    .run(|| client.upload_results_json(body.clone()))
+                    .await
+                {
                     Ok(resp) => {
-                        let (acked, present) = acknowledged_counted(&single.results, resp);
+                        let (acked, present) = acknowledged_counted(&single, resp);
                         acks.results(&acked);
                         outcome.acknowledged.extend(acked);
                         outcome.already_present += present;
@@ -2258,8 +2274,7 @@ async fn send_batch(
         Err(ClientError::BadRequest { message, .. }) => Ok(BatchOutcome {
             acknowledged: Vec::new(),
             already_present: 0,
-            rejected: request
-                .results
+            rejected: results
                 .into_iter()
                 .map(|r| (r.uuid, message.clone()))
                 .collect(),
@@ -2501,26 +2516,26 @@ mod tests {
         assert_eq!(read("missing.json", 10), Err("file not found".to_string()));
     }
 
-    fn result(uuid: &str, history: Option<&str>) -> UploadTestResult {
-        serde_json::from_value(serde_json::json!({
-            "uuid": uuid,
-            "historyId": history,
-        }))
-        .unwrap()
+    /// A result whose request JSON is `bytes` long.
+    fn result(uuid: &str, history: Option<&str>, bytes: usize) -> encode::Sendable {
+        encode::Sendable {
+            uuid: uuid.to_string(),
+            history_id: history.map(str::to_string),
+            json: bytes::Bytes::from(vec![b' '; bytes]),
+        }
     }
 
     #[test]
     fn batches_keep_the_attempts_of_one_test_together() {
         let items = vec![
-            result("a", Some("x")),
-            result("b", Some("y")),
-            result("c", Some("y")),
-            result("d", Some("y")),
-            result("e", None),
-            result("f", None),
-            result("g", Some("z")),
+            result("a", Some("x"), 10),
+            result("b", Some("y"), 10),
+            result("c", Some("y"), 10),
+            result("d", Some("y"), 10),
+            result("e", None, 10),
+            result("f", None, 10),
+            result("g", Some("z"), 10),
         ];
-        let items = items.into_iter().map(|r| (r, 10)).collect();
         let uuids: Vec<Vec<String>> = split_batches(items, 2, usize::MAX)
             .into_iter()
             .map(|b| b.into_iter().map(|r| r.uuid).collect())
@@ -2534,7 +2549,7 @@ mod tests {
 
     #[test]
     fn batches_end_before_their_bytes_pass_the_bound() {
-        let sized = |uuid, history, bytes| (result(uuid, history), bytes);
+        let sized = result;
         let items = vec![
             sized("a", None, 40),
             sized("b", None, 40),
