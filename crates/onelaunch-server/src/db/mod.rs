@@ -17,6 +17,7 @@ use crate::error::{ServerError, ServerResult};
 
 pub(crate) mod backup;
 pub(crate) mod case_last;
+pub(crate) mod checkpoint;
 pub(crate) mod combine;
 pub(crate) mod gate;
 pub(crate) mod globals;
@@ -250,10 +251,17 @@ pub(crate) fn insert_or_fail(sqlite: bool) -> &'static str {
 /// The size of a new SQLite database's pages (see `Db::connect`).
 pub(crate) const PAGE_SIZE: i64 = 16384;
 
-/// How much WAL the SQLite writer lets grow before it checkpoints (its
-/// `wal_autocheckpoint`, in pages of the database's size: 2,560 of a new
-/// database's 16 KiB, 10,240 of an older one's 4 KiB).
+/// About what one of [`checkpoint`]'s checkpoints copies during an upload
+/// (it was the writer's `wal_autocheckpoint` before they ran beside it).
 pub(crate) const WAL_CHECKPOINT_BYTES: i64 = 40 << 20;
+
+/// How much WAL the SQLite writer lets grow before it checkpoints itself
+/// (its `wal_autocheckpoint`, in pages of the database's size: 10,240 of a
+/// new database's 16 KiB, 40,960 of an older one's 4 KiB), and the size
+/// the WAL file is brought back to when it starts over from a larger one
+/// (`journal_size_limit`). Checkpoints are [`checkpoint`]'s work; this
+/// bounds the WAL when they cannot start it over.
+pub(crate) const WAL_BACKSTOP_BYTES: i64 = 4 * WAL_CHECKPOINT_BYTES;
 
 /// Most statement texts [`shaped`] keeps.
 pub(crate) const SHAPED_MAX: usize = 4096;
@@ -305,7 +313,7 @@ impl Db {
         };
         let opts = AnyConnectOptions::from_str(url)
             .map_err(|e| ServerError::Config(format!("database URL: {e}")))?;
-        let (read, write) = match backend {
+        let (read, write, checkpoints) = match backend {
             Backend::Sqlite => {
                 // SQLite's pools hand out connections untested: a ping is a
                 // round trip to the connection's worker thread that cannot
@@ -362,6 +370,10 @@ impl Db {
                             // them once for ten times as many batches.
                             // 100,000 results: 17% fewer bytes written, 12%
                             // less server CPU (docs/ingest-profile.md).
+                            // Those checkpoints run beside the writer
+                            // ([`checkpoint`]); the writer's own waits for
+                            // four times as much WAL, and finds most of it
+                            // copied already.
                             //
                             // A savepoint ([`group`], after a failure) or a
                             // statement that may fail halfway keeps the first
@@ -393,8 +405,9 @@ impl Db {
                             .map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
                             conn.execute(
                                 format!(
-                                    "PRAGMA wal_autocheckpoint={};",
-                                    WAL_CHECKPOINT_BYTES / page.max(512)
+                                    "PRAGMA wal_autocheckpoint={}; \
+                                     PRAGMA journal_size_limit={WAL_BACKSTOP_BYTES};",
+                                    WAL_BACKSTOP_BYTES / page.max(512)
                                 )
                                 .as_str(),
                             )
@@ -409,6 +422,7 @@ impl Db {
                     .run(&write)
                     .await
                     .map_err(|e| ServerError::Config(format!("migration failed: {e}")))?;
+                let checkpoints = checkpoint::start(&opts).await?;
                 let read = AnyPoolOptions::new()
                     .max_connections(4)
                     .test_before_acquire(false)
@@ -421,7 +435,7 @@ impl Db {
                     })
                     .connect_with(opts)
                     .await?;
-                (read, write)
+                (read, write, Some(checkpoints))
             }
             Backend::Postgres => {
                 let pool = AnyPoolOptions::new()
@@ -433,15 +447,17 @@ impl Db {
                     .run(&pool)
                     .await
                     .map_err(|e| ServerError::Config(format!("migration failed: {e}")))?;
-                (pool.clone(), pool)
+                (pool.clone(), pool, None)
             }
         };
         let recent: std::sync::Arc<Recent> = Default::default();
-        let groups = match backend {
-            Backend::Sqlite => Some(group::Groups::start(write.clone(), recent.clone()).map_err(
-                |e| ServerError::Config(format!("cannot start the database writer thread: {e}")),
-            )?),
-            _ => None,
+        let groups = match checkpoints {
+            Some(checkpoints) => Some(
+                group::Groups::start(write.clone(), recent.clone(), checkpoints).map_err(|e| {
+                    ServerError::Config(format!("cannot start the database writer thread: {e}"))
+                })?,
+            ),
+            None => None,
         };
         Ok(Db {
             read,

@@ -5,6 +5,7 @@
 //! the counters and pools are per process.
 
 use std::path::Path;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use crate::db::{self, Backend, Db};
@@ -26,6 +27,8 @@ const WRITES_GROUPED: &str = "onelaunch_ingest_writes_grouped";
 const WRITE_GROUPS: &str = "onelaunch_ingest_write_groups";
 const WRITE_GROUPS_REPLAYED: &str = "onelaunch_ingest_write_groups_replayed";
 const WRITES_WAITING: &str = "onelaunch_ingest_writes_waiting";
+const CHECKPOINTS: &str = "onelaunch_sqlite_checkpoints";
+const CHECKPOINTS_FAILED: &str = "onelaunch_sqlite_checkpoints_failed";
 
 /// Reads the gauges and renders the exposition (Prometheus text format 0.0.4).
 pub(crate) async fn render(db: &Db, blobs_dir: &Path, session_timeout: Duration) -> String {
@@ -90,6 +93,11 @@ fn describe() {
         WRITES_WAITING,
         "SQLite: ingest writes queued for the group writer now",
     );
+    describe_scraped(CHECKPOINTS, "SQLite: WAL checkpoints run beside the writer");
+    describe_scraped(
+        CHECKPOINTS_FAILED,
+        "SQLite: WAL checkpoints beside the writer that failed (the writer's own checkpoint bounds the WAL)",
+    );
 }
 
 /// The SQLite group writer's work (`db::group`); PostgreSQL has none.
@@ -100,6 +108,13 @@ fn groups(db: &Db) {
         set_gauge(WRITE_GROUPS, &[], groups as f64);
         set_gauge(WRITE_GROUPS_REPLAYED, &[], replayed as f64);
         set_gauge(WRITES_WAITING, &[], queued.saturating_sub(taken) as f64);
+        let checkpoints = g.checkpoints();
+        set_gauge(CHECKPOINTS, &[], checkpoints.runs.load(Relaxed) as f64);
+        set_gauge(
+            CHECKPOINTS_FAILED,
+            &[],
+            checkpoints.failures.load(Relaxed) as f64,
+        );
     }
 }
 

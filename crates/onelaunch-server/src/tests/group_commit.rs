@@ -458,3 +458,57 @@ async fn a_result_batch_waits_for_room_to_be_decoded() {
         .expect(200);
     assert_eq!(total(&app.state.db, session.launch_id).await, 1);
 }
+
+/// The WAL is copied back into the database beside the writer
+/// (`db::checkpoint`): after the writer commits, the checkpointer copies
+/// every frame back, though the WAL holds far less than the writer's own
+/// threshold; and the next write then starts the WAL over, so a WAL the
+/// checkpointer keeps copied does not grow.
+#[tokio::test]
+async fn the_wal_is_copied_back_beside_the_writer_and_starts_over() {
+    let (_dir, db) = fresh_db().await;
+    let (_, session) = session(&db, "run-wal").await;
+    let checkpoints = || {
+        db.groups
+            .as_ref()
+            .expect("SQLite has a group writer")
+            .checkpoints()
+    };
+    // Every frame at the checkpoint after `runs` copied back: that WAL's size.
+    let copied_after = async |runs: usize| -> i64 {
+        until("a checkpoint copied the whole WAL back", || {
+            let c = checkpoints();
+            c.runs.load(Ordering::Relaxed) > runs
+                && c.last_frames.load(Ordering::Relaxed) > 0
+                && c.last_copied.load(Ordering::Relaxed) == c.last_frames.load(Ordering::Relaxed)
+        })
+        .await;
+        checkpoints().last_frames.load(Ordering::Relaxed)
+    };
+
+    let runs = checkpoints().runs.load(Ordering::Relaxed);
+    crate::ingest::results_counted(&db, &session, batch("wal-a", 400))
+        .await
+        .unwrap();
+    let first = copied_after(runs).await;
+    // Far below the writer's own checkpoint, which did not run.
+    let backstop_frames = db::WAL_BACKSTOP_BYTES / db::PAGE_SIZE;
+    assert!(
+        first < backstop_frames,
+        "{first} frames, backstop {backstop_frames}"
+    );
+    assert_eq!(checkpoints().failures.load(Ordering::Relaxed), 0);
+
+    // A small write after it: the WAL started over, so it holds that write
+    // alone, fewer frames than the first.
+    let runs = checkpoints().runs.load(Ordering::Relaxed);
+    crate::ingest::results_counted(&db, &session, batch("wal-b", 5))
+        .await
+        .unwrap();
+    let second = copied_after(runs).await;
+    assert!(
+        second < first,
+        "the WAL did not start over: {second} frames after {first}"
+    );
+    assert_eq!(total(&db, session.launch_id).await, 405);
+}
