@@ -4,7 +4,7 @@
 //! and syncs it. Run by the writer (SQLite's `wal_autocheckpoint`), it stops
 //! every write for as long as it takes: during a large upload, about a tenth
 //! of the upload's time, while the other core waited
-//! (docs/ingest-profile.md, "Checkpoints off the writer's path"). Here a
+//! (docs/ingest-profile.md, "Checkpoints beside the writer"). Here a
 //! connection of its own runs a `PASSIVE` checkpoint at most every
 //! [`PAUSE`] after the group writer commits ([`Checkpoints::committed`]): it
 //! copies what was committed by then, beside the writer, which goes on
