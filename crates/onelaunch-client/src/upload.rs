@@ -755,8 +755,8 @@ struct AttachmentRef {
 }
 
 /// A parsed result file: its results, their requests written
-/// ([`encode::Encoded`]), and its size in bytes.
-type ParsedFile = (Vec<encode::Encoded>, usize);
+/// ([`encode::Encoded`]).
+type ParsedFile = Vec<encode::Encoded>;
 
 /// The most parts a chunk is read in at once ([`Uploader::start_load`]).
 const LOAD_PARTS: usize = 4;
@@ -815,7 +815,6 @@ fn parse_one(
     mode: Mode,
     out: &mut Vec<u8>,
 ) -> Loaded<ParsedFile> {
-    let len = bytes.len();
     let parsed = if kind == FileKind::JUnit {
         // Each CI execution's report gets uuids of its own (see UploadOptions::execution).
         let origin = match execution {
@@ -841,7 +840,7 @@ fn parse_one(
                 .map(|r| encode::encode(r, &generated, out))
                 .collect();
             match encoded {
-                Ok(encoded) => Loaded::Ok((encoded, len)),
+                Ok(encoded) => Loaded::Ok(encoded),
                 Err(e) => {
                     out.truncate(start);
                     Loaded::Problem(e)
@@ -1573,7 +1572,7 @@ impl Uploader {
                     })
                     .collect::<Vec<_>>();
                 let results = loaded.iter_mut().flat_map(|l| match l {
-                    Loaded::Ok((results, _)) => results.as_mut_slice(),
+                    Loaded::Ok(results) => results.as_mut_slice(),
                     _ => &mut [],
                 });
                 encode::share(out, results);
@@ -1648,7 +1647,7 @@ impl Uploader {
                     self.mark_done(f);
                     continue;
                 }
-                Loaded::Ok((results, _)) => {
+                Loaded::Ok(results) => {
                     chunk_files.push(f);
                     for result in results {
                         if self.result_ids.contains_key(&result.uuid)
@@ -2128,7 +2127,7 @@ impl Flying<'_> {
     /// first file's result is the one stored and the second is known as sent.
     fn repeated_in(&self, loaded: &[Loaded<ParsedFile>]) -> bool {
         loaded.iter().any(|l| match l {
-            Loaded::Ok((results, _)) => results.iter().any(|r| self.metas.contains_key(&r.uuid)),
+            Loaded::Ok(results) => results.iter().any(|r| self.metas.contains_key(&r.uuid)),
             _ => false,
         })
     }
