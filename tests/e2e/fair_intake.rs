@@ -22,6 +22,17 @@ const SENT: usize = 300 * 1024;
 /// must hold without the pace's help.
 const HOLD_BODIES: &[&str] = &["--header-timeout", "300s"];
 
+/// The connections of the servers the tests on per-project places start.
+const CONNECTIONS: usize = 40;
+
+/// A server of [`CONNECTIONS`] connections, with `args`.
+fn limited_server(args: &[&str]) -> TestServer {
+    let max = CONNECTIONS.to_string();
+    let mut all = args.to_vec();
+    all.extend(["--max-connections", &max]);
+    TestServer::start_with(&all)
+}
+
 /// Temporary files of bodies being received
 /// (`<data>/blobs/<fan-out>/.incoming.*`).
 fn incoming(data: &Path) -> usize {
@@ -159,9 +170,7 @@ fn launch_expecting(url: &str, token: &str) -> (TcpStream, String) {
 /// and another project's CI job uploads meanwhile.
 #[test]
 fn a_project_holding_many_requests_open_leaves_connections_for_other_projects() {
-    const CONNECTIONS: usize = 40;
-    let max = CONNECTIONS.to_string();
-    let server = TestServer::start_with(&["--header-timeout", "300s", "--max-connections", &max]);
+    let server = limited_server(HOLD_BODIES);
     let admin = server.api();
     let hostile = admin.post("/api/project/1/token", &Value::Null)["token"]
         .as_str()
@@ -281,9 +290,7 @@ fn served_within(limit: Duration, open: impl Fn() -> (TcpStream, String)) -> Tcp
 /// places come back when the pages close.
 #[test]
 fn live_pages_of_a_project_hold_at_most_half_of_the_connections() {
-    const CONNECTIONS: usize = 40;
-    let max = CONNECTIONS.to_string();
-    let server = TestServer::start_with(&["--max-connections", &max]);
+    let server = limited_server(&[]);
     let admin = server.api();
     let hostile = admin.post("/api/project/1/token", &Value::Null)["token"]
         .as_str()
@@ -375,10 +382,8 @@ fn download_of(url: &str, token: &str, attachment: i64) -> (TcpStream, String) {
 /// back on a connection kept open.
 #[test]
 fn unread_downloads_of_a_project_hold_at_most_half_of_the_connections() {
-    const CONNECTIONS: usize = 40;
-    let max = CONNECTIONS.to_string();
     // Unread answers are cut by the pace (`listen::pace`): not in this test.
-    let server = TestServer::start_with(&["--header-timeout", "300s", "--max-connections", &max]);
+    let server = limited_server(HOLD_BODIES);
     let admin = server.api();
     let (hostile, attachment, bytes) = a_projects_large_attachment(&server);
     let download = || download_of(&server.url, &hostile, attachment);
@@ -417,9 +422,7 @@ fn unread_downloads_of_a_project_hold_at_most_half_of_the_connections() {
 /// at once is whole.
 #[test]
 fn unread_downloads_are_cut_at_the_pace_and_give_their_places_back() {
-    const CONNECTIONS: usize = 40;
-    let max = CONNECTIONS.to_string();
-    let server = TestServer::start_with(&["--header-timeout", "2s", "--max-connections", &max]);
+    let server = limited_server(&["--header-timeout", "2s"]);
     let (token, attachment, bytes) = a_projects_large_attachment(&server);
     let download = || download_of(&server.url, &token, attachment);
 

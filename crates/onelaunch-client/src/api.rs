@@ -10,7 +10,7 @@ use onelaunch_api::{
     ErrorCode, ExternalRunResponse, ExternalRunStart, ExternalRunStop, Id, JobDto, JobRunDto,
     LaunchCreate, LaunchDto, LaunchProgress, Page, ProjectCreate, ProjectDto, ResultRef,
     SessionCreate, SessionDto, StatisticItem, TestResultDto, TokenCreated, UploadFixtures,
-    UploadResults, UploadResultsResponse,
+    UploadResultsResponse,
 };
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
@@ -1171,22 +1171,9 @@ impl ApiClient {
 
     /// `POST /api/upload/test-result`. Either shape of the answer is accepted
     /// (`results: [{id, uuid}]` and/or `resultIds`); the missing one is left
-    /// empty, or derived from `results`.
+    /// empty, or derived from `results`. The body is the JSON of an `UploadResults`, already written (the
+    /// uploader puts its results' JSON together, `upload::encode`).
     pub async fn upload_results(
-        &self,
-        results: &UploadResults,
-    ) -> Result<UploadResultsResponse, ClientError> {
-        let json = serde_json::to_vec(results).map_err(|e| {
-            ClientError::Decode(format!(
-                "POST /api/upload/test-result: cannot encode the request: {e}"
-            ))
-        })?;
-        self.upload_results_json(json.into()).await
-    }
-
-    /// [`ApiClient::upload_results`] of a body already written (the JSON of
-    /// an `UploadResults`).
-    pub async fn upload_results_json(
         &self,
         body: bytes::Bytes,
     ) -> Result<UploadResultsResponse, ClientError> {

@@ -2232,10 +2232,7 @@ async fn send_batch(
     results: Vec<encode::Sendable>,
 ) -> Result<BatchOutcome, ClientError> {
     let body = encode::batch_body(session_id, &results);
-    match reopener
-        .run(|| client.upload_results_json(body.clone()))
-        .await
-    {
+    match reopener.run(|| client.upload_results(body.clone())).await {
         Ok(resp) => {
             let (acknowledged, already_present) = acknowledged_counted(&results, resp);
             acks.results(&acknowledged);
@@ -2252,10 +2249,7 @@ async fn send_batch(
                 let uuid = result.uuid.clone();
                 let single = [result];
                 let body = encode::batch_body(session_id, &single);
-                match reopener
-                    .run(|| client.upload_results_json(body.clone()))
-                    .await
-                {
+                match reopener.run(|| client.upload_results(body.clone())).await {
                     Ok(resp) => {
                         let (acked, present) = acknowledged_counted(&single, resp);
                         acks.results(&acked);

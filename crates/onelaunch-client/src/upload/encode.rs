@@ -13,7 +13,7 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
+use foldhash::{HashMap, HashMapExt};
 use onelaunch_api::{normalize_status, Id, UploadTestResult};
 use onelaunch_model::allure;
 
@@ -78,15 +78,14 @@ pub(super) fn share<'a>(out: Vec<u8>, results: impl Iterator<Item = &'a mut Enco
     }
 }
 
-/// The attachment files `result` refers to, each once, with the content
-/// type its file gave and, for a JUnit report's output, the content.
+/// The attachment files `result` refers to, each once
+/// ([`onelaunch_model::attachment_sources`]), with the content type its file
+/// gave and, for a JUnit report's output, the content.
 fn attached(result: &allure::TestResult, generated: &Generated) -> Vec<Attached> {
-    let mut sources = onelaunch_model::attachment_sources(result);
+    let sources = onelaunch_model::attachment_sources(result);
     if sources.is_empty() {
         return Vec::new();
     }
-    let mut unique = HashSet::new();
-    sources.retain(|s| unique.insert(s.clone()));
     let mut types = HashMap::new();
     collect_types(&result.attachments, &mut types);
     collect_step_types(&result.steps, &mut types);
