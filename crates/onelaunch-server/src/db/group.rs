@@ -52,6 +52,7 @@ use futures::FutureExt;
 use sqlx::{AnyConnection, AnyPool, Connection};
 use tokio::sync::{mpsc, oneshot};
 
+use super::checkpoint::{self, Checkpoints};
 use super::{Db, Recent};
 use crate::error::{ServerError, ServerResult};
 
@@ -107,6 +108,7 @@ impl Job {
 pub(crate) struct Groups {
     tx: mpsc::UnboundedSender<Job>,
     counts: Arc<Counts>,
+    checkpoints: Checkpoints,
 }
 
 /// What the group writer did (`/metrics`, tests).
@@ -147,7 +149,11 @@ impl Groups {
     /// those turns (decoding the next batches, their stored JSON), and the
     /// one writer, the serial part of an upload, waited
     /// (docs/ingest-profile.md, "The writer kept busy").
-    pub(crate) fn start(pool: AnyPool, recent: Arc<Recent>) -> std::io::Result<Self> {
+    pub(crate) fn start(
+        pool: AnyPool,
+        recent: Arc<Recent>,
+        checkpoints: Checkpoints,
+    ) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::unbounded_channel();
         let counts = Arc::new(Counts::default());
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -157,16 +163,26 @@ impl Groups {
             pool,
             recent,
             counts: counts.clone(),
+            checkpoints: checkpoints.clone(),
             last_failure: None,
         };
         std::thread::Builder::new()
             .name("onelaunch-writer".into())
             .spawn(move || runtime.block_on(writer.run(rx)))?;
-        Ok(Groups { tx, counts })
+        Ok(Groups {
+            tx,
+            counts,
+            checkpoints,
+        })
     }
 
     pub(crate) fn counts(&self) -> &Counts {
         &self.counts
+    }
+
+    /// The checkpointer's counts ([`super::checkpoint`]).
+    pub(crate) fn checkpoints(&self) -> &checkpoint::Counts {
+        self.checkpoints.counts()
     }
 }
 
@@ -271,6 +287,8 @@ struct Writer {
     pool: AnyPool,
     recent: Arc<Recent>,
     counts: Arc<Counts>,
+    /// Told of each commit: the WAL's checkpoints follow the writes.
+    checkpoints: Checkpoints,
     /// When a member last failed (savepoints for a while after).
     last_failure: Option<Instant>,
 }
@@ -363,7 +381,10 @@ impl Writer {
                 }
             }
             break match tx.commit().await {
-                Ok(()) => Outcome::Committed,
+                Ok(()) => {
+                    self.checkpoints.committed();
+                    Outcome::Committed
+                }
                 Err(e) => {
                     self.recent.forget();
                     outcome_of(e)
