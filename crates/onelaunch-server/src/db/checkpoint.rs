@@ -6,8 +6,9 @@
 //! of the upload's time, while the other core waited
 //! (docs/ingest-profile.md, "Checkpoints beside the writer"). Here a
 //! connection of its own runs a `PASSIVE` checkpoint at most every
-//! [`PAUSE`] after the group writer commits ([`Checkpoints::committed`]): it
-//! copies what was committed by then, beside the writer, which goes on
+//! [`PAUSE`] after the writer's connection comes back to its pool from any
+//! write ([`Checkpoints::committed`], called by the pool's `after_release`):
+//! it copies what was committed by then, beside the writer, which goes on
 //! writing.
 //!
 //! The WAL starts over from its beginning only when a write transaction
@@ -22,7 +23,7 @@
 //! unchanged: the same commits, and a checkpoint syncs the WAL before it
 //! copies it.
 
-use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -41,6 +42,11 @@ pub(crate) const PAUSE: Duration = Duration::from_millis(250);
 /// What the checkpointer did, for `/metrics` and tests.
 #[derive(Debug, Default)]
 pub(crate) struct Counts {
+    /// Times the writer's connection came back ([`Checkpoints::committed`]).
+    pub(crate) commits: AtomicU64,
+    /// `commits` as read when the last checkpoint began: that checkpoint
+    /// covers every write that came back by then.
+    pub(crate) covered: AtomicU64,
     /// Checkpoints run.
     pub(crate) runs: AtomicUsize,
     /// Checkpoints that failed (the writer's own checkpoint still bounds the WAL).
@@ -51,7 +57,7 @@ pub(crate) struct Counts {
     pub(crate) last_copied: AtomicI64,
 }
 
-/// The group writer's side: says that something was committed.
+/// The writer's side: says that something may have been committed.
 #[derive(Debug, Clone)]
 pub(crate) struct Checkpoints {
     wake: mpsc::Sender<()>,
@@ -59,8 +65,10 @@ pub(crate) struct Checkpoints {
 }
 
 impl Checkpoints {
-    /// Something was committed: a checkpoint is due within [`PAUSE`].
+    /// The writer's connection came back after a write: a checkpoint is due
+    /// within [`PAUSE`].
     pub(crate) fn committed(&self) {
+        self.counts.commits.fetch_add(1, Ordering::Relaxed);
         // A full channel already holds a wake-up.
         let _ = self.wake.try_send(());
     }
@@ -70,21 +78,41 @@ impl Checkpoints {
     }
 }
 
-/// Opens the checkpointer's connection to the database of `opts` and starts
-/// it. It stops when every [`Checkpoints`] is dropped.
-pub(crate) async fn start(opts: &AnyConnectOptions) -> Result<Checkpoints, sqlx::Error> {
-    let conn = opts.connect().await?;
-    let (wake, woken) = mpsc::channel(1);
-    let counts = Arc::new(Counts::default());
-    tokio::spawn(run(conn, woken, counts.clone()));
-    Ok(Checkpoints { wake, counts })
+/// The checkpointer's side of [`channel`], for [`start`].
+pub(crate) struct Woken {
+    woken: mpsc::Receiver<()>,
+    counts: Arc<Counts>,
 }
 
-async fn run(mut conn: AnyConnection, mut woken: mpsc::Receiver<()>, counts: Arc<Counts>) {
+/// The writer's side, to be told of writes from its first connection on,
+/// and the checkpointer's, started once the database is ready.
+pub(crate) fn channel() -> (Checkpoints, Woken) {
+    let (wake, woken) = mpsc::channel(1);
+    let counts = Arc::new(Counts::default());
+    (
+        Checkpoints {
+            wake,
+            counts: counts.clone(),
+        },
+        Woken { woken, counts },
+    )
+}
+
+/// Opens the checkpointer's connection to the database of `opts` and starts
+/// it. It stops when every [`Checkpoints`] is dropped.
+pub(crate) async fn start(opts: &AnyConnectOptions, woken: Woken) -> Result<(), sqlx::Error> {
+    let conn = opts.connect().await?;
+    tokio::spawn(run(conn, woken));
+    Ok(())
+}
+
+async fn run(mut conn: AnyConnection, woken: Woken) {
+    let Woken { mut woken, counts } = woken;
     let mut next = Instant::now();
     while woken.recv().await.is_some() {
         tokio::time::sleep_until(next).await;
         next = Instant::now() + PAUSE;
+        let covering = counts.commits.load(Ordering::Relaxed);
         // PASSIVE: copies what no reader still needs from the WAL, without
         // waiting for readers or the writer, who go on meanwhile.
         let row = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
@@ -95,6 +123,7 @@ async fn run(mut conn: AnyConnection, mut woken: mpsc::Receiver<()>, counts: Arc
             Ok((frames, copied)) => {
                 counts.last_frames.store(frames, Ordering::Relaxed);
                 counts.last_copied.store(copied, Ordering::Relaxed);
+                counts.covered.store(covering, Ordering::Relaxed);
             }
             Err(e) => {
                 counts.failures.fetch_add(1, Ordering::Relaxed);

@@ -52,7 +52,6 @@ use futures::FutureExt;
 use sqlx::{AnyConnection, AnyPool, Connection};
 use tokio::sync::{mpsc, oneshot};
 
-use super::checkpoint::{self, Checkpoints};
 use super::{Db, Recent};
 use crate::error::{ServerError, ServerResult};
 
@@ -108,7 +107,6 @@ impl Job {
 pub(crate) struct Groups {
     tx: mpsc::UnboundedSender<Job>,
     counts: Arc<Counts>,
-    checkpoints: Checkpoints,
 }
 
 /// What the group writer did (`/metrics`, tests).
@@ -149,11 +147,7 @@ impl Groups {
     /// those turns (decoding the next batches, their stored JSON), and the
     /// one writer, the serial part of an upload, waited
     /// (docs/ingest-profile.md, "The writer kept busy").
-    pub(crate) fn start(
-        pool: AnyPool,
-        recent: Arc<Recent>,
-        checkpoints: Checkpoints,
-    ) -> std::io::Result<Self> {
+    pub(crate) fn start(pool: AnyPool, recent: Arc<Recent>) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::unbounded_channel();
         let counts = Arc::new(Counts::default());
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -163,26 +157,16 @@ impl Groups {
             pool,
             recent,
             counts: counts.clone(),
-            checkpoints: checkpoints.clone(),
             last_failure: None,
         };
         std::thread::Builder::new()
             .name("onelaunch-writer".into())
             .spawn(move || runtime.block_on(writer.run(rx)))?;
-        Ok(Groups {
-            tx,
-            counts,
-            checkpoints,
-        })
+        Ok(Groups { tx, counts })
     }
 
     pub(crate) fn counts(&self) -> &Counts {
         &self.counts
-    }
-
-    /// The checkpointer's counts ([`super::checkpoint`]).
-    pub(crate) fn checkpoints(&self) -> &checkpoint::Counts {
-        self.checkpoints.counts()
     }
 }
 
@@ -287,8 +271,6 @@ struct Writer {
     pool: AnyPool,
     recent: Arc<Recent>,
     counts: Arc<Counts>,
-    /// Told of each commit: the WAL's checkpoints follow the writes.
-    checkpoints: Checkpoints,
     /// When a member last failed (savepoints for a while after).
     last_failure: Option<Instant>,
 }
@@ -381,10 +363,7 @@ impl Writer {
                 }
             }
             break match tx.commit().await {
-                Ok(()) => {
-                    self.checkpoints.committed();
-                    Outcome::Committed
-                }
+                Ok(()) => Outcome::Committed,
                 Err(e) => {
                     self.recent.forget();
                     outcome_of(e)

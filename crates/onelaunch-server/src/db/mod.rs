@@ -67,6 +67,8 @@ pub(crate) struct Db {
     pub(crate) recent: std::sync::Arc<Recent>,
     /// The group writer of ingest writes (SQLite; [`group`]).
     pub(crate) groups: Option<group::Groups>,
+    /// Checkpoints of the WAL beside the writer (SQLite; [`checkpoint`]).
+    pub(crate) checkpoints: Option<checkpoint::Checkpoints>,
     /// What uploads left for later: test cases' queued attempts and the web
     /// UI's order ([`settle`]).
     pub(crate) settler: std::sync::Arc<settle::Settler>,
@@ -315,6 +317,8 @@ impl Db {
             .map_err(|e| ServerError::Config(format!("database URL: {e}")))?;
         let (read, write, checkpoints) = match backend {
             Backend::Sqlite => {
+                let (checkpoints, woken) = checkpoint::channel();
+                let wake = checkpoints.clone();
                 // SQLite's pools hand out connections untested: a ping is a
                 // round trip to the connection's worker thread that cannot
                 // find anything wrong with a file (a dead worker fails the
@@ -330,7 +334,13 @@ impl Db {
                     // would then be wrong (a later "commit" into a
                     // transaction that never ends). A fresh connection
                     // starts clean.
-                    .after_release(|_, _| Box::pin(async { Ok(!crate::error::take_db_full()) }))
+                    //
+                    // Each time the writer comes back, whatever it wrote
+                    // is due for a checkpoint beside it ([`checkpoint`]).
+                    .after_release(move |_, _| {
+                        wake.committed();
+                        Box::pin(async { Ok(!crate::error::take_db_full()) })
+                    })
                     .after_connect(|conn, _| {
                         Box::pin(async move {
                             // The writer's page cache holds the pages every
@@ -371,9 +381,10 @@ impl Db {
                             // 100,000 results: 17% fewer bytes written, 12%
                             // less server CPU (docs/ingest-profile.md).
                             // Those checkpoints run beside the writer
-                            // ([`checkpoint`]); the writer's own waits for
-                            // four times as much WAL, and finds most of it
-                            // copied already.
+                            // ([`checkpoint`], woken by `after_release`
+                            // above); the writer's own waits for four times
+                            // as much WAL, and finds most of it copied
+                            // already.
                             //
                             // A savepoint ([`group`], after a failure) or a
                             // statement that may fail halfway keeps the first
@@ -422,7 +433,7 @@ impl Db {
                     .run(&write)
                     .await
                     .map_err(|e| ServerError::Config(format!("migration failed: {e}")))?;
-                let checkpoints = checkpoint::start(&opts).await?;
+                checkpoint::start(&opts, woken).await?;
                 let read = AnyPoolOptions::new()
                     .max_connections(4)
                     .test_before_acquire(false)
@@ -451,13 +462,11 @@ impl Db {
             }
         };
         let recent: std::sync::Arc<Recent> = Default::default();
-        let groups = match checkpoints {
-            Some(checkpoints) => Some(
-                group::Groups::start(write.clone(), recent.clone(), checkpoints).map_err(|e| {
-                    ServerError::Config(format!("cannot start the database writer thread: {e}"))
-                })?,
-            ),
-            None => None,
+        let groups = match backend {
+            Backend::Sqlite => Some(group::Groups::start(write.clone(), recent.clone()).map_err(
+                |e| ServerError::Config(format!("cannot start the database writer thread: {e}")),
+            )?),
+            _ => None,
         };
         Ok(Db {
             read,
@@ -466,6 +475,7 @@ impl Db {
             secret_key: None,
             recent,
             groups,
+            checkpoints,
             settler: Default::default(),
         })
     }

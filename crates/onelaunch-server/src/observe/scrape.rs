@@ -100,7 +100,8 @@ fn describe() {
     );
 }
 
-/// The SQLite group writer's work (`db::group`); PostgreSQL has none.
+/// The SQLite group writer's work (`db::group`) and the checkpoints beside
+/// it (`db::checkpoint`); PostgreSQL has neither.
 fn groups(db: &Db) {
     if let Some(g) = &db.groups {
         let (queued, taken, groups, replayed) = g.counts().read();
@@ -108,13 +109,11 @@ fn groups(db: &Db) {
         set_gauge(WRITE_GROUPS, &[], groups as f64);
         set_gauge(WRITE_GROUPS_REPLAYED, &[], replayed as f64);
         set_gauge(WRITES_WAITING, &[], queued.saturating_sub(taken) as f64);
-        let checkpoints = g.checkpoints();
-        set_gauge(CHECKPOINTS, &[], checkpoints.runs.load(Relaxed) as f64);
-        set_gauge(
-            CHECKPOINTS_FAILED,
-            &[],
-            checkpoints.failures.load(Relaxed) as f64,
-        );
+    }
+    if let Some(c) = &db.checkpoints {
+        let c = c.counts();
+        set_gauge(CHECKPOINTS, &[], c.runs.load(Relaxed) as f64);
+        set_gauge(CHECKPOINTS_FAILED, &[], c.failures.load(Relaxed) as f64);
     }
 }
 

@@ -360,32 +360,51 @@ async fn a_known_case_with_the_same_facts_is_not_written() {
             })
             .collect()
     };
-    // WAL frames written by upserting `cases` in one transaction.
-    let frames = |cases: Vec<db::test_cases::CaseFacts>| {
-        let db = db.clone();
-        async move {
-            let mut conn = db.write.acquire().await.unwrap();
-            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-                .execute(&mut *conn)
-                .await
-                .unwrap();
-            let mut tx = conn.begin().await.unwrap();
-            let refs: Vec<&db::test_cases::CaseFacts> = cases.iter().collect();
-            db::test_cases::upsert_cases(&mut tx, 1, &refs)
-                .await
-                .unwrap();
-            tx.commit().await.unwrap();
-            let row = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-                .fetch_one(&mut *conn)
-                .await
-                .unwrap();
-            row.get::<i64, _>(1)
+    // WAL frames written by upserting `cases` in one transaction, on the
+    // writer's connection held throughout: while it is held, nothing wakes
+    // the checkpoints beside the writer (`db::checkpoint`), and the one
+    // woken before is waited for, so the WAL is the test's alone.
+    let mut conn = db.write.acquire().await.unwrap();
+    let counts = db.checkpoints.as_ref().unwrap().counts();
+    let released = counts.commits.load(std::sync::atomic::Ordering::Relaxed);
+    for _ in 0..10_000 {
+        if counts.covered.load(std::sync::atomic::Ordering::Relaxed) >= released {
+            break;
         }
-    };
-    let created = frames(facts("a")).await;
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    assert!(
+        counts.covered.load(std::sync::atomic::Ordering::Relaxed) >= released,
+        "the checkpoint woken before never ran"
+    );
+    async fn frames(
+        conn: &mut sqlx::pool::PoolConnection<sqlx::Any>,
+        cases: Vec<db::test_cases::CaseFacts>,
+    ) -> i64 {
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&mut **conn)
+            .await
+            .unwrap();
+        let mut tx = conn.begin().await.unwrap();
+        let refs: Vec<&db::test_cases::CaseFacts> = cases.iter().collect();
+        db::test_cases::upsert_cases(&mut tx, 1, &refs)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let row = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .fetch_one(&mut **conn)
+            .await
+            .unwrap();
+        row.get::<i64, _>(1)
+    }
+    let created = frames(&mut conn, facts("a")).await;
     assert!(created > 10, "new cases are written: {created} frames");
-    assert_eq!(frames(facts("a")).await, 1, "known cases, same facts");
-    let changed = frames(facts("b")).await;
+    assert_eq!(
+        frames(&mut conn, facts("a")).await,
+        1,
+        "known cases, same facts"
+    );
+    let changed = frames(&mut conn, facts("b")).await;
     assert!(changed > 10, "other labels are written: {changed} frames");
 }
 

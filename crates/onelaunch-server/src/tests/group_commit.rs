@@ -460,55 +460,97 @@ async fn a_result_batch_waits_for_room_to_be_decoded() {
 }
 
 /// The WAL is copied back into the database beside the writer
-/// (`db::checkpoint`): after the writer commits, the checkpointer copies
-/// every frame back, though the WAL holds far less than the writer's own
-/// threshold; and the next write then starts the WAL over, so a WAL the
-/// checkpointer keeps copied does not grow.
+/// (`db::checkpoint`): after a write, the checkpointer copies every frame
+/// back, though the WAL holds far less than the writer's own threshold; and
+/// the next write then starts the WAL over, so a WAL the checkpointer keeps
+/// copied does not grow.
 #[tokio::test]
 async fn the_wal_is_copied_back_beside_the_writer_and_starts_over() {
     let (_dir, db) = fresh_db().await;
     let (_, session) = session(&db, "run-wal").await;
-    let checkpoints = || {
-        db.groups
+    let counts = || {
+        db.checkpoints
             .as_ref()
-            .expect("SQLite has a group writer")
-            .checkpoints()
+            .expect("SQLite has a checkpointer")
+            .counts()
     };
-    // Every frame at the checkpoint after `runs` copied back: that WAL's size.
-    let copied_after = async |runs: usize| -> i64 {
-        until("a checkpoint copied the whole WAL back", || {
-            let c = checkpoints();
-            c.runs.load(Ordering::Relaxed) > runs
-                && c.last_frames.load(Ordering::Relaxed) > 0
-                && c.last_copied.load(Ordering::Relaxed) == c.last_frames.load(Ordering::Relaxed)
-        })
+    // The WAL's size at a checkpoint that began after `results` were
+    // written, once it copied every frame back.
+    let upload_and_copy = async |results| -> i64 {
+        crate::ingest::results_counted(&db, &session, results)
+            .await
+            .unwrap();
+        // The writer has come back (the pool has one connection).
+        drop(db.write.acquire().await.unwrap());
+        let written = counts().commits.load(Ordering::Relaxed);
+        until(
+            "a checkpoint after the write copied the whole WAL back",
+            || {
+                let c = counts();
+                c.covered.load(Ordering::Relaxed) >= written
+                    && c.last_frames.load(Ordering::Relaxed) > 0
+                    && c.last_copied.load(Ordering::Relaxed)
+                        == c.last_frames.load(Ordering::Relaxed)
+            },
+        )
         .await;
-        checkpoints().last_frames.load(Ordering::Relaxed)
+        counts().last_frames.load(Ordering::Relaxed)
     };
 
-    let runs = checkpoints().runs.load(Ordering::Relaxed);
-    crate::ingest::results_counted(&db, &session, batch("wal-a", 400))
-        .await
-        .unwrap();
-    let first = copied_after(runs).await;
+    let first = upload_and_copy(batch("wal-a", 400)).await;
     // Far below the writer's own checkpoint, which did not run.
     let backstop_frames = db::WAL_BACKSTOP_BYTES / db::PAGE_SIZE;
     assert!(
         first < backstop_frames,
         "{first} frames, backstop {backstop_frames}"
     );
-    assert_eq!(checkpoints().failures.load(Ordering::Relaxed), 0);
+    assert_eq!(counts().failures.load(Ordering::Relaxed), 0);
 
     // A small write after it: the WAL started over, so it holds that write
     // alone, fewer frames than the first.
-    let runs = checkpoints().runs.load(Ordering::Relaxed);
-    crate::ingest::results_counted(&db, &session, batch("wal-b", 5))
-        .await
-        .unwrap();
-    let second = copied_after(runs).await;
+    let second = upload_and_copy(batch("wal-b", 5)).await;
     assert!(
         second < first,
         "the WAL did not start over: {second} frames after {first}"
     );
     assert_eq!(total(&db, session.launch_id).await, 405);
+}
+
+/// A write that does not go through the group writer (here a launch renamed
+/// on the write pool, as the UI order's settles, case folds and launch
+/// changes write) is checkpointed beside the writer too: the checkpointer is
+/// woken each time the writer's connection comes back, not only by grouped
+/// commits, so such a WAL does not wait for the next upload or the writer's
+/// 160 MiB backstop.
+#[tokio::test]
+async fn a_write_outside_a_group_is_copied_back_beside_the_writer() {
+    let (_dir, db) = fresh_db().await;
+    let (_, session) = session(&db, "run-plain").await;
+    let counts = db
+        .checkpoints
+        .as_ref()
+        .expect("SQLite has a checkpointer")
+        .counts();
+    let ran_before = counts.runs.load(Ordering::Relaxed);
+    {
+        let mut conn = db.write.acquire().await.unwrap();
+        sqlx::query("UPDATE launches SET name = 'renamed' WHERE id = $1")
+            .bind(session.launch_id)
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+    }
+    let written = counts.commits.load(Ordering::Relaxed);
+    until(
+        "a checkpoint after the plain write copied the whole WAL back",
+        || {
+            counts.runs.load(Ordering::Relaxed) > ran_before
+                && counts.covered.load(Ordering::Relaxed) >= written
+                && counts.last_frames.load(Ordering::Relaxed) > 0
+                && counts.last_copied.load(Ordering::Relaxed)
+                    == counts.last_frames.load(Ordering::Relaxed)
+        },
+    )
+    .await;
+    assert_eq!(counts.failures.load(Ordering::Relaxed), 0);
 }
