@@ -290,15 +290,23 @@ async fn test_cases_are_looked_up_by_their_unique_index() {
 async fn the_case_filter_matches_the_labels_in_the_case_row() {
     let app = TestApp::new().await;
     labels_filtered(&app).await;
-    let tables: Vec<String> =
-        sqlx::query("SELECT name FROM sqlite_master WHERE name = 'test_case_labels'")
-            .fetch_all(&app.state.db.read)
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| sqlx::Row::try_get(r, "name").unwrap())
-            .collect();
+    let tables = names(
+        &app,
+        "SELECT name FROM sqlite_master WHERE name = 'test_case_labels'",
+    )
+    .await;
     assert!(tables.is_empty(), "{tables:?}");
+}
+
+/// The `name` column of what `sql` selects.
+async fn names(app: &TestApp, sql: &str) -> Vec<String> {
+    sqlx::query(sql)
+        .fetch_all(&app.state.db.read)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| sqlx::Row::try_get(r, "name").unwrap())
+        .collect()
 }
 
 #[tokio::test]
@@ -311,16 +319,12 @@ async fn the_case_filter_matches_the_labels_in_the_case_row_on_postgres() {
     // Migration 0032 dropped the label rows' table here too, and the (job
     // run, test key) index the latest attempts no longer read (0027), both
     // kept until then for replicas of earlier versions.
-    let left: Vec<String> = sqlx::query(
-        "SELECT CAST(relname AS TEXT) AS relname FROM pg_class \
+    let left = names(
+        &app,
+        "SELECT CAST(relname AS TEXT) AS name FROM pg_class \
          WHERE relname IN ('test_case_labels', 'test_results_run_key')",
     )
-    .fetch_all(&app.state.db.read)
-    .await
-    .unwrap()
-    .iter()
-    .map(|r| sqlx::Row::try_get(r, "relname").unwrap())
-    .collect();
+    .await;
     assert!(left.is_empty(), "{left:?}");
     app.state.db.write.close().await;
     drop(cluster);
