@@ -1171,8 +1171,9 @@ impl ApiClient {
 
     /// `POST /api/upload/test-result`. Either shape of the answer is accepted
     /// (`results: [{id, uuid}]` and/or `resultIds`); the missing one is left
-    /// empty, or derived from `results`. The body is the JSON of an `UploadResults`, already written (the
-    /// uploader puts its results' JSON together, `upload::encode`).
+    /// empty, or derived from `results`. The body is the JSON of an
+    /// `UploadResults`, already written (the uploader puts its results' JSON
+    /// together, `upload::encode`).
     pub async fn upload_results(
         &self,
         body: bytes::Bytes,

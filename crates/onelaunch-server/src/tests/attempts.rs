@@ -290,23 +290,13 @@ async fn test_cases_are_looked_up_by_their_unique_index() {
 async fn the_case_filter_matches_the_labels_in_the_case_row() {
     let app = TestApp::new().await;
     labels_filtered(&app).await;
-    let tables = names(
+    let tables = column(
         &app,
         "SELECT name FROM sqlite_master WHERE name = 'test_case_labels'",
+        "name",
     )
     .await;
     assert!(tables.is_empty(), "{tables:?}");
-}
-
-/// The `name` column of what `sql` selects.
-async fn names(app: &TestApp, sql: &str) -> Vec<String> {
-    sqlx::query(sql)
-        .fetch_all(&app.state.db.read)
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| sqlx::Row::try_get(r, "name").unwrap())
-        .collect()
 }
 
 #[tokio::test]
@@ -319,10 +309,11 @@ async fn the_case_filter_matches_the_labels_in_the_case_row_on_postgres() {
     // Migration 0032 dropped the label rows' table here too, and the (job
     // run, test key) index the latest attempts no longer read (0027), both
     // kept until then for replicas of earlier versions.
-    let left = names(
+    let left = column(
         &app,
         "SELECT CAST(relname AS TEXT) AS name FROM pg_class \
          WHERE relname IN ('test_case_labels', 'test_results_run_key')",
+        "name",
     )
     .await;
     assert!(left.is_empty(), "{left:?}");
@@ -393,12 +384,17 @@ async fn labels_filtered(app: &TestApp) {
 
 /// The steps of an `EXPLAIN QUERY PLAN` on the app's database.
 async fn query_plan(app: &TestApp, explain: &str) -> Vec<String> {
+    column(app, explain, "detail").await
+}
+
+/// The text column `name` of every row `sql` selects on the app's database.
+async fn column(app: &TestApp, sql: &str, name: &str) -> Vec<String> {
     use sqlx::Row;
-    sqlx::query(explain)
+    sqlx::query(sql)
         .fetch_all(&app.state.db.read)
         .await
         .unwrap()
         .iter()
-        .map(|r| r.try_get::<String, _>("detail").unwrap())
+        .map(|r| r.try_get::<String, _>(name).unwrap())
         .collect()
 }

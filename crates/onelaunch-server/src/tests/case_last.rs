@@ -367,16 +367,10 @@ async fn a_known_case_with_the_same_facts_is_not_written() {
     let mut conn = db.write.acquire().await.unwrap();
     let counts = db.checkpoints.as_ref().unwrap().counts();
     let released = counts.commits.load(std::sync::atomic::Ordering::Relaxed);
-    for _ in 0..10_000 {
-        if counts.covered.load(std::sync::atomic::Ordering::Relaxed) >= released {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
-    assert!(
-        counts.covered.load(std::sync::atomic::Ordering::Relaxed) >= released,
-        "the checkpoint woken before never ran"
-    );
+    super::until("the checkpoint woken before ran", || {
+        counts.covered.load(std::sync::atomic::Ordering::Relaxed) >= released
+    })
+    .await;
     async fn frames(
         conn: &mut sqlx::pool::PoolConnection<sqlx::Any>,
         cases: Vec<db::test_cases::CaseFacts>,

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use onelaunch_api::{self as api, Id};
 
+use super::until;
 use crate::db::{self, results::SessionRow, Db};
 use crate::error::ServerError;
 
@@ -43,17 +44,6 @@ async fn fresh_db() -> (tempfile::TempDir, Db) {
         .await
         .unwrap();
     (dir, db)
-}
-
-/// Waits (without a time limit on the outcome, only on a hang) until `done`.
-async fn until(what: &str, done: impl Fn() -> bool) {
-    for _ in 0..10_000 {
-        if done() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
-    panic!("never happened: {what}");
 }
 
 /// The group writer's counts.

@@ -86,6 +86,17 @@ impl Reply {
     }
 }
 
+/// Waits (without a time limit on the outcome, only on a hang) until `done`.
+pub(crate) async fn until(what: &str, done: impl Fn() -> bool) {
+    for _ in 0..10_000 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    panic!("never happened: {what}");
+}
+
 /// A launch with a job run `run_uid` of the job `acme/shop/ci` in project
 /// `project_id`, and an upload session of that job run, through the data
 /// layer: `(launch id, session)`.
