@@ -27,6 +27,15 @@ pub(crate) const ATTACHMENT_ROWS: usize = 500;
 /// Uuids looked up by one statement.
 const LOOKUP_ROWS: usize = 500;
 
+/// Moves the attachments of `steps` (and of their steps) into `out`, in the
+/// order [`declared_attachments`] lists them.
+fn take_step_attachments(steps: Vec<api::UploadStep>, out: &mut Vec<api::UploadAttachment>) {
+    for s in steps {
+        out.extend(s.attachment);
+        take_step_attachments(s.steps, out);
+    }
+}
+
 fn step_attachments(steps: &[api::UploadStep], out: &mut Vec<api::UploadAttachment>) {
     for s in steps {
         if let Some(a) = &s.attachment {
@@ -310,7 +319,12 @@ async fn insert_rows<'r>(
 /// and each one's stored JSON. Prepared before the transaction, in the
 /// request's own task, so the writer's turn (one at a time on SQLite) goes
 /// to the statements.
+///
+/// Once each result's stored JSON is written, a result keeps only what the
+/// writer's turn reads ([`shed`]): a batch waits for that turn holding its
+/// bodies, not its results twice.
 pub(crate) struct ResultBatch {
+    /// The results, shed to their columns and declared attachments.
     results: Vec<api::UploadTestResult>,
     /// Indexes into `results`.
     order: Vec<usize>,
@@ -337,6 +351,7 @@ impl ResultBatch {
             .map(|&i| body(i, &results[i]))
             .collect::<ServerResult<_>>()?;
         let keys = Self::keys(&results, &order, job);
+        let results = results.into_iter().map(shed).collect();
         Ok(ResultBatch {
             results,
             order,
@@ -354,9 +369,39 @@ impl ResultBatch {
             .collect()
     }
 
-    /// The results as sent (the indexes [`insert_results`] answers point here).
+    /// The results in the order sent (the indexes [`insert_results`] answers
+    /// point here), [`shed`].
     pub(crate) fn results(&self) -> &[api::UploadTestResult] {
         &self.results
+    }
+}
+
+/// A result reduced to what [`insert_results`] and the test cases' tracking
+/// read once its stored JSON is written: its columns, and every attachment it
+/// declares at the top level (those of its steps moved there, in
+/// [`declared_attachments`]' order). Its steps, parameters, links, labels and
+/// descriptions are in the stored JSON; the test case's labels in its
+/// `CaseFacts`, worked out before.
+fn shed(r: api::UploadTestResult) -> api::UploadTestResult {
+    let mut attachments = r.attachments;
+    take_step_attachments(r.steps, &mut attachments);
+    api::UploadTestResult {
+        uuid: r.uuid,
+        history_id: r.history_id,
+        test_case_id: r.test_case_id,
+        name: r.name,
+        full_name: r.full_name,
+        start: r.start,
+        stop: r.stop,
+        duration: r.duration,
+        status: r.status,
+        message: r.message,
+        trace: r.trace,
+        flaky: r.flaky,
+        known: r.known,
+        muted: r.muted,
+        attachments,
+        ..Default::default()
     }
 }
 

@@ -301,10 +301,11 @@ pub(crate) async fn results_counted(
 ) -> ServerResult<(Vec<api::ResultRef>, usize)> {
     check_uuids(&results)?;
     let weight = results.len();
-    let batch = Arc::new(db::results::ResultBatch::prepare(results, session.job_id)?);
     // Worked out here, in the request's task: the writer's turn is for the
-    // statements (one writer at a time on SQLite).
-    let facts: Arc<Vec<_>> = Arc::new(batch.results().iter().map(test_cases::case_facts).collect());
+    // statements (one writer at a time on SQLite). The facts first: the
+    // prepared batch keeps only what its rows read (labels are not).
+    let facts: Arc<Vec<_>> = Arc::new(results.iter().map(test_cases::case_facts).collect());
+    let batch = Arc::new(db::results::ResultBatch::prepare(results, session.job_id)?);
     let (session, work_db) = (Arc::new(session.clone()), db.clone());
     // Run again from the start if its group is replayed (db::group).
     let (refs, new) = db::group::grouped(db, weight, move |conn| {

@@ -29,6 +29,7 @@ mod reruns;
 mod sessions;
 mod small_blobs;
 mod storage;
+mod stored_result;
 mod tokens;
 mod ui_order;
 
