@@ -57,13 +57,14 @@ pub(crate) struct Limits {
 pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The most an HTTP/1 connection reads ahead of its handler (hyper's default
-/// is about 400 KiB): a request head must fit (64 KiB is eight times
-/// nginx's default header buffer), and a body its handler is not reading yet
-/// (a result batch waiting for room to be decoded) waits in the socket, not
-/// in this buffer. Twenty job runs' 160 requests in flight held up to 64 MiB
-/// of bodies here (docs/ingest-profile.md, "Twenty job runs at the issue's
-/// scale").
-const READ_BUFFER: usize = 64 * 1024;
+/// is about 400 KiB): a request head must fit (32 KiB is nginx's default room
+/// for a request's header lines, four buffers of 8 KiB), and a body its
+/// handler is not reading yet (a result batch waiting for room to be decoded)
+/// waits in the socket, not in this buffer. Twenty job runs' 160 requests in
+/// flight held up to 64 MiB of bodies here with hyper's default, and about
+/// 10 MiB at 64 KiB (docs/ingest-profile.md, "Twenty job runs at the issue's
+/// scale", "A waiting batch holds its stored JSON, not its results twice").
+const READ_BUFFER: usize = 32 * 1024;
 
 /// How long a graceful shutdown waits for requests in flight.
 pub const DRAIN_MAX: Duration = Duration::from_secs(30);
