@@ -27,29 +27,13 @@ pub(crate) const ATTACHMENT_ROWS: usize = 500;
 /// Uuids looked up by one statement.
 const LOOKUP_ROWS: usize = 500;
 
-/// Moves the attachments of `steps` (and of their steps) into `out`, in the
-/// order [`declared_attachments`] lists them.
+/// Moves the attachments of `steps` into `out`: each step's, then those of
+/// its own steps.
 fn take_step_attachments(steps: Vec<api::UploadStep>, out: &mut Vec<api::UploadAttachment>) {
     for s in steps {
         out.extend(s.attachment);
         take_step_attachments(s.steps, out);
     }
-}
-
-fn step_attachments(steps: &[api::UploadStep], out: &mut Vec<api::UploadAttachment>) {
-    for s in steps {
-        if let Some(a) = &s.attachment {
-            out.push(a.clone());
-        }
-        step_attachments(&s.steps, out);
-    }
-}
-
-/// Every attachment a result declares (top level and in steps).
-pub(crate) fn declared_attachments(r: &api::UploadTestResult) -> Vec<api::UploadAttachment> {
-    let mut out = r.attachments.clone();
-    step_attachments(&r.steps, &mut out);
-    out
 }
 
 /// The key that makes results attempts of one test: the `historyId` (else the
@@ -378,8 +362,8 @@ impl ResultBatch {
 
 /// A result reduced to what [`insert_results`] and the test cases' tracking
 /// read once its stored JSON is written: its columns, and every attachment it
-/// declares at the top level (those of its steps moved there, in
-/// [`declared_attachments`]' order). Its steps, parameters, links, labels and
+/// declares at the top level (its own, then those of its steps, in order).
+/// Its steps, parameters, links, labels and
 /// descriptions are in the stored JSON; the test case's labels in its
 /// `CaseFacts`, worked out before.
 fn shed(r: api::UploadTestResult) -> api::UploadTestResult {
@@ -445,7 +429,8 @@ async fn lookup_uuids<'r>(
     Ok(())
 }
 
-/// The attachment rows (no bytes yet) the new results declare.
+/// The attachment rows (no bytes yet) the new results declare: [`shed`]
+/// results, whose steps' attachments are at the top level.
 async fn insert_declared_attachments(
     conn: &mut AnyConnection,
     results: &[api::UploadTestResult],
@@ -453,11 +438,12 @@ async fn insert_declared_attachments(
     now: i64,
 ) -> ServerResult<()> {
     const COLS: usize = 6;
-    let rows: Vec<(Id, api::UploadAttachment)> = new
+    let rows: Vec<(Id, &api::UploadAttachment)> = new
         .iter()
         .flat_map(|&(id, i)| {
-            declared_attachments(&results[i])
-                .into_iter()
+            results[i]
+                .attachments
+                .iter()
                 .filter(|a| !a.original_file_name.is_empty())
                 .map(move |a| (id, a))
         })
