@@ -182,18 +182,9 @@ async fn latest_attempts_are_read_as_soon_as_they_are_stored(app: &TestApp) {
             ("t3".into(), json!("passed"), json!(job_b)),
         ]
     );
-    let t1 = app
-        .get(&format!("/api/testcase?projectId={project}&name=t1"), ADMIN)
-        .await
-        .expect(200)
-        .body["content"][0]["id"]
-        .as_i64()
-        .unwrap();
-    let case = app
-        .get(&format!("/api/testcase/{t1}"), ADMIN)
-        .await
-        .expect(200);
-    assert_eq!(case.body["lastStatus"], "failed");
+    let case = app.test_case(project, "t1").await;
+    assert_eq!(case["lastStatus"], "failed");
+    let t1 = case["id"].as_i64().unwrap();
 
     // A manual result, newer: the status moves, the executor stays.
     app.post(
@@ -203,12 +194,9 @@ async fn latest_attempts_are_read_as_soon_as_they_are_stored(app: &TestApp) {
     )
     .await
     .expect(200);
-    let case = app
-        .get(&format!("/api/testcase/{t1}"), ADMIN)
-        .await
-        .expect(200);
-    assert_eq!(case.body["lastStatus"], "passed");
-    assert_eq!(case.body["job"]["id"], job_a);
+    let case = app.test_case(project, "t1").await;
+    assert_eq!(case["lastStatus"], "passed");
+    assert_eq!(case["job"]["id"], job_a);
 }
 
 #[tokio::test]

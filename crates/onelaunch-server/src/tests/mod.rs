@@ -339,6 +339,25 @@ impl TestApp {
             .collect()
     }
 
+    /// The test case named `name` in `project`, as `GET /api/testcase/{id}`
+    /// answers the admin.
+    pub(crate) async fn test_case(&self, project: i64, name: &str) -> Value {
+        let id = self
+            .get(
+                &format!("/api/testcase?projectId={project}&name={name}"),
+                ADMIN,
+            )
+            .await
+            .expect(200)
+            .body["content"][0]["id"]
+            .as_i64()
+            .unwrap();
+        self.get(&format!("/api/testcase/{id}"), ADMIN)
+            .await
+            .expect(200)
+            .body
+    }
+
     /// Starts job run `run` of job `job` in `project` as `token`
     /// (`/api/upload/start`, CI type `github`), into launch `launch` or a new
     /// one named after the job; the reply holds `launchId`, `jobId` and

@@ -116,18 +116,7 @@ async fn a_result_is_stored_whole_though_its_batch_waits_with_its_columns_only()
         (&json!("failed"), &json!("boom"), &json!(1000), &json!(1500))
     );
     assert_eq!(row["attachmentCount"], 3);
-    let case = app
-        .get("/api/testcase?projectId=1&name=test_everything", ADMIN)
-        .await
-        .expect(200)
-        .body["content"][0]["id"]
-        .as_i64()
-        .unwrap();
-    let case = app
-        .get(&format!("/api/testcase/{case}"), ADMIN)
-        .await
-        .expect(200)
-        .body;
+    let case = app.test_case(1, "test_everything").await;
     assert_eq!(
         case["labels"],
         json!([
