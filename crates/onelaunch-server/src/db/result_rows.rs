@@ -363,9 +363,8 @@ impl ResultBatch {
 /// A result reduced to what [`insert_results`] and the test cases' tracking
 /// read once its stored JSON is written: its columns, and every attachment it
 /// declares at the top level (its own, then those of its steps, in order).
-/// Its steps, parameters, links, labels and
-/// descriptions are in the stored JSON; the test case's labels in its
-/// `CaseFacts`, worked out before.
+/// Its steps, parameters, links, labels and descriptions are in the stored
+/// JSON; the test case's labels in its `CaseFacts`, worked out before.
 fn shed(r: api::UploadTestResult) -> api::UploadTestResult {
     let mut attachments = r.attachments;
     take_step_attachments(r.steps, &mut attachments);
