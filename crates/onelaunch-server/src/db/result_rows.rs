@@ -380,9 +380,6 @@ fn shed(r: api::UploadTestResult) -> api::UploadTestResult {
         status: r.status,
         message: r.message,
         trace: r.trace,
-        flaky: r.flaky,
-        known: r.known,
-        muted: r.muted,
         attachments,
         ..Default::default()
     }
