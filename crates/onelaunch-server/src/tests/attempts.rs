@@ -201,6 +201,61 @@ async fn a_job_run_status_is_what_its_own_results_say_even_when_they_arrive_afte
     assert_eq!(run_status(&app, given.id("jobRunId")).await.1, "cancelled");
 }
 
+/// A job run's status is what the latest attempt of each of its tests says:
+/// a test retried inside the job run (pytest-rerunfailures, Surefire's
+/// `rerunFailingTestsCount`) that failed and then passed does not fail it;
+/// one that passed and then failed does; a broken latest attempt fails it.
+#[tokio::test]
+async fn a_job_run_status_follows_the_latest_attempt_of_each_test_within_it() {
+    latest_attempts_decide(&TestApp::new().await).await;
+}
+
+#[tokio::test]
+async fn a_job_run_status_follows_the_latest_attempt_of_each_test_within_it_on_postgres() {
+    let Some(cluster) = super::pg::PgCluster::start() else {
+        return;
+    };
+    latest_attempts_decide(&TestApp::on_postgres(&cluster, "attempts").await).await;
+}
+
+async fn latest_attempts_decide(app: &TestApp) {
+    let job_run = |run: &'static str| async move {
+        app.post(
+            "/api/upload/start",
+            ADMIN,
+            &start("github", "acme/shop/ci", run, None),
+        )
+        .await
+        .expect(200)
+        .id("jobRunId")
+    };
+
+    let retried = job_run("gh-retried").await;
+    upload(app, retried, "u-1", "failed", 1_000).await;
+    upload(app, retried, "u-2", "passed", 2_000).await;
+    stop(app, retried, None).await;
+    assert_eq!(run_status(app, retried).await.1, "passed");
+
+    let regressed = job_run("gh-regressed").await;
+    upload(app, regressed, "u-3", "passed", 1_000).await;
+    upload(app, regressed, "u-4", "failed", 2_000).await;
+    stop(app, regressed, None).await;
+    assert_eq!(run_status(app, regressed).await.1, "failed");
+
+    let broken = job_run("gh-broken").await;
+    upload(app, broken, "u-5", "passed", 1_000).await;
+    upload(app, broken, "u-6", "broken", 2_000).await;
+    stop(app, broken, None).await;
+    assert_eq!(run_status(app, broken).await.1, "failed");
+
+    // Same start: the attempt stored last is the latest.
+    let tie = job_run("gh-tie").await;
+    upload(app, tie, "u-7", "failed", 1_000).await;
+    upload(app, tie, "u-8", "passed", 1_000).await;
+    stop(app, tie, None).await;
+    assert_eq!(run_status(app, tie).await.1, "passed");
+}
+
 /// A job run's latest attempts are found by index: its results through
 /// `test_results_run` (job run, id), and each one's later attempts through
 /// the launch's key index. Without an index for either SQLite read the whole
@@ -224,6 +279,20 @@ async fn the_latest_attempts_of_a_job_run_are_looked_up_by_index() {
         plan.iter()
             .any(|d| d
                 .contains("SEARCH u USING INDEX test_results_key (launch_id=? AND test_key=?)")),
+        "{plan:#?}"
+    );
+    assert!(!plan.iter().any(|d| d.starts_with("SCAN")), "{plan:#?}");
+
+    // The derived status checks only failed and broken results, the same way.
+    let q = format!(
+        "EXPLAIN QUERY PLAN SELECT 1 FROM test_results t WHERE t.job_run_id = 1 \
+         AND t.status IN ('failed', 'broken') AND {}",
+        crate::db::job_runs::LATEST_IN_RUN
+    );
+    let plan = query_plan(&app, &q).await;
+    assert!(
+        plan.iter()
+            .any(|d| d.contains("SEARCH t USING INDEX test_results_run (job_run_id=?)")),
         "{plan:#?}"
     );
     assert!(!plan.iter().any(|d| d.starts_with("SCAN")), "{plan:#?}");
