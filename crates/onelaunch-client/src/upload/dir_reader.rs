@@ -117,7 +117,7 @@ impl<'a> ResultsDir<'a> {
         max: u64,
         buf: &mut Vec<u8>,
     ) -> Option<Result<(), ReadError>> {
-        use rustix::fs::{AtFlags, FileType, Mode, OFlags};
+        use rustix::fs::{AtFlags, FileType, OFlags};
         let (fd, dir) = self.fd.as_ref()?;
         if !super::one_component(name) || name.chars().any(char::is_control) {
             return None;
@@ -134,11 +134,10 @@ impl<'a> ResultsDir<'a> {
         };
         // Non-blocking: a named pipe put in its place since the look would
         // otherwise block the open (reads of a regular file ignore the flag).
-        let opened = rustix::fs::openat(
+        let opened = open_to_read(
             fd,
             name,
             OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC,
-            Mode::empty(),
         )
         .ok()?;
         let now = rustix::fs::fstat(&opened).ok()?;
@@ -156,5 +155,93 @@ impl<'a> ResultsDir<'a> {
             max,
             buf,
         ))
+    }
+}
+
+/// Set once the system refused to open a file without updating its access
+/// time (`EPERM`: the files belong to another user and this one may not);
+/// files are then opened the ordinary way.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+static NOATIME_REFUSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Opens `name` inside `dir` with `flags`, and on Linux without updating its
+/// access time (`O_NOATIME`, as backup tools read): a results directory is
+/// read once, just after the tests wrote it, and a first read of a file
+/// newer than its access time updates that time (`relatime`, the default),
+/// which dirtied each file's inode, a sixteenth of the client's CPU for an
+/// upload of small result files and a write of every inode to the disk later
+/// (docs/ingest-profile.md, "The end of an upload").
+#[cfg(unix)]
+fn open_to_read(
+    dir: &rustix::fd::OwnedFd,
+    name: &str,
+    flags: rustix::fs::OFlags,
+) -> rustix::io::Result<rustix::fd::OwnedFd> {
+    use rustix::fs::Mode;
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        use std::sync::atomic::Ordering;
+        if !NOATIME_REFUSED.load(Ordering::Relaxed) {
+            match rustix::fs::openat(
+                dir,
+                name,
+                flags | rustix::fs::OFlags::NOATIME,
+                Mode::empty(),
+            ) {
+                Err(rustix::io::Errno::PERM) => NOATIME_REFUSED.store(true, Ordering::Relaxed),
+                opened => return opened,
+            }
+        }
+    }
+    rustix::fs::openat(dir, name, flags, Mode::empty())
+}
+
+#[cfg(all(test, any(target_os = "linux", target_os = "android")))]
+mod tests {
+    use super::*;
+    use std::time::{Duration, SystemTime};
+
+    /// A file whose access time is an hour older than its content, as
+    /// `relatime` updates it on the next read.
+    fn written_after_last_read(dir: &Path, name: &str) -> (std::path::PathBuf, SystemTime) {
+        let path = dir.join(name);
+        std::fs::write(&path, br#"{"uuid":"u"}"#).unwrap();
+        let modified = SystemTime::now();
+        let accessed = modified - Duration::from_secs(3600);
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_times(
+                std::fs::FileTimes::new()
+                    .set_accessed(accessed)
+                    .set_modified(modified),
+            )
+            .unwrap();
+        (path, accessed)
+    }
+
+    fn accessed(path: &Path) -> SystemTime {
+        std::fs::metadata(path).unwrap().accessed().unwrap()
+    }
+
+    #[test]
+    fn reading_a_results_file_leaves_its_access_time_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        // What an ordinary read does here: the file system records access
+        // times (`relatime`), else this test could not tell anything.
+        let (plain, before) = written_after_last_read(dir.path(), "plain-result.json");
+        std::fs::read(&plain).unwrap();
+        assert_ne!(
+            accessed(&plain),
+            before,
+            "the test directory's file system must record access times"
+        );
+
+        let (file, before) = written_after_last_read(dir.path(), "a-result.json");
+        let held = ResultsDir::open(dir.path());
+        let read = held.read("a-result.json", 1 << 20).ok();
+        assert_eq!(read.as_deref(), Some(&br#"{"uuid":"u"}"#[..]));
+        assert_eq!(accessed(&file), before);
     }
 }
