@@ -219,41 +219,47 @@ async fn a_job_run_status_follows_the_latest_attempt_of_each_test_within_it_on_p
 }
 
 async fn latest_attempts_decide(app: &TestApp) {
-    let job_run = |run: &'static str| async move {
-        app.post(
-            "/api/upload/start",
-            ADMIN,
-            &start("github", "acme/shop/ci", run, None),
-        )
-        .await
-        .expect(200)
-        .id("jobRunId")
-    };
-
-    let retried = job_run("gh-retried").await;
-    upload(app, retried, "u-1", "failed", 1_000).await;
-    upload(app, retried, "u-2", "passed", 2_000).await;
-    stop(app, retried, None).await;
-    assert_eq!(run_status(app, retried).await.1, "passed");
-
-    let regressed = job_run("gh-regressed").await;
-    upload(app, regressed, "u-3", "passed", 1_000).await;
-    upload(app, regressed, "u-4", "failed", 2_000).await;
-    stop(app, regressed, None).await;
-    assert_eq!(run_status(app, regressed).await.1, "failed");
-
-    let broken = job_run("gh-broken").await;
-    upload(app, broken, "u-5", "passed", 1_000).await;
-    upload(app, broken, "u-6", "broken", 2_000).await;
-    stop(app, broken, None).await;
-    assert_eq!(run_status(app, broken).await.1, "failed");
-
-    // Same start: the attempt stored last is the latest.
-    let tie = job_run("gh-tie").await;
-    upload(app, tie, "u-7", "failed", 1_000).await;
-    upload(app, tie, "u-8", "passed", 1_000).await;
-    stop(app, tie, None).await;
-    assert_eq!(run_status(app, tie).await.1, "passed");
+    // A job run, its attempts of one test in the order they are stored
+    // (uuid, status, start), and the status it gets.
+    let cases = [
+        (
+            "gh-retried",
+            [("u-1", "failed", 1_000), ("u-2", "passed", 2_000)],
+            "passed",
+        ),
+        (
+            "gh-regressed",
+            [("u-3", "passed", 1_000), ("u-4", "failed", 2_000)],
+            "failed",
+        ),
+        (
+            "gh-broken",
+            [("u-5", "passed", 1_000), ("u-6", "broken", 2_000)],
+            "failed",
+        ),
+        // Same start: the attempt stored last is the latest.
+        (
+            "gh-tie",
+            [("u-7", "failed", 1_000), ("u-8", "passed", 1_000)],
+            "passed",
+        ),
+    ];
+    for (run, attempts, expected) in cases {
+        let job_run = app
+            .post(
+                "/api/upload/start",
+                ADMIN,
+                &start("github", "acme/shop/ci", run, None),
+            )
+            .await
+            .expect(200)
+            .id("jobRunId");
+        for (uuid, status, at) in attempts {
+            upload(app, job_run, uuid, status, at).await;
+        }
+        stop(app, job_run, None).await;
+        assert_eq!(run_status(app, job_run).await.1, expected, "{run}");
+    }
 }
 
 /// A job run's latest attempts are found by index: its results through
