@@ -31,6 +31,11 @@
 //! the same tests (their own uuids, files and attachment bytes) into an
 //! earlier launch, not measured, so the measured upload is a suite's next
 //! run, whose test cases are known, rather than the project's first.
+//! `ONELAUNCH_BENCH_SERVER_LOG=<filter>` writes each server's log at that
+//! `ONELAUNCH_LOG` filter (e.g. `tower_http=debug,sqlx=debug` for every
+//! request's and statement's time) to `<data directory>.log`;
+//! `ONELAUNCH_BENCH_KEEP=1` keeps the generated results, the server's data
+//! directory and its log after the run, and prints where they are.
 //! `--database-url` uses an existing (empty) PostgreSQL database instead of a
 //! throwaway cluster, e.g. one with `pg_stat_statements` loaded (single runs
 //! only).
@@ -730,7 +735,9 @@ fn run(case: &Case, dirs: &[PathBuf], bytes: u64, work: &Path, database_url: Opt
         let _ = s.child.wait();
     }
     drop(servers);
-    let _ = std::fs::remove_dir_all(&data);
+    if !common::keep_all() {
+        let _ = std::fs::remove_dir_all(&data);
+    }
 
     let (read_hash_s, send_s) = floor_read_send(dirs);
     let copy_hash_s = floor_copy_hash(dirs, &work.join("copy"));
@@ -764,8 +771,16 @@ fn keep(dir: tempfile::TempDir) {
     KEPT.lock().unwrap().push(dir);
 }
 
+/// Removes the kept work directories, or with `ONELAUNCH_BENCH_KEEP` leaves
+/// them and says where they are.
 fn remove_kept() {
-    KEPT.lock().unwrap().clear();
+    let mut kept = KEPT.lock().unwrap();
+    if common::keep_all() {
+        for dir in kept.drain(..) {
+            eprintln!("kept: {}", dir.keep().display());
+        }
+    }
+    kept.clear();
 }
 
 /// Generates the data of `case` and runs it.

@@ -26,16 +26,46 @@ impl Drop for Server {
     }
 }
 
+/// Whether `ONELAUNCH_BENCH_KEEP` asks to keep what a run wrote (the
+/// generated results, the server's data directory and log) for a later look.
+#[allow(dead_code)] // not every bench removes what it wrote
+pub fn keep_all() -> bool {
+    std::env::var_os("ONELAUNCH_BENCH_KEEP").is_some_and(|v| !v.is_empty() && v != "0")
+}
+
+/// Where a server's log goes: with `ONELAUNCH_BENCH_SERVER_LOG=<filter>`
+/// (an `ONELAUNCH_LOG` filter such as `tower_http=debug,sqlx=debug`), the
+/// file `<data>.log` beside its data directory, which the benchmark prints;
+/// without it, nowhere, at level `warn`.
+fn server_log(data: &Path) -> (String, Stdio) {
+    match std::env::var("ONELAUNCH_BENCH_SERVER_LOG") {
+        Ok(filter) if !filter.is_empty() => {
+            let mut name = data.as_os_str().to_owned();
+            name.push(".log");
+            let path = PathBuf::from(name);
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .unwrap_or_else(|e| panic!("server log {}: {e}", path.display()));
+            eprintln!("   server log: {}", path.display());
+            (filter, Stdio::from(file))
+        }
+        _ => ("warn".to_string(), Stdio::null()),
+    }
+}
+
 /// Starts `onelaunch server` with `data` as data directory, on SQLite or on
 /// the given database URL, and waits for its address.
 pub fn start_server(data: &Path, db: Option<&str>) -> Server {
+    let (filter, log) = server_log(data);
     let mut cmd = Command::new(bin());
     cmd.args(["server", "--listen", "127.0.0.1:0", "--data"])
         .arg(data)
         .args(["--init-token", TOKEN])
-        .env("ONELAUNCH_LOG", "warn")
+        .env("ONELAUNCH_LOG", filter)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null());
+        .stderr(log);
     if let Some(db) = db {
         cmd.args(["--database-url", db]);
     }
