@@ -40,7 +40,7 @@
 //! `--rounds N` runs every case N times on the same generated files (each
 //! round a fresh server and database, its own floor) and reports the round
 //! of the median ratio to the floor (with an even N, the upper of the middle
-//! two), printing every round's.
+//! two), printing every round's; its memory figures are the worst round's.
 //! `--database-url` uses an existing (empty) PostgreSQL database instead of a
 //! throwaway cluster, e.g. one with `pg_stat_statements` loaded (single runs
 //! only).
@@ -801,7 +801,8 @@ fn remove_kept() {
 
 /// Generates the data of `case` and runs it `rounds` times on those files,
 /// each round with a fresh server and database and its own floor; answers
-/// the round of the median ratio to the floor. On a shared VM the same build
+/// the round of the median ratio to the floor, with the resident sets of the
+/// round whose server grew most over its idle (and the largest client's). On a shared VM the same build
 /// spread 2.6–3.4× the floor from one run to the next (docs/benchmarks.md),
 /// so one round cannot tell a goal met from a goal missed.
 fn measure(case: &Case, database_url: Option<&str>, rounds: usize) -> Row {
@@ -820,12 +821,13 @@ fn measure(case: &Case, database_url: Option<&str>, rounds: usize) -> Row {
         .map(|round| {
             let row = run(case, &dirs, bytes, work.path(), database_url, round);
             eprintln!(
-                "   {:.2} s, {:.0} results/s, {:.1}× floor ({:.2} s), {:.1} µs/result",
+                "   {:.2} s, {:.0} results/s, {:.1}× floor ({:.2} s), {:.1} µs/result, server peak +{:.1} MiB",
                 row.upload_s,
                 row.rate(),
                 row.ratio(),
                 row.floor_s(),
-                row.cpu_us()
+                row.cpu_us(),
+                row.peak_kib.saturating_sub(row.idle_kib) as f64 / 1024.0
             );
             row
         })
@@ -845,8 +847,18 @@ fn measure(case: &Case, database_url: Option<&str>, rounds: usize) -> Row {
             rates[rates.len() / 2]
         );
     }
+    // Memory is judged on the worst round, not the median one.
+    let worst = rows
+        .iter()
+        .max_by_key(|r| r.peak_kib.saturating_sub(r.idle_kib))
+        .map(|r| (r.idle_kib, r.peak_kib))
+        .unwrap_or_default();
+    let client_peak = rows.iter().map(|r| r.client_peak_kib).max().unwrap_or(0);
     let median = rows.len() / 2;
-    rows.swap_remove(median)
+    let mut row = rows.swap_remove(median);
+    (row.idle_kib, row.peak_kib) = worst;
+    row.client_peak_kib = client_peak;
+    row
 }
 
 /// The directories of `case` (one per job run) for `run` (see [`generate`]).
