@@ -38,9 +38,9 @@
 //! `ONELAUNCH_BENCH_KEEP=1` keeps the generated results, the server's data
 //! directory and its log after the run, and prints where they are.
 //! `--rounds N` runs every case N times on the same generated files (each
-//! round a fresh server and database, its own floor) and reports the round
-//! of the median ratio to the floor (with an even N, the upper of the middle
-//! two), printing every round's; its memory figures are the worst round's.
+//! round a fresh server and database, its own floor), prints every round,
+//! and reports the median of each time (upload, floor, server CPU; with an
+//! even N the upper of the middle two) and the worst round's memory.
 //! `--database-url` uses an existing (empty) PostgreSQL database instead of a
 //! throwaway cluster, e.g. one with `pg_stat_statements` loaded (single runs
 //! only).
@@ -801,8 +801,7 @@ fn remove_kept() {
 
 /// Generates the data of `case` and runs it `rounds` times on those files,
 /// each round with a fresh server and database and its own floor; answers
-/// the round of the median ratio to the floor, with the resident sets of the
-/// round whose server grew most over its idle (and the largest client's). On a shared VM the same build
+/// the rounds' medians ([`median_row`]). On a shared VM the same build
 /// spread 2.6–3.4× the floor from one run to the next (docs/benchmarks.md),
 /// so one round cannot tell a goal met from a goal missed.
 fn measure(case: &Case, database_url: Option<&str>, rounds: usize) -> Row {
@@ -817,7 +816,7 @@ fn measure(case: &Case, database_url: Option<&str>, rounds: usize) -> Row {
         case.jobs,
         bytes as f64 / 1e6
     );
-    let mut rows: Vec<Row> = (0..rounds.max(1))
+    let rows: Vec<Row> = (0..rounds.max(1))
         .map(|round| {
             let row = run(case, &dirs, bytes, work.path(), database_url, round);
             eprintln!(
@@ -833,32 +832,52 @@ fn measure(case: &Case, database_url: Option<&str>, rounds: usize) -> Row {
         })
         .collect();
     keep(work);
-    rows.sort_by(|a, b| a.ratio().total_cmp(&b.ratio()));
     if rows.len() > 1 {
-        let ratios: Vec<String> = rows.iter().map(|r| format!("{:.2}", r.ratio())).collect();
-        let mut rates: Vec<f64> = rows.iter().map(Row::rate).collect();
-        rates.sort_by(f64::total_cmp);
+        let mut ratios: Vec<f64> = rows.iter().map(Row::ratio).collect();
+        ratios.sort_by(f64::total_cmp);
+        let ratios: Vec<String> = ratios.iter().map(|r| format!("{r:.2}")).collect();
         eprintln!(
-            "   {} rounds: ×floor {} (median kept); results/s {:.0}–{:.0}, median {:.0}",
+            "   {} rounds: ×floor {}; every figure kept is the rounds' median, memory the worst round's",
             rows.len(),
-            ratios.join(", "),
-            rates[0],
-            rates[rates.len() - 1],
-            rates[rates.len() / 2]
+            ratios.join(", ")
         );
     }
-    // Memory is judged on the worst round, not the median one.
-    let worst = rows
-        .iter()
-        .max_by_key(|r| r.peak_kib.saturating_sub(r.idle_kib))
-        .map(|r| (r.idle_kib, r.peak_kib))
-        .unwrap_or_default();
-    let client_peak = rows.iter().map(|r| r.client_peak_kib).max().unwrap_or(0);
-    let median = rows.len() / 2;
-    let mut row = rows.swap_remove(median);
-    (row.idle_kib, row.peak_kib) = worst;
-    row.client_peak_kib = client_peak;
-    row
+    median_row(rows)
+}
+
+/// The median of each time of `rows` (with an even count, the upper of the
+/// middle two): a slow floor and a fast upload from different rounds do not
+/// make one round's ratio the verdict. Resident sets come from the round
+/// whose server grew most over its idle; the client's is the largest.
+fn median_row(mut rows: Vec<Row>) -> Row {
+    fn median(rows: &[Row], f: impl Fn(&Row) -> f64) -> f64 {
+        let mut v: Vec<f64> = rows.iter().map(f).collect();
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    }
+    let upload_s = median(&rows, |r| r.upload_s);
+    let read_hash_s = median(&rows, |r| r.read_hash_s);
+    let send_s = median(&rows, |r| r.send_s);
+    let copy_hash_s = median(&rows, |r| r.copy_hash_s);
+    let server_cpu_s = median(&rows, |r| r.server_cpu_s);
+    let db_cpu_s = rows[0]
+        .db_cpu_s
+        .map(|_| median(&rows, |r| r.db_cpu_s.unwrap_or(0.0)));
+    let client_peak_kib = rows.iter().map(|r| r.client_peak_kib).max().unwrap_or(0);
+    let worst = (0..rows.len())
+        .max_by_key(|&i| rows[i].peak_kib.saturating_sub(rows[i].idle_kib))
+        .unwrap_or(0);
+    let row = rows.swap_remove(worst);
+    Row {
+        upload_s,
+        read_hash_s,
+        send_s,
+        copy_hash_s,
+        server_cpu_s,
+        db_cpu_s,
+        client_peak_kib,
+        ..row
+    }
 }
 
 /// The directories of `case` (one per job run) for `run` (see [`generate`]).
