@@ -802,7 +802,7 @@ fn remove_kept() {
 /// Generates the data of `case` and runs it `rounds` times on those files,
 /// each round with a fresh server and database and its own floor; answers
 /// the rounds' medians ([`median_row`]). On a shared VM the same build
-/// spread 2.6–3.4× the floor from one run to the next (docs/benchmarks.md),
+/// spread 2.7–3.8× the floor over five rounds (docs/benchmarks.md),
 /// so one round cannot tell a goal met from a goal missed.
 fn measure(case: &Case, database_url: Option<&str>, rounds: usize) -> Row {
     let work = tempfile::tempdir().unwrap();
