@@ -347,18 +347,15 @@ impl Db {
                             // batch touches (the indexes of results and test
                             // cases): at SQLite's default 2 MiB it re-read
                             // them from the file on each batch once a launch
-                            // passed a few thousand results. Past 16 MiB a
-                            // larger cache bought no speed, only memory: 64
-                            // and 32 MiB were no faster than 16 at 20,000 or
-                            // 100,000 results (a page past the cache is read
-                            // back from the kernel's cache, not the disk),
-                            // and each halving took 16-37 MiB off the
-                            // server's peak (docs/ingest-profile.md, "What
-                            // the writer's page cache held" and "Twenty job
-                            // runs' memory"). 16 MiB costs 3-7% more bytes
-                            // written: a full group dirties more pages than
-                            // it holds, and SQLite spills some into the WAL
-                            // before the commit (still one transaction).
+                            // passed a few thousand results. 32 MiB holds the
+                            // indexes of a 100,000-result launch; 64 MiB was
+                            // no faster at 20,000 or 100,000 results (a page
+                            // past the cache is read back from the kernel's
+                            // cache) and held 37 MiB more at the peak
+                            // (docs/ingest-profile.md, "What the writer's page
+                            // cache held"). 16 MiB took 14-20 MiB off the
+                            // peak but made a next run into a filled database
+                            // 3-5% slower ("Twenty job runs' memory").
                             // Pages are allocated as used, so a small
                             // database stays small.
                             //
@@ -408,7 +405,7 @@ impl Db {
                                     "PRAGMA page_size={PAGE_SIZE}; \
                                      PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; \
                                      PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON; \
-                                     PRAGMA cache_size=-16384; PRAGMA temp_store=MEMORY;"
+                                     PRAGMA cache_size=-32768; PRAGMA temp_store=MEMORY;"
                                 )
                                 .as_str(),
                             )

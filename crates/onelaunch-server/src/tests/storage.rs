@@ -311,7 +311,7 @@ async fn storage_story_on_sqlite_and_postgresql() {
 /// foreign keys enforced, 16 KiB pages for a new database; checkpoints are
 /// run beside the writer (`db::checkpoint`, tested in `group_commit`), and
 /// the writer checkpoints itself only past 160 MiB of WAL, the size a
-/// larger WAL file is cut back to when it starts over; a 16 MiB page cache
+/// larger WAL file is cut back to when it starts over; a 32 MiB page cache
 /// (a negative `cache_size` is KiB), which bounds the writer's share of the
 /// server's memory. A database made with SQLite's 4 KiB pages keeps them,
 /// and checkpoints after as many bytes.
@@ -348,7 +348,7 @@ async fn the_sqlite_writer_runs_in_wal_with_16_kib_pages_and_checkpoints_itself_
     // synchronous 1 = NORMAL
     assert_eq!(
         settings(&db).await,
-        ["wal", "1", "1", "16384", "10240", "167772160", "-16384"]
+        ["wal", "1", "1", "16384", "10240", "167772160", "-32768"]
     );
 
     // A database made with SQLite's default pages, as earlier versions did.
@@ -367,7 +367,7 @@ async fn the_sqlite_writer_runs_in_wal_with_16_kib_pages_and_checkpoints_itself_
     let db = Db::connect(&url).await.unwrap();
     assert_eq!(
         settings(&db).await,
-        ["wal", "1", "1", "4096", "40960", "167772160", "-16384"]
+        ["wal", "1", "1", "4096", "40960", "167772160", "-32768"]
     );
     // Its backup (what a restore puts back) has the pages a new one gets.
     let dest = dir.path().join("copy.db");
@@ -380,7 +380,7 @@ async fn the_sqlite_writer_runs_in_wal_with_16_kib_pages_and_checkpoints_itself_
     let copy = Db::connect(&url).await.unwrap();
     assert_eq!(
         settings(&copy).await,
-        ["wal", "1", "1", "16384", "10240", "167772160", "-16384"]
+        ["wal", "1", "1", "16384", "10240", "167772160", "-32768"]
     );
     let tables: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sqlite_schema WHERE name = 't'")
         .fetch_one(&copy.read)
