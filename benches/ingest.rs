@@ -277,7 +277,7 @@ fn attachment_every() -> usize {
 /// is the project's first, which also creates every test case and its
 /// labels.
 fn warm() -> bool {
-    std::env::var("ONELAUNCH_BENCH_WARM").is_ok_and(|v| v == "1")
+    common::switch("ONELAUNCH_BENCH_WARM")
 }
 
 /// Brings a fresh PostgreSQL cluster to the state of one that has run a

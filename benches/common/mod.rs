@@ -26,11 +26,19 @@ impl Drop for Server {
     }
 }
 
+/// Whether a benchmark's on/off switch `name` is on: set, not empty, not `0`
+/// (`ONELAUNCH_BENCH_KEEP=1`, `ONELAUNCH_BENCH_WARM=1`; any other value
+/// counts as on too, the same for every switch).
+#[allow(dead_code)] // not every bench has switches
+pub fn switch(name: &str) -> bool {
+    std::env::var_os(name).is_some_and(|v| !v.is_empty() && v != "0")
+}
+
 /// Whether `ONELAUNCH_BENCH_KEEP` asks to keep what a run wrote (the
 /// generated results, the server's data directory and log) for a later look.
 #[allow(dead_code)] // not every bench removes what it wrote
 pub fn keep_all() -> bool {
-    std::env::var_os("ONELAUNCH_BENCH_KEEP").is_some_and(|v| !v.is_empty() && v != "0")
+    switch("ONELAUNCH_BENCH_KEEP")
 }
 
 /// Where a server's log goes: with `ONELAUNCH_BENCH_SERVER_LOG=<filter>`
