@@ -117,3 +117,36 @@ fn counts_the_clients_instructions_for_an_upload() {
     assert!(!stdout.contains("server instructions"), "{stdout}");
     no_token_in(out.path());
 }
+
+/// `RESULTS_DIR`: a kept directory is uploaded as it is instead of generated
+/// files, N being its result files; here real allure-pytest output
+/// (containers and attachments beside the results).
+#[test]
+fn counts_the_servers_instructions_for_a_kept_directory_of_real_results() {
+    let out = tempfile::tempdir().unwrap();
+    let dir = repo().join("tests/fixtures/allure-pytest");
+    let n = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with("-result.json")
+        })
+        .count() as u64;
+    assert!(n > 1, "{}", dir.display());
+    let stdout = run_script(out.path(), &[("RESULTS_DIR", dir.to_str().unwrap())]);
+    let upload = std::fs::read_to_string(out.path().join("upload.out")).unwrap();
+    assert!(
+        upload.contains(&format!("Uploaded {n} new results, 0 already present")),
+        "{upload}"
+    );
+    let per = per_result(&stdout, "server", "instructions", n);
+    assert!(per > 10_000, "{per}");
+    assert!(
+        !out.path().join("results").exists(),
+        "nothing is generated when a directory is given"
+    );
+    no_token_in(out.path());
+}
