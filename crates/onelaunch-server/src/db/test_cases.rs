@@ -27,13 +27,13 @@ pub(crate) struct CaseFacts {
 }
 
 impl CaseFacts {
-    /// Facts with `labels` in their stored form.
+    /// Facts with `labels` (a list of `{name, value}`) in their stored form.
     pub(crate) fn new(
         identity: String,
         allure_id: Option<String>,
         name: String,
         full_name: Option<String>,
-        labels: &[api::LabelDto],
+        labels: &(impl serde::Serialize + ?Sized),
         status: &'static str,
     ) -> Self {
         CaseFacts {

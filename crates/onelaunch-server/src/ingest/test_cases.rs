@@ -4,13 +4,13 @@
 //! inside the ingest transaction (the job that ran a case becomes its default
 //! executor).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, HashSet};
 
 use onelaunch_api::{self as api, Id};
 
 use crate::db::case_last::{note_attempts, Attempt};
 use crate::db::test_cases::*;
-use crate::db::{clip, now_ms, MAX_NAME};
+use crate::db::{clip, cut, now_ms, MAX_NAME};
 use crate::error::ServerResult;
 
 /// Labels that change from run to run and say nothing about the test.
@@ -51,23 +51,42 @@ fn identity_with(allure_id: Option<&str>, r: &api::UploadTestResult) -> String {
     clip(&id, 2048)
 }
 
+/// A label worth keeping on a test case, borrowed from its result: trimmed,
+/// cut to its bounds. Stored as `{"name", "value"}`, as [`api::LabelDto`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+pub(crate) struct CaseLabel<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) value: &'a str,
+}
+
 /// Labels worth keeping on a test case (for filters): trimmed, without the
-/// volatile ones, without repeats.
-pub(crate) fn case_labels(labels: &[api::LabelDto]) -> Vec<api::LabelDto> {
-    let mut seen = BTreeSet::new();
-    let mut out = Vec::new();
+/// volatile ones, without repeats (the first of each kept, in order).
+/// Borrowed: a result's labels are copied once, into the case's stored JSON.
+pub(crate) fn case_labels(labels: &[api::LabelDto]) -> Vec<CaseLabel<'_>> {
+    // A result has a handful of labels, where looking through those kept is
+    // cheaper than hashing; a set only for a long list.
+    const FEW: usize = 16;
+    let mut seen = HashSet::new();
+    let mut out = Vec::with_capacity(labels.len());
     for l in labels {
-        let name = clip(l.name.trim(), 255);
-        let value = clip(l.value.trim(), 1024);
-        if name.is_empty()
+        let label = CaseLabel {
+            name: cut(l.name.trim(), 255),
+            value: cut(l.value.trim(), 1024),
+        };
+        if label.name.is_empty()
             || VOLATILE_LABELS
                 .iter()
-                .any(|v| v.eq_ignore_ascii_case(&name))
+                .any(|v| v.eq_ignore_ascii_case(label.name))
         {
             continue;
         }
-        if seen.insert((name.clone(), value.clone())) {
-            out.push(api::LabelDto { name, value });
+        let new = if labels.len() <= FEW {
+            !out.contains(&label)
+        } else {
+            seen.insert(label)
+        };
+        if new {
+            out.push(label);
         }
     }
     out
@@ -202,5 +221,39 @@ mod tests {
         let l = case_labels(&r.labels);
         assert_eq!(l.len(), 1);
         assert_eq!(l[0].name, "tag");
+    }
+
+    /// A long list is kept the same way as a short one: trimmed, cut, the
+    /// first of each repeat in order; stored as the result's labels are.
+    #[test]
+    fn long_label_lists_keep_the_first_of_each_in_order() {
+        let mut pairs: Vec<(String, String)> = Vec::new();
+        for i in 0..40 {
+            pairs.push(("tag".into(), format!(" t{} ", i % 25)));
+        }
+        pairs.push(("host".into(), "h".into()));
+        pairs.push(("x".repeat(300), "y".repeat(2000)));
+        let refs: Vec<(&str, &str)> = pairs
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        let r = result(&refs, None, None);
+        let l = case_labels(&r.labels);
+        assert_eq!(l.len(), 26, "{l:?}");
+        for (i, label) in l.iter().take(25).enumerate() {
+            assert_eq!((label.name, label.value), ("tag", format!("t{i}").as_str()));
+        }
+        assert_eq!((l[25].name.len(), l[25].value.len()), (255, 1024));
+        let owned: Vec<api::LabelDto> = l
+            .iter()
+            .map(|l| api::LabelDto {
+                name: l.name.into(),
+                value: l.value.into(),
+            })
+            .collect();
+        assert_eq!(
+            serde_json::to_string(&l).unwrap(),
+            serde_json::to_string(&owned).unwrap()
+        );
     }
 }

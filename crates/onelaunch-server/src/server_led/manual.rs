@@ -110,7 +110,7 @@ pub(crate) async fn record_manual(
                 None,
                 name.clone(),
                 None,
-                &[],
+                &[] as &[api::LabelDto],
                 status,
             )),
         };
