@@ -551,6 +551,13 @@ pub(crate) fn clip(s: &str, max: usize) -> String {
     cut(s, max).to_string()
 }
 
+/// [`clip`] of a string the caller owns: cut in place, not copied.
+pub(crate) fn clipped(mut s: String, max: usize) -> String {
+    let end = cut(&s, max).len();
+    s.truncate(end);
+    s
+}
+
 /// [`clip`] without a copy: the longest prefix of at most `max` bytes
 /// that ends on a character boundary.
 pub(crate) fn cut(s: &str, max: usize) -> &str {
@@ -592,7 +599,7 @@ mod recent_tests {
 
 #[cfg(test)]
 mod placeholder_tests {
-    use super::{cut, Placeholders};
+    use super::{clip, clipped, cut, Placeholders};
 
     #[test]
     fn rows_number_postgresql_parameters_in_order_and_leave_sqlite_anonymous() {
@@ -614,5 +621,8 @@ mod placeholder_tests {
         assert_eq!(cut("abc", 5), "abc");
         assert_eq!(cut("abc", 2), "ab");
         assert_eq!(cut("aé", 2), "a", "é is two bytes");
+        assert_eq!(clipped("abc".into(), 5), "abc");
+        assert_eq!(clipped("aé".into(), 2), "a");
+        assert_eq!(clipped("aéb".into(), 3), clip("aéb", 3));
     }
 }

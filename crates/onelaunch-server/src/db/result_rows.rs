@@ -349,7 +349,7 @@ impl ResultBatch {
     fn keys(results: &[api::UploadTestResult], order: &[usize], job: Option<Id>) -> Vec<String> {
         order
             .iter()
-            .map(|&i| clip(&attempt_key(job, &results[i]), 1024))
+            .map(|&i| clipped(attempt_key(job, &results[i]), 1024))
             .collect()
     }
 

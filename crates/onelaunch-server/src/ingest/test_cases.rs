@@ -10,7 +10,7 @@ use onelaunch_api::{self as api, Id};
 
 use crate::db::case_last::{note_attempts, Attempt};
 use crate::db::test_cases::*;
-use crate::db::{clip, cut, now_ms, MAX_NAME};
+use crate::db::{clip, clipped, cut, now_ms, MAX_NAME};
 use crate::error::ServerResult;
 
 /// Labels that change from run to run and say nothing about the test.
@@ -48,7 +48,7 @@ fn identity_with(allure_id: Option<&str>, r: &api::UploadTestResult) -> String {
     } else {
         format!("name:{}", r.name.trim())
     };
-    clip(&id, 2048)
+    clipped(id, 2048)
 }
 
 /// A label worth keeping on a test case, borrowed from its result: trimmed,
@@ -101,7 +101,7 @@ pub(crate) fn case_facts(r: &api::UploadTestResult) -> CaseFacts {
     let allure_id = allure_id_of(&r.labels);
     CaseFacts::new(
         identity_with(allure_id.as_deref(), r),
-        allure_id.map(|a| clip(&a, 255)),
+        allure_id.map(|a| clipped(a, 255)),
         if name.is_empty() {
             full_name.clone().unwrap_or_else(|| r.uuid.clone())
         } else {
