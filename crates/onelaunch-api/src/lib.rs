@@ -1091,14 +1091,16 @@ pub struct TestResultDto {
 }
 
 /// Normalises a status string to one of `passed failed broken skipped unknown`.
+/// Compared in place, without a lowercase copy: it runs twice for every
+/// result a server stores.
 pub fn normalize_status(s: Option<&str>) -> &'static str {
-    match s.map(|s| s.trim().to_ascii_lowercase()).as_deref() {
-        Some("passed") => "passed",
-        Some("failed") => "failed",
-        Some("broken") => "broken",
-        Some("skipped") => "skipped",
-        _ => "unknown",
-    }
+    let Some(s) = s.map(str::trim) else {
+        return "unknown";
+    };
+    ["passed", "failed", "broken", "skipped"]
+        .into_iter()
+        .find(|status| s.eq_ignore_ascii_case(status))
+        .unwrap_or("unknown")
 }
 
 /// True when an environment-variable name looks like it holds a secret
@@ -1743,5 +1745,7 @@ mod tests {
         assert_eq!(normalize_status(Some("PASSED")), "passed");
         assert_eq!(normalize_status(Some("weird")), "unknown");
         assert_eq!(normalize_status(None), "unknown");
+        assert_eq!(normalize_status(Some(" Broken\n")), "broken");
+        assert_eq!(normalize_status(Some("skipped!")), "unknown");
     }
 }
