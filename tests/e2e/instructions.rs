@@ -7,7 +7,7 @@
 
 use std::process::Command;
 
-use crate::support::{bin, repo};
+use crate::support::{bin, count_files, repo};
 
 /// The per-result figure of the script's line `SIDE WHAT for N results:
 /// TOTAL (PER per result)`.
@@ -125,16 +125,7 @@ fn counts_the_clients_instructions_for_an_upload() {
 fn counts_the_servers_instructions_for_a_kept_directory_of_real_results() {
     let out = tempfile::tempdir().unwrap();
     let dir = repo().join("tests/fixtures/allure-pytest");
-    let n = std::fs::read_dir(&dir)
-        .unwrap()
-        .filter(|e| {
-            e.as_ref()
-                .unwrap()
-                .file_name()
-                .to_string_lossy()
-                .ends_with("-result.json")
-        })
-        .count() as u64;
+    let n = count_files(&dir, "-result.json") as u64;
     assert!(n > 1, "{}", dir.display());
     let stdout = run_script(out.path(), &[("RESULTS_DIR", dir.to_str().unwrap())]);
     let upload = std::fs::read_to_string(out.path().join("upload.out")).unwrap();
@@ -149,4 +140,17 @@ fn counts_the_servers_instructions_for_a_kept_directory_of_real_results() {
         "nothing is generated when a directory is given"
     );
     no_token_in(out.path());
+    // KNOWN=1: the same directory goes into a first launch, uncounted, so
+    // the counted upload meets its tests' cases.
+    let stdout = run_script(
+        out.path(),
+        &[("RESULTS_DIR", dir.to_str().unwrap()), ("KNOWN", "1")],
+    );
+    let first = std::fs::read_to_string(out.path().join("first.out")).unwrap();
+    assert!(
+        first.contains(&format!("Uploaded {n} new results")),
+        "{first}"
+    );
+    assert!(!out.path().join("first").exists(), "{stdout}");
+    assert!(per_result(&stdout, "server", "instructions", n) > 10_000);
 }
