@@ -551,10 +551,20 @@ pub(crate) fn clip(s: &str, max: usize) -> String {
     cut(s, max).to_string()
 }
 
+/// [`clip`] in place: `s` keeps [`cut`]'s prefix. A string that was cut
+/// gives its spare room back, as a fresh copy would (a decoded result waits
+/// for the writer holding its strings).
+pub(crate) fn cut_in_place(s: &mut String, max: usize) {
+    if s.len() > max {
+        let end = cut(s, max).len();
+        s.truncate(end);
+        s.shrink_to_fit();
+    }
+}
+
 /// [`clip`] of a string the caller owns: cut in place, not copied.
 pub(crate) fn clipped(mut s: String, max: usize) -> String {
-    let end = cut(&s, max).len();
-    s.truncate(end);
+    cut_in_place(&mut s, max);
     s
 }
 
@@ -599,7 +609,7 @@ mod recent_tests {
 
 #[cfg(test)]
 mod placeholder_tests {
-    use super::{clip, clipped, cut, Placeholders};
+    use super::{clip, clipped, cut, cut_in_place, Placeholders};
 
     #[test]
     fn rows_number_postgresql_parameters_in_order_and_leave_sqlite_anonymous() {
@@ -624,5 +634,8 @@ mod placeholder_tests {
         assert_eq!(clipped("abc".into(), 5), "abc");
         assert_eq!(clipped("aé".into(), 2), "a");
         assert_eq!(clipped("aéb".into(), 3), clip("aéb", 3));
+        let mut s = String::from("aéb");
+        cut_in_place(&mut s, 2);
+        assert_eq!(s, "a");
     }
 }

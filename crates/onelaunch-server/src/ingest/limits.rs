@@ -31,7 +31,7 @@ use onelaunch_api::{
 };
 use serde::Serialize;
 
-use crate::db::{clip, MAX_NAME, MAX_TEXT};
+use crate::db::{clip, cut_in_place as cut, MAX_NAME, MAX_TEXT};
 use crate::error::{ServerError, ServerResult};
 
 /// Largest JSON request body (413 above).
@@ -235,12 +235,6 @@ impl Requests {
 /// The body limit of the login routes ([`MAX_LOGIN_BODY`]).
 pub(crate) fn login_limit() -> DefaultBodyLimit {
     DefaultBodyLimit::max(MAX_LOGIN_BODY)
-}
-
-fn cut(s: &mut String, max: usize) {
-    if s.len() > max {
-        *s = clip(s, max);
-    }
 }
 
 fn cut_opt(s: &mut Option<String>, max: usize) {
