@@ -125,7 +125,10 @@ pub(crate) fn filter_of(f: &FilterArgs) -> Result<api::TestCaseFilter> {
     let mut labels = Vec::new();
     for l in &f.labels {
         let (name, value) = pair(l, "--label")?;
-        labels.push(api::LabelDto { name, value });
+        labels.push(api::LabelDto {
+            name: name.into(),
+            value: value.into(),
+        });
     }
     Ok(api::TestCaseFilter {
         labels,

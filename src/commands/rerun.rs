@@ -14,7 +14,10 @@ pub(crate) async fn run(g: &Global, a: RerunArgs) -> Result<u8> {
     let mut labels = Vec::new();
     for l in &a.labels {
         let (name, value) = pair(l, "--label")?;
-        labels.push(api::LabelDto { name, value });
+        labels.push(api::LabelDto {
+            name: name.into(),
+            value: value.into(),
+        });
     }
     let mut environment = Vec::new();
     for e in &a.env {

@@ -5,6 +5,7 @@
 //! Deserialisation is lenient where real clients differ (ids sent as strings,
 //! tags as strings or objects, unknown fields ignored); serialisation is strict.
 
+pub use compact_str::CompactString;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
@@ -822,7 +823,8 @@ pub struct UploadAttachment {
     #[serde(default, deserialize_with = "flex::null_default")]
     pub original_file_name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub content_type: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub content_type: Option<CompactString>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content_length: Option<i64>,
 }
@@ -832,9 +834,11 @@ pub struct UploadAttachment {
 #[serde(rename_all = "camelCase")]
 pub struct UploadParameter {
     #[serde(default, deserialize_with = "flex::null_default")]
-    pub name: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub name: CompactString,
     #[serde(default, deserialize_with = "flex::null_default")]
-    pub value: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub value: CompactString,
     #[serde(default, deserialize_with = "flex::null_default")]
     pub hidden: bool,
     #[serde(default, deserialize_with = "flex::null_default")]
@@ -846,9 +850,11 @@ pub struct UploadParameter {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LabelDto {
-    pub name: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub name: CompactString,
     #[serde(default, deserialize_with = "flex::null_default")]
-    pub value: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub value: CompactString,
 }
 
 /// A step: the Allure 3 plugin sends a tagged union on `type`
@@ -858,11 +864,13 @@ pub struct LabelDto {
 #[serde(rename_all = "camelCase")]
 pub struct UploadStep {
     #[serde(rename = "type", default = "default_step_type")]
-    pub kind: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub kind: CompactString,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub status: Option<CompactString>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -882,8 +890,8 @@ pub struct UploadStep {
     pub attachment: Option<UploadAttachment>,
 }
 
-fn default_step_type() -> String {
-    "body".into()
+fn default_step_type() -> CompactString {
+    CompactString::const_new("body")
 }
 
 /// One test result as sent to `POST /api/upload/test-result`.
@@ -911,7 +919,8 @@ pub struct UploadTestResult {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub status: Option<CompactString>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

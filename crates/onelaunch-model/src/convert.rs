@@ -4,8 +4,8 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 
 use onelaunch_api::{
-    normalize_status, LabelDto, LinkDto, UploadAttachment, UploadFixture, UploadParameter,
-    UploadStep, UploadTestResult,
+    normalize_status, CompactString, LabelDto, LinkDto, UploadAttachment, UploadFixture,
+    UploadParameter, UploadStep, UploadTestResult,
 };
 
 use crate::allure::{Attachment, Container, Parameter, StatusDetails, StepResult, TestResult};
@@ -40,7 +40,7 @@ pub fn into_upload(r: TestResult) -> UploadTestResult {
         start: r.start,
         stop: r.stop,
         duration: duration(r.start, r.stop).or(r.duration),
-        status: Some(normalize_status(r.status.as_deref()).to_string()),
+        status: Some(normalize_status(r.status.as_deref()).into()),
         message: details.message,
         trace: details.trace,
         host_id,
@@ -68,8 +68,8 @@ pub fn into_upload(r: TestResult) -> UploadTestResult {
             .labels
             .into_iter()
             .map(|l| LabelDto {
-                name: l.name,
-                value: l.value,
+                name: l.name.into(),
+                value: l.value.into(),
             })
             .collect(),
         named_env: None,
@@ -278,14 +278,14 @@ fn attachment_to_upload(a: Attachment) -> UploadAttachment {
     UploadAttachment {
         name: a.name,
         original_file_name: a.source,
-        content_type: a.r#type,
+        content_type: a.r#type.map(Into::into),
         content_length: None,
     }
 }
 
 fn attachment_step(a: Attachment, start: Option<i64>, stop: Option<i64>) -> UploadStep {
     UploadStep {
-        kind: "attachment".to_string(),
+        kind: CompactString::const_new("attachment"),
         start,
         stop,
         attachment: Some(attachment_to_upload(a)),
@@ -298,8 +298,8 @@ fn parameter_to_upload(p: Parameter) -> UploadParameter {
     UploadParameter {
         hidden: mode.is_some_and(|m| m.eq_ignore_ascii_case("hidden")),
         masked: mode.is_some_and(|m| m.eq_ignore_ascii_case("masked")),
-        name: p.name,
-        value: p.value,
+        name: p.name.into(),
+        value: p.value.into(),
         excluded: p.excluded,
     }
 }
@@ -319,9 +319,9 @@ fn step_to_upload(mut s: StepResult) -> UploadStep {
             .map(|a| attachment_step(a, None, None)),
     );
     UploadStep {
-        kind: "body".to_string(),
+        kind: CompactString::const_new("body"),
         body: Some(s.name),
-        status: Some(normalize_status(s.status.as_deref()).to_string()),
+        status: Some(normalize_status(s.status.as_deref()).into()),
         start: s.start,
         stop: s.stop,
         duration: duration(s.start, s.stop),

@@ -347,7 +347,7 @@ fn allure_pytest_results_as_allure_pytest_wrote_them() {
         let params: Vec<(String, String)> = up
             .parameters
             .iter()
-            .map(|p| (p.name.clone(), p.value.clone()))
+            .map(|p| (p.name.to_string(), p.value.to_string()))
             .collect();
         let file_params: Vec<(String, String)> = file["parameters"]
             .as_array()

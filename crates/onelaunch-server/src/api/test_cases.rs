@@ -42,8 +42,8 @@ pub(crate) async fn list_test_cases_h(
                             ))
                         })?;
                 filter.labels.push(api::LabelDto {
-                    name: name.to_string(),
-                    value: value.to_string(),
+                    name: name.into(),
+                    value: value.into(),
                 });
             }
             "name" | "namePattern" => filter.name_pattern = Some(v.into_owned()),

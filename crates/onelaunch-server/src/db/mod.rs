@@ -582,12 +582,12 @@ pub(crate) fn cut(s: &str, max: usize) -> &str {
 }
 
 /// [`cut`] of an optional text.
-pub(crate) fn cut_opt(s: &Option<String>, max: usize) -> Option<&str> {
-    s.as_deref().map(|s| cut(s, max))
+pub(crate) fn cut_opt(s: &Option<impl AsRef<str>>, max: usize) -> Option<&str> {
+    s.as_ref().map(|s| cut(s.as_ref(), max))
 }
 
-pub(crate) fn clip_opt(s: &Option<String>, max: usize) -> Option<String> {
-    s.as_deref().map(|s| clip(s, max))
+pub(crate) fn clip_opt(s: &Option<impl AsRef<str>>, max: usize) -> Option<String> {
+    s.as_ref().map(|s| clip(s.as_ref(), max))
 }
 
 #[cfg(test)]

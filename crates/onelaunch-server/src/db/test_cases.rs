@@ -521,8 +521,8 @@ mod tests {
         let labels: Vec<api::LabelDto> = labels
             .iter()
             .map(|(n, v)| api::LabelDto {
-                name: n.to_string(),
-                value: v.to_string(),
+                name: (*n).into(),
+                value: (*v).into(),
             })
             .collect();
         CaseFacts::new(

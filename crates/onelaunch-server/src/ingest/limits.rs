@@ -26,12 +26,12 @@ use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
 use onelaunch_api::{
-    ExternalRunStart, KeyValue, LabelDto, LaunchCreate, LinkDto, ParameterDto, UploadAttachment,
-    UploadFixture, UploadParameter, UploadStep, UploadTestResult,
+    CompactString, ExternalRunStart, KeyValue, LabelDto, LaunchCreate, LinkDto, ParameterDto,
+    UploadAttachment, UploadFixture, UploadParameter, UploadStep, UploadTestResult,
 };
 use serde::Serialize;
 
-use crate::db::{clip, cut_in_place as cut, MAX_NAME, MAX_TEXT};
+use crate::db::{clip, cut_in_place, MAX_NAME, MAX_TEXT};
 use crate::error::{ServerError, ServerResult};
 
 /// Largest JSON request body (413 above).
@@ -237,9 +237,37 @@ pub(crate) fn login_limit() -> DefaultBodyLimit {
     DefaultBodyLimit::max(MAX_LOGIN_BODY)
 }
 
-fn cut_opt(s: &mut Option<String>, max: usize) {
+/// A decoded text that can be cut in place: a `String`, or a
+/// `CompactString` (short texts such as statuses and labels, held inline).
+trait Text {
+    fn cut_to(&mut self, max: usize);
+}
+
+impl Text for String {
+    fn cut_to(&mut self, max: usize) {
+        cut_in_place(self, max);
+    }
+}
+
+impl Text for CompactString {
+    /// As [`cut_in_place`]: the longest prefix of at most `max` bytes on a
+    /// character boundary; a text that was cut gives its spare room back.
+    fn cut_to(&mut self, max: usize) {
+        if self.len() > max {
+            let end = crate::db::cut(self, max).len();
+            self.truncate(end);
+            self.shrink_to_fit();
+        }
+    }
+}
+
+fn cut(s: &mut impl Text, max: usize) {
+    s.cut_to(max);
+}
+
+fn cut_opt(s: &mut Option<impl Text>, max: usize) {
     if let Some(v) = s {
-        cut(v, max);
+        v.cut_to(max);
     }
 }
 
@@ -298,8 +326,11 @@ fn bound_link(l: &mut LinkDto) {
 /// Cuts the texts of steps, iteratively (depth is already bounded by the JSON
 /// parser, but nothing here relies on it).
 fn bound_steps(steps: &mut [UploadStep]) {
-    let mut stack: Vec<&mut UploadStep> = steps.iter_mut().collect();
-    while let Some(s) = stack.pop() {
+    // Only nested steps wait on the stack: most results' steps have none,
+    // and then nothing is allocated.
+    let mut stack: Vec<&mut UploadStep> = Vec::new();
+    let mut next = steps.iter_mut();
+    while let Some(s) = next.next().or_else(|| stack.pop()) {
         cut(&mut s.kind, MAX_SHORT);
         cut_opt(&mut s.body, MAX_STEP_BODY);
         cut_opt(&mut s.status, MAX_SHORT);
@@ -546,13 +577,64 @@ mod tests {
     }
 
     #[test]
+    fn short_texts_are_cut_on_character_boundaries_at_any_depth() {
+        // Labels, statuses, step kinds and parameters are held inline when
+        // short; long ones are cut as any other text, at a character boundary.
+        let step = |steps| UploadStep {
+            kind: "k".repeat(300).into(),
+            status: Some("é".repeat(200).into()),
+            parameters: vec![UploadParameter {
+                name: "p".repeat(MAX_NAME + 1).into(),
+                value: "v".into(),
+                ..Default::default()
+            }],
+            steps,
+            ..Default::default()
+        };
+        let mut r = UploadTestResult {
+            uuid: "u".into(),
+            status: Some("€".repeat(100).into()),
+            labels: vec![
+                LabelDto {
+                    name: "suite".into(),
+                    value: "é".repeat(MAX_LONG).into(),
+                },
+                LabelDto {
+                    name: "host".into(),
+                    value: "runner-1".into(),
+                },
+            ],
+            steps: vec![step(vec![step(vec![step(Vec::new())])]), step(Vec::new())],
+            ..Default::default()
+        };
+        bound_result(0, &mut r).unwrap();
+        // 255 bytes of three-byte characters: 85 of them.
+        assert_eq!(r.status.as_deref(), Some("€".repeat(85).as_str()));
+        assert_eq!(r.labels[0].value, "é".repeat(MAX_LONG / 2));
+        assert_eq!(r.labels[1].value, "runner-1");
+        let mut depth = 0;
+        let mut level = &r.steps;
+        while let Some(s) = level.first() {
+            assert_eq!(s.kind.len(), MAX_SHORT, "depth {depth}");
+            assert_eq!(s.status.as_deref(), Some("é".repeat(127).as_str()));
+            assert_eq!(s.parameters[0].name.len(), MAX_NAME);
+            assert_eq!(s.parameters[0].value, "v");
+            level = &s.steps;
+            depth += 1;
+        }
+        assert_eq!(depth, 3);
+        assert_eq!(r.steps[1].kind.len(), MAX_SHORT);
+        assert_eq!(json_len(&r), serde_json::to_string(&r).unwrap().len());
+    }
+
+    #[test]
     fn long_texts_are_cut_and_huge_results_refused() {
         let mut r = UploadTestResult {
             uuid: "u".into(),
             name: "n".repeat(5000),
             message: Some("m".repeat(MAX_TEXT + 10)),
             labels: vec![LabelDto {
-                name: "x".repeat(1000),
+                name: "x".repeat(1000).into(),
                 value: "v".into(),
             }],
             steps: vec![UploadStep {
@@ -583,7 +665,7 @@ mod tests {
             uuid: "big".into(),
             labels: (0..MAX_STORED_JSON / 20)
                 .map(|i| LabelDto {
-                    name: format!("l{i}"),
+                    name: format!("l{i}").into(),
                     value: "0123456789".into(),
                 })
                 .collect(),

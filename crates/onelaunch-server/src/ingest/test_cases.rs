@@ -183,8 +183,8 @@ mod tests {
             labels: labels
                 .iter()
                 .map(|(n, v)| api::LabelDto {
-                    name: n.to_string(),
-                    value: v.to_string(),
+                    name: (*n).into(),
+                    value: (*v).into(),
                 })
                 .collect(),
             ..Default::default()

@@ -94,7 +94,7 @@ pub(crate) async fn record_manual(
             uuid: uuid.clone(),
             name: name.clone(),
             full_name: full_name.clone(),
-            status: Some(status.to_string()),
+            status: Some(status.into()),
             message: message.clone(),
             start: Some(now),
             stop: Some(now + duration),

@@ -87,8 +87,8 @@ impl FilterFields {
                     UiError::BadRequest(format!("label filter: expected NAME=VALUE, got {part:?}"))
                 })?;
             f.labels.push(api::LabelDto {
-                name: n.trim().to_string(),
-                value: v.trim().to_string(),
+                name: n.trim().into(),
+                value: v.trim().into(),
             });
         }
         if let Some(s) = self
