@@ -10,6 +10,7 @@
 //! Serialisation writes the same camelCase layout, so a value read from a file can be
 //! written back as a valid Allure 2 file.
 
+use onelaunch_api::CompactString;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
@@ -37,7 +38,7 @@ pub struct TestResult {
     pub description_html: Option<String>,
     /// `passed`, `failed`, `broken`, `skipped`, or anything else (read as unknown).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub status: Option<String>,
+    pub status: Option<CompactString>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status_details: Option<StatusDetails>,
     /// `scheduled`, `running`, `finished`, `pending` or `interrupted`.
@@ -79,7 +80,7 @@ pub struct StatusDetails {
 pub struct StepResult {
     pub name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub status: Option<String>,
+    pub status: Option<CompactString>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status_details: Option<StatusDetails>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -109,8 +110,8 @@ pub struct Attachment {
 /// A test or step parameter.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Parameter {
-    pub name: String,
-    pub value: String,
+    pub name: CompactString,
+    pub value: CompactString,
     /// Excluded from the history id.
     pub excluded: bool,
     /// `default`, `hidden` or `masked`.
@@ -121,8 +122,8 @@ pub struct Parameter {
 /// A label (`suite`, `owner`, `ALLURE_ID`, `host`, `thread`, …).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Label {
-    pub name: String,
-    pub value: String,
+    pub name: CompactString,
+    pub value: CompactString,
 }
 
 /// A link (issue tracker, TMS, any URL).
@@ -273,7 +274,7 @@ pub(crate) fn read_test_result(v: &Value, path: &Path<'_>) -> Result<TestResult,
         title_path: o.strings("titlePath")?,
         description: o.opt_string("description")?,
         description_html: o.opt_string("descriptionHtml")?,
-        status: o.opt_string("status")?,
+        status: o.opt_string("status")?.map(Into::into),
         status_details: o.object("statusDetails", status_details)?,
         stage: o.opt_string("stage")?,
         start: o.millis("start")?,
@@ -305,7 +306,7 @@ pub(crate) fn read_step(v: &Value, path: &Path<'_>) -> Result<StepResult, ModelE
     let o = Obj::new(v, path)?;
     Ok(StepResult {
         name: o.string("name")?,
-        status: o.opt_string("status")?,
+        status: o.opt_string("status")?.map(Into::into),
         status_details: o.object("statusDetails", status_details)?,
         stage: o.opt_string("stage")?,
         description: o.opt_string("description")?,
@@ -329,8 +330,8 @@ fn read_attachment(v: &Value, path: &Path<'_>) -> Result<Attachment, ModelError>
 fn read_parameter(v: &Value, path: &Path<'_>) -> Result<Parameter, ModelError> {
     let o = Obj::new(v, path)?;
     Ok(Parameter {
-        name: o.string("name")?,
-        value: o.scalar_string("value")?,
+        name: o.string("name")?.into(),
+        value: o.scalar_string("value")?.into(),
         excluded: o.flag("excluded")?,
         mode: o.opt_string("mode")?,
     })
@@ -339,8 +340,8 @@ fn read_parameter(v: &Value, path: &Path<'_>) -> Result<Parameter, ModelError> {
 fn read_label(v: &Value, path: &Path<'_>) -> Result<Label, ModelError> {
     let o = Obj::new(v, path)?;
     Ok(Label {
-        name: o.string("name")?,
-        value: o.scalar_string("value")?,
+        name: o.string("name")?.into(),
+        value: o.scalar_string("value")?.into(),
     })
 }
 

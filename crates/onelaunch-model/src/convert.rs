@@ -68,8 +68,8 @@ pub fn into_upload(r: TestResult) -> UploadTestResult {
             .labels
             .into_iter()
             .map(|l| LabelDto {
-                name: l.name.into(),
-                value: l.value.into(),
+                name: l.name,
+                value: l.value,
             })
             .collect(),
         named_env: None,
@@ -271,7 +271,7 @@ fn label_value(r: &TestResult, name: &str) -> Option<String> {
     r.labels
         .iter()
         .find(|l| l.name == name && !l.value.trim().is_empty())
-        .map(|l| l.value.clone())
+        .map(|l| l.value.to_string())
 }
 
 fn attachment_to_upload(a: Attachment) -> UploadAttachment {
@@ -298,8 +298,8 @@ fn parameter_to_upload(p: Parameter) -> UploadParameter {
     UploadParameter {
         hidden: mode.is_some_and(|m| m.eq_ignore_ascii_case("hidden")),
         masked: mode.is_some_and(|m| m.eq_ignore_ascii_case("masked")),
-        name: p.name.into(),
-        value: p.value.into(),
+        name: p.name,
+        value: p.value,
         excluded: p.excluded,
     }
 }

@@ -439,7 +439,7 @@ impl Parser<'_> {
             let attachments = self.generate(&uuid, "rerun", rerun.output);
             self.report.results.push(TestResult {
                 uuid,
-                status: Some(rerun.outcome.status.to_string()),
+                status: Some(rerun.outcome.status.into()),
                 status_details: Some(details(rerun.outcome, false)),
                 attachments,
                 ..template.clone()
@@ -477,7 +477,7 @@ impl Parser<'_> {
         let attachments = self.generate(&uuid, "test", case.output);
         self.report.results.push(TestResult {
             uuid,
-            status: Some(status.to_string()),
+            status: Some(status.into()),
             status_details,
             start,
             stop,
@@ -515,8 +515,8 @@ fn details(outcome: Outcome, flaky: bool) -> StatusDetails {
 
 fn label(name: &str, value: &str) -> Label {
     Label {
-        name: name.to_string(),
-        value: value.to_string(),
+        name: name.into(),
+        value: value.into(),
     }
 }
 

@@ -26,6 +26,7 @@ use std::marker::PhantomData;
 use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
 
 use crate::allure::{Attachment, Label, Link, Parameter, StatusDetails, StepResult, TestResult};
+use onelaunch_api::CompactString;
 
 /// Reads `text` (already checked to be non-blank UTF-8 without a BOM) when
 /// it is a plain result document; `None` sends it to the full reader.
@@ -177,7 +178,7 @@ object!(RawResult {
     title_path: Vec<String> = "titlePath",
     description: String = "description",
     description_html: String = "descriptionHtml",
-    status: String = "status",
+    status: CompactString = "status",
     status_details: RawDetails = "statusDetails",
     stage: String = "stage",
     start: i64 = "start",
@@ -199,7 +200,7 @@ object!(RawDetails {
 
 object!(RawStep {
     name: String = "name",
-    status: String = "status",
+    status: CompactString = "status",
     status_details: RawDetails = "statusDetails",
     stage: String = "stage",
     description: String = "description",
@@ -217,15 +218,15 @@ object!(RawAttachment {
 });
 
 object!(RawParameter {
-    name: String = "name",
-    value: String = "value",
+    name: CompactString = "name",
+    value: CompactString = "value",
     excluded: bool = "excluded",
     mode: String = "mode",
 });
 
 object!(RawLabel {
-    name: String = "name",
-    value: String = "value",
+    name: CompactString = "name",
+    value: CompactString = "value",
 });
 
 object!(RawLink {
