@@ -148,10 +148,12 @@ pub(crate) async fn upsert_cases(
             // Every case was created (a first run): numbered after `before`,
             // without gaps, in the order the statements listed them. (A
             // row that went to the update arm still takes a number, so this
-            // holds only when none did.)
-            for (k, f) in updates.iter().enumerate() {
-                stored.insert(f.identity.clone(), before + 1 + k as Id);
-            }
+            // holds only when none did.) Their ids, in that order, are the
+            // answer: no identity to look up.
+            return Ok(UpsertedCases {
+                ids: (1..=updates.len() as Id).map(|k| before + k).collect(),
+                known_through: Some(before),
+            });
         } else {
             for r in sqlx::query("SELECT id, identity FROM test_cases WHERE id > $1")
                 .bind(before)
