@@ -54,7 +54,9 @@ fn counts(results: &[&TestResult]) -> BTreeMap<String, usize> {
         .map(|s| (s.to_string(), 0))
         .collect();
     for r in results {
-        *counts.entry(r.status.as_deref().unwrap().to_string()).or_default() += 1;
+        *counts
+            .entry(r.status.as_deref().unwrap().to_string())
+            .or_default() += 1;
     }
     counts
 }

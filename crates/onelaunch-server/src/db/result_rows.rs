@@ -49,7 +49,9 @@ pub(crate) fn attempt_key(job: Option<Id>, r: &api::UploadTestResult) -> String 
         .filter(|h| !h.is_empty())
         .unwrap_or(&r.uuid);
     match job {
-        Some(job) => format!("job:{job}|{key}"),
+        // Joined, not formatted: once per result, and `format!` costs as
+        // much as the rest of the key's work.
+        Some(job) => ["job:", itoa::Buffer::new().format(job), "|", key].concat(),
         None => key.to_string(),
     }
 }
@@ -555,4 +557,27 @@ pub(crate) async fn put_attachments(
         q.execute(&mut *conn).await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_attempt_key_is_the_history_id_or_uuid_under_its_job() {
+        let r = |history: Option<&str>| api::UploadTestResult {
+            uuid: "u-1".into(),
+            history_id: history.map(str::to_string),
+            ..Default::default()
+        };
+        assert_eq!(attempt_key(Some(42), &r(Some("h"))), "job:42|h");
+        assert_eq!(attempt_key(Some(42), &r(Some(""))), "job:42|u-1");
+        assert_eq!(attempt_key(Some(42), &r(None)), "job:42|u-1");
+        assert_eq!(
+            attempt_key(Some(Id::MAX), &r(Some("h"))),
+            format!("job:{}|h", Id::MAX)
+        );
+        assert_eq!(attempt_key(None, &r(Some("h"))), "h");
+        assert_eq!(attempt_key(None, &r(None)), "u-1");
+    }
 }
