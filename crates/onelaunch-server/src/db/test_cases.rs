@@ -36,12 +36,26 @@ impl CaseFacts {
         labels: &(impl serde::Serialize + ?Sized),
         status: &'static str,
     ) -> Self {
+        let labels = serde_json::to_string(labels).unwrap_or_else(|_| "[]".into());
+        Self::with_json(identity, allure_id, name, full_name, labels, status)
+    }
+
+    /// Facts whose labels are already in their stored form (`labels`: the
+    /// JSON [`Self::new`] would write).
+    pub(crate) fn with_json(
+        identity: String,
+        allure_id: Option<String>,
+        name: String,
+        full_name: Option<String>,
+        labels: String,
+        status: &'static str,
+    ) -> Self {
         CaseFacts {
             identity,
             allure_id,
             name,
             full_name,
-            labels: serde_json::to_string(labels).unwrap_or_else(|_| "[]".into()),
+            labels,
             status,
         }
     }

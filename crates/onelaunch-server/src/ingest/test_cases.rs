@@ -93,6 +93,38 @@ pub(crate) fn case_labels(labels: &[api::LabelDto]) -> Vec<CaseLabel<'_>> {
     out
 }
 
+/// The stored form of a case's labels: byte for byte the JSON serde_json
+/// writes for them (`[{"name":…,"value":…},…]`), written directly: once per
+/// result, serde_json's writer cost as much as working the labels out
+/// (it scans each text a byte at a time, and the keys too). A text that
+/// needs an escape is written by serde_json itself.
+pub(crate) fn labels_json(labels: &[CaseLabel<'_>]) -> String {
+    fn text(out: &mut String, s: &str) {
+        if s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+            out.push_str(&serde_json::to_string(s).unwrap_or_default());
+        } else {
+            out.push('"');
+            out.push_str(s);
+            out.push('"');
+        }
+    }
+    let size: usize = labels.iter().map(|l| l.name.len() + l.value.len()).sum();
+    let mut out = String::with_capacity(2 + size + labels.len() * 22);
+    out.push('[');
+    for (i, l) in labels.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str("{\"name\":");
+        text(&mut out, l.name);
+        out.push_str(",\"value\":");
+        text(&mut out, l.value);
+        out.push('}');
+    }
+    out.push(']');
+    out
+}
+
 /// What `r` says about its test case: its identity, name, `ALLURE_ID`, the
 /// labels worth keeping and its status. Worked out for a batch before its
 /// write transaction (see [`CaseFacts`]).
@@ -100,7 +132,7 @@ pub(crate) fn case_facts(r: &api::UploadTestResult) -> CaseFacts {
     let name = clip(r.name.trim(), MAX_NAME);
     let full_name = non_empty(&r.full_name).map(|f| clip(f, 4096));
     let allure_id = allure_id_of(&r.labels);
-    CaseFacts::new(
+    CaseFacts::with_json(
         identity_with(allure_id.as_deref(), r),
         allure_id.map(|a| clipped(a, 255)),
         if name.is_empty() {
@@ -109,7 +141,7 @@ pub(crate) fn case_facts(r: &api::UploadTestResult) -> CaseFacts {
             name
         },
         full_name,
-        &case_labels(&r.labels),
+        labels_json(&case_labels(&r.labels)),
         api::normalize_status(r.status.as_deref()),
     )
 }
@@ -255,6 +287,48 @@ mod tests {
         assert_eq!(
             serde_json::to_string(&l).unwrap(),
             serde_json::to_string(&owned).unwrap()
+        );
+        assert_eq!(labels_json(&l), serde_json::to_string(&owned).unwrap());
+    }
+
+    #[test]
+    fn labels_are_stored_as_serde_json_writes_them() {
+        // Every character an escape is written for, and some that need none.
+        let mut texts: Vec<String> = (0u8..0x20).map(|b| format!("a{}b", b as char)).collect();
+        texts.extend(
+            [
+                "",
+                "plain",
+                "q\"uote",
+                "back\\slash",
+                "sl/ash",
+                "\u{7f}del",
+                "é€😀",
+                "\u{2028}\u{2029}",
+                "\\\"",
+                "end\\",
+            ]
+            .map(String::from),
+        );
+        for lists in [0, 1, 2, texts.len()] {
+            let labels: Vec<CaseLabel<'_>> = texts
+                .iter()
+                .zip(texts.iter().rev())
+                .take(lists)
+                .map(|(n, v)| CaseLabel { name: n, value: v })
+                .collect();
+            assert_eq!(
+                labels_json(&labels),
+                serde_json::to_string(&labels).unwrap(),
+                "{labels:?}"
+            );
+        }
+        // What a case's facts store is that form.
+        let r = result(&[("suite", "a\"b"), ("owner", "x\ny")], None, None);
+        let facts = case_facts(&r);
+        assert_eq!(
+            facts.labels,
+            r#"[{"name":"suite","value":"a\"b"},{"name":"owner","value":"x\ny"}]"#
         );
     }
 }
