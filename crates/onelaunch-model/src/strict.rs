@@ -23,10 +23,10 @@
 use std::fmt;
 use std::marker::PhantomData;
 
+use onelaunch_api::CompactString;
 use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
 
 use crate::allure::{Attachment, Label, Link, Parameter, StatusDetails, StepResult, TestResult};
-use onelaunch_api::CompactString;
 
 /// Reads `text` (already checked to be non-blank UTF-8 without a BOM) when
 /// it is a plain result document; `None` sends it to the full reader.

@@ -39,7 +39,8 @@ pub(crate) fn identity_of(r: &api::UploadTestResult) -> String {
 
 /// [`identity_of`] with the result's `ALLURE_ID` already read.
 fn identity_with(allure_id: Option<&str>, r: &api::UploadTestResult) -> String {
-    // Joined, not formatted (`format!` costs about as much as the rest).
+    // Joined, not formatted: it runs once per result, and `format!`'s
+    // machinery took about 1,200 instructions a call.
     let id = if let Some(a) = allure_id {
         ["allure:", a].concat()
     } else if let Some(t) = non_empty(&r.test_case_id) {
@@ -95,9 +96,9 @@ pub(crate) fn case_labels(labels: &[api::LabelDto]) -> Vec<CaseLabel<'_>> {
 
 /// The stored form of a case's labels: byte for byte the JSON serde_json
 /// writes for them (`[{"name":…,"value":…},…]`), written directly: once per
-/// result, serde_json's writer cost as much as working the labels out
-/// (it scans each text a byte at a time, and the keys too). A text that
-/// needs an escape is written by serde_json itself.
+/// result, serde_json's writer cost more than working the labels out (2.7%
+/// of the server's instructions: it scans each text a byte at a time, the
+/// keys too). A text that needs an escape is written by serde_json itself.
 pub(crate) fn labels_json(labels: &[CaseLabel<'_>]) -> String {
     fn text(out: &mut String, s: &str) {
         if s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
