@@ -551,14 +551,39 @@ pub(crate) fn clip(s: &str, max: usize) -> String {
     cut(s, max).to_string()
 }
 
-/// [`clip`] in place: `s` keeps [`cut`]'s prefix. A string that was cut
+/// An owned text [`cut_in_place`] cuts: a `String`, or a `CompactString`
+/// (the wire types' short texts, held inline).
+pub(crate) trait OwnedText: std::ops::Deref<Target = str> {
+    fn truncate_to(&mut self, len: usize);
+    fn shrink(&mut self);
+}
+
+impl OwnedText for String {
+    fn truncate_to(&mut self, len: usize) {
+        self.truncate(len);
+    }
+    fn shrink(&mut self) {
+        self.shrink_to_fit();
+    }
+}
+
+impl OwnedText for onelaunch_api::CompactString {
+    fn truncate_to(&mut self, len: usize) {
+        self.truncate(len);
+    }
+    fn shrink(&mut self) {
+        self.shrink_to_fit();
+    }
+}
+
+/// [`clip`] in place: `s` keeps [`cut`]'s prefix. A text that was cut
 /// gives its spare room back, as a fresh copy would (a decoded result waits
 /// for the writer holding its strings).
-pub(crate) fn cut_in_place(s: &mut String, max: usize) {
+pub(crate) fn cut_in_place(s: &mut impl OwnedText, max: usize) {
     if s.len() > max {
         let end = cut(s, max).len();
-        s.truncate(end);
-        s.shrink_to_fit();
+        s.truncate_to(end);
+        s.shrink();
     }
 }
 

@@ -26,12 +26,12 @@ use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
 use onelaunch_api::{
-    CompactString, ExternalRunStart, KeyValue, LabelDto, LaunchCreate, LinkDto, ParameterDto,
-    UploadAttachment, UploadFixture, UploadParameter, UploadStep, UploadTestResult,
+    ExternalRunStart, KeyValue, LabelDto, LaunchCreate, LinkDto, ParameterDto, UploadAttachment,
+    UploadFixture, UploadParameter, UploadStep, UploadTestResult,
 };
 use serde::Serialize;
 
-use crate::db::{clip, cut_in_place, MAX_NAME, MAX_TEXT};
+use crate::db::{clip, cut_in_place as cut, OwnedText, MAX_NAME, MAX_TEXT};
 use crate::error::{ServerError, ServerResult};
 
 /// Largest JSON request body (413 above).
@@ -237,37 +237,9 @@ pub(crate) fn login_limit() -> DefaultBodyLimit {
     DefaultBodyLimit::max(MAX_LOGIN_BODY)
 }
 
-/// A decoded text that can be cut in place: a `String`, or a
-/// `CompactString` (short texts such as statuses and labels, held inline).
-trait Text {
-    fn cut_to(&mut self, max: usize);
-}
-
-impl Text for String {
-    fn cut_to(&mut self, max: usize) {
-        cut_in_place(self, max);
-    }
-}
-
-impl Text for CompactString {
-    /// As [`cut_in_place`]: the longest prefix of at most `max` bytes on a
-    /// character boundary; a text that was cut gives its spare room back.
-    fn cut_to(&mut self, max: usize) {
-        if self.len() > max {
-            let end = crate::db::cut(self, max).len();
-            self.truncate(end);
-            self.shrink_to_fit();
-        }
-    }
-}
-
-fn cut(s: &mut impl Text, max: usize) {
-    s.cut_to(max);
-}
-
-fn cut_opt(s: &mut Option<impl Text>, max: usize) {
+fn cut_opt(s: &mut Option<impl OwnedText>, max: usize) {
     if let Some(v) = s {
-        v.cut_to(max);
+        cut(v, max);
     }
 }
 
