@@ -461,9 +461,9 @@ async fn insert_declared_attachments(
         for (id, a) in chunk {
             q = q
                 .bind(*id)
-                .bind(clip(&a.original_file_name, 1024))
-                .bind(clip(&a.name, MAX_NAME))
-                .bind(clip_opt(&a.content_type, 255))
+                .bind(cut(&a.original_file_name, 1024))
+                .bind(cut(&a.name, MAX_NAME))
+                .bind(cut_opt(&a.content_type, 255))
                 .bind(a.content_length)
                 .bind(now);
         }
