@@ -1492,12 +1492,14 @@ fn a_failing_command_is_recorded_on_its_job_run() {
         shown.contains("run_failure: command exited with status 3: runner is offline"),
         "{shown}"
     );
-    // Its output went to the server log.
-    assert!(
-        server
-            .log()
-            .contains(&format!("starting job run {}", run["id"])),
-        "{}",
-        server.log()
+    // Its output went to the server log (logged before the failure was
+    // recorded; the test's copy of the log is read by a thread, so it is
+    // waited for, not read once).
+    let line = format!("starting job run {}", run["id"]);
+    wait_for(
+        &server,
+        "the command's output in the server log",
+        Duration::from_secs(30),
+        || server.log().contains(&line).then_some(()),
     );
 }
