@@ -242,7 +242,7 @@ async fn insert_rows<'r>(
     for ((chunk, bodies), keys) in batch
         .order
         .chunks(INSERT_ROWS)
-        .zip(batch.bodies.chunks(INSERT_ROWS))
+        .zip(batch.body_ends.chunks(INSERT_ROWS).enumerate())
         .zip(keys.chunks(INSERT_ROWS))
     {
         let sql = shaped(conn, name, chunk.len(), |mut p, n| {
@@ -257,7 +257,11 @@ async fn insert_rows<'r>(
             )
         });
         let mut q = sqlx::query(&sql);
-        for ((&i, body), key) in chunk.iter().zip(bodies).zip(keys) {
+        let (c, ends) = bodies;
+        let rows = batch.order.len();
+        for (((&i, row), key), &end) in chunk.iter().zip(c * INSERT_ROWS..rows).zip(keys).zip(ends)
+        {
+            let body = &batch.bodies[batch.body_start(row)..end];
             let r = &results[i];
             let duration = r.duration.or(match (r.start, r.stop) {
                 (Some(a), Some(b)) => Some(b - a),
@@ -280,7 +284,7 @@ async fn insert_rows<'r>(
                 .bind(r.start)
                 .bind(r.stop)
                 .bind(duration)
-                .bind(body.as_str())
+                .bind(body)
                 .bind(now);
         }
         if !returning {
@@ -314,8 +318,14 @@ pub(crate) struct ResultBatch {
     results: Vec<api::UploadTestResult>,
     /// Indexes into `results`.
     order: Vec<usize>,
-    /// The stored JSON of each row of `order`.
-    bodies: Vec<String>,
+    /// The stored JSON of every row of `order`, one after another: row `k`'s
+    /// is `bodies[body_start(k)..body_ends[k]]`. One buffer for the batch,
+    /// not one `String` per row: a row's JSON grew through four or five
+    /// reallocations (serde_json starts at 128 bytes) and kept up to twice
+    /// its length in capacity while the batch waited for the writer.
+    bodies: String,
+    /// Where each row's stored JSON ends in `bodies`.
+    body_ends: Vec<usize>,
     /// The test key of each row of `order` ([`attempt_key`], for `job`).
     keys: Vec<String>,
     /// The job of the session the batch is prepared for.
@@ -332,19 +342,25 @@ impl ResultBatch {
         let mut order: Vec<usize> = (0..results.len()).collect();
         order.sort_by(|a, b| results[*a].uuid.cmp(&results[*b].uuid));
         order.dedup_by(|a, b| results[*a].uuid == results[*b].uuid);
-        let bodies = order
-            .iter()
-            .map(|&i| body(i, &results[i]))
-            .collect::<ServerResult<_>>()?;
+        let (bodies, body_ends) = bodies(&results, &order)?;
         let keys = Self::keys(&results, &order, job);
         let results = results.into_iter().map(shed).collect();
         Ok(ResultBatch {
             results,
             order,
             bodies,
+            body_ends,
             keys,
             job,
         })
+    }
+
+    /// Where row `k`'s stored JSON starts in `bodies`.
+    fn body_start(&self, k: usize) -> usize {
+        match k {
+            0 => 0,
+            _ => self.body_ends[k - 1],
+        }
     }
 
     /// The test key of each row of `order`, for a session of `job`.
@@ -387,14 +403,42 @@ fn shed(r: api::UploadTestResult) -> api::UploadTestResult {
     }
 }
 
-/// A result's stored JSON; a 413 naming it (`results[i]`, its uuid) when it
-/// is over [`MAX_STORED_JSON`] (the caller cut its texts to their bounds).
-fn body(index: usize, r: &api::UploadTestResult) -> ServerResult<String> {
-    let body = serde_json::to_string(r).unwrap_or_else(|_| "{}".into());
-    if body.len() > MAX_STORED_JSON {
-        return Err(result_too_large(index, &r.uuid, body.len()));
+/// The stored JSON of the rows of `order`, one after another, and where
+/// each ends; a 413 naming a result (`results[i]`, its uuid) whose JSON is
+/// over [`MAX_STORED_JSON`] (the caller cut its texts to their bounds).
+fn bodies(
+    results: &[api::UploadTestResult],
+    order: &[usize],
+) -> ServerResult<(String, Vec<usize>)> {
+    let mut buf: Vec<u8> = Vec::new();
+    let mut ends = Vec::with_capacity(order.len());
+    for (k, &i) in order.iter().enumerate() {
+        let r = &results[i];
+        let start = buf.len();
+        if serde_json::to_writer(&mut buf, r).is_err() {
+            buf.truncate(start);
+            buf.extend_from_slice(b"{}");
+        }
+        let len = buf.len() - start;
+        if len > MAX_STORED_JSON {
+            return Err(result_too_large(i, &r.uuid, len));
+        }
+        ends.push(buf.len());
+        if k == 0 {
+            // The rest are about as long as the first: room for them at
+            // once, not a doubling at a time.
+            buf.reserve(len.saturating_mul(order.len() - 1).saturating_add(len));
+        }
     }
-    Ok(body)
+    buf.shrink_to_fit();
+    // serde_json writes UTF-8; the check costs a fraction of a byte's copy.
+    let bodies = String::from_utf8(buf).map_err(|e| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("a result's stored JSON is not UTF-8: {e}"),
+        )
+    })?;
+    Ok((bodies, ends))
 }
 
 /// The stored ids of `uuids` (results already in the launch), entered in `ids`.
@@ -579,5 +623,55 @@ mod tests {
         );
         assert_eq!(attempt_key(None, &r(Some("h"))), "h");
         assert_eq!(attempt_key(None, &r(None)), "u-1");
+    }
+
+    /// Each row's stored JSON, taken from the batch's one buffer, is what
+    /// serde_json writes for its result alone, in uuid order, repeats once;
+    /// a result over the limit is named by its index in the request.
+    #[test]
+    fn each_row_keeps_the_json_serde_json_writes_for_its_result() {
+        let r = |uuid: &str, name: &str, trace: Option<&str>| api::UploadTestResult {
+            uuid: uuid.into(),
+            name: name.into(),
+            status: Some("failed".into()),
+            trace: trace.map(str::to_string),
+            labels: vec![api::LabelDto {
+                name: "suite".into(),
+                value: "t\u{e9}st \"quoted\"\n".into(),
+            }],
+            ..Default::default()
+        };
+        let long = "x".repeat(5000);
+        let results = vec![
+            r("c", "third", None),
+            r("a", "first \u{2028} \u{1F600}", Some(&long)),
+            r("b", "second", Some("at line 1\r\n\tat line 2")),
+            r("a", "a repeat, not stored", None),
+        ];
+        let batch = ResultBatch::prepare(results.clone(), Some(7)).unwrap();
+        assert_eq!(batch.order, vec![1, 2, 0]);
+        let stored: Vec<&str> = (0..batch.order.len())
+            .map(|k| &batch.bodies[batch.body_start(k)..batch.body_ends[k]])
+            .collect();
+        let expected: Vec<String> = [1, 2, 0]
+            .iter()
+            .map(|&i| serde_json::to_string(&results[i]).unwrap())
+            .collect();
+        assert_eq!(stored, expected);
+        assert_eq!(
+            batch.bodies.len(),
+            expected.iter().map(String::len).sum::<usize>()
+        );
+
+        let mut too_large = results;
+        too_large[2].trace = Some("y".repeat(MAX_STORED_JSON));
+        let Err(e) = ResultBatch::prepare(too_large, None) else {
+            panic!("a result over the stored limit was accepted");
+        };
+        let message = e.to_string();
+        assert!(
+            message.contains("results[2]") && message.contains('b'),
+            "{message}"
+        );
     }
 }
