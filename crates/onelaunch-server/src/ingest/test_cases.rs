@@ -109,8 +109,11 @@ pub(crate) fn labels_json(labels: &[CaseLabel<'_>]) -> String {
             out.push('"');
         }
     }
+    // `[` `]`, and per label its texts, `{"name":""` `,"value":""}` (22
+    // bytes) and a comma: the exact length when no text needs an escape, so
+    // the JSON a batch holds until its write has no room to spare.
     let size: usize = labels.iter().map(|l| l.name.len() + l.value.len()).sum();
-    let mut out = String::with_capacity(2 + size + labels.len() * 22);
+    let mut out = String::with_capacity(2 + size + labels.len() * 23);
     out.push('[');
     for (i, l) in labels.iter().enumerate() {
         if i > 0 {
@@ -324,6 +327,18 @@ mod tests {
                 "{labels:?}"
             );
         }
+        // Without escapes, the room taken is the length written.
+        let plain: Vec<CaseLabel<'_>> = ["suite", "tests", "host", "4242-MainThread"]
+            .iter()
+            .map(|t| CaseLabel { name: t, value: t })
+            .collect();
+        let written = labels_json(&plain);
+        assert_eq!(written, serde_json::to_string(&plain).unwrap());
+        assert!(
+            written.capacity() <= written.len() + plain.len(),
+            "{}",
+            written.capacity()
+        );
         // What a case's facts store is that form.
         let r = result(&[("suite", "a\"b"), ("owner", "x\ny")], None, None);
         let facts = case_facts(&r);
