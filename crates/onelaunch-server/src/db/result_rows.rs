@@ -239,11 +239,11 @@ async fn insert_rows<'r>(
         rekeyed = ResultBatch::keys(results, &batch.order, session.job_id);
         &rekeyed
     };
-    for ((chunk, bodies), keys) in batch
+    for (c, (chunk, keys)) in batch
         .order
         .chunks(INSERT_ROWS)
-        .zip(batch.body_ends.chunks(INSERT_ROWS).enumerate())
         .zip(keys.chunks(INSERT_ROWS))
+        .enumerate()
     {
         let sql = shaped(conn, name, chunk.len(), |mut p, n| {
             format!(
@@ -257,11 +257,8 @@ async fn insert_rows<'r>(
             )
         });
         let mut q = sqlx::query(&sql);
-        let (c, ends) = bodies;
-        let rows = batch.order.len();
-        for (((&i, row), key), &end) in chunk.iter().zip(c * INSERT_ROWS..rows).zip(keys).zip(ends)
-        {
-            let body = &batch.bodies[batch.body_start(row)..end];
+        // `row`: the row's place in `order`, where its stored JSON is.
+        for ((&i, row), key) in chunk.iter().zip(c * INSERT_ROWS..).zip(keys) {
             let r = &results[i];
             let duration = r.duration.or(match (r.start, r.stop) {
                 (Some(a), Some(b)) => Some(b - a),
@@ -284,7 +281,7 @@ async fn insert_rows<'r>(
                 .bind(r.start)
                 .bind(r.stop)
                 .bind(duration)
-                .bind(body)
+                .bind(batch.body(row))
                 .bind(now);
         }
         if !returning {
@@ -319,7 +316,7 @@ pub(crate) struct ResultBatch {
     /// Indexes into `results`.
     order: Vec<usize>,
     /// The stored JSON of every row of `order`, one after another: row `k`'s
-    /// is `bodies[body_start(k)..body_ends[k]]`. One buffer for the batch,
+    /// is `bodies[body_ends[k - 1]..body_ends[k]]` ([`ResultBatch::body`]). One buffer for the batch,
     /// not one `String` per row: a row's JSON grew through four or five
     /// reallocations (serde_json starts at 128 bytes) and kept up to twice
     /// its length in capacity while the batch waited for the writer.
@@ -355,12 +352,13 @@ impl ResultBatch {
         })
     }
 
-    /// Where row `k`'s stored JSON starts in `bodies`.
-    fn body_start(&self, k: usize) -> usize {
-        match k {
+    /// The stored JSON of row `k` of `order`.
+    fn body(&self, k: usize) -> &str {
+        let start = match k {
             0 => 0,
             _ => self.body_ends[k - 1],
-        }
+        };
+        &self.bodies[start..self.body_ends[k]]
     }
 
     /// The test key of each row of `order`, for a session of `job`.
@@ -425,9 +423,7 @@ fn bodies(
         }
         ends.push(buf.len());
         if k == 0 {
-            // The rest are about as long as the first: room for them at
-            // once, not a doubling at a time.
-            buf.reserve(len.saturating_mul(order.len() - 1).saturating_add(len));
+            buf.reserve(room_for_the_rest(len, order.len() - 1));
         }
     }
     buf.shrink_to_fit();
@@ -439,6 +435,20 @@ fn bodies(
         )
     })?;
     Ok((bodies, ends))
+}
+
+/// Most room reserved at once for a batch's stored JSON ([`bodies`]); a
+/// larger batch grows past it as it is written.
+const BODIES_RESERVE: usize = 4 << 20;
+
+/// The room [`bodies`] reserves for `rest` more rows after a first of
+/// `first` bytes: as much again for each, for one more besides, at most
+/// [`BODIES_RESERVE`] (a first row near the stored limit must not reserve
+/// hundreds of times that).
+fn room_for_the_rest(first: usize, rest: usize) -> usize {
+    first
+        .saturating_mul(rest.saturating_add(1))
+        .min(BODIES_RESERVE)
 }
 
 /// The stored ids of `uuids` (results already in the launch), entered in `ids`.
@@ -650,9 +660,7 @@ mod tests {
         ];
         let batch = ResultBatch::prepare(results.clone(), Some(7)).unwrap();
         assert_eq!(batch.order, vec![1, 2, 0]);
-        let stored: Vec<&str> = (0..batch.order.len())
-            .map(|k| &batch.bodies[batch.body_start(k)..batch.body_ends[k]])
-            .collect();
+        let stored: Vec<&str> = (0..batch.order.len()).map(|k| batch.body(k)).collect();
         let expected: Vec<String> = [1, 2, 0]
             .iter()
             .map(|&i| serde_json::to_string(&results[i]).unwrap())
@@ -662,6 +670,11 @@ mod tests {
             batch.bodies.len(),
             expected.iter().map(String::len).sum::<usize>()
         );
+
+        // The room reserved after the first row is bounded whatever its size.
+        assert_eq!(room_for_the_rest(1200, 499), 600_000);
+        assert_eq!(room_for_the_rest(MAX_STORED_JSON, 499), BODIES_RESERVE);
+        assert_eq!(room_for_the_rest(usize::MAX, usize::MAX), BODIES_RESERVE);
 
         let mut too_large = results;
         too_large[2].trace = Some("y".repeat(MAX_STORED_JSON));
