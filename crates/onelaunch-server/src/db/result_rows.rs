@@ -315,14 +315,15 @@ pub(crate) struct ResultBatch {
     results: Vec<api::UploadTestResult>,
     /// Indexes into `results`.
     order: Vec<usize>,
-    /// The stored JSON of every row of `order`, one after another: row `k`'s
-    /// is `bodies[body_ends[k - 1]..body_ends[k]]` ([`ResultBatch::body`]). One buffer for the batch,
-    /// not one `String` per row: a row's JSON grew through four or five
-    /// reallocations (serde_json starts at 128 bytes) and kept up to twice
-    /// its length in capacity while the batch waited for the writer.
+    /// The stored JSON of every row of `order`, one after another
+    /// ([`ResultBatch::body`]). One buffer for the batch, not one `String`
+    /// per row: a row's JSON grew through four or five reallocations
+    /// (serde_json starts at 128 bytes) and kept up to twice its length in
+    /// capacity while the batch waited for the writer.
     bodies: String,
-    /// Where each row's stored JSON ends in `bodies`.
-    body_ends: Vec<usize>,
+    /// Where each row's stored JSON lies in `bodies`: row `k`'s is
+    /// `body_bounds[k]..body_bounds[k + 1]` (the first bound is 0).
+    body_bounds: Vec<usize>,
     /// The test key of each row of `order` ([`attempt_key`], for `job`).
     keys: Vec<String>,
     /// The job of the session the batch is prepared for.
@@ -339,14 +340,14 @@ impl ResultBatch {
         let mut order: Vec<usize> = (0..results.len()).collect();
         order.sort_by(|a, b| results[*a].uuid.cmp(&results[*b].uuid));
         order.dedup_by(|a, b| results[*a].uuid == results[*b].uuid);
-        let (bodies, body_ends) = bodies(&results, &order)?;
+        let (bodies, body_bounds) = bodies(&results, &order)?;
         let keys = Self::keys(&results, &order, job);
         let results = results.into_iter().map(shed).collect();
         Ok(ResultBatch {
             results,
             order,
             bodies,
-            body_ends,
+            body_bounds,
             keys,
             job,
         })
@@ -354,11 +355,7 @@ impl ResultBatch {
 
     /// The stored JSON of row `k` of `order`.
     fn body(&self, k: usize) -> &str {
-        let start = match k {
-            0 => 0,
-            _ => self.body_ends[k - 1],
-        };
-        &self.bodies[start..self.body_ends[k]]
+        &self.bodies[self.body_bounds[k]..self.body_bounds[k + 1]]
     }
 
     /// The test key of each row of `order`, for a session of `job`.
@@ -401,15 +398,16 @@ fn shed(r: api::UploadTestResult) -> api::UploadTestResult {
     }
 }
 
-/// The stored JSON of the rows of `order`, one after another, and where
-/// each ends; a 413 naming a result (`results[i]`, its uuid) whose JSON is
+/// The stored JSON of the rows of `order`, one after another, and the
+/// bounds between them (0 first, then where each ends); a 413 naming a result (`results[i]`, its uuid) whose JSON is
 /// over [`MAX_STORED_JSON`] (the caller cut its texts to their bounds).
 fn bodies(
     results: &[api::UploadTestResult],
     order: &[usize],
 ) -> ServerResult<(String, Vec<usize>)> {
     let mut buf: Vec<u8> = Vec::new();
-    let mut ends = Vec::with_capacity(order.len());
+    let mut bounds = Vec::with_capacity(order.len() + 1);
+    bounds.push(0);
     for (k, &i) in order.iter().enumerate() {
         let r = &results[i];
         let start = buf.len();
@@ -421,7 +419,7 @@ fn bodies(
         if len > MAX_STORED_JSON {
             return Err(result_too_large(i, &r.uuid, len));
         }
-        ends.push(buf.len());
+        bounds.push(buf.len());
         if k == 0 {
             buf.reserve(room_for_the_rest(len, order.len() - 1));
         }
@@ -434,7 +432,7 @@ fn bodies(
             format!("a result's stored JSON is not UTF-8: {e}"),
         )
     })?;
-    Ok((bodies, ends))
+    Ok((bodies, bounds))
 }
 
 /// Most room reserved at once for a batch's stored JSON ([`bodies`]); a

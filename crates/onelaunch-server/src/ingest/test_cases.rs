@@ -110,8 +110,9 @@ pub(crate) fn labels_json(labels: &[CaseLabel<'_>]) -> String {
         }
     }
     // `[` `]`, and per label its texts, `{"name":""` `,"value":""}` (22
-    // bytes) and a comma: the exact length when no text needs an escape, so
-    // the JSON a batch holds until its write has no room to spare.
+    // bytes) and a comma (one fewer is written): when no text needs an
+    // escape, one byte more than the length, so the JSON a batch holds until
+    // its write never grows.
     let size: usize = labels.iter().map(|l| l.name.len() + l.value.len()).sum();
     let mut out = String::with_capacity(2 + size + labels.len() * 23);
     out.push('[');
