@@ -306,6 +306,31 @@ async fn storage_story_on_sqlite_and_postgresql() {
     drop(cluster);
 }
 
+/// The bundled SQLite is compiled as `.cargo/config.toml` asks
+/// (`LIBSQLITE3_FLAGS`, read by `libsqlite3-sys`'s build): no memory
+/// statistics (with them every allocation and free of SQLite's takes a
+/// process-wide mutex and measures its block), and a lookaside large enough
+/// for one multi-row statement's bound texts (SQLite's default, 48 KB, is
+/// spent by the first few dozen rows of a 200-row insert; each text past it
+/// went to `malloc`). A build that lost the file would store the same data,
+/// more slowly (docs/ingest-profile.md, "SQLite built for the writer").
+#[tokio::test]
+async fn the_bundled_sqlite_keeps_no_memory_statistics_and_a_lookaside_for_a_whole_statement() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("c.db").display());
+    let db = Db::connect(&url).await.unwrap();
+    let options: Vec<String> = sqlx::query_scalar("PRAGMA compile_options")
+        .fetch_all(&db.read)
+        .await
+        .unwrap();
+    for wanted in ["DEFAULT_MEMSTATUS=0", "DEFAULT_LOOKASIDE=1200,500"] {
+        assert!(
+            options.iter().any(|o| o == wanted),
+            "SQLite was compiled without {wanted}: {options:?}"
+        );
+    }
+}
+
 /// The SQLite writer's settings that durability and ingest speed rest on:
 /// WAL with `synchronous=NORMAL` (docs/ingest-profile.md, "Durability"),
 /// foreign keys enforced, 16 KiB pages for a new database; checkpoints are
