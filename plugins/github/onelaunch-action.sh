@@ -271,8 +271,13 @@ install_from_source() {
   log "building onelaunch from $action_root (cargo build --release --locked)"
   mkdir -p "$dir"
   rm -f "$dir/.sha256"
-  if ! cargo build --release --locked --manifest-path "$action_root/Cargo.toml" \
-    --target-dir "$dir/build" --bin onelaunch >&2; then
+  # From the action's root, so that its .cargo/config.toml (how the bundled
+  # SQLite is compiled) applies: cargo reads configuration from the
+  # directory it runs in, not from the manifest's.
+  local build
+  build="$(mkdir -p "$dir/build" && cd "$dir/build" && pwd)"
+  if ! (cd "$action_root" && cargo build --release --locked \
+    --target-dir "$build" --bin onelaunch >&2); then
     fail "cargo build of onelaunch failed"
   fi
   cp "$dir/build/release/$exe" "$dir/$exe.new"

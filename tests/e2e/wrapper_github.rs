@@ -957,7 +957,7 @@ fn cargo_tripwire(dir: &Path) -> PathBuf {
     write_executable(
         &bin_dir.join("cargo"),
         &format!(
-            "#!/bin/sh\necho \"cargo $*\" >>'{}'\nexit 101\n",
+            "#!/bin/sh\necho \"cargo $* (in $(pwd -P))\" >>'{}'\nexit 101\n",
             log.display()
         ),
     );
@@ -1436,6 +1436,15 @@ fn macos_arm64_runners_install_the_darwin_asset_from_onelaunch_release_url() {
     );
     assert!(
         cargo_calls(dir.path()).contains("cargo build --release --locked"),
+        "{}",
+        cargo_calls(dir.path())
+    );
+    // Built from the action's root, where its .cargo/config.toml applies.
+    assert!(
+        cargo_calls(dir.path()).contains(&format!(
+            "(in {})",
+            unpinned.canonicalize().unwrap().display()
+        )),
         "{}",
         cargo_calls(dir.path())
     );
