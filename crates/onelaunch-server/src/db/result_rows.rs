@@ -239,12 +239,7 @@ async fn insert_rows<'r>(
         rekeyed = ResultBatch::keys(results, &batch.order, session.job_id);
         &rekeyed
     };
-    for (c, (chunk, keys)) in batch
-        .order
-        .chunks(INSERT_ROWS)
-        .zip(keys.chunks(INSERT_ROWS))
-        .enumerate()
-    {
+    for (c, chunk) in batch.order.chunks(INSERT_ROWS).enumerate() {
         let sql = shaped(conn, name, chunk.len(), |mut p, n| {
             format!(
                 "{} INTO test_results (project_id, launch_id, job_run_id, session_id, uuid, test_key, \
@@ -257,8 +252,8 @@ async fn insert_rows<'r>(
             )
         });
         let mut q = sqlx::query(&sql);
-        // `row`: the row's place in `order`, where its stored JSON is.
-        for ((&i, row), key) in chunk.iter().zip(c * INSERT_ROWS..).zip(keys) {
+        // `row`: the row's place in `order`, where its key and stored JSON are.
+        for (&i, row) in chunk.iter().zip(c * INSERT_ROWS..) {
             let r = &results[i];
             let duration = r.duration.or(match (r.start, r.stop) {
                 (Some(a), Some(b)) => Some(b - a),
@@ -270,7 +265,7 @@ async fn insert_rows<'r>(
                 .bind(session.job_run_id)
                 .bind(session.id)
                 .bind(r.uuid.as_str())
-                .bind(key.as_str())
+                .bind(keys[row].as_str())
                 .bind(cut_opt(&r.history_id, 1024))
                 .bind(cut_opt(&r.test_case_id, 1024))
                 .bind(cut(&r.name, MAX_NAME))
