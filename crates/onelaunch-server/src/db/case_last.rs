@@ -87,7 +87,7 @@ pub(crate) async fn note_attempts(
                 p.rows(n, COLS)
             )
         });
-        let mut q = sqlx::query(&sql);
+        let mut q = with_room(&sql, chunk.len() * COLS);
         for a in chunk {
             q = q
                 .bind(a.case_id)
@@ -241,7 +241,7 @@ async fn store(conn: &mut AnyConnection, cases: &[(Id, Last)]) -> ServerResult<(
                 p.rows(n, COLS)
             )
         });
-        let mut q = sqlx::query(&sql);
+        let mut q = with_room(&sql, chunk.len() * COLS);
         for (case, l) in chunk {
             q = q
                 .bind(*case)

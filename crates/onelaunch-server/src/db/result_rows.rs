@@ -251,7 +251,7 @@ async fn insert_rows<'r>(
                 if returning { " RETURNING id, uuid" } else { "" }
             )
         });
-        let mut q = sqlx::query(&sql);
+        let mut q = with_room(&sql, chunk.len() * COLS);
         // `row`: the row's place in `order`, where its key and stored JSON are.
         for (&i, row) in chunk.iter().zip(c * INSERT_ROWS..) {
             let r = &results[i];
@@ -460,7 +460,7 @@ async fn lookup_uuids<'r>(
                 p.list(n)
             )
         });
-        let mut q = sqlx::query(&sql).bind(launch_id);
+        let mut q = with_room(&sql, 1 + chunk.len()).bind(launch_id);
         for u in chunk {
             q = q.bind(*u);
         }
@@ -504,7 +504,7 @@ async fn insert_declared_attachments(
                 values.join(", ")
             )
         });
-        let mut q = sqlx::query(&sql);
+        let mut q = with_room(&sql, chunk.len() * COLS);
         for (id, a) in chunk {
             q = q
                 .bind(*id)
@@ -588,7 +588,7 @@ pub(crate) async fn put_attachments(
                 p.rows(n, COLS)
             )
         });
-        let mut q = sqlx::query(&sql);
+        let mut q = with_room(&sql, chunk.len() * COLS);
         for &i in chunk {
             let r = &rows[i];
             let name = clip(r.file_name, 1024);
