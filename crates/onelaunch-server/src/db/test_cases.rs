@@ -73,27 +73,38 @@ const LOOKUP_ROWS: usize = 500;
 /// says about its case (status, executor) is written apart
 /// ([`super::case_last`]).
 ///
-/// One multi-row `INSERT … ON CONFLICT (project_id, identity) DO UPDATE` per
-/// chunk: the unique index finds a known case whatever the planner believes
-/// about the table. A lookup by `identity IN (…)` would be planned from
+/// One multi-row `INSERT … ON CONFLICT (project_id, identity)` per chunk:
+/// the unique index finds a known case whatever the planner believes about
+/// the table. A lookup by `identity IN (…)` would be planned from
 /// statistics, which lag behind a table one large launch fills within
 /// seconds; planned on a small table, it filters every case of the project on
-/// each batch. The conflict arm locks the row and works on its latest
-/// version, so a case created concurrently is updated, never missed.
+/// each batch.
 ///
-/// The conflict arm sets the name and labels sent. A known case whose name
-/// and labels did not change is then written as it was, which SQLite does
-/// not write at all (a row whose new record is the same bytes leaves its page
-/// clean); PostgreSQL writes a new row version on any update anyway.
+/// PostgreSQL: the conflict arm (`DO UPDATE`) sets the name and labels sent
+/// and answers (`RETURNING`) each case's id. It locks the row and works on
+/// its latest version, so a case created concurrently is updated, never
+/// missed.
 ///
-/// PostgreSQL: the statement answers (`RETURNING`) each case's id. SQLite
-/// runs `RETURNING` as a trigger program per row; there the statement
-/// answers nothing: the cases it created are the rows with an id above the
-/// table's last id before it ([`super::last_id`]), read as a range of ids,
-/// and the known cases are looked up by the same unique index (`project_id =
-/// ? AND identity IN (…)`, an equality on every column of a unique index,
-/// which SQLite plans as one search per identity whatever its statistics:
+/// SQLite: the statement only creates (`DO NOTHING`); the known cases are
+/// then read back by identity and each one whose facts changed is updated
+/// alone, by its id ([`refresh_known`]). A `DO UPDATE` arm would make every
+/// chunk a statement that may abort halfway (SQLite checks the arm's `NOT
+/// NULL` columns with `ABORT` whatever the statement's own clause), and such
+/// a statement copies each page it touches into a statement journal first:
+/// one 16 KB page per new case, through the random identity index, 4.7% of
+/// the server's CPU on a first run (docs/ingest-profile.md, "No statement
+/// journal for new cases"). A one-row update by id needs none. There is one
+/// writer, inside this transaction, so no case changes between the insert
+/// and the read. SQLite runs `RETURNING` as a trigger program per row; so
+/// the cases the statement created are the rows with an id above the table's
+/// last id before it ([`super::last_id`]), read as a range of ids, and the
+/// known cases are looked up by the same unique index (`project_id = ? AND
+/// identity IN (…)`, an equality on every column of a unique index, which
+/// SQLite plans as one search per identity whatever its statistics:
 /// `tests::attempts::test_cases_are_looked_up_by_their_unique_index`).
+///
+/// A known case whose name and labels did not change is not written on
+/// SQLite; PostgreSQL writes a new row version on any update anyway.
 pub(crate) async fn upsert_cases(
     conn: &mut AnyConnection,
     project_id: Id,
@@ -111,25 +122,27 @@ pub(crate) async fn upsert_cases(
     let mut stored: HashMap<String, Id> = HashMap::with_capacity(updates.len());
     for chunk in updates.chunks(UPSERT_ROWS) {
         let name = if sqlite {
-            "upsert_cases"
+            "insert_cases"
         } else {
             "upsert_cases_returning"
         };
-        let sql =
-            shaped(conn, name, chunk.len(), |mut p, n| {
-                format!(
+        let sql = shaped(conn, name, chunk.len(), |mut p, n| {
+            format!(
                 "{} INTO test_cases (project_id, identity, allure_id, name, full_name, labels, \
-                 created_ms, modified_ms) VALUES {} \
-                 ON CONFLICT (project_id, identity) DO UPDATE SET name = excluded.name, \
-                 full_name = COALESCE(excluded.full_name, test_cases.full_name), \
-                 allure_id = COALESCE(excluded.allure_id, test_cases.allure_id), \
-                 labels = excluded.labels{}",
+                 created_ms, modified_ms) VALUES {} ON CONFLICT (project_id, identity) {}",
                 insert_or_fail(p.sqlite),
                 p.rows(n, COLS),
-                if sqlite { "" } else { " RETURNING id, identity" }
+                if p.sqlite {
+                    "DO NOTHING"
+                } else {
+                    "DO UPDATE SET name = excluded.name, \
+                     full_name = COALESCE(excluded.full_name, test_cases.full_name), \
+                     allure_id = COALESCE(excluded.allure_id, test_cases.allure_id), \
+                     labels = excluded.labels RETURNING id, identity"
+                }
             )
-            });
-        let mut q = sqlx::query(&sql);
+        });
+        let mut q = with_room(&sql, chunk.len() * COLS);
         for f in chunk {
             q = q
                 .bind(project_id)
@@ -161,7 +174,7 @@ pub(crate) async fn upsert_cases(
         if usize::try_from(created).ok() == Some(updates.len()) {
             // Every case was created (a first run): numbered after `before`,
             // without gaps, in the order the statements listed them. (A
-            // row that went to the update arm still takes a number, so this
+            // row that met a known case still takes a number, so this
             // holds only when none did.) Their ids, in that order, are the
             // answer: no identity to look up.
             return Ok(UpsertedCases {
@@ -177,25 +190,36 @@ pub(crate) async fn upsert_cases(
                 stored.insert(get_str(&r, "identity")?, get_i64(&r, "id")?);
             }
         }
-        let known: Vec<&str> = updates
+        let known: HashMap<&str, &CaseFacts> = updates
+            .iter()
+            .filter(|f| !stored.contains_key(&f.identity))
+            .map(|f| (f.identity.as_str(), *f))
+            .collect();
+        // In identity order, as `updates` are.
+        let identities: Vec<&str> = updates
             .iter()
             .map(|f| f.identity.as_str())
-            .filter(|i| !stored.contains_key(*i))
+            .filter(|i| known.contains_key(i))
             .collect();
-        for chunk in known.chunks(LOOKUP_ROWS) {
+        for chunk in identities.chunks(LOOKUP_ROWS) {
             let sql = shaped(conn, "cases_by_identity", chunk.len(), |mut p, n| {
                 format!(
-                    "SELECT id, identity FROM test_cases WHERE project_id = {} AND identity IN ({})",
+                    "SELECT id, identity, name, full_name, allure_id, labels FROM test_cases \
+                     WHERE project_id = {} AND identity IN ({})",
                     p.next(),
                     p.list(n)
                 )
             });
-            let mut q = sqlx::query(&sql).bind(project_id);
+            let mut q = with_room(&sql, 1 + chunk.len()).bind(project_id);
             for identity in chunk {
                 q = q.bind(*identity);
             }
             for r in q.fetch_all(&mut *conn).await? {
-                stored.insert(get_str(&r, "identity")?, get_i64(&r, "id")?);
+                let (id, identity) = (get_i64(&r, "id")?, get_str(&r, "identity")?);
+                if let Some(facts) = known.get(identity.as_str()) {
+                    refresh_known(conn, id, facts, &r).await?;
+                }
+                stored.insert(identity, id);
             }
         }
     }
@@ -214,6 +238,38 @@ pub(crate) async fn upsert_cases(
         ids,
         known_through: before,
     })
+}
+
+/// SQLite: what PostgreSQL's conflict arm in [`upsert_cases`] does to a
+/// known case (`stored`: its row), as a one-row update by `id`, and only
+/// when it changes something: the name and labels sent, the full name and
+/// `ALLURE_ID` sent unless none was.
+async fn refresh_known(
+    conn: &mut AnyConnection,
+    id: Id,
+    f: &CaseFacts,
+    stored: &AnyRow,
+) -> ServerResult<()> {
+    let kept = |sent: &Option<String>, col: &str| sent.is_none() || *sent == opt_str(stored, col);
+    if get_str(stored, "name")? == f.name
+        && get_str(stored, "labels")? == f.labels
+        && kept(&f.full_name, "full_name")
+        && kept(&f.allure_id, "allure_id")
+    {
+        return Ok(());
+    }
+    sqlx::query(
+        "UPDATE test_cases SET name = $1, full_name = COALESCE($2, full_name), \
+         allure_id = COALESCE($3, allure_id), labels = $4 WHERE id = $5",
+    )
+    .bind(f.name.as_str())
+    .bind(f.full_name.as_deref())
+    .bind(f.allure_id.as_deref())
+    .bind(f.labels.as_str())
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }
 
 /// What [`upsert_cases`] answers.

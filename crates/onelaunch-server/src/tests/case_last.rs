@@ -390,6 +390,110 @@ async fn a_known_case_with_the_same_facts_is_not_written() {
     assert!(changed > 10, "other labels are written: {changed} frames");
 }
 
+/// A known case takes the name and labels a next upload sends, and keeps its
+/// full name and `ALLURE_ID` when none is sent; cases new and known in one
+/// call answer their ids in the order given. SQLite creates with `DO NOTHING`
+/// and updates known cases one by one (`db::test_cases::refresh_known`),
+/// PostgreSQL in the statement's conflict arm: both store the same.
+#[tokio::test]
+async fn a_known_case_takes_the_facts_sent_and_keeps_what_was_not() {
+    known_case_facts(&TestApp::new().await).await;
+}
+
+#[tokio::test]
+async fn a_known_case_takes_the_facts_sent_and_keeps_what_was_not_on_postgres() {
+    let Some(cluster) = super::pg::PgCluster::start() else {
+        return;
+    };
+    known_case_facts(&TestApp::on_postgres(&cluster, "known_facts").await).await;
+}
+
+async fn known_case_facts(app: &TestApp) {
+    use db::test_cases::CaseFacts;
+    let db = &app.state.db;
+    let project = app.create_project("facts").await;
+    let label = |v: &str| {
+        [onelaunch_api::LabelDto {
+            name: "suite".into(),
+            value: v.into(),
+        }]
+    };
+    let facts = |id: &str, name: &str, full: Option<&str>, allure: Option<&str>, suite: &str| {
+        CaseFacts::new(
+            id.into(),
+            allure.map(str::to_string),
+            name.into(),
+            full.map(str::to_string),
+            &label(suite),
+            "passed",
+        )
+    };
+    async fn upsert(db: &Db, project: i64, cases: &[CaseFacts]) -> Vec<i64> {
+        let mut conn = db.write.acquire().await.unwrap();
+        let mut tx = conn.begin().await.unwrap();
+        let refs: Vec<&CaseFacts> = cases.iter().collect();
+        let ids = db::test_cases::upsert_cases(&mut tx, project, &refs)
+            .await
+            .unwrap()
+            .ids;
+        tx.commit().await.unwrap();
+        ids
+    }
+    let first = upsert(
+        db,
+        project,
+        &[
+            facts("c:a", "a", Some("shop.a"), Some("7"), "one"),
+            facts("c:b", "b", Some("shop.b"), None, "one"),
+            facts("c:c", "c", None, None, "one"),
+        ],
+    )
+    .await;
+    // Known cases between two new ones, in identity order.
+    let next = upsert(
+        db,
+        project,
+        &[
+            facts("c:0", "zero", None, None, "two"),
+            facts("c:a", "a renamed", None, None, "two"),
+            facts("c:b", "b", Some("shop.b2"), Some("9"), "one"),
+            facts("c:c", "c", None, None, "one"),
+            facts("c:d", "d", None, None, "two"),
+        ],
+    )
+    .await;
+    assert_eq!(&next[1..4], &first[..], "known cases keep their ids");
+    assert!(!first.contains(&next[0]) && !first.contains(&next[4]));
+    let case = |id: i64| async move {
+        let c = db::test_cases::get_case(db, id).await.unwrap().unwrap();
+        let labels: Vec<String> = c.labels.iter().map(|l| l.value.to_string()).collect();
+        (c.name, c.full_name, c.allure_id, labels)
+    };
+    let s = |v: &str| Some(v.to_string());
+    assert_eq!(
+        case(next[1]).await,
+        (
+            "a renamed".into(),
+            s("shop.a"),
+            s("7"),
+            vec!["two".to_string()]
+        ),
+        "name and labels sent, full name and ALLURE_ID kept"
+    );
+    assert_eq!(
+        case(next[2]).await,
+        ("b".into(), s("shop.b2"), s("9"), vec!["one".to_string()]),
+        "a full name and ALLURE_ID sent replace the stored ones"
+    );
+    assert_eq!(
+        case(next[3]).await,
+        ("c".into(), None, None, vec!["one".to_string()])
+    );
+    assert_eq!(case(next[0]).await.0, "zero");
+    assert_eq!(case(next[4]).await.0, "d");
+    assert_eq!(count(db, "test_cases").await, 5);
+}
+
 /// `server migrate` folds what the SQLite source left queued before it copies:
 /// PostgreSQL never folds a queue, so a queued attempt copied as it was would
 /// leave its case's last status behind there.
