@@ -73,157 +73,241 @@ const LOOKUP_ROWS: usize = 500;
 /// says about its case (status, executor) is written apart
 /// ([`super::case_last`]).
 ///
-/// One multi-row `INSERT … ON CONFLICT (project_id, identity)` per chunk:
-/// the unique index finds a known case whatever the planner believes about
-/// the table. A lookup by `identity IN (…)` would be planned from
-/// statistics, which lag behind a table one large launch fills within
-/// seconds; planned on a small table, it filters every case of the project on
-/// each batch.
+/// PostgreSQL: one multi-row `INSERT … ON CONFLICT (project_id, identity) DO
+/// UPDATE … RETURNING` per chunk. The unique index finds a known case
+/// whatever the planner believes about the table (a lookup by `identity IN
+/// (…)` there would be planned from statistics, which lag behind a table one
+/// large launch fills within seconds). The conflict arm locks the row and
+/// works on its latest version, so a case created concurrently is updated,
+/// never missed; it sets the name and labels sent.
 ///
-/// PostgreSQL: the conflict arm (`DO UPDATE`) sets the name and labels sent
-/// and answers (`RETURNING`) each case's id. It locks the row and works on
-/// its latest version, so a case created concurrently is updated, never
-/// missed.
-///
-/// SQLite: the statement only creates (`DO NOTHING`); the known cases are
-/// then read back by identity and each one whose facts changed is updated
-/// alone, by its id ([`refresh_known`]). A `DO UPDATE` arm would make every
-/// chunk a statement that may abort halfway (SQLite checks the arm's `NOT
-/// NULL` columns with `ABORT` whatever the statement's own clause), and such
-/// a statement copies each page it touches into a statement journal first:
-/// one 16 KB page per new case, through the random identity index, 4.7% of
-/// the server's CPU on a first run (docs/ingest-profile.md, "No statement
-/// journal for new cases"). A one-row update by id needs none. There is one
-/// writer, inside this transaction, so no case changes between the insert
-/// and the read. SQLite runs `RETURNING` as a trigger program per row; so
-/// the cases the statement created are the rows with an id above the table's
-/// last id before it ([`super::last_id`]), read as a range of ids, and the
-/// known cases are looked up by the same unique index (`project_id = ? AND
-/// identity IN (…)`, an equality on every column of a unique index, which
-/// SQLite plans as one search per identity whatever its statistics:
-/// `tests::attempts::test_cases_are_looked_up_by_their_unique_index`).
-///
-/// A known case whose name and labels did not change is not written on
-/// SQLite; PostgreSQL writes a new row version on any update anyway.
+/// SQLite: see [`upsert_cases_sqlite`].
 pub(crate) async fn upsert_cases(
     conn: &mut AnyConnection,
     project_id: Id,
     updates: &[&CaseFacts],
 ) -> ServerResult<UpsertedCases> {
-    const COLS: usize = 8;
-    let now = now_ms();
-    let sqlite = conn.backend_name() == "SQLite";
-    let before = if sqlite {
-        Some(super::last_id(conn, "test_cases").await?)
-    } else {
-        None
-    };
+    if conn.backend_name() == "SQLite" {
+        return upsert_cases_sqlite(conn, project_id, updates).await;
+    }
     // identity -> id
     let mut stored: HashMap<String, Id> = HashMap::with_capacity(updates.len());
     for chunk in updates.chunks(UPSERT_ROWS) {
-        let name = if sqlite {
-            "insert_cases"
+        for r in write_cases(conn, project_id, chunk, Arm::UpdateReturning).await? {
+            stored.insert(get_str(&r, "identity")?, get_i64(&r, "id")?);
+        }
+    }
+    Ok(UpsertedCases {
+        ids: ids_in_order(updates, &mut stored)?,
+        known_through: None,
+    })
+}
+
+/// [`upsert_cases`] on SQLite, in the writer's transaction (one writer:
+/// nothing changes a case between its statements).
+///
+/// New cases are created with `ON CONFLICT … DO NOTHING`; known cases go
+/// through PostgreSQL's `DO UPDATE` arm (without `RETURNING`). Why new cases
+/// never meet that arm: SQLite checks the arm's `NOT NULL` columns with
+/// `ABORT` whatever the statement's own clause, and a multi-row statement
+/// that may abort copies each page into a statement journal before it
+/// changes it. For new cases that was one 16 KB page each, through the
+/// random identity index: 4.7% of the server's CPU on a first run
+/// (docs/ingest-profile.md, "No statement journal for new cases"). A known
+/// case whose facts did not change is written as it was, which SQLite does
+/// not write at all (its page stays clean), so its arm copies nothing.
+///
+/// Which cases are known is found by the unique index (`project_id = ? AND
+/// identity IN (…)`, an equality on every column of a unique index, which
+/// SQLite plans as one search per identity whatever its statistics:
+/// `tests::attempts::test_cases_are_looked_up_by_their_unique_index`). A
+/// search costs about as much as an insert's, so the batch's first case is
+/// looked up alone to tell a next run from a first one:
+///
+/// * known: the others are looked up, the rest created;
+/// * not known: all are created at once and those the insert skipped are
+///   looked up after it.
+///
+/// SQLite runs `RETURNING` as a trigger program per row, so no statement
+/// answers ids: the cases created are the rows with an id above the table's
+/// last id before ([`super::last_id`]), numbered in the order listed when
+/// there are as many as were sent ([`created_after`]). Either order is
+/// right for any mix of new and known cases; the probe only saves a search.
+async fn upsert_cases_sqlite(
+    conn: &mut AnyConnection,
+    project_id: Id,
+    updates: &[&CaseFacts],
+) -> ServerResult<UpsertedCases> {
+    let before = super::last_id(conn, "test_cases").await?;
+    // identity -> id
+    let mut stored: HashMap<String, Id> = HashMap::with_capacity(updates.len());
+    let probe = updates.len().min(1);
+    lookup_cases(conn, project_id, &updates[..probe], &mut stored).await?;
+    let known: Vec<&CaseFacts> = if stored.is_empty() {
+        // A first run, it seems: everything created, the skipped looked up.
+        for chunk in updates.chunks(UPSERT_ROWS) {
+            write_cases(conn, project_id, chunk, Arm::Nothing).await?;
+        }
+        if !created_after(conn, before, updates, &mut stored).await? {
+            let skipped: Vec<&CaseFacts> = updates
+                .iter()
+                .filter(|f| !stored.contains_key(&f.identity))
+                .copied()
+                .collect();
+            lookup_cases(conn, project_id, &skipped, &mut stored).await?;
+            skipped
         } else {
-            "upsert_cases_returning"
-        };
-        let sql = shaped(conn, name, chunk.len(), |mut p, n| {
+            Vec::new()
+        }
+    } else {
+        // A next run: the others looked up, the rest created.
+        lookup_cases(conn, project_id, &updates[probe..], &mut stored).await?;
+        let (known, new): (Vec<&CaseFacts>, Vec<&CaseFacts>) = updates
+            .iter()
+            .partition(|f| stored.contains_key(&f.identity));
+        for chunk in new.chunks(UPSERT_ROWS) {
+            write_cases(conn, project_id, chunk, Arm::Nothing).await?;
+        }
+        if !new.is_empty() {
+            created_after(conn, before, &new, &mut stored).await?;
+        }
+        known
+    };
+    for chunk in known.chunks(UPSERT_ROWS) {
+        write_cases(conn, project_id, chunk, Arm::Update).await?;
+    }
+    Ok(UpsertedCases {
+        ids: ids_in_order(updates, &mut stored)?,
+        known_through: Some(before),
+    })
+}
+
+/// The ids of the cases of `facts` that exist, entered in `stored`.
+async fn lookup_cases(
+    conn: &mut AnyConnection,
+    project_id: Id,
+    facts: &[&CaseFacts],
+    stored: &mut HashMap<String, Id>,
+) -> ServerResult<()> {
+    for chunk in facts.chunks(LOOKUP_ROWS) {
+        let sql = shaped(conn, "cases_by_identity", chunk.len(), |mut p, n| {
             format!(
-                "{} INTO test_cases (project_id, identity, allure_id, name, full_name, labels, \
-                 created_ms, modified_ms) VALUES {} ON CONFLICT (project_id, identity) {}",
-                insert_or_fail(p.sqlite),
-                p.rows(n, COLS),
-                if p.sqlite {
-                    "DO NOTHING"
-                } else {
-                    "DO UPDATE SET name = excluded.name, \
-                     full_name = COALESCE(excluded.full_name, test_cases.full_name), \
-                     allure_id = COALESCE(excluded.allure_id, test_cases.allure_id), \
-                     labels = excluded.labels RETURNING id, identity"
-                }
+                "SELECT id, identity FROM test_cases WHERE project_id = {} AND identity IN ({})",
+                p.next(),
+                p.list(n)
             )
         });
-        let mut q = with_room(&sql, chunk.len() * COLS);
+        let mut q = with_room(&sql, 1 + chunk.len()).bind(project_id);
         for f in chunk {
-            q = q
-                .bind(project_id)
-                .bind(f.identity.as_str())
-                .bind(f.allure_id.as_deref())
-                .bind(f.name.as_str())
-                .bind(f.full_name.as_deref())
-                .bind(f.labels.as_str())
-                .bind(now)
-                .bind(now);
-        }
-        if sqlite {
-            q.execute(&mut *conn).await?;
-            continue;
+            q = q.bind(f.identity.as_str());
         }
         for r in q.fetch_all(&mut *conn).await? {
             stored.insert(get_str(&r, "identity")?, get_i64(&r, "id")?);
         }
     }
-    if let Some(before) = before {
-        // SQLite: the cases this call created are the rows after `before`
-        // (a range of ids, no lookup); the others are looked up by identity.
-        let created: i64 = sqlx::query("SELECT COUNT(*) AS n FROM test_cases WHERE id > $1")
-            .bind(before)
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(ServerError::from)
-            .and_then(|r| get_i64(&r, "n"))?;
-        if usize::try_from(created).ok() == Some(updates.len()) {
-            // Every case was created (a first run): numbered after `before`,
-            // without gaps, in the order the statements listed them. (A
-            // row that met a known case still takes a number, so this
-            // holds only when none did.) Their ids, in that order, are the
-            // answer: no identity to look up.
-            return Ok(UpsertedCases {
-                ids: (1..=updates.len() as Id).map(|k| before + k).collect(),
-                known_through: Some(before),
-            });
-        } else {
-            for r in sqlx::query("SELECT id, identity FROM test_cases WHERE id > $1")
-                .bind(before)
-                .fetch_all(&mut *conn)
-                .await?
-            {
-                stored.insert(get_str(&r, "identity")?, get_i64(&r, "id")?);
-            }
+    Ok(())
+}
+
+/// SQLite: the cases created since the table's last id was `before`,
+/// entered in `stored`. When there are as many as `sent` (the cases just
+/// inserted, in the order listed), they were all created, numbered in that
+/// order without gaps: their ids are a range and nothing is read (`true`).
+/// Otherwise (a skipped case still takes a number) they are read (`false`).
+async fn created_after(
+    conn: &mut AnyConnection,
+    before: Id,
+    sent: &[&CaseFacts],
+    stored: &mut HashMap<String, Id>,
+) -> ServerResult<bool> {
+    let created: i64 = sqlx::query("SELECT COUNT(*) AS n FROM test_cases WHERE id > $1")
+        .bind(before)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(ServerError::from)
+        .and_then(|r| get_i64(&r, "n"))?;
+    if usize::try_from(created).ok() == Some(sent.len()) {
+        for (f, id) in sent.iter().zip(before + 1..) {
+            stored.insert(f.identity.clone(), id);
         }
-        let known: HashMap<&str, &CaseFacts> = updates
-            .iter()
-            .filter(|f| !stored.contains_key(&f.identity))
-            .map(|f| (f.identity.as_str(), *f))
-            .collect();
-        // In identity order, as `updates` are.
-        let identities: Vec<&str> = updates
-            .iter()
-            .map(|f| f.identity.as_str())
-            .filter(|i| known.contains_key(i))
-            .collect();
-        for chunk in identities.chunks(LOOKUP_ROWS) {
-            let sql = shaped(conn, "cases_by_identity", chunk.len(), |mut p, n| {
-                format!(
-                    "SELECT id, identity, name, full_name, allure_id, labels FROM test_cases \
-                     WHERE project_id = {} AND identity IN ({})",
-                    p.next(),
-                    p.list(n)
-                )
-            });
-            let mut q = with_room(&sql, 1 + chunk.len()).bind(project_id);
-            for identity in chunk {
-                q = q.bind(*identity);
-            }
-            for r in q.fetch_all(&mut *conn).await? {
-                let (id, identity) = (get_i64(&r, "id")?, get_str(&r, "identity")?);
-                if let Some(facts) = known.get(identity.as_str()) {
-                    refresh_known(conn, id, facts, &r).await?;
-                }
-                stored.insert(identity, id);
-            }
-        }
+        return Ok(true);
     }
-    let ids = updates
+    for r in sqlx::query("SELECT id, identity FROM test_cases WHERE id > $1")
+        .bind(before)
+        .fetch_all(&mut *conn)
+        .await?
+    {
+        stored.insert(get_str(&r, "identity")?, get_i64(&r, "id")?);
+    }
+    Ok(false)
+}
+
+/// What a case's insert does with a known case ([`write_cases`]).
+#[derive(Clone, Copy)]
+enum Arm {
+    /// Nothing (SQLite, for cases looked up and not found).
+    Nothing,
+    /// Sets the name and labels sent, the full name and `ALLURE_ID` unless
+    /// none was sent.
+    Update,
+    /// [`Arm::Update`], answering each case's id (PostgreSQL).
+    UpdateReturning,
+}
+
+/// One multi-row insert of `chunk`'s cases with `arm` on conflict; the rows
+/// it answers (`id`, `identity`: [`Arm::UpdateReturning`] only).
+async fn write_cases(
+    conn: &mut AnyConnection,
+    project_id: Id,
+    chunk: &[&CaseFacts],
+    arm: Arm,
+) -> ServerResult<Vec<AnyRow>> {
+    const COLS: usize = 8;
+    const UPDATE: &str = "DO UPDATE SET name = excluded.name, \
+         full_name = COALESCE(excluded.full_name, test_cases.full_name), \
+         allure_id = COALESCE(excluded.allure_id, test_cases.allure_id), \
+         labels = excluded.labels";
+    let name = match arm {
+        Arm::Nothing => "insert_cases",
+        Arm::Update => "upsert_cases",
+        Arm::UpdateReturning => "upsert_cases_returning",
+    };
+    let sql = shaped(conn, name, chunk.len(), |mut p, n| {
+        format!(
+            "{} INTO test_cases (project_id, identity, allure_id, name, full_name, labels, \
+             created_ms, modified_ms) VALUES {} ON CONFLICT (project_id, identity) {}",
+            insert_or_fail(p.sqlite),
+            p.rows(n, COLS),
+            match arm {
+                Arm::Nothing => "DO NOTHING".to_string(),
+                Arm::Update => UPDATE.to_string(),
+                Arm::UpdateReturning => format!("{UPDATE} RETURNING id, identity"),
+            }
+        )
+    });
+    let now = now_ms();
+    let mut q = with_room(&sql, chunk.len() * COLS);
+    for f in chunk {
+        q = q
+            .bind(project_id)
+            .bind(f.identity.as_str())
+            .bind(f.allure_id.as_deref())
+            .bind(f.name.as_str())
+            .bind(f.full_name.as_deref())
+            .bind(f.labels.as_str())
+            .bind(now)
+            .bind(now);
+    }
+    if let Arm::UpdateReturning = arm {
+        return Ok(q.fetch_all(&mut *conn).await?);
+    }
+    q.execute(&mut *conn).await?;
+    Ok(Vec::new())
+}
+
+/// The ids of `updates`, in their order, taken out of `stored` (identity ->
+/// id); a 409 for a case that is not there.
+fn ids_in_order(updates: &[&CaseFacts], stored: &mut HashMap<String, Id>) -> ServerResult<Vec<Id>> {
+    updates
         .iter()
         .map(|f| {
             stored.remove(&f.identity).ok_or_else(|| {
@@ -233,43 +317,7 @@ pub(crate) async fn upsert_cases(
                 ))
             })
         })
-        .collect::<ServerResult<_>>()?;
-    Ok(UpsertedCases {
-        ids,
-        known_through: before,
-    })
-}
-
-/// SQLite: what PostgreSQL's conflict arm in [`upsert_cases`] does to a
-/// known case (`stored`: its row), as a one-row update by `id`, and only
-/// when it changes something: the name and labels sent, the full name and
-/// `ALLURE_ID` sent unless none was.
-async fn refresh_known(
-    conn: &mut AnyConnection,
-    id: Id,
-    f: &CaseFacts,
-    stored: &AnyRow,
-) -> ServerResult<()> {
-    let kept = |sent: &Option<String>, col: &str| sent.is_none() || *sent == opt_str(stored, col);
-    if get_str(stored, "name")? == f.name
-        && get_str(stored, "labels")? == f.labels
-        && kept(&f.full_name, "full_name")
-        && kept(&f.allure_id, "allure_id")
-    {
-        return Ok(());
-    }
-    sqlx::query(
-        "UPDATE test_cases SET name = $1, full_name = COALESCE($2, full_name), \
-         allure_id = COALESCE($3, allure_id), labels = $4 WHERE id = $5",
-    )
-    .bind(f.name.as_str())
-    .bind(f.full_name.as_deref())
-    .bind(f.allure_id.as_deref())
-    .bind(f.labels.as_str())
-    .bind(id)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
+        .collect()
 }
 
 /// What [`upsert_cases`] answers.

@@ -392,9 +392,10 @@ async fn a_known_case_with_the_same_facts_is_not_written() {
 
 /// A known case takes the name and labels a next upload sends, and keeps its
 /// full name and `ALLURE_ID` when none is sent; cases new and known in one
-/// call answer their ids in the order given. SQLite creates with `DO NOTHING`
-/// and updates known cases one by one (`db::test_cases::refresh_known`),
-/// PostgreSQL in the statement's conflict arm: both store the same.
+/// call answer their ids in the order given. SQLite creates new cases with
+/// `DO NOTHING` and sends only known ones through the conflict arm, in
+/// either order (`db::test_cases::upsert_cases_sqlite`: a new case first, a
+/// known case first); PostgreSQL takes one statement: both store the same.
 #[tokio::test]
 async fn a_known_case_takes_the_facts_sent_and_keeps_what_was_not() {
     known_case_facts(&TestApp::new().await).await;
@@ -491,7 +492,33 @@ async fn known_case_facts(app: &TestApp) {
     );
     assert_eq!(case(next[0]).await.0, "zero");
     assert_eq!(case(next[4]).await.0, "d");
-    assert_eq!(count(db, "test_cases").await, 5);
+    // A known case first (SQLite looks the others up before it creates),
+    // then a new one.
+    let third = upsert(
+        db,
+        project,
+        &[
+            facts("c:a", "a again", None, None, "three"),
+            facts("c:e", "e", Some("shop.e"), None, "three"),
+        ],
+    )
+    .await;
+    assert_eq!(third[0], first[0]);
+    assert!(!next.contains(&third[1]));
+    assert_eq!(
+        case(third[0]).await,
+        (
+            "a again".into(),
+            s("shop.a"),
+            s("7"),
+            vec!["three".to_string()]
+        )
+    );
+    assert_eq!(
+        case(third[1]).await,
+        ("e".into(), s("shop.e"), None, vec!["three".to_string()])
+    );
+    assert_eq!(count(db, "test_cases").await, 6);
 }
 
 /// `server migrate` folds what the SQLite source left queued before it copies:
