@@ -143,36 +143,35 @@ async fn upsert_cases_sqlite(
     let mut stored: HashMap<String, Id> = HashMap::with_capacity(updates.len());
     let probe = updates.len().min(1);
     lookup_cases(conn, project_id, &updates[..probe], &mut stored).await?;
-    let known: Vec<&CaseFacts> = if stored.is_empty() {
-        // A first run, it seems: everything created, the skipped looked up.
-        for chunk in updates.chunks(UPSERT_ROWS) {
-            write_cases(conn, project_id, chunk, Arm::Nothing).await?;
-        }
-        if !created_after(conn, before, updates, &mut stored).await? {
-            let skipped: Vec<&CaseFacts> = updates
-                .iter()
-                .filter(|f| !stored.contains_key(&f.identity))
-                .copied()
-                .collect();
-            lookup_cases(conn, project_id, &skipped, &mut stored).await?;
-            skipped
-        } else {
-            Vec::new()
-        }
+    let new: Vec<&CaseFacts> = if stored.is_empty() {
+        // A first run, it seems: everything inserted, the skipped looked up.
+        updates.to_vec()
     } else {
-        // A next run: the others looked up, the rest created.
+        // A next run: the others looked up, the rest inserted.
         lookup_cases(conn, project_id, &updates[probe..], &mut stored).await?;
-        let (known, new): (Vec<&CaseFacts>, Vec<&CaseFacts>) = updates
+        updates
             .iter()
-            .partition(|f| stored.contains_key(&f.identity));
-        for chunk in new.chunks(UPSERT_ROWS) {
-            write_cases(conn, project_id, chunk, Arm::Nothing).await?;
-        }
-        if !new.is_empty() {
-            created_after(conn, before, &new, &mut stored).await?;
-        }
-        known
+            .filter(|f| !stored.contains_key(&f.identity))
+            .copied()
+            .collect()
     };
+    for chunk in new.chunks(UPSERT_ROWS) {
+        write_cases(conn, project_id, chunk, Arm::Nothing).await?;
+    }
+    if !new.is_empty() && !created_after(conn, before, &new, &mut stored).await? {
+        let skipped: Vec<&CaseFacts> = new
+            .iter()
+            .filter(|f| !stored.contains_key(&f.identity))
+            .copied()
+            .collect();
+        lookup_cases(conn, project_id, &skipped, &mut stored).await?;
+    }
+    // Known: the cases that existed before this call.
+    let known: Vec<&CaseFacts> = updates
+        .iter()
+        .filter(|f| stored.get(&f.identity).is_some_and(|&id| id <= before))
+        .copied()
+        .collect();
     for chunk in known.chunks(UPSERT_ROWS) {
         write_cases(conn, project_id, chunk, Arm::Update).await?;
     }
