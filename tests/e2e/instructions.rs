@@ -154,3 +154,40 @@ fn counts_the_servers_instructions_for_a_kept_directory_of_real_results() {
     assert!(!out.path().join("first").exists(), "{stdout}");
     assert!(per_result(&stdout, "server", "instructions", n) > 10_000);
 }
+
+/// `JOBS=K`: the results go in as K concurrent uploads, each its own GitLab
+/// project's job run in one launch, every K-th file (with its attachment)
+/// in each; the server's count covers them all.
+#[test]
+fn counts_the_servers_instructions_for_concurrent_job_runs() {
+    let out = tempfile::tempdir().unwrap();
+    let stdout = run_script(out.path(), &[("JOBS", "4"), ("ATTACHMENT_EVERY", "10")]);
+    let mut job_runs = std::collections::BTreeSet::new();
+    let mut attachments = 0;
+    for j in 0..4 {
+        let upload = std::fs::read_to_string(out.path().join(format!("upload-{j}.out"))).unwrap();
+        assert!(
+            upload.contains("Uploaded 10 new results, 0 already present"),
+            "{upload}"
+        );
+        let run = upload
+            .lines()
+            .find_map(|l| l.strip_prefix("Job Run ["))
+            .and_then(|r| r.strip_suffix(']'))
+            .unwrap_or_else(|| panic!("no job run in {upload}"));
+        job_runs.insert(run.to_string());
+        attachments += upload
+            .split(", ")
+            .find_map(|p| p.strip_suffix(" attachments"))
+            .map(|n| n.parse::<u32>().unwrap())
+            .unwrap_or_else(|| panic!("no attachment count in {upload}"));
+    }
+    assert_eq!(job_runs.len(), 4, "four job runs: {job_runs:?}");
+    assert_eq!(attachments, 4, "one result in ten has an attachment");
+    let upload = std::fs::read_to_string(out.path().join("upload.out")).unwrap();
+    assert!(upload.contains("Uploaded 40 new results"), "{upload}");
+    let per = per_result(&stdout, "server", "instructions", 40);
+    assert!(per > 10_000, "{per}");
+    assert!(per_result(&stdout, "server", "bytes written", 40) > 100);
+    no_token_in(out.path());
+}
