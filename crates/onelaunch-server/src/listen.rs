@@ -21,6 +21,10 @@
 //!   reading (waiting for room) is not charged. An answer is held to the same
 //!   pace while the client leaves its writes waiting (`pace::PacedWrites`):
 //!   past it the connection is closed.
+//! - **Lingering close**: a connection closed while its client is still
+//!   sending (a body refused unread) reads and drops the rest for a while
+//!   after its answer, so that the client reads the answer rather than a
+//!   reset (`linger`).
 //! - **Graceful shutdown**: accepting stops, connections waiting for a request
 //!   are closed, the others finish their request (live streams end themselves,
 //!   see `ui::shutting_down`), at most [`DRAIN_MAX`] later the rest is closed.
@@ -44,6 +48,7 @@ use tower::Service;
 
 use crate::error::ServerError;
 
+mod linger;
 mod pace;
 
 /// Connection bounds of the accept loop.
@@ -381,7 +386,7 @@ async fn connection(
         .http2()
         .timer(TokioTimer::new())
         .keep_alive_interval(Some(limits.header_timeout));
-    let stream = pace::PacedWrites::new(stream, pace);
+    let stream = pace::PacedWrites::new(linger::Lingering::new(stream), pace);
     let served = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
     tokio::pin!(served);
     let mut graceful = false;
